@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/names"
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/token"
+)
+
+func runCA(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("say `ca init` or `ca issue`")
+	}
+	switch args[0] {
+	case "init":
+		return runCAInit(ctx, env, args[1:])
+	case "issue":
+		return runCAIssue(ctx, env, args[1:])
+	case "-h", "--help":
+		fmt.Fprintln(env.Stdout, "usage: cis490 ca init [--config receiver.toml]\n       cis490 ca issue --host NAME | --admin NAME [--config receiver.toml] [--out DIR]")
+		return nil
+	}
+	return usagef("unknown ca command %q; say `ca init` or `ca issue`", args[0])
+}
+
+func runCAInit(_ context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "ca init", "[--config receiver.toml]",
+		"Makes the fleet CA and the receiver's server certificate (server auth only, for server_names) in <data_dir>/ca, keys 0600.")
+	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.LoadReceiver(*path)
+	if err != nil {
+		return err
+	}
+	ca, err := pki.Init(filepath.Dir(cfg.TLS.CA), cfg.ServerNames, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "fleet CA created in %s\nserver certificate for %s\nCA fingerprint (sha256) %s\n",
+		filepath.Dir(cfg.TLS.CA), strings.Join(cfg.ServerNames, ", "), ca.Fingerprint())
+	return nil
+}
+
+func runCAIssue(_ context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "ca issue", "--host NAME | --admin NAME [--config receiver.toml] [--out DIR]",
+		"Issues a host bundle (client certificate naming exactly that host, key, CA, host token, lab-host.toml)\nor, with --admin, an admin certificate and token, in a folder to copy to the host.")
+	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
+	host := fs.String("host", "", "host name to issue a bundle for")
+	admin := fs.String("admin", "", "admin name to issue an admin certificate and token for")
+	out := fs.String("out", "", "output folder (default ./<name>)")
+	url := fs.String("receiver-url", "", "receiver URL written into lab-host.toml (default https://<first server name>:<port>)")
+	lifetime := fs.Duration("lifetime", pki.HostLifetime, "certificate lifetime")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if (*host == "") == (*admin == "") {
+		return usagef("give exactly one of --host NAME or --admin NAME")
+	}
+	cfg, err := config.LoadReceiver(*path)
+	if err != nil {
+		return err
+	}
+	ca, err := pki.Load(filepath.Dir(cfg.TLS.CA))
+	if err != nil {
+		return err
+	}
+	ca.ServerNames = append(ca.ServerNames, cfg.ServerNames...)
+	now := time.Now()
+	name, kind := *host, token.KindHost
+	if *admin != "" {
+		name, kind = *admin, token.KindAdmin
+	}
+	canon, err := names.Host(name)
+	if err != nil {
+		return usagef("%q: %v", name, err)
+	}
+	var certPEM, keyPEM []byte
+	if kind == token.KindHost {
+		certPEM, keyPEM, err = ca.IssueHost(canon, *lifetime, now)
+	} else {
+		certPEM, keyPEM, err = ca.IssueAdmin(canon, *lifetime, now)
+	}
+	if err != nil {
+		return err
+	}
+	dir := *out
+	if dir == "" {
+		dir = canon
+		if kind == token.KindAdmin {
+			dir = "admin-" + canon
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create bundle folder: %w", err)
+	}
+	tok, err := token.Add(receiver.TokensPath(cfg.DataDir), kind, canon, now)
+	if err != nil {
+		return err
+	}
+	caPEM, err := os.ReadFile(cfg.TLS.CA)
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{
+		{kind + ".crt", certPEM, 0o644},
+		{kind + ".key", keyPEM, 0o600},
+		{"ca.crt", caPEM, 0o644},
+		{"token", []byte(tok + "\n"), 0o600},
+	}
+	if kind == token.KindHost {
+		u := *url
+		if u == "" {
+			u = defaultReceiverURL(cfg)
+		}
+		files = append(files, struct {
+			name string
+			data []byte
+			perm os.FileMode
+		}{"lab-host.toml", []byte(labHostTOML(u, canon)), 0o644})
+	}
+	for _, f := range files {
+		if err := pki.WriteFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(env.Stdout, "issued %s %s in %s (certificate valid until %s)\n", kind, canon, dir, now.Add(*lifetime).UTC().Format(time.RFC3339))
+	if kind == token.KindHost {
+		fmt.Fprintf(env.Stdout, "copy the folder to the host as /etc/cis490/ (keep host.key and token 0600)\n")
+	}
+	return nil
+}
+
+func defaultReceiverURL(cfg *config.Receiver) string {
+	_, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil || port == "" {
+		port = "8443"
+	}
+	return "https://" + net.JoinHostPort(cfg.ServerNames[0], port)
+}
+
+func labHostTOML(url, host string) string {
+	return fmt.Sprintf(`# lab-host.toml made by cis490 ca issue; see deploy/lab-host.toml for every key.
+receiver = %q
+host = %q
+
+[tls]
+cert = "host.crt"
+key = "host.key"
+ca = "ca.crt"
+token_file = "token"
+
+# [[source]]
+# path = "/var/log/syslog"
+`, url, host)
+}

@@ -1,0 +1,136 @@
+// Package cli is the command line of cis490: one file per subcommand, and the
+// only place that parses flags or chooses an exit status.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+)
+
+// Env is what a command may touch of the process: its streams and a logger.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Log    *slog.Logger
+}
+
+type command struct {
+	name    string
+	summary string
+	usage   string // flags and arguments, after the command name
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// usageError is a mistake in how the command was called: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+func commands() []command {
+	return []command{
+		{"receiver", "serve the HTTPS API (mTLS + bearer ingest)", "[--config receiver.toml]", runReceiver},
+		{"ca", "fleet CA: `ca init`, `ca issue --host NAME`, `ca issue --admin NAME`", "init|issue [flags]", runCA},
+		{"demo", "a real receiver and simulated hosts on loopback", "[--dir DIR] [--duration 20s]", runDemo},
+		{"bench", "load generator: N hosts with their own client certificates", "[flags]", runBench},
+		{"version", "print the version and code commit", "", runVersion},
+	}
+}
+
+// Run runs the command line args and returns the exit status.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr,
+		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" && len(args) == 1 {
+		printUsage(stdout, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	name, rest := args[0], args[1:]
+	if name == "help" {
+		name, rest = rest[0], []string{"-h"}
+	}
+	for _, c := range cmds {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, env, rest)
+		var ue *usageError
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "cis490 %s: %s (see `cis490 help %s`)\n", name, ue.msg, name)
+			return 2
+		default:
+			var ec *exitError
+			if errors.As(err, &ec) {
+				if ec.msg != "" {
+					fmt.Fprintf(stderr, "cis490 %s: %s\n", name, ec.msg)
+				}
+				return ec.code
+			}
+			fmt.Fprintf(stderr, "cis490 %s: %v\n", name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "cis490: unknown command %q; run `cis490 help` for the list\n", name)
+	return 2
+}
+
+// exitError carries an exit status other than 1.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func printUsage(w io.Writer, cmds []command) {
+	fmt.Fprintln(w, "cis490: a fleet log shipper that watches itself")
+	fmt.Fprintln(w, "\nusage: cis490 <command> [flags]   (cis490 help <command> for its flags)")
+	fmt.Fprintln(w, "\ncommands:")
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+}
+
+// newFlags makes a FlagSet whose -h prints the command's usage to stdout.
+func newFlags(env *Env, name, usage, summary string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stdout, "usage: cis490 %s %s\n\n%s\n", name, usage, summary)
+		fs.SetOutput(env.Stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parse parses flags, turning a flag mistake into a usage error and -h into
+// the usage text.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return err
+		}
+		return usagef("%s", strings.TrimSpace(err.Error()))
+	}
+	return nil
+}

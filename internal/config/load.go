@@ -1,0 +1,181 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// decodeFile reads the TOML file at path into v (already holding the
+// defaults) and rejects keys v has no field for. It returns the absolute
+// directory of the file, against which relative paths in it are resolved.
+func decodeFile(path string, v any) (dir string, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read config: %w", err)
+	}
+	dir, err = filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	// Parse alone first, so that a syntax error is told apart from a value
+	// of the wrong type: only for the latter is the last key the culprit.
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		return "", decodeError(path, data, err, true)
+	}
+	md, err := toml.Decode(string(data), v)
+	if err != nil {
+		return "", decodeError(path, data, err, false)
+	}
+	if err := unknownKeys(path, reflect.TypeOf(v), md.Undecoded()); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// unknownKeys reports every key in the file that the config has no field
+// for, each with the likeliest fix.
+func unknownKeys(file string, t reflect.Type, undecoded []toml.Key) error {
+	if len(undecoded) == 0 {
+		return nil
+	}
+	bad := make(map[string]bool, len(undecoded))
+	for _, k := range undecoded {
+		bad[k.String()] = true
+	}
+	var known []string
+	collectKeys(t, "", &known)
+	var errs []error
+	for _, k := range undecoded {
+		skip := false
+		for i := 1; i < len(k); i++ {
+			if bad[k[:i].String()] {
+				skip = true // reported with its table
+				break
+			}
+		}
+		if !skip {
+			errs = append(errs, &Error{File: file, Key: k.String(), Msg: "unknown key; " + unknownHint(k, known)})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func unknownHint(k toml.Key, known []string) string {
+	name := k[len(k)-1]
+	parent := strings.Join(k[:len(k)-1], ".")
+	var siblings, elsewhere []string
+	best, bestDist := "", 3
+	for _, kk := range known {
+		p, n := "", kk
+		if i := strings.LastIndex(kk, "."); i >= 0 {
+			p, n = kk[:i], kk[i+1:]
+		}
+		if p != parent {
+			if n == name {
+				elsewhere = append(elsewhere, kk)
+			}
+			continue
+		}
+		siblings = append(siblings, n)
+		if d := editDistance(strings.ToLower(name), n); d < bestDist {
+			best, bestDist = kk, d
+		}
+	}
+	switch {
+	case best != "":
+		return fmt.Sprintf("did you mean %s?", best)
+	case len(elsewhere) == 1 && !strings.Contains(elsewhere[0], "."):
+		// Most often a top-level key written after a [table] header.
+		return fmt.Sprintf("did you mean the top-level %s? top-level keys must come before the first [table] header", elsewhere[0])
+	case len(elsewhere) == 1:
+		kk := elsewhere[0]
+		return fmt.Sprintf("did you mean %s? put it under [%s]", kk, kk[:strings.LastIndex(kk, ".")])
+	case len(elsewhere) > 1:
+		return fmt.Sprintf("did you mean one of %s? put it under its table", strings.Join(elsewhere, ", "))
+	}
+	sort.Strings(siblings)
+	where := "the top level"
+	if parent != "" {
+		where = "[" + parent + "]"
+	}
+	if len(siblings) == 0 {
+		return fmt.Sprintf("%s takes no keys; remove it", where)
+	}
+	return fmt.Sprintf("remove it or use one of the keys %s takes: %s", where, strings.Join(siblings, ", "))
+}
+
+// collectKeys appends the dotted TOML key of every field reachable from t,
+// tables included.
+func collectKeys(t reflect.Type, prefix string, out *[]string) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if !f.IsExported() || name == "-" || name == "" {
+			continue
+		}
+		key := prefix + name
+		*out = append(*out, key)
+		ft := f.Type
+		if ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct {
+			collectKeys(ft, key+".", out)
+		}
+	}
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// resolvePath makes p absolute against dir; an empty p stays empty.
+func resolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) || dir == "" {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// foldASCII lowercases ASCII letters only; every other byte is kept, so a
+// non-ASCII name stays invalid.
+func foldASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}

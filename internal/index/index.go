@@ -1,0 +1,330 @@
+// Package index writes and reads the request index: one JSON line per /v1/
+// request, whatever its outcome, in <data>/index/YYYY-MM-DD.jsonl (UTC day).
+// A line is made durable by the same group commit as the request's data, so
+// an index that cannot keep up slows ingest rather than losing lines.
+package index
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/vfs"
+)
+
+// Line is one request. The first keys are the contract (SPEC "The index");
+// later ones are extras that readers may ignore.
+type Line struct {
+	TS       time.Time `json:"-"`
+	Host     string    `json:"host"`
+	Auth     bool      `json:"auth"`
+	CertHost string    `json:"cert_host"`
+	Method   string    `json:"method"`
+	Endpoint string    `json:"endpoint"`
+	Status   int       `json:"status"`
+	Bytes    int64     `json:"bytes"`
+	Commit   string    `json:"commit"`
+	Instance string    `json:"instance"`
+	Reason   string    `json:"reason"`
+	Remote   string    `json:"remote"`
+	DurMS    float64   `json:"dur_ms"`
+	Stream   string    `json:"stream,omitempty"`
+	State    string    `json:"state,omitempty"` // heartbeat: up, shutdown, sleep
+	Admin    string    `json:"admin,omitempty"` // the admin who made the request
+	Gate     string    `json:"gate,omitempty"`  // unstamped, unknown-commit, stale
+}
+
+// TimeFormat is the ts format: RFC 3339, UTC, milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+type wire struct {
+	TS string `json:"ts"`
+	lineAlias
+}
+
+type lineAlias Line
+
+// MarshalJSON writes ts first, in TimeFormat.
+func (l Line) MarshalJSON() ([]byte, error) {
+	return json.Marshal(wire{TS: l.TS.UTC().Format(TimeFormat), lineAlias: lineAlias(l)})
+}
+
+// UnmarshalJSON reads a line written by MarshalJSON.
+func (l *Line) UnmarshalJSON(b []byte) error {
+	var w wire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	ts, err := time.Parse(time.RFC3339Nano, w.TS)
+	if err != nil {
+		return fmt.Errorf("ts: %w", err)
+	}
+	*l = Line(w.lineAlias)
+	l.TS = ts
+	return nil
+}
+
+// Writer appends lines to the day's file.
+type Writer struct {
+	dir    string
+	fs     vfs.FS
+	commit *commit.Group
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	day  string
+	f    vfs.File
+	size int64
+	buf  []byte
+}
+
+// OpenWriter opens the index folder for appending.
+func OpenWriter(fsys vfs.FS, dir string, g *commit.Group, log *slog.Logger) (*Writer, error) {
+	if fsys == nil {
+		fsys = vfs.OS{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := fsys.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create index folder: %w", err)
+	}
+	return &Writer{dir: dir, fs: fsys, commit: g, log: log}, nil
+}
+
+// FileName is the index file for the UTC day of t.
+func FileName(t time.Time) string { return t.UTC().Format("2006-01-02") + ".jsonl" }
+
+// Write appends l and returns once it is durable.
+func (w *Writer) Write(ctx context.Context, l Line) error {
+	t, err := w.Append(l)
+	if err != nil {
+		return err
+	}
+	return w.commit.Wait(ctx, t)
+}
+
+// Append appends l and returns the ticket that makes it durable.
+func (w *Writer) Append(l Line) (commit.Ticket, error) {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return 0, fmt.Errorf("encode index line: %w", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.openDay(FileName(l.TS)); err != nil {
+		return 0, err
+	}
+	w.buf = append(append(w.buf[:0], b...), '\n')
+	if _, err := w.f.WriteAt(w.buf, w.size); err != nil {
+		_ = w.f.Truncate(w.size)
+		return 0, fmt.Errorf("append index line: %w", err)
+	}
+	w.size += int64(len(w.buf))
+	return w.commit.Wrote(w.f), nil
+}
+
+// openDay makes name the current file; the caller holds w.mu.
+func (w *Writer) openDay(name string) error {
+	if w.day == name && w.f != nil {
+		return nil
+	}
+	path := filepath.Join(w.dir, name)
+	f, err := w.fs.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open index file: %w", err)
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	// A crash may have left a torn last line: cut it, so the next line
+	// starts on a line of its own.
+	if cut, err := tornTail(f, size); err != nil {
+		f.Close()
+		return err
+	} else if cut < size {
+		w.log.Warn("cut a torn last line off the index", "file", name, "bytes", size-cut)
+		if err := f.Truncate(cut); err != nil {
+			f.Close()
+			return fmt.Errorf("cut torn index line: %w", err)
+		}
+		size = cut
+	}
+	if err := w.fs.SyncDir(w.dir); err != nil {
+		f.Close()
+		return fmt.Errorf("sync index folder: %w", err)
+	}
+	if w.f != nil {
+		if err := w.commit.Forget(w.f); err != nil {
+			f.Close()
+			return err
+		}
+		w.f.Close()
+	}
+	w.f, w.day, w.size = f, name, size
+	return nil
+}
+
+// tornTail returns the size of f up to and including its last newline.
+func tornTail(f vfs.File, size int64) (int64, error) {
+	const chunk = 64 << 10
+	buf := make([]byte, chunk)
+	end := size
+	for end > 0 {
+		start := max(0, end-chunk)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && err != io.EOF {
+			return 0, fmt.Errorf("read index tail: %w", err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
+}
+
+// Close syncs and closes the current file.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Sync()
+	w.f.Close()
+	w.f = nil
+	return err
+}
+
+// Files lists the index files in dir, oldest first.
+func Files(fsys vfs.FS, dir string) ([]string, error) {
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		if len(n) == len("2006-01-02.jsonl") && strings.HasSuffix(n, ".jsonl") {
+			if _, err := time.Parse("2006-01-02", strings.TrimSuffix(n, ".jsonl")); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Prune deletes whole day files older than maxAge, then the oldest while the
+// total exceeds maxBytes. The current day's file is never deleted.
+func (w *Writer) Prune(now time.Time, maxAge time.Duration, maxBytes int64) (int, error) {
+	files, err := Files(w.fs, w.dir)
+	if err != nil {
+		return 0, err
+	}
+	today := FileName(now)
+	sizes := make([]int64, len(files))
+	var total int64
+	for i, n := range files {
+		if f, err := w.fs.OpenFile(filepath.Join(w.dir, n), os.O_RDONLY, 0); err == nil {
+			sizes[i], _ = f.Size()
+			f.Close()
+		}
+		total += sizes[i]
+	}
+	cutoff := FileName(now.Add(-maxAge))
+	removed := 0
+	for i, n := range files {
+		if n >= today {
+			break
+		}
+		old := maxAge > 0 && n < cutoff
+		big := maxBytes > 0 && total > maxBytes
+		if !old && !big {
+			break
+		}
+		if err := w.fs.Remove(filepath.Join(w.dir, n)); err != nil {
+			return removed, fmt.Errorf("prune index file %s: %w", n, err)
+		}
+		total -= sizes[i]
+		removed++
+	}
+	if removed > 0 {
+		return removed, w.fs.SyncDir(w.dir)
+	}
+	return 0, nil
+}
+
+// Pos is a reader's place in the index: a file and a byte offset in it.
+type Pos struct {
+	File   string `json:"file"`
+	Offset int64  `json:"offset"`
+}
+
+// ErrStop may be returned by a Scan callback to stop early.
+var ErrStop = errors.New("stop scan")
+
+// Scan calls fn for every whole line from pos on, in order, and returns the
+// position after the last whole line read. Lines that do not parse (a torn
+// write the writer has not cut yet) are skipped and counted.
+func Scan(fsys vfs.FS, dir string, from Pos, fn func(Line) error) (Pos, int, error) {
+	files, err := Files(fsys, dir)
+	if err != nil {
+		return from, 0, err
+	}
+	bad := 0
+	pos := from
+	for _, name := range files {
+		if name < from.File {
+			continue
+		}
+		off := int64(0)
+		if name == from.File {
+			off = from.Offset
+		}
+		b, err := vfs.ReadFile(fsys, filepath.Join(dir, name))
+		if err != nil {
+			return pos, bad, err
+		}
+		if off > int64(len(b)) {
+			off = 0 // the file was replaced: read it again from the start
+		}
+		rest := b[off:]
+		for {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				break
+			}
+			raw := rest[:i]
+			rest = rest[i+1:]
+			off += int64(i + 1)
+			var l Line
+			if err := json.Unmarshal(raw, &l); err != nil {
+				bad++
+				continue
+			}
+			if err := fn(l); err != nil {
+				pos = Pos{name, off}
+				if errors.Is(err, ErrStop) {
+					return pos, bad, nil
+				}
+				return pos, bad, err
+			}
+		}
+		pos = Pos{name, off}
+	}
+	return pos, bad, nil
+}

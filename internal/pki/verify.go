@@ -1,0 +1,104 @@
+package pki
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Refusal reasons, as written to the index.
+const (
+	ReasonNoCert       = "no-cert"
+	ReasonCertExpired  = "cert-expired"
+	ReasonCertNotYet   = "cert-not-yet-valid"
+	ReasonCertUnknown  = "cert-unknown-ca"
+	ReasonCertBadUsage = "cert-bad-usage"
+)
+
+// Verdict is what the receiver learnt from a presented client certificate.
+type Verdict struct {
+	Kind     Kind   // KindHost or KindAdmin when OK
+	Name     string // canonical host or admin name when OK
+	CertHost string // host named by a certificate the CA signed, even an expired one
+	Reason   string // empty when OK, else one of the Reason* codes
+	Message  string // one sentence for the client, empty when OK
+	NotAfter time.Time
+}
+
+// OK reports whether the certificate authenticates a host or an admin.
+func (v Verdict) OK() bool { return v.Reason == "" }
+
+// Verifier checks client certificates against the fleet CA, per request.
+type Verifier struct {
+	pool *x509.CertPool
+}
+
+// NewVerifier trusts exactly ca.
+func NewVerifier(ca *x509.Certificate) *Verifier {
+	p := x509.NewCertPool()
+	p.AddCert(ca)
+	return &Verifier{pool: p}
+}
+
+// Verify checks the peer chain (leaf first) as of now.
+func (v *Verifier) Verify(chain []*x509.Certificate, now time.Time) Verdict {
+	if len(chain) == 0 {
+		return Verdict{Reason: ReasonNoCert, Message: "no client certificate was presented; configure this host's certificate and key (tls.cert, tls.key in lab-host.toml)"}
+	}
+	leaf := chain[0]
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	opts := x509.VerifyOptions{Roots: v.pool, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	_, err := leaf.Verify(opts)
+	kind, name := Identify(leaf)
+	if err == nil {
+		vd := Verdict{Kind: kind, Name: name, NotAfter: leaf.NotAfter}
+		switch kind {
+		case KindHost:
+			vd.CertHost = name
+		case KindAdmin:
+		default:
+			vd.Reason, vd.Message = ReasonCertBadUsage, "the client certificate was signed by the fleet CA but names neither a host nor an admin; issue one with `cis490 ca issue`"
+		}
+		return vd
+	}
+	var inv x509.CertificateInvalidError
+	if errors.As(err, &inv) && inv.Reason == x509.Expired {
+		// Was it ours? Check the signature at a moment it was valid, so the
+		// failure is attributed to the host the CA really signed it for.
+		opts.CurrentTime = leaf.NotAfter.Add(-time.Second)
+		if now.Before(leaf.NotBefore) {
+			opts.CurrentTime = leaf.NotBefore.Add(time.Second)
+		}
+		if _, err2 := leaf.Verify(opts); err2 != nil {
+			return Verdict{Reason: ReasonCertUnknown, Message: "the client certificate was not issued by this fleet's CA (and has also expired); install the certificate from `cis490 ca issue`"}
+		}
+		vd := Verdict{NotAfter: leaf.NotAfter}
+		if kind == KindHost {
+			vd.CertHost = name
+		}
+		if now.Before(leaf.NotBefore) {
+			vd.Reason = ReasonCertNotYet
+			vd.Message = fmt.Sprintf("the client certificate is not valid until %s; check this host's clock", leaf.NotBefore.UTC().Format(time.RFC3339))
+			return vd
+		}
+		vd.Reason = ReasonCertExpired
+		vd.Message = fmt.Sprintf("the client certificate expired at %s; renew it (cis490 cert-fetch) or issue a new one with `cis490 ca issue --host %s`", leaf.NotAfter.UTC().Format(time.RFC3339), nameOr(name, "NAME"))
+		return vd
+	}
+	if errors.As(err, &inv) && inv.Reason == x509.IncompatibleUsage {
+		return Verdict{Reason: ReasonCertBadUsage, Message: "the certificate presented is not a client certificate (it may be the receiver's own); use the host certificate from `cis490 ca issue`"}
+	}
+	return Verdict{Reason: ReasonCertUnknown, Message: "the client certificate was not issued by this fleet's CA; install the certificate from `cis490 ca issue` for this receiver"}
+}
+
+func nameOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,86 @@
+package receiver
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/token"
+)
+
+// principal is who a request authenticated as.
+type principal struct {
+	kind pki.Kind // KindHost or KindAdmin
+	name string
+}
+
+// authenticate checks the client certificate, then the bearer token, and
+// fills the index line's cert_host. Certificate first: only a certificate the
+// fleet CA signed attributes a request to a host.
+func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (principal, *apiError) {
+	var chain []*x509.Certificate
+	if r.TLS != nil {
+		chain = r.TLS.PeerCertificates
+	}
+	v := s.verifier.Verify(chain, now)
+	rec.line.CertHost = v.CertHost
+	if !v.OK() {
+		return principal{}, &apiError{status: http.StatusUnauthorized, reason: v.Reason, msg: v.Message}
+	}
+	authz := r.Header.Get("Authorization")
+	if authz == "" {
+		return principal{}, &apiError{status: http.StatusUnauthorized, reason: "no-token",
+			msg: "no bearer token was sent; set token_file in lab-host.toml to the token from `cis490 ca issue`"}
+	}
+	tok, ok := strings.CutPrefix(authz, "Bearer ")
+	if !ok {
+		return principal{}, &apiError{status: http.StatusUnauthorized, reason: "bad-token",
+			msg: "the Authorization header must be `Bearer <token>`"}
+	}
+	e, ok := s.tokens.Lookup(strings.TrimSpace(tok))
+	if !ok {
+		return principal{}, &apiError{status: http.StatusUnauthorized, reason: "bad-token",
+			msg: "the bearer token is not known to this receiver (wrong, revoked or from another fleet); install the token from `cis490 ca issue`"}
+	}
+	switch {
+	case v.Kind == pki.KindHost && e.Kind == token.KindHost:
+		if e.Name != v.Name {
+			return principal{}, &apiError{status: http.StatusForbidden, reason: "host-mismatch",
+				msg: fmt.Sprintf("the token belongs to host %s but the certificate names %s; a host may only use its own credentials", e.Name, v.Name)}
+		}
+		return principal{kind: pki.KindHost, name: v.Name}, nil
+	case v.Kind == pki.KindAdmin && e.Kind == token.KindAdmin:
+		if e.Name != v.Name {
+			return principal{}, &apiError{status: http.StatusForbidden, reason: "admin-mismatch",
+				msg: fmt.Sprintf("the admin token belongs to %s but the certificate names %s", e.Name, v.Name)}
+		}
+		return principal{kind: pki.KindAdmin, name: v.Name}, nil
+	default:
+		return principal{}, &apiError{status: http.StatusForbidden, reason: "cred-mismatch",
+			msg: fmt.Sprintf("a %s certificate was sent with a %s token; admin and host credentials are never interchangeable", v.Kind, e.Kind)}
+	}
+}
+
+// requireHost checks that p is the host named in the path.
+func requireHost(p principal, pathHost string) *apiError {
+	if p.kind != pki.KindHost {
+		return &apiError{status: http.StatusForbidden, reason: "admin-write",
+			msg: "admins may read every host's data but write as no host; use the host's own credentials"}
+	}
+	if p.name != pathHost {
+		return &apiError{status: http.StatusForbidden, reason: "host-mismatch",
+			msg: fmt.Sprintf("these credentials are for host %s, not %s; a host may only write as itself", p.name, pathHost)}
+	}
+	return nil
+}
+
+func requireAdmin(p principal) *apiError {
+	if p.kind != pki.KindAdmin {
+		return &apiError{status: http.StatusForbidden, reason: "not-admin",
+			msg: "this endpoint is for admins; use an admin certificate and token from `cis490 ca issue --admin NAME`"}
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+package receiver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/store"
+)
+
+// handle dispatches an authenticated request with a valid route.
+func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (*response, *apiError) {
+	if p.kind == pki.KindAdmin {
+		rec.line.Admin = p.name
+		rec.line.Auth = true
+	} else {
+		rec.line.Auth = p.name == rt.host
+	}
+	switch {
+	case rt.endpoint == EPLogs && rt.stream != "" && r.Method == http.MethodPut:
+		return s.putLogs(r, rt, p, rec)
+	case rt.endpoint == EPLogs && rt.stream != "" && (r.Method == http.MethodHead || r.Method == http.MethodGet):
+		return s.readLogs(r, rt, p)
+	case rt.endpoint == EPLogs && rt.stream == "" && r.Method == http.MethodGet:
+		if err := requireAdmin(p); err != nil {
+			return nil, err
+		}
+		return jsonResponse(http.StatusOK, map[string]any{"host": rt.host, "streams": nonNil(s.store.List(rt.host))}), nil
+	case rt.endpoint == EPHeartbeat && r.Method == http.MethodPut:
+		return s.putHeartbeat(r, rt, p, rec)
+	}
+	return nil, &apiError{status: http.StatusMethodNotAllowed, reason: "method",
+		msg: fmt.Sprintf("%s is not allowed on %s; see the API reference in the README", r.Method, r.URL.EscapedPath())}
+}
+
+func nonNil(in []store.Info) []store.Info {
+	if in == nil {
+		return []store.Info{}
+	}
+	return in
+}
+
+func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) (*response, *apiError) {
+	rec.line.Stream = rt.stream
+	if err := requireHost(p, rt.host); err != nil {
+		return nil, err
+	}
+	rec.line.Gate = s.gate.Check(rec.line.Commit)
+	if rec.line.Gate == GateStale {
+		acc := s.gate.Accepted()
+		return nil, &apiError{status: http.StatusUpgradeRequired, reason: "stale-code",
+			msg:   fmt.Sprintf("this host runs commit %s, a release older than the receiver accepts; update it (cis490 autoupdate) to %s", rec.line.Commit, acceptedList(acc)),
+			extra: map[string]any{"accepted": acc}}
+	}
+	offset, aerr := parseOffset(r.URL.Query())
+	if aerr != nil {
+		return nil, aerr
+	}
+	gen, aerr := parseGen(r.Header)
+	if aerr != nil {
+		return nil, aerr
+	}
+	body, release, aerr := s.readBody(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	defer release()
+	rec.line.Bytes = int64(len(body))
+	out, length, err := s.store.Append(r.Context(), store.Key{Host: rt.host, Stream: rt.stream}, offset, gen, body)
+	if err != nil {
+		return nil, storeError(err, length)
+	}
+	status := http.StatusCreated
+	if out == store.Duplicate {
+		status = http.StatusOK
+	}
+	return jsonResponse(status, map[string]any{"length": length}), nil
+}
+
+func acceptedList(acc []Release) string {
+	s := ""
+	for i, r := range acc {
+		if i > 0 {
+			s += " or "
+		}
+		s += r.Version + " (" + r.Commit + ")"
+	}
+	return s
+}
+
+// storeError maps a store failure to an answer; bad input never becomes a 5xx.
+func storeError(err error, length int64) *apiError {
+	var ce *store.ConflictError
+	var qe *store.QuotaError
+	switch {
+	case errors.As(err, &ce):
+		return &apiError{status: http.StatusConflict, reason: ce.Reason, msg: ce.Error(), extra: map[string]any{"length": ce.Length}}
+	case errors.As(err, &qe):
+		return &apiError{status: http.StatusTooManyRequests, reason: "quota", msg: qe.Error(), retryAfter: secondsToMidnightUTC(time.Now())}
+	case errors.Is(err, store.ErrFull):
+		return &apiError{status: http.StatusInsufficientStorage, reason: "disk-full",
+			msg: "the receiver is keeping its last free disk space; nothing was stored, retry later (operator: free space or lower retention)", retryAfter: 300}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &apiError{status: http.StatusServiceUnavailable, reason: "canceled", msg: "the request ended before its bytes were durable; retry", retryAfter: 1}
+	case errors.Is(err, commit.ErrFailed), errors.Is(err, store.ErrClosed):
+		return &apiError{status: http.StatusServiceUnavailable, reason: "storage", msg: "the receiver's storage is unavailable; retry later", retryAfter: 30}
+	}
+	return &apiError{status: http.StatusInternalServerError, reason: "storage", msg: "the receiver could not store the bytes; retry later"}
+}
+
+func secondsToMidnightUTC(now time.Time) int {
+	next := now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	return int(next.Sub(now).Seconds()) + 1
+}
+
+func parseOffset(q map[string][]string) (int64, *apiError) {
+	v, ok := q["offset"]
+	if !ok || len(v) != 1 || v[0] == "" {
+		return 0, &apiError{status: http.StatusBadRequest, reason: "bad-offset",
+			msg: "the offset query parameter is missing; send ?offset=N with the stream length from HEAD"}
+	}
+	n, err := strconv.ParseInt(v[0], 10, 64)
+	if err != nil || n < 0 || v[0][0] == '+' {
+		return 0, &apiError{status: http.StatusBadRequest, reason: "bad-offset",
+			msg: fmt.Sprintf("offset %q is not a non-negative whole number of bytes", clip(v[0], 40))}
+	}
+	return n, nil
+}
+
+func parseGen(h http.Header) (store.Gen, *apiError) {
+	id := h.Get("X-Cis490-Generation")
+	if len(id) > 255 {
+		return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: "bad-generation", msg: "X-Cis490-Generation is longer than 255 bytes"}
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: "bad-generation", msg: "X-Cis490-Generation must be printable ASCII without spaces"}
+		}
+	}
+	var start int64
+	if v := h.Get("X-Cis490-Generation-Start"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: "bad-generation",
+				msg: fmt.Sprintf("X-Cis490-Generation-Start %q is not a non-negative byte offset", clip(v, 40))}
+		}
+		start = n
+	}
+	return store.Gen{ID: id, Start: start}, nil
+}
+
+// readBody reads the whole body within the size limit and the memory budget.
+func (s *Server) readBody(r *http.Request) ([]byte, func(), *apiError) {
+	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, reason: "too-large",
+		msg: fmt.Sprintf("the body is larger than the receiver's limit of %d bytes; send smaller batches (batch.max_bytes)", s.opt.MaxBody)}
+	want := r.ContentLength
+	if want > s.opt.MaxBody {
+		return nil, nil, tooLarge
+	}
+	if want < 0 {
+		want = s.opt.MaxBody
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if !s.inflight.acquire(ctx, want) {
+		return nil, nil, &apiError{status: http.StatusServiceUnavailable, reason: "overloaded",
+			msg: "the receiver is busy; retry after the delay in Retry-After", retryAfter: 2}
+	}
+	release := func() { s.inflight.release(want) }
+	buf := make([]byte, 0, min(want, s.opt.MaxBody)+1)
+	lr := io.LimitReader(r.Body, s.opt.MaxBody+1)
+	for {
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			release()
+			return nil, nil, &apiError{status: http.StatusBadRequest, reason: "body",
+				msg: "the request body could not be read completely; retry"}
+		}
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > s.opt.MaxBody {
+				release()
+				return nil, nil, tooLarge
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+	if int64(len(buf)) > s.opt.MaxBody {
+		release()
+		return nil, nil, tooLarge
+	}
+	return buf, release, nil
+}
+
+func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *apiError) {
+	key := store.Key{Host: rt.host, Stream: rt.stream}
+	if r.Method == http.MethodGet {
+		if err := requireAdmin(p); err != nil {
+			return nil, err
+		}
+	} else if p.kind == pki.KindHost {
+		if err := requireHost(p, rt.host); err != nil {
+			return nil, err
+		}
+	}
+	notFound := &apiError{status: http.StatusNotFound, reason: "no-stream",
+		msg: fmt.Sprintf("host %s has no stream %s yet; start at offset 0", rt.host, rt.stream)}
+	if r.Method == http.MethodHead {
+		info, ok := s.store.Stat(key)
+		if !ok {
+			return nil, notFound
+		}
+		return &response{status: http.StatusOK, headers: streamHeaders(info)}, nil
+	}
+	q := r.URL.Query()
+	var offset int64
+	if q.Has("offset") {
+		var aerr *apiError
+		if offset, aerr = parseOffset(q); aerr != nil {
+			return nil, aerr
+		}
+	}
+	limit := 1 << 20
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, &apiError{status: http.StatusBadRequest, reason: "bad-limit", msg: fmt.Sprintf("limit %q is not a non-negative whole number of bytes", clip(v, 40))}
+		}
+		limit = min(n, 8<<20)
+	}
+	data, info, err := s.store.Read(key, offset, limit)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound
+	}
+	if err != nil {
+		s.log.Error("read stream", "stream", key.String(), "err", err)
+		return nil, &apiError{status: http.StatusInternalServerError, reason: "storage", msg: "the receiver could not read that stream; retry later"}
+	}
+	h := streamHeaders(info)
+	h["X-Cis490-Offset"] = strconv.FormatInt(max(offset, info.Start), 10)
+	return &response{status: http.StatusOK, raw: data, ctype: "application/octet-stream", headers: h}, nil
+}
+
+func streamHeaders(info store.Info) map[string]string {
+	return map[string]string{
+		"X-Cis490-Length":           strconv.FormatInt(info.Length, 10),
+		"X-Cis490-Start":            strconv.FormatInt(info.Start, 10),
+		"X-Cis490-Generation":       info.Gen,
+		"X-Cis490-Generation-Start": strconv.FormatInt(info.GenStart, 10),
+	}
+}
+
+// Heartbeat states.
+var heartbeatStates = map[string]bool{"up": true, "shutdown": true, "sleep": true}
+
+func (s *Server) putHeartbeat(r *http.Request, rt route, p principal, rec *reqState) (*response, *apiError) {
+	if err := requireHost(p, rt.host); err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4097))
+	if err != nil || len(body) > 4096 {
+		return nil, &apiError{status: http.StatusBadRequest, reason: "body", msg: "a heartbeat body is a small JSON object like {\"state\":\"up\"}"}
+	}
+	state := "up"
+	if len(body) > 0 {
+		var hb struct {
+			State string `json:"state"`
+		}
+		if err := json.Unmarshal(body, &hb); err != nil {
+			return nil, &apiError{status: http.StatusBadRequest, reason: "bad-json", msg: "the heartbeat body is not JSON; send {\"state\":\"up\"}, {\"state\":\"shutdown\"} or {\"state\":\"sleep\"}"}
+		}
+		if hb.State != "" {
+			state = hb.State
+		}
+	}
+	if !heartbeatStates[state] {
+		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-state", msg: fmt.Sprintf("heartbeat state %q is not one of up, shutdown, sleep", clip(state, 20))}
+	}
+	rec.line.State = state
+	return jsonResponse(http.StatusOK, map[string]any{"state": state}), nil
+}

@@ -1,0 +1,75 @@
+package receiver
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// apiError is a refusal: a status, a short reason code for the index and one
+// sentence for the client.
+type apiError struct {
+	status     int
+	reason     string
+	msg        string
+	extra      map[string]any // more keys in the JSON body (length, accepted)
+	retryAfter int            // seconds, 0 for none
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func notFound() *apiError {
+	return &apiError{status: http.StatusNotFound, reason: "not-found", msg: "no such endpoint; see the API reference in the README"}
+}
+
+func badName(msg string) *apiError {
+	return &apiError{status: http.StatusBadRequest, reason: "bad-name", msg: msg}
+}
+
+// response is what a handler answers; the server writes it only after the
+// request's index line is durable.
+type response struct {
+	status  int
+	body    any // JSON-encoded unless raw is set
+	raw     []byte
+	ctype   string
+	headers map[string]string
+}
+
+func errorResponse(e *apiError) *response {
+	body := map[string]any{"error": e.msg}
+	for k, v := range e.extra {
+		body[k] = v
+	}
+	r := &response{status: e.status, body: body, headers: map[string]string{}}
+	if e.retryAfter > 0 {
+		r.headers["Retry-After"] = strconv.Itoa(e.retryAfter)
+	}
+	return r
+}
+
+func jsonResponse(status int, body any) *response { return &response{status: status, body: body} }
+
+func (r *response) write(w http.ResponseWriter, head bool) {
+	h := w.Header()
+	for k, v := range r.headers {
+		h.Set(k, v)
+	}
+	var b []byte
+	if r.raw != nil {
+		b = r.raw
+		if r.ctype != "" {
+			h.Set("Content-Type", r.ctype)
+		}
+	} else if r.body != nil {
+		b, _ = json.Marshal(r.body)
+		b = append(b, '\n')
+		h.Set("Content-Type", "application/json")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(r.status)
+	if !head {
+		w.Write(b)
+	}
+}

@@ -1,0 +1,100 @@
+package receiver
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/cis490/cis490/internal/names"
+)
+
+// Endpoint classes, as written to the index.
+const (
+	EPLogs       = "logs"
+	EPHeartbeat  = "heartbeat"
+	EPHostHealth = "host-health"
+	EPFleet      = "fleet"
+	EPEnroll     = "enroll"
+	EPCerts      = "certs"
+	EPReleases   = "releases"
+	EPOther      = "other"
+)
+
+// route is a parsed /v1/ path.
+type route struct {
+	endpoint string
+	host     string // canonical, empty if none
+	stream   string
+	err      *apiError // a bad name: 400, reported after authentication
+}
+
+// parseRoute reads the raw (still escaped) path, so that no percent-escape
+// or dot segment is ever interpreted: names are plain unreserved characters,
+// and anything else is refused, not decoded.
+func parseRoute(rawPath string) route {
+	rest, ok := strings.CutPrefix(rawPath, "/v1/")
+	if !ok {
+		return route{endpoint: EPOther, err: notFound()}
+	}
+	parts := strings.Split(rest, "/")
+	r := route{endpoint: EPOther}
+	switch parts[0] {
+	case "logs":
+		r.endpoint = EPLogs
+	case "heartbeat":
+		r.endpoint = EPHeartbeat
+	case "host-health":
+		r.endpoint = EPHostHealth
+	case "fleet":
+		r.endpoint = EPFleet
+	case "enroll":
+		r.endpoint = EPEnroll
+	case "certs":
+		r.endpoint = EPCerts
+	case "releases":
+		r.endpoint = EPReleases
+	}
+	switch r.endpoint {
+	case EPLogs:
+		if len(parts) < 2 {
+			r.err = notFound()
+			return r
+		}
+		if r.host, r.err = parseHost(parts[1]); r.err != nil {
+			return r
+		}
+		if len(parts) > 3 {
+			r.err = badName("a stream name may not contain '/'; use [A-Za-z0-9][A-Za-z0-9._-], at most 128 characters")
+			return r
+		}
+		if len(parts) == 3 {
+			if err := names.Stream(parts[2]); err != nil {
+				r.err = badName(fmt.Sprintf("the stream name is not valid (%s); use [A-Za-z0-9][A-Za-z0-9._-], at most 128 characters", trimInvalid(err)))
+				return r
+			}
+			r.stream = parts[2]
+		}
+	case EPHeartbeat:
+		if len(parts) != 2 {
+			r.err = notFound()
+			return r
+		}
+		r.host, r.err = parseHost(parts[1])
+	default:
+		r.err = &apiError{status: http.StatusNotFound, reason: "not-found",
+			msg: fmt.Sprintf("%s is not served by this receiver version; update the receiver", rawPath)}
+	}
+	return r
+}
+
+func parseHost(s string) (string, *apiError) {
+	h, err := names.Host(s)
+	if err != nil {
+		return "", badName(fmt.Sprintf("the host name in the path is not valid (%s); use the host's DNS name, letters, digits, '-' and '.'", trimInvalid(err)))
+	}
+	return h, nil
+}
+
+func trimInvalid(err error) string {
+	return strings.TrimPrefix(err.Error(), names.ErrInvalid.Error()+": ")
+}

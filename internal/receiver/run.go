@@ -1,0 +1,198 @@
+package receiver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/token"
+)
+
+// Paths under data_dir.
+const (
+	LogsDir    = "logs"
+	IndexDir   = "index"
+	TokensFile = "tokens.json"
+)
+
+// TokensPath is where the receiver in dataDir keeps its token hashes.
+func TokensPath(dataDir string) string { return filepath.Join(dataDir, TokensFile) }
+
+// Run serves the receiver described by cfg until ctx ends. If ln is nil it
+// listens on cfg.Listen. ready, if set, is called with the bound address once
+// the receiver accepts connections.
+func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.Logger, ready func(net.Addr)) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	caCert, err := pki.LoadCert(cfg.TLS.CA)
+	if err != nil {
+		return fmt.Errorf("load fleet CA (run `cis490 ca init --config ...` first): %w", err)
+	}
+	srvCert, err := newCertReloader(cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return err
+	}
+	tokens, err := token.Open(TokensPath(cfg.DataDir))
+	if err != nil {
+		return err
+	}
+
+	g := commit.New()
+	gctx, stopCommit := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { g.Run(gctx) })
+	defer func() { stopCommit(); wg.Wait() }()
+
+	logsDir := filepath.Join(cfg.DataDir, LogsDir)
+	st, err := store.Open(store.Options{
+		Dir:             logsDir,
+		MaxAge:          cfg.Retention.MaxAge.Duration(),
+		MaxBytes:        int64(cfg.Retention.MaxBytes),
+		HostBytesPerDay: int64(cfg.Quota.HostBytesPerDay),
+		HostBytesTotal:  int64(cfg.Quota.HostBytesTotal),
+		MinFree:         int64(cfg.Limits.MinFree),
+		FreeSpace:       store.DiskFree(cfg.DataDir),
+		Log:             log.With("component", "store"),
+		Commit:          g,
+	})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	ix, err := index.OpenWriter(nil, filepath.Join(cfg.DataDir, IndexDir), g, log.With("component", "index"))
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+
+	rel := make([]Release, len(cfg.Gate.Releases))
+	for i, r := range cfg.Gate.Releases {
+		rel[i] = Release{Version: r.Version, Commit: r.Commit}
+	}
+	srv, err := New(Options{
+		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert), Tokens: tokens,
+		Gate:    NewGate(rel, cfg.Gate.Accept),
+		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
+		Log:   log.With("component", "http"),
+		Ready: g.Err,
+	})
+	if err != nil {
+		return err
+	}
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	wg.Go(func() { maintain(sctx, st, ix, cfg, log) })
+	wg.Go(func() {
+		// A failed fsync means acknowledged-looking pages may be gone: stop,
+		// so a restart recovers from what is really on disk.
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+				if g.Err() != nil {
+					log.Error("storage failed; stopping so a restart recovers", "err", g.Err())
+					stop()
+					return
+				}
+			}
+		}
+	})
+	log.Info("receiver listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	err = Serve(sctx, ln, srv, TLSConfig(srvCert.get), cfg.Shutdown.Duration(), log)
+	stop()
+	if gerr := g.Err(); gerr != nil {
+		return gerr
+	}
+	log.Info("receiver stopped")
+	return err
+}
+
+// maintain runs retention and index pruning in the background.
+func maintain(ctx context.Context, st *store.Store, ix *index.Writer, cfg *config.Receiver, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if _, err := st.Retain(); err != nil {
+			log.Error("retention", "err", err)
+		}
+		if _, err := ix.Prune(time.Now(), cfg.Index.MaxAge.Duration(), int64(cfg.Index.MaxBytes)); err != nil {
+			log.Error("prune index", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// certReloader serves the receiver's certificate and picks up a renewed one
+// from disk without a restart.
+type certReloader struct {
+	certPath, keyPath string
+	mu                sync.Mutex
+	cert              *tls.Certificate
+	mod               time.Time
+	checked           time.Time
+}
+
+func newCertReloader(certPath, keyPath string) (*certReloader, error) {
+	r := &certReloader{certPath: certPath, keyPath: keyPath}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *certReloader) load() error {
+	st, err := os.Stat(r.certPath)
+	if err != nil {
+		return fmt.Errorf("receiver certificate: %w", err)
+	}
+	c, err := tls.LoadX509KeyPair(r.certPath, r.keyPath)
+	if err != nil {
+		return fmt.Errorf("load receiver certificate %s: %w", r.certPath, err)
+	}
+	r.cert, r.mod = &c, st.ModTime()
+	return nil
+}
+
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.checked) > 10*time.Second {
+		r.checked = time.Now()
+		if st, err := os.Stat(r.certPath); err == nil && !st.ModTime().Equal(r.mod) {
+			if err := r.load(); err != nil && !errors.Is(err, os.ErrNotExist) {
+				// Keep serving the old pair; a half-written renewal must not
+				// take the receiver down.
+				r.mod = st.ModTime()
+			}
+		}
+	}
+	return r.cert, nil
+}

@@ -1,0 +1,193 @@
+// Package receiver serves the cis490 HTTPS API: per-request client
+// certificate and bearer checks, the version gate, log ingest into the store
+// and one durable index line per /v1/ request, whatever its outcome.
+package receiver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/token"
+)
+
+// Options configure a Server.
+type Options struct {
+	Store       store.Streams
+	Index       *index.Writer
+	Verifier    *pki.Verifier
+	Tokens      *token.Set
+	Gate        *Gate
+	MaxBody     int64 // default 8 MiB
+	MaxInflight int64 // bytes of request bodies held at once; default 64 MiB
+	Log         *slog.Logger
+	Now         func() time.Time
+	// Ready reports whether storage works; /healthz answers 503 otherwise.
+	Ready func() error
+}
+
+// Server is the receiver's HTTP handler.
+type Server struct {
+	opt      Options
+	store    store.Streams
+	index    *index.Writer
+	verifier *pki.Verifier
+	tokens   *token.Set
+	gate     *Gate
+	log      *slog.Logger
+	inflight *budget
+}
+
+// New makes a Server.
+func New(opt Options) (*Server, error) {
+	if opt.Store == nil || opt.Index == nil || opt.Verifier == nil || opt.Tokens == nil {
+		return nil, errors.New("receiver: store, index, verifier and tokens are required")
+	}
+	if opt.MaxBody <= 0 {
+		opt.MaxBody = 8 << 20
+	}
+	if opt.MaxInflight <= 0 {
+		opt.MaxInflight = 64 << 20
+	}
+	opt.MaxInflight = max(opt.MaxInflight, opt.MaxBody)
+	if opt.Gate == nil {
+		opt.Gate = NewGate(nil, 1)
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Server{opt: opt, store: opt.Store, index: opt.Index, verifier: opt.Verifier, tokens: opt.Tokens,
+		gate: opt.Gate, log: opt.Log, inflight: newBudget(opt.MaxInflight)}, nil
+}
+
+// reqState is what one request accumulates for its index line.
+type reqState struct {
+	line  index.Line
+	start time.Time
+}
+
+// ServeHTTP answers one request. Every /v1/ request gets exactly one index
+// line, made durable before the answer is written.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		s.healthz(w, r)
+		return
+	}
+	if !strings.HasPrefix(r.URL.EscapedPath(), "/v1/") {
+		errorResponse(notFound()).write(w, r.Method == http.MethodHead)
+		return
+	}
+	now := s.opt.Now()
+	rec := &reqState{start: now, line: index.Line{
+		Method:   r.Method,
+		Commit:   clip(r.Header.Get("X-Cis490-Code-Commit"), 64),
+		Instance: clip(r.Header.Get("X-Cis490-Instance"), 128),
+		Remote:   r.RemoteAddr,
+	}}
+	resp := s.serveV1(r, now, rec)
+	rec.line.Status = resp.status
+	rec.line.TS = now
+	rec.line.DurMS = float64(s.opt.Now().Sub(rec.start).Microseconds()) / 1000
+	if err := s.index.Write(r.Context(), rec.line); err != nil {
+		s.log.Error("index line not written; refusing the request", "err", err, "host", rec.line.Host)
+		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: "index",
+			msg: "the receiver cannot record requests right now; retry later", retryAfter: 30})
+	}
+	resp.write(w, r.Method == http.MethodHead)
+}
+
+// serveV1 routes, authenticates and handles; a panic becomes a 500 with
+// reason "panic" (and its index line).
+func (s *Server) serveV1(r *http.Request, now time.Time, rec *reqState) (resp *response) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("handler panic", "panic", p, "method", r.Method, "path", r.URL.EscapedPath())
+			rec.line.Reason = "panic"
+			resp = errorResponse(&apiError{status: http.StatusInternalServerError, reason: "panic",
+				msg: "the receiver hit an internal error; it has been logged, retry later"})
+		}
+	}()
+	rt := parseRoute(r.URL.EscapedPath())
+	rec.line.Endpoint, rec.line.Host = rt.endpoint, rt.host
+	p, aerr := s.authenticate(r, now, rec)
+	if aerr == nil && rt.err != nil {
+		aerr = rt.err
+	}
+	if aerr == nil {
+		var ok *response
+		if ok, aerr = s.handle(r, rt, p, rec); aerr == nil {
+			return ok
+		}
+	}
+	rec.line.Reason = aerr.reason
+	return errorResponse(aerr)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.opt.Ready != nil {
+		if err := s.opt.Ready(); err != nil {
+			errorResponse(&apiError{status: http.StatusServiceUnavailable, msg: "storage failed: " + err.Error() + "; restart the receiver"}).write(w, false)
+			return
+		}
+	}
+	jsonResponse(http.StatusOK, map[string]any{"ok": true}).write(w, r.Method == http.MethodHead)
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// TLSConfig is the receiver's TLS: it requests a client certificate but lets
+// every handshake through, so a missing, foreign or expired certificate gets a
+// 401 with a sentence and an index line instead of a silent handshake failure.
+func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		ClientAuth:     tls.RequestClientCert,
+		GetCertificate: getCert,
+	}
+}
+
+// Serve runs an HTTPS server for h on ln until ctx ends, then stops
+// accepting, lets in-flight requests finish (up to grace) and returns.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config, grace time.Duration, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         tc,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(tls.NewListener(ln, tc)) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cis490/cis490/internal/commit"
+)
+
+// Append puts data at offset of key and returns once the stream's bytes up to
+// offset+len(data) are durable, with the outcome and the stream's length:
+//
+//   - offset == length: the bytes are appended (Appended);
+//   - the bytes overlap stored ones and agree: nothing is written twice, and
+//     the answer waits until the overlapped bytes are durable (Duplicate), or
+//     the new tail is appended (Appended);
+//   - anything else is a *ConflictError carrying the length to resync to.
+func (s *Store) Append(ctx context.Context, key Key, offset int64, gen Gen, data []byte) (Outcome, int64, error) {
+	if offset < 0 {
+		return 0, 0, &ConflictError{Reason: "gap"}
+	}
+	st, hu, err := s.streamFor(key)
+	if err != nil {
+		return 0, 0, err
+	}
+	st.mu.Lock()
+	length := st.length
+	if offset < st.start {
+		st.mu.Unlock()
+		return 0, length, &ConflictError{Reason: "before-start", Length: length, Start: st.start}
+	}
+	if offset > length {
+		st.mu.Unlock()
+		return 0, length, &ConflictError{Reason: "gap", Length: length}
+	}
+	overlap := min(length-offset, int64(len(data)))
+	if overlap > 0 {
+		stored := make([]byte, overlap)
+		if err := st.readAt(stored, offset); err != nil {
+			st.mu.Unlock()
+			return 0, length, err
+		}
+		if !bytes.Equal(stored, data[:overlap]) {
+			st.mu.Unlock()
+			return 0, length, &ConflictError{Reason: "mismatch", Length: length}
+		}
+	}
+	tail := data[overlap:]
+	if len(tail) == 0 {
+		// A retry of bytes we hold: confirm only once they are durable.
+		t := st.last
+		st.mu.Unlock()
+		if err := s.commit.Wait(ctx, t); err != nil {
+			return 0, length, err
+		}
+		return Duplicate, length, nil
+	}
+	if err := s.admit(hu, key.Host, int64(len(tail))); err != nil {
+		st.mu.Unlock()
+		return 0, length, err
+	}
+	now := s.now().UnixNano()
+	rec := record{key: key.String(), gen: gen.ID, offset: length, time: now, genStart: gen.Start, data: tail}
+	if gen.ID == "" { // a PUT without generation headers keeps the last one
+		rec.gen, rec.genStart = st.gen, st.genStart
+	}
+	seg, pos, t, err := s.write(&rec)
+	if err != nil {
+		st.mu.Unlock()
+		hu.release(int64(len(tail)))
+		return 0, length, err
+	}
+	st.extents = append(st.extents, extent{off: length, n: int64(len(tail)), seg: seg, pos: pos, time: now})
+	st.length += int64(len(tail))
+	st.gen, st.genStart, st.updated, st.last = rec.gen, rec.genStart, now, t
+	newLen := st.length
+	st.mu.Unlock()
+	if err := s.commit.Wait(ctx, t); err != nil {
+		return 0, newLen, err
+	}
+	return Appended, newLen, nil
+}
+
+func (s *Store) streamFor(key Key) (*stream, *hostUsage, error) {
+	s.mu.RLock()
+	st, hu, closed := s.streams[key], s.hosts[key.Host], s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, nil, ErrClosed
+	}
+	if st != nil {
+		return st, hu, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, ErrClosed
+	}
+	st, hu = s.getStream(key)
+	return st, hu, nil
+}
+
+// getStream returns key's stream, creating it; the caller holds s.mu.
+func (s *Store) getStream(key Key) (*stream, *hostUsage) {
+	st := s.streams[key]
+	if st == nil {
+		st = &stream{key: key}
+		s.streams[key] = st
+	}
+	hu := s.hosts[key.Host]
+	if hu == nil {
+		hu = &hostUsage{}
+		s.hosts[key.Host] = hu
+	}
+	return st, hu
+}
+
+// admit charges n bytes to the host's quotas and the disk, or refuses.
+func (s *Store) admit(hu *hostUsage, host string, n int64) error {
+	if s.opt.MinFree > 0 {
+		free, err := s.free.get(s.opt.FreeSpace)
+		if err == nil && free-n < s.opt.MinFree {
+			return fmt.Errorf("%w: %d bytes free, the receiver keeps %d free", ErrFull, free, s.opt.MinFree)
+		}
+	}
+	day := s.now().Unix() / 86400
+	hu.mu.Lock()
+	defer hu.mu.Unlock()
+	if hu.day != day {
+		hu.day, hu.today = day, 0
+	}
+	if lim := s.opt.HostBytesTotal; lim > 0 && hu.total+n > lim {
+		return &QuotaError{fmt.Sprintf("host %s holds %d bytes and its quota is %d; raise quota.host_bytes_total or wait for retention", host, hu.total, lim)}
+	}
+	if lim := s.opt.HostBytesPerDay; lim > 0 && hu.today+n > lim {
+		return &QuotaError{fmt.Sprintf("host %s sent %d bytes today (UTC) and its daily quota is %d; it may send more after midnight UTC", host, hu.today, lim)}
+	}
+	hu.total += n
+	hu.today += n
+	s.free.spend(n)
+	return nil
+}
+
+func (hu *hostUsage) release(n int64) {
+	hu.mu.Lock()
+	hu.total -= n
+	hu.today -= n
+	hu.mu.Unlock()
+}
+
+// write appends rec to the active segment, rotating first when it is full,
+// and returns where rec's data lies and the commit ticket covering it. A
+// failed write is cut back off, so no partial record is left before later ones.
+func (s *Store) write(rec *record) (*segment, int64, commit.Ticket, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.RLock()
+	seg := s.segs[len(s.segs)-1]
+	s.mu.RUnlock()
+	if seg.size > 0 && seg.size+rec.size() > s.opt.SegmentSize {
+		next, err := s.rotate(seg)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		seg = next
+	}
+	s.buf = rec.encode(s.buf[:0])
+	pos := seg.size
+	if _, err := seg.f.WriteAt(s.buf, pos); err != nil {
+		if terr := seg.f.Truncate(pos); terr != nil {
+			s.opt.Log.Error("cut back a failed write", "segment", seg.name, "err", terr)
+		}
+		return nil, 0, 0, fmt.Errorf("append to %s: %w", seg.name, err)
+	}
+	seg.size += int64(len(s.buf))
+	seg.newest = rec.time
+	t := s.commit.Wrote(seg.f)
+	dataPos := pos + headerSize + int64(len(rec.key)+len(rec.gen))
+	if cap(s.buf) > 1<<20 {
+		s.buf = nil // do not pin a large body's buffer
+	}
+	return seg, dataPos, t, nil
+}
+
+// freeCache asks the file system for free space at most once a second and
+// subtracts what was written since.
+type freeCache struct {
+	mu    sync.Mutex
+	at    time.Time
+	free  int64
+	spent int64
+}
+
+func (c *freeCache) get(statfs func() (int64, error)) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if statfs == nil {
+		return 1 << 62, nil
+	}
+	if time.Since(c.at) > time.Second {
+		f, err := statfs()
+		if err != nil {
+			return 0, err
+		}
+		c.at, c.free, c.spent = time.Now(), f, 0
+	}
+	return c.free - c.spent, nil
+}
+
+func (c *freeCache) spend(n int64) {
+	c.mu.Lock()
+	c.spent += n
+	c.mu.Unlock()
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/cis490/cis490/internal/vfs"
+)
+
+// Retain drops the oldest segments that are past MaxAge, or while the store
+// holds more than MaxBytes, and moves every affected stream's start forward.
+// Offsets are never reused: lengths stay, and streams.json remembers them
+// before any segment is deleted. The active segment is never dropped. It
+// returns how many bytes of segment files it removed.
+func (s *Store) Retain() (int64, error) {
+	s.retainMu.Lock()
+	defer s.retainMu.Unlock()
+	now := s.now().UnixNano()
+	s.mu.RLock()
+	segs := append([]*segment(nil), s.segs...)
+	s.mu.RUnlock()
+	var total int64
+	for _, seg := range segs {
+		total += seg.size
+	}
+	var dead []*segment
+	for _, seg := range segs[:len(segs)-1] {
+		old := s.opt.MaxAge > 0 && seg.newest < now-int64(s.opt.MaxAge)
+		big := s.opt.MaxBytes > 0 && total > s.opt.MaxBytes
+		if !old && !big {
+			break
+		}
+		dead = append(dead, seg)
+		total -= seg.size
+	}
+	if len(dead) == 0 {
+		return 0, nil
+	}
+	isDead := make(map[*segment]bool, len(dead))
+	for _, seg := range dead {
+		isDead[seg] = true
+	}
+
+	s.mu.RLock()
+	sts := make([]*stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		sts = append(sts, st)
+	}
+	s.mu.RUnlock()
+
+	// Work out the new starts and record them (and every length) durably
+	// before a byte is deleted.
+	newStart := make(map[*stream]int64, len(sts))
+	var sn snapshot
+	for _, st := range sts {
+		st.mu.Lock()
+		start := st.length
+		for _, e := range st.extents {
+			if !isDead[e.seg] {
+				start = e.off
+				break
+			}
+		}
+		start = max(start, st.start)
+		newStart[st] = start
+		sn.Streams = append(sn.Streams, snapStream{Host: st.key.Host, Stream: st.key.Stream, Start: start,
+			Length: st.length, Gen: st.gen, GenStart: st.genStart, Updated: st.updated})
+		st.mu.Unlock()
+	}
+	b, err := json.Marshal(sn)
+	if err != nil {
+		return 0, err
+	}
+	if err := vfs.WriteFileAtomic(s.fs, filepath.Join(s.opt.Dir, snapshotFile), b, 0o640); err != nil {
+		return 0, fmt.Errorf("write %s: %w", snapshotFile, err)
+	}
+
+	for _, st := range sts {
+		st.mu.Lock()
+		keep := st.extents[:0]
+		for _, e := range st.extents {
+			if !isDead[e.seg] {
+				keep = append(keep, e)
+			}
+		}
+		clear(st.extents[len(keep):])
+		st.extents = keep
+		dropped := newStart[st] - st.start
+		st.start = newStart[st]
+		st.mu.Unlock()
+		if dropped > 0 {
+			s.mu.RLock()
+			hu := s.hosts[st.key.Host]
+			s.mu.RUnlock()
+			hu.mu.Lock()
+			hu.total -= dropped
+			hu.mu.Unlock()
+		}
+	}
+	s.mu.Lock()
+	s.segs = s.segs[len(dead):]
+	s.mu.Unlock()
+	var freed int64
+	for _, seg := range dead {
+		seg.f.Close()
+		if err := s.fs.Remove(filepath.Join(s.opt.Dir, seg.name)); err != nil {
+			return freed, fmt.Errorf("remove %s: %w", seg.name, err)
+		}
+		freed += seg.size
+	}
+	if err := s.fs.SyncDir(s.opt.Dir); err != nil {
+		return freed, fmt.Errorf("sync store folder: %w", err)
+	}
+	s.opt.Log.Info("retention dropped old segments", "segments", len(dead), "bytes", freed)
+	return freed, nil
+}

@@ -1,0 +1,280 @@
+// Package store keeps the fleet's log streams: append-only byte sequences
+// with logical offsets that are never reused.
+//
+// Every stream's bytes go into one shared, segmented log (seg-*.log, each a
+// long-lived append-only file), so one group commit (package commit) makes
+// many hosts' appends durable with one fdatasync. An in-memory map from
+// (stream, offset) to segment positions serves reads and is rebuilt from the
+// segments at start-up; a torn tail left by a crash is recognised by its CRC
+// and cut off. Retention drops whole oldest segments and moves each affected
+// stream's start forward; streams.json, written atomically before segments are
+// deleted, remembers lengths that no surviving byte holds.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/vfs"
+)
+
+// Key names a stream: a canonical host and a stream name, both validated by
+// package names before they get here.
+type Key struct {
+	Host   string
+	Stream string
+}
+
+func (k Key) String() string { return k.Host + "/" + k.Stream }
+
+// Gen is the file generation a PUT's bytes come from.
+type Gen struct {
+	ID    string // X-Cis490-Generation
+	Start int64  // X-Cis490-Generation-Start
+}
+
+// Info describes a stream.
+type Info struct {
+	Stream   string `json:"stream"`
+	Start    int64  `json:"start"`
+	Length   int64  `json:"length"`
+	Gen      string `json:"generation,omitempty"`
+	GenStart int64  `json:"generation_start"`
+	Updated  int64  `json:"-"` // unix nanoseconds of the last append
+}
+
+// Outcome of an append.
+type Outcome int
+
+// Outcomes.
+const (
+	Appended  Outcome = iota + 1 // new bytes are durable: 201
+	Duplicate                    // every byte was already durable: 200
+)
+
+// Errors an append can return besides I/O failures.
+var (
+	ErrQuota  = errors.New("host quota exceeded")
+	ErrFull   = errors.New("storage full")
+	ErrClosed = errors.New("store closed")
+)
+
+// ConflictError is a 409: the host must resync to Length.
+type ConflictError struct {
+	Reason string // "gap", "mismatch" or "before-start"
+	Length int64
+	Start  int64
+}
+
+func (e *ConflictError) Error() string {
+	switch e.Reason {
+	case "mismatch":
+		return fmt.Sprintf("the bytes at that offset differ from the stored ones; resync to length %d", e.Length)
+	case "before-start":
+		return fmt.Sprintf("that offset was dropped by retention (the stream starts at %d); resync to length %d", e.Start, e.Length)
+	default:
+		return fmt.Sprintf("offset does not match the stream; resync to length %d", e.Length)
+	}
+}
+
+// QuotaError says which quota a host is over.
+type QuotaError struct{ Msg string }
+
+func (e *QuotaError) Error() string { return e.Msg }
+func (e *QuotaError) Unwrap() error { return ErrQuota }
+
+// Streams is the narrow interface the receiver uses, so another backend (an
+// object store, a database) can take the place of the local log.
+type Streams interface {
+	Append(ctx context.Context, key Key, offset int64, gen Gen, data []byte) (Outcome, int64, error)
+	Read(key Key, offset int64, limit int) ([]byte, Info, error)
+	Stat(key Key) (Info, bool)
+	List(host string) []Info
+}
+
+// ErrNotFound is returned for a stream that does not exist.
+var ErrNotFound = errors.New("no such stream")
+
+// Options configure a Store. Zero values take the defaults.
+type Options struct {
+	Dir             string
+	FS              vfs.FS        // default vfs.OS{}
+	SegmentSize     int64         // default 64 MiB
+	MaxAge          time.Duration // retention by age; 0 = keep forever
+	MaxBytes        int64         // retention by total size; 0 = unlimited
+	HostBytesPerDay int64         // 0 = unlimited
+	HostBytesTotal  int64         // 0 = unlimited
+	MinFree         int64         // answer ErrFull below this much free disk
+	FreeSpace       func() (int64, error)
+	Now             func() time.Time
+	Log             *slog.Logger
+	Commit          *commit.Group // shared with the index; Run by the owner
+}
+
+// Store is the local segmented-log implementation of Streams.
+type Store struct {
+	opt    Options
+	fs     vfs.FS
+	commit *commit.Group
+
+	mu      sync.RWMutex // guards streams, hosts, segs and active
+	streams map[Key]*stream
+	hosts   map[string]*hostUsage
+	segs    []*segment // oldest first; the last is active
+	closed  bool
+
+	retainMu sync.Mutex // one retention run at a time
+	wmu      sync.Mutex // serialises writes into the active segment
+	buf      []byte
+
+	free freeCache
+}
+
+type hostUsage struct {
+	mu    sync.Mutex
+	total int64 // bytes held (length - start, summed)
+	day   int64 // unix day of dayBytes
+	today int64
+}
+
+type stream struct {
+	mu       sync.Mutex
+	key      Key
+	start    int64
+	length   int64
+	gen      string
+	genStart int64
+	updated  int64
+	extents  []extent
+	last     commit.Ticket // ticket of the newest append
+}
+
+type extent struct {
+	off  int64 // logical offset of the first byte
+	n    int64
+	seg  *segment
+	pos  int64 // file position of the first byte
+	time int64
+}
+
+var _ Streams = (*Store)(nil)
+
+func (s *Store) now() time.Time {
+	if s.opt.Now != nil {
+		return s.opt.Now()
+	}
+	return time.Now()
+}
+
+// Stat returns a stream's info.
+func (s *Store) Stat(key Key) (Info, bool) {
+	s.mu.RLock()
+	st := s.streams[key]
+	s.mu.RUnlock()
+	if st == nil {
+		return Info{}, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.info(), true
+}
+
+func (st *stream) info() Info {
+	return Info{Stream: st.key.Stream, Start: st.start, Length: st.length, Gen: st.gen, GenStart: st.genStart, Updated: st.updated}
+}
+
+// List returns a host's streams sorted by name.
+func (s *Store) List(host string) []Info {
+	s.mu.RLock()
+	var sts []*stream
+	for k, st := range s.streams {
+		if k.Host == host {
+			sts = append(sts, st)
+		}
+	}
+	s.mu.RUnlock()
+	out := make([]Info, 0, len(sts))
+	for _, st := range sts {
+		st.mu.Lock()
+		out = append(out, st.info())
+		st.mu.Unlock()
+	}
+	sortInfos(out)
+	return out
+}
+
+// Hosts returns every host that has a stream.
+func (s *Store) Hosts() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for h := range s.hosts {
+		out = append(out, h)
+	}
+	return out
+}
+
+// Read returns up to limit stored bytes of key from offset. An offset below
+// the start is moved up to it; the returned Info tells where the bytes begin
+// (Start) and end (Length).
+func (s *Store) Read(key Key, offset int64, limit int) ([]byte, Info, error) {
+	s.mu.RLock()
+	st := s.streams[key]
+	s.mu.RUnlock()
+	if st == nil {
+		return nil, Info{}, ErrNotFound
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	info := st.info()
+	if offset < st.start {
+		offset = st.start
+	}
+	if offset >= st.length || limit <= 0 {
+		return nil, info, nil
+	}
+	n := min(int64(limit), st.length-offset)
+	buf := make([]byte, n)
+	if err := st.readAt(buf, offset); err != nil {
+		return nil, info, err
+	}
+	return buf, info, nil
+}
+
+// readAt fills buf from logical offset off; the caller holds st.mu and has
+// checked that [off, off+len(buf)) lies within [start, length).
+func (st *stream) readAt(buf []byte, off int64) error {
+	i := st.find(off)
+	for len(buf) > 0 {
+		if i >= len(st.extents) {
+			return fmt.Errorf("stream %s: no extent holds offset %d", st.key, off)
+		}
+		e := st.extents[i]
+		skip := off - e.off
+		n := min(int64(len(buf)), e.n-skip)
+		if _, err := e.seg.f.ReadAt(buf[:n], e.pos+skip); err != nil {
+			return fmt.Errorf("read %s at %d: %w", e.seg.name, e.pos+skip, err)
+		}
+		buf, off, i = buf[n:], off+n, i+1
+	}
+	return nil
+}
+
+// find returns the index of the extent holding off.
+func (st *stream) find(off int64) int {
+	lo, hi := 0, len(st.extents)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if st.extents[m].off+st.extents[m].n <= off {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}

@@ -1,0 +1,234 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/commit"
+)
+
+// newTestStore opens a store in a temp folder with a running commit group.
+func newTestStore(t *testing.T, opt Options) *Store {
+	t.Helper()
+	if opt.Dir == "" {
+		opt.Dir = t.TempDir()
+	}
+	g := commit.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	opt.Commit = g
+	s, err := Open(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		s.Close()
+	})
+	return s
+}
+
+func reopen(t *testing.T, s *Store) *Store {
+	t.Helper()
+	opt := s.opt
+	s.Close()
+	opt.Commit = nil
+	return newTestStore(t, opt)
+}
+
+func TestAppendSemantics(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t, Options{})
+	k := Key{"lab-1", "syslog"}
+	g := Gen{ID: "g1", Start: 0}
+	steps := []struct {
+		name    string
+		off     int64
+		data    string
+		want    Outcome
+		wantLen int64
+		reason  string
+	}{
+		{"first append", 0, "hello ", Appended, 6, ""},
+		{"append", 6, "world\n", Appended, 12, ""},
+		{"exact retry", 6, "world\n", Duplicate, 12, ""},
+		{"retry prefix", 0, "hel", Duplicate, 12, ""},
+		{"partial overlap appends tail", 6, "world\nagain\n", Appended, 18, ""},
+		{"gap", 20, "x", 0, 18, "gap"},
+		{"differing bytes at stored offset", 0, "HELLO", 0, 18, "mismatch"},
+		{"overlap that differs in the tail part", 12, "agaiN\nmore", 0, 18, "mismatch"},
+		{"negative offset", -1, "x", 0, 0, "gap"},
+		{"empty body at length", 18, "", Duplicate, 18, ""},
+	}
+	for _, st := range steps {
+		out, n, err := s.Append(ctx, k, st.off, g, []byte(st.data))
+		if st.reason != "" {
+			var ce *ConflictError
+			if !errors.As(err, &ce) || ce.Reason != st.reason || ce.Length != st.wantLen {
+				t.Fatalf("%s: err = %v, want conflict %s with length %d", st.name, err, st.reason, st.wantLen)
+			}
+			continue
+		}
+		if err != nil || out != st.want || n != st.wantLen {
+			t.Fatalf("%s: = %v, %d, %v; want %v, %d", st.name, out, n, err, st.want, st.wantLen)
+		}
+	}
+	want := "hello world\nagain\n"
+	check := func(s *Store) {
+		t.Helper()
+		got, info, err := s.Read(k, 0, 1<<20)
+		if err != nil || string(got) != want || info.Length != int64(len(want)) || info.Gen != "g1" {
+			t.Fatalf("read = %q, %+v, %v; want %q", got, info, err, want)
+		}
+	}
+	check(s)
+	s = reopen(t, s)
+	check(s)
+	if _, _, err := s.Append(ctx, k, 0, g, []byte("HELLO")); err == nil {
+		t.Fatal("mismatch accepted after reopen")
+	}
+}
+
+func TestGenerationKept(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t, Options{})
+	k := Key{"lab-1", "app.log"}
+	mustAppend(t, s, k, 0, Gen{"a", 0}, "one\n")
+	mustAppend(t, s, k, 4, Gen{"b", 4}, "two\n")
+	if _, _, err := s.Append(ctx, k, 8, Gen{}, []byte("three\n")); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		info, ok := s.Stat(k)
+		if !ok || info.Gen != "b" || info.GenStart != 4 || info.Length != 14 {
+			t.Fatalf("stat = %+v, %v; want generation b at 4, length 14", info, ok)
+		}
+	}
+	check(s)
+	check(reopen(t, s))
+}
+
+func mustAppend(t *testing.T, s *Store, k Key, off int64, g Gen, data string) {
+	t.Helper()
+	if _, _, err := s.Append(context.Background(), k, off, g, []byte(data)); err != nil {
+		t.Fatalf("append %s at %d: %v", k, off, err)
+	}
+}
+
+func TestRetentionMovesStartNeverReusesOffsets(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s := newTestStore(t, Options{SegmentSize: 1024, MaxAge: 48 * time.Hour, Now: clock})
+	a, b := Key{"lab-1", "old"}, Key{"lab-2", "busy"}
+	chunk := bytes.Repeat([]byte("x"), 300)
+	mustAppend(t, s, a, 0, Gen{}, string(chunk))
+	var off int64
+	for i := 0; i < 4; i++ { // fills the first segments on day one
+		mustAppend(t, s, b, off, Gen{}, string(chunk))
+		off += 300
+	}
+	now = now.Add(72 * time.Hour)
+	for i := 0; i < 4; i++ {
+		mustAppend(t, s, b, off, Gen{}, string(chunk))
+		off += 300
+	}
+	freed, err := s.Retain()
+	if err != nil || freed == 0 {
+		t.Fatalf("retain freed %d, %v; want old segments dropped", freed, err)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		ia, _ := s.Stat(a)
+		if ia.Start != 300 || ia.Length != 300 {
+			t.Fatalf("stream a = %+v; want start=length=300 (all dropped, offset kept)", ia)
+		}
+		ib, _ := s.Stat(b)
+		if ib.Start == 0 || ib.Length != off {
+			t.Fatalf("stream b = %+v; want start moved forward, length %d", ib, off)
+		}
+		// A write below the start is a 409 with the length, never a rewrite.
+		_, n, err := s.Append(ctx, a, 0, Gen{}, chunk)
+		var ce *ConflictError
+		if !errors.As(err, &ce) || ce.Reason != "before-start" || n != 300 {
+			t.Fatalf("write below start = %d, %v; want before-start 409 with length 300", n, err)
+		}
+		got, info, err := s.Read(b, 0, 1<<20)
+		if err != nil || info.Start != ib.Start || int64(len(got)) != ib.Length-ib.Start {
+			t.Fatalf("read from 0 = %d bytes, %+v, %v; want the retained bytes", len(got), info, err)
+		}
+	}
+	check(s)
+	check(reopen(t, s))
+}
+
+func TestQuota(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t, Options{HostBytesTotal: 100, HostBytesPerDay: 60})
+	k := Key{"greedy", "s"}
+	mustAppend(t, s, k, 0, Gen{}, string(make([]byte, 50)))
+	_, _, err := s.Append(ctx, k, 50, Gen{}, make([]byte, 20))
+	if !errors.Is(err, ErrQuota) {
+		t.Fatalf("over daily quota: err = %v, want ErrQuota", err)
+	}
+	// Another host is unaffected.
+	mustAppend(t, s, Key{"other", "s"}, 0, Gen{}, string(make([]byte, 50)))
+	// A retry of stored bytes is not charged again.
+	if out, _, err := s.Append(ctx, k, 0, Gen{}, make([]byte, 50)); err != nil || out != Duplicate {
+		t.Fatalf("retry = %v, %v; want duplicate", out, err)
+	}
+}
+
+func TestFull(t *testing.T) {
+	s := newTestStore(t, Options{MinFree: 1000, FreeSpace: func() (int64, error) { return 1500, nil }})
+	k := Key{"h", "s"}
+	mustAppend(t, s, k, 0, Gen{}, string(make([]byte, 400)))
+	_, _, err := s.Append(context.Background(), k, 400, Gen{}, make([]byte, 400))
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("err = %v, want ErrFull", err)
+	}
+}
+
+func TestManyStreamsConcurrent(t *testing.T) {
+	s := newTestStore(t, Options{SegmentSize: 64 << 10})
+	ctx := context.Background()
+	errc := make(chan error, 16)
+	for h := 0; h < 16; h++ {
+		go func() {
+			k := Key{fmt.Sprintf("h%d", h), "s"}
+			var off int64
+			for i := 0; i < 100; i++ {
+				d := []byte(fmt.Sprintf("%d-%d\n", h, i))
+				if _, _, err := s.Append(ctx, k, off, Gen{}, d); err != nil {
+					errc <- err
+					return
+				}
+				off += int64(len(d))
+			}
+			errc <- nil
+		}()
+	}
+	for i := 0; i < 16; i++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = reopen(t, s)
+	for h := 0; h < 16; h++ {
+		got, _, _ := s.Read(Key{fmt.Sprintf("h%d", h), "s"}, 0, 1<<20)
+		var want bytes.Buffer
+		for i := 0; i < 100; i++ {
+			fmt.Fprintf(&want, "%d-%d\n", h, i)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("host %d: stream differs after reopen", h)
+		}
+	}
+}

@@ -1,0 +1,164 @@
+// Package token makes and checks bearer tokens. A token is 256 random bits;
+// only its SHA-256 is ever stored, and a presented token is compared in
+// constant time.
+package token
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cis490/cis490/internal/vfs"
+)
+
+// Kinds of token.
+const (
+	KindHost  = "host"
+	KindAdmin = "admin"
+)
+
+const prefix = "c490_"
+
+// Entry is one stored token: never the token itself, only its hash.
+type Entry struct {
+	SHA256  string    `json:"sha256"`
+	Kind    string    `json:"kind"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	Revoked bool      `json:"revoked,omitempty"`
+}
+
+type file struct {
+	Tokens []Entry `json:"tokens"`
+}
+
+// New returns a fresh token: 256 random bits, URL-safe.
+func New() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func hash(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
+
+// Add makes a token for (kind, name), stores its hash in the file at path
+// (created 0600 if missing) and returns the token, which is shown once.
+func Add(path, kind, name string, now time.Time) (string, error) {
+	tok, err := New()
+	if err != nil {
+		return "", err
+	}
+	f, err := readFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	h := hash(tok)
+	f.Tokens = append(f.Tokens, Entry{SHA256: hex.EncodeToString(h[:]), Kind: kind, Name: name, Created: now.UTC()})
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := vfs.WriteFileAtomic(vfs.OS{}, path, append(b, '\n'), 0o600); err != nil {
+		return "", fmt.Errorf("store token hash in %s: %w", path, err)
+	}
+	return tok, nil
+}
+
+func readFile(path string) (file, error) {
+	var f file
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return f, err
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("%s is not a valid token file: %w", path, err)
+	}
+	return f, nil
+}
+
+// Set is a loaded set of token hashes, reloaded when its file changes (so a
+// token made by `cis490 ca issue` works without restarting the receiver).
+type Set struct {
+	path string
+
+	mu      sync.Mutex
+	byHash  map[[32]byte]Entry
+	modTime time.Time
+	size    int64
+	checked time.Time
+}
+
+// Open loads the token file at path; a missing file is an empty set.
+func Open(path string) (*Set, error) {
+	s := &Set{path: path}
+	if err := s.reload(time.Now()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Set) reload(now time.Time) error {
+	s.checked = now
+	st, err := os.Stat(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.byHash = map[[32]byte]Entry{}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stat token file: %w", err)
+	}
+	if s.byHash != nil && st.ModTime().Equal(s.modTime) && st.Size() == s.size {
+		return nil
+	}
+	f, err := readFile(s.path)
+	if err != nil {
+		return err
+	}
+	m := make(map[[32]byte]Entry, len(f.Tokens))
+	for _, e := range f.Tokens {
+		raw, err := hex.DecodeString(e.SHA256)
+		if err != nil || len(raw) != 32 {
+			return fmt.Errorf("%s: entry for %s has a malformed hash", s.path, e.Name)
+		}
+		m[[32]byte(raw)] = e
+	}
+	s.byHash, s.modTime, s.size = m, st.ModTime(), st.Size()
+	return nil
+}
+
+// Lookup returns the entry a presented token belongs to. The stored hash is
+// compared in constant time; revoked tokens are not found.
+func (s *Set) Lookup(tok string) (Entry, bool) {
+	now := time.Now()
+	s.mu.Lock()
+	if now.Sub(s.checked) > time.Second {
+		_ = s.reload(now) // a broken file keeps the last good set
+	}
+	m := s.byHash
+	s.mu.Unlock()
+	if !strings.HasPrefix(tok, prefix) {
+		return Entry{}, false
+	}
+	h := hash(tok)
+	e, ok := m[h]
+	if !ok {
+		return Entry{}, false
+	}
+	stored, _ := hex.DecodeString(e.SHA256)
+	if subtle.ConstantTimeCompare(stored, h[:]) != 1 || e.Revoked {
+		return Entry{}, false
+	}
+	return e, true
+}

@@ -1,0 +1,142 @@
+// Package vfs is the narrow file layer the store and the index write through.
+//
+// Production code uses OS; crash tests use a layer that can forget whatever
+// was not synced (see crashfs), because a killed process cannot lose the page
+// cache and so cannot catch a missing fsync.
+package vfs
+
+import (
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// File is an open file. Writes are not durable until Sync returns nil.
+type File interface {
+	io.ReaderAt
+	io.WriterAt
+	io.Writer
+	io.Closer
+	// Sync makes the file's contents durable (fdatasync on Linux).
+	Sync() error
+	// Truncate cuts the file to size bytes.
+	Truncate(size int64) error
+	// Size reports the current size, durable or not.
+	Size() (int64, error)
+}
+
+// FS is the set of file-system operations the storage code needs.
+// A rename or a create is durable only after SyncDir on its directory.
+type FS interface {
+	// OpenFile opens name; flag and perm are as for os.OpenFile.
+	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
+	Rename(oldname, newname string) error
+	Remove(name string) error
+	MkdirAll(dir string, perm fs.FileMode) error
+	// ReadDir lists the names in dir, sorted.
+	ReadDir(dir string) ([]string, error)
+	// SyncDir makes creates, renames and removes in dir durable.
+	SyncDir(dir string) error
+}
+
+// OS is the real file system.
+type OS struct{}
+
+type osFile struct{ *os.File }
+
+func (f osFile) Size() (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+func (f osFile) Sync() error { return fdatasync(f.File) }
+
+// OpenFile opens a real file.
+func (OS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+// Rename renames a real file.
+func (OS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+
+// Remove removes a real file.
+func (OS) Remove(name string) error { return os.Remove(name) }
+
+// MkdirAll creates a real directory tree.
+func (OS) MkdirAll(dir string, perm fs.FileMode) error { return os.MkdirAll(dir, perm) }
+
+// ReadDir lists a real directory.
+func (OS) ReadDir(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
+	}
+	return names, nil
+}
+
+// SyncDir fsyncs a real directory.
+func (OS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// WriteFileAtomic writes data to name so that a reader, or a crash, sees the
+// old contents or the new, never a torn file: temp file, sync, rename, sync
+// the directory.
+func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error {
+	dir := filepath.Dir(name)
+	tmp := name + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := fsys.Rename(tmp, name); err != nil {
+		return err
+	}
+	return fsys.SyncDir(dir)
+}
+
+// ReadFile reads a whole file through fsys.
+func ReadFile(fsys FS, name string) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return buf, nil
+}
