@@ -281,6 +281,9 @@ var ErrStop = errors.New("stop scan")
 // position after the last whole line read. Lines that do not parse (a torn
 // write the writer has not cut yet) are skipped and counted.
 func Scan(fsys vfs.FS, dir string, from Pos, fn func(Line) error) (Pos, int, error) {
+	if fsys == nil {
+		fsys = vfs.OS{}
+	}
 	files, err := Files(fsys, dir)
 	if err != nil {
 		return from, 0, err

@@ -17,12 +17,6 @@ import (
 
 // handle dispatches an authenticated request with a valid route.
 func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (*response, *apiError) {
-	if p.kind == pki.KindAdmin {
-		rec.line.Admin = p.name
-		rec.line.Auth = true
-	} else {
-		rec.line.Auth = p.name == rt.host
-	}
 	switch {
 	case rt.endpoint == EPLogs && rt.stream != "" && r.Method == http.MethodPut:
 		return s.putLogs(r, rt, p, rec)

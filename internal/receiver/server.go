@@ -122,6 +122,13 @@ func (s *Server) serveV1(r *http.Request, now time.Time, rec *reqState) (resp *r
 	rt := parseRoute(r.URL.EscapedPath())
 	rec.line.Endpoint, rec.line.Host = rt.endpoint, rt.host
 	p, aerr := s.authenticate(r, now, rec)
+	if aerr == nil {
+		if p.kind == pki.KindAdmin {
+			rec.line.Admin, rec.line.Auth = p.name, true
+		} else {
+			rec.line.Auth = p.name == rt.host
+		}
+	}
 	if aerr == nil && rt.err != nil {
 		aerr = rt.err
 	}
@@ -166,6 +173,9 @@ func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tl
 // Serve runs an HTTPS server for h on ln until ctx ends, then stops
 // accepting, lets in-flight requests finish (up to grace) and returns.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config, grace time.Duration, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	srv := &http.Server{
 		Handler:           h,
 		TLSConfig:         tc,

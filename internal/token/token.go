@@ -139,20 +139,25 @@ func (s *Set) reload(now time.Time) error {
 }
 
 // Lookup returns the entry a presented token belongs to. The stored hash is
-// compared in constant time; revoked tokens are not found.
+// compared in constant time; revoked tokens are not found. The file is
+// re-read when it changed: at most once a second, and at once on a miss, so
+// a token just made by `cis490 ca issue` works on its first request.
 func (s *Set) Lookup(tok string) (Entry, bool) {
-	now := time.Now()
-	s.mu.Lock()
-	if now.Sub(s.checked) > time.Second {
-		_ = s.reload(now) // a broken file keeps the last good set
-	}
-	m := s.byHash
-	s.mu.Unlock()
 	if !strings.HasPrefix(tok, prefix) {
 		return Entry{}, false
 	}
 	h := hash(tok)
-	e, ok := m[h]
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.checked) > time.Second {
+		_ = s.reload(now) // a broken file keeps the last good set
+	}
+	e, ok := s.byHash[h]
+	if !ok {
+		_ = s.reload(now)
+		e, ok = s.byHash[h]
+	}
 	if !ok {
 		return Entry{}, false
 	}

@@ -65,10 +65,10 @@ const (
 	DropUnsynced Mode = iota
 	// TearUnsynced keeps a random prefix of the unsynced bytes written past
 	// the durable length (none, all, up to a sector boundary or any length,
-	// a quarter of the time each); of the unsynced
-	// overwrites inside the durable length, a random subset of the
-	// differing 512-byte sectors reverts and the rest keep the new bytes.
-	// An unsynced shrink (Truncate, O_TRUNC) may or may not persist.
+	// a quarter of the time each). Of the unsynced overwrites inside the
+	// durable length, a random subset of the differing 512-byte sectors
+	// reverts and the rest keep the new bytes. An unsynced shrink
+	// (Truncate, O_TRUNC) may or may not persist.
 	TearUnsynced
 	// GarbageTail is TearUnsynced, but the surviving unsynced tail may also
 	// have a run of up to a sector of zeros or random bytes written over it,
@@ -283,9 +283,9 @@ func (f *FS) tearLen(durable, current int) int {
 	return f.r.IntN(n + 1)
 }
 
-// Files returns the current contents of every file, keyed by path (the
-// directory as given to MkdirAll, or "." or "/", joined with the name).
-// The slices are copies.
+// Files returns the current contents of every file, keyed by cleaned path
+// ("db/meta", "/srv/db/meta"; a file in "." is just its name). The slices
+// are copies.
 func (f *FS) Files() map[string][]byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()

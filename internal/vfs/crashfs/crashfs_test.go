@@ -86,6 +86,28 @@ func exists(t *testing.T, fsys vfs.FS, name string) bool {
 	return true
 }
 
+// checkInvariants checks the bookkeeping behind incremental syncs: every
+// file's current and durable contents agree up to its clean mark, and do
+// not share memory.
+func checkInvariants(t *testing.T, fsys *FS) {
+	t.Helper()
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	for p, d := range fsys.dirs {
+		for _, ents := range []map[string]*inode{d.cur, d.dur} {
+			for name, ino := range ents {
+				if ino.clean > len(ino.cur) || ino.clean > len(ino.dur) || !bytes.Equal(ino.cur[:ino.clean], ino.dur[:ino.clean]) {
+					t.Fatalf("%s/%s: clean mark %d, current %d bytes, durable %d bytes, prefixes differ or too short",
+						p, name, ino.clean, len(ino.cur), len(ino.dur))
+				}
+				if cap(ino.cur) > 0 && cap(ino.dur) > 0 && &ino.cur[:cap(ino.cur)][cap(ino.cur)-1] == &ino.dur[:cap(ino.dur)][cap(ino.dur)-1] {
+					t.Fatalf("%s/%s: current and durable share memory", p, name)
+				}
+			}
+		}
+	}
+}
+
 func pattern(n int, tag byte) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -573,7 +595,7 @@ func TestTearUnsyncedTail(t *testing.T) {
 	r := newRand(seed(t))
 	durable := pattern(700, 'a')
 	unsynced := pattern(2000, 'A')
-	var partial, none, all int
+	var partial, aligned, none, all int
 	for range 300 {
 		fsys := New(newRand(r.Uint64()))
 		create(t, fsys, "f", durable, true, true)
@@ -595,11 +617,14 @@ func TestTearUnsyncedTail(t *testing.T) {
 			all++
 		default:
 			partial++
+			if len(got)%SectorSize == 0 {
+				aligned++
+			}
 		}
 	}
-	t.Logf("tail survived: none %d, partially %d, fully %d", none, partial, all)
-	if partial == 0 {
-		t.Error("TearUnsynced never kept a partial tail")
+	t.Logf("tail survived: none %d, partially %d (%d up to a sector boundary), fully %d", none, partial, aligned, all)
+	if none == 0 || partial == 0 || aligned == 0 || all == 0 {
+		t.Error("want every kind of tear: none, partial, at a sector boundary, all")
 	}
 }
 
@@ -706,6 +731,69 @@ func TestGarbageTail(t *testing.T) {
 	}
 }
 
+// Random writes, truncates and syncs on one file against a model of its
+// current and durable contents: DropUnsynced must restore exactly the
+// durable model; the other modes may keep, sector by sector, either
+// version of the overlap.
+func TestSyncModel(t *testing.T) {
+	r := newRand(seed(t))
+	fsys := New(newRand(r.Uint64()))
+	create(t, fsys, "f", nil, true, true)
+	var cur, dur []byte
+	f, _ := fsys.OpenFile("f", os.O_RDWR, 0)
+	for step := range 3000 {
+		switch op := r.IntN(10); {
+		case op < 4:
+			off, data := r.IntN(len(cur)+600), pattern(1+r.IntN(900), byte(step))
+			if _, err := f.WriteAt(data, int64(off)); err != nil {
+				t.Fatal(err)
+			}
+			if end := off + len(data); end > len(cur) {
+				cur = append(cur, make([]byte, end-len(cur))...)
+			}
+			copy(cur[off:], data)
+		case op < 5:
+			size := r.IntN(len(cur) + 600)
+			if err := f.Truncate(int64(size)); err != nil {
+				t.Fatal(err)
+			}
+			if size < len(cur) {
+				cur = cur[:size:size]
+			} else {
+				cur = append(cur, make([]byte, size-len(cur))...)
+			}
+		case op < 6:
+			f.Close()
+			f, _ = fsys.OpenFile("f", os.O_RDWR|os.O_TRUNC, 0)
+			cur = nil
+		case op < 8:
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			dur = bytes.Clone(cur)
+		default:
+			mode := RandomMode(r)
+			fsys.Crash(mode)
+			got := readFile(t, fsys, "f")
+			if mode == DropUnsynced && !bytes.Equal(got, dur) {
+				t.Fatalf("step %d: after DropUnsynced %d bytes, durable model %d bytes", step, len(got), len(dur))
+			}
+			for s := 0; s+SectorSize <= min(len(got), len(dur), len(cur)); s += SectorSize {
+				sec := got[s : s+SectorSize]
+				if !bytes.Equal(sec, dur[s:s+SectorSize]) && !bytes.Equal(sec, cur[s:s+SectorSize]) {
+					t.Fatalf("step %d %v: sector at %d is neither durable nor current", step, mode, s)
+				}
+			}
+			cur, dur = got, bytes.Clone(got)
+			f, _ = fsys.OpenFile("f", os.O_RDWR, 0)
+		}
+		checkInvariants(t, fsys)
+		if got := readFile(t, fsys, "f"); !bytes.Equal(got, cur) {
+			t.Fatalf("step %d: current contents differ from the model", step)
+		}
+	}
+}
+
 // The store's pattern: appends, occasional syncs, crashes in random modes.
 // After each crash the log must hold everything synced, and for
 // DropUnsynced nothing more; for TearUnsynced nothing but a prefix of what
@@ -738,8 +826,10 @@ func TestAppendLogCrashes(t *testing.T) {
 				synced = bytes.Clone(written)
 			}
 		}
+		checkInvariants(t, fsys)
 		mode := RandomMode(r)
 		fsys.Crash(mode)
+		checkInvariants(t, fsys)
 		got := readFile(t, fsys, "log/seg")
 		if !bytes.HasPrefix(got, synced) || len(got) > len(written) {
 			t.Fatalf("round %d %v: %d bytes, synced %d, written %d", round, mode, len(got), len(synced), len(written))
@@ -1192,6 +1282,10 @@ func TestDeterministic(t *testing.T) {
 			if r.IntN(3) == 0 {
 				fsys.SyncDir("d")
 			}
+			if r.IntN(5) == 0 {
+				f.Truncate(int64(r.IntN(2000)))
+			}
+			checkInvariants(t, fsys)
 			if r.IntN(10) == 0 {
 				fsys.Crash(RandomMode(r))
 				snaps = append(snaps, fsys.Files())

@@ -1,0 +1,120 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Linux reports process CPU times in USER_HZ ticks, 100 per second on every
+// architecture (it is part of the ABI, whatever CONFIG_HZ is).
+const tick = time.Second / 100
+
+// cpuSample is one reading of the CPU counters.
+type cpuSample struct {
+	proc  time.Duration // the server process tree
+	self  time.Duration // this process
+	busy  int64         // machine-wide non-idle ticks, all CPUs
+	total int64         // machine-wide ticks, all CPUs
+}
+
+func sampleCPU(pid int) cpuSample {
+	var s cpuSample
+	if pid > 0 {
+		s.proc = TreeCPU(pid)
+	}
+	if st, ok := readStat("self"); ok {
+		s.self = st.cpu
+	}
+	s.busy, s.total = machineCPU()
+	return s
+}
+
+// procStat is what bench reads of /proc/<pid>/stat.
+type procStat struct {
+	ppid int
+	cpu  time.Duration // utime+stime, plus cutime+cstime (children reaped)
+}
+
+func readStat(pid string) (procStat, bool) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return procStat{}, false
+	}
+	// The command name in (…) may hold spaces or parentheses: the fields
+	// start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	f := bytes.Fields(b[i+1:])
+	// f[0] is field 3 (state): ppid is field 4, utime..cstime 14..17.
+	if len(f) < 15 {
+		return procStat{}, false
+	}
+	num := func(j int) int64 {
+		n, _ := strconv.ParseInt(string(f[j]), 10, 64)
+		return n
+	}
+	return procStat{ppid: int(num(1)), cpu: time.Duration(num(11)+num(12)+num(13)+num(14)) * tick}, true
+}
+
+// TreeCPU returns the user+system CPU time of pid and all its descendants
+// (nginx's workers are children of its master), 0 if pid is gone.
+func TreeCPU(pid int) time.Duration {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	stats := map[int]procStat{}
+	children := map[int][]int{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := readStat(e.Name()); ok {
+			stats[p] = st
+			children[st.ppid] = append(children[st.ppid], p)
+		}
+	}
+	var sum time.Duration
+	todo := []int{pid}
+	seen := map[int]bool{}
+	for len(todo) > 0 {
+		p := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if st, ok := stats[p]; ok {
+			sum += st.cpu
+			todo = append(todo, children[p]...)
+		}
+	}
+	return sum
+}
+
+// machineCPU reads the first line of /proc/stat: busy and total ticks over
+// all CPUs (guest time is already inside user).
+func machineCPU() (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, 0
+	}
+	for j := 1; j <= 8; j++ { // user nice system idle iowait irq softirq steal
+		n, _ := strconv.ParseInt(string(f[j]), 10, 64)
+		total += n
+		if j != 4 && j != 5 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}

@@ -1,0 +1,231 @@
+package receiver
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/store"
+)
+
+const (
+	oldCommit = "1111111111111111111111111111111111111111"
+	midCommit = "2222222222222222222222222222222222222222"
+	newCommit = "3333333333333333333333333333333333333333"
+	devCommit = "abcdefabcdefabcdefabcdefabcdefabcdefabcd"
+)
+
+// boomStore panics on the stream named "boom", to prove a handler panic is
+// answered 500 and indexed.
+type boomStore struct{ store.Streams }
+
+func (b boomStore) Append(ctx context.Context, k store.Key, off int64, g store.Gen, d []byte) (store.Outcome, int64, error) {
+	if k.Stream == "boom" {
+		panic("boom")
+	}
+	return b.Streams.Append(ctx, k, off, g, d)
+}
+
+// TestRequests drives every kind of good and bad request through a real
+// receiver and checks the answer, the index line and what was stored.
+func TestRequests(t *testing.T) {
+	f := newFixture(t, fixtureOpts{
+		store:   store.Options{HostBytesPerDay: 4096},
+		server:  Options{MaxBody: 8192},
+		release: []Release{{"0.1.0", oldCommit}, {"0.2.0", midCommit}, {"0.3.0", newCommit}},
+		accept:  2,
+		wrap:    func(s store.Streams) store.Streams { return boomStore{s} },
+	})
+	lab1, lab2, lab3 := f.host("lab-1"), f.host("lab-2"), f.host("lab-3")
+	admin := f.admin("alice")
+
+	// Credentials that must fail.
+	foreignCA, err := pki.Init(t.TempDir(), []string{"evil.test"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, fk, _ := foreignCA.IssueHost("lab-1", time.Hour, time.Now())
+	foreign := cred{cert: f.pair(fc, fk), token: lab1.token}
+	ec, ek, _ := f.ca.IssueHost("lab-1", time.Hour, time.Now().Add(-48*time.Hour))
+	expired := cred{cert: f.pair(ec, ek), token: lab1.token}
+	srvPair, err := tls.LoadX509KeyPair(f.dir+"/ca/server.crt", f.dir+"/ca/server.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverAsClient := cred{cert: &srvPair, token: lab1.token}
+	if _, _, err := f.ca.IssueHost("receiver.test", time.Hour, time.Now()); err == nil {
+		t.Fatal("the CA issued a host certificate for the receiver's own name")
+	}
+
+	put := func(host, stream string, off any) string {
+		return fmt.Sprintf("/v1/logs/%s/%s?offset=%v", host, stream, off)
+	}
+	stamp := map[string]string{"X-Cis490-Code-Commit": newCommit, "X-Cis490-Instance": "inst-1"}
+	rows := []struct {
+		name     string
+		c        cred
+		method   string
+		path     string
+		body     string
+		hdr      map[string]string
+		status   int
+		reason   string
+		errHas   string // substring of the error sentence
+		host     string // index host
+		certHost string // index cert_host
+		auth     bool
+	}{
+		{"append", lab1, "PUT", put("lab-1", "syslog", 0), "hello\n", stamp, 201, "", "", "lab-1", "lab-1", true},
+		{"retry is not written twice", lab1, "PUT", put("lab-1", "syslog", 0), "hello\n", stamp, 200, "", "", "lab-1", "lab-1", true},
+		{"partial overlap appends the tail", lab1, "PUT", put("lab-1", "syslog", 3), "lo\nworld\n", stamp, 201, "", "", "lab-1", "lab-1", true},
+		{"gap", lab1, "PUT", put("lab-1", "syslog", 100), "x", stamp, 409, "gap", "resync to length 12", "lab-1", "lab-1", true},
+		{"differing bytes at a stored offset", lab1, "PUT", put("lab-1", "syslog", 0), "HELLO", stamp, 409, "mismatch", "differ", "lab-1", "lab-1", true},
+		{"no client certificate", cred{token: lab1.token}, "PUT", put("lab-1", "syslog", 12), "x", stamp, 401, "no-cert", "no client certificate", "lab-1", "", false},
+		{"certificate from another CA", foreign, "PUT", put("lab-1", "syslog", 12), "x", stamp, 401, "cert-unknown-ca", "not issued by this fleet", "lab-1", "", false},
+		{"expired certificate", expired, "PUT", put("lab-1", "syslog", 12), "x", stamp, 401, "cert-expired", "expired at", "lab-1", "lab-1", false},
+		{"receiver's certificate as a client", serverAsClient, "PUT", put("lab-1", "syslog", 12), "x", stamp, 401, "cert-bad-usage", "not a client certificate", "lab-1", "", false},
+		{"no token", cred{cert: lab1.cert}, "PUT", put("lab-1", "syslog", 12), "x", stamp, 401, "no-token", "no bearer token", "lab-1", "lab-1", false},
+		{"wrong token", cred{cert: lab1.cert, token: "c490_nope"}, "PUT", put("lab-1", "syslog", 12), "x", stamp, 401, "bad-token", "not known", "lab-1", "lab-1", false},
+		{"not a bearer header", cred{cert: lab1.cert}, "PUT", put("lab-1", "syslog", 12), "x", map[string]string{"Authorization": "Basic eDp5"}, 401, "bad-token", "Bearer", "lab-1", "lab-1", false},
+		{"another host's token", cred{cert: lab1.cert, token: lab2.token}, "PUT", put("lab-1", "syslog", 12), "x", stamp, 403, "host-mismatch", "belongs to host lab-2", "lab-1", "lab-1", false},
+		{"another host's certificate", lab2, "PUT", put("lab-1", "syslog", 12), "x", stamp, 403, "host-mismatch", "not lab-1", "lab-1", "lab-2", false},
+		{"admin cannot write", admin, "PUT", put("lab-1", "syslog", 12), "x", stamp, 403, "admin-write", "write as no host", "lab-1", "", true},
+		{"admin cert with a host token", cred{cert: admin.cert, token: lab1.token}, "PUT", put("lab-1", "syslog", 12), "x", stamp, 403, "cred-mismatch", "never interchangeable", "lab-1", "", false},
+		{"upper-case host folds", lab1, "PUT", put("LAB-1", "auth.log", 0), "a\n", stamp, 201, "", "", "lab-1", "lab-1", true},
+		{"host ..", lab1, "PUT", put("..", "syslog", 0), "x", stamp, 400, "bad-name", "host name", "", "lab-1", false},
+		{"host %2e%2e", lab1, "PUT", put("%2e%2e", "syslog", 0), "x", stamp, 400, "bad-name", "host name", "", "lab-1", false},
+		{"host with an escaped slash", lab1, "PUT", put("lab-1%2f..", "syslog", 0), "x", stamp, 400, "bad-name", "host name", "", "lab-1", false},
+		{"host with NUL", lab1, "PUT", put("lab%00-1", "syslog", 0), "x", stamp, 400, "bad-name", "host name", "", "lab-1", false},
+		{"host with unicode", lab1, "PUT", put("lab-%C3%BC", "syslog", 0), "x", stamp, 400, "bad-name", "host name", "", "lab-1", false},
+		{"host Kelvin sign", lab1, "PUT", put("lab-%E2%84%AA", "syslog", 0), "x", stamp, 400, "bad-name", "host name", "", "lab-1", false},
+		{"host over-long", lab1, "PUT", put(strings.Repeat("a", 64), "syslog", 0), "x", stamp, 400, "bad-name", "63", "", "lab-1", false},
+		{"stream ..", lab1, "PUT", put("lab-1", "..", 0), "x", stamp, 400, "bad-name", "stream name", "lab-1", "lab-1", true},
+		{"stream %2e%2e", lab1, "PUT", put("lab-1", "%2e%2e", 0), "x", stamp, 400, "bad-name", "stream name", "lab-1", "lab-1", true},
+		{"stream with a slash", lab1, "PUT", put("lab-1", "a/../../b", 0), "x", stamp, 400, "bad-name", "'/'", "lab-1", "lab-1", true},
+		{"stream with a control byte", lab1, "PUT", put("lab-1", "a%0Ab", 0), "x", stamp, 400, "bad-name", "stream name", "lab-1", "lab-1", true},
+		{"stream with unicode", lab1, "PUT", put("lab-1", "%C3%BC", 0), "x", stamp, 400, "bad-name", "stream name", "lab-1", "lab-1", true},
+		{"stream over-long", lab1, "PUT", put("lab-1", strings.Repeat("s", 129), 0), "x", stamp, 400, "bad-name", "128", "lab-1", "lab-1", true},
+		{"negative offset", lab1, "PUT", put("lab-1", "syslog", -1), "x", stamp, 400, "bad-offset", "non-negative", "lab-1", "lab-1", true},
+		{"huge offset", lab1, "PUT", put("lab-1", "syslog", "99999999999999999999999"), "x", stamp, 400, "bad-offset", "non-negative", "lab-1", "lab-1", true},
+		{"largest offset", lab1, "PUT", put("lab-1", "syslog", "9223372036854775807"), "x", stamp, 409, "gap", "length 12", "lab-1", "lab-1", true},
+		{"non-numeric offset", lab1, "PUT", put("lab-1", "syslog", "ten"), "x", stamp, 400, "bad-offset", "non-negative", "lab-1", "lab-1", true},
+		{"plus-signed offset", lab1, "PUT", put("lab-1", "syslog", "%2B12"), "x", stamp, 400, "bad-offset", "non-negative", "lab-1", "lab-1", true},
+		{"missing offset", lab1, "PUT", "/v1/logs/lab-1/syslog", "x", stamp, 400, "bad-offset", "missing", "lab-1", "lab-1", true},
+		{"body over the limit", lab1, "PUT", put("lab-1", "syslog", 12), strings.Repeat("x", 8193), stamp, 413, "too-large", "8192", "lab-1", "lab-1", true},
+		{"fill the daily quota", lab3, "PUT", put("lab-3", "s", 0), strings.Repeat("q", 4000), stamp, 201, "", "", "lab-3", "lab-3", true},
+		{"over quota", lab3, "PUT", put("lab-3", "s", 4000), strings.Repeat("q", 200), stamp, 429, "quota", "daily quota", "lab-3", "lab-3", true},
+		{"another host ships on while one is over quota", lab2, "PUT", put("lab-2", "s", 0), "fine\n", stamp, 201, "", "", "lab-2", "lab-2", true},
+		{"stale stamp", lab1, "PUT", put("lab-1", "syslog", 12), "x", map[string]string{"X-Cis490-Code-Commit": oldCommit}, 426, "stale-code", "0.3.0", "lab-1", "lab-1", true},
+		{"no stamp passes", lab1, "PUT", put("lab-1", "syslog", 12), "n", nil, 201, "", "", "lab-1", "lab-1", true},
+		{"unknown commit passes", lab1, "PUT", put("lab-1", "syslog", 13), "u", map[string]string{"X-Cis490-Code-Commit": devCommit}, 201, "", "", "lab-1", "lab-1", true},
+		{"accepted older release passes", lab1, "PUT", put("lab-1", "syslog", 14), "m", map[string]string{"X-Cis490-Code-Commit": midCommit}, 201, "", "", "lab-1", "lab-1", true},
+		{"stale stamp still heartbeats", lab1, "PUT", "/v1/heartbeat/lab-1", `{"state":"up"}`, map[string]string{"X-Cis490-Code-Commit": oldCommit}, 200, "", "", "lab-1", "lab-1", true},
+		{"heartbeat shutdown", lab1, "PUT", "/v1/heartbeat/lab-1", `{"state":"shutdown"}`, stamp, 200, "", "", "lab-1", "lab-1", true},
+		{"heartbeat bad state", lab1, "PUT", "/v1/heartbeat/lab-1", `{"state":"napping"}`, stamp, 400, "bad-state", "napping", "lab-1", "lab-1", true},
+		{"heartbeat not JSON", lab1, "PUT", "/v1/heartbeat/lab-1", `up`, stamp, 400, "bad-json", "not JSON", "lab-1", "lab-1", true},
+		{"heartbeat as another host", lab2, "PUT", "/v1/heartbeat/lab-1", `{}`, stamp, 403, "host-mismatch", "not lab-1", "lab-1", "lab-2", false},
+		{"HEAD unknown stream", lab1, "HEAD", "/v1/logs/lab-1/nope", "", stamp, 404, "no-stream", "", "lab-1", "lab-1", true},
+		{"HEAD another host's stream", lab2, "HEAD", "/v1/logs/lab-1/syslog", "", stamp, 403, "host-mismatch", "", "lab-1", "lab-2", false},
+		{"GET as a host", lab1, "GET", "/v1/logs/lab-1/syslog", "", stamp, 403, "not-admin", "for admins", "lab-1", "lab-1", true},
+		{"list as admin", admin, "GET", "/v1/logs/lab-1", "", nil, 200, "", "", "lab-1", "", true},
+		{"POST logs", lab1, "POST", put("lab-1", "syslog", 0), "x", stamp, 405, "method", "not allowed", "lab-1", "lab-1", true},
+		{"unknown endpoint", lab1, "GET", "/v1/nothing", "", stamp, 404, "not-found", "", "", "lab-1", false},
+		{"handler panic", lab1, "PUT", put("lab-1", "boom", 0), "x", stamp, 500, "panic", "internal error", "lab-1", "lab-1", true},
+	}
+	for _, r := range rows {
+		got := f.do(r.c, r.method, r.path, r.body, r.hdr)
+		if got.status != r.status {
+			t.Errorf("%s: status %d, want %d (body %s)", r.name, got.status, r.status, got.body)
+			continue
+		}
+		if r.method != "HEAD" && got.status >= 400 {
+			var e struct {
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(got.body), &e); err != nil || e.Error == "" {
+				t.Errorf("%s: body %q is not a JSON error", r.name, got.body)
+			} else if !strings.Contains(e.Error, r.errHas) {
+				t.Errorf("%s: error %q does not say %q", r.name, e.Error, r.errHas)
+			} else if strings.Count(strings.TrimSuffix(e.Error, "."), ". ") > 0 {
+				t.Errorf("%s: error %q is more than one sentence", r.name, e.Error)
+			}
+		}
+	}
+
+	lines := f.indexLines()
+	if len(lines) != len(rows) {
+		t.Fatalf("index has %d lines for %d requests", len(lines), len(rows))
+	}
+	for i, r := range rows {
+		l := lines[i]
+		if l.Status != r.status || l.Reason != r.reason || l.Host != r.host || l.CertHost != r.certHost || l.Auth != r.auth || l.Method != r.method {
+			t.Errorf("%s: index line %+v; want status %d reason %q host %q cert_host %q auth %v",
+				r.name, l, r.status, r.reason, r.host, r.certHost, r.auth)
+		}
+	}
+
+	// What was stored is exactly what the accepted requests sent.
+	want := map[store.Key]string{
+		{Host: "lab-1", Stream: "syslog"}:   "hello\nworld\nnum",
+		{Host: "lab-1", Stream: "auth.log"}: "a\n",
+		{Host: "lab-2", Stream: "s"}:        "fine\n",
+		{Host: "lab-3", Stream: "s"}:        strings.Repeat("q", 4000),
+	}
+	for k, w := range want {
+		b, _, err := f.store.Read(k, 0, 1<<20)
+		if err != nil || string(b) != w {
+			t.Errorf("stream %s = %q, %v; want %q", k, b, err, w)
+		}
+	}
+	if got := len(f.store.Hosts()); got != 3 {
+		t.Errorf("store has %d hosts, want 3 (nothing stored under a refused name)", got)
+	}
+	if extra := f.unexpectedFiles(); len(extra) > 0 {
+		t.Errorf("files written outside the store: %v", extra)
+	}
+}
+
+func TestHeadAndGet(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	lab1, admin := f.host("lab-1"), f.admin("alice")
+	gen := map[string]string{"X-Cis490-Generation": "ino-42:fp-abc", "X-Cis490-Generation-Start": "0"}
+	if r := f.do(lab1, "PUT", "/v1/logs/lab-1/app?offset=0", "first gen\n", gen); r.status != 201 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	gen2 := map[string]string{"X-Cis490-Generation": "ino-42:fp-def", "X-Cis490-Generation-Start": "10"}
+	if r := f.do(lab1, "PUT", "/v1/logs/lab-1/app?offset=10", "second\n", gen2); r.status != 201 || !strings.Contains(r.body, `"length":17`) {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	for _, c := range []cred{lab1, admin} {
+		h := f.do(c, "HEAD", "/v1/logs/lab-1/app", "", nil)
+		if h.status != 200 || h.header.Get("X-Cis490-Length") != "17" || h.header.Get("X-Cis490-Start") != "0" ||
+			h.header.Get("X-Cis490-Generation") != "ino-42:fp-def" || h.header.Get("X-Cis490-Generation-Start") != "10" {
+			t.Fatalf("HEAD = %d %v", h.status, h.header)
+		}
+	}
+	g := f.do(admin, "GET", "/v1/logs/lab-1/app?offset=10&limit=3", "", nil)
+	if g.status != 200 || g.body != "sec" || g.header.Get("X-Cis490-Offset") != "10" {
+		t.Fatalf("GET = %d %q %v", g.status, g.body, g.header)
+	}
+	l := f.do(admin, "GET", "/v1/logs/lab-1", "", nil)
+	if l.status != 200 || !strings.Contains(l.body, `"stream":"app"`) || !strings.Contains(l.body, `"length":17`) {
+		t.Fatalf("list = %d %s", l.status, l.body)
+	}
+}
+
+func TestHealthzNeedsNoCertificate(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	r := f.do(cred{}, "GET", "/healthz", "", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("healthz = %d %s", r.status, r.body)
+	}
+	if n := len(f.indexLines()); n != 0 {
+		t.Fatalf("healthz wrote %d index lines; only /v1/ requests are indexed", n)
+	}
+}
