@@ -150,13 +150,13 @@ func (w *Writer) openDay(name string) error {
 		f.Close()
 		return err
 	}
-	// A crash may have left a torn last line: cut it, so the next line
-	// starts on a line of its own.
+	// A crash may have left a torn or garbled tail: cut it, so the next
+	// line starts on a line of its own and readers see only whole lines.
 	if cut, err := tornTail(f, size); err != nil {
 		f.Close()
 		return err
 	} else if cut < size {
-		w.log.Warn("cut a torn last line off the index", "file", name, "bytes", size-cut)
+		w.log.Warn("cut a torn tail off the index (lines never acknowledged)", "file", name, "bytes", size-cut)
 		if err := f.Truncate(cut); err != nil {
 			f.Close()
 			return fmt.Errorf("cut torn index line: %w", err)
@@ -178,23 +178,26 @@ func (w *Writer) openDay(name string) error {
 	return nil
 }
 
-// tornTail returns the size of f up to and including its last newline.
+// tornTail returns the length of f's valid prefix: whole lines that are
+// JSON. Only unsynced bytes can be torn or garbled, and syncs cover a prefix,
+// so the first bad line and everything after it were never acknowledged.
 func tornTail(f vfs.File, size int64) (int64, error) {
-	const chunk = 64 << 10
-	buf := make([]byte, chunk)
-	end := size
-	for end > 0 {
-		start := max(0, end-chunk)
-		n, err := f.ReadAt(buf[:end-start], start)
-		if err != nil && err != io.EOF {
-			return 0, fmt.Errorf("read index tail: %w", err)
-		}
-		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
-			return start + int64(i) + 1, nil
-		}
-		end = start
+	buf := make([]byte, size)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return 0, fmt.Errorf("read index file: %w", err)
 	}
-	return 0, nil
+	buf = buf[:n]
+	var valid int64
+	for len(buf) > 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 || !json.Valid(buf[:i]) {
+			break
+		}
+		valid += int64(i + 1)
+		buf = buf[i+1:]
+	}
+	return valid, nil
 }
 
 // Close syncs and closes the current file.
