@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -227,5 +228,35 @@ func TestHealthzNeedsNoCertificate(t *testing.T) {
 	}
 	if n := len(f.indexLines()); n != 0 {
 		t.Fatalf("healthz wrote %d index lines; only /v1/ requests are indexed", n)
+	}
+}
+
+func TestDiskFullAndOverload(t *testing.T) {
+	free := int64(10 << 20)
+	f := newFixture(t, fixtureOpts{
+		store:  store.Options{MinFree: 10<<20 - 100, FreeSpace: func() (int64, error) { return free, nil }},
+		server: Options{MaxBody: 1024, MaxInflight: 1024},
+	})
+	lab1 := f.host("lab-1")
+	if r := f.do(lab1, "PUT", "/v1/logs/lab-1/s?offset=0", strings.Repeat("x", 50), nil); r.status != 201 {
+		t.Fatalf("first put = %d %s", r.status, r.body)
+	}
+	r := f.do(lab1, "PUT", "/v1/logs/lab-1/s?offset=50", strings.Repeat("x", 60), nil)
+	if r.status != http.StatusInsufficientStorage || r.header.Get("Retry-After") == "" {
+		t.Fatalf("near-full put = %d %v %s; want 507 with Retry-After", r.status, r.header, r.body)
+	}
+	// Hold the whole body budget with a request whose body never finishes;
+	// the next upload is told to come back later instead of queueing forever.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest("PUT", f.url+"/v1/logs/lab-1/s?offset=50", pr)
+	req.ContentLength = 1024
+	req.Header.Set("Authorization", "Bearer "+lab1.token)
+	go f.client(lab1).Do(req)
+	pw.Write([]byte("y"))
+	time.Sleep(200 * time.Millisecond)
+	r = f.do(lab1, "PUT", "/v1/logs/lab-1/s?offset=50", "z", nil)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("overloaded put = %d %v %s; want 503 with Retry-After", r.status, r.header, r.body)
 	}
 }

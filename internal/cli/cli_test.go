@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run runs the command line and returns the exit status and both outputs.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string // substring of stdout
+		err  string // substring of stderr
+	}{
+		{"no command", nil, 2, "usage: cis490", ""},
+		{"help", []string{"help"}, 0, "commands:", ""},
+		{"help for a command", []string{"help", "receiver"}, 0, "--config", ""},
+		{"-h on a command", []string{"ca", "issue", "-h"}, 0, "--host", ""},
+		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{"unknown flag", []string{"receiver", "--nope"}, 2, "", "flag provided but not defined"},
+		{"stray argument", []string{"version", "extra"}, 2, "", `unexpected argument "extra"`},
+		{"issue needs a name", []string{"ca", "issue"}, 2, "", "exactly one of --host NAME or --admin NAME"},
+		{"missing config", []string{"receiver", "--config", "/nonexistent/receiver.toml"}, 1, "", "/nonexistent/receiver.toml"},
+		{"version", []string{"version"}, 0, "commit ", ""},
+	}
+	for _, tt := range tests {
+		code, out, errs := run(t, tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.out) || !strings.Contains(errs, tt.err) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit %d, stdout ~%q, stderr ~%q",
+				tt.name, code, out, errs, tt.code, tt.out, tt.err)
+		}
+		if tt.code == 2 && strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("%s: usage error is more than one line: %q", tt.name, errs)
+		}
+	}
+}
+
+func TestCAInitAndIssue(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "receiver.toml")
+	os.WriteFile(cfg, []byte("data_dir = \"data\"\nserver_names = [\"recv.lab\"]\nlisten = \":9443\"\n"), 0o644)
+	code, out, errs := run(t, "ca", "init", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "CA fingerprint (sha256) ") {
+		t.Fatalf("ca init: %d %q %q", code, out, errs)
+	}
+	for _, f := range []string{"ca.key", "server.key"} {
+		st, err := os.Stat(filepath.Join(dir, "data", "ca", f))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v; want 0600", f, err, st.Mode())
+		}
+	}
+	if code, _, errs := run(t, "ca", "init", "--config", cfg); code != 1 || !strings.Contains(errs, "already exists") {
+		t.Fatalf("second ca init: %d %q; want a refusal to overwrite the CA", code, errs)
+	}
+	out1 := filepath.Join(dir, "bundle")
+	if code, out, errs := run(t, "ca", "issue", "--config", cfg, "--host", "Lab-7", "--out", out1); code != 0 || !strings.Contains(out, "issued host lab-7") {
+		t.Fatalf("ca issue: %d %q %q", code, out, errs)
+	}
+	toml, err := os.ReadFile(filepath.Join(out1, "lab-host.toml"))
+	if err != nil || !strings.Contains(string(toml), `receiver = "https://recv.lab:9443"`) || !strings.Contains(string(toml), `host = "lab-7"`) {
+		t.Fatalf("lab-host.toml = %q, %v", toml, err)
+	}
+	tok, _ := os.ReadFile(filepath.Join(out1, "token"))
+	stored, _ := os.ReadFile(filepath.Join(dir, "data", "tokens.json"))
+	if len(tok) < 40 || bytes.Contains(stored, bytes.TrimSpace(tok)) {
+		t.Fatalf("the token must be stored only as its hash (token %d bytes)", len(tok))
+	}
+	if code, _, errs := run(t, "ca", "issue", "--config", cfg, "--host", "recv.lab", "--out", filepath.Join(dir, "x")); code != 1 || !strings.Contains(errs, "receiver's own name") {
+		t.Fatalf("issuing the receiver's name: %d %q; want a refusal", code, errs)
+	}
+	if code, _, errs := run(t, "ca", "issue", "--config", cfg, "--host", "bad_name"); code != 2 || !strings.Contains(errs, "bad_name") {
+		t.Fatalf("bad host name: %d %q", code, errs)
+	}
+	if code, out, errs := run(t, "ca", "issue", "--config", cfg, "--admin", "alice", "--out", filepath.Join(dir, "adm")); code != 0 || !strings.Contains(out, "issued admin alice") {
+		t.Fatalf("ca issue --admin: %d %q %q", code, out, errs)
+	}
+}
