@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -102,6 +103,14 @@ type Result struct {
 	ServerCPU  time.Duration // user+system of the server (and its children)
 	ClientCPU  time.Duration // user+system of this process
 	MachineCPU float64       // share of all CPUs busy during the window, 0..1
+	// OtherCPU is the machine's busy time that was neither the server's nor
+	// the generator's (kernel threads, other people's builds): a run with
+	// much of it is skewed.
+	OtherCPU time.Duration
+
+	// Syncs is the server's fsync+fdatasync calls in the window, -1 when not
+	// counted (see SyncCounter); set by the caller.
+	Syncs int64
 }
 
 // ReqPerSec is 2xx answers per second.
@@ -126,6 +135,12 @@ func (r *Result) ClientCPUPerReq() time.Duration {
 		return 0
 	}
 	return r.ClientCPU / time.Duration(r.OK)
+}
+
+// OtherLoad is OtherCPU as a share of the machine's CPU capacity over the
+// window.
+func (r *Result) OtherLoad() float64 {
+	return r.OtherCPU.Seconds() / (r.Elapsed.Seconds() * float64(runtime.NumCPU()))
 }
 
 // ErrorCount is the number of requests that got no 2xx.
@@ -195,7 +210,7 @@ func Run(ctx context.Context, t *Target, l Load) (*Result, error) {
 		return nil, err
 	}
 
-	res = Result{Target: t.Name, Size: l.Size, Hosts: l.Hosts, Errors: map[string]int64{}}
+	res = Result{Target: t.Name, Size: l.Size, Hosts: l.Hosts, Errors: map[string]int64{}, Syncs: -1}
 	var lat []time.Duration
 	last := window
 	for _, h := range results {
@@ -226,6 +241,7 @@ func Run(ctx context.Context, t *Target, l Load) (*Result, error) {
 	if total := cpu1.total - cpu0.total; total > 0 {
 		res.MachineCPU = float64(cpu1.busy-cpu0.busy) / float64(total)
 	}
+	res.OtherCPU = max(0, time.Duration(cpu1.busy-cpu0.busy)*tick-res.ServerCPU-res.ClientCPU)
 	return &res, nil
 }
 

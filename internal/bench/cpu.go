@@ -2,7 +2,9 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -17,6 +19,33 @@ type cpuSample struct {
 	self  time.Duration // this process
 	busy  int64         // machine-wide non-idle ticks, all CPUs
 	total int64         // machine-wide ticks, all CPUs
+}
+
+// MachineBusy measures the share of all CPUs busy over d (0..1).
+func MachineBusy(ctx context.Context, d time.Duration) float64 {
+	b0, t0 := machineCPU()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	b1, t1 := machineCPU()
+	if t1 <= t0 {
+		return 0
+	}
+	return float64(b1-b0) / float64(t1-t0)
+}
+
+// WaitQuiet waits, up to limit, until the machine's CPUs are less than
+// maxBusy busy over a second (others' builds and tests would skew a run),
+// and returns the last reading.
+func WaitQuiet(ctx context.Context, maxBusy float64, limit time.Duration) float64 {
+	end := time.Now().Add(limit)
+	for {
+		b := MachineBusy(ctx, time.Second)
+		if b < maxBusy || time.Now().After(end) || ctx.Err() != nil {
+			return b
+		}
+	}
 }
 
 func sampleCPU(pid int) cpuSample {
@@ -63,9 +92,29 @@ func readStat(pid string) (procStat, bool) {
 // TreeCPU returns the user+system CPU time of pid and all its descendants
 // (nginx's workers are children of its master), 0 if pid is gone.
 func TreeCPU(pid int) time.Duration {
+	var sum time.Duration
+	for _, st := range tree(pid) {
+		sum += st.cpu
+	}
+	return sum
+}
+
+// TreePIDs returns pid and all its descendants.
+func TreePIDs(pid int) []int {
+	var pids []int
+	for p := range tree(pid) {
+		pids = append(pids, p)
+	}
+	slices.Sort(pids)
+	return pids
+}
+
+// tree reads the stat of pid and all its descendants.
+func tree(pid int) map[int]procStat {
+	out := map[int]procStat{}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return out
 	}
 	stats := map[int]procStat{}
 	children := map[int][]int{}
@@ -79,22 +128,19 @@ func TreeCPU(pid int) time.Duration {
 			children[st.ppid] = append(children[st.ppid], p)
 		}
 	}
-	var sum time.Duration
 	todo := []int{pid}
-	seen := map[int]bool{}
 	for len(todo) > 0 {
 		p := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
-		if seen[p] {
+		if _, seen := out[p]; seen {
 			continue
 		}
-		seen[p] = true
 		if st, ok := stats[p]; ok {
-			sum += st.cpu
+			out[p] = st
 			todo = append(todo, children[p]...)
 		}
 	}
-	return sum
+	return out
 }
 
 // machineCPU reads the first line of /proc/stat: busy and total ticks over

@@ -1,0 +1,234 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/token"
+)
+
+// serverNames are the names on the benchmark servers' certificates.
+var serverNames = []string{"localhost", "127.0.0.1"}
+
+// Options say how to start a server under test.
+type Options struct {
+	Hosts int    // how many hosts to make credentials for (bench-0 …)
+	Dir   string // parent of the temporary folder; "" for os.TempDir()
+	// Command runs the receiver: its arguments come before
+	// `receiver --config FILE`. Default: this executable.
+	Command []string
+	Env     []string // more environment for the server process
+	// Keep leaves the temporary folder in place after Close.
+	Keep bool
+	// NginxTemplate is the nginx config template; "" for the built-in copy
+	// of shared/bench/nginx-peer.conf.template.
+	NginxTemplate string
+}
+
+// StartCis490 makes a fleet CA, a server certificate, a client certificate
+// and a token for each host bench-<i>, and a receiver.toml in a temporary
+// folder, and starts the real receiver as a separate process on a free
+// loopback port. Close stops it and removes the folder.
+func StartCis490(ctx context.Context, o Options) (_ *Target, err error) {
+	dir, err := os.MkdirTemp(o.Dir, "cis490-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && !o.Keep {
+			os.RemoveAll(dir)
+		}
+	}()
+	data := filepath.Join(dir, "data")
+	now := time.Now()
+	ca, err := pki.Init(filepath.Join(data, "ca"), serverNames, now)
+	if err != nil {
+		return nil, err
+	}
+	t := &Target{Name: "cis490", Kind: KindCis490, ServerName: "localhost", RootCAs: x509.NewCertPool(), Dir: dir}
+	t.RootCAs.AddCert(ca.Cert)
+	if t.Hosts, err = makeHosts(ca, o.Hosts, now, func(name string) (string, error) {
+		return token.Add(receiver.TokensPath(data), token.KindHost, name, now)
+	}); err != nil {
+		return nil, err
+	}
+	if t.Addr, err = FreeAddr(); err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "receiver.toml")
+	if err := os.WriteFile(conf, []byte(receiverTOML(t.Addr)), 0o644); err != nil {
+		return nil, err
+	}
+	argv := o.Command
+	if len(argv) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find the cis490 executable: %w", err)
+		}
+		argv = []string{exe}
+	}
+	argv = append(argv[:len(argv):len(argv)], "receiver", "--config", conf)
+	t.Log = filepath.Join(dir, "receiver.log")
+	if err := t.start(ctx, argv, o.Env, o.Keep, func(c *http.Client) error {
+		return probe(c, "https://"+t.Addr+"/healthz", "", http.StatusOK)
+	}, nil); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// receiverTOML is the receiver's config: defaults, but no quota (a benchmark
+// sends far more than a host's day) and a short shutdown.
+func receiverTOML(addr string) string {
+	return fmt.Sprintf(`# made by cis490 bench
+listen = %q
+data_dir = "data"
+server_names = ["localhost", "127.0.0.1"]
+shutdown_timeout = "5s"
+
+[quota]
+host_bytes_per_day = 0
+host_bytes_total = 0
+`, addr)
+}
+
+// makeHosts issues a client certificate for each of bench-0 … bench-<n-1>
+// and asks tok for its token.
+func makeHosts(ca *pki.CA, n int, now time.Time, tok func(name string) (string, error)) ([]Host, error) {
+	hosts := make([]Host, n)
+	for i := range hosts {
+		name := fmt.Sprintf("bench-%d", i)
+		certPEM, keyPEM, err := ca.IssueHost(name, 48*time.Hour, now)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, err
+		}
+		tk, err := tok(name)
+		if err != nil {
+			return nil, err
+		}
+		hosts[i] = Host{Name: name, Cert: cert, Token: tk}
+	}
+	return hosts, nil
+}
+
+// start runs argv with its output in t.Log, waits until ready succeeds (it is
+// retried for up to 15 s) and sets t.PID and t.stop. sig is the signal that
+// stops the server gracefully (SIGTERM if nil).
+func (t *Target) start(ctx context.Context, argv, env []string, keep bool, ready func(*http.Client) error, sig os.Signal) error {
+	logf, err := os.OpenFile(t.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive bench
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", t.Name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); logf.Close() }()
+	if sig == nil {
+		sig = syscall.SIGTERM
+	}
+	dir := t.Dir
+	t.PID = cmd.Process.Pid
+	t.stop = func() error {
+		_ = cmd.Process.Signal(sig)
+		var err error
+		select {
+		case err = <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			err = <-exited
+			err = fmt.Errorf("%s did not stop within 15s of %v; killed (%v)", t.Name, sig, err)
+		}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && !ee.Exited() {
+			err = nil // ended by our signal
+		}
+		if !keep {
+			if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+		return err
+	}
+
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: t.RootCAs, ServerName: t.ServerName, MinVersion: tls.VersionTLS13,
+			Certificates: []tls.Certificate{t.Hosts[0].Cert}},
+		DisableKeepAlives: true,
+	}}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := ready(c)
+		if err == nil {
+			return nil
+		}
+		select {
+		case werr := <-exited:
+			exited <- werr
+			t.stop()
+			return fmt.Errorf("%s exited before it was ready (%v); see its log: %s", t.Name, werr, tail(t.Log))
+		case <-ctx.Done():
+			t.stop()
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.stop()
+			return fmt.Errorf("%s not ready after 15s: %v; see its log: %s", t.Name, err, tail(t.Log))
+		}
+	}
+}
+
+// probe GETs url and wants status.
+func probe(c *http.Client, url, bearer string, status int) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	resp.Body.Close()
+	if resp.StatusCode != status {
+		return fmt.Errorf("GET %s: %s %s", url, resp.Status, b)
+	}
+	return nil
+}
+
+// tail returns the end of a log file, for an error message.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return path
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return path + "\n" + string(b)
+}

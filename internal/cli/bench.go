@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cis490/cis490/internal/bench"
+	"github.com/cis490/cis490/internal/config"
+)
+
+func runBench(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench", "[--target cis490|nginx|both] [--hosts 32] [--duration 15s] [--sizes 4096,65536] [--runs 3] [flags]",
+		`Load generator: N hosts, each with its own client certificate over one keep-alive
+mutual TLS 1.3 connection, PUT bodies of a fixed size for a fixed time; prints
+req/s, MB/s, p50/p99 latency, errors by status and the server's CPU per request.
+
+--target cis490 starts the real receiver (this executable) in a temporary
+folder with its own CA, host certificates and tokens; every PUT appends to the
+host's stream and is durable (fsync) before its 201. --target nginx starts
+Debian's nginx with WebDAV PUT (a new file per PUT, never fsynced), the peer
+baseline. --target both runs nginx then cis490 in each run and prints a
+side-by-side table of the median runs with ratios. Loopback only; it stops by
+itself.`)
+	target := fs.String("target", "both", "cis490, nginx or both")
+	hosts := fs.Int("hosts", 32, "concurrent hosts, one connection each")
+	duration := fs.Duration("duration", 15*time.Second, "measured time per run")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each run's measured time")
+	sizesFlag := fs.String("sizes", "4096,65536", "body sizes, comma-separated (4096 or 4KiB)")
+	runs := fs.Int("runs", 3, "runs per target and size; the table shows the median run (by req/s)")
+	serverPID := fs.Int("server-pid", 0, "measure this process's CPU (and its descendants') instead of the server bench starts")
+	dir := fs.String("dir", "", "parent of the temporary folders (default $TMPDIR); its file system is the one measured")
+	keep := fs.Bool("keep", false, "keep the temporary folders (data, certificates, logs)")
+	tmpl := fs.String("nginx-template", "", "nginx config template with @RUN@ @CERTS@ @DATA@ @TOKEN@ (default: the built-in copy of shared/bench/nginx-peer.conf.template)")
+	syncs := fs.Bool("syncs", false, "count the server's fsync/fdatasync calls with perf (shows the group commit's batching)")
+	quiet := fs.Duration("wait-quiet", 30*time.Second, "before each run, wait up to this long for other processes to leave the CPUs at most 20% busy")
+	profile := fs.String("profile", "", "record a perf CPU profile (perf.data) of the server in each measured window into this folder")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	var targets []string
+	switch *target {
+	case "cis490", "nginx":
+		targets = []string{*target}
+	case "both":
+		targets = []string{"nginx", "cis490"}
+	default:
+		return usagef("--target %q: say cis490, nginx or both", *target)
+	}
+	switch {
+	case *hosts < 1 || *hosts > 10000:
+		return usagef("--hosts %d: give 1 to 10000", *hosts)
+	case *runs < 1:
+		return usagef("--runs %d: give 1 or more", *runs)
+	case *duration <= 0 || *duration > time.Hour:
+		return usagef("--duration %s: give a positive duration up to 1h", *duration)
+	case *warmup < 0:
+		return usagef("--warmup %s is negative", *warmup)
+	}
+	var sizes []int
+	for _, s := range strings.Split(*sizesFlag, ",") {
+		n, err := config.ParseSize(s)
+		if err != nil {
+			return usagef("--sizes: %v", err)
+		}
+		if n <= 0 || n > config.MiB/2 {
+			return usagef("--sizes: %s is not between 1 byte and 512KiB (nginx's template takes at most 1m)", strings.TrimSpace(s))
+		}
+		sizes = append(sizes, int(n))
+	}
+	if (*syncs || *profile != "") && !bench.PerfAvailable() {
+		return usagef("--syncs and --profile need perf (apt-get install -y linux-perf)")
+	}
+	if *profile != "" {
+		if err := os.MkdirAll(*profile, 0o755); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(targets, "nginx") {
+		if _, err := bench.NginxPath(); err != nil {
+			return err
+		}
+	}
+
+	// Bounded in time whatever happens: every run, plus set-up and slack.
+	per := *warmup + *duration + 30*time.Second
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(sizes)*len(targets)**runs)*per+time.Minute)
+	defer cancel()
+
+	parent, err := os.MkdirTemp(*dir, "cis490-bench-")
+	if err != nil {
+		return err
+	}
+	if *keep {
+		fmt.Fprintf(env.Stderr, "keeping the temporary folders in %s\n", parent)
+	} else {
+		// nginx's stored files (one per PUT) are deleted only at the end:
+		// deleting many files on ext4 slows file creation for minutes after,
+		// which would handicap the next nginx run.
+		defer os.RemoveAll(parent)
+	}
+	out := env.Stdout
+	fmt.Fprintf(out, "cis490 bench: %d hosts, %s measured after %s warm-up, %d run(s) per target and size, sizes %s\n",
+		*hosts, *duration, *warmup, *runs, *sizesFlag)
+	fmt.Fprintf(out, "machine: %s\n\n", bench.Machine(parent))
+
+	results := map[string]map[int][]*bench.Result{}
+	for _, t := range targets {
+		results[t] = map[int][]*bench.Result{}
+	}
+	for _, size := range sizes {
+		for run := 1; run <= *runs; run++ {
+			for _, tname := range targets {
+				// Flush the last run's dirty pages (nginx never syncs) outside
+				// any measured window.
+				syscall.Sync()
+				if *quiet > 0 {
+					if b := bench.WaitQuiet(ctx, 0.2, *quiet); b >= 0.2 {
+						fmt.Fprintf(env.Stderr, "cis490 bench: the CPUs are %.0f%% busy before the run (other processes); its figures are skewed\n", 100*b)
+					}
+				}
+				opt := bench.Options{Hosts: *hosts, Dir: parent, Keep: *keep || tname == "nginx", NginxTemplate: *tmpl}
+				var t *bench.Target
+				if tname == "nginx" {
+					t, err = bench.StartNginx(ctx, opt)
+				} else {
+					t, err = bench.StartCis490(ctx, opt)
+				}
+				if err != nil {
+					return fmt.Errorf("start %s: %w", tname, err)
+				}
+				syncCount := int64(-1)
+				load := bench.Load{Hosts: *hosts, Size: size, Duration: *duration, Warmup: *warmup, PID: *serverPID,
+					During: func(pid int, _ time.Duration) func() {
+						var stops []func()
+						if *syncs {
+							if nsync, err := bench.SyncCounter(pid, parent); err != nil {
+								fmt.Fprintf(env.Stderr, "cis490 bench: count syncs: %v\n", err)
+							} else {
+								stops = append(stops, func() {
+									fds, fss, err := nsync()
+									if err != nil {
+										fmt.Fprintf(env.Stderr, "cis490 bench: count syncs: %v\n", err)
+										return
+									}
+									syncCount = fds + fss
+								})
+							}
+						}
+						if *profile != "" {
+							name := filepath.Join(*profile, fmt.Sprintf("%s-%d-run%d.perf.data", tname, size, run))
+							if stop, err := bench.Profile(pid, name); err != nil {
+								fmt.Fprintf(env.Stderr, "cis490 bench: profile: %v\n", err)
+							} else {
+								stops = append(stops, func() {
+									if err := stop(); err != nil {
+										fmt.Fprintf(env.Stderr, "cis490 bench: profile: %v\n", err)
+									}
+								})
+							}
+						}
+						return func() {
+							for _, s := range stops {
+								s()
+							}
+						}
+					}}
+				res, rerr := bench.Run(ctx, t, load)
+				if cerr := t.Close(); cerr != nil && rerr == nil {
+					fmt.Fprintf(env.Stderr, "cis490 bench: stop %s: %v\n", tname, cerr)
+				}
+				if rerr != nil {
+					return fmt.Errorf("%s run %d: %w", tname, run, rerr)
+				}
+				res.Syncs = syncCount
+				results[tname][size] = append(results[tname][size], res)
+				fmt.Fprintf(out, "run %d/%d %s\n", run, *runs, bench.FormatLine(res))
+			}
+		}
+	}
+
+	medians := map[string]map[int]*bench.Result{}
+	for t, bySize := range results {
+		medians[t] = map[int]*bench.Result{}
+		for size, rs := range bySize {
+			medians[t][size] = bench.Median(rs)
+		}
+	}
+	fmt.Fprintf(out, "\nmedian of %d run(s), %d hosts, %s each:\n\n", *runs, *hosts, *duration)
+	bench.Table(out, targets, sizes, medians)
+	if len(targets) == 2 {
+		fmt.Fprintln(out)
+		bench.GoalLines(out, medians)
+	}
+	return nil
+}
