@@ -117,8 +117,9 @@ func (g *Group) Forget(f vfs.File) error {
 	g.mu.Lock()
 	delete(g.dirty, f)
 	g.mu.Unlock()
-	g.roundMu.Lock() // wait out a round that took f before we removed it
-	g.roundMu.Unlock()
+	// Wait out a round that took f before we removed it.
+	g.roundMu.Lock()
+	defer g.roundMu.Unlock()
 	return nil
 }
 

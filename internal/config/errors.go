@@ -130,9 +130,6 @@ func decodeError(file string, data []byte, err error, syntax bool) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		line := pe.Position.Line
-		if line == 0 {
-			line = pe.Line
-		}
 		if syntax {
 			// The parser counts a newline it trips over as the start of
 			// the next line; the byte offset is exact.

@@ -64,7 +64,7 @@ type Quota struct {
 // Retention drops a stream's oldest bytes; 0 means no limit.
 type Retention struct {
 	MaxAge   Duration `toml:"max_age"`   // drop bytes older than this
-	MaxBytes Size     `toml:"max_bytes"` // keep at most this much per stream
+	MaxBytes Size     `toml:"max_bytes"` // keep at most this much in total, oldest dropped first
 }
 
 // Index bounds the request index (index/YYYY-MM-DD.jsonl); old day files

@@ -20,10 +20,16 @@ import (
 	"github.com/cis490/cis490/internal/token"
 )
 
+// IndexWriter is the narrow interface the server writes the index through:
+// Write returns once the line is durable.
+type IndexWriter interface {
+	Write(ctx context.Context, l index.Line) error
+}
+
 // Options configure a Server.
 type Options struct {
 	Store       store.Streams
-	Index       *index.Writer
+	Index       IndexWriter
 	Verifier    *pki.Verifier
 	Tokens      *token.Set
 	Gate        *Gate
@@ -39,7 +45,7 @@ type Options struct {
 type Server struct {
 	opt      Options
 	store    store.Streams
-	index    *index.Writer
+	index    IndexWriter
 	verifier *pki.Verifier
 	tokens   *token.Set
 	gate     *Gate

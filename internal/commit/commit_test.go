@@ -1,0 +1,87 @@
+package commit
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/cis490/cis490/internal/vfs/crashfs"
+)
+
+func start(t *testing.T) *Group {
+	t.Helper()
+	g := New()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { g.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return g
+}
+
+// TestWaitMeansDurable: whatever a writer waited for survives power loss,
+// and many writers share few syncs.
+func TestWaitMeansDurable(t *testing.T) {
+	fsys := crashfs.New(rand.New(rand.NewPCG(1, 2)))
+	g := start(t)
+	f, err := fsys.OpenFile("/a", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys.SyncDir("/")
+	var mu sync.Mutex
+	var size int64
+	var wg sync.WaitGroup
+	for w := 0; w < 32; w++ {
+		wg.Go(func() {
+			for i := 0; i < 20; i++ {
+				mu.Lock()
+				f.WriteAt([]byte("0123456789"), size)
+				size += 10
+				tk := g.Wrote(f)
+				mu.Unlock()
+				if err := g.Wait(context.Background(), tk); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := g.Stats()
+	if st.Tickets != 640 || st.Rounds >= 640 {
+		t.Fatalf("stats %+v: want 640 writes in fewer rounds than writes", st)
+	}
+	fsys.Crash(crashfs.DropUnsynced)
+	if got := len(fsys.Files()["/a"]); got != 6400 {
+		t.Fatalf("after power loss the file has %d bytes, 6400 were waited for", got)
+	}
+}
+
+func TestSyncFailureFailsEveryone(t *testing.T) {
+	fsys := crashfs.New(rand.New(rand.NewPCG(1, 2)))
+	g := start(t)
+	f, _ := fsys.OpenFile("/a", os.O_RDWR|os.O_CREATE, 0o600)
+	f.WriteAt([]byte("x"), 0)
+	fsys.FailAfter(1, syscall.EIO)
+	if err := g.Wait(context.Background(), g.Wrote(f)); !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("wait after a failed sync = %v; want ErrFailed wrapping EIO", err)
+	}
+	f.WriteAt([]byte("y"), 1)
+	if err := g.Wait(context.Background(), g.Wrote(f)); !errors.Is(err, ErrFailed) {
+		t.Fatalf("later wait = %v; a failed group stays failed", err)
+	}
+}
+
+func TestWaitHonoursContext(t *testing.T) {
+	g := New() // not running: nothing becomes durable
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	fsys := crashfs.New(rand.New(rand.NewPCG(1, 2)))
+	f, _ := fsys.OpenFile("/a", os.O_RDWR|os.O_CREATE, 0o600)
+	if err := g.Wait(ctx, g.Wrote(f)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait = %v; want context.Canceled", err)
+	}
+}
