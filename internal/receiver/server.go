@@ -106,7 +106,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.line.Status = resp.status
 	rec.line.TS = now
 	rec.line.DurMS = float64(s.opt.Now().Sub(rec.start).Microseconds()) / 1000
-	if err := s.index.Write(r.Context(), rec.line); err != nil {
+	// The line is written even if the client has gone: it happened.
+	if err := s.index.Write(context.WithoutCancel(r.Context()), rec.line); err != nil {
 		s.log.Error("index line not written; refusing the request", "err", err, "host", rec.line.Host)
 		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: "index",
 			msg: "the receiver cannot record requests right now; retry later", retryAfter: 30})

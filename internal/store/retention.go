@@ -17,22 +17,31 @@ func (s *Store) Retain() (int64, error) {
 	s.retainMu.Lock()
 	defer s.retainMu.Unlock()
 	now := s.now().UnixNano()
+	type segStat struct {
+		seg          *segment
+		size, newest int64
+	}
+	s.wmu.Lock() // sizes change under wmu
 	s.mu.RLock()
-	segs := append([]*segment(nil), s.segs...)
+	segs := make([]segStat, len(s.segs))
+	for i, seg := range s.segs {
+		segs[i] = segStat{seg, seg.size, seg.newest}
+	}
 	s.mu.RUnlock()
+	s.wmu.Unlock()
 	var total int64
-	for _, seg := range segs {
-		total += seg.size
+	for _, st := range segs {
+		total += st.size
 	}
 	var dead []*segment
-	for _, seg := range segs[:len(segs)-1] {
-		old := s.opt.MaxAge > 0 && seg.newest < now-int64(s.opt.MaxAge)
+	for _, st := range segs[:len(segs)-1] {
+		old := s.opt.MaxAge > 0 && st.newest < now-int64(s.opt.MaxAge)
 		big := s.opt.MaxBytes > 0 && total > s.opt.MaxBytes
 		if !old && !big {
 			break
 		}
-		dead = append(dead, seg)
-		total -= seg.size
+		dead = append(dead, st.seg)
+		total -= st.size
 	}
 	if len(dead) == 0 {
 		return 0, nil
