@@ -163,6 +163,11 @@ func (w *Writer) openDay(name string) error {
 		}
 		size = cut
 	}
+	// Lines a killed process wrote are still only in the page cache.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync index file: %w", err)
+	}
 	if err := w.fs.SyncDir(w.dir); err != nil {
 		f.Close()
 		return fmt.Errorf("sync index folder: %w", err)

@@ -202,10 +202,15 @@ func (s *Store) recover(snap map[Key]snapStream) error {
 			if err := f.Truncate(valid); err != nil {
 				return fmt.Errorf("truncate torn tail of %s: %w", name, err)
 			}
-			if err := f.Sync(); err != nil {
-				return fmt.Errorf("sync %s: %w", name, err)
-			}
 		}
+		// A killed process leaves its unsynced writes in the page cache:
+		// make them durable before any of them is reported or confirmed.
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", name, err)
+		}
+	}
+	if err := s.fs.SyncDir(s.opt.Dir); err != nil {
+		return fmt.Errorf("sync store folder: %w", err)
 	}
 	if skipped > 0 {
 		s.opt.Log.Warn("skipped records that do not continue their stream", "count", skipped)
