@@ -1,10 +1,13 @@
 package receiver
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cis490/cis490/internal/pki"
@@ -21,11 +24,7 @@ type principal struct {
 // fills the index line's cert_host. Certificate first: only a certificate the
 // fleet CA signed attributes a request to a host.
 func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (principal, *apiError) {
-	var chain []*x509.Certificate
-	if r.TLS != nil {
-		chain = r.TLS.PeerCertificates
-	}
-	v := s.verifier.Verify(chain, now)
+	v := s.verifyPeer(r, now)
 	rec.line.CertHost = v.CertHost
 	if !v.OK() {
 		return principal{}, &apiError{status: http.StatusUnauthorized, reason: v.Reason, msg: v.Message}
@@ -83,4 +82,38 @@ func requireAdmin(p principal) *apiError {
 			msg: "this endpoint is for admins; use an admin certificate and token from `cis490 ca issue --admin NAME`"}
 	}
 	return nil
+}
+
+// connKey finds a connection's verdict cache in a request's context.
+type connKey struct{}
+
+// connVerdict caches a good verdict for the life of a TLS connection: the
+// peer's certificate cannot change within it, so chain building runs once
+// per connection, not once per request. It is re-checked once the
+// certificate's validity window has passed.
+type connVerdict struct {
+	v atomic.Pointer[pki.Verdict]
+}
+
+// withConnCache is the http.Server's ConnContext.
+func withConnCache(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, &connVerdict{})
+}
+
+func (s *Server) verifyPeer(r *http.Request, now time.Time) pki.Verdict {
+	cache, _ := r.Context().Value(connKey{}).(*connVerdict)
+	if cache != nil {
+		if v := cache.v.Load(); v != nil && now.Before(v.NotAfter) {
+			return *v
+		}
+	}
+	var chain []*x509.Certificate
+	if r.TLS != nil {
+		chain = r.TLS.PeerCertificates
+	}
+	v := s.verifier.Verify(chain, now)
+	if cache != nil && v.OK() {
+		cache.v.Store(&v)
+	}
+	return v
 }

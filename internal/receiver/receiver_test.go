@@ -260,3 +260,39 @@ func TestDiskFullAndOverload(t *testing.T) {
 		t.Fatalf("overloaded put = %d %v %s; want 503 with Retry-After", r.status, r.header, r.body)
 	}
 }
+
+// TestCertificateExpiresMidConnection: the per-connection verdict cache never
+// outlives the certificate; a keep-alive connection is refused once it has
+// expired.
+func TestCertificateExpiresMidConnection(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	c, k, err := f.ca.IssueHost("lab-1", 1500*time.Millisecond, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab1 := f.host("lab-1")
+	lab1.cert = f.pair(c, k)
+	client := f.client(lab1)
+	put := func(off int) int {
+		req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/v1/logs/lab-1/s?offset=%d", f.url, off), strings.NewReader("x"))
+		req.Header.Set("Authorization", "Bearer "+lab1.token)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := put(0); st != 201 {
+		t.Fatalf("first put = %d", st)
+	}
+	time.Sleep(1600 * time.Millisecond)
+	if st := put(1); st != 401 {
+		t.Fatalf("put after expiry on the same connection = %d, want 401", st)
+	}
+	lines := f.indexLines()
+	if last := lines[len(lines)-1]; last.Reason != "cert-expired" || last.CertHost != "lab-1" {
+		t.Fatalf("last index line %+v; want cert-expired for lab-1", last)
+	}
+}
