@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -10,10 +9,9 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/testseed"
 	"github.com/cis490/cis490/internal/vfs/crashfs"
 )
-
-var seedFlag = flag.Uint64("seed", 0, "seed for the randomised tests (0: from the clock)")
 
 func TestLineShape(t *testing.T) {
 	l := Line{TS: time.Date(2026, 11, 26, 14, 3, 7, 123456789, time.UTC), Host: "elliott-thinkpad", Auth: true,
@@ -36,11 +34,7 @@ func TestLineShape(t *testing.T) {
 // TestIndexPowerLoss: every line whose Write returned survives a power loss,
 // and after the writer reopens, readers see only whole lines.
 func TestIndexPowerLoss(t *testing.T) {
-	seed := *seedFlag
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay: go test ./internal/index -run '^%s$' -seed=%d)", seed, t.Name(), seed)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	fsys := crashfs.New(rand.New(rand.NewPCG(seed, 2)))
 	day := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)

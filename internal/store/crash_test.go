@@ -3,30 +3,17 @@ package store
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/testseed"
 	"github.com/cis490/cis490/internal/vfs/crashfs"
 )
-
-var seedFlag = flag.Uint64("seed", 0, "seed for the randomised tests (0: from the clock)")
-
-func testSeed(t *testing.T) uint64 {
-	t.Helper()
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay: go test ./internal/store -run '^%s$' -seed=%d)", s, t.Name(), s)
-	return s
-}
 
 // content is what host k would send at offset off: any prefix of a stream
 // can be checked, and a byte nobody sent (a zero, a torn record) cannot pass.
@@ -51,7 +38,7 @@ func fill(seed uint64, k int, off int64, n int) []byte {
 // write or a sync fails first. After every recovery each stream must hold
 // every acknowledged byte and nothing the host did not send.
 func TestPowerLoss(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
 	fsys := crashfs.New(rand.New(rand.NewPCG(seed^0xabc, 7)))
 	const streams = 5

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/testseed"
 )
 
 // newTestStore opens a store in a temp folder with a running commit group.
@@ -238,7 +239,7 @@ func TestManyStreamsConcurrent(t *testing.T) {
 // an admin reads: starts only move forward, lengths only grow, and every byte
 // read is the byte that was sent at that offset.
 func TestRetentionWhileShipping(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	s := newTestStore(t, Options{SegmentSize: 4096, MaxBytes: 16 << 10})
 	ctx := context.Background()
 	stop := make(chan struct{})

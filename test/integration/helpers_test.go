@@ -27,9 +27,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-var seedFlag = flag.Int64("seed", 0, "random seed for the integration tests (0 = time-based); printed by every randomised test so a failure replays")
+	"github.com/cis490/cis490/internal/testseed"
+)
 
 // binPath is the cis490 binary TestMain builds once for the whole package.
 var binPath string
@@ -72,15 +72,7 @@ func build(dir string) error {
 }
 
 // testSeed returns the -seed flag or a time-based seed, and logs it.
-func testSeed(t *testing.T) int64 {
-	t.Helper()
-	seed := *seedFlag
-	if seed == 0 {
-		seed = time.Now().UnixNano()
-	}
-	t.Logf("seed %d (replay: go test ./test/integration -run '^%s$' -seed=%d)", seed, t.Name(), seed)
-	return seed
-}
+func testSeed(t *testing.T) int64 { return int64(testseed.Get(t)) }
 
 // runCLI runs the cis490 binary and returns its stdout; it fails the test
 // on a non-zero exit.

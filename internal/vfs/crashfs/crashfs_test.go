@@ -3,7 +3,6 @@ package crashfs
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,25 +14,15 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/cis490/cis490/internal/testseed"
 	"github.com/cis490/cis490/internal/vfs"
 )
 
 var _ vfs.FS = (*FS)(nil)
 
-var seedFlag = flag.Uint64("seed", 0, "seed for the randomised tests (0: from the clock)")
-
 // seed returns the seed for a randomised test and logs it for replay.
-func seed(t *testing.T) uint64 {
-	t.Helper()
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay: go test ./internal/vfs/crashfs -run '^%s$' -seed=%d)", s, t.Name(), s)
-	return s
-}
+func seed(t *testing.T) uint64 { return testseed.Get(t) }
 
 func newRand(s uint64) *rand.Rand { return rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15)) }
 
