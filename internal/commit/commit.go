@@ -63,6 +63,15 @@ func (g *Group) Wrote(f vfs.File) Ticket {
 	return t
 }
 
+// Durable waits until a write is on disk. Nothing may be acknowledged
+// before it returns nil.
+type Durable func(ctx context.Context) error
+
+// Durable returns the wait for t.
+func (g *Group) Durable(t Ticket) Durable {
+	return func(ctx context.Context) error { return g.Wait(ctx, t) }
+}
+
 // Last returns the newest ticket handed out: waiting on it waits for every
 // write recorded so far.
 func (g *Group) Last() Ticket {

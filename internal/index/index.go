@@ -43,6 +43,7 @@ type Line struct {
 	State    string    `json:"state,omitempty"` // heartbeat: up, shutdown, sleep
 	Admin    string    `json:"admin,omitempty"` // the admin who made the request
 	Gate     string    `json:"gate,omitempty"`  // unstamped, unknown-commit, stale
+	Seq      uint64    `json:"seq,omitempty"`   // the line's number, for recovery
 }
 
 // TimeFormat is the ts format: RFC 3339, UTC, milliseconds.
@@ -75,6 +76,15 @@ func (l *Line) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Journal keeps index lines durable in a log that is synced anyway (the
+// store's segments), so a request costs one sync, not one per file. The day
+// files are then written through the page cache, synced at rotation and
+// before the journal drops old entries, and repaired from the journal after
+// a crash.
+type Journal interface {
+	Journal(seq uint64, payload []byte) (commit.Ticket, error)
+}
+
 // Writer appends lines to the day's file.
 type Writer struct {
 	dir    string
@@ -82,14 +92,25 @@ type Writer struct {
 	commit *commit.Group
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	day  string
-	f    vfs.File
-	size int64
-	buf  []byte
+	mu      sync.Mutex
+	journal Journal
+	seq     uint64 // sequence number of the last line written
+	day     string
+	f       vfs.File
+	size    int64
+	buf     []byte
+	pending []entry // journal entries recovery may need to replay
 }
 
-// OpenWriter opens the index folder for appending.
+type entry struct {
+	seq     uint64
+	payload []byte
+}
+
+// OpenWriter opens the index folder for appending: it cuts a torn or
+// garbled tail off the newest day file (a crash can leave one) and finds the
+// last line's sequence number. Until Recover attaches a journal, every line
+// is made durable by syncing the day file itself.
 func OpenWriter(fsys vfs.FS, dir string, g *commit.Group, log *slog.Logger) (*Writer, error) {
 	if fsys == nil {
 		fsys = vfs.OS{}
@@ -100,7 +121,177 @@ func OpenWriter(fsys vfs.FS, dir string, g *commit.Group, log *slog.Logger) (*Wr
 	if err := fsys.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create index folder: %w", err)
 	}
-	return &Writer{dir: dir, fs: fsys, commit: g, log: log}, nil
+	w := &Writer{dir: dir, fs: fsys, commit: g, log: log}
+	files, err := Files(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("list index folder: %w", err)
+	}
+	if len(files) > 0 {
+		newest := files[len(files)-1]
+		if err := w.repairTail(newest); err != nil {
+			return nil, err
+		}
+		w.day = newest // lines never go to an older file than this
+	}
+	for i := len(files) - 1; i >= 0; i-- {
+		seq, ok, err := w.lastSeq(files[i])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			w.seq = seq
+			break
+		}
+	}
+	return w, nil
+}
+
+// repairTail cuts what follows the last whole JSON line of name, and syncs
+// what a killed process left in the page cache.
+func (w *Writer) repairTail(name string) error {
+	f, err := w.fs.OpenFile(filepath.Join(w.dir, name), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open index file: %w", err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return err
+	}
+	cut, err := tornTail(f, size)
+	if err != nil {
+		return err
+	}
+	if cut < size {
+		w.log.Warn("cut a torn tail off the index (lines never acknowledged)", "file", name, "bytes", size-cut)
+		if err := f.Truncate(cut); err != nil {
+			return fmt.Errorf("cut torn index line: %w", err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync index file: %w", err)
+	}
+	return nil
+}
+
+// lastSeq returns the sequence number of the last line in name.
+func (w *Writer) lastSeq(name string) (uint64, bool, error) {
+	b, err := vfs.ReadFile(w.fs, filepath.Join(w.dir, name))
+	if err != nil {
+		return 0, false, err
+	}
+	b = bytes.TrimRight(b, "\n")
+	if len(b) == 0 {
+		return 0, false, nil
+	}
+	last := b[bytes.LastIndexByte(b, '\n')+1:]
+	var l struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal(last, &l); err != nil {
+		return 0, false, nil
+	}
+	return l.Seq, true, nil
+}
+
+// Collect keeps a journal entry found by the store's recovery if the day
+// files may be missing it. Pass it as store.Options.OnJournal.
+func (w *Writer) Collect(seq uint64, payload []byte) {
+	if seq > w.seq {
+		w.pending = append(w.pending, entry{seq, bytes.Clone(payload)})
+	}
+}
+
+// Recover reconciles the day files with the journal once the store is open,
+// then attaches it: lines the journal never made durable (beyond durable,
+// when known) are cut — those requests were never answered — and entries the
+// files lost are written back.
+func (w *Writer) Recover(j Journal, durable uint64, known bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if known && w.seq > durable {
+		if err := w.cutBeyond(durable); err != nil {
+			return err
+		}
+		w.seq = durable
+	}
+	replayed := 0
+	for _, e := range w.pending {
+		if e.seq <= w.seq {
+			continue
+		}
+		var l Line
+		if err := json.Unmarshal(e.payload, &l); err != nil {
+			return fmt.Errorf("journal entry %d is not an index line: %w", e.seq, err)
+		}
+		if _, err := w.writeLine(l.TS, e.payload); err != nil {
+			return err
+		}
+		w.seq = e.seq
+		replayed++
+	}
+	w.pending = nil
+	if replayed > 0 {
+		w.log.Info("wrote back index lines from the journal", "lines", replayed)
+	}
+	if w.f != nil {
+		if err := w.f.Sync(); err != nil {
+			return fmt.Errorf("sync index file: %w", err)
+		}
+	}
+	w.journal = j
+	return nil
+}
+
+// cutBeyond removes the lines with a sequence number above seq, newest file
+// first; the caller holds w.mu.
+func (w *Writer) cutBeyond(seq uint64) error {
+	files, err := Files(w.fs, w.dir)
+	if err != nil {
+		return err
+	}
+	for i := len(files) - 1; i >= 0; i-- {
+		path := filepath.Join(w.dir, files[i])
+		b, err := vfs.ReadFile(w.fs, path)
+		if err != nil {
+			return err
+		}
+		keep := 0
+		for off := 0; off < len(b); {
+			n := bytes.IndexByte(b[off:], '\n')
+			if n < 0 {
+				break
+			}
+			var l struct {
+				Seq uint64 `json:"seq"`
+			}
+			if json.Unmarshal(b[off:off+n], &l) == nil && l.Seq > seq {
+				break
+			}
+			off += n + 1
+			keep = off
+		}
+		if keep == len(b) {
+			return nil // this file ends at or before seq: so do older ones
+		}
+		w.log.Warn("cut index lines the journal never made durable (requests never answered)", "file", files[i], "bytes", len(b)-keep)
+		f, err := w.fs.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		err = f.Truncate(int64(keep))
+		if err == nil {
+			err = f.Sync()
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("cut index file %s: %w", files[i], err)
+		}
+		if keep > 0 {
+			return nil
+		}
+	}
+	return nil
 }
 
 // FileName is the index file for the UTC day of t.
@@ -108,40 +299,80 @@ func FileName(t time.Time) string { return t.UTC().Format("2006-01-02") + ".json
 
 // Write appends l and returns once it is durable.
 func (w *Writer) Write(ctx context.Context, l Line) error {
-	t, err := w.Append(l)
+	d, err := w.Begin(l)
 	if err != nil {
 		return err
 	}
-	return w.commit.Wait(ctx, t)
+	return d(ctx)
 }
 
-// Append appends l and returns the ticket that makes it durable.
+// Begin appends l and returns the wait that makes it durable.
+func (w *Writer) Begin(l Line) (commit.Durable, error) {
+	t, err := w.Append(l)
+	if err != nil {
+		return nil, err
+	}
+	return w.commit.Durable(t), nil
+}
+
+// Append appends l (numbering it) and returns the ticket that makes it
+// durable: the answer to the request waits for it.
 func (w *Writer) Append(l Line) (commit.Ticket, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l.Seq = w.seq + 1
 	b, err := json.Marshal(l)
 	if err != nil {
 		return 0, fmt.Errorf("encode index line: %w", err)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.openDay(FileName(l.TS)); err != nil {
+	at, err := w.writeLine(l.TS, b)
+	if err != nil {
 		return 0, err
 	}
+	var t commit.Ticket
+	if w.journal != nil {
+		if t, err = w.journal.Journal(l.Seq, b); err != nil {
+			// Keep the day file in step with the journal.
+			if terr := w.f.Truncate(at); terr == nil {
+				w.size = at
+			}
+			return 0, fmt.Errorf("journal index line: %w", err)
+		}
+	} else {
+		t = w.commit.Wrote(w.f)
+	}
+	w.seq = l.Seq
+	return t, nil
+}
+
+// writeLine appends b and a newline to the day file for ts, never to a day
+// older than the current file, so file order stays sequence order, and
+// returns where in the file the line begins. The caller holds w.mu.
+func (w *Writer) writeLine(ts time.Time, b []byte) (int64, error) {
+	name := FileName(ts)
+	if name < w.day {
+		name = w.day
+	}
+	if err := w.openDay(name); err != nil {
+		return 0, err
+	}
+	at := w.size
 	w.buf = append(append(w.buf[:0], b...), '\n')
-	if _, err := w.f.WriteAt(w.buf, w.size); err != nil {
-		_ = w.f.Truncate(w.size)
+	if _, err := w.f.WriteAt(w.buf, at); err != nil {
+		_ = w.f.Truncate(at)
 		return 0, fmt.Errorf("append index line: %w", err)
 	}
 	w.size += int64(len(w.buf))
-	return w.commit.Wrote(w.f), nil
+	return at, nil
 }
 
-// openDay makes name the current file; the caller holds w.mu.
+// openDay makes name the current file; the caller holds w.mu. The file
+// rotated out is synced first, so only the newest file can lose lines.
 func (w *Writer) openDay(name string) error {
-	if w.day == name && w.f != nil {
+	if w.f != nil && w.day == name {
 		return nil
 	}
-	path := filepath.Join(w.dir, name)
-	f, err := w.fs.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := w.fs.OpenFile(filepath.Join(w.dir, name), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("open index file: %w", err)
 	}
@@ -149,24 +380,6 @@ func (w *Writer) openDay(name string) error {
 	if err != nil {
 		f.Close()
 		return err
-	}
-	// A crash may have left a torn or garbled tail: cut it, so the next
-	// line starts on a line of its own and readers see only whole lines.
-	if cut, err := tornTail(f, size); err != nil {
-		f.Close()
-		return err
-	} else if cut < size {
-		w.log.Warn("cut a torn tail off the index (lines never acknowledged)", "file", name, "bytes", size-cut)
-		if err := f.Truncate(cut); err != nil {
-			f.Close()
-			return fmt.Errorf("cut torn index line: %w", err)
-		}
-		size = cut
-	}
-	// Lines a killed process wrote are still only in the page cache.
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync index file: %w", err)
 	}
 	if err := w.fs.SyncDir(w.dir); err != nil {
 		f.Close()
@@ -203,6 +416,20 @@ func tornTail(f vfs.File, size int64) (int64, error) {
 		buf = buf[i+1:]
 	}
 	return valid, nil
+}
+
+// Sync makes every line written so far durable in the day file and returns
+// the last one's sequence number: entries up to it are no longer needed in
+// the journal.
+func (w *Writer) Sync() (uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		if err := w.f.Sync(); err != nil {
+			return 0, fmt.Errorf("sync index file: %w", err)
+		}
+	}
+	return w.seq, nil
 }
 
 // Close syncs and closes the current file.

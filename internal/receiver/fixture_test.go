@@ -10,11 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
@@ -49,20 +47,11 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := commit.New()
-	gctx, stopG := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { g.Run(gctx) })
-	so := fo.store
-	so.Dir, so.Commit = filepath.Join(dir, "logs"), g
-	st, err := store.Open(so)
+	stg, err := OpenStorage(dir, fo.store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := index.OpenWriter(nil, filepath.Join(dir, "index"), g, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ix := stg.Store, stg.Index
 	tokPath := filepath.Join(dir, "tokens.json")
 	toks, err := token.Open(tokPath)
 	if err != nil {
@@ -96,10 +85,9 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-		ix.Close()
-		st.Close()
-		stopG()
-		wg.Wait()
+		if err := stg.Close(); err != nil {
+			t.Errorf("close storage: %v", err)
+		}
 	})
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)

@@ -67,10 +67,11 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	}
 	defer release()
 	rec.line.Bytes = int64(len(body))
-	out, length, err := s.store.Append(r.Context(), store.Key{Host: rt.host, Stream: rt.stream}, offset, gen, body)
+	out, length, durable, err := s.store.Begin(store.Key{Host: rt.host, Stream: rt.stream}, offset, gen, body)
 	if err != nil {
 		return nil, storeError(err, length)
 	}
+	rec.durable = durable
 	status := http.StatusCreated
 	if out == store.Duplicate {
 		status = http.StatusOK

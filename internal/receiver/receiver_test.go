@@ -1,7 +1,6 @@
 package receiver
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -26,11 +25,11 @@ const (
 // answered 500 and indexed.
 type boomStore struct{ store.Streams }
 
-func (b boomStore) Append(ctx context.Context, k store.Key, off int64, g store.Gen, d []byte) (store.Outcome, int64, error) {
+func (b boomStore) Begin(k store.Key, off int64, g store.Gen, d []byte) (store.Outcome, int64, store.Durable, error) {
 	if k.Stream == "boom" {
 		panic("boom")
 	}
-	return b.Streams.Append(ctx, k, off, g, d)
+	return b.Streams.Begin(k, off, g, d)
 }
 
 // TestRequests drives every kind of good and bad request through a real

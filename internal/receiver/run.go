@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
@@ -50,33 +49,21 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		return err
 	}
 
-	g := commit.New()
-	gctx, stopCommit := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { g.Run(gctx) })
-	defer func() { stopCommit(); wg.Wait() }()
-
-	logsDir := filepath.Join(cfg.DataDir, LogsDir)
-	st, err := store.Open(store.Options{
-		Dir:             logsDir,
+	stg, err := OpenStorage(cfg.DataDir, store.Options{
 		MaxAge:          cfg.Retention.MaxAge.Duration(),
 		MaxBytes:        int64(cfg.Retention.MaxBytes),
 		HostBytesPerDay: int64(cfg.Quota.HostBytesPerDay),
 		HostBytesTotal:  int64(cfg.Quota.HostBytesTotal),
 		MinFree:         int64(cfg.Limits.MinFree),
 		FreeSpace:       store.DiskFree(cfg.DataDir),
-		Log:             log.With("component", "store"),
-		Commit:          g,
-	})
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer st.Close()
-	ix, err := index.OpenWriter(nil, filepath.Join(cfg.DataDir, IndexDir), g, log.With("component", "index"))
+	}, log)
 	if err != nil {
 		return err
 	}
-	defer ix.Close()
+	defer stg.Close()
+	st, ix, g := stg.Store, stg.Index, stg.Commit
+	var wg sync.WaitGroup
+	defer wg.Wait()
 
 	rel := make([]Release, len(cfg.Gate.Releases))
 	for i, r := range cfg.Gate.Releases {
@@ -136,6 +123,10 @@ func maintain(ctx context.Context, st *store.Store, ix *index.Writer, cfg *confi
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
+		// Bounds what recovery replays from the journal after a crash.
+		if _, err := ix.Sync(); err != nil {
+			log.Error("sync index", "err", err)
+		}
 		if _, err := st.Retain(); err != nil {
 			log.Error("retention", "err", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
@@ -21,9 +22,9 @@ import (
 )
 
 // IndexWriter is the narrow interface the server writes the index through:
-// Write returns once the line is durable.
+// Begin records a line and returns the wait that makes it durable.
 type IndexWriter interface {
-	Write(ctx context.Context, l index.Line) error
+	Begin(l index.Line) (commit.Durable, error)
 }
 
 // Options configure a Server.
@@ -80,8 +81,9 @@ func New(opt Options) (*Server, error) {
 
 // reqState is what one request accumulates for its index line.
 type reqState struct {
-	line  index.Line
-	start time.Time
+	line    index.Line
+	start   time.Time
+	durable commit.Durable // the stored bytes a 2xx acknowledges, if any
 }
 
 // ServeHTTP answers one request. Every /v1/ request gets exactly one index
@@ -106,11 +108,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.line.Status = resp.status
 	rec.line.TS = now
 	rec.line.DurMS = float64(s.opt.Now().Sub(rec.start).Microseconds()) / 1000
-	// The line is written even if the client has gone: it happened.
-	if err := s.index.Write(context.WithoutCancel(r.Context()), rec.line); err != nil {
-		s.log.Error("index line not written; refusing the request", "err", err, "host", rec.line.Host)
-		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: "index",
-			msg: "the receiver cannot record requests right now; retry later", retryAfter: 30})
+	// The line and the stored bytes go into the same group commit: one
+	// wait covers both. It is not cut short if the client has gone.
+	ctx := context.WithoutCancel(r.Context())
+	d, err := s.index.Begin(rec.line)
+	if err == nil {
+		err = d(ctx)
+	}
+	if err == nil && rec.durable != nil {
+		err = rec.durable(ctx)
+	}
+	if err != nil {
+		s.log.Error("request not made durable; answering 503", "err", err, "host", rec.line.Host)
+		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: "storage",
+			msg: "the receiver cannot store requests right now; retry later", retryAfter: 30})
 	}
 	resp.write(w, r.Method == http.MethodHead)
 }

@@ -10,42 +10,58 @@ import (
 	"github.com/cis490/cis490/internal/commit"
 )
 
-// Append puts data at offset of key and returns once the stream's bytes up to
-// offset+len(data) are durable, with the outcome and the stream's length:
+// Append puts data at offset of key and returns once the stream's bytes up
+// to offset+len(data) are durable; see Begin for the outcomes.
+func (s *Store) Append(ctx context.Context, key Key, offset int64, gen Gen, data []byte) (Outcome, int64, error) {
+	out, n, durable, err := s.Begin(key, offset, gen, data)
+	if err != nil {
+		return out, n, err
+	}
+	if err := durable(ctx); err != nil {
+		return 0, n, err
+	}
+	return out, n, nil
+}
+
+// Begin puts data at offset of key and returns the outcome, the stream's
+// length and a Durable to wait on before the host may be told:
 //
 //   - offset == length: the bytes are appended (Appended);
 //   - the bytes overlap stored ones and agree: nothing is written twice, and
-//     the answer waits until the overlapped bytes are durable (Duplicate), or
+//     Durable waits until the overlapped bytes are durable (Duplicate), or
 //     the new tail is appended (Appended);
 //   - anything else is a *ConflictError carrying the length to resync to.
-func (s *Store) Append(ctx context.Context, key Key, offset int64, gen Gen, data []byte) (Outcome, int64, error) {
+//
+// Splitting the write from the wait lets the caller put the request's index
+// line into the same group commit, so one sync acknowledges both.
+func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Outcome, int64, Durable, error) {
 	if offset < 0 {
-		return 0, 0, &ConflictError{Reason: "gap"}
+		return 0, 0, nil, &ConflictError{Reason: "gap"}
 	}
 	st, hu, err := s.streamFor(key)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	st.mu.Lock()
 	length := st.length
 	if offset < st.start {
 		st.mu.Unlock()
-		return 0, length, &ConflictError{Reason: "before-start", Length: length, Start: st.start}
+		return 0, length, nil, &ConflictError{Reason: "before-start", Length: length, Start: st.start}
 	}
 	if offset > length {
 		st.mu.Unlock()
-		return 0, length, &ConflictError{Reason: "gap", Length: length}
+		return 0, length, nil, &ConflictError{Reason: "gap", Length: length}
 	}
 	overlap := min(length-offset, int64(len(data)))
 	if overlap > 0 {
 		stored := make([]byte, overlap)
 		if err := st.readAt(stored, offset); err != nil {
 			st.mu.Unlock()
-			return 0, length, err
+			return 0, length, nil, err
 		}
 		if !bytes.Equal(stored, data[:overlap]) {
 			st.mu.Unlock()
-			return 0, length, &ConflictError{Reason: "mismatch", Length: length}
+			return 0, length, nil, &ConflictError{Reason: "mismatch", Length: length}
 		}
 	}
 	tail := data[overlap:]
@@ -53,17 +69,14 @@ func (s *Store) Append(ctx context.Context, key Key, offset int64, gen Gen, data
 		// A retry of bytes we hold: confirm only once they are durable.
 		t := st.last
 		st.mu.Unlock()
-		if err := s.commit.Wait(ctx, t); err != nil {
-			return 0, length, err
-		}
-		return Duplicate, length, nil
+		return Duplicate, length, s.durable(t), nil
 	}
 	if err := s.admit(hu, key.Host, int64(len(tail))); err != nil {
 		st.mu.Unlock()
-		return 0, length, err
+		return 0, length, nil, err
 	}
 	now := s.now().UnixNano()
-	rec := record{key: key.String(), gen: gen.ID, offset: length, time: now, genStart: gen.Start, data: tail}
+	rec := record{kind: kindData, key: key.String(), gen: gen.ID, offset: length, time: now, genStart: gen.Start, data: tail}
 	if gen.ID == "" { // a PUT without generation headers keeps the last one
 		rec.gen, rec.genStart = st.gen, st.genStart
 	}
@@ -71,17 +84,29 @@ func (s *Store) Append(ctx context.Context, key Key, offset int64, gen Gen, data
 	if err != nil {
 		st.mu.Unlock()
 		hu.release(int64(len(tail)))
-		return 0, length, err
+		return 0, length, nil, err
 	}
 	st.extents = append(st.extents, extent{off: length, n: int64(len(tail)), seg: seg, pos: pos, time: now})
 	st.length += int64(len(tail))
 	st.gen, st.genStart, st.updated, st.last = rec.gen, rec.genStart, now, t
 	newLen := st.length
 	st.mu.Unlock()
-	if err := s.commit.Wait(ctx, t); err != nil {
-		return 0, newLen, err
-	}
-	return Appended, newLen, nil
+	return Appended, newLen, s.durable(t), nil
+}
+
+// Durable waits until a write is on disk. Nothing may be acknowledged to a
+// host before it returns nil.
+type Durable = commit.Durable
+
+func (s *Store) durable(t commit.Ticket) Durable { return s.commit.Durable(t) }
+
+// Journal appends an entry (an index line) to the log under sequence number
+// seq. It is durable with the same group commit as the stream data written
+// before it, and recovery hands it back through Options.OnJournal.
+func (s *Store) Journal(seq uint64, payload []byte) (commit.Ticket, error) {
+	rec := record{kind: kindAux, offset: int64(seq), time: s.now().UnixNano(), data: payload}
+	_, _, t, err := s.write(&rec)
+	return t, err
 }
 
 func (s *Store) streamFor(key Key) (*stream, *hostUsage, error) {

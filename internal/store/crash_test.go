@@ -52,8 +52,7 @@ func TestPowerLoss(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var gwg sync.WaitGroup
 		gwg.Go(func() { g.Run(ctx) })
-		dead := new(atomic.Bool)
-		s, err := Open(Options{Dir: "/data/logs", FS: killFS{fsys, dead}, SegmentSize: int64(2048 + rng.IntN(8192)), Commit: g})
+		s, err := Open(Options{Dir: "/data/logs", FS: fsys, SegmentSize: int64(2048 + rng.IntN(8192)), Commit: g})
 		if err != nil {
 			t.Fatalf("round %d: recovery failed: %v", round, err)
 		}
@@ -102,7 +101,7 @@ func TestPowerLoss(t *testing.T) {
 		crash := func() {
 			crashOnce.Do(func() {
 				if killOnly {
-					dead.Store(true)
+					fsys.Kill()
 				} else {
 					fsys.Crash(crashfs.RandomMode(rng))
 				}

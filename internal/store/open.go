@@ -41,6 +41,9 @@ func segName(seq uint64) string { return fmt.Sprintf("%s%016d%s", segPrefix, seq
 // snapshot is streams.json: what retention must not forget.
 type snapshot struct {
 	Streams []snapStream `json:"streams"`
+	// JournalSeq: journal entries up to here were safe elsewhere (synced
+	// index files) when segments were last dropped.
+	JournalSeq uint64 `json:"journal_seq,omitempty"`
 }
 
 type snapStream struct {
@@ -87,6 +90,7 @@ func Open(opt Options) (*Store, error) {
 func (s *Store) readSnapshot() (map[Key]snapStream, error) {
 	b, err := vfs.ReadFile(s.fs, filepath.Join(s.opt.Dir, snapshotFile))
 	if errors.Is(err, fs.ErrNotExist) {
+		s.fresh = true
 		return map[Key]snapStream{}, nil
 	}
 	if err != nil {
@@ -98,6 +102,7 @@ func (s *Store) readSnapshot() (map[Key]snapStream, error) {
 		// lengths, which could reuse offsets.
 		return nil, fmt.Errorf("%s is corrupt (%v); restore it from a backup", filepath.Join(s.opt.Dir, snapshotFile), err)
 	}
+	s.journalSeq = sn.JournalSeq
 	m := make(map[Key]snapStream, len(sn.Streams))
 	for _, e := range sn.Streams {
 		m[Key{e.Host, e.Stream}] = e
@@ -122,6 +127,7 @@ func (s *Store) recover(snap map[Key]snapStream) error {
 		seqs = append(seqs, seq)
 	}
 	slices.Sort(seqs)
+	s.fresh = s.fresh && len(seqs) == 0
 
 	type replay struct {
 		snap     snapStream
@@ -156,6 +162,14 @@ func (s *Store) recover(snap map[Key]snapStream) error {
 		// began: read their headers only.
 		verify := i >= len(seqs)-2
 		valid, err := scanSegment(f, size, verify, func(r scanned) {
+			seg.newest = max(seg.newest, r.time)
+			if r.kind == kindAux {
+				s.journalSeq = max(s.journalSeq, uint64(r.offset))
+				if s.opt.OnJournal != nil {
+					s.opt.OnJournal(uint64(r.offset), r.data)
+				}
+				return
+			}
 			host, strm, ok := strings.Cut(r.key, "/")
 			if !ok {
 				skipped++
@@ -186,7 +200,6 @@ func (s *Store) recover(snap map[Key]snapStream) error {
 				st.gen, st.genStart = r.gen, r.genStart
 			}
 			st.updated = max(st.updated, r.time)
-			seg.newest = max(seg.newest, r.time)
 			if r.time/int64(time.Second)/86400 == today {
 				dayBytes[host] += n
 			}
@@ -262,6 +275,12 @@ func (s *Store) newSegment(seq uint64) (*segment, error) {
 	s.mu.Unlock()
 	return seg, nil
 }
+
+// JournalSeq is the highest journal sequence number that was durable when
+// the store was opened (from the segments, or streams.json after retention).
+// known is false for a store that held nothing at all (new, or wiped), which
+// cannot vouch for anything.
+func (s *Store) JournalSeq() (seq uint64, known bool) { return s.journalSeq, !s.fresh }
 
 // rotate seals the full active segment and starts the next. The sealed one is
 // synced first, so no record in the new segment can outlive a byte before it.

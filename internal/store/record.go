@@ -19,8 +19,9 @@ import (
 //	dataLen  u32
 //	keyLen   u16  len("host/stream")
 //	genLen   u8
-//	kind     u8   1 = data
-//	offset   i64  logical offset of the first data byte in its stream
+//	kind     u8   1 = stream data, 2 = journal entry (an index line)
+//	offset   i64  logical offset of the first data byte in its stream, or
+//	              the journal entry's sequence number
 //	time     i64  unix nanoseconds when it was appended
 //	genStart i64  logical offset where the generation begins
 //	key, gen, data
@@ -28,6 +29,7 @@ const (
 	headerSize = 40
 	magic      = 0x72393463 // "c49r"
 	kindData   = 1
+	kindAux    = 2
 	maxKey     = 253 + 1 + 128
 	maxGen     = 255
 )
@@ -35,6 +37,7 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type record struct {
+	kind     byte
 	key      string
 	gen      string
 	offset   int64
@@ -55,7 +58,7 @@ func (r *record) encode(buf []byte) []byte {
 	binary.LittleEndian.PutUint32(h[8:], uint32(len(r.data)))
 	binary.LittleEndian.PutUint16(h[12:], uint16(len(r.key)))
 	h[14] = byte(len(r.gen))
-	h[15] = kindData
+	h[15] = r.kind
 	binary.LittleEndian.PutUint64(h[16:], uint64(r.offset))
 	binary.LittleEndian.PutUint64(h[24:], uint64(r.time))
 	binary.LittleEndian.PutUint64(h[32:], uint64(r.genStart))
@@ -92,13 +95,14 @@ func scanSegment(f vfs.File, size int64, verify bool, each func(scanned)) (valid
 		if _, err := f.ReadAt(hdr[:headerSize], pos); err != nil {
 			return pos, fmt.Errorf("read record header at %d: %w", pos, err)
 		}
-		if binary.LittleEndian.Uint32(hdr[0:]) != magic || hdr[15] != kindData {
+		kind := hdr[15]
+		if binary.LittleEndian.Uint32(hdr[0:]) != magic || (kind != kindData && kind != kindAux) {
 			return pos, errTorn
 		}
 		dataLen := int64(binary.LittleEndian.Uint32(hdr[8:]))
 		keyLen := int64(binary.LittleEndian.Uint16(hdr[12:]))
 		genLen := int64(hdr[14])
-		if keyLen == 0 || keyLen > maxKey {
+		if (kind == kindData) != (keyLen > 0) || keyLen > maxKey {
 			return pos, errTorn
 		}
 		total := headerSize + keyLen + genLen + dataLen
@@ -109,7 +113,7 @@ func scanSegment(f vfs.File, size int64, verify bool, each func(scanned)) (valid
 		if _, err := f.ReadAt(meta, pos+headerSize); err != nil {
 			return pos, fmt.Errorf("read record key at %d: %w", pos, err)
 		}
-		if verify {
+		if verify || kind == kindAux {
 			if cap(body) < int(total) {
 				body = make([]byte, total)
 			}
@@ -123,6 +127,7 @@ func scanSegment(f vfs.File, size int64, verify bool, each func(scanned)) (valid
 		}
 		s := scanned{
 			record: record{
+				kind:     kind,
 				key:      string(meta[:keyLen]),
 				gen:      string(meta[keyLen:]),
 				offset:   int64(binary.LittleEndian.Uint64(hdr[16:])),
@@ -134,6 +139,9 @@ func scanSegment(f vfs.File, size int64, verify bool, each func(scanned)) (valid
 		}
 		if s.offset < 0 || s.genStart < 0 {
 			return pos, errTorn
+		}
+		if kind == kindAux {
+			s.data = body[total-dataLen:]
 		}
 		each(s)
 		pos += total

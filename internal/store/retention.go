@@ -62,6 +62,7 @@ func (s *Store) Retain() (int64, error) {
 	// before a byte is deleted.
 	newStart := make(map[*stream]int64, len(sts))
 	var sn snapshot
+	var err error
 	for _, st := range sts {
 		st.mu.Lock()
 		start := st.length
@@ -76,6 +77,11 @@ func (s *Store) Retain() (int64, error) {
 		sn.Streams = append(sn.Streams, snapStream{Host: st.key.Host, Stream: st.key.Stream, Start: start,
 			Length: st.length, Gen: st.gen, GenStart: st.genStart, Updated: st.updated})
 		st.mu.Unlock()
+	}
+	if s.opt.BeforeDrop != nil {
+		if sn.JournalSeq, err = s.opt.BeforeDrop(); err != nil {
+			return 0, fmt.Errorf("before dropping segments: %w", err)
+		}
 	}
 	b, err := json.Marshal(sn)
 	if err != nil {

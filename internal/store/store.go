@@ -12,7 +12,6 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,7 +90,7 @@ func (e *QuotaError) Unwrap() error { return ErrQuota }
 // Streams is the narrow interface the receiver uses, so another backend (an
 // object store, a database) can take the place of the local log.
 type Streams interface {
-	Append(ctx context.Context, key Key, offset int64, gen Gen, data []byte) (Outcome, int64, error)
+	Begin(key Key, offset int64, gen Gen, data []byte) (Outcome, int64, Durable, error)
 	Read(key Key, offset int64, limit int) ([]byte, Info, error)
 	Stat(key Key) (Info, bool)
 	List(host string) []Info
@@ -114,6 +113,13 @@ type Options struct {
 	Now             func() time.Time
 	Log             *slog.Logger
 	Commit          *commit.Group // shared with the index; Run by the owner
+	// OnJournal is called at recovery for every journal entry found, in
+	// order; payload is only valid during the call.
+	OnJournal func(seq uint64, payload []byte)
+	// BeforeDrop runs before retention deletes segments, and returns the
+	// sequence number up to which journal entries are safe elsewhere (the
+	// index syncs its files); it is kept in streams.json.
+	BeforeDrop func() (uint64, error)
 }
 
 // Store is the local segmented-log implementation of Streams.
@@ -133,6 +139,9 @@ type Store struct {
 	buf      []byte
 
 	free freeCache
+
+	journalSeq uint64 // highest journal sequence number known durable at recovery
+	fresh      bool   // no segment and no streams.json existed at Open
 }
 
 type hostUsage struct {

@@ -217,6 +217,17 @@ func (f *FS) Crash(mode Mode) {
 	}
 }
 
+// Kill simulates the death of the process using the file system, not of
+// the machine: every open handle stops working, but everything written stays
+// as it is, synced or not, the way the page cache outlives a killed process.
+// A later Crash can still lose what was never synced.
+func (f *FS) Kill() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.epoch++
+	f.failIn, f.failErr = 0, nil
+}
+
 // survive returns what is on disk for ino after power loss in mode.
 func (f *FS) survive(ino *inode, mode Mode) []byte {
 	cur, dur := ino.cur, ino.dur

@@ -1472,3 +1472,26 @@ func errClass(err error) string {
 	}
 	return "other"
 }
+
+func TestKillKeepsThePageCache(t *testing.T) {
+	f := New(newRand(1))
+	h, err := f.OpenFile("/a", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SyncDir("/")
+	h.WriteAt([]byte("synced"), 0)
+	h.Sync()
+	h.WriteAt([]byte(" cached"), 6)
+	f.Kill()
+	if _, err := h.WriteAt([]byte("x"), 0); !errors.Is(err, ErrStaleHandle) {
+		t.Fatalf("write after kill = %v; want ErrStaleHandle", err)
+	}
+	if got := string(f.Files()["/a"]); got != "synced cached" {
+		t.Fatalf("after kill the file holds %q; the page cache keeps unsynced writes", got)
+	}
+	f.Crash(DropUnsynced)
+	if got := string(f.Files()["/a"]); got != "synced" {
+		t.Fatalf("after a later power loss the file holds %q; want only the synced part", got)
+	}
+}

@@ -1,0 +1,73 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+
+	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/store"
+)
+
+// Storage is the receiver's store and index, sharing one group commit: the
+// index lines are journaled in the store's log, so one fdatasync of the
+// active segment acknowledges a request's bytes and its index line together.
+type Storage struct {
+	Store  *store.Store
+	Index  *index.Writer
+	Commit *commit.Group
+
+	stop func()
+	wg   sync.WaitGroup
+}
+
+// OpenStorage recovers the store and the index in dataDir. so configures
+// the store; its Dir, Commit, OnJournal and BeforeDrop are set here.
+func OpenStorage(dataDir string, so store.Options, log *slog.Logger) (*Storage, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Storage{Commit: commit.New()}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.wg.Go(func() { s.Commit.Run(ctx) })
+	ix, err := index.OpenWriter(so.FS, filepath.Join(dataDir, IndexDir), s.Commit, log.With("component", "index"))
+	if err != nil {
+		s.halt()
+		return nil, err
+	}
+	so.Dir = filepath.Join(dataDir, LogsDir)
+	so.Commit, so.OnJournal, so.BeforeDrop = s.Commit, ix.Collect, ix.Sync
+	if so.Log == nil {
+		so.Log = log.With("component", "store")
+	}
+	st, err := store.Open(so)
+	if err != nil {
+		s.halt()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	seq, known := st.JournalSeq()
+	if err := ix.Recover(st, seq, known); err != nil {
+		st.Close()
+		s.halt()
+		return nil, fmt.Errorf("recover index: %w", err)
+	}
+	s.Store, s.Index = st, ix
+	return s, nil
+}
+
+func (s *Storage) halt() {
+	s.stop()
+	s.wg.Wait()
+}
+
+// Close makes everything durable and closes the files.
+func (s *Storage) Close() error {
+	err := errors.Join(s.Index.Close(), s.Store.Close())
+	s.halt()
+	return errors.Join(err, s.Commit.Err())
+}

@@ -1,0 +1,189 @@
+package receiver
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/testseed"
+	"github.com/cis490/cis490/internal/vfs/crashfs"
+)
+
+// TestStoragePowerLoss drives the store and the journaled index the way the
+// server does (bytes, then the request's index line, then one wait) over a
+// file layer that loses power or kills the process at random points. After
+// every recovery: every acknowledged request has exactly one index line, no
+// request has two, the lines are numbered without gaps (so the day files
+// and the journal agree), and every acknowledged byte is stored.
+func TestStoragePowerLoss(t *testing.T) {
+	seed := testseed.Get(t)
+	rng := rand.New(rand.NewPCG(seed, 11))
+	fsys := crashfs.New(rand.New(rand.NewPCG(seed, 12)))
+	day := time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC)
+	acked := map[string]bool{}     // request id → acknowledged
+	ackedLen := map[string]int64{} // stream → acknowledged length
+	var reqs atomic.Int64
+	rounds := 80
+	if testing.Short() {
+		rounds = 20
+	}
+	for round := 0; round < rounds; round++ {
+		clock := day.Add(time.Duration(round) * 20 * time.Minute) // crosses midnights
+		stg, err := OpenStorage("/data", store.Options{FS: fsys, SegmentSize: int64(4096 + rng.IntN(16384))}, nil)
+		if err != nil {
+			t.Fatalf("round %d: recovery: %v", round, err)
+		}
+		// Every acknowledged request is in the index exactly once; the lines
+		// are numbered 1..n; a line for a request that was not acknowledged
+		// may survive only if the journal made it durable (then it stays).
+		seen := map[string]int{}
+		var last uint64
+		_, bad, err := index.Scan(fsys, filepath.Join("/data", IndexDir), index.Pos{}, func(l index.Line) error {
+			seen[l.Instance]++
+			if l.Seq != last+1 {
+				return fmt.Errorf("line %d (%s) follows line %d", l.Seq, l.TS.Format(time.RFC3339), last)
+			}
+			last = l.Seq
+			return nil
+		})
+		if err != nil || bad != 0 {
+			files, _ := index.Files(fsys, "/data/index")
+			for _, f := range files {
+				var first, lastSeq uint64
+				n := 0
+				index.Scan(fsys, "/data/index", index.Pos{File: f}, func(l index.Line) error {
+					if n == 0 {
+						first = l.Seq
+					}
+					lastSeq = l.Seq
+					n++
+					return nil
+				})
+				t.Logf("  %s: first %d last %d (n=%d, includes later files)", f, first, lastSeq, n)
+			}
+			t.Fatalf("round %d: scan: %v, %d bad lines", round, err, bad)
+		}
+		for id := range acked {
+			if seen[id] != 1 {
+				t.Fatalf("round %d: acknowledged request %s has %d index lines", round, id, seen[id])
+			}
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Fatalf("round %d: request %s has %d index lines", round, id, n)
+			}
+		}
+		for k, n := range ackedLen {
+			host, strm, _ := cutKey(k)
+			info, ok := stg.Store.Stat(store.Key{Host: host, Stream: strm})
+			if !ok || info.Length < n {
+				t.Fatalf("round %d: stream %s holds %d bytes, %d were acknowledged", round, k, info.Length, n)
+			}
+			ackedLen[k] = info.Length
+		}
+
+		killOnly := rng.IntN(3) == 0
+		crashAt := int64(1 + rng.IntN(40))
+		var ops atomic.Int64
+		var once sync.Once
+		crash := func() {
+			once.Do(func() {
+				if killOnly {
+					fsys.Kill()
+				} else {
+					fsys.Crash(crashfs.RandomMode(rng))
+				}
+			})
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			key := store.Key{Host: fmt.Sprintf("h%d", w), Stream: "s"}
+			mu.Lock()
+			off := ackedLen[key.String()]
+			mu.Unlock()
+			wrng := rand.New(rand.NewPCG(seed, uint64(round*4+w)))
+			wg.Go(func() {
+				ctx := context.Background()
+				for ops.Add(1) <= crashAt {
+					id := fmt.Sprintf("req-%d", reqs.Add(1))
+					line := index.Line{TS: clock.Add(time.Duration(ops.Load()) * time.Second), Host: key.Host, Instance: id, Method: "PUT", Endpoint: "logs"}
+					var durable store.Durable
+					if w%2 == 0 || wrng.IntN(2) == 0 { // some requests store bytes, some are refusals
+						_, n, d, err := stg.Store.Begin(key, off, store.Gen{}, []byte(fmt.Sprintf("%s;", id)))
+						if err != nil {
+							return
+						}
+						off, durable, line.Status = n, d, 201
+					} else {
+						line.Status, line.Reason = 401, "bad-token"
+					}
+					d, err := stg.Index.Begin(line)
+					if err != nil || d(ctx) != nil || (durable != nil && durable(ctx) != nil) {
+						return
+					}
+					mu.Lock()
+					acked[id] = true
+					if durable != nil {
+						ackedLen[key.String()] = max(ackedLen[key.String()], off)
+					}
+					mu.Unlock()
+				}
+				crash()
+			})
+		}
+		wg.Wait()
+		crash()
+		stg.Close() // fails on the dead handles; like the process, it is gone
+		if round%10 == 9 {
+			// Retention runs now and then: it syncs the index before dropping
+			// segments, so no journal entry the files need is lost.
+			stg2, err := OpenStorage("/data", store.Options{FS: fsys, SegmentSize: 4096, MaxBytes: 8192}, nil)
+			if err != nil {
+				t.Fatalf("round %d: reopen for retention: %v", round, err)
+			}
+			if err := seqCheck(fsys); err != nil {
+				t.Fatalf("round %d: after reopen for retention: %v", round, err)
+			}
+			if _, err := stg2.Store.Retain(); err != nil {
+				t.Fatalf("round %d: retention: %v", round, err)
+			}
+			if err := seqCheck(fsys); err != nil {
+				t.Fatalf("round %d: after retention: %v", round, err)
+			}
+			fsys.Crash(crashfs.RandomMode(rng))
+			if err := seqCheck(fsys); err != nil {
+				t.Fatalf("round %d: after retention and crash: %v", round, err)
+			}
+			stg2.Close()
+		}
+	}
+}
+
+func cutKey(k string) (string, string, bool) {
+	for i := 0; i < len(k); i++ {
+		if k[i] == '/' {
+			return k[:i], k[i+1:], true
+		}
+	}
+	return k, "", false
+}
+
+func seqCheck(fsys *crashfs.FS) error {
+	var last uint64
+	_, _, err := index.Scan(fsys, "/data/index", index.Pos{}, func(l index.Line) error {
+		if l.Seq != last+1 {
+			return fmt.Errorf("line %d follows line %d", l.Seq, last)
+		}
+		last = l.Seq
+		return nil
+	})
+	return err
+}
