@@ -127,8 +127,7 @@ func newFlags(env *Env, name, usage, summary string) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return err
+			return err // the flag package has printed the usage
 		}
 		return usagef("%s", strings.TrimSpace(err.Error()))
 	}

@@ -42,6 +42,9 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit %d, stdout ~%q, stderr ~%q",
 				tt.name, code, out, errs, tt.code, tt.out, tt.err)
 		}
+		if strings.Count(out, "usage: cis490") > 1 {
+			t.Errorf("%s: usage printed more than once: %q", tt.name, out)
+		}
 		if tt.code == 2 && strings.Count(strings.TrimSpace(errs), "\n") > 0 {
 			t.Errorf("%s: usage error is more than one line: %q", tt.name, errs)
 		}
