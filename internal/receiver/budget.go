@@ -40,3 +40,43 @@ func (b *budget) release(n int64) {
 	b.freed = make(chan struct{})
 	b.mu.Unlock()
 }
+
+// bodyPool recycles request body buffers of the common sizes (up to 1 MiB,
+// a shipper's default batch), so steady ingest makes little garbage.
+type bodyPool struct {
+	pools [bodyClasses]sync.Pool
+}
+
+const (
+	minBodyClass = 12 // 4 KiB
+	bodyClasses  = 9  // 4 KiB .. 1 MiB
+)
+
+func bodyClass(n int) int {
+	c := 0
+	for size := 1 << minBodyClass; size < n; size <<= 1 {
+		c++
+	}
+	return c
+}
+
+// get returns an empty buffer with room for n bytes.
+func (p *bodyPool) get(n int) []byte {
+	c := bodyClass(n)
+	if c >= bodyClasses {
+		return make([]byte, 0, n)
+	}
+	if b, ok := p.pools[c].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 1<<(minBodyClass+c))
+}
+
+// put returns b for reuse; nothing may hold on to it.
+func (p *bodyPool) put(b []byte) {
+	c := bodyClass(cap(b))
+	if c >= bodyClasses || cap(b) != 1<<(minBodyClass+c) {
+		return
+	}
+	p.pools[c].Put(&b)
+}

@@ -168,8 +168,15 @@ func (s *Server) readBody(r *http.Request) ([]byte, func(), *apiError) {
 		return nil, nil, &apiError{status: http.StatusServiceUnavailable, reason: "overloaded",
 			msg: "the receiver is busy; retry after the delay in Retry-After", retryAfter: 2}
 	}
-	release := func() { s.inflight.release(want) }
-	buf := make([]byte, 0, min(want, s.opt.MaxBody)+1)
+	initial := want + 1
+	if r.ContentLength < 0 { // chunked: grow as it comes, not to the limit at once
+		initial = min(want+1, 64<<10)
+	}
+	buf := s.bodies.get(int(initial))
+	release := func() {
+		s.bodies.put(buf)
+		s.inflight.release(want)
+	}
 	lr := io.LimitReader(r.Body, s.opt.MaxBody+1)
 	for {
 		n, err := lr.Read(buf[len(buf):cap(buf)])

@@ -295,3 +295,35 @@ func TestCertificateExpiresMidConnection(t *testing.T) {
 		t.Fatalf("last index line %+v; want cert-expired for lab-1", last)
 	}
 }
+
+func TestChunkedBody(t *testing.T) {
+	f := newFixture(t, fixtureOpts{server: Options{MaxBody: 200 << 10}})
+	lab1 := f.host("lab-1")
+	body := strings.Repeat("0123456789abcdef", 10<<10) // 160 KiB, unknown length
+	req, _ := http.NewRequest("PUT", f.url+"/v1/logs/lab-1/s?offset=0", io.MultiReader(strings.NewReader(body)))
+	req.ContentLength = -1
+	req.Header.Set("Authorization", "Bearer "+lab1.token)
+	resp, err := f.client(lab1).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("chunked put = %d", resp.StatusCode)
+	}
+	got, _, err := f.store.Read(store.Key{Host: "lab-1", Stream: "s"}, 0, 1<<20)
+	if err != nil || string(got) != body {
+		t.Fatalf("stored %d bytes, %v; want the 160 KiB sent", len(got), err)
+	}
+	req, _ = http.NewRequest("PUT", f.url+"/v1/logs/lab-1/s?offset=163840", io.MultiReader(strings.NewReader(body+body)))
+	req.ContentLength = -1
+	req.Header.Set("Authorization", "Bearer "+lab1.token)
+	resp, err = f.client(lab1).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("chunked body over the limit = %d, want 413", resp.StatusCode)
+	}
+}

@@ -52,6 +52,7 @@ type Server struct {
 	gate     *Gate
 	log      *slog.Logger
 	inflight *budget
+	bodies   bodyPool
 }
 
 // New makes a Server.

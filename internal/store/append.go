@@ -176,6 +176,9 @@ func (hu *hostUsage) release(n int64) {
 	hu.mu.Unlock()
 }
 
+// splitWrite is the data size above which a record is written in two parts.
+const splitWrite = 16 << 10
+
 // write appends rec to the active segment, rotating first when it is full,
 // and returns where rec's data lies and the commit ticket covering it. A
 // failed write is cut back off, so no partial record is left before later ones.
@@ -192,21 +195,25 @@ func (s *Store) write(rec *record) (*segment, int64, commit.Ticket, error) {
 		}
 		seg = next
 	}
-	s.buf = rec.encode(s.buf[:0])
 	pos := seg.size
-	if _, err := seg.f.WriteAt(s.buf, pos); err != nil {
+	// A small record is one write; a large one is two (head, then the data
+	// where it lies), which is cheaper than copying the data once more.
+	split := len(rec.data) > splitWrite
+	s.buf = rec.encodeHead(s.buf[:0], !split)
+	_, err := seg.f.WriteAt(s.buf, pos)
+	if err == nil && split {
+		_, err = seg.f.WriteAt(rec.data, pos+int64(len(s.buf)))
+	}
+	if err != nil {
 		if terr := seg.f.Truncate(pos); terr != nil {
 			s.opt.Log.Error("cut back a failed write", "segment", seg.name, "err", terr)
 		}
 		return nil, 0, 0, fmt.Errorf("append to %s: %w", seg.name, err)
 	}
-	seg.size += int64(len(s.buf))
+	seg.size += rec.size()
 	seg.newest = rec.time
 	t := s.commit.Wrote(seg.f)
 	dataPos := pos + headerSize + int64(len(rec.key)+len(rec.gen))
-	if cap(s.buf) > 1<<20 {
-		s.buf = nil // do not pin a large body's buffer
-	}
 	return seg, dataPos, t, nil
 }
 

@@ -116,6 +116,9 @@ func TestPowerLoss(t *testing.T) {
 				key := Key{fmt.Sprintf("h%d", k), "s"}
 				for ops.Add(1) <= crashAt {
 					n := 1 + wrng.IntN(3000)
+					if wrng.IntN(8) == 0 { // large records are written in two parts
+						n = splitWrite + wrng.IntN(20000)
+					}
 					from := off
 					if wrng.IntN(5) == 0 && off > 0 { // a retry overlapping stored bytes
 						from = off - int64(wrng.IntN(int(min(off, 500))+1))

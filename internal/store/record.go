@@ -52,6 +52,14 @@ func (r *record) size() int64 {
 
 // encode appends the record's bytes to buf.
 func (r *record) encode(buf []byte) []byte {
+	buf = r.encodeHead(buf, true)
+	return buf
+}
+
+// encodeHead appends the header, key and gen; with data it appends the data
+// too, else the caller writes r.data right after the returned bytes. The CRC
+// covers the data either way.
+func (r *record) encodeHead(buf []byte, withData bool) []byte {
 	start := len(buf)
 	var h [headerSize]byte
 	binary.LittleEndian.PutUint32(h[0:], magic)
@@ -65,8 +73,13 @@ func (r *record) encode(buf []byte) []byte {
 	buf = append(buf, h[:]...)
 	buf = append(buf, r.key...)
 	buf = append(buf, r.gen...)
-	buf = append(buf, r.data...)
-	crc := crc32.Checksum(buf[start+8:], castagnoli)
+	var crc uint32
+	if withData {
+		buf = append(buf, r.data...)
+		crc = crc32.Checksum(buf[start+8:], castagnoli)
+	} else {
+		crc = crc32.Update(crc32.Checksum(buf[start+8:], castagnoli), castagnoli, r.data)
+	}
 	binary.LittleEndian.PutUint32(buf[start+4:], crc)
 	return buf
 }
