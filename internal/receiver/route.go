@@ -38,21 +38,9 @@ func parseRoute(rawPath string) route {
 	}
 	parts := strings.Split(rest, "/")
 	r := route{endpoint: EPOther}
-	switch parts[0] {
-	case "logs":
-		r.endpoint = EPLogs
-	case "heartbeat":
-		r.endpoint = EPHeartbeat
-	case "host-health":
-		r.endpoint = EPHostHealth
-	case "fleet":
-		r.endpoint = EPFleet
-	case "enroll":
-		r.endpoint = EPEnroll
-	case "certs":
-		r.endpoint = EPCerts
-	case "releases":
-		r.endpoint = EPReleases
+	switch seg := parts[0]; seg { // each endpoint class is named by its path segment
+	case EPLogs, EPHeartbeat, EPHostHealth, EPFleet, EPEnroll, EPCerts, EPReleases:
+		r.endpoint = seg
 	}
 	switch r.endpoint {
 	case EPLogs:

@@ -492,13 +492,9 @@ func (f *FS) ReadDir(dir string) ([]string, error) {
 	dir = filepath.Clean(dir)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	d, ok := f.dirs[dir]
-	if !ok {
-		err := fs.ErrNotExist
-		if f.isFile(dir) {
-			err = syscall.ENOTDIR
-		}
-		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+	d, err := f.lookupDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	names := make([]string, 0, len(d.cur))
 	for name := range d.cur {
@@ -513,19 +509,29 @@ func (f *FS) ReadDir(dir string) ([]string, error) {
 	return names, nil
 }
 
+// lookupDir returns the directory at the clean path p; the caller holds
+// f.mu.
+func (f *FS) lookupDir(p string) (*dir, error) {
+	d, ok := f.dirs[p]
+	if !ok {
+		err := fs.ErrNotExist
+		if f.isFile(p) {
+			err = syscall.ENOTDIR
+		}
+		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	return d, nil
+}
+
 // SyncDir makes dir's current entries durable: the creates, renames and
 // removes in it so far survive a Crash.
 func (f *FS) SyncDir(dir string) error {
 	dir = filepath.Clean(dir)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	d, ok := f.dirs[dir]
-	if !ok {
-		err := fs.ErrNotExist
-		if f.isFile(dir) {
-			err = syscall.ENOTDIR
-		}
-		return &fs.PathError{Op: "open", Path: dir, Err: err}
+	d, err := f.lookupDir(dir)
+	if err != nil {
+		return err
 	}
 	if err := f.fault(); err != nil {
 		return &fs.PathError{Op: "sync", Path: dir, Err: err}
