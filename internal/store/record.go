@@ -50,12 +50,6 @@ func (r *record) size() int64 {
 	return headerSize + int64(len(r.key)+len(r.gen)+len(r.data))
 }
 
-// encode appends the record's bytes to buf.
-func (r *record) encode(buf []byte) []byte {
-	buf = r.encodeHead(buf, true)
-	return buf
-}
-
 // encodeHead appends the header, key and gen; with data it appends the data
 // too, else the caller writes r.data right after the returned bytes. The CRC
 // covers the data either way.
