@@ -125,9 +125,14 @@ func newFlags(env *Env, name, usage, summary string) *flag.FlagSet {
 // parse parses flags, turning a flag mistake into a usage error and -h into
 // the usage text.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	usage := fs.Usage
+	fs.Usage = func() {} // a mistake is one line on stderr, not the whole usage
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err // the flag package has printed the usage
+			usage()
+			return err
 		}
 		return usagef("%s", strings.TrimSpace(err.Error()))
 	}

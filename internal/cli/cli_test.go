@@ -45,6 +45,9 @@ func TestUsage(t *testing.T) {
 		if strings.Count(out, "usage: cis490") > 1 {
 			t.Errorf("%s: usage printed more than once: %q", tt.name, out)
 		}
+		if tt.code == 2 && len(tt.args) > 0 && out != "" {
+			t.Errorf("%s: a usage error printed to stdout: %q", tt.name, out)
+		}
 		if tt.code == 2 && strings.Count(strings.TrimSpace(errs), "\n") > 0 {
 			t.Errorf("%s: usage error is more than one line: %q", tt.name, errs)
 		}

@@ -191,6 +191,14 @@ func (g *Group) round() {
 	g.mu.Unlock()
 }
 
+// Fail stops the group: a sync of one of its files failed outside a round
+// (a segment sealed at rotation, an index file synced on its own). After a
+// failed fsync the kernel may have dropped the dirty pages and a later fsync
+// can succeed without them, so nothing may be acknowledged any more.
+func (g *Group) Fail(err error) {
+	g.fail(fmt.Errorf("%w: %w", ErrFailed, err))
+}
+
 func (g *Group) fail(err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -426,7 +426,12 @@ func (w *Writer) Sync() (uint64, error) {
 	defer w.mu.Unlock()
 	if w.f != nil {
 		if err := w.f.Sync(); err != nil {
-			return 0, fmt.Errorf("sync index file: %w", err)
+			// The day file may have lost lines the journal still holds;
+			// stop, so recovery writes them back before the journal is
+			// trimmed.
+			err = fmt.Errorf("sync index file: %w", err)
+			w.commit.Fail(err)
+			return 0, err
 		}
 	}
 	return w.seq, nil

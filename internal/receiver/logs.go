@@ -69,7 +69,7 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	rec.line.Bytes = int64(len(body))
 	out, length, durable, err := s.store.Begin(store.Key{Host: rt.host, Stream: rt.stream}, offset, gen, body)
 	if err != nil {
-		return nil, storeError(err, length)
+		return nil, s.storeError(err)
 	}
 	rec.durable = durable
 	status := http.StatusCreated
@@ -91,14 +91,14 @@ func acceptedList(acc []Release) string {
 }
 
 // storeError maps a store failure to an answer; bad input never becomes a 5xx.
-func storeError(err error, length int64) *apiError {
+func (s *Server) storeError(err error) *apiError {
 	var ce *store.ConflictError
 	var qe *store.QuotaError
 	switch {
 	case errors.As(err, &ce):
 		return &apiError{status: http.StatusConflict, reason: ce.Reason, msg: ce.Error(), extra: map[string]any{"length": ce.Length}}
 	case errors.As(err, &qe):
-		return &apiError{status: http.StatusTooManyRequests, reason: "quota", msg: qe.Error(), retryAfter: secondsToMidnightUTC(time.Now())}
+		return &apiError{status: http.StatusTooManyRequests, reason: "quota", msg: qe.Error(), retryAfter: secondsToMidnightUTC(s.opt.Now())}
 	case errors.Is(err, store.ErrFull):
 		return &apiError{status: http.StatusInsufficientStorage, reason: "disk-full",
 			msg: "the receiver is keeping its last free disk space; nothing was stored, retry later (operator: free space or lower retention)", retryAfter: 300}
@@ -155,27 +155,31 @@ func parseGen(h http.Header) (store.Gen, *apiError) {
 func (s *Server) readBody(r *http.Request) ([]byte, func(), *apiError) {
 	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, reason: "too-large",
 		msg: fmt.Sprintf("the body is larger than the receiver's limit of %d bytes; send smaller batches (batch.max_bytes)", s.opt.MaxBody)}
-	want := r.ContentLength
-	if want > s.opt.MaxBody {
+	if r.ContentLength > s.opt.MaxBody {
 		return nil, nil, tooLarge
 	}
-	if want < 0 {
-		want = s.opt.MaxBody
+	// Reserve what the body will hold: its length, or for a chunked body
+	// 1 MiB at first and more as it grows, so slow chunked uploads cannot
+	// take the whole budget from everyone else.
+	reserved := r.ContentLength
+	if reserved < 0 {
+		reserved = min(s.opt.MaxBody, 1<<20)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if !s.inflight.acquire(ctx, want) {
-		return nil, nil, &apiError{status: http.StatusServiceUnavailable, reason: "overloaded",
-			msg: "the receiver is busy; retry after the delay in Retry-After", retryAfter: 2}
+	busy := &apiError{status: http.StatusServiceUnavailable, reason: "overloaded",
+		msg: "the receiver is busy; retry after the delay in Retry-After", retryAfter: 2}
+	if !s.inflight.acquire(ctx, reserved) {
+		return nil, nil, busy
 	}
-	initial := want + 1
-	if r.ContentLength < 0 { // chunked: grow as it comes, not to the limit at once
-		initial = min(want+1, 64<<10)
+	initial := reserved + 1 // room to see EOF without growing
+	if r.ContentLength < 0 {
+		initial = 64 << 10 // a chunked body grows as it comes
 	}
 	buf := s.bodies.get(int(initial))
 	release := func() {
 		s.bodies.put(buf)
-		s.inflight.release(want)
+		s.inflight.release(reserved)
 	}
 	lr := io.LimitReader(r.Body, s.opt.MaxBody+1)
 	for {
@@ -189,11 +193,19 @@ func (s *Server) readBody(r *http.Request) ([]byte, func(), *apiError) {
 			return nil, nil, &apiError{status: http.StatusBadRequest, reason: "body",
 				msg: "the request body could not be read completely; retry"}
 		}
-		if len(buf) == cap(buf) {
-			if int64(len(buf)) > s.opt.MaxBody {
+		if int64(len(buf)) > s.opt.MaxBody {
+			release()
+			return nil, nil, tooLarge
+		}
+		if int64(len(buf)) > reserved {
+			more := min(reserved, s.opt.MaxBody+1-reserved)
+			if !s.inflight.acquire(ctx, more) {
 				release()
-				return nil, nil, tooLarge
+				return nil, nil, busy
 			}
+			reserved += more
+		}
+		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 	}

@@ -131,6 +131,8 @@ func TestRequests(t *testing.T) {
 		{"heartbeat not JSON", lab1, "PUT", "/v1/heartbeat/lab-1", `up`, stamp, 400, "bad-json", "not JSON", "lab-1", "lab-1", true},
 		{"heartbeat as another host", lab2, "PUT", "/v1/heartbeat/lab-1", `{}`, stamp, 403, "host-mismatch", "not lab-1", "lab-1", "lab-2", false},
 		{"HEAD unknown stream", lab1, "HEAD", "/v1/logs/lab-1/nope", "", stamp, 404, "no-stream", "", "lab-1", "lab-1", true},
+		{"gap on a new stream", lab1, "PUT", put("lab-1", "fresh", 5), "x", stamp, 409, "gap", "length 0", "lab-1", "lab-1", true},
+		{"a refused write creates no stream", lab1, "HEAD", "/v1/logs/lab-1/fresh", "", stamp, 404, "no-stream", "", "lab-1", "lab-1", true},
 		{"HEAD another host's stream", lab2, "HEAD", "/v1/logs/lab-1/syslog", "", stamp, 403, "host-mismatch", "", "lab-1", "lab-2", false},
 		{"GET as a host", lab1, "GET", "/v1/logs/lab-1/syslog", "", stamp, 403, "not-admin", "for admins", "lab-1", "lab-1", true},
 		{"list as admin", admin, "GET", "/v1/logs/lab-1", "", nil, 200, "", "", "lab-1", "", true},

@@ -38,42 +38,46 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Outcome, int
 	if offset < 0 {
 		return 0, 0, nil, &ConflictError{Reason: "gap"}
 	}
-	st, hu, err := s.streamFor(key)
+	st, hu, err := s.lockStream(key)
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	st.mu.Lock()
+	// A refused request must not leave an empty stream behind: a host could
+	// otherwise grow the receiver's memory with names it never writes, and
+	// HEAD would answer 200 for a stream that holds nothing.
+	refuse := func(err error) (Outcome, int64, Durable, error) {
+		length := st.length
+		s.dropIfEmpty(st)
+		st.mu.Unlock()
+		return 0, length, nil, err
+	}
 	length := st.length
 	if offset < st.start {
-		st.mu.Unlock()
-		return 0, length, nil, &ConflictError{Reason: "before-start", Length: length, Start: st.start}
+		return refuse(&ConflictError{Reason: "before-start", Length: length, Start: st.start})
 	}
 	if offset > length {
-		st.mu.Unlock()
-		return 0, length, nil, &ConflictError{Reason: "gap", Length: length}
+		return refuse(&ConflictError{Reason: "gap", Length: length})
 	}
 	overlap := min(length-offset, int64(len(data)))
 	if overlap > 0 {
 		stored := make([]byte, overlap)
 		if err := st.readAt(stored, offset); err != nil {
-			st.mu.Unlock()
-			return 0, length, nil, err
+			return refuse(err)
 		}
 		if !bytes.Equal(stored, data[:overlap]) {
-			st.mu.Unlock()
-			return 0, length, nil, &ConflictError{Reason: "mismatch", Length: length}
+			return refuse(&ConflictError{Reason: "mismatch", Length: length})
 		}
 	}
 	tail := data[overlap:]
 	if len(tail) == 0 {
 		// A retry of bytes we hold: confirm only once they are durable.
 		t := st.last
+		s.dropIfEmpty(st)
 		st.mu.Unlock()
 		return Duplicate, length, s.durable(t), nil
 	}
 	if err := s.admit(hu, key.Host, int64(len(tail))); err != nil {
-		st.mu.Unlock()
-		return 0, length, nil, err
+		return refuse(err)
 	}
 	now := s.now().UnixNano()
 	rec := record{kind: kindData, key: key.String(), gen: gen.ID, offset: length, time: now, genStart: gen.Start, data: tail}
@@ -82,9 +86,8 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Outcome, int
 	}
 	seg, pos, t, err := s.write(&rec)
 	if err != nil {
-		st.mu.Unlock()
 		hu.release(int64(len(tail)))
-		return 0, length, nil, err
+		return refuse(err)
 	}
 	st.extents = append(st.extents, extent{off: length, n: int64(len(tail)), seg: seg, pos: pos, time: now})
 	st.length += int64(len(tail))
@@ -107,6 +110,35 @@ func (s *Store) Journal(seq uint64, payload []byte) (commit.Ticket, error) {
 	rec := record{kind: kindAux, offset: int64(seq), time: s.now().UnixNano(), data: payload}
 	_, _, t, err := s.write(&rec)
 	return t, err
+}
+
+// lockStream returns key's stream, created if need be, with its lock held.
+func (s *Store) lockStream(key Key) (*stream, *hostUsage, error) {
+	for {
+		st, hu, err := s.streamFor(key)
+		if err != nil {
+			return nil, nil, err
+		}
+		st.mu.Lock()
+		if !st.dropped {
+			return st, hu, nil
+		}
+		st.mu.Unlock() // removed while we waited: take the new one
+	}
+}
+
+// dropIfEmpty forgets st if it holds nothing and never did; the caller holds
+// st.mu.
+func (s *Store) dropIfEmpty(st *stream) {
+	if st.length != 0 || st.start != 0 || len(st.extents) != 0 || st.gen != "" {
+		return
+	}
+	s.mu.Lock()
+	if s.streams[st.key] == st {
+		delete(s.streams, st.key)
+	}
+	s.mu.Unlock()
+	st.dropped = true
 }
 
 func (s *Store) streamFor(key Key) (*stream, *hostUsage, error) {

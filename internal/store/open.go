@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/vfs"
 )
 
@@ -286,7 +285,9 @@ func (s *Store) JournalSeq() (seq uint64, known bool) { return s.journalSeq, !s.
 // synced first, so no record in the new segment can outlive a byte before it.
 func (s *Store) rotate(old *segment) (*segment, error) {
 	if err := old.f.Sync(); err != nil {
-		return nil, fmt.Errorf("%w: seal %s: %w", commit.ErrFailed, old.name, err)
+		err = fmt.Errorf("seal %s: %w", old.name, err)
+		s.commit.Fail(err)
+		return nil, s.commit.Err()
 	}
 	return s.newSegment(old.seq + 1)
 }

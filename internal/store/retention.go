@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -82,6 +83,13 @@ func (s *Store) Retain() (int64, error) {
 		if sn.JournalSeq, err = s.opt.BeforeDrop(); err != nil {
 			return 0, fmt.Errorf("before dropping segments: %w", err)
 		}
+	}
+	// The lengths and the journal position just read may include writes not
+	// yet synced: wait for them, so streams.json never records a byte that
+	// is not on disk. This also takes the dropped segments out of the group's
+	// dirty set before they are closed.
+	if err := s.commit.Wait(context.Background(), s.commit.Last()); err != nil {
+		return 0, fmt.Errorf("before dropping segments: %w", err)
 	}
 	b, err := json.Marshal(sn)
 	if err != nil {

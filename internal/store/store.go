@@ -161,6 +161,7 @@ type stream struct {
 	updated  int64
 	extents  []extent
 	last     commit.Ticket // ticket of the newest append
+	dropped  bool          // removed from the map: never held a byte
 }
 
 type extent struct {
@@ -221,9 +222,13 @@ func (s *Store) List(host string) []Info {
 func (s *Store) Hosts() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	seen := map[string]bool{}
 	var out []string
-	for h := range s.hosts {
-		out = append(out, h)
+	for k := range s.streams {
+		if !seen[k.Host] {
+			seen[k.Host] = true
+			out = append(out, k.Host)
+		}
 	}
 	return out
 }
