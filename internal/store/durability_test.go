@@ -36,8 +36,8 @@ func TestRetentionSnapshotsOnlyDurableLengths(t *testing.T) {
 	k := Key{"h", "s"}
 	c := bytes.Repeat([]byte("c"), 300)
 	s.Begin(k, 0, Gen{}, bytes.Repeat([]byte("a"), 900))
-	s.Begin(k, 900, Gen{}, bytes.Repeat([]byte("b"), 300)) // seals the first segment
-	s.Begin(k, 1200, Gen{}, c)                             // not synced yet, not acknowledged
+	s.Begin(k, 900, Gen{}, bytes.Repeat([]byte("b"), 300))      // seals the first segment
+	s.Begin(k, 1200, Gen{}, c)                                  // not synced yet, not acknowledged
 	go func() { time.Sleep(100 * time.Millisecond); start() }() // the commit round runs only later
 	if _, err := s.Retain(); err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func TestFailedSealStopsTheGroup(t *testing.T) {
 	if _, _, err := s.Append(context.Background(), k, 0, Gen{}, bytes.Repeat([]byte("a"), 900)); err != nil {
 		t.Fatal(err)
 	}
-	fsys.FailAfter(1, syscall.EIO) // the seal's fsync
+	fsys.FailAfter(1, syscall.EIO)      // the seal's fsync
 	b := bytes.Repeat([]byte("b"), 100) // does not fit: the full segment is sealed first
 	if _, _, _, err := s.Begin(k, 900, Gen{}, b); !errors.Is(err, commit.ErrFailed) {
 		t.Fatalf("write during a failed seal = %v; want ErrFailed", err)
