@@ -57,9 +57,7 @@ type wire struct {
 type lineAlias Line
 
 // MarshalJSON writes ts first, in TimeFormat.
-func (l Line) MarshalJSON() ([]byte, error) {
-	return json.Marshal(wire{TS: l.TS.UTC().Format(TimeFormat), lineAlias: lineAlias(l)})
-}
+func (l Line) MarshalJSON() ([]byte, error) { return appendLine(nil, &l), nil }
 
 // UnmarshalJSON reads a line written by MarshalJSON.
 func (l *Line) UnmarshalJSON(b []byte) error {
@@ -99,6 +97,7 @@ type Writer struct {
 	f       vfs.File
 	size    int64
 	buf     []byte
+	enc     []byte
 	pending []entry // journal entries recovery may need to replay
 }
 
@@ -321,10 +320,8 @@ func (w *Writer) Append(l Line) (commit.Ticket, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	l.Seq = w.seq + 1
-	b, err := json.Marshal(l)
-	if err != nil {
-		return 0, fmt.Errorf("encode index line: %w", err)
-	}
+	w.enc = appendLine(w.enc[:0], &l)
+	b := w.enc
 	at, err := w.writeLine(l.TS, b)
 	if err != nil {
 		return 0, err
