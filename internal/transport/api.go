@@ -1,0 +1,105 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// Gen is the file generation a PUT's bytes come from.
+type Gen struct {
+	ID    string
+	Start int64
+}
+
+// PutLogs appends data at offset of the host's stream and returns the
+// stream's length once the receiver has made it durable (201 or 200). Any
+// refusal is an *Error: a 409 carries the length to resync to.
+func (c *Client) PutLogs(ctx context.Context, stream string, offset int64, gen Gen, data []byte) (int64, error) {
+	hdr := http.Header{}
+	if gen.ID != "" {
+		hdr.Set("X-Cis490-Generation", gen.ID)
+		hdr.Set("X-Cis490-Generation-Start", strconv.FormatInt(gen.Start, 10))
+	}
+	hdr.Set("Content-Type", "application/octet-stream")
+	path := fmt.Sprintf("/v1/logs/%s/%s?offset=%d", url.PathEscape(c.opt.Host), url.PathEscape(stream), offset)
+	resp, err := c.Do(ctx, http.MethodPut, path, data, hdr)
+	if err != nil {
+		return 0, err
+	}
+	if err := resp.Err(); err != nil {
+		return 0, err
+	}
+	var body struct {
+		Length int64 `json:"length"`
+	}
+	if err := json.Unmarshal(resp.Body, &body); err != nil {
+		return 0, fmt.Errorf("receiver's answer to PUT has no length: %w", err)
+	}
+	return body.Length, nil
+}
+
+// StreamState is what the receiver holds of a stream (HEAD).
+type StreamState struct {
+	Found    bool
+	Length   int64
+	Start    int64
+	Gen      string
+	GenStart int64
+}
+
+// Head asks the receiver where the host's stream stands; an unknown stream
+// is Found=false, not an error.
+func (c *Client) Head(ctx context.Context, stream string) (StreamState, error) {
+	path := fmt.Sprintf("/v1/logs/%s/%s", url.PathEscape(c.opt.Host), url.PathEscape(stream))
+	resp, err := c.Do(ctx, http.MethodHead, path, nil, nil)
+	if err != nil {
+		return StreamState{}, err
+	}
+	if resp.Status == http.StatusNotFound {
+		return StreamState{}, nil
+	}
+	if err := resp.Err(); err != nil {
+		return StreamState{}, err
+	}
+	num := func(k string) (int64, error) {
+		n, err := strconv.ParseInt(resp.Header.Get(k), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("receiver's HEAD answer: %s: %w", k, err)
+		}
+		return n, nil
+	}
+	st := StreamState{Found: true, Gen: resp.Header.Get("X-Cis490-Generation")}
+	if st.Length, err = num("X-Cis490-Length"); err != nil {
+		return StreamState{}, err
+	}
+	if st.Start, err = num("X-Cis490-Start"); err != nil {
+		return StreamState{}, err
+	}
+	if st.GenStart, err = num("X-Cis490-Generation-Start"); err != nil {
+		return StreamState{}, err
+	}
+	return st, nil
+}
+
+// Heartbeat states.
+const (
+	StateUp       = "up"
+	StateShutdown = "shutdown"
+	StateSleep    = "sleep"
+)
+
+// Heartbeat tells the receiver the host is alive (up), or going down
+// (shutdown) or to sleep. It is never behind the version gate.
+func (c *Client) Heartbeat(ctx context.Context, state string) error {
+	body, _ := json.Marshal(map[string]string{"state": state})
+	resp, err := c.Do(ctx, http.MethodPut, "/v1/heartbeat/"+url.PathEscape(c.opt.Host), body,
+		http.Header{"Content-Type": {"application/json"}})
+	if err != nil {
+		return err
+	}
+	return resp.Err()
+}
