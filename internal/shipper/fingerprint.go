@@ -1,0 +1,86 @@
+package shipper
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+)
+
+// FingerprintSize is how many leading bytes identify a generation.
+const FingerprintSize = 1024
+
+// Ident identifies a generation of a file: where it lives on disk and a
+// hash of its first bytes (as many as it had, up to FingerprintSize, when
+// the generation was first seen).
+type Ident struct {
+	Dev   uint64 `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	FPLen int    `json:"fp_len"`
+	FP    string `json:"fp"` // hex SHA-256 of the first FPLen bytes
+}
+
+// ID is the X-Cis490-Generation value: stable for the generation's life.
+func (id Ident) ID() string {
+	short := id.FP
+	if len(short) > 16 {
+		short = short[:16]
+	}
+	return fmt.Sprintf("%d-%d-%s", id.Dev, id.Ino, short)
+}
+
+// identify reads f's identity, fingerprinting its first bytes.
+func identify(f *os.File) (Ident, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return Ident{}, err
+	}
+	id := Ident{}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		id.Dev, id.Ino = uint64(sys.Dev), uint64(sys.Ino)
+	}
+	n := int(min(st.Size(), FingerprintSize))
+	fp, err := hashPrefix(f, n)
+	if err != nil {
+		return Ident{}, err
+	}
+	id.FPLen, id.FP = n, fp
+	return id, nil
+}
+
+func hashPrefix(f io.ReaderAt, n int) (string, error) {
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
+		return "", fmt.Errorf("read fingerprint: %w", err)
+	}
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// sameContent reports whether f starts with the bytes id was taken from: the
+// same generation, whatever its inode now (a copy made by copytruncate, or
+// a file restored elsewhere).
+func (id Ident) sameContent(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil || st.Size() < int64(id.FPLen) {
+		return false
+	}
+	fp, err := hashPrefix(f, id.FPLen)
+	return err == nil && fp == id.FP
+}
+
+// same reports whether f is this generation: the same inode and the same
+// first bytes (an inode reused by a new file fails the second test).
+func (id Ident) same(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || uint64(sys.Dev) != id.Dev || uint64(sys.Ino) != id.Ino {
+		return false
+	}
+	return id.sameContent(f)
+}
