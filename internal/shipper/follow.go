@@ -1,0 +1,281 @@
+package shipper
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// RotationGrace is how long a generation renamed away must stay quiet at
+// its end before the follower moves on to the new file: a writer keeps
+// writing to the old file until it reopens its log.
+const RotationGrace = time.Second
+
+// follower reads the file at one path as a sequence of generations: it
+// follows a file as it grows, finishes a file renamed away from its open
+// descriptor, and after copytruncate reads the bytes it had not yet read
+// from the rotated copy. Not safe for concurrent use.
+type follower struct {
+	path string
+	log  *slog.Logger
+	now  func() time.Time
+
+	cur      *genFile
+	rotated  time.Time // when cur was found renamed away or replaced
+	lastSize int64     // cur's size when it last grew, for the grace period
+}
+
+// genFile is an open generation.
+type genFile struct {
+	f    *os.File
+	id   Ident
+	read int64 // file offset of the next byte to hand out
+	// successor is set when cur is the rotated copy of a copytruncated
+	// file: after it, the generation in the original file follows.
+	fromCopy bool
+}
+
+func newFollower(path string, log *slog.Logger) *follower {
+	return &follower{path: path, log: log, now: time.Now}
+}
+
+// Chunk is bytes of one generation.
+type Chunk struct {
+	Gen    Ident
+	Offset int64 // file offset of Data[0] in the generation
+	Data   []byte
+	New    bool // the first chunk of a generation the follower moved on to
+}
+
+// errNothing means no bytes are ready now.
+var errNothing = errors.New("nothing to read")
+
+// resume positions the follower at the checkpointed generation and offset.
+// If that generation is gone it reports how many bytes were lost (at least)
+// and starts on the current file.
+func (fl *follower) resume(id Ident, acked, seen int64) (lost int64, err error) {
+	if f, ok := fl.find(id); ok {
+		fl.cur = &genFile{f: f, id: id, read: acked, fromCopy: !id.same(f)}
+		if fl.cur.fromCopy {
+			fl.rotated = fl.now()
+		}
+		return 0, nil
+	}
+	lost = max(0, seen-acked)
+	fl.log.Warn("the file a stream was reading is gone; its unshipped bytes are lost",
+		"path", fl.path, "generation", id.ID(), "lost_bytes_at_least", lost)
+	return lost, fl.openCurrent()
+}
+
+// start begins with the file at the path from its first byte.
+func (fl *follower) start() error { return fl.openCurrent() }
+
+// openCurrent opens the file now at the path as a new generation.
+func (fl *follower) openCurrent() error {
+	f, err := os.Open(fl.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fl.cur = nil
+		return nil // it may appear later
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", fl.path, err)
+	}
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		f.Close() // identify a generation only once it has bytes
+		fl.cur = nil
+		return err
+	}
+	id, err := identify(f)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	fl.cur = &genFile{f: f, id: id}
+	fl.rotated = time.Time{}
+	return nil
+}
+
+// find opens the file holding generation id: the path itself, or a rotated
+// copy beside it (name.1, name-20261127, …; compressed copies are skipped).
+func (fl *follower) find(id Ident) (*os.File, bool) {
+	cands := append([]string{fl.path}, fl.rotatedCopies()...)
+	for _, p := range cands {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if id.same(f) || (p != fl.path && id.sameContent(f)) {
+			return f, true
+		}
+		f.Close()
+	}
+	return nil, false
+}
+
+// rotatedCopies lists files beside the path that logrotate may have made of
+// it, newest first by modification time.
+func (fl *follower) rotatedCopies() []string {
+	dir, base := filepath.Split(fl.path)
+	ents, err := os.ReadDir(filepath.Clean(dir))
+	if err != nil {
+		return nil
+	}
+	type cand struct {
+		p   string
+		mod time.Time
+	}
+	var cs []cand
+	for _, e := range ents {
+		n := e.Name()
+		if n == base || !(strings.HasPrefix(n, base+".") || strings.HasPrefix(n, base+"-")) || compressed(n) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			cs = append(cs, cand{filepath.Join(dir, n), info.ModTime()})
+		}
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].mod.After(cs[j].mod) })
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.p
+	}
+	return out
+}
+
+func compressed(name string) bool {
+	for _, ext := range []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// next returns up to max bytes of the current generation, or errNothing.
+// When the current generation is finished (renamed away and quiet, or
+// truncated) it moves on to the file now at the path, marking its first
+// chunk New.
+func (fl *follower) next(max int) (Chunk, error) {
+	if fl.cur == nil {
+		if err := fl.openCurrent(); err != nil || fl.cur == nil {
+			return Chunk{}, errNothingOr(err)
+		}
+		return fl.readCur(max, true)
+	}
+	c, err := fl.readCur(max, false)
+	if err != errNothing {
+		return c, err
+	}
+	// At the end of the current generation: has the path moved on?
+	moved, err := fl.pathMovedOn()
+	if err != nil || !moved {
+		return Chunk{}, errNothingOr(err)
+	}
+	if st, err := fl.cur.f.Stat(); err == nil && st.Size() != fl.lastSize {
+		fl.lastSize, fl.rotated = st.Size(), fl.now() // still being written: wait
+	}
+	if fl.rotated.IsZero() {
+		fl.rotated = fl.now()
+	}
+	if fl.now().Sub(fl.rotated) < RotationGrace {
+		return Chunk{}, errNothing
+	}
+	if c, err := fl.readCur(max, false); err != errNothing {
+		return c, err // a late write made it in
+	}
+	fl.cur.f.Close()
+	fl.cur = nil
+	if err := fl.openCurrent(); err != nil || fl.cur == nil {
+		return Chunk{}, errNothingOr(err)
+	}
+	return fl.readCur(max, true)
+}
+
+func errNothingOr(err error) error {
+	if err != nil {
+		return err
+	}
+	return errNothing
+}
+
+func (fl *follower) readCur(max int, isNew bool) (Chunk, error) {
+	buf := make([]byte, max)
+	n, err := fl.cur.f.ReadAt(buf, fl.cur.read)
+	if err != nil && err != io.EOF {
+		return Chunk{}, fmt.Errorf("read %s: %w", fl.path, err)
+	}
+	if n == 0 {
+		return Chunk{}, errNothing
+	}
+	c := Chunk{Gen: fl.cur.id, Offset: fl.cur.read, Data: buf[:n], New: isNew}
+	fl.cur.read += int64(n)
+	return c, nil
+}
+
+// pathMovedOn reports whether the path now holds another generation than
+// the one being read: renamed away and replaced, deleted, or truncated in
+// place (copytruncate). After copytruncate it switches to the rotated copy
+// when one holds the bytes not yet read.
+func (fl *follower) pathMovedOn() (bool, error) {
+	if fl.cur.fromCopy {
+		return true, nil // a copy never grows: move on to the original
+	}
+	f, err := os.Open(fl.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // deleted: keep reading the open descriptor; wait for a new file
+	}
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", fl.path, err)
+	}
+	defer f.Close()
+	if !sameInode(f, fl.cur.f) {
+		return true, nil // renamed away; a new file is at the path
+	}
+	if fl.cur.id.same(f) {
+		st, err := f.Stat()
+		if err == nil && st.Size() >= fl.cur.read {
+			return false, nil // still our file, just no new bytes
+		}
+	}
+	// Truncated in place (copytruncate), or rewritten: the bytes we had
+	// not read went to a rotated copy, if anywhere.
+	if c, ok := fl.find(fl.cur.id); ok && !sameInode(c, fl.cur.f) {
+		if st, err := c.Stat(); err == nil && st.Size() > fl.cur.read {
+			fl.cur.f.Close()
+			fl.cur = &genFile{f: c, id: fl.cur.id, read: fl.cur.read, fromCopy: true}
+			fl.rotated = fl.now()
+			return false, nil
+		}
+		c.Close()
+	}
+	fl.rotated = fl.now().Add(-RotationGrace) // nothing more will come: move on now
+	return true, nil
+}
+
+func sameInode(a, b *os.File) bool {
+	sa, err1 := a.Stat()
+	sb, err2 := b.Stat()
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	x, ok1 := sa.Sys().(*syscall.Stat_t)
+	y, ok2 := sb.Sys().(*syscall.Stat_t)
+	return ok1 && ok2 && x.Dev == y.Dev && x.Ino == y.Ino
+}
+
+// close releases the open file.
+func (fl *follower) close() {
+	if fl.cur != nil {
+		fl.cur.f.Close()
+		fl.cur = nil
+	}
+}

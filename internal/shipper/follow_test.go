@@ -1,0 +1,192 @@
+package shipper
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// testFollower follows path with a clock the test moves.
+func testFollower(path string) (*follower, *time.Time) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	fl := newFollower(path, slog.New(slog.DiscardHandler))
+	fl.now = func() time.Time { return now }
+	return fl, &now
+}
+
+// drain reads everything ready now, advancing the clock past the rotation
+// grace when the follower waits for it; it returns the bytes and how many
+// generations began.
+func drain(t *testing.T, fl *follower, clock *time.Time, max int) ([]byte, int) {
+	t.Helper()
+	var out []byte
+	gens := 0
+	for range 1000 {
+		c, err := fl.next(max)
+		if errors.Is(err, errNothing) {
+			before := len(out)
+			*clock = clock.Add(RotationGrace + time.Millisecond)
+			c, err = fl.next(max)
+			if errors.Is(err, errNothing) {
+				if len(out) == before {
+					return out, gens
+				}
+				continue
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.New {
+			gens++
+		}
+		out = append(out, c.Data...)
+	}
+	t.Fatal("drain did not settle")
+	return nil, 0
+}
+
+func appendTo(t *testing.T, p, s string) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(s)
+	f.Close()
+}
+
+func TestFollowGrowth(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "app.log")
+	fl, clock := testFollower(p)
+	defer fl.close()
+	if got, _ := drain(t, fl, clock, 7); len(got) != 0 {
+		t.Fatalf("no file yet, read %q", got)
+	}
+	appendTo(t, p, "line one\n")
+	appendTo(t, p, "line two\n")
+	got, gens := drain(t, fl, clock, 7)
+	if string(got) != "line one\nline two\n" || gens != 1 {
+		t.Fatalf("read %q in %d generations", got, gens)
+	}
+	appendTo(t, p, "three\n")
+	if got, gens := drain(t, fl, clock, 7); string(got) != "three\n" || gens != 0 {
+		t.Fatalf("then %q, %d new generations", got, gens)
+	}
+}
+
+// TestFollowRename: logrotate renames the file; the writer keeps writing to
+// the old one until it reopens. Every byte comes once, old before new.
+func TestFollowRename(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "old 1\nold 2\n")
+	fl, clock := testFollower(p)
+	defer fl.close()
+	fl.start()
+	got, _ := drain(t, fl, clock, 5)
+	w, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0) // the writer's descriptor
+	os.Rename(p, p+".1")
+	appendTo(t, p, "new 1\n")
+	if _, err := fl.next(5); !errors.Is(err, errNothing) { // sees the rotation, waits
+		t.Fatalf("right after the rotation next = %v; want to wait for late writes", err)
+	}
+	*clock = clock.Add(RotationGrace / 2)
+	w.WriteString("late old\n") // the writer has not reopened yet
+	rest, gens := drain(t, fl, clock, 5)
+	w.Close()
+	got = append(got, rest...)
+	if string(got) != "old 1\nold 2\nlate old\nnew 1\n" || gens != 1 {
+		t.Fatalf("read %q with %d new generations", got, gens)
+	}
+}
+
+// TestFollowCopytruncate: the bytes not yet read when the file was copied
+// and truncated come from the copy, then the truncated file goes on.
+func TestFollowCopytruncate(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	first := bytes.Repeat([]byte("0123456789"), 10)
+	os.WriteFile(p, first, 0o644)
+	fl, clock := testFollower(p)
+	defer fl.close()
+	fl.start()
+	c, err := fl.next(40) // only part of it before rotation
+	if err != nil || len(c.Data) != 40 {
+		t.Fatal(c, err)
+	}
+	os.WriteFile(p+".1", first, 0o644) // copy
+	os.Truncate(p, 0)                  // truncate
+	appendTo(t, p, "after rotation\n")
+	rest, gens := drain(t, fl, clock, 33)
+	if !bytes.Equal(rest, append(first[40:], "after rotation\n"...)) || gens != 1 {
+		t.Fatalf("after copytruncate read %q with %d new generations", rest, gens)
+	}
+}
+
+// TestFollowInodeReuse: a file deleted and replaced (possibly in the same
+// inode) with other bytes is a new generation, read from its start.
+func TestFollowInodeReuse(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "first file\n")
+	fl, clock := testFollower(p)
+	defer fl.close()
+	fl.start()
+	drain(t, fl, clock, 64)
+	os.Remove(p)
+	appendTo(t, p, "second file, longer than the first\n")
+	got, gens := drain(t, fl, clock, 64)
+	if string(got) != "second file, longer than the first\n" || gens != 1 {
+		t.Fatalf("read %q with %d new generations", got, gens)
+	}
+}
+
+func TestFollowResume(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "0123456789")
+	fl, clock := testFollower(p)
+	fl.start()
+	id := fl.cur.id
+	fl.close()
+
+	// Resume at an acknowledged offset of the same generation.
+	fl2, clock2 := testFollower(p)
+	defer fl2.close()
+	if lost, err := fl2.resume(id, 4, 10); err != nil || lost != 0 {
+		t.Fatal(lost, err)
+	}
+	if got, _ := drain(t, fl2, clock2, 64); string(got) != "456789" {
+		t.Fatalf("resumed read %q", got)
+	}
+	_ = clock
+
+	// The generation was rotated away (renamed): resume from the copy, then
+	// go on to the new file.
+	os.Rename(p, p+".1")
+	appendTo(t, p, "next\n")
+	fl3, clock3 := testFollower(p)
+	defer fl3.close()
+	if lost, err := fl3.resume(id, 7, 10); err != nil || lost != 0 {
+		t.Fatal(lost, err)
+	}
+	if got, gens := drain(t, fl3, clock3, 64); string(got) != "789next\n" || gens != 1 {
+		t.Fatalf("resume across rotation read %q, %d new generations", got, gens)
+	}
+
+	// Gone entirely: the loss is reported and the current file is read.
+	os.Remove(p + ".1")
+	fl4, clock4 := testFollower(p)
+	defer fl4.close()
+	if lost, err := fl4.resume(id, 7, 10); err != nil || lost != 3 {
+		t.Fatalf("lost = %d, %v; want 3", lost, err)
+	}
+	if got, _ := drain(t, fl4, clock4, 64); string(got) != "next\n" {
+		t.Fatalf("after loss read %q", got)
+	}
+}
