@@ -76,4 +76,12 @@ func TestIdent(t *testing.T) {
 	if id2.ID() == id.ID() {
 		t.Fatalf("two generations share the id %s", id.ID())
 	}
+	if back, ok := ParseID(id.ID()); !ok || back != id || len(id.ID()) > 255 {
+		t.Fatalf("ParseID(%q) = %+v, %v", id.ID(), back, ok)
+	}
+	for _, bad := range []string{"", "1-2-3", "1-2-3-zz", "1-2-99999-" + id.FP} {
+		if _, ok := ParseID(bad); ok {
+			t.Errorf("ParseID(%q) accepted", bad)
+		}
+	}
 }

@@ -22,13 +22,21 @@ type Ident struct {
 	FP    string `json:"fp"` // hex SHA-256 of the first FPLen bytes
 }
 
-// ID is the X-Cis490-Generation value: stable for the generation's life.
+// ID is the X-Cis490-Generation value: stable for the generation's life,
+// and enough to find the generation again (ParseID) when the checkpoint is
+// lost and only the receiver remembers it.
 func (id Ident) ID() string {
-	short := id.FP
-	if len(short) > 16 {
-		short = short[:16]
+	return fmt.Sprintf("%d-%d-%d-%s", id.Dev, id.Ino, id.FPLen, id.FP)
+}
+
+// ParseID reads an ID back.
+func ParseID(s string) (Ident, bool) {
+	var id Ident
+	if n, err := fmt.Sscanf(s, "%d-%d-%d-%64s", &id.Dev, &id.Ino, &id.FPLen, &id.FP); err != nil || n != 4 ||
+		len(id.FP) != 64 || id.FPLen < 0 || id.FPLen > FingerprintSize {
+		return Ident{}, false
 	}
-	return fmt.Sprintf("%d-%d-%s", id.Dev, id.Ino, short)
+	return id, true
 }
 
 // identify reads f's identity, fingerprinting its first bytes.

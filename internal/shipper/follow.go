@@ -38,9 +38,13 @@ type genFile struct {
 	f    *os.File
 	id   Ident
 	read int64 // file offset of the next byte to hand out
-	// successor is set when cur is the rotated copy of a copytruncated
-	// file: after it, the generation in the original file follows.
+	// fromCopy is set when f is the rotated copy of a copytruncated file:
+	// after it, the generation in the original file follows.
 	fromCopy bool
+	// ended is set when the inode was truncated or rewritten in place: its
+	// bytes now belong to the next generation and must not be read as
+	// this one's.
+	ended bool
 }
 
 func newFollower(path string, log *slog.Logger) *follower {
@@ -171,6 +175,14 @@ func (fl *follower) next(max int) (Chunk, error) {
 		}
 		return fl.readCur(max, true)
 	}
+	// A file truncated in place (copytruncate) may have grown again past
+	// where we were before we look: check its first bytes before reading
+	// on, or the new generation's bytes would pass for the old one's.
+	if !fl.cur.fromCopy && !fl.cur.ended {
+		if st, err := fl.cur.f.Stat(); err == nil && (st.Size() < fl.cur.read || !fl.cur.id.sameContent(fl.cur.f)) {
+			fl.truncated()
+		}
+	}
 	c, err := fl.readCur(max, false)
 	if err != errNothing {
 		return c, err
@@ -179,6 +191,9 @@ func (fl *follower) next(max int) (Chunk, error) {
 	moved, err := fl.pathMovedOn()
 	if err != nil || !moved {
 		return Chunk{}, errNothingOr(err)
+	}
+	if fl.cur.ended {
+		return fl.moveOn(max)
 	}
 	if st, err := fl.cur.f.Stat(); err == nil && st.Size() != fl.lastSize {
 		fl.lastSize, fl.rotated = st.Size(), fl.now() // still being written: wait
@@ -192,6 +207,11 @@ func (fl *follower) next(max int) (Chunk, error) {
 	if c, err := fl.readCur(max, false); err != errNothing {
 		return c, err // a late write made it in
 	}
+	return fl.moveOn(max)
+}
+
+// moveOn closes the finished generation and starts the file at the path.
+func (fl *follower) moveOn(max int) (Chunk, error) {
 	fl.cur.f.Close()
 	fl.cur = nil
 	if err := fl.openCurrent(); err != nil || fl.cur == nil {
@@ -208,6 +228,9 @@ func errNothingOr(err error) error {
 }
 
 func (fl *follower) readCur(max int, isNew bool) (Chunk, error) {
+	if fl.cur.ended {
+		return Chunk{}, errNothing
+	}
 	buf := make([]byte, max)
 	n, err := fl.cur.f.ReadAt(buf, fl.cur.read)
 	if err != nil && err != io.EOF {
@@ -246,19 +269,24 @@ func (fl *follower) pathMovedOn() (bool, error) {
 			return false, nil // still our file, just no new bytes
 		}
 	}
-	// Truncated in place (copytruncate), or rewritten: the bytes we had
-	// not read went to a rotated copy, if anywhere.
+	fl.truncated()
+	return fl.cur.ended, nil // or reading the rest from the rotated copy first
+}
+
+// truncated handles the current file truncated or rewritten in place
+// (copytruncate): the bytes not yet read went to a rotated copy, if
+// anywhere; read them from there, else this generation has ended.
+func (fl *follower) truncated() {
 	if c, ok := fl.find(fl.cur.id); ok && !sameInode(c, fl.cur.f) {
 		if st, err := c.Stat(); err == nil && st.Size() > fl.cur.read {
 			fl.cur.f.Close()
 			fl.cur = &genFile{f: c, id: fl.cur.id, read: fl.cur.read, fromCopy: true}
 			fl.rotated = fl.now()
-			return false, nil
+			return
 		}
 		c.Close()
 	}
-	fl.rotated = fl.now().Add(-RotationGrace) // nothing more will come: move on now
-	return true, nil
+	fl.cur.ended = true // nothing more of this generation will come
 }
 
 func sameInode(a, b *os.File) bool {

@@ -1,0 +1,157 @@
+package shipper
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/names"
+	"github.com/cis490/cis490/internal/transport"
+)
+
+// Options configure a Shipper.
+type Options struct {
+	Config *config.LabHost
+	Client *transport.Client
+	Log    *slog.Logger
+	Poll   time.Duration // how often sources are looked at; default 250ms
+	// ShuttingDown tells a machine shutdown from a service stop; default
+	// asks systemd.
+	ShuttingDown func() bool
+}
+
+// Shipper ships every configured source and heartbeats while idle.
+type Shipper struct {
+	opt     Options
+	streams []*stream
+	sent    atomic.Int64 // unix nanoseconds of the last acknowledged request
+}
+
+// New prepares the streams of every source.
+func New(opt Options) (*Shipper, error) {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Poll <= 0 {
+		opt.Poll = 250 * time.Millisecond
+	}
+	if opt.ShuttingDown == nil {
+		opt.ShuttingDown = systemShuttingDown
+	}
+	cps, err := OpenCheckpoints(filepath.Join(opt.Config.StateDir, "checkpoints"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Shipper{opt: opt}
+	seen := map[string]string{}
+	for _, src := range opt.Config.Sources {
+		if src.IsGlob() {
+			return nil, fmt.Errorf("source %s: glob sources are not supported by this version yet; list each file as its own [[source]]", src.Path)
+		}
+		name := src.Stream
+		if name == "" {
+			name = StreamName(src.Path)
+		}
+		if other, dup := seen[name]; dup {
+			return nil, fmt.Errorf("sources %s and %s would both ship as stream %q; give one of them `stream = \"...\"`", other, src.Path, name)
+		}
+		seen[name] = src.Path
+		st := newStream(streamOptions{Name: name, Path: src.Path, MaxBytes: int(opt.Config.Batch.MaxBytes),
+			MaxWait: opt.Config.Batch.MaxWait.Duration(), Poll: opt.Poll, Log: opt.Log.With("stream", name)}, cps, opt.Client)
+		st.onSent = func() { s.sent.Store(time.Now().UnixNano()) }
+		s.streams = append(s.streams, st)
+	}
+	return s, nil
+}
+
+// StreamName is the stream a plain path ships as when the config names
+// none: its base name, with every byte a stream name cannot hold replaced
+// by '_' (and a leading one by 'x').
+func StreamName(path string) string {
+	b := []byte(filepath.Base(path))
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || (i > 0 && (c == '.' || c == '_' || c == '-'))
+		if !ok {
+			b[i] = '_'
+			if i == 0 {
+				b[i] = 'x'
+			}
+		}
+	}
+	if len(b) > names.MaxStream {
+		b = b[:names.MaxStream]
+	}
+	return string(b)
+}
+
+// Run ships until ctx ends. On a machine shutdown it tells the receiver.
+func (s *Shipper) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(s.streams))
+	for _, st := range s.streams {
+		wg.Go(func() {
+			if err := st.run(ctx); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Go(func() { s.heartbeat(ctx) })
+	wg.Wait()
+	close(errs)
+	if ctx.Err() != nil && s.opt.ShuttingDown() {
+		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.opt.Client.Heartbeat(hctx, transport.StateShutdown); err != nil {
+			s.opt.Log.Warn("could not tell the receiver the machine is shutting down", "err", err)
+		}
+	}
+	for err := range errs {
+		return err
+	}
+	return nil
+}
+
+// heartbeat says the host is alive whenever nothing was acknowledged for a
+// heartbeat interval, and once at start.
+func (s *Shipper) heartbeat(ctx context.Context) {
+	every := s.opt.Config.Heartbeat.Duration()
+	if every <= 0 {
+		every = 5 * time.Minute
+	}
+	beat := func() {
+		if err := s.opt.Client.Heartbeat(ctx, transport.StateUp); err == nil {
+			s.sent.Store(time.Now().UnixNano())
+		} else if ctx.Err() == nil {
+			s.opt.Log.Warn("heartbeat failed", "err", err)
+		}
+	}
+	beat()
+	t := time.NewTicker(every / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, s.sent.Load())) >= every {
+				beat()
+			}
+		}
+	}
+}
+
+// systemShuttingDown asks systemd whether the machine is going down (as
+// opposed to this service merely being stopped or restarted).
+func systemShuttingDown() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "systemctl", "is-system-running").Output()
+	return strings.TrimSpace(string(out)) == "stopping"
+}

@@ -1,0 +1,289 @@
+package shipper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/cis490/cis490/internal/transport"
+)
+
+// Sender is the part of the transport a stream ships through.
+type Sender interface {
+	PutLogs(ctx context.Context, stream string, offset int64, gen transport.Gen, data []byte) (int64, error)
+	Head(ctx context.Context, stream string) (transport.StreamState, error)
+}
+
+// streamOptions configure one stream.
+type streamOptions struct {
+	Name     string
+	Path     string
+	MaxBytes int           // a PUT when this much is ready
+	MaxWait  time.Duration // or this long after the first unsent byte
+	Poll     time.Duration // how often to look for new bytes
+	Log      *slog.Logger
+}
+
+// stream ships one source path as one stream, in order, one PUT at a time.
+type stream struct {
+	opt    streamOptions
+	fl     *follower
+	cps    *Checkpoints
+	send   Sender
+	log    *slog.Logger
+	onSent func() // called after every acknowledged PUT (the heartbeat clock)
+
+	cp      Checkpoint // what the receiver has acknowledged
+	pending []byte     // read, not yet acknowledged: cp.Gen from file offset cp.Acked
+	carry   *Chunk     // the first chunk of the next generation, held back
+	first   time.Time  // when the first pending byte was read
+	backoff time.Duration
+	said    string // the last refusal logged, to log each once
+}
+
+func newStream(opt streamOptions, cps *Checkpoints, send Sender) *stream {
+	return &stream{opt: opt, fl: newFollower(opt.Path, opt.Log), cps: cps, send: send, log: opt.Log}
+}
+
+// setup finds where to resume: the checkpoint, or else the receiver.
+func (s *stream) setup(ctx context.Context) error {
+	cp, err := s.cps.Load(s.opt.Name)
+	if err == nil {
+		s.cp = cp
+		lost, err := s.fl.resume(cp.Gen, cp.Acked, cp.Seen)
+		if err != nil {
+			return err
+		}
+		if lost > 0 || s.fl.cur == nil || s.fl.cur.id != cp.Gen {
+			s.newGeneration()
+		}
+		return nil
+	}
+	s.log.Info("no usable checkpoint; asking the receiver where the stream stands", "stream", s.opt.Name, "why", err)
+	st, err := s.send.Head(ctx, s.opt.Name)
+	if err != nil {
+		return fmt.Errorf("resync stream %s: %w", s.opt.Name, err)
+	}
+	if !st.Found {
+		s.cp = Checkpoint{Stream: s.opt.Name, Path: s.opt.Path}
+		return s.fl.start()
+	}
+	if id, ok := ParseID(st.Gen); ok {
+		if f, found := s.fl.find(id); found {
+			f.Close()
+			s.cp = Checkpoint{Stream: s.opt.Name, Path: s.opt.Path, Gen: id, GenStart: st.GenStart, Acked: st.Length - st.GenStart}
+			_, err := s.fl.resume(id, s.cp.Acked, 0)
+			return err
+		}
+	}
+	// The receiver's generation is no longer on disk: what is at the path
+	// now is a new generation, after everything the receiver holds.
+	s.cp = Checkpoint{Stream: s.opt.Name, Path: s.opt.Path, GenStart: st.Length}
+	return s.fl.start()
+}
+
+// newGeneration records that the follower's current file begins a new
+// generation at the end of what was acknowledged.
+func (s *stream) newGeneration() {
+	s.cp.GenStart = s.cp.Length()
+	s.cp.Acked = 0
+	s.cp.Gen = Ident{}
+	if s.fl.cur != nil {
+		s.cp.Gen = s.fl.cur.id
+	}
+}
+
+// fill reads what is ready into pending, up to MaxBytes, never mixing two
+// generations in one batch.
+func (s *stream) fill(now time.Time) error {
+	for s.carry == nil && len(s.pending) < s.opt.MaxBytes {
+		c, err := s.fl.next(s.opt.MaxBytes - len(s.pending))
+		if errors.Is(err, errNothing) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if c.Gen != s.cp.Gen || c.Offset != s.cp.Acked+int64(len(s.pending)) {
+			if len(s.pending) > 0 {
+				s.carry = &c
+				return nil
+			}
+			s.startGen(c)
+		}
+		if len(s.pending) == 0 {
+			s.first = now
+		}
+		s.pending = append(s.pending, c.Data...)
+	}
+	return nil
+}
+
+// startGen makes chunk c's generation the current one: it begins where the
+// acknowledged stream ends.
+func (s *stream) startGen(c Chunk) {
+	if c.Gen != s.cp.Gen {
+		s.cp.GenStart = s.cp.Length()
+		s.cp.Gen = c.Gen
+	}
+	s.cp.Acked = c.Offset
+}
+
+// due reports whether pending should be sent now.
+func (s *stream) due(now time.Time) bool {
+	return len(s.pending) > 0 && (len(s.pending) >= s.opt.MaxBytes || s.carry != nil || now.Sub(s.first) >= s.opt.MaxWait)
+}
+
+// flush sends pending once. It returns how long to wait before trying
+// again: 0 after success.
+func (s *stream) flush(ctx context.Context) (time.Duration, error) {
+	off := s.cp.Length()
+	n, err := s.send.PutLogs(ctx, s.opt.Name, off, transport.Gen{ID: s.cp.Gen.ID(), Start: s.cp.GenStart}, s.pending)
+	var e *transport.Error
+	switch {
+	case err == nil:
+		s.acked(n)
+		return 0, s.save()
+	case errors.As(err, &e) && e.Status == http.StatusConflict && e.HasLength:
+		return 0, s.resync(e.Length)
+	case errors.As(err, &e) && e.Status == http.StatusUpgradeRequired:
+		s.sayOnce("this host runs code the receiver no longer accepts; its logs wait here until autoupdate installs a newer release", e)
+		return 5 * time.Minute, nil
+	case errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden):
+		s.sayOnce("the receiver refused this host's credentials", e)
+		return 5 * time.Minute, nil
+	case errors.As(err, &e) && e.RetryAfter > 0:
+		s.sayOnce("the receiver asked to retry later", e)
+		return e.RetryAfter, nil
+	}
+	// Network trouble or a receiver error: capped exponential backoff with
+	// full jitter, so a fleet does not return all at once.
+	s.backoff = min(max(2*s.backoff, time.Second), 5*time.Minute)
+	s.log.Warn("ship failed; will retry", "stream", s.opt.Name, "err", err)
+	return time.Duration(rand.Int64N(int64(s.backoff))) + 100*time.Millisecond, nil
+}
+
+func (s *stream) sayOnce(what string, e *transport.Error) {
+	if e.Message != s.said {
+		s.log.Warn(what, "stream", s.opt.Name, "status", e.Status, "receiver_says", e.Message)
+		s.said = e.Message
+	}
+}
+
+// acked takes in the receiver's length after a PUT of pending.
+func (s *stream) acked(length int64) {
+	done := min(int64(len(s.pending)), max(0, length-s.cp.Length()))
+	s.pending = s.pending[done:]
+	s.cp.Acked += done
+	s.backoff, s.said = 0, ""
+	if len(s.pending) == 0 {
+		s.pending = nil
+		if s.carry != nil {
+			c := *s.carry
+			s.carry = nil
+			s.startGen(c)
+			s.pending = append(s.pending, c.Data...)
+			s.first = time.Now()
+		}
+	}
+	if s.onSent != nil {
+		s.onSent()
+	}
+}
+
+// resync follows the receiver's length after a 409: bytes it already holds
+// are dropped from pending; if it stands elsewhere in this generation, the
+// follower rereads from there.
+func (s *stream) resync(length int64) error {
+	start := s.cp.Length()
+	end := start + int64(len(s.pending))
+	switch {
+	case length >= start && length <= end:
+		s.acked(length)
+		return s.save()
+	case length >= s.cp.GenStart && s.fl.cur != nil && s.fl.cur.id == s.cp.Gen:
+		s.log.Warn("the receiver stands elsewhere in this stream; rereading from there", "stream", s.opt.Name,
+			"receiver_length", length, "shipper_length", start)
+		s.pending, s.carry = nil, nil
+		s.cp.Acked = length - s.cp.GenStart
+		s.fl.cur.read = s.cp.Acked
+		return s.save()
+	default:
+		// The receiver's length is outside the file we read: continue the
+		// current file as a new generation after what the receiver holds.
+		s.log.Warn("the receiver's length does not fit this file; continuing after it", "stream", s.opt.Name,
+			"receiver_length", length)
+		s.pending, s.carry = nil, nil
+		s.cp = Checkpoint{Stream: s.opt.Name, Path: s.opt.Path, GenStart: length}
+		if s.fl.cur != nil {
+			s.cp.Gen = s.fl.cur.id
+			s.fl.cur.read = 0
+		}
+		return s.save()
+	}
+}
+
+func (s *stream) save() error {
+	if s.fl.cur != nil {
+		if st, err := s.fl.cur.f.Stat(); err == nil {
+			s.cp.Seen = st.Size()
+		}
+	}
+	s.cp.Stream, s.cp.Path = s.opt.Name, s.opt.Path
+	return s.cps.Save(s.cp)
+}
+
+// run ships until ctx ends; pending bytes are flushed first when possible.
+func (s *stream) run(ctx context.Context) error {
+	defer s.fl.close()
+	for {
+		if err := s.setup(ctx); err != nil {
+			s.log.Warn("cannot start stream yet", "stream", s.opt.Name, "err", err)
+			if !sleep(ctx, 5*time.Second) {
+				return nil
+			}
+			continue
+		}
+		break
+	}
+	for {
+		now := time.Now()
+		if err := s.fill(now); err != nil {
+			s.log.Warn("read source", "stream", s.opt.Name, "err", err)
+		}
+		wait := s.opt.Poll
+		if s.due(now) {
+			d, err := s.flush(ctx)
+			if err != nil {
+				return err
+			}
+			if d == 0 {
+				continue
+			}
+			wait = d
+		} else if len(s.pending) > 0 {
+			wait = min(wait, s.opt.MaxWait-now.Sub(s.first))
+		}
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
