@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -102,7 +101,6 @@ func tail(b []byte) []byte {
 type logFile struct {
 	t    *testing.T
 	path string
-	mu   sync.Mutex
 	all  []byte // everything ever written, in order
 	n    int
 }
