@@ -38,6 +38,7 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 func commands() []command {
 	return []command{
 		{"receiver", "serve the HTTPS API (mTLS + bearer ingest)", "[--config receiver.toml]", runReceiver},
+		{"ship", "ship this lab host's log files to the receiver", "[--config lab-host.toml]", runShip},
 		{"ca", "fleet CA: `ca init`, `ca issue --host NAME`, `ca issue --admin NAME`", "init|issue [flags]", runCA},
 		{"demo", "a real receiver and simulated hosts on loopback", "[--dir DIR] [--duration 20s]", runDemo},
 		{"bench", "load generator: N hosts with their own client certificates", "[flags]", runBench},
