@@ -2,16 +2,15 @@ package cli
 
 import (
 	"context"
-	"time"
 
 	"github.com/cis490/cis490/internal/demo"
 )
 
 func runDemo(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "demo", "[--dir DIR] [--duration 20s]",
-		"Runs a real receiver with a throwaway CA on 127.0.0.1 and simulated lab hosts shipping to it over mutual TLS.")
+	fs := newFlags(env, "demo", "[--dir DIR] [--duration D]",
+		"Runs a real receiver with a throwaway CA on 127.0.0.1 and simulated lab hosts shipping to it\nthrough the real shipper over mutual TLS, until Ctrl-C (or --duration).")
 	dir := fs.String("dir", "", "folder for the demo's CA and data (default: a new temporary folder)")
-	dur := fs.Duration("duration", 20*time.Second, "how long the simulated hosts ship")
+	dur := fs.Duration("duration", 0, "stop after this long (default: run until Ctrl-C)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -1,39 +1,33 @@
-// Package demo runs a real receiver and a few simulated lab hosts on
-// loopback, with a throwaway CA, so a newcomer sees cis490 work with one
-// command. The hosts here are small PUT loops; the full shipper replaces them
-// when it lands.
+// Package demo runs a real receiver and simulated lab hosts on loopback,
+// with a throwaway CA, so a newcomer sees cis490 work with one command. The
+// hosts run the real shipper over real TLS against files the demo writes
+// and rotates; the table shows what the receiver's index says.
 package demo
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/shipper"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/transport"
 )
 
 // Options for a demo run.
 type Options struct {
 	Dir      string        // empty: a new temporary folder
-	Duration time.Duration // how long the hosts ship
+	Duration time.Duration // 0: until ctx ends (Ctrl-C)
 	Out      io.Writer
 	Log      *slog.Logger
 }
@@ -41,15 +35,32 @@ type Options struct {
 // staleCommit is a made-up old release the demo receiver's gate refuses.
 const staleCommit = "0000000000000000000000000000000000000001"
 
+// simHost is a simulated lab host and what happens to it.
 type simHost struct {
 	name       string
-	stamp      string
+	commit     string // "" = this build's; "-" = unstamped
 	every      time.Duration
-	quietAfter time.Duration // 0: never goes quiet
+	rotate     string // "rename", "copytruncate" or ""
+	quietAfter time.Duration
+	downAfter  time.Duration // shuts down cleanly (says so) after this long
+}
+
+func hosts() []simHost {
+	return []simHost{
+		{name: "lab-101", every: 150 * time.Millisecond, rotate: "rename"},
+		{name: "lab-102", every: 400 * time.Millisecond, rotate: "copytruncate"},
+		{name: "lab-103", commit: "-", every: 700 * time.Millisecond},
+		{name: "lab-104", commit: staleCommit, every: 500 * time.Millisecond},
+		{name: "lab-105", every: 300 * time.Millisecond, quietAfter: 6 * time.Second},
+		{name: "lab-106", every: 300 * time.Millisecond, downAfter: 8 * time.Second},
+	}
 }
 
 // Run runs the demo until the duration passes or ctx ends.
 func Run(ctx context.Context, opt Options) error {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
 	dir := opt.Dir
 	if dir == "" {
 		var err error
@@ -81,142 +92,170 @@ func Run(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
-	rctx, stopReceiver := context.WithCancel(ctx)
+	rctx, stopReceiver := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopReceiver()
 	rdone := make(chan error, 1)
-	go func() { rdone <- receiver.Run(rctx, &cfg, ln, opt.Log, nil) }()
+	go func() { rdone <- receiver.Run(rctx, &cfg, ln, opt.Log.With("component", "receiver"), nil) }()
 	url := "https://" + ln.Addr().String()
-	fmt.Fprintf(opt.Out, "receiver on %s, data in %s\n\n", url, cfg.DataDir)
+	fmt.Fprintf(opt.Out, "receiver on %s\n\n", url)
 
-	hosts := []simHost{
-		{name: "lab-101", stamp: self, every: 300 * time.Millisecond},
-		{name: "lab-102", stamp: self, every: 700 * time.Millisecond},
-		{name: "lab-103", stamp: "", every: time.Second},                                           // unstamped
-		{name: "lab-104", stamp: staleCommit, every: time.Second},                                  // stale code: 426
-		{name: "lab-105", stamp: self, every: 400 * time.Millisecond, quietAfter: 4 * time.Second}, // goes quiet
-	}
-	hctx, stopHosts := context.WithTimeout(ctx, opt.Duration)
+	hctx, stopHosts := context.WithCancel(ctx)
 	defer stopHosts()
-	var wg sync.WaitGroup
-	for _, h := range hosts {
-		c, k, err := ca.IssueHost(h.name, 24*time.Hour, time.Now())
-		if err != nil {
-			return err
-		}
-		tok, err := token.Add(receiver.TokensPath(cfg.DataDir), token.KindHost, h.name, time.Now())
-		if err != nil {
-			return err
-		}
-		pair, err := tls.X509KeyPair(c, k)
-		if err != nil {
-			return err
-		}
-		client := newClient(ca.Cert, pair)
-		wg.Go(func() { h.ship(hctx, client, url, tok) })
+	if opt.Duration > 0 {
+		hctx, stopHosts = context.WithTimeout(ctx, opt.Duration)
+		defer stopHosts()
 	}
+	var wg sync.WaitGroup
+	for _, h := range hosts() {
+		lab, err := h.setup(dir, url, cfg.DataDir, ca, self)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { h.run(hctx, lab, opt.Log) })
+	}
+	view := newTable(opt.Out, filepath.Join(cfg.DataDir, receiver.IndexDir))
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	ixDir := filepath.Join(cfg.DataDir, receiver.IndexDir)
 loop:
 	for {
 		select {
 		case <-hctx.Done():
 			break loop
 		case <-tick.C:
-			printTable(opt.Out, ixDir)
+			view.print()
 		}
 	}
 	wg.Wait()
-	printTable(opt.Out, ixDir)
+	view.print()
 	stopReceiver()
 	if err := <-rdone; err != nil {
 		return err
 	}
-	fmt.Fprintf(opt.Out, "\ndone: the index is in %s, the streams in %s\n", ixDir, filepath.Join(cfg.DataDir, receiver.LogsDir))
+	fmt.Fprintf(opt.Out, "\nstopped. data: %s  index: %s  host files and logs: %s\n",
+		filepath.Join(cfg.DataDir, receiver.LogsDir), filepath.Join(cfg.DataDir, receiver.IndexDir), filepath.Join(dir, "hosts"))
 	return nil
 }
 
-func newClient(ca *x509.Certificate, pair tls.Certificate) *http.Client {
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{pair}}}}
+// labHost is a simulated host's files and configuration.
+type labHost struct {
+	cfg    *config.LabHost
+	client *transport.Client
+	logs   []string
 }
 
-// ship appends numbered log lines to the host's stream until ctx ends.
-func (h simHost) ship(ctx context.Context, c *http.Client, url, tok string) {
+// setup writes the host's credentials, config and first log lines.
+func (h simHost) setup(dir, url, dataDir string, ca *pki.CA, self string) (*labHost, error) {
+	hdir := filepath.Join(dir, "hosts", h.name)
+	if err := os.MkdirAll(filepath.Join(hdir, "log"), 0o755); err != nil {
+		return nil, err
+	}
+	certPEM, keyPEM, err := ca.IssueHost(h.name, 24*time.Hour, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	tok, err := token.Add(receiver.TokensPath(dataDir), token.KindHost, h.name, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	caPEM := ca.CertPEM()
+	files := map[string][]byte{"host.crt": certPEM, "host.key": keyPEM, "ca.crt": caPEM, "token": []byte(tok + "\n")}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(hdir, name), data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	cfg := config.DefaultLabHost()
+	cfg.Receiver, cfg.Host, cfg.StateDir = url, h.name, filepath.Join(hdir, "state")
+	cfg.TLS = config.HostTLS{Cert: filepath.Join(hdir, "host.crt"), Key: filepath.Join(hdir, "host.key"),
+		CA: filepath.Join(hdir, "ca.crt"), TokenFile: filepath.Join(hdir, "token")}
+	cfg.Batch.MaxWait = config.Duration(500 * time.Millisecond)
+	cfg.Heartbeat = config.Duration(2 * time.Second)
+	lab := &labHost{cfg: &cfg, logs: []string{filepath.Join(hdir, "log", "syslog"), filepath.Join(hdir, "log", "app.log")}}
+	for _, p := range lab.logs {
+		cfg.Sources = append(cfg.Sources, config.Source{Path: p})
+	}
+	topt := transport.FromConfig(&cfg)
+	switch h.commit {
+	case "-":
+		topt.Unstamped = true
+	case "":
+		topt.Commit = self
+	default:
+		topt.Commit = h.commit
+	}
+	if lab.client, err = transport.New(topt); err != nil {
+		return nil, err
+	}
+	return lab, nil
+}
+
+// run writes and rotates the host's logs and ships them until ctx ends,
+// the host goes quiet, or it shuts down.
+func (h simHost) run(ctx context.Context, lab *labHost, log *slog.Logger) {
+	defer lab.client.Close()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	sh, err := shipper.New(shipper.Options{Config: lab.cfg, Client: lab.client, Log: log.With("host", h.name),
+		ShuttingDown: func() bool { return h.downAfter > 0 }})
+	if err != nil {
+		log.Error("demo host", "host", h.name, "err", err)
+		return
+	}
+	done := make(chan error, 1)
+	go func() { done <- sh.Run(sctx) }()
 	start := time.Now()
-	var off int64
+	tick := time.NewTicker(h.every)
+	defer tick.Stop()
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
+			stop()
+			<-done
 			return
-		case <-time.After(h.every):
+		case <-tick.C:
 		}
-		if h.quietAfter > 0 && time.Since(start) > h.quietAfter {
+		up := time.Since(start)
+		if h.downAfter > 0 && up > h.downAfter {
+			stop() // a clean shutdown: the shipper tells the receiver
+			<-done
+			<-ctx.Done()
+			return
+		}
+		if h.quietAfter > 0 && up > h.quietAfter {
 			continue
 		}
-		line := fmt.Sprintf("%s %s demo[%d]: event %d\n", time.Now().UTC().Format(time.RFC3339), h.name, os.Getpid(), i)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut,
-			url+"/v1/logs/"+h.name+"/syslog?offset="+strconv.FormatInt(off, 10), bytes.NewReader([]byte(line)))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("User-Agent", buildinfo.Read().UserAgent())
-		if h.stamp != "" {
-			req.Header.Set("X-Cis490-Code-Commit", h.stamp)
+		p := lab.logs[i%len(lab.logs)]
+		line := fmt.Sprintf("%s %s demo[%d]: event %d\n", time.Now().UTC().Format(time.RFC3339Nano), h.name, os.Getpid(), i)
+		if err := appendLine(p, line); err != nil {
+			log.Error("demo write", "err", err)
 		}
-		resp, err := c.Do(req)
-		if err != nil {
-			continue
-		}
-		var body struct {
-			Length int64 `json:"length"`
-		}
-		json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusConflict {
-			off = body.Length
+		if h.rotate != "" && i%40 == 39 {
+			rotate(lab.logs[0], h.rotate)
 		}
 	}
 }
 
-type hostRow struct {
-	last    time.Time
-	ok, bad int
-	reason  string
-	commit  string
+func appendLine(path, line string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
-// printTable summarises the index per host.
-func printTable(w io.Writer, ixDir string) {
-	rows := map[string]*hostRow{}
-	index.Scan(nil, ixDir, index.Pos{}, func(l index.Line) error {
-		r := rows[l.Host]
-		if r == nil {
-			r = &hostRow{}
-			rows[l.Host] = r
+// rotate rotates path the way logrotate does.
+func rotate(path, how string) {
+	switch how {
+	case "rename":
+		os.Rename(path, path+".1")
+	case "copytruncate":
+		if b, err := os.ReadFile(path); err == nil {
+			os.WriteFile(path+".1", b, 0o644)
+			os.Truncate(path, 0)
 		}
-		r.last = l.TS
-		r.commit = l.Commit
-		if l.Status < 300 {
-			r.ok++
-		} else {
-			r.bad++
-			r.reason = fmt.Sprintf("%d %s", l.Status, l.Reason)
-		}
-		return nil
-	})
-	names := make([]string, 0, len(rows))
-	for n := range rows {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(w, "%s  %-9s %5s %5s  %-8s  %s\n", time.Now().Format("15:04:05"), "host", "ok", "fail", "quiet", "last refusal / stamp")
-	for _, n := range names {
-		r := rows[n]
-		note := r.reason
-		if r.commit == "" {
-			note += " (unstamped)"
-		}
-		fmt.Fprintf(w, "          %-9s %5d %5d  %-8s  %s\n", n, r.ok, r.bad, time.Since(r.last).Round(time.Second), note)
 	}
 }

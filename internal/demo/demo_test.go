@@ -12,12 +12,13 @@ import (
 // simulated hosts show up with the outcomes they were built for.
 func TestDemoRuns(t *testing.T) {
 	var out bytes.Buffer
-	err := Run(context.Background(), Options{Dir: t.TempDir(), Duration: 3 * time.Second, Out: &out})
+	err := Run(context.Background(), Options{Dir: t.TempDir(), Duration: 10 * time.Second, Out: &out})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	s := out.String()
-	for _, want := range []string{"receiver on https://127.0.0.1:", "lab-101", "lab-103", "426 stale-code", "(unstamped)", "done: the index is in"} {
+	for _, want := range []string{"receiver on https://127.0.0.1:", "lab-101", "lab-102", "lab-103", "lab-105",
+		"426 stale-code", "unstamped", "shutdown", "stopped. data:"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
 		}

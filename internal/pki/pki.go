@@ -142,6 +142,9 @@ func Load(dir string) (*CA, error) {
 	return ca, nil
 }
 
+// CertPEM is the CA certificate, PEM-encoded, as hosts install it.
+func (ca *CA) CertPEM() []byte { return encodeCert(ca.Cert.Raw) }
+
 // Fingerprint is the SHA-256 of the CA certificate, hex: what a new host pins.
 func (ca *CA) Fingerprint() string {
 	sum := sha256.Sum256(ca.Cert.Raw)

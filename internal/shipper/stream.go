@@ -63,7 +63,7 @@ func (s *stream) setup(ctx context.Context) error {
 		}
 		return nil
 	}
-	s.log.Info("no usable checkpoint; asking the receiver where the stream stands", "stream", s.opt.Name, "why", err)
+	s.log.Info("no usable checkpoint; asking the receiver where the stream stands", "why", err)
 	st, err := s.send.Head(ctx, s.opt.Name)
 	if err != nil {
 		return fmt.Errorf("resync stream %s: %w", s.opt.Name, err)
@@ -163,13 +163,13 @@ func (s *stream) flush(ctx context.Context) (time.Duration, error) {
 	// Network trouble or a receiver error: capped exponential backoff with
 	// full jitter, so a fleet does not return all at once.
 	s.backoff = min(max(2*s.backoff, time.Second), 5*time.Minute)
-	s.log.Warn("ship failed; will retry", "stream", s.opt.Name, "err", err)
+	s.log.Warn("ship failed; will retry", "err", err)
 	return time.Duration(rand.Int64N(int64(s.backoff))) + 100*time.Millisecond, nil
 }
 
 func (s *stream) sayOnce(what string, e *transport.Error) {
 	if e.Message != s.said {
-		s.log.Warn(what, "stream", s.opt.Name, "status", e.Status, "receiver_says", e.Message)
+		s.log.Warn(what, "status", e.Status, "receiver_says", e.Message)
 		s.said = e.Message
 	}
 }
@@ -206,7 +206,7 @@ func (s *stream) resync(length int64) error {
 		s.acked(length)
 		return s.save()
 	case length >= s.cp.GenStart && s.fl.cur != nil && s.fl.cur.id == s.cp.Gen:
-		s.log.Warn("the receiver stands elsewhere in this stream; rereading from there", "stream", s.opt.Name,
+		s.log.Warn("the receiver stands elsewhere in this stream; rereading from there",
 			"receiver_length", length, "shipper_length", start)
 		s.pending, s.carry = nil, nil
 		s.cp.Acked = length - s.cp.GenStart
@@ -215,7 +215,7 @@ func (s *stream) resync(length int64) error {
 	default:
 		// The receiver's length is outside the file we read: continue the
 		// current file as a new generation after what the receiver holds.
-		s.log.Warn("the receiver's length does not fit this file; continuing after it", "stream", s.opt.Name,
+		s.log.Warn("the receiver's length does not fit this file; continuing after it",
 			"receiver_length", length)
 		s.pending, s.carry = nil, nil
 		s.cp = Checkpoint{Stream: s.opt.Name, Path: s.opt.Path, GenStart: length}
@@ -242,7 +242,7 @@ func (s *stream) run(ctx context.Context) error {
 	defer s.fl.close()
 	for {
 		if err := s.setup(ctx); err != nil {
-			s.log.Warn("cannot start stream yet", "stream", s.opt.Name, "err", err)
+			s.log.Warn("cannot start stream yet", "err", err)
 			if !sleep(ctx, 5*time.Second) {
 				return nil
 			}
@@ -253,7 +253,7 @@ func (s *stream) run(ctx context.Context) error {
 	for {
 		now := time.Now()
 		if err := s.fill(now); err != nil {
-			s.log.Warn("read source", "stream", s.opt.Name, "err", err)
+			s.log.Warn("read source", "err", err)
 		}
 		wait := s.opt.Poll
 		if s.due(now) {

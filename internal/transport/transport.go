@@ -40,6 +40,7 @@ type Options struct {
 	TokenFile string
 
 	Commit    string // X-Cis490-Code-Commit; default: this build's commit
+	Unstamped bool   // send no stamp at all, as shippers older than the stamp did
 	Instance  string // X-Cis490-Instance; default: derived from the machine id
 	UserAgent string // default cis490/<version>
 	Timeout   time.Duration
@@ -72,7 +73,9 @@ func New(opt Options) (*Client, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	bi := buildinfo.Read()
-	if opt.Commit == "" {
+	if opt.Unstamped {
+		opt.Commit = ""
+	} else if opt.Commit == "" {
 		opt.Commit = bi.Commit
 	}
 	if opt.UserAgent == "" {
