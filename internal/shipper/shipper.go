@@ -21,7 +21,10 @@ type Options struct {
 	Config *config.LabHost
 	Client *transport.Client
 	Log    *slog.Logger
-	Poll   time.Duration // how often sources are looked at; default 250ms
+	// Poll is how often sources are looked at without inotify (default
+	// 250ms); with it, a change wakes the stream and this is only the
+	// fallback (default 10s, catching what a watch can miss).
+	Poll time.Duration
 	// ShuttingDown tells a machine shutdown from a service stop; default
 	// asks systemd.
 	ShuttingDown func() bool
@@ -32,6 +35,7 @@ type Shipper struct {
 	opt     Options
 	streams []*stream
 	sent    atomic.Int64 // unix nanoseconds of the last acknowledged request
+	watch   *watch       // nil: polling only
 }
 
 // New prepares the streams of every source.
@@ -39,7 +43,8 @@ func New(opt Options) (*Shipper, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	if opt.Poll <= 0 {
+	pollSet := opt.Poll > 0
+	if !pollSet {
 		opt.Poll = 250 * time.Millisecond
 	}
 	if opt.ShuttingDown == nil {
@@ -68,6 +73,11 @@ func New(opt Options) (*Shipper, error) {
 		st.onSent = func() { s.sent.Store(time.Now().UnixNano()) }
 		s.streams = append(s.streams, st)
 	}
+	if s.watch = newWatch(s.streams, opt.Log); s.watch != nil && !pollSet {
+		for _, st := range s.streams {
+			st.opt.Poll = 10 * time.Second // only a fallback now
+		}
+	}
 	return s, nil
 }
 
@@ -94,6 +104,9 @@ func StreamName(path string) string {
 // Run ships until ctx ends. On a machine shutdown it tells the receiver.
 func (s *Shipper) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	if s.watch != nil {
+		wg.Go(func() { s.watch.run(ctx) })
+	}
 	errs := make(chan error, len(s.streams))
 	for _, st := range s.streams {
 		wg.Go(func() {

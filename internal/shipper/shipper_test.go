@@ -23,6 +23,7 @@ type host struct {
 	cancel context.CancelFunc
 	done   chan error
 	down   bool // what ShuttingDown answers
+	sh     *Shipper
 }
 
 func newHost(t *testing.T, r *receivertest.Receiver, name string, sources ...config.Source) *host {
@@ -42,14 +43,18 @@ func newHost(t *testing.T, r *receivertest.Receiver, name string, sources ...con
 	return &host{t: t, r: r, cfg: &cfg, client: cl}
 }
 
-func (h *host) start() {
+func (h *host) start() { h.startPolling(20 * time.Millisecond) }
+
+// startPolling starts the shipper; poll 0 is the default (inotify, with a
+// 10 s fallback poll).
+func (h *host) startPolling(poll time.Duration) {
 	h.t.Helper()
-	sh, err := New(Options{Config: h.cfg, Client: h.client, Poll: 20 * time.Millisecond, ShuttingDown: func() bool { return h.down }})
+	sh, err := New(Options{Config: h.cfg, Client: h.client, Poll: poll, ShuttingDown: func() bool { return h.down }})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel, h.done = cancel, make(chan error, 1)
+	h.cancel, h.done, h.sh = cancel, make(chan error, 1), sh
 	go func() { h.done <- sh.Run(ctx) }()
 	h.t.Cleanup(h.stop)
 }
@@ -171,4 +176,57 @@ func TestShipEndToEnd(t *testing.T) {
 	h.start()
 	waitFor(t, admin, r, "lab-1", "app.log", app.all)
 	waitFor(t, admin, r, "lab-1", "syslog", sys.all)
+}
+
+// TestInotifyWakesTheShipper: with the default settings a new line ships
+// within a second, long before the 10 s fallback poll.
+func TestInotifyWakesTheShipper(t *testing.T) {
+	r := receivertest.Start(t, nil)
+	admin := r.IssueAdmin("alice")
+	app := &logFile{t: t, path: filepath.Join(t.TempDir(), "app.log")}
+	app.write(1)
+	h := newHost(t, r, "lab-1", config.Source{Path: app.path})
+	h.startPolling(0)
+	waitFor(t, admin, r, "lab-1", "app.log", app.all)
+	time.Sleep(200 * time.Millisecond) // idle: nothing polls
+	if p := h.sh.streams[0].opt.Poll; p < 10*time.Second {
+		t.Fatalf("with inotify the stream still polls every %v", p)
+	}
+	start := time.Now()
+	app.write(1)
+	waitFor(t, admin, r, "lab-1", "app.log", app.all)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("a new line took %v to ship; inotify should wake the stream", took)
+	}
+}
+
+// TestShutdownIsSaidOnlyOnShutdown: a service stop says nothing; a machine
+// shutdown says "shutdown".
+func TestShutdownIsSaidOnlyOnShutdown(t *testing.T) {
+	r := receivertest.Start(t, nil)
+	app := &logFile{t: t, path: filepath.Join(t.TempDir(), "app.log")}
+	app.write(1)
+	h := newHost(t, r, "lab-1", config.Source{Path: app.path})
+	states := func() []string {
+		var out []string
+		for _, l := range r.Index() {
+			if l.Endpoint == "heartbeat" {
+				out = append(out, l.State)
+			}
+		}
+		return out
+	}
+	h.start()
+	time.Sleep(200 * time.Millisecond)
+	h.stop() // systemctl restart: not a shutdown
+	if got := states(); len(got) == 0 || got[len(got)-1] != "up" {
+		t.Fatalf("after a service stop the heartbeats are %v; want no shutdown", got)
+	}
+	h.down = true
+	h.start()
+	time.Sleep(200 * time.Millisecond)
+	h.stop()
+	if got := states(); got[len(got)-1] != "shutdown" {
+		t.Fatalf("after a machine shutdown the heartbeats are %v; want a final shutdown", got)
+	}
 }

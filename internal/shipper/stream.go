@@ -42,11 +42,20 @@ type stream struct {
 	carry   *Chunk     // the first chunk of the next generation, held back
 	first   time.Time  // when the first pending byte was read
 	backoff time.Duration
-	said    string // the last refusal logged, to log each once
+	said    string        // the last refusal logged, to log each once
+	wake    chan struct{} // poked when the file (or a rotated copy) changes
+}
+
+// poke wakes the stream to look at its file now.
+func (s *stream) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 func newStream(opt streamOptions, cps *Checkpoints, send Sender) *stream {
-	return &stream{opt: opt, fl: newFollower(opt.Path, opt.Log), cps: cps, send: send, log: opt.Log}
+	return &stream{opt: opt, fl: newFollower(opt.Path, opt.Log), cps: cps, send: send, log: opt.Log, wake: make(chan struct{}, 1)}
 }
 
 // setup finds where to resume: the checkpoint, or else the receiver.
@@ -268,10 +277,26 @@ func (s *stream) run(ctx context.Context) error {
 		} else if len(s.pending) > 0 {
 			wait = min(wait, s.opt.MaxWait-now.Sub(s.first))
 		}
-		if !sleep(ctx, wait) {
+		if !s.sleep(ctx, wait) {
 			return nil
 		}
 	}
+}
+
+// sleep waits d, or until the file changes; false when ctx ended.
+func (s *stream) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-s.wake:
+	}
+	return true
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
