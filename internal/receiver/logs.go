@@ -42,7 +42,6 @@ func nonNil(in []store.Info) []store.Info {
 }
 
 func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) (*response, *apiError) {
-	rec.line.Stream = rt.stream
 	if err := requireHost(p, rt.host); err != nil {
 		return nil, err
 	}

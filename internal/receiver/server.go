@@ -140,7 +140,7 @@ func (s *Server) serveV1(r *http.Request, now time.Time, rec *reqState) (resp *r
 		}
 	}()
 	rt := parseRoute(r.URL.EscapedPath())
-	rec.line.Endpoint, rec.line.Host = rt.endpoint, rt.host
+	rec.line.Endpoint, rec.line.Host, rec.line.Stream = rt.endpoint, rt.host, rt.stream
 	p, aerr := s.authenticate(r, now, rec)
 	if aerr == nil {
 		if p.kind == pki.KindAdmin {

@@ -1,6 +1,7 @@
 package shipper
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,18 @@ type Shipper struct {
 	streams []*stream
 	sent    atomic.Int64 // unix nanoseconds of the last acknowledged request
 	watch   *watch       // nil: polling only
+	pollSet bool         // Poll was given: keep it even with inotify
+	cps     *Checkpoints
+	globs   []string          // glob sources: their files are found while running
+	names   map[string]string // stream name -> path, to refuse collisions
+	mu      sync.Mutex        // guards names while globs add streams
+}
+
+func (s *Shipper) newStream(name, path string) *stream {
+	st := newStream(streamOptions{Name: name, Path: path, MaxBytes: int(s.opt.Config.Batch.MaxBytes),
+		MaxWait: s.opt.Config.Batch.MaxWait.Duration(), Poll: s.opt.Poll, Log: s.opt.Log.With("stream", name)}, s.cps, s.opt.Client)
+	st.onSent = func() { s.sent.Store(time.Now().UnixNano()) }
+	return st
 }
 
 // New prepares the streams of every source.
@@ -54,11 +67,12 @@ func New(opt Options) (*Shipper, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Shipper{opt: opt}
+	s := &Shipper{opt: opt, cps: cps, pollSet: pollSet}
 	seen := map[string]string{}
 	for _, src := range opt.Config.Sources {
 		if src.IsGlob() {
-			return nil, fmt.Errorf("source %s: glob sources are not supported by this version yet; list each file as its own [[source]]", src.Path)
+			s.globs = append(s.globs, src.Path)
+			continue
 		}
 		name := src.Stream
 		if name == "" {
@@ -68,11 +82,9 @@ func New(opt Options) (*Shipper, error) {
 			return nil, fmt.Errorf("sources %s and %s would both ship as stream %q; give one of them `stream = \"...\"`", other, src.Path, name)
 		}
 		seen[name] = src.Path
-		st := newStream(streamOptions{Name: name, Path: src.Path, MaxBytes: int(opt.Config.Batch.MaxBytes),
-			MaxWait: opt.Config.Batch.MaxWait.Duration(), Poll: opt.Poll, Log: opt.Log.With("stream", name)}, cps, opt.Client)
-		st.onSent = func() { s.sent.Store(time.Now().UnixNano()) }
-		s.streams = append(s.streams, st)
+		s.streams = append(s.streams, s.newStream(name, src.Path))
 	}
+	s.names = seen
 	if s.watch = newWatch(s.streams, opt.Log); s.watch != nil && !pollSet {
 		for _, st := range s.streams {
 			st.opt.Poll = 10 * time.Second // only a fallback now
@@ -107,17 +119,25 @@ func (s *Shipper) Run(ctx context.Context) error {
 	if s.watch != nil {
 		wg.Go(func() { s.watch.run(ctx) })
 	}
-	errs := make(chan error, len(s.streams))
-	for _, st := range s.streams {
+	var errMu sync.Mutex
+	var firstErr error
+	start := func(st *stream) {
 		wg.Go(func() {
 			if err := st.run(ctx); err != nil {
-				errs <- err
+				errMu.Lock()
+				firstErr = cmp.Or(firstErr, err)
+				errMu.Unlock()
 			}
 		})
 	}
+	for _, st := range s.streams {
+		start(st)
+	}
+	for _, pattern := range s.globs {
+		wg.Go(func() { s.followGlob(ctx, pattern, start) })
+	}
 	wg.Go(func() { s.heartbeat(ctx) })
 	wg.Wait()
-	close(errs)
 	if ctx.Err() != nil && s.opt.ShuttingDown() {
 		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -125,10 +145,40 @@ func (s *Shipper) Run(ctx context.Context) error {
 			s.opt.Log.Warn("could not tell the receiver the machine is shutting down", "err", err)
 		}
 	}
-	for err := range errs {
-		return err
+	return firstErr
+}
+
+// followGlob starts a stream for every file the glob matches, now and as
+// files appear, rescanning every few seconds.
+func (s *Shipper) followGlob(ctx context.Context, pattern string, start func(*stream)) {
+	followed := map[string]bool{}
+	for {
+		for _, f := range globFiles(pattern, followed) {
+			if followed[f] {
+				continue
+			}
+			followed[f] = true
+			name := GlobStream(pattern, f)
+			s.mu.Lock()
+			other, dup := s.names[name]
+			if !dup {
+				s.names[name] = f
+			}
+			s.mu.Unlock()
+			if dup {
+				s.opt.Log.Error("two sources would ship as one stream; not following the second", "stream", name, "first", other, "second", f)
+				continue
+			}
+			st := s.newStream(name, f)
+			if s.watch != nil && s.watch.add(st) && !s.pollSet {
+				st.opt.Poll = 10 * time.Second
+			}
+			start(st)
+		}
+		if !sleep(ctx, 2*time.Second) {
+			return
+		}
 	}
-	return nil
 }
 
 // heartbeat says the host is alive whenever nothing was acknowledged for a

@@ -230,3 +230,32 @@ func TestShutdownIsSaidOnlyOnShutdown(t *testing.T) {
 		t.Fatalf("after a machine shutdown the heartbeats are %v; want a final shutdown", got)
 	}
 }
+
+// TestGlobSource: each file a glob matches is its own stream, files that
+// appear later are picked up, and rotated copies never become streams.
+func TestGlobSource(t *testing.T) {
+	r := receivertest.Start(t, nil)
+	admin := r.IssueAdmin("alice")
+	dir := t.TempDir()
+	a := &logFile{t: t, path: filepath.Join(dir, "a.log")}
+	b := &logFile{t: t, path: filepath.Join(dir, "b.log")}
+	a.write(5)
+	b.write(3)
+	os.WriteFile(filepath.Join(dir, "a.log.1"), []byte("an old rotated copy\n"), 0o644)
+	h := newHost(t, r, "lab-1", config.Source{Path: filepath.Join(dir, "*.log*")})
+	h.start()
+	waitFor(t, admin, r, "lab-1", "a.log", a.all)
+	waitFor(t, admin, r, "lab-1", "b.log", b.all)
+	c := &logFile{t: t, path: filepath.Join(dir, "c.log")}
+	c.write(2)
+	waitFor(t, admin, r, "lab-1", "c.log", c.all)
+	os.Rename(a.path, a.path+".2")
+	a.write(4)
+	waitFor(t, admin, r, "lab-1", "a.log", a.all)
+	time.Sleep(2500 * time.Millisecond) // a rescan
+	for _, l := range r.Index() {
+		if l.Endpoint == "logs" && l.Method == "PUT" && l.Stream != "a.log" && l.Stream != "b.log" && l.Stream != "c.log" {
+			t.Fatalf("a rotated copy became stream %q", l.Stream)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -14,10 +15,12 @@ import (
 // does no work until something is written. Without inotify (or when a
 // directory cannot be watched) streams fall back to polling.
 type watch struct {
-	w       *fsnotify.Watcher
+	w   *fsnotify.Watcher
+	log *slog.Logger
+
+	mu      sync.Mutex
 	byDir   map[string][]*stream
 	streams []*stream
-	log     *slog.Logger
 }
 
 // newWatch watches the folders of every stream, or returns nil.
@@ -27,19 +30,30 @@ func newWatch(streams []*stream, log *slog.Logger) *watch {
 		log.Warn("inotify unavailable; polling the sources", "err", err)
 		return nil
 	}
-	wt := &watch{w: w, byDir: map[string][]*stream{}, streams: streams, log: log}
+	wt := &watch{w: w, byDir: map[string][]*stream{}, log: log}
 	for _, st := range streams {
-		dir := filepath.Dir(st.opt.Path)
-		if _, seen := wt.byDir[dir]; !seen {
-			if err := w.Add(dir); err != nil {
-				log.Warn("cannot watch a source folder; polling the sources", "dir", dir, "err", err)
-				w.Close()
-				return nil
-			}
+		if !wt.add(st) {
+			w.Close()
+			return nil
 		}
-		wt.byDir[dir] = append(wt.byDir[dir], st)
 	}
 	return wt
+}
+
+// add watches st's folder; false if it cannot be watched.
+func (wt *watch) add(st *stream) bool {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	dir := filepath.Dir(st.opt.Path)
+	if _, seen := wt.byDir[dir]; !seen {
+		if err := wt.w.Add(dir); err != nil {
+			wt.log.Warn("cannot watch a source folder; polling it", "dir", dir, "err", err)
+			return false
+		}
+	}
+	wt.byDir[dir] = append(wt.byDir[dir], st)
+	wt.streams = append(wt.streams, st)
+	return true
 }
 
 // run delivers events until ctx ends, then closes the watcher.
@@ -53,20 +67,24 @@ func (wt *watch) run(ctx context.Context) {
 			if !open {
 				return
 			}
+			wt.mu.Lock()
 			for _, st := range wt.byDir[filepath.Dir(ev.Name)] {
 				if strings.HasPrefix(filepath.Base(ev.Name), filepath.Base(st.opt.Path)) {
 					st.poke()
 				}
 			}
+			wt.mu.Unlock()
 		case err, open := <-wt.w.Errors:
 			if !open {
 				return
 			}
 			// An overflow loses events: wake everyone to look.
 			wt.log.Warn("inotify", "err", err)
+			wt.mu.Lock()
 			for _, st := range wt.streams {
 				st.poke()
 			}
+			wt.mu.Unlock()
 		}
 	}
 }
