@@ -39,6 +39,7 @@ func commands() []command {
 	return []command{
 		{"receiver", "serve the HTTPS API (mTLS + bearer ingest)", "[--config receiver.toml]", runReceiver},
 		{"ship", "ship this lab host's log files to the receiver", "[--config lab-host.toml]", runShip},
+		{"heartbeat", "tell the receiver this host is up, shutting down or going to sleep", "[--state up|shutdown|sleep]", runHeartbeat},
 		{"ca", "fleet CA: `ca init`, `ca issue --host NAME`, `ca issue --admin NAME`", "init|issue [flags]", runCA},
 		{"demo", "a real receiver and simulated hosts on loopback", "[--dir DIR] [--duration 20s]", runDemo},
 		{"bench", "load generator: N hosts with their own client certificates", "[flags]", runBench},

@@ -56,6 +56,24 @@ path = %q
 	}
 }
 
+func TestHeartbeatCommand(t *testing.T) {
+	r := receivertest.Start(t, nil)
+	c := r.IssueHost("lab-9", time.Now(), time.Hour)
+	cfg := filepath.Join(t.TempDir(), "lab-host.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("receiver = %q\nhost = \"lab-9\"\n[tls]\ncert = %q\nkey = %q\nca = %q\ntoken_file = %q\n",
+		r.URL, c.Cert, c.Key, c.CA, c.Token)), 0o644)
+	if code, _, errs := run(t, "heartbeat", "--config", cfg, "--state", "sleep"); code != 0 {
+		t.Fatalf("heartbeat exited %d: %s", code, errs)
+	}
+	lines := r.Index()
+	if l := lines[len(lines)-1]; l.Endpoint != "heartbeat" || l.State != "sleep" || l.Status != 200 || l.Host != "lab-9" {
+		t.Fatalf("last index line %+v; want a sleep heartbeat from lab-9", l)
+	}
+	if code, _, _ := run(t, "heartbeat", "--config", cfg, "--state", "napping"); code != 2 {
+		t.Fatalf("a bad state exited %d, want 2", code)
+	}
+}
+
 // acceptedBytes sums the bytes of the stream's accepted (201) PUTs, from
 // the receiver's index.
 func acceptedBytes(t *testing.T, r *receivertest.Receiver, host, stream string) int64 {
