@@ -259,3 +259,15 @@ func TestGlobSource(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallerReceiverLimit: a receiver whose body limit is below the
+// host's batch size still gets everything: the shipper sends smaller.
+func TestSmallerReceiverLimit(t *testing.T) {
+	r := receivertest.Start(t, func(c *config.Receiver) { c.Limits.MaxBody = 1000 })
+	admin := r.IssueAdmin("alice")
+	app := &logFile{t: t, path: filepath.Join(t.TempDir(), "app.log")}
+	app.write(200) // ~9 KiB, above the 1000-byte limit
+	h := newHost(t, r, "lab-1", config.Source{Path: app.path})
+	h.start()
+	waitFor(t, admin, r, "lab-1", "app.log", app.all)
+}

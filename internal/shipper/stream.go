@@ -151,7 +151,8 @@ func (s *stream) due(now time.Time) bool {
 // again: 0 after success.
 func (s *stream) flush(ctx context.Context) (time.Duration, error) {
 	off := s.cp.Length()
-	n, err := s.send.PutLogs(ctx, s.opt.Name, off, transport.Gen{ID: s.cp.Gen.ID(), Start: s.cp.GenStart}, s.pending)
+	data := s.pending[:min(len(s.pending), s.opt.MaxBytes)]
+	n, err := s.send.PutLogs(ctx, s.opt.Name, off, transport.Gen{ID: s.cp.Gen.ID(), Start: s.cp.GenStart}, data)
 	var e *transport.Error
 	switch {
 	case err == nil:
@@ -159,6 +160,11 @@ func (s *stream) flush(ctx context.Context) (time.Duration, error) {
 		return 0, s.save()
 	case errors.As(err, &e) && e.Status == http.StatusConflict && e.HasLength:
 		return 0, s.resync(e.Length)
+	case errors.As(err, &e) && e.Status == http.StatusRequestEntityTooLarge && len(data) > 1:
+		// The receiver takes less than batch.max_bytes: send smaller.
+		s.opt.MaxBytes = max(1, len(data)/2)
+		s.sayOnce(fmt.Sprintf("the receiver refused a %d-byte batch as too large; sending at most %d", len(data), s.opt.MaxBytes), e)
+		return 0, nil
 	case errors.As(err, &e) && e.Status == http.StatusUpgradeRequired:
 		s.sayOnce("this host runs code the receiver no longer accepts; its logs wait here until autoupdate installs a newer release", e)
 		return 5 * time.Minute, nil
