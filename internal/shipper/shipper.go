@@ -175,7 +175,7 @@ func (s *Shipper) followGlob(ctx context.Context, pattern string, start func(*st
 			}
 			start(st)
 		}
-		if !sleep(ctx, 2*time.Second) {
+		if !sleep(ctx, 2*time.Second, nil) {
 			return
 		}
 	}

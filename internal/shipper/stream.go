@@ -258,7 +258,7 @@ func (s *stream) run(ctx context.Context) error {
 	for {
 		if err := s.setup(ctx); err != nil {
 			s.log.Warn("cannot start stream yet", "err", err)
-			if !sleep(ctx, 5*time.Second) {
+			if !sleep(ctx, 5*time.Second, nil) {
 				return nil
 			}
 			continue
@@ -283,14 +283,15 @@ func (s *stream) run(ctx context.Context) error {
 		} else if len(s.pending) > 0 {
 			wait = min(wait, s.opt.MaxWait-now.Sub(s.first))
 		}
-		if !s.sleep(ctx, wait) {
+		if !sleep(ctx, wait, s.wake) {
 			return nil
 		}
 	}
 }
 
-// sleep waits d, or until the file changes; false when ctx ended.
-func (s *stream) sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d, or until wake fires (a nil channel never does); false
+// when ctx ended.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
@@ -300,21 +301,7 @@ func (s *stream) sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
-	case <-s.wake:
+	case <-wake:
 	}
 	return true
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
