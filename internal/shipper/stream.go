@@ -270,7 +270,7 @@ func (s *stream) run(ctx context.Context) error {
 		if err := s.fill(now); err != nil {
 			s.log.Warn("read source", "err", err)
 		}
-		wait := s.opt.Poll
+		wait, wake := s.opt.Poll, s.wake
 		if s.due(now) {
 			d, err := s.flush(ctx)
 			if err != nil {
@@ -279,11 +279,13 @@ func (s *stream) run(ctx context.Context) error {
 			if d == 0 {
 				continue
 			}
-			wait = d
+			// Backing off: new writes must not cut the wait short, or a
+			// busy file would retry a dead receiver on every line.
+			wait, wake = d, nil
 		} else if len(s.pending) > 0 {
 			wait = min(wait, s.opt.MaxWait-now.Sub(s.first))
 		}
-		if !sleep(ctx, wait, s.wake) {
+		if !sleep(ctx, wait, wake) {
 			return nil
 		}
 	}
