@@ -271,3 +271,22 @@ func TestSmallerReceiverLimit(t *testing.T) {
 	h.start()
 	waitFor(t, admin, r, "lab-1", "app.log", app.all)
 }
+
+// TestRenameShipsSoon: after a rename rotation the new file's lines ship
+// within about a second, not at the 10 s fallback poll.
+func TestRenameShipsSoon(t *testing.T) {
+	r := receivertest.Start(t, nil)
+	admin := r.IssueAdmin("alice")
+	app := &logFile{t: t, path: filepath.Join(t.TempDir(), "app.log")}
+	app.write(3)
+	h := newHost(t, r, "lab-1", config.Source{Path: app.path})
+	h.startPolling(0)
+	waitFor(t, admin, r, "lab-1", "app.log", app.all)
+	start := time.Now()
+	os.Rename(app.path, app.path+".1")
+	app.write(3)
+	waitFor(t, admin, r, "lab-1", "app.log", app.all)
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("lines after a rename took %v to ship", took)
+	}
+}

@@ -138,6 +138,12 @@ func (s *stream) startGen(c Chunk) {
 	if c.Gen != s.cp.Gen {
 		s.cp.GenStart = s.cp.Length()
 		s.cp.Gen = c.Gen
+		// Remember the generation before its first byte is acknowledged:
+		// if the shipper dies now and the file is rotated, the restart must
+		// still find it (among the rotated copies), not skip it.
+		if err := s.save(); err != nil {
+			s.log.Warn("save checkpoint", "err", err)
+		}
 	}
 	s.cp.Acked = c.Offset
 }
@@ -284,6 +290,11 @@ func (s *stream) run(ctx context.Context) error {
 			wait, wake = d, nil
 		} else if len(s.pending) > 0 {
 			wait = min(wait, s.opt.MaxWait-now.Sub(s.first))
+		}
+		if wake != nil && s.fl.cur != nil && !s.fl.rotated.IsZero() {
+			// Waiting out late writes to a rotated file: look again when
+			// that wait ends, not at the next (slow) fallback poll.
+			wait = min(wait, RotationGrace/4)
 		}
 		if !sleep(ctx, wait, wake) {
 			return nil
