@@ -1,13 +1,10 @@
 package receiver
 
 import (
-	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -330,57 +327,5 @@ func TestChunkedBody(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 413 {
 		t.Fatalf("chunked body over the limit = %d, want 413", resp.StatusCode)
-	}
-}
-
-// TestShutdownDoesNotWaitForSilentConnections: a client that opened a
-// connection and never sent a request does not hold a stopping receiver for
-// Go's 5 s grace; a request in flight is still answered.
-func TestShutdownDoesNotWaitForSilentConnections(t *testing.T) {
-	dir := t.TempDir()
-	ca, _ := pki.Init(dir, []string{"127.0.0.1"}, time.Now())
-	pair, err := tls.LoadX509KeyPair(dir+"/server.crt", dir+"/server.key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(1500 * time.Millisecond)
-		w.Write([]byte("ok"))
-	})
-	go func() {
-		done <- Serve(ctx, ln, slow, TLSConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }), 10*time.Second, nil)
-	}()
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	silent, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	answered := make(chan int, 1)
-	go func() {
-		resp, err := client.Get("https://" + ln.Addr().String() + "/x")
-		if err != nil {
-			answered <- 0
-			return
-		}
-		resp.Body.Close()
-		answered <- resp.StatusCode
-	}()
-	time.Sleep(200 * time.Millisecond)
-	start := time.Now()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("shutdown took %v; a silent connection held it", took)
-	}
-	if code := <-answered; code != 200 {
-		t.Fatalf("the request in flight got %d; it must be answered", code)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cis490/cis490/internal/commit"
@@ -208,8 +207,6 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ConnContext:       withConnCache,
 	}
-	fresh := &freshConns{since: map[net.Conn]time.Time{}}
-	srv.ConnState = fresh.track
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, tc)) }()
 	select {
@@ -219,48 +216,8 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config,
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	go fresh.closeIdle(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	return nil
-}
-
-// freshConns tracks connections that have not yet sent a byte of a request.
-// Shutdown treats those as busy for 5 s, and keep-alive clients leave such
-// connections open, so a stopping receiver would wait for nothing: once
-// shutdown begins, one that has stayed silent for a second is closed.
-type freshConns struct {
-	mu    sync.Mutex
-	since map[net.Conn]time.Time
-}
-
-func (f *freshConns) track(c net.Conn, st http.ConnState) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if st == http.StateNew {
-		f.since[c] = time.Now()
-	} else {
-		delete(f.since, c)
-	}
-}
-
-func (f *freshConns) closeIdle(ctx context.Context) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		f.mu.Lock()
-		for c, at := range f.since {
-			if time.Since(at) > time.Second {
-				c.Close()
-				delete(f.since, c)
-			}
-		}
-		f.mu.Unlock()
-	}
 }
