@@ -120,9 +120,6 @@ func New(opt Options) (*Client, error) {
 	return c, nil
 }
 
-// Host is the host this client speaks for.
-func (c *Client) Host() string { return c.opt.Host }
-
 // Instance is the X-Cis490-Instance this client sends.
 func (c *Client) Instance() string { return c.opt.Instance }
 
