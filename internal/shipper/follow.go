@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -31,6 +32,30 @@ type follower struct {
 	cur      *genFile
 	rotated  time.Time // when cur was found renamed away or replaced
 	lastSize int64     // cur's size when it last grew, for the grace period
+	// older holds the rotated copies that were already beside the path
+	// when the follower opened a generation there: they are older
+	// generations, never the next one, whatever their modification time.
+	older map[fileKey]bool
+}
+
+// fileKey tells files apart across renames; the modification time guards
+// against an inode freed and reused by a new file.
+type fileKey struct {
+	dev, ino uint64
+	mod      int64
+}
+
+func (fl *follower) isOlder(st fs.FileInfo) bool {
+	k, ok := keyOf(st)
+	return ok && fl.older[k]
+}
+
+func keyOf(st fs.FileInfo) (fileKey, bool) {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileKey{}, false
+	}
+	return fileKey{uint64(sys.Dev), uint64(sys.Ino), st.ModTime().UnixNano()}, true
 }
 
 // genFile is an open generation.
@@ -105,13 +130,22 @@ func (fl *follower) openCurrent() error {
 	}
 	fl.cur = &genFile{f: f, id: id}
 	fl.rotated = time.Time{}
+	fl.older = map[fileKey]bool{}
+	for _, c := range fl.rotatedCopies() {
+		if k, ok := keyOf(c.info); ok {
+			fl.older[k] = true
+		}
+	}
 	return nil
 }
 
 // find opens the file holding generation id: the path itself, or a rotated
 // copy beside it (name.1, name-20261127, …; compressed copies are skipped).
 func (fl *follower) find(id Ident) (*os.File, bool) {
-	cands := append([]string{fl.path}, fl.rotatedCopies()...)
+	cands := []string{fl.path}
+	for _, c := range fl.rotatedCopies() {
+		cands = append(cands, c.path)
+	}
 	for _, p := range cands {
 		f, err := os.Open(p)
 		if err != nil {
@@ -125,34 +159,46 @@ func (fl *follower) find(id Ident) (*os.File, bool) {
 	return nil, false
 }
 
-// rotatedCopies lists files beside the path that logrotate may have made of
-// it, newest first by modification time.
-func (fl *follower) rotatedCopies() []string {
+// rotatedCopy is a file beside the path that logrotate may have made of it.
+type rotatedCopy struct {
+	path string
+	info fs.FileInfo
+}
+
+// rotatedCopies lists the uncompressed rotated copies beside the path
+// (name.1, name-20261127, …), oldest first: by modification time, and
+// where the clock cannot tell them apart (file times tick by jiffies, and a
+// rotation takes microseconds) by logrotate's naming, where name.2 is older
+// than name.1 and name-20261126 older than name-20261127.
+func (fl *follower) rotatedCopies() []rotatedCopy {
 	dir, base := filepath.Split(fl.path)
 	ents, err := os.ReadDir(filepath.Clean(dir))
 	if err != nil {
 		return nil
 	}
-	type cand struct {
-		p   string
-		mod time.Time
-	}
-	var cs []cand
+	var cs []rotatedCopy
 	for _, e := range ents {
 		n := e.Name()
 		if n == base || !(strings.HasPrefix(n, base+".") || strings.HasPrefix(n, base+"-")) || compressed(n) {
 			continue
 		}
 		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
-			cs = append(cs, cand{filepath.Join(dir, n), info.ModTime()})
+			cs = append(cs, rotatedCopy{filepath.Join(dir, n), info})
 		}
 	}
-	sort.Slice(cs, func(i, j int) bool { return cs[i].mod.After(cs[j].mod) })
-	out := make([]string, len(cs))
-	for i, c := range cs {
-		out[i] = c.p
-	}
-	return out
+	sort.Slice(cs, func(i, j int) bool {
+		a, b := cs[i].info, cs[j].info
+		if !a.ModTime().Equal(b.ModTime()) {
+			return a.ModTime().Before(b.ModTime())
+		}
+		na, errA := strconv.Atoi(strings.TrimPrefix(a.Name(), base+"."))
+		nb, errB := strconv.Atoi(strings.TrimPrefix(b.Name(), base+"."))
+		if errA == nil && errB == nil {
+			return na > nb
+		}
+		return a.Name() < b.Name()
+	})
+	return cs
 }
 
 func compressed(name string) bool {
@@ -210,14 +256,63 @@ func (fl *follower) next(max int) (Chunk, error) {
 	return fl.moveOn(max)
 }
 
-// moveOn closes the finished generation and starts the file at the path.
+// moveOn closes the finished generation and starts the next one: the
+// oldest rotated copy written after it, when the follower fell more than
+// one rotation behind (a stopped shipper, a receiver down, a burst of
+// rotations), else the file at the path.
 func (fl *follower) moveOn(max int) (Chunk, error) {
-	fl.cur.f.Close()
+	done := fl.cur
 	fl.cur = nil
+	if f, ok := fl.rotatedAfter(done); ok {
+		done.f.Close()
+		id, err := identify(f)
+		if err != nil {
+			f.Close()
+			return Chunk{}, err
+		}
+		fl.cur = &genFile{f: f, id: id}
+		fl.rotated = time.Time{}
+		return fl.readCur(max, true)
+	}
+	done.f.Close()
 	if err := fl.openCurrent(); err != nil || fl.cur == nil {
 		return Chunk{}, errNothingOr(err)
 	}
 	return fl.readCur(max, true)
+}
+
+// rotatedAfter opens the next generation among the rotated copies: the
+// oldest non-empty one after the finished generation's own file (or, when
+// that file is gone, written no earlier than it) that holds another
+// generation. Copies before it, or already there when it was opened, were
+// shipped before it or predate the shipper; its own copies (the same
+// first bytes after copytruncate) are not a new generation.
+func (fl *follower) rotatedAfter(done *genFile) (*os.File, bool) {
+	st, err := done.f.Stat()
+	if err != nil {
+		return nil, false
+	}
+	copies := fl.rotatedCopies()
+	for i, c := range copies {
+		if os.SameFile(c.info, st) {
+			copies = copies[i+1:]
+			break
+		}
+	}
+	for _, c := range copies {
+		if c.info.Size() == 0 || c.info.ModTime().Before(st.ModTime()) || fl.isOlder(c.info) {
+			continue
+		}
+		f, err := os.Open(c.path)
+		if err != nil {
+			continue
+		}
+		if !sameInode(f, done.f) && !done.id.sameContent(f) {
+			return f, true
+		}
+		f.Close()
+	}
+	return nil, false
 }
 
 func errNothingOr(err error) error {

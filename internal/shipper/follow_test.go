@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -190,5 +191,91 @@ func TestFollowResume(t *testing.T) {
 	}
 	if got, _ := drain(t, fl4, clock4, 64); string(got) != "next\n" {
 		t.Fatalf("after loss read %q", got)
+	}
+}
+
+// rotate does what logrotate does with rotate 3: shift the numbered
+// copies up, then rename the file to .1 and start a new one, or copy it to
+// .1 and truncate it; then the writer writes content.
+func rotate(t *testing.T, p, how, content string) {
+	t.Helper()
+	for i := 2; i >= 1; i-- {
+		os.Rename(p+"."+strconv.Itoa(i), p+"."+strconv.Itoa(i+1))
+	}
+	switch how {
+	case "rename":
+		if err := os.Rename(p, p+".1"); err != nil {
+			t.Fatal(err)
+		}
+	case "copytruncate":
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(p+".1", b, 0o644)
+		os.Truncate(p, 0)
+	}
+	appendTo(t, p, content)
+}
+
+// TestFollowTwoRotationsBehind: when a file was rotated twice before the
+// follower finished it (a stopped shipper, a burst of rotations), the
+// generation in between is read from its rotated copy, in order. The
+// rotations come within microseconds, so the files' modification times
+// are mostly equal: the order must not rest on them alone.
+func TestFollowTwoRotationsBehind(t *testing.T) {
+	for _, hows := range [][2]string{
+		{"rename", "rename"}, {"copytruncate", "copytruncate"},
+		{"rename", "copytruncate"}, {"copytruncate", "rename"},
+	} {
+		for _, restart := range []bool{false, true} {
+			name := hows[0] + "+" + hows[1] + map[bool]string{false: "/running", true: "/restarted"}[restart]
+			t.Run(name, func(t *testing.T) {
+				p := filepath.Join(t.TempDir(), "app.log")
+				appendTo(t, p, "A1\nA2\n")
+				fl, clock := testFollower(p)
+				defer func() { fl.close() }()
+				fl.start()
+				c, err := fl.next(3)
+				if err != nil || string(c.Data) != "A1\n" {
+					t.Fatal(c, err)
+				}
+				id := fl.cur.id
+				if restart {
+					fl.close()
+				}
+				rotate(t, p, hows[0], "B1\n")
+				rotate(t, p, hows[1], "C1\n")
+				if restart {
+					fl, clock = testFollower(p)
+					if lost, err := fl.resume(id, 3, 6); err != nil || lost != 0 {
+						t.Fatal(lost, err)
+					}
+				}
+				got, gens := drain(t, fl, clock, 64)
+				if string(got) != "A2\nB1\nC1\n" || gens != 2 {
+					t.Fatalf("read %q in %d new generations; want A2 B1 C1 in 2", got, gens)
+				}
+			})
+		}
+	}
+}
+
+// TestFollowIgnoresOlderCopies: a rotated copy already beside the file when
+// the follower started is not a generation after it, even if it was
+// written later.
+func TestFollowIgnoresOlderCopies(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "app.log")
+	appendTo(t, p, "current\n")
+	time.Sleep(10 * time.Millisecond)
+	appendTo(t, p+".1", "restored by hand, already shipped\n")
+	fl, clock := testFollower(p)
+	defer fl.close()
+	fl.start()
+	drain(t, fl, clock, 64)
+	os.Rename(p, p+".2")
+	appendTo(t, p, "next\n")
+	if got, gens := drain(t, fl, clock, 64); string(got) != "next\n" || gens != 1 {
+		t.Fatalf("read %q in %d new generations; want only the new file", got, gens)
 	}
 }
