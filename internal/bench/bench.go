@@ -44,6 +44,9 @@ type Host struct {
 	Name  string
 	Cert  tls.Certificate
 	Token string
+	// CertPEM and KeyPEM are Cert as files hold it, for a process that
+	// reads its credentials from disk (the shipper).
+	CertPEM, KeyPEM []byte
 }
 
 // Target is a server under load on loopback.
@@ -53,7 +56,9 @@ type Target struct {
 	Addr       string // 127.0.0.1:port
 	ServerName string // name the server certificate is checked for
 	RootCAs    *x509.CertPool
+	CAPEM      []byte // the fleet CA certificate (PEM)
 	Hosts      []Host
+	Admin      *Host  // an admin's credentials, when Options.Admin asked for them
 	PID        int    // server process; its CPU and its descendants' is measured
 	Dir        string // its temporary folder
 	Log        string // its log file

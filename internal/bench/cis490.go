@@ -32,6 +32,9 @@ type Options struct {
 	Env     []string // more environment for the server process
 	// Keep leaves the temporary folder in place after Close.
 	Keep bool
+	// Admin also issues an admin certificate and token (Target.Admin), to
+	// read streams back (cis490 only).
+	Admin bool
 	// NginxTemplate is the nginx config template; "" for the built-in copy
 	// of shared/bench/nginx-peer.conf.template.
 	NginxTemplate string
@@ -57,12 +60,17 @@ func StartCis490(ctx context.Context, o Options) (_ *Target, err error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{Name: "cis490", Kind: KindCis490, ServerName: "localhost", RootCAs: x509.NewCertPool(), Dir: dir}
+	t := &Target{Name: "cis490", Kind: KindCis490, ServerName: "localhost", RootCAs: x509.NewCertPool(), CAPEM: ca.CertPEM(), Dir: dir}
 	t.RootCAs.AddCert(ca.Cert)
 	if t.Hosts, err = makeHosts(ca, o.Hosts, now, func(name string) (string, error) {
 		return token.Add(receiver.TokensPath(data), token.KindHost, name, now)
 	}); err != nil {
 		return nil, err
+	}
+	if o.Admin {
+		if t.Admin, err = makeAdmin(ca, data, now); err != nil {
+			return nil, err
+		}
 	}
 	if t.Addr, err = FreeAddr(); err != nil {
 		return nil, err
@@ -122,9 +130,27 @@ func makeHosts(ca *pki.CA, n int, now time.Time, tok func(name string) (string, 
 		if err != nil {
 			return nil, err
 		}
-		hosts[i] = Host{Name: name, Cert: cert, Token: tk}
+		hosts[i] = Host{Name: name, Cert: cert, Token: tk, CertPEM: certPEM, KeyPEM: keyPEM}
 	}
 	return hosts, nil
+}
+
+// makeAdmin issues the admin bench-admin: a certificate and a token.
+func makeAdmin(ca *pki.CA, data string, now time.Time) (*Host, error) {
+	const name = "bench-admin"
+	certPEM, keyPEM, err := ca.IssueAdmin(name, 48*time.Hour, now)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	tk, err := token.Add(receiver.TokensPath(data), token.KindAdmin, name, now)
+	if err != nil {
+		return nil, err
+	}
+	return &Host{Name: name, Cert: cert, Token: tk, CertPEM: certPEM, KeyPEM: keyPEM}, nil
 }
 
 // start runs argv with its output in t.Log, waits until ready succeeds (it is

@@ -15,7 +15,10 @@ import (
 )
 
 func runBench(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "bench", "[--target cis490|nginx|both] [--hosts 32] [--duration 15s] [--sizes 4096,65536] [--runs 3] [flags]",
+	if len(args) > 0 && args[0] == "ship" {
+		return runBenchShip(ctx, env, args[1:])
+	}
+	fs := newFlags(env, "bench", "[--target cis490|nginx|both] [--hosts 32] [--duration 15s] [--sizes 4096,65536] [--runs 3] [flags]\n       cis490 bench ship [flags]   (the shipper benchmark; cis490 bench ship -h)",
 		`Load generator: N hosts, each with its own client certificate over one keep-alive
 mutual TLS 1.3 connection, PUT bodies of a fixed size for a fixed time; prints
 req/s, MB/s, p50/p99 latency, errors by status and the server's CPU per request.
@@ -201,4 +204,112 @@ itself.`)
 		bench.GoalLines(out, medians)
 	}
 	return nil
+}
+
+func runBenchShip(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench ship", "[--size 1GiB] [--sources 50] [--idle 30s] [--delay-samples 50] [--max-wait 5s,100ms] [flags]",
+		`Shipper benchmark: starts the real receiver and real `+"`cis490 ship`"+` processes (this
+executable) in a temporary folder with their own CA, host certificate, token and
+lab-host.toml, and measures the shipper:
+
+  backlog  --size bytes of log lines written to one file before the shipper
+           starts: time until the receiver holds them all, MB/s, the
+           shipper's CPU time and peak RSS (its rusage after SIGTERM), the
+           receiver's CPU;
+  growing  the same, written while the shipper runs (--growing);
+  idle     --sources small files, caught up: the shipper's CPU and wakeups
+           over --idle (from /proc);
+  delay    one line every --delay-every to one of those files: the time from
+           write() returning until the receiver's length covers the line
+           (HEAD), per batch.max_wait in --max-wait.
+
+Every stream is then read back and compared with its file (--verify).`)
+	sizeFlag := fs.String("size", "1GiB", "backlog bytes (and growing bytes), e.g. 1GiB or 4MiB")
+	growing := fs.Bool("growing", true, "also ship --size bytes written while the shipper runs")
+	chunk := fs.String("grow-chunk", "4KiB", "bytes per write() in the growing run")
+	sources := fs.Int("sources", 50, "sources of the idle and delay runs")
+	idle := fs.Duration("idle", 30*time.Second, "measured idle time (0 skips it)")
+	samples := fs.Int("delay-samples", 50, "lines whose delay is measured per max_wait (0 skips the delay runs)")
+	every := fs.Duration("delay-every", 200*time.Millisecond, "one line this often in the delay runs")
+	waits := fs.String("max-wait", "5s,100ms", "batch.max_wait of the delay runs, comma-separated; the first also for the idle run (5s is the default of lab-host.toml)")
+	poll := fs.Duration("poll", 2*time.Millisecond, "pause between HEADs while measuring delay")
+	verify := fs.Bool("verify", true, "read every stream back and compare it with its file")
+	dir := fs.String("dir", "", "parent of the temporary folder (default $TMPDIR); its file system is the one measured")
+	keep := fs.Bool("keep", false, "keep the temporary folder (files, data, configs, logs)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	size, err := config.ParseSize(*sizeFlag)
+	if err != nil {
+		return usagef("--size: %v", err)
+	}
+	chunkSize, err := config.ParseSize(*chunk)
+	if err != nil {
+		return usagef("--grow-chunk: %v", err)
+	}
+	var maxWaits []time.Duration
+	for _, s := range strings.Split(*waits, ",") {
+		cd, err := config.ParseDuration(strings.TrimSpace(s))
+		d := cd.Duration()
+		if err != nil {
+			return usagef("--max-wait: %v", err)
+		}
+		if d < time.Millisecond || d > time.Minute || d%time.Millisecond != 0 {
+			return usagef("--max-wait: %s is not a whole number of milliseconds from 1ms to 1m", strings.TrimSpace(s))
+		}
+		maxWaits = append(maxWaits, d)
+	}
+	switch {
+	case size < 1 || size > 64*config.GiB:
+		return usagef("--size %s: give 1 byte to 64GiB", *sizeFlag)
+	case chunkSize < 512 || chunkSize > 16*config.MiB:
+		return usagef("--grow-chunk %s: give 512 bytes to 16MiB", *chunk)
+	case *sources < 1 || *sources > 1000:
+		return usagef("--sources %d: give 1 to 1000", *sources)
+	case *idle < 0 || *idle > time.Hour:
+		return usagef("--idle %s: give 0 to 1h", *idle)
+	case *samples < 0 || *samples > 100000:
+		return usagef("--delay-samples %d: give 0 to 100000", *samples)
+	case *every <= 0 || *every > time.Minute:
+		return usagef("--delay-every %s: give a positive duration up to 1m", *every)
+	case *poll < 0 || *poll > time.Second:
+		return usagef("--poll %s: give 0 to 1s", *poll)
+	}
+
+	// Bounded in time whatever happens: ten minutes, plus the data at
+	// 5 MB/s, the idle time and every delay run with its slack.
+	limit := 10*time.Minute + time.Duration(2*int64(size)/5e6)*time.Second + *idle
+	for _, w := range maxWaits {
+		limit += time.Duration(*samples)**every + 2*w + 40*time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+
+	out := env.Stdout
+	fmt.Fprintf(out, "cis490 bench ship: backlog %s, growing %v, %d sources, idle %s, %d delay lines one every %s per max_wait %s\n",
+		*sizeFlag, *growing, *sources, *idle, *samples, *every, *waits)
+	rep, err := bench.RunShip(ctx, bench.ShipOptions{Size: int64(size), Growing: *growing, GrowChunk: int(chunkSize),
+		Sources: *sources, Idle: *idle, DelaySamples: *samples, DelayEvery: *every, MaxWaits: maxWaits, Poll: *poll,
+		Verify: *verify, Dir: *dir, Keep: *keep, Progress: env.Stderr})
+	if rep != nil {
+		if *keep {
+			fmt.Fprintf(env.Stderr, "kept the temporary folder %s\n", rep.Dir)
+		}
+		fmt.Fprintln(out)
+		for _, t := range rep.Throughput {
+			fmt.Fprintf(out, "%s: %s\n", t.Name, bench.FormatThroughputLine(t))
+		}
+		if rep.Idle != nil {
+			fmt.Fprintf(out, "idle: %s\n", bench.FormatIdleLine(rep.Idle))
+		}
+		for _, d := range rep.Delays {
+			fmt.Fprintf(out, "delay: %s\n", bench.FormatDelayLine(d))
+		}
+		fmt.Fprintln(out)
+		bench.FormatShip(out, rep)
+	}
+	return err
 }
