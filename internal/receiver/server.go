@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cis490/cis490/internal/commit"
@@ -190,11 +191,12 @@ func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tl
 }
 
 // Serve runs an HTTPS server for h on ln until ctx ends, then stops
-// accepting, lets in-flight requests finish (up to grace) and returns.
+// gracefully (see drain) within grace and returns.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config, grace time.Duration, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	conns := &newConns{since: map[net.Conn]time.Time{}}
 	srv := &http.Server{
 		Handler:           h,
 		TLSConfig:         tc,
@@ -206,6 +208,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ConnContext:       withConnCache,
+		ConnState:         conns.track,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, tc)) }()
@@ -216,8 +219,67 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config,
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	return drain(sctx, srv, ln, errc, conns)
+}
+
+// drain stops srv the way a host expects: no new connection is accepted,
+// and every request that reached the receiver is answered. http.Server's
+// Shutdown alone drops a request whose headers it reads after Shutdown
+// began, closing the connection unanswered, though the host sent it while
+// the receiver was up. So drain first closes the listener, turns keep-alive
+// off (idle connections close; each busy one closes after its answer), and
+// waits until every connection accepted has either sent its request or
+// stayed silent for a second (then it is closed: a keep-alive client's
+// spare connection would otherwise hold the stop for Go's 5 s); only then
+// does Shutdown wait for the requests being answered.
+func drain(ctx context.Context, srv *http.Server, ln net.Listener, served <-chan error, conns *newConns) error {
+	ln.Close()
+	select {
+	case <-served: // every accepted connection is now tracked
+	case <-ctx.Done():
+	}
+	srv.SetKeepAlivesEnabled(false)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for conns.closeSilent(time.Second) > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("graceful shutdown: %w", srv.Close())
+		case <-t.C:
+		}
+	}
+	if err := srv.Shutdown(ctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	return nil
+}
+
+// newConns tracks the connections that have not yet sent a request.
+type newConns struct {
+	mu    sync.Mutex
+	since map[net.Conn]time.Time
+}
+
+func (n *newConns) track(c net.Conn, st http.ConnState) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if st == http.StateNew {
+		n.since[c] = time.Now()
+	} else {
+		delete(n.since, c)
+	}
+}
+
+// closeSilent closes the connections that have sent nothing for longer
+// than quiet and reports how many others are still to send a request.
+func (n *newConns) closeSilent(quiet time.Duration) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for c, at := range n.since {
+		if time.Since(at) > quiet {
+			c.Close()
+			delete(n.since, c)
+		}
+	}
+	return len(n.since)
 }
