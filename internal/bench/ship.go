@@ -159,7 +159,7 @@ type ShipReport struct {
 	Idle       *ShipIdle
 	Delays     []*ShipDelay
 	// Verified is how many streams were read back and found equal to
-	// their files; -1 when not asked.
+	// their files; -1 when not asked, 0 when a failure came first.
 	Verified int
 	PeakRSS  int64 // the highest peak RSS of any shipper run, bytes
 }
@@ -195,6 +195,9 @@ func RunShip(ctx context.Context, o ShipOptions) (*ShipReport, error) {
 	defer t.Close()
 	r := &shipRig{o: o, t: t, dir: filepath.Join(t.Dir, "ship"), ixDir: filepath.Join(t.Dir, "data", receiver.IndexDir),
 		report: &ShipReport{Machine: Machine(t.Dir), Dir: t.Dir, Verified: -1}}
+	if o.Verify {
+		r.report.Verified = 0 // asked, not done yet
+	}
 	r.argv = o.Command
 	if len(r.argv) == 0 {
 		exe, err := os.Executable()
@@ -423,15 +426,13 @@ func (r *shipRig) sources(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	paths := make([]string, o.Sources)
-	sizes := make([]int64, o.Sources)
 	for i := range paths {
 		paths[i] = filepath.Join(dir, fmt.Sprintf("src-%02d.log", i))
 		f, err := os.Create(paths[i])
 		if err != nil {
 			return nil, err
 		}
-		sizes[i] = 2000 + int64(i)*37
-		_, err = NewLineMaker(uint64(100+i), "lab-pc-07").WriteLines(f, sizes[i], 4096)
+		_, err = NewLineMaker(uint64(100+i), "lab-pc-07").WriteLines(f, 2000+int64(i)*37, 4096)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -451,7 +452,7 @@ func (r *shipRig) sources(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		usage, err := r.sourcesRun(ctx, p, k == 0, paths, sizes, w)
+		usage, err := r.sourcesRun(ctx, p, k == 0, paths, w)
 		p.kill()
 		if err != nil {
 			return nil, err
@@ -464,11 +465,15 @@ func (r *shipRig) sources(ctx context.Context) ([]string, error) {
 // sourcesRun waits until every source is caught up, measures idleness (if
 // idle) and then delay; it stops the shipper and returns its usage. On an
 // error the caller kills the shipper.
-func (r *shipRig) sourcesRun(ctx context.Context, p *proc, idle bool, paths []string, sizes []int64, w time.Duration) (ProcUsage, error) {
+func (r *shipRig) sourcesRun(ctx context.Context, p *proc, idle bool, paths []string, w time.Duration) (ProcUsage, error) {
 	o := r.o
 	r.progress("sources: waiting for %d sources to be caught up (batch.max_wait %s)", len(paths), w)
-	for i, path := range paths {
-		if _, err := r.waitLength(ctx, p, filepath.Base(path), sizes[i], 20*time.Millisecond); err != nil {
+	for _, path := range paths {
+		st, err := os.Stat(path) // grown by earlier delay runs
+		if err != nil {
+			return ProcUsage{}, err
+		}
+		if _, err := r.waitLength(ctx, p, filepath.Base(path), st.Size(), 20*time.Millisecond); err != nil {
 			return ProcUsage{}, err
 		}
 	}

@@ -24,11 +24,10 @@ func TestRunShip(t *testing.T) {
 		t.Fatal(err)
 	}
 	const size = 4 << 20
-	const maxWait = 100 * time.Millisecond
-	var progress bytes.Buffer
+		var progress bytes.Buffer
 	rep, err := bench.RunShip(t.Context(), bench.ShipOptions{Size: size, Growing: true, GrowChunk: 4096,
 		Sources: 3, Idle: time.Second, DelaySamples: 3, DelayEvery: 300 * time.Millisecond,
-		MaxWaits: []time.Duration{maxWait}, Verify: true, Dir: t.TempDir(),
+		MaxWaits: []time.Duration{100 * time.Millisecond, 50 * time.Millisecond}, Verify: true, Dir: t.TempDir(),
 		Command: []string{exe}, Env: []string{"CIS490_BENCH_CHILD=1"}, Progress: &progress})
 	t.Log(progress.String())
 	if err != nil {
@@ -67,16 +66,19 @@ func TestRunShip(t *testing.T) {
 	} else if i.Window < time.Second || i.Threads < 1 || i.RSS <= 0 || i.HWM < i.RSS {
 		t.Errorf("idle: %+v", *i)
 	}
-	if len(rep.Delays) != 1 {
-		t.Fatalf("%d delay runs, want 1", len(rep.Delays))
+	// A second delay run (another max_wait) restarts the shipper on the
+	// same sources, grown by the first run's lines.
+	if len(rep.Delays) != 2 {
+		t.Fatalf("%d delay runs, want 2", len(rep.Delays))
 	}
-	d := rep.Delays[0]
-	if len(d.Delays) != 3 || d.Lost != 0 || d.PUTs < 1 {
-		t.Fatalf("delay: %d lines measured, %d lost, %d PUTs", len(d.Delays), d.Lost, d.PUTs)
-	}
-	for _, x := range d.Delays {
-		if x < maxWait || x > maxWait+5*time.Second {
-			t.Errorf("a line took %v to reach the receiver; the shipper sends max_wait (%v) after the first unsent byte", x, maxWait)
+	for _, d := range rep.Delays {
+		if len(d.Delays) != 3 || d.Lost != 0 || d.PUTs < 1 {
+			t.Fatalf("delay with max_wait %v: %d lines measured, %d lost, %d PUTs", d.MaxWait, len(d.Delays), d.Lost, d.PUTs)
+		}
+		for _, x := range d.Delays {
+			if x < d.MaxWait || x > d.MaxWait+5*time.Second {
+				t.Errorf("a line took %v to reach the receiver; the shipper sends max_wait (%v) after the first unsent byte", x, d.MaxWait)
+			}
 		}
 	}
 	if rep.PeakRSS < rep.Throughput[0].Shipper.MaxRSS {

@@ -123,6 +123,8 @@ func FormatShip(w io.Writer, r *ShipReport) {
 		fmt.Fprintf(w, "verified: all %d streams at the receiver equal their files, byte for byte\n", r.Verified)
 	case r.Verified < 0:
 		fmt.Fprintln(w, "not verified (--verify=false)")
+	default:
+		fmt.Fprintln(w, "not verified: the benchmark stopped before")
 	}
 }
 
