@@ -24,7 +24,7 @@ func TestRunShip(t *testing.T) {
 		t.Fatal(err)
 	}
 	const size = 4 << 20
-		var progress bytes.Buffer
+	var progress bytes.Buffer
 	rep, err := bench.RunShip(t.Context(), bench.ShipOptions{Size: size, Growing: true, GrowChunk: 4096,
 		Sources: 3, Idle: time.Second, DelaySamples: 3, DelayEvery: 300 * time.Millisecond,
 		MaxWaits: []time.Duration{100 * time.Millisecond, 50 * time.Millisecond}, Verify: true, Dir: t.TempDir(),
