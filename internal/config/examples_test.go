@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 // The example configs in deploy/ are what operators copy to /etc/cis490/;
 // they must load and validate as they are.
@@ -14,7 +17,8 @@ func TestExamples(t *testing.T) {
 	def.file = r.file
 	if r.Listen != def.Listen || r.DataDir != def.DataDir || r.TLS != def.TLS || r.Limits != def.Limits ||
 		r.Quota != def.Quota || r.Retention != def.Retention || r.Index != def.Index ||
-		r.Gate.Accept != def.Gate.Accept || len(r.Gate.Releases) != 0 || r.Shutdown != def.Shutdown {
+		r.Gate.Accept != def.Gate.Accept || len(r.Gate.Releases) != 0 || r.Shutdown != def.Shutdown ||
+		!reflect.DeepEqual(r.FleetHealth, def.FleetHealth) {
 		t.Errorf("deploy/receiver.toml does not show the defaults:\ngot  %+v\nwant %+v", *r, def)
 	}
 	h, err := LoadLabHost("../../deploy/lab-host.toml")

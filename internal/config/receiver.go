@@ -28,6 +28,7 @@ type Receiver struct {
 	Retention   Retention   `toml:"retention"`
 	Index       Index       `toml:"index"`
 	Gate        Gate        `toml:"gate"`
+	FleetHealth FleetHealth `toml:"fleet_health"`
 	// Shutdown is how long a stopping receiver waits for requests in flight.
 	Shutdown Duration `toml:"shutdown_timeout"`
 
@@ -104,10 +105,11 @@ func DefaultReceiver() Receiver {
 			HostBytesPerDay: 1 * GiB,
 			HostBytesTotal:  20 * GiB,
 		},
-		Retention: Retention{MaxAge: Duration(90 * Day)},
-		Index:     Index{MaxAge: Duration(400 * Day), MaxBytes: 2 * GiB},
-		Gate:      Gate{Accept: 2},
-		Shutdown:  Duration(30 * time.Second),
+		Retention:   Retention{MaxAge: Duration(90 * Day)},
+		Index:       Index{MaxAge: Duration(400 * Day), MaxBytes: 2 * GiB},
+		Gate:        Gate{Accept: 2},
+		FleetHealth: DefaultFleetHealth(),
+		Shutdown:    Duration(30 * time.Second),
 	}
 }
 
@@ -232,6 +234,7 @@ func (r *Receiver) Validate() error {
 			commits[rel.Commit] = i
 		}
 	}
+	r.FleetHealth.validate(p)
 	if r.Shutdown <= 0 {
 		p.add("shutdown_timeout", "%s is not a positive duration; write a duration like \"30s\"", r.Shutdown)
 	}

@@ -55,6 +55,14 @@ func TestLoadReceiverGood(t *testing.T) {
 			{Version: "1.3.0", Commit: "0123456789abcdef0123456789abcdef01234567"},
 			{Version: "1.4.0", Commit: "89abcdef0123456789abcdef0123456789abcdef"},
 		}},
+		FleetHealth: func() FleetHealth {
+			f := DefaultFleetHealth()
+			f.SilentAfter, f.ConfirmRuns = Duration(45*time.Minute), 3
+			f.Syslog, f.DeadmanURL = "udp:10.0.0.5:514", "https://hc.example/ping/abc"
+			f.Notify = []Notifier{{Kind: "ntfy", URL: "https://ntfy.example/lab-alerts"}}
+			f.QuietHours = []QuietHours{{Hosts: []string{"room-b-*"}, Days: []string{"weekdays"}, From: "19:00", To: "07:00"}}
+			return f
+		}(),
 		Shutdown: Duration(time.Minute),
 		file:     "testdata/receiver-good.toml",
 	}
