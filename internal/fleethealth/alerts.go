@@ -1,0 +1,158 @@
+package fleethealth
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/cis490/cis490/internal/index"
+)
+
+// Alert is one line of alerts.jsonl.
+type Alert struct {
+	TS      time.Time `json:"-"`
+	Host    string    `json:"host"`
+	Symptom string    `json:"symptom"`
+	Detail  string    `json:"detail"`
+	Bucket  string    `json:"bucket"` // the UTC hour, 2026-11-26T14
+	// Resolves names the symptom a "resolved" line clears.
+	Resolves string `json:"resolves,omitempty"`
+}
+
+// Bucket is the dedup bucket of t: its UTC hour.
+func Bucket(t time.Time) string { return t.UTC().Format("2006-01-02T15") }
+
+// Track is a symptom's life on one host across runs.
+type Track struct {
+	Host    string `json:"host"`
+	Symptom string `json:"symptom"`
+	Detail  string `json:"detail"`
+	// Holds counts consecutive runs it held; Clears consecutive runs it
+	// did not, once fired.
+	Holds  int  `json:"holds"`
+	Clears int  `json:"clears,omitempty"`
+	Fired  bool `json:"fired"`
+	// Since is when it was first seen holding; Bucket the hour its
+	// latest alert line went out, so a sustained fault fires once an hour.
+	Since  time.Time `json:"since"`
+	Bucket string    `json:"bucket,omitempty"`
+}
+
+func trackKey(host, symptom string) string { return host + "\x00" + symptom }
+
+// Verdict is a symptom's state after a run, for --dry-run and the fleet
+// view.
+type Verdict struct {
+	Track
+	// Alerted is set when this run writes an alert line for it.
+	Alerted bool
+}
+
+// step advances every track by one run: findings hold now, gone hosts
+// have left. confirm is how many runs a symptom must hold before it fires
+// (and stay clear before it is resolved). It returns the alert lines this
+// run writes and every live symptom's verdict.
+func step(tracks map[string]*Track, found, gone []Finding, now time.Time, confirm int) ([]Alert, []Verdict) {
+	bucket := Bucket(now)
+	var out []Alert
+	var verdicts []Verdict
+	holding := map[string]bool{}
+	for _, f := range found {
+		k := trackKey(f.Host, f.Symptom)
+		holding[k] = true
+		t := tracks[k]
+		if t == nil {
+			t = &Track{Host: f.Host, Symptom: f.Symptom, Since: now}
+			tracks[k] = t
+		}
+		t.Detail, t.Clears = f.Detail, 0
+		t.Holds++
+		v := Verdict{Track: *t}
+		// Fire once confirmed, then once per hour bucket; a clock stepped
+		// back into an hour already alerted does not fire it again.
+		if t.Holds >= confirm && (!t.Fired || bucket > t.Bucket) {
+			t.Fired, t.Bucket = true, bucket
+			out = append(out, Alert{TS: now, Host: f.Host, Symptom: f.Symptom, Detail: f.Detail, Bucket: bucket})
+			v = Verdict{Track: *t, Alerted: true}
+		}
+		verdicts = append(verdicts, v)
+	}
+	goneHosts := map[string]bool{}
+	for _, g := range gone {
+		goneHosts[g.Host] = true
+		out = append(out, Alert{TS: now, Host: g.Host, Symptom: Gone, Detail: g.Detail, Bucket: bucket})
+	}
+	keys := make([]string, 0, len(tracks))
+	for k := range tracks {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		t := tracks[k]
+		if holding[k] {
+			continue
+		}
+		if goneHosts[t.Host] {
+			delete(tracks, k) // gone, never resolved
+			continue
+		}
+		if !t.Fired {
+			delete(tracks, k) // it did not last: nobody was told, nobody needs to be
+			continue
+		}
+		t.Holds = 0
+		t.Clears++
+		if t.Clears >= confirm {
+			out = append(out, Alert{TS: now, Host: t.Host, Symptom: Resolved, Resolves: t.Symptom,
+				Detail: t.Symptom + " cleared after " + roundDur(now.Sub(t.Since)) + " (it was: " + t.Detail + ")", Bucket: bucket})
+			delete(tracks, k)
+			continue
+		}
+		verdicts = append(verdicts, Verdict{Track: *t})
+	}
+	return out, verdicts
+}
+
+// MarshalJSON writes ts first, as the index does.
+func (a Alert) MarshalJSON() ([]byte, error) {
+	type plain Alert
+	b := []byte(`{"ts":"` + a.TS.UTC().Format(index.TimeFormat) + `",`)
+	rest, err := jsonMarshal(plain(a))
+	if err != nil {
+		return nil, err
+	}
+	return append(b, rest[1:]...), nil
+}
+
+// UnmarshalJSON reads a line written by MarshalJSON.
+func (a *Alert) UnmarshalJSON(b []byte) error {
+	type plain Alert
+	var w struct {
+		TS string `json:"ts"`
+		plain
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	ts, err := time.Parse(time.RFC3339Nano, w.TS)
+	if err != nil {
+		return fmt.Errorf("ts: %w", err)
+	}
+	*a = Alert(w.plain)
+	a.TS = ts
+	return nil
+}
+
+// jsonMarshal is json.Marshal without HTML escaping: details quote shell
+// commands and arrows, which people read in a terminal.
+func jsonMarshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

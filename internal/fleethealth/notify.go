@@ -1,0 +1,151 @@
+package fleethealth
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/syslog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+)
+
+// SyslogTag is the tag of the detector's syslog messages.
+const SyslogTag = "cis490-fleet-health"
+
+// Text is an alert as one line for people: syslog, ntfy, Slack.
+func (a Alert) Text() string {
+	host := a.Host
+	if host == FleetHost {
+		host = "fleet"
+	}
+	return fmt.Sprintf("%s %s: %s", host, a.Symptom, a.Detail)
+}
+
+// openSyslog connects to the syslog the config names; nil when it is off.
+func openSyslog(spec string) (*syslog.Writer, error) {
+	prio := syslog.LOG_WARNING | syslog.LOG_DAEMON
+	switch spec {
+	case "off":
+		return nil, nil
+	case "", "local":
+		return syslog.New(prio, SyslogTag)
+	}
+	network, addr, _ := strings.Cut(spec, ":")
+	return syslog.Dial(network, addr, prio, SyslogTag)
+}
+
+// Outgoing is an alert a notifier has not yet taken.
+type Outgoing struct {
+	URL   string `json:"url"` // the notifier, by its URL
+	Kind  string `json:"kind"`
+	Alert Alert  `json:"alert"`
+	Tries int    `json:"tries"`
+}
+
+// maxOutbox bounds the alerts kept for a notifier that keeps failing.
+const maxOutbox = 1000
+
+// deliver sends one alert to one notifier.
+func deliver(ctx context.Context, hc *http.Client, o Outgoing) error {
+	var body []byte
+	var err error
+	ctype := "application/json"
+	hdr := http.Header{}
+	switch o.Kind {
+	case "webhook":
+		body, err = jsonMarshal(o.Alert)
+	case "slack":
+		body, err = jsonMarshal(map[string]string{"text": "cis490: " + o.Alert.Text()})
+	case "ntfy":
+		ctype = "text/plain; charset=utf-8"
+		body = []byte(o.Alert.Detail)
+		host := o.Alert.Host
+		if host == FleetHost {
+			host = "fleet"
+		}
+		hdr.Set("Title", fmt.Sprintf("cis490: %s %s", host, o.Alert.Symptom))
+		switch o.Alert.Symptom {
+		case Resolved:
+			hdr.Set("Tags", "white_check_mark")
+		case ReceiverFault, FleetSilent:
+			hdr.Set("Tags", "rotating_light")
+			hdr.Set("Priority", "high")
+		default:
+			hdr.Set("Tags", "warning")
+		}
+	default:
+		return fmt.Errorf("unknown notifier kind %q", o.Kind)
+	}
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header = hdr
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("User-Agent", "cis490-fleet-health")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s answered %s", o.URL, resp.Status)
+	}
+	return nil
+}
+
+// queue adds each alert to the outbox of every notifier, dropping the
+// oldest beyond maxOutbox per notifier.
+func queue(outbox []Outgoing, notifiers []config.Notifier, alerts []Alert) (out []Outgoing, dropped int) {
+	out = outbox
+	for _, n := range notifiers {
+		for _, a := range alerts {
+			out = append(out, Outgoing{URL: n.URL, Kind: n.Kind, Alert: a})
+		}
+	}
+	count := map[string]int{}
+	for _, o := range out {
+		count[o.URL]++
+	}
+	kept := out[:0]
+	for _, o := range out {
+		if count[o.URL] > maxOutbox {
+			count[o.URL]--
+			dropped++
+			continue
+		}
+		kept = append(kept, o)
+	}
+	return kept, dropped
+}
+
+// ping fetches the dead man's switch URL.
+func ping(ctx context.Context, hc *http.Client, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "cis490-fleet-health")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,283 @@
+package fleethealth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/vfs"
+)
+
+// Options configure one run of the detector.
+type Options struct {
+	DataDir string
+	Cfg     config.FleetHealth
+	// Accepted names the releases the version gate accepts, for
+	// stale-code's detail.
+	Accepted string
+	// Now is the instant the run judges as of. Replay makes it a replay
+	// (--now): index lines stamped after it are not read yet.
+	Now    time.Time
+	Replay bool
+	// DryRun judges without writing anything or telling anyone.
+	DryRun bool
+	Log    *slog.Logger
+	HTTP   *http.Client
+}
+
+// Result is what a run found and did.
+type Result struct {
+	Alerts   []Alert   // lines written to alerts.jsonl (or, dry, that would be)
+	Verdicts []Verdict // every live symptom
+	Read     ReadStats
+	Hosts    int
+	Failed   int // notifications that failed and wait for the next run
+}
+
+// StateVersion is the state file's format.
+const StateVersion = 1
+
+// State is what the detector keeps between runs, in
+// <data_dir>/fleet-health/state.json, written atomically.
+type State struct {
+	Version    int               `json:"version"`
+	LastRun    time.Time         `json:"last_run"`
+	Checkpoint Checkpoint        `json:"checkpoint"`
+	Hosts      map[string]*Host  `json:"hosts"`
+	Tracks     map[string]*Track `json:"tracks"`
+	Outbox     []Outgoing        `json:"outbox,omitempty"`
+}
+
+// Paths of the detector's files in the data folder.
+func statePath(data string) string  { return filepath.Join(data, "fleet-health", "state.json") }
+func lockPath(data string) string   { return filepath.Join(data, "fleet-health", "lock") }
+func alertsPath(data string) string { return filepath.Join(data, "alerts.jsonl") }
+
+// AlertsPath is where alert lines go.
+func AlertsPath(data string) string { return alertsPath(data) }
+
+// loadState reads the state; a missing one is a first run, and a corrupt
+// one is moved aside and rebuilt (from the last 24 h of the index), never
+// a crash loop.
+func loadState(data string, log *slog.Logger) *State {
+	fresh := &State{Version: StateVersion, Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}
+	b, err := os.ReadFile(statePath(data))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fresh
+	}
+	var st State
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+		if err == nil && st.Version != StateVersion {
+			err = fmt.Errorf("version %d, this build reads %d", st.Version, StateVersion)
+		}
+	}
+	if err != nil {
+		aside := statePath(data) + ".corrupt"
+		os.Rename(statePath(data), aside)
+		log.Warn("the detector's state is unreadable; rebuilding it from the last day of the index (alerts already sent this hour may repeat)",
+			"file", statePath(data), "moved_to", aside, "err", err)
+		return fresh
+	}
+	if st.Hosts == nil {
+		st.Hosts = map[string]*Host{}
+	}
+	if st.Tracks == nil {
+		st.Tracks = map[string]*Track{}
+	}
+	return &st
+}
+
+// Run is one detector run: read what the index gained since the last run,
+// judge every host, append the alerts (durably, first), save the state,
+// then tell syslog and the notifiers. An error means it could not run;
+// finding sick hosts is not an error.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.HTTP == nil {
+		o.HTTP = &http.Client{Timeout: 15 * time.Second}
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	o.Now = o.Now.UTC()
+	if err := os.MkdirAll(filepath.Join(o.DataDir, "fleet-health"), 0o750); err != nil && !o.DryRun {
+		return nil, fmt.Errorf("make the detector's folder: %w", err)
+	}
+	if !o.DryRun {
+		unlock, err := lock(lockPath(o.DataDir))
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	st := loadState(o.DataDir, o.Log)
+	cfg := o.Cfg
+	tr := newTracker(cfg.FatalWindow.Duration(), max(cfg.Window.Duration(), cfg.FatalWindow.Duration()))
+	tr.Hosts = st.Hosts
+	var until time.Time
+	if o.Replay {
+		until = o.Now
+	}
+	since := o.Now.Add(-cfg.Window.Duration())
+	cp, stats, err := readIndex(filepath.Join(o.DataDir, "index"), st.Checkpoint, since, until, tr.Observe)
+	if err != nil {
+		return nil, err
+	}
+	if stats.Malformed > 0 {
+		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed, "folder", filepath.Join(o.DataDir, "index"))
+	}
+	judge := &Judge{Cfg: cfg, Accepted: o.Accepted}
+	found, gone := judge.Evaluate(tr, o.Now)
+	alerts, verdicts := step(st.Tracks, found, gone, o.Now, cfg.ConfirmRuns)
+	for _, g := range gone {
+		delete(tr.Hosts, g.Host) // reported once; seen again, it starts afresh
+	}
+	res := &Result{Alerts: alerts, Verdicts: verdicts, Read: stats, Hosts: len(tr.Hosts)}
+	if o.DryRun {
+		return res, nil
+	}
+	if err := appendAlerts(alertsPath(o.DataDir), alerts); err != nil {
+		return nil, err
+	}
+	st.Checkpoint, st.LastRun, st.Hosts = cp, o.Now, tr.Hosts
+	var dropped int
+	st.Outbox, dropped = queue(st.Outbox, cfg.Notify, alerts)
+	if dropped > 0 {
+		o.Log.Warn("a notifier has failed for long; its oldest undelivered alerts are dropped (they are still in alerts.jsonl)", "dropped", dropped)
+	}
+	if err := saveState(o.DataDir, st); err != nil {
+		return nil, err
+	}
+	toSyslog(cfg.Syslog, alerts, o.Log)
+	res.Failed = flush(ctx, o, st)
+	if res.Failed > 0 || len(alerts) > 0 {
+		if err := saveState(o.DataDir, st); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.DeadmanURL != "" {
+		if err := ping(ctx, o.HTTP, cfg.DeadmanURL); err != nil {
+			o.Log.Warn("could not ping the dead man's switch", "url", cfg.DeadmanURL, "err", err)
+		}
+	}
+	return res, nil
+}
+
+// Failed tells the dead man's switch that a run could not finish.
+func Failed(ctx context.Context, cfg config.FleetHealth, hc *http.Client) error {
+	if cfg.DeadmanURL == "" {
+		return nil
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 15 * time.Second}
+	}
+	return ping(ctx, hc, cfg.DeadmanURL+"/fail")
+}
+
+// flush offers every waiting alert to its notifier, in order; a notifier
+// that fails keeps the rest of its alerts for the next run.
+func flush(ctx context.Context, o Options, st *State) (failed int) {
+	broken := map[string]error{}
+	kept := st.Outbox[:0]
+	for _, out := range st.Outbox {
+		if err, ok := broken[out.URL]; ok && err != nil {
+			kept = append(kept, out)
+			failed++
+			continue
+		}
+		if err := deliver(ctx, o.HTTP, out); err != nil {
+			broken[out.URL] = err
+			out.Tries++
+			kept = append(kept, out)
+			failed++
+			o.Log.Warn("a notifier failed; its alerts wait for the next run", "kind", out.Kind, "url", out.URL, "err", err)
+			continue
+		}
+	}
+	st.Outbox = kept
+	return failed
+}
+
+func toSyslog(spec string, alerts []Alert, log *slog.Logger) {
+	if len(alerts) == 0 || spec == "off" {
+		return
+	}
+	w, err := openSyslog(spec)
+	if err != nil {
+		log.Warn("no syslog; the alerts are in alerts.jsonl", "syslog", spec, "err", err)
+		return
+	}
+	defer w.Close()
+	for _, a := range alerts {
+		if err := w.Warning(a.Text()); err != nil {
+			log.Warn("could not write to syslog; the alerts are in alerts.jsonl", "err", err)
+			return
+		}
+	}
+}
+
+// appendAlerts appends the lines to alerts.jsonl and syncs them before the
+// state moves on, so an alert is never lost (a crash in between sends it
+// again rather than not at all).
+func appendAlerts(p string, alerts []Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	var buf []byte
+	for _, a := range alerts {
+		b, err := a.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open the alert file: %w", err)
+	}
+	if _, err := f.Write(buf); err != nil {
+		f.Close()
+		return fmt.Errorf("write the alert file %s: %w", p, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync the alert file %s: %w", p, err)
+	}
+	return f.Close()
+}
+
+func saveState(data string, st *State) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := vfs.WriteFileAtomic(vfs.OS{}, statePath(data), b, 0o640); err != nil {
+		return fmt.Errorf("save the detector's state: %w", err)
+	}
+	return nil
+}
+
+// lock keeps two runs (the timer's and a maintainer's) from interleaving.
+func lock(p string) (func(), error) {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open the detector's lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	return func() { f.Close() }, nil
+}
