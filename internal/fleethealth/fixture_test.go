@@ -132,15 +132,6 @@ func fired(as []Alert) []string {
 	return out
 }
 
-func has(as []Alert, host, symptom string) *Alert {
-	for i := range as {
-		if as[i].Host == host && as[i].Symptom == symptom {
-			return &as[i]
-		}
-	}
-	return nil
-}
-
 func wantAlerts(t *testing.T, when string, got []Alert, want ...string) {
 	t.Helper()
 	g := strings.Join(fired(got), ", ")

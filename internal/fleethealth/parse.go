@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -77,6 +78,28 @@ func parseLine(b []byte, r *Rec) error {
 
 var errSlow = errors.New("take the slow path")
 
+// keyKinds are index.Line's keys and the JSON type of each: the fast path
+// must refuse what encoding/json would refuse.
+var keyKinds = map[string]byte{
+	"ts": 's', "host": 's', "cert_host": 's', "admin": 's', "method": 's', "endpoint": 's', "commit": 's',
+	"instance": 's', "reason": 's', "state": 's', "gate": 's', "remote": 's', "stream": 's',
+	"auth": 'b', "status": 'i', "bytes": 'i', "seq": 'u', "dur_ms": 'f',
+}
+
+// kindOf returns the type a key must have, 0 for a key index.Line does not
+// know, or errSlow for a key encoding/json would match by case folding.
+func kindOf(key []byte) (byte, error) {
+	if k, ok := keyKinds[string(key)]; ok {
+		return k, nil
+	}
+	for known := range keyKinds {
+		if strings.EqualFold(known, string(key)) {
+			return 0, errSlow
+		}
+	}
+	return 0, nil
+}
+
 // fastParse reads a flat JSON object whose strings hold no escapes, as the
 // index writer writes them; it gives up (errSlow) on anything else.
 func fastParse(b []byte, r *Rec) error {
@@ -85,10 +108,10 @@ func fastParse(b []byte, r *Rec) error {
 		return errSlow
 	}
 	i++
-	sawTS := false
+	sawTS, afterComma := false, false
 	for {
 		i = skipSpace(b, i)
-		if i < len(b) && b[i] == '}' {
+		if i < len(b) && b[i] == '}' && !afterComma {
 			if skipSpace(b, i+1) != len(b) || !sawTS {
 				return errSlow
 			}
@@ -106,8 +129,16 @@ func fastParse(b []byte, r *Rec) error {
 		if i >= len(b) {
 			return errSlow
 		}
+		kind, err := kindOf(key)
+		if err != nil {
+			return err
+		}
 		var end int
 		switch c := b[i]; {
+		case c == 'n' && bytes.HasPrefix(b[i:], []byte("null")):
+			end = i + 4 // encoding/json leaves the field as it is
+		case kind != 0 && !fits(kind, c):
+			return errSlow // a known key with a value of the wrong type
 		case c == '"':
 			s, j, ok := plainString(b, i)
 			if !ok {
@@ -149,14 +180,15 @@ func fastParse(b []byte, r *Rec) error {
 			}
 		case c == 'f' && bytes.HasPrefix(b[i:], []byte("false")):
 			end = i + 5
-		case c == 'n' && bytes.HasPrefix(b[i:], []byte("null")):
-			end = i + 4
 		case c == '-' || (c >= '0' && c <= '9'):
 			end = i
 			for end < len(b) && (b[end] == '-' || b[end] == '+' || b[end] == '.' || b[end] == 'e' || b[end] == 'E' || (b[end] >= '0' && b[end] <= '9')) {
 				end++
 			}
 			num := string(b[i:end])
+			if !jsonNumber(num) {
+				return errSlow
+			}
 			switch string(key) {
 			case "status":
 				n, err := strconv.Atoi(num)
@@ -170,8 +202,12 @@ func fastParse(b []byte, r *Rec) error {
 					return errSlow
 				}
 				r.Seq = n
+			case "bytes":
+				if _, err := strconv.ParseInt(num, 10, 64); err != nil {
+					return errSlow
+				}
 			default:
-				if _, err := strconv.ParseFloat(num, 64); err != nil {
+				if _, err := strconv.ParseFloat(num, 64); err != nil && kind != 0 {
 					return errSlow
 				}
 			}
@@ -180,14 +216,63 @@ func fastParse(b []byte, r *Rec) error {
 		}
 		i = skipSpace(b, end)
 		if i < len(b) && b[i] == ',' {
-			i++
+			i, afterComma = i+1, true
 			continue
 		}
 		if i < len(b) && b[i] == '}' {
+			afterComma = false
 			continue
 		}
 		return errSlow
 	}
+}
+
+// fits reports whether a value starting with c can be of the kind.
+func fits(kind, c byte) bool {
+	switch kind {
+	case 's':
+		return c == '"'
+	case 'b':
+		return c == 't' || c == 'f'
+	}
+	return c == '-' || (c >= '0' && c <= '9')
+}
+
+// jsonNumber reports whether s is a number by JSON's grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func jsonNumber(s string) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i, n = i+1, n+1
+		}
+		return n
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	if i < len(s) && s[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }
 
 func skipSpace(b []byte, i int) int {

@@ -2,8 +2,10 @@ package fleethealth
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
@@ -22,6 +24,9 @@ type Checkpoint struct {
 	Offset int64     `json:"offset"`
 	Seq    uint64    `json:"seq"`
 	TS     time.Time `json:"ts"`
+	// Line is a hash of the line that ends at Offset, to notice a file
+	// cut and rewritten below the checkpoint.
+	Line uint64 `json:"line"`
 }
 
 // ReadStats counts what a read saw.
@@ -63,19 +68,20 @@ func readIndex(dir string, cp Checkpoint, since, until time.Time, fn func(*Rec))
 		if name < first {
 			continue
 		}
-		last := fi == len(files)-1
+		newest := fi == len(files)-1
 		var from int64
-		skipSeq := uint64(0)
+		var seenUntil time.Time
 		if name == cp.File {
 			from = cp.Offset
-			if size, err := fileSize(filepath.Join(dir, name)); err == nil && size < from {
-				// Cut shorter since (the receiver's recovery drops index
-				// lines that never became durable): read it again and
-				// skip what was already seen.
-				from, skipSeq = 0, cp.Seq
+			if !endsWith(filepath.Join(dir, name), cp) {
+				// Cut since: the receiver's recovery drops index lines
+				// that never became durable and numbers the lines after
+				// them anew. Read the file again, skipping the lines
+				// stamped no later than the last one already read.
+				from, seenUntil = 0, cp.TS
 			}
 		}
-		next, stop, err := readFile(filepath.Join(dir, name), from, last, &st, func(b []byte) bool {
+		next, last, stop, err := readFile(filepath.Join(dir, name), from, newest, &st, func(b []byte) bool {
 			if err := parseLine(b, &rec); err != nil {
 				st.Malformed++
 				return true
@@ -83,7 +89,7 @@ func readIndex(dir string, cp Checkpoint, since, until time.Time, fn func(*Rec))
 			if !until.IsZero() && rec.TS.After(until) {
 				return false
 			}
-			if skipSeq != 0 && rec.Seq != 0 && rec.Seq <= skipSeq {
+			if !seenUntil.IsZero() && !rec.TS.After(seenUntil) {
 				return true
 			}
 			if fresh && rec.TS.Before(since) {
@@ -97,7 +103,9 @@ func readIndex(dir string, cp Checkpoint, since, until time.Time, fn func(*Rec))
 		if err != nil {
 			return cp, st, err
 		}
-		cp.File, cp.Offset = name, next
+		if next != from || name != cp.File {
+			cp.File, cp.Offset, cp.Line = name, next, last
+		}
 		if stop {
 			break
 		}
@@ -105,30 +113,52 @@ func readIndex(dir string, cp Checkpoint, since, until time.Time, fn func(*Rec))
 	return cp, st, nil
 }
 
-func fileSize(p string) (int64, error) {
-	info, err := os.Stat(p)
-	if err != nil {
-		return 0, err
+// endsWith reports whether the line that ends at cp.Offset in file p is
+// still the line the checkpoint was taken after.
+func endsWith(p string, cp Checkpoint) bool {
+	if cp.Offset == 0 {
+		return true
 	}
-	return info.Size(), nil
+	f, err := os.Open(p)
+	if err != nil {
+		return true // pruned: nothing to reread
+	}
+	defer f.Close()
+	n := min(cp.Offset, 1<<20)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, cp.Offset-n); err != nil {
+		return false
+	}
+	line := buf
+	if i := bytes.LastIndexByte(buf[:n-1], '\n'); i >= 0 {
+		line = buf[i+1:]
+	}
+	return lineHash(line) == cp.Line
+}
+
+// lineHash identifies a line (with its newline, if any).
+func lineHash(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
 }
 
 // readFile reads the whole lines of one day file from offset from, calling
 // line with each (without its newline) until line says stop. It returns the offset after the last line taken. A last
 // unfinished line of the newest file is left for the next run; one in an
 // older file (cut short by a crash, never to be finished) is malformed.
-func readFile(p string, from int64, newest bool, st *ReadStats, line func([]byte) bool) (next int64, stop bool, err error) {
+func readFile(p string, from int64, newest bool, st *ReadStats, line func([]byte) bool) (next int64, last uint64, stop bool, err error) {
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return from, false, nil // pruned while we looked
+		return from, 0, false, nil // pruned while we looked
 	}
 	if err != nil {
-		return from, false, fmt.Errorf("open the index: %w", err)
+		return from, 0, false, fmt.Errorf("open the index: %w", err)
 	}
 	defer f.Close()
 	st.Files++
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return from, false, fmt.Errorf("read the index %s: %w", p, err)
+		return from, 0, false, fmt.Errorf("read the index %s: %w", p, err)
 	}
 	br := bufio.NewReaderSize(f, 256<<10)
 	var long []byte // a line longer than the buffer
@@ -142,13 +172,15 @@ func readFile(p string, from int64, newest bool, st *ReadStats, line func([]byte
 		if err == io.EOF {
 			if len(chunk)+len(long) > 0 && !newest {
 				st.Malformed++
-				off += int64(len(chunk) + len(long))
-				st.Bytes += int64(len(chunk) + len(long))
+				b := append(long, chunk...)
+				off += int64(len(b))
+				st.Bytes += int64(len(b))
+				last = lineHash(b)
 			}
-			return off, false, nil
+			return off, last, false, nil
 		}
 		if err != nil {
-			return off, false, fmt.Errorf("read the index %s: %w", p, err)
+			return off, last, false, fmt.Errorf("read the index %s: %w", p, err)
 		}
 		b := chunk
 		if long != nil {
@@ -156,9 +188,10 @@ func readFile(p string, from int64, newest bool, st *ReadStats, line func([]byte
 			long = nil
 		}
 		if !line(b[:len(b)-1]) {
-			return off, true, nil
+			return off, last, true, nil
 		}
 		off += int64(len(b))
 		st.Bytes += int64(len(b))
+		last = lineHash(b)
 	}
 }
