@@ -161,8 +161,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	toSyslog(cfg.Syslog, alerts, o.Log)
+	waiting := len(st.Outbox)
 	res.Failed = flush(ctx, o, st)
-	if res.Failed > 0 || len(alerts) > 0 {
+	if len(st.Outbox) != waiting || res.Failed > 0 {
 		if err := saveState(o.DataDir, st); err != nil {
 			return nil, err
 		}
