@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -33,6 +34,9 @@ type ShipOptions struct {
 	// GrowChunk bytes, as fast as it can) while the shipper runs.
 	Growing   bool
 	GrowChunk int
+	// Spread also ships a backlog of Size bytes spread over Sources files,
+	// all written before the shipper starts.
+	Spread bool
 	// Sources is how many small files the idle and delay runs follow.
 	Sources int
 	// Idle is the measured idle time, once those sources are caught up (0
@@ -51,6 +55,10 @@ type ShipOptions struct {
 	// Verify reads every stream back (as an admin) and compares it with
 	// its file, after the measurements.
 	Verify bool
+	// Profile, when set, is a folder for perf CPU profiles (perf record -g)
+	// of the shipper: ship-backlog.perf.data, ship-growing.perf.data (each
+	// while it ships) and ship-idle.perf.data.
+	Profile string
 
 	Dir     string   // parent of the temporary folder; "" for os.TempDir()
 	Keep    bool     // keep the temporary folder
@@ -76,8 +84,9 @@ func (u ProcUsage) CPU() time.Duration { return u.User + u.Sys }
 
 // ShipThroughput is one run that ships Bytes through the receiver.
 type ShipThroughput struct {
-	Name      string // "backlog" (written before the start) or "growing"
+	Name      string // "backlog" (written before the start), "growing" or "spread"
 	Bytes     int64
+	Files     int // how many files (streams) the bytes are in
 	Lines     int64
 	Chunk     int           // growing: bytes per write
 	MaxWait   time.Duration // the shipper's batch.max_wait
@@ -214,13 +223,16 @@ func RunShip(ctx context.Context, o ShipOptions) (*ShipReport, error) {
 	}
 	r.progress("receiver pid %d at %s; folder %s", t.PID, t.Addr, t.Dir)
 
-	var streams []string // stream -> file, for the verification
-	files := map[string]string{}
-	for _, growing := range []bool{false, true} {
-		if growing && !o.Growing {
-			continue
-		}
-		res, path, err := r.throughput(ctx, growing)
+	files := map[string]string{} // stream -> file, for the verification
+	runs := []string{"backlog"}
+	if o.Growing {
+		runs = append(runs, "growing")
+	}
+	if o.Spread {
+		runs = append(runs, "spread")
+	}
+	for _, name := range runs {
+		res, fs, err := r.throughput(ctx, name)
 		if res != nil {
 			r.report.Throughput = append(r.report.Throughput, res)
 			r.report.PeakRSS = max(r.report.PeakRSS, res.Shipper.MaxRSS)
@@ -228,17 +240,16 @@ func RunShip(ctx context.Context, o ShipOptions) (*ShipReport, error) {
 		if err != nil {
 			return r.report, err
 		}
-		streams = append(streams, res.Name+".log")
-		files[res.Name+".log"] = path
+		maps.Copy(files, fs)
 	}
 	srcs, err := r.sources(ctx)
 	if err != nil {
 		return r.report, err
 	}
 	for _, p := range srcs {
-		streams = append(streams, filepath.Base(p))
 		files[filepath.Base(p)] = p
 	}
+	streams := slices.Sorted(maps.Keys(files))
 	if o.Verify {
 		r.progress("verifying %d streams against their files", len(streams))
 		for _, s := range streams {
@@ -318,51 +329,80 @@ func (r *shipRig) startShipper(conf string) (*proc, error) {
 	return p, nil
 }
 
-// throughput ships Size bytes: a backlog written before the shipper
-// starts, or (growing) lines written while it runs.
-func (r *shipRig) throughput(ctx context.Context, growing bool) (*ShipThroughput, string, error) {
-	name := "backlog"
-	if growing {
-		name = "growing"
+// throughput ships Size bytes: a backlog in one file written before the
+// shipper starts ("backlog"), lines written to one file while it runs
+// ("growing"), or a backlog spread over Sources files ("spread"). It
+// returns the figures and the files by stream.
+func (r *shipRig) throughput(ctx context.Context, name string) (*ShipThroughput, map[string]string, error) {
+	growing := name == "growing"
+	nfiles := 1
+	if name == "spread" {
+		nfiles = r.o.Sources
 	}
-	res := &ShipThroughput{Name: name, Bytes: r.o.Size, MaxWait: DefaultMaxWait, Statuses: map[int]int64{}}
-	path := filepath.Join(r.dir, "files", name+".log")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, "", err
+	res := &ShipThroughput{Name: name, Bytes: r.o.Size, Files: nfiles, MaxWait: DefaultMaxWait, Statuses: map[int]int64{}}
+	dir := filepath.Join(r.dir, "files", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, "", err
+	files := map[string]string{} // stream -> path
+	var paths []string
+	sizes := map[string]int64{}
+	for i := range nfiles {
+		base := name + ".log"
+		if nfiles > 1 {
+			base = fmt.Sprintf("%s-%02d.log", name, i)
+		}
+		path := filepath.Join(dir, base)
+		// Whole MiB per file where the size allows (batch.max_bytes is
+		// 1 MiB): a last batch of less would wait max_wait, which is not
+		// throughput. The last file takes the rest.
+		per := r.o.Size / int64(nfiles)
+		if per >= 1<<20 {
+			per &^= 1<<20 - 1
+		}
+		files[base], sizes[base] = path, per
+		if i == nfiles-1 {
+			sizes[base] = r.o.Size - per*int64(nfiles-1)
+		}
+		paths = append(paths, path)
 	}
-	defer f.Close()
 	lm := NewLineMaker(1, "lab-pc-07")
 	if !growing {
-		r.progress("backlog: writing %s of lines to %s", sizeText(r.o.Size), path)
-		if res.Lines, err = lm.WriteLines(f, r.o.Size, 1<<20); err != nil {
-			return nil, "", err
-		}
-		if err := f.Close(); err != nil {
-			return nil, "", err
+		r.progress("%s: writing %s of lines to %d file(s) in %s", name, sizeText(r.o.Size), nfiles, dir)
+		for stream, path := range files {
+			f, err := os.Create(path)
+			if err != nil {
+				return nil, nil, err
+			}
+			n, err := lm.WriteLines(f, sizes[stream], 1<<20)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			res.Lines += n
 		}
 	}
-	conf, err := r.writeConfig(name, []string{path}, res.MaxWait)
+	conf, err := r.writeConfig(name, paths, res.MaxWait)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	// Flush dirty pages (the backlog just written, earlier runs' data) now,
 	// not inside the measured window.
 	syscall.Sync()
 	if err := r.markIndex(); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	s0 := sampleCPU(r.t.PID)
 	start := time.Now()
 	p, err := r.startShipper(conf)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	defer p.kill()
 	res.Log = p.log
+	stopProfile := r.profile(p, name)
 	type written struct {
 		lines int64
 		at    time.Time
@@ -372,25 +412,38 @@ func (r *shipRig) throughput(ctx context.Context, growing bool) (*ShipThroughput
 	if growing {
 		r.progress("growing: writing %s of lines in %d-byte writes while the shipper runs", sizeText(r.o.Size), r.o.GrowChunk)
 		res.Chunk = r.o.GrowChunk
+		f, err := os.Create(paths[0])
+		if err != nil {
+			return nil, nil, err
+		}
 		go func() {
 			n, err := lm.WriteLines(f, r.o.Size, r.o.GrowChunk)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
 			wrote <- written{n, time.Now(), err}
 		}()
 	}
-	at, err := r.waitLength(ctx, p, name+".log", r.o.Size, 20*time.Millisecond)
+	var at time.Time
+	for stream := range files {
+		if at, err = r.waitLength(ctx, p, stream, sizes[stream], 20*time.Millisecond); err != nil {
+			break
+		}
+	}
 	s1 := sampleCPU(r.t.PID)
+	stopProfile()
 	usage, serr := p.stop()
 	res.Shipper = usage
 	if err != nil {
-		return res, path, fmt.Errorf("%s: %w", name, err)
+		return res, files, fmt.Errorf("%s: %w", name, err)
 	}
 	if serr != nil {
-		return res, path, fmt.Errorf("%s: %w", name, serr)
+		return res, files, fmt.Errorf("%s: %w", name, serr)
 	}
 	if growing {
 		w := <-wrote
 		if w.err != nil {
-			return res, path, w.err
+			return res, files, w.err
 		}
 		res.Lines, res.WriteTime, res.Tail = w.lines, w.at.Sub(start), at.Sub(w.at)
 	}
@@ -403,15 +456,15 @@ func (r *shipRig) throughput(ctx context.Context, growing bool) (*ShipThroughput
 	// The shipper's rusage runs to its exit, a moment after `at`.
 	res.Others = max(0, time.Duration(s1.busy-s0.busy)*tick-res.Receiver-res.Bench-res.Shipper.CPU())
 	if err := r.countIndex(func(l index.Line) {
-		if l.Method == http.MethodPut && l.Endpoint == "logs" && l.Stream == name+".log" {
+		if _, ours := files[l.Stream]; ours && l.Method == http.MethodPut && l.Endpoint == "logs" {
 			res.PUTs++
 			res.Statuses[l.Status]++
 		}
 	}); err != nil {
-		return res, path, err
+		return res, files, err
 	}
 	r.progress("%s: %s", name, FormatThroughputLine(res))
-	return res, path, nil
+	return res, files, nil
 }
 
 // sources runs the idle measurement and the delay runs on Sources small
@@ -491,6 +544,7 @@ func (r *shipRig) sourcesRun(ctx context.Context, p *proc, idle bool, paths []st
 		th0 := threadUsage(pid)
 		st0, _ := readStat(strconv.Itoa(pid))
 		start := time.Now()
+		stopProfile := r.profile(p, "idle")
 		if err := sleepCtx(ctx, o.Idle); err != nil {
 			return ProcUsage{}, err
 		}
@@ -503,6 +557,7 @@ func (r *shipRig) sourcesRun(ctx context.Context, p *proc, idle bool, paths []st
 			return ProcUsage{}, fmt.Errorf("idle: the shipper exited: %w", err)
 		}
 		rss, hwm := memUsage(pid)
+		stopProfile()
 		id := &ShipIdle{Sources: len(paths), MaxWait: w, Window: window, CPU: th1.cpu - th0.cpu, Ticks: st1.cpu - st0.cpu,
 			Wakeups: th1.switches - th0.switches, Threads: th1.threads, RSS: rss, HWM: hwm}
 		if t1 > t0 {
@@ -683,6 +738,27 @@ func (r *shipRig) waitLength(ctx context.Context, p *proc, stream string, want i
 		}
 		if err := sleepCtx(ctx, every); err != nil {
 			return now, err
+		}
+	}
+}
+
+// profile starts perf record on the shipper when Options.Profile asks for
+// it; what it returns stops it.
+func (r *shipRig) profile(p *proc, name string) (stop func()) {
+	if r.o.Profile == "" {
+		return func() {}
+	}
+	out := filepath.Join(r.o.Profile, "ship-"+name+".perf.data")
+	end, err := Profile(p.pid(), out)
+	if err != nil {
+		r.progress("profile %s: %v", name, err)
+		return func() {}
+	}
+	return func() {
+		if err := end(); err != nil {
+			r.progress("profile %s: %v", name, err)
+		} else {
+			r.progress("profile: %s", out)
 		}
 	}
 }

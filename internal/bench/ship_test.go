@@ -25,7 +25,7 @@ func TestRunShip(t *testing.T) {
 	}
 	const size = 4 << 20
 	var progress bytes.Buffer
-	rep, err := bench.RunShip(t.Context(), bench.ShipOptions{Size: size, Growing: true, GrowChunk: 4096,
+	rep, err := bench.RunShip(t.Context(), bench.ShipOptions{Size: size, Growing: true, GrowChunk: 4096, Spread: true,
 		Sources: 3, Idle: time.Second, DelaySamples: 3, DelayEvery: 300 * time.Millisecond,
 		MaxWaits: []time.Duration{100 * time.Millisecond, 50 * time.Millisecond}, Verify: true, Dir: t.TempDir(),
 		Command: []string{exe}, Env: []string{"CIS490_BENCH_CHILD=1"}, Progress: &progress})
@@ -37,15 +37,15 @@ func TestRunShip(t *testing.T) {
 	bench.FormatShip(&out, rep)
 	t.Log(out.String())
 
-	if len(rep.Throughput) != 2 {
-		t.Fatalf("%d throughput runs, want backlog and growing", len(rep.Throughput))
+	if len(rep.Throughput) != 3 {
+		t.Fatalf("%d throughput runs, want backlog, growing and spread", len(rep.Throughput))
 	}
 	for _, r := range rep.Throughput {
 		if r.Bytes != size || r.Elapsed <= 0 {
 			t.Errorf("%s: %d bytes in %v", r.Name, r.Bytes, r.Elapsed)
 		}
 		// 4 MiB in batches of at most 1 MiB, every one a 201.
-		if r.PUTs < 4 || r.Statuses[201] != r.PUTs {
+		if r.PUTs < 4 || r.PUTs > 100 || r.Statuses[201] != r.PUTs {
 			t.Errorf("%s: %d PUTs, statuses %v", r.Name, r.PUTs, r.Statuses)
 		}
 		if r.Shipper.CPU() <= 0 || r.Shipper.MaxRSS < 1<<20 {
@@ -55,10 +55,14 @@ func TestRunShip(t *testing.T) {
 			t.Errorf("%s: %d lines in %d bytes", r.Name, r.Lines, size)
 		}
 	}
-	if rep.Verified != 2+3 {
-		t.Errorf("%d streams verified, want 5", rep.Verified)
+	if f := rep.Throughput[2].Files; f != 3 {
+		t.Errorf("the spread backlog is in %d files, want 3", f)
 	}
-	if !strings.Contains(out.String(), "verified: all 5 streams at the receiver equal their files") {
+	// backlog, growing, spread over 3, and the 3 sources.
+	if rep.Verified != 1+1+3+3 {
+		t.Errorf("%d streams verified, want 8", rep.Verified)
+	}
+	if !strings.Contains(out.String(), "verified: all 8 streams at the receiver equal their files") {
 		t.Errorf("the report does not say every stream arrived")
 	}
 	if i := rep.Idle; i == nil {

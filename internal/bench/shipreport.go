@@ -60,6 +60,9 @@ func statusText(m map[int]int64) string {
 // FormatThroughputLine is one throughput run on one line.
 func FormatThroughputLine(t *ShipThroughput) string {
 	s := fmt.Sprintf("%s in %s = %.1f MB/s", sizeText(t.Bytes), Secs(t.Elapsed), t.MBPerSec())
+	if t.Files > 1 {
+		s = fmt.Sprintf("%s in %d files (%d streams) in %s = %.1f MB/s", sizeText(t.Bytes), t.Files, t.Files, Secs(t.Elapsed), t.MBPerSec())
+	}
 	if t.Name == "growing" {
 		s += fmt.Sprintf(" (written in %s, %d-byte writes; all at the receiver %s after the last write)", Secs(t.WriteTime), t.Chunk, Secs(t.Tail))
 	}
@@ -92,8 +95,12 @@ func FormatShip(w io.Writer, r *ShipReport) {
 		fmt.Fprintln(w, "| run | bytes | time | MB/s | PUTs | shipper CPU (user + sys) | per GiB | shipper peak RSS | receiver CPU | machine busy | others' CPU |")
 		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 		for _, t := range r.Throughput {
+			name := t.Name
+			if t.Files > 1 {
+				name += fmt.Sprintf(" (%d files)", t.Files)
+			}
 			fmt.Fprintf(w, "| %s | %s | %s | %.1f | %s | %s (%s + %s) | %s | %s | %s | %.0f%% | %s |\n",
-				t.Name, sizeText(t.Bytes), Secs(t.Elapsed), t.MBPerSec(), statusText(t.Statuses),
+				name, sizeText(t.Bytes), Secs(t.Elapsed), t.MBPerSec(), statusText(t.Statuses),
 				Secs(t.Shipper.CPU()), Secs(t.Shipper.User), Secs(t.Shipper.Sys), Secs(t.CPUPerGiB()),
 				MB(t.Shipper.MaxRSS), Secs(t.Receiver), 100*t.Busy, Secs(t.Others))
 		}

@@ -217,6 +217,7 @@ lab-host.toml, and measures the shipper:
            shipper's CPU time and peak RSS (its rusage after SIGTERM), the
            receiver's CPU;
   growing  the same, written while the shipper runs (--growing);
+  spread   the same backlog spread over --sources files (--spread);
   idle     --sources small files, caught up: the shipper's CPU and wakeups
            over --idle (from /proc);
   delay    one line every --delay-every to one of those files: the time from
@@ -227,7 +228,8 @@ Every stream is then read back and compared with its file (--verify).`)
 	sizeFlag := fs.String("size", "1GiB", "backlog bytes (and growing bytes), e.g. 1GiB or 4MiB")
 	growing := fs.Bool("growing", true, "also ship --size bytes written while the shipper runs")
 	chunk := fs.String("grow-chunk", "4KiB", "bytes per write() in the growing run")
-	sources := fs.Int("sources", 50, "sources of the idle and delay runs")
+	spread := fs.Bool("spread", true, "also ship a backlog of --size bytes spread over --sources files")
+	sources := fs.Int("sources", 50, "files of the spread run, and sources of the idle and delay runs")
 	idle := fs.Duration("idle", 30*time.Second, "measured idle time (0 skips it)")
 	samples := fs.Int("delay-samples", 50, "lines whose delay is measured per max_wait (0 skips the delay runs)")
 	every := fs.Duration("delay-every", 200*time.Millisecond, "one line this often in the delay runs")
@@ -236,6 +238,7 @@ Every stream is then read back and compared with its file (--verify).`)
 	verify := fs.Bool("verify", true, "read every stream back and compare it with its file")
 	dir := fs.String("dir", "", "parent of the temporary folder (default $TMPDIR); its file system is the one measured")
 	keep := fs.Bool("keep", false, "keep the temporary folder (files, data, configs, logs)")
+	profile := fs.String("profile", "", "record perf CPU profiles of the shipper (backlog, growing, idle) into this folder")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -279,6 +282,15 @@ Every stream is then read back and compared with its file (--verify).`)
 		return usagef("--poll %s: give 0 to 1s", *poll)
 	}
 
+	if *profile != "" {
+		if !bench.PerfAvailable() {
+			return usagef("--profile needs perf (apt-get install -y linux-perf)")
+		}
+		if err := os.MkdirAll(*profile, 0o755); err != nil {
+			return err
+		}
+	}
+
 	// Bounded in time whatever happens: ten minutes, plus the data at
 	// 5 MB/s, the idle time and every delay run with its slack.
 	limit := 10*time.Minute + time.Duration(2*int64(size)/5e6)*time.Second + *idle
@@ -289,11 +301,11 @@ Every stream is then read back and compared with its file (--verify).`)
 	defer cancel()
 
 	out := env.Stdout
-	fmt.Fprintf(out, "cis490 bench ship: backlog %s, growing %v, %d sources, idle %s, %d delay lines one every %s per max_wait %s\n",
-		*sizeFlag, *growing, *sources, *idle, *samples, *every, *waits)
-	rep, err := bench.RunShip(ctx, bench.ShipOptions{Size: int64(size), Growing: *growing, GrowChunk: int(chunkSize),
+	fmt.Fprintf(out, "cis490 bench ship: backlog %s, growing %v, spread %v, %d sources, idle %s, %d delay lines one every %s per max_wait %s\n",
+		*sizeFlag, *growing, *spread, *sources, *idle, *samples, *every, *waits)
+	rep, err := bench.RunShip(ctx, bench.ShipOptions{Size: int64(size), Growing: *growing, GrowChunk: int(chunkSize), Spread: *spread,
 		Sources: *sources, Idle: *idle, DelaySamples: *samples, DelayEvery: *every, MaxWaits: maxWaits, Poll: *poll,
-		Verify: *verify, Dir: *dir, Keep: *keep, Progress: env.Stderr})
+		Verify: *verify, Profile: *profile, Dir: *dir, Keep: *keep, Progress: env.Stderr})
 	if rep != nil {
 		if *keep {
 			fmt.Fprintf(env.Stderr, "kept the temporary folder %s\n", rep.Dir)
