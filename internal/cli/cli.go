@@ -39,6 +39,7 @@ func commands() []command {
 	return []command{
 		{"receiver", "serve the HTTPS API (mTLS + bearer ingest)", "[--config receiver.toml]", runReceiver},
 		{"ship", "ship this lab host's log files to the receiver", "[--config lab-host.toml]", runShip},
+		{"fleet-health", "judge the fleet from the index; write alerts (timer, every 5 min)", "[--config receiver.toml] [--now T] [--dry-run]", runFleetHealth},
 		{"heartbeat", "tell the receiver this host is up, shutting down or going to sleep", "[--state up|shutdown|sleep]", runHeartbeat},
 		{"ca", "fleet CA: `ca init`, `ca issue --host NAME`, `ca issue --admin NAME`", "init|issue [flags]", runCA},
 		{"demo", "a real receiver and simulated hosts on loopback", "[--dir DIR] [--duration 20s]", runDemo},
@@ -107,7 +108,7 @@ func printUsage(w io.Writer, cmds []command) {
 	fmt.Fprintln(w, "\ncommands:")
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 }
 

@@ -91,7 +91,7 @@ func TestNotifiersRetryAndDeadman(t *testing.T) {
 	if len(hooks.pings) != 1 || hooks.pings[0] != "/ping/abc" {
 		t.Fatalf("dead man's switch pings %v; want one after the clean run (the first could not reach it)", hooks.pings)
 	}
-	res = f.run(t0.Add(10 * time.Minute))
+	f.run(t0.Add(10 * time.Minute))
 	if len(hooks.posts) != 6 || len(hooks.pings) != 2 {
 		t.Fatalf("a quiet run posted %d (want 6 in all) and pinged %d times (want 2)", len(hooks.posts), len(hooks.pings))
 	}

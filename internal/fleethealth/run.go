@@ -112,10 +112,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Now = time.Now()
 	}
 	o.Now = o.Now.UTC()
-	if err := os.MkdirAll(filepath.Join(o.DataDir, "fleet-health"), 0o750); err != nil && !o.DryRun {
-		return nil, fmt.Errorf("make the detector's folder: %w", err)
-	}
 	if !o.DryRun {
+		if err := os.MkdirAll(filepath.Join(o.DataDir, "fleet-health"), 0o750); err != nil {
+			return nil, fmt.Errorf("make the detector's folder: %w", err)
+		}
 		unlock, err := lock(lockPath(o.DataDir))
 		if err != nil {
 			return nil, err

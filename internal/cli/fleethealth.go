@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"context"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/fleethealth"
+)
+
+func runFleetHealth(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "fleet-health", "[--config receiver.toml] [--now RFC3339] [--dry-run]",
+		`Reads what the receiver's index gained since the last run, judges every host
+and appends alerts to <data_dir>/alerts.jsonl (then syslog and the notifiers of
+[fleet_health]). Exit 0 when it ran, whatever it found; 1 when it could not run.
+--now replays as of an instant (index lines stamped later are not read yet);
+--dry-run prints what it would alert and writes nothing.`)
+	path := fs.String("config", config.DefaultReceiverPath, "receiver config file (data_dir and [fleet_health])")
+	nowFlag := fs.String("now", "", "judge as of this instant (RFC 3339, e.g. 2026-11-26T14:05:00Z)")
+	dry := fs.Bool("dry-run", false, "print what it would alert; write nothing, tell no one")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	var now time.Time
+	if *nowFlag != "" {
+		t, err := time.Parse(time.RFC3339Nano, *nowFlag)
+		if err != nil {
+			return usagef("--now %q is not an RFC 3339 instant; write one like 2026-11-26T14:05:00Z", *nowFlag)
+		}
+		now = t
+	}
+	cfg, err := config.LoadReceiver(*path)
+	if err != nil {
+		return err
+	}
+	res, err := fleethealth.Run(ctx, fleethealth.Options{
+		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: fleethealth.AcceptedText(cfg.Gate),
+		Now: now, Replay: !now.IsZero(), DryRun: *dry, Log: env.Log,
+	})
+	if err != nil {
+		if *dry {
+			return err
+		}
+		if perr := fleethealth.Failed(ctx, cfg.FleetHealth, nil); perr != nil {
+			env.Log.Warn("could not tell the dead man's switch that this run failed", "err", perr)
+		}
+		return err
+	}
+	if *dry {
+		return fleethealth.WriteTable(env.Stdout, res, cfg.FleetHealth.ConfirmRuns)
+	}
+	for _, a := range res.Alerts {
+		env.Log.Warn(a.Text(), "host", a.Host, "symptom", a.Symptom, "bucket", a.Bucket)
+	}
+	env.Log.Info("fleet-health ran", "lines_read", res.Read.Lines, "malformed", res.Read.Malformed,
+		"hosts", res.Hosts, "alerts", len(res.Alerts), "notifications_waiting", res.Failed,
+		"alerts_file", fleethealth.AlertsPath(cfg.DataDir))
+	return nil
+}

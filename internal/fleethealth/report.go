@@ -1,0 +1,65 @@
+package fleethealth
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/cis490/cis490/internal/config"
+)
+
+// AcceptedText names the releases the gate accepts, newest first, for
+// stale-code's detail.
+func AcceptedText(g config.Gate) string {
+	var out []string
+	for i := len(g.Releases) - 1; i >= 0 && i >= len(g.Releases)-max(g.Accept, 1); i-- {
+		r := g.Releases[i]
+		out = append(out, fmt.Sprintf("%s (%s)", r.Version, shortCommit(r.Commit)))
+	}
+	return strings.Join(out, " or ")
+}
+
+// WriteTable prints a run's result for people: the alert lines it wrote
+// (or, dry, would write) and every other live symptom with where it
+// stands.
+func WriteTable(w io.Writer, res *Result, confirm int) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tSYMPTOM\tNOW\tDETAIL")
+	alerted := map[string]bool{}
+	for _, a := range res.Alerts {
+		sym := a.Symptom
+		if a.Resolves != "" {
+			sym += " " + a.Resolves
+		}
+		alerted[trackKey(a.Host, a.Symptom)] = true
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Host, sym, "alert", a.Detail)
+	}
+	vs := append([]Verdict(nil), res.Verdicts...)
+	sort.Slice(vs, func(i, j int) bool {
+		if vs[i].Host != vs[j].Host {
+			return vs[i].Host < vs[j].Host
+		}
+		return vs[i].Symptom < vs[j].Symptom
+	})
+	for _, v := range vs {
+		if alerted[trackKey(v.Host, v.Symptom)] {
+			continue
+		}
+		var now string
+		switch {
+		case v.Clears > 0:
+			now = fmt.Sprintf("clearing %d/%d", v.Clears, confirm)
+		case v.Fired:
+			now = "firing (sent this hour)"
+		default:
+			now = fmt.Sprintf("pending %d/%d runs", v.Holds, confirm)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Host, v.Symptom, now, v.Detail)
+	}
+	if len(res.Alerts) == 0 && len(vs) == 0 {
+		fmt.Fprintf(tw, "-\t-\thealthy\tno symptom in %d hosts\n", res.Hosts)
+	}
+	return tw.Flush()
+}
