@@ -122,16 +122,23 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 		{"ca.crt", caPEM, 0o644},
 		{"token", []byte(tok + "\n"), 0o600},
 	}
+	u := *url
+	if u == "" {
+		u = defaultReceiverURL(cfg)
+	}
 	if kind == token.KindHost {
-		u := *url
-		if u == "" {
-			u = defaultReceiverURL(cfg)
-		}
 		files = append(files, struct {
 			name string
 			data []byte
 			perm os.FileMode
 		}{"lab-host.toml", []byte(labHostTOML(u, canon)), 0o644})
+	} else {
+		// `cis490 status --admin DIR` finds the receiver here.
+		files = append(files, struct {
+			name string
+			data []byte
+			perm os.FileMode
+		}{AdminReceiverFile, []byte(u + "\n"), 0o644})
 	}
 	for _, f := range files {
 		if err := pki.WriteFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
@@ -144,6 +151,9 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	}
 	return nil
 }
+
+// AdminReceiverFile, in an admin bundle, holds the receiver's URL.
+const AdminReceiverFile = "receiver.url"
 
 func defaultReceiverURL(cfg *config.Receiver) string {
 	_, port, err := net.SplitHostPort(cfg.Listen)

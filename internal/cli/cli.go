@@ -40,6 +40,7 @@ func commands() []command {
 		{"receiver", "serve the HTTPS API (mTLS + bearer ingest)", "[--config receiver.toml]", runReceiver},
 		{"ship", "ship this lab host's log files to the receiver", "[--config lab-host.toml]", runShip},
 		{"fleet-health", "judge the fleet from the index; write alerts (timer, every 5 min)", "[--config receiver.toml] [--now T] [--dry-run]", runFleetHealth},
+		{"status", "the fleet table from the receiver (GET /v1/fleet), worst first", "[--admin DIR] [--json]", runStatus},
 		{"heartbeat", "tell the receiver this host is up, shutting down or going to sleep", "[--state up|shutdown|sleep]", runHeartbeat},
 		{"ca", "fleet CA: `ca init`, `ca issue --host NAME`, `ca issue --admin NAME`", "init|issue [flags]", runCA},
 		{"demo", "a real receiver and simulated hosts on loopback", "[--dir DIR] [--duration 20s]", runDemo},

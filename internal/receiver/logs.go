@@ -29,6 +29,17 @@ func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (
 		return jsonResponse(http.StatusOK, map[string]any{"host": rt.host, "streams": nonNil(s.store.List(rt.host))}), nil
 	case rt.endpoint == EPHeartbeat && r.Method == http.MethodPut:
 		return s.putHeartbeat(r, rt, p, rec)
+	case rt.endpoint == EPFleet && r.Method == http.MethodGet && s.opt.Fleet != nil:
+		if err := requireAdmin(p); err != nil {
+			return nil, err
+		}
+		v, err := s.opt.Fleet(s.opt.Now())
+		if err != nil {
+			s.log.Error("fleet view", "err", err)
+			return nil, &apiError{status: http.StatusServiceUnavailable, reason: "fleet-view", retryAfter: 30,
+				msg: "the receiver cannot read its index for the fleet view right now; retry later, and read the receiver's journal"}
+		}
+		return jsonResponse(http.StatusOK, v), nil
 	}
 	return nil, &apiError{status: http.StatusMethodNotAllowed, reason: "method",
 		msg: fmt.Sprintf("%s is not allowed on %s; see the API reference in the README", r.Method, r.URL.EscapedPath())}

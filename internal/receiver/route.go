@@ -62,6 +62,10 @@ func parseRoute(rawPath string) route {
 			}
 			r.stream = parts[2]
 		}
+	case EPFleet:
+		if len(parts) != 1 {
+			r.err = notFound()
+		}
 	case EPHeartbeat:
 		if len(parts) != 2 {
 			r.err = notFound()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
@@ -75,6 +76,9 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Log:   log.With("component", "http"),
 		Ready: g.Err,
+		Fleet: func(now time.Time) (any, error) {
+			return fleethealth.BuildView(cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
+		},
 	})
 	if err != nil {
 		return err

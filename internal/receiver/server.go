@@ -41,6 +41,8 @@ type Options struct {
 	Now         func() time.Time
 	// Ready reports whether storage works; /healthz answers 503 otherwise.
 	Ready func() error
+	// Fleet builds the fleet view GET /v1/fleet answers (admins only).
+	Fleet func(now time.Time) (any, error)
 }
 
 // Server is the receiver's HTTP handler.

@@ -103,3 +103,18 @@ func (c *Client) Heartbeat(ctx context.Context, state string) error {
 	}
 	return resp.Err()
 }
+
+// GetJSON fetches path and decodes its JSON answer into v.
+func (c *Client) GetJSON(ctx context.Context, path string, v any) error {
+	resp, err := c.Do(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return err
+	}
+	if err := resp.Err(); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(resp.Body, v); err != nil {
+		return fmt.Errorf("the receiver's answer to GET %s is not the JSON expected: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/transport"
+)
+
+func runStatus(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "status", "[--admin DIR] [--receiver URL] [--json]",
+		`Prints the fleet as the receiver sees it (GET /v1/fleet): one row per host,
+worst first — state, last seen, last ok, commit (* = a release the gate no longer
+accepts), requests in 24 h by status class, symptoms (! = alerted, ? = awaiting
+confirmation) and the latest doctor summary. DIR is an admin bundle from
+`+"`cis490 ca issue --admin NAME`"+` (admin.crt, admin.key, ca.crt, token, receiver.url).`)
+	dir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder (default $CIS490_ADMIN or .)")
+	recv := fs.String("receiver", "", "receiver URL (default: the bundle's receiver.url)")
+	asJSON := fs.Bool("json", false, "print the receiver's JSON as is")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	u := *recv
+	if u == "" {
+		b, err := os.ReadFile(filepath.Join(*dir, AdminReceiverFile))
+		if err != nil {
+			return fmt.Errorf("no receiver URL: pass --receiver https://host:8443, or --admin with the folder `cis490 ca issue --admin NAME` made (%w)", err)
+		}
+		u = strings.TrimSpace(string(b))
+	}
+	c, err := transport.New(transport.Options{
+		Receiver: u, Host: "admin",
+		CertFile: filepath.Join(*dir, token.KindAdmin+".crt"), KeyFile: filepath.Join(*dir, token.KindAdmin+".key"),
+		CAFile: filepath.Join(*dir, "ca.crt"), TokenFile: filepath.Join(*dir, "token"),
+		Timeout: 30 * time.Second, Log: env.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("admin credentials in %s: %w", *dir, err)
+	}
+	defer c.Close()
+	var raw json.RawMessage
+	if err := c.GetJSON(ctx, "/v1/fleet", &raw); err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := fmt.Fprintf(env.Stdout, "%s\n", raw)
+		return err
+	}
+	var v fleethealth.View
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("the receiver's fleet view is not what this version reads: %w", err)
+	}
+	return writeStatus(env.Stdout, &v, isTerminal(env.Stdout))
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == ""
+}
+
+// writeStatus prints the fleet table; colour only on a terminal.
+func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
+	paint := func(code, s string) string {
+		if !colour {
+			return s
+		}
+		return "\x1b[" + code + "m" + s + "\x1b[0m"
+	}
+	for _, s := range v.Fleet {
+		fmt.Fprintf(w, "%s %s: %s\n", paint("1;31", "FLEET"), s.Symptom, s.Detail)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tSTATE\tLAST SEEN\tLAST OK\tCOMMIT\t24H 2xx/4xx/5xx\tSYMPTOMS\tDOCTOR")
+	for _, r := range v.Hosts {
+		state := r.State
+		switch state {
+		case "sick":
+			state = paint("31", state)
+		case "silent":
+			state = paint("33", state)
+		case "off":
+			state = paint("2", state+" ("+r.Off+")")
+		}
+		commit := shortID(r.Commit)
+		if r.Stale {
+			commit += "*"
+		}
+		var syms []string
+		for _, s := range r.Symptoms {
+			mark := "?"
+			if s.Firing {
+				mark = "!"
+			}
+			syms = append(syms, s.Symptom+mark)
+		}
+		doctor := "-"
+		if r.Doctor != nil {
+			doctor = r.Doctor.Summary
+			if doctor == "" {
+				doctor = "snapshot"
+			}
+			doctor += " (" + ago(v.AsOf, r.Doctor.Received) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t%s\t%s\n", r.Host, state, ago(v.AsOf, r.LastSeen), ago(v.AsOf, r.LastOK),
+			commit, r.Requests24h["2xx"], r.Requests24h["4xx"], r.Requests24h["5xx"], orDash(strings.Join(syms, " ")), doctor)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range v.Hosts {
+		for _, s := range r.Symptoms {
+			fmt.Fprintf(w, "%s %s: %s\n", r.Host, s.Symptom, s.Detail)
+		}
+	}
+	if v.DetectorRan.IsZero() {
+		fmt.Fprintln(w, "(the fleet-health detector has not run yet: enable cis490-fleet-health.timer)")
+	} else if v.AsOf.Sub(v.DetectorRan) > 15*time.Minute {
+		fmt.Fprintf(w, "(the fleet-health detector last ran %s: check cis490-fleet-health.timer)\n", ago(v.AsOf, v.DetectorRan))
+	}
+	return nil
+}
+
+func shortID(s string) string {
+	if s == "" {
+		return "unstamped"
+	}
+	return s[:min(len(s), 12)]
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// ago prints how long before now t was, the way people read it.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}

@@ -1,0 +1,184 @@
+package fleethealth
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/names"
+)
+
+// View is the fleet as GET /v1/fleet and `cis490 status` show it: the
+// detector's saved state brought up to the moment by the index lines
+// written since its last run (read, never written).
+type View struct {
+	AsOf        time.Time `json:"as_of"`
+	DetectorRan time.Time `json:"detector_last_run,omitzero"`
+	// Fleet holds the fleet-level symptoms (receiver-fault, fleet-silent).
+	Fleet []Symptom `json:"fleet"`
+	Hosts []Row     `json:"hosts"`
+}
+
+// Row is one host, worst first.
+type Row struct {
+	Host     string    `json:"host"`
+	State    string    `json:"state"` // sick, silent, off, ok
+	LastSeen time.Time `json:"last_seen"`
+	LastOK   time.Time `json:"last_ok,omitzero"`
+	Commit   string    `json:"commit,omitempty"`
+	// Stale: Commit is a known release the gate no longer accepts.
+	Stale       bool           `json:"stale,omitempty"`
+	Off         string         `json:"off,omitempty"` // shutdown or sleep
+	Requests24h map[string]int `json:"requests_24h"`  // by status class: 2xx, 3xx, 4xx, 5xx
+	Symptoms    []Symptom      `json:"symptoms"`
+	Doctor      *Doctor        `json:"doctor,omitempty"`
+}
+
+// Symptom is one symptom that holds now.
+type Symptom struct {
+	Symptom string `json:"symptom"`
+	Detail  string `json:"detail"`
+	// Firing: confirmed and alerted; otherwise it waits for confirmation.
+	Firing bool      `json:"firing"`
+	Since  time.Time `json:"since,omitzero"`
+}
+
+// Doctor is the latest doctor snapshot's summary, when the host sent one.
+type Doctor struct {
+	Received time.Time `json:"received"`
+	Summary  string    `json:"summary,omitempty"`
+	OK       *bool     `json:"ok,omitempty"`
+}
+
+// severity orders symptoms, worst first.
+var severity = map[string]int{FatalOnly: 0, StaleCode: 1, DuplicateIdentity: 2, Silent: 3, Unstamped: 4}
+
+// BuildView reads the fleet as of now from the data folder. It takes no
+// lock and writes nothing, so it can serve while the detector runs.
+func BuildView(data string, cfg config.FleetHealth, gate config.Gate, now time.Time) (*View, error) {
+	now = now.UTC()
+	st := &State{Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}
+	if b, err := os.ReadFile(statePath(data)); err == nil {
+		var saved State
+		if json.Unmarshal(b, &saved) == nil && saved.Version == StateVersion {
+			st = &saved
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if st.Hosts == nil {
+		st.Hosts = map[string]*Host{}
+	}
+	tr := newTracker(cfg.FatalWindow.Duration(), max(cfg.Window.Duration(), cfg.FatalWindow.Duration()))
+	tr.Hosts = st.Hosts
+	if _, _, err := readIndex(filepath.Join(data, "index"), st.Checkpoint, now.Add(-cfg.Window.Duration()), time.Time{}, tr.Observe); err != nil {
+		return nil, err
+	}
+	judge := &Judge{Cfg: cfg, Accepted: AcceptedText(gate)}
+	found, gone := judge.Evaluate(tr, now)
+	goneHost := map[string]bool{}
+	for _, g := range gone {
+		goneHost[g.Host] = true
+	}
+	v := &View{AsOf: now, DetectorRan: st.LastRun, Fleet: []Symptom{}}
+	bySym := map[string][]Symptom{}
+	for _, f := range found {
+		s := Symptom{Symptom: f.Symptom, Detail: f.Detail}
+		if t := st.Tracks[trackKey(f.Host, f.Symptom)]; t != nil {
+			s.Firing, s.Since = t.Fired, t.Since
+		}
+		if f.Host == FleetHost {
+			v.Fleet = append(v.Fleet, s)
+			continue
+		}
+		bySym[f.Host] = append(bySym[f.Host], s)
+	}
+	stale := staleSet(gate)
+	for name, h := range tr.Hosts {
+		if goneHost[name] {
+			continue
+		}
+		day := h.Day(now)
+		row := Row{Host: name, LastSeen: h.LastSeen, LastOK: h.LastOK, Commit: h.Commit, Stale: stale[h.Commit],
+			Off: h.Off, Symptoms: bySym[name],
+			Requests24h: map[string]int{"2xx": day[2], "3xx": day[3], "4xx": day[4] + day[1], "5xx": day[5]}}
+		if row.Symptoms == nil {
+			row.Symptoms = []Symptom{}
+		}
+		sort.Slice(row.Symptoms, func(i, j int) bool {
+			return severity[row.Symptoms[i].Symptom] < severity[row.Symptoms[j].Symptom]
+		})
+		switch {
+		case len(row.Symptoms) > 0 && row.Symptoms[0].Symptom == Silent:
+			row.State = "silent"
+		case len(row.Symptoms) > 0 && row.Symptoms[0].Symptom != Unstamped:
+			row.State = "sick"
+		case h.Off != "":
+			row.State = "off"
+		default:
+			row.State = "ok"
+		}
+		row.Doctor = readDoctor(data, name)
+		v.Hosts = append(v.Hosts, row)
+	}
+	rank := func(r Row) int {
+		switch {
+		case len(r.Symptoms) > 0 && r.Symptoms[0].Firing:
+			return severity[r.Symptoms[0].Symptom]
+		case len(r.Symptoms) > 0:
+			return 10 + severity[r.Symptoms[0].Symptom]
+		case r.State == "off":
+			return 20
+		}
+		return 30
+	}
+	sort.Slice(v.Hosts, func(i, j int) bool {
+		a, b := v.Hosts[i], v.Hosts[j]
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra < rb
+		}
+		return a.Host < b.Host
+	})
+	if v.Hosts == nil {
+		v.Hosts = []Row{}
+	}
+	return v, nil
+}
+
+// staleSet lists the commits of known releases older than the accepted.
+func staleSet(g config.Gate) map[string]bool {
+	out := map[string]bool{}
+	for i, r := range g.Releases {
+		if i < len(g.Releases)-max(g.Accept, 1) {
+			out[r.Commit] = true
+		}
+	}
+	return out
+}
+
+// readDoctor reads the summary of host-health/<host>.json, if any.
+func readDoctor(data, host string) *Doctor {
+	if _, err := names.Host(host); err != nil {
+		return nil
+	}
+	p := filepath.Join(data, "host-health", host+".json")
+	info, err := os.Stat(p)
+	if err != nil {
+		return nil
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil
+	}
+	var snap struct {
+		Summary string `json:"summary"`
+		OK      *bool  `json:"ok"`
+	}
+	json.Unmarshal(b, &snap)
+	return &Doctor{Received: info.ModTime().UTC(), Summary: snap.Summary, OK: snap.OK}
+}
