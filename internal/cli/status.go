@@ -93,7 +93,7 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 		fmt.Fprintf(w, "%s %s: %s\n", paint("1;31", "FLEET"), s.Symptom, s.Detail)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tSTATE\tLAST SEEN\tLAST OK\tCOMMIT\t24H 2xx/4xx/5xx\tSYMPTOMS\tDOCTOR")
+	fmt.Fprintln(tw, "HOST\tSTATE\tLAST SEEN\tLAST OK\tCOMMIT\t24H 2xx/4xx/5xx\tCERT\tSYMPTOMS\tDOCTOR")
 	for _, r := range v.Hosts {
 		state := r.State
 		switch state {
@@ -124,8 +124,9 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 			}
 			doctor += " (" + ago(v.AsOf, r.Doctor.Received) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t%s\t%s\n", r.Host, state, ago(v.AsOf, r.LastSeen), ago(v.AsOf, r.LastOK),
-			commit, r.Requests24h["2xx"], r.Requests24h["4xx"], r.Requests24h["5xx"], orDash(strings.Join(syms, " ")), doctor)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t%s\t%s\t%s\n", r.Host, state, ago(v.AsOf, r.LastSeen), ago(v.AsOf, r.LastOK),
+			commit, r.Requests24h["2xx"], r.Requests24h["4xx"], r.Requests24h["5xx"], expires(v.AsOf, r.CertExpires),
+			orDash(strings.Join(syms, " ")), doctor)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -141,6 +142,20 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 		fmt.Fprintf(w, "(the fleet-health detector last ran %s: check cis490-fleet-health.timer)\n", ago(v.AsOf, v.DetectorRan))
 	}
 	return nil
+}
+
+// expires says when a certificate expires, relative to now.
+func expires(now, t time.Time) string {
+	switch d := t.Sub(now); {
+	case t.IsZero():
+		return "-"
+	case d < 0:
+		return "expired " + ago(now, t)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("in %dh", int(d.Hours()))
+	default:
+		return fmt.Sprintf("in %dd", int(d.Hours()/24))
+	}
 }
 
 func shortID(s string) string {

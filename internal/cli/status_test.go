@@ -60,7 +60,7 @@ func TestStatus(t *testing.T) {
 	}
 	lines := strings.Split(out, "\n")
 	if len(lines) < 3 || !strings.HasPrefix(lines[1], "lab-2 ") || !strings.Contains(lines[1], "sick") ||
-		!strings.Contains(lines[1], "fatal-only?") || !strings.HasPrefix(lines[2], "lab-1 ") || !strings.Contains(lines[2], " ok ") {
+		!strings.Contains(lines[1], "fatal-only?") || !strings.Contains(lines[1], " in 0h ") || !strings.HasPrefix(lines[2], "lab-1 ") || !strings.Contains(lines[2], " ok ") {
 		t.Fatalf("status table, sick host first:\n%s", out)
 	}
 	if !strings.Contains(out, "lab-2 fatal-only: every log PUT failed: 3×4xx; mostly host-mismatch (3)") {

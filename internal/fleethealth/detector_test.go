@@ -166,12 +166,13 @@ func TestCertExpiredDetail(t *testing.T) {
 	f.cfg.ConfirmRuns = 1
 	f.add(every(t0.Add(-25*time.Minute), t0, 5*time.Minute, func(ts time.Time) index.Line {
 		l := put("lab-1", ts, 401, "cert-expired")
-		l.Auth = false
+		l.Auth, l.CertExpires = false, "2026-11-20T08:00:00Z"
 		return l
 	})...)
 	got := f.run(t0).Alerts
 	wantAlerts(t, "expired", got, "lab-1 fatal-only")
-	if !strings.Contains(got[0].Detail, "mostly cert-expired (5): its client certificate expired; run `cis490 cert-fetch`") {
+	if !strings.Contains(got[0].Detail, "mostly cert-expired (5): its client certificate expired; run `cis490 cert-fetch`") ||
+		!strings.HasSuffix(got[0].Detail, "(it expired 2026-11-20T08:00:00Z)") {
 		t.Fatalf("detail %q", got[0].Detail)
 	}
 }

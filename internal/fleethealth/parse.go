@@ -29,6 +29,8 @@ type Rec struct {
 	State    string // heartbeat: up, shutdown, sleep
 	Gate     string // unstamped, unknown-commit, stale
 	Seq      uint64
+	// CertExpires is the RFC 3339 expiry of the fleet-signed certificate.
+	CertExpires string
 }
 
 // Subject is the host a request counts for: the host its certificate,
@@ -72,7 +74,7 @@ func parseLine(b []byte, r *Rec) error {
 	}
 	*r = Rec{TS: l.TS, Host: l.Host, Auth: l.Auth, CertHost: l.CertHost, Admin: l.Admin, Method: l.Method,
 		Endpoint: l.Endpoint, Status: l.Status, Commit: l.Commit, Instance: l.Instance, Reason: l.Reason,
-		State: l.State, Gate: l.Gate, Seq: l.Seq}
+		State: l.State, Gate: l.Gate, Seq: l.Seq, CertExpires: l.CertExpires}
 	return nil
 }
 
@@ -82,7 +84,7 @@ var errSlow = errors.New("take the slow path")
 // must refuse what encoding/json would refuse.
 var keyKinds = map[string]byte{
 	"ts": 's', "host": 's', "cert_host": 's', "admin": 's', "method": 's', "endpoint": 's', "commit": 's',
-	"instance": 's', "reason": 's', "state": 's', "gate": 's', "remote": 's', "stream": 's',
+	"instance": 's', "reason": 's', "state": 's', "gate": 's', "remote": 's', "stream": 's', "cert_expires": 's',
 	"auth": 'b', "status": 'i', "bytes": 'i', "seq": 'u', "dur_ms": 'f',
 }
 
@@ -172,6 +174,8 @@ func fastParse(b []byte, r *Rec) error {
 				r.State = string(s)
 			case "gate":
 				r.Gate = string(s)
+			case "cert_expires":
+				r.CertExpires = string(s)
 			}
 		case c == 't' && bytes.HasPrefix(b[i:], []byte("true")):
 			end = i + 4

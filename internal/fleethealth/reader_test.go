@@ -148,7 +148,7 @@ func FuzzParseLine(f *testing.F) {
 		}
 		slow := Rec{TS: l.TS.UTC(), Host: l.Host, Auth: l.Auth, CertHost: l.CertHost, Admin: l.Admin, Method: l.Method,
 			Endpoint: l.Endpoint, Status: l.Status, Commit: l.Commit, Instance: l.Instance, Reason: l.Reason,
-			State: l.State, Gate: l.Gate, Seq: l.Seq}
+			State: l.State, Gate: l.Gate, Seq: l.Seq, CertExpires: l.CertExpires}
 		if !fast.TS.Equal(slow.TS) {
 			t.Fatalf("ts: fast %v, slow %v", fast.TS, slow.TS)
 		}

@@ -195,6 +195,9 @@ func fatalDetail(w Minute, h *Host) string {
 	if fix := fixFor(r); fix != "" {
 		d += ": " + fix
 	}
+	if r == "cert-expired" && !h.CertExpires.IsZero() {
+		d += fmt.Sprintf(" (it expired %s)", h.CertExpires.UTC().Format(time.RFC3339))
+	}
 	return d
 }
 

@@ -24,6 +24,8 @@ type Host struct {
 	Minutes     []Minute         `json:"minutes,omitempty"`
 	Hours       []Hour           `json:"hours,omitempty"`
 	Instances   map[string]*Span `json:"instances,omitempty"`
+	// CertExpires is when the certificate of its latest request expires.
+	CertExpires time.Time `json:"cert_expires,omitzero"`
 	// Gone is set once the host was reported gone, until it is seen again.
 	Gone bool `json:"gone,omitempty"`
 }
@@ -97,6 +99,11 @@ func (t *Tracker) Observe(r *Rec) {
 	}
 	if r.Commit != "" && latest {
 		h.Commit = r.Commit
+	}
+	if r.CertExpires != "" && latest {
+		if t, err := time.Parse(time.RFC3339, r.CertExpires); err == nil {
+			h.CertExpires = t
+		}
 	}
 	if r.Instance != "" {
 		if h.Instances == nil {

@@ -34,6 +34,7 @@ type Row struct {
 	// Stale: Commit is a known release the gate no longer accepts.
 	Stale       bool           `json:"stale,omitempty"`
 	Off         string         `json:"off,omitempty"` // shutdown or sleep
+	CertExpires time.Time      `json:"cert_expires,omitzero"`
 	Requests24h map[string]int `json:"requests_24h"`  // by status class: 2xx, 3xx, 4xx, 5xx
 	Symptoms    []Symptom      `json:"symptoms"`
 	Doctor      *Doctor        `json:"doctor,omitempty"`
@@ -105,7 +106,7 @@ func BuildView(data string, cfg config.FleetHealth, gate config.Gate, now time.T
 		}
 		day := h.Day(now)
 		row := Row{Host: name, LastSeen: h.LastSeen, LastOK: h.LastOK, Commit: h.Commit, Stale: stale[h.Commit],
-			Off: h.Off, Symptoms: bySym[name],
+			Off: h.Off, Symptoms: bySym[name], CertExpires: h.CertExpires,
 			Requests24h: map[string]int{"2xx": day[2], "3xx": day[3], "4xx": day[4] + day[1], "5xx": day[5]}}
 		if row.Symptoms == nil {
 			row.Symptoms = []Symptom{}

@@ -36,6 +36,7 @@ func appendLine(b []byte, l *Line) []byte {
 	b = strconv.AppendFloat(b, l.DurMS, 'f', -1, 64)
 	for _, f := range [...]struct{ key, val string }{
 		{`,"stream":`, l.Stream}, {`,"state":`, l.State}, {`,"admin":`, l.Admin}, {`,"gate":`, l.Gate},
+		{`,"cert_expires":`, l.CertExpires},
 	} {
 		if f.val != "" {
 			b = append(b, f.key...)

@@ -43,7 +43,10 @@ type Line struct {
 	State    string    `json:"state,omitempty"` // heartbeat: up, shutdown, sleep
 	Admin    string    `json:"admin,omitempty"` // the admin who made the request
 	Gate     string    `json:"gate,omitempty"`  // unstamped, unknown-commit, stale
-	Seq      uint64    `json:"seq,omitempty"`   // the line's number, for recovery
+	// CertExpires is when the fleet-signed client certificate the request
+	// carried expires (RFC 3339), so the fleet view can show it.
+	CertExpires string `json:"cert_expires,omitempty"`
+	Seq         uint64 `json:"seq,omitempty"` // the line's number, for recovery
 }
 
 // TimeFormat is the ts format: RFC 3339, UTC, milliseconds.

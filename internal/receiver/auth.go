@@ -26,6 +26,9 @@ type principal struct {
 func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (principal, *apiError) {
 	v := s.verifyPeer(r, now)
 	rec.line.CertHost = v.CertHost
+	if v.CertHost != "" && !v.NotAfter.IsZero() {
+		rec.line.CertExpires = v.NotAfter.UTC().Format(time.RFC3339)
+	}
 	if !v.OK() {
 		return principal{}, &apiError{status: http.StatusUnauthorized, reason: v.Reason, msg: v.Message}
 	}
