@@ -35,7 +35,7 @@ type Row struct {
 	Stale       bool           `json:"stale,omitempty"`
 	Off         string         `json:"off,omitempty"` // shutdown or sleep
 	CertExpires time.Time      `json:"cert_expires,omitzero"`
-	Requests24h map[string]int `json:"requests_24h"`  // by status class: 2xx, 3xx, 4xx, 5xx
+	Requests24h map[string]int `json:"requests_24h"` // by status class: 2xx, 3xx, 4xx, 5xx
 	Symptoms    []Symptom      `json:"symptoms"`
 	Doctor      *Doctor        `json:"doctor,omitempty"`
 }
