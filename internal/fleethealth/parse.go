@@ -82,19 +82,26 @@ var errSlow = errors.New("take the slow path")
 
 // keyKinds are index.Line's keys and the JSON type of each: the fast path
 // must refuse what encoding/json would refuse.
-var keyKinds = map[string]byte{
-	"ts": 's', "host": 's', "cert_host": 's', "admin": 's', "method": 's', "endpoint": 's', "commit": 's',
-	"instance": 's', "reason": 's', "state": 's', "gate": 's', "remote": 's', "stream": 's', "cert_expires": 's',
-	"auth": 'b', "status": 'i', "bytes": 'i', "seq": 'u', "dur_ms": 'f',
-}
+var knownKeys = []string{"ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
+	"reason", "state", "gate", "remote", "stream", "cert_expires", "auth", "status", "bytes", "seq", "dur_ms"}
 
 // kindOf returns the type a key must have, 0 for a key index.Line does not
 // know, or errSlow for a key encoding/json would match by case folding.
 func kindOf(key []byte) (byte, error) {
-	if k, ok := keyKinds[string(key)]; ok {
-		return k, nil
+	switch string(key) {
+	case "ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
+		"reason", "state", "gate", "remote", "stream", "cert_expires":
+		return 's', nil
+	case "auth":
+		return 'b', nil
+	case "status", "bytes":
+		return 'i', nil
+	case "seq":
+		return 'u', nil
+	case "dur_ms":
+		return 'f', nil
 	}
-	for known := range keyKinds {
+	for _, known := range knownKeys {
 		if strings.EqualFold(known, string(key)) {
 			return 0, errSlow
 		}
@@ -292,13 +299,16 @@ func plainString(b []byte, i int) (s []byte, end int, ok bool) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, 0, false
 	}
+	high := false
 	for j := i + 1; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
 			s := b[i+1 : j]
-			return s, j + 1, utf8.Valid(s)
+			return s, j + 1, !high || utf8.Valid(s)
 		case c == '\\' || c < 0x20:
 			return nil, 0, false
+		case c >= 0x80:
+			high = true
 		}
 	}
 	return nil, 0, false

@@ -163,6 +163,17 @@ func readFile(p string, from int64, newest bool, st *ReadStats, line func([]byte
 	br := bufio.NewReaderSize(f, 256<<10)
 	var long []byte // a line longer than the buffer
 	off := from
+	lastStart := int64(-1) // where the last line taken starts
+	// The checkpoint identifies the last line taken by a hash: taken once,
+	// at the end, not for every line.
+	defer func() {
+		if lastStart >= 0 && err == nil {
+			buf := make([]byte, next-lastStart)
+			if _, rerr := f.ReadAt(buf, lastStart); rerr == nil {
+				last = lineHash(buf)
+			}
+		}
+	}()
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -173,9 +184,9 @@ func readFile(p string, from int64, newest bool, st *ReadStats, line func([]byte
 			if len(chunk)+len(long) > 0 && !newest {
 				st.Malformed++
 				b := append(long, chunk...)
+				lastStart = off
 				off += int64(len(b))
 				st.Bytes += int64(len(b))
-				last = lineHash(b)
 			}
 			return off, last, false, nil
 		}
@@ -190,8 +201,8 @@ func readFile(p string, from int64, newest bool, st *ReadStats, line func([]byte
 		if !line(b[:len(b)-1]) {
 			return off, last, true, nil
 		}
+		lastStart = off
 		off += int64(len(b))
 		st.Bytes += int64(len(b))
-		last = lineHash(b)
 	}
 }

@@ -63,15 +63,35 @@ type Tracker struct {
 	// Unattributed counts requests that named no host the detector may
 	// hold responsible (unauthenticated, foreign certificates, admins).
 	Unattributed int `json:"-"`
+	names        map[subjectKey]string
 }
 
 func newTracker(fatalWindow, window time.Duration) *Tracker {
-	return &Tracker{Hosts: map[string]*Host{}, keep: fatalWindow, window: window}
+	return &Tracker{Hosts: map[string]*Host{}, keep: fatalWindow, window: window, names: map[subjectKey]string{}}
+}
+
+// subjectKey is what a request's subject depends on.
+type subjectKey struct {
+	host, certHost string
+	auth, admin    bool
+}
+
+// subject is r.Subject(), remembered: a fleet has few names and many lines.
+func (t *Tracker) subject(r *Rec) string {
+	k := subjectKey{r.Host, r.CertHost, r.Auth, r.Admin != ""}
+	if n, ok := t.names[k]; ok {
+		return n
+	}
+	n := r.Subject()
+	if len(t.names) < 100_000 {
+		t.names[k] = n
+	}
+	return n
 }
 
 // Observe folds one index line in.
 func (t *Tracker) Observe(r *Rec) {
-	name := r.Subject()
+	name := t.subject(r)
 	if name == "" {
 		t.Unattributed++
 		return
