@@ -18,6 +18,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "ship" {
 		return runBenchShip(ctx, env, args[1:])
 	}
+	if len(args) > 0 && args[0] == "fleet-health" {
+		return runBenchFleet(ctx, env, args[1:])
+	}
 	fs := newFlags(env, "bench", "[--target cis490|nginx|both] [--hosts 32] [--duration 15s] [--sizes 4096,65536] [--runs 3] [flags]\n       cis490 bench ship [flags]   (the shipper benchmark; cis490 bench ship -h)",
 		`Load generator: N hosts, each with its own client certificate over one keep-alive
 mutual TLS 1.3 connection, PUT bodies of a fixed size for a fixed time; prints
