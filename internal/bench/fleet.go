@@ -168,7 +168,7 @@ func RunFleet(ctx context.Context, o FleetOptions) (_ *FleetReport, err error) {
 	if rep.Full, err = run("full", end, rep.Lines); err != nil {
 		return nil, err
 	}
-	if info, err := os.Stat(filepath.Join(data, "fleet-health", "state.json")); err == nil {
+	if info, err := os.Stat(filepath.Join(data, "fleet-health", "state.gob")); err == nil {
 		rep.StateBytes = info.Size()
 	}
 	// Then the timer's runs: each over Incremental more index.

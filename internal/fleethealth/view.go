@@ -66,7 +66,7 @@ func BuildView(data string, cfg config.FleetHealth, gate config.Gate, now time.T
 	st := &State{Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}
 	if b, err := os.ReadFile(statePath(data)); err == nil {
 		var saved State
-		if json.Unmarshal(b, &saved) == nil && saved.Version == StateVersion {
+		if decodeState(b, &saved) == nil {
 			st = &saved
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
