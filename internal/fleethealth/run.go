@@ -1,8 +1,8 @@
 package fleethealth
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"encoding/gob"
 	"errors"
 	"fmt"
