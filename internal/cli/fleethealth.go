@@ -9,15 +9,17 @@ import (
 )
 
 func runFleetHealth(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "fleet-health", "[--config receiver.toml] [--now RFC3339] [--dry-run]",
+	fs := newFlags(env, "fleet-health", "[--config receiver.toml] [--now RFC3339] [--dry-run] [--state DIR]",
 		`Reads what the receiver's index gained since the last run, judges every host
 and appends alerts to <data_dir>/alerts.jsonl (then syslog and the notifiers of
 [fleet_health]). Exit 0 when it ran, whatever it found; 1 when it could not run.
---now replays as of an instant (index lines stamped later are not read yet);
---dry-run prints what it would alert and writes nothing.`)
+--now replays as of an instant (index lines stamped later are not read yet;
+replay an incident into its own folder with --state DIR, leaving the live
+state alone); --dry-run prints what it would alert and writes nothing.`)
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file (data_dir and [fleet_health])")
 	nowFlag := fs.String("now", "", "judge as of this instant (RFC 3339, e.g. 2026-11-26T14:05:00Z)")
 	dry := fs.Bool("dry-run", false, "print what it would alert; write nothing, tell no one")
+	stateDir := fs.String("state", "", "keep the state and alerts.jsonl in this folder instead of data_dir (for replays)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -36,10 +38,11 @@ and appends alerts to <data_dir>/alerts.jsonl (then syslog and the notifiers of
 	if err != nil {
 		return err
 	}
-	res, err := fleethealth.Run(ctx, fleethealth.Options{
+	opt := fleethealth.Options{
 		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: fleethealth.AcceptedText(cfg.Gate),
-		Now: now, Replay: !now.IsZero(), DryRun: *dry, Log: env.Log,
-	})
+		Now: now, Replay: !now.IsZero(), DryRun: *dry, StateDir: *stateDir, Log: env.Log,
+	}
+	res, err := fleethealth.Run(ctx, opt)
 	if err != nil {
 		if *dry {
 			return err
@@ -57,6 +60,6 @@ and appends alerts to <data_dir>/alerts.jsonl (then syslog and the notifiers of
 	}
 	env.Log.Info("fleet-health ran", "lines_read", res.Read.Lines, "malformed", res.Read.Malformed,
 		"hosts", res.Hosts, "alerts", len(res.Alerts), "notifications_waiting", res.Failed,
-		"alerts_file", fleethealth.AlertsPath(cfg.DataDir))
+		"alerts_file", opt.AlertsFile())
 	return nil
 }

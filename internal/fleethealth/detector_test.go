@@ -3,6 +3,7 @@ package fleethealth
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,11 +82,40 @@ func TestDedupAndResolved(t *testing.T) {
 func TestClockStepBack(t *testing.T) {
 	f := newFixture(t)
 	f.add(healthy("lab-1", t0.Add(-2*time.Hour), t0.Add(-time.Hour))...)
-	f.run(t0.Add(50 * time.Minute))
-	wantAlerts(t, "fires at 10:55", f.run(t0.Add(55*time.Minute)).Alerts, "lab-1 silent")
-	wantAlerts(t, "11:00", f.run(t0.Add(60*time.Minute)).Alerts, "lab-1 silent")
-	wantAlerts(t, "clock back to 10:58", f.run(t0.Add(58*time.Minute)).Alerts)
-	wantAlerts(t, "11:05", f.run(t0.Add(65*time.Minute)).Alerts)
+	f.runLive(t0.Add(50 * time.Minute))
+	wantAlerts(t, "fires at 10:55", f.runLive(t0.Add(55*time.Minute)).Alerts, "lab-1 silent")
+	wantAlerts(t, "11:00", f.runLive(t0.Add(60*time.Minute)).Alerts, "lab-1 silent")
+	wantAlerts(t, "clock back to 10:58", f.runLive(t0.Add(58*time.Minute)).Alerts)
+	wantAlerts(t, "11:05", f.runLive(t0.Add(65*time.Minute)).Alerts)
+}
+
+// TestReplayIntoFreshState: a replay (--now) earlier than the state's last
+// run is refused with the way out; into its own state folder it works and
+// leaves the live state and alerts alone.
+func TestReplayIntoFreshState(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.ConfirmRuns = 1
+	f.add(healthy("lab-1", t0.Add(-2*time.Hour), t0.Add(-time.Hour))...)
+	f.run(t0)
+	_, err := Run(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0.Add(-30 * time.Minute), Replay: true})
+	if err == nil || !strings.Contains(err.Error(), "replay into a fresh state folder, e.g. --state /tmp/replay") {
+		t.Fatalf("a replay before the last run: %v", err)
+	}
+	replay := t.TempDir()
+	res, err := Run(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0.Add(-35 * time.Minute), Replay: true, StateDir: replay})
+	if err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("replay as of 09:25: %v, %v", res, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(replay, "alerts.jsonl")); len(b) != 0 || len(f.alerts()) != 1 {
+		t.Fatalf("replay alerts %q; live alerts %d", b, len(f.alerts()))
+	}
+	res, _ = Run(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0.Add(-25 * time.Minute), Replay: true, StateDir: replay})
+	if len(res.Alerts) != 1 {
+		t.Fatalf("replay as of 09:35 alerted %v", res.Alerts)
+	}
+	if b, _ := os.ReadFile(filepath.Join(replay, "alerts.jsonl")); !strings.Contains(string(b), `"ts":"2026-11-26T09:35:00.000Z","host":"lab-1","symptom":"silent"`) || len(f.alerts()) != 1 {
+		t.Fatalf("replay alerts %q; live alerts %d", b, len(f.alerts()))
+	}
 }
 
 // TestGoneOnce: silent past the 24 h window is reported once as gone,
@@ -367,12 +397,13 @@ func TestCorruptState(t *testing.T) {
 	f.cfg.ConfirmRuns = 1
 	f.add(healthy("lab-1", t0.Add(-2*time.Hour), t0.Add(-time.Hour))...)
 	f.run(t0)
-	if err := os.WriteFile(statePath(f.data), []byte("\x00garbage"), 0o640); err != nil {
+	state := statePath(filepath.Join(f.data, "fleet-health"))
+	if err := os.WriteFile(state, []byte("\x00garbage"), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	got := f.run(t0.Add(65 * time.Minute)).Alerts
 	wantAlerts(t, "after the state was lost", got, "lab-1 silent")
-	if _, err := os.Stat(statePath(f.data) + ".corrupt"); err != nil {
+	if _, err := os.Stat(state + ".corrupt"); err != nil {
 		t.Fatalf("the corrupt state was not kept aside: %v", err)
 	}
 }

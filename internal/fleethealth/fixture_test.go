@@ -96,10 +96,21 @@ func (f *fixture) run(now time.Time) *Result {
 	return res
 }
 
+// runLive is one run as if the clock said now (not a replay: every line
+// is read, as the timer's runs do).
+func (f *fixture) runLive(now time.Time) *Result {
+	f.t.Helper()
+	res, err := Run(context.Background(), Options{DataDir: f.data, Cfg: f.cfg, Now: now})
+	if err != nil {
+		f.t.Fatalf("run at %s: %v", now.Format(time.RFC3339), err)
+	}
+	return res
+}
+
 // alerts reads alerts.jsonl.
 func (f *fixture) alerts() []Alert {
 	f.t.Helper()
-	fh, err := os.Open(AlertsPath(f.data))
+	fh, err := os.Open(filepath.Join(f.data, "alerts.jsonl"))
 	if os.IsNotExist(err) {
 		return nil
 	}

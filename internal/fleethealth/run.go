@@ -31,8 +31,28 @@ type Options struct {
 	Replay bool
 	// DryRun judges without writing anything or telling anyone.
 	DryRun bool
-	Log    *slog.Logger
-	HTTP   *http.Client
+	// StateDir, when set, holds the state and alerts.jsonl instead of the
+	// data folder: a replay (--now) into a fresh folder leaves the live
+	// detector's state alone.
+	StateDir string
+	Log      *slog.Logger
+	HTTP     *http.Client
+}
+
+// stateDir is where the state and its lock live.
+func (o *Options) stateDir() string {
+	if o.StateDir != "" {
+		return o.StateDir
+	}
+	return filepath.Join(o.DataDir, "fleet-health")
+}
+
+// AlertsFile is where the run appends alert lines.
+func (o *Options) AlertsFile() string {
+	if o.StateDir != "" {
+		return filepath.Join(o.StateDir, "alerts.jsonl")
+	}
+	return filepath.Join(o.DataDir, "alerts.jsonl")
 }
 
 // Result is what a run found and did.
@@ -60,20 +80,15 @@ type State struct {
 	Outbox     []Outgoing        `json:"outbox,omitempty"`
 }
 
-// Paths of the detector's files in the data folder.
-func statePath(data string) string  { return filepath.Join(data, "fleet-health", "state.gob") }
-func lockPath(data string) string   { return filepath.Join(data, "fleet-health", "lock") }
-func alertsPath(data string) string { return filepath.Join(data, "alerts.jsonl") }
-
-// AlertsPath is where alert lines go.
-func AlertsPath(data string) string { return alertsPath(data) }
+// The state file in a state folder.
+func statePath(dir string) string { return filepath.Join(dir, "state.gob") }
 
 // loadState reads the state; a missing one is a first run, and a corrupt
 // one is moved aside and rebuilt (from the last 24 h of the index), never
 // a crash loop.
-func loadState(data string, log *slog.Logger) *State {
+func loadState(dir string, log *slog.Logger) *State {
 	fresh := &State{Version: StateVersion, Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}
-	b, err := os.ReadFile(statePath(data))
+	b, err := os.ReadFile(statePath(dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fresh
 	}
@@ -82,10 +97,10 @@ func loadState(data string, log *slog.Logger) *State {
 		err = decodeState(b, &st)
 	}
 	if err != nil {
-		aside := statePath(data) + ".corrupt"
-		os.Rename(statePath(data), aside)
+		aside := statePath(dir) + ".corrupt"
+		os.Rename(statePath(dir), aside)
 		log.Warn("the detector's state is unreadable; rebuilding it from the last day of the index (alerts already sent this hour may repeat)",
-			"file", statePath(data), "moved_to", aside, "err", err)
+			"file", statePath(dir), "moved_to", aside, "err", err)
 		return fresh
 	}
 	if st.Hosts == nil {
@@ -113,16 +128,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	o.Now = o.Now.UTC()
 	if !o.DryRun {
-		if err := os.MkdirAll(filepath.Join(o.DataDir, "fleet-health"), 0o750); err != nil {
+		if err := os.MkdirAll(o.stateDir(), 0o750); err != nil {
 			return nil, fmt.Errorf("make the detector's folder: %w", err)
 		}
-		unlock, err := lock(lockPath(o.DataDir))
+		unlock, err := lock(filepath.Join(o.stateDir(), "lock"))
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
 	}
-	st := loadState(o.DataDir, o.Log)
+	st := loadState(o.stateDir(), o.Log)
+	if o.Replay && o.Now.Before(st.LastRun) {
+		return nil, fmt.Errorf("--now %s is before this state's last run (%s): replay into a fresh state folder, e.g. --state /tmp/replay",
+			o.Now.Format(time.RFC3339), st.LastRun.Format(time.RFC3339))
+	}
 	cfg := o.Cfg
 	tr := newTracker(cfg.FatalWindow.Duration(), max(cfg.Window.Duration(), cfg.FatalWindow.Duration()))
 	tr.Hosts = st.Hosts
@@ -148,7 +167,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.DryRun {
 		return res, nil
 	}
-	if err := appendAlerts(alertsPath(o.DataDir), alerts); err != nil {
+	if err := appendAlerts(o.AlertsFile(), alerts); err != nil {
 		return nil, err
 	}
 	st.Checkpoint, st.LastRun, st.Hosts = cp, o.Now, tr.Hosts
@@ -157,14 +176,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if dropped > 0 {
 		o.Log.Warn("a notifier has failed for long; its oldest undelivered alerts are dropped (they are still in alerts.jsonl)", "dropped", dropped)
 	}
-	if err := saveState(o.DataDir, st); err != nil {
+	if err := saveState(o.stateDir(), st); err != nil {
 		return nil, err
 	}
 	toSyslog(cfg.Syslog, alerts, o.Log)
 	waiting := len(st.Outbox)
 	res.Failed = flush(ctx, o, st)
 	if len(st.Outbox) != waiting || res.Failed > 0 {
-		if err := saveState(o.DataDir, st); err != nil {
+		if err := saveState(o.stateDir(), st); err != nil {
 			return nil, err
 		}
 	}
@@ -259,13 +278,13 @@ func appendAlerts(p string, alerts []Alert) error {
 	return f.Close()
 }
 
-func saveState(data string, st *State) error {
+func saveState(dir string, st *State) error {
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 		return fmt.Errorf("encode the detector's state: %w", err)
 	}
 	b := buf.Bytes()
-	if err := vfs.WriteFileAtomic(vfs.OS{}, statePath(data), b, 0o640); err != nil {
+	if err := vfs.WriteFileAtomic(vfs.OS{}, statePath(dir), b, 0o640); err != nil {
 		return fmt.Errorf("save the detector's state: %w", err)
 	}
 	return nil

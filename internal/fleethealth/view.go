@@ -64,7 +64,7 @@ var severity = map[string]int{FatalOnly: 0, StaleCode: 1, DuplicateIdentity: 2, 
 func BuildView(data string, cfg config.FleetHealth, gate config.Gate, now time.Time) (*View, error) {
 	now = now.UTC()
 	st := &State{Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}
-	if b, err := os.ReadFile(statePath(data)); err == nil {
+	if b, err := os.ReadFile(statePath(filepath.Join(data, "fleet-health"))); err == nil {
 		var saved State
 		if decodeState(b, &saved) == nil {
 			st = &saved
