@@ -148,6 +148,9 @@ type ShipDelay struct {
 	// HeadRTT is the median HEAD round trip: with Poll it bounds how late
 	// an acknowledgement is seen.
 	HeadRTT time.Duration
+	// HeadMax is the slowest HEAD: every request waits for a group commit
+	// (fdatasync) on the receiver, so a slow one shows the disk stalling.
+	HeadMax time.Duration
 	Poll    time.Duration
 	Shipper ProcUsage // this shipper over its life (catch-up, idle, run)
 }
@@ -694,7 +697,7 @@ func (r *shipRig) delay(ctx context.Context, p *proc, path string, w time.Durati
 	slices.Sort(d.Delays)
 	slices.Sort(rtts)
 	if len(rtts) > 0 {
-		d.HeadRTT = rtts[len(rtts)/2]
+		d.HeadRTT, d.HeadMax = rtts[len(rtts)/2], rtts[len(rtts)-1]
 	}
 	if err := r.countIndex(func(l index.Line) {
 		if l.Method == http.MethodPut && l.Stream == stream {

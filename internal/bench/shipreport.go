@@ -82,9 +82,9 @@ func FormatIdleLine(i *ShipIdle) string {
 
 // FormatDelayLine is one delay run on one line.
 func FormatDelayLine(d *ShipDelay) string {
-	return fmt.Sprintf("batch.max_wait %s: %d lines, one every %s: min %s  p50 %s  p99 %s  max %s; %d PUTs; HEAD polled every %s (median round trip %s); shipper CPU %s over its life, peak RSS %s",
+	return fmt.Sprintf("batch.max_wait %s: %d lines, one every %s: min %s  p50 %s  p99 %s  max %s; %d PUTs; HEAD polled every %s (round trip median %s, max %s); shipper CPU %s over its life, peak RSS %s",
 		d.MaxWait, len(d.Delays), d.Every, Secs(d.Percentile(0)), Secs(d.Percentile(0.5)), Secs(d.Percentile(0.99)), Secs(d.Percentile(1)),
-		d.PUTs, d.Poll, MS(d.HeadRTT), Secs(d.Shipper.CPU()), MB(d.Shipper.MaxRSS))
+		d.PUTs, d.Poll, MS(d.HeadRTT), Secs(d.HeadMax), Secs(d.Shipper.CPU()), MB(d.Shipper.MaxRSS))
 }
 
 // FormatShip writes the whole report: the runs, Markdown tables and the
