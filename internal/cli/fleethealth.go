@@ -58,7 +58,7 @@ state alone); --dry-run prints what it would alert and writes nothing.`)
 	for _, a := range res.Alerts {
 		env.Log.Warn(a.Text(), "host", a.Host, "symptom", a.Symptom, "bucket", a.Bucket)
 	}
-	env.Log.Info("fleet-health ran", "lines_read", res.Read.Lines, "malformed", res.Read.Malformed,
+	env.Log.Info("fleet-health ran", "lines_read", res.Read.Lines, "malformed", res.Read.Malformed, "unattributed", res.Unattributed,
 		"hosts", res.Hosts, "alerts", len(res.Alerts), "notifications_waiting", res.Failed,
 		"alerts_file", opt.AlertsFile())
 	return nil

@@ -48,20 +48,23 @@ type Verdict struct {
 	Track
 	// Alerted is set when this run writes an alert line for it.
 	Alerted bool
+	// Held: it holds, but is explained by a fleet-level symptom or quiet
+	// hours, so it is neither repeated nor resolved.
+	Held bool
 }
 
-// step advances every track by one run: findings hold now, gone hosts
-// have left. confirm is how many runs a symptom must hold before it fires
-// (and stay clear before it is resolved). It returns the alert lines this
-// run writes and every live symptom's verdict.
-func step(tracks map[string]*Track, found, gone []Finding, now time.Time, confirm int) ([]Alert, []Verdict) {
+// step advances every track by one run. confirm is how many runs a
+// symptom must hold before it fires (and stay clear before it is
+// resolved). It returns the alert lines this run writes and every live
+// symptom's verdict.
+func step(tracks map[string]*Track, j Judgement, now time.Time, confirm int) ([]Alert, []Verdict) {
 	bucket := Bucket(now)
 	var out []Alert
 	var verdicts []Verdict
-	holding := map[string]bool{}
-	for _, f := range found {
+	seen := map[string]bool{}
+	for _, f := range j.Found {
 		k := trackKey(f.Host, f.Symptom)
-		holding[k] = true
+		seen[k] = true
 		t := tracks[k]
 		if t == nil {
 			t = &Track{Host: f.Host, Symptom: f.Symptom, Since: now}
@@ -69,6 +72,12 @@ func step(tracks map[string]*Track, found, gone []Finding, now time.Time, confir
 		}
 		t.Detail, t.Clears = f.Detail, 0
 		t.Holds++
+		if t.Bucket > Bucket(now.Add(time.Hour)) {
+			// The clock was hours ahead and came back: do not stay mute
+			// until it catches up (a step back within the hour keeps its
+			// alert, so that hour does not fire twice).
+			t.Bucket = bucket
+		}
 		v := Verdict{Track: *t}
 		// Fire once confirmed, then once per hour bucket; a clock stepped
 		// back into an hour already alerted does not fire it again.
@@ -79,8 +88,16 @@ func step(tracks map[string]*Track, found, gone []Finding, now time.Time, confir
 		}
 		verdicts = append(verdicts, v)
 	}
+	for _, f := range j.Held {
+		k := trackKey(f.Host, f.Symptom)
+		seen[k] = true
+		if t := tracks[k]; t != nil {
+			t.Detail, t.Clears = f.Detail, 0 // frozen: not repeated, not resolved
+			verdicts = append(verdicts, Verdict{Track: *t, Held: true})
+		}
+	}
 	goneHosts := map[string]bool{}
-	for _, g := range gone {
+	for _, g := range j.Gone {
 		goneHosts[g.Host] = true
 		out = append(out, Alert{TS: now, Host: g.Host, Symptom: Gone, Detail: g.Detail, Bucket: bucket})
 	}
@@ -91,7 +108,7 @@ func step(tracks map[string]*Track, found, gone []Finding, now time.Time, confir
 	sort.Strings(keys)
 	for _, k := range keys {
 		t := tracks[k]
-		if holding[k] {
+		if seen[k] {
 			continue
 		}
 		if goneHosts[t.Host] {

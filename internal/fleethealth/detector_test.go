@@ -274,7 +274,7 @@ func TestDuplicateIdentity(t *testing.T) {
 	})...)
 	got := f.run(t0).Alerts
 	wantAlerts(t, "clone and reinstall", got, "lab-1 duplicate-identity")
-	if !strings.Contains(got[0].Detail, "2 installations ship as this host at once (instances clone-a, clone-b)") {
+	if !strings.HasPrefix(got[0].Detail, "2 installations ship as this host at once (instances clone-a, clone-b; 19 switches in 30m)") {
 		t.Fatalf("detail %q", got[0].Detail)
 	}
 }
@@ -299,7 +299,7 @@ func TestAttribution(t *testing.T) {
 	got := f.run(t0).Alerts
 	wantAlerts(t, "mismatch", got, "lab-a fatal-only")
 
-	var tr = newTracker(30*time.Minute, 24*time.Hour)
+	var tr = newTracker(config.DefaultFleetHealth())
 	for _, r := range []Rec{
 		{TS: t0, Host: "elliott-thinkpad", Auth: true, CertHost: "elliott-ThinkPad", Method: "PUT", Endpoint: "logs", Status: 201},
 		{TS: t0, Host: "elliott-thinkpad", Auth: true, Method: "PUT", Endpoint: "logs", Status: 201},

@@ -3,10 +3,12 @@ package fleethealth
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/syslog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -43,7 +45,6 @@ type Outgoing struct {
 	URL   string `json:"url"` // the notifier, by its URL
 	Kind  string `json:"kind"`
 	Alert Alert  `json:"alert"`
-	Tries int    `json:"tries"`
 }
 
 // maxOutbox bounds the alerts kept for a notifier that keeps failing.
@@ -99,15 +100,24 @@ func deliver(ctx context.Context, hc *http.Client, o Outgoing) error {
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s answered %s", o.URL, resp.Status)
+		return fmt.Errorf("the notifier answered %s", resp.Status)
 	}
 	return nil
 }
 
 // queue adds each alert to the outbox of every notifier, dropping the
-// oldest beyond maxOutbox per notifier.
+// oldest beyond maxOutbox per notifier, and what waits for a notifier no
+// longer configured.
 func queue(outbox []Outgoing, notifiers []config.Notifier, alerts []Alert) (out []Outgoing, dropped int) {
-	out = outbox
+	configured := map[string]bool{}
+	for _, n := range notifiers {
+		configured[n.Kind+" "+n.URL] = true
+	}
+	for _, o := range outbox {
+		if configured[o.Kind+" "+o.URL] {
+			out = append(out, o)
+		}
+	}
 	for _, n := range notifiers {
 		for _, a := range alerts {
 			out = append(out, Outgoing{URL: n.URL, Kind: n.Kind, Alert: a})
@@ -129,11 +139,30 @@ func queue(outbox []Outgoing, notifiers []config.Notifier, alerts []Alert) (out 
 	return kept, dropped
 }
 
+// redact keeps a URL's scheme and host: notifier and ping URLs carry their
+// secret in the path or query.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "(a URL)"
+	}
+	return u.Scheme + "://" + u.Host + "/…"
+}
+
+// errStatus describes a delivery error without the URL it names.
+func errStatus(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
+	}
+	return err.Error()
+}
+
 // ping fetches the dead man's switch URL.
-func ping(ctx context.Context, hc *http.Client, url string) error {
+func ping(ctx context.Context, hc *http.Client, target string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return err
 	}
@@ -145,7 +174,7 @@ func ping(ctx context.Context, hc *http.Client, url string) error {
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s answered %s", url, resp.Status)
+		return fmt.Errorf("the dead man's switch answered %s", resp.Status)
 	}
 	return nil
 }

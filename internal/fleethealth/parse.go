@@ -80,8 +80,8 @@ func parseLine(b []byte, r *Rec) error {
 
 var errSlow = errors.New("take the slow path")
 
-// keyKinds are index.Line's keys and the JSON type of each: the fast path
-// must refuse what encoding/json would refuse.
+// knownKeys are index.Line's keys; kindOf gives the JSON type of each, as
+// the fast path must refuse what encoding/json would refuse.
 var knownKeys = []string{"ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
 	"reason", "state", "gate", "remote", "stream", "cert_expires", "auth", "status", "bytes", "seq", "dur_ms"}
 
@@ -191,6 +191,9 @@ func fastParse(b []byte, r *Rec) error {
 			}
 		case c == 'f' && bytes.HasPrefix(b[i:], []byte("false")):
 			end = i + 5
+			if string(key) == "auth" {
+				r.Auth = false // a repeated key: the last one counts, as in encoding/json
+			}
 		case c == '-' || (c >= '0' && c <= '9'):
 			end = i
 			for end < len(b) && (b[end] == '-' || b[end] == '+' || b[end] == '.' || b[end] == 'e' || b[end] == 'E' || (b[end] >= '0' && b[end] <= '9')) {

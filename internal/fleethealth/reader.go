@@ -3,6 +3,7 @@ package fleethealth
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -15,19 +16,36 @@ import (
 	"time"
 )
 
-// Checkpoint is where the last run stopped reading the index: a day file,
-// the byte offset after the last whole line read, and that line's seq and
-// ts. It survives rotation: files are named by day, so a pruned file is
-// simply before every file still there.
+// Checkpoint is where the last run stopped reading the index: a day file
+// and the byte offset after the last whole line read. It survives
+// rotation: files are named by day, so a pruned file is simply before
+// every file still there.
 type Checkpoint struct {
 	File   string    `json:"file"`
 	Offset int64     `json:"offset"`
-	Seq    uint64    `json:"seq"`
+	Seq    uint64    `json:"seq"` // the last line's number and stamp
 	TS     time.Time `json:"ts"`
-	// Line is a hash of the line that ends at Offset, to notice a file
-	// cut and rewritten below the checkpoint.
-	Line uint64 `json:"line"`
+	// Tail identifies the last lines read (oldest first, the last one
+	// ending at Offset). After a receiver crash, recovery cuts the index
+	// lines that never became durable and numbers the next ones anew, so
+	// a file may be cut and rewritten below the checkpoint: the newest
+	// mark still in place says where reading resumes.
+	Tail []Mark `json:"tail,omitempty"`
 }
+
+// Mark is a line of the index by the offset it ends at and a hash.
+type Mark struct {
+	End  int64  `json:"end"`
+	Hash uint64 `json:"hash"`
+}
+
+// tailMarks is how many of the last lines a checkpoint identifies: more
+// than a receiver has in flight when it crashes.
+const tailMarks = 64
+
+// maxLine bounds an index line; a longer one (garbage, a file of zeros) is
+// malformed and skipped, not held in memory.
+const maxLine = 1 << 20
 
 // ReadStats counts what a read saw.
 type ReadStats struct {
@@ -45,7 +63,7 @@ var dayFile = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}\.jsonl$`)
 // where it stopped. Without a checkpoint it starts with the day file of
 // since and skips lines stamped before since. Lines are read one at a
 // time, so memory does not grow with the index.
-func readIndex(dir string, cp Checkpoint, since, until time.Time, fn func(*Rec)) (Checkpoint, ReadStats, error) {
+func readIndex(ctx context.Context, dir string, cp Checkpoint, since, until time.Time, fn func(*Rec)) (Checkpoint, ReadStats, error) {
 	var st ReadStats
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -68,20 +86,22 @@ func readIndex(dir string, cp Checkpoint, since, until time.Time, fn func(*Rec))
 		if name < first {
 			continue
 		}
-		newest := fi == len(files)-1
+		if err := ctx.Err(); err != nil {
+			return cp, st, err
+		}
+		p := filepath.Join(dir, name)
 		var from int64
-		var seenUntil time.Time
+		var skipSeq uint64
 		if name == cp.File {
-			from = cp.Offset
-			if !endsWith(filepath.Join(dir, name), cp) {
-				// Cut since: the receiver's recovery drops index lines
-				// that never became durable and numbers the lines after
-				// them anew. Read the file again, skipping the lines
-				// stamped no later than the last one already read.
-				from, seenUntil = 0, cp.TS
+			var whole bool
+			from, whole = resumeAt(p, cp)
+			if !whole {
+				// Cut deeper than the marks reach: read it again,
+				// skipping the lines numbered up to the last one read.
+				skipSeq = cp.Seq
 			}
 		}
-		next, last, stop, err := readFile(filepath.Join(dir, name), from, newest, &st, func(b []byte) bool {
+		res, err := readFile(ctx, p, from, fi == len(files)-1, &st, func(b []byte) bool {
 			if err := parseLine(b, &rec); err != nil {
 				st.Malformed++
 				return true
@@ -89,7 +109,7 @@ func readIndex(dir string, cp Checkpoint, since, until time.Time, fn func(*Rec))
 			if !until.IsZero() && rec.TS.After(until) {
 				return false
 			}
-			if !seenUntil.IsZero() && !rec.TS.After(seenUntil) {
+			if skipSeq != 0 && rec.Seq != 0 && rec.Seq <= skipSeq {
 				return true
 			}
 			if fresh && rec.TS.Before(since) {
@@ -103,37 +123,87 @@ func readIndex(dir string, cp Checkpoint, since, until time.Time, fn func(*Rec))
 		if err != nil {
 			return cp, st, err
 		}
-		if next != from || name != cp.File {
-			cp.File, cp.Offset, cp.Line = name, next, last
+		switch {
+		case name != cp.File:
+			cp.File, cp.Offset, cp.Tail = name, res.next, res.tail
+		case res.next != from:
+			cp.Offset, cp.Tail = res.next, mergeTail(cp.Tail, from, res.tail)
+		default:
+			cp.Offset, cp.Tail = from, mergeTail(cp.Tail, from, nil)
 		}
-		if stop {
+		if res.stop {
 			break
 		}
 	}
 	return cp, st, nil
 }
 
-// endsWith reports whether the line that ends at cp.Offset in file p is
-// still the line the checkpoint was taken after.
-func endsWith(p string, cp Checkpoint) bool {
+// resumeAt says where to go on reading file p after cp: at cp.Offset if the
+// line the checkpoint ends with is still there, else after the newest of
+// its marked lines still in place (whole is false when none is).
+func resumeAt(p string, cp Checkpoint) (from int64, whole bool) {
 	if cp.Offset == 0 {
-		return true
+		return 0, true
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return true // pruned: nothing to reread
+		return cp.Offset, true // pruned: nothing to reread
 	}
 	defer f.Close()
-	n := min(cp.Offset, 1<<20)
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, cp.Offset-n); err != nil {
-		return false
+	if len(cp.Tail) == 0 {
+		return cp.Offset, true // a checkpoint of an empty read
 	}
-	line := buf
-	if i := bytes.LastIndexByte(buf[:n-1], '\n'); i >= 0 {
-		line = buf[i+1:]
+	for i := len(cp.Tail) - 1; i >= 0; i-- {
+		m := cp.Tail[i]
+		start := int64(-1) // unknown for the oldest mark: found by its newline
+		if i > 0 {
+			start = cp.Tail[i-1].End
+		}
+		if lineAt(f, start, m.End) == m.Hash {
+			return m.End, true
+		}
 	}
-	return lineHash(line) == cp.Line
+	return 0, false
+}
+
+// lineAt hashes the line ending at end (start, when known, is where it
+// begins; -1 means search back for the newline before it).
+func lineAt(f *os.File, start, end int64) uint64 {
+	if end <= 0 {
+		return 0
+	}
+	if start < 0 || start >= end || end-start > maxLine {
+		n := min(end, maxLine)
+		buf := make([]byte, n)
+		if _, err := f.ReadAt(buf, end-n); err != nil {
+			return 0
+		}
+		if i := bytes.LastIndexByte(buf[:n-1], '\n'); i >= 0 {
+			buf = buf[i+1:]
+		}
+		return lineHash(buf)
+	}
+	buf := make([]byte, end-start)
+	if _, err := f.ReadAt(buf, start); err != nil {
+		return 0
+	}
+	return lineHash(buf)
+}
+
+// mergeTail keeps the newest tailMarks marks of old (those ending at or
+// before from) and new.
+func mergeTail(old []Mark, from int64, added []Mark) []Mark {
+	var out []Mark
+	for _, m := range old {
+		if m.End <= from {
+			out = append(out, m)
+		}
+	}
+	out = append(out, added...)
+	if len(out) > tailMarks {
+		out = out[len(out)-tailMarks:]
+	}
+	return append([]Mark(nil), out...)
 }
 
 // lineHash identifies a line (with its newline, if any).
@@ -143,55 +213,96 @@ func lineHash(b []byte) uint64 {
 	return h.Sum64()
 }
 
+// fileRead is what readFile did.
+type fileRead struct {
+	next int64  // the offset after the last line taken
+	tail []Mark // the last lines taken, oldest first
+	stop bool   // line said stop
+}
+
 // readFile reads the whole lines of one day file from offset from, calling
-// line with each (without its newline) until line says stop. It returns the offset after the last line taken. A last
+// line with each (without its newline) until line says stop. A last
 // unfinished line of the newest file is left for the next run; one in an
 // older file (cut short by a crash, never to be finished) is malformed.
-func readFile(p string, from int64, newest bool, st *ReadStats, line func([]byte) bool) (next int64, last uint64, stop bool, err error) {
+func readFile(ctx context.Context, p string, from int64, newest bool, st *ReadStats, line func([]byte) bool) (res fileRead, err error) {
+	res.next = from
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return from, 0, false, nil // pruned while we looked
+		return res, nil // pruned while we looked
 	}
 	if err != nil {
-		return from, 0, false, fmt.Errorf("open the index: %w", err)
+		return res, fmt.Errorf("open the index: %w", err)
 	}
 	defer f.Close()
 	st.Files++
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return from, 0, false, fmt.Errorf("read the index %s: %w", p, err)
+		return res, fmt.Errorf("read the index %s: %w", p, err)
 	}
-	br := bufio.NewReaderSize(f, 256<<10)
-	var long []byte // a line longer than the buffer
-	off := from
-	lastStart := int64(-1) // where the last line taken starts
-	// The checkpoint identifies the last line taken by a hash: taken once,
-	// at the end, not for every line.
+	// The ends of the last lines taken; they are hashed once, at the end,
+	// not line by line.
+	const ring = tailMarks + 1 // the marked lines and the end of the one before
+	var ends [ring]int64
+	n := 0
+	took := func(end int64) {
+		ends[n%ring] = end
+		n++
+		res.next = end
+	}
 	defer func() {
-		if lastStart >= 0 && err == nil {
-			buf := make([]byte, next-lastStart)
-			if _, rerr := f.ReadAt(buf, lastStart); rerr == nil {
-				last = lineHash(buf)
-			}
+		if err != nil || n == 0 {
+			return
+		}
+		k := min(n, tailMarks)
+		start := from
+		if n > k {
+			start = ends[(n-k-1)%ring]
+		}
+		for i := n - k; i < n; i++ {
+			end := ends[i%ring]
+			res.tail = append(res.tail, Mark{End: end, Hash: lineAt(f, start, end)})
+			start = end
 		}
 	}()
-	for {
+	br := bufio.NewReaderSize(f, 256<<10)
+	var long []byte // a line longer than the buffer
+	skipping := false
+	off := from
+	for i := 0; ; i++ {
+		if i%65536 == 0 {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+		}
 		chunk, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
-			long = append(long, chunk...)
+			if !skipping {
+				long = append(long, chunk...)
+				if len(long) > maxLine {
+					skipping, long = true, nil
+				}
+			}
+			off += int64(len(chunk))
 			continue
 		}
 		if err == io.EOF {
-			if len(chunk)+len(long) > 0 && !newest {
+			if len(chunk)+len(long) > 0 && !newest || skipping && !newest {
 				st.Malformed++
-				b := append(long, chunk...)
-				lastStart = off
-				off += int64(len(b))
-				st.Bytes += int64(len(b))
+				off += int64(len(chunk))
+				st.Bytes += off - res.next
+				took(off)
 			}
-			return off, last, false, nil
+			return res, nil
 		}
 		if err != nil {
-			return off, last, false, fmt.Errorf("read the index %s: %w", p, err)
+			return res, fmt.Errorf("read the index %s: %w", p, err)
+		}
+		off += int64(len(chunk))
+		if skipping {
+			skipping = false
+			st.Malformed++
+			st.Bytes += off - res.next
+			took(off)
+			continue
 		}
 		b := chunk
 		if long != nil {
@@ -199,10 +310,9 @@ func readFile(p string, from int64, newest bool, st *ReadStats, line func([]byte
 			long = nil
 		}
 		if !line(b[:len(b)-1]) {
-			return off, last, true, nil
+			return res, nil
 		}
-		lastStart = off
-		off += int64(len(b))
 		st.Bytes += int64(len(b))
+		took(off)
 	}
 }

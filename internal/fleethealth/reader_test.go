@@ -16,7 +16,7 @@ import (
 func collect(t *testing.T, dir string, cp Checkpoint, since, until time.Time) ([]uint64, Checkpoint, ReadStats) {
 	t.Helper()
 	var seqs []uint64
-	cp, st, err := readIndex(dir, cp, since, until, func(r *Rec) { seqs = append(seqs, r.Seq) })
+	cp, st, err := readIndex(t.Context(), dir, cp, since, until, func(r *Rec) { seqs = append(seqs, r.Seq) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestReadCutShorter(t *testing.T) {
 	f.seq = 1
 	f.add(healthy("lab-1", t0.Add(5*time.Minute), t0.Add(7*time.Minute))...) // numbered 2 and 3 again
 	var got []time.Time
-	if _, _, err := readIndex(dir, cp, t0.Add(-time.Hour), time.Time{}, func(r *Rec) { got = append(got, r.TS) }); err != nil {
+	if _, _, err := readIndex(t.Context(), dir, cp, t0.Add(-time.Hour), time.Time{}, func(r *Rec) { got = append(got, r.TS) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || !got[0].Equal(t0.Add(5*time.Minute)) || !got[1].Equal(t0.Add(6*time.Minute)) {

@@ -9,8 +9,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -62,6 +64,9 @@ type Result struct {
 	Read     ReadStats
 	Hosts    int
 	Failed   int // notifications that failed and wait for the next run
+	// Unattributed counts the lines read that count for no host
+	// (unauthenticated without a fleet certificate, or an admin's).
+	Unattributed int
 }
 
 // StateVersion is the state file's format.
@@ -77,6 +82,7 @@ type State struct {
 	Checkpoint Checkpoint        `json:"checkpoint"`
 	Hosts      map[string]*Host  `json:"hosts"`
 	Tracks     map[string]*Track `json:"tracks"`
+	Fleet      Fleet             `json:"fleet"`
 	Outbox     []Outgoing        `json:"outbox,omitempty"`
 }
 
@@ -86,22 +92,26 @@ func statePath(dir string) string { return filepath.Join(dir, "state.gob") }
 // loadState reads the state; a missing one is a first run, and a corrupt
 // one is moved aside and rebuilt (from the last 24 h of the index), never
 // a crash loop.
-func loadState(dir string, log *slog.Logger) *State {
+func loadState(dir string, dry bool, log *slog.Logger) (*State, error) {
 	fresh := &State{Version: StateVersion, Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}
 	b, err := os.ReadFile(statePath(dir))
 	if errors.Is(err, fs.ErrNotExist) {
-		return fresh
-	}
-	var st State
-	if err == nil {
-		err = decodeState(b, &st)
+		return fresh, nil
 	}
 	if err != nil {
+		return nil, fmt.Errorf("read the detector's state: %w", err) // permissions: not corruption
+	}
+	var st State
+	if err := decodeState(b, &st); err != nil {
 		aside := statePath(dir) + ".corrupt"
-		os.Rename(statePath(dir), aside)
+		if !dry {
+			if rerr := os.Rename(statePath(dir), aside); rerr != nil {
+				return nil, fmt.Errorf("the detector's state is unreadable (%v) and cannot be moved aside: %w", err, rerr)
+			}
+		}
 		log.Warn("the detector's state is unreadable; rebuilding it from the last day of the index (alerts already sent this hour may repeat)",
 			"file", statePath(dir), "moved_to", aside, "err", err)
-		return fresh
+		return fresh, nil
 	}
 	if st.Hosts == nil {
 		st.Hosts = map[string]*Host{}
@@ -109,7 +119,7 @@ func loadState(dir string, log *slog.Logger) *State {
 	if st.Tracks == nil {
 		st.Tracks = map[string]*Track{}
 	}
-	return &st
+	return &st, nil
 }
 
 // Run is one detector run: read what the index gained since the last run,
@@ -136,21 +146,38 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		defer unlock()
+		// A maintainer running it by hand as root must not leave files
+		// the timer's user cannot write.
+		defer sameOwner(o.DataDir, o.stateDir(), filepath.Join(o.stateDir(), "lock"), statePath(o.stateDir()), o.AlertsFile())
 	}
-	st := loadState(o.stateDir(), o.Log)
+	st, err := loadState(o.stateDir(), o.DryRun, o.Log)
+	if err != nil {
+		return nil, err
+	}
 	if o.Replay && o.Now.Before(st.LastRun) {
 		return nil, fmt.Errorf("--now %s is before this state's last run (%s): replay into a fresh state folder, e.g. --state /tmp/replay",
 			o.Now.Format(time.RFC3339), st.LastRun.Format(time.RFC3339))
 	}
 	cfg := o.Cfg
-	tr := newTracker(cfg.FatalWindow.Duration(), max(cfg.Window.Duration(), cfg.FatalWindow.Duration()))
-	tr.Hosts = st.Hosts
+	tr := newTracker(cfg)
+	tr.Hosts, tr.Fleet = st.Hosts, &st.Fleet
 	var until time.Time
 	if o.Replay {
 		until = o.Now
 	}
 	since := o.Now.Add(-cfg.Window.Duration())
-	cp, stats, err := readIndex(filepath.Join(o.DataDir, "index"), st.Checkpoint, since, until, tr.Observe)
+	observe := tr.Observe
+	if !o.Replay {
+		// A line stamped in the future (a receiver clock ahead) counts as
+		// now: it must not keep its host from ever being silent.
+		observe = func(r *Rec) {
+			if r.TS.After(o.Now) {
+				r.TS = o.Now
+			}
+			tr.Observe(r)
+		}
+	}
+	cp, stats, err := readIndex(ctx, filepath.Join(o.DataDir, "index"), st.Checkpoint, since, until, observe)
 	if err != nil {
 		return nil, err
 	}
@@ -158,18 +185,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed, "folder", filepath.Join(o.DataDir, "index"))
 	}
 	judge := &Judge{Cfg: cfg, Accepted: o.Accepted}
-	found, gone := judge.Evaluate(tr, o.Now)
-	alerts, verdicts := step(st.Tracks, found, gone, o.Now, cfg.ConfirmRuns)
-	for _, g := range gone {
+	j := judge.Evaluate(tr, o.Now)
+	alerts, verdicts := step(st.Tracks, j, o.Now, cfg.ConfirmRuns)
+	for _, g := range j.Gone {
 		delete(tr.Hosts, g.Host) // reported once; seen again, it starts afresh
 	}
-	res := &Result{Alerts: alerts, Verdicts: verdicts, Read: stats, Hosts: len(tr.Hosts)}
+	res := &Result{Alerts: alerts, Verdicts: verdicts, Read: stats, Hosts: len(tr.Hosts), Unattributed: tr.Unattributed}
 	if o.DryRun {
 		return res, nil
 	}
 	if err := appendAlerts(o.AlertsFile(), alerts); err != nil {
 		return nil, err
 	}
+	// Syslog before the state moves on: a crash in between repeats the
+	// messages rather than losing them.
+	toSyslog(cfg.Syslog, alerts, o.Log)
 	st.Checkpoint, st.LastRun, st.Hosts = cp, o.Now, tr.Hosts
 	var dropped int
 	st.Outbox, dropped = queue(st.Outbox, cfg.Notify, alerts)
@@ -179,7 +209,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := saveState(o.stateDir(), st); err != nil {
 		return nil, err
 	}
-	toSyslog(cfg.Syslog, alerts, o.Log)
 	waiting := len(st.Outbox)
 	res.Failed = flush(ctx, o, st)
 	if len(st.Outbox) != waiting || res.Failed > 0 {
@@ -189,7 +218,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if cfg.DeadmanURL != "" {
 		if err := ping(ctx, o.HTTP, cfg.DeadmanURL); err != nil {
-			o.Log.Warn("could not ping the dead man's switch", "url", cfg.DeadmanURL, "err", err)
+			o.Log.Warn("could not ping the dead man's switch", "url", redact(cfg.DeadmanURL), "err", err)
 		}
 	}
 	return res, nil
@@ -203,7 +232,12 @@ func Failed(ctx context.Context, cfg config.FleetHealth, hc *http.Client) error 
 	if hc == nil {
 		hc = &http.Client{Timeout: 15 * time.Second}
 	}
-	return ping(ctx, hc, cfg.DeadmanURL+"/fail")
+	u, err := url.Parse(cfg.DeadmanURL)
+	if err != nil {
+		return err
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/fail"
+	return ping(ctx, hc, u.String())
 }
 
 // flush offers every waiting alert to its notifier, in order; a notifier
@@ -219,10 +253,9 @@ func flush(ctx context.Context, o Options, st *State) (failed int) {
 		}
 		if err := deliver(ctx, o.HTTP, out); err != nil {
 			broken[out.URL] = err
-			out.Tries++
 			kept = append(kept, out)
 			failed++
-			o.Log.Warn("a notifier failed; its alerts wait for the next run", "kind", out.Kind, "url", out.URL, "err", err)
+			o.Log.Warn("a notifier failed; its alerts wait for the next run", "kind", out.Kind, "url", redact(out.URL), "status", errStatus(err))
 			continue
 		}
 	}
@@ -267,7 +300,13 @@ func appendAlerts(p string, alerts []Alert) error {
 	if err != nil {
 		return fmt.Errorf("open the alert file: %w", err)
 	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("stat the alert file %s: %w", p, err)
+	}
 	if _, err := f.Write(buf); err != nil {
+		f.Truncate(info.Size()) // no torn line for the next run to append after
 		f.Close()
 		return fmt.Errorf("write the alert file %s: %w", p, err)
 	}
@@ -288,6 +327,24 @@ func saveState(dir string, st *State) error {
 		return fmt.Errorf("save the detector's state: %w", err)
 	}
 	return nil
+}
+
+// sameOwner gives the files the owner of dir, when run as root.
+func sameOwner(dir string, files ...string) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return
+	}
+	for _, f := range files {
+		os.Lchown(f, int(st.Uid), int(st.Gid))
+	}
 }
 
 // decodeState reads a state file, refusing another version's.

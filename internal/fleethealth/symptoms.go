@@ -34,46 +34,70 @@ type Finding struct {
 	Detail  string
 }
 
+// Judgement is what one evaluation found.
+type Judgement struct {
+	// Found are the symptoms that hold now.
+	Found []Finding
+	// Held are symptoms that hold but are not the news: explained by a
+	// fleet-level symptom, or a silence inside the host's quiet hours. A
+	// symptom already fired stays fired through them, neither repeated
+	// nor resolved: only the host itself can clear it.
+	Held []Finding
+	// Gone are the hosts that have just left the window.
+	Gone []Finding
+}
+
 // Judge holds what symptoms are judged by.
 type Judge struct {
 	Cfg config.FleetHealth
 	// Accepted names the releases the gate accepts, for stale-code's fix.
 	Accepted string
+
+	zones map[string]*time.Location // quiet-hours time zones, loaded once
 }
 
-// Evaluate judges every host as of now. It returns the symptoms that hold
-// and the hosts that have just become gone.
-func (j *Judge) Evaluate(t *Tracker, now time.Time) (found []Finding, gone []Finding) {
+// Evaluate judges every host as of now. It reads the tracker and changes
+// nothing.
+func (j *Judge) Evaluate(t *Tracker, now time.Time) Judgement {
 	c := j.Cfg
-	silentAfter, window := c.SilentAfter.Duration(), c.Window.Duration()
-	fatalWin := c.FatalWindow.Duration()
-
-	var silentHosts []silence
-	var perHost []Finding
-	active, saw5xx := 0, 0        // hosts active in the fatal window, and those of them that saw a 5xx
-	recentlyActive := 0           // hosts active in the fleet-silent window (not off)
-	fault5xx := map[string]bool{} // hosts whose failures a receiver fault would explain
-	var total5xx int
+	silentAfter, window, fatalWin := c.SilentAfter.Duration(), c.Window.Duration(), c.FatalWindow.Duration()
 	names := make([]string, 0, len(t.Hosts))
-	for n := range t.Hosts {
+	var lastAny time.Time // the fleet's latest word: frozen while the receiver is down
+	for n, h := range t.Hosts {
 		names = append(names, n)
+		lastAny = maxTime(lastAny, h.LastSeen)
 	}
 	sort.Strings(names)
+	ref := minTime(now, lastAny)
+	outages := t.outagesUntil(now)
+
+	var out Judgement
+	var perHost []Finding
+	var silent []string         // hosts silent now
+	var gone []Finding          // hosts past their window
+	recent := map[string]bool{} // hosts active before the fleet's latest word (fleet-silent's base)
+	active, saw5xx, total5xx := 0, 0, 0
+	mostly5xx := map[string]bool{} // hosts whose failures a receiver fault explains
 	for _, name := range names {
 		h := t.Hosts[name]
 		quietFor := now.Sub(h.LastSeen)
-		if h.Gone {
-			continue
-		}
-		// Gone: quiet past the window (a host that is off: past
-		// off_gone_after; so is a host in quiet hours, which is expected
-		// to be off for long stretches).
+		// A host's silence counts only while the index was listening:
+		// during an outage nobody is heard, and after one a host gets
+		// its grace again.
+		heard := heardFor(h.LastSeen, now, outages)
 		goneAfter := window
 		if h.Off != "" || j.inQuietGroup(name) {
+			// Off, or expected to be off for long stretches (nights,
+			// weekends): gone only after off_gone_after.
 			goneAfter = max(window, c.OffGoneAfter.Duration())
 		}
-		if quietFor > goneAfter {
-			h.Gone = true
+		if h.Off == "" && ref.Sub(h.LastSeen) <= c.FleetSilentWindow.Duration() {
+			recent[name] = true
+		}
+		if h.Off == "" && quietFor > silentAfter && !j.quietNow(name, now) {
+			silent = append(silent, name) // for fleet-silent: quiet, whatever the reason
+		}
+		if heard > goneAfter {
 			detail := fmt.Sprintf("not seen since %s (%s ago)", h.LastSeen.UTC().Format(time.RFC3339), roundDur(quietFor))
 			if h.Off != "" {
 				detail += fmt.Sprintf("; its last word was %s", h.Off)
@@ -81,19 +105,16 @@ func (j *Judge) Evaluate(t *Tracker, now time.Time) (found []Finding, gone []Fin
 			gone = append(gone, Finding{name, Gone, detail})
 			continue
 		}
-		if quietFor <= window && h.Off == "" {
-			if now.Sub(h.LastSeen) <= c.FleetSilentWindow.Duration() {
-				recentlyActive++
-			}
+		if h.Off == "" && heard > silentAfter {
 			since := h.LastSeen
 			if end, ok := j.quietEnd(name, now); ok && end.After(since) {
 				since = end // the grace restarts when quiet hours end
 			}
-			if j.quietNow(name, now) {
-				since = now
-			}
-			if now.Sub(since) > silentAfter {
-				silentHosts = append(silentHosts, silence{name, quietFor})
+			f := Finding{name, Silent, fmt.Sprintf("quiet for %s, last seen %s", roundDur(quietFor), h.LastSeen.UTC().Format(time.RFC3339))}
+			if j.quietNow(name, now) || heardFor(since, now, outages) <= silentAfter {
+				out.Held = append(out.Held, f) // expected to be quiet now
+			} else {
+				perHost = append(perHost, f)
 			}
 		}
 		if quietFor > fatalWin {
@@ -103,8 +124,10 @@ func (j *Judge) Evaluate(t *Tracker, now time.Time) (found []Finding, gone []Fin
 		w := h.Window(now, fatalWin)
 		if w.Any5 > 0 {
 			saw5xx++
-			fault5xx[name] = true
 			total5xx += w.Any5
+		}
+		if w.C5 > 0 && w.C5 >= w.C4 {
+			mostly5xx[name] = true
 		}
 		n := w.OK + w.C4 + w.C5
 		switch {
@@ -122,49 +145,50 @@ func (j *Judge) Evaluate(t *Tracker, now time.Time) (found []Finding, gone []Fin
 	}
 
 	// Fleet-level symptoms replace the per-host alerts they explain.
-	need := func(of int) bool { return of >= c.FleetMin }
-	share := func(part, of int) bool { return float64(part) >= c.FleetShare*float64(of)-1e-9 }
-	receiverFault := need(active) && share(saw5xx, active)
+	enough := func(part, of int) bool {
+		return of >= c.FleetMin && float64(part) >= c.FleetShare*float64(of)-1e-9
+	}
+	receiverFault := enough(saw5xx, active)
 	if receiverFault {
-		found = append(found, Finding{FleetHost, ReceiverFault, fmt.Sprintf(
+		out.Found = append(out.Found, Finding{FleetHost, ReceiverFault, fmt.Sprintf(
 			"%d of %d hosts active in the last %s saw a 5xx (%d×5xx in all): the receiver itself is failing; check `journalctl -u cis490-receiver` and its last deploy",
 			saw5xx, active, roundDur(fatalWin), total5xx)})
 	}
-	fleetSilent := need(recentlyActive) && share(countRecent(silentHosts, c.FleetSilentWindow.Duration()), recentlyActive)
-	if fleetSilent {
-		found = append(found, Finding{FleetHost, FleetSilent, fmt.Sprintf(
-			"%d of %d hosts active in the last %s went silent together: the receiver or the network is down, not the hosts; check that the receiver is reachable",
-			countRecent(silentHosts, c.FleetSilentWindow.Duration()), recentlyActive, roundDur(c.FleetSilentWindow.Duration()))})
-	}
-	for _, s := range silentHosts {
-		if fleetSilent && s.for_ <= c.FleetSilentWindow.Duration() {
-			continue
+	silentRecent := 0
+	for _, n := range silent {
+		if recent[n] {
+			silentRecent++
 		}
-		found = append(found, Finding{s.host, Silent, fmt.Sprintf("quiet for %s, last seen %s", roundDur(s.for_), t.Hosts[s.host].LastSeen.UTC().Format(time.RFC3339))})
+	}
+	fleetSilent := enough(silentRecent, len(recent))
+	if fleetSilent {
+		out.Found = append(out.Found, Finding{FleetHost, FleetSilent, fmt.Sprintf(
+			"%d of %d hosts active in the %s before %s went silent together, and nothing has arrived since %s ago: the receiver or the network is down, not the hosts; check that the receiver is running and reachable",
+			silentRecent, len(recent), roundDur(c.FleetSilentWindow.Duration()), lastAny.UTC().Format(time.RFC3339), roundDur(now.Sub(lastAny)))})
+	}
+	explained := func(f Finding) bool {
+		switch f.Symptom {
+		case Silent, Gone:
+			return fleetSilent && recent[f.Host]
+		case FatalOnly:
+			return receiverFault && mostly5xx[f.Host]
+		}
+		return false
 	}
 	for _, f := range perHost {
-		if receiverFault && f.Symptom == FatalOnly && fault5xx[f.Host] {
-			continue
-		}
-		found = append(found, f)
-	}
-	return found, gone
-}
-
-// silence is a silent host and how long it has been quiet.
-type silence struct {
-	host string
-	for_ time.Duration
-}
-
-func countRecent(s []silence, within time.Duration) int {
-	n := 0
-	for _, x := range s {
-		if x.for_ <= within {
-			n++
+		if explained(f) {
+			out.Held = append(out.Held, f)
+		} else {
+			out.Found = append(out.Found, f)
 		}
 	}
-	return n
+	for _, g := range gone {
+		if explained(g) {
+			continue // the receiver was down, not the host: keep it
+		}
+		out.Gone = append(out.Gone, g)
+	}
+	return out
 }
 
 func (j *Judge) staleDetail(h *Host, n int) string {
@@ -218,16 +242,28 @@ func fixFor(reason string) string {
 		return "its certificate, token and configured host name disagree; reissue its bundle and check `host` in lab-host.toml"
 	case "too-large":
 		return "its batches exceed the receiver's limits.max_body; raise the limit or lower batch.max_bytes on the host"
-	case "bad-name", "bad-stream":
+	case "bad-name":
 		return "it names a stream the receiver refuses; fix the source's stream name in lab-host.toml"
+	case "cert-bad-usage":
+		return "its certificate is not a host's client certificate; reissue its bundle with `cis490 ca issue --host`"
+	case "cred-mismatch":
+		return "it mixes an admin certificate with a host token (or the reverse); install the host's own bundle"
+	case "bad-offset", "bad-generation", "before-start", "no-stream", "body":
+		return "it sends requests this receiver cannot take; update it (cis490 autoupdate), and read its journal"
 	case "quota":
 		return "it is over its quota; raise quota.host_bytes_per_day / host_bytes_total or find out why it logs so much"
-	case "disk-full", "storage-full":
+	case "disk-full":
 		return "the receiver's disk is nearly full; free space or lower retention"
 	case "gap", "mismatch":
 		return "its offsets disagree with the receiver's; a shipper that keeps failing to resync needs its state folder checked"
-	case "panic", "internal":
-		return "the receiver fails on its requests; read the receiver's journal"
+	case "panic":
+		return "the receiver fails on its requests (a bug): read the receiver's journal"
+	case "storage":
+		return "the receiver cannot store requests (its storage failed): read the receiver's journal and restart it"
+	case "overloaded":
+		return "the receiver is overloaded and asks it to retry later; raise limits.max_inflight or spread the fleet's load"
+	case "canceled":
+		return "its requests are cut off before they end; check the network between it and the receiver"
 	}
 	return ""
 }
@@ -243,26 +279,28 @@ func dominant(m map[string]int) (string, int) {
 }
 
 // duplicates reports two installations shipping as one host at the same
-// time (a cloned image): their spans interleave and both are recent. A
-// reinstall (the old one stops, then the new one starts) is not one.
+// time (a cloned image): requests switching between installations again
+// and again within the window. A reinstall switches once; a dual boot or
+// a rollback now and then switches far less often.
 func duplicates(h *Host, now time.Time, recent time.Duration) string {
+	n := 0
+	for _, at := range h.Switches {
+		if now.Sub(at) <= recent {
+			n++
+		}
+	}
+	if n < 3 {
+		return ""
+	}
 	var ids []string
-	for id, s := range h.Instances {
-		if now.Sub(s.Last) <= recent {
+	for id, last := range h.Instances {
+		if now.Sub(last) <= recent {
 			ids = append(ids, id)
 		}
 	}
 	sort.Strings(ids)
-	for i := range ids {
-		for k := i + 1; k < len(ids); k++ {
-			a, b := h.Instances[ids[i]], h.Instances[ids[k]]
-			if a.First.Before(b.Last) && b.First.Before(a.Last) {
-				return fmt.Sprintf("%d installations ship as this host at once (instances %s): a cloned image? give each machine its own host name (and machine id: systemd-machine-id-setup) and bundle",
-					len(ids), strings.Join(shortAll(ids), ", "))
-			}
-		}
-	}
-	return ""
+	return fmt.Sprintf("%d installations ship as this host at once (instances %s; %d switches in %s): a cloned image? give each machine its own host name (and machine id: systemd-machine-id-setup) and bundle",
+		len(ids), strings.Join(shortAll(ids), ", "), n, roundDur(recent))
 }
 
 func shortAll(ids []string) []string {
@@ -320,20 +358,35 @@ func matchAny(patterns []string, host string) bool {
 	return false
 }
 
+// zone loads a quiet-hours time zone once per Judge.
+func (j *Judge) zone(name string) *time.Location {
+	if name == "" {
+		return time.Local
+	}
+	if l, ok := j.zones[name]; ok {
+		return l
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		l = time.Local // config validation has already refused it
+	}
+	if j.zones == nil {
+		j.zones = map[string]*time.Location{}
+	}
+	j.zones[name] = l
+	return l
+}
+
 // quietPeriods lists the host's quiet periods that overlap the 8 days
-// before now (and now itself).
+// before now (and now itself), as wall-clock times in their zone, so a
+// daylight-saving day keeps "19:00" at 19:00.
 func (j *Judge) quietPeriods(host string, now time.Time) [][2]time.Time {
 	var out [][2]time.Time
 	for _, q := range j.Cfg.QuietHours {
 		if !matchAny(q.Hosts, host) {
 			continue
 		}
-		loc := time.Local
-		if q.TimeZone != "" {
-			if l, err := time.LoadLocation(q.TimeZone); err == nil {
-				loc = l
-			}
-		}
+		loc := j.zone(q.TimeZone)
 		from, _ := config.Clock(q.From)
 		to, _ := config.Clock(q.To)
 		days := q.Weekdays()
@@ -343,11 +396,12 @@ func (j *Judge) quietPeriods(host string, now time.Time) [][2]time.Time {
 			if !days[d.Weekday()] {
 				continue
 			}
-			start := d.Add(time.Duration(from) * time.Minute)
-			end := d.Add(time.Duration(to) * time.Minute)
+			start := time.Date(d.Year(), d.Month(), d.Day(), from/60, from%60, 0, 0, loc)
+			endDay := d
 			if to <= from {
-				end = end.Add(24 * time.Hour)
+				endDay = d.AddDate(0, 0, 1)
 			}
+			end := time.Date(endDay.Year(), endDay.Month(), endDay.Day(), to/60, to%60, 0, 0, loc)
 			out = append(out, [2]time.Time{start, end})
 		}
 	}

@@ -3,6 +3,8 @@ package fleethealth
 import (
 	"net/http"
 	"time"
+
+	"github.com/cis490/cis490/internal/config"
 )
 
 // Host is what the detector remembers of one host between runs: enough to
@@ -20,15 +22,21 @@ type Host struct {
 	Unstamped bool      `json:"unstamped,omitempty"`
 	LastLogs  time.Time `json:"last_logs,omitzero"`
 	// StaleCommit is the commit of its latest log PUT the gate refused.
-	StaleCommit string           `json:"stale_commit,omitempty"`
-	Minutes     []Minute         `json:"minutes,omitempty"`
-	Hours       []Hour           `json:"hours,omitempty"`
-	Instances   map[string]*Span `json:"instances,omitempty"`
+	StaleCommit string   `json:"stale_commit,omitempty"`
+	Minutes     []Minute `json:"minutes,omitempty"`
+	Hours       []Hour   `json:"hours,omitempty"`
+	// Instances are the installations (X-Cis490-Instance) seen for it and
+	// when each was last seen; Switches when its requests went from one
+	// to another (a clone pair switches all the time).
+	Instances    map[string]time.Time `json:"instances,omitempty"`
+	LastInstance string               `json:"last_instance,omitempty"`
+	Switches     []time.Time          `json:"switches,omitempty"`
 	// CertExpires is when the certificate of its latest request expires.
 	CertExpires time.Time `json:"cert_expires,omitzero"`
-	// Gone is set once the host was reported gone, until it is seen again.
-	Gone bool `json:"gone,omitempty"`
 }
+
+// maxInstances bounds the installations remembered per host.
+const maxInstances = 16
 
 // Minute counts one minute of a host's requests.
 type Minute struct {
@@ -47,27 +55,98 @@ type Hour struct {
 	N  [6]int `json:"n"`  // by status/100; N[0] unused
 }
 
-// Span is when an installation (X-Cis490-Instance) was seen for a host.
-type Span struct {
-	First time.Time `json:"first"`
-	Last  time.Time `json:"last"`
-}
-
 // Tracker folds index lines into per-host state.
 type Tracker struct {
-	Hosts map[string]*Host `json:"hosts"`
-	// keep is how long per-minute counts are kept: the fatal window.
-	keep time.Duration
-	// window is how long instance spans are kept.
-	window time.Duration
+	Hosts map[string]*Host
+	Fleet *Fleet
 	// Unattributed counts requests that named no host the detector may
 	// hold responsible (unauthenticated, foreign certificates, admins).
-	Unattributed int `json:"-"`
-	names        map[subjectKey]string
+	Unattributed int
+
+	cfg   config.FleetHealth
+	names map[subjectKey]string
 }
 
-func newTracker(fatalWindow, window time.Duration) *Tracker {
-	return &Tracker{Hosts: map[string]*Host{}, keep: fatalWindow, window: window, names: map[subjectKey]string{}}
+// Fleet is what the detector remembers of the index as a whole.
+type Fleet struct {
+	// LastAny is the latest request of any kind: while the receiver is
+	// down it stands still.
+	LastAny time.Time `json:"last_any"`
+	// Outages are the stretches in which the index heard from nobody
+	// though a fleet had been active: time in them is not a host's
+	// silence (they were not heard because the receiver was not there).
+	Outages []Outage `json:"outages,omitempty"`
+}
+
+// Outage is a stretch in which the index heard from no one.
+type Outage struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// outageMin is the shortest stretch without any index line that counts as
+// an outage: a fleet of a few hosts heartbeating every 5 minutes is never
+// this quiet.
+const outageMin = 10 * time.Minute
+
+func newTracker(cfg config.FleetHealth) *Tracker {
+	return &Tracker{Hosts: map[string]*Host{}, Fleet: &Fleet{}, cfg: cfg, names: map[subjectKey]string{}}
+}
+
+// keep is how long per-minute counts and switches are kept.
+func (t *Tracker) keep() time.Duration { return t.cfg.FatalWindow.Duration() }
+
+// activeBefore counts the hosts not off that were active in the
+// fleet-silent window before ref.
+func (t *Tracker) activeBefore(ref time.Time) int {
+	n := 0
+	for _, h := range t.Hosts {
+		if h.Off == "" && !h.LastSeen.After(ref) && ref.Sub(h.LastSeen) <= t.cfg.FleetSilentWindow.Duration() {
+			n++
+		}
+	}
+	return n
+}
+
+// heard notes that the index heard something at ts: a long enough
+// stretch of nothing before it, after an active fleet, was an outage.
+func (t *Tracker) heard(ts time.Time) {
+	f := t.Fleet
+	if !f.LastAny.IsZero() && ts.Sub(f.LastAny) > outageMin && t.activeBefore(f.LastAny) >= t.cfg.FleetMin {
+		f.Outages = append(f.Outages, Outage{From: f.LastAny, To: ts})
+		keep := max(t.cfg.Window.Duration(), t.cfg.OffGoneAfter.Duration()) + 24*time.Hour
+		drop := 0
+		for drop < len(f.Outages) && (ts.Sub(f.Outages[drop].To) > keep || len(f.Outages)-drop > 256) {
+			drop++
+		}
+		f.Outages = append([]Outage(nil), f.Outages[drop:]...)
+	}
+	if ts.After(f.LastAny) {
+		f.LastAny = ts
+	}
+}
+
+// outagesUntil lists the outages, with the one going on at now (nothing
+// heard for outageMin after an active fleet).
+func (t *Tracker) outagesUntil(now time.Time) []Outage {
+	out := t.Fleet.Outages
+	if last := t.Fleet.LastAny; !last.IsZero() && now.Sub(last) > outageMin && t.activeBefore(last) >= t.cfg.FleetMin {
+		out = append(append([]Outage(nil), out...), Outage{From: last, To: now})
+	}
+	return out
+}
+
+// heardFor is how much of [since, now] the index was listening: the time
+// outside outages, which is the only time a host's silence says anything.
+func heardFor(since, now time.Time, outages []Outage) time.Duration {
+	d := now.Sub(since)
+	for _, o := range outages {
+		from, to := maxTime(o.From, since), minTime(o.To, now)
+		if to.After(from) {
+			d -= to.Sub(from)
+		}
+	}
+	return d
 }
 
 // subjectKey is what a request's subject depends on.
@@ -91,6 +170,7 @@ func (t *Tracker) subject(r *Rec) string {
 
 // Observe folds one index line in.
 func (t *Tracker) Observe(r *Rec) {
+	t.heard(r.TS)
 	name := t.subject(r)
 	if name == "" {
 		t.Unattributed++
@@ -104,7 +184,6 @@ func (t *Tracker) Observe(r *Rec) {
 	latest := !r.TS.Before(h.LastSeen)
 	if latest {
 		h.LastSeen = r.TS
-		h.Gone = false
 		h.Off = ""
 		if r.Endpoint == "heartbeat" && r.Status < 400 && (r.State == "shutdown" || r.State == "sleep") {
 			h.Off = r.State
@@ -126,24 +205,12 @@ func (t *Tracker) Observe(r *Rec) {
 		}
 	}
 	if r.Instance != "" {
-		if h.Instances == nil {
-			h.Instances = map[string]*Span{}
-		}
-		if s := h.Instances[r.Instance]; s == nil {
-			h.Instances[r.Instance] = &Span{First: r.TS, Last: r.TS}
-		} else {
-			s.First, s.Last = minTime(s.First, r.TS), maxTime(s.Last, r.TS)
-		}
-		for id, s := range h.Instances {
-			if r.TS.Sub(s.Last) > t.window {
-				delete(h.Instances, id)
-			}
-		}
+		h.instance(r.Instance, r.TS, latest, t.keep())
 	}
 	h.hour(r.TS).N[min(max(r.Status/100, 1), 5)]++
 
-	m := h.minute(r.TS, t.keep)
-	if r.Status >= 500 {
+	m := h.minute(r.TS, t.keep())
+	if r.Status >= 500 && r.Reason != "overloaded" { // backpressure with Retry-After is by design
 		m.Any5++
 	}
 	if r.Endpoint != "logs" || r.Method != http.MethodPut {
@@ -173,6 +240,38 @@ func (t *Tracker) Observe(r *Rec) {
 			m.Reasons[r.Reason]++
 		}
 	}
+}
+
+// instance notes an installation's request: when it was last seen, and a
+// switch when the host's latest request came from another one.
+func (h *Host) instance(id string, ts time.Time, latest bool, keep time.Duration) {
+	if h.Instances == nil {
+		h.Instances = map[string]time.Time{}
+	}
+	if last, ok := h.Instances[id]; !ok || ts.After(last) {
+		h.Instances[id] = ts
+	}
+	if len(h.Instances) > maxInstances {
+		oldest := ""
+		for k, at := range h.Instances {
+			if oldest == "" || at.Before(h.Instances[oldest]) {
+				oldest = k
+			}
+		}
+		delete(h.Instances, oldest)
+	}
+	if !latest {
+		return
+	}
+	if h.LastInstance != "" && h.LastInstance != id {
+		h.Switches = append(h.Switches, ts)
+	}
+	h.LastInstance = id
+	drop := 0
+	for drop < len(h.Switches) && (ts.Sub(h.Switches[drop]) > keep || len(h.Switches)-drop > 64) {
+		drop++
+	}
+	h.Switches = h.Switches[drop:]
 }
 
 // minute returns the count for ts's minute, dropping minutes older than
@@ -232,7 +331,9 @@ func (h *Host) Window(now time.Time, d time.Duration) Minute {
 	var sum Minute
 	from := now.Add(-d)
 	for _, m := range h.Minutes {
-		if time.Unix((m.At+1)*60, 0).After(from) && m.At*60 <= now.Unix() {
+		// Minutes wholly inside the window: it may look back up to a
+		// minute less than d, never more.
+		if m.At*60 >= from.Unix() && m.At*60 <= now.Unix() {
 			sum.OK += m.OK
 			sum.C4 += m.C4
 			sum.C5 += m.C5

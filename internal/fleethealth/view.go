@@ -1,12 +1,15 @@
 package fleethealth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
@@ -19,6 +22,8 @@ import (
 type View struct {
 	AsOf        time.Time `json:"as_of"`
 	DetectorRan time.Time `json:"detector_last_run,omitzero"`
+	// Partial says why the view may lag, when it does.
+	Partial string `json:"partial,omitempty"`
 	// Fleet holds the fleet-level symptoms (receiver-fault, fleet-silent).
 	Fleet []Symptom `json:"fleet"`
 	Hosts []Row     `json:"hosts"`
@@ -47,6 +52,9 @@ type Symptom struct {
 	// Firing: confirmed and alerted; otherwise it waits for confirmation.
 	Firing bool      `json:"firing"`
 	Since  time.Time `json:"since,omitzero"`
+	// Held: it holds but is explained by a fleet-level symptom (or it is
+	// a silence inside the host's quiet hours).
+	Held bool `json:"held,omitempty"`
 }
 
 // Doctor is the latest doctor snapshot's summary, when the host sent one.
@@ -59,9 +67,14 @@ type Doctor struct {
 // severity orders symptoms, worst first.
 var severity = map[string]int{FatalOnly: 0, StaleCode: 1, DuplicateIdentity: 2, Silent: 3, Unstamped: 4}
 
+// viewCatchUp bounds what a fleet view reads of the index beyond the
+// detector's checkpoint: a receiver (maybe a Raspberry Pi) must not read
+// a day of index per request when the detector's timer has stopped.
+const viewCatchUp = time.Hour
+
 // BuildView reads the fleet as of now from the data folder. It takes no
 // lock and writes nothing, so it can serve while the detector runs.
-func BuildView(data string, cfg config.FleetHealth, gate config.Gate, now time.Time) (*View, error) {
+func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate config.Gate, now time.Time) (*View, error) {
 	now = now.UTC()
 	st := &State{Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}
 	if b, err := os.ReadFile(statePath(filepath.Join(data, "fleet-health"))); err == nil {
@@ -75,29 +88,40 @@ func BuildView(data string, cfg config.FleetHealth, gate config.Gate, now time.T
 	if st.Hosts == nil {
 		st.Hosts = map[string]*Host{}
 	}
-	tr := newTracker(cfg.FatalWindow.Duration(), max(cfg.Window.Duration(), cfg.FatalWindow.Duration()))
-	tr.Hosts = st.Hosts
-	if _, _, err := readIndex(filepath.Join(data, "index"), st.Checkpoint, now.Add(-cfg.Window.Duration()), time.Time{}, tr.Observe); err != nil {
+	tr := newTracker(cfg)
+	tr.Hosts, tr.Fleet = st.Hosts, &st.Fleet
+	v := &View{AsOf: now, DetectorRan: st.LastRun, Fleet: []Symptom{}}
+	cp, since := st.Checkpoint, now.Add(-cfg.Window.Duration())
+	if now.Sub(st.LastRun) > viewCatchUp {
+		cp, since = Checkpoint{}, now.Add(-viewCatchUp)
+		v.Partial = fmt.Sprintf("the fleet-health detector has not run for more than %s: this view adds only the last %s of the index to what it last saw", roundDur(viewCatchUp), roundDur(viewCatchUp))
+	}
+	if _, _, err := readIndex(ctx, filepath.Join(data, "index"), cp, since, time.Time{}, tr.Observe); err != nil {
 		return nil, err
 	}
 	judge := &Judge{Cfg: cfg, Accepted: AcceptedText(gate)}
-	found, gone := judge.Evaluate(tr, now)
+	j := judge.Evaluate(tr, now)
 	goneHost := map[string]bool{}
-	for _, g := range gone {
+	for _, g := range j.Gone {
 		goneHost[g.Host] = true
 	}
-	v := &View{AsOf: now, DetectorRan: st.LastRun, Fleet: []Symptom{}}
 	bySym := map[string][]Symptom{}
-	for _, f := range found {
-		s := Symptom{Symptom: f.Symptom, Detail: f.Detail}
+	add := func(f Finding, held bool) {
+		s := Symptom{Symptom: f.Symptom, Detail: f.Detail, Held: held}
 		if t := st.Tracks[trackKey(f.Host, f.Symptom)]; t != nil {
 			s.Firing, s.Since = t.Fired, t.Since
 		}
 		if f.Host == FleetHost {
 			v.Fleet = append(v.Fleet, s)
-			continue
+			return
 		}
 		bySym[f.Host] = append(bySym[f.Host], s)
+	}
+	for _, f := range j.Found {
+		add(f, false)
+	}
+	for _, f := range j.Held {
+		add(f, true)
 	}
 	stale := staleSet(gate)
 	for name, h := range tr.Hosts {
@@ -105,7 +129,7 @@ func BuildView(data string, cfg config.FleetHealth, gate config.Gate, now time.T
 			continue
 		}
 		day := h.Day(now)
-		row := Row{Host: name, LastSeen: h.LastSeen, LastOK: h.LastOK, Commit: h.Commit, Stale: stale[h.Commit],
+		row := Row{Host: name, LastSeen: h.LastSeen, LastOK: h.LastOK, Commit: h.Commit, Stale: stale[strings.ToLower(h.Commit)],
 			Off: h.Off, Symptoms: bySym[name], CertExpires: h.CertExpires,
 			Requests24h: map[string]int{"2xx": day[2], "3xx": day[3], "4xx": day[4] + day[1], "5xx": day[5]}}
 		if row.Symptoms == nil {
@@ -156,7 +180,7 @@ func staleSet(g config.Gate) map[string]bool {
 	out := map[string]bool{}
 	for i, r := range g.Releases {
 		if i < len(g.Releases)-max(g.Accept, 1) {
-			out[r.Commit] = true
+			out[strings.ToLower(r.Commit)] = true
 		}
 	}
 	return out

@@ -33,7 +33,7 @@ func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (
 		if err := requireAdmin(p); err != nil {
 			return nil, err
 		}
-		v, err := s.opt.Fleet(s.opt.Now())
+		v, err := s.opt.Fleet(r.Context(), s.opt.Now())
 		if err != nil {
 			s.log.Error("fleet view", "err", err)
 			return nil, &apiError{status: http.StatusServiceUnavailable, reason: "fleet-view", retryAfter: 30,

@@ -76,8 +76,8 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Log:   log.With("component", "http"),
 		Ready: g.Err,
-		Fleet: func(now time.Time) (any, error) {
-			return fleethealth.BuildView(cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
+		Fleet: func(ctx context.Context, now time.Time) (any, error) {
+			return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
 		},
 	})
 	if err != nil {

@@ -42,7 +42,7 @@ type Options struct {
 	// Ready reports whether storage works; /healthz answers 503 otherwise.
 	Ready func() error
 	// Fleet builds the fleet view GET /v1/fleet answers (admins only).
-	Fleet func(now time.Time) (any, error)
+	Fleet func(ctx context.Context, now time.Time) (any, error)
 }
 
 // Server is the receiver's HTTP handler.
