@@ -17,6 +17,7 @@ import (
 
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/shipper"
@@ -40,8 +41,8 @@ type simHost struct {
 	name       string
 	commit     string // "" = this build's; "-" = unstamped
 	every      time.Duration
-	rotate     string // "rename", "copytruncate" or ""
-	quietAfter time.Duration
+	rotate     string        // "rename", "copytruncate" or ""
+	quietAfter time.Duration // crashes (stops without a word) after this long
 	downAfter  time.Duration // shuts down cleanly (says so) after this long
 }
 
@@ -51,7 +52,7 @@ func hosts() []simHost {
 		{name: "lab-102", every: 400 * time.Millisecond, rotate: "copytruncate"},
 		{name: "lab-103", commit: "-", every: 700 * time.Millisecond},
 		{name: "lab-104", commit: staleCommit, every: 500 * time.Millisecond},
-		{name: "lab-105", every: 300 * time.Millisecond, quietAfter: 6 * time.Second},
+		{name: "lab-105", every: 300 * time.Millisecond, quietAfter: 3 * time.Second},
 		{name: "lab-106", every: 300 * time.Millisecond, downAfter: 8 * time.Second},
 	}
 }
@@ -80,6 +81,11 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	cfg.Gate.Releases = []config.Release{{Version: "0.0.1", Commit: staleCommit}, {Version: "0.1.0", Commit: self}}
 	cfg.Gate.Accept = 1
+	// The detector, on a demo's time scale: silent after 5 s, not 30 min.
+	cfg.FleetHealth.SilentAfter = config.Duration(5 * time.Second)
+	cfg.FleetHealth.FatalWindow = config.Duration(10 * time.Minute)
+	cfg.FleetHealth.ConfirmRuns = 1
+	cfg.FleetHealth.Syslog = "off"
 	cfg.Resolve(dir)
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -114,19 +120,34 @@ func Run(ctx context.Context, opt Options) error {
 		wg.Go(func() { h.run(hctx, lab, opt.Log) })
 	}
 	view := newTable(opt.Out, filepath.Join(cfg.DataDir, receiver.IndexDir))
+	// The real detector runs every 3 s here (every 5 min on a receiver)
+	// and writes alerts.jsonl, whose latest lines the table shows.
+	detect := func() {
+		res, err := fleethealth.Run(ctx, fleethealth.Options{DataDir: cfg.DataDir, Cfg: cfg.FleetHealth,
+			Accepted: fleethealth.AcceptedText(cfg.Gate), Log: opt.Log.With("component", "fleet-health")})
+		if err != nil {
+			opt.Log.Error("fleet-health", "err", err)
+			return
+		}
+		view.alerts = append(view.alerts, res.Alerts...)
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 loop:
-	for {
+	for i := 1; ; i++ {
 		select {
 		case <-hctx.Done():
 			break loop
 		case <-tick.C:
-			view.print()
+			if i%3 == 0 {
+				detect()
+			}
+			view.print(ctx, &cfg)
 		}
 	}
 	wg.Wait()
-	view.print()
+	detect()
+	view.print(ctx, &cfg)
 	stopReceiver()
 	if err := <-rdone; err != nil {
 		return err
@@ -190,7 +211,7 @@ func (h simHost) setup(dir, url, dataDir string, ca *pki.CA, self string) (*labH
 }
 
 // run writes and rotates the host's logs and ships them until ctx ends,
-// the host goes quiet, or it shuts down.
+// the host crashes (goes quiet without a word), or it shuts down.
 func (h simHost) run(ctx context.Context, lab *labHost, log *slog.Logger) {
 	defer lab.client.Close()
 	sctx, stop := context.WithCancel(ctx)
@@ -222,7 +243,10 @@ func (h simHost) run(ctx context.Context, lab *labHost, log *slog.Logger) {
 			return
 		}
 		if h.quietAfter > 0 && up > h.quietAfter {
-			continue
+			stop() // it crashes: no shutdown, no more heartbeats
+			<-done
+			<-ctx.Done()
+			return
 		}
 		p := lab.logs[i%len(lab.logs)]
 		line := fmt.Sprintf("%s %s demo[%d]: event %d\n", time.Now().UTC().Format(time.RFC3339Nano), h.name, os.Getpid(), i)

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -8,14 +9,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/index"
 )
 
-// table prints, per host, what the receiver's index says has arrived.
+// table prints, per host, what the receiver's index says has arrived and
+// what the fleet-health detector makes of it, then its latest alerts.
 type table struct {
 	out      io.Writer
 	ixDir    string
 	terminal bool
+	alerts   []fleethealth.Alert // written by the detector's runs so far
 }
 
 func newTable(out io.Writer, ixDir string) *table {
@@ -38,7 +43,24 @@ type hostRow struct {
 	state      string
 }
 
-func (t *table) print() {
+func (t *table) print(ctx context.Context, cfg *config.Receiver) {
+	health := map[string]string{}
+	if v, err := fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, time.Now()); err == nil {
+		for _, r := range v.Hosts {
+			var syms []string
+			for _, s := range r.Symptoms {
+				mark := "?"
+				if s.Firing {
+					mark = "!"
+				}
+				syms = append(syms, s.Symptom+mark)
+			}
+			if len(syms) == 0 {
+				syms = []string{r.State}
+			}
+			health[r.Host] = strings.Join(syms, " ")
+		}
+	}
 	rows := map[string]*hostRow{}
 	index.Scan(nil, t.ixDir, index.Pos{}, func(l index.Line) error {
 		if l.Host == "" {
@@ -81,16 +103,22 @@ func (t *table) print() {
 	if t.terminal {
 		b.WriteString("\033[H\033[J") // redraw in place
 	}
-	fmt.Fprintf(&b, "%s   %-8s %-8s %7s %9s %6s %5s %5s  %-9s %s\n", time.Now().Format("15:04:05"),
-		"host", "state", "streams", "bytes", "2xx", "4xx", "5xx", "last seen", "note")
+	fmt.Fprintf(&b, "%s   %-8s %-8s %7s %9s %6s %5s %5s  %-9s %-26s %s\n", time.Now().Format("15:04:05"),
+		"host", "state", "streams", "bytes", "2xx", "4xx", "5xx", "last seen", "health (! = alerted)", "note")
 	for _, n := range names {
 		r := rows[n]
 		note := r.refusal
 		if r.unstamped {
 			note = strings.TrimSpace(note + " unstamped")
 		}
-		fmt.Fprintf(&b, "           %-8s %-8s %7d %9d %6d %5d %5d  %-9s %s\n", n, r.state, len(r.streams), r.bytes,
-			r.ok, r.c4, r.c5, time.Since(r.last).Round(time.Second).String()+" ago", note)
+		fmt.Fprintf(&b, "           %-8s %-8s %7d %9d %6d %5d %5d  %-9s %-26s %s\n", n, r.state, len(r.streams), r.bytes,
+			r.ok, r.c4, r.c5, time.Since(r.last).Round(time.Second).String()+" ago", health[n], note)
+	}
+	if len(t.alerts) > 0 {
+		b.WriteString("\n           latest alerts (the real fleet-health detector, every 3 s here; see alerts.jsonl):\n")
+		for _, a := range t.alerts[max(0, len(t.alerts)-6):] {
+			fmt.Fprintf(&b, "           %s %s\n", a.TS.Local().Format("15:04:05"), a.Text())
+		}
 	}
 	if !t.terminal {
 		b.WriteString("\n")
