@@ -33,7 +33,7 @@ func TestBackoffIsNotCutShortByWrites(t *testing.T) {
 	cps, _ := OpenCheckpoints(filepath.Join(dir, "cp"))
 	recv := &downReceiver{}
 	st := newStream(streamOptions{Name: "busy.log", Path: p, MaxBytes: 1 << 20, MaxWait: time.Millisecond,
-		Poll: time.Second, Log: slog.New(slog.DiscardHandler)}, cps, recv)
+		Poll: time.Second, Log: slog.New(slog.DiscardHandler)}, cps, recv, newBudget(4<<20))
 	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)

@@ -326,7 +326,17 @@ func (fl *follower) readCur(max int, isNew bool) (Chunk, error) {
 	if fl.cur.ended {
 		return Chunk{}, errNothing
 	}
-	buf := make([]byte, max)
+	// Allocate only for the bytes there are: an idle stream polling its
+	// file must not churn a batch-sized buffer every time it looks.
+	st, err := fl.cur.f.Stat()
+	if err != nil {
+		return Chunk{}, fmt.Errorf("stat %s: %w", fl.path, err)
+	}
+	ready := st.Size() - fl.cur.read
+	if ready <= 0 {
+		return Chunk{}, errNothing
+	}
+	buf := make([]byte, min(int64(max), ready))
 	n, err := fl.cur.f.ReadAt(buf, fl.cur.read)
 	if err != nil && err != io.EOF {
 		return Chunk{}, fmt.Errorf("read %s: %w", fl.path, err)

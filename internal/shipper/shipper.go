@@ -42,11 +42,23 @@ type Shipper struct {
 	globs   []string          // glob sources: their files are found while running
 	names   map[string]string // stream name -> path, to refuse collisions
 	mu      sync.Mutex        // guards names while globs add streams
+	mem     *budget           // bytes read and not yet acknowledged, all streams
 }
+
+// WatchedPoll is how often a stream whose folder inotify watches looks at
+// its file anyway: a fallback for events lost (an inotify overflow wakes
+// every stream at once), so slow that an idle shipper costs next to
+// nothing.
+const WatchedPoll = time.Minute
+
+// MemoryBudget is how many bytes all streams together may hold read but
+// not yet acknowledged: four batches, and at least 4 MiB. It bounds the
+// shipper's memory whatever the backlog and however many sources have one.
+func MemoryBudget(maxBytes int64) int64 { return max(4*maxBytes, 4<<20) }
 
 func (s *Shipper) newStream(name, path string) *stream {
 	st := newStream(streamOptions{Name: name, Path: path, MaxBytes: int(s.opt.Config.Batch.MaxBytes),
-		MaxWait: s.opt.Config.Batch.MaxWait.Duration(), Poll: s.opt.Poll, Log: s.opt.Log.With("stream", name)}, s.cps, s.opt.Client)
+		MaxWait: s.opt.Config.Batch.MaxWait.Duration(), Poll: s.opt.Poll, Log: s.opt.Log.With("stream", name)}, s.cps, s.opt.Client, s.mem)
 	st.onSent = func() { s.sent.Store(time.Now().UnixNano()) }
 	return st
 }
@@ -67,7 +79,7 @@ func New(opt Options) (*Shipper, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Shipper{opt: opt, cps: cps, pollSet: pollSet}
+	s := &Shipper{opt: opt, cps: cps, pollSet: pollSet, mem: newBudget(MemoryBudget(int64(opt.Config.Batch.MaxBytes)))}
 	seen := map[string]string{}
 	for _, src := range opt.Config.Sources {
 		if src.IsGlob() {
@@ -87,7 +99,7 @@ func New(opt Options) (*Shipper, error) {
 	s.names = seen
 	if s.watch = newWatch(s.streams, opt.Log); s.watch != nil && !pollSet {
 		for _, st := range s.streams {
-			st.opt.Poll = 10 * time.Second // only a fallback now
+			st.opt.Poll = WatchedPoll
 		}
 	}
 	return s, nil
@@ -171,11 +183,11 @@ func (s *Shipper) followGlob(ctx context.Context, pattern string, start func(*st
 			}
 			st := s.newStream(name, f)
 			if s.watch != nil && s.watch.add(st) && !s.pollSet {
-				st.opt.Poll = 10 * time.Second
+				st.opt.Poll = WatchedPoll
 			}
 			start(st)
 		}
-		if !sleep(ctx, 2*time.Second, nil) {
+		if !sleep(ctx, 2*time.Second, nil, nil) {
 			return
 		}
 	}

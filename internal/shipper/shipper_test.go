@@ -46,7 +46,7 @@ func newHost(t *testing.T, r *receivertest.Receiver, name string, sources ...con
 func (h *host) start() { h.startPolling(20 * time.Millisecond) }
 
 // startPolling starts the shipper; poll 0 is the default (inotify, with a
-// 10 s fallback poll).
+// one-minute fallback poll).
 func (h *host) startPolling(poll time.Duration) {
 	h.t.Helper()
 	sh, err := New(Options{Config: h.cfg, Client: h.client, Poll: poll, ShuttingDown: func() bool { return h.down }})
@@ -179,7 +179,7 @@ func TestShipEndToEnd(t *testing.T) {
 }
 
 // TestInotifyWakesTheShipper: with the default settings a new line ships
-// within a second, long before the 10 s fallback poll.
+// within a second, long before the one-minute fallback poll.
 func TestInotifyWakesTheShipper(t *testing.T) {
 	r := receivertest.Start(t, nil)
 	admin := r.IssueAdmin("alice")
@@ -273,7 +273,7 @@ func TestSmallerReceiverLimit(t *testing.T) {
 }
 
 // TestRenameShipsSoon: after a rename rotation the new file's lines ship
-// within about a second, not at the 10 s fallback poll.
+// within about a second, not at the one-minute fallback poll.
 func TestRenameShipsSoon(t *testing.T) {
 	r := receivertest.Start(t, nil)
 	admin := r.IssueAdmin("alice")

@@ -40,7 +40,12 @@ type stream struct {
 	cp      Checkpoint // what the receiver has acknowledged
 	pending []byte     // read, not yet acknowledged: cp.Gen from file offset cp.Acked
 	carry   *Chunk     // the first chunk of the next generation, held back
-	first   time.Time  // when the first pending byte was read
+	// mem is the shipper-wide budget pending and carry are held against;
+	// starved is set when it granted less than wanted, and closes when
+	// bytes are given back.
+	mem     *budget
+	starved <-chan struct{}
+	first   time.Time // when the first pending byte was read
 	backoff time.Duration
 	said    string        // the last refusal logged, to log each once
 	wake    chan struct{} // poked when the file (or a rotated copy) changes
@@ -54,8 +59,23 @@ func (s *stream) poke() {
 	}
 }
 
-func newStream(opt streamOptions, cps *Checkpoints, send Sender) *stream {
-	return &stream{opt: opt, fl: newFollower(opt.Path, opt.Log), cps: cps, send: send, log: opt.Log, wake: make(chan struct{}, 1)}
+func newStream(opt streamOptions, cps *Checkpoints, send Sender, mem *budget) *stream {
+	return &stream{opt: opt, fl: newFollower(opt.Path, opt.Log), cps: cps, send: send, log: opt.Log, wake: make(chan struct{}, 1), mem: mem}
+}
+
+// held is what the stream holds of the budget.
+func (s *stream) held() int {
+	n := len(s.pending)
+	if s.carry != nil {
+		n += len(s.carry.Data)
+	}
+	return n
+}
+
+// drop forgets pending and carry, giving their bytes back.
+func (s *stream) drop() {
+	s.mem.give(s.held())
+	s.pending, s.carry = nil, nil
 }
 
 // setup finds where to resume: the checkpoint, or else the receiver.
@@ -109,9 +129,20 @@ func (s *stream) newGeneration() {
 // fill reads what is ready into pending, up to MaxBytes, never mixing two
 // generations in one batch.
 func (s *stream) fill(now time.Time) error {
+	s.starved = nil
 	for s.carry == nil && len(s.pending) < s.opt.MaxBytes {
-		c, err := s.fl.next(s.opt.MaxBytes - len(s.pending))
+		want := s.opt.MaxBytes - len(s.pending)
+		grant, more := s.mem.take(want)
+		if grant < want {
+			s.starved = more // other streams hold the budget: wait for some back
+		}
+		if grant == 0 {
+			return nil
+		}
+		c, err := s.fl.next(grant)
+		s.mem.give(grant - len(c.Data))
 		if errors.Is(err, errNothing) {
+			s.starved = nil // nothing to read anyway
 			return nil
 		}
 		if err != nil {
@@ -126,6 +157,10 @@ func (s *stream) fill(now time.Time) error {
 		}
 		if len(s.pending) == 0 {
 			s.first = now
+			if s.pending == nil {
+				s.pending = c.Data // the read buffer becomes the batch: no copy
+				continue
+			}
 		}
 		s.pending = append(s.pending, c.Data...)
 	}
@@ -148,9 +183,12 @@ func (s *stream) startGen(c Chunk) {
 	s.cp.Acked = c.Offset
 }
 
-// due reports whether pending should be sent now.
+// due reports whether pending should be sent now: a full batch, a
+// generation ending, max_wait passed, or a batch that cannot grow because
+// the budget is spent (sending it is what gives the budget back).
 func (s *stream) due(now time.Time) bool {
-	return len(s.pending) > 0 && (len(s.pending) >= s.opt.MaxBytes || s.carry != nil || now.Sub(s.first) >= s.opt.MaxWait)
+	return len(s.pending) > 0 && (len(s.pending) >= s.opt.MaxBytes || s.carry != nil ||
+		now.Sub(s.first) >= s.opt.MaxWait || s.starved != nil)
 }
 
 // flush sends pending once. It returns how long to wait before trying
@@ -199,6 +237,7 @@ func (s *stream) sayOnce(what string, e *transport.Error) {
 func (s *stream) acked(length int64) {
 	done := min(int64(len(s.pending)), max(0, length-s.cp.Length()))
 	s.pending = s.pending[done:]
+	s.mem.give(int(done))
 	s.cp.Acked += done
 	s.backoff, s.said = 0, ""
 	if len(s.pending) == 0 {
@@ -229,7 +268,7 @@ func (s *stream) resync(length int64) error {
 	case length >= s.cp.GenStart && s.fl.cur != nil && s.fl.cur.id == s.cp.Gen:
 		s.log.Warn("the receiver stands elsewhere in this stream; rereading from there",
 			"receiver_length", length, "shipper_length", start)
-		s.pending, s.carry = nil, nil
+		s.drop()
 		s.cp.Acked = length - s.cp.GenStart
 		s.fl.cur.read = s.cp.Acked
 		return s.save()
@@ -238,7 +277,7 @@ func (s *stream) resync(length int64) error {
 		// current file as a new generation after what the receiver holds.
 		s.log.Warn("the receiver's length does not fit this file; continuing after it",
 			"receiver_length", length)
-		s.pending, s.carry = nil, nil
+		s.drop()
 		s.cp = Checkpoint{Stream: s.opt.Name, Path: s.opt.Path, GenStart: length}
 		if s.fl.cur != nil {
 			s.cp.Gen = s.fl.cur.id
@@ -261,10 +300,11 @@ func (s *stream) save() error {
 // run ships until ctx ends; pending bytes are flushed first when possible.
 func (s *stream) run(ctx context.Context) error {
 	defer s.fl.close()
+	defer s.drop()
 	for {
 		if err := s.setup(ctx); err != nil {
 			s.log.Warn("cannot start stream yet", "err", err)
-			if !sleep(ctx, 5*time.Second, nil) {
+			if !sleep(ctx, 5*time.Second, nil, nil) {
 				return nil
 			}
 			continue
@@ -296,15 +336,19 @@ func (s *stream) run(ctx context.Context) error {
 			// that wait ends, not at the next (slow) fallback poll.
 			wait = min(wait, RotationGrace/4)
 		}
-		if !sleep(ctx, wait, wake) {
+		var more <-chan struct{}
+		if wake != nil {
+			more = s.starved // budget given back: read on
+		}
+		if !sleep(ctx, wait, wake, more) {
 			return nil
 		}
 	}
 }
 
-// sleep waits d, or until wake fires (a nil channel never does); false
-// when ctx ended.
-func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+// sleep waits d, or until wake or more fires (a nil channel never does);
+// false when ctx ended.
+func sleep(ctx context.Context, d time.Duration, wake, more <-chan struct{}) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
@@ -315,6 +359,7 @@ func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 		return false
 	case <-t.C:
 	case <-wake:
+	case <-more:
 	}
 	return true
 }

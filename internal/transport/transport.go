@@ -111,7 +111,11 @@ func New(opt Options) (*Client, error) {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: opt.Timeout,
 		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   4,
+		// A host keeps a few connections to its receiver, reused: many
+		// streams with a backlog must not open one each (a receiver may
+		// be a Raspberry Pi serving thousands of hosts).
+		MaxIdleConnsPerHost: 4,
+		MaxConnsPerHost:     4,
 	}
 	// A renewed certificate must be presented at once: drop connections
 	// made with the old one.
