@@ -1009,8 +1009,8 @@ func usageOf(ps *os.ProcessState) ProcUsage {
 	}
 	u := ProcUsage{User: ps.UserTime(), Sys: ps.SystemTime()}
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		u.MaxRSS = ru.Maxrss * 1024 // KiB on Linux
-		u.Vcsw, u.Nivcsw = ru.Nvcsw, ru.Nivcsw
+		u.MaxRSS = int64(ru.Maxrss) * 1024 // KiB on Linux; the fields are int32 on 32-bit ARM
+		u.Vcsw, u.Nivcsw = int64(ru.Nvcsw), int64(ru.Nivcsw)
 	}
 	return u
 }

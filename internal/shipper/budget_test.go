@@ -2,6 +2,7 @@ package shipper
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func TestManyBackloggedSources(t *testing.T) {
 		waitFor(t, admin, r, "lab-1", filepath.Base(f.path), f.all)
 	}
 	h.stop()
-	if free, _ := h.sh.mem.take(1 << 40); int64(free) != MemoryBudget(int64(h.cfg.Batch.MaxBytes)) {
+	if free, _ := h.sh.mem.take(math.MaxInt); int64(free) != MemoryBudget(int64(h.cfg.Batch.MaxBytes)) {
 		t.Fatalf("after the stop the budget has %d bytes free; want all %d back", free, MemoryBudget(int64(h.cfg.Batch.MaxBytes)))
 	}
 }
