@@ -176,6 +176,23 @@ func TestShipEndToEnd(t *testing.T) {
 	h.start()
 	waitFor(t, admin, r, "lab-1", "app.log", app.all)
 	waitFor(t, admin, r, "lab-1", "syslog", sys.all)
+
+	t.Log("step: Corrupted checkpoint")
+	// Corrupted checkpoints (a torn write, a full disk): HEAD again, and
+	// the receiver already holds part of the current generation.
+	h.stop()
+	cps, _ := filepath.Glob(filepath.Join(h.cfg.StateDir, "checkpoints", "*"))
+	if len(cps) == 0 {
+		t.Fatal("no checkpoint files to corrupt")
+	}
+	for _, p := range cps {
+		os.WriteFile(p, []byte("{\"version\":1,\"stream\":\x00\x00garbage"), 0o600)
+	}
+	app.write(20)
+	sys.write(5)
+	h.start()
+	waitFor(t, admin, r, "lab-1", "app.log", app.all)
+	waitFor(t, admin, r, "lab-1", "syslog", sys.all)
 }
 
 // TestInotifyWakesTheShipper: with the default settings a new line ships
