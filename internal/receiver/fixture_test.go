@@ -59,6 +59,9 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	}
 	opt := fo.server
 	opt.Store, opt.Index, opt.Verifier, opt.Tokens = st, ix, pki.NewVerifier(ca.Cert), toks
+	if opt.HostHealthDir == "" {
+		opt.HostHealthDir = filepath.Join(dir, HostHealthDir)
+	}
 	if fo.wrap != nil {
 		opt.Store = fo.wrap(st)
 	}

@@ -29,6 +29,10 @@ func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (
 		return jsonResponse(http.StatusOK, map[string]any{"host": rt.host, "streams": nonNil(s.store.List(rt.host))}), nil
 	case rt.endpoint == EPHeartbeat && r.Method == http.MethodPut:
 		return s.putHeartbeat(r, rt, p, rec)
+	case rt.endpoint == EPHostHealth && rt.host != "" && r.Method == http.MethodPut && s.opt.HostHealthDir != "":
+		return s.putHostHealth(r, rt, p, rec)
+	case rt.endpoint == EPHostHealth && r.Method == http.MethodGet && s.opt.HostHealthDir != "":
+		return s.getHostHealth(rt, p)
 	case rt.endpoint == EPFleet && r.Method == http.MethodGet && s.opt.Fleet != nil:
 		if err := requireAdmin(p); err != nil {
 			return nil, err

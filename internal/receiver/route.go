@@ -66,6 +66,14 @@ func parseRoute(rawPath string) route {
 		if len(parts) != 1 {
 			r.err = notFound()
 		}
+	case EPHostHealth:
+		switch len(parts) {
+		case 1:
+		case 2:
+			r.host, r.err = parseHost(parts[1])
+		default:
+			r.err = notFound()
+		}
 	case EPHeartbeat:
 		if len(parts) != 2 {
 			r.err = notFound()

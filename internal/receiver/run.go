@@ -70,12 +70,14 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	for i, r := range cfg.Gate.Releases {
 		rel[i] = Release{Version: r.Version, Commit: r.Commit}
 	}
+	cleanTemps(filepath.Join(cfg.DataDir, HostHealthDir)) // a crash mid-write left them
 	srv, err := New(Options{
 		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert), Tokens: tokens,
 		Gate:    NewGate(rel, cfg.Gate.Accept),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
-		Log:   log.With("component", "http"),
-		Ready: g.Err,
+		Log:           log.With("component", "http"),
+		Ready:         g.Err,
+		HostHealthDir: filepath.Join(cfg.DataDir, HostHealthDir),
 		Fleet: func(ctx context.Context, now time.Time) (any, error) {
 			return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
 		},

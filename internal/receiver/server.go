@@ -41,6 +41,8 @@ type Options struct {
 	Now         func() time.Time
 	// Ready reports whether storage works; /healthz answers 503 otherwise.
 	Ready func() error
+	// HostHealthDir holds the hosts' doctor snapshots ("" serves none).
+	HostHealthDir string
 	// Fleet builds the fleet view GET /v1/fleet answers (admins only).
 	Fleet func(ctx context.Context, now time.Time) (any, error)
 }
