@@ -58,6 +58,7 @@ type Server struct {
 	log      *slog.Logger
 	inflight *budget
 	bodies   bodyPool
+	insts    instances
 }
 
 // New makes a Server.
@@ -111,6 +112,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Remote:   r.RemoteAddr,
 	}}
 	resp := s.serveV1(r, now, rec)
+	if rec.line.Auth && rec.line.Admin == "" && rec.line.Host != "" {
+		s.selfCheckHeaders(resp, rec.line.Host, rec.line.Commit, rec.line.Instance, now)
+	}
 	rec.line.Status = resp.status
 	rec.line.TS = now
 	rec.line.DurMS = float64(s.opt.Now().Sub(rec.start).Microseconds()) / 1000

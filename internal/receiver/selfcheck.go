@@ -1,0 +1,86 @@
+package receiver
+
+import (
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// What a host's doctor learns from any answer to it: whether the version
+// gate accepts its code, and which installations have spoken as it lately
+// (a cloned image shows as two).
+const (
+	HeaderGate      = "X-Cis490-Gate"      // pass, stale, unstamped or unknown-commit
+	HeaderAccepted  = "X-Cis490-Accepted"  // the accepted releases, "version commit" comma-separated
+	HeaderInstances = "X-Cis490-Instances" // installations seen as this host in the last day
+)
+
+// instances remembers the installations (X-Cis490-Instance) each host
+// spoke from lately; bounded per host.
+type instances struct {
+	mu     sync.Mutex
+	byHost map[string]map[string]time.Time
+}
+
+const (
+	instancesKept   = 8
+	instancesWindow = 24 * time.Hour
+)
+
+// seen notes host speaking from id at now and returns the installations
+// seen as it in the last day, sorted.
+func (in *instances) seen(host, id string, now time.Time) []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.byHost == nil {
+		in.byHost = map[string]map[string]time.Time{}
+	}
+	m := in.byHost[host]
+	if m == nil {
+		m = map[string]time.Time{}
+		in.byHost[host] = m
+	}
+	if id != "" {
+		m[id] = now
+	}
+	var out []string
+	oldest := ""
+	for k, at := range m {
+		if now.Sub(at) > instancesWindow {
+			delete(m, k)
+			continue
+		}
+		out = append(out, k)
+		if oldest == "" || at.Before(m[oldest]) {
+			oldest = k
+		}
+	}
+	if len(m) > instancesKept {
+		delete(m, oldest)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// selfCheckHeaders adds what a host's doctor reads to an answer to a host.
+func (s *Server) selfCheckHeaders(resp *response, host, commit, instance string, now time.Time) {
+	if resp.headers == nil {
+		resp.headers = map[string]string{}
+	}
+	verdict := s.gate.Check(commit)
+	if verdict == GatePass {
+		verdict = "pass"
+	}
+	resp.headers[HeaderGate] = verdict
+	var acc []string
+	for _, r := range s.gate.Accepted() {
+		acc = append(acc, r.Version+" "+r.Commit)
+	}
+	if len(acc) > 0 {
+		resp.headers[HeaderAccepted] = strings.Join(acc, ", ")
+	}
+	if ids := s.insts.seen(host, instance, now); len(ids) > 0 {
+		resp.headers[HeaderInstances] = strings.Join(ids, ",")
+	}
+}
