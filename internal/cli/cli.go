@@ -41,6 +41,8 @@ func commands() []command {
 		{"ship", "ship this lab host's log files to the receiver", "[--config lab-host.toml]", runShip},
 		{"fleet-health", "judge the fleet from the index; write alerts (timer, every 5 min)", "[--config receiver.toml] [--now T] [--dry-run]", runFleetHealth},
 		{"status", "the fleet table from the receiver (GET /v1/fleet), worst first", "[--admin DIR] [--json]", runStatus},
+		{"doctor", "check this lab host: config, credentials, receiver, clock, code, backlog, units", "[--config lab-host.toml] [--json]", runDoctor},
+		{"ship-health-check", "run the doctor and send its report to the receiver (daily timer)", "[--config lab-host.toml]", runShipHealthCheck},
 		{"heartbeat", "tell the receiver this host is up, shutting down or going to sleep", "[--state up|shutdown|sleep]", runHeartbeat},
 		{"ca", "fleet CA: `ca init`, `ca issue --host NAME`, `ca issue --admin NAME`", "init|issue [flags]", runCA},
 		{"demo", "a real receiver and simulated hosts on loopback", "[--dir DIR] [--duration 20s]", runDemo},
@@ -109,7 +111,7 @@ func printUsage(w io.Writer, cmds []command) {
 	fmt.Fprintln(w, "\ncommands:")
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
 }
 

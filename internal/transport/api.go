@@ -118,3 +118,14 @@ func (c *Client) GetJSON(ctx context.Context, path string, v any) error {
 	}
 	return nil
 }
+
+// PutHostHealth sends this host's doctor snapshot. It is never behind the
+// version gate: a host running stale code can still say so.
+func (c *Client) PutHostHealth(ctx context.Context, snapshot []byte) error {
+	resp, err := c.Do(ctx, http.MethodPut, "/v1/host-health/"+url.PathEscape(c.opt.Host), snapshot,
+		http.Header{"Content-Type": {"application/json"}})
+	if err != nil {
+		return err
+	}
+	return resp.Err()
+}

@@ -1,0 +1,521 @@
+package doctor
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cis490/cis490/internal/buildinfo"
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/shipper"
+	"github.com/cis490/cis490/internal/transport"
+)
+
+// Options configure a doctor run.
+type Options struct {
+	Config string // lab-host.toml
+	// Commit overrides this build's stamp (tests; "-" for none).
+	Commit string
+	Now    func() time.Time
+	// SystemdDir is where systemd says it runs ("" = /run/systemd/system);
+	// Systemctl runs systemctl (nil = the real one).
+	SystemdDir string
+	Systemctl  func(ctx context.Context, args ...string) (string, error)
+	// Total bounds the whole run (default 9 s).
+	Total time.Duration
+}
+
+// Units are the lab host's units the doctor looks at where systemd runs.
+var Units = []string{"cis490-shipper.service", "cis490-doctor-check.timer", "cis490-autoupdate.timer", "cis490-cert-fetch.timer"}
+
+// env is what the checks learn and pass on.
+type env struct {
+	opt      Options
+	now      time.Time
+	cfg      *config.LabHost
+	pair     *tls.Certificate
+	leaf     *x509.Certificate
+	roots    *x509.CertPool
+	addr     string // receiver host:port
+	reached  bool   // TCP worked
+	client   *transport.Client
+	resp     *transport.Response
+	sent     time.Time // when the authenticated request went out
+	rtt      time.Duration
+	instance string
+	commit   string
+}
+
+// Run runs every check.
+func Run(ctx context.Context, opt Options) *Report {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Total == 0 {
+		opt.Total = 9 * time.Second
+	}
+	bi := buildinfo.Read()
+	e := &env{opt: opt, now: opt.Now(), commit: bi.Commit}
+	switch opt.Commit {
+	case "":
+	case "-":
+		e.commit = ""
+	default:
+		e.commit = opt.Commit
+	}
+	steps := []step{
+		{"config", time.Second, checkConfig},
+		{"tls-files", time.Second, checkTLSFiles},
+		{"tls-chain", time.Second, checkChain},
+		{"tls-expiry", time.Second, checkExpiry},
+		{"token-file", time.Second, checkToken},
+		{"receiver-dns", 2 * time.Second, checkDNS},
+		{"receiver-tcp", 2 * time.Second, checkTCP},
+		{"receiver-tls", 3 * time.Second, checkTLS},
+		{"receiver-auth", 3 * time.Second, checkAuth},
+		{"clock", time.Second, checkClock},
+		{"code", time.Second, checkCode},
+		{"instance", time.Second, checkInstance},
+		{"shipper", 2 * time.Second, checkShipper},
+		{"disk", time.Second, checkDisk},
+		{"systemd", 3 * time.Second, checkUnits},
+	}
+	r := &Report{Schema: Schema, Version: bi.Version, Commit: e.commit, At: e.now.UTC()}
+	r.Checks = runSteps(ctx, e, steps, opt.Total)
+	if e.client != nil {
+		e.client.Close()
+	}
+	if e.cfg != nil {
+		r.Host = e.cfg.Host
+	}
+	r.Instance = e.instance
+	r.finish()
+	return r
+}
+
+func skip(why string) Check { return Check{Status: Skip, Finding: why} }
+
+func checkConfig(_ context.Context, e *env) Check {
+	cfg, err := config.LoadLabHost(e.opt.Config)
+	if err != nil {
+		return Check{Status: Fail, Finding: oneLine(err), Fix: "fix lab-host.toml as the message says (deploy/lab-host.toml shows every key)"}
+	}
+	e.cfg = cfg
+	return Check{Finding: fmt.Sprintf("%s parses: host %s, receiver %s, %d sources", e.opt.Config, cfg.Host, cfg.Receiver, len(cfg.Sources))}
+}
+
+func checkTLSFiles(_ context.Context, e *env) Check {
+	if e.cfg == nil {
+		return skip("no config")
+	}
+	for _, p := range []string{e.cfg.TLS.Cert, e.cfg.TLS.Key, e.cfg.TLS.CA} {
+		if _, err := os.ReadFile(p); err != nil {
+			return Check{Status: Fail, Finding: oneLine(err), Fix: "install the host bundle from `cis490 ca issue --host " + e.cfg.Host + "` (or run cis490 enroll)"}
+		}
+	}
+	pair, err := tls.LoadX509KeyPair(e.cfg.TLS.Cert, e.cfg.TLS.Key)
+	if err != nil {
+		return Check{Status: Fail, Finding: "the key does not go with the certificate: " + oneLine(err), Fix: "install host.crt and host.key from the same bundle"}
+	}
+	e.pair, e.leaf = &pair, pair.Leaf
+	if e.leaf == nil {
+		if e.leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return Check{Status: Fail, Finding: oneLine(err), Fix: "reissue the host bundle"}
+		}
+	}
+	ca, _ := os.ReadFile(e.cfg.TLS.CA)
+	e.roots = x509.NewCertPool()
+	if !e.roots.AppendCertsFromPEM(ca) {
+		e.roots = nil
+		return Check{Status: Fail, Finding: e.cfg.TLS.CA + " holds no PEM certificate", Fix: "install ca.crt from the host bundle"}
+	}
+	return Check{Finding: "certificate, key and CA present; the key matches the certificate"}
+}
+
+func checkChain(_ context.Context, e *env) Check {
+	if e.leaf == nil || e.roots == nil {
+		return skip("no certificate")
+	}
+	// Validity is tls-expiry's business: verify the chain as of a moment
+	// the certificate is valid.
+	at := e.now
+	if at.After(e.leaf.NotAfter) {
+		at = e.leaf.NotAfter.Add(-time.Second)
+	}
+	if at.Before(e.leaf.NotBefore) {
+		at = e.leaf.NotBefore.Add(time.Second)
+	}
+	_, err := e.leaf.Verify(x509.VerifyOptions{Roots: e.roots, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		return Check{Status: Fail, Finding: "the certificate is not a client certificate of this fleet's CA: " + oneLine(err),
+			Fix: "re-enroll the host (cis490 enroll) or install its bundle from `cis490 ca issue --host`"}
+	}
+	if e.cfg != nil && e.leaf.Subject.CommonName != e.cfg.Host {
+		return Check{Status: Fail, Finding: fmt.Sprintf("the certificate names %s, lab-host.toml says host %s", e.leaf.Subject.CommonName, e.cfg.Host),
+			Fix: "set host in lab-host.toml to the certificate's name, or install this host's own bundle"}
+	}
+	return Check{Finding: "issued by the fleet CA for " + e.leaf.Subject.CommonName}
+}
+
+func checkExpiry(_ context.Context, e *env) Check {
+	if e.leaf == nil {
+		return skip("no certificate")
+	}
+	left := e.leaf.NotAfter.Sub(e.now)
+	until := e.leaf.NotAfter.UTC().Format(time.RFC3339)
+	switch {
+	case left <= 0:
+		return Check{Status: Fail, Finding: "the certificate expired at " + until,
+			Fix: "renew it (cis490 cert-fetch); once expired it cannot renew itself: re-enroll with a join token (cis490 enroll)"}
+	case e.now.Before(e.leaf.NotBefore):
+		return Check{Status: Fail, Finding: "the certificate is not valid before " + e.leaf.NotBefore.UTC().Format(time.RFC3339), Fix: "check this host's clock (timedatectl)"}
+	case left < 14*24*time.Hour:
+		return Check{Status: Warn, Finding: fmt.Sprintf("the certificate expires in %s (%s)", days(left), until), Fix: "renew it now: cis490 cert-fetch (is cis490-cert-fetch.timer enabled?)"}
+	}
+	return Check{Finding: fmt.Sprintf("valid until %s (%s)", until, days(left))}
+}
+
+func checkToken(_ context.Context, e *env) Check {
+	if e.cfg == nil {
+		return skip("no config")
+	}
+	p := e.cfg.TLS.TokenFile
+	info, err := os.Stat(p)
+	if err != nil {
+		return Check{Status: Fail, Finding: oneLine(err), Fix: "install the token from the host bundle as " + p + " (mode 0600)"}
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return Check{Status: Fail, Finding: fmt.Sprintf("%s is mode %04o: others can read this host's token", p, info.Mode().Perm()),
+			Fix: "chmod 600 " + p + " (and reissue the token if others may have read it)"}
+	}
+	if b, err := os.ReadFile(p); err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return Check{Status: Fail, Finding: p + " is empty or unreadable", Fix: "install the token from the host bundle"}
+	}
+	return Check{Finding: p + " present, mode 0600"}
+}
+
+func receiverHost(e *env) (host, port string, err error) {
+	u, err := url.Parse(e.cfg.Receiver)
+	if err != nil {
+		return "", "", err
+	}
+	port = u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return u.Hostname(), port, nil
+}
+
+func checkDNS(ctx context.Context, e *env) Check {
+	if e.cfg == nil {
+		return skip("no config")
+	}
+	host, port, err := receiverHost(e)
+	if err != nil {
+		return Check{Status: Fail, Finding: oneLine(err), Fix: "set receiver in lab-host.toml to https://host:port"}
+	}
+	e.addr = net.JoinHostPort(host, port)
+	if net.ParseIP(host) != nil {
+		return Check{Finding: host + " is an address: nothing to resolve"}
+	}
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		return Check{Status: Fail, Finding: "cannot resolve " + host + ": " + oneLine(err), Fix: "check DNS on this host (resolvectl status) or the receiver's name in lab-host.toml"}
+	}
+	return Check{Finding: fmt.Sprintf("%s is %s", host, strings.Join(addrs, ", "))}
+}
+
+func checkTCP(ctx context.Context, e *env) Check {
+	if e.addr == "" {
+		return skip("no receiver address")
+	}
+	start := time.Now()
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", e.addr)
+	if err != nil {
+		return Check{Status: Fail, Finding: "cannot connect to " + e.addr + ": " + oneLine(err),
+			Fix: "is the receiver running (systemctl status cis490-receiver on it), and is the port open between here and there?"}
+	}
+	c.Close()
+	e.reached = true
+	return Check{Finding: fmt.Sprintf("%s accepts connections (%s)", e.addr, ms(time.Since(start)))}
+}
+
+func checkTLS(ctx context.Context, e *env) Check {
+	if !e.reached || e.pair == nil || e.roots == nil {
+		return skip("no connection or no certificate")
+	}
+	host, _, _ := receiverHost(e)
+	d := &tls.Dialer{Config: &tls.Config{RootCAs: e.roots, ServerName: host, MinVersion: tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return e.pair, nil }}}
+	start := time.Now()
+	c, err := d.DialContext(ctx, "tcp", e.addr)
+	if err != nil {
+		return Check{Status: Fail, Finding: "TLS with the receiver failed: " + oneLine(err),
+			Fix: "the receiver's certificate must be for " + host + " and from this fleet's CA: check ca.crt and the receiver URL"}
+	}
+	c.Close()
+	return Check{Finding: fmt.Sprintf("TLS handshake with the receiver's certificate for %s (%s)", host, ms(time.Since(start)))}
+}
+
+func checkAuth(ctx context.Context, e *env) Check {
+	if !e.reached || e.pair == nil {
+		return skip("no connection or no certificate")
+	}
+	topt := transport.FromConfig(e.cfg)
+	topt.Timeout = 3 * time.Second
+	switch {
+	case e.commit == "":
+		topt.Unstamped = true
+	default:
+		topt.Commit = e.commit
+	}
+	c, err := transport.New(topt)
+	if err != nil {
+		return Check{Status: Fail, Finding: oneLine(err), Fix: "fix the credential files named in lab-host.toml"}
+	}
+	e.client, e.instance = c, c.Instance()
+	// A heartbeat: authenticated, never gated, harmless (the host is up),
+	// and a refusal comes with the receiver's sentence.
+	e.sent = time.Now()
+	resp, err := c.Do(ctx, http.MethodPut, "/v1/heartbeat/"+url.PathEscape(e.cfg.Host), []byte(`{"state":"up"}`),
+		http.Header{"Content-Type": {"application/json"}})
+	e.rtt = time.Since(e.sent)
+	if err != nil {
+		return Check{Status: Fail, Finding: "no answer from the receiver: " + oneLine(err), Fix: "see receiver-tcp and receiver-tls above"}
+	}
+	e.resp = resp
+	switch {
+	case resp.Status == http.StatusOK:
+		return Check{Finding: fmt.Sprintf("the receiver accepts this host's credentials (a heartbeat in %s)", ms(e.rtt))}
+	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
+		var te *transport.Error
+		msg := fmt.Sprintf("answered %d", resp.Status)
+		if errors.As(resp.Err(), &te) && te.Message != "" {
+			msg = te.Message
+		}
+		return Check{Status: Fail, Finding: "the receiver refuses this host's credentials: " + msg,
+			Fix: "reissue the bundle (cis490 ca issue --host " + e.cfg.Host + ") or re-enroll (cis490 enroll)"}
+	}
+	return Check{Status: Warn, Finding: fmt.Sprintf("the receiver answered %d", resp.Status), Fix: "read the receiver's journal"}
+}
+
+func checkClock(_ context.Context, e *env) Check {
+	if e.resp == nil {
+		return skip("no answer from the receiver")
+	}
+	d, err := http.ParseTime(e.resp.Header.Get("Date"))
+	if err != nil {
+		return skip("the receiver sent no Date")
+	}
+	// Date has whole seconds, stamped about when the request arrived.
+	mid := e.sent.Add(e.rtt / 2)
+	skew := mid.Sub(d) - 500*time.Millisecond
+	if skew < 0 {
+		skew = -skew - time.Second
+		if skew < 0 {
+			skew = 0
+		}
+	}
+	switch {
+	case skew > 5*time.Minute:
+		return Check{Status: Fail, Finding: fmt.Sprintf("this host's clock is %s off the receiver's", skew.Round(time.Second)),
+			Fix: "enable time sync (timedatectl set-ntp true); certificates and the fleet's alerts depend on it"}
+	case skew > 30*time.Second:
+		return Check{Status: Warn, Finding: fmt.Sprintf("this host's clock is %s off the receiver's", skew.Round(time.Second)), Fix: "enable time sync (timedatectl set-ntp true)"}
+	}
+	return Check{Finding: "within a second or so of the receiver's clock"}
+}
+
+func checkCode(_ context.Context, e *env) Check {
+	if e.resp == nil {
+		return skip("no answer from the receiver")
+	}
+	accepted := e.resp.Header.Get(receiver.HeaderAccepted)
+	switch e.resp.Header.Get(receiver.HeaderGate) {
+	case "stale":
+		return Check{Status: Fail, Finding: fmt.Sprintf("this host runs %s, a release the receiver no longer accepts (it accepts %s): its logs wait here", shortCommit(e.commit), accepted),
+			Fix: "run cis490 autoupdate, and check cis490-autoupdate.timer: it should have done this"}
+	case "unstamped":
+		return Check{Status: Warn, Finding: "this build carries no code commit, so nobody can tell which code it runs", Fix: "install a release build (cis490 autoupdate)"}
+	case "unknown-commit":
+		return Check{Finding: "commit " + shortCommit(e.commit) + " is not a release the receiver knows (a dev build): accepted"}
+	case "pass":
+		return Check{Finding: "commit " + shortCommit(e.commit) + " is accepted by the receiver's version gate"}
+	}
+	return skip("the receiver does not say what its gate makes of this code (an older receiver)")
+}
+
+func checkInstance(_ context.Context, e *env) Check {
+	if e.resp == nil {
+		return skip("no answer from the receiver")
+	}
+	seen := e.resp.Header.Get(receiver.HeaderInstances)
+	var others []string
+	for _, id := range strings.Split(seen, ",") {
+		if id != "" && id != e.instance {
+			others = append(others, id)
+		}
+	}
+	if len(others) > 0 {
+		return Check{Status: Fail, Finding: fmt.Sprintf("another installation (%s) spoke as %s in the last day; this one is %s", strings.Join(others, ", "), e.cfg.Host, e.instance),
+			Fix: "a cloned image? give each machine its own machine id (systemd-machine-id-setup) and its own host bundle; a reinstall clears in a day"}
+	}
+	return Check{Finding: "instance " + e.instance + " is the only one speaking as " + e.cfg.Host}
+}
+
+func checkShipper(_ context.Context, e *env) Check {
+	if e.cfg == nil {
+		return skip("no config")
+	}
+	st, err := shipper.Status(e.cfg.StateDir)
+	if err != nil {
+		return Check{Status: Warn, Finding: "cannot read the shipper's checkpoints: " + oneLine(err), Fix: "run the doctor as the shipper's user (root)"}
+	}
+	if len(st) == 0 {
+		return Check{Status: Warn, Finding: "the shipper has shipped nothing yet (no checkpoint in " + e.cfg.StateDir + ")", Fix: "systemctl status cis490-shipper"}
+	}
+	var last time.Time
+	var backlog int64
+	oldest := ""
+	var oldestAck time.Time
+	for _, s := range st {
+		last = maxTime(last, s.LastAck)
+		if s.Backlog > 0 {
+			backlog += s.Backlog
+			if oldest == "" || s.LastAck.Before(oldestAck) {
+				oldest, oldestAck = s.Stream, s.LastAck
+			}
+		}
+	}
+	f := fmt.Sprintf("%d streams, last shipped %s ago, %s not shipped yet", len(st), days(e.now.Sub(last)), bytesText(backlog))
+	if backlog > 0 {
+		f += fmt.Sprintf(" (oldest: %s, waiting %s)", oldest, days(e.now.Sub(oldestAck)))
+		age := e.now.Sub(oldestAck)
+		switch {
+		case age > 24*time.Hour:
+			return Check{Status: Fail, Finding: f, Fix: "the shipper is stuck: journalctl -u cis490-shipper, and see the receiver checks above"}
+		case age > time.Hour:
+			return Check{Status: Warn, Finding: f, Fix: "journalctl -u cis490-shipper"}
+		}
+	}
+	return Check{Finding: f}
+}
+
+func checkDisk(_ context.Context, e *env) Check {
+	if e.cfg == nil {
+		return skip("no config")
+	}
+	dir := e.cfg.StateDir
+	for {
+		if _, err := os.Stat(dir); err == nil || dir == "/" || dir == "." {
+			break
+		}
+		dir = path.Dir(dir)
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return Check{Status: Warn, Finding: oneLine(err)}
+	}
+	free := int64(fs.Bavail) * int64(fs.Bsize)
+	f := fmt.Sprintf("%s free where the shipper keeps its state (%s)", bytesText(free), dir)
+	switch {
+	case free < 10<<20:
+		return Check{Status: Fail, Finding: f, Fix: "free space: the shipper cannot save its checkpoints"}
+	case free < 100<<20:
+		return Check{Status: Warn, Finding: f, Fix: "free space soon"}
+	}
+	return Check{Finding: f}
+}
+
+func checkUnits(ctx context.Context, e *env) Check {
+	dir := e.opt.SystemdDir
+	if dir == "" {
+		dir = "/run/systemd/system"
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return skip("systemd is not running here")
+	}
+	ctl := e.opt.Systemctl
+	if ctl == nil {
+		ctl = func(ctx context.Context, args ...string) (string, error) {
+			out, err := exec.CommandContext(ctx, "systemctl", args...).Output()
+			return strings.TrimSpace(string(out)), err
+		}
+	}
+	var bad, warn []string
+	for _, u := range Units {
+		if strings.HasSuffix(u, ".service") {
+			if st, _ := ctl(ctx, "is-active", u); st != "active" {
+				bad = append(bad, u+" "+orWord(st, "not active"))
+			}
+			continue
+		}
+		if st, _ := ctl(ctx, "is-enabled", u); st != "enabled" {
+			warn = append(warn, u+" "+orWord(st, "not enabled"))
+		}
+	}
+	switch {
+	case len(bad) > 0:
+		return Check{Status: Fail, Finding: strings.Join(append(bad, warn...), "; "), Fix: "systemctl enable --now cis490-shipper (deploy/install-lab-host.sh sets up all of them)"}
+	case len(warn) > 0:
+		return Check{Status: Warn, Finding: strings.Join(warn, "; "), Fix: "systemctl enable --now the timers named (deploy/install-lab-host.sh does)"}
+	}
+	return Check{Finding: "the shipper is active and its three timers are enabled"}
+}
+
+func orWord(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func days(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

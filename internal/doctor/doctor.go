@@ -1,0 +1,153 @@
+// Package doctor is `cis490 doctor`: a lab host's self-checks — its config
+// and credentials, the way to the receiver, its clock and code against
+// the receiver's, the shipper's backlog and its systemd units — each with
+// a status, a one-line finding and a one-line fix, within 10 s in all.
+package doctor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Schema is the version of the JSON report; a change that is not an
+// addition bumps it.
+const Schema = 1
+
+// Status of a check.
+type Status string
+
+// The statuses, worst last.
+const (
+	OK   Status = "ok"
+	Skip Status = "skip" // not applicable here (no systemd) or not reachable (an earlier check failed)
+	Warn Status = "warn"
+	Fail Status = "fail"
+)
+
+// Check is one check's outcome.
+type Check struct {
+	Name    string  `json:"name"`
+	Status  Status  `json:"status"`
+	Finding string  `json:"finding"`
+	Fix     string  `json:"fix,omitempty"`
+	TookMS  float64 `json:"took_ms"`
+}
+
+// Report is the doctor's JSON (`cis490 doctor --json`, and the snapshot
+// `cis490 ship-health-check` sends).
+type Report struct {
+	Schema   int       `json:"schema"`
+	Host     string    `json:"host"`
+	Instance string    `json:"instance,omitempty"`
+	Version  string    `json:"version"`
+	Commit   string    `json:"commit"`
+	At       time.Time `json:"at"`
+	// OK is false when a check failed; Summary says which, in one line.
+	OK      bool    `json:"ok"`
+	Summary string  `json:"summary"`
+	Checks  []Check `json:"checks"`
+}
+
+// Failed lists the checks that failed.
+func (r *Report) Failed() []string {
+	var out []string
+	for _, c := range r.Checks {
+		if c.Status == Fail {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+func (r *Report) finish() {
+	var n [4]int
+	var warned []string
+	for _, c := range r.Checks {
+		switch c.Status {
+		case OK:
+			n[0]++
+		case Warn:
+			n[1]++
+			warned = append(warned, c.Name)
+		case Fail:
+			n[2]++
+		default:
+			n[3]++
+		}
+	}
+	r.OK = n[2] == 0
+	switch {
+	case n[2] > 0:
+		r.Summary = fmt.Sprintf("%d failing: %s", n[2], strings.Join(r.Failed(), ", "))
+	case n[1] > 0:
+		r.Summary = fmt.Sprintf("ok, %d warning: %s", n[1], strings.Join(warned, ", "))
+	default:
+		r.Summary = fmt.Sprintf("ok (%d checks)", n[0])
+	}
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
+}
+
+// WriteTable writes the report for people: ✓ ! ✗ marks, aligned.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "cis490 doctor: %s (%s, %s)\n", r.Host, r.Version, shortCommit(r.Commit))
+	for _, c := range r.Checks {
+		mark := map[Status]string{OK: "✓", Warn: "!", Fail: "✗", Skip: "-"}[c.Status]
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, c.Name, c.Finding)
+		if c.Fix != "" && c.Status != OK {
+			fmt.Fprintf(tw, "\t\t→ %s\n", c.Fix)
+		}
+	}
+	fmt.Fprintf(tw, "\n%s\n", r.Summary)
+	return tw.Flush()
+}
+
+func shortCommit(c string) string {
+	if c == "" {
+		return "unstamped"
+	}
+	return c[:min(12, len(c))]
+}
+
+// step is one check: it reports, or returns skip when what it needs is
+// missing.
+type step struct {
+	name    string
+	timeout time.Duration
+	run     func(ctx context.Context, e *env) Check
+}
+
+// runSteps runs each step with its own timeout, all within total.
+func runSteps(ctx context.Context, e *env, steps []step, total time.Duration) []Check {
+	ctx, cancel := context.WithTimeout(ctx, total)
+	defer cancel()
+	var out []Check
+	for _, s := range steps {
+		sctx, scancel := context.WithTimeout(ctx, s.timeout)
+		start := time.Now()
+		c := s.run(sctx, e)
+		scancel()
+		if c.Status == "" {
+			c.Status = OK
+		}
+		if sctx.Err() == context.DeadlineExceeded && c.Status == OK {
+			c.Status, c.Finding = Fail, fmt.Sprintf("did not finish within %s", s.timeout)
+		}
+		c.Name = s.name
+		c.TookMS = float64(time.Since(start).Microseconds()) / 1000
+		out = append(out, c)
+	}
+	return out
+}

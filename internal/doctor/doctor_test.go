@@ -1,0 +1,234 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/receivertest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+const (
+	oldCommit = "1111111111111111111111111111111111111111"
+	newCommit = "3333333333333333333333333333333333333333"
+)
+
+// labHost writes a lab-host.toml for creds against url.
+func labHost(t *testing.T, url string, c receivertest.Creds) string {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "lab-host.toml")
+	os.WriteFile(p, []byte(fmt.Sprintf("receiver = %q\nhost = %q\nstate_dir = %q\n[tls]\ncert = %q\nkey = %q\nca = %q\ntoken_file = %q\n",
+		url, c.Name, filepath.Join(dir, "state"), c.Cert, c.Key, c.CA, c.Token)), 0o644)
+	return p
+}
+
+func startReceiver(t *testing.T) *receivertest.Receiver {
+	return receivertest.Start(t, func(c *config.Receiver) {
+		c.Gate.Releases = []config.Release{{Version: "0.1.0", Commit: oldCommit}, {Version: "0.2.0", Commit: newCommit}}
+		c.Gate.Accept = 1
+	})
+}
+
+func run(t *testing.T, cfg, commit string) *Report {
+	t.Helper()
+	return Run(context.Background(), Options{Config: cfg, Commit: commit, SystemdDir: filepath.Join(t.TempDir(), "no-systemd")})
+}
+
+func want(t *testing.T, r *Report, name string, st Status, finding string) {
+	t.Helper()
+	for _, c := range r.Checks {
+		if c.Name == name {
+			if c.Status != st || !strings.Contains(c.Finding, finding) {
+				t.Errorf("%s: %s %q; want %s with %q", name, c.Status, c.Finding, st, finding)
+			}
+			if st == Fail && c.Fix == "" {
+				t.Errorf("%s fails without a fix", name)
+			}
+			return
+		}
+	}
+	t.Errorf("no check %s in %+v", name, r.Checks)
+}
+
+// TestHealthy: against a real receiver every check passes; the shipper
+// has shipped nothing yet (a warning) and systemd does not run here (a
+// skip).
+func TestHealthy(t *testing.T) {
+	r := startReceiver(t)
+	cfg := labHost(t, r.URL, r.IssueHost("lab-1", time.Now().Add(-time.Hour), 90*24*time.Hour))
+	rep := run(t, cfg, newCommit)
+	for _, name := range []string{"config", "tls-files", "tls-chain", "tls-expiry", "token-file", "receiver-dns", "receiver-tcp",
+		"receiver-tls", "receiver-auth", "clock", "code", "instance", "disk"} {
+		want(t, rep, name, OK, "")
+	}
+	want(t, rep, "shipper", Warn, "shipped nothing yet")
+	want(t, rep, "systemd", Skip, "systemd is not running here")
+	if !rep.OK || rep.Host != "lab-1" || rep.Schema != Schema || !strings.HasPrefix(rep.Summary, "ok, 1 warning: shipper") {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+// TestReceiverDown fails fast: nothing listens at the receiver's address.
+func TestReceiverDown(t *testing.T) {
+	r := startReceiver(t)
+	c := r.IssueHost("lab-1", time.Now(), time.Hour)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	start := time.Now()
+	rep := run(t, labHost(t, "https://"+addr, c), newCommit)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the doctor took %s with the receiver down", took)
+	}
+	want(t, rep, "receiver-tcp", Fail, "cannot connect")
+	want(t, rep, "receiver-auth", Skip, "")
+	if rep.OK || !strings.Contains(rep.Summary, "receiver-tcp") {
+		t.Fatalf("summary %q", rep.Summary)
+	}
+}
+
+// TestSilentReceiver: a receiver that accepts connections and then says
+// nothing costs its checks their timeouts, and the doctor still ends
+// within 10 s.
+func TestSilentReceiver(t *testing.T) {
+	r := startReceiver(t)
+	c := r.IssueHost("lab-1", time.Now(), time.Hour)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close() // held open, never answered
+		}
+	}()
+	start := time.Now()
+	rep := run(t, labHost(t, "https://"+ln.Addr().String(), c), newCommit)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the doctor took %s", took)
+	}
+	want(t, rep, "receiver-tcp", OK, "accepts connections")
+	want(t, rep, "receiver-tls", Fail, "TLS with the receiver failed")
+}
+
+func TestExpiredCertificate(t *testing.T) {
+	r := startReceiver(t)
+	rep := run(t, labHost(t, r.URL, r.IssueHost("lab-1", time.Now().Add(-48*time.Hour), 24*time.Hour)), newCommit)
+	want(t, rep, "tls-expiry", Fail, "expired at")
+	want(t, rep, "receiver-auth", Fail, "expired")
+}
+
+func TestSoonExpiring(t *testing.T) {
+	r := startReceiver(t)
+	rep := run(t, labHost(t, r.URL, r.IssueHost("lab-1", time.Now().Add(-time.Hour), 5*24*time.Hour)), newCommit)
+	want(t, rep, "tls-expiry", Warn, "expires in")
+}
+
+func TestForeignCA(t *testing.T) {
+	r := startReceiver(t)
+	c := r.IssueHost("lab-1", time.Now(), time.Hour)
+	other, err := pki.Init(t.TempDir(), []string{"elsewhere"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, _ := other.IssueHost("lab-1", time.Hour, time.Now())
+	os.WriteFile(c.Cert, certPEM, 0o600)
+	os.WriteFile(c.Key, keyPEM, 0o600)
+	rep := run(t, labHost(t, r.URL, c), newCommit)
+	want(t, rep, "tls-chain", Fail, "not a client certificate of this fleet's CA")
+	want(t, rep, "receiver-auth", Fail, "refuses this host's credentials")
+}
+
+func TestTokenReadableByOthers(t *testing.T) {
+	r := startReceiver(t)
+	c := r.IssueHost("lab-1", time.Now(), time.Hour)
+	os.Chmod(c.Token, 0o644)
+	rep := run(t, labHost(t, r.URL, c), newCommit)
+	want(t, rep, "token-file", Fail, "mode 0644")
+}
+
+func TestStaleCommit(t *testing.T) {
+	r := startReceiver(t)
+	rep := run(t, labHost(t, r.URL, r.IssueHost("lab-1", time.Now(), time.Hour)), oldCommit)
+	want(t, rep, "code", Fail, "a release the receiver no longer accepts (it accepts 0.2.0 "+newCommit+")")
+}
+
+// TestClockSkew: a receiver whose Date is 10 minutes ahead.
+func TestClockSkew(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := pki.Init(dir, []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, _ := tls.LoadX509KeyPair(filepath.Join(dir, pki.ServerCertFile), filepath.Join(dir, pki.ServerKeyFile))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", time.Now().Add(10*time.Minute).UTC().Format(http.TimeFormat))
+		w.Header().Set("X-Cis490-Gate", "pass")
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	certPEM, keyPEM, _ := ca.IssueHost("lab-1", time.Hour, time.Now())
+	files := map[string][]byte{"host.crt": certPEM, "host.key": keyPEM, "ca.crt": ca.CertPEM(), "token": []byte("c490_test\n")}
+	for n, b := range files {
+		os.WriteFile(filepath.Join(dir, n), b, 0o600)
+	}
+	c := receivertest.Creds{Name: "lab-1", Cert: filepath.Join(dir, "host.crt"), Key: filepath.Join(dir, "host.key"),
+		CA: filepath.Join(dir, "ca.crt"), Token: filepath.Join(dir, "token")}
+	rep := run(t, labHost(t, srv.URL, c), newCommit)
+	want(t, rep, "clock", Fail, "off the receiver's")
+}
+
+// TestJSONSchema: the --json report's shape is the documented one.
+func TestJSONSchema(t *testing.T) {
+	at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	r := &Report{Schema: Schema, Host: "lab-1", Instance: "9c2b4f0e51a7d3c8", Version: "0.3.0", Commit: newCommit, At: at,
+		Checks: []Check{
+			{Name: "config", Status: OK, Finding: "lab-host.toml parses", TookMS: 0.4},
+			{Name: "tls-expiry", Status: Warn, Finding: "the certificate expires in 5d", Fix: "renew it now: cis490 cert-fetch", TookMS: 0.1},
+			{Name: "receiver-tcp", Status: Fail, Finding: "cannot connect", Fix: "is the receiver running?", TookMS: 2000},
+			{Name: "systemd", Status: Skip, Finding: "systemd is not running here"},
+		}}
+	r.finish()
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "report.golden.json")
+	if *update {
+		os.WriteFile(golden, buf.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("the --json schema changed (bump Schema if it is not an addition; -update rewrites):\n%s\nwant\n%s", buf.Bytes(), want)
+	}
+	var back Report
+	if err := json.Unmarshal(want, &back); err != nil || back.Summary != "1 failing: receiver-tcp" || back.OK {
+		t.Fatalf("golden report reads back as %+v, %v", back, err)
+	}
+}
