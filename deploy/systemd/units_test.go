@@ -79,6 +79,12 @@ func TestUnitCommands(t *testing.T) {
 			t.Errorf("cis490-fleet-health.timer lacks %q", want)
 		}
 	}
+	doctor, _ := os.ReadFile("cis490-doctor-check.timer")
+	for _, want := range []string{"OnBootSec=10min\n", "OnCalendar=daily\n", "Persistent=true\n", "RandomizedDelaySec=30min\n"} {
+		if !bytes.Contains(doctor, []byte(want)) {
+			t.Errorf("cis490-doctor-check.timer lacks %q", want)
+		}
+	}
 	svc, _ := os.ReadFile("cis490-fleet-health.service")
 	for _, want := range []string{"Type=oneshot\n", "OnFailure=cis490-notify-failure@%n.service\n"} {
 		if !bytes.Contains(svc, []byte(want)) {
