@@ -310,6 +310,7 @@ func readFile(ctx context.Context, p string, from int64, newest bool, st *ReadSt
 			long = nil
 		}
 		if !line(b[:len(b)-1]) {
+			res.stop = true
 			return res, nil
 		}
 		st.Bytes += int64(len(b))

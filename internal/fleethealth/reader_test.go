@@ -158,3 +158,20 @@ func FuzzParseLine(f *testing.F) {
 		}
 	})
 }
+
+// TestReadReplayStopsAcrossFiles: a replay that stops inside one day file
+// does not go on to the next, so the rest of the first is read later.
+func TestReadReplayStopsAcrossFiles(t *testing.T) {
+	f := newFixture(t)
+	dir := filepath.Join(f.data, "index")
+	day1 := time.Date(2026, 11, 25, 23, 50, 0, 0, time.UTC)
+	f.add(healthy("lab-1", day1, day1.Add(20*time.Minute))...) // 23:50 … 00:09, two files
+	s, cp, _ := collect(t, dir, Checkpoint{}, day1.Add(-time.Hour), day1.Add(5*time.Minute))
+	if len(s) != 6 {
+		t.Fatalf("as of 23:55 read %v", s)
+	}
+	s, _, _ = collect(t, dir, cp, day1.Add(-time.Hour), time.Time{})
+	if len(s) != 14 || s[0] != 7 {
+		t.Fatalf("then read %v; want lines 7 to 20", s)
+	}
+}

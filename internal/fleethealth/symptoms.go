@@ -20,6 +20,8 @@ const (
 	DuplicateIdentity = "duplicate-identity"
 	ReceiverFault     = "receiver-fault"
 	FleetSilent       = "fleet-silent"
+	DoctorFailing     = "doctor-failing"
+	DoctorMissing     = "doctor-missing"
 	Gone              = "gone"
 	Resolved          = "resolved"
 )
@@ -141,6 +143,9 @@ func (j *Judge) Evaluate(t *Tracker, now time.Time) Judgement {
 		}
 		if d := duplicates(h, now, fatalWin); d != "" {
 			perHost = append(perHost, Finding{name, DuplicateIdentity, d})
+		}
+		if heard <= silentAfter {
+			perHost = append(perHost, doctorFindings(name, h, now, t.Doctors)...)
 		}
 	}
 

@@ -33,7 +33,25 @@ type Host struct {
 	Switches     []time.Time          `json:"switches,omitempty"`
 	// CertExpires is when the certificate of its latest request expires.
 	CertExpires time.Time `json:"cert_expires,omitzero"`
+	// ActiveSince is when its current stretch of activity began (after a
+	// silence of more than activityGap, or after it said shutdown or
+	// sleep): how long it has been up, for doctor-missing.
+	ActiveSince time.Time `json:"active_since,omitzero"`
+	// Doctor is its latest doctor snapshot's verdict, when it sent one.
+	Doctor *DoctorSeen `json:"doctor,omitempty"`
 }
+
+// DoctorSeen is what the detector keeps of a host's latest snapshot.
+type DoctorSeen struct {
+	At      time.Time `json:"at"` // when the receiver stored it
+	OK      bool      `json:"ok"`
+	Failing []string  `json:"failing,omitempty"`
+	Summary string    `json:"summary,omitempty"`
+}
+
+// activityGap is the longest silence inside one stretch of activity: an
+// idle shipper heartbeats every 5 minutes.
+const activityGap = 30 * time.Minute
 
 // maxInstances bounds the installations remembered per host.
 const maxInstances = 16
@@ -62,6 +80,8 @@ type Tracker struct {
 	// Unattributed counts requests that named no host the detector may
 	// hold responsible (unauthenticated, foreign certificates, admins).
 	Unattributed int
+	// Doctors is set when some host has sent a doctor report.
+	Doctors bool
 
 	cfg   config.FleetHealth
 	names map[subjectKey]string
@@ -183,6 +203,9 @@ func (t *Tracker) Observe(r *Rec) {
 	}
 	latest := !r.TS.Before(h.LastSeen)
 	if latest {
+		if h.ActiveSince.IsZero() || h.Off != "" || r.TS.Sub(h.LastSeen) > activityGap {
+			h.ActiveSince = r.TS
+		}
 		h.LastSeen = r.TS
 		h.Off = ""
 		if r.Endpoint == "heartbeat" && r.Status < 400 && (r.State == "shutdown" || r.State == "sleep") {

@@ -2,7 +2,6 @@ package fleethealth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/names"
 )
 
 // View is the fleet as GET /v1/fleet and `cis490 status` show it: the
@@ -65,7 +63,7 @@ type Doctor struct {
 }
 
 // severity orders symptoms, worst first.
-var severity = map[string]int{FatalOnly: 0, StaleCode: 1, DuplicateIdentity: 2, Silent: 3, Unstamped: 4}
+var severity = map[string]int{FatalOnly: 0, StaleCode: 1, DuplicateIdentity: 2, Silent: 3, DoctorFailing: 4, DoctorMissing: 5, Unstamped: 6}
 
 // viewCatchUp bounds what a fleet view reads of the index beyond the
 // detector's checkpoint: a receiver (maybe a Raspberry Pi) must not read
@@ -99,6 +97,7 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate co
 	if _, _, err := readIndex(ctx, filepath.Join(data, "index"), cp, since, time.Time{}, tr.Observe); err != nil {
 		return nil, err
 	}
+	tr.Doctors = readDoctors(filepath.Join(data, "host-health"), tr.Hosts, now)
 	judge := &Judge{Cfg: cfg, Accepted: AcceptedText(gate)}
 	j := judge.Evaluate(tr, now)
 	goneHost := map[string]bool{}
@@ -148,7 +147,10 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate co
 		default:
 			row.State = "ok"
 		}
-		row.Doctor = readDoctor(data, name)
+		if d := h.Doctor; d != nil {
+			ok := d.OK
+			row.Doctor = &Doctor{Received: d.At, Summary: d.Summary, OK: &ok}
+		}
 		v.Hosts = append(v.Hosts, row)
 	}
 	rank := func(r Row) int {
@@ -184,26 +186,4 @@ func staleSet(g config.Gate) map[string]bool {
 		}
 	}
 	return out
-}
-
-// readDoctor reads the summary of host-health/<host>.json, if any.
-func readDoctor(data, host string) *Doctor {
-	if _, err := names.Host(host); err != nil {
-		return nil
-	}
-	p := filepath.Join(data, "host-health", host+".json")
-	info, err := os.Stat(p)
-	if err != nil {
-		return nil
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil
-	}
-	var snap struct {
-		Summary string `json:"summary"`
-		OK      *bool  `json:"ok"`
-	}
-	json.Unmarshal(b, &snap)
-	return &Doctor{Received: info.ModTime().UTC(), Summary: snap.Summary, OK: snap.OK}
 }

@@ -1,0 +1,133 @@
+package fleethealth
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// maxSnapshotRead bounds what is read of one snapshot (the receiver takes
+// at most 256 KiB).
+const maxSnapshotRead = 256<<10 + 1
+
+// readDoctors brings each known host's doctor verdict up to date from the
+// snapshots in dir (<host>.json, stored by the receiver), parsing only
+// those that changed since the last run. Snapshots stored after now (a
+// replay) are not there yet.
+func readDoctors(dir string, hosts map[string]*Host, now time.Time) (any bool) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		host, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(host, ".") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		at := info.ModTime().UTC()
+		if at.After(now) {
+			continue
+		}
+		any = true
+		h := hosts[host]
+		if h == nil || h.Doctor != nil && h.Doctor.At.Equal(at) {
+			continue
+		}
+		h.Doctor = parseSnapshot(filepath.Join(dir, e.Name()), at)
+	}
+	return any
+}
+
+// parseSnapshot reads a doctor report's verdict: its "ok", else no check
+// with status "fail"; the failing checks by name; its summary.
+func parseSnapshot(p string, at time.Time) *DoctorSeen {
+	d := &DoctorSeen{At: at, OK: true}
+	f, err := os.Open(p)
+	if err != nil {
+		return d
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSnapshotRead))
+	if err != nil {
+		return d
+	}
+	var snap struct {
+		OK      *bool  `json:"ok"`
+		Summary string `json:"summary"`
+		Checks  []struct {
+			Name   string `json:"name"`
+			Status string `json:"status"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(b, &snap); err != nil {
+		d.Summary = "a snapshot the detector cannot read"
+		return d
+	}
+	for _, c := range snap.Checks {
+		if c.Status == "fail" && len(d.Failing) < 16 {
+			d.Failing = append(d.Failing, clipName(c.Name))
+		}
+	}
+	d.OK = len(d.Failing) == 0
+	if snap.OK != nil {
+		d.OK = *snap.OK
+	}
+	d.Summary = clipName(snap.Summary)
+	return d
+}
+
+func clipName(s string) string {
+	if len(s) > 200 {
+		return s[:200]
+	}
+	return s
+}
+
+// doctorFindings judges a host's doctor reports: failing (its latest has a
+// fail) or missing (it has been up long enough that its timer must have
+// fired, and nothing came). Missing is judged only once some host's
+// report arrived, so a fleet without the doctor is not flooded.
+func doctorFindings(name string, h *Host, now time.Time, fleetHasDoctor bool) []Finding {
+	var out []Finding
+	if d := h.Doctor; d != nil && !d.OK {
+		failing := strings.Join(d.Failing, ", ")
+		if failing == "" {
+			failing = d.Summary
+		}
+		out = append(out, Finding{name, DoctorFailing, fmt.Sprintf("its doctor report of %s fails: %s; run `cis490 doctor` on it for the fixes",
+			d.At.Format(time.RFC3339), failing)})
+	}
+	if !fleetHasDoctor || h.ActiveSince.IsZero() || h.Off != "" {
+		return out
+	}
+	var last time.Time
+	if h.Doctor != nil {
+		last = h.Doctor.At
+	}
+	up := now.Sub(h.ActiveSince)
+	fix := "its cis490-doctor-check.timer is not firing or its report does not arrive: `systemctl status cis490-doctor-check.timer` and `cis490 ship-health-check` on it"
+	switch {
+	case last.Before(h.ActiveSince) && up > doctorAfterBoot:
+		out = append(out, Finding{name, DoctorMissing, fmt.Sprintf("up for %s (since %s) and no doctor report since it came up; %s",
+			roundDur(up), h.ActiveSince.Format(time.RFC3339), fix)})
+	case now.Sub(maxTime(last, h.ActiveSince)) > doctorDaily:
+		out = append(out, Finding{name, DoctorMissing, fmt.Sprintf("up all along, and its last doctor report is from %s; %s",
+			last.Format(time.RFC3339), fix)})
+	}
+	return out
+}
+
+// The doctor timer fires 10 minutes after boot (with up to 30 minutes of
+// random delay), then daily (the same).
+const (
+	doctorAfterBoot = 75 * time.Minute
+	doctorDaily     = 26 * time.Hour
+)
