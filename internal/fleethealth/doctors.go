@@ -18,10 +18,10 @@ const maxSnapshotRead = 256<<10 + 1
 // snapshots in dir (<host>.json, stored by the receiver), parsing only
 // those that changed since the last run. Snapshots stored after now (a
 // replay) are not there yet.
-func readDoctors(dir string, hosts map[string]*Host, now time.Time) (any bool) {
+func readDoctors(dir string, hosts map[string]*Host, now time.Time) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return false
+		return
 	}
 	for _, e := range ents {
 		host, ok := strings.CutSuffix(e.Name(), ".json")
@@ -36,28 +36,29 @@ func readDoctors(dir string, hosts map[string]*Host, now time.Time) (any bool) {
 		if at.After(now) {
 			continue
 		}
-		any = true
 		h := hosts[host]
 		if h == nil || h.Doctor != nil && h.Doctor.At.Equal(at) {
 			continue
 		}
-		h.Doctor = parseSnapshot(filepath.Join(dir, e.Name()), at)
+		if d := parseSnapshot(filepath.Join(dir, e.Name()), at); d != nil {
+			h.Doctor = d
+		}
 	}
-	return any
 }
 
 // parseSnapshot reads a doctor report's verdict: its "ok", else no check
-// with status "fail"; the failing checks by name; its summary.
+// with status "fail"; the failing checks by name; its summary. nil when
+// the file cannot be read now (it is tried again next run).
 func parseSnapshot(p string, at time.Time) *DoctorSeen {
 	d := &DoctorSeen{At: at, OK: true}
 	f, err := os.Open(p)
 	if err != nil {
-		return d
+		return nil
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxSnapshotRead))
 	if err != nil {
-		return d
+		return nil
 	}
 	var snap struct {
 		OK      *bool  `json:"ok"`
@@ -93,9 +94,10 @@ func clipName(s string) string {
 
 // doctorFindings judges a host's doctor reports: failing (its latest has a
 // fail) or missing (it has been up long enough that its timer must have
-// fired, and nothing came). Missing is judged only once some host's
-// report arrived, so a fleet without the doctor is not flooded.
-func doctorFindings(name string, h *Host, now time.Time, fleetHasDoctor bool) []Finding {
+// fired, and no report came). Missing is judged only for hosts that have
+// reported before, so hosts still running a shipper without the doctor
+// (a staged rollout) are not flagged.
+func doctorFindings(name string, h *Host, now time.Time) []Finding {
 	var out []Finding
 	if d := h.Doctor; d != nil && !d.OK {
 		failing := strings.Join(d.Failing, ", ")
@@ -105,22 +107,20 @@ func doctorFindings(name string, h *Host, now time.Time, fleetHasDoctor bool) []
 		out = append(out, Finding{name, DoctorFailing, fmt.Sprintf("its doctor report of %s fails: %s; run `cis490 doctor` on it for the fixes",
 			d.At.Format(time.RFC3339), failing)})
 	}
-	if !fleetHasDoctor || h.ActiveSince.IsZero() || h.Off != "" {
+	if h.LastReport.IsZero() || h.Off != "" {
 		return out
 	}
-	var last time.Time
-	if h.Doctor != nil {
-		last = h.Doctor.At
-	}
-	up := now.Sub(h.ActiveSince)
 	fix := "its cis490-doctor-check.timer is not firing or its report does not arrive: `systemctl status cis490-doctor-check.timer` and `cis490 ship-health-check` on it"
 	switch {
-	case last.Before(h.ActiveSince) && up > doctorAfterBoot:
-		out = append(out, Finding{name, DoctorMissing, fmt.Sprintf("up for %s (since %s) and no doctor report since it came up; %s",
-			roundDur(up), h.ActiveSince.Format(time.RFC3339), fix)})
-	case now.Sub(maxTime(last, h.ActiveSince)) > doctorDaily:
-		out = append(out, Finding{name, DoctorMissing, fmt.Sprintf("up all along, and its last doctor report is from %s; %s",
-			last.Format(time.RFC3339), fix)})
+	case h.BootAt.After(h.LastReport) && now.Sub(h.BootAt) > doctorAfterBoot:
+		// The timer fires 10 minutes after boot.
+		out = append(out, Finding{name, DoctorMissing, fmt.Sprintf("booted %s ago (at %s) and sent no doctor report since; %s",
+			roundDur(now.Sub(h.BootAt)), h.BootAt.Format(time.RFC3339), fix)})
+	case h.Days >= 2 && now.Sub(h.LastReport) > doctorDaily:
+		// Up on two days since its last report: a daily timer (Persistent,
+		// so it catches up after sleep) must have fired.
+		out = append(out, Finding{name, DoctorMissing, fmt.Sprintf("seen on %d days since its last doctor report (%s); %s",
+			h.Days, h.LastReport.Format(time.RFC3339), fix)})
 	}
 	return out
 }

@@ -184,7 +184,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if stats.Malformed > 0 {
 		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed, "folder", filepath.Join(o.DataDir, "index"))
 	}
-	tr.Doctors = readDoctors(filepath.Join(o.DataDir, "host-health"), tr.Hosts, o.Now)
+	readDoctors(filepath.Join(o.DataDir, "host-health"), tr.Hosts, o.Now)
 	judge := &Judge{Cfg: cfg, Accepted: o.Accepted}
 	j := judge.Evaluate(tr, o.Now)
 	alerts, verdicts := step(st.Tracks, j, o.Now, cfg.ConfirmRuns)

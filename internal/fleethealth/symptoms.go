@@ -119,6 +119,13 @@ func (j *Judge) Evaluate(t *Tracker, now time.Time) Judgement {
 				perHost = append(perHost, f)
 			}
 		}
+		// A host that is off or silent keeps its doctor verdict, held:
+		// nothing about it changed, so nothing is resolved.
+		if docs := doctorFindings(name, h, now); h.Off != "" || heard > silentAfter {
+			out.Held = append(out.Held, docs...)
+		} else {
+			perHost = append(perHost, docs...)
+		}
 		if quietFor > fatalWin {
 			continue
 		}
@@ -144,9 +151,7 @@ func (j *Judge) Evaluate(t *Tracker, now time.Time) Judgement {
 		if d := duplicates(h, now, fatalWin); d != "" {
 			perHost = append(perHost, Finding{name, DuplicateIdentity, d})
 		}
-		if heard <= silentAfter {
-			perHost = append(perHost, doctorFindings(name, h, now, t.Doctors)...)
-		}
+
 	}
 
 	// Fleet-level symptoms replace the per-host alerts they explain.

@@ -33,10 +33,14 @@ type Host struct {
 	Switches     []time.Time          `json:"switches,omitempty"`
 	// CertExpires is when the certificate of its latest request expires.
 	CertExpires time.Time `json:"cert_expires,omitzero"`
-	// ActiveSince is when its current stretch of activity began (after a
-	// silence of more than activityGap, or after it said shutdown or
-	// sleep): how long it has been up, for doctor-missing.
-	ActiveSince time.Time `json:"active_since,omitzero"`
+	// For doctor-missing: BootAt is its first request after it said
+	// shutdown (it booted then); LastReport when the receiver last stored
+	// its doctor report (from the index, so replays are exact); Days how
+	// many UTC days it was seen on since that report, LastDay the latest.
+	BootAt     time.Time `json:"boot_at,omitzero"`
+	LastReport time.Time `json:"last_report,omitzero"`
+	Days       int       `json:"days,omitempty"`
+	LastDay    int64     `json:"last_day,omitempty"`
 	// Doctor is its latest doctor snapshot's verdict, when it sent one.
 	Doctor *DoctorSeen `json:"doctor,omitempty"`
 }
@@ -48,10 +52,6 @@ type DoctorSeen struct {
 	Failing []string  `json:"failing,omitempty"`
 	Summary string    `json:"summary,omitempty"`
 }
-
-// activityGap is the longest silence inside one stretch of activity: an
-// idle shipper heartbeats every 5 minutes.
-const activityGap = 30 * time.Minute
 
 // maxInstances bounds the installations remembered per host.
 const maxInstances = 16
@@ -80,8 +80,6 @@ type Tracker struct {
 	// Unattributed counts requests that named no host the detector may
 	// hold responsible (unauthenticated, foreign certificates, admins).
 	Unattributed int
-	// Doctors is set when some host has sent a doctor report.
-	Doctors bool
 
 	cfg   config.FleetHealth
 	names map[subjectKey]string
@@ -203,8 +201,11 @@ func (t *Tracker) Observe(r *Rec) {
 	}
 	latest := !r.TS.Before(h.LastSeen)
 	if latest {
-		if h.ActiveSince.IsZero() || h.Off != "" || r.TS.Sub(h.LastSeen) > activityGap {
-			h.ActiveSince = r.TS
+		if h.Off == "shutdown" {
+			h.BootAt = r.TS
+		}
+		if day := r.TS.Unix() / 86400; day != h.LastDay {
+			h.LastDay, h.Days = day, h.Days+1
 		}
 		h.LastSeen = r.TS
 		h.Off = ""
@@ -221,6 +222,9 @@ func (t *Tracker) Observe(r *Rec) {
 	}
 	if r.Commit != "" && latest {
 		h.Commit = r.Commit
+	}
+	if r.Endpoint == "host-health" && r.Method == http.MethodPut && ok && r.TS.After(h.LastReport) {
+		h.LastReport, h.Days, h.LastDay = r.TS, 1, r.TS.Unix()/86400
 	}
 	if r.CertExpires != "" && latest {
 		if t, err := time.Parse(time.RFC3339, r.CertExpires); err == nil {
