@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/doctor"
@@ -48,11 +50,15 @@ through the shipper's own transport. Exit 0 when the receiver has it, whatever
 it says; 1 when it could not be delivered. cis490-doctor-check.timer runs it
 daily.`)
 	path := fs.String("config", config.DefaultLabHostPath, "lab host config file")
+	tries := fs.Int("tries", 4, "delivery attempts, 2 s, 6 s and 18 s apart (with jitter)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *tries < 1 || *tries > 10 {
+		return usagef("--tries %d: give 1 to 10", *tries)
 	}
 	r := doctor.Run(ctx, doctor.Options{Config: *path})
 	var buf bytes.Buffer
@@ -68,7 +74,21 @@ daily.`)
 		return err
 	}
 	defer c.Close()
-	if err := c.PutHostHealth(ctx, buf.Bytes()); err != nil {
+	// A few tries with growing pauses: at midnight a whole fleet reports
+	// at once (spread over 30 minutes), and a receiver that is briefly
+	// busy must not cost a host its day's report.
+	for try, pause := 1, 2*time.Second; ; try, pause = try+1, pause*3 {
+		err = c.PutHostHealth(ctx, buf.Bytes())
+		if err == nil || try >= *tries || ctx.Err() != nil {
+			break
+		}
+		env.Log.Warn("doctor report not delivered; trying again", "try", try, "in", pause, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause + time.Duration(rand.Int64N(int64(pause)))):
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("the doctor's report (%s) did not reach the receiver: %w", r.Summary, err)
 	}
 	env.Log.Info("doctor report delivered", "host", cfg.Host, "summary", r.Summary)

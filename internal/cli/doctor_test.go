@@ -50,7 +50,8 @@ func TestDoctorAndShipHealthCheck(t *testing.T) {
 
 	// The receiver is gone: the report cannot be delivered, exit 1.
 	r.Stop()
-	if code, _, errs := run(t, "ship-health-check", "--config", cfg); code != 1 || !strings.Contains(errs, "did not reach the receiver") {
+	if code, _, errs := run(t, "ship-health-check", "--config", cfg, "--tries", "2"); code != 1 || !strings.Contains(errs, "did not reach the receiver") ||
+		!strings.Contains(errs, "trying again") {
 		t.Fatalf("ship-health-check with the receiver down: exit %d: %s", code, errs)
 	}
 }

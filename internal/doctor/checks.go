@@ -18,6 +18,7 @@ import (
 
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/shipper"
 	"github.com/cis490/cis490/internal/transport"
@@ -37,8 +38,11 @@ type Options struct {
 	Total time.Duration
 }
 
-// Units are the lab host's units the doctor looks at where systemd runs.
-var Units = []string{"cis490-shipper.service", "cis490-doctor-check.timer", "cis490-autoupdate.timer", "cis490-cert-fetch.timer"}
+// hostUnits are the lab host's units the doctor looks at where systemd
+// runs: the shipper and the timers that heal the host.
+func hostUnits() []string {
+	return []string{"cis490-shipper.service", "cis490-doctor-check.timer", "cis490-autoupdate.timer", "cis490-cert-fetch.timer"}
+}
 
 // env is what the checks learn and pass on.
 type env struct {
@@ -76,21 +80,21 @@ func Run(ctx context.Context, opt Options) *Report {
 		e.commit = opt.Commit
 	}
 	steps := []step{
-		{"config", time.Second, checkConfig},
-		{"tls-files", time.Second, checkTLSFiles},
-		{"tls-chain", time.Second, checkChain},
-		{"tls-expiry", time.Second, checkExpiry},
-		{"token-file", time.Second, checkToken},
-		{"receiver-dns", 2 * time.Second, checkDNS},
-		{"receiver-tcp", 2 * time.Second, checkTCP},
-		{"receiver-tls", 3 * time.Second, checkTLS},
-		{"receiver-auth", 3 * time.Second, checkAuth},
-		{"clock", time.Second, checkClock},
-		{"code", time.Second, checkCode},
-		{"instance", time.Second, checkInstance},
-		{"shipper", 2 * time.Second, checkShipper},
-		{"disk", time.Second, checkDisk},
-		{"systemd", 3 * time.Second, checkUnits},
+		{"config", time.Second, checkConfig, false},
+		{"tls-files", time.Second, checkTLSFiles, false},
+		{"tls-chain", time.Second, checkChain, false},
+		{"tls-expiry", time.Second, checkExpiry, false},
+		{"token-file", time.Second, checkToken, false},
+		{"receiver-dns", 2 * time.Second, checkDNS, false},
+		{"receiver-tcp", 2 * time.Second, checkTCP, false},
+		{"receiver-tls", 3 * time.Second, checkTLS, false},
+		{"receiver-auth", 3 * time.Second, checkAuth, false},
+		{"clock", time.Second, checkClock, false},
+		{"code", time.Second, checkCode, false},
+		{"instance", time.Second, checkInstance, false},
+		{"shipper", 2 * time.Second, checkShipper, true},
+		{"disk", time.Second, checkDisk, true},
+		{"systemd", 3 * time.Second, checkUnits, true},
 	}
 	r := &Report{Schema: Schema, Version: bi.Version, Commit: e.commit, At: e.now.UTC()}
 	r.Checks = runSteps(ctx, e, steps, opt.Total)
@@ -163,6 +167,9 @@ func checkChain(_ context.Context, e *env) Check {
 		return Check{Status: Fail, Finding: "the certificate is not a client certificate of this fleet's CA: " + oneLine(err),
 			Fix: "re-enroll the host (cis490 enroll) or install its bundle from `cis490 ca issue --host`"}
 	}
+	if kind, _ := pki.Identify(e.leaf); kind != pki.KindHost {
+		return Check{Status: Fail, Finding: "the certificate is not a host certificate (an admin's?)", Fix: "install this host's own bundle (cis490 ca issue --host)"}
+	}
 	if e.cfg != nil && e.leaf.Subject.CommonName != e.cfg.Host {
 		return Check{Status: Fail, Finding: fmt.Sprintf("the certificate names %s, lab-host.toml says host %s", e.leaf.Subject.CommonName, e.cfg.Host),
 			Fix: "set host in lab-host.toml to the certificate's name, or install this host's own bundle"}
@@ -197,9 +204,13 @@ func checkToken(_ context.Context, e *env) Check {
 	if err != nil {
 		return Check{Status: Fail, Finding: oneLine(err), Fix: "install the token from the host bundle as " + p + " (mode 0600)"}
 	}
-	if info.Mode().Perm()&0o077 != 0 {
-		return Check{Status: Fail, Finding: fmt.Sprintf("%s is mode %04o: others can read this host's token", p, info.Mode().Perm()),
-			Fix: "chmod 600 " + p + " (and reissue the token if others may have read it)"}
+	switch perm := info.Mode().Perm(); {
+	case perm&0o004 != 0:
+		return Check{Status: Fail, Finding: fmt.Sprintf("%s is mode %04o: every user can read this host's token", p, perm),
+			Fix: "chmod 600 " + p + " (and reissue the token: others may have read it)"}
+	case perm&0o040 != 0:
+		return Check{Status: Warn, Finding: fmt.Sprintf("%s is mode %04o: its group can read this host's token", p, perm),
+			Fix: "chmod 600 " + p}
 	}
 	if b, err := os.ReadFile(p); err != nil || len(strings.TrimSpace(string(b))) == 0 {
 		return Check{Status: Fail, Finding: p + " is empty or unreadable", Fix: "install the token from the host bundle"}
@@ -320,14 +331,17 @@ func checkClock(_ context.Context, e *env) Check {
 	if err != nil {
 		return skip("the receiver sent no Date")
 	}
-	// Date has whole seconds, stamped about when the request arrived.
-	mid := e.sent.Add(e.rtt / 2)
-	skew := mid.Sub(d) - 500*time.Millisecond
-	if skew < 0 {
-		skew = -skew - time.Second
-		if skew < 0 {
-			skew = 0
-		}
+	// Date has whole seconds: the receiver's clock read D <= T < D+1s
+	// when our clock read about mid, so our offset lies in (x-1s, x]
+	// with x = mid - D. Report the bound nearest zero: never more skew
+	// than there surely is.
+	x := e.sent.Add(e.rtt / 2).Sub(d)
+	var skew time.Duration
+	switch {
+	case x < 0:
+		skew = -x
+	case x > time.Second:
+		skew = x - time.Second
 	}
 	switch {
 	case skew > 5*time.Minute:
@@ -362,16 +376,22 @@ func checkInstance(_ context.Context, e *env) Check {
 	if e.resp == nil {
 		return skip("no answer from the receiver")
 	}
-	seen := e.resp.Header.Get(receiver.HeaderInstances)
-	var others []string
-	for _, id := range strings.Split(seen, ",") {
-		if id != "" && id != e.instance {
-			others = append(others, id)
+	others := func(header string) []string {
+		var out []string
+		for _, id := range strings.Split(e.resp.Header.Get(header), ",") {
+			if id != "" && id != e.instance {
+				out = append(out, id)
+			}
 		}
+		return out
 	}
-	if len(others) > 0 {
-		return Check{Status: Fail, Finding: fmt.Sprintf("another installation (%s) spoke as %s in the last day; this one is %s", strings.Join(others, ", "), e.cfg.Host, e.instance),
-			Fix: "a cloned image? give each machine its own machine id (systemd-machine-id-setup) and its own host bundle; a reinstall clears in a day"}
+	if now := others(receiver.HeaderInstancesRecent); len(now) > 0 {
+		return Check{Status: Fail, Finding: fmt.Sprintf("another installation (%s) is speaking as %s right now; this one is %s", strings.Join(now, ", "), e.cfg.Host, e.instance),
+			Fix: "a cloned image: give each machine its own machine id (systemd-machine-id-setup) and its own host bundle"}
+	}
+	if day := others(receiver.HeaderInstances); len(day) > 0 {
+		return Check{Status: Warn, Finding: fmt.Sprintf("another installation (%s) spoke as %s in the last day, but not lately: a reinstall, or a clone that is off; this one is %s", strings.Join(day, ", "), e.cfg.Host, e.instance),
+			Fix: "if this machine was not reinstalled, look for a clone of it"}
 	}
 	return Check{Finding: "instance " + e.instance + " is the only one speaking as " + e.cfg.Host}
 }
@@ -388,28 +408,33 @@ func checkShipper(_ context.Context, e *env) Check {
 		return Check{Status: Warn, Finding: "the shipper has shipped nothing yet (no checkpoint in " + e.cfg.StateDir + ")", Fix: "systemctl status cis490-shipper"}
 	}
 	var last time.Time
-	var backlog int64
-	oldest := ""
-	var oldestAck time.Time
+	var waiting []string
+	var worst time.Duration
 	for _, s := range st {
-		last = maxTime(last, s.LastAck)
-		if s.Backlog > 0 {
-			backlog += s.Backlog
-			if oldest == "" || s.LastAck.Before(oldestAck) {
-				oldest, oldestAck = s.Stream, s.LastAck
-			}
+		last = maxTime(last, s.LastCheckpoint)
+		if s.Backlog <= 0 {
+			continue
+		}
+		// Every unshipped byte was written before the file's last write:
+		// a backlog in a file written minutes ago is waiting that long at
+		// least (a fresh line inside the batch window is not).
+		age := max(0, e.now.Sub(s.Written))
+		worst = max(worst, age)
+		if len(waiting) < 3 {
+			waiting = append(waiting, fmt.Sprintf("%s %s for %s or more", s.Stream, bytesText(s.Backlog), days(age)))
 		}
 	}
-	f := fmt.Sprintf("%d streams, last shipped %s ago, %s not shipped yet", len(st), days(e.now.Sub(last)), bytesText(backlog))
-	if backlog > 0 {
-		f += fmt.Sprintf(" (oldest: %s, waiting %s)", oldest, days(e.now.Sub(oldestAck)))
-		age := e.now.Sub(oldestAck)
-		switch {
-		case age > 24*time.Hour:
-			return Check{Status: Fail, Finding: f, Fix: "the shipper is stuck: journalctl -u cis490-shipper, and see the receiver checks above"}
-		case age > time.Hour:
-			return Check{Status: Warn, Finding: f, Fix: "journalctl -u cis490-shipper"}
-		}
+	f := fmt.Sprintf("%d streams, last checkpoint %s ago", len(st), days(max(0, e.now.Sub(last))))
+	if len(waiting) == 0 {
+		return Check{Finding: f + ", nothing waiting"}
+	}
+	f += "; not shipped yet: " + strings.Join(waiting, ", ")
+	batch := e.cfg.Batch.MaxWait.Duration() + 2*time.Minute // the batch window and a fallback poll
+	switch {
+	case worst > time.Hour:
+		return Check{Status: Fail, Finding: f, Fix: "the shipper is stuck: journalctl -u cis490-shipper, and see the receiver checks above"}
+	case worst > batch:
+		return Check{Status: Warn, Finding: f, Fix: "journalctl -u cis490-shipper"}
 	}
 	return Check{Finding: f}
 }
@@ -440,6 +465,19 @@ func checkDisk(_ context.Context, e *env) Check {
 	return Check{Finding: f}
 }
 
+// unitState is what systemd says of a unit.
+type unitState struct{ load, active, file string }
+
+func (u unitState) String() string {
+	switch {
+	case u.load == "not-found":
+		return "not installed"
+	case u.file != "" && u.file != "enabled" && u.file != "static":
+		return u.active + ", " + u.file
+	}
+	return u.active
+}
+
 func checkUnits(ctx context.Context, e *env) Check {
 	dir := e.opt.SystemdDir
 	if dir == "" {
@@ -455,32 +493,56 @@ func checkUnits(ctx context.Context, e *env) Check {
 			return strings.TrimSpace(string(out)), err
 		}
 	}
-	var bad, warn []string
-	for _, u := range Units {
-		if strings.HasSuffix(u, ".service") {
-			if st, _ := ctl(ctx, "is-active", u); st != "active" {
-				bad = append(bad, u+" "+orWord(st, "not active"))
-			}
-			continue
+	var bad, warn, missing []string
+	for _, u := range hostUnits() {
+		out, err := ctl(ctx, "show", "--property=LoadState,ActiveState,UnitFileState", u)
+		if err != nil && out == "" {
+			return Check{Status: Warn, Finding: "systemctl show failed: " + oneLine(err)}
 		}
-		if st, _ := ctl(ctx, "is-enabled", u); st != "enabled" {
-			warn = append(warn, u+" "+orWord(st, "not enabled"))
+		var st unitState
+		for _, line := range strings.Split(out, "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
+			switch k {
+			case "LoadState":
+				st.load = v
+			case "ActiveState":
+				st.active = v
+			case "UnitFileState":
+				st.file = v
+			}
+		}
+		switch {
+		case st.load == "not-found":
+			missing = append(missing, u)
+		case strings.HasSuffix(u, ".service"):
+			// A shipper restarting (activating) is alive; inactive or
+			// failed is not.
+			if st.active != "active" && st.active != "activating" && st.active != "reloading" {
+				bad = append(bad, u+" "+st.String())
+			} else if st.file != "enabled" {
+				warn = append(warn, u+" not enabled (it will not start at boot)")
+			}
+		case st.active != "active" || st.file != "enabled":
+			warn = append(warn, u+" "+st.String())
 		}
 	}
+	f := strings.Join(append(append(bad, warn...), notInstalled(missing)...), "; ")
 	switch {
 	case len(bad) > 0:
-		return Check{Status: Fail, Finding: strings.Join(append(bad, warn...), "; "), Fix: "systemctl enable --now cis490-shipper (deploy/install-lab-host.sh sets up all of them)"}
+		return Check{Status: Fail, Finding: f, Fix: "systemctl enable --now cis490-shipper, and journalctl -u cis490-shipper for why it stopped"}
 	case len(warn) > 0:
-		return Check{Status: Warn, Finding: strings.Join(warn, "; "), Fix: "systemctl enable --now the timers named (deploy/install-lab-host.sh does)"}
+		return Check{Status: Warn, Finding: f, Fix: "systemctl enable --now the units named"}
+	case len(missing) > 0:
+		return Check{Status: Warn, Finding: f, Fix: "install the units from deploy/systemd (this release's lab host units)"}
 	}
-	return Check{Finding: "the shipper is active and its three timers are enabled"}
+	return Check{Finding: fmt.Sprintf("%s active and enabled", strings.Join(hostUnits(), ", "))}
 }
 
-func orWord(s, def string) string {
-	if s == "" {
-		return def
+func notInstalled(units []string) []string {
+	if len(units) == 0 {
+		return nil
 	}
-	return s
+	return []string{strings.Join(units, ", ") + " not installed"}
 }
 
 func oneLine(err error) string {

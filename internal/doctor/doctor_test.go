@@ -19,6 +19,8 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receivertest"
+	"github.com/cis490/cis490/internal/shipper"
+	"github.com/cis490/cis490/internal/transport"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -230,5 +232,131 @@ func TestJSONSchema(t *testing.T) {
 	var back Report
 	if err := json.Unmarshal(want, &back); err != nil || back.Summary != "1 failing: receiver-tcp" || back.OK {
 		t.Fatalf("golden report reads back as %+v, %v", back, err)
+	}
+}
+
+// ok gives a check run directly the status runSteps would: ok unless set.
+func ok(c Check) Check {
+	if c.Status == "" {
+		c.Status = OK
+	}
+	return c
+}
+
+// TestSystemdUnits: where systemd runs, the shipper must be active and
+// the timers active and enabled; a unit this host does not have is "not
+// installed", a warning, not a failure.
+func TestSystemdUnits(t *testing.T) {
+	sysdir := t.TempDir()
+	for _, c := range []struct {
+		name  string
+		state map[string]string // unit -> systemctl show output
+		st    Status
+		has   string
+	}{
+		{"all well", map[string]string{}, OK, "active and enabled"},
+		{"shipper failed", map[string]string{"cis490-shipper.service": "LoadState=loaded\nActiveState=failed\nUnitFileState=enabled"}, Fail, "cis490-shipper.service failed"},
+		{"shipper restarting", map[string]string{"cis490-shipper.service": "LoadState=loaded\nActiveState=activating\nUnitFileState=enabled"}, OK, ""},
+		{"timer not enabled", map[string]string{"cis490-autoupdate.timer": "LoadState=loaded\nActiveState=inactive\nUnitFileState=disabled"}, Warn, "cis490-autoupdate.timer inactive, disabled"},
+		{"timers not installed", map[string]string{
+			"cis490-autoupdate.timer": "LoadState=not-found\nActiveState=inactive\nUnitFileState=",
+			"cis490-cert-fetch.timer": "LoadState=not-found\nActiveState=inactive\nUnitFileState="}, Warn, "cis490-autoupdate.timer, cis490-cert-fetch.timer not installed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := &env{opt: Options{SystemdDir: sysdir, Systemctl: func(_ context.Context, args ...string) (string, error) {
+				unit := args[len(args)-1]
+				if s, ok := c.state[unit]; ok {
+					return s, nil
+				}
+				return "LoadState=loaded\nActiveState=active\nUnitFileState=enabled", nil
+			}}}
+			got := ok(checkUnits(context.Background(), e))
+			if got.Status != c.st || !strings.Contains(got.Finding, c.has) {
+				t.Fatalf("%s %q; want %s with %q", got.Status, got.Finding, c.st, c.has)
+			}
+		})
+	}
+}
+
+// TestShipperBacklog: a fresh line inside the batch window is fine; bytes
+// written an hour ago and not shipped mean a stuck shipper.
+func TestShipperBacklog(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	src := filepath.Join(dir, "app.log")
+	os.WriteFile(src, []byte("shipped line\n"), 0o644)
+	cps, err := shipper.OpenCheckpoints(filepath.Join(state, "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(src)
+	id, err := shipper.Identify(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cps.Save(shipper.Checkpoint{Stream: "app.log", Path: src, Gen: id, Acked: 13}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.DefaultLabHost()
+	cfg.StateDir = state
+	e := &env{cfg: &cfg, now: time.Now()}
+	if c := ok(checkShipper(context.Background(), e)); c.Status != OK || !strings.Contains(c.Finding, "nothing waiting") {
+		t.Fatalf("caught up: %s %q", c.Status, c.Finding)
+	}
+	fh, _ := os.OpenFile(src, os.O_APPEND|os.O_WRONLY, 0)
+	fh.WriteString("a fresh line\n")
+	fh.Close()
+	if c := ok(checkShipper(context.Background(), e)); c.Status != OK || !strings.Contains(c.Finding, "app.log 13 bytes") {
+		t.Fatalf("a fresh line: %s %q", c.Status, c.Finding)
+	}
+	old := e.now.Add(-2*time.Hour - time.Minute)
+	os.Chtimes(src, old, old)
+	if c := ok(checkShipper(context.Background(), e)); c.Status != Fail || !strings.Contains(c.Finding, "for 2h or more") {
+		t.Fatalf("stuck for 2 h: %s %q", c.Status, c.Finding)
+	}
+}
+
+// TestClone: another installation speaking as this host right now is a
+// clone (fail); one that spoke earlier in the day is a reinstall or a
+// clone that is off (warn).
+func TestClone(t *testing.T) {
+	r := startReceiver(t)
+	c := r.IssueHost("lab-1", time.Now(), time.Hour)
+	other, err := transport.New(transport.Options{Receiver: r.URL, Host: "lab-1", CertFile: c.Cert, KeyFile: c.Key, CAFile: c.CA,
+		TokenFile: c.Token, Instance: "a-clone", Commit: newCommit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Heartbeat(context.Background(), transport.StateUp); err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, labHost(t, r.URL, c), newCommit)
+	want(t, rep, "instance", Fail, "another installation (a-clone) is speaking as lab-1 right now")
+}
+
+// TestBudgetSpent: once the doctor's time is spent the checks left are
+// skipped, not failed; a step that hangs is abandoned at its deadline.
+func TestBudgetSpent(t *testing.T) {
+	hang := func(ctx context.Context, _ *env) Check { select {} }
+	quick := func(context.Context, *env) Check { return Check{Finding: "fine"} }
+	start := time.Now()
+	out := runSteps(context.Background(), &env{}, []step{
+		{"hangs", 200 * time.Millisecond, hang, false},
+		{"network", time.Second, quick, false},
+		{"local", time.Second, quick, true},
+		{"slow", 2 * time.Second, func(ctx context.Context, _ *env) Check {
+			<-ctx.Done()
+			return Check{Status: Fail, Finding: "timed out"}
+		}, true},
+		{"after", time.Second, quick, true},
+	}, 800*time.Millisecond)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("took %s", took)
+	}
+	got := fmt.Sprint(out[0].Status, out[1].Status, out[2].Status, out[3].Status, out[4].Status)
+	if got != "failskipokfailskip" || !strings.Contains(out[4].Finding, "were spent") || !strings.Contains(out[1].Finding, "hangs did not finish") {
+		t.Fatalf("statuses %s: %+v", got, out)
 	}
 }

@@ -14,6 +14,9 @@ const (
 	HeaderGate      = "X-Cis490-Gate"      // pass, stale, unstamped or unknown-commit
 	HeaderAccepted  = "X-Cis490-Accepted"  // the accepted releases, "version commit" comma-separated
 	HeaderInstances = "X-Cis490-Instances" // installations seen as this host in the last day
+	// HeaderInstancesRecent are those seen in the last 15 minutes: two of
+	// them at once is a clone, not a reinstall.
+	HeaderInstancesRecent = "X-Cis490-Instances-Recent"
 )
 
 // instances remembers the installations (X-Cis490-Instance) each host
@@ -28,9 +31,13 @@ const (
 	instancesWindow = 24 * time.Hour
 )
 
+// instancesRecent is how lately an installation must have spoken to count
+// as speaking now.
+const instancesRecent = 15 * time.Minute
+
 // seen notes host speaking from id at now and returns the installations
-// seen as it in the last day, sorted.
-func (in *instances) seen(host, id string, now time.Time) []string {
+// seen as it in the last day, and those seen lately, sorted.
+func (in *instances) seen(host, id string, now time.Time) (day, recent []string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.byHost == nil {
@@ -44,14 +51,16 @@ func (in *instances) seen(host, id string, now time.Time) []string {
 	if id != "" {
 		m[id] = now
 	}
-	var out []string
 	oldest := ""
 	for k, at := range m {
 		if now.Sub(at) > instancesWindow {
 			delete(m, k)
 			continue
 		}
-		out = append(out, k)
+		day = append(day, k)
+		if now.Sub(at) <= instancesRecent {
+			recent = append(recent, k)
+		}
 		if oldest == "" || at.Before(m[oldest]) {
 			oldest = k
 		}
@@ -59,8 +68,9 @@ func (in *instances) seen(host, id string, now time.Time) []string {
 	if len(m) > instancesKept {
 		delete(m, oldest)
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(day)
+	sort.Strings(recent)
+	return day, recent
 }
 
 // selfCheckHeaders adds what a host's doctor reads to an answer to a host.
@@ -80,7 +90,11 @@ func (s *Server) selfCheckHeaders(resp *response, host, commit, instance string,
 	if len(acc) > 0 {
 		resp.headers[HeaderAccepted] = strings.Join(acc, ", ")
 	}
-	if ids := s.insts.seen(host, instance, now); len(ids) > 0 {
-		resp.headers[HeaderInstances] = strings.Join(ids, ",")
+	day, recent := s.insts.seen(host, instance, now)
+	if len(day) > 0 {
+		resp.headers[HeaderInstances] = strings.Join(day, ",")
+	}
+	if len(recent) > 0 {
+		resp.headers[HeaderInstancesRecent] = strings.Join(recent, ",")
 	}
 }

@@ -92,3 +92,7 @@ func (id Ident) same(f *os.File) bool {
 	}
 	return id.sameContent(f)
 }
+
+// Identify reads the identity of the generation open in f, as the shipper
+// records it in a checkpoint.
+func Identify(f *os.File) (Ident, error) { return identify(f) }

@@ -1,6 +1,7 @@
 package shipper
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -15,23 +16,22 @@ import (
 type SourceState struct {
 	Stream string
 	Path   string
-	// LastAck is when the receiver last acknowledged bytes of it (the
-	// checkpoint's time); zero when it has no checkpoint yet.
-	LastAck time.Time
+	// LastCheckpoint is when its checkpoint was last written (after every
+	// acknowledged PUT, and when a generation begins).
+	LastCheckpoint time.Time
 	// Backlog is how many bytes of the file at Path the receiver does not
 	// have yet (-1 when there is no file); a rotated copy still being
 	// finished is not counted.
 	Backlog int64
+	// Written is when the file was last written: every byte of the
+	// backlog has waited at least since then.
+	Written time.Time
 }
 
 // Status reads every stream's checkpoint in stateDir and compares it with
-// its file.
+// its file. It creates and changes nothing.
 func Status(stateDir string) ([]SourceState, error) {
 	dir := filepath.Join(stateDir, "checkpoints")
-	cps, err := OpenCheckpoints(dir)
-	if err != nil {
-		return nil, err
-	}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -45,16 +45,21 @@ func Status(stateDir string) ([]SourceState, error) {
 		if !ok {
 			continue
 		}
-		cp, err := cps.Load(stream)
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
+			continue
+		}
+		var cp Checkpoint
+		if json.Unmarshal(b, &cp) != nil || cp.Stream != stream {
 			continue
 		}
 		st := SourceState{Stream: stream, Path: cp.Path, Backlog: -1}
 		if info, err := e.Info(); err == nil {
-			st.LastAck = info.ModTime()
+			st.LastCheckpoint = info.ModTime()
 		}
 		if f, err := os.Open(cp.Path); err == nil {
 			if info, err := f.Stat(); err == nil {
+				st.Written = info.ModTime()
 				st.Backlog = info.Size() // a generation not begun yet: all of it
 				if cp.Gen.same(f) {
 					st.Backlog = max(0, info.Size()-cp.Acked)
