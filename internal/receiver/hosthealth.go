@@ -182,6 +182,23 @@ func writeAtomic(dir, name string, data []byte, at time.Time) error {
 	return d.Sync()
 }
 
+// ensureDir creates dir, if need be, and syncs its parent so the new
+// entry survives a power loss.
+func ensureDir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(dir))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 // cleanTemps removes temp files a crash left in dir.
 func cleanTemps(dir string) {
 	ents, _ := os.ReadDir(dir)

@@ -70,7 +70,12 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	for i, r := range cfg.Gate.Releases {
 		rel[i] = Release{Version: r.Version, Commit: r.Commit}
 	}
-	cleanTemps(filepath.Join(cfg.DataDir, HostHealthDir)) // a crash mid-write left them
+	// The snapshots' folder exists (durably) before the first one is
+	// acknowledged, and a crash mid-write left no temp file in it.
+	if err := ensureDir(filepath.Join(cfg.DataDir, HostHealthDir)); err != nil {
+		return fmt.Errorf("create the host-health folder: %w", err)
+	}
+	cleanTemps(filepath.Join(cfg.DataDir, HostHealthDir))
 	srv, err := New(Options{
 		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert), Tokens: tokens,
 		Gate:    NewGate(rel, cfg.Gate.Accept),
