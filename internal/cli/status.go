@@ -108,13 +108,9 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 		if r.Stale {
 			commit += "*"
 		}
-		var syms []string
-		for _, s := range r.Symptoms {
-			mark := "?"
-			if s.Firing {
-				mark = "!"
-			}
-			syms = append(syms, s.Symptom+mark)
+		syms := "-"
+		if len(r.Symptoms) > 0 {
+			syms = r.Marks()
 		}
 		doctor := "-"
 		if r.Doctor != nil {
@@ -126,7 +122,7 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t%s\t%s\t%s\n", r.Host, state, ago(v.AsOf, r.LastSeen), ago(v.AsOf, r.LastOK),
 			commit, r.Requests24h["2xx"], r.Requests24h["4xx"], r.Requests24h["5xx"], expires(v.AsOf, r.CertExpires),
-			orDash(strings.Join(syms, " ")), doctor)
+			syms, doctor)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -163,13 +159,6 @@ func shortID(s string) string {
 		return "unstamped"
 	}
 	return s[:min(len(s), 12)]
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // ago prints how long before now t was, the way people read it.

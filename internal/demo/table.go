@@ -47,18 +47,7 @@ func (t *table) print(ctx context.Context, cfg *config.Receiver) {
 	health := map[string]string{}
 	if v, err := fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, time.Now()); err == nil {
 		for _, r := range v.Hosts {
-			var syms []string
-			for _, s := range r.Symptoms {
-				mark := "?"
-				if s.Firing {
-					mark = "!"
-				}
-				syms = append(syms, s.Symptom+mark)
-			}
-			if len(syms) == 0 {
-				syms = []string{r.State}
-			}
-			health[r.Host] = strings.Join(syms, " ")
+			health[r.Host] = r.Marks()
 		}
 	}
 	rows := map[string]*hostRow{}

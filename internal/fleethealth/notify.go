@@ -84,14 +84,22 @@ func deliver(ctx context.Context, hc *http.Client, o Outgoing) error {
 	if err != nil {
 		return err
 	}
+	hdr.Set("Content-Type", ctype)
+	return call(ctx, hc, http.MethodPost, o.URL, body, hdr, "the notifier")
+}
+
+// call makes one request to a notifier or a ping URL, within 10 s; any
+// answer but a 2xx is an error naming who gave it.
+func call(ctx context.Context, hc *http.Client, method, target string, body []byte, hdr http.Header, who string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header = hdr
-	req.Header.Set("Content-Type", ctype)
+	if hdr != nil {
+		req.Header = hdr
+	}
 	req.Header.Set("User-Agent", "cis490-fleet-health")
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -100,7 +108,7 @@ func deliver(ctx context.Context, hc *http.Client, o Outgoing) error {
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("the notifier answered %s", resp.Status)
+		return fmt.Errorf("%s answered %s", who, resp.Status)
 	}
 	return nil
 }
@@ -160,21 +168,5 @@ func errStatus(err error) string {
 
 // ping fetches the dead man's switch URL.
 func ping(ctx context.Context, hc *http.Client, target string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("User-Agent", "cis490-fleet-health")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("the dead man's switch answered %s", resp.Status)
-	}
-	return nil
+	return call(ctx, hc, http.MethodGet, target, nil, nil, "the dead man's switch")
 }

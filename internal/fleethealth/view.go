@@ -62,6 +62,23 @@ type Doctor struct {
 	OK       *bool     `json:"ok,omitempty"`
 }
 
+// Marks lists the row's symptoms for a table: "!" after one alerted, "?"
+// after one awaiting confirmation; the row's state when it has none.
+func (r Row) Marks() string {
+	var syms []string
+	for _, s := range r.Symptoms {
+		mark := "?"
+		if s.Firing {
+			mark = "!"
+		}
+		syms = append(syms, s.Symptom+mark)
+	}
+	if len(syms) == 0 {
+		return r.State
+	}
+	return strings.Join(syms, " ")
+}
+
 // severity orders symptoms, worst first.
 var severity = map[string]int{FatalOnly: 0, StaleCode: 1, DuplicateIdentity: 2, Silent: 3, DoctorFailing: 4, DoctorMissing: 5, Unstamped: 6}
 
