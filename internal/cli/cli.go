@@ -45,6 +45,7 @@ func commands() []command {
 		{"ship-health-check", "run the doctor and send its report to the receiver (daily timer)", "[--config lab-host.toml]", runShipHealthCheck},
 		{"heartbeat", "tell the receiver this host is up, shutting down or going to sleep", "[--state up|shutdown|sleep]", runHeartbeat},
 		{"ca", "fleet CA: `ca init`, `ca issue --host NAME`, `ca issue --admin NAME`", "init|issue [flags]", runCA},
+		{"host", "host remove NAME: revoke a host's token and certificates, stop watching it", "remove NAME", runHost},
 		{"demo", "a real receiver and simulated hosts on loopback", "[--dir DIR] [--duration 20s]", runDemo},
 		{"bench", "load generator: N hosts with their own client certificates", "[flags]", runBench},
 		{"version", "print the version and code commit", "", runVersion},

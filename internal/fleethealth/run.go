@@ -184,6 +184,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if stats.Malformed > 0 {
 		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed, "folder", filepath.Join(o.DataDir, "index"))
 	}
+	forgetRemoved(o.DataDir, tr.Hosts, st.Tracks)
 	readDoctors(filepath.Join(o.DataDir, "host-health"), tr.Hosts, o.Now)
 	judge := &Judge{Cfg: cfg, Accepted: o.Accepted}
 	j := judge.Evaluate(tr, o.Now)

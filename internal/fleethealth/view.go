@@ -114,6 +114,7 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate co
 	if _, _, err := readIndex(ctx, filepath.Join(data, "index"), cp, since, time.Time{}, tr.Observe); err != nil {
 		return nil, err
 	}
+	forgetRemoved(data, tr.Hosts, map[string]*Track{})
 	readDoctors(filepath.Join(data, "host-health"), tr.Hosts, now)
 	judge := &Judge{Cfg: cfg, Accepted: AcceptedText(gate)}
 	j := judge.Evaluate(tr, now)

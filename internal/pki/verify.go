@@ -14,6 +14,7 @@ const (
 	ReasonCertNotYet   = "cert-not-yet-valid"
 	ReasonCertUnknown  = "cert-unknown-ca"
 	ReasonCertBadUsage = "cert-bad-usage"
+	ReasonCertRevoked  = "cert-revoked"
 )
 
 // Verdict is what the receiver learnt from a presented client certificate.
@@ -31,8 +32,28 @@ func (v Verdict) OK() bool { return v.Reason == "" }
 
 // Verifier checks client certificates against the fleet CA, per request.
 type Verifier struct {
-	ca   *x509.Certificate
-	pool *x509.CertPool
+	ca      *x509.Certificate
+	pool    *x509.CertPool
+	revoked *Revocations // nil: none
+}
+
+// WithRevocations makes v refuse the certificates on r.
+func (v *Verifier) WithRevocations(r *Revocations) *Verifier {
+	v.revoked = r
+	return v
+}
+
+// Revoked reports whether the chain's leaf is on the revocation list; the
+// receiver asks on every request, even over a connection whose
+// certificate it already verified.
+func (v *Verifier) Revoked(chain []*x509.Certificate) bool {
+	return len(chain) > 0 && v.revoked.Has(chain[0])
+}
+
+// RevokedVerdict is what a revoked certificate gets.
+func RevokedVerdict(host string) Verdict {
+	return Verdict{Reason: ReasonCertRevoked, CertHost: host,
+		Message: "this certificate was revoked (the host was removed or enrolled again); enroll it again with a join token: cis490 enroll"}
 }
 
 // NewVerifier trusts exactly ca.

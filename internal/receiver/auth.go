@@ -107,6 +107,9 @@ func (s *Server) verifyPeer(r *http.Request, now time.Time) pki.Verdict {
 	cache, _ := r.Context().Value(connKey{}).(*connVerdict)
 	if cache != nil {
 		if v := cache.v.Load(); v != nil && now.Before(v.NotAfter) {
+			if r.TLS != nil && s.verifier.Revoked(r.TLS.PeerCertificates) {
+				return pki.RevokedVerdict(v.CertHost) // revoked since: at once
+			}
 			return *v
 		}
 	}
@@ -115,6 +118,9 @@ func (s *Server) verifyPeer(r *http.Request, now time.Time) pki.Verdict {
 		chain = r.TLS.PeerCertificates
 	}
 	v := s.verifier.Verify(chain, now)
+	if v.OK() && s.verifier.Revoked(chain) {
+		return pki.RevokedVerdict(v.CertHost)
+	}
 	if cache != nil && v.OK() {
 		cache.v.Store(&v)
 	}

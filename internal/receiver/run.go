@@ -30,6 +30,12 @@ const (
 // TokensPath is where the receiver in dataDir keeps its token hashes.
 func TokensPath(dataDir string) string { return filepath.Join(dataDir, TokensFile) }
 
+// RevokedPath is the receiver's list of revoked certificate serials.
+func RevokedPath(dataDir string) string { return filepath.Join(dataDir, "revoked.json") }
+
+// IssuedPath is the CA's ledger of the certificates it signed.
+func IssuedPath(dataDir string) string { return filepath.Join(dataDir, "ca", "issued.jsonl") }
+
 // Run serves the receiver described by cfg until ctx ends. If ln is nil it
 // listens on cfg.Listen. ready, if set, is called with the bound address once
 // the receiver accepts connections.
@@ -77,7 +83,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	}
 	cleanTemps(filepath.Join(cfg.DataDir, HostHealthDir))
 	srv, err := New(Options{
-		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert), Tokens: tokens,
+		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert).WithRevocations(pki.OpenRevocations(RevokedPath(cfg.DataDir))), Tokens: tokens,
 		Gate:    NewGate(rel, cfg.Gate.Accept),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Log:           log.With("component", "http"),

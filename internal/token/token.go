@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cis490/cis490/internal/vfs"
@@ -60,20 +61,18 @@ func Add(path, kind, name string, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	unlock, err := lockFile(path)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	f, err := readFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
 	h := hash(tok)
 	f.Tokens = append(f.Tokens, Entry{SHA256: hex.EncodeToString(h[:]), Kind: kind, Name: name, Created: now.UTC()})
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	if err := vfs.WriteFileAtomic(vfs.OS{}, path, append(b, '\n'), 0o600); err != nil {
-		return "", fmt.Errorf("store token hash in %s: %w", path, err)
-	}
-	return tok, nil
+	return tok, writeFile(path, f)
 }
 
 func readFile(path string) (file, error) {
@@ -166,4 +165,56 @@ func (s *Set) Lookup(tok string) (Entry, bool) {
 		return Entry{}, false
 	}
 	return e, true
+}
+
+// RevokeName revokes every token of kind for name and returns how many.
+func RevokeName(path, kind, name string) (int, error) {
+	unlock, err := lockFile(path)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	f, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, e := range f.Tokens {
+		if e.Kind == kind && e.Name == name && !e.Revoked {
+			f.Tokens[i].Revoked = true
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, writeFile(path, f)
+}
+
+func writeFile(path string, f file) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := vfs.WriteFileAtomic(vfs.OS{}, path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("store token hashes in %s: %w", path, err)
+	}
+	return nil
+}
+
+// lockFile serializes the read-modify-write of the token file between
+// the receiver (enrollment) and the admin commands.
+func lockFile(path string) (func(), error) {
+	l, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock the token file: %w", err)
+	}
+	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("lock the token file: %w", err)
+	}
+	return func() { l.Close() }, nil
 }

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/transport"
+)
+
+// startConfigured runs a receiver from a receiver.toml whose CA `ca init`
+// made, on a loopback port, and returns its URL.
+func startConfigured(t *testing.T, cfgPath string) string {
+	t.Helper()
+	cfg, err := config.LoadReceiver(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- receiver.Run(ctx, cfg, ln, nil, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("receiver: %v", err)
+		}
+	})
+	return "https://" + ln.Addr().String()
+}
+
+// TestHostRemove: a removed host's certificate and token are refused at
+// once, even over the keep-alive connection it already had, and the
+// detector stops watching it.
+func TestHostRemove(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "receiver.toml")
+	os.WriteFile(cfg, []byte("data_dir = \"data\"\nserver_names = [\"127.0.0.1\"]\nlisten = \"127.0.0.1:0\"\n[limits]\nmin_free = 0\n"), 0o644)
+	if code, _, errs := run(t, "ca", "init", "--config", cfg); code != 0 {
+		t.Fatal(errs)
+	}
+	bundle := filepath.Join(dir, "lab-1")
+	if code, _, errs := run(t, "ca", "issue", "--config", cfg, "--host", "lab-1", "--out", bundle); code != 0 {
+		t.Fatal(errs)
+	}
+	url := startConfigured(t, cfg)
+	c, err := transport.New(transport.Options{Receiver: url, Host: "lab-1", CertFile: filepath.Join(bundle, "host.crt"),
+		KeyFile: filepath.Join(bundle, "host.key"), CAFile: filepath.Join(bundle, "ca.crt"), TokenFile: filepath.Join(bundle, "token")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Heartbeat(ctx, transport.StateUp); err != nil {
+		t.Fatalf("before the removal: %v", err)
+	}
+	code, out, errs := run(t, "host", "remove", "lab-1", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "1 token(s) and 1 certificate(s) revoked") {
+		t.Fatalf("host remove: exit %d %q %q", code, out, errs)
+	}
+	time.Sleep(300 * time.Millisecond) // the receiver rereads the list at most every 200 ms
+	err = c.Heartbeat(ctx, transport.StateUp)
+	var te *transport.Error
+	if !errors.As(err, &te) || te.Status != 401 || !strings.Contains(te.Message, "revoked") {
+		t.Fatalf("after the removal, over the same connection: %v; want 401 revoked", err)
+	}
+	if _, ok := fleethealth.Removed(filepath.Join(dir, "data"))["lab-1"]; !ok {
+		t.Fatal("fleet-health still watches lab-1")
+	}
+	if code, _, _ := run(t, "host", "remove", "Not_A_Host", "--config", cfg); code != 2 {
+		t.Fatalf("a bad name: exit %d, want 2", code)
+	}
+}

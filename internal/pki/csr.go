@@ -1,0 +1,76 @@
+package pki
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cis490/cis490/internal/names"
+)
+
+// ParseCSR reads a PEM certificate request and checks its signature (the
+// requester holds the key).
+func ParseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
+	b, _ := pem.Decode(csrPEM)
+	if b == nil || b.Type != "CERTIFICATE REQUEST" {
+		return nil, errors.New("not a PEM certificate request")
+	}
+	csr, err := x509.ParseCertificateRequest(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("certificate request: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("the certificate request's signature does not check: %w", err)
+	}
+	return csr, nil
+}
+
+// SignHostCSR issues a host certificate for host over the CSR's public
+// key. Nothing else of the CSR is taken: whatever names, usages or
+// extensions it asks for, the certificate names exactly host, for client
+// auth only, and never the receiver's own names.
+func (ca *CA) SignHostCSR(csr *x509.CertificateRequest, host string, lifetime time.Duration, now time.Time) (certPEM []byte, serial string, err error) {
+	canon, err := names.Host(host)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, s := range ca.ServerNames {
+		if n, _ := names.Host(s); n == canon {
+			return nil, "", fmt.Errorf("%q is the receiver's own name; a host certificate may not carry it", canon)
+		}
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          mustSerial(),
+		Subject:               pkix.Name{CommonName: canon, OrganizationalUnit: []string{OUHost}},
+		DNSNames:              []string{canon},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		NotBefore:             now.Add(-5 * time.Minute),
+		NotAfter:              now.Add(lifetime),
+	}
+	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
+		tmpl.NotAfter = ca.Cert.NotAfter
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.Key)
+	if err != nil {
+		return nil, "", fmt.Errorf("sign certificate for %s: %w", canon, err)
+	}
+	return encodeCert(der), Serial(tmpl), nil
+}
+
+// Serial is a certificate's serial number as the revocation list keeps it.
+func Serial(c *x509.Certificate) string { return c.SerialNumber.Text(16) }
+
+// ParseCertPEM reads the first certificate of PEM bytes.
+func ParseCertPEM(b []byte) (*x509.Certificate, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, errors.New("no PEM certificate")
+	}
+	return x509.ParseCertificate(blk.Bytes)
+}

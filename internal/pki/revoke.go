@@ -1,0 +1,178 @@
+package pki
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cis490/cis490/internal/vfs"
+)
+
+// Revocations is the list of certificate serials the receiver refuses
+// (a host removed, a host re-enrolled), kept in a file written atomically
+// and re-read when it changes, so a revocation takes effect at once.
+type Revocations struct {
+	path string
+
+	mu      sync.Mutex
+	serials map[string]bool
+	modTime time.Time
+	size    int64
+	checked time.Time
+}
+
+// Revoked is one revoked certificate.
+type Revoked struct {
+	Serial string    `json:"serial"`
+	Host   string    `json:"host"`
+	At     time.Time `json:"at"`
+	Why    string    `json:"why"`
+}
+
+type revokedFile struct {
+	Revoked []Revoked `json:"revoked"`
+}
+
+// OpenRevocations reads the list at path (missing: none revoked).
+func OpenRevocations(path string) *Revocations {
+	r := &Revocations{path: path}
+	r.reload(time.Now())
+	return r
+}
+
+func (r *Revocations) reload(now time.Time) {
+	r.checked = now
+	st, err := os.Stat(r.path)
+	if err != nil {
+		if r.serials == nil {
+			r.serials = map[string]bool{}
+		}
+		return
+	}
+	if r.serials != nil && st.ModTime().Equal(r.modTime) && st.Size() == r.size {
+		return
+	}
+	f, err := readRevoked(r.path)
+	if err != nil {
+		return // a broken file keeps the last good list
+	}
+	m := map[string]bool{}
+	for _, x := range f.Revoked {
+		m[x.Serial] = true
+	}
+	r.serials, r.modTime, r.size = m, st.ModTime(), st.Size()
+}
+
+// Has reports whether c is revoked; the list is re-read at most every
+// 200 ms when it changed.
+func (r *Revocations) Has(c *x509.Certificate) bool {
+	if r == nil || c == nil {
+		return false
+	}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.checked) > 200*time.Millisecond {
+		r.reload(now)
+	}
+	return r.serials[Serial(c)]
+}
+
+func readRevoked(path string) (revokedFile, error) {
+	var f revokedFile
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return f, err
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("%s is not a revocation list: %w", path, err)
+	}
+	return f, nil
+}
+
+// Revoke adds serials to the list at path.
+func Revoke(path string, entries ...Revoked) error {
+	f, err := readRevoked(path)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, x := range f.Revoked {
+		have[x.Serial] = true
+	}
+	for _, e := range entries {
+		if !have[e.Serial] {
+			f.Revoked = append(f.Revoked, e)
+			have[e.Serial] = true
+		}
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	return vfs.WriteFileAtomic(vfs.OS{}, path, append(b, '\n'), 0o640)
+}
+
+// Issued is one certificate the CA signed, as its ledger keeps it, so a
+// host's certificates can be revoked by serial.
+type Issued struct {
+	Serial   string    `json:"serial"`
+	Kind     string    `json:"kind"` // host or admin
+	Name     string    `json:"name"`
+	NotAfter time.Time `json:"not_after"`
+	At       time.Time `json:"at"`
+}
+
+// Record appends a certificate to the ledger at path (one JSON line each),
+// synced.
+func Record(path string, c Issued) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open the CA's ledger: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("write the CA's ledger: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// IssuedTo lists the ledger's certificates for name.
+func IssuedTo(path, name string) ([]Issued, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Issued
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for dec.More() {
+		var c Issued
+		if err := dec.Decode(&c); err != nil {
+			break // a torn last line
+		}
+		if c.Name == name {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
