@@ -203,7 +203,7 @@ func (f *fixture) unexpectedFiles() []string {
 		}
 		rel, _ := filepath.Rel(f.dir, p)
 		switch {
-		case strings.HasPrefix(rel, "ca/"), strings.HasPrefix(rel, "index/"), rel == "tokens.json",
+		case strings.HasPrefix(rel, "ca/"), strings.HasPrefix(rel, "index/"), rel == "tokens.json", rel == "tokens.json.lock",
 			strings.HasPrefix(rel, "logs/seg-"):
 		default:
 			out = append(out, rel)
