@@ -9,9 +9,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/names"
-	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
-	"github.com/cis490/cis490/internal/token"
 )
 
 func runHost(ctx context.Context, env *Env, args []string) error {
@@ -51,39 +49,14 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 	if err != nil {
 		return err
 	}
-	n, err := removeHost(cfg.DataDir, host, "removed", time.Now())
+	now := time.Now()
+	toks, certs, err := receiver.RevokeHost(cfg.DataDir, host, "removed", now)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "removed %s: %d token(s) and %d certificate(s) revoked; fleet-health no longer watches it\n", host, n.tokens, n.certs)
+	if err := fleethealth.MarkRemoved(cfg.DataDir, host, now); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "removed %s: %d token(s) and %d certificate(s) revoked; fleet-health no longer watches it\n", host, toks, certs)
 	return nil
-}
-
-type revokedCount struct{ tokens, certs int }
-
-// removeHost revokes host's tokens and certificates and stops the
-// detector watching it.
-func removeHost(data, host, why string, now time.Time) (revokedCount, error) {
-	var n revokedCount
-	var err error
-	if n.tokens, err = token.RevokeName(receiver.TokensPath(data), token.KindHost, host); err != nil {
-		return n, err
-	}
-	issued, err := pki.IssuedTo(receiver.IssuedPath(data), host)
-	if err != nil {
-		return n, fmt.Errorf("read the CA's ledger: %w", err)
-	}
-	var rev []pki.Revoked
-	for _, c := range issued {
-		if c.Kind == token.KindHost {
-			rev = append(rev, pki.Revoked{Serial: c.Serial, Host: host, At: now.UTC(), Why: why})
-		}
-	}
-	if len(rev) > 0 {
-		if err := pki.Revoke(receiver.RevokedPath(data), rev...); err != nil {
-			return n, fmt.Errorf("write the revocation list: %w", err)
-		}
-	}
-	n.certs = len(rev)
-	return n, fleethealth.MarkRemoved(data, host, now)
 }

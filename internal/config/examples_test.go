@@ -18,7 +18,7 @@ func TestExamples(t *testing.T) {
 	if r.Listen != def.Listen || r.DataDir != def.DataDir || r.TLS != def.TLS || r.Limits != def.Limits ||
 		r.Quota != def.Quota || r.Retention != def.Retention || r.Index != def.Index ||
 		r.Gate.Accept != def.Gate.Accept || len(r.Gate.Releases) != 0 || r.Shutdown != def.Shutdown ||
-		!reflect.DeepEqual(r.FleetHealth, def.FleetHealth) {
+		!reflect.DeepEqual(r.FleetHealth, def.FleetHealth) || r.Certs != def.Certs {
 		t.Errorf("deploy/receiver.toml does not show the defaults:\ngot  %+v\nwant %+v", *r, def)
 	}
 	h, err := LoadLabHost("../../deploy/lab-host.toml")

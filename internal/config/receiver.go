@@ -29,6 +29,7 @@ type Receiver struct {
 	Index       Index       `toml:"index"`
 	Gate        Gate        `toml:"gate"`
 	FleetHealth FleetHealth `toml:"fleet_health"`
+	Certs       Certs       `toml:"certs"`
 	// Shutdown is how long a stopping receiver waits for requests in flight.
 	Shutdown Duration `toml:"shutdown_timeout"`
 
@@ -83,6 +84,13 @@ type Gate struct {
 	Releases []Release `toml:"releases"`
 }
 
+// Certs says how long the certificates the receiver's CA signs live.
+type Certs struct {
+	// HostLifetime is a host certificate's life when it enrolls; short,
+	// as hosts renew themselves (cis490 cert-fetch).
+	HostLifetime Duration `toml:"host_lifetime"`
+}
+
 // Release is one known release.
 type Release struct {
 	Version string `toml:"version"`
@@ -109,6 +117,7 @@ func DefaultReceiver() Receiver {
 		Index:       Index{MaxAge: Duration(400 * Day), MaxBytes: 2 * GiB},
 		Gate:        Gate{Accept: 2},
 		FleetHealth: DefaultFleetHealth(),
+		Certs:       Certs{HostLifetime: Duration(30 * Day)},
 		Shutdown:    Duration(30 * time.Second),
 	}
 }
@@ -235,6 +244,9 @@ func (r *Receiver) Validate() error {
 		}
 	}
 	r.FleetHealth.validate(p)
+	if r.Certs.HostLifetime < Duration(time.Hour) {
+		p.add("certs.host_lifetime", "%s is too short for a certificate; write at least \"1h\" (the default is \"30d\")", r.Certs.HostLifetime)
+	}
 	if r.Shutdown <= 0 {
 		p.add("shutdown_timeout", "%s is not a positive duration; write a duration like \"30s\"", r.Shutdown)
 	}

@@ -66,6 +66,8 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 		opt.Store = fo.wrap(st)
 	}
 	opt.Gate = NewGate(fo.release, fo.accept)
+	opt.Verifier.WithRevocations(pki.OpenRevocations(RevokedPath(dir)))
+	opt.Enroll = &Enroller{CA: ca, DataDir: dir, Lifetime: 24 * time.Hour}
 	srv, err := New(opt)
 	if err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ func parseRoute(rawPath string) route {
 			}
 			r.stream = parts[2]
 		}
-	case EPFleet:
+	case EPFleet, EPEnroll:
 		if len(parts) != 1 {
 			r.err = notFound()
 		}

@@ -47,7 +47,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	if err != nil {
 		return fmt.Errorf("load fleet CA (run `cis490 ca init --config ...` first): %w", err)
 	}
-	srvCert, err := newCertReloader(cfg.TLS.Cert, cfg.TLS.Key)
+	srvCert, err := newCertReloader(cfg.TLS.Cert, cfg.TLS.Key, caCert.Raw)
 	if err != nil {
 		return err
 	}
@@ -82,6 +82,14 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		return fmt.Errorf("create the host-health folder: %w", err)
 	}
 	cleanTemps(filepath.Join(cfg.DataDir, HostHealthDir))
+	// With the CA's key here, hosts can enroll with a join token.
+	var enroller *Enroller
+	if ca, err := pki.Load(filepath.Dir(cfg.TLS.CA)); err == nil {
+		enroller = &Enroller{CA: ca, DataDir: cfg.DataDir, Lifetime: cfg.Certs.HostLifetime.Duration(),
+			Rejoined: func(host string) error { return fleethealth.ClearRemoved(cfg.DataDir, host) }}
+	} else {
+		log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
+	}
 	srv, err := New(Options{
 		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert).WithRevocations(pki.OpenRevocations(RevokedPath(cfg.DataDir))), Tokens: tokens,
 		Gate:    NewGate(rel, cfg.Gate.Accept),
@@ -89,6 +97,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		Log:           log.With("component", "http"),
 		Ready:         g.Err,
 		HostHealthDir: filepath.Join(cfg.DataDir, HostHealthDir),
+		Enroll:        enroller,
 		Fleet: func(ctx context.Context, now time.Time) (any, error) {
 			return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
 		},
@@ -162,14 +171,15 @@ func maintain(ctx context.Context, st *store.Store, ix *index.Writer, cfg *confi
 // from disk without a restart.
 type certReloader struct {
 	certPath, keyPath string
+	caDER             []byte // sent after the server certificate: a host enrolling pins it by fingerprint
 	mu                sync.Mutex
 	cert              *tls.Certificate
 	mod               time.Time
 	checked           time.Time
 }
 
-func newCertReloader(certPath, keyPath string) (*certReloader, error) {
-	r := &certReloader{certPath: certPath, keyPath: keyPath}
+func newCertReloader(certPath, keyPath string, caDER []byte) (*certReloader, error) {
+	r := &certReloader{certPath: certPath, keyPath: keyPath, caDER: caDER}
 	if err := r.load(); err != nil {
 		return nil, err
 	}
@@ -184,6 +194,9 @@ func (r *certReloader) load() error {
 	c, err := tls.LoadX509KeyPair(r.certPath, r.keyPath)
 	if err != nil {
 		return fmt.Errorf("load receiver certificate %s: %w", r.certPath, err)
+	}
+	if len(c.Certificate) == 1 && r.caDER != nil {
+		c.Certificate = append(c.Certificate, r.caDER)
 	}
 	r.cert, r.mod = &c, st.ModTime()
 	return nil

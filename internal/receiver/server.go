@@ -41,6 +41,9 @@ type Options struct {
 	Now         func() time.Time
 	// Ready reports whether storage works; /healthz answers 503 otherwise.
 	Ready func() error
+	// Enroll signs joining hosts' certificates (nil: POST /v1/enroll is
+	// not served).
+	Enroll *Enroller
 	// HostHealthDir holds the hosts' doctor snapshots ("" serves none).
 	HostHealthDir string
 	// Fleet builds the fleet view GET /v1/fleet answers (admins only).
@@ -149,6 +152,15 @@ func (s *Server) serveV1(r *http.Request, now time.Time, rec *reqState) (resp *r
 	}()
 	rt := parseRoute(r.URL.EscapedPath())
 	rec.line.Endpoint, rec.line.Host, rec.line.Stream = rt.endpoint, rt.host, rt.stream
+	if rt.endpoint == EPEnroll && rt.err == nil {
+		// A joining host has no certificate yet: its join token is all.
+		resp, aerr := s.enroll(r, rec)
+		if aerr != nil {
+			rec.line.Reason = aerr.reason
+			return errorResponse(aerr)
+		}
+		return resp
+	}
 	p, aerr := s.authenticate(r, now, rec)
 	if aerr == nil {
 		if p.kind == pki.KindAdmin {

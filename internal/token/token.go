@@ -37,6 +37,11 @@ type Entry struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
 	Revoked bool      `json:"revoked,omitempty"`
+	// Join tokens: Name is the host or pattern they enroll, Uses how many
+	// hosts may, Enrolled those that did, Expires when it stops working.
+	Uses     int       `json:"uses,omitempty"`
+	Enrolled []string  `json:"enrolled,omitempty"`
+	Expires  time.Time `json:"expires,omitzero"`
 }
 
 type file struct {

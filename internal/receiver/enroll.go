@@ -1,0 +1,142 @@
+package receiver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cis490/cis490/internal/names"
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/token"
+)
+
+// Enroller signs the certificates of hosts joining with a join token.
+type Enroller struct {
+	CA       *pki.CA
+	DataDir  string
+	Lifetime time.Duration // of a host certificate
+	// Rejoined is called when a host enrolls (the detector watches it
+	// again after a `host remove`).
+	Rejoined func(host string) error
+}
+
+// EnrollRequest is the body of POST /v1/enroll.
+type EnrollRequest struct {
+	Host string `json:"host"`
+	CSR  string `json:"csr"` // PEM
+}
+
+// EnrollResponse is what an enrolled host gets.
+type EnrollResponse struct {
+	Host     string    `json:"host"`
+	Cert     string    `json:"cert"` // PEM
+	CA       string    `json:"ca"`   // PEM
+	Token    string    `json:"token"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// enroll answers POST /v1/enroll: a join token (bearer) and a CSR make a
+// host; it needs no client certificate.
+func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
+	e := s.opt.Enroll
+	if e == nil {
+		return nil, &apiError{status: http.StatusNotFound, reason: "not-found", msg: "this receiver does not enroll hosts (its CA key is not here); issue a bundle with `cis490 ca issue --host`"}
+	}
+	if r.Method != http.MethodPost {
+		return nil, &apiError{status: http.StatusMethodNotAllowed, reason: "method", msg: "enroll with POST /v1/enroll"}
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return nil, &apiError{status: http.StatusUnauthorized, reason: "no-token", msg: "enrolling needs a join token: Authorization: Bearer <token from cis490 token create>"}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
+	if err != nil || len(body) > 64<<10 {
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: "too-large", msg: "an enroll request is a small JSON object {\"host\", \"csr\"}"}
+	}
+	var req EnrollRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-json", msg: "the enroll request is not JSON {\"host\": NAME, \"csr\": PEM}"}
+	}
+	host, err := names.Host(req.Host)
+	if err != nil {
+		return nil, badName(fmt.Sprintf("the host name is not valid (%s); use a DNS name: labels of a-z, 0-9 and '-'", trimInvalid(err)))
+	}
+	rec.line.Host = host
+	csr, err := pki.ParseCSR([]byte(req.CSR))
+	if err != nil {
+		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-csr", msg: "the certificate request is not valid: " + err.Error()}
+	}
+	now := s.opt.Now()
+	if err := token.ConsumeJoin(TokensPath(e.DataDir), tok, host, now); err != nil {
+		switch {
+		case errors.Is(err, token.ErrJoinHost):
+			return nil, &apiError{status: http.StatusForbidden, reason: "join-host", msg: err.Error()}
+		case errors.Is(err, token.ErrJoinUsed):
+			return nil, &apiError{status: http.StatusForbidden, reason: "join-used", msg: err.Error()}
+		case errors.Is(err, token.ErrJoinExpired):
+			return nil, &apiError{status: http.StatusUnauthorized, reason: "join-expired", msg: err.Error()}
+		case errors.Is(err, token.ErrJoinUnknown):
+			return nil, &apiError{status: http.StatusUnauthorized, reason: "join-token", msg: err.Error()}
+		}
+		s.log.Error("enroll", "host", host, "err", err)
+		return nil, &apiError{status: http.StatusServiceUnavailable, reason: "storage", retryAfter: 30, msg: "the receiver cannot enroll hosts right now; retry later"}
+	}
+	// Enrolling again replaces the host's credentials: the old ones stop
+	// working now.
+	if _, _, err := RevokeHost(e.DataDir, host, "enrolled again", now); err != nil {
+		return nil, s.enrollFailed(host, err)
+	}
+	certPEM, serial, err := e.CA.SignHostCSR(csr, host, e.Lifetime, now)
+	if err != nil {
+		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-name", msg: err.Error()}
+	}
+	cert, _ := pki.ParseCertPEM(certPEM)
+	if err := pki.Record(IssuedPath(e.DataDir), pki.Issued{Serial: serial, Kind: token.KindHost, Name: host, NotAfter: cert.NotAfter, At: now.UTC()}); err != nil {
+		return nil, s.enrollFailed(host, err)
+	}
+	hostTok, err := token.Add(TokensPath(e.DataDir), token.KindHost, host, now)
+	if err != nil {
+		return nil, s.enrollFailed(host, err)
+	}
+	if e.Rejoined != nil {
+		if err := e.Rejoined(host); err != nil {
+			s.log.Warn("enrolled, but the detector was not told", "host", host, "err", err)
+		}
+	}
+	s.log.Info("host enrolled", "host", host, "serial", serial, "not_after", cert.NotAfter)
+	return jsonResponse(http.StatusCreated, EnrollResponse{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()),
+		Token: hostTok, NotAfter: cert.NotAfter.UTC()}), nil
+}
+
+func (s *Server) enrollFailed(host string, err error) *apiError {
+	s.log.Error("enroll", "host", host, "err", err)
+	return &apiError{status: http.StatusServiceUnavailable, reason: "storage", retryAfter: 30, msg: "the receiver cannot enroll hosts right now; retry later"}
+}
+
+// RevokeHost revokes host's tokens and every certificate the CA's ledger
+// says it issued the host.
+func RevokeHost(data, host, why string, now time.Time) (tokens, certs int, err error) {
+	if tokens, err = token.RevokeName(TokensPath(data), token.KindHost, host); err != nil {
+		return 0, 0, err
+	}
+	issued, err := pki.IssuedTo(IssuedPath(data), host)
+	if err != nil {
+		return tokens, 0, fmt.Errorf("read the CA's ledger: %w", err)
+	}
+	var rev []pki.Revoked
+	for _, c := range issued {
+		if c.Kind == token.KindHost {
+			rev = append(rev, pki.Revoked{Serial: c.Serial, Host: host, At: now.UTC(), Why: why})
+		}
+	}
+	if len(rev) > 0 {
+		if err := pki.Revoke(RevokedPath(data), rev...); err != nil {
+			return tokens, 0, fmt.Errorf("write the revocation list: %w", err)
+		}
+	}
+	return tokens, len(rev), nil
+}

@@ -1,0 +1,117 @@
+package receiver
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/token"
+)
+
+// csrFor makes a key and a CSR that asks for far more than it may get.
+func csrFor(t *testing.T, cn string) string {
+	t.Helper()
+	csr, _ := csrWithKey(t, cn)
+	return csr
+}
+
+func csrWithKey(t *testing.T, cn string) (string, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject:  pkix.Name{CommonName: cn},
+		DNSNames: []string{cn, "receiver.test", "lab-2"},
+	}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), key
+}
+
+// TestEnroll: a join token enrolls the hosts it names, once each, until it
+// expires; the CA signs only the bound name, for client auth; enrolling
+// again revokes the host's old credentials.
+func TestEnroll(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	now := time.Now()
+	fp := f.ca.Fingerprint()
+	one, _ := token.AddJoin(f.tokens, fp, "lab-1", 1, now.Add(time.Hour), now)
+	room, _ := token.AddJoin(f.tokens, fp, "lab-1??", 3, now.Add(time.Hour), now)
+	old, _ := token.AddJoin(f.tokens, fp, "lab-9", 1, now.Add(-time.Minute), now.Add(-time.Hour))
+	revoked, _ := token.AddJoin(f.tokens, fp, "lab-8", 1, now.Add(time.Hour), now)
+	token.RevokeID(f.tokens, token.ID(revoked))
+
+	post := func(tok, host, csr string) reply {
+		b, _ := json.Marshal(EnrollRequest{Host: host, CSR: csr})
+		return f.do(cred{token: tok}, http.MethodPost, "/v1/enroll", string(b), nil)
+	}
+	csr, key := csrWithKey(t, "receiver.test")
+	r := post(one, "lab-1", csr)
+	if r.status != 201 {
+		t.Fatalf("enroll: %d %s", r.status, r.body)
+	}
+	var got EnrollResponse
+	json.Unmarshal([]byte(r.body), &got)
+	cert, err := pki.ParseCertPEM([]byte(got.Cert))
+	if err != nil || cert.Subject.CommonName != "lab-1" || len(cert.DNSNames) != 1 || cert.DNSNames[0] != "lab-1" ||
+		len(cert.ExtKeyUsage) != 1 || cert.ExtKeyUsage[0] != x509.ExtKeyUsageClientAuth || !strings.HasPrefix(got.Token, "c490_") {
+		t.Fatalf("enrolled certificate %+v, %v; response %+v", cert, err, got)
+	}
+	// The new credentials work.
+	pair := &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}
+	if r := f.do(cred{cert: pair, token: got.Token}, "PUT", "/v1/heartbeat/lab-1", "", nil); r.status != 200 {
+		t.Fatalf("a heartbeat with the enrolled credentials: %d %s", r.status, r.body)
+	}
+
+	for _, c := range []struct {
+		name, tok, host string
+		status          int
+		reason          string
+	}{
+		{"replayed", one, "lab-1", 403, "join-used"},
+		{"another host", one, "lab-2", 403, "join-host"},
+		{"outside the room pattern", room, "lab-2", 403, "join-host"},
+		{"expired", old, "lab-9", 401, "join-expired"},
+		{"revoked", revoked, "lab-8", 401, "join-token"},
+		{"not a join token", got.Token, "lab-1", 401, "join-token"},
+		{"the receiver's own name", room, "receiver.test", 403, "join-host"},
+		{"a bad name", room, "lab_100", 400, "bad-name"},
+	} {
+		r := post(c.tok, c.host, csrFor(t, c.host))
+		if r.status != c.status {
+			t.Errorf("%s: %d %s; want %d", c.name, r.status, r.body, c.status)
+		}
+		if l := f.indexLines(); l[len(l)-1].Reason != c.reason {
+			t.Errorf("%s: reason %q, want %q", c.name, l[len(l)-1].Reason, c.reason)
+		}
+	}
+	// A room token: each name once, up to its uses.
+	for _, h := range []string{"lab-100", "lab-101"} {
+		if r := post(room, h, csrFor(t, h)); r.status != 201 {
+			t.Fatalf("room %s: %d %s", h, r.status, r.body)
+		}
+	}
+	if r := post(room, "lab-100", csrFor(t, "lab-100")); r.status != 403 {
+		t.Fatalf("a room name enrolling twice: %d", r.status)
+	}
+
+	// Enrolling lab-1 again revokes what it had: at once.
+	again, _ := token.AddJoin(f.tokens, fp, "lab-1", 1, now.Add(time.Hour), now)
+	if r := post(again, "lab-1", csrFor(t, "lab-1")); r.status != 201 {
+		t.Fatalf("enroll again: %d %s", r.status, r.body)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if r := f.do(cred{cert: pair, token: got.Token}, "PUT", "/v1/heartbeat/lab-1", "", nil); r.status != 401 {
+		t.Fatalf("the old credentials after enrolling again: %d %s; want 401", r.status, r.body)
+	}
+}

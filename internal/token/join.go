@@ -1,0 +1,156 @@
+package token
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+)
+
+// KindJoin is a one-time join token: it lets `cis490 enroll` get a host's
+// certificate and token, for the hosts it names, until it expires.
+const KindJoin = "join"
+
+const joinPrefix = "c490j_"
+
+// NewJoin makes a join token carrying the CA's fingerprint (hex SHA-256),
+// which the enrolling host pins the receiver's TLS to.
+func NewJoin(caFingerprint string) (string, error) {
+	fp := strings.ToLower(strings.ReplaceAll(caFingerprint, ":", ""))
+	if b, err := hex.DecodeString(fp); err != nil || len(b) != 32 {
+		return "", errors.New("the CA fingerprint is not a hex SHA-256")
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return joinPrefix + fp + "_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// JoinFingerprint reads the CA fingerprint out of a join token.
+func JoinFingerprint(tok string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(tok), joinPrefix)
+	if !ok {
+		return "", false
+	}
+	fp, secret, ok := strings.Cut(rest, "_")
+	if b, err := hex.DecodeString(fp); !ok || err != nil || len(b) != 32 || len(secret) < 40 {
+		return "", false
+	}
+	return fp, true
+}
+
+// ID is the short id a token is listed and revoked by: the first 12 hex
+// digits of its hash.
+func ID(tok string) string {
+	h := hash(strings.TrimSpace(tok))
+	return hex.EncodeToString(h[:6])
+}
+
+// AddJoin stores a join token for the hosts pattern matches (a name, or a
+// path.Match pattern like lab-1??) that uses hosts may enroll with, each
+// name once, until expires.
+func AddJoin(file, caFingerprint, pattern string, uses int, expires, now time.Time) (string, error) {
+	if _, err := path.Match(pattern, ""); err != nil {
+		return "", fmt.Errorf("%q is not a host pattern: %w", pattern, err)
+	}
+	tok, err := NewJoin(caFingerprint)
+	if err != nil {
+		return "", err
+	}
+	unlock, err := lockFile(file)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	f, err := readFile(file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	h := hash(tok)
+	f.Tokens = append(f.Tokens, Entry{SHA256: hex.EncodeToString(h[:]), Kind: KindJoin, Name: pattern, Created: now.UTC(),
+		Uses: uses, Expires: expires.UTC()})
+	return tok, writeFile(file, f)
+}
+
+// Why a join token was refused.
+var (
+	ErrJoinUnknown = errors.New("the join token is not known to this receiver (wrong, revoked, or from another fleet); ask for a new one: cis490 token create")
+	ErrJoinExpired = errors.New("the join token has expired; ask for a new one: cis490 token create")
+	ErrJoinHost    = errors.New("the join token is not for this host name")
+	ErrJoinUsed    = errors.New("the join token has been used up (each host name enrolls once with it); ask for a new one")
+)
+
+// ConsumeJoin checks a join token for host and, when it may enroll,
+// records the use, all under the file's lock so two hosts cannot take
+// one last use.
+func ConsumeJoin(file, tok, host string, now time.Time) error {
+	tok = strings.TrimSpace(tok)
+	if !strings.HasPrefix(tok, joinPrefix) {
+		return ErrJoinUnknown
+	}
+	unlock, err := lockFile(file)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := readFile(file)
+	if err != nil {
+		return ErrJoinUnknown
+	}
+	h := hash(tok)
+	for i, e := range f.Tokens {
+		stored, err := hex.DecodeString(e.SHA256)
+		if err != nil || e.Kind != KindJoin || subtle.ConstantTimeCompare(stored, h[:]) != 1 {
+			continue
+		}
+		switch ok, _ := path.Match(e.Name, host); {
+		case e.Revoked:
+			return ErrJoinUnknown
+		case !e.Expires.IsZero() && now.After(e.Expires):
+			return ErrJoinExpired
+		case !ok:
+			return fmt.Errorf("%w (it is for %s)", ErrJoinHost, e.Name)
+		case len(e.Enrolled) >= max(e.Uses, 1) || contains(e.Enrolled, host):
+			return ErrJoinUsed
+		}
+		f.Tokens[i].Enrolled = append(f.Tokens[i].Enrolled, host)
+		return writeFile(file, f)
+	}
+	return ErrJoinUnknown
+}
+
+// RevokeID revokes the token whose ID is id.
+func RevokeID(file, id string) (bool, error) {
+	unlock, err := lockFile(file)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	f, err := readFile(file)
+	if err != nil {
+		return false, err
+	}
+	for i, e := range f.Tokens {
+		if strings.HasPrefix(e.SHA256, strings.ToLower(id)) && len(id) >= 12 && !e.Revoked {
+			f.Tokens[i].Revoked = true
+			return true, writeFile(file, f)
+		}
+	}
+	return false, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
