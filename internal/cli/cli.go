@@ -45,6 +45,8 @@ func commands() []command {
 		{"ship-health-check", "run the doctor and send its report to the receiver (daily timer)", "[--config lab-host.toml]", runShipHealthCheck},
 		{"heartbeat", "tell the receiver this host is up, shutting down or going to sleep", "[--state up|shutdown|sleep]", runHeartbeat},
 		{"ca", "fleet CA: `ca init`, `ca issue --host NAME`, `ca issue --admin NAME`", "init|issue [flags]", runCA},
+		{"token", "join tokens: `token create --host NAME | --hosts PATTERN --uses N`, `token revoke ID`", "create|revoke [flags]", runToken},
+		{"enroll", "join this host to the fleet with a join token (from a file or standard input)", "--receiver URL --host NAME [--token-file F|-]", runEnroll},
 		{"host", "host remove NAME: revoke a host's token and certificates, stop watching it", "remove NAME", runHost},
 		{"demo", "a real receiver and simulated hosts on loopback", "[--dir DIR] [--duration 20s]", runDemo},
 		{"bench", "load generator: N hosts with their own client certificates", "[flags]", runBench},

@@ -2,8 +2,11 @@ package pki
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -73,4 +76,59 @@ func ParseCertPEM(b []byte) (*x509.Certificate, error) {
 		return nil, errors.New("no PEM certificate")
 	}
 	return x509.ParseCertificate(blk.Bytes)
+}
+
+// NewCSR makes a fresh key, which never leaves the host, and a request for
+// host over it.
+func NewCSR(host string) (csrPEM, keyPEM []byte, err error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: host}}, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certificate request: %w", err)
+	}
+	keyPEM, err = encodeKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), keyPEM, nil
+}
+
+// PinnedTLS verifies a receiver by the CA whose SHA-256 fingerprint (hex)
+// a join token carries: the receiver sends that CA after its own
+// certificate, and the CA must sign a server certificate for serverName.
+func PinnedTLS(fingerprint, serverName string) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         serverName,
+		InsecureSkipVerify: true, // replaced by VerifyConnection: the pin, not the system roots
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			var ca *x509.Certificate
+			for _, c := range cs.PeerCertificates {
+				sum := sha256.Sum256(c.Raw)
+				if hex.EncodeToString(sum[:]) == fingerprint {
+					ca = c
+				}
+			}
+			if ca == nil || len(cs.PeerCertificates) == 0 {
+				return errors.New("the receiver's CA is not the one the join token names (wrong receiver, or someone in between)")
+			}
+			pool := x509.NewCertPool()
+			pool.AddCert(ca)
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, DNSName: serverName,
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			if err != nil {
+				return fmt.Errorf("the receiver's certificate is not its CA's for %s: %w", serverName, err)
+			}
+			return nil
+		},
+	}
+}
+
+// FingerprintOf is a certificate's SHA-256, hex.
+func FingerprintOf(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
 }

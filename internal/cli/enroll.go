@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cis490/cis490/internal/names"
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/token"
+)
+
+func runEnroll(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "enroll", "--receiver URL --host NAME [--token-file FILE|-] [--dir /etc/cis490]",
+		`Joins this host to the fleet with a join token from `+"`cis490 token create`"+`, read from a
+file or standard input (never the command line: other users can read it). It
+makes a key that never leaves this host, sends a certificate request over TLS
+pinned to the CA the token names, and writes host.key, host.crt, ca.crt and
+token (mode 0600 where secret) and, if there is none, lab-host.toml into DIR.
+Enrolling again replaces the host's credentials and revokes the old ones.`)
+	recv := fs.String("receiver", "", "the receiver, https://host:port")
+	hostFlag := fs.String("host", "", "this host's name in the fleet (default: the hostname)")
+	tokFile := fs.String("token-file", "-", "the join token's file, or - for standard input")
+	dir := fs.String("dir", "/etc/cis490", "where to write the credentials and lab-host.toml")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (the token goes in a file or on standard input, never the command line)", fs.Arg(0))
+	}
+	u, err := url.Parse(*recv)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return usagef("--receiver %q: give https://host:port", *recv)
+	}
+	name := *hostFlag
+	if name == "" {
+		if name, err = os.Hostname(); err != nil {
+			return usagef("give --host NAME")
+		}
+	}
+	host, err := names.Host(name)
+	if err != nil {
+		return usagef("host name %q: %v; give --host NAME", name, err)
+	}
+	var raw []byte
+	if *tokFile == "-" {
+		raw, err = io.ReadAll(io.LimitReader(env.Stdin, 4096))
+	} else {
+		raw, err = os.ReadFile(*tokFile)
+	}
+	if err != nil {
+		return fmt.Errorf("read the join token: %w", err)
+	}
+	tok := strings.TrimSpace(string(raw))
+	fp, ok := token.JoinFingerprint(tok)
+	if !ok {
+		return errors.New("that is not a join token (they begin c490j_); make one with `cis490 token create` on the receiver")
+	}
+	csrPEM, keyPEM, err := pki.NewCSR(host)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(receiver.EnrollRequest{Host: host, CSR: string(csrPEM)})
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.PinnedTLS(fp, u.Hostname())}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(u.String(), "/")+"/v1/enroll", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("enroll at %s: %w", u.Host, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusCreated {
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.Unmarshal(b, &e)
+		return fmt.Errorf("the receiver refused to enroll %s (%d): %s", host, resp.StatusCode, e.Error)
+	}
+	var got receiver.EnrollResponse
+	if err := json.Unmarshal(b, &got); err != nil {
+		return fmt.Errorf("the receiver's answer is not an enrollment: %w", err)
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{
+		{"host.key", keyPEM, 0o600},
+		{"host.crt", []byte(got.Cert), 0o644},
+		{"ca.crt", []byte(got.CA), 0o644},
+		{"token", []byte(got.Token + "\n"), 0o600},
+	}
+	for _, f := range files {
+		if err := replaceFile(filepath.Join(*dir, f.name), f.data, f.perm); err != nil {
+			return err
+		}
+	}
+	toml := filepath.Join(*dir, "lab-host.toml")
+	if _, err := os.Stat(toml); errors.Is(err, os.ErrNotExist) {
+		if err := replaceFile(toml, []byte(labHostTOML(u.String(), host)), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(env.Stdout, "enrolled %s with %s; credentials in %s (certificate valid until %s)\n", host, u.Host, *dir, got.NotAfter.Format(time.RFC3339))
+	return nil
+}
+
+// replaceFile writes a file atomically with perm (a temp file beside it,
+// synced, renamed).
+func replaceFile(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".new"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
