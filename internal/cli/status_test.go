@@ -30,12 +30,12 @@ func TestStatus(t *testing.T) {
 		t.Cleanup(c.Close)
 		return c
 	}
-	good := client(r.IssueHost("lab-1", time.Now().Add(-time.Minute), time.Hour))
+	good := client(r.IssueHost("lab-1", time.Now().Add(-time.Minute), 30*24*time.Hour))
 	if _, err := good.PutLogs(ctx, "app.log", 0, transport.Gen{ID: "g1"}, []byte("hello\n")); err != nil {
 		t.Fatal(err)
 	}
 	// lab-2 holds lab-3's token: every request it makes is refused.
-	crossed := r.IssueHost("lab-2", time.Now().Add(-time.Minute), time.Hour)
+	crossed := r.IssueHost("lab-2", time.Now().Add(-time.Minute), 30*24*time.Hour)
 	tok, _ := os.ReadFile(r.IssueHost("lab-3", time.Now(), time.Hour).Token)
 	os.WriteFile(crossed.Token, tok, 0o600)
 	bad := client(crossed)
@@ -60,7 +60,7 @@ func TestStatus(t *testing.T) {
 	}
 	lines := strings.Split(out, "\n")
 	if len(lines) < 3 || !strings.HasPrefix(lines[1], "lab-2 ") || !strings.Contains(lines[1], "sick") ||
-		!strings.Contains(lines[1], "fatal-only?") || !strings.Contains(lines[1], " in 0h ") || !strings.HasPrefix(lines[2], "lab-1 ") || !strings.Contains(lines[2], " ok ") {
+		!strings.Contains(lines[1], "fatal-only?") || !strings.Contains(lines[1], " in 29d ") || !strings.HasPrefix(lines[2], "lab-1 ") || !strings.Contains(lines[2], " ok ") {
 		t.Fatalf("status table, sick host first:\n%s", out)
 	}
 	if !strings.Contains(out, "lab-2 fatal-only: every log PUT failed: 3×4xx; mostly host-mismatch (3)") {

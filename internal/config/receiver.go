@@ -89,6 +89,9 @@ type Certs struct {
 	// HostLifetime is a host certificate's life when it enrolls; short,
 	// as hosts renew themselves (cis490 cert-fetch).
 	HostLifetime Duration `toml:"host_lifetime"`
+	// RenewGrace is how long after it expired a host certificate may
+	// still renew (proven by its key and the host's token).
+	RenewGrace Duration `toml:"renew_grace"`
 }
 
 // Release is one known release.
@@ -117,7 +120,7 @@ func DefaultReceiver() Receiver {
 		Index:       Index{MaxAge: Duration(400 * Day), MaxBytes: 2 * GiB},
 		Gate:        Gate{Accept: 2},
 		FleetHealth: DefaultFleetHealth(),
-		Certs:       Certs{HostLifetime: Duration(30 * Day)},
+		Certs:       Certs{HostLifetime: Duration(30 * Day), RenewGrace: Duration(30 * Day)},
 		Shutdown:    Duration(30 * time.Second),
 	}
 }

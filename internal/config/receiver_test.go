@@ -63,7 +63,7 @@ func TestLoadReceiverGood(t *testing.T) {
 			f.QuietHours = []QuietHours{{Hosts: []string{"room-b-*"}, Days: []string{"weekdays"}, From: "19:00", To: "07:00"}}
 			return f
 		}(),
-		Certs:    Certs{HostLifetime: Duration(30 * Day)},
+		Certs:    Certs{HostLifetime: Duration(30 * Day), RenewGrace: Duration(30 * Day)},
 		Shutdown: Duration(time.Minute),
 		file:     "testdata/receiver-good.toml",
 	}

@@ -407,3 +407,25 @@ func TestCorruptState(t *testing.T) {
 		t.Fatalf("the corrupt state was not kept aside: %v", err)
 	}
 }
+
+// TestCertExpiring: a host whose certificate ends within 7 days has missed
+// its renewals; one renewed in time is fine.
+func TestCertExpiring(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.ConfirmRuns = 1
+	f.add(every(t0.Add(-10*time.Minute), t0, time.Minute, func(ts time.Time) index.Line {
+		l := put("lab-1", ts, 201, "")
+		l.CertExpires = t0.Add(5 * 24 * time.Hour).Format(time.RFC3339)
+		return l
+	})...)
+	f.add(every(t0.Add(-10*time.Minute), t0, time.Minute, func(ts time.Time) index.Line {
+		l := put("lab-2", ts, 201, "")
+		l.CertExpires = t0.Add(20 * 24 * time.Hour).Format(time.RFC3339)
+		return l
+	})...)
+	got := f.run(t0).Alerts
+	wantAlerts(t, "certificates", got, "lab-1 cert-expiring")
+	if !strings.Contains(got[0].Detail, "(in 5d)") {
+		t.Fatalf("detail %q", got[0].Detail)
+	}
+}

@@ -21,10 +21,15 @@ const (
 	ReceiverFault     = "receiver-fault"
 	FleetSilent       = "fleet-silent"
 	DoctorFailing     = "doctor-failing"
+	CertExpiring      = "cert-expiring"
 	DoctorMissing     = "doctor-missing"
 	Gone              = "gone"
 	Resolved          = "resolved"
 )
+
+// certExpiringWithin: a host certificate this close to its end has missed
+// its renewals (due with a third of its life left, 10 days of 30).
+const certExpiringWithin = 7 * 24 * time.Hour
 
 // FleetHost is the host name fleet-level alerts carry.
 const FleetHost = "*"
@@ -121,7 +126,12 @@ func (j *Judge) Evaluate(t *Tracker, now time.Time) Judgement {
 		}
 		// A host that is off or silent keeps its doctor verdict, held:
 		// nothing about it changed, so nothing is resolved.
-		if docs := doctorFindings(name, h, now); h.Off != "" || heard > silentAfter {
+		docs := doctorFindings(name, h, now)
+		if left := h.CertExpires.Sub(now); !h.CertExpires.IsZero() && left > 0 && left < certExpiringWithin {
+			docs = append(docs, Finding{name, CertExpiring, fmt.Sprintf("its certificate expires at %s (in %s) and it has not renewed it (hosts renew with a third of the life left): run `cis490 cert-fetch` on it and check cis490-cert-fetch.timer",
+				h.CertExpires.UTC().Format(time.RFC3339), roundDur(left))})
+		}
+		if h.Off != "" || heard > silentAfter {
 			out.Held = append(out.Held, docs...)
 		} else {
 			perHost = append(perHost, docs...)

@@ -80,7 +80,7 @@ func (r Row) Marks() string {
 }
 
 // severity orders symptoms, worst first.
-var severity = map[string]int{FatalOnly: 0, StaleCode: 1, DuplicateIdentity: 2, Silent: 3, DoctorFailing: 4, DoctorMissing: 5, Unstamped: 6}
+var severity = map[string]int{FatalOnly: 0, StaleCode: 1, DuplicateIdentity: 2, Silent: 3, CertExpiring: 4, DoctorFailing: 5, DoctorMissing: 6, Unstamped: 7}
 
 // viewCatchUp bounds what a fleet view reads of the index beyond the
 // detector's checkpoint: a receiver (maybe a Raspberry Pi) must not read

@@ -19,6 +19,8 @@ type Enroller struct {
 	CA       *pki.CA
 	DataDir  string
 	Lifetime time.Duration // of a host certificate
+	// Grace is how long after expiry a certificate may still renew.
+	Grace time.Duration
 	// Rejoined is called when a host enrolls (the detector watches it
 	// again after a `host remove`).
 	Rejoined func(host string) error

@@ -67,7 +67,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	}
 	opt.Gate = NewGate(fo.release, fo.accept)
 	opt.Verifier.WithRevocations(pki.OpenRevocations(RevokedPath(dir)))
-	opt.Enroll = &Enroller{CA: ca, DataDir: dir, Lifetime: 24 * time.Hour}
+	opt.Enroll = &Enroller{CA: ca, DataDir: dir, Lifetime: 24 * time.Hour, Grace: 30 * 24 * time.Hour}
 	srv, err := New(opt)
 	if err != nil {
 		t.Fatal(err)

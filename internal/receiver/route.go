@@ -66,6 +66,10 @@ func parseRoute(rawPath string) route {
 		if len(parts) != 1 {
 			r.err = notFound()
 		}
+	case EPCerts:
+		if len(parts) != 2 || parts[1] != "renew" {
+			r.err = notFound()
+		}
 	case EPHostHealth:
 		switch len(parts) {
 		case 1:

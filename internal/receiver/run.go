@@ -85,7 +85,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	// With the CA's key here, hosts can enroll with a join token.
 	var enroller *Enroller
 	if ca, err := pki.Load(filepath.Dir(cfg.TLS.CA)); err == nil {
-		enroller = &Enroller{CA: ca, DataDir: cfg.DataDir, Lifetime: cfg.Certs.HostLifetime.Duration(),
+		enroller = &Enroller{CA: ca, DataDir: cfg.DataDir, Lifetime: cfg.Certs.HostLifetime.Duration(), Grace: cfg.Certs.RenewGrace.Duration(),
 			Rejoined: func(host string) error { return fleethealth.ClearRemoved(cfg.DataDir, host) }}
 	} else {
 		log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)

@@ -152,6 +152,16 @@ func (s *Server) serveV1(r *http.Request, now time.Time, rec *reqState) (resp *r
 	}()
 	rt := parseRoute(r.URL.EscapedPath())
 	rec.line.Endpoint, rec.line.Host, rec.line.Stream = rt.endpoint, rt.host, rt.stream
+	if rt.endpoint == EPCerts && rt.err == nil {
+		// Renewal authenticates itself: an expired certificate may still
+		// renew within the grace period.
+		resp, aerr := s.renew(r, now, rec)
+		if aerr != nil {
+			rec.line.Reason = aerr.reason
+			return errorResponse(aerr)
+		}
+		return resp
+	}
 	if rt.endpoint == EPEnroll && rt.err == nil {
 		// A joining host has no certificate yet: its join token is all.
 		resp, aerr := s.enroll(r, rec)

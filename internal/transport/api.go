@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // Gen is the file generation a PUT's bytes come from.
@@ -128,4 +129,30 @@ func (c *Client) PutHostHealth(ctx context.Context, snapshot []byte) error {
 		return err
 	}
 	return resp.Err()
+}
+
+// Renewed is a renewed certificate.
+type Renewed struct {
+	Cert     string    `json:"cert"` // PEM
+	CA       string    `json:"ca"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// RenewCert asks for a new certificate over the key of csrPEM,
+// authenticated by the current (maybe just expired) certificate and the
+// host token. Never behind the version gate.
+func (c *Client) RenewCert(ctx context.Context, csrPEM []byte) (*Renewed, error) {
+	body, _ := json.Marshal(map[string]string{"csr": string(csrPEM)})
+	resp, err := c.Do(ctx, http.MethodPost, "/v1/certs/renew", body, http.Header{"Content-Type": {"application/json"}})
+	if err != nil {
+		return nil, err
+	}
+	if err := resp.Err(); err != nil {
+		return nil, err
+	}
+	var r Renewed
+	if err := json.Unmarshal(resp.Body, &r); err != nil {
+		return nil, fmt.Errorf("the receiver's renewal is not JSON: %w", err)
+	}
+	return &r, nil
 }
