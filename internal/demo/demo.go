@@ -170,7 +170,7 @@ func (h simHost) setup(dir, url, dataDir string, ca *pki.CA, self string) (*labH
 	if err := os.MkdirAll(filepath.Join(hdir, "log"), 0o755); err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := ca.IssueHost(h.name, 24*time.Hour, time.Now())
+	certPEM, keyPEM, err := ca.IssueHost(h.name, 90*24*time.Hour, time.Now())
 	if err != nil {
 		return nil, err
 	}
