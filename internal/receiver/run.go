@@ -113,6 +113,25 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	wg.Go(func() { maintain(sctx, st, ix, cfg, log) })
+	if enroller != nil {
+		wg.Go(func() {
+			// The receiver's own certificate renews itself, checked daily.
+			t := time.NewTicker(24 * time.Hour)
+			defer t.Stop()
+			for {
+				if ok, err := renewServerCert(enroller.CA, cfg.TLS.Cert, cfg.TLS.Key, time.Now()); err != nil {
+					log.Error("renew the receiver's certificate", "err", err)
+				} else if ok {
+					log.Info("the receiver's certificate was renewed", "cert", cfg.TLS.Cert)
+				}
+				select {
+				case <-sctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		})
+	}
 	wg.Go(func() {
 		// A failed fsync means acknowledged-looking pages may be gone: stop,
 		// so a restart recovers from what is really on disk.
