@@ -33,6 +33,16 @@ says how to enroll again (exit 1).`)
 	if err != nil {
 		return err
 	}
+	// One run at a time (the timer and a maintainer's --force), and a swap
+	// a crash interrupted is finished first.
+	unlock, err := pki.Lock(cfg.TLS.Key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := pki.CompletePair(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
+		return fmt.Errorf("finish an interrupted renewal: %w", err)
+	}
 	cert, err := pki.LoadCert(cfg.TLS.Cert)
 	if err != nil {
 		return err
@@ -60,14 +70,11 @@ says how to enroll again (exit 1).`)
 	if err != nil {
 		return fmt.Errorf("renew the certificate: %w", err)
 	}
-	// The key first, then the certificate: until both are in place the
-	// shipper's reload fails to pair them and keeps the old pair, so no
-	// handshake ever uses a mismatched one.
-	if err := replaceFile(cfg.TLS.Key, keyPEM, 0o600); err != nil {
-		return err
-	}
-	if err := replaceFile(cfg.TLS.Cert, []byte(got.Cert), 0o644); err != nil {
-		return err
+	// Both written in full, then swapped key first: until both are in
+	// place the shipper's reload cannot pair them and keeps the old pair,
+	// and a crash in between is finished by the next load.
+	if err := pki.SwapPair(cfg.TLS.Cert, cfg.TLS.Key, []byte(got.Cert), keyPEM); err != nil {
+		return fmt.Errorf("put the renewed certificate in place: %w", err)
 	}
 	fmt.Fprintf(env.Stdout, "renewed: the certificate is valid until %s\n", got.NotAfter.UTC().Format(time.RFC3339))
 	return nil

@@ -66,6 +66,14 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	if !ok {
 		return errors.New("that is not a join token (they begin c490j_); make one with `cis490 token create` on the receiver")
 	}
+	// Make sure the credentials can be written before the token is spent.
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return fmt.Errorf("cannot write the credentials to %s: %w", *dir, err)
+	}
+	if err := replaceFile(filepath.Join(*dir, ".enroll-test"), nil, 0o600); err != nil {
+		return fmt.Errorf("cannot write the credentials to %s: %w", *dir, err)
+	}
+	os.Remove(filepath.Join(*dir, ".enroll-test"))
 	csrPEM, keyPEM, err := pki.NewCSR(host)
 	if err != nil {
 		return err
@@ -95,8 +103,8 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	if err := json.Unmarshal(b, &got); err != nil {
 		return fmt.Errorf("the receiver's answer is not an enrollment: %w", err)
 	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		return err
+	if ca, err := pki.ParseCertPEM([]byte(got.CA)); err != nil || pki.FingerprintOf(ca) != fp {
+		return errors.New("the receiver sent a CA other than the one the join token names; nothing written")
 	}
 	files := []struct {
 		name string

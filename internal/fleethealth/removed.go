@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/vfs"
 )
 
@@ -35,6 +36,11 @@ func MarkRemoved(data, host string, at time.Time) error { return setRemoved(data
 func ClearRemoved(data, host string) error { return setRemoved(data, host, time.Time{}) }
 
 func setRemoved(data, host string, at time.Time) error {
+	unlock, err := pki.Lock(removedPath(data))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	m := Removed(data)
 	if _, err := os.Stat(removedPath(data)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err

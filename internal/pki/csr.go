@@ -1,7 +1,11 @@
 package pki
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -28,6 +32,19 @@ func ParseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("the certificate request's signature does not check: %w", err)
+	}
+	switch k := csr.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
+			return nil, errors.New("the key is on a curve this CA does not sign; use P-256")
+		}
+	case ed25519.PublicKey:
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, errors.New("the RSA key is shorter than 2048 bits; use P-256")
+		}
+	default:
+		return nil, errors.New("a key of a kind this CA does not sign; use P-256")
 	}
 	return csr, nil
 }

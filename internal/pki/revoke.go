@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cis490/cis490/internal/vfs"
@@ -39,11 +40,16 @@ type revokedFile struct {
 	Revoked []Revoked `json:"revoked"`
 }
 
-// OpenRevocations reads the list at path (missing: none revoked).
-func OpenRevocations(path string) *Revocations {
+// OpenRevocations reads the list at path (missing: none revoked). A list
+// that exists but cannot be read is an error: starting without it would
+// let every revoked certificate in again.
+func OpenRevocations(path string) (*Revocations, error) {
+	if _, err := readRevoked(path); err != nil {
+		return nil, fmt.Errorf("%w; restore it from a backup (it lists the revoked certificates)", err)
+	}
 	r := &Revocations{path: path}
 	r.reload(time.Now())
-	return r
+	return r, nil
 }
 
 func (r *Revocations) reload(now time.Time) {
@@ -99,8 +105,14 @@ func readRevoked(path string) (revokedFile, error) {
 	return f, nil
 }
 
-// Revoke adds serials to the list at path.
+// Revoke adds serials to the list at path, under a lock: enrollments and
+// `host remove` revoke at the same time.
 func Revoke(path string, entries ...Revoked) error {
+	unlock, err := Lock(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	f, err := readRevoked(path)
 	if err != nil {
 		return err
@@ -139,9 +151,21 @@ func Record(path string, c Issued) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	unlock, err := Lock(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("open the CA's ledger: %w", err)
+	}
+	// After a torn line (a crash mid-append), start on a line of its own.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			b = append([]byte{'\n'}, b...)
+		}
 	}
 	if _, err := f.Write(append(b, '\n')); err != nil {
 		f.Close()
@@ -164,15 +188,28 @@ func IssuedTo(path, name string) ([]Issued, error) {
 		return nil, err
 	}
 	var out []Issued
-	dec := json.NewDecoder(bytes.NewReader(b))
-	for dec.More() {
+	for _, line := range bytes.Split(b, []byte("\n")) {
 		var c Issued
-		if err := dec.Decode(&c); err != nil {
-			break // a torn last line
+		if json.Unmarshal(line, &c) != nil {
+			continue // a torn line (a crash mid-append) hides no other
 		}
 		if c.Name == name {
 			out = append(out, c)
 		}
 	}
 	return out, nil
+}
+
+// Lock takes an exclusive lock beside path (path.lock) for a
+// read-modify-write of path; the returned func releases it.
+func Lock(path string) (func(), error) {
+	l, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { l.Close() }, nil
 }

@@ -59,6 +59,11 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if err != nil || len(body) > 64<<10 {
 		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: "too-large", msg: "an enroll request is a small JSON object {\"host\", \"csr\"}"}
 	}
+	// The token first, from memory and cheaply: an unauthenticated caller
+	// gets no lock, no file read and no CSR parsed.
+	if !s.tokens.IsJoin(tok) {
+		return nil, &apiError{status: http.StatusUnauthorized, reason: "join-token", msg: token.ErrJoinUnknown.Error()}
+	}
 	var req EnrollRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-json", msg: "the enroll request is not JSON {\"host\": NAME, \"csr\": PEM}"}
@@ -67,42 +72,51 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if err != nil {
 		return nil, badName(fmt.Sprintf("the host name is not valid (%s); use a DNS name: labels of a-z, 0-9 and '-'", trimInvalid(err)))
 	}
-	rec.line.Host = host
 	csr, err := pki.ParseCSR([]byte(req.CSR))
 	if err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-csr", msg: "the certificate request is not valid: " + err.Error()}
 	}
 	now := s.opt.Now()
+	// Sign before anything is spent or revoked: a request the CA refuses
+	// (the receiver's own name, a weak key) costs the token nothing.
+	certPEM, serial, err := e.CA.SignHostCSR(csr, host, e.Lifetime, now)
+	if err != nil {
+		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-name", msg: err.Error()}
+	}
 	if err := token.ConsumeJoin(TokensPath(e.DataDir), tok, host, now); err != nil {
 		switch {
 		case errors.Is(err, token.ErrJoinHost):
 			return nil, &apiError{status: http.StatusForbidden, reason: "join-host", msg: err.Error()}
 		case errors.Is(err, token.ErrJoinUsed):
 			return nil, &apiError{status: http.StatusForbidden, reason: "join-used", msg: err.Error()}
+		case errors.Is(err, token.ErrJoinLive):
+			return nil, &apiError{status: http.StatusConflict, reason: "join-live", msg: err.Error()}
 		case errors.Is(err, token.ErrJoinExpired):
 			return nil, &apiError{status: http.StatusUnauthorized, reason: "join-expired", msg: err.Error()}
 		case errors.Is(err, token.ErrJoinUnknown):
 			return nil, &apiError{status: http.StatusUnauthorized, reason: "join-token", msg: err.Error()}
 		}
-		s.log.Error("enroll", "host", host, "err", err)
-		return nil, &apiError{status: http.StatusServiceUnavailable, reason: "storage", retryAfter: 30, msg: "the receiver cannot enroll hosts right now; retry later"}
-	}
-	// Enrolling again replaces the host's credentials: the old ones stop
-	// working now.
-	if _, _, err := RevokeHost(e.DataDir, host, "enrolled again", now); err != nil {
 		return nil, s.enrollFailed(host, err)
 	}
-	certPEM, serial, err := e.CA.SignHostCSR(csr, host, e.Lifetime, now)
-	if err != nil {
-		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-name", msg: err.Error()}
+	rec.line.Host = host // the token is good: the request is about host
+	// Enrolling again replaces the host's credentials: the old ones stop
+	// working now. A failure from here gives the token's use back.
+	fail := func(err error) (*response, *apiError) {
+		if rerr := token.ReleaseJoin(TokensPath(e.DataDir), tok, host); rerr != nil {
+			s.log.Error("give back a join token's use", "host", host, "err", rerr)
+		}
+		return nil, s.enrollFailed(host, err)
+	}
+	if _, _, err := RevokeHost(e.DataDir, host, "enrolled again", now); err != nil {
+		return fail(err)
 	}
 	cert, _ := pki.ParseCertPEM(certPEM)
 	if err := pki.Record(IssuedPath(e.DataDir), pki.Issued{Serial: serial, Kind: token.KindHost, Name: host, NotAfter: cert.NotAfter, At: now.UTC()}); err != nil {
-		return nil, s.enrollFailed(host, err)
+		return fail(err)
 	}
 	hostTok, err := token.Add(TokensPath(e.DataDir), token.KindHost, host, now)
 	if err != nil {
-		return nil, s.enrollFailed(host, err)
+		return fail(err)
 	}
 	if e.Rejoined != nil {
 		if err := e.Rejoined(host); err != nil {

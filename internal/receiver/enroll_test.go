@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -84,7 +85,7 @@ func TestEnroll(t *testing.T) {
 		{"expired", old, "lab-9", 401, "join-expired"},
 		{"revoked", revoked, "lab-8", 401, "join-token"},
 		{"not a join token", got.Token, "lab-1", 401, "join-token"},
-		{"the receiver's own name", room, "receiver.test", 403, "join-host"},
+		{"the receiver's own name", room, "receiver.test", 400, "bad-name"},
 		{"a bad name", room, "lab_100", 400, "bad-name"},
 	} {
 		r := post(c.tok, c.host, csrFor(t, c.host))
@@ -113,5 +114,48 @@ func TestEnroll(t *testing.T) {
 	time.Sleep(250 * time.Millisecond)
 	if r := f.do(cred{cert: pair, token: got.Token}, "PUT", "/v1/heartbeat/lab-1", "", nil); r.status != 401 {
 		t.Fatalf("the old credentials after enrolling again: %d %s; want 401", r.status, r.body)
+	}
+}
+
+// TestRoomTokenCannotTakeOver: a room token enrolls new machines only; a
+// host that is enrolled is replaced only with a token for it alone. A
+// name the CA refuses costs the token nothing.
+func TestRoomTokenCannotTakeOver(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	now := time.Now()
+	fp := f.ca.Fingerprint()
+	room, _ := token.AddJoin(f.tokens, fp, "LAB-1??", 5, now.Add(time.Hour), now)
+	post := func(tok, host string) reply {
+		b, _ := json.Marshal(EnrollRequest{Host: host, CSR: csrFor(t, host)})
+		return f.do(cred{token: tok}, http.MethodPost, "/v1/enroll", string(b), nil)
+	}
+	if r := post(room, "lab-150"); r.status != 201 {
+		t.Fatalf("a new machine with the room token (its pattern folded): %d %s", r.status, r.body)
+	}
+	other, _ := token.AddJoin(f.tokens, fp, "lab-1??", 5, now.Add(time.Hour), now)
+	if r := post(other, "lab-150"); r.status != 409 || !strings.Contains(r.body, "enrolls new machines only") {
+		t.Fatalf("another room token on an enrolled host: %d %s; want 409", r.status, r.body)
+	}
+	mine, _ := token.AddJoin(f.tokens, fp, "lab-150", 1, now.Add(time.Hour), now)
+	if r := post(mine, "lab-150"); r.status != 201 {
+		t.Fatalf("the host's own token replacing it: %d %s", r.status, r.body)
+	}
+	// A weak key is refused before the token is spent.
+	single, _ := token.AddJoin(f.tokens, fp, "lab-160", 1, now.Add(time.Hour), now)
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "lab-160"}}, weak)
+	b, _ := json.Marshal(EnrollRequest{Host: "lab-160", CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
+	if r := f.do(cred{token: single}, http.MethodPost, "/v1/enroll", string(b), nil); r.status != 400 || !strings.Contains(r.body, "2048") {
+		t.Fatalf("a 1024-bit key: %d %s", r.status, r.body)
+	}
+	if r := post(single, "lab-160"); r.status != 201 {
+		t.Fatalf("the same token after the refused request: %d %s", r.status, r.body)
+	}
+	// An unknown join token is refused from memory, and its line names no host.
+	if r := post("c490j_"+strings.Repeat("ab", 32)+"_"+strings.Repeat("x", 43), "lab-170"); r.status != 401 {
+		t.Fatalf("an unknown join token: %d", r.status)
+	}
+	if l := f.indexLines(); l[len(l)-1].Host != "" || l[len(l)-1].Reason != "join-token" {
+		t.Fatalf("a refused enrollment's index line %+v", l[len(l)-1])
 	}
 }

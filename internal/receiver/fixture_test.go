@@ -66,7 +66,11 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 		opt.Store = fo.wrap(st)
 	}
 	opt.Gate = NewGate(fo.release, fo.accept)
-	opt.Verifier.WithRevocations(pki.OpenRevocations(RevokedPath(dir)))
+	revoked, err := pki.OpenRevocations(RevokedPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Verifier.WithRevocations(revoked)
 	opt.Enroll = &Enroller{CA: ca, DataDir: dir, Lifetime: 24 * time.Hour, Grace: 30 * 24 * time.Hour}
 	srv, err := New(opt)
 	if err != nil {

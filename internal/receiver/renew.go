@@ -45,6 +45,9 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 		chainLen = len(r.TLS.PeerCertificates)
 	}
 	switch {
+	case v.Reason == pki.ReasonCertExpired && chainLen > 0 && s.verifier.Revoked(r.TLS.PeerCertificates):
+		rv := pki.RevokedVerdict(v.CertHost)
+		return nil, &apiError{status: http.StatusUnauthorized, reason: rv.Reason, msg: rv.Message}
 	case v.OK() && v.Kind == pki.KindHost:
 	case v.Reason == pki.ReasonCertExpired && v.CertHost != "" && now.Sub(v.NotAfter) <= e.Grace && chainLen > 0 && !s.verifier.Revoked(r.TLS.PeerCertificates):
 		// Expired, within the grace period: the handshake proved its key;

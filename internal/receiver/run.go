@@ -82,6 +82,10 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		return fmt.Errorf("create the host-health folder: %w", err)
 	}
 	cleanTemps(filepath.Join(cfg.DataDir, HostHealthDir))
+	revoked, err := pki.OpenRevocations(RevokedPath(cfg.DataDir))
+	if err != nil {
+		return err
+	}
 	// With the CA's key here, hosts can enroll with a join token.
 	var enroller *Enroller
 	if ca, err := pki.Load(filepath.Dir(cfg.TLS.CA)); err == nil {
@@ -91,7 +95,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
 	}
 	srv, err := New(Options{
-		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert).WithRevocations(pki.OpenRevocations(RevokedPath(cfg.DataDir))), Tokens: tokens,
+		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert).WithRevocations(revoked), Tokens: tokens,
 		Gate:    NewGate(rel, cfg.Gate.Accept),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Log:           log.With("component", "http"),

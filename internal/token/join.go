@@ -57,6 +57,7 @@ func ID(tok string) string {
 // path.Match pattern like lab-1??) that uses hosts may enroll with, each
 // name once, until expires.
 func AddJoin(file, caFingerprint, pattern string, uses int, expires, now time.Time) (string, error) {
+	pattern = strings.ToLower(pattern) // host names are folded to lowercase
 	if _, err := path.Match(pattern, ""); err != nil {
 		return "", fmt.Errorf("%q is not a host pattern: %w", pattern, err)
 	}
@@ -85,7 +86,11 @@ var (
 	ErrJoinExpired = errors.New("the join token has expired; ask for a new one: cis490 token create")
 	ErrJoinHost    = errors.New("the join token is not for this host name")
 	ErrJoinUsed    = errors.New("the join token has been used up (each host name enrolls once with it); ask for a new one")
+	ErrJoinLive    = errors.New("this host name is enrolled already, and a room token enrolls new machines only; to replace the host's credentials use a token for it alone (cis490 token create --host NAME)")
 )
+
+// isPattern reports whether a join token's name is a room pattern.
+func isPattern(name string) bool { return strings.ContainsAny(name, "*?[") }
 
 // ConsumeJoin checks a join token for host and, when it may enroll,
 // records the use, all under the file's lock so two hosts cannot take
@@ -110,6 +115,12 @@ func ConsumeJoin(file, tok, host string, now time.Time) error {
 		if err != nil || e.Kind != KindJoin || subtle.ConstantTimeCompare(stored, h[:]) != 1 {
 			continue
 		}
+		live := false
+		for _, o := range f.Tokens {
+			if o.Kind == KindHost && o.Name == host && !o.Revoked {
+				live = true
+			}
+		}
 		switch ok, _ := path.Match(e.Name, host); {
 		case e.Revoked:
 			return ErrJoinUnknown
@@ -119,11 +130,60 @@ func ConsumeJoin(file, tok, host string, now time.Time) error {
 			return fmt.Errorf("%w (it is for %s)", ErrJoinHost, e.Name)
 		case len(e.Enrolled) >= max(e.Uses, 1) || contains(e.Enrolled, host):
 			return ErrJoinUsed
+		case live && isPattern(e.Name):
+			// A room token (baked into an image, maybe on a student's
+			// laptop) must not take over a host that is enrolled.
+			return ErrJoinLive
 		}
 		f.Tokens[i].Enrolled = append(f.Tokens[i].Enrolled, host)
 		return writeFile(file, f)
 	}
 	return ErrJoinUnknown
+}
+
+// ReleaseJoin gives back the use ConsumeJoin recorded for host, when the
+// enrollment failed after it: the host may try again.
+func ReleaseJoin(file, tok, host string) error {
+	unlock, err := lockFile(file)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := readFile(file)
+	if err != nil {
+		return err
+	}
+	h := hash(strings.TrimSpace(tok))
+	for i, e := range f.Tokens {
+		if stored, _ := hex.DecodeString(e.SHA256); e.Kind == KindJoin && subtle.ConstantTimeCompare(stored, h[:]) == 1 {
+			for k, n := range e.Enrolled {
+				if n == host {
+					f.Tokens[i].Enrolled = append(e.Enrolled[:k:k], e.Enrolled[k+1:]...)
+					return writeFile(file, f)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// IsJoin reports, without reading the file, whether tok is a join token
+// this set knows and has not revoked: a cheap check before the locked one.
+func (s *Set) IsJoin(tok string) bool {
+	tok = strings.TrimSpace(tok)
+	if !strings.HasPrefix(tok, joinPrefix) {
+		return false
+	}
+	h := hash(tok)
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.byHash[h]
+	if !ok {
+		_ = s.reload(now) // a stat; the file is read only when it changed
+		e, ok = s.byHash[h]
+	}
+	return ok && e.Kind == KindJoin && !e.Revoked
 }
 
 // RevokeID revokes the token whose ID is id.

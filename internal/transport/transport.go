@@ -28,6 +28,7 @@ import (
 
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/pki"
 )
 
 // Options configure a Client.
@@ -254,6 +255,10 @@ func stamp(paths ...string) string {
 }
 
 func (c *credentials) load() error {
+	// A renewal a crash interrupted is finished before the pair is read.
+	if err := pki.CompletePair(c.certFile, c.keyFile); err != nil {
+		return fmt.Errorf("finish an interrupted certificate renewal: %w", err)
+	}
 	pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
 	if err != nil {
 		return fmt.Errorf("load host certificate (tls.cert %s, tls.key %s): %w", c.certFile, c.keyFile, err)

@@ -1,0 +1,76 @@
+package pki
+
+import (
+	"crypto/tls"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestSwapPairCrash: a crash between the two renames leaves the new key
+// beside the old certificate; the next load finishes the swap, so the
+// pair always matches.
+func TestSwapPairCrash(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := Init(filepath.Join(dir, "ca"), []string{"r"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath := filepath.Join(dir, "host.crt"), filepath.Join(dir, "host.key")
+	c1, k1, _ := ca.IssueHost("lab-1", time.Hour, time.Now())
+	os.WriteFile(certPath, c1, 0o644)
+	os.WriteFile(keyPath, k1, 0o600)
+	c2, k2, _ := ca.IssueHost("lab-1", time.Hour, time.Now())
+	// The crash: both written, only the key renamed.
+	os.WriteFile(keyPath+".next", k2, 0o600)
+	os.WriteFile(certPath+".next", c2, 0o644)
+	os.Rename(keyPath+".next", keyPath)
+	if _, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
+		t.Fatal("the test did not make a mismatched pair")
+	}
+	if err := CompletePair(certPath, keyPath); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.LoadX509KeyPair(certPath, keyPath); err != nil {
+		t.Fatalf("after CompletePair: %v", err)
+	}
+	// A crash before the key was renamed: the old pair stands.
+	c3, k3, _ := ca.IssueHost("lab-1", time.Hour, time.Now())
+	os.WriteFile(keyPath+".next", k3, 0o600)
+	os.WriteFile(certPath+".next", c3, 0o644)
+	if err := CompletePair(certPath, keyPath); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(certPath); string(got) != string(c2) {
+		t.Fatal("a certificate whose key was never swapped took the place of the pair")
+	}
+	if err := SwapPair(certPath, keyPath, c3, k1); err == nil {
+		t.Fatal("SwapPair took a key and a certificate that do not pair")
+	}
+}
+
+// TestIssuedLedgerTornLine: a torn line (a crash mid-append) hides no
+// later certificate from a revocation.
+func TestIssuedLedgerTornLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "issued.jsonl")
+	Record(p, Issued{Serial: "a1", Kind: "host", Name: "lab-1"})
+	f, _ := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"serial":"b2","kind":"ho`)
+	f.Close()
+	Record(p, Issued{Serial: "c3", Kind: "host", Name: "lab-1"})
+	got, err := IssuedTo(p, "lab-1")
+	if err != nil || len(got) != 2 || got[0].Serial != "a1" || got[1].Serial != "c3" {
+		t.Fatalf("ledger read %v, %v; want a1 and c3", got, err)
+	}
+}
+
+// TestCorruptRevocationsFailClosed: a revocation list that cannot be read
+// stops the receiver from starting rather than forgetting revocations.
+func TestCorruptRevocationsFailClosed(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "revoked.json")
+	os.WriteFile(p, []byte("{\"revoked\":[{\"serial\":"), 0o640)
+	if _, err := OpenRevocations(p); err == nil {
+		t.Fatal("a corrupt revocation list was accepted")
+	}
+}
