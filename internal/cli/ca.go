@@ -25,8 +25,12 @@ func runCA(ctx context.Context, env *Env, args []string) error {
 		return runCAInit(ctx, env, args[1:])
 	case "issue":
 		return runCAIssue(ctx, env, args[1:])
+	case "backup":
+		return runCABackup(ctx, env, args[1:])
+	case "restore":
+		return runCARestore(ctx, env, args[1:])
 	case "-h", "--help":
-		fmt.Fprintln(env.Stdout, "usage: cis490 ca init [--config receiver.toml]\n       cis490 ca issue --host NAME | --admin NAME [--config receiver.toml] [--out DIR]")
+		fmt.Fprintln(env.Stdout, "usage: cis490 ca init [--config receiver.toml]\n       cis490 ca issue --host NAME | --admin NAME [--config receiver.toml] [--out DIR]\n       cis490 ca backup --out FILE.tar.gz\n       cis490 ca restore --from FILE.tar.gz")
 		return nil
 	}
 	return usagef("unknown ca command %q; say `ca init` or `ca issue`", args[0])

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+)
+
+// trustFiles are, relative to data_dir, what the fleet's trust rests on:
+// the CA and its key, the receiver's certificate, the CA's ledger, the
+// token hashes and the revocations. The logs and the index are data, kept
+// by whatever backs up the disk; without these files no host could talk
+// to a rebuilt receiver.
+var trustFiles = []string{
+	"ca/ca.crt", "ca/ca.key", "ca/server.crt", "ca/server.key", "ca/issued.jsonl",
+	"tokens.json", "revoked.json", "removed-hosts.json",
+}
+
+func runCABackup(_ context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "ca backup", "--out FILE.tar.gz [--config receiver.toml]",
+		`Writes what the fleet's trust rests on — the CA and its key, the receiver's
+certificate, the CA's ledger, the token hashes and the revocation list — into
+one archive (mode 0600: it holds the CA's key; keep it offline). `+"`ca restore`"+`
+puts it into a fresh receiver's data_dir, and every host keeps talking to it.`)
+	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
+	out := fs.String("out", "", "the archive to write")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("give --out FILE.tar.gz")
+	}
+	cfg, err := config.LoadReceiver(*path)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write the backup: %w", err)
+	}
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	n := 0
+	for _, rel := range trustFiles {
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, rel))
+		if errors.Is(err, os.ErrNotExist) && !strings.HasPrefix(rel, "ca/ca.") {
+			continue // not made yet (no revocation, no ledger)
+		}
+		if err != nil {
+			f.Close()
+			os.Remove(*out)
+			return fmt.Errorf("back up %s: %w", rel, err)
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: 0o600, Size: int64(len(b)), ModTime: time.Now()}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(b); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "backed up %d files of %s to %s (it holds the CA's key: keep it offline)\n", n, cfg.DataDir, *out)
+	return nil
+}
+
+func runCARestore(_ context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "ca restore", "--from FILE.tar.gz [--config receiver.toml]",
+		`Puts a `+"`ca backup`"+` into this receiver's data_dir (before it first starts). It
+refuses to replace an existing CA: hosts trust the one they were given.`)
+	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
+	from := fs.String("from", "", "the archive `ca backup` wrote")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *from == "" {
+		return usagef("give --from FILE.tar.gz")
+	}
+	cfg, err := config.LoadReceiver(*path)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "ca", "ca.key")); err == nil {
+		return fmt.Errorf("%s already has a CA; restore into a fresh data_dir", cfg.DataDir)
+	}
+	f, err := os.Open(*from)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("%s is not a ca backup: %w", *from, err)
+	}
+	tr := tar.NewReader(zr)
+	allowed := map[string]bool{}
+	for _, rel := range trustFiles {
+		allowed[rel] = true
+	}
+	n := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s is not a ca backup: %w", *from, err)
+		}
+		if !allowed[h.Name] || h.Size > 64<<20 {
+			return fmt.Errorf("%s holds %q, which is not part of a ca backup; nothing more restored", *from, h.Name)
+		}
+		dst := filepath.Join(cfg.DataDir, h.Name)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, h.Size))
+		if err != nil {
+			return err
+		}
+		if err := replaceFile(dst, b, 0o600); err != nil {
+			return err
+		}
+		n++
+	}
+	fmt.Fprintf(env.Stdout, "restored %d files into %s\n", n, cfg.DataDir)
+	return nil
+}
