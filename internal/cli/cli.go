@@ -48,6 +48,7 @@ func commands() []command {
 		{"token", "join tokens: `token create --host NAME | --hosts PATTERN --uses N`, `token revoke ID`", "create|revoke [flags]", runToken},
 		{"enroll", "join this host to the fleet with a join token (from a file or standard input)", "--receiver URL --host NAME [--token-file F|-]", runEnroll},
 		{"cert-fetch", "renew this host's certificate when a third of its life is left (timer)", "[--config lab-host.toml] [--force]", runCertFetch},
+		{"release", "signed releases: `release keygen`, `release sign`, `release publish`", "keygen|sign|publish [flags]", runRelease},
 		{"host", "host remove NAME: revoke a host's token and certificates, stop watching it", "remove NAME", runHost},
 		{"demo", "a real receiver and simulated hosts on loopback", "[--dir DIR] [--duration 20s]", runDemo},
 		{"bench", "load generator: N hosts with their own client certificates", "[flags]", runBench},

@@ -6,6 +6,10 @@ import "strings"
 type Release struct {
 	Version string `json:"version"`
 	Commit  string `json:"commit"`
+	// Rolling: still rolling out (under 100 %): accepted whatever its
+	// age, and it does not count toward the newest n, so a staged rollout
+	// never locks out the hosts not in it yet.
+	Rolling bool `json:"rolling,omitempty"`
 }
 
 // Gate is the version gate on PUT /v1/logs: a commit that is a known release
@@ -17,13 +21,29 @@ type Gate struct {
 	accept   int
 }
 
-// NewGate makes a gate over releases (oldest first) accepting the newest n.
+// NewGate makes a gate over releases (oldest first) accepting the newest n
+// fully rolled-out ones and every one still rolling out.
 func NewGate(releases []Release, n int) *Gate {
 	g := &Gate{releases: releases, pos: map[string]int{}, accept: max(n, 1)}
 	for i, r := range releases {
 		g.pos[strings.ToLower(r.Commit)] = i
 	}
 	return g
+}
+
+// oldestAccepted is the index of the oldest accepted full release.
+func (g *Gate) oldestAccepted() int {
+	full := 0
+	for i := len(g.releases) - 1; i >= 0; i-- {
+		if g.releases[i].Rolling {
+			continue
+		}
+		full++
+		if full == g.accept {
+			return i
+		}
+	}
+	return 0
 }
 
 // Verdict of the gate for one request.
@@ -43,7 +63,7 @@ func (g *Gate) Check(commit string) string {
 	if !ok {
 		return GateUnknown
 	}
-	if i < len(g.releases)-g.accept {
+	if i < g.oldestAccepted() && !g.releases[i].Rolling {
 		return GateStale
 	}
 	return GatePass
@@ -52,8 +72,11 @@ func (g *Gate) Check(commit string) string {
 // Accepted lists the accepted releases, newest first.
 func (g *Gate) Accepted() []Release {
 	var out []Release
-	for i := len(g.releases) - 1; i >= 0 && i >= len(g.releases)-g.accept; i-- {
-		out = append(out, g.releases[i])
+	oldest := g.oldestAccepted()
+	for i := len(g.releases) - 1; i >= 0; i-- {
+		if i >= oldest || g.releases[i].Rolling {
+			out = append(out, g.releases[i])
+		}
 	}
 	return out
 }

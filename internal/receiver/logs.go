@@ -33,6 +33,8 @@ func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (
 		return s.putHostHealth(r, rt, p, rec)
 	case rt.endpoint == EPHostHealth && r.Method == http.MethodGet && s.opt.HostHealthDir != "":
 		return s.getHostHealth(rt, p)
+	case rt.endpoint == EPReleases:
+		return s.releases(r, rt, p)
 	case rt.endpoint == EPFleet && r.Method == http.MethodGet && s.opt.Fleet != nil:
 		if err := requireAdmin(p); err != nil {
 			return nil, err
@@ -60,9 +62,9 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	if err := requireHost(p, rt.host); err != nil {
 		return nil, err
 	}
-	rec.line.Gate = s.gate.Check(rec.line.Commit)
+	rec.line.Gate = s.gate().Check(rec.line.Commit)
 	if rec.line.Gate == GateStale {
-		acc := s.gate.Accepted()
+		acc := s.gate().Accepted()
 		return nil, &apiError{status: http.StatusUpgradeRequired, reason: "stale-code",
 			msg:   fmt.Sprintf("this host runs commit %s, a release older than the receiver accepts; update it (cis490 autoupdate) to %s", rec.line.Commit, acceptedList(acc)),
 			extra: map[string]any{"accepted": acc}}

@@ -25,6 +25,8 @@ type route struct {
 	endpoint string
 	host     string // canonical, empty if none
 	stream   string
+	version  string    // releases: a version or "latest"
+	file     string    // releases: a file of that version
 	err      *apiError // a bad name: 400, reported after authentication
 }
 
@@ -64,6 +66,17 @@ func parseRoute(rawPath string) route {
 		}
 	case EPFleet, EPEnroll:
 		if len(parts) != 1 {
+			r.err = notFound()
+		}
+	case EPReleases:
+		switch {
+		case len(parts) == 2 && parts[1] == "latest":
+			r.version = "latest"
+		case len(parts) == 3 && releaseVersionRE.MatchString(parts[1]) && releaseFileRE.MatchString(parts[2]):
+			r.version, r.file = parts[1], parts[2]
+		case len(parts) == 3:
+			r.err = badName("a release is /v1/releases/MAJOR.MINOR.PATCH/FILE, FILE manifest.json or cis490-linux-amd64|arm64|armv7")
+		default:
 			r.err = notFound()
 		}
 	case EPCerts:

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
@@ -94,14 +95,21 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	} else {
 		log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
 	}
+	var published atomic.Pointer[Server] // for the gate to learn published releases
 	srv, err := New(Options{
 		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert).WithRevocations(revoked), Tokens: tokens,
-		Gate:    NewGate(rel, cfg.Gate.Accept),
+		Gate:    gateFor(rel, cfg.Gate.Accept, filepath.Join(cfg.DataDir, ReleasesDir)),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Log:           log.With("component", "http"),
 		Ready:         g.Err,
 		HostHealthDir: filepath.Join(cfg.DataDir, HostHealthDir),
 		Enroll:        enroller,
+		ReleasesDir:   filepath.Join(cfg.DataDir, ReleasesDir),
+		Published: func() {
+			if srv := published.Load(); srv != nil {
+				srv.SetGate(gateFor(rel, cfg.Gate.Accept, filepath.Join(cfg.DataDir, ReleasesDir)))
+			}
+		},
 		Fleet: func(ctx context.Context, now time.Time) (any, error) {
 			return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
 		},
@@ -109,6 +117,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	if err != nil {
 		return err
 	}
+	published.Store(srv)
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -239,4 +248,22 @@ func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		}
 	}
 	return r.cert, nil
+}
+
+// gateFor is the version gate over the configured releases and those
+// published to dir (a published release whose commit is configured
+// already is not counted twice).
+func gateFor(configured []Release, accept int, dir string) *Gate {
+	all := append([]Release(nil), configured...)
+	known := map[string]bool{}
+	for _, r := range all {
+		known[r.Commit] = true
+	}
+	for _, r := range PublishedReleases(dir) {
+		if !known[r.Commit] {
+			all = append(all, r)
+			known[r.Commit] = true
+		}
+	}
+	return NewGate(all, accept)
 }

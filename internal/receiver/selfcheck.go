@@ -78,13 +78,13 @@ func (s *Server) selfCheckHeaders(resp *response, host, commit, instance string,
 	if resp.headers == nil {
 		resp.headers = map[string]string{}
 	}
-	verdict := s.gate.Check(commit)
+	verdict := s.gate().Check(commit)
 	if verdict == GatePass {
 		verdict = "pass"
 	}
 	resp.headers[HeaderGate] = verdict
 	var acc []string
-	for _, r := range s.gate.Accepted() {
+	for _, r := range s.gate().Accepted() {
 		acc = append(acc, r.Version+" "+r.Commit)
 	}
 	if len(acc) > 0 {

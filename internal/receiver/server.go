@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cis490/cis490/internal/commit"
@@ -44,6 +45,10 @@ type Options struct {
 	// Enroll signs joining hosts' certificates (nil: POST /v1/enroll is
 	// not served).
 	Enroll *Enroller
+	// ReleasesDir holds published releases ("" serves none); Published is
+	// called when a manifest was published (the gate learns it).
+	ReleasesDir string
+	Published   func()
 	// HostHealthDir holds the hosts' doctor snapshots ("" serves none).
 	HostHealthDir string
 	// Fleet builds the fleet view GET /v1/fleet answers (admins only).
@@ -57,7 +62,7 @@ type Server struct {
 	index    IndexWriter
 	verifier *pki.Verifier
 	tokens   *token.Set
-	gate     *Gate
+	gates    atomic.Pointer[Gate] // swapped when a release is published
 	log      *slog.Logger
 	inflight *budget
 	bodies   bodyPool
@@ -85,9 +90,17 @@ func New(opt Options) (*Server, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Server{opt: opt, store: opt.Store, index: opt.Index, verifier: opt.Verifier, tokens: opt.Tokens,
-		gate: opt.Gate, log: opt.Log, inflight: newBudget(opt.MaxInflight)}, nil
+	srv := &Server{opt: opt, store: opt.Store, index: opt.Index, verifier: opt.Verifier, tokens: opt.Tokens,
+		log: opt.Log, inflight: newBudget(opt.MaxInflight)}
+	srv.gates.Store(opt.Gate)
+	return srv, nil
 }
+
+// gate is the version gate now.
+func (s *Server) gate() *Gate { return s.gates.Load() }
+
+// SetGate replaces the version gate (a release was published).
+func (s *Server) SetGate(g *Gate) { s.gates.Store(g) }
 
 // reqState is what one request accumulates for its index line.
 type reqState struct {

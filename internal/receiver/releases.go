@@ -1,0 +1,160 @@
+package receiver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/cis490/cis490/internal/release"
+)
+
+// ReleasesDir holds published releases: releases/<version>/<file>.
+const ReleasesDir = "releases"
+
+var (
+	releaseVersionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	releaseFileRE    = regexp.MustCompile(`^(manifest\.json|cis490-linux-(amd64|arm64|armv7))$`)
+)
+
+// maxArtifact bounds an uploaded file.
+const maxArtifact = 256 << 20
+
+// releases serves /v1/releases: admins upload a release already signed
+// elsewhere (the signing key is not on the receiver); hosts fetch the
+// latest manifest and the artifacts. Never behind the version gate: a host
+// running stale code must be able to fetch the fix.
+func (s *Server) releases(r *http.Request, rt route, p principal) (*response, *apiError) {
+	dir := s.opt.ReleasesDir
+	if dir == "" {
+		return nil, notFound()
+	}
+	switch {
+	case r.Method == http.MethodGet && rt.version == "latest":
+		v, err := latestRelease(dir)
+		if err != nil {
+			return nil, &apiError{status: http.StatusNotFound, reason: "no-release", msg: "no release has been published; publish one with `cis490 release publish`"}
+		}
+		return serveFile(filepath.Join(dir, v, release.ManifestFile))
+	case r.Method == http.MethodGet && rt.file != "":
+		return serveFile(filepath.Join(dir, rt.version, rt.file))
+	case r.Method == http.MethodPut && rt.file != "":
+		if err := requireAdmin(p); err != nil {
+			return nil, err
+		}
+		if err := storeArtifact(filepath.Join(dir, rt.version), rt.file, r.Body); err != nil {
+			if errors.Is(err, errTooBig) {
+				return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: "too-large", msg: fmt.Sprintf("a release file may be at most %d bytes", maxArtifact)}
+			}
+			s.log.Error("store a release file", "version", rt.version, "file", rt.file, "err", err)
+			return nil, &apiError{status: http.StatusServiceUnavailable, reason: "storage", retryAfter: 30, msg: "the receiver cannot store the release right now; retry later"}
+		}
+		if rt.file == release.ManifestFile && s.opt.Published != nil {
+			s.opt.Published()
+		}
+		return jsonResponse(http.StatusCreated, map[string]any{"version": rt.version, "file": rt.file}), nil
+	}
+	return nil, &apiError{status: http.StatusMethodNotAllowed, reason: "method", msg: "releases: GET /v1/releases/latest, GET or PUT /v1/releases/VERSION/FILE"}
+}
+
+var errTooBig = errors.New("too big")
+
+func serveFile(p string) (*response, *apiError) {
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &apiError{status: http.StatusNotFound, reason: "no-release", msg: "no such release file"}
+	}
+	if err != nil {
+		return nil, &apiError{status: http.StatusServiceUnavailable, reason: "storage", retryAfter: 30, msg: "the release cannot be read right now; retry later"}
+	}
+	return &response{status: http.StatusOK, raw: b, ctype: "application/octet-stream"}, nil
+}
+
+// storeArtifact writes body to dir/name atomically, streaming it (a binary
+// does not fit the request body budget).
+func storeArtifact(dir, name string, body io.Reader) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	n, err := io.Copy(f, io.LimitReader(body, maxArtifact+1))
+	if err == nil && n > maxArtifact {
+		err = errTooBig
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// latestRelease is the newest version with a manifest.
+func latestRelease(dir string) (string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	best := ""
+	for _, e := range ents {
+		v := e.Name()
+		if !releaseVersionRE.MatchString(v) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, v, release.ManifestFile)); err != nil {
+			continue
+		}
+		if best == "" || release.Newer(v, best) {
+			best = v
+		}
+	}
+	if best == "" {
+		return "", fs.ErrNotExist
+	}
+	return best, nil
+}
+
+// PublishedReleases reads the manifests published in dir (unverified: an
+// admin published them), oldest version first, for the version gate.
+func PublishedReleases(dir string) []Release {
+	ents, _ := os.ReadDir(dir)
+	var out []Release
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), release.ManifestFile))
+		if err != nil || !releaseVersionRE.MatchString(e.Name()) {
+			continue
+		}
+		m, err := release.Read(b)
+		if err != nil || m.Version != e.Name() {
+			continue
+		}
+		out = append(out, Release{Version: m.Version, Commit: m.Commit, Rolling: m.Rollout < 100})
+	}
+	for i := 1; i < len(out); i++ { // few: insertion sort by version
+		for k := i; k > 0 && release.Newer(out[k-1].Version, out[k].Version); k-- {
+			out[k-1], out[k] = out[k], out[k-1]
+		}
+	}
+	return out
+}
