@@ -49,6 +49,7 @@ func commands() []command {
 		{"enroll", "join this host to the fleet with a join token (from a file or standard input)", "--receiver URL --host NAME [--token-file F|-]", runEnroll},
 		{"cert-fetch", "renew this host's certificate when a third of its life is left (timer)", "[--config lab-host.toml] [--force]", runCertFetch},
 		{"release", "signed releases: `release keygen`, `release sign`, `release publish`", "keygen|sign|publish [flags]", runRelease},
+		{"autoupdate", "install the latest signed release, roll back if it breaks this host (timer)", "[--config lab-host.toml]", runAutoupdate},
 		{"host", "host remove NAME: revoke a host's token and certificates, stop watching it", "remove NAME", runHost},
 		{"demo", "a real receiver and simulated hosts on loopback", "[--dir DIR] [--duration 20s]", runDemo},
 		{"bench", "load generator: N hosts with their own client certificates", "[flags]", runBench},

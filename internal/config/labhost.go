@@ -27,6 +27,9 @@ type LabHost struct {
 	Heartbeat Duration `toml:"heartbeat"`
 	// Sources are the files to ship, one [[source]] each.
 	Sources []Source `toml:"source"`
+	// ReleaseKey is the release signing key's public half (base64, from
+	// `cis490 release keygen`): autoupdate installs only what it signed.
+	ReleaseKey string `toml:"release_key"`
 
 	file string // the path it was loaded from, for error messages
 }

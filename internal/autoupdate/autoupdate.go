@@ -1,0 +1,288 @@
+// Package autoupdate is `cis490 autoupdate`: fetch the latest signed
+// release, verify it against the pinned release key, take it only when
+// newer and when this host is in its rollout, install it beside the
+// current one behind a symlink, restart the shipper, and roll back when
+// the new binary's doctor shows a failure the old one did not have — also
+// after a crash half-way, from a marker written before the swap.
+package autoupdate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/cis490/cis490/internal/release"
+	"github.com/cis490/cis490/internal/transport"
+)
+
+// Options configure one run.
+type Options struct {
+	Client    *transport.Client
+	PublicKey string // the pinned release key (release_key in lab-host.toml)
+	Host      string
+	Platform  string // linux-amd64, linux-arm64 or linux-armv7
+	Current   string // the running version
+	// Root holds the installed versions (Root/<version>/cis490) and the
+	// symlink Root/current the packaged path points through.
+	Root string
+	// Restart restarts the shipper; Doctor runs a binary's doctor and
+	// returns the names of its failing checks.
+	Restart func(ctx context.Context) error
+	Doctor  func(ctx context.Context, binary string) ([]string, error)
+	Now     func() time.Time
+}
+
+// Outcome of a run, also kept in Root/last-update.json for the doctor.
+type Outcome struct {
+	At      time.Time `json:"at"`
+	From    string    `json:"from"`
+	To      string    `json:"to,omitempty"`
+	Result  string    `json:"result"` // current, not-in-rollout, updated, rolled-back, refused
+	Detail  string    `json:"detail,omitempty"`
+	Failing []string  `json:"new_failures,omitempty"`
+}
+
+// marker is written (atomically) before the swap and removed after the
+// verdict: found on a later run, the verdict is made then.
+type marker struct {
+	From   string   `json:"from"` // the version current pointed to
+	To     string   `json:"to"`
+	Before []string `json:"before"` // failing checks before
+}
+
+func (o *Options) current() string { return filepath.Join(o.Root, "current") }
+func (o *Options) markerPath() string {
+	return filepath.Join(o.Root, "update-in-progress.json")
+}
+
+// Binary is the installed binary of version.
+func (o *Options) Binary(version string) string { return filepath.Join(o.Root, version, "cis490") }
+
+// Bucket is the host's place in a rollout: 0-99, stable for the host.
+func Bucket(host string) int {
+	h := fnv.New32a()
+	h.Write([]byte(host))
+	return int(h.Sum32() % 100)
+}
+
+// Run updates when there is something to update to.
+func Run(ctx context.Context, o Options) (*Outcome, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := os.MkdirAll(o.Root, 0o755); err != nil {
+		return nil, err
+	}
+	if out, done, err := recoverCrash(ctx, &o); done || err != nil {
+		return out, err
+	}
+	out := &Outcome{At: o.Now().UTC(), From: o.Current}
+	resp, err := o.Client.Do(ctx, http.MethodGet, "/v1/releases/latest", nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch the latest release: %w", err)
+	}
+	if resp.Status == http.StatusNotFound {
+		out.Result, out.Detail = "current", "no release published"
+		return out, o.keep(out)
+	}
+	if err := resp.Err(); err != nil {
+		return nil, fmt.Errorf("fetch the latest release: %w", err)
+	}
+	m, err := release.Verify(o.PublicKey, resp.Body)
+	if err != nil {
+		return o.refused(out, err)
+	}
+	out.To = m.Version
+	if !release.Newer(m.Version, o.Current) {
+		out.Result = "current"
+		if release.Newer(o.Current, m.Version) {
+			out.Detail = "the latest release is older than this one: no downgrade"
+		}
+		return out, o.keep(out)
+	}
+	if Bucket(o.Host) >= m.Rollout {
+		out.Result, out.Detail = "not-in-rollout", fmt.Sprintf("%s is rolling out to %d%% of hosts; this one is at %d", m.Version, m.Rollout, Bucket(o.Host))
+		return out, o.keep(out)
+	}
+	art, ok := m.Artifacts[o.Platform]
+	if !ok {
+		return o.refused(out, fmt.Errorf("%s has no binary for %s", m.Version, o.Platform))
+	}
+	ar, err := o.Client.Do(ctx, http.MethodGet, "/v1/releases/"+m.Version+"/"+art.File, nil, nil)
+	if err == nil {
+		err = ar.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", art.File, err)
+	}
+	bin, err := release.CheckArtifact(art, bytes.NewReader(ar.Body))
+	if err != nil {
+		return o.refused(out, err)
+	}
+	from, _ := os.Readlink(o.current())
+	before, err := o.Doctor(ctx, o.Binary(o.Current))
+	if err != nil {
+		before = nil // an old binary that cannot run its doctor: judge the new one alone
+	}
+	if err := writeBinary(o.Binary(m.Version), bin); err != nil {
+		return nil, err
+	}
+	if err := writeJSON(o.markerPath(), marker{From: from, To: m.Version, Before: before}); err != nil {
+		return nil, err
+	}
+	if err := swap(o.current(), m.Version); err != nil {
+		return nil, err
+	}
+	return o.verdict(ctx, out, marker{From: from, To: m.Version, Before: before})
+}
+
+// verdict restarts on the new binary and keeps it, or rolls back.
+func (o *Options) verdict(ctx context.Context, out *Outcome, mk marker) (*Outcome, error) {
+	if err := o.Restart(ctx); err != nil {
+		return o.rollback(ctx, out, mk, fmt.Sprintf("the shipper did not restart on %s: %v", mk.To, err), nil)
+	}
+	after, err := o.Doctor(ctx, o.Binary(mk.To))
+	if err != nil {
+		return o.rollback(ctx, out, mk, fmt.Sprintf("the doctor of %s did not run: %v", mk.To, err), nil)
+	}
+	if fresh := newFailures(mk.Before, after); len(fresh) > 0 {
+		return o.rollback(ctx, out, mk, fmt.Sprintf("the doctor of %s fails checks that passed before", mk.To), fresh)
+	}
+	os.Remove(o.markerPath())
+	out.Result, out.To = "updated", mk.To
+	return out, o.keep(out)
+}
+
+func (o *Options) rollback(ctx context.Context, out *Outcome, mk marker, why string, fresh []string) (*Outcome, error) {
+	if mk.From != "" {
+		if err := swap(o.current(), mk.From); err != nil {
+			return nil, fmt.Errorf("roll back to %s: %w", mk.From, err)
+		}
+		if err := o.Restart(ctx); err != nil {
+			return nil, fmt.Errorf("restart the shipper on %s after rolling back: %w", mk.From, err)
+		}
+	}
+	os.Remove(o.markerPath())
+	out.Result, out.To, out.Detail, out.Failing = "rolled-back", mk.To, why, fresh
+	if err := o.keep(out); err != nil {
+		return nil, err
+	}
+	return out, fmt.Errorf("rolled back from %s to %s: %s", mk.To, mk.From, why)
+}
+
+// recoverCrash makes the verdict a crash between the swap and the verdict
+// left undone.
+func recoverCrash(ctx context.Context, o *Options) (*Outcome, bool, error) {
+	b, err := os.ReadFile(o.markerPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	var mk marker
+	if err != nil || json.Unmarshal(b, &mk) != nil {
+		os.Remove(o.markerPath())
+		return nil, false, nil
+	}
+	out := &Outcome{At: o.Now().UTC(), From: mk.From, Detail: "finishing an update a crash interrupted"}
+	if cur, _ := os.Readlink(o.current()); cur != mk.To {
+		os.Remove(o.markerPath()) // the swap never happened
+		return nil, false, nil
+	}
+	res, err := o.verdict(ctx, out, mk)
+	return res, true, err
+}
+
+func (o *Options) refused(out *Outcome, err error) (*Outcome, error) {
+	out.Result, out.Detail = "refused", err.Error()
+	if kerr := o.keep(out); kerr != nil {
+		return nil, kerr
+	}
+	return out, fmt.Errorf("update refused, nothing installed: %w", err)
+}
+
+// keep records the outcome for the next doctor report.
+func (o *Options) keep(out *Outcome) error { return writeJSON(filepath.Join(o.Root, "last-update.json"), out) }
+
+func newFailures(before, after []string) []string {
+	had := map[string]bool{}
+	for _, b := range before {
+		had[b] = true
+	}
+	var out []string
+	for _, a := range after {
+		if !had[a] {
+			out = append(out, a)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// swap points the symlink link at target, atomically (a new link renamed
+// over the old).
+func swap(link, target string) error {
+	tmp := link + ".new"
+	os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(link))
+}
+
+func writeBinary(p string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeFile(p, b, 0o755)
+}
+
+func writeJSON(p string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(p, append(b, '\n'), 0o644)
+}
+
+func writeFile(p string, b []byte, perm os.FileMode) error {
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+

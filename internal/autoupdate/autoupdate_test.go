@@ -1,0 +1,166 @@
+package autoupdate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/receivertest"
+	"github.com/cis490/cis490/internal/release"
+	"github.com/cis490/cis490/internal/transport"
+)
+
+const commit = "3333333333333333333333333333333333333333"
+
+// rig is a real receiver with releases published on its disk, and a
+// host whose doctor and restart the test scripts.
+type rig struct {
+	t        *testing.T
+	r        *receivertest.Receiver
+	priv     string
+	pub      string
+	opt      Options
+	failing  map[string][]string // the doctor's failing checks, by version
+	restarts int
+}
+
+func newRig(t *testing.T) *rig {
+	r := receivertest.Start(t, nil)
+	priv, pub, _ := release.KeyGen()
+	c := r.IssueHost("lab-1", time.Now(), 24*time.Hour)
+	client, err := transport.New(transport.Options{Receiver: r.URL, Host: "lab-1", CertFile: c.Cert, KeyFile: c.Key, CAFile: c.CA, TokenFile: c.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	g := &rig{t: t, r: r, priv: priv, pub: pub, failing: map[string][]string{}}
+	root := filepath.Join(t.TempDir(), "bin")
+	os.MkdirAll(filepath.Join(root, "1.0.0"), 0o755)
+	os.WriteFile(filepath.Join(root, "1.0.0", "cis490"), []byte("binary 1.0.0"), 0o755)
+	os.Symlink("1.0.0", filepath.Join(root, "current"))
+	g.opt = Options{Client: client, PublicKey: pub, Host: "lab-1", Platform: "linux-amd64", Current: "1.0.0", Root: root,
+		Restart: func(context.Context) error { g.restarts++; return nil },
+		Doctor: func(_ context.Context, bin string) ([]string, error) {
+			return g.failing[filepath.Base(filepath.Dir(bin))], nil
+		}}
+	return g
+}
+
+// publish writes a signed release straight into the receiver's releases.
+func (g *rig) publish(version string, rollout int, tamper bool) {
+	g.t.Helper()
+	dir := g.t.TempDir()
+	bin := filepath.Join(dir, "cis490-linux-amd64")
+	os.WriteFile(bin, []byte("binary "+version), 0o755)
+	signed, _, err := release.Sign(g.priv, version, commit, rollout, []string{bin}, time.Now())
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	rel := filepath.Join(g.r.DataDir, receiver.ReleasesDir, version)
+	os.MkdirAll(rel, 0o755)
+	body := []byte("binary " + version)
+	if tamper {
+		body = []byte("binary " + version + " with something added")
+	}
+	os.WriteFile(filepath.Join(rel, "cis490-linux-amd64"), body, 0o644)
+	os.WriteFile(filepath.Join(rel, release.ManifestFile), signed, 0o644)
+}
+
+func (g *rig) current() string {
+	l, _ := os.Readlink(filepath.Join(g.opt.Root, "current"))
+	return l
+}
+
+func TestUpdateAndRollback(t *testing.T) {
+	ctx := context.Background()
+	g := newRig(t)
+	if out, err := Run(ctx, g.opt); err != nil || out.Result != "current" {
+		t.Fatalf("nothing published: %+v %v", out, err)
+	}
+	g.publish("1.1.0", 100, true)
+	if out, err := Run(ctx, g.opt); err == nil || out.Result != "refused" || g.current() != "1.0.0" {
+		t.Fatalf("a tampered artifact: %+v %v; current %s", out, err, g.current())
+	}
+	if _, err := os.Stat(g.opt.Binary("1.1.0")); err == nil {
+		t.Fatal("a refused binary was installed")
+	}
+	g.publish("1.1.0", 100, false)
+	other := g.opt
+	_, other.PublicKey, _ = release.KeyGen()
+	if out, err := Run(ctx, other); err == nil || out.Result != "refused" || g.current() != "1.0.0" {
+		t.Fatalf("another release key: %+v %v", out, err)
+	}
+	// The receiver was unreachable before and after: not the new binary's fault.
+	g.failing["1.0.0"] = []string{"receiver-tcp"}
+	g.failing["1.1.0"] = []string{"receiver-tcp"}
+	out, err := Run(ctx, g.opt)
+	if err != nil || out.Result != "updated" || g.current() != "1.1.0" || g.restarts != 1 {
+		t.Fatalf("update: %+v %v; current %s, %d restarts", out, err, g.current(), g.restarts)
+	}
+	g.opt.Current = "1.1.0"
+	if out, err := Run(ctx, g.opt); err != nil || out.Result != "current" {
+		t.Fatalf("already current: %+v %v", out, err)
+	}
+	// 1.2.0's doctor fails a check 1.1.0 passes: rolled back.
+	g.publish("1.2.0", 100, false)
+	g.failing["1.2.0"] = []string{"receiver-tcp", "receiver-auth"}
+	out, err = Run(ctx, g.opt)
+	if err == nil || out.Result != "rolled-back" || g.current() != "1.1.0" || fmt.Sprint(out.Failing) != "[receiver-auth]" || g.restarts != 3 {
+		t.Fatalf("rollback: %+v %v; current %s, %d restarts", out, err, g.current(), g.restarts)
+	}
+	b, _ := os.ReadFile(filepath.Join(g.opt.Root, "last-update.json"))
+	if !strings.Contains(string(b), `"result": "rolled-back"`) {
+		t.Fatalf("the outcome kept for the doctor: %s", b)
+	}
+}
+
+// TestRolloutAndDowngrade: a host outside the rollout waits; an older
+// release is never installed.
+func TestRolloutAndDowngrade(t *testing.T) {
+	ctx := context.Background()
+	g := newRig(t)
+	g.opt.Current = "2.0.0"
+	g.publish("1.5.0", 100, false)
+	if out, err := Run(ctx, g.opt); err != nil || out.Result != "current" || !strings.Contains(out.Detail, "no downgrade") {
+		t.Fatalf("an older release: %+v %v", out, err)
+	}
+	g.publish("2.1.0", Bucket("lab-1"), false) // rolling out to the hosts below lab-1's bucket
+	if out, err := Run(ctx, g.opt); err != nil || out.Result != "not-in-rollout" {
+		t.Fatalf("outside the rollout: %+v %v", out, err)
+	}
+	g.publish("2.2.0", Bucket("lab-1")+1, false)
+	g.failing = map[string][]string{}
+	if out, err := Run(ctx, g.opt); err != nil || out.Result != "updated" {
+		t.Fatalf("inside the rollout: %+v %v", out, err)
+	}
+}
+
+// TestCrashBetweenSwapAndVerdict: a run killed after the swap leaves a
+// marker; the next run makes the verdict (here: roll back).
+func TestCrashBetweenSwapAndVerdict(t *testing.T) {
+	ctx := context.Background()
+	g := newRig(t)
+	g.publish("1.1.0", 100, false)
+	crash := errors.New("power cut")
+	g.opt.Restart = func(context.Context) error { return crash }
+	// Simulate the crash: the swap done, the marker there, no verdict.
+	os.MkdirAll(filepath.Join(g.opt.Root, "1.1.0"), 0o755)
+	os.WriteFile(g.opt.Binary("1.1.0"), []byte("binary 1.1.0"), 0o755)
+	writeJSON(g.opt.markerPath(), marker{From: "1.0.0", To: "1.1.0"})
+	swap(filepath.Join(g.opt.Root, "current"), "1.1.0")
+	g.opt.Restart = func(context.Context) error { g.restarts++; return nil }
+	g.failing["1.1.0"] = []string{"tls-chain"}
+	out, err := Run(ctx, g.opt)
+	if err == nil || out.Result != "rolled-back" || g.current() != "1.0.0" {
+		t.Fatalf("after the crash: %+v %v; current %s", out, err, g.current())
+	}
+	if _, err := os.Stat(g.opt.markerPath()); err == nil {
+		t.Fatal("the marker is still there")
+	}
+}

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"time"
+
+	"github.com/cis490/cis490/internal/autoupdate"
+	"github.com/cis490/cis490/internal/buildinfo"
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/transport"
+)
+
+func runAutoupdate(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "autoupdate", "[--config lab-host.toml] [--root /var/lib/cis490/bin]",
+		`Fetches the latest release, verifies its signature with release_key from
+lab-host.toml, and installs it only when newer and when this host is in its
+rollout: beside the current binary, behind the symlink ROOT/current (which the
+packaged /usr/local/bin/cis490 points through), then restarts the shipper and
+rolls back if the new binary's doctor fails a check the old one passed — also
+after a crash half-way. Already current: exit 0 quietly.`)
+	path := fs.String("config", config.DefaultLabHostPath, "lab host config file")
+	root := fs.String("root", "/var/lib/cis490/bin", "where versions are installed")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.LoadLabHost(*path)
+	if err != nil {
+		return err
+	}
+	if cfg.ReleaseKey == "" {
+		return errors.New("lab-host.toml has no release_key: autoupdate installs nothing it cannot verify; add the key `cis490 release keygen` printed")
+	}
+	c, err := transport.New(transport.FromConfig(cfg))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	arch := runtime.GOARCH
+	if arch == "arm" {
+		arch = "armv7"
+	}
+	out, err := autoupdate.Run(ctx, autoupdate.Options{
+		Client: c, PublicKey: cfg.ReleaseKey, Host: cfg.Host, Platform: "linux-" + arch,
+		Current: buildinfo.Read().Version, Root: *root,
+		Restart: func(ctx context.Context) error {
+			return exec.CommandContext(ctx, "systemctl", "restart", "cis490-shipper.service").Run()
+		},
+		Doctor: func(ctx context.Context, bin string) ([]string, error) { return doctorFailing(ctx, bin, *path) },
+	})
+	if err != nil {
+		return err
+	}
+	if out.Result == "updated" {
+		fmt.Fprintf(env.Stdout, "updated %s → %s\n", out.From, out.To)
+	}
+	return nil
+}
+
+// doctorFailing runs a binary's doctor and returns its failing checks.
+func doctorFailing(ctx context.Context, bin, cfg string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b, err := exec.CommandContext(ctx, bin, "doctor", "--json", "--config", cfg).Output()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) { // exit 1 is a doctor with failures
+		return nil, err
+	}
+	var rep struct {
+		Checks []struct {
+			Name   string `json:"name"`
+			Status string `json:"status"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("%s doctor --json: %w", bin, err)
+	}
+	var out []string
+	for _, c := range rep.Checks {
+		if c.Status == "fail" {
+			out = append(out, c.Name)
+		}
+	}
+	return out, nil
+}
