@@ -208,7 +208,9 @@ func (o *Options) refused(out *Outcome, err error) (*Outcome, error) {
 }
 
 // keep records the outcome for the next doctor report.
-func (o *Options) keep(out *Outcome) error { return writeJSON(filepath.Join(o.Root, "last-update.json"), out) }
+func (o *Options) keep(out *Outcome) error {
+	return writeJSON(filepath.Join(o.Root, "last-update.json"), out)
+}
 
 func newFailures(before, after []string) []string {
 	had := map[string]bool{}
@@ -285,4 +287,3 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
-

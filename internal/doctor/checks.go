@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +38,9 @@ type Options struct {
 	Systemctl  func(ctx context.Context, args ...string) (string, error)
 	// Total bounds the whole run (default 9 s).
 	Total time.Duration
+	// UpdateRoot is where autoupdate keeps its last outcome
+	// (default /var/lib/cis490/bin).
+	UpdateRoot string
 }
 
 // hostUnits are the lab host's units the doctor looks at where systemd
@@ -95,6 +100,7 @@ func Run(ctx context.Context, opt Options) *Report {
 		{"shipper", 2 * time.Second, checkShipper, true},
 		{"disk", time.Second, checkDisk, true},
 		{"systemd", 3 * time.Second, checkUnits, true},
+		{"autoupdate", time.Second, checkAutoupdate, true},
 	}
 	r := &Report{Schema: Schema, Version: bi.Version, Commit: e.commit, At: e.now.UTC()}
 	r.Checks = runSteps(ctx, e, steps, opt.Total)
@@ -461,6 +467,42 @@ func checkDisk(_ context.Context, e *env) Check {
 		return Check{Status: Fail, Finding: f, Fix: "free space: the shipper cannot save its checkpoints"}
 	case free < 100<<20:
 		return Check{Status: Warn, Finding: f, Fix: "free space soon"}
+	}
+	return Check{Finding: f}
+}
+
+// checkAutoupdate reports autoupdate's last outcome: a rolled-back or
+// refused update is news for the fleet's maintainer.
+func checkAutoupdate(_ context.Context, e *env) Check {
+	root := e.opt.UpdateRoot
+	if root == "" {
+		root = "/var/lib/cis490/bin"
+	}
+	b, err := os.ReadFile(filepath.Join(root, "last-update.json"))
+	if err != nil {
+		return skip("autoupdate has not run here")
+	}
+	var out struct {
+		At      time.Time `json:"at"`
+		From    string    `json:"from"`
+		To      string    `json:"to"`
+		Result  string    `json:"result"`
+		Detail  string    `json:"detail"`
+		Failing []string  `json:"new_failures"`
+	}
+	if json.Unmarshal(b, &out) != nil {
+		return Check{Status: Warn, Finding: "autoupdate's last outcome is unreadable"}
+	}
+	f := fmt.Sprintf("last run %s ago: %s", days(max(0, e.now.Sub(out.At))), out.Result)
+	if out.Detail != "" {
+		f += " (" + out.Detail + ")"
+	}
+	switch out.Result {
+	case "rolled-back":
+		return Check{Status: Warn, Finding: f + fmt.Sprintf("; %s failed %s here", out.To, strings.Join(out.Failing, ", ")),
+			Fix: "the release breaks this host: look at its failing checks before rolling it out further"}
+	case "refused":
+		return Check{Status: Warn, Finding: f, Fix: "check release_key in lab-host.toml against the key the release was signed with"}
 	}
 	return Check{Finding: f}
 }

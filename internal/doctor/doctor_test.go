@@ -49,7 +49,8 @@ func startReceiver(t *testing.T) *receivertest.Receiver {
 
 func run(t *testing.T, cfg, commit string) *Report {
 	t.Helper()
-	return Run(context.Background(), Options{Config: cfg, Commit: commit, SystemdDir: filepath.Join(t.TempDir(), "no-systemd")})
+	return Run(context.Background(), Options{Config: cfg, Commit: commit, SystemdDir: filepath.Join(t.TempDir(), "no-systemd"),
+		UpdateRoot: t.TempDir()})
 }
 
 func want(t *testing.T, r *Report, name string, st Status, finding string) {
@@ -358,5 +359,20 @@ func TestBudgetSpent(t *testing.T) {
 	got := fmt.Sprint(out[0].Status, out[1].Status, out[2].Status, out[3].Status, out[4].Status)
 	if got != "failskipokfailskip" || !strings.Contains(out[4].Finding, "were spent") || !strings.Contains(out[1].Finding, "hangs did not finish") {
 		t.Fatalf("statuses %s: %+v", got, out)
+	}
+}
+
+// TestAutoupdateOutcome: a rolled-back update is reported with the checks
+// the new release failed.
+func TestAutoupdateOutcome(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "last-update.json"), []byte(`{"at":"2026-11-27T03:00:00Z","from":"1.1.0","to":"1.2.0","result":"rolled-back","new_failures":["receiver-auth"]}`), 0o644)
+	e := &env{opt: Options{UpdateRoot: root}, now: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC)}
+	c := ok(checkAutoupdate(context.Background(), e))
+	if c.Status != Warn || !strings.Contains(c.Finding, "1.2.0 failed receiver-auth here") {
+		t.Fatalf("%s %q", c.Status, c.Finding)
+	}
+	if c := ok(checkAutoupdate(context.Background(), &env{opt: Options{UpdateRoot: t.TempDir()}})); c.Status != Skip {
+		t.Fatalf("never ran: %s", c.Status)
 	}
 }
