@@ -119,6 +119,7 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer sameOwnerAsData(cfg.DataDir)
 	caPEM, err := os.ReadFile(cfg.TLS.CA)
 	if err != nil {
 		return err

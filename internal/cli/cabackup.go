@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
@@ -144,4 +145,27 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 	}
 	fmt.Fprintf(env.Stdout, "restored %d files into %s\n", n, cfg.DataDir)
 	return nil
+}
+
+// sameOwnerAsData gives the trust files an admin command just wrote as
+// root the owner of data_dir, so the receiver (running as cis490) can
+// still read and write them.
+func sameOwnerAsData(data string) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	info, err := os.Stat(data)
+	if err != nil {
+		return
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return
+	}
+	for _, rel := range trustFiles {
+		for _, p := range []string{rel, rel + ".lock"} {
+			os.Lchown(filepath.Join(data, p), int(st.Uid), int(st.Gid))
+		}
+	}
+	os.Lchown(filepath.Join(data, "tokens.json.lock"), int(st.Uid), int(st.Gid))
 }

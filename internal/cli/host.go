@@ -57,6 +57,7 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 	if err := fleethealth.MarkRemoved(cfg.DataDir, host, now); err != nil {
 		return err
 	}
+	sameOwnerAsData(cfg.DataDir)
 	fmt.Fprintf(env.Stdout, "removed %s: %d token(s) and %d certificate(s) revoked; fleet-health no longer watches it\n", host, toks, certs)
 	return nil
 }

@@ -71,6 +71,7 @@ in a file or on standard input, never on a command line:
 	if err != nil {
 		return err
 	}
+	sameOwnerAsData(cfg.DataDir)
 	fmt.Fprintf(env.Stdout, "%s\n", tok)
 	fmt.Fprintf(env.Stderr, "join token %s for %s (%d use(s)), valid until %s; revoke with `cis490 token revoke %s`\n",
 		token.ID(tok), bound, n, now.Add(*ttl).UTC().Format(time.RFC3339), token.ID(tok))
@@ -102,6 +103,7 @@ func tokenRevoke(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sameOwnerAsData(cfg.DataDir)
 	if !ok {
 		return fmt.Errorf("no token with id %s (or it was revoked already)", id)
 	}
