@@ -1,6 +1,6 @@
 #!/bin/sh
 # install-lab-host.sh: one run sets a lab host up — the binary, its
-# enrollment, the shipper, the sleep/shutdown hook and the three host timers.
+# enrollment, the shipper, the sleep/shutdown hook and the three host timers (doctor-check, autoupdate, cert-fetch).
 # Idempotent: a second run changes nothing it does not have to.
 #
 #   install-lab-host.sh --receiver https://receiver.lab:8443 [--host NAME]
@@ -46,14 +46,35 @@ units="$root/etc/systemd/system" hook="$root/usr/lib/systemd/system-sleep/cis490
 
 # The binary: a version folder behind bin/current, and the packaged path
 # a link through it (so autoupdate and a package manager never fight).
-version=$("$binary" version | awk 'NR==1 {print $2}')
-put "$binary" "$bin/$version/cis490" 0755
-if [ "$(readlink "$bin/current" 2>/dev/null)" != "$version" ] && [ ! -L "$bin/current" ]; then
-  run ln -sfn "$version" "$bin/current"; changed=1
+# Not on the receiver's own machine: /var/lib/cis490 is its user's data
+# there, and a binary root runs must not sit where another user can swap
+# it; the receiver's binary serves both (install-receiver.sh updates it,
+# and autoupdate says so).
+if [ -f "$etc/receiver.toml" ]; then
+  echo "install-lab-host.sh: this machine is the receiver: the lab host uses its binary (/usr/local/bin/cis490)"
+else
+  version=$("$binary" version | awk 'NR==1 {print $2}')
+  put "$binary" "$bin/$version/cis490" 0755
+  if [ "$(readlink "$bin/current" 2>/dev/null)" != "$version" ] && [ ! -L "$bin/current" ]; then
+    run ln -sfn "$version" "$bin/current"; changed=1
+  fi
+  if [ "$(readlink "$root/usr/local/bin/cis490" 2>/dev/null)" != "/var/lib/cis490/bin/current/cis490" ]; then
+    run mkdir -p "$root/usr/local/bin"
+    run ln -sfn /var/lib/cis490/bin/current/cis490 "$root/usr/local/bin/cis490"; changed=1
+  fi
 fi
-if [ "$(readlink "$root/usr/local/bin/cis490" 2>/dev/null)" != "/var/lib/cis490/bin/current/cis490" ]; then
-  run mkdir -p "$root/usr/local/bin"
-  run ln -sfn /var/lib/cis490/bin/current/cis490 "$root/usr/local/bin/cis490"; changed=1
+
+# The shipper's user: unprivileged, reads the logs through group adm
+# (the units add it), and alone besides root reads this host's secrets:
+# /etc/cis490 is setgid to its group, so every key and token written there
+# (0640: enroll, cert-fetch) belongs to that group.
+ship_user=cis490-shipper
+if [ -z "$root" ] && ! id "$ship_user" >/dev/null 2>&1; then
+  run useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$ship_user"; changed=1
+fi
+if [ ! -d "$etc" ]; then run mkdir -p "$etc"; changed=1; fi
+if [ -z "$root" ] && [ "$(stat -c '%G %a' "$etc" 2>/dev/null)" != "$ship_user 2755" ]; then
+  run chgrp "$ship_user" "$etc"; run chmod 2755 "$etc"; changed=1
 fi
 
 # Enrollment, once: credentials already here are kept.
@@ -62,6 +83,16 @@ if [ ! -f "$etc/host.crt" ]; then
   [ -n "$host" ] && set -- "$@" --host "$host"
   run "$binary" enroll "$@"
   changed=1
+fi
+
+# Secrets from before (a host set up by hand, or an older install) join
+# the group too.
+if [ -z "$root" ]; then
+  for f in "$etc/host.key" "$etc/token"; do
+    if [ -f "$f" ] && [ "$(stat -c '%G %a' "$f")" != "$ship_user 640" ]; then
+      run chgrp "$ship_user" "$f"; run chmod 0640 "$f"; changed=1
+    fi
+  done
 fi
 
 # Units and the sleep hook.

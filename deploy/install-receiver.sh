@@ -45,7 +45,11 @@ if [ ! -f "$etc/receiver.toml" ]; then
   fi
   changed=1
 fi
-if [ ! -d "$data" ]; then run install -d -m 0750 "$data"; changed=1; fi
+# 0751: a lab host on this machine keeps its state inside (its shipper
+# must pass through); nobody else may list it, and every folder inside is
+# 0750 or tighter.
+if [ ! -d "$data" ]; then run install -d -m 0751 "$data"; changed=1
+elif [ "$(stat -c %a "$data")" != 751 ]; then run chmod 0751 "$data"; changed=1; fi
 if [ ! -f "$data/ca/ca.key" ]; then
   run "$binary" ca init --config "$etc/receiver.toml"; changed=1
 fi

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/cis490/cis490/internal/release"
@@ -45,7 +46,7 @@ type Outcome struct {
 	At      time.Time `json:"at"`
 	From    string    `json:"from"`
 	To      string    `json:"to,omitempty"`
-	Result  string    `json:"result"` // current, not-in-rollout, updated, rolled-back, refused
+	Result  string    `json:"result"` // current, not-in-rollout, updated, rolled-back, refused, unmanaged
 	Detail  string    `json:"detail,omitempty"`
 	Failing []string  `json:"new_failures,omitempty"`
 }
@@ -77,6 +78,14 @@ func Bucket(host string) int {
 func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if owner, ok := storeOwner(o.Root); !ok {
+		// Whoever may write there could swap the binary root runs. A
+		// receiver keeps its data (its user's) where lab hosts keep their
+		// versions: on such a machine the binary is the receiver's own,
+		// updated with its installer.
+		return &Outcome{At: o.Now().UTC(), From: o.Current, Result: "unmanaged",
+			Detail: fmt.Sprintf("%s belongs to uid %d, not root: autoupdate keeps no binaries there (a receiver's data folder?); update this machine with install-receiver.sh", filepath.Dir(o.Root), owner)}, nil
 	}
 	if err := os.MkdirAll(o.Root, 0o755); err != nil {
 		return nil, err
@@ -246,6 +255,24 @@ func writeBinary(p string, b []byte) error {
 		return err
 	}
 	return writeFile(p, b, 0o755)
+}
+
+// storeOwner: the folder above the version store (the nearest that
+// exists) is root's or this user's, so nobody else can swap what it holds.
+func storeOwner(root string) (uint32, bool) {
+	for dir := filepath.Dir(root); ; dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		if err == nil {
+			sys, ok := st.Sys().(*syscall.Stat_t)
+			if !ok {
+				return 0, true
+			}
+			return sys.Uid, sys.Uid == 0 || int(sys.Uid) == os.Geteuid()
+		}
+		if dir == filepath.Dir(dir) {
+			return 0, true
+		}
+	}
 }
 
 func writeJSON(p string, v any) error {

@@ -164,3 +164,25 @@ func TestCrashBetweenSwapAndVerdict(t *testing.T) {
 		t.Fatal("the marker is still there")
 	}
 }
+
+// TestStoreOwnedByAnother: where another user owns the folder above the
+// versions (a receiver's data folder on the same machine), autoupdate
+// installs nothing there, since that user could swap what root runs, and
+// says how this machine is updated instead.
+func TestStoreOwnedByAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a folder to another user (CI runs as root)")
+	}
+	g := newRig(t)
+	g.publish("1.1.0", 100, false)
+	if err := os.Chown(filepath.Dir(g.opt.Root), 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Run(context.Background(), g.opt)
+	if err != nil || out.Result != "unmanaged" || !strings.Contains(out.Detail, "belongs to uid 4242") || g.current() != "1.0.0" {
+		t.Fatalf("a store another user could write: %+v %v; current %s", out, err, g.current())
+	}
+	if _, err := os.Stat(g.opt.Binary("1.1.0")); err == nil {
+		t.Fatal("a binary was installed where another user could swap it")
+	}
+}

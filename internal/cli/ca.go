@@ -143,7 +143,7 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 			name string
 			data []byte
 			perm os.FileMode
-		}{"lab-host.toml", []byte(labHostTOML(u, canon)), 0o644})
+		}{"lab-host.toml", []byte(labHostTOML(u, canon, cfg.ReleaseKey)), 0o644})
 	} else {
 		// `cis490 status --admin DIR` finds the receiver here.
 		files = append(files, struct {
@@ -175,10 +175,15 @@ func defaultReceiverURL(cfg *config.Receiver) string {
 	return "https://" + net.JoinHostPort(cfg.ServerNames[0], port)
 }
 
-func labHostTOML(url, host string) string {
-	return fmt.Sprintf(`# lab-host.toml made by cis490 ca issue; see deploy/lab-host.toml for every key.
+func labHostTOML(url, host, releaseKey string) string {
+	key := "# release_key = \"\" (none yet: autoupdate stays off until the receiver's release_key is set and this host gets it)"
+	if releaseKey != "" {
+		key = fmt.Sprintf("release_key = %q # pinned at enrollment: autoupdate installs only releases it signed", releaseKey)
+	}
+	return fmt.Sprintf(`# lab-host.toml made by cis490 (ca issue or enroll); see deploy/lab-host.toml for every key.
 receiver = %q
 host = %q
+%s
 
 [tls]
 cert = "host.crt"
@@ -186,7 +191,11 @@ key = "host.key"
 ca = "ca.crt"
 token_file = "token"
 
+# What to ship: every *.log under /var/log (each file its own stream), as
+# the shipper's user can read them (it is in group adm). Add more:
 # [[source]]
 # path = "/var/log/syslog"
-`, url, host)
+[[source]]
+path = "/var/log/*.log"
+`, url, host, key)
 }

@@ -111,10 +111,12 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 		data []byte
 		perm os.FileMode
 	}{
-		{"host.key", keyPEM, 0o600},
+		// Secrets are 0640: the folder's group reads them (the installer
+		// makes /etc/cis490 setgid to the shipper's group).
+		{"host.key", keyPEM, 0o640},
 		{"host.crt", []byte(got.Cert), 0o644},
 		{"ca.crt", []byte(got.CA), 0o644},
-		{"token", []byte(got.Token + "\n"), 0o600},
+		{"token", []byte(got.Token + "\n"), 0o640},
 	}
 	for _, f := range files {
 		if err := replaceFile(filepath.Join(*dir, f.name), f.data, f.perm); err != nil {
@@ -123,7 +125,7 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	}
 	toml := filepath.Join(*dir, "lab-host.toml")
 	if _, err := os.Stat(toml); errors.Is(err, os.ErrNotExist) {
-		if err := replaceFile(toml, []byte(labHostTOML(u.String(), host)), 0o644); err != nil {
+		if err := replaceFile(toml, []byte(labHostTOML(u.String(), host, got.ReleaseKey)), 0o644); err != nil {
 			return err
 		}
 	}

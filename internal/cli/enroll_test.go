@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/transport"
 )
 
@@ -26,7 +27,8 @@ func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
 func TestEnrollCommand(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "receiver.toml")
-	os.WriteFile(cfg, []byte("data_dir = \"data\"\nserver_names = [\"127.0.0.1\"]\nlisten = \"127.0.0.1:0\"\n[limits]\nmin_free = 0\n"), 0o644)
+	_, releasePub, _ := release.KeyGen()
+	os.WriteFile(cfg, []byte("data_dir = \"data\"\nserver_names = [\"127.0.0.1\"]\nlisten = \"127.0.0.1:0\"\nrelease_key = \""+releasePub+"\"\n[limits]\nmin_free = 0\n"), 0o644)
 	if code, _, errs := run(t, "ca", "init", "--config", cfg); code != 0 {
 		t.Fatal(errs)
 	}
@@ -43,7 +45,7 @@ func TestEnrollCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "enrolled lab-5") {
 		t.Fatalf("enroll: exit %d %q %q", code, out, errs)
 	}
-	for name, mode := range map[string]os.FileMode{"host.key": 0o600, "token": 0o600, "host.crt": 0o644, "ca.crt": 0o644, "lab-host.toml": 0o644} {
+	for name, mode := range map[string]os.FileMode{"host.key": 0o640, "token": 0o640, "host.crt": 0o644, "ca.crt": 0o644, "lab-host.toml": 0o644} {
 		if st, err := os.Stat(filepath.Join(hostDir, name)); err != nil || st.Mode().Perm() != mode {
 			t.Fatalf("%s: %v, mode %v; want %v", name, err, st.Mode().Perm(), mode)
 		}
@@ -51,6 +53,9 @@ func TestEnrollCommand(t *testing.T) {
 	lab, err := config.LoadLabHost(filepath.Join(hostDir, "lab-host.toml"))
 	if err != nil {
 		t.Fatalf("the enrolled lab-host.toml: %v", err)
+	}
+	if lab.ReleaseKey != releasePub {
+		t.Fatalf("the host pinned release key %q, not the receiver's %q", lab.ReleaseKey, releasePub)
 	}
 	c, err := transport.New(transport.FromConfig(lab))
 	if err != nil {

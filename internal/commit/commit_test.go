@@ -8,7 +8,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/cis490/cis490/internal/vfs"
 	"github.com/cis490/cis490/internal/vfs/crashfs"
 )
 
@@ -27,10 +29,13 @@ func start(t *testing.T) *Group {
 func TestWaitMeansDurable(t *testing.T) {
 	fsys := crashfs.New(rand.New(rand.NewPCG(1, 2)))
 	g := start(t)
-	f, err := fsys.OpenFile("/a", os.O_RDWR|os.O_CREATE, 0o600)
+	raw, err := fsys.OpenFile("/a", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A sync that takes as long as a disk's: writers arrive while one is
+	// running (with an instant one, a busy machine can serialise them all).
+	f := slowSync{raw}
 	fsys.SyncDir("/")
 	var mu sync.Mutex
 	var size int64
@@ -58,6 +63,13 @@ func TestWaitMeansDurable(t *testing.T) {
 	if got := len(fsys.Files()["/a"]); got != 6400 {
 		t.Fatalf("after power loss the file has %d bytes, 6400 were waited for", got)
 	}
+}
+
+type slowSync struct{ vfs.File }
+
+func (s slowSync) Sync() error {
+	time.Sleep(time.Millisecond)
+	return s.File.Sync()
 }
 
 func TestSyncFailureFailsEveryone(t *testing.T) {

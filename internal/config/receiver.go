@@ -1,11 +1,13 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -30,6 +32,12 @@ type Receiver struct {
 	Gate        Gate        `toml:"gate"`
 	FleetHealth FleetHealth `toml:"fleet_health"`
 	Certs       Certs       `toml:"certs"`
+	// ReleaseKey is the public half of the release signing key (base64, as
+	// `cis490 release keygen` prints it). Enrolling hosts receive it and
+	// pin it as their release_key, so autoupdate works from the first day
+	// without editing every lab-host.toml. The private half never comes
+	// here.
+	ReleaseKey string `toml:"release_key"`
 	// Shutdown is how long a stopping receiver waits for requests in flight.
 	Shutdown Duration `toml:"shutdown_timeout"`
 
@@ -247,6 +255,9 @@ func (r *Receiver) Validate() error {
 		}
 	}
 	r.FleetHealth.validate(p)
+	if r.ReleaseKey != "" && !validPublicKey(r.ReleaseKey) {
+		p.add("release_key", "is not an Ed25519 public key; paste the base64 line `cis490 release keygen` printed (the public key, never the key file)")
+	}
 	if r.Certs.HostLifetime < Duration(time.Hour) {
 		p.add("certs.host_lifetime", "%s is too short for a certificate; write at least \"1h\" (the default is \"30d\")", r.Certs.HostLifetime)
 	}
@@ -295,4 +306,10 @@ func nonNegDuration(p *problems, key string, d Duration) {
 	if d < 0 {
 		p.add(key, "%s is negative; write a duration like \"90d\", or 0 for no limit", d)
 	}
+}
+
+// validPublicKey: base64 of 32 bytes, an Ed25519 public key.
+func validPublicKey(s string) bool {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	return err == nil && len(b) == 32
 }

@@ -115,6 +115,7 @@ func checkBad(t *testing.T, tests []badCase, load func(string) error) {
 
 func TestLoadReceiverBad(t *testing.T) {
 	tests := []badCase{
+		{"receiver-bad-release-key.toml", "release_key: is not an Ed25519 public key; paste the base64 line `cis490 release keygen` printed", "release_key", 0},
 		{"receiver-bad-commit.toml", `: gate.releases[1].commit: "abc" is not a full commit; write the 40-hex output of git rev-parse HEAD`, "gate.releases[1].commit", 0},
 		{"receiver-upper-commit.toml", "is not a full commit; write the 40-hex output of git rev-parse HEAD (lowercase", "gate.releases[0].commit", 0},
 		{"receiver-dup-version.toml", `gate.releases[1].version: "1.0.0" is already gate.releases[0]`, "gate.releases[1].version", 0},

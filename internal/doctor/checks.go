@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path"
 	"path/filepath"
 	"strings"
@@ -98,6 +100,7 @@ func Run(ctx context.Context, opt Options) *Report {
 		{"code", time.Second, checkCode, false},
 		{"instance", time.Second, checkInstance, false},
 		{"shipper", 2 * time.Second, checkShipper, true},
+		{"sources", 2 * time.Second, checkSources, true},
 		{"disk", time.Second, checkDisk, true},
 		{"systemd", 3 * time.Second, checkUnits, true},
 		{"autoupdate", time.Second, checkAutoupdate, true},
@@ -135,7 +138,7 @@ func checkTLSFiles(_ context.Context, e *env) Check {
 			return Check{Status: Fail, Finding: oneLine(err), Fix: "install the host bundle from `cis490 ca issue --host " + e.cfg.Host + "` (or run cis490 enroll)"}
 		}
 	}
-	pair, err := tls.LoadX509KeyPair(e.cfg.TLS.Cert, e.cfg.TLS.Key)
+	pair, err := pki.LoadPair(e.cfg.TLS.Cert, e.cfg.TLS.Key)
 	if err != nil {
 		return Check{Status: Fail, Finding: "the key does not go with the certificate: " + oneLine(err), Fix: "install host.crt and host.key from the same bundle"}
 	}
@@ -208,20 +211,33 @@ func checkToken(_ context.Context, e *env) Check {
 	p := e.cfg.TLS.TokenFile
 	info, err := os.Stat(p)
 	if err != nil {
-		return Check{Status: Fail, Finding: oneLine(err), Fix: "install the token from the host bundle as " + p + " (mode 0600)"}
+		return Check{Status: Fail, Finding: oneLine(err), Fix: "install the token from the host bundle as " + p + " (mode 0600, or 0640 in the setgid folder install-lab-host.sh makes)"}
 	}
 	switch perm := info.Mode().Perm(); {
 	case perm&0o004 != 0:
 		return Check{Status: Fail, Finding: fmt.Sprintf("%s is mode %04o: every user can read this host's token", p, perm),
 			Fix: "chmod 600 " + p + " (and reissue the token: others may have read it)"}
-	case perm&0o040 != 0:
+	case perm&0o040 != 0 && !folderGroup(p, info):
 		return Check{Status: Warn, Finding: fmt.Sprintf("%s is mode %04o: its group can read this host's token", p, perm),
-			Fix: "chmod 600 " + p}
+			Fix: "chmod 600 " + p + ", or make its folder setgid to the shipper's group as install-lab-host.sh does"}
 	}
 	if b, err := os.ReadFile(p); err != nil || len(strings.TrimSpace(string(b))) == 0 {
 		return Check{Status: Fail, Finding: p + " is empty or unreadable", Fix: "install the token from the host bundle"}
 	}
-	return Check{Finding: p + " present, mode 0600"}
+	return Check{Finding: fmt.Sprintf("%s present, mode %04o", p, info.Mode().Perm())}
+}
+
+// folderGroup: the file's group is that of a setgid folder, the
+// installer's way of letting the unprivileged shipper alone read the
+// host's secrets.
+func folderGroup(p string, info os.FileInfo) bool {
+	dir, err := os.Stat(filepath.Dir(p))
+	if err != nil || dir.Mode()&os.ModeSetgid == 0 {
+		return false
+	}
+	f, ok1 := info.Sys().(*syscall.Stat_t)
+	d, ok2 := dir.Sys().(*syscall.Stat_t)
+	return ok1 && ok2 && f.Gid == d.Gid
 }
 
 func receiverHost(e *env) (host, port string, err error) {
@@ -402,13 +418,70 @@ func checkInstance(_ context.Context, e *env) Check {
 	return Check{Finding: "instance " + e.instance + " is the only one speaking as " + e.cfg.Host}
 }
 
+// checkSources opens every configured log as this process can: the
+// doctor-check unit runs as the shipper's user, so a log that user may not
+// read (the shipper runs unprivileged) shows here with the fix.
+func checkSources(_ context.Context, e *env) Check {
+	if e.cfg == nil {
+		return skip("no config")
+	}
+	if len(e.cfg.Sources) == 0 {
+		return Check{Status: Warn, Finding: "no [[source]] configured: this host ships nothing", Fix: "add [[source]] path = \"/var/log/…\" to " + e.opt.Config}
+	}
+	var files, missing, denied []string
+	for _, src := range e.cfg.Sources {
+		paths := []string{src.Path}
+		if src.IsGlob() {
+			paths, _ = filepath.Glob(src.Path)
+			if len(paths) == 0 {
+				missing = append(missing, src.Path)
+			}
+		}
+		for _, p := range paths {
+			if len(files) >= 500 { // enough to tell; a huge glob is the shipper's to walk
+				break
+			}
+			f, err := os.Open(p)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				missing = append(missing, p)
+			case err != nil:
+				denied = append(denied, p)
+			default:
+				f.Close()
+				files = append(files, p)
+			}
+		}
+	}
+	found := fmt.Sprintf("%d of %d sources readable (%d files)", len(e.cfg.Sources)-len(missing)-len(denied), len(e.cfg.Sources), len(files))
+	switch {
+	case len(denied) > 0:
+		who := "this user"
+		if u, err := user.Current(); err == nil {
+			who = u.Username
+		}
+		return Check{Status: Fail, Finding: fmt.Sprintf("%s cannot read %s", who, firstFew(denied)),
+			Fix: "let the shipper's user read it: give it to group adm (chgrp adm FILE; chmod g+r FILE; and in logrotate's create line) or setfacl -m u:" + who + ":r FILE"}
+	case len(missing) > 0:
+		return Check{Status: Warn, Finding: found + "; nothing there yet: " + firstFew(missing), Fix: "check the [[source]] paths in " + e.opt.Config}
+	}
+	return Check{Finding: found}
+}
+
+func firstFew(s []string) string {
+	if len(s) > 3 {
+		return strings.Join(s[:3], ", ") + fmt.Sprintf(" and %d more", len(s)-3)
+	}
+	return strings.Join(s, ", ")
+}
+
 func checkShipper(_ context.Context, e *env) Check {
 	if e.cfg == nil {
 		return skip("no config")
 	}
 	st, err := shipper.Status(e.cfg.StateDir)
 	if err != nil {
-		return Check{Status: Warn, Finding: "cannot read the shipper's checkpoints: " + oneLine(err), Fix: "run the doctor as the shipper's user (root)"}
+		return Check{Status: Warn, Finding: "cannot read the shipper's checkpoints: " + oneLine(err), Fix: "run the doctor as the shipper's user (cis490-shipper) or root"}
 	}
 	if len(st) == 0 {
 		return Check{Status: Warn, Finding: "the shipper has shipped nothing yet (no checkpoint in " + e.cfg.StateDir + ")", Fix: "systemctl status cis490-shipper"}
@@ -477,6 +550,9 @@ func checkAutoupdate(_ context.Context, e *env) Check {
 	root := e.opt.UpdateRoot
 	if root == "" {
 		root = "/var/lib/cis490/bin"
+	}
+	if e.cfg != nil && e.cfg.ReleaseKey == "" {
+		return skip("autoupdate is off: no release_key in " + e.opt.Config)
 	}
 	b, err := os.ReadFile(filepath.Join(root, "last-update.json"))
 	if err != nil {

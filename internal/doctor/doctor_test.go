@@ -33,10 +33,22 @@ const (
 // labHost writes a lab-host.toml for creds against url.
 func labHost(t *testing.T, url string, c receivertest.Creds) string {
 	t.Helper()
+	log := filepath.Join(t.TempDir(), "app.log")
+	os.WriteFile(log, []byte("hello\n"), 0o644)
+	return labHostWith(t, url, c, log)
+}
+
+// labHostWith writes a lab-host.toml shipping sources.
+func labHostWith(t *testing.T, url string, c receivertest.Creds, sources ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "lab-host.toml")
-	os.WriteFile(p, []byte(fmt.Sprintf("receiver = %q\nhost = %q\nstate_dir = %q\n[tls]\ncert = %q\nkey = %q\nca = %q\ntoken_file = %q\n",
-		url, c.Name, filepath.Join(dir, "state"), c.Cert, c.Key, c.CA, c.Token)), 0o644)
+	toml := fmt.Sprintf("receiver = %q\nhost = %q\nstate_dir = %q\n[tls]\ncert = %q\nkey = %q\nca = %q\ntoken_file = %q\n",
+		url, c.Name, filepath.Join(dir, "state"), c.Cert, c.Key, c.CA, c.Token)
+	for _, s := range sources {
+		toml += fmt.Sprintf("[[source]]\npath = %q\n", s)
+	}
+	os.WriteFile(p, []byte(toml), 0o644)
 	return p
 }
 
@@ -77,7 +89,7 @@ func TestHealthy(t *testing.T) {
 	cfg := labHost(t, r.URL, r.IssueHost("lab-1", time.Now().Add(-time.Hour), 90*24*time.Hour))
 	rep := run(t, cfg, newCommit)
 	for _, name := range []string{"config", "tls-files", "tls-chain", "tls-expiry", "token-file", "receiver-dns", "receiver-tcp",
-		"receiver-tls", "receiver-auth", "clock", "code", "instance", "disk"} {
+		"receiver-tls", "receiver-auth", "clock", "code", "instance", "sources", "disk"} {
 		want(t, rep, name, OK, "")
 	}
 	want(t, rep, "shipper", Warn, "shipped nothing yet")
@@ -169,6 +181,19 @@ func TestTokenReadableByOthers(t *testing.T) {
 	os.Chmod(c.Token, 0o644)
 	rep := run(t, labHost(t, r.URL, c), newCommit)
 	want(t, rep, "token-file", Fail, "mode 0644")
+}
+
+// TestTokenGroupReadable: a token its group can read is fine only in the
+// installer's arrangement (a setgid folder whose group the file has).
+func TestTokenGroupReadable(t *testing.T) {
+	r := startReceiver(t)
+	c := r.IssueHost("lab-1", time.Now(), time.Hour)
+	os.Chmod(c.Token, 0o640)
+	want(t, run(t, labHost(t, r.URL, c), newCommit), "token-file", Warn, "its group can read")
+	if err := os.Chmod(filepath.Dir(c.Token), 0o755|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	want(t, run(t, labHost(t, r.URL, c), newCommit), "token-file", OK, "mode 0640")
 }
 
 func TestStaleCommit(t *testing.T) {
@@ -375,4 +400,20 @@ func TestAutoupdateOutcome(t *testing.T) {
 	if c := ok(checkAutoupdate(context.Background(), &env{opt: Options{UpdateRoot: t.TempDir()}})); c.Status != Skip {
 		t.Fatalf("never ran: %s", c.Status)
 	}
+}
+
+// TestSources: the doctor opens each configured log; one not there yet
+// warns, and none configured warns that the host ships nothing.
+func TestSources(t *testing.T) {
+	r := startReceiver(t)
+	c := r.IssueHost("lab-1", time.Now(), time.Hour)
+	want(t, run(t, labHostWith(t, r.URL, c), newCommit), "sources", Warn, "no [[source]] configured")
+
+	logs := t.TempDir()
+	os.WriteFile(filepath.Join(logs, "a.log"), []byte("x\n"), 0o644)
+	os.WriteFile(filepath.Join(logs, "b.log"), []byte("y\n"), 0o644)
+	cfg := labHostWith(t, r.URL, c, filepath.Join(logs, "*.log"), filepath.Join(logs, "app.log"))
+	want(t, run(t, cfg, newCommit), "sources", Warn, "1 of 2 sources readable (2 files); nothing there yet: "+filepath.Join(logs, "app.log"))
+	os.WriteFile(filepath.Join(logs, "app.log"), nil, 0o644)
+	want(t, run(t, cfg, newCommit), "sources", OK, "2 of 2 sources readable (4 files)")
 }

@@ -13,12 +13,17 @@ import (
 // crash, is left with a key and a certificate that do not pair. Both new
 // files are first written in full beside the old (.next), then renamed
 // key first; a crash between the renames is finished by CompletePair,
-// which every loader calls first. Hold Lock(keyPath) around it.
+// which every loader that may write calls first (LoadPair for those that
+// may not). Hold Lock(keyPath) around it.
+//
+// The key is written 0640: its folder decides who else reads it (on a lab
+// host /etc/cis490 is setgid to the shipper's group, so each new key is
+// readable by the unprivileged shipper and by nobody else).
 func SwapPair(certPath, keyPath string, certPEM, keyPEM []byte) error {
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 		return fmt.Errorf("the new key and certificate do not pair: %w", err)
 	}
-	if err := writeSynced(keyPath+".next", keyPEM, 0o600); err != nil {
+	if err := writeSynced(keyPath+".next", keyPEM, 0o640); err != nil {
 		return err
 	}
 	if err := writeSynced(certPath+".next", certPEM, 0o644); err != nil {
@@ -52,6 +57,21 @@ func CompletePair(certPath, keyPath string) error {
 		return err
 	}
 	return syncDir(certPath)
+}
+
+// LoadPair loads the key and certificate as CompletePair would leave
+// them, without writing: a reader that may not rename in the folder (the
+// unprivileged shipper) still gets a pair that matches after a renewal a
+// crash interrupted.
+func LoadPair(certPath, keyPath string) (tls.Certificate, error) {
+	if next, err := os.ReadFile(certPath + ".next"); err == nil {
+		if keyPEM, err := os.ReadFile(keyPath); err == nil {
+			if pair, err := tls.X509KeyPair(next, keyPEM); err == nil {
+				return pair, nil
+			}
+		}
+	}
+	return tls.LoadX509KeyPair(certPath, keyPath)
 }
 
 func writeSynced(path string, data []byte, perm os.FileMode) error {

@@ -29,6 +29,12 @@ func TestSwapPairCrash(t *testing.T) {
 	if _, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
 		t.Fatal("the test did not make a mismatched pair")
 	}
+	// A reader that may not write there still gets the pair as it will be.
+	if pair, err := LoadPair(certPath, keyPath); err != nil {
+		t.Fatalf("LoadPair before CompletePair: %v", err)
+	} else if leaf, _ := ParseCertPEM(c2); string(pair.Certificate[0]) != string(leaf.Raw) {
+		t.Fatal("LoadPair did not take the new certificate waiting beside the new key")
+	}
 	if err := CompletePair(certPath, keyPath); err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +45,11 @@ func TestSwapPairCrash(t *testing.T) {
 	c3, k3, _ := ca.IssueHost("lab-1", time.Hour, time.Now())
 	os.WriteFile(keyPath+".next", k3, 0o600)
 	os.WriteFile(certPath+".next", c3, 0o644)
+	if pair, err := LoadPair(certPath, keyPath); err != nil {
+		t.Fatalf("LoadPair with a stray new certificate: %v", err)
+	} else if leaf, _ := ParseCertPEM(c2); string(pair.Certificate[0]) != string(leaf.Raw) {
+		t.Fatal("LoadPair took a certificate whose key was never swapped")
+	}
 	if err := CompletePair(certPath, keyPath); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,8 @@ type Enroller struct {
 	Lifetime time.Duration // of a host certificate
 	// Grace is how long after expiry a certificate may still renew.
 	Grace time.Duration
+	// ReleaseKey, when set, goes to every enrolling host to pin.
+	ReleaseKey string
 	// Rejoined is called when a host enrolls (the detector watches it
 	// again after a `host remove`).
 	Rejoined func(host string) error
@@ -39,6 +41,9 @@ type EnrollResponse struct {
 	CA       string    `json:"ca"`   // PEM
 	Token    string    `json:"token"`
 	NotAfter time.Time `json:"not_after"`
+	// ReleaseKey is the public key releases are signed with ("" when the
+	// receiver has none configured).
+	ReleaseKey string `json:"release_key,omitempty"`
 }
 
 // enroll answers POST /v1/enroll: a join token (bearer) and a CSR make a
@@ -125,7 +130,7 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	}
 	s.log.Info("host enrolled", "host", host, "serial", serial, "not_after", cert.NotAfter)
 	return jsonResponse(http.StatusCreated, EnrollResponse{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()),
-		Token: hostTok, NotAfter: cert.NotAfter.UTC()}), nil
+		Token: hostTok, NotAfter: cert.NotAfter.UTC(), ReleaseKey: e.ReleaseKey}), nil
 }
 
 func (s *Server) enrollFailed(host string, err error) *apiError {

@@ -91,7 +91,8 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	var enroller *Enroller
 	if ca, err := pki.Load(filepath.Dir(cfg.TLS.CA)); err == nil {
 		enroller = &Enroller{CA: ca, DataDir: cfg.DataDir, Lifetime: cfg.Certs.HostLifetime.Duration(), Grace: cfg.Certs.RenewGrace.Duration(),
-			Rejoined: func(host string) error { return fleethealth.ClearRemoved(cfg.DataDir, host) }}
+			ReleaseKey: cfg.ReleaseKey,
+			Rejoined:   func(host string) error { return fleethealth.ClearRemoved(cfg.DataDir, host) }}
 	} else {
 		log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -255,11 +256,13 @@ func stamp(paths ...string) string {
 }
 
 func (c *credentials) load() error {
-	// A renewal a crash interrupted is finished before the pair is read.
-	if err := pki.CompletePair(c.certFile, c.keyFile); err != nil {
+	// A renewal a crash interrupted is finished before the pair is read; a
+	// process that may not write there (the unprivileged shipper) reads
+	// the pair as it will be and leaves the finishing to cert-fetch.
+	if err := pki.CompletePair(c.certFile, c.keyFile); err != nil && !errors.Is(err, fs.ErrPermission) {
 		return fmt.Errorf("finish an interrupted certificate renewal: %w", err)
 	}
-	pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	pair, err := pki.LoadPair(c.certFile, c.keyFile)
 	if err != nil {
 		return fmt.Errorf("load host certificate (tls.cert %s, tls.key %s): %w", c.certFile, c.keyFile, err)
 	}

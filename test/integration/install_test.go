@@ -64,7 +64,7 @@ func TestInstallers(t *testing.T) {
 			t.Errorf("the lab host install lacks %s: %v", p, err)
 		}
 	}
-	if st, err := os.Stat(filepath.Join(hroot, "etc/cis490/host.key")); err != nil || st.Mode().Perm() != 0o600 {
+	if st, err := os.Stat(filepath.Join(hroot, "etc/cis490/host.key")); err != nil || st.Mode().Perm() != 0o640 {
 		t.Errorf("host.key: %v %v", err, st.Mode())
 	}
 	if l, _ := os.Readlink(filepath.Join(hroot, "usr/local/bin/cis490")); l != "/var/lib/cis490/bin/current/cis490" {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -135,12 +136,20 @@ func TestSystemdForReal(t *testing.T) {
 	if user := strings.TrimSpace(c.sh("stat -c %U /proc/$(systemctl show -p MainPID --value cis490-receiver.service)")); user != "cis490" {
 		t.Fatalf("the receiver runs as %q, not cis490", user)
 	}
+	// Logs as Debian keeps them (root:adm 0640), and one only root may read.
+	c.sh("echo hello-from-nspawn > /var/log/cis490-test.log && chgrp adm /var/log/cis490-test.log && chmod 0640 /var/log/cis490-test.log")
+	c.sh("echo secret > /var/log/root-only.log && chmod 0600 /var/log/root-only.log")
 	tok := c.sh("cis490 token create --host lab-1 --config /etc/cis490/receiver.toml 2>/dev/null")
 	out, err := c.try("sh /src/deploy/install-lab-host.sh --binary "+bin+" --receiver https://127.0.0.1:8443 --host lab-1", tok)
 	if err != nil || !strings.Contains(out, "install-lab-host.sh: installed") {
 		t.Fatalf("install-lab-host.sh: %v\n%s", err, out)
 	}
 	waitActive(t, c, "cis490-shipper.service")
+	if user, _ := c.try("stat -c %U /proc/$(systemctl show -p MainPID --value cis490-shipper.service)", ""); strings.TrimSpace(user) != "cis490-shipper" {
+		t.Fatalf("the shipper runs as %q, not cis490-shipper:\n%s", user, c.sh("journalctl -u cis490-shipper --no-pager | tail -20"))
+	}
+	// Unprivileged, it still ships a log group adm may read.
+	waitFor(t, c, "grep -rqs hello-from-nspawn /var/lib/cis490/logs", "the shipper's log lines never reached the receiver")
 	timers := c.sh("systemctl list-timers --all --no-pager")
 	for _, u := range []string{"cis490-doctor-check.timer", "cis490-autoupdate.timer", "cis490-cert-fetch.timer", "cis490-fleet-health.timer"} {
 		if !strings.Contains(timers, u) {
@@ -162,6 +171,22 @@ func TestSystemdForReal(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The snapshot is the shipper's view: the log only root may read is named.
+	var snap struct {
+		Checks []struct{ Name, Status, Finding string }
+	}
+	if err := json.Unmarshal([]byte(c.sh("cat /var/lib/cis490/host-health/lab-1.json")), &snap); err != nil {
+		t.Fatal(err)
+	}
+	var sources string
+	for _, ch := range snap.Checks {
+		if ch.Name == "sources" {
+			sources = ch.Status + " " + ch.Finding
+		}
+	}
+	if !strings.HasPrefix(sources, "fail cis490-shipper cannot read /var/log/root-only.log") {
+		t.Errorf("the snapshot's sources check: %q", sources)
+	}
 	// The detector's unit stays green, whatever it finds.
 	c.sh("systemctl start cis490-fleet-health.service")
 	if st := strings.TrimSpace(c.sh("systemctl show -p Result --value cis490-fleet-health.service")); st != "success" {
@@ -174,6 +199,18 @@ func TestSystemdForReal(t *testing.T) {
 	if out, err := c.try("sh /src/deploy/install-lab-host.sh --binary "+bin+" --receiver https://127.0.0.1:8443 --host lab-1", ""); err != nil || !strings.Contains(out, "nothing to change") {
 		t.Errorf("a second install-lab-host.sh: %v\n%s", err, out)
 	}
+}
+
+func waitFor(t *testing.T, c *container, check, failure string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := c.try(check, ""); err == nil {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("%s:\n%s", failure, c.sh("journalctl --no-pager | tail -30"))
 }
 
 func waitActive(t *testing.T, c *container, unit string) {
