@@ -7,12 +7,13 @@
 package autoupdate
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -125,24 +126,16 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if !ok {
 		return o.refused(out, fmt.Errorf("%s has no binary for %s", m.Version, o.Platform))
 	}
-	ar, err := o.Client.Do(ctx, http.MethodGet, "/v1/releases/"+m.Version+"/"+art.File, nil, nil)
-	if err == nil {
-		err = ar.Err()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", art.File, err)
-	}
-	bin, err := release.CheckArtifact(art, bytes.NewReader(ar.Body))
-	if err != nil {
-		return o.refused(out, err)
+	var mismatch *mismatchError
+	if err := o.download(ctx, m.Version, art); errors.As(err, &mismatch) {
+		return o.refused(out, mismatch.err)
+	} else if err != nil {
+		return nil, err
 	}
 	from, _ := os.Readlink(o.current())
 	before, err := o.Doctor(ctx, o.Binary(o.Current))
 	if err != nil {
 		before = nil // an old binary that cannot run its doctor: judge the new one alone
-	}
-	if err := writeBinary(o.Binary(m.Version), bin); err != nil {
-		return nil, err
 	}
 	if err := writeJSON(o.markerPath(), marker{From: from, To: m.Version, Before: before}); err != nil {
 		return nil, err
@@ -250,11 +243,52 @@ func swap(link, target string) error {
 	return syncDir(filepath.Dir(link))
 }
 
-func writeBinary(p string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+type mismatchError struct{ err error }
+
+func (e *mismatchError) Error() string { return e.err.Error() }
+
+// download streams the release's binary beside the others (hashing as it
+// goes; a binary is tens of MB), and installs it under its version only
+// when its size and sha256 are the signed ones, synced: a refused or
+// half-downloaded binary is never where the link could point.
+func (o *Options) download(ctx context.Context, version string, art release.Artifact) error {
+	dest := o.Binary(version)
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return err
 	}
-	return writeFile(p, b, 0o755)
+	tmp := dest + ".part"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	h := sha256.New()
+	resp, n, err := o.Client.Fetch(ctx, "/v1/releases/"+version+"/"+art.File, io.MultiWriter(f, h), art.Size+1)
+	if err == nil {
+		err = resp.Err()
+	}
+	if err == nil {
+		if merr := art.Matches(n, h.Sum(nil)); merr != nil {
+			err = &mismatchError{merr}
+		}
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(filepath.Dir(dest)) // only if empty: nothing of this version stays
+		if _, ok := err.(*mismatchError); ok {
+			return err
+		}
+		return fmt.Errorf("download %s: %w", art.File, err)
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dest))
 }
 
 // storeOwner: the folder above the version store (the nearest that

@@ -28,6 +28,7 @@ type rig struct {
 	opt      Options
 	failing  map[string][]string // the doctor's failing checks, by version
 	restarts int
+	pad      int // bytes added to each published binary
 }
 
 func newRig(t *testing.T) *rig {
@@ -57,16 +58,16 @@ func (g *rig) publish(version string, rollout int, tamper bool) {
 	g.t.Helper()
 	dir := g.t.TempDir()
 	bin := filepath.Join(dir, "cis490-linux-amd64")
-	os.WriteFile(bin, []byte("binary "+version), 0o755)
+	body := append([]byte("binary "+version), make([]byte, g.pad)...)
+	os.WriteFile(bin, body, 0o755)
 	signed, _, err := release.Sign(g.priv, version, commit, rollout, []string{bin}, time.Now())
 	if err != nil {
 		g.t.Fatal(err)
 	}
 	rel := filepath.Join(g.r.DataDir, receiver.ReleasesDir, version)
 	os.MkdirAll(rel, 0o755)
-	body := []byte("binary " + version)
 	if tamper {
-		body = []byte("binary " + version + " with something added")
+		body = append(body, " with something added"...)
 	}
 	os.WriteFile(filepath.Join(rel, "cis490-linux-amd64"), body, 0o644)
 	os.WriteFile(filepath.Join(rel, release.ManifestFile), signed, 0o644)
@@ -184,5 +185,23 @@ func TestStoreOwnedByAnother(t *testing.T) {
 	}
 	if _, err := os.Stat(g.opt.Binary("1.1.0")); err == nil {
 		t.Fatal("a binary was installed where another user could swap it")
+	}
+}
+
+// TestLargeBinary: a real binary is tens of MB, more than any answer the
+// transport keeps in memory; it is streamed to disk and checked there.
+func TestLargeBinary(t *testing.T) {
+	g := newRig(t)
+	g.pad = 24 << 20
+	g.publish("1.1.0", 100, false)
+	out, err := Run(context.Background(), g.opt)
+	if err != nil || out.Result != "updated" || g.current() != "1.1.0" {
+		t.Fatalf("a 24 MiB release: %+v %v; current %s", out, err, g.current())
+	}
+	if st, err := os.Stat(g.opt.Binary("1.1.0")); err != nil || st.Size() != int64(len("binary 1.1.0")+24<<20) {
+		t.Fatalf("the installed binary: %v %v", st, err)
+	}
+	if _, err := os.Stat(g.opt.Binary("1.1.0") + ".part"); err == nil {
+		t.Fatal("the download's temp file was left behind")
 	}
 }

@@ -160,10 +160,16 @@ func CheckArtifact(a Artifact, r io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(b)
-	if int64(len(b)) != a.Size || hex.EncodeToString(sum[:]) != a.SHA256 {
-		return nil, fmt.Errorf("%s does not match its signed sha256 and size: refused", a.File)
+	return b, a.Matches(int64(len(b)), sum[:])
+}
+
+// Matches checks a downloaded artifact's size and sha256 against the
+// signed ones.
+func (a Artifact) Matches(size int64, sum []byte) error {
+	if size != a.Size || hex.EncodeToString(sum) != a.SHA256 {
+		return fmt.Errorf("%s does not match its signed sha256 and size: refused", a.File)
 	}
-	return b, nil
+	return nil
 }
 
 func hashFile(p string) (string, int64, error) {

@@ -198,8 +198,44 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, hdr h
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	resp, err := c.send(ctx, method, path, rd, hdr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read answer to %s %s: %w", method, path, err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// Fetch GETs path and streams a 2xx body into w, at most limit bytes, and
+// says how many it wrote: a release binary is too big for Do's memory
+// bound and its timeout (a download has until ctx ends). Any other answer
+// comes back as a Response with its body, as from Do.
+func (c *Client) Fetch(ctx context.Context, path string, w io.Writer, limit int64) (*Response, int64, error) {
+	resp, err := c.send(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	out := &Response{Status: resp.StatusCode, Header: resp.Header}
+	if resp.StatusCode/100 != 2 {
+		out.Body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return out, 0, err
+	}
+	n, err := io.Copy(w, io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, n, fmt.Errorf("download %s: %w", path, err)
+	}
+	return out, n, nil
+}
+
+// send sends one request with every cis490 header.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader, hdr http.Header) (*http.Response, error) {
 	// path is built by this package from escaped parts, query included.
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base.String(), "/")+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base.String(), "/")+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
@@ -220,12 +256,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, hdr h
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, c.base.Host, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read answer to %s %s: %w", method, path, err)
-	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+	return resp, nil
 }
 
 // credentials are the host's certificate, key and token files, re-read when

@@ -113,6 +113,7 @@ type receiverProc struct {
 	dataDir string
 	logPath string
 	pool    *x509.CertPool // the fleet CA, set once `ca init` ran
+	extra   string         // top-level lines added to receiver.toml
 
 	port   int
 	url    atomic.Pointer[string]
@@ -144,6 +145,7 @@ listen = "127.0.0.1:%d"
 data_dir = %q
 server_names = ["127.0.0.1", "localhost"]
 shutdown_timeout = "10s"
+%s
 
 [limits]
 min_free = 0
@@ -151,12 +153,26 @@ min_free = 0
 [quota]
 host_bytes_per_day = 0
 host_bytes_total = 0
-`, r.port, r.dataDir)
+`, r.port, r.dataDir, r.extra)
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
 	u := "https://127.0.0.1:" + strconv.Itoa(r.port)
 	r.url.Store(&u)
+}
+
+// initCA runs `ca init` and trusts the new CA.
+func (r *receiverProc) initCA() {
+	r.t.Helper()
+	runCLI(r.t, "ca", "init", "--config", r.cfgPath)
+	caPEM, err := os.ReadFile(filepath.Join(r.dataDir, "ca", "ca.crt"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.pool = x509.NewCertPool()
+	if !r.pool.AppendCertsFromPEM(caPEM) {
+		r.t.Fatal("ca.crt holds no certificate")
+	}
 }
 
 // URL is the receiver's base URL, like https://127.0.0.1:PORT.
@@ -313,15 +329,7 @@ func newFleet(t *testing.T, hosts []string, keepAlive bool) *fleet {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fleet{t: t, dir: dir, rcv: newReceiverProc(t, dir), led: newLedger(), hosts: map[string]*client{}}
-	runCLI(t, "ca", "init", "--config", f.rcv.cfgPath)
-	caPEM, err := os.ReadFile(filepath.Join(f.rcv.dataDir, "ca", "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.rcv.pool = x509.NewCertPool()
-	if !f.rcv.pool.AppendCertsFromPEM(caPEM) {
-		t.Fatal("ca.crt holds no certificate")
-	}
+	f.rcv.initCA()
 	for _, h := range hosts {
 		out := filepath.Join(dir, "bundles", h)
 		runCLI(t, "ca", "issue", "--config", f.rcv.cfgPath, "--host", h, "--out", out)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,12 +50,20 @@ type container struct {
 	log  bytes.Buffer
 }
 
-func bootContainer(t *testing.T, root, repo, bin string) *container {
+// bootContainer boots root (untouched: a volatile overlay) with the repo
+// at /src and the binary under test at /opt/cis490-test/cis490; hostNet
+// shares this machine's network, so a receiver here is reachable on
+// 127.0.0.1.
+func bootContainer(t *testing.T, root, bin string, hostNet bool) *container {
 	t.Helper()
+	repo, _ := filepath.Abs(filepath.Join("..", ".."))
 	c := &container{t: t}
-	c.cmd = exec.Command("systemd-nspawn", "-D", root, "--volatile=overlay", "-b", "--machine=cis490-test", "--register=no",
-		"--keep-unit", "--console=passive", "--private-network",
-		"--bind-ro="+repo+":/src", "--bind-ro="+bin+":/opt/cis490-test/cis490")
+	args := []string{"-D", root, "--volatile=overlay", "-b", "--machine=cis490-test", "--register=no",
+		"--keep-unit", "--console=passive", "--bind-ro=" + repo + ":/src", "--bind-ro=" + bin + ":/opt/cis490-test/cis490"}
+	if !hostNet {
+		args = append(args, "--private-network")
+	}
+	c.cmd = exec.Command("systemd-nspawn", args...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.log, &c.log
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -117,14 +126,8 @@ func (c *container) poweroff() {
 // started by hand delivering its snapshot, and a second install changing
 // nothing. It needs root and systemd-nspawn (CI installs both).
 func TestSystemdForReal(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI must run this test as root")
-		}
-		t.Skip("needs root, systemd-nspawn and debootstrap (CI runs it)")
-	}
-	repo, _ := filepath.Abs(filepath.Join("..", ".."))
-	c := bootContainer(t, nspawnRoot(t), repo, binPath)
+	needRoot(t)
+	c := bootContainer(t, nspawnRoot(t), binPath, false)
 	const bin = "/opt/cis490-test/cis490"
 
 	out := c.sh("sh /src/deploy/install-receiver.sh --binary " + bin + " --server-name 127.0.0.1")
@@ -199,6 +202,97 @@ func TestSystemdForReal(t *testing.T) {
 	if out, err := c.try("sh /src/deploy/install-lab-host.sh --binary "+bin+" --receiver https://127.0.0.1:8443 --host lab-1", ""); err != nil || !strings.Contains(out, "nothing to change") {
 		t.Errorf("a second install-lab-host.sh: %v\n%s", err, out)
 	}
+}
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must run this test as root")
+		}
+		t.Skip("needs root, systemd-nspawn and debootstrap (CI runs it)")
+	}
+}
+
+// TestSystemdLabHostUpdates: a lab host alone in a real systemd, enrolled
+// with a receiver elsewhere (here: on this machine), with the binary
+// behind the link autoupdate manages; then a signed release is published
+// and the real autoupdate unit installs it and restarts the real shipper
+// onto it.
+func TestSystemdLabHostUpdates(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	rp := newReceiverProc(t, dir)
+	key := filepath.Join(dir, "release.key")
+	pub := strings.TrimSpace(runCLI(t, "release", "keygen", "--out", key))
+	rp.extra = fmt.Sprintf("release_key = %q\n", pub)
+	rp.writeConfig()
+	rp.initCA()
+	rp.Start()
+	admin := filepath.Join(dir, "admin")
+	runCLI(t, "ca", "issue", "--config", rp.cfgPath, "--admin", "it-admin", "--out", admin)
+	tok := runCLI(t, "token", "create", "--host", "lab-2", "--config", rp.cfgPath)
+
+	c := bootContainer(t, nspawnRoot(t), binPath, true)
+	c.sh("echo hello-from-lab-2 > /var/log/cis490-test.log && chgrp adm /var/log/cis490-test.log && chmod 0640 /var/log/cis490-test.log")
+	out, err := c.try("sh /src/deploy/install-lab-host.sh --binary /opt/cis490-test/cis490 --receiver "+rp.URL()+" --host lab-2", tok)
+	if err != nil || !strings.Contains(out, "install-lab-host.sh: installed") {
+		t.Fatalf("install-lab-host.sh: %v\n%s", err, out)
+	}
+	if l := strings.TrimSpace(c.sh("readlink /usr/local/bin/cis490")); l != "/var/lib/cis490/bin/current/cis490" {
+		t.Fatalf("/usr/local/bin/cis490 points at %q, not through the link autoupdate manages", l)
+	}
+	waitActive(t, c, "cis490-shipper.service")
+	shipperExe := "readlink /proc/$(systemctl show -p MainPID --value cis490-shipper.service)/exe"
+	deadline := time.Now().Add(30 * time.Second)
+	for !grepTree(filepath.Join(rp.dataDir, "logs"), "hello-from-lab-2") {
+		if time.Now().After(deadline) {
+			t.Fatalf("lab-2's log never reached the receiver:\n%s", c.sh("journalctl -u cis490-shipper --no-pager | tail -20"))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if out := c.sh("systemctl start cis490-autoupdate.service; journalctl -u cis490-autoupdate --no-pager | tail -3"); !strings.Contains(out, "nothing") && strings.Contains(out, "Failed") {
+		t.Fatalf("autoupdate with nothing published:\n%s", out)
+	}
+
+	// A signed release, published; the autoupdate unit takes it.
+	const newCommit = "9999999999999999999999999999999999999999"
+	artifact := filepath.Join(dir, "cis490-linux-"+runtime.GOARCH)
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", artifact, "-ldflags",
+		"-X github.com/cis490/cis490/internal/buildinfo.version=9.9.9 -X github.com/cis490/cis490/internal/buildinfo.commit="+newCommit, "./cmd/cis490")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the release: %v\n%s", err, out)
+	}
+	runCLI(t, "release", "sign", "--key", key, "--version", "9.9.9", "--commit", newCommit, "--out", filepath.Join(dir, "rel"), artifact)
+	runCLI(t, "release", "publish", "--admin", admin, "--receiver", rp.URL(), "--from", filepath.Join(dir, "rel", "9.9.9"))
+	c.sh("systemctl start cis490-autoupdate.service || true")
+	if st := strings.TrimSpace(c.sh("systemctl show -p Result --value cis490-autoupdate.service")); st != "success" {
+		t.Fatalf("cis490-autoupdate.service: %s\n%s", st, c.sh("journalctl -u cis490-autoupdate --no-pager | tail -20"))
+	}
+	if l := strings.TrimSpace(c.sh("readlink /var/lib/cis490/bin/current")); l != "9.9.9" {
+		t.Fatalf("bin/current points at %q after the update:\n%s", l, c.sh("cat /var/lib/cis490/bin/last-update.json; journalctl -u cis490-autoupdate --no-pager | tail -20"))
+	}
+	waitActive(t, c, "cis490-shipper.service")
+	if exe := strings.TrimSpace(c.sh(shipperExe)); exe != "/var/lib/cis490/bin/9.9.9/cis490" {
+		t.Fatalf("the shipper runs %q after the update, not the new release", exe)
+	}
+	if out := c.sh("cat /var/lib/cis490/bin/last-update.json"); !strings.Contains(out, `"result": "updated"`) {
+		t.Fatalf("last-update.json:\n%s", out)
+	}
+}
+
+// grepTree reports whether any file under dir contains s.
+func grepTree(dir, s string) bool {
+	found := false
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !found {
+			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(s)) {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
 }
 
 func waitFor(t *testing.T, c *container, check, failure string) {
