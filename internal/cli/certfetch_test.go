@@ -67,8 +67,19 @@ func TestCertFetch(t *testing.T) {
 		t.Fatalf("nothing due: exit %d %q %q", code, out, errs)
 	}
 	expired := bundleAt(t, dir, url, "lab-2", time.Now().Add(-3*time.Hour), time.Hour)
+	// A copy of the expired pair, as an old backup or a discarded disk
+	// would keep it.
+	old := filepath.Join(dir, "lab-2-old")
+	os.MkdirAll(old, 0o755)
+	for _, f := range []string{"host.crt", "host.key", "ca.crt", "token", "lab-host.toml"} {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(expired), f))
+		os.WriteFile(filepath.Join(old, f), b, 0o600)
+	}
 	if code, out, errs := run(t, "cert-fetch", "--config", expired); code != 0 || !strings.Contains(out, "renewed") {
 		t.Fatalf("expired within the grace period: exit %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run(t, "cert-fetch", "--config", filepath.Join(old, "lab-host.toml")); code != 1 || !strings.Contains(errs, "not the newest issued to lab-2") {
+		t.Fatalf("a superseded expired certificate renewing: exit %d %q", code, errs)
 	}
 	lab, _ := config.LoadLabHost(expired)
 	c, _ := transport.New(transport.FromConfig(lab))

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -63,6 +64,12 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 	}
 	host := v.CertHost
 	rec.line.Host = host
+	if v.Reason == pki.ReasonCertExpired && !newestIssued(IssuedPath(e.DataDir), host, r.TLS.PeerCertificates[0]) {
+		// An old key (a backup, a discarded disk) with the token must not
+		// mint a fresh certificate: after expiry only the newest renews.
+		return nil, &apiError{status: http.StatusUnauthorized, reason: "cert-superseded",
+			msg: fmt.Sprintf("this expired certificate is not the newest issued to %s, and only the newest may renew after expiry; enroll this host again: cis490 enroll --receiver URL --host %s --token-file FILE", host, host)}
+	}
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	te, ok := s.tokens.Lookup(strings.TrimSpace(tok))
 	if !ok || te.Kind != token.KindHost || te.Name != host {
@@ -91,4 +98,20 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 	}
 	s.log.Info("certificate renewed", "host", host, "serial", serial, "not_after", cert.NotAfter)
 	return jsonResponse(http.StatusCreated, RenewResponse{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()), NotAfter: cert.NotAfter.UTC()}), nil
+}
+
+// newestIssued: cert is the last certificate the ledger records for host
+// (a host the ledger does not know, set up before it, passes).
+func newestIssued(ledger, host string, cert *x509.Certificate) bool {
+	issued, err := pki.IssuedTo(ledger, host)
+	if err != nil {
+		return false
+	}
+	var last string
+	for _, c := range issued {
+		if c.Kind == token.KindHost {
+			last = c.Serial
+		}
+	}
+	return last == "" || last == pki.Serial(cert)
 }

@@ -1,12 +1,14 @@
 package shipper
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"syscall"
+	"time"
 )
 
 // FingerprintSize is how many leading bytes identify a generation.
@@ -37,6 +39,36 @@ func ParseID(s string) (Ident, bool) {
 		return Ident{}, false
 	}
 	return id, true
+}
+
+// settleTime is how long a file without a complete first line must be
+// left alone before it is identified anyway.
+const settleTime = 10 * time.Second
+
+// identifyLive identifies a file that may still be growing, but only once
+// its fingerprint can tell it apart: it has a complete first line (or
+// FingerprintSize bytes), or has not changed for settleTime. A few bytes
+// of a line being written ("Nov 2") start many files alike, and a
+// generation known by them alone could later be taken for another (after a
+// crash, a new file at the path would pass for the old one). ok is false
+// while it waits.
+func identifyLive(f *os.File, now time.Time) (id Ident, ok bool, err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return Ident{}, false, err
+	}
+	n := int(min(st.Size(), FingerprintSize))
+	if n < FingerprintSize && now.Sub(st.ModTime()) < settleTime {
+		buf := make([]byte, n)
+		if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
+			return Ident{}, false, fmt.Errorf("read fingerprint: %w", err)
+		}
+		if !bytes.Contains(buf, []byte{'\n'}) {
+			return Ident{}, false, nil
+		}
+	}
+	id, err = identify(f)
+	return id, err == nil, err
 }
 
 // identify reads f's identity, fingerprinting its first bytes.

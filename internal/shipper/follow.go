@@ -117,15 +117,10 @@ func (fl *follower) openCurrent() error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", fl.path, err)
 	}
-	st, err := f.Stat()
-	if err != nil || st.Size() == 0 {
-		f.Close() // identify a generation only once it has bytes
+	id, ok, err := identifyLive(f, fl.now())
+	if err != nil || !ok {
+		f.Close() // identify a generation only once it can be told apart
 		fl.cur = nil
-		return err
-	}
-	id, err := identify(f)
-	if err != nil {
-		f.Close()
 		return err
 	}
 	fl.cur = &genFile{f: f, id: id}
@@ -146,15 +141,22 @@ func (fl *follower) find(id Ident) (*os.File, bool) {
 	for _, c := range fl.rotatedCopies() {
 		cands = append(cands, c.path)
 	}
-	for _, p := range cands {
-		f, err := os.Open(p)
-		if err != nil {
-			continue
+	// The generation's own inode first, wherever it went (renamed); only
+	// then a copy with its first bytes (copytruncate).
+	for _, byInode := range []bool{true, false} {
+		for _, p := range cands {
+			if !byInode && p == fl.path {
+				continue
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				continue
+			}
+			if (byInode && id.same(f)) || (!byInode && id.sameContent(f)) {
+				return f, true
+			}
+			f.Close()
 		}
-		if id.same(f) || (p != fl.path && id.sameContent(f)) {
-			return f, true
-		}
-		f.Close()
 	}
 	return nil, false
 }

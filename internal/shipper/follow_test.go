@@ -279,3 +279,40 @@ func TestFollowIgnoresOlderCopies(t *testing.T) {
 		t.Fatalf("read %q in %d new generations; want only the new file", got, gens)
 	}
 }
+
+// TestFollowWaitsForAFirstLine: a file is known by its first line, not by
+// the first few bytes of one (which start many files alike: after a crash
+// a new file would pass for the old); one that never completes a line is
+// taken once it has been left alone a while.
+func TestFollowWaitsForAFirstLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "app.log")
+	fl := newFollower(p, slog.New(slog.DiscardHandler))
+	now := time.Now()
+	fl.now = func() time.Time { return now }
+	defer fl.close()
+	appendTo(t, p, "g000")
+	if err := fl.start(); err != nil || fl.cur != nil {
+		t.Fatalf("a file with 4 bytes and no line was identified: %v", err)
+	}
+	if _, err := fl.next(64); !errors.Is(err, errNothing) {
+		t.Fatalf("next on a file without a line: %v", err)
+	}
+	appendTo(t, p, "2 the first line\n")
+	c, err := fl.next(64)
+	if err != nil || string(c.Data) != "g0002 the first line\n" || !c.New || c.Gen.FPLen != len("g0002 the first line\n") {
+		t.Fatalf("after the first line: %+v %v", c, err)
+	}
+
+	q := filepath.Join(t.TempDir(), "partial.log")
+	appendTo(t, q, "no newline ever")
+	fq := newFollower(q, slog.New(slog.DiscardHandler))
+	fq.now = func() time.Time { return now }
+	defer fq.close()
+	if fq.start(); fq.cur != nil {
+		t.Fatal("a fresh file without a line was identified at once")
+	}
+	now = now.Add(settleTime + time.Second)
+	if c, err := fq.next(64); err != nil || string(c.Data) != "no newline ever" {
+		t.Fatalf("a settled file without a line: %+v %v", c, err)
+	}
+}

@@ -75,14 +75,32 @@ func AddJoin(file, caFingerprint, pattern string, uses int, expires, now time.Ti
 		return "", err
 	}
 	h := hash(tok)
-	f.Tokens = append(f.Tokens, Entry{SHA256: hex.EncodeToString(h[:]), Kind: KindJoin, Name: pattern, Created: now.UTC(),
+	f.Tokens = append(pruneJoins(f.Tokens, now), Entry{SHA256: hex.EncodeToString(h[:]), Kind: KindJoin, Name: pattern, Created: now.UTC(),
 		Uses: uses, Expires: expires.UTC()})
 	return tok, writeFile(file, f)
 }
 
+// joinKeep is how long an expired join token is kept, so that using it
+// still says "expired" rather than "unknown".
+const joinKeep = 7 * 24 * time.Hour
+
+// pruneJoins drops join tokens expired more than joinKeep ago: every room
+// token ever made would otherwise stay in the file (and in memory) for
+// good.
+func pruneJoins(tokens []Entry, now time.Time) []Entry {
+	out := tokens[:0]
+	for _, e := range tokens {
+		if e.Kind == KindJoin && !e.Expires.IsZero() && now.Sub(e.Expires) > joinKeep {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // Why a join token was refused.
 var (
-	ErrJoinUnknown = errors.New("the join token is not known to this receiver (wrong, revoked, or from another fleet); ask for a new one: cis490 token create")
+	ErrJoinUnknown = errors.New("the join token is not known to this receiver (wrong, revoked, expired long ago, or from another fleet); ask for a new one: cis490 token create")
 	ErrJoinExpired = errors.New("the join token has expired; ask for a new one: cis490 token create")
 	ErrJoinHost    = errors.New("the join token is not for this host name")
 	ErrJoinUsed    = errors.New("the join token has been used up (each host name enrolls once with it); ask for a new one")

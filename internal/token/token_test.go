@@ -2,6 +2,7 @@ package token
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,5 +73,27 @@ func TestTokens(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	if _, ok := set.Lookup(b); !ok {
 		t.Fatal("a corrupt token file locked out a valid token")
+	}
+}
+
+// TestJoinTokensPruned: a join token expired a week ago leaves the file
+// when the next one is made; one expired lately still says "expired".
+func TestJoinTokensPruned(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tokens.json")
+	now := time.Now()
+	long, _ := AddJoin(p, strings.Repeat("ab", 32), "lab-1", 1, now.Add(-8*24*time.Hour), now.Add(-9*24*time.Hour))
+	lately, _ := AddJoin(p, strings.Repeat("ab", 32), "lab-2", 1, now.Add(-time.Hour), now.Add(-2*time.Hour))
+	if _, err := AddJoin(p, strings.Repeat("ab", 32), "lab-3", 1, now.Add(time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := readFile(p)
+	if len(f.Tokens) != 2 {
+		t.Fatalf("%d tokens kept; want 2 (the one expired a week ago dropped)", len(f.Tokens))
+	}
+	if err := ConsumeJoin(p, long, "lab-1", now); !errors.Is(err, ErrJoinUnknown) {
+		t.Fatalf("the pruned token: %v", err)
+	}
+	if err := ConsumeJoin(p, lately, "lab-2", now); !errors.Is(err, ErrJoinExpired) {
+		t.Fatalf("the token expired lately: %v", err)
 	}
 }

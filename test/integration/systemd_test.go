@@ -2,7 +2,9 @@ package integration
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -252,6 +254,31 @@ func TestSystemdLabHostUpdates(t *testing.T) {
 	}
 	if out := c.sh("systemctl start cis490-autoupdate.service; journalctl -u cis490-autoupdate --no-pager | tail -3"); !strings.Contains(out, "nothing") && strings.Contains(out, "Failed") {
 		t.Fatalf("autoupdate with nothing published:\n%s", out)
+	}
+
+	// The real cert-fetch unit (root) renews; the new key stays readable by
+	// the unprivileged shipper, which sends with the new certificate.
+	c.sh(`mkdir -p /etc/systemd/system/cis490-cert-fetch.service.d && printf '[Service]\nExecStart=\nExecStart=/usr/local/bin/cis490 cert-fetch --config /etc/cis490/lab-host.toml --force\n' > /etc/systemd/system/cis490-cert-fetch.service.d/force.conf && systemctl daemon-reload`)
+	c.sh("systemctl start cis490-cert-fetch.service || true")
+	if st := strings.TrimSpace(c.sh("systemctl show -p Result --value cis490-cert-fetch.service")); st != "success" {
+		t.Fatalf("cis490-cert-fetch.service: %s\n%s", st, c.sh("journalctl -u cis490-cert-fetch --no-pager | tail -20"))
+	}
+	if st := strings.TrimSpace(c.sh("stat -c '%G %a' /etc/cis490/host.key")); st != "cis490-shipper 640" {
+		t.Fatalf("the renewed key is %s, not cis490-shipper 640", st)
+	}
+	block, _ := pem.Decode([]byte(c.sh("cat /etc/cis490/host.crt")))
+	renewed, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sh("echo after-renewal >> /var/log/cis490-test.log")
+	want := `"cert_expires":"` + renewed.NotAfter.UTC().Format(time.RFC3339) + `"`
+	deadline = time.Now().Add(30 * time.Second)
+	for !grepTree(filepath.Join(rp.dataDir, "index"), `"host":"lab-2"`) || !grepTree(filepath.Join(rp.dataDir, "index"), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the shipper never sent with the renewed certificate (%s):\n%s", want, c.sh("journalctl -u cis490-shipper --no-pager | tail -20"))
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 
 	// A signed release, published; the autoupdate unit takes it.
