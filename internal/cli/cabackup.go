@@ -168,4 +168,5 @@ func sameOwnerAsData(data string) {
 		}
 	}
 	os.Lchown(filepath.Join(data, "tokens.json.lock"), int(st.Uid), int(st.Gid))
+	os.Lchown(filepath.Join(data, "ca", "trust.lock"), int(st.Uid), int(st.Gid))
 }

@@ -50,6 +50,11 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 		return err
 	}
 	now := time.Now()
+	unlock, err := receiver.LockTrust(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	toks, certs, err := receiver.RevokeHost(cfg.DataDir, host, "removed", now)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -88,6 +89,13 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-name", msg: err.Error()}
 	}
+	// One change to the fleet's credentials at a time: an enrollment
+	// racing a `host remove` must not leave credentials the removal missed.
+	unlock, err := LockTrust(e.DataDir)
+	if err != nil {
+		return nil, s.enrollFailed(host, err)
+	}
+	defer unlock()
 	if err := token.ConsumeJoin(TokensPath(e.DataDir), tok, host, now); err != nil {
 		switch {
 		case errors.Is(err, token.ErrJoinHost):
@@ -160,4 +168,11 @@ func RevokeHost(data, host, why string, now time.Time) (tokens, certs int, err e
 		}
 	}
 	return tokens, len(rev), nil
+}
+
+// LockTrust serialises changes to a host's credentials (enroll, renew,
+// host remove) across the receiver and the admin commands; the returned
+// func releases it.
+func LockTrust(dataDir string) (func(), error) {
+	return pki.Lock(filepath.Join(dataDir, "ca", "trust"))
 }

@@ -159,3 +159,30 @@ func TestRoomTokenCannotTakeOver(t *testing.T) {
 		t.Fatalf("a refused enrollment's index line %+v", l[len(l)-1])
 	}
 }
+
+// TestEnrollWaitsForHostRemove: while an admin command changes the fleet's
+// credentials (host remove holds the trust lock), an enrollment waits, so
+// neither undoes half of the other.
+func TestEnrollWaitsForHostRemove(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	now := time.Now()
+	tok, _ := token.AddJoin(f.tokens, f.ca.Fingerprint(), "lab-1", 1, now.Add(time.Hour), now)
+	unlock, err := LockTrust(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan reply, 1)
+	b, _ := json.Marshal(EnrollRequest{Host: "lab-1", CSR: csrFor(t, "lab-1")})
+	go func() {
+		done <- f.do(cred{token: tok}, http.MethodPost, "/v1/enroll", string(b), nil)
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("enrolled (%d) while the trust lock was held", r.status)
+	case <-time.After(300 * time.Millisecond):
+	}
+	unlock()
+	if r := <-done; r.status != 201 {
+		t.Fatalf("after the lock was released: %d %s", r.status, r.body)
+	}
+}

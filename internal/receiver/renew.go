@@ -64,6 +64,11 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 	}
 	host := v.CertHost
 	rec.line.Host = host
+	unlock, err := LockTrust(e.DataDir)
+	if err != nil {
+		return nil, s.enrollFailed(host, err)
+	}
+	defer unlock()
 	if v.Reason == pki.ReasonCertExpired && !newestIssued(IssuedPath(e.DataDir), host, r.TLS.PeerCertificates[0]) {
 		// An old key (a backup, a discarded disk) with the token must not
 		// mint a fresh certificate: after expiry only the newest renews.
