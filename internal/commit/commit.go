@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cis490/cis490/internal/vfs"
@@ -41,6 +42,31 @@ type Group struct {
 	done    chan struct{} // closed and replaced whenever durable or err changes
 	kick    chan struct{}
 	stats   Stats
+	// pending is when the oldest write not yet durable was recorded.
+	pending time.Time
+	observe atomic.Pointer[func(Round)]
+}
+
+// Round describes one sync round, for metrics.
+type Round struct {
+	Sync   time.Duration // the fsyncs, files in parallel
+	Oldest time.Duration // how long the round's oldest write waited to be durable
+	Writes int           // writes the round made durable
+}
+
+// Observe has f called after every successful round (from the round's
+// goroutine: f must be quick).
+func (g *Group) Observe(f func(Round)) { g.observe.Store(&f) }
+
+// Pending is how long the oldest write not yet durable has waited (0 when
+// everything is on disk).
+func (g *Group) Pending(now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pending.IsZero() {
+		return 0
+	}
+	return max(0, now.Sub(g.pending))
 }
 
 // New makes a group committer; call Run to start its loop.
@@ -55,6 +81,9 @@ func (g *Group) Wrote(f vfs.File) Ticket {
 	g.next++
 	t := g.next
 	g.dirty[f] = struct{}{}
+	if g.pending.IsZero() {
+		g.pending = time.Now()
+	}
 	g.mu.Unlock()
 	select {
 	case g.kick <- struct{}{}:
@@ -161,6 +190,8 @@ func (g *Group) round() {
 		files = append(files, f)
 	}
 	clear(g.dirty)
+	since := g.pending
+	g.pending = time.Time{} // writes from now on wait for the next round
 	g.mu.Unlock()
 
 	start := time.Now()
@@ -181,14 +212,19 @@ func (g *Group) round() {
 		g.fail(fmt.Errorf("%w: %w", ErrFailed, err))
 		return
 	}
+	took := time.Since(start)
 	g.mu.Lock()
+	writes := int(target - g.durable)
 	g.stats.Rounds++
-	g.stats.Tickets += uint64(target - g.durable)
-	g.stats.Busy += time.Since(start)
+	g.stats.Tickets += uint64(writes)
+	g.stats.Busy += took
 	g.durable = target
 	close(g.done)
 	g.done = make(chan struct{})
 	g.mu.Unlock()
+	if f := g.observe.Load(); f != nil {
+		(*f)(Round{Sync: took, Oldest: time.Since(since), Writes: writes})
+	}
 }
 
 // Fail stops the group: a sync of one of its files failed outside a round

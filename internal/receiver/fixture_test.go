@@ -28,6 +28,7 @@ type fixture struct {
 	caPool *x509.CertPool
 	store  *store.Store
 	tokens string // tokens.json path
+	srv    *Server
 }
 
 type fixtureOpts struct {
@@ -100,7 +101,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	})
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	return &fixture{t: t, url: "https://" + ln.Addr().String(), dir: dir, ca: ca, caPool: pool, store: st, tokens: tokPath}
+	return &fixture{t: t, url: "https://" + ln.Addr().String(), dir: dir, ca: ca, caPool: pool, store: st, tokens: tokPath, srv: srv}
 }
 
 // cred is a client's certificate (may be nil) and token (may be empty).

@@ -91,6 +91,8 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	status := http.StatusCreated
 	if out == store.Duplicate {
 		status = http.StatusOK
+	} else {
+		rec.stored = int64(len(body))
 	}
 	return jsonResponse(status, map[string]any{"length": length}), nil
 }

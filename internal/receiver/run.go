@@ -13,9 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/metrics"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/token"
@@ -114,6 +116,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		Fleet: func(ctx context.Context, now time.Time) (any, error) {
 			return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
 		},
+		Metrics: newMetrics(cfg, g),
 	})
 	if err != nil {
 		return err
@@ -267,4 +270,36 @@ func gateFor(configured []Release, accept int, dir string) *Gate {
 		}
 	}
 	return NewGate(all, accept)
+}
+
+// newMetrics wires the metrics to the group commit and the detector's view.
+func newMetrics(cfg *config.Receiver, g *commit.Group) *metrics.Metrics {
+	m := metrics.New(metrics.Options{
+		Pending: g.Pending,
+		Fleet: func(ctx context.Context, now time.Time) (metrics.Fleet, error) {
+			v, err := fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
+			if err != nil {
+				return metrics.Fleet{}, err
+			}
+			f := metrics.Fleet{Hosts: map[string]int{}, Active: map[string]int{}, DetectorRan: v.DetectorRan}
+			// Active: confirmed and alerted (one waiting for its second run
+			// is not yet an alert).
+			for _, s := range v.Fleet {
+				if s.Firing {
+					f.Active[s.Symptom]++
+				}
+			}
+			for _, h := range v.Hosts {
+				f.Hosts[h.State]++
+				for _, s := range h.Symptoms {
+					if s.Firing {
+						f.Active[s.Symptom]++
+					}
+				}
+			}
+			return f, nil
+		},
+	})
+	g.Observe(m.Round)
+	return m
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/metrics"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/token"
@@ -53,6 +54,9 @@ type Options struct {
 	HostHealthDir string
 	// Fleet builds the fleet view GET /v1/fleet answers (admins only).
 	Fleet func(ctx context.Context, now time.Time) (any, error)
+	// Metrics counts requests and serves GET /metrics, to loopback or an
+	// admin (nil: no metrics).
+	Metrics *metrics.Metrics
 }
 
 // Server is the receiver's HTTP handler.
@@ -107,6 +111,7 @@ type reqState struct {
 	line    index.Line
 	start   time.Time
 	durable commit.Durable // the stored bytes a 2xx acknowledges, if any
+	stored  int64          // log bytes a 201 stored, for the metrics
 }
 
 // ServeHTTP answers one request. Every /v1/ request gets exactly one index
@@ -114,6 +119,10 @@ type reqState struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" {
 		s.healthz(w, r)
+		return
+	}
+	if r.URL.Path == "/metrics" && s.opt.Metrics != nil {
+		s.serveMetrics(w, r)
 		return
 	}
 	if !strings.HasPrefix(r.URL.EscapedPath(), "/v1/") {
@@ -148,8 +157,43 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("request not made durable; answering 503", "err", err, "host", rec.line.Host)
 		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: "storage",
 			msg: "the receiver cannot store requests right now; retry later", retryAfter: 30})
+		rec.stored = 0
+	}
+	if s.opt.Metrics != nil {
+		s.opt.Metrics.Request(rec.line.Endpoint, resp.status, rec.stored)
 	}
 	resp.write(w, r.Method == http.MethodHead)
+}
+
+// serveMetrics answers GET /metrics to a scraper on this machine, or to an
+// admin from anywhere; scrapes are not indexed (one every 15 s would
+// drown the requests the index is for).
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		errorResponse(&apiError{status: http.StatusMethodNotAllowed, reason: "method", msg: "metrics: GET /metrics"}).write(w, false)
+		return
+	}
+	if !loopback(r.RemoteAddr) {
+		rec := &reqState{}
+		p, aerr := s.authenticate(r, s.opt.Now(), rec)
+		if aerr == nil && p.kind != pki.KindAdmin {
+			aerr = &apiError{status: http.StatusForbidden, reason: "not-admin", msg: "metrics are for a scraper on the receiver's machine or an admin certificate and token"}
+		}
+		if aerr != nil {
+			errorResponse(aerr).write(w, r.Method == http.MethodHead)
+			return
+		}
+	}
+	s.opt.Metrics.Handler().ServeHTTP(w, r)
+}
+
+func loopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // serveV1 routes, authenticates and handles; a panic becomes a 500 with
