@@ -41,6 +41,7 @@ func commands() []command {
 		{"ship", "ship this lab host's log files to the receiver", "[--config lab-host.toml]", runShip},
 		{"fleet-health", "judge the fleet from the index; write alerts (timer, every 5 min)", "[--config receiver.toml] [--now T] [--dry-run]", runFleetHealth},
 		{"status", "the fleet table from the receiver (GET /v1/fleet), worst first", "[--admin DIR] [--json]", runStatus},
+		{"logs", "a host's streams, or one printed from a time or offset; --follow like tail -f", "HOST [STREAM] [--since 2h] [--follow]", runLogs},
 		{"doctor", "check this lab host: config, credentials, receiver, clock, code, backlog, units", "[--config lab-host.toml] [--json]", runDoctor},
 		{"ship-health-check", "run the doctor and send its report to the receiver (daily timer)", "[--config lab-host.toml]", runShipHealthCheck},
 		{"heartbeat", "tell the receiver this host is up, shutting down or going to sleep", "[--state up|shutdown|sleep]", runHeartbeat},
@@ -136,6 +137,26 @@ func newFlags(env *Env, name, usage, summary string) *flag.FlagSet {
 
 // parse parses flags, turning a flag mistake into a usage error and -h into
 // the usage text.
+// parseMixed is parse for commands whose flags may follow their arguments
+// (`logs lab-1 syslog --since 2h`); it returns the arguments. "--" ends
+// the flags.
+func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if i := len(args) - len(rest) - 1; i >= 0 && args[i] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
 func parse(fs *flag.FlagSet, args []string) error {
 	usage := fs.Usage
 	fs.Usage = func() {} // a mistake is one line on stderr, not the whole usage

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,27 @@ func TestCAInitAndIssue(t *testing.T) {
 	}
 	if code, out, errs := run(t, "ca", "issue", "--config", cfg, "--admin", "alice", "--out", filepath.Join(dir, "adm")); code != 0 || !strings.Contains(out, "issued admin alice") {
 		t.Fatalf("ca issue --admin: %d %q %q", code, out, errs)
+	}
+}
+
+// TestParseMixed: flags may follow the arguments; "--" ends the flags.
+func TestParseMixed(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		pos  string
+		f    bool
+	}{
+		{[]string{"lab-1", "syslog", "--follow"}, "lab-1 syslog", true},
+		{[]string{"--follow", "lab-1"}, "lab-1", true},
+		{[]string{"lab-1", "--follow", "syslog"}, "lab-1 syslog", true},
+		{[]string{"lab-1", "--", "--follow"}, "lab-1 --follow", false},
+		{nil, "", false},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		follow := fs.Bool("follow", false, "")
+		pos, err := parseMixed(fs, c.args)
+		if err != nil || strings.Join(pos, " ") != c.pos || *follow != c.f {
+			t.Errorf("%q: %q follow=%v %v; want %q follow=%v", c.args, pos, *follow, err, c.pos, c.f)
+		}
 	}
 }

@@ -32,22 +32,9 @@ confirmation) and the latest doctor summary. DIR is an admin bundle from
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	u := *recv
-	if u == "" {
-		b, err := os.ReadFile(filepath.Join(*dir, AdminReceiverFile))
-		if err != nil {
-			return fmt.Errorf("no receiver URL: pass --receiver https://host:8443, or --admin with the folder `cis490 ca issue --admin NAME` made (%w)", err)
-		}
-		u = strings.TrimSpace(string(b))
-	}
-	c, err := transport.New(transport.Options{
-		Receiver: u, Host: "admin",
-		CertFile: filepath.Join(*dir, token.KindAdmin+".crt"), KeyFile: filepath.Join(*dir, token.KindAdmin+".key"),
-		CAFile: filepath.Join(*dir, "ca.crt"), TokenFile: filepath.Join(*dir, "token"),
-		Timeout: 30 * time.Second, Log: env.Log,
-	})
+	c, err := adminClient(env, *dir, *recv)
 	if err != nil {
-		return fmt.Errorf("admin credentials in %s: %w", *dir, err)
+		return err
 	}
 	defer c.Close()
 	var raw json.RawMessage
@@ -63,6 +50,29 @@ confirmation) and the latest doctor summary. DIR is an admin bundle from
 		return fmt.Errorf("the receiver's fleet view is not what this version reads: %w", err)
 	}
 	return writeStatus(env.Stdout, &v, isTerminal(env.Stdout))
+}
+
+// adminClient talks to the receiver with the admin bundle in dir (from
+// `ca issue --admin`); recv overrides the bundle's receiver.url.
+func adminClient(env *Env, dir, recv string) (*transport.Client, error) {
+	u := recv
+	if u == "" {
+		b, err := os.ReadFile(filepath.Join(dir, AdminReceiverFile))
+		if err != nil {
+			return nil, fmt.Errorf("no receiver URL: pass --receiver https://host:8443, or --admin with the folder `cis490 ca issue --admin NAME` made (%w)", err)
+		}
+		u = strings.TrimSpace(string(b))
+	}
+	c, err := transport.New(transport.Options{
+		Receiver: u, Host: "admin",
+		CertFile: filepath.Join(dir, token.KindAdmin+".crt"), KeyFile: filepath.Join(dir, token.KindAdmin+".key"),
+		CAFile: filepath.Join(dir, "ca.crt"), TokenFile: filepath.Join(dir, "token"),
+		Timeout: 30 * time.Second, Log: env.Log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin credentials in %s: %w", dir, err)
+	}
+	return c, nil
 }
 
 func envOr(name, def string) string {

@@ -256,10 +256,24 @@ func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *a
 	}
 	q := r.URL.Query()
 	var offset int64
-	if q.Has("offset") {
+	switch {
+	case q.Has("offset") && q.Has("since"):
+		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-offset", msg: "give offset or since, not both"}
+	case q.Has("offset"):
 		var aerr *apiError
 		if offset, aerr = parseOffset(q); aerr != nil {
 			return nil, aerr
+		}
+	case q.Has("since"):
+		at, aerr := parseSince(q.Get("since"), s.opt.Now())
+		if aerr != nil {
+			return nil, aerr
+		}
+		var err error
+		if offset, err = s.store.OffsetAt(key, at); errors.Is(err, store.ErrNotFound) {
+			return nil, notFound
+		} else if err != nil {
+			return nil, &apiError{status: http.StatusInternalServerError, reason: "storage", msg: "the receiver could not read that stream; retry later"}
 		}
 	}
 	limit := 1 << 20
@@ -281,6 +295,19 @@ func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *a
 	h := streamHeaders(info)
 	h["X-Cis490-Offset"] = strconv.FormatInt(max(offset, info.Start), 10)
 	return &response{status: http.StatusOK, raw: data, ctype: "application/octet-stream", headers: h}, nil
+}
+
+// parseSince reads ?since=: a duration before the receiver's now ("2h",
+// "90m": the receiver's clock stamped the bytes) or an RFC 3339 time.
+func parseSince(v string, now time.Time) (time.Time, *apiError) {
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, &apiError{status: http.StatusBadRequest, reason: "bad-since",
+		msg: fmt.Sprintf("since %q is neither a duration like 2h nor a time like 2026-11-27T08:00:00Z", clip(v, 40))}
 }
 
 func streamHeaders(info store.Info) map[string]string {

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"sort"
 	"sync"
 	"time"
 
@@ -94,6 +96,7 @@ type Streams interface {
 	Read(key Key, offset int64, limit int) ([]byte, Info, error)
 	Stat(key Key) (Info, bool)
 	List(host string) []Info
+	OffsetAt(key Key, t time.Time) (int64, error)
 }
 
 // ErrNotFound is returned for a stream that does not exist.
@@ -258,6 +261,38 @@ func (s *Store) Read(key Key, offset int64, limit int) ([]byte, Info, error) {
 		return nil, info, err
 	}
 	return buf, info, nil
+}
+
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// OffsetAt returns the offset of the first byte the stream stored at or
+// after t, or its length when it stored nothing since (each append keeps
+// its time, so the extent map is the stream's time → offset map; a clock
+// stepped back makes the answer approximate, never out of range).
+func (s *Store) OffsetAt(key Key, t time.Time) (int64, error) {
+	s.mu.RLock()
+	st := s.streams[key]
+	s.mu.RUnlock()
+	if st == nil {
+		return 0, ErrNotFound
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	switch { // beyond what UnixNano can hold
+	case t.After(maxTime):
+		return st.length, nil
+	case t.Before(minTime):
+		return st.start, nil
+	}
+	at := t.UnixNano()
+	i := sort.Search(len(st.extents), func(i int) bool { return st.extents[i].time >= at })
+	if i == len(st.extents) {
+		return st.length, nil
+	}
+	return max(st.extents[i].off, st.start), nil
 }
 
 // readAt fills buf from logical offset off; the caller holds st.mu and has

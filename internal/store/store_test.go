@@ -302,3 +302,41 @@ func TestRetentionWhileShipping(t *testing.T) {
 		t.Errorf("store holds %d bytes, retention.max_bytes is %d", total, 16<<10)
 	}
 }
+
+// TestOffsetAt: the time → offset map `cis490 logs --since` reads: the
+// first byte stored at or after a time, the same after a restart (append
+// times are in the records), and the length when nothing came since.
+func TestOffsetAt(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	s := newTestStore(t, Options{Now: func() time.Time { return now }})
+	k := Key{"lab-1", "syslog"}
+	var off int64
+	for i := range 4 { // 08:00, 09:00, 10:00, 11:00
+		line := fmt.Sprintf("line at %02d:00\n", 8+i)
+		mustAppend(t, s, k, off, Gen{}, line)
+		off += int64(len(line))
+		now = now.Add(time.Hour)
+	}
+	per := int64(len("line at 08:00\n"))
+	check := func(s *Store) {
+		t.Helper()
+		for _, c := range []struct {
+			at   time.Time
+			want int64
+		}{
+			{time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC), 0},
+			{time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), per},
+			{time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), 2 * per},
+			{time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), 4 * per},
+		} {
+			if got, err := s.OffsetAt(k, c.at); err != nil || got != c.want {
+				t.Errorf("OffsetAt(%s) = %d, %v; want %d", c.at.Format("15:04"), got, err, c.want)
+			}
+		}
+		if _, err := s.OffsetAt(Key{"lab-1", "nope"}, now); !errors.Is(err, ErrNotFound) {
+			t.Errorf("an unknown stream: %v", err)
+		}
+	}
+	check(s)
+	check(reopen(t, s))
+}

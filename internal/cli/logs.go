@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cis490/cis490/internal/names"
+	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/transport"
+)
+
+func runLogs(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "logs", "HOST [STREAM] [--since 2h|TIME | --offset N] [--follow] [--admin DIR]",
+		`Without STREAM: lists HOST's streams. With it: prints the stream from its
+start, from --offset N, or from --since (a duration before the receiver's
+clock, like 2h, or a time like 2026-11-27T08:00:00Z: the receiver keeps when
+each batch arrived); --follow then keeps printing what arrives, like tail -f,
+until interrupted. Needs an admin bundle (cis490 ca issue --admin NAME).`)
+	dir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder (default $CIS490_ADMIN or .)")
+	recv := fs.String("receiver", "", "receiver URL (default: the bundle's receiver.url)")
+	since := fs.String("since", "", "print from this long ago (2h, 30m) or this time (RFC 3339)")
+	offset := fs.Int64("offset", -1, "print from this byte offset")
+	follow := fs.Bool("follow", false, "keep printing what arrives (Ctrl-C stops)")
+	every := fs.Duration("interval", time.Second, "how often --follow asks for more")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usagef("give a host, and a stream to print: logs HOST [STREAM]")
+	}
+	host, err := names.Host(pos[0])
+	if err != nil {
+		return usagef("%q is not a host name: %v", pos[0], err)
+	}
+	if *since != "" && *offset >= 0 {
+		return usagef("give --since or --offset, not both")
+	}
+	if *since != "" {
+		if _, err := time.ParseDuration(*since); err != nil {
+			if _, err := time.Parse(time.RFC3339, *since); err != nil {
+				return usagef("--since %q is neither a duration like 2h nor a time like 2026-11-27T08:00:00Z", *since)
+			}
+		}
+	}
+	c, err := adminClient(env, *dir, *recv)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if len(pos) == 1 {
+		return listStreams(ctx, env, c, host)
+	}
+	stream := pos[1]
+	if err := names.Stream(stream); err != nil {
+		return usagef("%q is not a stream name: %v", stream, err)
+	}
+	path := "/v1/logs/" + url.PathEscape(host) + "/" + url.PathEscape(stream)
+	q := url.Values{"offset": {"0"}}
+	switch {
+	case *since != "":
+		q = url.Values{"since": {*since}}
+	case *offset >= 0:
+		q = url.Values{"offset": {strconv.FormatInt(*offset, 10)}}
+	}
+	next := int64(-1)
+	for {
+		got, at, length, err := readChunk(ctx, c, path, q)
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil // interrupted: a follow ends quietly
+		}
+		if next >= 0 && at > next {
+			fmt.Fprintf(env.Stderr, "cis490 logs: %d bytes were dropped by the receiver's retention before they could be printed\n", at-next)
+		}
+		if _, err := env.Stdout.Write(got); err != nil {
+			return err
+		}
+		next = at + int64(len(got))
+		q = url.Values{"offset": {strconv.FormatInt(next, 10)}}
+		if next < length {
+			continue // more already there
+		}
+		if !*follow {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil // interrupted: a follow ends quietly
+		case <-time.After(*every):
+		}
+	}
+}
+
+// readChunk reads up to 1 MiB of a stream; it returns the bytes, the
+// offset they begin at and the stream's length.
+func readChunk(ctx context.Context, c *transport.Client, path string, q url.Values) ([]byte, int64, int64, error) {
+	q.Set("limit", strconv.Itoa(1<<20))
+	resp, err := c.Do(ctx, http.MethodGet, path+"?"+q.Encode(), nil, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, 0, nil
+		}
+		return nil, 0, 0, err
+	}
+	if err := resp.Err(); err != nil {
+		return nil, 0, 0, err
+	}
+	at, err1 := strconv.ParseInt(resp.Header.Get("X-Cis490-Offset"), 10, 64)
+	length, err2 := strconv.ParseInt(resp.Header.Get("X-Cis490-Length"), 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, 0, 0, fmt.Errorf("the receiver's answer lacks its offset and length headers (an older receiver?): %w", err)
+	}
+	return resp.Body, at, length, nil
+}
+
+func listStreams(ctx context.Context, env *Env, c *transport.Client, host string) error {
+	var v struct {
+		Streams []store.Info `json:"streams"`
+	}
+	if err := c.GetJSON(ctx, "/v1/logs/"+url.PathEscape(host), &v); err != nil {
+		return err
+	}
+	if len(v.Streams) == 0 {
+		fmt.Fprintf(env.Stdout, "%s has stored no logs yet\n", host)
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tBYTES\tKEPT FROM")
+	for _, s := range v.Streams {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", s.Stream, s.Length, s.Start)
+	}
+	return tw.Flush()
+}
