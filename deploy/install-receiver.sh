@@ -31,6 +31,16 @@ put() {
 }
 etc="$root/etc/cis490" data="$root/var/lib/cis490" units="$root/etc/systemd/system"
 
+# A lab host installed here first keeps autoupdate's binaries in
+# /var/lib/cis490/bin, which becomes the receiver's user's folder: those
+# go, and the receiver's binary serves both (install-receiver.sh updates
+# this machine from now on).
+if [ -d "$data/bin" ]; then
+  run rm -f "$root/usr/local/bin/cis490"
+  run rm -rf "$data/bin"
+  echo "install-receiver.sh: this lab host's autoupdate binaries removed: the receiver's binary serves both from now on"
+  changed=1
+fi
 put "$binary" "$root/usr/local/bin/cis490" 0755
 if [ -z "$root" ] && ! id cis490 >/dev/null 2>&1; then
   run useradd --system --home /var/lib/cis490 --shell /usr/sbin/nologin cis490; changed=1
@@ -53,7 +63,10 @@ elif [ "$(stat -c %a "$data")" != 751 ]; then run chmod 0751 "$data"; changed=1;
 if [ ! -f "$data/ca/ca.key" ]; then
   run "$binary" ca init --config "$etc/receiver.toml"; changed=1
 fi
-if [ -z "$root" ] && [ "$dry" = 0 ]; then chown -R cis490:cis490 "$data"; fi
+# The receiver's user owns its data folder and the CA (ca init ran as
+# root), nothing else in it: a lab host's state on the same machine stays
+# its own.
+if [ -z "$root" ] && [ "$dry" = 0 ]; then chown cis490:cis490 "$data" && chown -R cis490:cis490 "$data/ca"; fi
 
 for u in cis490-receiver.service cis490-fleet-health.service cis490-fleet-health.timer cis490-notify-failure@.service; do
   put "$here/systemd/$u" "$units/$u" 0644

@@ -56,7 +56,7 @@ type container struct {
 // at /src and the binary under test at /opt/cis490-test/cis490; hostNet
 // shares this machine's network, so a receiver here is reachable on
 // 127.0.0.1.
-func bootContainer(t *testing.T, root, bin string, hostNet bool) *container {
+func bootContainer(t *testing.T, root, bin string, hostNet bool, binds ...string) *container {
 	t.Helper()
 	repo, _ := filepath.Abs(filepath.Join("..", ".."))
 	c := &container{t: t}
@@ -64,6 +64,9 @@ func bootContainer(t *testing.T, root, bin string, hostNet bool) *container {
 		"--keep-unit", "--console=passive", "--bind-ro=" + repo + ":/src", "--bind-ro=" + bin + ":/opt/cis490-test/cis490"}
 	if !hostNet {
 		args = append(args, "--private-network")
+	}
+	for _, b := range binds { // SRC:DST, read-only
+		args = append(args, "--bind-ro="+b)
 	}
 	c.cmd = exec.Command("systemd-nspawn", args...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.log, &c.log

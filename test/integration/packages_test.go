@@ -1,0 +1,100 @@
+package integration
+
+import (
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestPackagesForReal builds the Debian packages with packaging/build.sh
+// (nfpm from the module proxy) and installs them in a booted Debian: the
+// receiver's units start and verify, the lab host's are enabled and wait
+// for enrollment without failing, the host ships once enrolled, and
+// removing both packages stops the units and leaves the data in place.
+func TestPackagesForReal(t *testing.T) {
+	needRoot(t)
+	dist := t.TempDir()
+	arch := map[string]string{"amd64": "amd64", "arm64": "arm64", "arm": "armhf"}[runtime.GOARCH]
+	build := exec.Command("sh", "packaging/build.sh", "--version", "0.3.0", "--arch", arch, "--out", dist)
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("packaging/build.sh: %v\n%s", err, out)
+	}
+	c := bootContainer(t, nspawnRoot(t), binPath, false, dist+":/debs")
+
+	out := c.sh("dpkg -i /debs/cis490-receiver_" + debArch + ".deb 2>&1")
+	waitActive(t, c, "cis490-receiver.service")
+	if user := strings.TrimSpace(c.sh("stat -c %U /proc/$(systemctl show -p MainPID --value cis490-receiver.service)")); user != "cis490" {
+		t.Fatalf("the packaged receiver runs as %q:\n%s", user, out)
+	}
+	if st := strings.TrimSpace(c.sh("systemctl is-enabled cis490-fleet-health.timer")); st != "enabled" {
+		t.Errorf("cis490-fleet-health.timer is %s", st)
+	}
+
+	out = c.sh("dpkg -i /debs/cis490-lab-host_" + debArch + ".deb 2>&1")
+	if !strings.Contains(out, "enroll this host") {
+		t.Errorf("the lab-host package does not say how to enroll:\n%s", out)
+	}
+	for _, u := range []string{"cis490-doctor-check.timer", "cis490-autoupdate.timer", "cis490-cert-fetch.timer", "cis490-shipper.service"} {
+		if st := strings.TrimSpace(c.sh("systemctl is-enabled " + u)); st != "enabled" {
+			t.Errorf("%s is %s after installing the package", u, st)
+		}
+	}
+	// Not enrolled yet: the shipper is skipped by its condition, not failed.
+	c.sh("systemctl start cis490-shipper.service")
+	if st, _ := c.try("systemctl is-failed cis490-shipper.service", ""); strings.TrimSpace(st) == "failed" {
+		t.Errorf("the shipper failed before enrollment:\n%s", c.sh("journalctl -u cis490-shipper --no-pager | tail"))
+	}
+	if out, err := c.try("systemd-analyze verify /usr/lib/systemd/system/cis490-*.service /usr/lib/systemd/system/cis490-*.timer 2>&1", ""); err != nil {
+		t.Errorf("the packaged units do not verify: %v\n%s", err, out)
+	}
+
+	// A debootstrapped root has no /etc/hosts; an installed Debian does.
+	c.sh("grep -qs localhost /etc/hosts || echo '127.0.0.1 localhost' >> /etc/hosts")
+	tok := c.sh("cis490 token create --host lab-1 --config /etc/cis490/receiver.toml 2>/dev/null")
+	if out, err := c.try("cis490 enroll --receiver https://localhost:8443 --host lab-1 --dir /etc/cis490", tok); err != nil {
+		t.Fatalf("enroll: %v\n%s", err, out)
+	}
+	c.sh("echo from-the-package > /var/log/pkg-test.log && chgrp adm /var/log/pkg-test.log && chmod 0640 /var/log/pkg-test.log")
+	c.sh("systemctl start cis490-shipper.service")
+	waitActive(t, c, "cis490-shipper.service")
+	waitFor(t, c, "grep -rqs from-the-package /var/lib/cis490/logs", "the packaged shipper's log never reached the packaged receiver")
+
+	c.sh("dpkg -r cis490-lab-host cis490-receiver 2>&1")
+	for _, u := range []string{"cis490-receiver.service", "cis490-shipper.service"} {
+		if st, _ := c.try("systemctl is-active "+u, ""); strings.TrimSpace(st) == "active" {
+			t.Errorf("%s still runs after the packages were removed", u)
+		}
+	}
+	for _, p := range []string{"/var/lib/cis490/ca/ca.key", "/etc/cis490/receiver.toml", "/etc/cis490/lab-host.toml", "/etc/cis490/host.key", "/var/lib/cis490/index"} {
+		if _, err := c.try("test -e "+p, ""); err != nil {
+			t.Errorf("removing the packages removed %s", p)
+		}
+	}
+	if _, err := c.try("grep -rqs from-the-package /var/lib/cis490/logs", ""); err != nil {
+		t.Error("removing the packages removed the stored logs")
+	}
+
+	// A lab host alone: the binary behind the link autoupdate manages.
+	h := bootContainer(t, nspawnRoot(t), binPath, false, dist+":/debs")
+	h.sh("dpkg -i /debs/cis490-lab-host_" + debArch + ".deb 2>&1")
+	if l := strings.TrimSpace(h.sh("readlink /usr/bin/cis490; readlink /var/lib/cis490/bin/current")); l != "/var/lib/cis490/bin/current/cis490\n0.3.0" {
+		t.Fatalf("the packaged lab host's binary links: %q", l)
+	}
+	if v := h.sh("cis490 version"); !strings.Contains(v, "0.3.0") {
+		t.Fatalf("cis490 version through the link: %q", v)
+	}
+	if st := strings.TrimSpace(h.sh("stat -c '%G %a' /etc/cis490")); st != "cis490-shipper 2755" {
+		t.Errorf("/etc/cis490 is %s", st)
+	}
+	h.sh("dpkg -r cis490-lab-host 2>&1")
+	if _, err := h.try("test -e /usr/bin/cis490", ""); err == nil {
+		t.Error("removing the lab-host package left /usr/bin/cis490 pointing nowhere")
+	}
+}
+
+// debArch is this machine's Debian architecture and the packages' version
+// as build.sh names them.
+var debArch = "0.3.0_" + map[string]string{"amd64": "amd64", "arm64": "arm64", "arm": "armhf"}[runtime.GOARCH]
