@@ -17,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -67,6 +68,15 @@ type env struct {
 	rtt      time.Duration
 	instance string
 	commit   string
+
+	mu    sync.Mutex // facts: a check abandoned on its deadline may still write
+	facts Facts
+}
+
+func (e *env) fact(f func(*Facts)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f(&e.facts)
 }
 
 // Run runs every check.
@@ -114,6 +124,13 @@ func Run(ctx context.Context, opt Options) *Report {
 		r.Host = e.cfg.Host
 	}
 	r.Instance = e.instance
+	var uts syscall.Utsname
+	if syscall.Uname(&uts) == nil {
+		e.fact(func(f *Facts) { f.Kernel = utsString(uts.Release[:]) })
+	}
+	e.mu.Lock()
+	r.Facts = e.facts
+	e.mu.Unlock()
 	r.finish()
 	return r
 }
@@ -358,13 +375,14 @@ func checkClock(_ context.Context, e *env) Check {
 	// with x = mid - D. Report the bound nearest zero: never more skew
 	// than there surely is.
 	x := e.sent.Add(e.rtt / 2).Sub(d)
-	var skew time.Duration
+	var skew, signed time.Duration
 	switch {
 	case x < 0:
-		skew = -x
+		skew, signed = -x, x
 	case x > time.Second:
-		skew = x - time.Second
+		skew, signed = x-time.Second, x-time.Second
 	}
+	e.fact(func(f *Facts) { s := signed.Seconds(); f.ClockOffsetS = &s })
 	switch {
 	case skew > 5*time.Minute:
 		return Check{Status: Fail, Finding: fmt.Sprintf("this host's clock is %s off the receiver's", skew.Round(time.Second)),
@@ -534,6 +552,7 @@ func checkDisk(_ context.Context, e *env) Check {
 		return Check{Status: Warn, Finding: oneLine(err)}
 	}
 	free := int64(fs.Bavail) * int64(fs.Bsize)
+	e.fact(func(f *Facts) { f.DiskFree = free })
 	f := fmt.Sprintf("%s free where the shipper keeps its state (%s)", bytesText(free), dir)
 	switch {
 	case free < 10<<20:
@@ -698,4 +717,17 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// utsString reads a NUL-terminated utsname field (int8 or uint8 by
+// platform).
+func utsString[T int8 | uint8](b []T) string {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		out = append(out, byte(c))
+	}
+	return string(out)
 }

@@ -51,6 +51,18 @@ type Report struct {
 	OK      bool    `json:"ok"`
 	Summary string  `json:"summary"`
 	Checks  []Check `json:"checks"`
+	// Facts are measurements the dashboard compares across the fleet.
+	Facts Facts `json:"facts"`
+}
+
+// Facts are what a host is, measured, beside what its checks say.
+type Facts struct {
+	Kernel string `json:"kernel,omitempty"` // uname -r
+	// ClockOffsetS is this host's clock minus the receiver's, in seconds,
+	// bounded towards zero (the receiver's Date has whole seconds).
+	ClockOffsetS *float64 `json:"clock_offset_s,omitempty"`
+	// DiskFree is the free space where the shipper keeps its state.
+	DiskFree int64 `json:"disk_free_bytes,omitempty"`
 }
 
 // Failed lists the checks that failed.

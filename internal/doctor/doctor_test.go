@@ -94,6 +94,9 @@ func TestHealthy(t *testing.T) {
 	}
 	want(t, rep, "shipper", Warn, "shipped nothing yet")
 	want(t, rep, "systemd", Skip, "systemd is not running here")
+	if f := rep.Facts; f.Kernel == "" || f.ClockOffsetS == nil || *f.ClockOffsetS > 1 || *f.ClockOffsetS < -1 || f.DiskFree <= 0 {
+		t.Errorf("facts measured: %+v", f)
+	}
 	if !rep.OK || rep.Host != "lab-1" || rep.Schema != Schema || !strings.HasPrefix(rep.Summary, "ok, 1 warning: shipper") {
 		t.Fatalf("report %+v", rep)
 	}
@@ -239,6 +242,8 @@ func TestJSONSchema(t *testing.T) {
 			{Name: "receiver-tcp", Status: Fail, Finding: "cannot connect", Fix: "is the receiver running?", TookMS: 2000},
 			{Name: "systemd", Status: Skip, Finding: "systemd is not running here"},
 		}}
+	off := -0.25
+	r.Facts = Facts{Kernel: "6.1.0-28-amd64", ClockOffsetS: &off, DiskFree: 12 << 30}
 	r.finish()
 	var buf bytes.Buffer
 	if err := r.WriteJSON(&buf); err != nil {

@@ -391,6 +391,18 @@ func (h *Host) Day(now time.Time) [6]int {
 	return n
 }
 
+// Last24 is Day hour by hour: [23] is the hour now, [0] 23 hours before.
+func (h *Host) Last24(now time.Time) [24][6]int {
+	var out [24][6]int
+	at := now.Unix() / 3600
+	for _, hr := range h.Hours {
+		if i := 23 - (at - hr.At); i >= 0 && i < 24 {
+			out[i] = hr.N
+		}
+	}
+	return out
+}
+
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b

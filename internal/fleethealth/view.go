@@ -41,6 +41,9 @@ type Row struct {
 	Requests24h map[string]int `json:"requests_24h"` // by status class: 2xx, 3xx, 4xx, 5xx
 	Symptoms    []Symptom      `json:"symptoms"`
 	Doctor      *Doctor        `json:"doctor,omitempty"`
+	// Hourly is the last 24 hours' requests hour by hour, by status/100
+	// (the dashboard's chart; not in the API's JSON).
+	Hourly [24][6]int `json:"-"`
 }
 
 // Symptom is one symptom that holds now.
@@ -148,7 +151,8 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate co
 		day := h.Day(now)
 		row := Row{Host: name, LastSeen: h.LastSeen, LastOK: h.LastOK, Commit: h.Commit, Stale: stale[strings.ToLower(h.Commit)],
 			Off: h.Off, Symptoms: bySym[name], CertExpires: h.CertExpires,
-			Requests24h: map[string]int{"2xx": day[2], "3xx": day[3], "4xx": day[4] + day[1], "5xx": day[5]}}
+			Requests24h: map[string]int{"2xx": day[2], "3xx": day[3], "4xx": day[4] + day[1], "5xx": day[5]},
+			Hourly:      h.Last24(now)}
 		if row.Symptoms == nil {
 			row.Symptoms = []Symptom{}
 		}
@@ -173,6 +177,8 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate co
 	}
 	rank := func(r Row) int {
 		switch {
+		case r.State == "ok":
+			return 30 // whatever it has that does not make it sick (unstamped)
 		case len(r.Symptoms) > 0 && r.Symptoms[0].Firing:
 			return severity[r.Symptoms[0].Symptom]
 		case len(r.Symptoms) > 0:

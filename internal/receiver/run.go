@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/dashboard"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/metrics"
@@ -117,6 +119,23 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 			return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
 		},
 		Metrics: newMetrics(cfg, g),
+		Dashboard: func(adminCert func(*http.Request) (string, bool)) http.Handler {
+			ui, err := dashboard.New(dashboard.Options{
+				DataDir: cfg.DataDir, Streams: st, AdminCert: adminCert, Log: log.With("component", "dashboard"),
+				Fleet: func(ctx context.Context, now time.Time) (*fleethealth.View, error) {
+					return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
+				},
+				AdminToken: func(tok string) (string, bool) {
+					e, ok := tokens.Lookup(tok)
+					return e.Name, ok && e.Kind == token.KindAdmin
+				},
+			})
+			if err != nil { // the templates are compiled in: a test catches this
+				log.Error("the dashboard could not start", "err", err)
+				return nil
+			}
+			return ui
+		},
 	})
 	if err != nil {
 		return err

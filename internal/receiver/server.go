@@ -57,6 +57,9 @@ type Options struct {
 	// Metrics counts requests and serves GET /metrics, to loopback or an
 	// admin (nil: no metrics).
 	Metrics *metrics.Metrics
+	// Dashboard builds the web view served under /ui/, given the check of
+	// an admin client certificate (nil: no dashboard).
+	Dashboard func(adminCert func(*http.Request) (string, bool)) http.Handler
 }
 
 // Server is the receiver's HTTP handler.
@@ -71,6 +74,7 @@ type Server struct {
 	inflight *budget
 	bodies   bodyPool
 	insts    instances
+	ui       http.Handler
 }
 
 // New makes a Server.
@@ -97,6 +101,9 @@ func New(opt Options) (*Server, error) {
 	srv := &Server{opt: opt, store: opt.Store, index: opt.Index, verifier: opt.Verifier, tokens: opt.Tokens,
 		log: opt.Log, inflight: newBudget(opt.MaxInflight)}
 	srv.gates.Store(opt.Gate)
+	if opt.Dashboard != nil {
+		srv.ui = opt.Dashboard(srv.AdminCert)
+	}
 	return srv, nil
 }
 
@@ -124,6 +131,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/metrics" && s.opt.Metrics != nil {
 		s.serveMetrics(w, r)
 		return
+	}
+	if s.ui != nil {
+		switch {
+		case r.URL.Path == "/" || r.URL.Path == "/ui":
+			http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+			return
+		case strings.HasPrefix(r.URL.Path, "/ui/"):
+			s.ui.ServeHTTP(w, r)
+			return
+		}
 	}
 	if !strings.HasPrefix(r.URL.EscapedPath(), "/v1/") {
 		errorResponse(notFound()).write(w, r.Method == http.MethodHead)
@@ -163,6 +180,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.opt.Metrics.Request(rec.line.Endpoint, resp.status, rec.stored)
 	}
 	resp.write(w, r.Method == http.MethodHead)
+}
+
+// AdminCert names the admin whose verified, unrevoked client certificate
+// r came with.
+func (s *Server) AdminCert(r *http.Request) (string, bool) {
+	v := s.verifyPeer(r, s.opt.Now())
+	if !v.OK() || v.Kind != pki.KindAdmin {
+		return "", false
+	}
+	return v.Name, true
 }
 
 // serveMetrics answers GET /metrics to a scraper on this machine, or to an

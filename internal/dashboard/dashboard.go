@@ -1,0 +1,210 @@
+// Package dashboard is the receiver's web view for the fleet's maintainer:
+// the fleet worst first, a page per host (its requests by hour, alerts,
+// doctor snapshot and where it differs from the fleet, its streams), and
+// the alert history. Admins only: a login form taking an admin token sets a
+// session cookie (Secure, HttpOnly, SameSite=Strict), or an admin client
+// certificate. Server-rendered with html/template; the stylesheet is
+// embedded (the receiver may have no internet), and no script runs.
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/store"
+)
+
+//go:embed templates/*.html static/*
+var files embed.FS
+
+// Options wire the dashboard to the receiver.
+type Options struct {
+	DataDir string
+	Fleet   func(ctx context.Context, now time.Time) (*fleethealth.View, error)
+	Streams store.Streams
+	// AdminToken names the admin a bearer token belongs to.
+	AdminToken func(tok string) (name string, ok bool)
+	// AdminCert names the admin whose verified client certificate the
+	// request came with.
+	AdminCert  func(r *http.Request) (name string, ok bool)
+	SessionTTL time.Duration // default 12 h
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// UI serves /ui/.
+type UI struct {
+	opt     Options
+	pages   map[string]*template.Template
+	handler http.Handler
+
+	mu       sync.Mutex
+	sessions map[[32]byte]session // by the cookie's SHA-256
+	facts    factsCache
+}
+
+type session struct {
+	admin   string
+	expires time.Time
+}
+
+const (
+	cookieName  = "cis490_session"
+	maxSessions = 1000
+)
+
+// New makes the dashboard.
+func New(opt Options) (*UI, error) {
+	if opt.SessionTTL <= 0 {
+		opt.SessionTTL = 12 * time.Hour
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	u := &UI{opt: opt, pages: map[string]*template.Template{}, sessions: map[[32]byte]session{}}
+	for _, p := range []string{"login", "fleet", "host", "alerts"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+p+".html")
+		if err != nil {
+			return nil, err
+		}
+		u.pages[p] = t
+	}
+	static, _ := fs.Sub(files, "static")
+	mux := http.NewServeMux()
+	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /ui/login", u.loginPage)
+	mux.HandleFunc("POST /ui/login", u.login)
+	mux.HandleFunc("POST /ui/logout", u.admin(u.logout))
+	mux.HandleFunc("GET /ui/{$}", u.admin(u.fleetPage))
+	mux.HandleFunc("GET /ui/host/{host}", u.admin(u.hostPage))
+	mux.HandleFunc("GET /ui/alerts", u.admin(u.alertsPage))
+	// A form posted from another site never changes anything here (the
+	// browser's Sec-Fetch-Site, else Origin against Host).
+	u.handler = securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+	return u, nil
+}
+
+func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) { u.handler.ServeHTTP(w, r) }
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "same-origin")
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// admin lets through a request with a live session or an admin client
+// certificate; any other gets the login page, never data.
+func (u *UI) admin(next func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if name, ok := u.who(r); ok {
+			next(w, r, name)
+			return
+		}
+		if r.Method == http.MethodGet {
+			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+			return
+		}
+		http.Error(w, "log in first: /ui/login", http.StatusUnauthorized)
+	}
+}
+
+func (u *UI) who(r *http.Request) (string, bool) {
+	if c, err := r.Cookie(cookieName); err == nil {
+		key := sha256.Sum256([]byte(c.Value))
+		u.mu.Lock()
+		s, ok := u.sessions[key]
+		if ok && u.opt.Now().After(s.expires) {
+			delete(u.sessions, key)
+			ok = false
+		}
+		u.mu.Unlock()
+		if ok {
+			return s.admin, true
+		}
+	}
+	if u.opt.AdminCert != nil {
+		return u.opt.AdminCert(r)
+	}
+	return "", false
+}
+
+func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
+	if _, ok := u.who(r); ok {
+		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+		return
+	}
+	u.render(w, http.StatusOK, "login", map[string]any{"Title": "Log in"})
+}
+
+func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	tok := strings.TrimSpace(r.PostFormValue("token"))
+	name, ok := "", false
+	if tok != "" && u.opt.AdminToken != nil {
+		name, ok = u.opt.AdminToken(tok)
+	}
+	if !ok {
+		u.render(w, http.StatusUnauthorized, "login", map[string]any{"Title": "Log in",
+			"Error": "That is not an admin token of this receiver. Paste the token file of an admin bundle (cis490 ca issue --admin NAME)."})
+		return
+	}
+	var raw [32]byte
+	rand.Read(raw[:])
+	id := hex.EncodeToString(raw[:])
+	now := u.opt.Now()
+	u.mu.Lock()
+	if len(u.sessions) >= maxSessions {
+		for k, s := range u.sessions {
+			if now.After(s.expires) || len(u.sessions) >= maxSessions {
+				delete(u.sessions, k)
+			}
+		}
+	}
+	u.sessions[sha256.Sum256([]byte(id))] = session{admin: name, expires: now.Add(u.opt.SessionTTL)}
+	u.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/ui/", MaxAge: int(u.opt.SessionTTL.Seconds()),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	u.opt.Log.Info("dashboard login", "admin", name, "remote", r.RemoteAddr)
+	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+}
+
+func (u *UI) logout(w http.ResponseWriter, r *http.Request, _ string) {
+	if c, err := r.Cookie(cookieName); err == nil {
+		u.mu.Lock()
+		delete(u.sessions, sha256.Sum256([]byte(c.Value)))
+		u.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+}
+
+func (u *UI) render(w http.ResponseWriter, status int, page string, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := u.pages[page].Execute(w, data); err != nil {
+		u.opt.Log.Error("render a dashboard page", "page", page, "err", err)
+	}
+}
+
+func (u *UI) fail(w http.ResponseWriter, err error) {
+	u.opt.Log.Error("dashboard", "err", err)
+	http.Error(w, "the receiver could not build this page; see its log", http.StatusServiceUnavailable)
+}

@@ -1,0 +1,73 @@
+package dashboard
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/fleethealth"
+)
+
+func newUI(t *testing.T, now *time.Time, certAdmin string) *UI {
+	t.Helper()
+	u, err := New(Options{DataDir: t.TempDir(), Now: func() time.Time { return *now }, SessionTTL: time.Hour,
+		Fleet: func(context.Context, time.Time) (*fleethealth.View, error) {
+			return &fleethealth.View{Hosts: []fleethealth.Row{{Host: "lab-1", State: "ok"}}}, nil
+		},
+		AdminToken: func(tok string) (string, bool) { return "alice", tok == "c490_admin" },
+		AdminCert: func(r *http.Request) (string, bool) {
+			return certAdmin, certAdmin != "" && r.Header.Get("X-Test-Cert") == "yes"
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func do(u *UI, method, path, body string, hdr map[string]string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, "https://receiver.test"+path, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range hdr {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	u.ServeHTTP(w, r)
+	return w
+}
+
+// TestSessions: a login sets a Secure, HttpOnly, SameSite=Strict cookie
+// that opens the pages until it expires or the admin logs out; an admin
+// certificate opens them without one; logging out needs a session.
+func TestSessions(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	u := newUI(t, &now, "bob")
+	w := do(u, http.MethodPost, "/ui/login", url.Values{"token": {"c490_admin"}}.Encode(), nil)
+	cs := w.Result().Cookies()
+	if w.Code != http.StatusSeeOther || len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly || cs[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login: %d %+v", w.Code, cs)
+	}
+	cookie := map[string]string{"Cookie": cs[0].Name + "=" + cs[0].Value}
+	if w := do(u, http.MethodGet, "/ui/", "", cookie); w.Code != 200 || !strings.Contains(w.Body.String(), "lab-1") ||
+		!strings.Contains(w.Header().Get("Content-Security-Policy"), "script-src 'none'") {
+		t.Fatalf("the fleet with a session: %d %v", w.Code, w.Header())
+	}
+	now = now.Add(2 * time.Hour)
+	if w := do(u, http.MethodGet, "/ui/", "", cookie); w.Code != http.StatusSeeOther {
+		t.Fatalf("an expired session: %d", w.Code)
+	}
+	if w := do(u, http.MethodGet, "/ui/host/lab-1", "", map[string]string{"X-Test-Cert": "yes"}); w.Code != 200 || !strings.Contains(w.Body.String(), "bob") {
+		t.Fatalf("an admin certificate: %d", w.Code)
+	}
+	if w := do(u, http.MethodPost, "/ui/logout", "", nil); w.Code != http.StatusUnauthorized {
+		t.Fatalf("logout without a session: %d", w.Code)
+	}
+	if w := do(u, http.MethodGet, "/ui/host/not_a_host!", "", map[string]string{"X-Test-Cert": "yes"}); w.Code != http.StatusBadRequest {
+		t.Fatalf("a bad host name: %d", w.Code)
+	}
+}

@@ -1,0 +1,297 @@
+package dashboard
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/names"
+	"github.com/cis490/cis490/internal/store"
+)
+
+var funcs = template.FuncMap{
+	"ago": func(now, t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		d := now.Sub(t)
+		switch {
+		case d < 0:
+			return "just now"
+		case d < time.Minute:
+			return fmt.Sprintf("%ds ago", int(d.Seconds()))
+		case d < time.Hour:
+			return fmt.Sprintf("%dm ago", int(d.Minutes()))
+		case d < 48*time.Hour:
+			return fmt.Sprintf("%dh ago", int(d.Hours()))
+		}
+		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	},
+	"short": func(s string) string {
+		if len(s) > 12 {
+			return s[:12]
+		}
+		return s
+	},
+	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"bytes": bytesText,
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func (u *UI) fleetPage(w http.ResponseWriter, r *http.Request, admin string) {
+	now := u.opt.Now()
+	v, err := u.opt.Fleet(r.Context(), now)
+	if err != nil {
+		u.fail(w, err)
+		return
+	}
+	counts := map[string]int{}
+	for _, h := range v.Hosts {
+		counts[h.State]++
+	}
+	u.render(w, http.StatusOK, "fleet", map[string]any{"Title": "Fleet", "Admin": admin, "Now": now, "View": v,
+		"Counts": counts, "Refresh": 30})
+}
+
+// chartBar is one hour of a host's requests, as SVG rectangles.
+type chartBar struct {
+	X     int
+	Label string
+	Segs  []chartSeg
+}
+
+type chartSeg struct {
+	Y, H  int
+	Class string
+}
+
+// chart draws 24 hourly bars stacked by status class, scaled to the
+// busiest hour.
+func chart(hourly [24][6]int, now time.Time) ([]chartBar, int) {
+	const height = 100
+	peak := 0
+	for _, h := range hourly {
+		peak = max(peak, h[1]+h[2]+h[3]+h[4]+h[5])
+	}
+	bars := make([]chartBar, 24)
+	for i, h := range hourly {
+		at := now.Truncate(time.Hour).Add(time.Duration(i-23) * time.Hour)
+		b := chartBar{X: i * 20, Label: fmt.Sprintf("%s: %d 2xx, %d 4xx, %d 5xx", at.UTC().Format("15:00"), h[2], h[4]+h[1]+h[3], h[5])}
+		y := height
+		for _, c := range []struct {
+			n     int
+			class string
+		}{{h[2], "c2"}, {h[1] + h[3] + h[4], "c4"}, {h[5], "c5"}} {
+			if c.n == 0 || peak == 0 {
+				continue
+			}
+			px := max(1, int(math.Round(float64(c.n)*height/float64(peak))))
+			y -= px
+			b.Segs = append(b.Segs, chartSeg{Y: y, H: px, Class: c.class})
+		}
+		bars[i] = b
+	}
+	return bars, peak
+}
+
+func (u *UI) hostPage(w http.ResponseWriter, r *http.Request, admin string) {
+	host, err := names.Host(r.PathValue("host"))
+	if err != nil {
+		http.Error(w, "not a host name", http.StatusBadRequest)
+		return
+	}
+	now := u.opt.Now()
+	v, err := u.opt.Fleet(r.Context(), now)
+	if err != nil {
+		u.fail(w, err)
+		return
+	}
+	var row *fleethealth.Row
+	for i := range v.Hosts {
+		if v.Hosts[i].Host == host {
+			row = &v.Hosts[i]
+		}
+	}
+	snap, _ := readSnapshot(u.opt.DataDir, host)
+	alerts, err := readAlerts(u.opt.DataDir, func(a fleethealth.Alert) bool { return a.Host == host }, 50)
+	if err != nil {
+		u.fail(w, err)
+		return
+	}
+	streams := u.streams(host)
+	if row == nil && snap == nil && len(streams) == 0 && len(alerts) == 0 {
+		u.render(w, http.StatusNotFound, "host", map[string]any{"Title": host, "Admin": admin, "Host": host, "Unknown": true})
+		return
+	}
+	data := map[string]any{"Title": host, "Admin": admin, "Now": now, "Host": host, "Row": row, "Alerts": alerts,
+		"Streams": streams, "Snapshot": snap}
+	if row != nil {
+		data["Bars"], data["Peak"] = chart(row.Hourly, now)
+	}
+	if snap != nil {
+		var failing []check
+		for _, c := range snap.Checks {
+			if c.Status == "fail" || c.Status == "warn" {
+				failing = append(failing, c)
+			}
+		}
+		data["Failing"] = failing
+		data["Deviations"] = u.deviations(snap, now)
+	}
+	u.render(w, http.StatusOK, "host", data)
+}
+
+// streamView is one stream and its last lines.
+type streamView struct {
+	store.Info
+	Tail string
+}
+
+func (u *UI) streams(host string) []streamView {
+	if u.opt.Streams == nil {
+		return nil
+	}
+	var out []streamView
+	for _, in := range u.opt.Streams.List(host) {
+		sv := streamView{Info: in}
+		from := max(in.Start, in.Length-4096)
+		if b, _, err := u.opt.Streams.Read(store.Key{Host: host, Stream: in.Stream}, from, 4096); err == nil {
+			if from > in.Start {
+				if i := bytes.IndexByte(b, '\n'); i >= 0 {
+					b = b[i+1:] // a whole first line only
+				}
+			}
+			lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+			sv.Tail = strings.Join(lines[max(0, len(lines)-10):], "\n")
+		}
+		out = append(out, sv)
+	}
+	return out
+}
+
+// snapshot is what the dashboard reads of a doctor report (the doctor's
+// JSON, schema 1: see internal/doctor).
+type snapshot struct {
+	Host    string    `json:"host"`
+	Version string    `json:"version"`
+	Commit  string    `json:"commit"`
+	At      time.Time `json:"at"`
+	OK      bool      `json:"ok"`
+	Summary string    `json:"summary"`
+	Checks  []check   `json:"checks"`
+	Facts   struct {
+		Kernel       string   `json:"kernel"`
+		ClockOffsetS *float64 `json:"clock_offset_s"`
+		DiskFree     int64    `json:"disk_free_bytes"`
+	} `json:"facts"`
+}
+
+type check struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Finding string `json:"finding"`
+	Fix     string `json:"fix"`
+}
+
+func readSnapshot(data, host string) (*snapshot, error) {
+	b, err := os.ReadFile(filepath.Join(data, "host-health", host+".json"))
+	if err != nil {
+		return nil, err
+	}
+	var rep snapshot
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
+// alertRow is an alert-history line.
+type alertRow struct {
+	fleethealth.Alert
+	Resolved bool
+}
+
+// readAlerts reads alerts.jsonl, newest first, at most limit that keep
+// says to keep; it reads only the file's last 8 MiB.
+func readAlerts(data string, keep func(fleethealth.Alert) bool, limit int) ([]alertRow, error) {
+	f, err := os.Open(filepath.Join(data, "alerts.jsonl"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > 8<<20 {
+		f.Seek(st.Size()-8<<20, io.SeekStart)
+	}
+	var out []alertRow
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var a fleethealth.Alert
+		if json.Unmarshal(sc.Bytes(), &a) != nil || !keep(a) {
+			continue // a torn or cut first line
+		}
+		out = append(out, alertRow{Alert: a, Resolved: a.Resolves != ""})
+	}
+	slices.Reverse(out)
+	return out[:min(len(out), limit)], nil
+}
+
+func (u *UI) alertsPage(w http.ResponseWriter, r *http.Request, admin string) {
+	host, symptom := strings.TrimSpace(r.URL.Query().Get("host")), strings.TrimSpace(r.URL.Query().Get("symptom"))
+	alerts, err := readAlerts(u.opt.DataDir, func(a fleethealth.Alert) bool {
+		return (host == "" || a.Host == host) && (symptom == "" || a.Symptom == symptom || a.Resolves == symptom)
+	}, 500)
+	if err != nil {
+		u.fail(w, err)
+		return
+	}
+	all, _ := readAlerts(u.opt.DataDir, func(fleethealth.Alert) bool { return true }, 5000)
+	hosts, symptoms := map[string]bool{}, map[string]bool{}
+	for _, a := range all {
+		hosts[a.Host] = true
+		if a.Resolves != "" {
+			symptoms[a.Resolves] = true
+		} else {
+			symptoms[a.Symptom] = true
+		}
+	}
+	u.render(w, http.StatusOK, "alerts", map[string]any{"Title": "Alerts", "Admin": admin, "Alerts": alerts,
+		"Host": host, "Symptom": symptom, "Hosts": sortedKeys(hosts), "Symptoms": sortedKeys(symptoms)})
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
