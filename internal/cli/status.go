@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/transport"
 )
@@ -128,9 +129,9 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 			if doctor == "" {
 				doctor = "snapshot"
 			}
-			doctor += " (" + ago(v.AsOf, r.Doctor.Received) + ")"
+			doctor += " (" + human.Ago(v.AsOf, r.Doctor.Received) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t%s\t%s\t%s\n", r.Host, state, ago(v.AsOf, r.LastSeen), ago(v.AsOf, r.LastOK),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t%s\t%s\t%s\n", r.Host, state, human.Ago(v.AsOf, r.LastSeen), human.Ago(v.AsOf, r.LastOK),
 			commit, r.Requests24h["2xx"], r.Requests24h["4xx"], r.Requests24h["5xx"], expires(v.AsOf, r.CertExpires),
 			syms, doctor)
 	}
@@ -145,7 +146,7 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 	if v.DetectorRan.IsZero() {
 		fmt.Fprintln(w, "(the fleet-health detector has not run yet: enable cis490-fleet-health.timer)")
 	} else if v.AsOf.Sub(v.DetectorRan) > 15*time.Minute {
-		fmt.Fprintf(w, "(the fleet-health detector last ran %s: check cis490-fleet-health.timer)\n", ago(v.AsOf, v.DetectorRan))
+		fmt.Fprintf(w, "(the fleet-health detector last ran %s: check cis490-fleet-health.timer)\n", human.Ago(v.AsOf, v.DetectorRan))
 	}
 	return nil
 }
@@ -156,7 +157,7 @@ func expires(now, t time.Time) string {
 	case t.IsZero():
 		return "-"
 	case d < 0:
-		return "expired " + ago(now, t)
+		return "expired " + human.Ago(now, t)
 	case d < 48*time.Hour:
 		return fmt.Sprintf("in %dh", int(d.Hours()))
 	default:
@@ -172,18 +173,3 @@ func shortID(s string) string {
 }
 
 // ago prints how long before now t was, the way people read it.
-func ago(now, t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
-}

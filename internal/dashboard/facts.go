@@ -3,6 +3,7 @@ package dashboard
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/cis490/cis490/internal/human"
 	"math"
 	"os"
 	"path/filepath"
@@ -126,7 +127,7 @@ func (u *UI) deviations(rep *snapshot, now time.Time) []deviation {
 		out = append(out, deviation{"clock offset", fmt.Sprintf("%+.1f s", *c), fmt.Sprintf("%+.1f s (median)", f.clock)})
 	}
 	if d := rep.Facts.DiskFree; d > 0 && f.disk > 0 && (d < f.disk/4 || d < 1<<30) && d < f.disk {
-		out = append(out, deviation{"free disk", bytesText(d), bytesText(f.disk) + " (median)"})
+		out = append(out, deviation{"free disk", human.Bytes(d), human.Bytes(f.disk) + " (median)"})
 	}
 	return out
 }

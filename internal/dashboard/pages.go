@@ -19,28 +19,13 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/store"
 )
 
 var funcs = template.FuncMap{
-	"ago": func(now, t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		d := now.Sub(t)
-		switch {
-		case d < 0:
-			return "just now"
-		case d < time.Minute:
-			return fmt.Sprintf("%ds ago", int(d.Seconds()))
-		case d < time.Hour:
-			return fmt.Sprintf("%dm ago", int(d.Minutes()))
-		case d < 48*time.Hour:
-			return fmt.Sprintf("%dh ago", int(d.Hours()))
-		}
-		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
-	},
+	"ago": human.Ago,
 	"short": func(s string) string {
 		if len(s) > 12 {
 			return s[:12]
@@ -48,19 +33,7 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"bytes": bytesText,
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
+	"bytes": human.Bytes,
 }
 
 func (u *UI) fleetPage(w http.ResponseWriter, r *http.Request, admin string) {

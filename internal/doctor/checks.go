@@ -23,6 +23,7 @@ import (
 
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/shipper"
@@ -518,7 +519,7 @@ func checkShipper(_ context.Context, e *env) Check {
 		age := max(0, e.now.Sub(s.Written))
 		worst = max(worst, age)
 		if len(waiting) < 3 {
-			waiting = append(waiting, fmt.Sprintf("%s %s for %s or more", s.Stream, bytesText(s.Backlog), days(age)))
+			waiting = append(waiting, fmt.Sprintf("%s %s for %s or more", s.Stream, human.Bytes(s.Backlog), days(age)))
 		}
 	}
 	f := fmt.Sprintf("%d streams, last checkpoint %s ago", len(st), days(max(0, e.now.Sub(last))))
@@ -553,7 +554,7 @@ func checkDisk(_ context.Context, e *env) Check {
 	}
 	free := int64(fs.Bavail) * int64(fs.Bsize)
 	e.fact(func(f *Facts) { f.DiskFree = free })
-	f := fmt.Sprintf("%s free where the shipper keeps its state (%s)", bytesText(free), dir)
+	f := fmt.Sprintf("%s free where the shipper keeps its state (%s)", human.Bytes(free), dir)
 	switch {
 	case free < 10<<20:
 		return Check{Status: Fail, Finding: f, Fix: "free space: the shipper cannot save its checkpoints"}
@@ -698,18 +699,6 @@ func days(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 func maxTime(a, b time.Time) time.Time {

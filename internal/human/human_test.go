@@ -1,0 +1,23 @@
+package human
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBytesAndAgo(t *testing.T) {
+	for n, want := range map[int64]string{12: "12 bytes", 1536: "1.5 KiB", 3 << 20: "3.0 MiB", 5 << 30: "5.0 GiB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q; want %q", n, got, want)
+		}
+	}
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for d, want := range map[time.Duration]string{-time.Second: "just now", 5 * time.Second: "5s ago", 90 * time.Minute: "1h ago", 72 * time.Hour: "3d ago"} {
+		if got := Ago(now, now.Add(-d)); got != want {
+			t.Errorf("Ago(%s) = %q; want %q", d, got, want)
+		}
+	}
+	if Ago(now, time.Time{}) != "never" {
+		t.Error("the zero time is not never")
+	}
+}
