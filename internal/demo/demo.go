@@ -103,7 +103,16 @@ func Run(ctx context.Context, opt Options) error {
 	rdone := make(chan error, 1)
 	go func() { rdone <- receiver.Run(rctx, &cfg, ln, opt.Log.With("component", "receiver"), nil) }()
 	url := "https://" + ln.Addr().String()
-	fmt.Fprintf(opt.Out, "receiver on %s\n\n", url)
+	fmt.Fprintf(opt.Out, "receiver on %s\n", url)
+	// The dashboard: an admin token to log in with (the browser will warn
+	// about the demo's own CA).
+	if tok, err := token.Add(receiver.TokensPath(cfg.DataDir), token.KindAdmin, "demo", time.Now()); err == nil {
+		tokFile := filepath.Join(dir, "admin-token")
+		if os.WriteFile(tokFile, []byte(tok+"\n"), 0o600) == nil {
+			fmt.Fprintf(opt.Out, "dashboard on %s/ui/ (log in with the token in %s)\n", url, tokFile)
+		}
+	}
+	fmt.Fprintln(opt.Out)
 
 	hctx, stopHosts := context.WithCancel(ctx)
 	defer stopHosts()

@@ -2,7 +2,12 @@ package integration
 
 import (
 	"bytes"
+	"crypto/tls"
+	"net/http"
+	"net/url"
+	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,6 +69,18 @@ func TestDemoStopsCleanlyOnCtrlC(t *testing.T) {
 			t.Fatalf("the demo did not show data from every host in 30 s:\n%s\n%s", last, errb.String())
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	// The dashboard it points to lets the printed token in.
+	m := regexp.MustCompile(`dashboard on (https://\S+)/ui/ \(log in with the token in (\S+)\)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("the demo does not say where its dashboard is:\n%s", out.String())
+	}
+	tok, _ := os.ReadFile(m[2])
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // the demo's own CA
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.PostForm(m[1]+"/ui/login", url.Values{"token": {strings.TrimSpace(string(tok))}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Fatalf("logging in to the demo's dashboard: %v %v", resp, err)
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
