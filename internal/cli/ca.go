@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,15 +38,28 @@ func runCA(ctx context.Context, env *Env, args []string) error {
 }
 
 func runCAInit(_ context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "ca init", "[--config receiver.toml]",
-		"Makes the fleet CA and the receiver's server certificate (server auth only, for server_names) in <data_dir>/ca, keys 0600.")
+	fs := newFlags(env, "ca init", "[--config receiver.toml] [--server-name NAME]...",
+		"Makes the fleet CA and the receiver's server certificate (server auth only, for server_names, or the\n--server-name names and addresses given instead) in <data_dir>/ca, keys 0600.")
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
+	var names []string
+	fs.Func("server-name", "a name or address hosts reach the receiver by (repeat; replaces server_names)", func(v string) error {
+		if !slices.Contains(names, v) {
+			names = append(names, v)
+		}
+		return nil
+	})
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	cfg, err := config.LoadReceiver(*path)
 	if err != nil {
 		return err
+	}
+	if len(names) > 0 {
+		cfg.ServerNames = names
+		if err := cfg.Validate(); err != nil {
+			return usagef("--server-name: %v", err)
+		}
 	}
 	ca, err := pki.Init(filepath.Dir(cfg.TLS.CA), cfg.ServerNames, time.Now())
 	if err != nil {

@@ -15,7 +15,15 @@ if [ -d /var/lib/cis490/bin ]; then
   echo "cis490-receiver: the lab host on this machine now runs the receiver's /usr/bin/cis490 (updated with this package)"
 fi
 if [ ! -f /var/lib/cis490/ca/ca.key ]; then
-  /usr/bin/cis490 ca init --config /etc/cis490/receiver.toml
+  # The server certificate names this machine as hosts will reach it: its
+  # names and addresses (edit server_names and run ca init in a fresh
+  # data folder to choose others).
+  set -- --server-name localhost
+  for n in $(hostname 2>/dev/null) $(hostname -f 2>/dev/null) $(hostname -I 2>/dev/null); do
+    case "$n" in *%*) continue ;; esac # a link-local address with a zone
+    set -- "$@" --server-name "$n"
+  done
+  /usr/bin/cis490 ca init --config /etc/cis490/receiver.toml "$@"
 fi
 chown cis490:cis490 /var/lib/cis490
 chown -R cis490:cis490 /var/lib/cis490/ca

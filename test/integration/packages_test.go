@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -28,6 +31,15 @@ func TestPackagesForReal(t *testing.T) {
 	waitActive(t, c, "cis490-receiver.service")
 	if user := strings.TrimSpace(c.sh("stat -c %U /proc/$(systemctl show -p MainPID --value cis490-receiver.service)")); user != "cis490" {
 		t.Fatalf("the packaged receiver runs as %q:\n%s", user, out)
+	}
+	// The server certificate names the machine, not only localhost.
+	block, _ := pem.Decode([]byte(c.sh("cat /var/lib/cis490/ca/server.crt")))
+	if block == nil {
+		t.Fatal("no server certificate after installing the receiver package")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil || !slices.Contains(cert.DNSNames, strings.TrimSpace(c.sh("hostname"))) {
+		t.Fatalf("the packaged receiver's certificate names %v, not this machine (%v)", cert.DNSNames, err)
 	}
 	if st := strings.TrimSpace(c.sh("systemctl is-enabled cis490-fleet-health.timer")); st != "enabled" {
 		t.Errorf("cis490-fleet-health.timer is %s", st)
