@@ -82,6 +82,9 @@ func (s *stream) drop() {
 func (s *stream) setup(ctx context.Context) error {
 	cp, err := s.cps.Load(s.opt.Name)
 	if err == nil {
+		err = s.fits(cp)
+	}
+	if err == nil {
 		s.cp = cp
 		lost, err := s.fl.resume(cp.Gen, cp.Acked, cp.Seen)
 		if err != nil {
@@ -113,6 +116,26 @@ func (s *stream) setup(ctx context.Context) error {
 	// now is a new generation, after everything the receiver holds.
 	s.cp = Checkpoint{Stream: s.opt.Name, Path: s.opt.Path, GenStart: st.Length}
 	return s.fl.start()
+}
+
+// fits checks a checkpoint against its generation's file, when that is
+// still on disk: bytes acknowledged beyond the file's end cannot be. (Earlier
+// releases could save a new generation with the previous one's count, just
+// before its first PUT; resuming from such a checkpoint would skip the
+// generation.) Such a checkpoint is not used: the receiver says where the
+// stream stands.
+func (s *stream) fits(cp Checkpoint) error {
+	f, ok := s.fl.find(cp.Gen)
+	if !ok {
+		return nil // gone: resume reports the loss
+	}
+	st, err := f.Stat()
+	f.Close()
+	if err == nil && st.Size() < cp.Acked {
+		return fmt.Errorf("%w: it counts %d bytes of generation %s acknowledged, and the file holds %d",
+			ErrNoCheckpoint, cp.Acked, cp.Gen.ID(), st.Size())
+	}
+	return nil
 }
 
 // newGeneration records that the follower's current file begins a new
@@ -170,17 +193,24 @@ func (s *stream) fill(now time.Time) error {
 // startGen makes chunk c's generation the current one: it begins where the
 // acknowledged stream ends.
 func (s *stream) startGen(c Chunk) {
-	if c.Gen != s.cp.Gen {
-		s.cp.GenStart = s.cp.Length()
-		s.cp.Gen = c.Gen
-		// Remember the generation before its first byte is acknowledged:
-		// if the shipper dies now and the file is rotated, the restart must
-		// still find it (among the rotated copies), not skip it.
-		if err := s.save(); err != nil {
-			s.log.Warn("save checkpoint", "err", err)
-		}
+	if c.Gen == s.cp.Gen {
+		s.cp.Acked = c.Offset
+		return
 	}
+	s.cp.GenStart = s.cp.Length()
+	s.cp.Gen = c.Gen
+	// Acked counts bytes of the new generation: none of them is
+	// acknowledged yet. It must be set before the checkpoint is saved; the
+	// previous generation's count saved with the new generation would put
+	// the stream's length ahead of the receiver's, and a restart would
+	// skip that much of the new generation (all of it when shorter).
 	s.cp.Acked = c.Offset
+	// Remember the generation before its first byte is acknowledged:
+	// if the shipper dies now and the file is rotated, the restart must
+	// still find it (among the rotated copies), not skip it.
+	if err := s.save(); err != nil {
+		s.log.Warn("save checkpoint", "err", err)
+	}
 }
 
 // due reports whether pending should be sent now: a full batch, a
