@@ -52,6 +52,9 @@ units="$root/etc/systemd/system" hook="$root/usr/lib/systemd/system-sleep/cis490
 # and autoupdate says so).
 if [ -f "$etc/receiver.toml" ]; then
   echo "install-lab-host.sh: this machine is the receiver: the lab host uses its binary (/usr/local/bin/cis490)"
+elif [ -d "$root/var/lib/cis490" ] && [ "$(stat -c %u "$root/var/lib/cis490")" != "$(id -u)" ] && [ "$(stat -c %u "$root/var/lib/cis490")" != 0 ]; then
+  echo "install-lab-host.sh: $root/var/lib/cis490 belongs to $(stat -c %U "$root/var/lib/cis490"), not root: binaries root runs cannot live where another user could swap them; give it to root (chown root: $root/var/lib/cis490) or install the receiver here first" >&2
+  exit 1
 else
   version=$("$binary" version | awk 'NR==1 {print $2}')
   put "$binary" "$bin/$version/cis490" 0755

@@ -36,12 +36,26 @@ etc="$root/etc/cis490" data="$root/var/lib/cis490" units="$root/etc/systemd/syst
 # go, and the receiver's binary serves both (install-receiver.sh updates
 # this machine from now on).
 if [ -d "$data/bin" ]; then
-  run rm -f "$root/usr/local/bin/cis490"
+  # The binary to install may be one of them (command -v finds the link):
+  # keep a copy before they go.
+  keep=$(mktemp)
+  cp "$(readlink -f "$binary")" "$keep" && chmod 0755 "$keep"
+  binary=$keep
+  trap 'rm -f "$keep"' EXIT
   run rm -rf "$data/bin"
+  # No link may point root into that folder any more.
+  for l in "$root/usr/local/bin/cis490" "$root/usr/bin/cis490"; do
+    if [ -L "$l" ]; then
+      case "$(readlink "$l")" in /var/lib/cis490/*) run rm -f "$l" ;; esac
+    fi
+  done
   echo "install-receiver.sh: this lab host's autoupdate binaries removed: the receiver's binary serves both from now on"
   changed=1
 fi
 put "$binary" "$root/usr/local/bin/cis490" 0755
+if [ -z "$root" ] && [ ! -e /usr/bin/cis490 ] && [ -e /usr/lib/cis490-lab-host/cis490 ]; then
+  run ln -sfn /usr/local/bin/cis490 /usr/bin/cis490 # the packaged lab host's units run /usr/bin/cis490
+fi
 if [ -z "$root" ] && ! id cis490 >/dev/null 2>&1; then
   run useradd --system --home /var/lib/cis490 --shell /usr/sbin/nologin cis490; changed=1
 fi
@@ -60,8 +74,8 @@ fi
 # 0750 or tighter.
 if [ ! -d "$data" ]; then run install -d -m 0751 "$data"; changed=1
 elif [ "$(stat -c %a "$data")" != 751 ]; then run chmod 0751 "$data"; changed=1; fi
-if [ ! -f "$data/ca/ca.key" ]; then
-  run "$binary" ca init --config "$etc/receiver.toml"; changed=1
+if [ ! -f "$data/ca/ca.key" ] && [ ! -f "$data/ca/ca.crt" ]; then
+  run "$binary" ca init --if-missing --config "$etc/receiver.toml"; changed=1
 fi
 # The receiver's user owns its data folder and the CA (ca init ran as
 # root), nothing else in it: a lab host's state on the same machine stays

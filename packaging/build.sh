@@ -75,6 +75,7 @@ YAML
 scripts:
   postinstall: $here/scripts/receiver-postinst.sh
   preremove: $here/scripts/receiver-prerm.sh
+  postremove: $here/scripts/receiver-postrm.sh
 YAML
 } > "$stage/receiver.yaml"
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -41,6 +42,7 @@ func runCAInit(_ context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "ca init", "[--config receiver.toml] [--server-name NAME]...",
 		"Makes the fleet CA and the receiver's server certificate (server auth only, for server_names, or the\n--server-name names and addresses given instead) in <data_dir>/ca, keys 0600.")
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
+	ifMissing := fs.Bool("if-missing", false, "exit 0 without a change when a CA is already there (installers, upgrades)")
 	var names []string
 	fs.Func("server-name", "a name or address hosts reach the receiver by (repeat; replaces server_names)", func(v string) error {
 		if !slices.Contains(names, v) {
@@ -62,6 +64,10 @@ func runCAInit(_ context.Context, env *Env, args []string) error {
 		}
 	}
 	ca, err := pki.Init(filepath.Dir(cfg.TLS.CA), cfg.ServerNames, time.Now())
+	if errors.Is(err, pki.ErrCAExists) && *ifMissing {
+		fmt.Fprintf(env.Stdout, "a fleet CA is already in %s; nothing made\n", filepath.Dir(cfg.TLS.CA))
+		return nil
+	}
 	if err != nil {
 		return err
 	}

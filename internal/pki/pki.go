@@ -60,14 +60,21 @@ type CA struct {
 	ServerNames []string // names on the receiver's certificate; no host may take them
 }
 
+// ErrCAExists: Init found a CA where it would make one.
+var ErrCAExists = errors.New("a CA already exists")
+
 // Init creates a fleet CA and the receiver's server certificate for
 // serverNames in dir. It refuses to overwrite an existing CA.
 func Init(dir string, serverNames []string, now time.Time) (*CA, error) {
 	if len(serverNames) == 0 {
 		return nil, errors.New("the receiver needs at least one server name for its certificate")
 	}
-	if _, err := os.Stat(filepath.Join(dir, CAKeyFile)); err == nil {
-		return nil, fmt.Errorf("a CA already exists in %s; remove it first if you really mean to replace the fleet's trust root", dir)
+	// The certificate alone is the fleet's trust root too (its key may be
+	// kept off the receiver): either one present means a CA exists.
+	for _, f := range []string{CAKeyFile, CACertFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return nil, fmt.Errorf("%w in %s; remove it first if you really mean to replace the fleet's trust root", ErrCAExists, dir)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create CA folder: %w", err)

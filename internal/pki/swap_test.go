@@ -2,6 +2,7 @@ package pki
 
 import (
 	"crypto/tls"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -83,5 +84,22 @@ func TestCorruptRevocationsFailClosed(t *testing.T) {
 	os.WriteFile(p, []byte("{\"revoked\":[{\"serial\":"), 0o640)
 	if _, err := OpenRevocations(p); err == nil {
 		t.Fatal("a corrupt revocation list was accepted")
+	}
+}
+
+// TestInitNeverReplacesACA: a CA certificate alone (its key kept off the
+// receiver) is the fleet's trust root too; Init refuses to make another.
+func TestInitNeverReplacesACA(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Init(dir, []string{"r"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, CACertFile))
+	os.Remove(filepath.Join(dir, CAKeyFile))
+	if _, err := Init(dir, []string{"r"}, time.Now()); !errors.Is(err, ErrCAExists) {
+		t.Fatalf("Init over a CA certificate without its key: %v", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, CACertFile)); string(after) != string(before) {
+		t.Fatal("the CA certificate was replaced")
 	}
 }

@@ -74,6 +74,20 @@ func TestPackagesForReal(t *testing.T) {
 	waitActive(t, c, "cis490-shipper.service")
 	waitFor(t, c, "grep -rqs from-the-package /var/lib/cis490/logs", "the packaged shipper's log never reached the packaged receiver")
 
+	// Installing again (an upgrade) keeps the fleet's CA and what the
+	// admin disabled.
+	caBefore := c.sh("sha256sum /var/lib/cis490/ca/ca.crt")
+	c.sh("systemctl disable --now cis490-autoupdate.timer 2>&1")
+	c.sh("dpkg -i /debs/cis490-receiver_" + debArch + ".deb /debs/cis490-lab-host_" + debArch + ".deb 2>&1")
+	if after := c.sh("sha256sum /var/lib/cis490/ca/ca.crt"); after != caBefore {
+		t.Error("reinstalling the receiver package replaced the fleet's CA")
+	}
+	if st, _ := c.try("systemctl is-enabled cis490-autoupdate.timer", ""); strings.TrimSpace(st) != "disabled" {
+		t.Errorf("an upgrade re-enabled the timer the admin disabled: %s", st)
+	}
+	waitActive(t, c, "cis490-receiver.service")
+	waitActive(t, c, "cis490-shipper.service")
+
 	c.sh("dpkg -r cis490-lab-host cis490-receiver 2>&1")
 	for _, u := range []string{"cis490-receiver.service", "cis490-shipper.service"} {
 		if st, _ := c.try("systemctl is-active "+u, ""); strings.TrimSpace(st) == "active" {
