@@ -31,8 +31,10 @@ func runCA(ctx context.Context, env *Env, args []string) error {
 		return runCABackup(ctx, env, args[1:])
 	case "restore":
 		return runCARestore(ctx, env, args[1:])
+	case "revoke":
+		return runCARevoke(ctx, env, args[1:])
 	case "-h", "--help":
-		fmt.Fprintln(env.Stdout, "usage: cis490 ca init [--config receiver.toml]\n       cis490 ca issue --host NAME | --admin NAME [--config receiver.toml] [--out DIR]\n       cis490 ca backup --out FILE.tar.gz\n       cis490 ca restore --from FILE.tar.gz")
+		fmt.Fprintln(env.Stdout, "usage: cis490 ca init [--config receiver.toml] [--if-missing] [--server-name NAME]...\n       cis490 ca issue --host NAME | --admin NAME [--config receiver.toml] [--out DIR]\n       cis490 ca revoke --admin NAME [--config receiver.toml]\n       cis490 ca backup --out FILE.tar.gz\n       cis490 ca restore --from FILE.tar.gz")
 		return nil
 	}
 	return usagef("unknown ca command %q; say `ca init` or `ca issue`", args[0])
@@ -218,4 +220,39 @@ token_file = "token"
 [[source]]
 path = "/var/log/*.log"
 `, url, host, key)
+}
+
+// runCARevoke revokes an admin (hosts: `cis490 host remove`): its tokens
+// and every certificate the CA issued it stop working at once, for the
+// API and the dashboard (its sessions end with its token).
+func runCARevoke(_ context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "ca revoke", "--admin NAME [--config receiver.toml]",
+		"Revokes an admin's tokens and every certificate the CA issued it; the receiver refuses them at once.")
+	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
+	admin := fs.String("admin", "", "the admin to revoke")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *admin == "" {
+		return usagef("give the admin: ca revoke --admin NAME (hosts: cis490 host remove NAME)")
+	}
+	cfg, err := config.LoadReceiver(*path)
+	if err != nil {
+		return err
+	}
+	unlock, err := receiver.LockTrust(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	toks, certs, err := receiver.RevokeAdmin(cfg.DataDir, *admin, "revoked", time.Now())
+	if err != nil {
+		return err
+	}
+	sameOwnerAsData(cfg.DataDir)
+	if toks == 0 && certs == 0 {
+		return fmt.Errorf("no admin %q is known here: nothing revoked (the CA's ledger names who it issued to)", *admin)
+	}
+	fmt.Fprintf(env.Stdout, "revoked admin %s: %d token(s) and %d certificate(s)\n", *admin, toks, certs)
+	return nil
 }

@@ -82,3 +82,27 @@ func TestHostRemove(t *testing.T) {
 		t.Fatalf("a bad name: exit %d, want 2", code)
 	}
 }
+
+// TestAdminRevoke: `ca revoke --admin` ends an admin at once: its
+// certificate and token are refused by the API; an unknown admin is an
+// error, not a silent success.
+func TestAdminRevoke(t *testing.T) {
+	dir, cfg, url := fleetWithCA(t)
+	bundle := filepath.Join(dir, "alice")
+	if code, _, errs := run(t, "ca", "issue", "--config", cfg, "--admin", "alice", "--out", bundle); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, out, errs := run(t, "status", "--admin", bundle, "--receiver", url); code != 0 {
+		t.Fatalf("status before: %d %s %s", code, out, errs)
+	}
+	if code, out, errs := run(t, "ca", "revoke", "--admin", "alice", "--config", cfg); code != 0 || !strings.Contains(out, "1 token(s) and 1 certificate(s)") {
+		t.Fatalf("revoke: %d %q %q", code, out, errs)
+	}
+	time.Sleep(1100 * time.Millisecond) // the token file is re-read within 1 s
+	if code, _, errs := run(t, "status", "--admin", bundle, "--receiver", url); code == 0 || !strings.Contains(errs, "revoked") {
+		t.Fatalf("status after the revocation: %d %q", code, errs)
+	}
+	if code, _, errs := run(t, "ca", "revoke", "--admin", "bob", "--config", cfg); code != 1 || !strings.Contains(errs, "no admin") {
+		t.Fatalf("revoking an unknown admin: %d %q", code, errs)
+	}
+}

@@ -33,8 +33,12 @@ type Options struct {
 	DataDir string
 	Fleet   func(ctx context.Context, now time.Time) (*fleethealth.View, error)
 	Streams store.Streams
-	// AdminToken names the admin a bearer token belongs to.
+	// AdminToken names the admin a bearer token belongs to; it is asked
+	// again on every request of a session, so a revoked token ends it.
 	AdminToken func(tok string) (name string, ok bool)
+	// AdminCertified, asked at login, says whether the admin still holds
+	// a certificate neither expired nor revoked (nil: not asked).
+	AdminCertified func(name string) bool
 	// AdminCert names the admin whose verified client certificate the
 	// request came with.
 	AdminCert  func(r *http.Request) (name string, ok bool)
@@ -56,6 +60,7 @@ type UI struct {
 
 type session struct {
 	admin   string
+	token   string // checked again on every request
 	expires time.Time
 }
 
@@ -137,7 +142,12 @@ func (u *UI) who(r *http.Request) (string, bool) {
 		}
 		u.mu.Unlock()
 		if ok {
-			return s.admin, true
+			if name, live := u.opt.AdminToken(s.token); live && name == s.admin {
+				return s.admin, true
+			}
+			u.mu.Lock()
+			delete(u.sessions, key) // its token was revoked
+			u.mu.Unlock()
 		}
 	}
 	if u.opt.AdminCert != nil {
@@ -162,8 +172,15 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		name, ok = u.opt.AdminToken(tok)
 	}
 	if !ok {
+		u.opt.Log.Warn("dashboard login refused: not an admin token", "remote", r.RemoteAddr)
 		u.render(w, http.StatusUnauthorized, "login", map[string]any{"Title": "Log in",
 			"Error": "That is not an admin token of this receiver. Paste the token file of an admin bundle (cis490 ca issue --admin NAME)."})
+		return
+	}
+	if u.opt.AdminCertified != nil && !u.opt.AdminCertified(name) {
+		u.opt.Log.Warn("dashboard login refused: no live admin certificate", "admin", name, "remote", r.RemoteAddr)
+		u.render(w, http.StatusUnauthorized, "login", map[string]any{"Title": "Log in",
+			"Error": "This admin's certificates are expired or revoked, so its token no longer opens the dashboard; issue a new admin bundle (cis490 ca issue --admin NAME)."})
 		return
 	}
 	var raw [32]byte
@@ -178,7 +195,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	u.sessions[sha256.Sum256([]byte(id))] = session{admin: name, expires: now.Add(u.opt.SessionTTL)}
+	u.sessions[sha256.Sum256([]byte(id))] = session{admin: name, token: tok, expires: now.Add(u.opt.SessionTTL)}
 	u.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/ui/", MaxAge: int(u.opt.SessionTTL.Seconds()),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})

@@ -12,13 +12,20 @@ import (
 	"github.com/cis490/cis490/internal/fleethealth"
 )
 
+// tokens are the live admin tokens of newUI's fake receiver; certified the
+// admins with a live certificate.
+var tokens, certified map[string]string
+
 func newUI(t *testing.T, now *time.Time, certAdmin string) *UI {
 	t.Helper()
+	tokens = map[string]string{"c490_admin": "alice", "c490_carol": "carol"}
+	certified = map[string]string{"alice": "yes"}
 	u, err := New(Options{DataDir: t.TempDir(), Now: func() time.Time { return *now }, SessionTTL: time.Hour,
+		AdminCertified: func(name string) bool { return certified[name] != "" },
 		Fleet: func(context.Context, time.Time) (*fleethealth.View, error) {
 			return &fleethealth.View{Hosts: []fleethealth.Row{{Host: "lab-1", State: "ok"}}}, nil
 		},
-		AdminToken: func(tok string) (string, bool) { return "alice", tok == "c490_admin" },
+		AdminToken: func(tok string) (string, bool) { n, ok := tokens[tok]; return n, ok },
 		AdminCert: func(r *http.Request) (string, bool) {
 			return certAdmin, certAdmin != "" && r.Header.Get("X-Test-Cert") == "yes"
 		}})
@@ -69,5 +76,25 @@ func TestSessions(t *testing.T) {
 	}
 	if w := do(u, http.MethodGet, "/ui/host/not_a_host!", "", map[string]string{"X-Test-Cert": "yes"}); w.Code != http.StatusBadRequest {
 		t.Fatalf("a bad host name: %d", w.Code)
+	}
+}
+
+// TestRevocationEndsSessions: an admin without a live certificate cannot
+// log in with its token, and revoking a token ends the sessions it opened.
+func TestRevocationEndsSessions(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	u := newUI(t, &now, "")
+	if w := do(u, http.MethodPost, "/ui/login", url.Values{"token": {"c490_carol"}}.Encode(), nil); w.Code != http.StatusUnauthorized ||
+		!strings.Contains(w.Body.String(), "expired or revoked") || len(w.Result().Cookies()) != 0 {
+		t.Fatalf("an admin whose certificates are gone: %d", w.Code)
+	}
+	w := do(u, http.MethodPost, "/ui/login", url.Values{"token": {"c490_admin"}}.Encode(), nil)
+	cookie := map[string]string{"Cookie": w.Result().Cookies()[0].Name + "=" + w.Result().Cookies()[0].Value}
+	if w := do(u, http.MethodGet, "/ui/", "", cookie); w.Code != 200 {
+		t.Fatalf("a fresh session: %d", w.Code)
+	}
+	delete(tokens, "c490_admin") // ca revoke --admin alice
+	if w := do(u, http.MethodGet, "/ui/", "", cookie); w.Code != http.StatusSeeOther {
+		t.Fatalf("a session whose token was revoked: %d", w.Code)
 	}
 }

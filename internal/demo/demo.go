@@ -106,7 +106,7 @@ func Run(ctx context.Context, opt Options) error {
 	fmt.Fprintf(opt.Out, "receiver on %s\n", url)
 	// The dashboard: an admin token to log in with (the browser will warn
 	// about the demo's own CA).
-	if tok, err := token.Add(receiver.TokensPath(cfg.DataDir), token.KindAdmin, "demo", time.Now()); err == nil {
+	if tok, err := demoAdmin(ca, cfg.DataDir); err == nil {
 		tokFile := filepath.Join(dir, "admin-token")
 		if os.WriteFile(tokFile, []byte(tok+"\n"), 0o600) == nil {
 			fmt.Fprintf(opt.Out, "dashboard on %s/ui/ (log in with the token in %s)\n", url, tokFile)
@@ -291,4 +291,24 @@ func rotate(path, how string) {
 			os.Truncate(path, 0)
 		}
 	}
+}
+
+// demoAdmin makes the demo's admin as `ca issue --admin` would: a
+// certificate in the CA's ledger (the dashboard lets in only admins who
+// hold one) and a token, which it returns.
+func demoAdmin(ca *pki.CA, data string) (string, error) {
+	now := time.Now()
+	certPEM, _, err := ca.IssueAdmin("demo", 24*time.Hour, now)
+	if err != nil {
+		return "", err
+	}
+	cert, err := pki.ParseCertPEM(certPEM)
+	if err != nil {
+		return "", err
+	}
+	if err := pki.Record(receiver.IssuedPath(data), pki.Issued{Serial: pki.Serial(cert), Kind: token.KindAdmin, Name: "demo",
+		NotAfter: cert.NotAfter, At: now.UTC()}); err != nil {
+		return "", err
+	}
+	return token.Add(receiver.TokensPath(data), token.KindAdmin, "demo", now)
 }

@@ -90,6 +90,20 @@ func (r *Revocations) Has(c *x509.Certificate) bool {
 	return r.serials[Serial(c)]
 }
 
+// HasSerial reports whether the certificate with this serial is revoked.
+func (r *Revocations) HasSerial(serial string) bool {
+	if r == nil {
+		return false
+	}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.checked) > 200*time.Millisecond {
+		r.reload(now)
+	}
+	return r.serials[serial]
+}
+
 func readRevoked(path string) (revokedFile, error) {
 	var f revokedFile
 	b, err := os.ReadFile(path)

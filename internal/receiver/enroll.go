@@ -149,16 +149,27 @@ func (s *Server) enrollFailed(host string, err error) *apiError {
 // RevokeHost revokes host's tokens and every certificate the CA's ledger
 // says it issued the host.
 func RevokeHost(data, host, why string, now time.Time) (tokens, certs int, err error) {
-	if tokens, err = token.RevokeName(TokensPath(data), token.KindHost, host); err != nil {
+	return revokeAll(data, token.KindHost, host, why, now)
+}
+
+// RevokeAdmin revokes an admin's tokens and every certificate the CA
+// issued it: the API and the dashboard refuse them at once.
+func RevokeAdmin(data, name, why string, now time.Time) (tokens, certs int, err error) {
+	return revokeAll(data, token.KindAdmin, name, why, now)
+}
+
+func revokeAll(data, kind, name, why string, now time.Time) (tokens, certs int, err error) {
+	host := name
+	if tokens, err = token.RevokeName(TokensPath(data), kind, name); err != nil {
 		return 0, 0, err
 	}
-	issued, err := pki.IssuedTo(IssuedPath(data), host)
+	issued, err := pki.IssuedTo(IssuedPath(data), name)
 	if err != nil {
 		return tokens, 0, fmt.Errorf("read the CA's ledger: %w", err)
 	}
 	var rev []pki.Revoked
 	for _, c := range issued {
-		if c.Kind == token.KindHost {
+		if c.Kind == kind {
 			rev = append(rev, pki.Revoked{Serial: c.Serial, Host: host, At: now.UTC(), Why: why})
 		}
 	}
@@ -175,4 +186,20 @@ func RevokeHost(data, host, why string, now time.Time) (tokens, certs int, err e
 // func releases it.
 func LockTrust(dataDir string) (func(), error) {
 	return pki.Lock(filepath.Join(dataDir, "ca", "trust"))
+}
+
+// AdminCertified reports whether the CA's ledger shows admin name holding
+// a certificate that is neither expired nor revoked (the dashboard's
+// token login asks: an admin whose certificates are gone is gone).
+func AdminCertified(data, name string, revoked *pki.Revocations, now time.Time) bool {
+	issued, err := pki.IssuedTo(IssuedPath(data), name)
+	if err != nil {
+		return false
+	}
+	for _, c := range issued {
+		if c.Kind == token.KindAdmin && now.Before(c.NotAfter) && !revoked.HasSerial(c.Serial) {
+			return true
+		}
+	}
+	return false
 }

@@ -129,6 +129,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 					e, ok := tokens.Lookup(tok)
 					return e.Name, ok && e.Kind == token.KindAdmin
 				},
+				AdminCertified: func(name string) bool { return AdminCertified(cfg.DataDir, name, revoked, time.Now()) },
 			})
 			if err != nil { // the templates are compiled in: a test catches this
 				log.Error("the dashboard could not start", "err", err)
