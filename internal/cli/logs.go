@@ -49,6 +49,9 @@ until interrupted. Needs an admin bundle (cis490 ca issue --admin NAME).`)
 			}
 		}
 	}
+	if *every < 100*time.Millisecond {
+		return usagef("--interval %s is too short; give at least 100ms (each ask is a request the receiver indexes)", *every)
+	}
 	c, err := adminClient(env, *dir, *recv)
 	if err != nil {
 		return err
@@ -70,13 +73,30 @@ until interrupted. Needs an admin bundle (cis490 ca issue --admin NAME).`)
 		q = url.Values{"offset": {strconv.FormatInt(*offset, 10)}}
 	}
 	next := int64(-1)
+	backoff := *every
 	for {
 		got, at, length, err := readChunk(ctx, c, path, q)
-		if err != nil {
-			return err
-		}
 		if ctx.Err() != nil {
 			return nil // interrupted: a follow ends quietly
+		}
+		if err != nil {
+			var te *transport.Error
+			if !*follow || next < 0 || (errors.As(err, &te) && te.Status/100 == 4) {
+				return err // nothing to follow yet, or the receiver says no
+			}
+			// A receiver restarting or busy: a follow waits it out.
+			fmt.Fprintf(env.Stderr, "cis490 logs: %v; trying again in %s\n", err, backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		backoff = *every
+		if next < 0 && len(got) == 0 && at > length {
+			fmt.Fprintf(env.Stderr, "cis490 logs: offset %d is past the stream's end (%d bytes)\n", at, length)
 		}
 		if next >= 0 && at > next {
 			fmt.Fprintf(env.Stderr, "cis490 logs: %d bytes were dropped by the receiver's retention before they could be printed\n", at-next)

@@ -42,8 +42,10 @@ type Group struct {
 	done    chan struct{} // closed and replaced whenever durable or err changes
 	kick    chan struct{}
 	stats   Stats
-	// pending is when the oldest write not yet durable was recorded.
+	// pending is when the oldest write not yet in a round was recorded;
+	// syncing when the oldest write of the round now syncing was.
 	pending time.Time
+	syncing time.Time
 	observe atomic.Pointer[func(Round)]
 }
 
@@ -63,10 +65,14 @@ func (g *Group) Observe(f func(Round)) { g.observe.Store(&f) }
 func (g *Group) Pending(now time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.pending.IsZero() {
+	oldest := g.syncing // a stalled fsync is lag too
+	if oldest.IsZero() || (!g.pending.IsZero() && g.pending.Before(oldest)) {
+		oldest = g.pending
+	}
+	if oldest.IsZero() {
 		return 0
 	}
-	return max(0, now.Sub(g.pending))
+	return max(0, now.Sub(oldest))
 }
 
 // New makes a group committer; call Run to start its loop.
@@ -192,6 +198,7 @@ func (g *Group) round() {
 	clear(g.dirty)
 	since := g.pending
 	g.pending = time.Time{} // writes from now on wait for the next round
+	g.syncing = since
 	g.mu.Unlock()
 
 	start := time.Now()
@@ -219,6 +226,7 @@ func (g *Group) round() {
 	g.stats.Tickets += uint64(writes)
 	g.stats.Busy += took
 	g.durable = target
+	g.syncing = time.Time{}
 	close(g.done)
 	g.done = make(chan struct{})
 	g.mu.Unlock()

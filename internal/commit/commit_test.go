@@ -97,3 +97,39 @@ func TestWaitHonoursContext(t *testing.T) {
 		t.Fatalf("wait = %v; want context.Canceled", err)
 	}
 }
+
+type stuckSync struct {
+	vfs.File
+	entered, release chan struct{}
+}
+
+func (s stuckSync) Sync() error {
+	close(s.entered)
+	<-s.release
+	return s.File.Sync()
+}
+
+// TestPendingCountsAStalledSync: while an fsync hangs, the writes it
+// covers are lag (the index-lag metric must rise when the disk stalls).
+func TestPendingCountsAStalledSync(t *testing.T) {
+	fsys := crashfs.New(rand.New(rand.NewPCG(1, 2)))
+	g := start(t)
+	raw, _ := fsys.OpenFile("/a", os.O_RDWR|os.O_CREATE, 0o600)
+	f := stuckSync{raw, make(chan struct{}), make(chan struct{})}
+	if g.Pending(time.Now()) != 0 {
+		t.Fatal("lag with nothing written")
+	}
+	f.WriteAt([]byte("x"), 0)
+	tk := g.Wrote(f)
+	<-f.entered // the round is syncing, nothing else pending
+	if lag := g.Pending(time.Now().Add(time.Second)); lag < time.Second {
+		t.Fatalf("lag %s while the sync hangs; want at least 1s", lag)
+	}
+	close(f.release)
+	if err := g.Wait(context.Background(), tk); err != nil {
+		t.Fatal(err)
+	}
+	if lag := g.Pending(time.Now()); lag != 0 {
+		t.Fatalf("lag %s after the sync", lag)
+	}
+}

@@ -117,12 +117,16 @@ func (u *UI) hostPage(w http.ResponseWriter, r *http.Request, admin string) {
 		return
 	}
 	streams := u.streams(host)
+	nStreams := 0
+	if u.opt.Streams != nil {
+		nStreams = len(u.opt.Streams.List(host))
+	}
 	if row == nil && snap == nil && len(streams) == 0 && len(alerts) == 0 {
 		u.render(w, http.StatusNotFound, "host", map[string]any{"Title": host, "Admin": admin, "Host": host, "Unknown": true})
 		return
 	}
 	data := map[string]any{"Title": host, "Admin": admin, "Now": now, "Host": host, "Row": row, "Alerts": alerts,
-		"Streams": streams, "Snapshot": snap}
+		"Streams": streams, "MoreStreams": nStreams - len(streams), "Snapshot": snap}
 	if row != nil {
 		data["Bars"], data["Peak"] = chart(row.Hourly, now)
 	}
@@ -139,6 +143,9 @@ func (u *UI) hostPage(w http.ResponseWriter, r *http.Request, admin string) {
 	u.render(w, http.StatusOK, "host", data)
 }
 
+// maxStreamsShown bounds the streams a host page reads and shows.
+const maxStreamsShown = 20
+
 // streamView is one stream and its last lines.
 type streamView struct {
 	store.Info
@@ -149,8 +156,13 @@ func (u *UI) streams(host string) []streamView {
 	if u.opt.Streams == nil {
 		return nil
 	}
+	// The most recently written first, and only so many: a host may have
+	// any number of streams, and each shows its tail.
+	list := u.opt.Streams.List(host)
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Updated > list[j].Updated })
+	list = list[:min(len(list), maxStreamsShown)]
 	var out []streamView
-	for _, in := range u.opt.Streams.List(host) {
+	for _, in := range list {
 		sv := streamView{Info: in}
 		from := max(in.Start, in.Length-4096)
 		if b, _, err := u.opt.Streams.Read(store.Key{Host: host, Stream: in.Stream}, from, 4096); err == nil {

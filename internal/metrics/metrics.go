@@ -139,10 +139,10 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 			c.last, c.at, c.ok = f, now, true
 		}
 	}
-	f, ok := c.last, c.ok
+	f, ok := c.last, c.ok && now.Sub(c.at) < 3*c.opt.FleetEvery
 	c.mu.Unlock()
 	if !ok {
-		return // no view yet: the metrics are absent, not zero
+		return // no view, or only an old one: absent, not zero or stale
 	}
 	for _, state := range []string{"sick", "silent", "off", "ok"} {
 		ch <- prometheus.MustNewConstMetric(hostsDesc, prometheus.GaugeValue, float64(f.Hosts[state]), state)

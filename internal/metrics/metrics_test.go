@@ -51,4 +51,15 @@ func TestFleetCached(t *testing.T) {
 	if calls != 3 {
 		t.Fatalf("the view was not rebuilt after FleetEvery: %d", calls)
 	}
+	// It cannot be built any more: the last view is served a while, then
+	// the fleet metrics go absent rather than stale.
+	fail = true
+	now = now.Add(time.Minute)
+	if out := scrape(t, m); !strings.Contains(out, "cis490_hosts") {
+		t.Fatal("a view one refresh old was dropped")
+	}
+	now = now.Add(3 * time.Minute)
+	if out := scrape(t, m); strings.Contains(out, "cis490_hosts") {
+		t.Fatal("a view several refreshes old is still served")
+	}
 }

@@ -52,7 +52,7 @@ func TestLogsCommand(t *testing.T) {
 	}
 
 	// --follow prints what arrives, and an interrupt ends it cleanly.
-	cmd := exec.Command(binPath, append([]string{"logs", "lab-1", "syslog", "--since", "1s", "--follow", "--interval", "50ms"}, admin...)...)
+	cmd := exec.Command(binPath, append([]string{"logs", "lab-1", "syslog", "--since", "1s", "--follow", "--interval", "100ms"}, admin...)...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -70,9 +70,12 @@ func TestLogsCommand(t *testing.T) {
 	expect := func(want string) {
 		t.Helper()
 		select {
-		case got := <-lines:
+		case got, open := <-lines:
+			if !open {
+				t.Fatalf("--follow ended before printing %q; stderr: %s", want, stderr.String())
+			}
 			if got != want {
-				t.Fatalf("--follow printed %q; want %q", got, want)
+				t.Fatalf("--follow printed %q; want %q; stderr: %s", got, want, stderr.String())
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("--follow did not print %q; stderr: %s", want, stderr.String())
@@ -81,15 +84,36 @@ func TestLogsCommand(t *testing.T) {
 	expect("08:01 late line")
 	off = put(off, "08:02 followed\n")
 	expect("08:02 followed")
-	put(off, "08:03 and again\n")
+	off = put(off, "08:03 and again\n")
 	expect("08:03 and again")
+	// A receiver restart does not end a follow (the port stays the same
+	// unless the test loses a bind race, which would make this wait).
+	f.rcv.Kill()
+	port := f.rcv.URL()
+	f.rcv.Start()
+	if f.rcv.URL() == port {
+		put(off, "08:04 after a restart\n")
+		expect("08:04 after a restart")
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("--follow after an interrupt: %v; stderr: %s", err, stderr.String())
 	}
 
+	// An offset past the end says so; a tight interval is refused.
+	out, err := exec.Command(binPath, append([]string{"logs", "lab-1", "syslog", "--offset", "999999"}, admin...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("an offset past the end: %v %s", err, out)
+	}
+	if !strings.Contains(string(out), "past the stream's end") {
+		t.Errorf("an offset past the end: %s", out)
+	}
+	if out, err := exec.Command(binPath, append([]string{"logs", "lab-1", "syslog", "--follow", "--interval", "0s"}, admin...)...).CombinedOutput(); err == nil || !strings.Contains(string(out), "at least 100ms") {
+		t.Errorf("--interval 0s: %v %s", err, out)
+	}
+
 	// A host's own bundle is not an admin's.
-	out, err := exec.Command(binPath, "logs", "lab-1", "syslog", "--admin", filepath.Join(f.dir, "bundles", "lab-1"), "--receiver", f.rcv.URL()).CombinedOutput()
+	out, err = exec.Command(binPath, "logs", "lab-1", "syslog", "--admin", filepath.Join(f.dir, "bundles", "lab-1"), "--receiver", f.rcv.URL()).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "admin") {
 		t.Fatalf("a host bundle reading logs: %v %s", err, out)
 	}
