@@ -83,18 +83,17 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	}
 	defer release()
 	rec.line.Bytes = int64(len(body))
-	out, length, durable, err := s.store.Begin(store.Key{Host: rt.host, Stream: rt.stream}, offset, gen, body)
+	b, err := s.store.Begin(store.Key{Host: rt.host, Stream: rt.stream}, offset, gen, body)
 	if err != nil {
 		return nil, s.storeError(err)
 	}
-	rec.durable = durable
+	rec.durable = b.Durable
+	rec.stored = b.Appended
 	status := http.StatusCreated
-	if out == store.Duplicate {
+	if b.Outcome == store.Duplicate {
 		status = http.StatusOK
-	} else {
-		rec.stored = int64(len(body))
 	}
-	return jsonResponse(status, map[string]any{"length": length}), nil
+	return jsonResponse(status, map[string]any{"length": b.Length}), nil
 }
 
 func acceptedList(acc []Release) string {

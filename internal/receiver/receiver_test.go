@@ -25,7 +25,7 @@ const (
 // answered 500 and indexed.
 type boomStore struct{ store.Streams }
 
-func (b boomStore) Begin(k store.Key, off int64, g store.Gen, d []byte) (store.Outcome, int64, store.Durable, error) {
+func (b boomStore) Begin(k store.Key, off int64, g store.Gen, d []byte) (store.Begun, error) {
 	if k.Stream == "boom" {
 		panic("boom")
 	}

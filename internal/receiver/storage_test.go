@@ -117,11 +117,11 @@ func TestStoragePowerLoss(t *testing.T) {
 					line := index.Line{TS: clock.Add(time.Duration(ops.Load()) * time.Second), Host: key.Host, Instance: id, Method: "PUT", Endpoint: "logs"}
 					var durable store.Durable
 					if w%2 == 0 || wrng.IntN(2) == 0 { // some requests store bytes, some are refusals
-						_, n, d, err := stg.Store.Begin(key, off, store.Gen{}, []byte(fmt.Sprintf("%s;", id)))
+						b, err := stg.Store.Begin(key, off, store.Gen{}, []byte(fmt.Sprintf("%s;", id)))
 						if err != nil {
 							return
 						}
-						off, durable, line.Status = n, d, 201
+						off, durable, line.Status = b.Length, b.Durable, 201
 					} else {
 						line.Status, line.Reason = 401, "bad-token"
 					}

@@ -13,18 +13,26 @@ import (
 // Append puts data at offset of key and returns once the stream's bytes up
 // to offset+len(data) are durable; see Begin for the outcomes.
 func (s *Store) Append(ctx context.Context, key Key, offset int64, gen Gen, data []byte) (Outcome, int64, error) {
-	out, n, durable, err := s.Begin(key, offset, gen, data)
+	b, err := s.Begin(key, offset, gen, data)
 	if err != nil {
-		return out, n, err
+		return 0, b.Length, err
 	}
-	if err := durable(ctx); err != nil {
-		return 0, n, err
+	if err := b.Durable(ctx); err != nil {
+		return 0, b.Length, err
 	}
-	return out, n, nil
+	return b.Outcome, b.Length, nil
 }
 
-// Begin puts data at offset of key and returns the outcome, the stream's
-// length and a Durable to wait on before the host may be told:
+// Begun is what Begin did.
+type Begun struct {
+	Outcome  Outcome
+	Length   int64   // the stream's length after the call
+	Appended int64   // bytes this call added; a retry overlapping stored bytes adds only its new tail
+	Durable  Durable // wait on it before telling the host
+}
+
+// Begin puts data at offset of key and returns what it did (Begun), with a
+// Durable to wait on before the host may be told:
 //
 //   - offset == length: the bytes are appended (Appended);
 //   - the bytes overlap stored ones and agree: nothing is written twice, and
@@ -34,22 +42,22 @@ func (s *Store) Append(ctx context.Context, key Key, offset int64, gen Gen, data
 //
 // Splitting the write from the wait lets the caller put the request's index
 // line into the same group commit, so one sync acknowledges both.
-func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Outcome, int64, Durable, error) {
+func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error) {
 	if offset < 0 {
-		return 0, 0, nil, &ConflictError{Reason: "gap"}
+		return Begun{}, &ConflictError{Reason: "gap"}
 	}
 	st, hu, err := s.lockStream(key)
 	if err != nil {
-		return 0, 0, nil, err
+		return Begun{}, err
 	}
 	// A refused request must not leave an empty stream behind: a host could
 	// otherwise grow the receiver's memory with names it never writes, and
 	// HEAD would answer 200 for a stream that holds nothing.
-	refuse := func(err error) (Outcome, int64, Durable, error) {
+	refuse := func(err error) (Begun, error) {
 		length := st.length
 		s.dropIfEmpty(st)
 		st.mu.Unlock()
-		return 0, length, nil, err
+		return Begun{Length: length}, err
 	}
 	length := st.length
 	if offset < st.start {
@@ -74,7 +82,7 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Outcome, int
 		t := st.last
 		s.dropIfEmpty(st)
 		st.mu.Unlock()
-		return Duplicate, length, s.durable(t), nil
+		return Begun{Outcome: Duplicate, Length: length, Durable: s.durable(t)}, nil
 	}
 	if err := s.admit(hu, key.Host, int64(len(tail))); err != nil {
 		return refuse(err)
@@ -94,7 +102,7 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Outcome, int
 	st.gen, st.genStart, st.updated, st.last = rec.gen, rec.genStart, now, t
 	newLen := st.length
 	st.mu.Unlock()
-	return Appended, newLen, s.durable(t), nil
+	return Begun{Outcome: Appended, Length: newLen, Appended: int64(len(tail)), Durable: s.durable(t)}, nil
 }
 
 // Durable waits until a write is on disk. Nothing may be acknowledged to a

@@ -75,7 +75,7 @@ func TestFailedSealStopsTheGroup(t *testing.T) {
 	}
 	fsys.FailAfter(1, syscall.EIO)      // the seal's fsync
 	b := bytes.Repeat([]byte("b"), 100) // does not fit: the full segment is sealed first
-	if _, _, _, err := s.Begin(k, 900, Gen{}, b); !errors.Is(err, commit.ErrFailed) {
+	if _, err := s.Begin(k, 900, Gen{}, b); !errors.Is(err, commit.ErrFailed) {
 		t.Fatalf("write during a failed seal = %v; want ErrFailed", err)
 	}
 	if g.Err() == nil {
@@ -91,11 +91,11 @@ func TestFailedSealStopsTheGroup(t *testing.T) {
 func TestRefusalsLeaveNoStream(t *testing.T) {
 	s := newTestStore(t, Options{HostBytesPerDay: 10})
 	for _, name := range []string{"a", "b", "c"} {
-		if _, _, _, err := s.Begin(Key{"h", name}, 5, Gen{}, []byte("x")); err == nil {
+		if _, err := s.Begin(Key{"h", name}, 5, Gen{}, []byte("x")); err == nil {
 			t.Fatal("a gap was accepted")
 		}
 	}
-	if _, _, _, err := s.Begin(Key{"h", "big"}, 0, Gen{}, make([]byte, 11)); !errors.Is(err, ErrQuota) {
+	if _, err := s.Begin(Key{"h", "big"}, 0, Gen{}, make([]byte, 11)); !errors.Is(err, ErrQuota) {
 		t.Fatalf("over quota = %v", err)
 	}
 	if _, _, err := s.Append(context.Background(), Key{"h", "empty"}, 0, Gen{}, nil); err != nil {

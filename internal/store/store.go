@@ -92,7 +92,7 @@ func (e *QuotaError) Unwrap() error { return ErrQuota }
 // Streams is the narrow interface the receiver uses, so another backend (an
 // object store, a database) can take the place of the local log.
 type Streams interface {
-	Begin(key Key, offset int64, gen Gen, data []byte) (Outcome, int64, Durable, error)
+	Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error)
 	Read(key Key, offset int64, limit int) ([]byte, Info, error)
 	Stat(key Key) (Info, bool)
 	List(host string) []Info

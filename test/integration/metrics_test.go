@@ -31,20 +31,27 @@ func TestMetrics(t *testing.T) {
 	if r := f.hosts["lab-1"].do(http.MethodPut, "lab-1", "syslog", "offset=0", strings.NewReader(body), int64(len(body))); r.status != 200 {
 		t.Fatalf("the duplicate: %d %s", r.status, r.body)
 	}
+	// A retry that overlaps stored bytes and adds a new line (201) counts
+	// only the new line.
+	retry := strings.Repeat("a line\n", 5) + "new\n"
+	if r := f.hosts["lab-1"].do(http.MethodPut, "lab-1", "syslog", "offset=35", strings.NewReader(retry), int64(len(retry))); r.status != 201 {
+		t.Fatalf("the overlapping retry: %d %s", r.status, r.body)
+	}
+	stored += len("new\n")
 	if r := f.hosts["lab-1"].do(http.MethodPut, "lab-2", "syslog", "offset=0", strings.NewReader("x\n"), 2); r.status != 403 {
 		t.Fatalf("writing as another host: %d", r.status)
 	}
 	runCLI(t, "fleet-health", "--config", f.rcv.cfgPath)
 
 	fams := scrape(t, f.rcv)
-	if got := counter(fams, "cis490_requests_total", map[string]string{"endpoint": "logs", "code": "2xx"}); got != 3 {
-		t.Errorf("logs 2xx = %v; want 3", got)
+	if got := counter(fams, "cis490_requests_total", map[string]string{"endpoint": "logs", "code": "2xx"}); got != 4 {
+		t.Errorf("logs 2xx = %v; want 4", got)
 	}
 	if got := counter(fams, "cis490_requests_total", map[string]string{"endpoint": "logs", "code": "4xx"}); got != 1 {
 		t.Errorf("logs 4xx = %v; want 1", got)
 	}
 	if got := counter(fams, "cis490_ingested_bytes_total", nil); got != float64(stored) {
-		t.Errorf("ingested %v bytes; want %d (the duplicate stores nothing)", got, stored)
+		t.Errorf("ingested %v bytes; want %d (the duplicate stores nothing, the overlapping retry its new line)", got, stored)
 	}
 	if h := fams["cis490_fsync_duration_seconds"]; h == nil || h.Metric[0].GetHistogram().GetSampleCount() == 0 {
 		t.Errorf("no fsync rounds observed: %v", h)
