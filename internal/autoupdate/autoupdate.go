@@ -2,8 +2,10 @@
 // release, verify it against the pinned release key, take it only when
 // newer and when this host is in its rollout, install it beside the
 // current one behind a symlink, restart the shipper, and roll back when
-// the new binary's doctor shows a failure the old one did not have — also
-// after a crash half-way, from a marker written before the swap.
+// the new binary's doctor fails a check the old one ran and passed — also
+// after a crash half-way, from a marker written before the swap. A check
+// only the new binary has is reported when it fails, not held against the
+// update: it sees more, it did not break anything.
 package autoupdate
 
 import (
@@ -18,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,10 +38,9 @@ type Options struct {
 	// Root holds the installed versions (Root/<version>/cis490) and the
 	// symlink Root/current the packaged path points through.
 	Root string
-	// Restart restarts the shipper; Doctor runs a binary's doctor and
-	// returns the names of its failing checks.
+	// Restart restarts the shipper; Doctor runs a binary's doctor.
 	Restart func(ctx context.Context) error
-	Doctor  func(ctx context.Context, binary string) ([]string, error)
+	Doctor  func(ctx context.Context, binary string) (Checks, error)
 	Now     func() time.Time
 }
 
@@ -52,12 +54,23 @@ type Outcome struct {
 	Failing []string  `json:"new_failures,omitempty"`
 }
 
+// Checks is what a doctor run found: the names of the checks it ran and of
+// those that failed.
+type Checks struct {
+	Ran     []string
+	Failing []string
+}
+
 // marker is written (atomically) before the swap and removed after the
 // verdict: found on a later run, the verdict is made then.
 type marker struct {
 	From   string   `json:"from"` // the version current pointed to
 	To     string   `json:"to"`
 	Before []string `json:"before"` // failing checks before
+	// Known is every check the old doctor ran; absent in markers from
+	// releases before it, or when the old doctor could not run, and then
+	// every failure of the new one counts.
+	Known []string `json:"known,omitempty"`
 }
 
 func (o *Options) current() string { return filepath.Join(o.Root, "current") }
@@ -133,17 +146,19 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		return nil, err
 	}
 	from, _ := os.Readlink(o.current())
-	before, err := o.Doctor(ctx, o.Binary(o.Current))
-	if err != nil {
-		before = nil // an old binary that cannot run its doctor: judge the new one alone
+	mk := marker{From: from, To: m.Version}
+	// An old binary that cannot run its doctor leaves Known empty: the new
+	// one is judged alone.
+	if before, err := o.Doctor(ctx, o.Binary(o.Current)); err == nil {
+		mk.Before, mk.Known = before.Failing, before.Ran
 	}
-	if err := writeJSON(o.markerPath(), marker{From: from, To: m.Version, Before: before}); err != nil {
+	if err := writeJSON(o.markerPath(), mk); err != nil {
 		return nil, err
 	}
 	if err := swap(o.current(), m.Version); err != nil {
 		return nil, err
 	}
-	return o.verdict(ctx, out, marker{From: from, To: m.Version, Before: before})
+	return o.verdict(ctx, out, mk)
 }
 
 // verdict restarts on the new binary and keeps it, or rolls back.
@@ -155,11 +170,15 @@ func (o *Options) verdict(ctx context.Context, out *Outcome, mk marker) (*Outcom
 	if err != nil {
 		return o.rollback(ctx, out, mk, fmt.Sprintf("the doctor of %s did not run: %v", mk.To, err), nil)
 	}
-	if fresh := newFailures(mk.Before, after); len(fresh) > 0 {
-		return o.rollback(ctx, out, mk, fmt.Sprintf("the doctor of %s fails checks that passed before", mk.To), fresh)
+	regressed, unknown := newFailures(mk, after.Failing)
+	if len(regressed) > 0 {
+		return o.rollback(ctx, out, mk, fmt.Sprintf("the doctor of %s fails checks that passed before", mk.To), regressed)
 	}
 	os.Remove(o.markerPath())
 	out.Result, out.To = "updated", mk.To
+	if len(unknown) > 0 {
+		out.Detail = fmt.Sprintf("kept: the checks that fail are new in %s (%s), the old doctor did not run them", mk.To, strings.Join(unknown, ", "))
+	}
 	return out, o.keep(out)
 }
 
@@ -214,19 +233,31 @@ func (o *Options) keep(out *Outcome) error {
 	return writeJSON(filepath.Join(o.Root, "last-update.json"), out)
 }
 
-func newFailures(before, after []string) []string {
-	had := map[string]bool{}
-	for _, b := range before {
-		had[b] = true
-	}
-	var out []string
+// newFailures splits the checks the new doctor fails and the old one did
+// not: regressed ones the old doctor ran (or all, when it is not known
+// what it ran), and unknown ones it did not have.
+func newFailures(mk marker, after []string) (regressed, unknown []string) {
+	failed, ran := set(mk.Before), set(mk.Known)
 	for _, a := range after {
-		if !had[a] {
-			out = append(out, a)
+		switch {
+		case failed[a]:
+		case len(mk.Known) > 0 && !ran[a]:
+			unknown = append(unknown, a)
+		default:
+			regressed = append(regressed, a)
 		}
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(regressed)
+	sort.Strings(unknown)
+	return regressed, unknown
+}
+
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }
 
 // swap points the symlink link at target, atomically (a new link renamed

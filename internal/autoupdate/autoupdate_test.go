@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,11 +48,21 @@ func newRig(t *testing.T) *rig {
 	os.Symlink("1.0.0", filepath.Join(root, "current"))
 	g.opt = Options{Client: client, PublicKey: pub, Host: "lab-1", Platform: "linux-amd64", Current: "1.0.0", Root: root,
 		Restart: func(context.Context) error { g.restarts++; return nil },
-		Doctor: func(_ context.Context, bin string) ([]string, error) {
-			return g.failing[filepath.Base(filepath.Dir(bin))], nil
+		Doctor: func(_ context.Context, bin string) (Checks, error) {
+			failing := g.failing[filepath.Base(filepath.Dir(bin))]
+			ran := append([]string(nil), baseChecks...)
+			for _, f := range failing {
+				if !slices.Contains(ran, f) {
+					ran = append(ran, f) // a check only this version has
+				}
+			}
+			return Checks{Ran: ran, Failing: failing}, nil
 		}}
 	return g
 }
+
+// baseChecks are the checks every version's doctor runs in these tests.
+var baseChecks = []string{"receiver-tcp", "receiver-auth", "tls-chain"}
 
 // publish writes a signed release straight into the receiver's releases.
 func (g *rig) publish(version string, rollout int, tamper bool) {
@@ -119,6 +130,14 @@ func TestUpdateAndRollback(t *testing.T) {
 	if !strings.Contains(string(b), `"result": "rolled-back"`) {
 		t.Fatalf("the outcome kept for the doctor: %s", b)
 	}
+	// 1.3.0's doctor has a check 1.1.0 did not run, and it fails: the
+	// update is kept, and the outcome names the new check.
+	g.publish("1.3.0", 100, false)
+	g.failing["1.3.0"] = []string{"receiver-tcp", "sources"}
+	out, err = Run(ctx, g.opt)
+	if err != nil || out.Result != "updated" || g.current() != "1.3.0" || !strings.Contains(out.Detail, "sources") {
+		t.Fatalf("a new check failing: %+v %v; current %s", out, err, g.current())
+	}
 }
 
 // TestRolloutAndDowngrade: a host outside the rollout waits; an older
@@ -150,7 +169,9 @@ func TestCrashBetweenSwapAndVerdict(t *testing.T) {
 	g.publish("1.1.0", 100, false)
 	crash := errors.New("power cut")
 	g.opt.Restart = func(context.Context) error { return crash }
-	// Simulate the crash: the swap done, the marker there, no verdict.
+	// Simulate the crash: the swap done, the marker there, no verdict. The
+	// marker is as older releases wrote it, without the checks the old
+	// doctor ran: every failure of the new one counts.
 	os.MkdirAll(filepath.Join(g.opt.Root, "1.1.0"), 0o755)
 	os.WriteFile(g.opt.Binary("1.1.0"), []byte("binary 1.1.0"), 0o755)
 	writeJSON(g.opt.markerPath(), marker{From: "1.0.0", To: "1.1.0"})

@@ -53,7 +53,7 @@ after a crash half-way. Already current: exit 0 quietly.`)
 		Restart: func(ctx context.Context) error {
 			return exec.CommandContext(ctx, "systemctl", "restart", "cis490-shipper.service").Run()
 		},
-		Doctor: func(ctx context.Context, bin string) ([]string, error) { return doctorFailing(ctx, bin, *path) },
+		Doctor: func(ctx context.Context, bin string) (autoupdate.Checks, error) { return doctorChecks(ctx, bin, *path) },
 	})
 	if err != nil {
 		return err
@@ -61,20 +61,24 @@ after a crash half-way. Already current: exit 0 quietly.`)
 	switch out.Result {
 	case "updated":
 		fmt.Fprintf(env.Stdout, "updated %s → %s\n", out.From, out.To)
+		if out.Detail != "" {
+			fmt.Fprintln(env.Stdout, out.Detail)
+		}
 	case "unmanaged":
 		fmt.Fprintln(env.Stdout, out.Detail)
 	}
 	return nil
 }
 
-// doctorFailing runs a binary's doctor and returns its failing checks.
-func doctorFailing(ctx context.Context, bin, cfg string) ([]string, error) {
+// doctorChecks runs a binary's doctor and returns the checks it ran and
+// those that failed.
+func doctorChecks(ctx context.Context, bin, cfg string) (autoupdate.Checks, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	b, err := exec.CommandContext(ctx, bin, "doctor", "--json", "--config", cfg).Output()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) { // exit 1 is a doctor with failures
-		return nil, err
+		return autoupdate.Checks{}, err
 	}
 	var rep struct {
 		Checks []struct {
@@ -83,12 +87,13 @@ func doctorFailing(ctx context.Context, bin, cfg string) ([]string, error) {
 		} `json:"checks"`
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("%s doctor --json: %w", bin, err)
+		return autoupdate.Checks{}, fmt.Errorf("%s doctor --json: %w", bin, err)
 	}
-	var out []string
+	var out autoupdate.Checks
 	for _, c := range rep.Checks {
+		out.Ran = append(out.Ran, c.Name)
 		if c.Status == "fail" {
-			out = append(out, c.Name)
+			out.Failing = append(out.Failing, c.Name)
 		}
 	}
 	return out, nil
