@@ -111,6 +111,11 @@ func securityHeaders(h http.Handler) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "same-origin")
 		w.Header().Set("Cache-Control", "no-store")
+		// The receiver speaks only TLS: a browser that once reached it
+		// never tries plain HTTP (where a session cookie could be asked
+		// for). Not includeSubDomains: the receiver's name may be a lab
+		// domain's parent.
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		h.ServeHTTP(w, r)
 	})
 }

@@ -61,7 +61,8 @@ func TestSessions(t *testing.T) {
 	}
 	cookie := map[string]string{"Cookie": cs[0].Name + "=" + cs[0].Value}
 	if w := do(u, http.MethodGet, "/ui/", "", cookie); w.Code != 200 || !strings.Contains(w.Body.String(), "lab-1") ||
-		!strings.Contains(w.Header().Get("Content-Security-Policy"), "script-src 'none'") {
+		!strings.Contains(w.Header().Get("Content-Security-Policy"), "script-src 'none'") ||
+		!strings.HasPrefix(w.Header().Get("Strict-Transport-Security"), "max-age=") {
 		t.Fatalf("the fleet with a session: %d %v", w.Code, w.Header())
 	}
 	now = now.Add(2 * time.Hour)
