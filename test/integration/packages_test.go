@@ -12,22 +12,27 @@ import (
 )
 
 // TestPackagesForReal builds the Debian packages with packaging/build.sh
-// (nfpm from the module proxy) and installs them in a booted Debian: the
-// receiver's units start and verify, the lab host's are enabled and wait
-// for enrollment without failing, the host ships once enrolled, and
-// removing both packages stops the units and leaves the data in place.
+// (nfpm from the module proxy), two versions of them, and installs them in
+// a booted Debian: the receiver's units start and verify, the lab host's
+// are enabled and wait for enrollment without failing, the host ships once
+// enrolled, an upgrade restarts both onto the new binary and loses and
+// repeats nothing, and removing both packages stops the units and leaves
+// the data in place.
 func TestPackagesForReal(t *testing.T) {
 	needRoot(t)
 	dist := t.TempDir()
 	arch := map[string]string{"amd64": "amd64", "arm64": "arm64", "arm": "armhf"}[runtime.GOARCH]
-	build := exec.Command("sh", "packaging/build.sh", "--version", "0.3.0", "--arch", arch, "--out", dist)
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("packaging/build.sh: %v\n%s", err, out)
+	for _, v := range []string{"0.3.0", "0.3.1"} {
+		build := exec.Command("sh", "packaging/build.sh", "--version", v, "--arch", arch, "--out", dist)
+		build.Dir = filepath.Join("..", "..")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("packaging/build.sh --version %s: %v\n%s", v, err, out)
+		}
 	}
+	deb := func(pkg, version string) string { return "/debs/" + pkg + "_" + version + "_" + arch + ".deb" }
 	c := bootContainer(t, nspawnRoot(t), binPath, false, dist+":/debs")
 
-	out := c.sh("dpkg -i /debs/cis490-receiver_" + debArch + ".deb 2>&1")
+	out := c.sh("dpkg -i " + deb("cis490-receiver", "0.3.0") + " 2>&1")
 	waitActive(t, c, "cis490-receiver.service")
 	if user := strings.TrimSpace(c.sh("stat -c %U /proc/$(systemctl show -p MainPID --value cis490-receiver.service)")); user != "cis490" {
 		t.Fatalf("the packaged receiver runs as %q:\n%s", user, out)
@@ -45,7 +50,7 @@ func TestPackagesForReal(t *testing.T) {
 		t.Errorf("cis490-fleet-health.timer is %s", st)
 	}
 
-	out = c.sh("dpkg -i /debs/cis490-lab-host_" + debArch + ".deb 2>&1")
+	out = c.sh("dpkg -i " + deb("cis490-lab-host", "0.3.0") + " 2>&1")
 	if !strings.Contains(out, "enroll this host") {
 		t.Errorf("the lab-host package does not say how to enroll:\n%s", out)
 	}
@@ -74,19 +79,41 @@ func TestPackagesForReal(t *testing.T) {
 	waitActive(t, c, "cis490-shipper.service")
 	waitFor(t, c, "grep -rqs from-the-package /var/lib/cis490/logs", "the packaged shipper's log never reached the packaged receiver")
 
-	// Installing again (an upgrade) keeps the fleet's CA and what the
-	// admin disabled.
+	// An upgrade to 0.3.1 keeps the fleet's CA and what the admin
+	// disabled, restarts the receiver and the shipper onto the new binary,
+	// and the shipper goes on where it was: the line written before is
+	// stored once, the line written during and after the upgrade too.
 	caBefore := c.sh("sha256sum /var/lib/cis490/ca/ca.crt")
 	c.sh("systemctl disable --now cis490-autoupdate.timer 2>&1")
-	c.sh("dpkg -i /debs/cis490-receiver_" + debArch + ".deb /debs/cis490-lab-host_" + debArch + ".deb 2>&1")
+	pids := c.sh("systemctl show -p MainPID --value cis490-receiver.service cis490-shipper.service")
+	c.sh("echo during-the-upgrade >> /var/log/pkg-test.log")
+	c.sh("dpkg -i " + deb("cis490-receiver", "0.3.1") + " " + deb("cis490-lab-host", "0.3.1") + " 2>&1")
 	if after := c.sh("sha256sum /var/lib/cis490/ca/ca.crt"); after != caBefore {
-		t.Error("reinstalling the receiver package replaced the fleet's CA")
+		t.Error("upgrading the receiver package replaced the fleet's CA")
 	}
 	if st, _ := c.try("systemctl is-enabled cis490-autoupdate.timer", ""); strings.TrimSpace(st) != "disabled" {
 		t.Errorf("an upgrade re-enabled the timer the admin disabled: %s", st)
 	}
 	waitActive(t, c, "cis490-receiver.service")
 	waitActive(t, c, "cis490-shipper.service")
+	if v := c.sh("cis490 version"); !strings.Contains(v, "0.3.1") {
+		t.Errorf("after the upgrade cis490 version says %q", v)
+	}
+	if now := c.sh("systemctl show -p MainPID --value cis490-receiver.service cis490-shipper.service"); now == pids {
+		t.Errorf("the upgrade restarted neither the receiver nor the shipper (main PIDs %q)", strings.Fields(now))
+	}
+	for _, u := range []string{"cis490-receiver.service", "cis490-shipper.service"} {
+		if exe := c.sh("readlink /proc/$(systemctl show -p MainPID --value " + u + ")/exe"); strings.Contains(exe, "deleted") {
+			t.Errorf("%s still runs the replaced binary: %s", u, exe)
+		}
+	}
+	c.sh("echo after-the-upgrade >> /var/log/pkg-test.log")
+	waitFor(t, c, "grep -rqs after-the-upgrade /var/lib/cis490/logs", "the shipper's log written after the upgrade never arrived")
+	for _, line := range []string{"from-the-package", "during-the-upgrade", "after-the-upgrade"} {
+		if n := strings.TrimSpace(c.sh("cat /var/lib/cis490/logs/* | grep -c " + line + " || true")); n != "1" {
+			t.Errorf("%q is stored %s times across the upgrade; want once", line, n)
+		}
+	}
 
 	c.sh("dpkg -r cis490-lab-host cis490-receiver 2>&1")
 	for _, u := range []string{"cis490-receiver.service", "cis490-shipper.service"} {
@@ -105,7 +132,7 @@ func TestPackagesForReal(t *testing.T) {
 
 	// A lab host alone: the binary behind the link autoupdate manages.
 	h := bootContainer(t, nspawnRoot(t), binPath, false, dist+":/debs")
-	h.sh("dpkg -i /debs/cis490-lab-host_" + debArch + ".deb 2>&1")
+	h.sh("dpkg -i " + deb("cis490-lab-host", "0.3.0") + " 2>&1")
 	if l := strings.TrimSpace(h.sh("readlink /usr/bin/cis490; readlink /var/lib/cis490/bin/current")); l != "/var/lib/cis490/bin/current/cis490\n0.3.0" {
 		t.Fatalf("the packaged lab host's binary links: %q", l)
 	}
@@ -115,12 +142,20 @@ func TestPackagesForReal(t *testing.T) {
 	if st := strings.TrimSpace(h.sh("stat -c '%G %a' /etc/cis490")); st != "cis490-shipper 2755" {
 		t.Errorf("/etc/cis490 is %s", st)
 	}
+	// An upgrade moves the link forward; once autoupdate is ahead of the
+	// package (here: 0.3.2, copied in as autoupdate would), installing the
+	// package again leaves the host on autoupdate's version.
+	h.sh("dpkg -i " + deb("cis490-lab-host", "0.3.1") + " 2>&1")
+	if l := strings.TrimSpace(h.sh("readlink /var/lib/cis490/bin/current")); l != "0.3.1" {
+		t.Errorf("after upgrading the package the link points at %q; want 0.3.1", l)
+	}
+	h.sh("cp -a /var/lib/cis490/bin/0.3.1 /var/lib/cis490/bin/0.3.2 && ln -sfn 0.3.2 /var/lib/cis490/bin/current")
+	h.sh("dpkg -i " + deb("cis490-lab-host", "0.3.1") + " 2>&1")
+	if l := strings.TrimSpace(h.sh("readlink /var/lib/cis490/bin/current")); l != "0.3.2" {
+		t.Errorf("reinstalling the package moved the link back from autoupdate's 0.3.2 to %q", l)
+	}
 	h.sh("dpkg -r cis490-lab-host 2>&1")
 	if _, err := h.try("test -e /usr/bin/cis490", ""); err == nil {
 		t.Error("removing the lab-host package left /usr/bin/cis490 pointing nowhere")
 	}
 }
-
-// debArch is this machine's Debian architecture and the packages' version
-// as build.sh names them.
-var debArch = "0.3.0_" + map[string]string{"amd64": "amd64", "arm64": "arm64", "arm": "armhf"}[runtime.GOARCH]
