@@ -30,9 +30,29 @@ for n in $(hostname 2>/dev/null) $(hostname -f 2>/dev/null) $(hostname -I 2>/dev
   case "$n" in ""|*[!A-Za-z0-9.:-]*|-*) continue ;; esac
   set -- "$@" --server-name "$n"
 done
+# data_dir as receiver.toml says (relative to /etc/cis490), when the admin
+# moved it: the receiver and the detector may write there too (a drop-in
+# each; their units name only /var/lib/cis490).
+data=$(sed -n 's/^[[:space:]]*data_dir[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' /etc/cis490/receiver.toml 2>/dev/null | tail -n 1)
+case "$data" in
+  "") data=/var/lib/cis490 ;;
+  /*) ;;
+  *) data=/etc/cis490/$data ;;
+esac
+data=${data%/}
+if [ "$data" != /var/lib/cis490 ]; then
+  install -d -m 0751 "$data"
+  for u in cis490-receiver.service cis490-fleet-health.service; do
+    install -d /etc/systemd/system/$u.d
+    printf '# Written by the cis490-receiver package: data_dir in /etc/cis490/receiver.toml.\n[Service]\nReadWritePaths=%s\n' "$data" > /etc/systemd/system/$u.d/data-dir.conf
+  done
+  echo "cis490-receiver: data_dir is $data (from /etc/cis490/receiver.toml); the receiver and the detector may write there"
+else
+  rm -f /etc/systemd/system/cis490-receiver.service.d/data-dir.conf /etc/systemd/system/cis490-fleet-health.service.d/data-dir.conf
+fi
 /usr/bin/cis490 ca init --if-missing --config /etc/cis490/receiver.toml "$@"
-chown cis490:cis490 /var/lib/cis490
-chown -R cis490:cis490 /var/lib/cis490/ca
+chown cis490:cis490 /var/lib/cis490 "$data"
+if [ -d "$data/ca" ]; then chown -R cis490:cis490 "$data/ca"; fi
 if [ -n "$first" ]; then
   systemctl enable cis490-receiver.service cis490-fleet-health.timer >/dev/null 2>&1 || true
 fi

@@ -158,4 +158,22 @@ func TestPackagesForReal(t *testing.T) {
 	if _, err := h.try("test -e /usr/bin/cis490", ""); err == nil {
 		t.Error("removing the lab-host package left /usr/bin/cis490 pointing nowhere")
 	}
+
+	// A receiver whose admin moved data_dir before installing: the CA,
+	// the logs and the detector's state go there, and the units may write
+	// there.
+	h.sh(`printf 'data_dir = "/srv/cis490"\nserver_names = ["localhost"]\n' > /etc/cis490/receiver.toml`)
+	if out, err := h.try("dpkg -i --force-confold "+deb("cis490-receiver", "0.3.1")+" 2>&1", ""); err != nil {
+		t.Fatalf("installing the receiver with data_dir moved: %v\n%s", err, out)
+	}
+	waitActive(t, h, "cis490-receiver.service")
+	if own := strings.TrimSpace(h.sh("stat -c %U /srv/cis490 /srv/cis490/ca/ca.key")); own != "cis490\ncis490" {
+		t.Errorf("the moved data_dir and its CA belong to %q", own)
+	}
+	if out, err := h.try("systemctl start cis490-fleet-health.service 2>&1 && test -n \"$(ls /srv/cis490)\"", ""); err != nil {
+		t.Errorf("the detector cannot run with data_dir moved: %v\n%s\n%s", err, out, h.sh("journalctl -u cis490-fleet-health --no-pager | tail"))
+	}
+	if _, err := h.try("test -e /var/lib/cis490/ca", ""); err == nil {
+		t.Error("a CA was made in /var/lib/cis490 although data_dir is /srv/cis490")
+	}
 }
