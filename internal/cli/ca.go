@@ -42,11 +42,11 @@ func runCA(ctx context.Context, env *Env, args []string) error {
 
 func runCAInit(_ context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "ca init", "[--config receiver.toml] [--server-name NAME]...",
-		"Makes the fleet CA and the receiver's server certificate (server auth only, for server_names, or the\n--server-name names and addresses given instead) in <data_dir>/ca, keys 0600.")
+		"Makes the fleet CA and the receiver's server certificate (server auth only, for server_names and the\n--server-name names and addresses) in <data_dir>/ca, keys 0600.")
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
 	ifMissing := fs.Bool("if-missing", false, "exit 0 without a change when a CA is already there (installers, upgrades)")
 	var names []string
-	fs.Func("server-name", "a name or address hosts reach the receiver by (repeat; replaces server_names)", func(v string) error {
+	fs.Func("server-name", "a name or address hosts reach the receiver by, besides server_names (repeat)", func(v string) error {
 		if !slices.Contains(names, v) {
 			names = append(names, v)
 		}
@@ -60,7 +60,13 @@ func runCAInit(_ context.Context, env *Env, args []string) error {
 		return err
 	}
 	if len(names) > 0 {
-		cfg.ServerNames = names
+		// Added to the configured names, never instead of them: a bundle's
+		// receiver URL uses server_names, so the certificate must cover it.
+		for _, n := range names {
+			if !slices.ContainsFunc(cfg.ServerNames, func(c string) bool { return strings.EqualFold(c, n) }) {
+				cfg.ServerNames = append(cfg.ServerNames, n)
+			}
+		}
 		if err := cfg.Validate(); err != nil {
 			return usagef("--server-name: %v", err)
 		}

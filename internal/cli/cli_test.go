@@ -59,8 +59,10 @@ func TestCAInitAndIssue(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "receiver.toml")
 	os.WriteFile(cfg, []byte("data_dir = \"data\"\nserver_names = [\"recv.lab\"]\nlisten = \":9443\"\n"), 0o644)
-	code, out, errs := run(t, "ca", "init", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "CA fingerprint (sha256) ") {
+	// --server-name adds to server_names (the bundles' receiver URL uses
+	// them), as the receiver package does with the machine's names.
+	code, out, errs := run(t, "ca", "init", "--config", cfg, "--server-name", "10.0.0.2", "--server-name", "RECV.lab")
+	if code != 0 || !strings.Contains(out, "CA fingerprint (sha256) ") || !strings.Contains(out, "server certificate for recv.lab, 10.0.0.2\n") {
 		t.Fatalf("ca init: %d %q %q", code, out, errs)
 	}
 	for _, f := range []string{"ca.key", "server.key"} {

@@ -7,8 +7,19 @@
 # upgrade leaves what the admin enabled or disabled alone.
 set -e
 [ "$1" = configure ] || exit 0
-first=""
-[ -z "${2:-}" ] && first=1
+# Which units to enable and start: all on a first install; after a removal
+# (dpkg kept its state, so $2 names the old version) those the prerm found
+# enabled; on an upgrade none, since the admin's choices stand and a
+# running shipper is restarted.
+units="cis490-shipper.service cis490-doctor-check.timer cis490-autoupdate.timer cis490-cert-fetch.timer"
+state=/var/lib/cis490-lab-host/was-enabled
+mode=upgrade enable=""
+if [ -z "${2:-}" ]; then
+  mode=install enable=$units
+elif [ -f "$state" ]; then
+  mode=install enable=$(cat "$state")
+fi
+rm -rf /var/lib/cis490-lab-host
 u=cis490-shipper
 if ! id "$u" >/dev/null 2>&1; then
   useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$u"
@@ -38,17 +49,20 @@ else
   fi
   ln -sfn /var/lib/cis490/bin/current/cis490 /usr/bin/cis490
 fi
-units="cis490-shipper.service cis490-doctor-check.timer cis490-autoupdate.timer cis490-cert-fetch.timer"
-if [ -n "$first" ]; then
-  systemctl enable $units >/dev/null 2>&1 || true
+if [ -n "$enable" ]; then
+  systemctl enable $enable >/dev/null 2>&1 || true
 fi
 if [ -d /run/systemd/system ]; then
   systemctl daemon-reload
-  if [ -n "$first" ]; then
-    systemctl start cis490-doctor-check.timer cis490-autoupdate.timer cis490-cert-fetch.timer
-  fi
+  timers=""
+  for x in $enable; do case "$x" in *.timer) timers="$timers $x" ;; esac; done
+  if [ -n "$timers" ]; then systemctl start $timers; fi
   if [ -f /etc/cis490/lab-host.toml ]; then
-    if [ -n "$first" ]; then systemctl restart cis490-shipper.service; else systemctl try-restart cis490-shipper.service; fi
+    if [ $mode = upgrade ]; then
+      systemctl try-restart cis490-shipper.service
+    else
+      case " $enable " in *" cis490-shipper.service "*) systemctl restart cis490-shipper.service ;; esac
+    fi
   else
     echo "cis490-lab-host: enroll this host to start shipping: cis490 enroll --receiver https://RECEIVER:8443 --host NAME < token; systemctl start cis490-shipper"
   fi

@@ -8,4 +8,5 @@ if [ -L /usr/bin/cis490 ]; then
     /var/lib/cis490/bin/*|/usr/lib/cis490-lab-host/*) rm -f /usr/bin/cis490 ;;
   esac
 fi
+[ "$1" = purge ] && rm -rf /var/lib/cis490-lab-host
 if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi

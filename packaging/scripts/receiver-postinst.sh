@@ -6,8 +6,19 @@
 # runs; an upgrade leaves what the admin enabled or disabled alone.
 set -e
 [ "$1" = configure ] || exit 0
-first=""
-[ -z "${2:-}" ] && first=1
+# Which units to enable and start: all on a first install; after a removal
+# (dpkg kept the conffile, so $2 names the old version) those the prerm
+# found enabled; on an upgrade none, since the admin's choices stand and
+# the running units are restarted.
+units="cis490-receiver.service cis490-fleet-health.timer"
+state=/var/lib/cis490-receiver/was-enabled
+mode=upgrade enable=""
+if [ -z "${2:-}" ]; then
+  mode=install enable=$units
+elif [ -f "$state" ]; then
+  mode=install enable=$(cat "$state")
+fi
+rm -rf /var/lib/cis490-receiver
 if ! id cis490 >/dev/null 2>&1; then
   useradd --system --user-group --home-dir /var/lib/cis490 --no-create-home --shell /usr/sbin/nologin cis490
 fi
@@ -23,17 +34,18 @@ fi
 if [ -L /usr/local/bin/cis490 ]; then
   case "$(readlink /usr/local/bin/cis490)" in /var/lib/cis490/*) ln -sfn /usr/bin/cis490 /usr/local/bin/cis490 ;; esac
 fi
-# The server certificate names this machine as hosts will reach it: its
-# names and addresses (only those that are valid names).
-set -- --server-name localhost
+# The server certificate names this machine as hosts will reach it: the
+# server_names of receiver.toml, and this machine's names and addresses
+# (only those that are valid names: one that is not would stop ca init).
+set --
 for n in $(hostname 2>/dev/null) $(hostname -f 2>/dev/null) $(hostname -I 2>/dev/null); do
-  case "$n" in ""|*[!A-Za-z0-9.:-]*|-*) continue ;; esac
+  case "$n" in ""|*[!A-Za-z0-9.:-]*|[-.]*|*[-.]|*..*|*.-*|*-.*) continue ;; esac
   set -- "$@" --server-name "$n"
 done
 # data_dir as receiver.toml says (relative to /etc/cis490), when the admin
 # moved it: the receiver and the detector may write there too (a drop-in
 # each; their units name only /var/lib/cis490).
-data=$(sed -n 's/^[[:space:]]*data_dir[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' /etc/cis490/receiver.toml 2>/dev/null | tail -n 1)
+data=$(sed -n "s/^[[:space:]]*data_dir[[:space:]]*=[[:space:]]*[\"']\([^\"']*\)[\"'].*/\1/p" /etc/cis490/receiver.toml 2>/dev/null | tail -n 1)
 case "$data" in
   "") data=/var/lib/cis490 ;;
   /*) ;;
@@ -53,14 +65,16 @@ fi
 /usr/bin/cis490 ca init --if-missing --config /etc/cis490/receiver.toml "$@"
 chown cis490:cis490 /var/lib/cis490 "$data"
 if [ -d "$data/ca" ]; then chown -R cis490:cis490 "$data/ca"; fi
-if [ -n "$first" ]; then
-  systemctl enable cis490-receiver.service cis490-fleet-health.timer >/dev/null 2>&1 || true
+if [ -n "$enable" ]; then
+  systemctl enable $enable >/dev/null 2>&1 || true
 fi
 if [ -d /run/systemd/system ]; then
   systemctl daemon-reload
-  if [ -n "$first" ]; then
-    systemctl start cis490-receiver.service cis490-fleet-health.timer
+  if [ $mode = install ]; then
+    if [ -n "$enable" ]; then systemctl start $enable; fi
   else
     systemctl try-restart cis490-receiver.service
+    # A lab host on this machine runs this binary too: onto the new one.
+    systemctl try-restart cis490-shipper.service >/dev/null 2>&1 || true
   fi
 fi

@@ -4,6 +4,7 @@
 set -e
 case "$1" in remove|purge) ;; *) exit 0 ;; esac
 if [ "$1" = purge ]; then
+  rm -rf /var/lib/cis490-receiver
   rm -f /etc/systemd/system/cis490-receiver.service.d/data-dir.conf /etc/systemd/system/cis490-fleet-health.service.d/data-dir.conf
   rmdir /etc/systemd/system/cis490-receiver.service.d /etc/systemd/system/cis490-fleet-health.service.d 2>/dev/null || true
 fi

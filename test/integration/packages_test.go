@@ -115,6 +115,21 @@ func TestPackagesForReal(t *testing.T) {
 		}
 	}
 
+	// Removed and installed again (dpkg kept the conffile, so the
+	// postinst is told an old version): the receiver is enabled and runs
+	// again, as before the removal.
+	c.sh("dpkg -r cis490-receiver 2>&1")
+	if st, _ := c.try("systemctl is-active cis490-receiver.service", ""); strings.TrimSpace(st) == "active" {
+		t.Error("the receiver still runs after its package was removed")
+	}
+	c.sh("dpkg -i " + deb("cis490-receiver", "0.3.1") + " 2>&1")
+	waitActive(t, c, "cis490-receiver.service")
+	for _, u := range []string{"cis490-receiver.service", "cis490-fleet-health.timer"} {
+		if st, _ := c.try("systemctl is-enabled "+u, ""); strings.TrimSpace(st) != "enabled" {
+			t.Errorf("%s is %s after removing and reinstalling the receiver; it was enabled", u, strings.TrimSpace(st))
+		}
+	}
+
 	c.sh("dpkg -r cis490-lab-host cis490-receiver 2>&1")
 	for _, u := range []string{"cis490-receiver.service", "cis490-shipper.service"} {
 		if st, _ := c.try("systemctl is-active "+u, ""); strings.TrimSpace(st) == "active" {
@@ -149,6 +164,14 @@ func TestPackagesForReal(t *testing.T) {
 	if l := strings.TrimSpace(h.sh("readlink /var/lib/cis490/bin/current")); l != "0.3.1" {
 		t.Errorf("after upgrading the package the link points at %q; want 0.3.1", l)
 	}
+	// Removed and installed again: what was enabled is enabled again, what
+	// the admin disabled stays disabled.
+	h.sh("systemctl disable cis490-autoupdate.timer 2>&1; dpkg -r cis490-lab-host 2>&1; dpkg -i " + deb("cis490-lab-host", "0.3.1") + " 2>&1")
+	for u, want := range map[string]string{"cis490-shipper.service": "enabled", "cis490-cert-fetch.timer": "enabled", "cis490-autoupdate.timer": "disabled"} {
+		if st, _ := h.try("systemctl is-enabled "+u, ""); strings.TrimSpace(st) != want {
+			t.Errorf("%s is %s after removing and reinstalling the lab host; want %s", u, strings.TrimSpace(st), want)
+		}
+	}
 	h.sh("cp -a /var/lib/cis490/bin/0.3.1 /var/lib/cis490/bin/0.3.2 && ln -sfn 0.3.2 /var/lib/cis490/bin/current")
 	h.sh("dpkg -i " + deb("cis490-lab-host", "0.3.1") + " 2>&1")
 	if l := strings.TrimSpace(h.sh("readlink /var/lib/cis490/bin/current")); l != "0.3.2" {
@@ -159,10 +182,11 @@ func TestPackagesForReal(t *testing.T) {
 		t.Error("removing the lab-host package left /usr/bin/cis490 pointing nowhere")
 	}
 
-	// A receiver whose admin moved data_dir before installing: the CA,
-	// the logs and the detector's state go there, and the units may write
-	// there.
-	h.sh(`printf 'data_dir = "/srv/cis490"\nserver_names = ["localhost"]\n' > /etc/cis490/receiver.toml`)
+	// A receiver whose admin moved data_dir (in single quotes, as TOML
+	// allows) and named the receiver before installing: the CA, the logs
+	// and the detector's state go there, the units may write there, and
+	// the certificate names what the admin wrote and the machine.
+	h.sh(`printf "data_dir = '/srv/cis490'\nserver_names = [\"logs.lab.example\"]\n" > /etc/cis490/receiver.toml`)
 	if out, err := h.try("dpkg -i --force-confold "+deb("cis490-receiver", "0.3.1")+" 2>&1", ""); err != nil {
 		t.Fatalf("installing the receiver with data_dir moved: %v\n%s", err, out)
 	}
@@ -172,6 +196,14 @@ func TestPackagesForReal(t *testing.T) {
 	}
 	if out, err := h.try("systemctl start cis490-fleet-health.service 2>&1 && test -n \"$(ls /srv/cis490)\"", ""); err != nil {
 		t.Errorf("the detector cannot run with data_dir moved: %v\n%s\n%s", err, out, h.sh("journalctl -u cis490-fleet-health --no-pager | tail"))
+	}
+	block, _ = pem.Decode([]byte(h.sh("cat /srv/cis490/ca/server.crt")))
+	if block == nil {
+		t.Fatal("no server certificate in the moved data_dir")
+	}
+	if cert, err = x509.ParseCertificate(block.Bytes); err != nil || !slices.Contains(cert.DNSNames, "logs.lab.example") ||
+		!slices.Contains(cert.DNSNames, strings.TrimSpace(h.sh("hostname"))) {
+		t.Errorf("the certificate names %v; want server_names' logs.lab.example and this machine (%v)", cert.DNSNames, err)
 	}
 	if _, err := h.try("test -e /var/lib/cis490/ca", ""); err == nil {
 		t.Error("a CA was made in /var/lib/cis490 although data_dir is /srv/cis490")
