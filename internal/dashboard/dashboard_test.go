@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +99,28 @@ func TestRevocationEndsSessions(t *testing.T) {
 	delete(tokens, "c490_admin") // ca revoke --admin alice
 	if w := do(u, http.MethodGet, "/ui/", "", cookie); w.Code != http.StatusSeeOther {
 		t.Fatalf("a session whose token was revoked: %d", w.Code)
+	}
+}
+
+// TestAlertsPage: the host filter ignores case like host names do, and a
+// fleet-level alert (host "*") is shown as the fleet's, not as a link to
+// a host page that cannot exist.
+func TestAlertsPage(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	u := newUI(t, &now, "bob")
+	lines := `{"ts":"2026-11-27T10:00:00Z","host":"lab-1","symptom":"silent","detail":"no request for 45m","bucket":"2026-11-27T10"}
+{"ts":"2026-11-27T11:00:00Z","host":"*","symptom":"receiver-fault","detail":"the receiver answered 500 to 3 hosts","bucket":"2026-11-27T11"}
+`
+	if err := os.WriteFile(filepath.Join(u.opt.DataDir, "alerts.jsonl"), []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cert := map[string]string{"X-Test-Cert": "yes"}
+	w := do(u, http.MethodGet, "/ui/alerts?host=LAB-1", "", cert)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "no request for 45m") || strings.Contains(w.Body.String(), "answered 500") {
+		t.Fatalf("alerts for LAB-1: %d\n%s", w.Code, w.Body)
+	}
+	w = do(u, http.MethodGet, "/ui/alerts", "", cert)
+	if body := w.Body.String(); !strings.Contains(body, "the fleet") || strings.Contains(body, `href="/ui/host/*"`) || !strings.Contains(body, `href="/ui/host/lab-1"`) {
+		t.Fatalf("all alerts:\n%s", body)
 	}
 }

@@ -251,6 +251,9 @@ func readAlerts(data string, keep func(fleethealth.Alert) bool, limit int) ([]al
 
 func (u *UI) alertsPage(w http.ResponseWriter, r *http.Request, admin string) {
 	host, symptom := strings.TrimSpace(r.URL.Query().Get("host")), strings.TrimSpace(r.URL.Query().Get("symptom"))
+	if h, err := names.Host(host); err == nil {
+		host = h // host names are case-insensitive; "*" (the fleet's alerts) stays
+	}
 	alerts, err := readAlerts(u.opt.DataDir, func(a fleethealth.Alert) bool {
 		return (host == "" || a.Host == host) && (symptom == "" || a.Symptom == symptom || a.Resolves == symptom)
 	}, 500)
@@ -269,7 +272,7 @@ func (u *UI) alertsPage(w http.ResponseWriter, r *http.Request, admin string) {
 		}
 	}
 	u.render(w, http.StatusOK, "alerts", map[string]any{"Title": "Alerts", "Admin": admin, "Alerts": alerts,
-		"Host": host, "Symptom": symptom, "Hosts": sortedKeys(hosts), "Symptoms": sortedKeys(symptoms)})
+		"Host": host, "Symptom": symptom, "Hosts": sortedKeys(hosts), "Symptoms": sortedKeys(symptoms), "FleetHost": fleethealth.FleetHost})
 }
 
 func sortedKeys(m map[string]bool) []string {
