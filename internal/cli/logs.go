@@ -16,18 +16,21 @@ import (
 )
 
 func runLogs(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "logs", "HOST [STREAM] [--since 2h|TIME | --offset N] [--follow] [--admin DIR]",
+	fs := newFlags(env, "logs", "HOST [STREAM] [--since 2h|TIME | --offset N] [--follow] [--raw] [--admin DIR]",
 		`Without STREAM: lists HOST's streams. With it: prints the stream from its
 start, from --offset N, or from --since (a duration before the receiver's
 clock, like 2h, or a time like 2026-11-27T08:00:00Z: the receiver keeps when
 each batch arrived); --follow then keeps printing what arrives, like tail -f,
-until interrupted. Needs an admin bundle (cis490 ca issue --admin NAME).`)
+until interrupted, and waits for a stream that does not exist yet, like
+tail -F. On a terminal, control characters are shown (ESC as ^[) rather than
+obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --admin NAME).`)
 	dir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder (default $CIS490_ADMIN or .)")
 	recv := fs.String("receiver", "", "receiver URL (default: the bundle's receiver.url)")
 	since := fs.String("since", "", "print from this long ago (2h, 30m) or this time (RFC 3339)")
 	offset := fs.Int64("offset", -1, "print from this byte offset")
 	follow := fs.Bool("follow", false, "keep printing what arrives (Ctrl-C stops)")
 	every := fs.Duration("interval", time.Second, "how often --follow asks for more")
+	raw := fs.Bool("raw", false, "on a terminal too, write control characters as stored (else made visible: ESC as ^[)")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
 		return err
@@ -43,7 +46,9 @@ until interrupted. Needs an admin bundle (cis490 ca issue --admin NAME).`)
 		return usagef("give --since or --offset, not both")
 	}
 	if *since != "" {
-		if _, err := time.ParseDuration(*since); err != nil {
+		if d, err := time.ParseDuration(*since); err == nil && d <= 0 {
+			return usagef("--since %q is not a positive duration; give how long ago, like 2h", *since)
+		} else if err != nil {
 			if _, err := time.Parse(time.RFC3339, *since); err != nil {
 				return usagef("--since %q is neither a duration like 2h nor a time like 2026-11-27T08:00:00Z", *since)
 			}
@@ -72,8 +77,13 @@ until interrupted. Needs an admin bundle (cis490 ca issue --admin NAME).`)
 	case *offset >= 0:
 		q = url.Values{"offset": {strconv.FormatInt(*offset, 10)}}
 	}
+	out := env.Stdout
+	if !*raw && isTTY(out) {
+		out = &termSafe{w: out} // a host's log must not drive the admin's terminal
+	}
 	next := int64(-1)
 	backoff := *every
+	waiting := false
 	for {
 		got, at, length, err := readChunk(ctx, c, path, q)
 		if ctx.Err() != nil {
@@ -81,7 +91,21 @@ until interrupted. Needs an admin bundle (cis490 ca issue --admin NAME).`)
 		}
 		if err != nil {
 			var te *transport.Error
-			if !*follow || next < 0 || (errors.As(err, &te) && te.Status/100 == 4) {
+			client := errors.As(err, &te) && te.Status/100 == 4
+			if *follow && next < 0 && client && te.Status == http.StatusNotFound {
+				// Not there yet (a host not yet shipping it): wait, like tail -F.
+				if !waiting {
+					fmt.Fprintf(env.Stderr, "cis490 logs: %s/%s does not exist yet; waiting for it\n", host, stream)
+					waiting = true
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(*every):
+				}
+				continue
+			}
+			if !*follow || next < 0 || client {
 				return err // nothing to follow yet, or the receiver says no
 			}
 			// A receiver restarting or busy: a follow waits it out.
@@ -101,7 +125,7 @@ until interrupted. Needs an admin bundle (cis490 ca issue --admin NAME).`)
 		if next >= 0 && at > next {
 			fmt.Fprintf(env.Stderr, "cis490 logs: %d bytes were dropped by the receiver's retention before they could be printed\n", at-next)
 		}
-		if _, err := env.Stdout.Write(got); err != nil {
+		if _, err := out.Write(got); err != nil {
 			return err
 		}
 		next = at + int64(len(got))

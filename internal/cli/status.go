@@ -83,13 +83,16 @@ func envOr(name, def string) string {
 	return def
 }
 
-func isTerminal(w io.Writer) bool {
+// isTerminal: w is a terminal that may be given colour.
+func isTerminal(w io.Writer) bool { return isTTY(w) && os.Getenv("NO_COLOR") == "" }
+
+func isTTY(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == ""
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // writeStatus prints the fleet table; colour only on a terminal.

@@ -2,7 +2,7 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
+	"errors"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -52,52 +52,37 @@ func TestLogsCommand(t *testing.T) {
 	}
 
 	// --follow prints what arrives, and an interrupt ends it cleanly.
-	cmd := exec.Command(binPath, append([]string{"logs", "lab-1", "syslog", "--since", "1s", "--follow", "--interval", "100ms"}, admin...)...)
-	stdout, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 10)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	expect := func(want string) {
-		t.Helper()
-		select {
-		case got, open := <-lines:
-			if !open {
-				t.Fatalf("--follow ended before printing %q; stderr: %s", want, stderr.String())
-			}
-			if got != want {
-				t.Fatalf("--follow printed %q; want %q; stderr: %s", got, want, stderr.String())
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("--follow did not print %q; stderr: %s", want, stderr.String())
-		}
-	}
+	fl := startFollow(t, append([]string{"logs", "lab-1", "syslog", "--since", "1s", "--follow", "--interval", "100ms"}, admin...)...)
+	expect := fl.expect
 	expect("08:01 late line")
 	off = put(off, "08:02 followed\n")
 	expect("08:02 followed")
 	off = put(off, "08:03 and again\n")
 	expect("08:03 and again")
-	// A receiver restart does not end a follow (the port stays the same
-	// unless the test loses a bind race, which would make this wait).
+	// A receiver restart does not end a follow.
 	f.rcv.Kill()
 	port := f.rcv.URL()
 	f.rcv.Start()
-	if f.rcv.URL() == port {
-		put(off, "08:04 after a restart\n")
-		expect("08:04 after a restart")
+	if f.rcv.URL() != port {
+		t.Fatalf("the restarted receiver lost its port (%s, now %s) to another process: run the test again", port, f.rcv.URL())
 	}
-	cmd.Process.Signal(syscall.SIGINT)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("--follow after an interrupt: %v; stderr: %s", err, stderr.String())
+	put(off, "08:04 after a restart\n")
+	expect("08:04 after a restart")
+	fl.stop()
+
+	// A stream that does not exist yet is waited for, like tail -F.
+	later := startFollow(t, append([]string{"logs", "lab-1", "later", "--follow", "--interval", "100ms"}, admin...)...)
+	later.waitStderr("does not exist yet")
+	if r := f.hosts["lab-1"].do(http.MethodPut, "lab-1", "later", "offset=0", strings.NewReader("first\n"), 6); r.status != 201 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	later.expect("first")
+	later.stop()
+
+	// A negative --since is a usage error.
+	var ee *exec.ExitError
+	if err := exec.Command(binPath, append([]string{"logs", "lab-1", "syslog", "--since", "-2h"}, admin...)...).Run(); !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Errorf("--since -2h: %v; want exit 2", err)
 	}
 
 	// An offset past the end says so; a tight interval is refused.
@@ -120,3 +105,65 @@ func TestLogsCommand(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// follower is a running `cis490 logs --follow` and the lines it printed.
+type follower struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	lines  chan string
+	stderr *syncBuffer
+}
+
+func startFollow(t *testing.T, args ...string) *follower {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	stdout, _ := cmd.StdoutPipe()
+	fl := &follower{t: t, cmd: cmd, lines: make(chan string, 10), stderr: &syncBuffer{}}
+	cmd.Stderr = fl.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			fl.lines <- sc.Text()
+		}
+		close(fl.lines)
+	}()
+	return fl
+}
+
+// expect waits for the next line printed, which must be want.
+func (fl *follower) expect(want string) {
+	fl.t.Helper()
+	select {
+	case got, open := <-fl.lines:
+		if !open {
+			fl.t.Fatalf("--follow ended before printing %q; stderr: %s", want, fl.stderr)
+		}
+		if got != want {
+			fl.t.Fatalf("--follow printed %q; want %q; stderr: %s", got, want, fl.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		fl.t.Fatalf("--follow did not print %q; stderr: %s", want, fl.stderr)
+	}
+}
+
+func (fl *follower) waitStderr(want string) {
+	fl.t.Helper()
+	for end := time.Now().Add(10 * time.Second); !strings.Contains(fl.stderr.String(), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			fl.t.Fatalf("--follow never said %q; stderr: %s", want, fl.stderr)
+		}
+	}
+}
+
+// stop interrupts the follow, which must end cleanly.
+func (fl *follower) stop() {
+	fl.t.Helper()
+	fl.cmd.Process.Signal(syscall.SIGINT)
+	if err := fl.cmd.Wait(); err != nil {
+		fl.t.Fatalf("--follow after an interrupt: %v; stderr: %s", err, fl.stderr)
+	}
+}
