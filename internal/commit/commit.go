@@ -107,6 +107,13 @@ func (g *Group) Durable(t Ticket) Durable {
 	return func(ctx context.Context) error { return g.Wait(ctx, t) }
 }
 
+// IsDurable reports whether t is on disk, without waiting.
+func (g *Group) IsDurable(t Ticket) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return t <= g.durable
+}
+
 // Last returns the newest ticket handed out: waiting on it waits for every
 // write recorded so far.
 func (g *Group) Last() Ticket {

@@ -97,7 +97,7 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error
 		hu.release(int64(len(tail)))
 		return refuse(err)
 	}
-	st.extents = append(st.extents, extent{off: length, n: int64(len(tail)), seg: seg, pos: pos, time: now})
+	st.extents = append(st.extents, extent{off: length, n: int64(len(tail)), seg: seg, pos: pos, time: now, t: t})
 	st.length += int64(len(tail))
 	st.gen, st.genStart, st.updated, st.last = rec.gen, rec.genStart, now, t
 	newLen := st.length

@@ -111,3 +111,34 @@ func TestRefusalsLeaveNoStream(t *testing.T) {
 		t.Fatalf("writing the stream properly afterwards: %v", err)
 	}
 }
+
+// TestReadsOnlyDurableBytes: bytes written but not yet synced are not
+// read (a follower could print bytes a crash then takes back); once the
+// group commit syncs them, they are.
+func TestReadsOnlyDurableBytes(t *testing.T) {
+	g := commit.New()
+	run := runLater(t, g) // not running yet: nothing becomes durable
+	s, err := Open(Options{Dir: t.TempDir(), Commit: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	k := Key{"h", "s"}
+	b, err := s.Begin(k, 0, Gen{}, []byte("not yet synced\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, info, err := s.Read(k, 0, 100); err != nil || len(got) != 0 || info.Length != 0 {
+		t.Fatalf("before the sync: read %q, length %d, %v; want nothing", got, info.Length, err)
+	}
+	if info, _ := s.Stat(k); info.Length != 15 {
+		t.Fatalf("Stat's length %d; the shipper's resync still counts the written bytes", info.Length)
+	}
+	run()
+	if err := b.Durable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, info, err := s.Read(k, 0, 100); err != nil || string(got) != "not yet synced\n" || info.Length != 15 {
+		t.Fatalf("after the sync: read %q, length %d, %v", got, info.Length, err)
+	}
+}

@@ -173,6 +173,7 @@ type extent struct {
 	seg  *segment
 	pos  int64 // file position of the first byte
 	time int64
+	t    commit.Ticket // its write's ticket; 0 when read back from disk at start-up
 }
 
 var _ Streams = (*Store)(nil)
@@ -238,7 +239,9 @@ func (s *Store) Hosts() []string {
 
 // Read returns up to limit stored bytes of key from offset. An offset below
 // the start is moved up to it; the returned Info tells where the bytes begin
-// (Start) and end (Length).
+// (Start) and end (Length). Only durable bytes are read: a reader (cis490
+// logs --follow, the dashboard) never sees bytes a crash could still take,
+// and which the host would then send again, perhaps different.
 func (s *Store) Read(key Key, offset int64, limit int) ([]byte, Info, error) {
 	s.mu.RLock()
 	st := s.streams[key]
@@ -249,13 +252,14 @@ func (s *Store) Read(key Key, offset int64, limit int) ([]byte, Info, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	info := st.info()
+	info.Length = s.durableLength(st)
 	if offset < st.start {
 		offset = st.start
 	}
-	if offset >= st.length || limit <= 0 {
+	if offset >= info.Length || limit <= 0 {
 		return nil, info, nil
 	}
-	n := min(int64(limit), st.length-offset)
+	n := min(int64(limit), info.Length-offset)
 	buf := make([]byte, n)
 	if err := st.readAt(buf, offset); err != nil {
 		return nil, info, err
@@ -293,6 +297,20 @@ func (s *Store) OffsetAt(key Key, t time.Time) (int64, error) {
 		return st.length, nil
 	}
 	return max(st.extents[i].off, st.start), nil
+}
+
+// durableLength is how far st's bytes are durable; the caller holds st.mu.
+// Tickets grow along the extents, so only the newest few are looked at.
+func (s *Store) durableLength(st *stream) int64 {
+	end := st.length
+	for i := len(st.extents) - 1; i >= 0; i-- {
+		e := st.extents[i]
+		if e.t == 0 || s.commit.IsDurable(e.t) {
+			break
+		}
+		end = max(e.off, st.start)
+	}
+	return end
 }
 
 // readAt fills buf from logical offset off; the caller holds st.mu and has
