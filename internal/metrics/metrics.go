@@ -115,11 +115,12 @@ var (
 // fleetCollector builds the fleet view at scrape time, at most every
 // FleetEvery: a scrape every 15 s must not read the index each time.
 type fleetCollector struct {
-	opt  Options
-	mu   sync.Mutex
-	at   time.Time
-	last Fleet
-	ok   bool
+	opt   Options
+	mu    sync.Mutex
+	at    time.Time // when last was built
+	tried time.Time // when a build was last tried, failed or not
+	last  Fleet
+	ok    bool
 }
 
 func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -131,7 +132,10 @@ func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	now := c.opt.Now()
-	if !c.ok || now.Sub(c.at) >= c.opt.FleetEvery {
+	// At most one build per FleetEvery, failed ones included: a view that
+	// cannot be built (a struggling receiver) is not retried every scrape.
+	if c.tried.IsZero() || now.Sub(c.tried) >= c.opt.FleetEvery {
+		c.tried = now
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		f, err := c.opt.Fleet(ctx, now)
 		cancel()

@@ -303,7 +303,8 @@ func newMetrics(cfg *config.Receiver, g *commit.Group) *metrics.Metrics {
 			}
 			f := metrics.Fleet{Hosts: map[string]int{}, Active: map[string]int{}, DetectorRan: v.DetectorRan}
 			// Active: confirmed and alerted (one waiting for its second run
-			// is not yet an alert).
+			// is not yet an alert), and not held: a host symptom a fleet
+			// one explains is counted once, as the fleet's.
 			for _, s := range v.Fleet {
 				if s.Firing {
 					f.Active[s.Symptom]++
@@ -312,7 +313,7 @@ func newMetrics(cfg *config.Receiver, g *commit.Group) *metrics.Metrics {
 			for _, h := range v.Hosts {
 				f.Hosts[h.State]++
 				for _, s := range h.Symptoms {
-					if s.Firing {
+					if s.Firing && !s.Held {
 						f.Active[s.Symptom]++
 					}
 				}
