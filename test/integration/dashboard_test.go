@@ -172,6 +172,10 @@ func TestDashboard(t *testing.T) {
 	if strings.Join(rows, ", ") != "lab-fatal sick, lab-silent silent, lab-ok ok" {
 		t.Fatalf("the fleet table, worst first: %q\n%s", rows, runCLI(t, "status", "--admin", adminDir, "--receiver", base, "--json"))
 	}
+	// It refreshes by itself (no script may run: a meta refresh).
+	if refresh, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('meta[http-equiv="refresh"]')?.content ?? ""`)); err != nil || refresh != "30" {
+		t.Errorf("the fleet page's refresh: %q %v; want every 30 s", refresh, err)
+	}
 
 	run(chromedp.Click(chromedp.CSS(`a[href="/ui/host/lab-fatal"]`)), chromedp.WaitVisible(chromedp.ID("chart")))
 	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#chart rect').length`))
