@@ -46,8 +46,8 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 		return usagef("give --since or --offset, not both")
 	}
 	if *since != "" {
-		if d, err := time.ParseDuration(*since); err == nil && d <= 0 {
-			return usagef("--since %q is not a positive duration; give how long ago, like 2h", *since)
+		if d, err := time.ParseDuration(*since); err == nil && d < 0 {
+			return usagef("--since %q is negative; give how long ago, like 2h (0s: from now)", *since)
 		} else if err != nil {
 			if _, err := time.Parse(time.RFC3339, *since); err != nil {
 				return usagef("--since %q is neither a duration like 2h nor a time like 2026-11-27T08:00:00Z", *since)
@@ -79,7 +79,9 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 	}
 	out := env.Stdout
 	if !*raw && isTTY(out) {
-		out = &termSafe{w: out} // a host's log must not drive the admin's terminal
+		ts := &termSafe{w: out} // a host's log must not drive the admin's terminal
+		defer ts.Flush()
+		out = ts
 	}
 	next := int64(-1)
 	backoff := *every

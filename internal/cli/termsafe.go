@@ -18,6 +18,18 @@ type termSafe struct {
 	buf  []byte
 }
 
+// Flush writes a UTF-8 sequence the output ended in the middle of, as
+// \xNN: it will not be completed.
+func (t *termSafe) Flush() error {
+	var out []byte
+	for _, c := range t.held {
+		out = fmt.Appendf(out, `\x%02x`, c)
+	}
+	t.held = nil
+	_, err := t.w.Write(out)
+	return err
+}
+
 func (t *termSafe) Write(p []byte) (int, error) {
 	in := p
 	if len(t.held) > 0 {

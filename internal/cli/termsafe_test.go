@@ -19,6 +19,7 @@ func TestTermSafe(t *testing.T) {
 		{"invalid UTF-8", []string{"\xff\xfe\n"}, `\xff\xfe` + "\n"},
 		{"a rune split across writes", []string{"caf\xc3", "\xa9\n"}, "café\n"},
 		{"a C1 split across writes", []string{"x\xc2", "\x9b"}, `x\u009b`},
+		{"output ends inside a rune", []string{"abc\xe2\x9c"}, `abc\xe2\x9c`},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer
@@ -27,6 +28,9 @@ func TestTermSafe(t *testing.T) {
 			if n, err := w.Write([]byte(c)); n != len(c) || err != nil {
 				t.Fatalf("%s: Write = %d, %v", tt.name, n, err)
 			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
 		}
 		if b.String() != tt.want {
 			t.Errorf("%s: wrote %q; want %q", tt.name, b.String(), tt.want)

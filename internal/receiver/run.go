@@ -303,8 +303,10 @@ func newMetrics(cfg *config.Receiver, g *commit.Group) *metrics.Metrics {
 			}
 			f := metrics.Fleet{Hosts: map[string]int{}, Active: map[string]int{}, DetectorRan: v.DetectorRan}
 			// Active: confirmed and alerted (one waiting for its second run
-			// is not yet an alert), and not held: a host symptom a fleet
-			// one explains is counted once, as the fleet's.
+			// is not yet an alert). A held one that fired before (explained
+			// now by a fleet symptom, quiet hours, or its host being off)
+			// is still an alert nobody resolved: counted, as Prometheus
+			// counts an inhibited alert as firing.
 			for _, s := range v.Fleet {
 				if s.Firing {
 					f.Active[s.Symptom]++
@@ -313,7 +315,7 @@ func newMetrics(cfg *config.Receiver, g *commit.Group) *metrics.Metrics {
 			for _, h := range v.Hosts {
 				f.Hosts[h.State]++
 				for _, s := range h.Symptoms {
-					if s.Firing && !s.Held {
+					if s.Firing {
 						f.Active[s.Symptom]++
 					}
 				}

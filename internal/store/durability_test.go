@@ -112,9 +112,9 @@ func TestRefusalsLeaveNoStream(t *testing.T) {
 	}
 }
 
-// TestReadsOnlyDurableBytes: bytes written but not yet synced are not
-// read (a follower could print bytes a crash then takes back); once the
-// group commit syncs them, they are.
+// TestReadsOnlyDurableBytes: bytes written but not yet synced are neither
+// read nor counted in a stream's length (a follower could print bytes a
+// crash then takes back); once the group commit syncs them, they are.
 func TestReadsOnlyDurableBytes(t *testing.T) {
 	g := commit.New()
 	run := runLater(t, g) // not running yet: nothing becomes durable
@@ -131,8 +131,15 @@ func TestReadsOnlyDurableBytes(t *testing.T) {
 	if got, info, err := s.Read(k, 0, 100); err != nil || len(got) != 0 || info.Length != 0 {
 		t.Fatalf("before the sync: read %q, length %d, %v; want nothing", got, info.Length, err)
 	}
-	if info, _ := s.Stat(k); info.Length != 15 {
-		t.Fatalf("Stat's length %d; the shipper's resync still counts the written bytes", info.Length)
+	if info, _ := s.Stat(k); info.Length != 0 {
+		t.Fatalf("Stat's length %d before the sync; want 0", info.Length)
+	}
+	if off, err := s.OffsetAt(k, time.Time{}); err != nil || off != 0 {
+		t.Fatalf("OffsetAt before the sync = %d, %v; want 0", off, err)
+	}
+	// A host resyncing to that length sends the bytes again: found held.
+	if again, err := s.Begin(k, 0, Gen{}, []byte("not yet synced\n")); err != nil || again.Outcome != Duplicate || again.Appended != 0 {
+		t.Fatalf("resending the unsynced bytes: %+v %v; want a Duplicate", again, err)
 	}
 	run()
 	if err := b.Durable(context.Background()); err != nil {

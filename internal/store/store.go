@@ -195,11 +195,15 @@ func (s *Store) Stat(key Key) (Info, bool) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.info(), true
+	return s.info(st), true
 }
 
-func (st *stream) info() Info {
-	return Info{Stream: st.key.Stream, Start: st.start, Length: st.length, Gen: st.gen, GenStart: st.genStart, Updated: st.updated}
+// info describes st as far as it is durable: a reader never sees bytes a
+// crash could still take (and the host would then send again, perhaps
+// different), and a shipper resyncing to Length resends the rest, which
+// the store finds it holds. The caller holds st.mu.
+func (s *Store) info(st *stream) Info {
+	return Info{Stream: st.key.Stream, Start: st.start, Length: s.durableLength(st), Gen: st.gen, GenStart: st.genStart, Updated: st.updated}
 }
 
 // List returns a host's streams sorted by name.
@@ -215,7 +219,7 @@ func (s *Store) List(host string) []Info {
 	out := make([]Info, 0, len(sts))
 	for _, st := range sts {
 		st.mu.Lock()
-		out = append(out, st.info())
+		out = append(out, s.info(st))
 		st.mu.Unlock()
 	}
 	sortInfos(out)
@@ -239,9 +243,7 @@ func (s *Store) Hosts() []string {
 
 // Read returns up to limit stored bytes of key from offset. An offset below
 // the start is moved up to it; the returned Info tells where the bytes begin
-// (Start) and end (Length). Only durable bytes are read: a reader (cis490
-// logs --follow, the dashboard) never sees bytes a crash could still take,
-// and which the host would then send again, perhaps different.
+// (Start) and end (Length). Only durable bytes are read (see info).
 func (s *Store) Read(key Key, offset int64, limit int) ([]byte, Info, error) {
 	s.mu.RLock()
 	st := s.streams[key]
@@ -251,8 +253,7 @@ func (s *Store) Read(key Key, offset int64, limit int) ([]byte, Info, error) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	info := st.info()
-	info.Length = s.durableLength(st)
+	info := s.info(st)
 	if offset < st.start {
 		offset = st.start
 	}
@@ -287,16 +288,16 @@ func (s *Store) OffsetAt(key Key, t time.Time) (int64, error) {
 	defer st.mu.Unlock()
 	switch { // beyond what UnixNano can hold
 	case t.After(maxTime):
-		return st.length, nil
+		return s.durableLength(st), nil
 	case t.Before(minTime):
 		return st.start, nil
 	}
-	at := t.UnixNano()
+	at, end := t.UnixNano(), s.durableLength(st)
 	i := sort.Search(len(st.extents), func(i int) bool { return st.extents[i].time >= at })
 	if i == len(st.extents) {
-		return st.length, nil
+		return end, nil
 	}
-	return max(st.extents[i].off, st.start), nil
+	return min(max(st.extents[i].off, st.start), end), nil
 }
 
 // durableLength is how far st's bytes are durable; the caller holds st.mu.

@@ -17,9 +17,8 @@ mode=upgrade enable=""
 if [ -z "${2:-}" ]; then
   mode=install enable=$units
 elif [ -f "$state" ]; then
-  mode=install enable=$(cat "$state")
+  mode=install enable=$(tr '\n' ' ' < "$state")
 fi
-rm -rf /var/lib/cis490-lab-host
 u=cis490-shipper
 if ! id "$u" >/dev/null 2>&1; then
   useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$u"
@@ -67,3 +66,6 @@ if [ -d /run/systemd/system ]; then
     echo "cis490-lab-host: enroll this host to start shipping: cis490 enroll --receiver https://RECEIVER:8443 --host NAME < token; systemctl start cis490-shipper"
   fi
 fi
+# Only now: a postinst that failed above runs again (dpkg --configure)
+# with the same state.
+rm -rf /var/lib/cis490-lab-host

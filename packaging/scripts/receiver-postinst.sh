@@ -16,9 +16,8 @@ mode=upgrade enable=""
 if [ -z "${2:-}" ]; then
   mode=install enable=$units
 elif [ -f "$state" ]; then
-  mode=install enable=$(cat "$state")
+  mode=install enable=$(tr '\n' ' ' < "$state")
 fi
-rm -rf /var/lib/cis490-receiver
 if ! id cis490 >/dev/null 2>&1; then
   useradd --system --user-group --home-dir /var/lib/cis490 --no-create-home --shell /usr/sbin/nologin cis490
 fi
@@ -54,9 +53,12 @@ esac
 data=${data%/}
 if [ "$data" != /var/lib/cis490 ]; then
   install -d -m 0751 "$data"
+  # Quoted, and % doubled: systemd splits the list at spaces and expands
+  # specifiers.
+  rw=$(printf '%s' "$data" | sed 's/%/%%/g')
   for u in cis490-receiver.service cis490-fleet-health.service; do
     install -d /etc/systemd/system/$u.d
-    printf '# Written by the cis490-receiver package: data_dir in /etc/cis490/receiver.toml.\n[Service]\nReadWritePaths=%s\n' "$data" > /etc/systemd/system/$u.d/data-dir.conf
+    printf '# Written by the cis490-receiver package: data_dir in /etc/cis490/receiver.toml.\n[Service]\nReadWritePaths="%s"\n' "$rw" > /etc/systemd/system/$u.d/data-dir.conf
   done
   echo "cis490-receiver: data_dir is $data (from /etc/cis490/receiver.toml); the receiver and the detector may write there"
 else
@@ -78,3 +80,6 @@ if [ -d /run/systemd/system ]; then
     systemctl try-restart cis490-shipper.service >/dev/null 2>&1 || true
   fi
 fi
+# Only now: a postinst that failed above runs again (dpkg --configure)
+# with the same state.
+rm -rf /var/lib/cis490-receiver

@@ -129,6 +129,13 @@ func TestPackagesForReal(t *testing.T) {
 			t.Errorf("%s is %s after removing and reinstalling the receiver; it was enabled", u, strings.TrimSpace(st))
 		}
 	}
+	// The same for the enrolled lab host: the shipper runs again, the timer
+	// the admin disabled stays disabled.
+	c.sh("dpkg -r cis490-lab-host 2>&1; dpkg -i " + deb("cis490-lab-host", "0.3.1") + " 2>&1")
+	waitActive(t, c, "cis490-shipper.service")
+	if st, _ := c.try("systemctl is-enabled cis490-autoupdate.timer", ""); strings.TrimSpace(st) != "disabled" {
+		t.Errorf("removing and reinstalling the lab host enabled the timer the admin disabled: %s", st)
+	}
 
 	c.sh("dpkg -r cis490-lab-host cis490-receiver 2>&1")
 	for _, u := range []string{"cis490-receiver.service", "cis490-shipper.service"} {
