@@ -185,7 +185,10 @@ func (s *Store) now() time.Time {
 	return time.Now()
 }
 
-// Stat returns a stream's info.
+// Stat returns a stream's info for a shipper resyncing (HEAD): its length
+// counts the bytes written, durable or not, since its generation must agree
+// with its length (an append may have started a new one). A host told a
+// length a crash then cut gets a 409 "gap" naming the real one.
 func (s *Store) Stat(key Key) (Info, bool) {
 	s.mu.RLock()
 	st := s.streams[key]
@@ -195,13 +198,14 @@ func (s *Store) Stat(key Key) (Info, bool) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return s.info(st), true
+	info := s.info(st)
+	info.Length = st.length
+	return info, true
 }
 
-// info describes st as far as it is durable: a reader never sees bytes a
-// crash could still take (and the host would then send again, perhaps
-// different), and a shipper resyncing to Length resends the rest, which
-// the store finds it holds. The caller holds st.mu.
+// info describes st for readers, as far as it is durable: a reader never
+// sees bytes a crash could still take (and the host would then send again,
+// perhaps different). The caller holds st.mu.
 func (s *Store) info(st *stream) Info {
 	return Info{Stream: st.key.Stream, Start: st.start, Length: s.durableLength(st), Gen: st.gen, GenStart: st.genStart, Updated: st.updated}
 }
