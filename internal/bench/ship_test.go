@@ -79,9 +79,13 @@ func TestRunShip(t *testing.T) {
 		if len(d.Delays) != 3 || d.Lost != 0 || d.PUTs < 1 {
 			t.Fatalf("delay with max_wait %v: %d lines measured, %d lost, %d PUTs", d.MaxWait, len(d.Delays), d.Lost, d.PUTs)
 		}
+		// Each line in its own PUT waited max_wait after it was seen. When
+		// a slow PUT (a busy disk) made lines share one, a later line rides
+		// along with the earlier one sooner.
+		alone := d.PUTs == int64(len(d.Delays))
 		for _, x := range d.Delays {
-			if x < d.MaxWait || x > d.MaxWait+5*time.Second {
-				t.Errorf("a line took %v to reach the receiver; the shipper sends max_wait (%v) after the first unsent byte", x, d.MaxWait)
+			if (alone && x < d.MaxWait) || x > d.MaxWait+5*time.Second {
+				t.Errorf("a line took %v to reach the receiver (%d PUTs for %d lines); the shipper sends max_wait (%v) after the first unsent byte", x, d.PUTs, len(d.Delays), d.MaxWait)
 			}
 		}
 	}
