@@ -22,7 +22,7 @@ func TestPackagesForReal(t *testing.T) {
 	needRoot(t)
 	dist := t.TempDir()
 	arch := map[string]string{"amd64": "amd64", "arm64": "arm64", "arm": "armhf"}[runtime.GOARCH]
-	for _, v := range []string{"0.3.0", "0.3.1"} {
+	for _, v := range []string{"0.3.0", "0.3.1", "0.3.2"} {
 		build := exec.Command("sh", "packaging/build.sh", "--version", v, "--arch", arch, "--out", dist)
 		build.Dir = filepath.Join("..", "..")
 		if out, err := build.CombinedOutput(); err != nil {
@@ -115,6 +115,15 @@ func TestPackagesForReal(t *testing.T) {
 		}
 	}
 
+	// Upgrading the receiver alone: the shipper on this machine runs the
+	// receiver's binary, so it is restarted onto the new one too.
+	shipperPID := c.sh("systemctl show -p MainPID --value cis490-shipper.service")
+	c.sh("dpkg -i " + deb("cis490-receiver", "0.3.2") + " 2>&1")
+	waitActive(t, c, "cis490-shipper.service")
+	if now := c.sh("systemctl show -p MainPID --value cis490-shipper.service"); now == shipperPID {
+		t.Error("upgrading the receiver package left the shipper on this machine running the replaced binary")
+	}
+
 	// Removed and installed again (dpkg kept the conffile, so the
 	// postinst is told an old version): the receiver is enabled and runs
 	// again, as before the removal.
@@ -122,7 +131,7 @@ func TestPackagesForReal(t *testing.T) {
 	if st, _ := c.try("systemctl is-active cis490-receiver.service", ""); strings.TrimSpace(st) == "active" {
 		t.Error("the receiver still runs after its package was removed")
 	}
-	c.sh("dpkg -i " + deb("cis490-receiver", "0.3.1") + " 2>&1")
+	c.sh("dpkg -i " + deb("cis490-receiver", "0.3.2") + " 2>&1")
 	waitActive(t, c, "cis490-receiver.service")
 	for _, u := range []string{"cis490-receiver.service", "cis490-fleet-health.timer"} {
 		if st, _ := c.try("systemctl is-enabled "+u, ""); strings.TrimSpace(st) != "enabled" {
