@@ -26,6 +26,7 @@ import (
 
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/vfs"
 )
 
 // Options configure one run.
@@ -345,37 +346,7 @@ func writeJSON(p string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFile(p, append(b, '\n'), 0o644)
+	return vfs.WriteFileAtomic(vfs.OS{}, p, append(b, '\n'), 0o644)
 }
 
-func writeFile(p string, b []byte, perm os.FileMode) error {
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(p))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func syncDir(dir string) error { return vfs.OS{}.SyncDir(dir) }

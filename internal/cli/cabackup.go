@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/vfs"
 )
 
 // trustFiles are, relative to data_dir, what the fleet's trust rests on:
@@ -138,7 +139,7 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 		if err != nil {
 			return err
 		}
-		if err := replaceFile(dst, b, 0o600); err != nil {
+		if err := vfs.WriteFileAtomic(vfs.OS{}, dst, b, 0o600); err != nil {
 			return err
 		}
 		n++

@@ -18,6 +18,7 @@ import (
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/vfs"
 )
 
 func runEnroll(ctx context.Context, env *Env, args []string) error {
@@ -70,7 +71,7 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return fmt.Errorf("cannot write the credentials to %s: %w", *dir, err)
 	}
-	if err := replaceFile(filepath.Join(*dir, ".enroll-test"), nil, 0o600); err != nil {
+	if err := vfs.WriteFileAtomic(vfs.OS{}, filepath.Join(*dir, ".enroll-test"), nil, 0o600); err != nil {
 		return fmt.Errorf("cannot write the credentials to %s: %w", *dir, err)
 	}
 	os.Remove(filepath.Join(*dir, ".enroll-test"))
@@ -119,42 +120,16 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 		{"token", []byte(got.Token + "\n"), 0o640},
 	}
 	for _, f := range files {
-		if err := replaceFile(filepath.Join(*dir, f.name), f.data, f.perm); err != nil {
+		if err := vfs.WriteFileAtomic(vfs.OS{}, filepath.Join(*dir, f.name), f.data, f.perm); err != nil {
 			return err
 		}
 	}
 	toml := filepath.Join(*dir, "lab-host.toml")
 	if _, err := os.Stat(toml); errors.Is(err, os.ErrNotExist) {
-		if err := replaceFile(toml, []byte(labHostTOML(u.String(), host, got.ReleaseKey)), 0o644); err != nil {
+		if err := vfs.WriteFileAtomic(vfs.OS{}, toml, []byte(labHostTOML(u.String(), host, got.ReleaseKey)), 0o644); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(env.Stdout, "enrolled %s with %s; credentials in %s (certificate valid until %s)\n", host, u.Host, *dir, got.NotAfter.Format(time.RFC3339))
 	return nil
-}
-
-// replaceFile writes a file atomically with perm (a temp file beside it,
-// synced, renamed).
-func replaceFile(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/vfs"
 )
 
 func runRelease(ctx context.Context, env *Env, args []string) error {
@@ -103,11 +104,11 @@ binaries into DIR/VERSION for `+"`release publish`"+`.`)
 		if err != nil {
 			return err
 		}
-		if err := replaceFile(filepath.Join(dir, filepath.Base(b)), data, 0o644); err != nil {
+		if err := vfs.WriteFileAtomic(vfs.OS{}, filepath.Join(dir, filepath.Base(b)), data, 0o644); err != nil {
 			return err
 		}
 	}
-	if err := replaceFile(filepath.Join(dir, release.ManifestFile), signed, 0o644); err != nil {
+	if err := vfs.WriteFileAtomic(vfs.OS{}, filepath.Join(dir, release.ManifestFile), signed, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "signed %s (%s, %d%% rollout, %d platform(s)) in %s\n", m.Version, m.Commit[:12], m.Rollout, len(m.Artifacts), dir)

@@ -98,7 +98,8 @@ func (OS) SyncDir(dir string) error {
 
 // WriteFileAtomic writes data to name so that a reader, or a crash, sees the
 // old contents or the new, never a torn file: temp file, sync, rename, sync
-// the directory.
+// the directory. A real file gets exactly perm, whatever the umask (a key
+// the shipper's group reads must be 0640 even under umask 077).
 func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error {
 	dir := filepath.Dir(name)
 	tmp := name + ".tmp"
@@ -109,6 +110,12 @@ func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error 
 	if _, err := f.WriteAt(data, 0); err != nil {
 		f.Close()
 		return err
+	}
+	if c, ok := f.(interface{ Chmod(fs.FileMode) error }); ok {
+		if err := c.Chmod(perm); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
