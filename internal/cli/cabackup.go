@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
@@ -152,22 +151,9 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 // root the owner of data_dir, so the receiver (running as cis490) can
 // still read and write them.
 func sameOwnerAsData(data string) {
-	if os.Geteuid() != 0 {
-		return
-	}
-	info, err := os.Stat(data)
-	if err != nil {
-		return
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid == 0 {
-		return
-	}
+	var paths []string
 	for _, rel := range trustFiles {
-		for _, p := range []string{rel, rel + ".lock"} {
-			os.Lchown(filepath.Join(data, p), int(st.Uid), int(st.Gid))
-		}
+		paths = append(paths, filepath.Join(data, rel), filepath.Join(data, rel+".lock"))
 	}
-	os.Lchown(filepath.Join(data, "tokens.json.lock"), int(st.Uid), int(st.Gid))
-	os.Lchown(filepath.Join(data, "ca", "trust.lock"), int(st.Uid), int(st.Gid))
+	vfs.OwnLike(data, append(paths, filepath.Join(data, "tokens.json.lock"), filepath.Join(data, "ca", "trust.lock"))...)
 }

@@ -148,7 +148,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		defer unlock()
 		// A maintainer running it by hand as root must not leave files
 		// the timer's user cannot write.
-		defer sameOwner(o.DataDir, o.stateDir(), filepath.Join(o.stateDir(), "lock"), statePath(o.stateDir()), o.AlertsFile())
+		defer vfs.OwnLike(o.DataDir, o.stateDir(), filepath.Join(o.stateDir(), "lock"), statePath(o.stateDir()), o.AlertsFile())
 	}
 	st, err := loadState(o.stateDir(), o.DryRun, o.Log)
 	if err != nil {
@@ -329,24 +329,6 @@ func saveState(dir string, st *State) error {
 		return fmt.Errorf("save the detector's state: %w", err)
 	}
 	return nil
-}
-
-// sameOwner gives the files the owner of dir, when run as root.
-func sameOwner(dir string, files ...string) {
-	if os.Geteuid() != 0 {
-		return
-	}
-	info, err := os.Stat(dir)
-	if err != nil {
-		return
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid == 0 {
-		return
-	}
-	for _, f := range files {
-		os.Lchown(f, int(st.Uid), int(st.Gid))
-	}
 }
 
 // decodeState reads a state file, refusing another version's.

@@ -78,16 +78,7 @@ func (r *Revocations) reload(now time.Time) {
 // Has reports whether c is revoked; the list is re-read at most every
 // 200 ms when it changed.
 func (r *Revocations) Has(c *x509.Certificate) bool {
-	if r == nil || c == nil {
-		return false
-	}
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now.Sub(r.checked) > 200*time.Millisecond {
-		r.reload(now)
-	}
-	return r.serials[Serial(c)]
+	return c != nil && r.HasSerial(Serial(c))
 }
 
 // HasSerial reports whether the certificate with this serial is revoked.

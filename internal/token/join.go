@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -127,36 +128,40 @@ func ConsumeJoin(file, tok, host string, now time.Time) error {
 	if err != nil {
 		return ErrJoinUnknown
 	}
-	h := hash(tok)
-	for i, e := range f.Tokens {
-		stored, err := hex.DecodeString(e.SHA256)
-		if err != nil || e.Kind != KindJoin || subtle.ConstantTimeCompare(stored, h[:]) != 1 {
-			continue
-		}
-		live := false
-		for _, o := range f.Tokens {
-			if o.Kind == KindHost && o.Name == host && !o.Revoked {
-				live = true
-			}
-		}
-		switch ok, _ := path.Match(e.Name, host); {
-		case e.Revoked:
-			return ErrJoinUnknown
-		case !e.Expires.IsZero() && now.After(e.Expires):
-			return ErrJoinExpired
-		case !ok:
-			return fmt.Errorf("%w (it is for %s)", ErrJoinHost, e.Name)
-		case len(e.Enrolled) >= max(e.Uses, 1) || contains(e.Enrolled, host):
-			return ErrJoinUsed
-		case live && isPattern(e.Name):
-			// A room token (baked into an image, maybe on a student's
-			// laptop) must not take over a host that is enrolled.
-			return ErrJoinLive
-		}
-		f.Tokens[i].Enrolled = append(f.Tokens[i].Enrolled, host)
-		return writeFile(file, f)
+	i := findJoin(f, tok)
+	if i < 0 {
+		return ErrJoinUnknown
 	}
-	return ErrJoinUnknown
+	e := f.Tokens[i]
+	live := slices.ContainsFunc(f.Tokens, func(o Entry) bool { return o.Kind == KindHost && o.Name == host && !o.Revoked })
+	switch ok, _ := path.Match(e.Name, host); {
+	case e.Revoked:
+		return ErrJoinUnknown
+	case !e.Expires.IsZero() && now.After(e.Expires):
+		return ErrJoinExpired
+	case !ok:
+		return fmt.Errorf("%w (it is for %s)", ErrJoinHost, e.Name)
+	case len(e.Enrolled) >= max(e.Uses, 1) || slices.Contains(e.Enrolled, host):
+		return ErrJoinUsed
+	case live && isPattern(e.Name):
+		// A room token (baked into an image, maybe on a student's
+		// laptop) must not take over a host that is enrolled.
+		return ErrJoinLive
+	}
+	f.Tokens[i].Enrolled = append(f.Tokens[i].Enrolled, host)
+	return writeFile(file, f)
+}
+
+// findJoin is the index of the join token tok in f (its hash compared in
+// constant time), or -1.
+func findJoin(f file, tok string) int {
+	h := hash(strings.TrimSpace(tok))
+	for i, e := range f.Tokens {
+		if stored, err := hex.DecodeString(e.SHA256); err == nil && e.Kind == KindJoin && subtle.ConstantTimeCompare(stored, h[:]) == 1 {
+			return i
+		}
+	}
+	return -1
 }
 
 // ReleaseJoin gives back the use ConsumeJoin recorded for host, when the
@@ -171,16 +176,14 @@ func ReleaseJoin(file, tok, host string) error {
 	if err != nil {
 		return err
 	}
-	h := hash(strings.TrimSpace(tok))
-	for i, e := range f.Tokens {
-		if stored, _ := hex.DecodeString(e.SHA256); e.Kind == KindJoin && subtle.ConstantTimeCompare(stored, h[:]) == 1 {
-			for k, n := range e.Enrolled {
-				if n == host {
-					f.Tokens[i].Enrolled = append(e.Enrolled[:k:k], e.Enrolled[k+1:]...)
-					return writeFile(file, f)
-				}
-			}
-		}
+	i := findJoin(f, tok)
+	if i < 0 {
+		return nil
+	}
+	e := f.Tokens[i]
+	if k := slices.Index(e.Enrolled, host); k >= 0 {
+		f.Tokens[i].Enrolled = slices.Delete(e.Enrolled, k, k+1)
+		return writeFile(file, f)
 	}
 	return nil
 }
@@ -222,13 +225,4 @@ func RevokeID(file, id string) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

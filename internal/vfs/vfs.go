@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // File is an open file. Writes are not durable until Sync returns nil.
@@ -128,6 +129,27 @@ func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error 
 		return err
 	}
 	return fsys.SyncDir(dir)
+}
+
+// OwnLike gives paths the owner and group of dir when this runs as root
+// and dir belongs to someone else: files an admin command or a root timer
+// writes in the receiver's folder must stay the receiver's to read and
+// write. Best effort: a path that does not exist is skipped.
+func OwnLike(dir string, paths ...string) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return
+	}
+	for _, p := range paths {
+		os.Lchown(p, int(st.Uid), int(st.Gid))
+	}
 }
 
 // ReadFile reads a whole file through fsys.
