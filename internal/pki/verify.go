@@ -43,9 +43,9 @@ func (v *Verifier) WithRevocations(r *Revocations) *Verifier {
 	return v
 }
 
-// Revoked reports whether the chain's leaf is on the revocation list; the
-// receiver asks on every request, even over a connection whose
-// certificate it already verified.
+// Revoked reports whether the chain's leaf is on the revocation list
+// (Verify checks it too); the receiver asks on every request over a
+// connection whose verdict it cached.
 func (v *Verifier) Revoked(chain []*x509.Certificate) bool {
 	return len(chain) > 0 && v.revoked.Has(chain[0])
 }
@@ -86,6 +86,9 @@ func (v *Verifier) Verify(chain []*x509.Certificate, now time.Time) Verdict {
 		default:
 			vd.Reason, vd.Message = ReasonCertBadUsage, "the client certificate was signed by the fleet CA but names neither a host nor an admin; issue one with `cis490 ca issue`"
 		}
+		if vd.OK() && v.revoked.Has(leaf) {
+			return RevokedVerdict(vd.CertHost)
+		}
 		return vd
 	}
 	var inv x509.CertificateInvalidError
@@ -103,6 +106,9 @@ func (v *Verifier) Verify(chain []*x509.Certificate, now time.Time) Verdict {
 			vd.Reason = ReasonCertNotYet
 			vd.Message = fmt.Sprintf("the client certificate is not valid until %s; check this host's clock", leaf.NotBefore.UTC().Format(time.RFC3339))
 			return vd
+		}
+		if v.revoked.Has(leaf) { // an expired certificate that was revoked may not renew
+			return RevokedVerdict(vd.CertHost)
 		}
 		vd.Reason = ReasonCertExpired
 		vd.Message = fmt.Sprintf("the client certificate expired at %s; renew it (cis490 cert-fetch) or issue a new one with `cis490 ca issue --host %s`", leaf.NotAfter.UTC().Format(time.RFC3339), nameOr(name, "NAME"))

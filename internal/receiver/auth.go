@@ -118,9 +118,6 @@ func (s *Server) verifyPeer(r *http.Request, now time.Time) pki.Verdict {
 		chain = r.TLS.PeerCertificates
 	}
 	v := s.verifier.Verify(chain, now)
-	if v.OK() && s.verifier.Revoked(chain) {
-		return pki.RevokedVerdict(v.CertHost)
-	}
 	if cache != nil && v.OK() {
 		cache.v.Store(&v)
 	}

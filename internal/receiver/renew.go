@@ -39,18 +39,11 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.EscapedPath(), "/certs/renew") {
 		return nil, &apiError{status: http.StatusNotFound, reason: "not-found", msg: "renew with POST /v1/certs/renew"}
 	}
-	v := s.verifyPeer(r, now)
+	v := s.verifyPeer(r, now) // a revoked certificate, expired or not, is refused here
 	rec.line.CertHost = v.CertHost
-	var chainLen int
-	if r.TLS != nil {
-		chainLen = len(r.TLS.PeerCertificates)
-	}
 	switch {
-	case v.Reason == pki.ReasonCertExpired && chainLen > 0 && s.verifier.Revoked(r.TLS.PeerCertificates):
-		rv := pki.RevokedVerdict(v.CertHost)
-		return nil, &apiError{status: http.StatusUnauthorized, reason: rv.Reason, msg: rv.Message}
 	case v.OK() && v.Kind == pki.KindHost:
-	case v.Reason == pki.ReasonCertExpired && v.CertHost != "" && now.Sub(v.NotAfter) <= e.Grace && chainLen > 0 && !s.verifier.Revoked(r.TLS.PeerCertificates):
+	case v.Reason == pki.ReasonCertExpired && v.CertHost != "" && now.Sub(v.NotAfter) <= e.Grace:
 		// Expired, within the grace period: the handshake proved its key;
 		// the host token below proves the rest.
 	case v.Reason == pki.ReasonCertExpired && v.CertHost != "":
