@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -330,9 +331,11 @@ func TestViewShowsHeldSymptoms(t *testing.T) {
 	if len(v.Fleet) != 1 || v.Fleet[0].Symptom != FleetSilent {
 		t.Fatalf("fleet symptoms %+v", v.Fleet)
 	}
-	for _, r := range v.Hosts {
-		if r.Host == "lab-0" && (r.State != "silent" || len(r.Symptoms) != 1 || !r.Symptoms[0].Held) {
-			t.Errorf("lab-0, quiet for 45 min during fleet-silent: state %q, symptoms %+v", r.State, r.Symptoms)
-		}
+	i := slices.IndexFunc(v.Hosts, func(r Row) bool { return r.Host == "lab-0" })
+	if i < 0 {
+		t.Fatalf("lab-0 is not in the view: %+v", v.Hosts)
+	}
+	if r := v.Hosts[i]; r.State != "silent" || len(r.Symptoms) != 1 || !r.Symptoms[0].Held {
+		t.Errorf("lab-0, quiet for 45 min during fleet-silent: state %q, symptoms %+v", r.State, r.Symptoms)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -97,10 +98,19 @@ func TestLogsCommand(t *testing.T) {
 		t.Errorf("--interval 0s: %v %s", err, out)
 	}
 
-	// A host's own bundle is not an admin's.
-	out, err = exec.Command(binPath, "logs", "lab-1", "syslog", "--admin", filepath.Join(f.dir, "bundles", "lab-1"), "--receiver", f.rcv.URL()).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "admin") {
-		t.Fatalf("a host bundle reading logs: %v %s", err, out)
+	// A host's own credentials, laid out as an admin bundle, are refused
+	// by the receiver: a host reads no logs, not even its own.
+	hostAsAdmin := t.TempDir()
+	for from, to := range map[string]string{"host.crt": "admin.crt", "host.key": "admin.key", "ca.crt": "ca.crt", "token": "token"} {
+		b, err := os.ReadFile(filepath.Join(f.dir, "bundles", "lab-1", from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(hostAsAdmin, to), b, 0o600)
+	}
+	out, err = exec.Command(binPath, "logs", "lab-1", "syslog", "--admin", hostAsAdmin, "--receiver", f.rcv.URL()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "for admins") || strings.Contains(string(out), "08:00") {
+		t.Fatalf("a host's credentials reading logs: %v %s; want the receiver's 403 \"for admins\"", err, out)
 	}
 }
 
