@@ -339,3 +339,23 @@ func TestViewShowsHeldSymptoms(t *testing.T) {
 		t.Errorf("lab-0, quiet for 45 min during fleet-silent: state %q, symptoms %+v", r.State, r.Symptoms)
 	}
 }
+
+// TestViewStaleFromTheGate: a host is marked stale by the gate's own answer
+// to its latest log PUT (whatever releases were published since the
+// config was written), and no longer once the gate accepts it again.
+func TestViewStaleFromTheGate(t *testing.T) {
+	f := newFixture(t)
+	f.add(put("lab-old", t0.Add(-2*time.Minute), 426, "stale-code"), put("lab-old", t0.Add(-time.Minute), 426, "stale-code"))
+	f.add(put("lab-back", t0.Add(-2*time.Minute), 426, "stale-code"), put("lab-back", t0.Add(-time.Minute), 201, ""))
+	v, err := BuildView(t.Context(), f.data, f.cfg, config.Gate{}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := map[string]bool{}
+	for _, r := range v.Hosts {
+		stale[r.Host] = r.Stale
+	}
+	if len(stale) != 2 || !stale["lab-old"] || stale["lab-back"] {
+		t.Fatalf("stale hosts %v; want lab-old only (lab-back's latest PUT was accepted)", stale)
+	}
+}

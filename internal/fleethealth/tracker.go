@@ -21,7 +21,8 @@ type Host struct {
 	Commit    string    `json:"commit,omitempty"`
 	Unstamped bool      `json:"unstamped,omitempty"`
 	LastLogs  time.Time `json:"last_logs,omitzero"`
-	// StaleCommit is the commit of its latest log PUT the gate refused.
+	// StaleCommit is the commit the gate refused on its latest log PUT
+	// (empty once one is accepted).
 	StaleCommit string   `json:"stale_commit,omitempty"`
 	Minutes     []Minute `json:"minutes,omitempty"`
 	Hours       []Hour   `json:"hours,omitempty"`
@@ -246,6 +247,15 @@ func (t *Tracker) Observe(r *Rec) {
 	if !r.TS.Before(h.LastLogs) {
 		h.LastLogs = r.TS
 		h.Unstamped = r.Commit == ""
+		// The gate's own answer to the latest log PUT, not a second
+		// reckoning of what it accepts: releases published since, or an
+		// accept list changed, show at once.
+		switch {
+		case r.Reason == "stale-code":
+			h.StaleCommit = r.Commit
+		case ok:
+			h.StaleCommit = ""
+		}
 	}
 	switch {
 	case ok:
@@ -257,7 +267,6 @@ func (t *Tracker) Observe(r *Rec) {
 	}
 	if r.Reason == "stale-code" {
 		m.Stale++
-		h.StaleCommit = r.Commit
 	}
 	if !ok && r.Reason != "" {
 		if m.Reasons == nil {

@@ -34,7 +34,7 @@ type Row struct {
 	LastSeen time.Time `json:"last_seen"`
 	LastOK   time.Time `json:"last_ok,omitzero"`
 	Commit   string    `json:"commit,omitempty"`
-	// Stale: Commit is a known release the gate no longer accepts.
+	// Stale: the gate refused Commit on the host's latest log PUT.
 	Stale       bool           `json:"stale,omitempty"`
 	Off         string         `json:"off,omitempty"` // shutdown or sleep
 	CertExpires time.Time      `json:"cert_expires,omitzero"`
@@ -143,14 +143,14 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate co
 	for _, f := range j.Held {
 		add(f, true)
 	}
-	stale := staleSet(gate)
 	for name, h := range tr.Hosts {
 		if goneHost[name] {
 			continue
 		}
 		day := h.Day(now)
-		row := Row{Host: name, LastSeen: h.LastSeen, LastOK: h.LastOK, Commit: h.Commit, Stale: stale[strings.ToLower(h.Commit)],
-			Off: h.Off, Symptoms: bySym[name], CertExpires: h.CertExpires,
+		row := Row{Host: name, LastSeen: h.LastSeen, LastOK: h.LastOK, Commit: h.Commit,
+			Stale: h.StaleCommit != "" && strings.EqualFold(h.StaleCommit, h.Commit),
+			Off:   h.Off, Symptoms: bySym[name], CertExpires: h.CertExpires,
 			Requests24h: map[string]int{"2xx": day[2], "3xx": day[3], "4xx": day[4] + day[1], "5xx": day[5]},
 			Hourly:      h.Last24(now)}
 		if row.Symptoms == nil {
@@ -199,15 +199,4 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate co
 		v.Hosts = []Row{}
 	}
 	return v, nil
-}
-
-// staleSet lists the commits of known releases older than the accepted.
-func staleSet(g config.Gate) map[string]bool {
-	out := map[string]bool{}
-	for i, r := range g.Releases {
-		if i < len(g.Releases)-max(g.Accept, 1) {
-			out[strings.ToLower(r.Commit)] = true
-		}
-	}
-	return out
 }

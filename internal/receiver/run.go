@@ -101,6 +101,11 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
 	}
 	var published atomic.Pointer[Server] // for the gate to learn published releases
+	// The fleet view, built per request for the API and the dashboard (an
+	// admin's answer is current); the metrics cache theirs.
+	view := func(ctx context.Context, now time.Time) (*fleethealth.View, error) {
+		return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
+	}
 	srv, err := New(Options{
 		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert).WithRevocations(revoked), Tokens: tokens,
 		Gate:    gateFor(rel, cfg.Gate.Accept, filepath.Join(cfg.DataDir, ReleasesDir)),
@@ -115,16 +120,12 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 				srv.SetGate(gateFor(rel, cfg.Gate.Accept, filepath.Join(cfg.DataDir, ReleasesDir)))
 			}
 		},
-		Fleet: func(ctx context.Context, now time.Time) (any, error) {
-			return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
-		},
-		Metrics: newMetrics(cfg, g),
+		Fleet:   func(ctx context.Context, now time.Time) (any, error) { return view(ctx, now) },
+		Metrics: newMetrics(view, g),
 		Dashboard: func(adminCert func(*http.Request) (string, bool)) http.Handler {
 			ui, err := dashboard.New(dashboard.Options{
 				DataDir: cfg.DataDir, Streams: st, AdminCert: adminCert, Log: log.With("component", "dashboard"),
-				Fleet: func(ctx context.Context, now time.Time) (*fleethealth.View, error) {
-					return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
-				},
+				Fleet: view,
 				AdminToken: func(tok string) (string, bool) {
 					e, ok := tokens.Lookup(tok)
 					return e.Name, ok && e.Kind == token.KindAdmin
@@ -293,11 +294,11 @@ func gateFor(configured []Release, accept int, dir string) *Gate {
 }
 
 // newMetrics wires the metrics to the group commit and the detector's view.
-func newMetrics(cfg *config.Receiver, g *commit.Group) *metrics.Metrics {
+func newMetrics(view func(context.Context, time.Time) (*fleethealth.View, error), g *commit.Group) *metrics.Metrics {
 	m := metrics.New(metrics.Options{
 		Pending: g.Pending,
 		Fleet: func(ctx context.Context, now time.Time) (metrics.Fleet, error) {
-			v, err := fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
+			v, err := view(ctx, now)
 			if err != nil {
 				return metrics.Fleet{}, err
 			}
