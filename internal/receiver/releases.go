@@ -63,15 +63,23 @@ func (s *Server) releases(r *http.Request, rt route, p principal) (*response, *a
 
 var errTooBig = errors.New("too big")
 
+// serveFile streams a release file (binaries are tens of MiB; a small
+// receiver must not hold one in memory per downloading host).
 func serveFile(p string) (*response, *apiError) {
-	b, err := os.ReadFile(p)
+	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &apiError{status: http.StatusNotFound, reason: "no-release", msg: "no such release file"}
+	}
+	var st fs.FileInfo
+	if err == nil {
+		if st, err = f.Stat(); err != nil {
+			f.Close()
+		}
 	}
 	if err != nil {
 		return nil, &apiError{status: http.StatusServiceUnavailable, reason: "storage", retryAfter: 30, msg: "the release cannot be read right now; retry later"}
 	}
-	return &response{status: http.StatusOK, raw: b, ctype: "application/octet-stream"}, nil
+	return &response{status: http.StatusOK, file: f, size: st.Size(), ctype: "application/octet-stream"}, nil
 }
 
 // storeArtifact writes body to dir/name atomically, streaming it (a binary

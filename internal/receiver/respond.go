@@ -2,7 +2,9 @@ package receiver
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"os"
 	"strconv"
 )
 
@@ -30,8 +32,10 @@ func badName(msg string) *apiError {
 // request's index line is durable.
 type response struct {
 	status  int
-	body    any // JSON-encoded unless raw is set
+	body    any // JSON-encoded unless raw or file is set
 	raw     []byte
+	file    *os.File // streamed, then closed: a release binary is not read into memory
+	size    int64    // of file
 	ctype   string
 	headers map[string]string
 }
@@ -55,6 +59,17 @@ func (r *response) write(w http.ResponseWriter, head bool) {
 	for k, v := range r.headers {
 		h.Set(k, v)
 	}
+	h.Set("Cache-Control", "no-store")
+	if r.file != nil {
+		defer r.file.Close()
+		h.Set("Content-Type", r.ctype)
+		h.Set("Content-Length", strconv.FormatInt(r.size, 10))
+		w.WriteHeader(r.status)
+		if !head {
+			io.Copy(w, r.file) // a client gone half-way is its own retry
+		}
+		return
+	}
 	var b []byte
 	if r.raw != nil {
 		b = r.raw
@@ -67,7 +82,6 @@ func (r *response) write(w http.ResponseWriter, head bool) {
 		h.Set("Content-Type", "application/json")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(r.status)
 	if !head {
 		w.Write(b)
