@@ -19,6 +19,12 @@ type Gate struct {
 	releases []Release // oldest first
 	pos      map[string]int
 	accept   int
+	// A gate never changes once made (a new one replaces it), so what it
+	// accepts is worked out once, not on every answer to a host.
+	oldest   int       // index of the oldest accepted full release
+	accepted []Release // newest first
+	header   string    // HeaderAccepted: "VERSION COMMIT, ..."
+	text     string    // for people: "VERSION (COMMIT) or ..."
 }
 
 // NewGate makes a gate over releases (oldest first) accepting the newest n
@@ -28,6 +34,16 @@ func NewGate(releases []Release, n int) *Gate {
 	for i, r := range releases {
 		g.pos[strings.ToLower(r.Commit)] = i
 	}
+	g.oldest = g.oldestAccepted()
+	var header, text []string
+	for i := len(releases) - 1; i >= 0; i-- {
+		if r := releases[i]; i >= g.oldest || r.Rolling {
+			g.accepted = append(g.accepted, r)
+			header = append(header, r.Version+" "+r.Commit)
+			text = append(text, r.Version+" ("+r.Commit+")")
+		}
+	}
+	g.header, g.text = strings.Join(header, ", "), strings.Join(text, " or ")
 	return g
 }
 
@@ -63,20 +79,11 @@ func (g *Gate) Check(commit string) string {
 	if !ok {
 		return GateUnknown
 	}
-	if i < g.oldestAccepted() && !g.releases[i].Rolling {
+	if i < g.oldest && !g.releases[i].Rolling {
 		return GateStale
 	}
 	return GatePass
 }
 
 // Accepted lists the accepted releases, newest first.
-func (g *Gate) Accepted() []Release {
-	var out []Release
-	oldest := g.oldestAccepted()
-	for i := len(g.releases) - 1; i >= 0; i-- {
-		if i >= oldest || g.releases[i].Rolling {
-			out = append(out, g.releases[i])
-		}
-	}
-	return out
-}
+func (g *Gate) Accepted() []Release { return g.accepted }

@@ -62,12 +62,12 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	if err := requireHost(p, rt.host); err != nil {
 		return nil, err
 	}
-	rec.line.Gate = s.gate().Check(rec.line.Commit)
+	g := s.gate()
+	rec.line.Gate = g.Check(rec.line.Commit)
 	if rec.line.Gate == GateStale {
-		acc := s.gate().Accepted()
 		return nil, &apiError{status: http.StatusUpgradeRequired, reason: "stale-code",
-			msg:   fmt.Sprintf("this host runs commit %s, a release older than the receiver accepts; update it (cis490 autoupdate) to %s", rec.line.Commit, acceptedList(acc)),
-			extra: map[string]any{"accepted": acc}}
+			msg:   fmt.Sprintf("this host runs commit %s, a release older than the receiver accepts; update it (cis490 autoupdate) to %s", rec.line.Commit, g.text),
+			extra: map[string]any{"accepted": g.Accepted()}}
 	}
 	offset, aerr := parseOffset(r.URL.Query())
 	if aerr != nil {
@@ -94,17 +94,6 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 		status = http.StatusOK
 	}
 	return jsonResponse(status, map[string]any{"length": b.Length}), nil
-}
-
-func acceptedList(acc []Release) string {
-	s := ""
-	for i, r := range acc {
-		if i > 0 {
-			s += " or "
-		}
-		s += r.Version + " (" + r.Commit + ")"
-	}
-	return s
 }
 
 // storeError maps a store failure to an answer; bad input never becomes a 5xx.

@@ -78,17 +78,14 @@ func (s *Server) selfCheckHeaders(resp *response, host, commit, instance string,
 	if resp.headers == nil {
 		resp.headers = map[string]string{}
 	}
-	verdict := s.gate().Check(commit)
+	g := s.gate() // one gate for the whole answer, though a publish may swap it
+	verdict := g.Check(commit)
 	if verdict == GatePass {
 		verdict = "pass"
 	}
 	resp.headers[HeaderGate] = verdict
-	var acc []string
-	for _, r := range s.gate().Accepted() {
-		acc = append(acc, r.Version+" "+r.Commit)
-	}
-	if len(acc) > 0 {
-		resp.headers[HeaderAccepted] = strings.Join(acc, ", ")
+	if g.header != "" {
+		resp.headers[HeaderAccepted] = g.header
 	}
 	day, recent := s.insts.seen(host, instance, now)
 	if len(day) > 0 {
