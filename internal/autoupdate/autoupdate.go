@@ -272,7 +272,7 @@ func swap(link, target string) error {
 	if err := os.Rename(tmp, link); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(link))
+	return vfs.OS{}.SyncDir(filepath.Dir(link))
 }
 
 type mismatchError struct{ err error }
@@ -320,7 +320,7 @@ func (o *Options) download(ctx context.Context, version string, art release.Arti
 	if err := os.Rename(tmp, dest); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dest))
+	return vfs.OS{}.SyncDir(filepath.Dir(dest))
 }
 
 // storeOwner: the folder above the version store (the nearest that
@@ -348,5 +348,3 @@ func writeJSON(p string, v any) error {
 	}
 	return vfs.WriteFileAtomic(vfs.OS{}, p, append(b, '\n'), 0o644)
 }
-
-func syncDir(dir string) error { return vfs.OS{}.SyncDir(dir) }

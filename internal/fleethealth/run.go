@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
@@ -141,7 +140,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := os.MkdirAll(o.stateDir(), 0o750); err != nil {
 			return nil, fmt.Errorf("make the detector's folder: %w", err)
 		}
-		unlock, err := lock(filepath.Join(o.stateDir(), "lock"))
+		unlock, err := vfs.Lock(filepath.Join(o.stateDir(), "lock"), 0o640)
 		if err != nil {
 			return nil, err
 		}
@@ -340,17 +339,4 @@ func decodeState(b []byte, st *State) error {
 		return fmt.Errorf("version %d, this build reads %d", st.Version, StateVersion)
 	}
 	return nil
-}
-
-// lock keeps two runs (the timer's and a maintainer's) from interleaving.
-func lock(p string) (func(), error) {
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("open the detector's lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", p, err)
-	}
-	return func() { f.Close() }, nil
 }

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/cis490/cis490/internal/vfs"
@@ -207,14 +206,4 @@ func IssuedTo(path, name string) ([]Issued, error) {
 
 // Lock takes an exclusive lock beside path (path.lock) for a
 // read-modify-write of path; the returned func releases it.
-func Lock(path string) (func(), error) {
-	l, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { l.Close() }, nil
-}
+func Lock(path string) (func(), error) { return vfs.Lock(path+".lock", 0o640) }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/cis490/cis490/internal/vfs"
 )
 
 // SwapPair replaces a key and certificate so that no reader, and no
@@ -56,7 +58,7 @@ func CompletePair(certPath, keyPath string) error {
 	if err := os.Rename(next, certPath); err != nil {
 		return err
 	}
-	return syncDir(certPath)
+	return vfs.OS{}.SyncDir(filepath.Dir(certPath))
 }
 
 // LoadPair loads the key and certificate as CompletePair would leave
@@ -93,14 +95,3 @@ func writeSynced(path string, data []byte, perm os.FileMode) error {
 	}
 	return f.Close()
 }
-
-func syncDir(path string) error {
-	d, err := os.Open(dirOf(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-func dirOf(p string) string { return filepath.Dir(p) }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/names"
+	"github.com/cis490/cis490/internal/vfs"
 )
 
 // HostHealthDir holds each host's latest doctor snapshot, <host>.json.
@@ -174,12 +175,7 @@ func writeAtomic(dir, name string, data []byte, at time.Time) error {
 		return err
 	}
 	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return vfs.OS{}.SyncDir(dir)
 }
 
 // ensureDir creates dir, if need be, and syncs its parent so the new

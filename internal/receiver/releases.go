@@ -11,6 +11,7 @@ import (
 	"regexp"
 
 	"github.com/cis490/cis490/internal/release"
+	"github.com/cis490/cis490/internal/vfs"
 )
 
 // ReleasesDir holds published releases: releases/<version>/<file>.
@@ -110,12 +111,7 @@ func storeArtifact(dir, name string, body io.Reader) error {
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return vfs.OS{}.SyncDir(dir)
 }
 
 // latestRelease is the newest version with a manifest.

@@ -16,7 +16,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/cis490/cis490/internal/vfs"
@@ -212,14 +211,4 @@ func writeFile(path string, f file) error {
 
 // lockFile serializes the read-modify-write of the token file between
 // the receiver (enrollment) and the admin commands.
-func lockFile(path string) (func(), error) {
-	l, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock the token file: %w", err)
-	}
-	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("lock the token file: %w", err)
-	}
-	return func() { l.Close() }, nil
-}
+func lockFile(path string) (func(), error) { return vfs.Lock(path+".lock", 0o600) }

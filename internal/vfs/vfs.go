@@ -6,6 +6,7 @@
 package vfs
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -129,6 +130,21 @@ func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error 
 		return err
 	}
 	return fsys.SyncDir(dir)
+}
+
+// Lock takes an exclusive flock on the file name (made with perm if
+// missing) and returns its release: commands and timers that rewrite the
+// same files from separate processes take turns.
+func Lock(name string, perm fs.FileMode) (func(), error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, perm)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // OwnLike gives paths the owner and group of dir when this runs as root
