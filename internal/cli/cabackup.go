@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/vfs"
 )
 
@@ -101,7 +102,7 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, "ca", "ca.key")); err == nil {
+	if pki.Exists(filepath.Join(cfg.DataDir, "ca")) {
 		return fmt.Errorf("%s already has a CA; restore into a fresh data_dir", cfg.DataDir)
 	}
 	f, err := os.Open(*from)

@@ -44,6 +44,15 @@ func TestCABackupRestore(t *testing.T) {
 	if code, _, errs := run(t, "ca", "restore", "--config", fresh, "--from", backup); code != 1 || !strings.Contains(errs, "already has a CA") {
 		t.Fatalf("a second restore: exit %d %q", code, errs)
 	}
+	// A data_dir holding only the CA's certificate (its key kept offline)
+	// has a CA too: a restore would replace the fleet's trust root.
+	certOnly := filepath.Join(t.TempDir(), "receiver.toml")
+	os.WriteFile(certOnly, []byte("data_dir = \"data\"\nserver_names = [\"127.0.0.1\"]\n"), 0o644)
+	os.MkdirAll(filepath.Join(filepath.Dir(certOnly), "data", "ca"), 0o700)
+	os.WriteFile(filepath.Join(filepath.Dir(certOnly), "data", "ca", "ca.crt"), []byte("a fleet's CA"), 0o644)
+	if code, _, errs := run(t, "ca", "restore", "--config", certOnly, "--from", backup); code != 1 || !strings.Contains(errs, "already has a CA") {
+		t.Fatalf("a restore over a CA certificate without its key: exit %d %q", code, errs)
+	}
 	url := startConfigured(t, fresh)
 	client := func(h string) *transport.Client {
 		b := filepath.Join(dir, h)

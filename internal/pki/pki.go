@@ -63,18 +63,25 @@ type CA struct {
 // ErrCAExists: Init found a CA where it would make one.
 var ErrCAExists = errors.New("a CA already exists")
 
+// Exists reports whether dir holds a CA: its key or its certificate (the
+// key may be kept off the receiver), either one.
+func Exists(dir string) bool {
+	for _, f := range []string{CAKeyFile, CACertFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Init creates a fleet CA and the receiver's server certificate for
 // serverNames in dir. It refuses to overwrite an existing CA.
 func Init(dir string, serverNames []string, now time.Time) (*CA, error) {
 	if len(serverNames) == 0 {
 		return nil, errors.New("the receiver needs at least one server name for its certificate")
 	}
-	// The certificate alone is the fleet's trust root too (its key may be
-	// kept off the receiver): either one present means a CA exists.
-	for _, f := range []string{CAKeyFile, CACertFile} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return nil, fmt.Errorf("%w in %s; remove it first if you really mean to replace the fleet's trust root", ErrCAExists, dir)
-		}
+	if Exists(dir) {
+		return nil, fmt.Errorf("%w in %s; remove it first if you really mean to replace the fleet's trust root", ErrCAExists, dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create CA folder: %w", err)
