@@ -23,8 +23,7 @@ type FleetOptions struct {
 	// Incremental is the time between the runs measured after the first
 	// (the timer's 5 minutes).
 	Incremental time.Duration
-	// Runs is how many incremental runs are measured (the median is
-	// reported).
+	// Runs is how many incremental runs are measured (each is reported).
 	Runs     int
 	Dir      string   // parent of the temporary folder; "" for os.TempDir()
 	Keep     bool     // keep the temporary folder

@@ -174,5 +174,3 @@ func shortID(s string) string {
 	}
 	return s[:min(len(s), 12)]
 }
-
-// ago prints how long before now t was, the way people read it.

@@ -53,7 +53,6 @@ type Group struct {
 type Round struct {
 	Sync   time.Duration // the fsyncs, files in parallel
 	Oldest time.Duration // how long the round's oldest write waited to be durable
-	Writes int           // writes the round made durable
 }
 
 // Observe has f called after every successful round (from the round's
@@ -238,7 +237,7 @@ func (g *Group) round() {
 	g.done = make(chan struct{})
 	g.mu.Unlock()
 	if f := g.observe.Load(); f != nil {
-		(*f)(Round{Sync: took, Oldest: time.Since(since), Writes: writes})
+		(*f)(Round{Sync: took, Oldest: time.Since(since)})
 	}
 }
 

@@ -116,11 +116,7 @@ func (u *UI) hostPage(w http.ResponseWriter, r *http.Request, admin string) {
 		u.fail(w, err)
 		return
 	}
-	streams := u.streams(host)
-	nStreams := 0
-	if u.opt.Streams != nil {
-		nStreams = len(u.opt.Streams.List(host))
-	}
+	streams, nStreams := u.streams(host)
 	if row == nil && snap == nil && len(streams) == 0 && len(alerts) == 0 {
 		u.render(w, http.StatusNotFound, "host", map[string]any{"Title": host, "Admin": admin, "Host": host, "Unknown": true})
 		return
@@ -152,15 +148,16 @@ type streamView struct {
 	Tail string
 }
 
-func (u *UI) streams(host string) []streamView {
+// streams returns the views of host's streams shown, and how many it has.
+func (u *UI) streams(host string) ([]streamView, int) {
 	if u.opt.Streams == nil {
-		return nil
+		return nil, 0
 	}
 	// The most recently written first, and only so many: a host may have
 	// any number of streams, and each shows its tail.
-	list := u.opt.Streams.List(host)
-	sort.SliceStable(list, func(i, j int) bool { return list[i].Updated > list[j].Updated })
-	list = list[:min(len(list), maxStreamsShown)]
+	all := u.opt.Streams.List(host)
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Updated > all[j].Updated })
+	list := all[:min(len(all), maxStreamsShown)]
 	var out []streamView
 	for _, in := range list {
 		sv := streamView{Info: in}
@@ -176,7 +173,7 @@ func (u *UI) streams(host string) []streamView {
 		}
 		out = append(out, sv)
 	}
-	return out
+	return out, len(all)
 }
 
 // snapshot is what the dashboard reads of a doctor report (the doctor's
@@ -215,15 +212,9 @@ func readSnapshot(data, host string) (*snapshot, error) {
 	return &rep, nil
 }
 
-// alertRow is an alert-history line.
-type alertRow struct {
-	fleethealth.Alert
-	Resolved bool
-}
-
 // readAlerts reads alerts.jsonl, newest first, at most limit that keep
 // says to keep; it reads only the file's last 8 MiB.
-func readAlerts(data string, keep func(fleethealth.Alert) bool, limit int) ([]alertRow, error) {
+func readAlerts(data string, keep func(fleethealth.Alert) bool, limit int) ([]fleethealth.Alert, error) {
 	f, err := os.Open(filepath.Join(data, "alerts.jsonl"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -235,7 +226,7 @@ func readAlerts(data string, keep func(fleethealth.Alert) bool, limit int) ([]al
 	if st, err := f.Stat(); err == nil && st.Size() > 8<<20 {
 		f.Seek(st.Size()-8<<20, io.SeekStart)
 	}
-	var out []alertRow
+	var out []fleethealth.Alert
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -243,7 +234,7 @@ func readAlerts(data string, keep func(fleethealth.Alert) bool, limit int) ([]al
 		if json.Unmarshal(sc.Bytes(), &a) != nil || !keep(a) {
 			continue // a torn or cut first line
 		}
-		out = append(out, alertRow{Alert: a, Resolved: a.Resolves != ""})
+		out = append(out, a)
 	}
 	slices.Reverse(out)
 	return out[:min(len(out), limit)], nil
@@ -254,14 +245,14 @@ func (u *UI) alertsPage(w http.ResponseWriter, r *http.Request, admin string) {
 	if h, err := names.Host(host); err == nil {
 		host = h // host names are case-insensitive; "*" (the fleet's alerts) stays
 	}
-	alerts, err := readAlerts(u.opt.DataDir, func(a fleethealth.Alert) bool {
-		return (host == "" || a.Host == host) && (symptom == "" || a.Symptom == symptom || a.Resolves == symptom)
-	}, 500)
+	// One read: the filter's choices come from every alert, the rows from
+	// those that match.
+	all, err := readAlerts(u.opt.DataDir, func(fleethealth.Alert) bool { return true }, math.MaxInt)
 	if err != nil {
 		u.fail(w, err)
 		return
 	}
-	all, _ := readAlerts(u.opt.DataDir, func(fleethealth.Alert) bool { return true }, 5000)
+	var alerts []fleethealth.Alert
 	hosts, symptoms := map[string]bool{}, map[string]bool{}
 	for _, a := range all {
 		hosts[a.Host] = true
@@ -269,6 +260,9 @@ func (u *UI) alertsPage(w http.ResponseWriter, r *http.Request, admin string) {
 			symptoms[a.Resolves] = true
 		} else {
 			symptoms[a.Symptom] = true
+		}
+		if len(alerts) < 500 && (host == "" || a.Host == host) && (symptom == "" || a.Symptom == symptom || a.Resolves == symptom) {
+			alerts = append(alerts, a)
 		}
 	}
 	u.render(w, http.StatusOK, "alerts", map[string]any{"Title": "Alerts", "Admin": admin, "Alerts": alerts,

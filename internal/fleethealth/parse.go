@@ -81,7 +81,9 @@ func parseLine(b []byte, r *Rec) error {
 var errSlow = errors.New("take the slow path")
 
 // knownKeys are index.Line's keys; kindOf gives the JSON type of each, as
-// the fast path must refuse what encoding/json would refuse.
+// the fast path must refuse what encoding/json would refuse. kindOf's
+// switch repeats them because it runs for every key of every line;
+// TestKnownKeysMatchTheIndex keeps both in step with index.Line.
 var knownKeys = []string{"ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
 	"reason", "state", "gate", "remote", "stream", "cert_expires", "auth", "status", "bytes", "seq", "dur_ms"}
 

@@ -49,10 +49,8 @@ const maxLine = 1 << 20
 
 // ReadStats counts what a read saw.
 type ReadStats struct {
-	Lines     int   // index lines handed on
-	Malformed int   // whole lines that are not index lines, skipped
-	Bytes     int64 // bytes read
-	Files     int   // day files opened
+	Lines     int // index lines handed on
+	Malformed int // whole lines that are not index lines, skipped
 }
 
 var dayFile = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}\.jsonl$`)
@@ -234,7 +232,6 @@ func readFile(ctx context.Context, p string, from int64, newest bool, st *ReadSt
 		return res, fmt.Errorf("open the index: %w", err)
 	}
 	defer f.Close()
-	st.Files++
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return res, fmt.Errorf("read the index %s: %w", p, err)
 	}
@@ -288,7 +285,6 @@ func readFile(ctx context.Context, p string, from int64, newest bool, st *ReadSt
 			if len(chunk)+len(long) > 0 && !newest || skipping && !newest {
 				st.Malformed++
 				off += int64(len(chunk))
-				st.Bytes += off - res.next
 				took(off)
 			}
 			return res, nil
@@ -300,7 +296,6 @@ func readFile(ctx context.Context, p string, from int64, newest bool, st *ReadSt
 		if skipping {
 			skipping = false
 			st.Malformed++
-			st.Bytes += off - res.next
 			took(off)
 			continue
 		}
@@ -313,7 +308,6 @@ func readFile(ctx context.Context, p string, from int64, newest bool, st *ReadSt
 			res.stop = true
 			return res, nil
 		}
-		st.Bytes += int64(len(b))
 		took(off)
 	}
 }

@@ -11,9 +11,8 @@ import (
 // judge it, and bounded whatever the history (per-minute counts for the
 // fatal window, per-hour counts for a day).
 type Host struct {
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-	LastOK    time.Time `json:"last_ok,omitzero"`
+	LastSeen time.Time `json:"last_seen"`
+	LastOK   time.Time `json:"last_ok,omitzero"`
 	// Off is "shutdown" or "sleep" when that was the host's last word.
 	Off string `json:"off,omitempty"`
 	// Commit is the stamp of its latest request that carried one;
@@ -197,7 +196,7 @@ func (t *Tracker) Observe(r *Rec) {
 	}
 	h := t.Hosts[name]
 	if h == nil {
-		h = &Host{FirstSeen: r.TS}
+		h = &Host{}
 		t.Hosts[name] = h
 	}
 	latest := !r.TS.Before(h.LastSeen)
@@ -213,9 +212,6 @@ func (t *Tracker) Observe(r *Rec) {
 		if r.Endpoint == "heartbeat" && r.Status < 400 && (r.State == "shutdown" || r.State == "sleep") {
 			h.Off = r.State
 		}
-	}
-	if r.TS.Before(h.FirstSeen) {
-		h.FirstSeen = r.TS
 	}
 	ok := r.Status >= 200 && r.Status < 400
 	if ok && r.TS.After(h.LastOK) {

@@ -43,35 +43,40 @@ type revokedFile struct {
 // that exists but cannot be read is an error: starting without it would
 // let every revoked certificate in again.
 func OpenRevocations(path string) (*Revocations, error) {
-	if _, err := readRevoked(path); err != nil {
+	r := &Revocations{path: path}
+	if err := r.reload(time.Now()); err != nil {
 		return nil, fmt.Errorf("%w; restore it from a backup (it lists the revoked certificates)", err)
 	}
-	r := &Revocations{path: path}
-	r.reload(time.Now())
 	return r, nil
 }
 
-func (r *Revocations) reload(now time.Time) {
+// reload reads the list when it changed; a broken file keeps the last good
+// list (and is an error, which only OpenRevocations acts on).
+func (r *Revocations) reload(now time.Time) error {
 	r.checked = now
 	st, err := os.Stat(r.path)
 	if err != nil {
 		if r.serials == nil {
 			r.serials = map[string]bool{}
 		}
-		return
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // none revoked yet
+		}
+		return err
 	}
 	if r.serials != nil && st.ModTime().Equal(r.modTime) && st.Size() == r.size {
-		return
+		return nil
 	}
 	f, err := readRevoked(r.path)
 	if err != nil {
-		return // a broken file keeps the last good list
+		return err
 	}
 	m := map[string]bool{}
 	for _, x := range f.Revoked {
 		m[x.Serial] = true
 	}
 	r.serials, r.modTime, r.size = m, st.ModTime(), st.Size()
+	return nil
 }
 
 // Has reports whether c is revoked; the list is re-read at most every
@@ -89,7 +94,7 @@ func (r *Revocations) HasSerial(serial string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if now.Sub(r.checked) > 200*time.Millisecond {
-		r.reload(now)
+		_ = r.reload(now) // a broken file keeps the last good list
 	}
 	return r.serials[serial]
 }

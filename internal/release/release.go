@@ -153,16 +153,6 @@ func parts(v string) [3]int {
 	return out
 }
 
-// CheckArtifact verifies downloaded bytes against the manifest's entry.
-func CheckArtifact(a Artifact, r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, a.Size+1))
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(b)
-	return b, a.Matches(int64(len(b)), sum[:])
-}
-
 // Matches checks a downloaded artifact's size and sha256 against the
 // signed ones.
 func (a Artifact) Matches(size int64, sum []byte) error {

@@ -2,6 +2,7 @@ package release
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -48,11 +49,18 @@ func TestSignVerify(t *testing.T) {
 	if _, err := Verify(pub, tampered); err == nil || !strings.Contains(err.Error(), "does not verify") {
 		t.Fatalf("a tampered manifest: %v", err)
 	}
-	if _, err := CheckArtifact(got.Artifacts["linux-amd64"], strings.NewReader("amd64 binary")); err != nil {
+	check := func(body string) error {
+		sum := sha256.Sum256([]byte(body))
+		return got.Artifacts["linux-amd64"].Matches(int64(len(body)), sum[:])
+	}
+	if err := check("amd64 binary"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CheckArtifact(got.Artifacts["linux-amd64"], strings.NewReader("amd64 binarX")); err == nil {
+	if err := check("amd64 binarX"); err == nil {
 		t.Fatal("a tampered artifact passed")
+	}
+	if err := check("amd64 binary!"); err == nil {
+		t.Fatal("an artifact with a byte more passed")
 	}
 	if _, _, err := Sign(priv, "1.4", commit, 100, []string{amd}, time.Now()); err == nil {
 		t.Fatal("a bad version was signed")

@@ -126,5 +126,5 @@ func (id Ident) same(f *os.File) bool {
 }
 
 // Identify reads the identity of the generation open in f, as the shipper
-// records it in a checkpoint.
+// records it in a checkpoint (other packages' tests write checkpoints).
 func Identify(f *os.File) (Ident, error) { return identify(f) }
