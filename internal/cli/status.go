@@ -118,7 +118,7 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 		case "off":
 			state = paint("2", state+" ("+r.Off+")")
 		}
-		commit := shortID(r.Commit)
+		commit := human.Commit(r.Commit)
 		if r.Stale {
 			commit += "*"
 		}
@@ -166,11 +166,4 @@ func expires(now, t time.Time) string {
 	default:
 		return fmt.Sprintf("in %dd", int(d.Hours()/24))
 	}
-}
-
-func shortID(s string) string {
-	if s == "" {
-		return "unstamped"
-	}
-	return s[:min(len(s), 12)]
 }

@@ -121,7 +121,7 @@ func (u *UI) deviations(rep *snapshot, now time.Time) []deviation {
 		out = append(out, deviation{"kernel", k, f.kernel + " on " + share(f.kernelShare)})
 	}
 	if c := rep.Commit; f.commitShare >= 0.5 && c != f.commit {
-		out = append(out, deviation{"commit", shortCommit(c), shortCommit(f.commit) + " on " + share(f.commitShare)})
+		out = append(out, deviation{"commit", human.Commit(c), human.Commit(f.commit) + " on " + share(f.commitShare)})
 	}
 	if c := rep.Facts.ClockOffsetS; c != nil && math.Abs(*c-f.clock) > 2 {
 		out = append(out, deviation{"clock offset", fmt.Sprintf("%+.1f s", *c), fmt.Sprintf("%+.1f s (median)", f.clock)})
@@ -130,14 +130,4 @@ func (u *UI) deviations(rep *snapshot, now time.Time) []deviation {
 		out = append(out, deviation{"free disk", human.Bytes(d), human.Bytes(f.disk) + " (median)"})
 	}
 	return out
-}
-
-func shortCommit(c string) string {
-	if c == "" {
-		return "(unstamped)"
-	}
-	if len(c) > 12 {
-		return c[:12]
-	}
-	return c
 }

@@ -25,13 +25,8 @@ import (
 )
 
 var funcs = template.FuncMap{
-	"ago": human.Ago,
-	"short": func(s string) string {
-		if len(s) > 12 {
-			return s[:12]
-		}
-		return s
-	},
+	"ago":   human.Ago,
+	"short": human.Commit,
 	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"bytes": human.Bytes,
 }

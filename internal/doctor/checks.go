@@ -217,9 +217,9 @@ func checkExpiry(_ context.Context, e *env) Check {
 	case e.now.Before(e.leaf.NotBefore):
 		return Check{Status: Fail, Finding: "the certificate is not valid before " + e.leaf.NotBefore.UTC().Format(time.RFC3339), Fix: "check this host's clock (timedatectl)"}
 	case left < 14*24*time.Hour:
-		return Check{Status: Warn, Finding: fmt.Sprintf("the certificate expires in %s (%s)", days(left), until), Fix: "renew it now: cis490 cert-fetch (is cis490-cert-fetch.timer enabled?)"}
+		return Check{Status: Warn, Finding: fmt.Sprintf("the certificate expires in %s (%s)", human.Duration(left), until), Fix: "renew it now: cis490 cert-fetch (is cis490-cert-fetch.timer enabled?)"}
 	}
-	return Check{Finding: fmt.Sprintf("valid until %s (%s)", until, days(left))}
+	return Check{Finding: fmt.Sprintf("valid until %s (%s)", until, human.Duration(left))}
 }
 
 func checkToken(_ context.Context, e *env) Check {
@@ -401,14 +401,14 @@ func checkCode(_ context.Context, e *env) Check {
 	accepted := e.resp.Header.Get(receiver.HeaderAccepted)
 	switch e.resp.Header.Get(receiver.HeaderGate) {
 	case "stale":
-		return Check{Status: Fail, Finding: fmt.Sprintf("this host runs %s, a release the receiver no longer accepts (it accepts %s): its logs wait here", shortCommit(e.commit), accepted),
+		return Check{Status: Fail, Finding: fmt.Sprintf("this host runs %s, a release the receiver no longer accepts (it accepts %s): its logs wait here", human.Commit(e.commit), accepted),
 			Fix: "run cis490 autoupdate, and check cis490-autoupdate.timer: it should have done this"}
 	case "unstamped":
 		return Check{Status: Warn, Finding: "this build carries no code commit, so nobody can tell which code it runs", Fix: "install a release build (cis490 autoupdate)"}
 	case "unknown-commit":
-		return Check{Finding: "commit " + shortCommit(e.commit) + " is not a release the receiver knows (a dev build): accepted"}
+		return Check{Finding: "commit " + human.Commit(e.commit) + " is not a release the receiver knows (a dev build): accepted"}
 	case "pass":
-		return Check{Finding: "commit " + shortCommit(e.commit) + " is accepted by the receiver's version gate"}
+		return Check{Finding: "commit " + human.Commit(e.commit) + " is accepted by the receiver's version gate"}
 	}
 	return skip("the receiver does not say what its gate makes of this code (an older receiver)")
 }
@@ -519,10 +519,10 @@ func checkShipper(_ context.Context, e *env) Check {
 		age := max(0, e.now.Sub(s.Written))
 		worst = max(worst, age)
 		if len(waiting) < 3 {
-			waiting = append(waiting, fmt.Sprintf("%s %s for %s or more", s.Stream, human.Bytes(s.Backlog), days(age)))
+			waiting = append(waiting, fmt.Sprintf("%s %s for %s or more", s.Stream, human.Bytes(s.Backlog), human.Duration(age)))
 		}
 	}
-	f := fmt.Sprintf("%d streams, last checkpoint %s ago", len(st), days(max(0, e.now.Sub(last))))
+	f := fmt.Sprintf("%d streams, last checkpoint %s ago", len(st), human.Duration(max(0, e.now.Sub(last))))
 	if len(waiting) == 0 {
 		return Check{Finding: f + ", nothing waiting"}
 	}
@@ -589,7 +589,7 @@ func checkAutoupdate(_ context.Context, e *env) Check {
 	if json.Unmarshal(b, &out) != nil {
 		return Check{Status: Warn, Finding: "autoupdate's last outcome is unreadable"}
 	}
-	f := fmt.Sprintf("last run %s ago: %s", days(max(0, e.now.Sub(out.At))), out.Result)
+	f := fmt.Sprintf("last run %s ago: %s", human.Duration(max(0, e.now.Sub(out.At))), out.Result)
 	if out.Detail != "" {
 		f += " (" + out.Detail + ")"
 	}
@@ -688,18 +688,6 @@ func oneLine(err error) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-
-func days(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
 
 func maxTime(a, b time.Time) time.Time {
 	if b.After(a) {

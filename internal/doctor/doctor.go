@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cis490/cis490/internal/human"
 )
 
 // Schema is the version of the JSON report; a change that is not an
@@ -114,7 +116,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteTable writes the report for people: ✓ ! ✗ marks, aligned.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "cis490 doctor: %s (%s, %s)\n", r.Host, r.Version, shortCommit(r.Commit))
+	fmt.Fprintf(tw, "cis490 doctor: %s (%s, %s)\n", r.Host, r.Version, human.Commit(r.Commit))
 	for _, c := range r.Checks {
 		mark := map[Status]string{OK: "✓", Warn: "!", Fail: "✗", Skip: "-"}[c.Status]
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, c.Name, c.Finding)
@@ -124,13 +126,6 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "\n%s\n", r.Summary)
 	return tw.Flush()
-}
-
-func shortCommit(c string) string {
-	if c == "" {
-		return "unstamped"
-	}
-	return c[:min(12, len(c))]
 }
 
 // step is one check: it reports, or returns skip when what it needs is

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/cis490/cis490/internal/config"
+
+	"github.com/cis490/cis490/internal/human"
 )
 
 // AcceptedText names the releases the gate accepts, newest first, for
@@ -16,7 +18,7 @@ func AcceptedText(g config.Gate) string {
 	var out []string
 	for i := len(g.Releases) - 1; i >= 0 && i >= len(g.Releases)-max(g.Accept, 1); i-- {
 		r := g.Releases[i]
-		out = append(out, fmt.Sprintf("%s (%s)", r.Version, shortCommit(r.Commit)))
+		out = append(out, fmt.Sprintf("%s (%s)", r.Version, human.Commit(r.Commit)))
 	}
 	return strings.Join(out, " or ")
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+
+	"github.com/cis490/cis490/internal/human"
 )
 
 // The symptoms. Fleet-level ones carry host "*".
@@ -217,7 +219,7 @@ func (j *Judge) staleDetail(h *Host, n int) string {
 		acc = "a newer release"
 	}
 	return fmt.Sprintf("alive, but all %d of its log PUTs were refused by the version gate: it runs %s and the receiver accepts %s; its autoupdate is broken, run `cis490 autoupdate` on it and read its journal",
-		n, shortCommit(h.StaleCommit), acc)
+		n, human.Commit(h.StaleCommit), acc)
 }
 
 // fatalDetail counts the failures by class and names the dominant reason
@@ -326,19 +328,9 @@ func duplicates(h *Host, now time.Time, recent time.Duration) string {
 func shortAll(ids []string) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		out[i] = shortCommit(id)
+		out[i] = id[:min(len(id), 12)]
 	}
 	return out
-}
-
-func shortCommit(c string) string {
-	if c == "" {
-		return "unstamped code"
-	}
-	if len(c) > 12 {
-		return c[:12]
-	}
-	return c
 }
 
 // roundDur prints a duration the way a person reads it.

@@ -1,4 +1,4 @@
-// Package human writes sizes and ages the way the CLI, the doctor and the
+// Package human writes sizes, ages and commits the way the CLI, the doctor and the
 // dashboard show them to people.
 package human
 
@@ -27,15 +27,31 @@ func Ago(now, t time.Time) string {
 		return "never"
 	}
 	d := now.Sub(t)
-	switch {
-	case d < 0:
+	if d < 0 {
 		return "just now"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
 	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	return Duration(d) + " ago"
+}
+
+// Duration is d in its largest whole unit: "40s", "5m", "30h", "3d" (hours
+// up to two days).
+func Duration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// Commit is a code commit as people compare them: its first 12 hex
+// digits, or "unstamped" for a build that carries none.
+func Commit(c string) string {
+	if c == "" {
+		return "unstamped"
+	}
+	return c[:min(len(c), 12)]
 }

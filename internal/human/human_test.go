@@ -21,3 +21,16 @@ func TestBytesAndAgo(t *testing.T) {
 		t.Error("the zero time is not never")
 	}
 }
+
+func TestDurationAndCommit(t *testing.T) {
+	for d, want := range map[time.Duration]string{40 * time.Second: "40s", 5 * time.Minute: "5m", 30 * time.Hour: "30h", 50 * time.Hour: "2d"} {
+		if got := Duration(d); got != want {
+			t.Errorf("Duration(%s) = %q; want %q", d, got, want)
+		}
+	}
+	for c, want := range map[string]string{"": "unstamped", "abc": "abc", "0123456789abcdef": "0123456789ab"} {
+		if got := Commit(c); got != want {
+			t.Errorf("Commit(%q) = %q; want %q", c, got, want)
+		}
+	}
+}
