@@ -14,10 +14,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -160,10 +158,7 @@ func Load(dir string) (*CA, error) {
 func (ca *CA) CertPEM() []byte { return encodeCert(ca.Cert.Raw) }
 
 // Fingerprint is the SHA-256 of the CA certificate, hex: what a new host pins.
-func (ca *CA) Fingerprint() string {
-	sum := sha256.Sum256(ca.Cert.Raw)
-	return hex.EncodeToString(sum[:])
-}
+func (ca *CA) Fingerprint() string { return FingerprintOf(ca.Cert) }
 
 // IssueServer issues the receiver's certificate: server auth only.
 func (ca *CA) IssueServer(serverNames []string, lifetime time.Duration, now time.Time) (certPEM, keyPEM []byte, err error) {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/vfs"
@@ -16,11 +15,6 @@ import (
 
 // ReleasesDir holds published releases: releases/<version>/<file>.
 const ReleasesDir = "releases"
-
-var (
-	releaseVersionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
-	releaseFileRE    = regexp.MustCompile(`^(manifest\.json|cis490-linux-(amd64|arm64|armv7))$`)
-)
 
 // maxArtifact bounds an uploaded file.
 const maxArtifact = 256 << 20
@@ -123,7 +117,7 @@ func latestRelease(dir string) (string, error) {
 	best := ""
 	for _, e := range ents {
 		v := e.Name()
-		if !releaseVersionRE.MatchString(v) {
+		if !release.ValidVersion(v) {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(dir, v, release.ManifestFile)); err != nil {
@@ -146,7 +140,7 @@ func PublishedReleases(dir string) []Release {
 	var out []Release
 	for _, e := range ents {
 		b, err := os.ReadFile(filepath.Join(dir, e.Name(), release.ManifestFile))
-		if err != nil || !releaseVersionRE.MatchString(e.Name()) {
+		if err != nil || !release.ValidVersion(e.Name()) {
 			continue
 		}
 		m, err := release.Read(b)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cis490/cis490/internal/names"
+	"github.com/cis490/cis490/internal/release"
 )
 
 // Endpoint classes, as written to the index.
@@ -72,7 +73,7 @@ func parseRoute(rawPath string) route {
 		switch {
 		case len(parts) == 2 && parts[1] == "latest":
 			r.version = "latest"
-		case len(parts) == 3 && releaseVersionRE.MatchString(parts[1]) && releaseFileRE.MatchString(parts[2]):
+		case len(parts) == 3 && release.ValidVersion(parts[1]) && release.ValidFile(parts[2]):
 			r.version, r.file = parts[1], parts[2]
 		case len(parts) == 3:
 			r.err = badName("a release is /v1/releases/MAJOR.MINOR.PATCH/FILE, FILE manifest.json or cis490-linux-amd64|arm64|armv7")

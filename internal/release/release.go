@@ -40,6 +40,13 @@ type Artifact struct {
 	Size   int64  `json:"size"`
 }
 
+// ValidVersion reports whether v is a release version (MAJOR.MINOR.PATCH).
+func ValidVersion(v string) bool { return versionRE.MatchString(v) }
+
+// ValidFile reports whether name is a file a release holds: its manifest
+// or an artifact. The receiver serves and stores only these names.
+func ValidFile(name string) bool { return name == ManifestFile || fileRE.MatchString(name) }
+
 // Signed is the manifest file: the manifest's bytes and their signature.
 type Signed struct {
 	Payload   string `json:"payload"`   // base64 of the manifest JSON
