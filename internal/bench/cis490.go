@@ -135,11 +135,15 @@ func makeHosts(ca *pki.CA, n int, now time.Time, tok func(name string) (string, 
 	return hosts, nil
 }
 
-// makeAdmin issues the admin bench-admin: a certificate and a token.
+// makeAdmin issues the admin bench-admin as ca issue does: a certificate
+// in the CA's ledger and a token.
 func makeAdmin(ca *pki.CA, data string, now time.Time) (*Host, error) {
 	const name = "bench-admin"
 	certPEM, keyPEM, err := ca.IssueAdmin(name, 48*time.Hour, now)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := receiver.RecordIssued(data, certPEM, now); err != nil {
 		return nil, err
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)

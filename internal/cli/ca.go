@@ -126,12 +126,8 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The CA's ledger: `host remove` revokes by serial.
-	if cert, err := pki.ParseCertPEM(certPEM); err == nil {
-		if err := pki.Record(receiver.IssuedPath(cfg.DataDir), pki.Issued{Serial: pki.Serial(cert), Kind: kind, Name: canon,
-			NotAfter: cert.NotAfter, At: now.UTC()}); err != nil {
-			return err
-		}
+	if _, err := receiver.RecordIssued(cfg.DataDir, certPEM, now); err != nil {
+		return err
 	}
 	dir := *out
 	if dir == "" {

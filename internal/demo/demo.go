@@ -302,12 +302,7 @@ func demoAdmin(ca *pki.CA, data string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cert, err := pki.ParseCertPEM(certPEM)
-	if err != nil {
-		return "", err
-	}
-	if err := pki.Record(receiver.IssuedPath(data), pki.Issued{Serial: pki.Serial(cert), Kind: token.KindAdmin, Name: "demo",
-		NotAfter: cert.NotAfter, At: now.UTC()}); err != nil {
+	if _, err := receiver.RecordIssued(data, certPEM, now); err != nil {
 		return "", err
 	}
 	return token.Add(receiver.TokensPath(data), token.KindAdmin, "demo", now)

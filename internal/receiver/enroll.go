@@ -123,8 +123,8 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if _, _, err := RevokeHost(e.DataDir, host, "enrolled again", now); err != nil {
 		return fail(err)
 	}
-	cert, _ := pki.ParseCertPEM(certPEM)
-	if err := pki.Record(IssuedPath(e.DataDir), pki.Issued{Serial: serial, Kind: token.KindHost, Name: host, NotAfter: cert.NotAfter, At: now.UTC()}); err != nil {
+	cert, err := RecordIssued(e.DataDir, certPEM, now)
+	if err != nil {
 		return fail(err)
 	}
 	hostTok, err := token.Add(TokensPath(e.DataDir), token.KindHost, host, now)

@@ -90,8 +90,8 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 	if err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-name", msg: err.Error()}
 	}
-	cert, _ := pki.ParseCertPEM(certPEM)
-	if err := pki.Record(IssuedPath(e.DataDir), pki.Issued{Serial: serial, Kind: token.KindHost, Name: host, NotAfter: cert.NotAfter, At: now.UTC()}); err != nil {
+	cert, err := RecordIssued(e.DataDir, certPEM, now)
+	if err != nil {
 		return nil, s.enrollFailed(host, err)
 	}
 	s.log.Info("certificate renewed", "host", host, "serial", serial, "not_after", cert.NotAfter)

@@ -3,6 +3,7 @@ package receiver
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,19 @@ func RevokedPath(dataDir string) string { return filepath.Join(dataDir, "revoked
 
 // IssuedPath is the CA's ledger of the certificates it signed.
 func IssuedPath(dataDir string) string { return filepath.Join(dataDir, "ca", "issued.jsonl") }
+
+// RecordIssued puts a certificate the CA just signed into its ledger (what
+// `host remove` and `ca revoke --admin` revoke by serial, and what a
+// dashboard login checks an admin holds) and returns it parsed.
+func RecordIssued(dataDir string, certPEM []byte, now time.Time) (*x509.Certificate, error) {
+	cert, err := pki.ParseCertPEM(certPEM)
+	if err != nil {
+		return nil, err
+	}
+	kind, name := pki.Identify(cert)
+	return cert, pki.Record(IssuedPath(dataDir), pki.Issued{Serial: pki.Serial(cert), Kind: kind.String(), Name: name,
+		NotAfter: cert.NotAfter, At: now.UTC()})
+}
 
 // Run serves the receiver described by cfg until ctx ends. If ln is nil it
 // listens on cfg.Listen. ready, if set, is called with the bound address once

@@ -138,6 +138,9 @@ func (r *Receiver) IssueAdmin(name string) Creds {
 }
 
 func (r *Receiver) write(name, kind string, certPEM, keyPEM []byte) Creds {
+	if _, err := receiver.RecordIssued(r.DataDir, certPEM, time.Now()); err != nil { // as ca issue does
+		r.t.Fatal(err)
+	}
 	dir := r.t.TempDir()
 	tok, err := token.Add(receiver.TokensPath(r.DataDir), kind, name, time.Now())
 	if err != nil {
