@@ -57,7 +57,7 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 	if *every < 100*time.Millisecond {
 		return usagef("--interval %s is too short; give at least 100ms (each ask is a request the receiver indexes)", *every)
 	}
-	c, err := adminClient(env, *dir, *recv)
+	c, err := adminClient(env, *dir, *recv, 30*time.Second)
 	if err != nil {
 		return err
 	}

@@ -6,12 +6,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/cis490/cis490/internal/release"
-	"github.com/cis490/cis490/internal/token"
-	"github.com/cis490/cis490/internal/transport"
 	"github.com/cis490/cis490/internal/vfs"
 )
 
@@ -132,17 +129,7 @@ func releasePublish(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	u := *recv
-	if u == "" {
-		raw, err := os.ReadFile(filepath.Join(*adminDir, AdminReceiverFile))
-		if err != nil {
-			return fmt.Errorf("no receiver URL: pass --receiver, or --admin with an admin bundle: %w", err)
-		}
-		u = strings.TrimSpace(string(raw))
-	}
-	c, err := transport.New(transport.Options{Receiver: u, Host: "admin", CertFile: filepath.Join(*adminDir, token.KindAdmin+".crt"),
-		KeyFile: filepath.Join(*adminDir, token.KindAdmin+".key"), CAFile: filepath.Join(*adminDir, "ca.crt"),
-		TokenFile: filepath.Join(*adminDir, "token"), Timeout: 10 * time.Minute})
+	c, err := adminClient(env, *adminDir, *recv, 10*time.Minute)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ confirmation) and the latest doctor summary. DIR is an admin bundle from
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	c, err := adminClient(env, *dir, *recv)
+	c, err := adminClient(env, *dir, *recv, 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -54,8 +54,9 @@ confirmation) and the latest doctor summary. DIR is an admin bundle from
 }
 
 // adminClient talks to the receiver with the admin bundle in dir (from
-// `ca issue --admin`); recv overrides the bundle's receiver.url.
-func adminClient(env *Env, dir, recv string) (*transport.Client, error) {
+// `ca issue --admin`); recv overrides the bundle's receiver.url. Each
+// request may take up to timeout (an upload of a release, minutes).
+func adminClient(env *Env, dir, recv string, timeout time.Duration) (*transport.Client, error) {
 	u := recv
 	if u == "" {
 		b, err := os.ReadFile(filepath.Join(dir, AdminReceiverFile))
@@ -68,7 +69,7 @@ func adminClient(env *Env, dir, recv string) (*transport.Client, error) {
 		Receiver: u, Host: "admin",
 		CertFile: filepath.Join(dir, token.KindAdmin+".crt"), KeyFile: filepath.Join(dir, token.KindAdmin+".key"),
 		CAFile: filepath.Join(dir, "ca.crt"), TokenFile: filepath.Join(dir, "token"),
-		Timeout: 30 * time.Second, Log: env.Log,
+		Timeout: timeout, Log: env.Log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin credentials in %s: %w", dir, err)
