@@ -56,8 +56,8 @@ type ShipOptions struct {
 	// its file, after the measurements.
 	Verify bool
 	// Profile, when set, is a folder for perf CPU profiles (perf record -g)
-	// of the shipper: ship-backlog.perf.data, ship-growing.perf.data (each
-	// while it ships) and ship-idle.perf.data.
+	// of the shipper: ship-backlog.perf.data, ship-growing.perf.data,
+	// ship-spread.perf.data (each while it ships) and ship-idle.perf.data.
 	Profile string
 
 	Dir     string   // parent of the temporary folder; "" for os.TempDir()

@@ -241,7 +241,7 @@ Every stream is then read back and compared with its file (--verify).`)
 	verify := fs.Bool("verify", true, "read every stream back and compare it with its file")
 	dir := fs.String("dir", "", "parent of the temporary folder (default $TMPDIR); its file system is the one measured")
 	keep := fs.Bool("keep", false, "keep the temporary folder (files, data, configs, logs)")
-	profile := fs.String("profile", "", "record perf CPU profiles of the shipper (backlog, growing, idle) into this folder")
+	profile := fs.String("profile", "", "record perf CPU profiles of the shipper (backlog, growing, spread, idle) into this folder")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
