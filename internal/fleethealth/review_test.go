@@ -359,3 +359,17 @@ func TestViewStaleFromTheGate(t *testing.T) {
 		t.Fatalf("stale hosts %v; want lab-old only (lab-back's latest PUT was accepted)", stale)
 	}
 }
+
+// TestViewClampsFutureLines: as in the detector's runs, a line stamped
+// ahead of the view's now (a receiver clock stepped back) counts as now.
+func TestViewClampsFutureLines(t *testing.T) {
+	f := newFixture(t)
+	f.add(put("lab-1", t0.Add(time.Hour), 201, ""))
+	v, err := BuildView(t.Context(), f.data, f.cfg, config.Gate{}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Hosts) != 1 || !v.Hosts[0].LastSeen.Equal(t0) {
+		t.Fatalf("hosts %+v; want lab-1 last seen at the view's now, %s", v.Hosts, t0)
+	}
+}

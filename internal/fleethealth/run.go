@@ -88,29 +88,18 @@ type State struct {
 // The state file in a state folder.
 func statePath(dir string) string { return filepath.Join(dir, "state.gob") }
 
-// loadState reads the state; a missing one is a first run, and a corrupt
-// one is moved aside and rebuilt (from the last 24 h of the index), never
-// a crash loop.
-func loadState(dir string, dry bool, log *slog.Logger) (*State, error) {
-	fresh := &State{Version: StateVersion, Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}
+// readState reads the state in dir: a missing one is a fresh state, an
+// unreadable one a *corruptState (the caller decides what to do with it).
+func readState(dir string) (*State, error) {
+	st := &State{Version: StateVersion}
 	b, err := os.ReadFile(statePath(dir))
-	if errors.Is(err, fs.ErrNotExist) {
-		return fresh, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read the detector's state: %w", err) // permissions: not corruption
 	}
-	var st State
-	if err := decodeState(b, &st); err != nil {
-		aside := statePath(dir) + ".corrupt"
-		if !dry {
-			if rerr := os.Rename(statePath(dir), aside); rerr != nil {
-				return nil, fmt.Errorf("the detector's state is unreadable (%v) and cannot be moved aside: %w", err, rerr)
-			}
+	if err == nil {
+		if derr := decodeState(b, st); derr != nil {
+			return nil, &corruptState{derr}
 		}
-		log.Warn("the detector's state is unreadable; rebuilding it from the last day of the index (alerts already sent this hour may repeat)",
-			"file", statePath(dir), "moved_to", aside, "err", err)
-		return fresh, nil
 	}
 	if st.Hosts == nil {
 		st.Hosts = map[string]*Host{}
@@ -118,7 +107,46 @@ func loadState(dir string, dry bool, log *slog.Logger) (*State, error) {
 	if st.Tracks == nil {
 		st.Tracks = map[string]*Track{}
 	}
-	return &st, nil
+	return st, nil
+}
+
+type corruptState struct{ err error }
+
+func (c *corruptState) Error() string { return c.err.Error() }
+
+// loadState reads the state; a missing one is a first run, and a corrupt
+// one is moved aside and rebuilt (from the last 24 h of the index), never
+// a crash loop.
+func loadState(dir string, dry bool, log *slog.Logger) (*State, error) {
+	st, err := readState(dir)
+	var corrupt *corruptState
+	if !errors.As(err, &corrupt) {
+		return st, err
+	}
+	aside := statePath(dir) + ".corrupt"
+	if !dry {
+		if rerr := os.Rename(statePath(dir), aside); rerr != nil {
+			return nil, fmt.Errorf("the detector's state is unreadable (%v) and cannot be moved aside: %w", err, rerr)
+		}
+	}
+	log.Warn("the detector's state is unreadable; rebuilding it from the last day of the index (alerts already sent this hour may repeat)",
+		"file", statePath(dir), "moved_to", aside, "err", err)
+	return &State{Version: StateVersion, Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}, nil
+}
+
+// observer hands tr the index lines as of now: a line stamped in the
+// future (a receiver clock ahead) counts as now, so it cannot keep its host
+// from ever being silent. A replay (until set) takes lines as stamped.
+func observer(tr *Tracker, now, until time.Time) func(*Rec) {
+	if !until.IsZero() {
+		return tr.Observe
+	}
+	return func(r *Rec) {
+		if r.TS.After(now) {
+			r.TS = now
+		}
+		tr.Observe(r)
+	}
 }
 
 // Run is one detector run: read what the index gained since the last run,
@@ -165,18 +193,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		until = o.Now
 	}
 	since := o.Now.Add(-cfg.Window.Duration())
-	observe := tr.Observe
-	if !o.Replay {
-		// A line stamped in the future (a receiver clock ahead) counts as
-		// now: it must not keep its host from ever being silent.
-		observe = func(r *Rec) {
-			if r.TS.After(o.Now) {
-				r.TS = o.Now
-			}
-			tr.Observe(r)
-		}
-	}
-	cp, stats, err := readIndex(ctx, filepath.Join(o.DataDir, "index"), st.Checkpoint, since, until, observe)
+	cp, stats, err := readIndex(ctx, filepath.Join(o.DataDir, "index"), st.Checkpoint, since, until, observer(tr, o.Now, until))
 	if err != nil {
 		return nil, err
 	}

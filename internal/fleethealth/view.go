@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -94,17 +92,13 @@ const viewCatchUp = time.Hour
 // lock and writes nothing, so it can serve while the detector runs.
 func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate config.Gate, now time.Time) (*View, error) {
 	now = now.UTC()
-	st := &State{Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}
-	if b, err := os.ReadFile(statePath(filepath.Join(data, "fleet-health"))); err == nil {
-		var saved State
-		if decodeState(b, &saved) == nil {
-			st = &saved
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+	st, err := readState(filepath.Join(data, "fleet-health"))
+	var corrupt *corruptState
+	if errors.As(err, &corrupt) { // the detector's next run moves it aside
+		st, err = &State{Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}, nil
 	}
-	if st.Hosts == nil {
-		st.Hosts = map[string]*Host{}
+	if err != nil {
+		return nil, err
 	}
 	tr := newTracker(cfg)
 	tr.Hosts, tr.Fleet = st.Hosts, &st.Fleet
@@ -114,7 +108,7 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate co
 		cp, since = Checkpoint{}, now.Add(-viewCatchUp)
 		v.Partial = fmt.Sprintf("the fleet-health detector has not run for more than %s: this view adds only the last %s of the index to what it last saw", roundDur(viewCatchUp), roundDur(viewCatchUp))
 	}
-	if _, _, err := readIndex(ctx, filepath.Join(data, "index"), cp, since, time.Time{}, tr.Observe); err != nil {
+	if _, _, err := readIndex(ctx, filepath.Join(data, "index"), cp, since, time.Time{}, observer(tr, now, time.Time{})); err != nil {
 		return nil, err
 	}
 	forgetRemoved(data, tr.Hosts, map[string]*Track{})
