@@ -2,12 +2,13 @@ package config
 
 import (
 	"fmt"
-	"github.com/cis490/cis490/internal/names"
 	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cis490/cis490/internal/names"
 )
 
 // LabHost is a lab host's configuration, lab-host.toml, read by the shipper

@@ -3,7 +3,6 @@ package dashboard
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/cis490/cis490/internal/human"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cis490/cis490/internal/human"
 )
 
 // fleetFacts is what the fleet's latest doctor snapshots say, to tell
