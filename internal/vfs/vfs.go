@@ -1,4 +1,6 @@
-// Package vfs is the narrow file layer the store and the index write through.
+// Package vfs is the narrow file layer the store and the index write through,
+// and the project's one copy of the file chores around it: atomic replace,
+// directory sync, flock, ownership.
 //
 // Production code uses OS; crash tests use a layer that can forget whatever
 // was not synced (see crashfs), because a killed process cannot lose the page
