@@ -85,6 +85,16 @@ func TestUnitCommands(t *testing.T) {
 			t.Errorf("cis490-doctor-check.timer lacks %q", want)
 		}
 	}
+	// A long-running unit is "active" only once its binary runs: with the
+	// default Type=simple, systemd calls it started as soon as it forked,
+	// while the child is still root setting up the sandbox, and a check
+	// right after `systemctl restart` (an installer's, a test's, an
+	// admin's) met that child 39 times in 40 in a booted container.
+	for _, u := range []string{"cis490-receiver.service", "cis490-shipper.service"} {
+		if b, _ := os.ReadFile(u); !bytes.Contains(b, []byte("\nType=exec\n")) {
+			t.Errorf("%s is not Type=exec", u)
+		}
+	}
 	svc, _ := os.ReadFile("cis490-fleet-health.service")
 	for _, want := range []string{"Type=oneshot\n", "OnFailure=cis490-notify-failure@%n.service\n"} {
 		if !bytes.Contains(svc, []byte(want)) {
