@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/receivertest"
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/transport"
@@ -75,7 +75,7 @@ func (g *rig) publish(version string, rollout int, tamper bool) {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	rel := filepath.Join(g.r.DataDir, receiver.ReleasesDir, version)
+	rel := filepath.Join(g.r.DataDir, gate.Dir, version)
 	os.MkdirAll(rel, 0o755)
 	if tamper {
 		body = append(body, " with something added"...)

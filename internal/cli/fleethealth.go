@@ -6,6 +6,7 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/gate"
 )
 
 func runFleetHealth(ctx context.Context, env *Env, args []string) error {
@@ -39,7 +40,7 @@ state alone); --dry-run prints what it would alert and writes nothing.`)
 		return err
 	}
 	opt := fleethealth.Options{
-		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: fleethealth.AcceptedText(cfg.Gate),
+		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: gate.Load(cfg.Gate, cfg.DataDir).Summary(),
 		Now: now, Replay: !now.IsZero(), DryRun: *dry, StateDir: *stateDir, Log: env.Log,
 	}
 	res, err := fleethealth.Run(ctx, opt)

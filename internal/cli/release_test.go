@@ -80,6 +80,15 @@ func TestReleasesAndGate(t *testing.T) {
 	if st := shipAs(commitOld); st != 426 {
 		t.Fatalf("a host on 1.0.0 after 1.1.0 was published (accept 1): %d, want 426", st)
 	}
+	// The detector and the fleet view name what the gate accepts now: the
+	// published release, which the config does not list.
+	want := "the receiver accepts 1.1.0 (" + commitMid[:12] + ")"
+	if code, out, errs := run(t, "fleet-health", "--config", cfg, "--dry-run"); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("the detector on the stale host: exit %d, want %q in\n%s%s", code, want, out, errs)
+	}
+	if code, out, errs := run(t, "status", "--admin", admin, "--receiver", url, "--json"); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("the fleet view of the stale host: exit %d, want %q in\n%s%s", code, want, out, errs)
+	}
 	// The stale host can still fetch the fix: never gated.
 	resp, err := host(commitOld).Do(ctx, http.MethodGet, "/v1/releases/latest", nil, nil)
 	if err != nil || resp.Status != 200 {

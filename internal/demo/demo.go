@@ -18,6 +18,7 @@ import (
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/shipper"
@@ -133,7 +134,7 @@ func Run(ctx context.Context, opt Options) error {
 	// and writes alerts.jsonl, whose latest lines the table shows.
 	detect := func() {
 		res, err := fleethealth.Run(ctx, fleethealth.Options{DataDir: cfg.DataDir, Cfg: cfg.FleetHealth,
-			Accepted: fleethealth.AcceptedText(cfg.Gate), Log: opt.Log.With("component", "fleet-health")})
+			Accepted: gate.Load(cfg.Gate, cfg.DataDir).Summary(), Log: opt.Log.With("component", "fleet-health")})
 		if err != nil {
 			opt.Log.Error("fleet-health", "err", err)
 			return

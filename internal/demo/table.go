@@ -11,6 +11,7 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -45,7 +46,7 @@ type hostRow struct {
 
 func (t *table) print(ctx context.Context, cfg *config.Receiver) {
 	health := map[string]string{}
-	if v, err := fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, time.Now()); err == nil {
+	if v, err := fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, gate.Load(cfg.Gate, cfg.DataDir).Summary(), time.Now()); err == nil {
 		for _, r := range v.Hosts {
 			health[r.Host] = r.Marks()
 		}

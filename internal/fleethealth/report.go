@@ -4,24 +4,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"text/tabwriter"
-
-	"github.com/cis490/cis490/internal/config"
-
-	"github.com/cis490/cis490/internal/human"
 )
-
-// AcceptedText names the releases the gate accepts, newest first, for
-// stale-code's detail.
-func AcceptedText(g config.Gate) string {
-	var out []string
-	for i := len(g.Releases) - 1; i >= 0 && i >= len(g.Releases)-max(g.Accept, 1); i-- {
-		r := g.Releases[i]
-		out = append(out, fmt.Sprintf("%s (%s)", r.Version, human.Commit(r.Commit)))
-	}
-	return strings.Join(out, " or ")
-}
 
 // WriteTable prints a run's result for people: the alert lines it wrote
 // (or, dry, would write) and every other live symptom with where it

@@ -324,7 +324,7 @@ func TestViewShowsHeldSymptoms(t *testing.T) {
 		f.add(healthy(fmt.Sprintf("lab-%d", i), t0.Add(-90*time.Minute), t0.Add(-45*time.Minute))...)
 	}
 	f.add(healthy("lab-ok", t0.Add(-90*time.Minute), t0)...)
-	v, err := BuildView(t.Context(), f.data, f.cfg, config.Gate{}, t0)
+	v, err := BuildView(t.Context(), f.data, f.cfg, "", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestViewStaleFromTheGate(t *testing.T) {
 	f := newFixture(t)
 	f.add(put("lab-old", t0.Add(-2*time.Minute), 426, "stale-code"), put("lab-old", t0.Add(-time.Minute), 426, "stale-code"))
 	f.add(put("lab-back", t0.Add(-2*time.Minute), 426, "stale-code"), put("lab-back", t0.Add(-time.Minute), 201, ""))
-	v, err := BuildView(t.Context(), f.data, f.cfg, config.Gate{}, t0)
+	v, err := BuildView(t.Context(), f.data, f.cfg, "", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ func TestViewStaleFromTheGate(t *testing.T) {
 func TestViewClampsFutureLines(t *testing.T) {
 	f := newFixture(t)
 	f.add(put("lab-1", t0.Add(time.Hour), 201, ""))
-	v, err := BuildView(t.Context(), f.data, f.cfg, config.Gate{}, t0)
+	v, err := BuildView(t.Context(), f.data, f.cfg, "", t0)
 	if err != nil {
 		t.Fatal(err)
 	}

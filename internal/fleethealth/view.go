@@ -88,9 +88,11 @@ var severity = map[string]int{FatalOnly: 0, StaleCode: 1, DuplicateIdentity: 2, 
 // a day of index per request when the detector's timer has stopped.
 const viewCatchUp = time.Hour
 
-// BuildView reads the fleet as of now from the data folder. It takes no
-// lock and writes nothing, so it can serve while the detector runs.
-func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate config.Gate, now time.Time) (*View, error) {
+// BuildView reads the fleet as of now from the data folder; accepted
+// names the releases the version gate accepts, for stale-code's detail.
+// It takes no lock and writes nothing, so it can serve while the detector
+// runs.
+func BuildView(ctx context.Context, data string, cfg config.FleetHealth, accepted string, now time.Time) (*View, error) {
 	now = now.UTC()
 	st, err := readState(filepath.Join(data, "fleet-health"))
 	var corrupt *corruptState
@@ -113,7 +115,7 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, gate co
 	}
 	forgetRemoved(data, tr.Hosts, map[string]*Track{})
 	readDoctors(filepath.Join(data, "host-health"), tr.Hosts, now)
-	judge := &Judge{Cfg: cfg, Accepted: AcceptedText(gate)}
+	judge := &Judge{Cfg: cfg, Accepted: accepted}
 	j := judge.Evaluate(tr, now)
 	goneHost := map[string]bool{}
 	for _, g := range j.Gone {

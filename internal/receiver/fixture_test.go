@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
@@ -34,7 +35,7 @@ type fixture struct {
 type fixtureOpts struct {
 	store   store.Options
 	server  Options
-	release []Release
+	release []gate.Release
 	accept  int
 	wrap    func(store.Streams) store.Streams // fault injection around the real store
 }
@@ -66,7 +67,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	if fo.wrap != nil {
 		opt.Store = fo.wrap(st)
 	}
-	opt.Gate = NewGate(fo.release, fo.accept)
+	opt.Gate = gate.New(fo.release, fo.accept)
 	revoked, err := pki.OpenRevocations(RevokedPath(dir))
 	if err != nil {
 		t.Fatal(err)

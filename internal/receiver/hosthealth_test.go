@@ -10,13 +10,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cis490/cis490/internal/gate"
 )
 
 // TestHostHealth: a host stores its doctor snapshot, an admin reads it
 // back; only the host itself may write it, a stale stamp does not stop
 // it, and bad bodies write nothing.
 func TestHostHealth(t *testing.T) {
-	f := newFixture(t, fixtureOpts{release: []Release{{Version: "0.3.0", Commit: oldCommit}, {Version: "0.4.0", Commit: midCommit}, {Version: "0.5.0", Commit: newCommit}}, accept: 2})
+	f := newFixture(t, fixtureOpts{release: []gate.Release{{Version: "0.3.0", Commit: oldCommit}, {Version: "0.4.0", Commit: midCommit}, {Version: "0.5.0", Commit: newCommit}}, accept: 2})
 	lab1, lab2, admin := f.host("lab-1"), f.host("lab-2"), f.admin("alice")
 	stale := map[string]string{"X-Cis490-Code-Commit": oldCommit}
 	snap := `{"schema":1,"host":"lab-1","summary":"1 fail","checks":[{"name":"tls","status":"fail"}]}`

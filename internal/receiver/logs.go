@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
 )
@@ -64,9 +65,9 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	}
 	g := s.gate()
 	rec.line.Gate = g.Check(rec.line.Commit)
-	if rec.line.Gate == GateStale {
+	if rec.line.Gate == gate.Stale {
 		return nil, &apiError{status: http.StatusUpgradeRequired, reason: "stale-code",
-			msg:   fmt.Sprintf("this host runs commit %s, a release older than the receiver accepts; update it (cis490 autoupdate) to %s", rec.line.Commit, g.text),
+			msg:   fmt.Sprintf("this host runs commit %s, a release older than the receiver accepts; update it (cis490 autoupdate) to %s", rec.line.Commit, g.Text()),
 			extra: map[string]any{"accepted": g.Accepted()}}
 	}
 	offset, aerr := parseOffset(r.URL.Query())

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
 )
@@ -38,7 +39,7 @@ func TestRequests(t *testing.T) {
 	f := newFixture(t, fixtureOpts{
 		store:   store.Options{HostBytesPerDay: 4096},
 		server:  Options{MaxBody: 8192},
-		release: []Release{{Version: "0.1.0", Commit: oldCommit}, {Version: "0.2.0", Commit: midCommit}, {Version: "0.3.0", Commit: newCommit}},
+		release: []gate.Release{{Version: "0.1.0", Commit: oldCommit}, {Version: "0.2.0", Commit: midCommit}, {Version: "0.3.0", Commit: newCommit}},
 		accept:  2,
 		wrap:    func(s store.Streams) store.Streams { return boomStore{s} },
 	})

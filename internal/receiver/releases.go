@@ -13,9 +13,6 @@ import (
 	"github.com/cis490/cis490/internal/vfs"
 )
 
-// ReleasesDir holds published releases: releases/<version>/<file>.
-const ReleasesDir = "releases"
-
 // maxArtifact bounds an uploaded file.
 const maxArtifact = 256 << 20
 
@@ -131,28 +128,4 @@ func latestRelease(dir string) (string, error) {
 		return "", fs.ErrNotExist
 	}
 	return best, nil
-}
-
-// PublishedReleases reads the manifests published in dir (unverified: an
-// admin published them), oldest version first, for the version gate.
-func PublishedReleases(dir string) []Release {
-	ents, _ := os.ReadDir(dir)
-	var out []Release
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), release.ManifestFile))
-		if err != nil || !release.ValidVersion(e.Name()) {
-			continue
-		}
-		m, err := release.Read(b)
-		if err != nil || m.Version != e.Name() {
-			continue
-		}
-		out = append(out, Release{Version: m.Version, Commit: m.Commit, Rolling: m.Rollout < 100})
-	}
-	for i := 1; i < len(out); i++ { // few: insertion sort by version
-		for k := i; k > 0 && release.Newer(out[k-1].Version, out[k].Version); k-- {
-			out[k-1], out[k] = out[k], out[k-1]
-		}
-	}
-	return out
 }

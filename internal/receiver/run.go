@@ -19,6 +19,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/dashboard"
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/metrics"
 	"github.com/cis490/cis490/internal/pki"
@@ -91,10 +92,6 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	var wg sync.WaitGroup
 	defer wg.Wait()
 
-	rel := make([]Release, len(cfg.Gate.Releases))
-	for i, r := range cfg.Gate.Releases {
-		rel[i] = Release{Version: r.Version, Commit: r.Commit}
-	}
 	// The snapshots' folder exists (durably) before the first one is
 	// acknowledged, and a crash mid-write left no temp file in it.
 	if err := ensureDir(filepath.Join(cfg.DataDir, HostHealthDir)); err != nil {
@@ -114,24 +111,30 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	} else {
 		log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
 	}
-	var published atomic.Pointer[Server] // for the gate to learn published releases
+	// The server, once made: its gate learns of releases published to it,
+	// and the fleet view names what that live gate accepts.
+	var published atomic.Pointer[Server]
 	// The fleet view, built per request for the API and the dashboard (an
 	// admin's answer is current); the metrics cache theirs.
 	view := func(ctx context.Context, now time.Time) (*fleethealth.View, error) {
-		return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, cfg.Gate, now)
+		var accepted string
+		if srv := published.Load(); srv != nil {
+			accepted = srv.gate().Summary()
+		}
+		return fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, accepted, now)
 	}
 	srv, err := New(Options{
 		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert).WithRevocations(revoked), Tokens: tokens,
-		Gate:    gateFor(rel, cfg.Gate.Accept, filepath.Join(cfg.DataDir, ReleasesDir)),
+		Gate:    gate.Load(cfg.Gate, cfg.DataDir),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Log:           log.With("component", "http"),
 		Ready:         g.Err,
 		HostHealthDir: filepath.Join(cfg.DataDir, HostHealthDir),
 		Enroll:        enroller,
-		ReleasesDir:   filepath.Join(cfg.DataDir, ReleasesDir),
+		ReleasesDir:   filepath.Join(cfg.DataDir, gate.Dir),
 		Published: func() {
 			if srv := published.Load(); srv != nil {
-				srv.SetGate(gateFor(rel, cfg.Gate.Accept, filepath.Join(cfg.DataDir, ReleasesDir)))
+				srv.SetGate(gate.Load(cfg.Gate, cfg.DataDir))
 			}
 		},
 		Fleet:   func(ctx context.Context, now time.Time) (any, error) { return view(ctx, now) },
@@ -287,24 +290,6 @@ func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		}
 	}
 	return r.cert, nil
-}
-
-// gateFor is the version gate over the configured releases and those
-// published to dir (a published release whose commit is configured
-// already is not counted twice).
-func gateFor(configured []Release, accept int, dir string) *Gate {
-	all := append([]Release(nil), configured...)
-	known := map[string]bool{}
-	for _, r := range all {
-		known[r.Commit] = true
-	}
-	for _, r := range PublishedReleases(dir) {
-		if !known[r.Commit] {
-			all = append(all, r)
-			known[r.Commit] = true
-		}
-	}
-	return NewGate(all, accept)
 }
 
 // newMetrics wires the metrics to the group commit and the detector's view.

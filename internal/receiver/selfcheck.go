@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cis490/cis490/internal/gate"
 )
 
 // What a host's doctor learns from any answer to it: whether the version
@@ -80,12 +82,12 @@ func (s *Server) selfCheckHeaders(resp *response, host, commit, instance string,
 	}
 	g := s.gate() // one gate for the whole answer, though a publish may swap it
 	verdict := g.Check(commit)
-	if verdict == GatePass {
+	if verdict == gate.Pass {
 		verdict = "pass"
 	}
 	resp.headers[HeaderGate] = verdict
-	if g.header != "" {
-		resp.headers[HeaderAccepted] = g.header
+	if h := g.Header(); h != "" {
+		resp.headers[HeaderAccepted] = h
 	}
 	day, recent := s.insts.seen(host, instance, now)
 	if len(day) > 0 {

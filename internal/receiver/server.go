@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/metrics"
 	"github.com/cis490/cis490/internal/pki"
@@ -36,7 +37,7 @@ type Options struct {
 	Index       IndexWriter
 	Verifier    *pki.Verifier
 	Tokens      *token.Set
-	Gate        *Gate
+	Gate        *gate.Gate
 	MaxBody     int64 // default 8 MiB
 	MaxInflight int64 // bytes of request bodies held at once; default 64 MiB
 	Log         *slog.Logger
@@ -69,7 +70,7 @@ type Server struct {
 	index    IndexWriter
 	verifier *pki.Verifier
 	tokens   *token.Set
-	gates    atomic.Pointer[Gate] // swapped when a release is published
+	gates    atomic.Pointer[gate.Gate] // swapped when a release is published
 	log      *slog.Logger
 	inflight *budget
 	bodies   bodyPool
@@ -90,7 +91,7 @@ func New(opt Options) (*Server, error) {
 	}
 	opt.MaxInflight = max(opt.MaxInflight, opt.MaxBody)
 	if opt.Gate == nil {
-		opt.Gate = NewGate(nil, 1)
+		opt.Gate = gate.New(nil, 1)
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -108,10 +109,10 @@ func New(opt Options) (*Server, error) {
 }
 
 // gate is the version gate now.
-func (s *Server) gate() *Gate { return s.gates.Load() }
+func (s *Server) gate() *gate.Gate { return s.gates.Load() }
 
 // SetGate replaces the version gate (a release was published).
-func (s *Server) SetGate(g *Gate) { s.gates.Store(g) }
+func (s *Server) SetGate(g *gate.Gate) { s.gates.Store(g) }
 
 // reqState is what one request accumulates for its index line.
 type reqState struct {

@@ -1,0 +1,87 @@
+package gate
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/release"
+)
+
+const (
+	c1 = "1111111111111111111111111111111111111111"
+	c2 = "2222222222222222222222222222222222222222"
+	c3 = "3333333333333333333333333333333333333333"
+	c4 = "4444444444444444444444444444444444444444"
+)
+
+// TestCheck: the newest n full releases pass, older known ones are stale,
+// a release still rolling out neither counts nor locks anyone out, and a
+// dev build or a missing stamp is told apart from stale.
+func TestCheck(t *testing.T) {
+	rel := []Release{{"1.0.0", c1, false}, {"1.1.0", c2, false}, {"1.2.0", c3, false}, {"1.3.0", c4, true}}
+	g := New(rel, 2)
+	for _, tc := range []struct{ commit, want string }{
+		{c1, Stale},
+		{c2, Pass},
+		{strings.ToUpper(c2), Pass},
+		{c3, Pass},
+		{c4, Pass},
+		{"", Unstamped},
+		{"5555555555555555555555555555555555555555", Unknown},
+	} {
+		if got := g.Check(tc.commit); got != tc.want {
+			t.Errorf("Check(%.7s) = %q, want %q", tc.commit, got, tc.want)
+		}
+	}
+	if got, want := g.Header(), "1.3.0 "+c4+", 1.2.0 "+c3+", 1.1.0 "+c2; got != want {
+		t.Errorf("Header() = %q, want %q", got, want)
+	}
+	if got, want := g.Summary(), "1.3.0 (444444444444) or 1.2.0 (333333333333) or 1.1.0 (222222222222)"; got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
+	}
+	if empty := New(nil, 2); empty.Check(c1) != Unknown || empty.Summary() != "" || empty.Header() != "" {
+		t.Error("a gate with no releases should call every stamp unknown and accept nothing by name")
+	}
+}
+
+// TestLoad: the gate a receiver runs is its configured releases and the
+// ones published to it, newest published last; what is not a release
+// (a stray folder, a manifest under another version's name) is ignored.
+func TestLoad(t *testing.T) {
+	data := t.TempDir()
+	priv, _, err := release.KeyGen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "cis490-linux-amd64")
+	os.WriteFile(bin, []byte("binary"), 0o755)
+	publish := func(dirName, version, commit string, rollout int) {
+		t.Helper()
+		signed, _, err := release.Sign(priv, version, commit, rollout, []string{bin}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := filepath.Join(data, Dir, dirName)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, release.ManifestFile), signed, 0o644)
+	}
+	publish("1.10.0", "1.10.0", c4, 100)
+	publish("1.2.0", "1.2.0", c3, 100)
+	publish("1.1.0", "1.1.0", c2, 100) // configured already: counted once
+	publish("9.9.9", "1.0.1", c1, 100) // not under its own name
+	os.MkdirAll(filepath.Join(data, Dir, "junk"), 0o755)
+	g := Load(config.Gate{Accept: 2, Releases: []config.Release{{Version: "1.0.0", Commit: c1}, {Version: "1.1.0", Commit: c2}}}, data)
+	if got, want := g.Summary(), "1.10.0 (444444444444) or 1.2.0 (333333333333)"; got != want {
+		t.Errorf("accepted %q, want %q (1.10.0 is newer than 1.2.0)", got, want)
+	}
+	if g.Check(c2) != Stale || g.Check(c1) != Stale {
+		t.Errorf("the configured releases should be stale once two newer ones are published: %q %q", g.Check(c2), g.Check(c1))
+	}
+	if none := Load(config.Gate{Accept: 1}, t.TempDir()); none.Summary() != "" {
+		t.Errorf("nothing configured or published, yet accepted %q", none.Summary())
+	}
+}
