@@ -1,16 +1,14 @@
 package dashboard
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/human"
 )
 
@@ -43,22 +41,15 @@ func (u *UI) fleetFacts(now time.Time) fleetFacts {
 	if !u.facts.f.at.IsZero() && now.Sub(u.facts.f.at) < factsEvery {
 		return u.facts.f
 	}
-	dir := filepath.Join(u.opt.DataDir, "host-health")
-	ents, _ := os.ReadDir(dir)
+	dir := filepath.Join(u.opt.DataDir, hosthealth.Dir)
+	ents, _ := hosthealth.List(dir)
 	kernels, commits := map[string]int{}, map[string]int{}
 	var clocks []float64
 	var disks []int64
 	n := 0
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		var rep snapshot
-		if json.Unmarshal(b, &rep) != nil {
+		rep := readSnapshot(u.opt.DataDir, e.Host)
+		if rep == nil {
 			continue
 		}
 		n++
@@ -111,7 +102,7 @@ type deviation struct {
 // deviations compares a host's snapshot with the fleet's: a different
 // kernel or commit where most hosts agree, a clock off the fleet's, a
 // disk much fuller than the fleet's.
-func (u *UI) deviations(rep *snapshot, now time.Time) []deviation {
+func (u *UI) deviations(rep *hosthealth.Report, now time.Time) []deviation {
 	f := u.fleetFacts(now)
 	if f.n < 2 {
 		return nil // a fleet of one differs from nobody

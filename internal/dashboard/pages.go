@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/store"
@@ -105,7 +106,7 @@ func (u *UI) hostPage(w http.ResponseWriter, r *http.Request, admin string) {
 			row = &v.Hosts[i]
 		}
 	}
-	snap, _ := readSnapshot(u.opt.DataDir, host)
+	snap := readSnapshot(u.opt.DataDir, host)
 	alerts, err := readAlerts(u.opt.DataDir, func(a fleethealth.Alert) bool { return a.Host == host }, 50)
 	if err != nil {
 		u.fail(w, err)
@@ -122,7 +123,7 @@ func (u *UI) hostPage(w http.ResponseWriter, r *http.Request, admin string) {
 		data["Bars"], data["Peak"] = chart(row.Hourly, now)
 	}
 	if snap != nil {
-		var failing []check
+		var failing []hosthealth.Check
 		for _, c := range snap.Checks {
 			if c.Status == "fail" || c.Status == "warn" {
 				failing = append(failing, c)
@@ -171,40 +172,18 @@ func (u *UI) streams(host string) ([]streamView, int) {
 	return out, len(all)
 }
 
-// snapshot is what the dashboard reads of a doctor report (the doctor's
-// JSON, schema 1: see internal/doctor).
-type snapshot struct {
-	Host    string    `json:"host"`
-	Version string    `json:"version"`
-	Commit  string    `json:"commit"`
-	At      time.Time `json:"at"`
-	OK      bool      `json:"ok"`
-	Summary string    `json:"summary"`
-	Checks  []check   `json:"checks"`
-	Facts   struct {
-		Kernel       string   `json:"kernel"`
-		ClockOffsetS *float64 `json:"clock_offset_s"`
-		DiskFree     int64    `json:"disk_free_bytes"`
-	} `json:"facts"`
-}
-
-type check struct {
-	Name    string `json:"name"`
-	Status  string `json:"status"`
-	Finding string `json:"finding"`
-	Fix     string `json:"fix"`
-}
-
-func readSnapshot(data, host string) (*snapshot, error) {
-	b, err := os.ReadFile(filepath.Join(data, "host-health", host+".json"))
+// readSnapshot reads host's latest doctor report; nil when there is none
+// or it is not one.
+func readSnapshot(data, host string) *hosthealth.Report {
+	snap, err := hosthealth.Read(filepath.Join(data, hosthealth.Dir), host)
 	if err != nil {
-		return nil, err
+		return nil
 	}
-	var rep snapshot
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, err
+	rep, err := hosthealth.Parse(snap.Snapshot)
+	if err != nil {
+		return nil
 	}
-	return &rep, nil
+	return rep
 }
 
 // readAlerts reads alerts.jsonl, newest first, at most limit that keep

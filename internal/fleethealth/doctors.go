@@ -1,87 +1,53 @@
 package fleethealth
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/cis490/cis490/internal/hosthealth"
 )
 
-// maxSnapshotRead bounds what is read of one snapshot (the receiver takes
-// at most 256 KiB).
-const maxSnapshotRead = 256<<10 + 1
-
 // readDoctors brings each known host's doctor verdict up to date from the
-// snapshots in dir (<host>.json, stored by the receiver), parsing only
-// those that changed since the last run. Snapshots stored after now (a
-// replay) are not there yet.
+// snapshots in dir (stored by the receiver), parsing only those that
+// changed since the last run. Snapshots stored after now (a replay) are
+// not there yet.
 func readDoctors(dir string, hosts map[string]*Host, now time.Time) {
-	ents, err := os.ReadDir(dir)
+	ents, err := hosthealth.List(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
-		host, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || strings.HasPrefix(host, ".") {
+		h := hosts[e.Host]
+		if e.ReceivedAt.After(now) || h == nil || h.Doctor != nil && h.Doctor.At.Equal(e.ReceivedAt) {
 			continue
 		}
-		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() {
-			continue
-		}
-		at := info.ModTime().UTC()
-		if at.After(now) {
-			continue
-		}
-		h := hosts[host]
-		if h == nil || h.Doctor != nil && h.Doctor.At.Equal(at) {
-			continue
-		}
-		if d := parseSnapshot(filepath.Join(dir, e.Name()), at); d != nil {
+		if d := doctorSeen(dir, e); d != nil {
 			h.Doctor = d
 		}
 	}
 }
 
-// parseSnapshot reads a doctor report's verdict: its "ok", else no check
-// with status "fail"; the failing checks by name; its summary. nil when
-// the file cannot be read now (it is tried again next run).
-func parseSnapshot(p string, at time.Time) *DoctorSeen {
-	d := &DoctorSeen{At: at, OK: true}
-	f, err := os.Open(p)
+// doctorSeen reads a snapshot's verdict, its failing checks by name and
+// its summary. nil when the file cannot be read now (it is tried again
+// next run).
+func doctorSeen(dir string, e hosthealth.Entry) *DoctorSeen {
+	snap, err := hosthealth.Read(dir, e.Host)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSnapshotRead))
-	if err != nil {
-		return nil
-	}
-	var snap struct {
-		OK      *bool  `json:"ok"`
-		Summary string `json:"summary"`
-		Checks  []struct {
-			Name   string `json:"name"`
-			Status string `json:"status"`
-		} `json:"checks"`
-	}
-	if err := json.Unmarshal(b, &snap); err != nil {
-		d.Summary = "a snapshot the detector cannot read"
+	d := &DoctorSeen{At: e.ReceivedAt}
+	rep, err := hosthealth.Parse(snap.Snapshot)
+	if err != nil { // JSON, but not a doctor report: said, not flagged
+		d.OK, d.Summary = true, "a snapshot the detector cannot read"
 		return d
 	}
-	for _, c := range snap.Checks {
-		if c.Status == "fail" && len(d.Failing) < 16 {
+	for _, c := range rep.Failing() {
+		if len(d.Failing) < 16 {
 			d.Failing = append(d.Failing, clipName(c.Name))
 		}
 	}
-	d.OK = len(d.Failing) == 0
-	if snap.OK != nil {
-		d.OK = *snap.OK
-	}
-	d.Summary = clipName(snap.Summary)
+	d.OK, d.Summary = rep.OK, clipName(rep.Summary)
 	return d
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/hosthealth"
 )
 
 // View is the fleet as GET /v1/fleet and `cis490 status` show it: the
@@ -114,7 +115,7 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, accepte
 		return nil, err
 	}
 	forgetRemoved(data, tr.Hosts, map[string]*Track{})
-	readDoctors(filepath.Join(data, "host-health"), tr.Hosts, now)
+	readDoctors(filepath.Join(data, hosthealth.Dir), tr.Hosts, now)
 	judge := &Judge{Cfg: cfg, Accepted: accepted}
 	j := judge.Evaluate(tr, now)
 	goneHost := map[string]bool{}

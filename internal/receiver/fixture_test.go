@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
@@ -62,7 +63,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	opt := fo.server
 	opt.Store, opt.Index, opt.Verifier, opt.Tokens = st, ix, pki.NewVerifier(ca.Cert), toks
 	if opt.HostHealthDir == "" {
-		opt.HostHealthDir = filepath.Join(dir, HostHealthDir)
+		opt.HostHealthDir = filepath.Join(dir, hosthealth.Dir)
 	}
 	if fo.wrap != nil {
 		opt.Store = fo.wrap(st)

@@ -20,6 +20,7 @@ import (
 	"github.com/cis490/cis490/internal/dashboard"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/metrics"
 	"github.com/cis490/cis490/internal/pki"
@@ -94,10 +95,9 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 
 	// The snapshots' folder exists (durably) before the first one is
 	// acknowledged, and a crash mid-write left no temp file in it.
-	if err := ensureDir(filepath.Join(cfg.DataDir, HostHealthDir)); err != nil {
-		return fmt.Errorf("create the host-health folder: %w", err)
+	if err := hosthealth.Prepare(filepath.Join(cfg.DataDir, hosthealth.Dir)); err != nil {
+		return fmt.Errorf("prepare the host-health folder: %w", err)
 	}
-	cleanTemps(filepath.Join(cfg.DataDir, HostHealthDir))
 	revoked, err := pki.OpenRevocations(RevokedPath(cfg.DataDir))
 	if err != nil {
 		return err
@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Log:           log.With("component", "http"),
 		Ready:         g.Err,
-		HostHealthDir: filepath.Join(cfg.DataDir, HostHealthDir),
+		HostHealthDir: filepath.Join(cfg.DataDir, hosthealth.Dir),
 		Enroll:        enroller,
 		ReleasesDir:   filepath.Join(cfg.DataDir, gate.Dir),
 		Published: func() {

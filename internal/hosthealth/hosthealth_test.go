@@ -1,0 +1,127 @@
+package hosthealth
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestWriteConcurrent: writers replacing one snapshot while readers
+// read it: every read is one whole body, never torn or mixed, and no temp
+// file is left.
+func TestWriteConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	bodies := make([][]byte, 4)
+	for i := range bodies {
+		bodies[i] = bytes.Repeat([]byte(fmt.Sprintf("%d", i)), 64<<10+i*1000)
+	}
+	if err := Write(dir, "h", bodies[0], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := Write(dir, "h", bodies[(w+i)%len(bodies)], time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	reads := 0
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(filepath.Join(dir, "h.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole := false
+		for _, want := range bodies {
+			whole = whole || bytes.Equal(b, want)
+		}
+		if !whole {
+			t.Fatalf("read %d bytes that are no body written (torn or mixed)", len(b))
+		}
+		reads++
+	}
+	close(stop)
+	wg.Wait()
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || reads < 10 {
+		t.Fatalf("%d files left (want only h.json), %d reads", len(ents), reads)
+	}
+}
+
+// TestParse: a report's own verdict counts; one without a verdict (an
+// older doctor) is OK exactly when no check failed; what is not a report
+// is an error.
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		body    string
+		ok      bool
+		failing int
+		err     bool
+	}{
+		{`{"ok":true,"checks":[{"name":"a","status":"ok"}]}`, true, 0, false},
+		{`{"ok":false,"checks":[{"name":"a","status":"warn"}]}`, false, 0, false},
+		{`{"checks":[{"name":"a","status":"fail"},{"name":"b","status":"fail"}]}`, false, 2, false},
+		{`{"checks":[{"name":"a","status":"warn"}]}`, true, 0, false},
+		{`{"checks":"none"}`, false, 0, true},
+		{`[1,2]`, false, 0, true},
+	} {
+		rep, err := Parse([]byte(tc.body))
+		if (err != nil) != tc.err {
+			t.Errorf("Parse(%s): error %v, want error %v", tc.body, err, tc.err)
+			continue
+		}
+		if err == nil && (rep.OK != tc.ok || len(rep.Failing()) != tc.failing) {
+			t.Errorf("Parse(%s): ok %v with %d failing, want %v with %d", tc.body, rep.OK, len(rep.Failing()), tc.ok, tc.failing)
+		}
+	}
+}
+
+// TestListAndRead: only hosts' snapshots are listed (no temp file, no
+// folder, no name that is not a host's), with when each arrived; a name
+// that is not a host's never reaches the filesystem.
+func TestListAndRead(t *testing.T) {
+	dir := t.TempDir()
+	if ents, err := List(filepath.Join(dir, "missing")); err != nil || len(ents) != 0 {
+		t.Fatalf("a missing folder: %v %v", ents, err)
+	}
+	at := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	for _, h := range []string{"lab-2", "lab-1"} {
+		if err := Write(dir, h, []byte(`{"ok":true}`), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Write(dir, "../escape", []byte(`{}`), at); err == nil {
+		t.Fatal("a snapshot was written under a name that is not a host's")
+	}
+	os.WriteFile(filepath.Join(dir, ".lab-3.json.123.tmp"), []byte("{"), 0o640)
+	os.WriteFile(filepath.Join(dir, "Not A Host.json"), []byte("{}"), 0o640)
+	os.Mkdir(filepath.Join(dir, "lab-4.json"), 0o750)
+	ents, err := List(dir)
+	if err != nil || len(ents) != 2 || ents[0].Host != "lab-1" || ents[1].Host != "lab-2" || !ents[0].ReceivedAt.Equal(at) {
+		t.Fatalf("List = %+v, %v; want lab-1 and lab-2 received at %s", ents, err, at)
+	}
+	if _, err := Read(dir, "../../etc/passwd"); !os.IsNotExist(err) {
+		t.Fatalf("reading a name that is not a host's: %v", err)
+	}
+	if err := Prepare(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".lab-3.json.123.tmp")); !os.IsNotExist(err) {
+		t.Fatal("Prepare left a crash's temp file")
+	}
+}
