@@ -132,11 +132,13 @@ func Run(ctx context.Context, opt Options) error {
 	view := newTable(opt.Out, filepath.Join(cfg.DataDir, receiver.IndexDir))
 	// The real detector runs every 3 s here (every 5 min on a receiver)
 	// and writes alerts.jsonl, whose latest lines the table shows.
-	detect := func() {
+	detect := func(ctx context.Context) {
 		res, err := fleethealth.Run(ctx, fleethealth.Options{DataDir: cfg.DataDir, Cfg: cfg.FleetHealth,
 			Accepted: gate.Load(cfg.Gate, cfg.DataDir).Summary(), Log: opt.Log.With("component", "fleet-health")})
 		if err != nil {
-			opt.Log.Error("fleet-health", "err", err)
+			if ctx.Err() == nil { // not a run cut short by Ctrl-C
+				opt.Log.Error("fleet-health", "err", err)
+			}
 			return
 		}
 		view.alerts = append(view.alerts, res.Alerts...)
@@ -150,14 +152,17 @@ loop:
 			break loop
 		case <-tick.C:
 			if i%3 == 0 {
-				detect()
+				detect(ctx)
 			}
 			view.print(ctx, &cfg)
 		}
 	}
 	wg.Wait()
-	detect()
-	view.print(ctx, &cfg)
+	// The last word, with the hosts stopped, even after Ctrl-C.
+	final, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelFinal()
+	detect(final)
+	view.print(final, &cfg)
 	stopReceiver()
 	if err := <-rdone; err != nil {
 		return err

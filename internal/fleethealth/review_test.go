@@ -347,13 +347,18 @@ func TestViewStaleFromTheGate(t *testing.T) {
 	f := newFixture(t)
 	f.add(put("lab-old", t0.Add(-2*time.Minute), 426, "stale-code"), put("lab-old", t0.Add(-time.Minute), 426, "stale-code"))
 	f.add(put("lab-back", t0.Add(-2*time.Minute), 426, "stale-code"), put("lab-back", t0.Add(-time.Minute), 201, ""))
-	v, err := BuildView(t.Context(), f.data, f.cfg, "", t0)
+	v, err := BuildView(t.Context(), f.data, f.cfg, "0.5.0 (333333333333)", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stale := map[string]bool{}
 	for _, r := range v.Hosts {
 		stale[r.Host] = r.Stale
+		for _, s := range r.Symptoms {
+			if want := "alive, but both its log PUTs were refused by the version gate: it runs aaaaaaaaaaaa and the receiver accepts 0.5.0 (333333333333);"; s.Symptom == StaleCode && !strings.HasPrefix(s.Detail, want) {
+				t.Errorf("%s's stale-code detail: %q, want it to start %q", r.Host, s.Detail, want)
+			}
+		}
 	}
 	if len(stale) != 2 || !stale["lab-old"] || stale["lab-back"] {
 		t.Fatalf("stale hosts %v; want lab-old only (lab-back's latest PUT was accepted)", stale)

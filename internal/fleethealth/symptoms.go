@@ -218,8 +218,15 @@ func (j *Judge) staleDetail(h *Host, n int) string {
 	if acc == "" {
 		acc = "a newer release"
 	}
-	return fmt.Sprintf("alive, but all %d of its log PUTs were refused by the version gate: it runs %s and the receiver accepts %s; its autoupdate is broken, run `cis490 autoupdate` on it and read its journal",
-		n, human.Commit(h.StaleCommit), acc)
+	puts := fmt.Sprintf("all %d of its log PUTs were", n)
+	switch n {
+	case 1:
+		puts = "its one log PUT was"
+	case 2:
+		puts = "both its log PUTs were"
+	}
+	return fmt.Sprintf("alive, but %s refused by the version gate: it runs %s and the receiver accepts %s; its autoupdate is broken, run `cis490 autoupdate` on it and read its journal",
+		puts, human.Commit(h.StaleCommit), acc)
 }
 
 // fatalDetail counts the failures by class and names the dominant reason
