@@ -16,7 +16,8 @@ and appends alerts to <data_dir>/alerts.jsonl (then syslog and the notifiers of
 [fleet_health]). Exit 0 when it ran, whatever it found; 1 when it could not run.
 --now replays as of an instant (index lines stamped later are not read yet;
 replay an incident into its own folder with --state DIR, leaving the live
-state alone); --dry-run prints what it would alert and writes nothing.`)
+state alone; stale-code's detail names the releases accepted now, not then);
+--dry-run prints what it would alert and writes nothing.`)
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file (data_dir and [fleet_health])")
 	nowFlag := fs.String("now", "", "judge as of this instant (RFC 3339, e.g. 2026-11-26T14:05:00Z)")
 	dry := fs.Bool("dry-run", false, "print what it would alert; write nothing, tell no one")

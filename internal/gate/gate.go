@@ -30,7 +30,7 @@ type Release struct {
 
 // Gate classifies a stamp: a commit that is a known release older than
 // the oldest accepted one is stale. Unknown commits (dev builds) and
-// missing stamps pass.
+// missing stamps are told apart but never refused.
 type Gate struct {
 	releases []Release // oldest first
 	pos      map[string]int

@@ -16,6 +16,7 @@ const (
 	c2 = "2222222222222222222222222222222222222222"
 	c3 = "3333333333333333333333333333333333333333"
 	c4 = "4444444444444444444444444444444444444444"
+	c5 = "5555555555555555555555555555555555555555"
 )
 
 // TestCheck: the newest n full releases pass, older known ones are stale,
@@ -31,7 +32,7 @@ func TestCheck(t *testing.T) {
 		{c3, Pass},
 		{c4, Pass},
 		{"", Unstamped},
-		{"5555555555555555555555555555555555555555", Unknown},
+		{c5, Unknown},
 	} {
 		if got := g.Check(tc.commit); got != tc.want {
 			t.Errorf("Check(%.7s) = %q, want %q", tc.commit, got, tc.want)
@@ -72,11 +73,14 @@ func TestLoad(t *testing.T) {
 	publish("1.10.0", "1.10.0", c4, 100)
 	publish("1.2.0", "1.2.0", c3, 100)
 	publish("1.1.0", "1.1.0", c2, 100) // configured already: counted once
-	publish("9.9.9", "1.0.1", c1, 100) // not under its own name
+	publish("9.9.9", "1.0.1", c5, 100) // not under its own name
 	os.MkdirAll(filepath.Join(data, Dir, "junk"), 0o755)
 	g := Load(config.Gate{Accept: 2, Releases: []config.Release{{Version: "1.0.0", Commit: c1}, {Version: "1.1.0", Commit: c2}}}, data)
 	if got, want := g.Summary(), "1.10.0 (444444444444) or 1.2.0 (333333333333)"; got != want {
 		t.Errorf("accepted %q, want %q (1.10.0 is newer than 1.2.0)", got, want)
+	}
+	if g.Check(c5) != Unknown {
+		t.Errorf("a manifest under another version's folder counted: %q", g.Check(c5))
 	}
 	if g.Check(c2) != Stale || g.Check(c1) != Stale {
 		t.Errorf("the configured releases should be stale once two newer ones are published: %q %q", g.Check(c2), g.Check(c1))

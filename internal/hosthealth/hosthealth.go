@@ -1,8 +1,8 @@
 // Package hosthealth keeps the hosts' doctor snapshots on the receiver —
 // one file per host, <data_dir>/host-health/<host>.json, replaced whole and
 // stamped with when it arrived — and reads them back for the receiver's
-// API, the detector and the dashboard, which all read the same fields of
-// the doctor's JSON through Parse.
+// API, as stored, and for the detector and the dashboard, which read the
+// same fields of the doctor's JSON through Parse.
 package hosthealth
 
 import (
@@ -44,8 +44,8 @@ type Report struct {
 	Version string    `json:"version"`
 	Commit  string    `json:"commit"`
 	At      time.Time `json:"at"`
-	// OK is the report's verdict; a report without one is OK when no
-	// check failed.
+	// OK is the report's verdict; Parse takes a report without one as OK
+	// when no check failed.
 	OK      bool    `json:"ok"`
 	Summary string  `json:"summary"`
 	Checks  []Check `json:"checks"`
@@ -75,21 +75,47 @@ func (r *Report) Failing() []Check {
 	return out
 }
 
-// Parse reads a doctor report.
+// Parse reads a doctor report. Its verdict (ok, summary, checks) must
+// parse; the rest (host, version, commit, at, facts) is read field by
+// field, and a field of the wrong type is left out rather than costing
+// the verdict: a failing report must never read as a healthy one.
 func Parse(b []byte) (*Report, error) {
-	var r struct {
-		Report
-		OK *bool `json:"ok"`
+	var v struct {
+		OK      *bool   `json:"ok"`
+		Summary string  `json:"summary"`
+		Checks  []Check `json:"checks"`
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("not a doctor report: %w", err)
 	}
-	rep := r.Report
+	rep := &Report{Summary: v.Summary, Checks: v.Checks}
 	rep.OK = len(rep.Failing()) == 0
-	if r.OK != nil {
-		rep.OK = *r.OK
+	if v.OK != nil {
+		rep.OK = *v.OK
 	}
-	return &rep, nil
+	var top, facts map[string]json.RawMessage
+	json.Unmarshal(b, &top)              // an object: the verdict parsed
+	json.Unmarshal(top["facts"], &facts) // not an object: no facts
+	lenient(top["host"], &rep.Host)
+	lenient(top["version"], &rep.Version)
+	lenient(top["commit"], &rep.Commit)
+	lenient(top["at"], &rep.At)
+	lenient(facts["kernel"], &rep.Facts.Kernel)
+	lenient(facts["clock_offset_s"], &rep.Facts.ClockOffsetS)
+	lenient(facts["disk_free_bytes"], &rep.Facts.DiskFree)
+	return rep, nil
+}
+
+// lenient decodes raw into v, leaving v as it was if raw is missing or of
+// another type.
+func lenient[T any](raw json.RawMessage, v *T) {
+	if len(raw) == 0 {
+		return
+	}
+	var x T
+	if json.Unmarshal(raw, &x) == nil {
+		*v = x
+	}
 }
 
 // Entry is a stored snapshot, before it is read.
@@ -127,8 +153,10 @@ func List(dir string) ([]Entry, error) {
 	return out, nil
 }
 
-// Read reads one host's snapshot (at most MaxSize bytes of it); an
-// invalid host name reads as a missing snapshot.
+// Read reads one host's snapshot, at most MaxSize+1 bytes of it (one
+// more than a host may send, so a file grown too big fails to parse
+// rather than passing cut); an invalid host name reads as a missing
+// snapshot.
 func Read(dir, host string) (*Snapshot, error) {
 	if _, err := names.Host(host); err != nil {
 		return nil, fs.ErrNotExist

@@ -77,6 +77,9 @@ func TestParse(t *testing.T) {
 		{`{"ok":false,"checks":[{"name":"a","status":"warn"}]}`, false, 0, false},
 		{`{"checks":[{"name":"a","status":"fail"},{"name":"b","status":"fail"}]}`, false, 2, false},
 		{`{"checks":[{"name":"a","status":"warn"}]}`, true, 0, false},
+		// A fact or stamp of the wrong type costs only itself.
+		{`{"ok":false,"at":"yesterday","version":2,"facts":{"disk_free_bytes":1.5e12},"checks":[{"name":"a","status":"fail"}]}`, false, 1, false},
+		{`{"facts":[],"checks":[{"name":"a","status":"fail"}]}`, false, 1, false},
 		{`{"checks":"none"}`, false, 0, true},
 		{`[1,2]`, false, 0, true},
 	} {
@@ -105,7 +108,7 @@ func TestListAndRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := Write(dir, "../escape", []byte(`{}`), at); err == nil {
+	if err := Write(dir, "Not A Host", []byte(`{}`), at); err == nil {
 		t.Fatal("a snapshot was written under a name that is not a host's")
 	}
 	os.WriteFile(filepath.Join(dir, ".lab-3.json.123.tmp"), []byte("{"), 0o640)
@@ -115,8 +118,9 @@ func TestListAndRead(t *testing.T) {
 	if err != nil || len(ents) != 2 || ents[0].Host != "lab-1" || ents[1].Host != "lab-2" || !ents[0].ReceivedAt.Equal(at) {
 		t.Fatalf("List = %+v, %v; want lab-1 and lab-2 received at %s", ents, err, at)
 	}
-	if _, err := Read(dir, "../../etc/passwd"); !os.IsNotExist(err) {
-		t.Fatalf("reading a name that is not a host's: %v", err)
+	os.WriteFile(filepath.Join(filepath.Dir(dir), "outside.json"), []byte(`{}`), 0o640)
+	if _, err := Read(dir, "../outside"); !os.IsNotExist(err) {
+		t.Fatalf("reading a name that is not a host's, outside the folder: %v", err)
 	}
 	if err := Prepare(dir); err != nil {
 		t.Fatal(err)
