@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -122,5 +123,38 @@ func TestAlertsPage(t *testing.T) {
 	w = do(u, http.MethodGet, "/ui/alerts", "", cert)
 	if body := w.Body.String(); !strings.Contains(body, "the fleet") || strings.Contains(body, `href="/ui/host/*"`) || !strings.Contains(body, `href="/ui/host/lab-1"`) {
 		t.Fatalf("all alerts:\n%s", body)
+	}
+}
+
+// TestFleetPageRows: with many hosts the fleet page lists every sick one
+// and the first healthy ones, says how many it left out and links to all
+// of them; a name filter narrows the table, in any case.
+func TestFleetPageRows(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	u := newUI(t, &now, "bob")
+	hosts := []fleethealth.Row{{Host: "lab-sick", State: "sick"}, {Host: "lab-quiet", State: "silent"}}
+	for i := range 120 {
+		hosts = append(hosts, fleethealth.Row{Host: fmt.Sprintf("lab-%03d", i), State: "ok"})
+	}
+	u.opt.Fleet = func(context.Context, time.Time) (*fleethealth.View, error) {
+		return &fleethealth.View{Hosts: hosts}, nil
+	}
+	cert := map[string]string{"X-Test-Cert": "yes"}
+	rows := func(body string) int { return strings.Count(body, `<tr class="host"`) }
+
+	body := do(u, http.MethodGet, "/ui/", "", cert).Body.String()
+	if rows(body) != 2+maxHealthyShown || !strings.Contains(body, `data-host="lab-sick"`) || !strings.Contains(body, `data-host="lab-quiet"`) ||
+		!strings.Contains(body, "70 more healthy hosts not listed") || !strings.Contains(body, `href="/ui/?all=1"`) {
+		t.Fatalf("the fleet page of 122 hosts lists %d rows:\n%s", rows(body), body)
+	}
+	if body := do(u, http.MethodGet, "/ui/?all=1", "", cert).Body.String(); rows(body) != 122 || strings.Contains(body, "more healthy hosts") {
+		t.Fatalf("?all=1 lists %d rows", rows(body))
+	}
+	body = do(u, http.MethodGet, "/ui/?q=LAB-11", "", cert).Body.String()
+	if rows(body) != 10 || !strings.Contains(body, `data-host="lab-110"`) || strings.Contains(body, `data-host="lab-sick"`) || !strings.Contains(body, `value="LAB-11"`) {
+		t.Fatalf("?q=LAB-11 lists %d rows:\n%s", rows(body), body)
+	}
+	if body := do(u, http.MethodGet, "/ui/?q=%3Cb%3Enope", "", cert).Body.String(); rows(body) != 0 || !strings.Contains(body, "No host's name contains “&lt;b&gt;nope”") {
+		t.Fatalf("a filter matching nothing:\n%s", body)
 	}
 }

@@ -43,8 +43,37 @@ func (u *UI) fleetPage(w http.ResponseWriter, r *http.Request, admin string) {
 	for _, h := range v.Hosts {
 		counts[h.State]++
 	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	rows, hidden := fleetRows(v.Hosts, q, r.URL.Query().Get("all") != "")
 	u.render(w, http.StatusOK, "fleet", map[string]any{"Title": "Fleet", "Admin": admin, "Now": now, "View": v,
-		"Counts": counts, "Refresh": 30})
+		"Counts": counts, "Refresh": 30, "Rows": rows, "Hidden": hidden, "Q": q})
+}
+
+// maxHealthyShown bounds the healthy hosts the fleet page lists unasked:
+// with thousands of hosts, the page is about the sick ones, and a Pi
+// should not render every healthy row every 30 s.
+const maxHealthyShown = 50
+
+// fleetRows picks the fleet page's rows, worst first as the view has
+// them: the hosts whose name contains q (any case), every one that is not
+// ok and, unless all, the first maxHealthyShown that are. hidden counts
+// the ok ones left out.
+func fleetRows(hosts []fleethealth.Row, q string, all bool) (rows []fleethealth.Row, hidden int) {
+	q = strings.ToLower(q)
+	healthy := 0
+	for _, h := range hosts {
+		if q != "" && !strings.Contains(strings.ToLower(h.Host), q) {
+			continue
+		}
+		if h.State == "ok" && !all {
+			if healthy++; healthy > maxHealthyShown {
+				hidden++
+				continue
+			}
+		}
+		rows = append(rows, h)
+	}
+	return rows, hidden
 }
 
 // chartBar is one hour of a host's requests, as SVG rectangles.
