@@ -394,9 +394,21 @@ func checkClock(_ context.Context, e *env) Check {
 	return Check{Finding: "within a second or so of the receiver's clock"}
 }
 
+// accepted is the skip of a check that reads what the receiver tells an
+// authenticated host only; "" once it has accepted this host.
+func accepted(e *env) string {
+	switch {
+	case e.resp == nil:
+		return "no answer from the receiver"
+	case e.resp.Status != http.StatusOK:
+		return "the receiver did not accept this host (see receiver-auth), so it said nothing of it"
+	}
+	return ""
+}
+
 func checkCode(_ context.Context, e *env) Check {
-	if e.resp == nil {
-		return skip("no answer from the receiver")
+	if why := accepted(e); why != "" {
+		return skip(why)
 	}
 	accepted := e.resp.Header.Get(receiver.HeaderAccepted)
 	switch e.resp.Header.Get(receiver.HeaderGate) {
@@ -414,8 +426,8 @@ func checkCode(_ context.Context, e *env) Check {
 }
 
 func checkInstance(_ context.Context, e *env) Check {
-	if e.resp == nil {
-		return skip("no answer from the receiver")
+	if why := accepted(e); why != "" {
+		return skip(why)
 	}
 	others := func(header string) []string {
 		var out []string

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/cis490/cis490/internal/transport"
@@ -49,6 +51,7 @@ type stream struct {
 	backoff time.Duration
 	said    string        // the last refusal logged, to log each once
 	wake    chan struct{} // poked when the file (or a rotated copy) changes
+	missing bool          // its file was not there: say so once, and when it appears
 }
 
 // poke wakes the stream to look at its file now.
@@ -341,10 +344,15 @@ func (s *stream) run(ctx context.Context) error {
 		}
 		break
 	}
+	s.announce()
 	for {
 		now := time.Now()
 		if err := s.fill(now); err != nil {
 			s.log.Warn("read source", "err", err)
+		}
+		if s.missing && s.fl.cur != nil {
+			s.missing = false
+			s.log.Info("shipping", "path", s.opt.Path, "from_offset", s.cp.GenStart+s.cp.Acked)
 		}
 		wait, wake := s.opt.Poll, s.wake
 		if s.due(now) {
@@ -374,6 +382,23 @@ func (s *stream) run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// announce says, once the stream knows where it stands, what it ships
+// from where, or that its file is not there (a typo in the config looks
+// just like a log not written yet, so it is said, not left silent).
+func (s *stream) announce() {
+	if s.fl.cur != nil {
+		s.log.Info("shipping", "path", s.opt.Path, "from_offset", s.cp.GenStart+s.cp.Acked)
+		return
+	}
+	if _, err := os.Stat(s.opt.Path); errors.Is(err, fs.ErrNotExist) {
+		s.missing = true
+		s.log.Warn("the source does not exist (yet); it ships once it appears: check the path in lab-host.toml if it never will", "path", s.opt.Path)
+		return
+	}
+	s.missing = true // there, but empty: nothing to tell apart yet
+	s.log.Info("the source is empty; it ships once it is written to", "path", s.opt.Path)
 }
 
 // sleep waits d, or until wake or more fires (a nil channel never does);

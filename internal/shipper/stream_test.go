@@ -240,3 +240,52 @@ func firstDiff(got, want string) string {
 	}
 	return fmt.Sprintf("they agree on %d bytes; then got %s, want %s", i, line(got), line(want))
 }
+
+// lockedBuffer is a log destination safe for the stream's goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSaysWhatItShips: a source that does not exist is said to be missing
+// (a typo in the config must not look like a quiet log), and once it
+// appears the stream says it ships it, and does.
+func TestSaysWhatItShips(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	cps, err := OpenCheckpoints(filepath.Join(dir, "cp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	recv := &memReceiver{}
+	st := newStream(streamOptions{Name: "app.log", Path: p, MaxBytes: 64 << 10, MaxWait: time.Millisecond,
+		Poll: 10 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))}, cps, recv, newBudget(4<<20))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, "the missing source is named", func() bool {
+		return strings.Contains(logs.String(), `level=WARN msg="the source does not exist (yet)`) && strings.Contains(logs.String(), "path="+p)
+	})
+	if strings.Contains(logs.String(), `msg=shipping`) {
+		t.Fatalf("a missing source was said to ship:\n%s", logs.String())
+	}
+	os.WriteFile(p, []byte(genLines(1, 3)), 0o644)
+	waitUntil(t, "the source ships once it appears", func() bool { return string(recv.held()) == genLines(1, 3) })
+	if !strings.Contains(logs.String(), `msg=shipping path=`+p+` from_offset=0`) {
+		t.Fatalf("the stream did not say it ships the source that appeared:\n%s", logs.String())
+	}
+}
