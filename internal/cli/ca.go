@@ -126,6 +126,22 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A host has one bundle: issuing it again (a lost or leaked one, a
+	// reinstall) ends the earlier one, as enrolling again does. An admin
+	// may hold several (`ca revoke --admin` ends them all).
+	var replaced int
+	if kind == token.KindHost {
+		unlock, err := receiver.LockTrust(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		toks, certs, err := receiver.RevokeHost(cfg.DataDir, canon, "issued again", now)
+		if err != nil {
+			return fmt.Errorf("end %s's earlier bundle: %w", canon, err)
+		}
+		replaced = toks + certs
+	}
 	if _, err := receiver.RecordIssued(cfg.DataDir, certPEM, now); err != nil {
 		return err
 	}
@@ -182,6 +198,9 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 		}
 	}
 	fmt.Fprintf(env.Stdout, "issued %s %s in %s (certificate valid until %s)\n", kind, canon, dir, now.Add(*lifetime).UTC().Format(time.RFC3339))
+	if replaced > 0 {
+		fmt.Fprintf(env.Stdout, "%s's earlier bundle is revoked: its token and certificate no longer work; the host ships again once this one is installed\n", canon)
+	}
 	if kind == token.KindHost {
 		fmt.Fprintf(env.Stdout, "copy the folder to the host as /etc/cis490/ (keep host.key and token 0600)\n")
 	}

@@ -106,3 +106,39 @@ func TestAdminRevoke(t *testing.T) {
 		t.Fatalf("revoking an unknown admin: %d %q", code, errs)
 	}
 }
+
+// TestIssueAgainEndsTheOldBundle: issuing a host's bundle again (a lost
+// or leaked one) revokes the earlier one at once, as enrolling again
+// does, and says so; the new bundle works.
+func TestIssueAgainEndsTheOldBundle(t *testing.T) {
+	dir, cfg, url := fleetWithCA(t)
+	client := func(bundle string) *transport.Client {
+		c, err := transport.New(transport.Options{Receiver: url, Host: "lab-1", CertFile: filepath.Join(bundle, "host.crt"),
+			KeyFile: filepath.Join(bundle, "host.key"), CAFile: filepath.Join(bundle, "ca.crt"), TokenFile: filepath.Join(bundle, "token")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	ctx := context.Background()
+	first, second := filepath.Join(dir, "lab-1-first"), filepath.Join(dir, "lab-1-second")
+	if code, out, errs := run(t, "ca", "issue", "--config", cfg, "--host", "lab-1", "--out", first); code != 0 || strings.Contains(out, "revoked") {
+		t.Fatalf("first issue: %d %q %q", code, out, errs)
+	}
+	old := client(first)
+	if err := old.Heartbeat(ctx, transport.StateUp); err != nil {
+		t.Fatalf("the first bundle: %v", err)
+	}
+	if code, out, errs := run(t, "ca", "issue", "--config", cfg, "--host", "lab-1", "--out", second); code != 0 || !strings.Contains(out, "lab-1's earlier bundle is revoked") {
+		t.Fatalf("issuing again: %d %q %q", code, out, errs)
+	}
+	time.Sleep(1100 * time.Millisecond) // the token file is re-read within 1 s
+	var te *transport.Error
+	if err := old.Heartbeat(ctx, transport.StateUp); !errors.As(err, &te) || te.Status != 401 {
+		t.Fatalf("the first bundle after issuing again: %v; want 401", err)
+	}
+	if err := client(second).Heartbeat(ctx, transport.StateUp); err != nil {
+		t.Fatalf("the new bundle: %v", err)
+	}
+}

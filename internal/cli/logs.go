@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -24,7 +25,7 @@ each batch arrived); --follow then keeps printing what arrives, like tail -f,
 until interrupted, and waits for a stream that does not exist yet, like
 tail -F. On a terminal, control characters are shown (ESC as ^[) rather than
 obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --admin NAME).`)
-	dir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder (default $CIS490_ADMIN or .)")
+	dir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder DIR, from ca issue --admin ($CIS490_ADMIN sets the default)")
 	recv := fs.String("receiver", "", "receiver URL (default: the bundle's receiver.url)")
 	since := fs.String("since", "", "print from this long ago (2h, 30m) or this time (RFC 3339)")
 	offset := fs.Int64("offset", -1, "print from this byte offset")
@@ -107,6 +108,9 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 				}
 				continue
 			}
+			if client && te.Status == http.StatusNotFound && next < 0 {
+				return noStream(ctx, c, host, stream)
+			}
 			if !*follow || next < 0 || client {
 				return err // nothing to follow yet, or the receiver says no
 			}
@@ -168,20 +172,44 @@ func readChunk(ctx context.Context, c *transport.Client, path string, q url.Valu
 	return resp.Body, at, length, nil
 }
 
-func listStreams(ctx context.Context, env *Env, c *transport.Client, host string) error {
+// streams lists what host has stored.
+func streams(ctx context.Context, c *transport.Client, host string) ([]store.Info, error) {
 	var v struct {
 		Streams []store.Info `json:"streams"`
 	}
-	if err := c.GetJSON(ctx, "/v1/logs/"+url.PathEscape(host), &v); err != nil {
+	err := c.GetJSON(ctx, "/v1/logs/"+url.PathEscape(host), &v)
+	return v.Streams, err
+}
+
+// noStream explains a stream that is not there, for an admin: the
+// receiver's own sentence is written for the host that would ship it.
+func noStream(ctx context.Context, c *transport.Client, host, stream string) error {
+	all, err := streams(ctx, c, host)
+	if err != nil {
 		return err
 	}
-	if len(v.Streams) == 0 {
-		fmt.Fprintf(env.Stdout, "%s has stored no logs yet\n", host)
+	if len(all) == 0 {
+		return fmt.Errorf("%s has stored no logs: is the host's name right? (`cis490 status` lists the hosts)", host)
+	}
+	have := make([]string, len(all))
+	for i, s := range all {
+		have[i] = s.Stream
+	}
+	return fmt.Errorf("%s has no stream %q; it has %s (--follow waits for one that does not exist yet)", host, stream, strings.Join(have, ", "))
+}
+
+func listStreams(ctx context.Context, env *Env, c *transport.Client, host string) error {
+	all, err := streams(ctx, c, host)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 {
+		fmt.Fprintf(env.Stdout, "%s has stored no logs yet (is the name right? `cis490 status` lists the hosts)\n", host)
 		return nil
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STREAM\tBYTES\tKEPT FROM")
-	for _, s := range v.Streams {
+	for _, s := range all {
 		fmt.Fprintf(tw, "%s\t%d\t%d\n", s.Stream, s.Length, s.Start)
 	}
 	return tw.Flush()

@@ -24,7 +24,7 @@ worst first — state, last seen, last ok, commit (* = a release the gate no lon
 accepts), requests in 24 h by status class, symptoms (! = alerted, ? = awaiting
 confirmation) and the latest doctor summary. DIR is an admin bundle from
 `+"`cis490 ca issue --admin NAME`"+` (admin.crt, admin.key, ca.crt, token, receiver.url).`)
-	dir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder (default $CIS490_ADMIN or .)")
+	dir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder DIR, from ca issue --admin ($CIS490_ADMIN sets the default)")
 	recv := fs.String("receiver", "", "receiver URL (default: the bundle's receiver.url)")
 	asJSON := fs.Bool("json", false, "print the receiver's JSON as is")
 	if err := parse(fs, args); err != nil {

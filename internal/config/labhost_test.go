@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -80,4 +82,14 @@ func TestLoadLabHostBad(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// TestLoadMissingFile: a config file that is not there is named, with
+// the flag that points at the right one.
+func TestLoadMissingFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lab-host.toml")
+	_, err := LoadLabHost(p)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "--config FILE") {
+		t.Fatalf("LoadLabHost(missing) = %v", err)
+	}
 }

@@ -17,6 +17,9 @@ import (
 // directory of the file, against which relative paths in it are resolved.
 func decodeFile(path string, v any) (dir string, err error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read config: %w; pass the right file with --config FILE", err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("read config: %w", err)
 	}

@@ -80,6 +80,16 @@ func TestLogsCommand(t *testing.T) {
 	later.expect("first")
 	later.stop()
 
+	// A stream or host that is not there is named, with what there is.
+	if out, err := exec.Command(binPath, append([]string{"logs", "lab-1", "nosuch"}, admin...)...).CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), `lab-1 has no stream "nosuch"; it has later, syslog`) {
+		t.Errorf("a stream that is not there: %v %s", err, out)
+	}
+	if out, err := exec.Command(binPath, append([]string{"logs", "lab-9", "syslog"}, admin...)...).CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "lab-9 has stored no logs: is the host's name right?") {
+		t.Errorf("a host that stored nothing: %v %s", err, out)
+	}
+
 	// A negative --since is a usage error.
 	var ee *exec.ExitError
 	if err := exec.Command(binPath, append([]string{"logs", "lab-1", "syslog", "--since", "-2h"}, admin...)...).Run(); !errors.As(err, &ee) || ee.ExitCode() != 2 {
