@@ -378,3 +378,27 @@ func TestViewClampsFutureLines(t *testing.T) {
 		t.Fatalf("hosts %+v; want lab-1 last seen at the view's now, %s", v.Hosts, t0)
 	}
 }
+
+// TestViewCountsANewStreamsHeadAsAnswered: a new host's shipper asks
+// where its stream stands (HEAD, 404: nothing yet) and then ships; its
+// day shows no 4xx for that question, while a refused PUT still counts.
+func TestViewCountsANewStreamsHeadAsAnswered(t *testing.T) {
+	f := newFixture(t)
+	head := put("lab-new", t0.Add(-3*time.Minute), 404, "no-stream")
+	head.Method = "HEAD"
+	f.add(head, put("lab-new", t0.Add(-2*time.Minute), 201, ""), put("lab-bad", t0.Add(-time.Minute), 403, "host-mismatch"))
+	v, err := BuildView(t.Context(), f.data, f.cfg, "", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]int{}
+	for _, r := range v.Hosts {
+		got[r.Host] = r.Requests24h
+	}
+	if n := got["lab-new"]; n["2xx"] != 2 || n["4xx"] != 0 {
+		t.Errorf("lab-new's day: %v; want 2 answered, no 4xx", n)
+	}
+	if n := got["lab-bad"]; n["4xx"] != 1 {
+		t.Errorf("lab-bad's day: %v; want its refused PUT as a 4xx", n)
+	}
+}

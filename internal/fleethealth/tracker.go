@@ -231,7 +231,13 @@ func (t *Tracker) Observe(r *Rec) {
 	if r.Instance != "" {
 		h.instance(r.Instance, r.TS, latest, t.keep())
 	}
-	h.hour(r.TS).N[min(max(r.Status/100, 1), 5)]++
+	class := min(max(r.Status/100, 1), 5)
+	if r.Method == http.MethodHead && r.Status == http.StatusNotFound {
+		// A shipper asking where a stream stands that it has not shipped
+		// yet: an answer, not a failure, or every new host shows a 4xx.
+		class = 2
+	}
+	h.hour(r.TS).N[class]++
 
 	m := h.minute(r.TS, t.keep())
 	if r.Status >= 500 && r.Reason != "overloaded" { // backpressure with Retry-After is by design

@@ -34,10 +34,13 @@ type Row struct {
 	LastOK   time.Time `json:"last_ok,omitzero"`
 	Commit   string    `json:"commit,omitempty"`
 	// Stale: the gate refused Commit on the host's latest log PUT.
-	Stale       bool           `json:"stale,omitempty"`
-	Off         string         `json:"off,omitempty"` // shutdown or sleep
-	CertExpires time.Time      `json:"cert_expires,omitzero"`
-	Requests24h map[string]int `json:"requests_24h"` // by status class: 2xx, 3xx, 4xx, 5xx
+	Stale       bool      `json:"stale,omitempty"`
+	Off         string    `json:"off,omitempty"` // shutdown or sleep
+	CertExpires time.Time `json:"cert_expires,omitzero"`
+	// Requests24h counts by status class: 2xx, 3xx, 4xx, 5xx (a HEAD
+	// answered 404, a shipper asking about a stream it has not shipped
+	// yet, counts as 2xx: answered, not failed).
+	Requests24h map[string]int `json:"requests_24h"`
 	Symptoms    []Symptom      `json:"symptoms"`
 	Doctor      *Doctor        `json:"doctor,omitempty"`
 	// Hourly is the last 24 hours' requests hour by hour, by status/100
