@@ -35,7 +35,7 @@ func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (pr
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		return principal{}, &apiError{status: http.StatusUnauthorized, reason: "no-token",
-			msg: "no bearer token was sent; set token_file in lab-host.toml to the token from `cis490 ca issue`"}
+			msg: "no bearer token was sent; " + tokenFix(v.Kind)}
 	}
 	tok, ok := strings.CutPrefix(authz, "Bearer ")
 	if !ok {
@@ -45,7 +45,7 @@ func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (pr
 	e, ok := s.tokens.Lookup(strings.TrimSpace(tok))
 	if !ok {
 		return principal{}, &apiError{status: http.StatusUnauthorized, reason: "bad-token",
-			msg: "the bearer token is not known to this receiver (wrong, revoked or from another fleet); install the token from `cis490 ca issue`"}
+			msg: "the bearer token is not known to this receiver (wrong, revoked or from another fleet); " + tokenFix(v.Kind)}
 	}
 	switch {
 	case v.Kind == pki.KindHost && e.Kind == token.KindHost:
@@ -122,4 +122,13 @@ func (s *Server) verifyPeer(r *http.Request, now time.Time) pki.Verdict {
 		cache.v.Store(&v)
 	}
 	return v
+}
+
+// tokenFix says where the right token comes from, for the kind of
+// certificate the client presented.
+func tokenFix(kind pki.Kind) string {
+	if kind == pki.KindAdmin {
+		return "use the token of your admin bundle (`cis490 ca issue --admin NAME` makes one)"
+	}
+	return "set token_file in lab-host.toml to this host's token (`cis490 ca issue --host NAME` or `cis490 enroll` makes one)"
 }
