@@ -10,7 +10,6 @@ package dashboard
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"html/template"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/token"
 )
 
 //go:embed templates/*.html static/*
@@ -33,9 +33,10 @@ type Options struct {
 	DataDir string
 	Fleet   func(ctx context.Context, now time.Time) (*fleethealth.View, error)
 	Streams store.Streams
-	// AdminToken names the admin a bearer token belongs to; it is asked
-	// again on every request of a session, so a revoked token ends it.
-	AdminToken func(tok string) (name string, ok bool)
+	// AdminToken names the admin whose token has this token.Sum; it is
+	// asked again on every request of a session, so a revoked token ends
+	// it.
+	AdminToken func(sum [32]byte) (name string, ok bool)
 	// AdminCertified, asked at login, says whether the admin still holds
 	// a certificate neither expired nor revoked (nil: not asked).
 	AdminCertified func(name string) bool
@@ -43,8 +44,10 @@ type Options struct {
 	// request came with.
 	AdminCert  func(r *http.Request) (name string, ok bool)
 	SessionTTL time.Duration // default 12 h
-	Now        func() time.Time
-	Log        *slog.Logger
+	// SessionsFile keeps the sessions across restarts ("": memory only).
+	SessionsFile string
+	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 // UI serves /ui/.
@@ -56,12 +59,6 @@ type UI struct {
 	mu       sync.Mutex
 	sessions map[[32]byte]session // by the cookie's SHA-256
 	facts    factsCache
-}
-
-type session struct {
-	admin   string
-	token   string // checked again on every request
-	expires time.Time
 }
 
 const (
@@ -80,7 +77,11 @@ func New(opt Options) (*UI, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	u := &UI{opt: opt, pages: map[string]*template.Template{}, sessions: map[[32]byte]session{}}
+	sessions, err := loadSessions(opt.SessionsFile, opt.Now())
+	if err != nil {
+		opt.Log.Warn("the dashboard's sessions could not be read; admins log in again", "err", err)
+	}
+	u := &UI{opt: opt, pages: map[string]*template.Template{}, sessions: sessions}
 	for _, p := range []string{"login", "fleet", "host", "alerts"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
@@ -138,20 +139,22 @@ func (u *UI) admin(next func(http.ResponseWriter, *http.Request, string)) http.H
 
 func (u *UI) who(r *http.Request) (string, bool) {
 	if c, err := r.Cookie(cookieName); err == nil {
-		key := sha256.Sum256([]byte(c.Value))
+		key := cookieKey(c.Value)
 		u.mu.Lock()
 		s, ok := u.sessions[key]
 		if ok && u.opt.Now().After(s.expires) {
 			delete(u.sessions, key)
+			u.saveSessions()
 			ok = false
 		}
 		u.mu.Unlock()
 		if ok {
-			if name, live := u.opt.AdminToken(s.token); live && name == s.admin {
+			if name, live := u.opt.AdminToken(s.tokenSum); live && name == s.admin {
 				return s.admin, true
 			}
 			u.mu.Lock()
 			delete(u.sessions, key) // its token was revoked
+			u.saveSessions()
 			u.mu.Unlock()
 		}
 	}
@@ -174,7 +177,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	tok := strings.TrimSpace(r.PostFormValue("token"))
 	name, ok := "", false
 	if tok != "" && u.opt.AdminToken != nil {
-		name, ok = u.opt.AdminToken(tok)
+		name, ok = u.opt.AdminToken(token.Sum(tok))
 	}
 	if !ok {
 		u.opt.Log.Warn("dashboard login refused: not an admin token", "remote", r.RemoteAddr)
@@ -200,7 +203,8 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	u.sessions[sha256.Sum256([]byte(id))] = session{admin: name, token: tok, expires: now.Add(u.opt.SessionTTL)}
+	u.sessions[cookieKey(id)] = session{admin: name, tokenSum: token.Sum(tok), expires: now.Add(u.opt.SessionTTL)}
+	u.saveSessions()
 	u.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/ui/", MaxAge: int(u.opt.SessionTTL.Seconds()),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
@@ -211,7 +215,8 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 func (u *UI) logout(w http.ResponseWriter, r *http.Request, _ string) {
 	if c, err := r.Cookie(cookieName); err == nil {
 		u.mu.Lock()
-		delete(u.sessions, sha256.Sum256([]byte(c.Value)))
+		delete(u.sessions, cookieKey(c.Value))
+		u.saveSessions()
 		u.mu.Unlock()
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})

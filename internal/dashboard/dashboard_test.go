@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/token"
 )
 
 // tokens are the live admin tokens of newUI's fake receiver; certified the
@@ -28,7 +29,14 @@ func newUI(t *testing.T, now *time.Time, certAdmin string) *UI {
 		Fleet: func(context.Context, time.Time) (*fleethealth.View, error) {
 			return &fleethealth.View{Hosts: []fleethealth.Row{{Host: "lab-1", State: "ok"}}}, nil
 		},
-		AdminToken: func(tok string) (string, bool) { n, ok := tokens[tok]; return n, ok },
+		AdminToken: func(sum [32]byte) (string, bool) {
+			for tok, n := range tokens {
+				if token.Sum(tok) == sum {
+					return n, true
+				}
+			}
+			return "", false
+		},
 		AdminCert: func(r *http.Request) (string, bool) {
 			return certAdmin, certAdmin != "" && r.Header.Get("X-Test-Cert") == "yes"
 		}})
@@ -156,5 +164,59 @@ func TestFleetPageRows(t *testing.T) {
 	}
 	if body := do(u, http.MethodGet, "/ui/?q=%3Cb%3Enope", "", cert).Body.String(); rows(body) != 0 || !strings.Contains(body, "No host's name contains “&lt;b&gt;nope”") {
 		t.Fatalf("a filter matching nothing:\n%s", body)
+	}
+}
+
+// TestSessionsSurviveARestart: a session outlives the receiver's restart
+// (a new UI over the same sessions file); logging out, expiry and a
+// revoked token still end it; the file holds no cookie and no token.
+func TestSessionsSurviveARestart(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	file := filepath.Join(t.TempDir(), "dashboard-sessions.json")
+	restart := func() *UI {
+		u := newUI(t, &now, "")
+		u.opt.SessionsFile = file
+		u.sessions, _ = loadSessions(file, now) // as New does
+		return u
+	}
+	login := func(u *UI, tok string) map[string]string {
+		w := do(u, http.MethodPost, "/ui/login", url.Values{"token": {tok}}.Encode(), nil)
+		c := w.Result().Cookies()
+		if w.Code != http.StatusSeeOther || len(c) != 1 {
+			t.Fatalf("login: %d", w.Code)
+		}
+		return map[string]string{"Cookie": c[0].Name + "=" + c[0].Value}
+	}
+	u := restart()
+	kept, gone := login(u, "c490_admin"), login(u, "c490_admin")
+	if w := do(u, http.MethodPost, "/ui/logout", "", gone); w.Code != http.StatusSeeOther {
+		t.Fatalf("logout: %d", w.Code)
+	}
+	b, err := os.ReadFile(file)
+	st, _ := os.Stat(file)
+	if err != nil || st.Mode().Perm() != 0o600 || strings.Contains(string(b), "c490_admin") || strings.Contains(string(b), strings.TrimPrefix(kept["Cookie"], cookieName+"=")) {
+		t.Fatalf("the sessions file (mode %v) holds a secret or is missing: %v\n%s", st.Mode().Perm(), err, b)
+	}
+
+	u = restart()
+	if w := do(u, http.MethodGet, "/ui/", "", kept); w.Code != 200 {
+		t.Fatalf("a session after a restart: %d", w.Code)
+	}
+	if w := do(u, http.MethodGet, "/ui/", "", gone); w.Code != http.StatusSeeOther {
+		t.Fatalf("a logged-out session after a restart: %d", w.Code)
+	}
+	u = restart()                // newUI's admins are live again
+	delete(tokens, "c490_admin") // ca revoke --admin alice
+	if w := do(u, http.MethodGet, "/ui/", "", kept); w.Code != http.StatusSeeOther {
+		t.Fatalf("a session whose token was revoked, after a restart: %d", w.Code)
+	}
+	kept = login(restart(), "c490_admin")
+	now = now.Add(13 * time.Hour)
+	if w := do(restart(), http.MethodGet, "/ui/", "", kept); w.Code != http.StatusSeeOther {
+		t.Fatalf("an expired session after a restart: %d", w.Code)
+	}
+	os.WriteFile(file, []byte("{torn"), 0o600)
+	if u := restart(); len(u.sessions) != 0 {
+		t.Fatal("a torn sessions file was trusted")
 	}
 }

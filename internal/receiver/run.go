@@ -142,9 +142,10 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		Dashboard: func(adminCert func(*http.Request) (string, bool)) http.Handler {
 			ui, err := dashboard.New(dashboard.Options{
 				DataDir: cfg.DataDir, Streams: st, AdminCert: adminCert, Log: log.With("component", "dashboard"),
-				Fleet: view,
-				AdminToken: func(tok string) (string, bool) {
-					e, ok := tokens.Lookup(tok)
+				Fleet:        view,
+				SessionsFile: filepath.Join(cfg.DataDir, "dashboard-sessions.json"),
+				AdminToken: func(sum [32]byte) (string, bool) {
+					e, ok := tokens.LookupSum(sum)
 					return e.Name, ok && e.Kind == token.KindAdmin
 				},
 				AdminCertified: func(name string) bool { return AdminCertified(cfg.DataDir, name, revoked, time.Now()) },

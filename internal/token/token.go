@@ -58,6 +58,11 @@ func New() (string, error) {
 
 func hash(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
 
+// Sum is what is kept of a token: its SHA-256. A holder of only the sum
+// (a dashboard session kept on disk) can ask LookupSum, never present the
+// token.
+func Sum(tok string) [32]byte { return hash(tok) }
+
 // Add makes a token for (kind, name), stores its hash in the file at path
 // (created 0600 if missing) and returns the token, which is shown once.
 func Add(path, kind, name string, now time.Time) (string, error) {
@@ -149,7 +154,11 @@ func (s *Set) Lookup(tok string) (Entry, bool) {
 	if !strings.HasPrefix(tok, prefix) {
 		return Entry{}, false
 	}
-	h := hash(tok)
+	return s.LookupSum(hash(tok))
+}
+
+// LookupSum is Lookup by the token's Sum.
+func (s *Set) LookupSum(h [32]byte) (Entry, bool) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()

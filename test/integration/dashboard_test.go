@@ -220,4 +220,16 @@ func TestDashboard(t *testing.T) {
 	if err != nil || strings.Join(alerts, ",") != "lab-fatal fatal-only" {
 		t.Fatalf("the alerts filtered to fatal-only: %q %v", alerts, err)
 	}
+
+	// The receiver killed and started again (a crash, an upgrade): the
+	// browser is still logged in.
+	f.rcv.Kill()
+	f.rcv.Start()
+	if f.rcv.URL() != base {
+		t.Fatalf("the restarted receiver lost its port (%s, now %s) to another process: run the test again", base, f.rcv.URL())
+	}
+	run(chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	if loc := get(chromedp.Location()); !strings.HasSuffix(loc, "/ui/") {
+		t.Fatalf("after the receiver's restart the browser is at %s: logged out", loc)
+	}
 }
