@@ -126,6 +126,23 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	dir := *out
+	if dir == "" {
+		dir = canon
+		if kind == token.KindAdmin {
+			dir = "admin-" + canon
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create bundle folder: %w", err)
+	}
+	caPEM, err := os.ReadFile(cfg.TLS.CA)
+	if err != nil {
+		return err
+	}
+	// Run as root, this rewrites files the receiver's user must keep
+	// owning, whatever fails on the way.
+	defer sameOwnerAsData(cfg.DataDir)
 	// A host has one bundle: issuing it again (a lost or leaked one, a
 	// reinstall) ends the earlier one, as enrolling again does. An admin
 	// may hold several (`ca revoke --admin` ends them all).
@@ -142,27 +159,19 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 		}
 		replaced = toks + certs
 	}
-	if _, err := receiver.RecordIssued(cfg.DataDir, certPEM, now); err != nil {
+	// From here a failure leaves the host with no working bundle: say so.
+	revokedNote := func(err error) error {
+		if replaced > 0 {
+			return fmt.Errorf("%w (%s's earlier bundle is already revoked: run this again)", err, canon)
+		}
 		return err
 	}
-	dir := *out
-	if dir == "" {
-		dir = canon
-		if kind == token.KindAdmin {
-			dir = "admin-" + canon
-		}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create bundle folder: %w", err)
+	if _, err := receiver.RecordIssued(cfg.DataDir, certPEM, now); err != nil {
+		return revokedNote(err)
 	}
 	tok, err := token.Add(receiver.TokensPath(cfg.DataDir), kind, canon, now)
 	if err != nil {
-		return err
-	}
-	defer sameOwnerAsData(cfg.DataDir)
-	caPEM, err := os.ReadFile(cfg.TLS.CA)
-	if err != nil {
-		return err
+		return revokedNote(err)
 	}
 	files := []struct {
 		name string
@@ -194,7 +203,7 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	}
 	for _, f := range files {
 		if err := pki.WriteFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
-			return err
+			return revokedNote(err)
 		}
 	}
 	fmt.Fprintf(env.Stdout, "issued %s %s in %s (certificate valid until %s)\n", kind, canon, dir, now.Add(*lifetime).UTC().Format(time.RFC3339))

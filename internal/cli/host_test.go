@@ -141,4 +141,14 @@ func TestIssueAgainEndsTheOldBundle(t *testing.T) {
 	if err := client(second).Heartbeat(ctx, transport.StateUp); err != nil {
 		t.Fatalf("the new bundle: %v", err)
 	}
+	// The old certificate is revoked too, not only the old token.
+	mixed := filepath.Join(dir, "lab-1-mixed")
+	os.MkdirAll(mixed, 0o700)
+	for _, f := range []struct{ from, name string }{{first, "host.crt"}, {first, "host.key"}, {second, "token"}, {second, "ca.crt"}} {
+		b, _ := os.ReadFile(filepath.Join(f.from, f.name))
+		os.WriteFile(filepath.Join(mixed, f.name), b, 0o600)
+	}
+	if err := client(mixed).Heartbeat(ctx, transport.StateUp); !errors.As(err, &te) || te.Status != 401 || !strings.Contains(te.Message, "revoked") {
+		t.Fatalf("the first bundle's certificate with the new token: %v; want 401 revoked", err)
+	}
 }

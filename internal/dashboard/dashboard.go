@@ -58,6 +58,9 @@ type UI struct {
 
 	mu       sync.Mutex
 	sessions map[[32]byte]session // by the cookie's SHA-256
+	gen      uint64               // counts changes to sessions
+	saveMu   sync.Mutex
+	saved    uint64 // the change the sessions file holds
 	facts    factsCache
 }
 
@@ -144,18 +147,22 @@ func (u *UI) who(r *http.Request) (string, bool) {
 		s, ok := u.sessions[key]
 		if ok && u.opt.Now().After(s.expires) {
 			delete(u.sessions, key)
-			u.saveSessions()
 			ok = false
+			gen, snap := u.sessionsSnapshot()
+			u.mu.Unlock()
+			u.saveSessions(gen, snap)
+		} else {
+			u.mu.Unlock()
 		}
-		u.mu.Unlock()
 		if ok {
 			if name, live := u.opt.AdminToken(s.tokenSum); live && name == s.admin {
 				return s.admin, true
 			}
 			u.mu.Lock()
 			delete(u.sessions, key) // its token was revoked
-			u.saveSessions()
+			gen, snap := u.sessionsSnapshot()
 			u.mu.Unlock()
+			u.saveSessions(gen, snap)
 		}
 	}
 	if u.opt.AdminCert != nil {
@@ -204,8 +211,11 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	u.sessions[cookieKey(id)] = session{admin: name, tokenSum: token.Sum(tok), expires: now.Add(u.opt.SessionTTL)}
-	u.saveSessions()
+	gen, snap := u.sessionsSnapshot()
 	u.mu.Unlock()
+	// Saved before the cookie is handed out: a session the browser holds
+	// is one a restart keeps.
+	u.saveSessions(gen, snap)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/ui/", MaxAge: int(u.opt.SessionTTL.Seconds()),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	u.opt.Log.Info("dashboard login", "admin", name, "remote", r.RemoteAddr)
@@ -216,8 +226,9 @@ func (u *UI) logout(w http.ResponseWriter, r *http.Request, _ string) {
 	if c, err := r.Cookie(cookieName); err == nil {
 		u.mu.Lock()
 		delete(u.sessions, cookieKey(c.Value))
-		u.saveSessions()
+		gen, snap := u.sessionsSnapshot()
 		u.mu.Unlock()
+		u.saveSessions(gen, snap)
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)

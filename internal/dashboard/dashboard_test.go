@@ -219,4 +219,13 @@ func TestSessionsSurviveARestart(t *testing.T) {
 	if u := restart(); len(u.sessions) != 0 {
 		t.Fatal("a torn sessions file was trusted")
 	}
+	// A logout that cannot be saved must not come back with a restart.
+	u = restart()
+	out := login(u, "c490_admin")
+	os.Mkdir(file+".tmp", 0o700) // the next save cannot write its temp file
+	do(u, http.MethodPost, "/ui/logout", "", out)
+	os.Remove(file + ".tmp")
+	if w := do(restart(), http.MethodGet, "/ui/", "", out); w.Code != http.StatusSeeOther {
+		t.Fatalf("a logout whose save failed came back after a restart: %d", w.Code)
+	}
 }

@@ -75,23 +75,40 @@ func sum(h string) ([32]byte, bool) {
 	return out, true
 }
 
-// saveSessions replaces the sessions file (0600) with the live sessions;
-// the caller holds u.mu.
-func (u *UI) saveSessions() {
-	if u.opt.SessionsFile == "" {
-		return
-	}
-	f := sessionsFile{Sessions: []storedSession{}}
+// sessionsSnapshot is the live sessions to save, numbered; the caller
+// holds u.mu. Saving happens after u.mu is let go, so no page waits on an
+// SD card's fsync behind a login.
+func (u *UI) sessionsSnapshot() (uint64, []storedSession) {
+	u.gen++
+	out := []storedSession{}
 	now := u.opt.Now()
 	for k, s := range u.sessions {
 		if now.Before(s.expires) {
-			f.Sessions = append(f.Sessions, storedSession{CookieSHA256: hex.EncodeToString(k[:]), Admin: s.admin,
+			out = append(out, storedSession{CookieSHA256: hex.EncodeToString(k[:]), Admin: s.admin,
 				TokenSHA256: hex.EncodeToString(s.tokenSum[:]), Expires: s.expires.UTC()})
 		}
 	}
-	b, _ := json.Marshal(f)
+	return u.gen, out
+}
+
+// saveSessions replaces the sessions file (0600) with a snapshot, unless
+// a later one was saved already. A file that cannot be written is
+// removed: a logged-out session must not come back with a restart, and
+// logging in again is the worst that costs.
+func (u *UI) saveSessions(gen uint64, sessions []storedSession) {
+	if u.opt.SessionsFile == "" {
+		return
+	}
+	u.saveMu.Lock()
+	defer u.saveMu.Unlock()
+	if gen <= u.saved {
+		return
+	}
+	u.saved = gen
+	b, _ := json.Marshal(sessionsFile{Sessions: sessions})
 	if err := vfs.WriteFileAtomic(vfs.OS{}, u.opt.SessionsFile, b, 0o600); err != nil {
-		u.opt.Log.Error("keep the dashboard's sessions (a restart will log admins out)", "file", u.opt.SessionsFile, "err", err)
+		rmErr := os.Remove(u.opt.SessionsFile)
+		u.opt.Log.Error("keep the dashboard's sessions (a restart will log admins out)", "file", u.opt.SessionsFile, "err", err, "remove", rmErr)
 	}
 }
 

@@ -400,8 +400,10 @@ func accepted(e *env) string {
 	switch {
 	case e.resp == nil:
 		return "no answer from the receiver"
-	case e.resp.Status != http.StatusOK:
+	case e.resp.Status == http.StatusUnauthorized || e.resp.Status == http.StatusForbidden:
 		return "the receiver did not accept this host (see receiver-auth), so it said nothing of it"
+	case e.resp.Status != http.StatusOK:
+		return fmt.Sprintf("the receiver answered %d, so it said nothing of this host", e.resp.Status)
 	}
 	return ""
 }

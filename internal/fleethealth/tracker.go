@@ -232,7 +232,7 @@ func (t *Tracker) Observe(r *Rec) {
 		h.instance(r.Instance, r.TS, latest, t.keep())
 	}
 	class := min(max(r.Status/100, 1), 5)
-	if r.Method == http.MethodHead && r.Status == http.StatusNotFound {
+	if r.Method == http.MethodHead && r.Status == http.StatusNotFound && r.Endpoint == "logs" && r.Reason == "no-stream" {
 		// A shipper asking where a stream stands that it has not shipped
 		// yet: an answer, not a failure, or every new host shows a 4xx.
 		class = 2

@@ -37,14 +37,15 @@ type Row struct {
 	Stale       bool      `json:"stale,omitempty"`
 	Off         string    `json:"off,omitempty"` // shutdown or sleep
 	CertExpires time.Time `json:"cert_expires,omitzero"`
-	// Requests24h counts by status class: 2xx, 3xx, 4xx, 5xx (a HEAD
-	// answered 404, a shipper asking about a stream it has not shipped
-	// yet, counts as 2xx: answered, not failed).
+	// Requests24h counts by status class: 2xx, 3xx, 4xx, 5xx (a HEAD of
+	// a stream answered 404 "no-stream", a shipper asking about a stream
+	// it has not shipped yet, counts as 2xx: answered, not failed).
 	Requests24h map[string]int `json:"requests_24h"`
 	Symptoms    []Symptom      `json:"symptoms"`
 	Doctor      *Doctor        `json:"doctor,omitempty"`
-	// Hourly is the last 24 hours' requests hour by hour, by status/100
-	// (the dashboard's chart; not in the API's JSON).
+	// Hourly is the last 24 hours' requests hour by hour, by status
+	// class as Requests24h counts them (the dashboard's chart; not in the
+	// API's JSON).
 	Hourly [24][6]int `json:"-"`
 }
 

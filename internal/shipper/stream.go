@@ -392,13 +392,16 @@ func (s *stream) announce() {
 		s.log.Info("shipping", "path", s.opt.Path, "from_offset", s.cp.GenStart+s.cp.Acked)
 		return
 	}
-	if _, err := os.Stat(s.opt.Path); errors.Is(err, fs.ErrNotExist) {
-		s.missing = true
+	s.missing = true
+	_, err := os.Stat(s.opt.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		s.log.Warn("the source does not exist (yet); it ships once it appears: check the path in lab-host.toml if it never will", "path", s.opt.Path)
-		return
+	case err != nil:
+		s.log.Warn("the source cannot be looked at; it ships once it can (cis490 doctor names what this user may not read)", "path", s.opt.Path, "err", err)
+	default: // there, but empty: nothing to tell apart yet
+		s.log.Info("the source is empty; it ships once it is written to", "path", s.opt.Path)
 	}
-	s.missing = true // there, but empty: nothing to tell apart yet
-	s.log.Info("the source is empty; it ships once it is written to", "path", s.opt.Path)
 }
 
 // sleep waits d, or until wake or more fires (a nil channel never does);

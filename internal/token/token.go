@@ -146,8 +146,10 @@ func (s *Set) reload(now time.Time) error {
 	return nil
 }
 
-// Lookup returns the entry a presented token belongs to. The stored hash is
-// compared in constant time; revoked tokens are not found. The file is
+// Lookup returns the entry a presented token belongs to. It is found by
+// its SHA-256 (what the map's key comparison could leak in time is about a
+// hash, never the token) and the stored hash is then compared in constant
+// time; revoked tokens are not found. The file is
 // re-read when it changed: at most once a second, and at once on a miss, so
 // a token just made by `cis490 ca issue` works on its first request.
 func (s *Set) Lookup(tok string) (Entry, bool) {
