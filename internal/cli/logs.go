@@ -108,7 +108,7 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 				}
 				continue
 			}
-			if client && te.Status == http.StatusNotFound && next < 0 {
+			if client && te.Reason == "no-stream" && next < 0 {
 				return noStream(ctx, c, host, stream)
 			}
 			if !*follow || next < 0 || client {

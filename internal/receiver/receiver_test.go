@@ -150,10 +150,13 @@ func TestRequests(t *testing.T) {
 		}
 		if r.method != "HEAD" && got.status >= 400 {
 			var e struct {
-				Error string `json:"error"`
+				Error  string `json:"error"`
+				Reason string `json:"reason"`
 			}
 			if err := json.Unmarshal([]byte(got.body), &e); err != nil || e.Error == "" {
 				t.Errorf("%s: body %q is not a JSON error", r.name, got.body)
+			} else if e.Reason != r.reason {
+				t.Errorf("%s: reason %q in the body, want the index's %q", r.name, e.Reason, r.reason)
 			} else if !strings.Contains(e.Error, r.errHas) {
 				t.Errorf("%s: error %q does not say %q", r.name, e.Error, r.errHas)
 			} else if strings.Count(strings.TrimSuffix(e.Error, "."), ". ") > 0 {

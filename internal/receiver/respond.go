@@ -42,6 +42,9 @@ type response struct {
 
 func errorResponse(e *apiError) *response {
 	body := map[string]any{"error": e.msg}
+	if e.reason != "" {
+		body["reason"] = e.reason // the index's reason: for programs, the sentence is for people
+	}
 	for k, v := range e.extra {
 		body[k] = v
 	}

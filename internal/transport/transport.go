@@ -143,6 +143,7 @@ type Response struct {
 type Error struct {
 	Status     int
 	Message    string        // the receiver's one-sentence error
+	Reason     string        // its reason, as the index records it ("no-stream", "gap", …); "" from an older receiver
 	Length     int64         // 409: the stream's length to resync to
 	HasLength  bool          // whether Length was given
 	RetryAfter time.Duration // from Retry-After, 0 if none
@@ -170,11 +171,12 @@ func (r *Response) Err() error {
 	e := &Error{Status: r.Status}
 	var body struct {
 		Error    string    `json:"error"`
+		Reason   string    `json:"reason"`
 		Length   *int64    `json:"length"`
 		Accepted []Release `json:"accepted"`
 	}
 	if json.Unmarshal(r.Body, &body) == nil {
-		e.Message, e.Accepted = body.Error, body.Accepted
+		e.Message, e.Reason, e.Accepted = body.Error, body.Reason, body.Accepted
 		if body.Length != nil {
 			e.Length, e.HasLength = *body.Length, true
 		}
