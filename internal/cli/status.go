@@ -148,7 +148,7 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 		}
 	}
 	if v.DetectorRan.IsZero() {
-		fmt.Fprintln(w, "(the fleet-health detector has not run yet: enable cis490-fleet-health.timer)")
+		fmt.Fprintln(w, "(the fleet-health detector has not run yet: enable cis490-fleet-health.timer, or run `cis490 fleet-health` as the receiver's user)")
 	} else if v.AsOf.Sub(v.DetectorRan) > 15*time.Minute {
 		fmt.Fprintf(w, "(the fleet-health detector last ran %s: check cis490-fleet-health.timer)\n", human.Ago(v.AsOf, v.DetectorRan))
 	}
