@@ -129,12 +129,13 @@ func Run(ctx context.Context, opt Options) error {
 		}
 		wg.Go(func() { h.run(hctx, lab, opt.Log) })
 	}
-	view := newTable(opt.Out, filepath.Join(cfg.DataDir, receiver.IndexDir))
+	// The demo publishes no release: what its gate accepts is known once.
+	view := newTable(opt.Out, filepath.Join(cfg.DataDir, receiver.IndexDir), gate.Load(cfg.Gate, cfg.DataDir).Summary())
 	// The real detector runs every 3 s here (every 5 min on a receiver)
 	// and writes alerts.jsonl, whose latest lines the table shows.
 	detect := func(ctx context.Context) {
 		res, err := fleethealth.Run(ctx, fleethealth.Options{DataDir: cfg.DataDir, Cfg: cfg.FleetHealth,
-			Accepted: gate.Load(cfg.Gate, cfg.DataDir).Summary(), Log: opt.Log.With("component", "fleet-health")})
+			Accepted: view.accepted, Log: opt.Log.With("component", "fleet-health")})
 		if err != nil {
 			if ctx.Err() == nil { // not a run cut short by Ctrl-C
 				opt.Log.Error("fleet-health", "err", err)

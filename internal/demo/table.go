@@ -11,7 +11,6 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
-	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -22,10 +21,11 @@ type table struct {
 	ixDir    string
 	terminal bool
 	alerts   []fleethealth.Alert // written by the detector's runs so far
+	accepted string              // what the gate accepts, for stale-code's detail
 }
 
-func newTable(out io.Writer, ixDir string) *table {
-	t := &table{out: out, ixDir: ixDir}
+func newTable(out io.Writer, ixDir, accepted string) *table {
+	t := &table{out: out, ixDir: ixDir, accepted: accepted}
 	if f, ok := out.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			t.terminal = true
@@ -46,7 +46,7 @@ type hostRow struct {
 
 func (t *table) print(ctx context.Context, cfg *config.Receiver) {
 	health := map[string]string{}
-	if v, err := fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, gate.Load(cfg.Gate, cfg.DataDir).Summary(), time.Now()); err == nil {
+	if v, err := fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, t.accepted, time.Now()); err == nil {
 		for _, r := range v.Hosts {
 			health[r.Host] = r.Marks()
 		}

@@ -41,6 +41,7 @@ type Gate struct {
 	accepted []Release // newest first
 	header   string    // "VERSION COMMIT, ..."
 	text     string    // for people: "VERSION (COMMIT) or ..."
+	summary  string    // for an alert: "VERSION (SHORT) or ..."
 }
 
 // New makes a gate over releases (oldest first) accepting the newest n
@@ -51,15 +52,16 @@ func New(releases []Release, n int) *Gate {
 		g.pos[strings.ToLower(r.Commit)] = i
 	}
 	g.oldest = g.oldestAccepted()
-	var header, text []string
+	var header, text, summary []string
 	for i := len(releases) - 1; i >= 0; i-- {
 		if r := releases[i]; i >= g.oldest || r.Rolling {
 			g.accepted = append(g.accepted, r)
 			header = append(header, r.Version+" "+r.Commit)
 			text = append(text, r.Version+" ("+r.Commit+")")
+			summary = append(summary, r.Version+" ("+human.Commit(r.Commit)+")")
 		}
 	}
-	g.header, g.text = strings.Join(header, ", "), strings.Join(text, " or ")
+	g.header, g.text, g.summary = strings.Join(header, ", "), strings.Join(text, " or "), strings.Join(summary, " or ")
 	return g
 }
 
@@ -157,10 +159,4 @@ func (g *Gate) Text() string { return g.text }
 
 // Summary names the accepted releases with short commits, newest first,
 // for people reading an alert; "" for none.
-func (g *Gate) Summary() string {
-	out := make([]string, len(g.accepted))
-	for i, r := range g.accepted {
-		out[i] = r.Version + " (" + human.Commit(r.Commit) + ")"
-	}
-	return strings.Join(out, " or ")
-}
+func (g *Gate) Summary() string { return g.summary }
