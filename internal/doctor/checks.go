@@ -394,9 +394,10 @@ func checkClock(_ context.Context, e *env) Check {
 	return Check{Finding: "within a second or so of the receiver's clock"}
 }
 
-// accepted is the skip of a check that reads what the receiver tells an
-// authenticated host only; "" once it has accepted this host.
-func accepted(e *env) string {
+// unanswered says why the receiver told this host nothing of itself (the
+// skip of a check that reads what only an accepted host is told); "" when
+// it did.
+func unanswered(e *env) string {
 	switch {
 	case e.resp == nil:
 		return "no answer from the receiver"
@@ -409,7 +410,7 @@ func accepted(e *env) string {
 }
 
 func checkCode(_ context.Context, e *env) Check {
-	if why := accepted(e); why != "" {
+	if why := unanswered(e); why != "" {
 		return skip(why)
 	}
 	accepted := e.resp.Header.Get(receiver.HeaderAccepted)
@@ -428,7 +429,7 @@ func checkCode(_ context.Context, e *env) Check {
 }
 
 func checkInstance(_ context.Context, e *env) Check {
-	if why := accepted(e); why != "" {
+	if why := unanswered(e); why != "" {
 		return skip(why)
 	}
 	others := func(header string) []string {

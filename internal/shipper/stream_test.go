@@ -84,8 +84,14 @@ func genLines(g, n int) string {
 // is saved on the way out).
 func runStream(t *testing.T, path string, cps *Checkpoints, recv Sender) (stop func()) {
 	t.Helper()
+	return runStreamLogging(t, path, cps, recv, slog.New(slog.DiscardHandler))
+}
+
+// runStreamLogging is runStream logging to log.
+func runStreamLogging(t *testing.T, path string, cps *Checkpoints, recv Sender, log *slog.Logger) (stop func()) {
+	t.Helper()
 	st := newStream(streamOptions{Name: "app.log", Path: path, MaxBytes: 64 << 10, MaxWait: time.Millisecond,
-		Poll: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}, cps, recv, newBudget(4<<20))
+		Poll: 10 * time.Millisecond, Log: log}, cps, recv, newBudget(4<<20))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- st.run(ctx) }()
@@ -100,6 +106,18 @@ func runStream(t *testing.T, path string, cps *Checkpoints, recv Sender) (stop f
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// newStreamRig is a stream's file path app.log (not written yet), its
+// checkpoints and a receiver in memory, in a fresh folder.
+func newStreamRig(t *testing.T) (string, *Checkpoints, *memReceiver) {
+	t.Helper()
+	dir := t.TempDir()
+	cps, err := OpenCheckpoints(filepath.Join(dir, "cp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "app.log"), cps, &memReceiver{}
 }
 
 // waitUntil polls cond for up to 10 s.
@@ -136,13 +154,7 @@ func identifyPath(t *testing.T, p string) Ident {
 // skipped whole, the next one stored in its place (the SIGKILL integration
 // test's "one whole generation missing").
 func TestKilledBeforeANewGenerationsFirstAck(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "app.log")
-	cps, err := OpenCheckpoints(filepath.Join(dir, "cp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv := &memReceiver{}
+	p, cps, recv := newStreamRig(t)
 	gen0, gen1, gen2 := genLines(0, 60), genLines(1, 25), genLines(2, 10) // gen1 is shorter than gen0
 	appendTo(t, p, gen0)
 	stop := runStream(t, p, cps, recv)
@@ -157,6 +169,7 @@ func TestKilledBeforeANewGenerationsFirstAck(t *testing.T) {
 	id1 := identifyPath(t, p)
 	var cp Checkpoint
 	waitUntil(t, "the checkpoint names generation 1", func() bool {
+		var err error
 		cp, err = cps.Load("app.log")
 		return err == nil && cp.Gen == id1
 	})
@@ -184,13 +197,7 @@ func TestKilledBeforeANewGenerationsFirstAck(t *testing.T) {
 // save just before a new generation's first PUT) is not trusted: the
 // receiver says where the stream stands, and no generation is skipped.
 func TestCheckpointBeyondItsFile(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "app.log")
-	cps, err := OpenCheckpoints(filepath.Join(dir, "cp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv := &memReceiver{}
+	p, cps, recv := newStreamRig(t)
 	gen0, gen1, gen2 := genLines(0, 60), genLines(1, 25), genLines(2, 10)
 	appendTo(t, p, gen0)
 	stop := runStream(t, p, cps, recv)
@@ -263,20 +270,9 @@ func (l *lockedBuffer) String() string {
 // (a typo in the config must not look like a quiet log), and once it
 // appears the stream says it ships it, and does.
 func TestSaysWhatItShips(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "app.log")
-	cps, err := OpenCheckpoints(filepath.Join(dir, "cp"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, cps, recv := newStreamRig(t)
 	var logs lockedBuffer
-	recv := &memReceiver{}
-	st := newStream(streamOptions{Name: "app.log", Path: p, MaxBytes: 64 << 10, MaxWait: time.Millisecond,
-		Poll: 10 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))}, cps, recv, newBudget(4<<20))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runStreamLogging(t, p, cps, recv, slog.New(slog.NewTextHandler(&logs, nil)))
 	waitUntil(t, "the missing source is named", func() bool {
 		return strings.Contains(logs.String(), `level=WARN msg="the source does not exist (yet)`) && strings.Contains(logs.String(), "path="+p)
 	})
