@@ -22,9 +22,15 @@ var tokens, certified map[string]string
 
 func newUI(t *testing.T, now *time.Time, certAdmin string) *UI {
 	t.Helper()
+	return newUIKeeping(t, now, certAdmin, "")
+}
+
+// newUIKeeping is newUI keeping its sessions in sessionsFile.
+func newUIKeeping(t *testing.T, now *time.Time, certAdmin, sessionsFile string) *UI {
+	t.Helper()
 	tokens = map[string]string{"c490_admin": "alice", "c490_carol": "carol"}
 	certified = map[string]string{"alice": "yes"}
-	u, err := New(Options{DataDir: t.TempDir(), Now: func() time.Time { return *now }, SessionTTL: time.Hour,
+	u, err := New(Options{DataDir: t.TempDir(), Now: func() time.Time { return *now }, SessionTTL: time.Hour, SessionsFile: sessionsFile,
 		AdminCertified: func(name string) bool { return certified[name] != "" },
 		Fleet: func(context.Context, time.Time) (*fleethealth.View, error) {
 			return &fleethealth.View{Hosts: []fleethealth.Row{{Host: "lab-1", State: "ok"}}}, nil
@@ -173,12 +179,7 @@ func TestFleetPageRows(t *testing.T) {
 func TestSessionsSurviveARestart(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	file := filepath.Join(t.TempDir(), "dashboard-sessions.json")
-	restart := func() *UI {
-		u := newUI(t, &now, "")
-		u.opt.SessionsFile = file
-		u.sessions, _ = loadSessions(file, now) // as New does
-		return u
-	}
+	restart := func() *UI { return newUIKeeping(t, &now, "", file) }
 	login := func(u *UI, tok string) map[string]string {
 		w := do(u, http.MethodPost, "/ui/login", url.Values{"token": {tok}}.Encode(), nil)
 		c := w.Result().Cookies()
