@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -42,28 +43,28 @@ func ParseID(s string) (Ident, bool) {
 }
 
 // settleTime is how long a file without a complete first line must be
-// left alone before it is identified anyway.
+// seen unchanged before it is identified anyway.
 const settleTime = 10 * time.Second
 
 // identifyLive identifies a file that may still be growing, but only once
 // its fingerprint can tell it apart: it has a complete first line (or
-// FingerprintSize bytes), or has not changed for settleTime. A few bytes
-// of a line being written ("Nov 2") start many files alike, and a
-// generation known by them alone could later be taken for another (after a
-// crash, a new file at the path would pass for the old one). ok is false
-// while it waits.
-func identifyLive(f *os.File, now time.Time) (id Ident, ok bool, err error) {
+// FingerprintSize bytes), or settled says it has been left alone long
+// enough. A few bytes of a line being written ("Nov 2") start many files
+// alike, and a generation known by them alone could later be taken for
+// another (after a crash, a new file at the path would pass for the old
+// one). ok is false while it waits.
+func identifyLive(f *os.File, settled func(fs.FileInfo) bool) (id Ident, ok bool, err error) {
 	st, err := f.Stat()
 	if err != nil {
 		return Ident{}, false, err
 	}
 	n := int(min(st.Size(), FingerprintSize))
-	if n < FingerprintSize && now.Sub(st.ModTime()) < settleTime {
+	if n < FingerprintSize {
 		buf := make([]byte, n)
 		if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
 			return Ident{}, false, fmt.Errorf("read fingerprint: %w", err)
 		}
-		if !bytes.Contains(buf, []byte{'\n'}) {
+		if !bytes.Contains(buf, []byte{'\n'}) && !settled(st) {
 			return Ident{}, false, nil
 		}
 	}

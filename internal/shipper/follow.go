@@ -36,6 +36,19 @@ type follower struct {
 	// when the follower opened a generation there: they are older
 	// generations, never the next one, whatever their modification time.
 	older map[fileKey]bool
+	// quiet is the file without a first line the follower waits on: as it
+	// was when first seen so, and when. Whether it has been left alone is
+	// measured by the follower's own clock, never by the file's time: a
+	// clock stepped back (NTP correcting a laptop that ran ahead) leaves
+	// files stamped in the future, which by their time alone would wait
+	// until the clock caught up.
+	quiet quietFile
+}
+
+type quietFile struct {
+	key   fileKey
+	size  int64
+	since time.Time
 }
 
 // fileKey tells files apart across renames; the modification time guards
@@ -104,6 +117,29 @@ func (fl *follower) resume(id Ident, acked, seen int64) (lost int64, err error) 
 	return lost, fl.openCurrent()
 }
 
+// settled reports whether the follower has seen st's file unchanged (the
+// same inode, size and modification time) for settleTime, and starts the
+// wait when it sees it anew.
+func (fl *follower) settled(st fs.FileInfo) bool {
+	now := fl.now()
+	k, _ := keyOf(st)
+	if fl.quiet.since.IsZero() || fl.quiet.key != k || fl.quiet.size != st.Size() {
+		fl.quiet = quietFile{key: k, size: st.Size(), since: now}
+		return false
+	}
+	return now.Sub(fl.quiet.since) >= settleTime
+}
+
+// settleWait is how long until the file the follower waits on would be
+// settled if left alone, or 0 when it waits on none: the stream looks
+// again then rather than at its next (slow) fallback poll.
+func (fl *follower) settleWait() time.Duration {
+	if fl.cur != nil || fl.quiet.since.IsZero() {
+		return 0
+	}
+	return max(settleTime-fl.now().Sub(fl.quiet.since), time.Millisecond)
+}
+
 // start begins with the file at the path from its first byte.
 func (fl *follower) start() error { return fl.openCurrent() }
 
@@ -117,7 +153,7 @@ func (fl *follower) openCurrent() error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", fl.path, err)
 	}
-	id, ok, err := identifyLive(f, fl.now())
+	id, ok, err := identifyLive(f, fl.settled)
 	if err != nil || !ok {
 		f.Close() // identify a generation only once it can be told apart
 		fl.cur = nil
@@ -125,6 +161,7 @@ func (fl *follower) openCurrent() error {
 	}
 	fl.cur = &genFile{f: f, id: id}
 	fl.rotated = time.Time{}
+	fl.quiet = quietFile{}
 	fl.older = map[fileKey]bool{}
 	for _, c := range fl.rotatedCopies() {
 		if k, ok := keyOf(c.info); ok {
@@ -168,39 +205,69 @@ type rotatedCopy struct {
 }
 
 // rotatedCopies lists the uncompressed rotated copies beside the path
-// (name.1, name-20261127, …), oldest first: by modification time, and
-// where the clock cannot tell them apart (file times tick by jiffies, and a
-// rotation takes microseconds) by logrotate's naming, where name.2 is older
-// than name.1 and name-20261126 older than name-20261127.
+// (name.1, name-20261127, …), oldest first. Numbered copies are in
+// logrotate's order, which its renames write into the names (name.2 is
+// older than name.1) whatever the clock said: a clock stepped back (NTP
+// correcting a laptop that ran ahead) stamps a newer copy before an older
+// one. Other copies go by modification time, and where the clock cannot
+// tell them apart (file times tick by jiffies, and a rotation takes
+// microseconds) by name, where name-20261126 is older than name-20261127;
+// the two kinds are merged by modification time.
 func (fl *follower) rotatedCopies() []rotatedCopy {
 	dir, base := filepath.Split(fl.path)
 	ents, err := os.ReadDir(filepath.Clean(dir))
 	if err != nil {
 		return nil
 	}
-	var cs []rotatedCopy
+	var numbered, others []rotatedCopy
+	var nums []int
 	for _, e := range ents {
 		n := e.Name()
 		if n == base || !(strings.HasPrefix(n, base+".") || strings.HasPrefix(n, base+"-")) || compressed(n) {
 			continue
 		}
-		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
-			cs = append(cs, rotatedCopy{filepath.Join(dir, n), info})
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
 		}
+		c := rotatedCopy{filepath.Join(dir, n), info}
+		if k, err := strconv.Atoi(strings.TrimPrefix(n, base+".")); err == nil && k >= 0 {
+			numbered = append(numbered, c)
+			nums = append(nums, k)
+			continue
+		}
+		others = append(others, c)
 	}
-	sort.Slice(cs, func(i, j int) bool {
-		a, b := cs[i].info, cs[j].info
+	sort.Sort(byNumber{numbered, nums})
+	sort.Slice(others, func(i, j int) bool {
+		a, b := others[i].info, others[j].info
 		if !a.ModTime().Equal(b.ModTime()) {
 			return a.ModTime().Before(b.ModTime())
 		}
-		na, errA := strconv.Atoi(strings.TrimPrefix(a.Name(), base+"."))
-		nb, errB := strconv.Atoi(strings.TrimPrefix(b.Name(), base+"."))
-		if errA == nil && errB == nil {
-			return na > nb
-		}
 		return a.Name() < b.Name()
 	})
+	cs := make([]rotatedCopy, 0, len(numbered)+len(others))
+	for len(numbered) > 0 || len(others) > 0 {
+		if len(others) == 0 || (len(numbered) > 0 && !others[0].info.ModTime().Before(numbered[0].info.ModTime())) {
+			cs, numbered = append(cs, numbered[0]), numbered[1:]
+		} else {
+			cs, others = append(cs, others[0]), others[1:]
+		}
+	}
 	return cs
+}
+
+// byNumber orders numbered rotated copies oldest (highest number) first.
+type byNumber struct {
+	cs   []rotatedCopy
+	nums []int
+}
+
+func (b byNumber) Len() int           { return len(b.cs) }
+func (b byNumber) Less(i, j int) bool { return b.nums[i] > b.nums[j] }
+func (b byNumber) Swap(i, j int) {
+	b.cs[i], b.cs[j] = b.cs[j], b.cs[i]
+	b.nums[i], b.nums[j] = b.nums[j], b.nums[i]
 }
 
 func compressed(name string) bool {
@@ -295,14 +362,17 @@ func (fl *follower) rotatedAfter(done *genFile) (*os.File, bool) {
 		return nil, false
 	}
 	copies := fl.rotatedCopies()
+	found := false
 	for i, c := range copies {
 		if os.SameFile(c.info, st) {
-			copies = copies[i+1:]
+			copies, found = copies[i+1:], true
 			break
 		}
 	}
 	for _, c := range copies {
-		if c.info.Size() == 0 || c.info.ModTime().Before(st.ModTime()) || fl.isOlder(c.info) {
+		// Where the finished file is among the copies, their order says
+		// what came after it; only when it is gone do file times have to.
+		if c.info.Size() == 0 || (!found && c.info.ModTime().Before(st.ModTime())) || fl.isOlder(c.info) {
 			continue
 		}
 		f, err := os.Open(c.path)

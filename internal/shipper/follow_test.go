@@ -3,17 +3,20 @@ package shipper
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
 
-// testFollower follows path with a clock the test moves.
+// testFollower follows path with a clock the test moves, starting at the
+// real time: the files the test writes carry real modification times.
 func testFollower(path string) (*follower, *time.Time) {
-	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	now := time.Now()
 	fl := newFollower(path, slog.New(slog.DiscardHandler))
 	fl.now = func() time.Time { return now }
 	return fl, &now
@@ -111,7 +114,7 @@ func TestFollowRename(t *testing.T) {
 func TestFollowCopytruncate(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "app.log")
-	first := bytes.Repeat([]byte("0123456789"), 10)
+	first := bytes.Repeat([]byte("012345678\n"), 10)
 	os.WriteFile(p, first, 0o644)
 	fl, clock := testFollower(p)
 	defer fl.close()
@@ -152,7 +155,7 @@ func TestFollowInodeReuse(t *testing.T) {
 func TestFollowResume(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "app.log")
-	appendTo(t, p, "0123456789")
+	appendTo(t, p, "012345678\n")
 	fl, clock := testFollower(p)
 	fl.start()
 	id := fl.cur.id
@@ -164,7 +167,7 @@ func TestFollowResume(t *testing.T) {
 	if lost, err := fl2.resume(id, 4, 10); err != nil || lost != 0 {
 		t.Fatal(lost, err)
 	}
-	if got, _ := drain(t, fl2, clock2, 64); string(got) != "456789" {
+	if got, _ := drain(t, fl2, clock2, 64); string(got) != "45678\n" {
 		t.Fatalf("resumed read %q", got)
 	}
 	_ = clock
@@ -178,7 +181,7 @@ func TestFollowResume(t *testing.T) {
 	if lost, err := fl3.resume(id, 7, 10); err != nil || lost != 0 {
 		t.Fatal(lost, err)
 	}
-	if got, gens := drain(t, fl3, clock3, 64); string(got) != "789next\n" || gens != 1 {
+	if got, gens := drain(t, fl3, clock3, 64); string(got) != "78\nnext\n" || gens != 1 {
 		t.Fatalf("resume across rotation read %q, %d new generations", got, gens)
 	}
 
@@ -314,5 +317,98 @@ func TestFollowWaitsForAFirstLine(t *testing.T) {
 	now = now.Add(settleTime + time.Second)
 	if c, err := fq.next(64); err != nil || string(c.Data) != "no newline ever" {
 		t.Fatalf("a settled file without a line: %+v %v", c, err)
+	}
+}
+
+// TestFollowFileTimesOffTheClock: a laptop whose clock NTP corrected by a
+// year, either way, has files stamped far ahead of or behind its clock. The
+// follower ships them all the same and promptly: a file with a line at
+// once, one without a line once the follower itself has seen it left alone
+// for settleTime (never once the clock catches up with the file), and the
+// file that replaces it at the next rotation, stamped by the corrected
+// clock, after it.
+func TestFollowFileTimesOffTheClock(t *testing.T) {
+	const year = 365 * 24 * time.Hour
+	for _, skew := range []time.Duration{year, -year} {
+		for _, first := range []string{"written before the correction\n", "no line yet"} {
+			t.Run(fmt.Sprintf("%v/%q", skew, first), func(t *testing.T) {
+				p := filepath.Join(t.TempDir(), "app.log")
+				appendTo(t, p, first)
+				fl, clock := testFollower(p)
+				defer fl.close()
+				stamp := clock.Add(skew)
+				if err := os.Chtimes(p, stamp, stamp); err != nil {
+					t.Fatal(err)
+				}
+				// Poll as a stream does, a quarter second apart, for as
+				// long as a file may be made to wait.
+				start := *clock
+				var got []byte
+				for clock.Sub(start) <= settleTime+time.Second && len(got) < len(first) {
+					c, err := fl.next(64)
+					switch {
+					case err == nil:
+						got = append(got, c.Data...)
+					case !errors.Is(err, errNothing):
+						t.Fatal(err)
+					default:
+						if d := fl.settleWait(); d <= 0 || d > settleTime {
+							t.Fatalf("waiting on a file without a line, the stream is told to look again in %v", d)
+						}
+						*clock = clock.Add(250 * time.Millisecond)
+					}
+				}
+				if string(got) != first {
+					t.Fatalf("after %v read %q; want %q", clock.Sub(start), got, first)
+				}
+				if took := clock.Sub(start); strings.HasSuffix(first, "\n") && took != 0 {
+					t.Fatalf("a file with a line waited %v", took)
+				}
+
+				os.Rename(p, p+".1")
+				appendTo(t, p, "after the rotation\n")
+				if got, gens := drain(t, fl, clock, 64); string(got) != "after the rotation\n" || gens != 1 {
+					t.Fatalf("after the rotation read %q in %d new generations", got, gens)
+				}
+			})
+		}
+	}
+}
+
+// TestFollowRotationsAfterAClockStep: a generation written while the clock
+// ran a year off, then two rotations after NTP corrected it while the
+// shipper was stopped. The generation in between is read, in order,
+// though its copy's time puts it before (or far after) the one it
+// followed.
+func TestFollowRotationsAfterAClockStep(t *testing.T) {
+	const year = 365 * 24 * time.Hour
+	for _, skew := range []time.Duration{year, -year} {
+		for _, how := range []string{"rename", "copytruncate"} {
+			t.Run(fmt.Sprintf("%v/%s", skew, how), func(t *testing.T) {
+				p := filepath.Join(t.TempDir(), "app.log")
+				appendTo(t, p, "A1\nA2\n")
+				fl, _ := testFollower(p)
+				stamp := time.Now().Add(skew)
+				if err := os.Chtimes(p, stamp, stamp); err != nil {
+					t.Fatal(err)
+				}
+				fl.start()
+				if c, err := fl.next(3); err != nil || string(c.Data) != "A1\n" {
+					t.Fatal(c, err)
+				}
+				id := fl.cur.id
+				fl.close()
+				rotate(t, p, how, "B1\n")
+				rotate(t, p, how, "C1\n")
+				fl, clock := testFollower(p)
+				defer fl.close()
+				if lost, err := fl.resume(id, 3, 6); err != nil || lost != 0 {
+					t.Fatal(lost, err)
+				}
+				if got, gens := drain(t, fl, clock, 64); string(got) != "A2\nB1\nC1\n" || gens != 2 {
+					t.Fatalf("read %q in %d new generations; want A2 B1 C1 in 2", got, gens)
+				}
+			})
+		}
 	}
 }

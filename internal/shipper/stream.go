@@ -374,6 +374,9 @@ func (s *stream) run(ctx context.Context) error {
 			// that wait ends, not at the next (slow) fallback poll.
 			wait = min(wait, RotationGrace/4)
 		}
+		if d := s.fl.settleWait(); wake != nil && d > 0 {
+			wait = min(wait, d) // a file without a first line settles then
+		}
 		var more <-chan struct{}
 		if wake != nil {
 			more = s.starved // budget given back: read on
