@@ -1,13 +1,13 @@
 #!/bin/sh
 # build.sh: the Debian packages cis490-receiver and cis490-lab-host, with
-# nfpm taken from the Go module proxy (pinned below; no other download).
+# nfpm pinned in tools/go.mod (fetched once into the module cache; .ci/run
+# fetches it before the tests).
 #
 #   packaging/build.sh [--version 0.3.0] [--arch amd64|arm64|armhf] [--out DIR]
 #
 # The units are deploy/systemd's with the binary at /usr/bin/cis490 (a
 # package does not install into /usr/local).
 set -eu
-NFPM=github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 version=0.0.0 arch=amd64 out=dist
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -113,6 +113,6 @@ YAML
 } > "$stage/lab-host.yaml"
 
 for p in receiver lab-host; do
-  GOFLAGS= go run "$NFPM" package --config "$stage/$p.yaml" --packager deb --target "$out/" >/dev/null
+  (cd "$repo" && GOFLAGS= go tool -modfile=tools/go.mod nfpm package --config "$stage/$p.yaml" --packager deb --target "$out/" >/dev/null)
 done
 ls "$out"/cis490-*_"${version}"_"${arch}".deb

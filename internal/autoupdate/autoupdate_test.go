@@ -14,6 +14,7 @@ import (
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/receivertest"
 	"github.com/cis490/cis490/internal/release"
+	"github.com/cis490/cis490/internal/testenv"
 	"github.com/cis490/cis490/internal/transport"
 )
 
@@ -192,9 +193,7 @@ func TestCrashBetweenSwapAndVerdict(t *testing.T) {
 // installs nothing there, since that user could swap what root runs, and
 // says how this machine is updated instead.
 func TestStoreOwnedByAnother(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a folder to another user (CI runs as root)")
-	}
+	testenv.Require(t, testenv.Root()) // to give a folder to another user
 	g := newRig(t)
 	g.publish("1.1.0", 100, false)
 	if err := os.Chown(filepath.Dir(g.opt.Root), 4242, 4242); err != nil {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/cis490/cis490/internal/testenv"
 )
 
 // hostPut sends one request as c to path (any endpoint).
@@ -51,12 +53,10 @@ func snapshotJSON(host, kernel string, failing bool) string {
 // fleet; the alert history filtered. A screenshot is kept. A cross-site
 // form post is refused.
 func TestDashboard(t *testing.T) {
+	testenv.Require(t, testenv.Chromium())
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI must install Debian's chromium for this test")
-		}
-		t.Skip("needs Debian's chromium (apt-get install chromium; CI installs it)")
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	f := &fleet{t: t, dir: dir, rcv: newReceiverProc(t, dir), led: newLedger(), hosts: map[string]*client{}}

@@ -12,14 +12,14 @@ import (
 )
 
 // TestPackagesForReal builds the Debian packages with packaging/build.sh
-// (nfpm from the module proxy), two versions of them, and installs them in
+// (nfpm pinned in tools/go.mod), two versions of them, and installs them in
 // a booted Debian: the receiver's units start and verify, the lab host's
 // are enabled and wait for enrollment without failing, the host ships once
 // enrolled, an upgrade restarts both onto the new binary and loses and
 // repeats nothing, and removing both packages stops the units and leaves
 // the data in place.
 func TestPackagesForReal(t *testing.T) {
-	needRoot(t)
+	needSystemd(t)
 	dist := t.TempDir()
 	arch := map[string]string{"amd64": "amd64", "arm64": "arm64", "arm": "armhf"}[runtime.GOARCH]
 	for _, v := range []string{"0.3.0", "0.3.1", "0.3.2"} {

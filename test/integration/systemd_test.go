@@ -15,26 +15,40 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cis490/cis490/internal/testenv"
 )
 
-// nspawnRoot is a minimal Debian with systemd, made once per machine (it
-// takes a minute or two) and reused: the container runs it with
-// --volatile=overlay, so every boot starts from it untouched.
+// nspawnRoot is a minimal Debian with systemd, made once per machine by
+// test/debian-root.sh (.ci/run makes it before the tests) and reused: the
+// container runs it with --volatile=overlay, so every boot starts from it
+// untouched. $CIS490_DEBIAN_ROOT says where it is.
 func nspawnRoot(t *testing.T) string {
 	t.Helper()
-	root := filepath.Join(os.TempDir(), "cis490-nspawn-bookworm")
-	if _, err := os.Stat(filepath.Join(root, ".complete")); err == nil {
-		return root
+	root := debianRootDir()
+	if out, err := exec.Command("sh", filepath.Join("..", "debian-root.sh"), root).CombinedOutput(); err != nil {
+		t.Fatalf("test/debian-root.sh %s: %v\n%s", root, err, tailString(string(out), 2000))
 	}
-	os.RemoveAll(root)
-	var out bytes.Buffer
-	cmd := exec.Command("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus", "bookworm", root, "http://deb.debian.org/debian")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("debootstrap: %v\n%s", err, tailString(out.String(), 2000))
-	}
-	os.WriteFile(filepath.Join(root, ".complete"), nil, 0o644)
 	return root
+}
+
+func debianRootDir() string {
+	if d := os.Getenv("CIS490_DEBIAN_ROOT"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "cis490-nspawn-bookworm")
+}
+
+// needSystemd skips t (or under CI fails it) unless this machine can boot
+// a real systemd: root, systemd-nspawn, and debootstrap unless the Debian
+// root is made already.
+func needSystemd(t *testing.T) {
+	t.Helper()
+	needs := []testenv.Need{testenv.Root(), testenv.SystemdNspawn()}
+	if _, err := os.Stat(filepath.Join(debianRootDir(), ".complete")); err != nil {
+		needs = append(needs, testenv.Debootstrap())
+	}
+	testenv.Require(t, needs...)
 }
 
 func tailString(s string, n int) string {
@@ -129,9 +143,9 @@ func (c *container) poweroff() {
 // installers in it, and shows the units really running: the receiver as
 // its user, the shipper active, the timers enabled, a doctor-check
 // started by hand delivering its snapshot, and a second install changing
-// nothing. It needs root and systemd-nspawn (CI installs both).
+// nothing. It needs root and systemd-nspawn (CI has both).
 func TestSystemdForReal(t *testing.T) {
-	needRoot(t)
+	needSystemd(t)
 	c := bootContainer(t, nspawnRoot(t), binPath, false)
 	const bin = "/opt/cis490-test/cis490"
 
@@ -209,22 +223,13 @@ func TestSystemdForReal(t *testing.T) {
 	}
 }
 
-func needRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI must run this test as root")
-		}
-		t.Skip("needs root, systemd-nspawn and debootstrap (CI runs it)")
-	}
-}
-
 // TestSystemdLabHostUpdates: a lab host alone in a real systemd, enrolled
 // with a receiver elsewhere (here: on this machine), with the binary
 // behind the link autoupdate manages; then a signed release is published
 // and the real autoupdate unit installs it and restarts the real shipper
 // onto it.
 func TestSystemdLabHostUpdates(t *testing.T) {
-	needRoot(t)
+	needSystemd(t)
 	dir := t.TempDir()
 	rp := newReceiverProc(t, dir)
 	key := filepath.Join(dir, "release.key")
