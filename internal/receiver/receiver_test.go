@@ -36,8 +36,9 @@ func (b boomStore) Begin(k store.Key, off int64, g store.Gen, d []byte) (store.B
 // TestRequests drives every kind of good and bad request through a real
 // receiver and checks the answer, the index line and what was stored.
 func TestRequests(t *testing.T) {
+	start := time.Now() // the store's clock stays here: the daily quota must not reset at a midnight mid-test
 	f := newFixture(t, fixtureOpts{
-		store:   store.Options{HostBytesPerDay: 4096},
+		store:   store.Options{HostBytesPerDay: 4096, Now: func() time.Time { return start }},
 		server:  Options{MaxBody: 8192},
 		release: []gate.Release{{Version: "0.1.0", Commit: oldCommit}, {Version: "0.2.0", Commit: midCommit}, {Version: "0.3.0", Commit: newCommit}},
 		accept:  2,

@@ -173,7 +173,8 @@ func TestRetentionMovesStartNeverReusesOffsets(t *testing.T) {
 
 func TestQuota(t *testing.T) {
 	ctx := context.Background()
-	s := newTestStore(t, Options{HostBytesTotal: 100, HostBytesPerDay: 60})
+	now := time.Now() // held: the daily quota must not reset at a midnight mid-test
+	s := newTestStore(t, Options{HostBytesTotal: 100, HostBytesPerDay: 60, Now: func() time.Time { return now }})
 	k := Key{"greedy", "s"}
 	mustAppend(t, s, k, 0, Gen{}, string(make([]byte, 50)))
 	_, _, err := s.Append(ctx, k, 50, Gen{}, make([]byte, 20))

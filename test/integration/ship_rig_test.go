@@ -215,6 +215,7 @@ type shipWriter struct {
 	filler  []byte
 	sources []*shipSource
 	lines   int
+	maxLine int // when > 0, no line has more filler bytes than this
 }
 
 func newShipWriter(t *testing.T, seed int64, sources []*shipSource) *shipWriter {
@@ -247,6 +248,14 @@ func (w *shipWriter) line(s *shipSource) []byte {
 	case p < 80:
 		n = 2048 + w.rng.IntN(8<<10)
 	}
+	if w.maxLine > 0 {
+		n = min(n, w.maxLine)
+	}
+	return w.lineOf(s, n)
+}
+
+// lineOf is the next line of s with n filler bytes.
+func (w *shipWriter) lineOf(s *shipSource, n int) []byte {
 	s.seq++
 	b := fmt.Appendf(nil, "g%04d %s n%07d ", s.gen, s.stream, s.seq)
 	for n > 0 {

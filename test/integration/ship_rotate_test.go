@@ -113,7 +113,11 @@ func TestShipperRotatedBeforeFirstSend(t *testing.T) {
 			}
 		}
 	}
-	lines(10) // well under max_bytes
+	// Well under max_bytes (48 KiB), or a full batch would go at once:
+	// ten lines of at most 2 KiB each.
+	r.w.maxLine = 2048
+	lines(10)
+	r.w.maxLine = 0
 	r.sp.Start()
 	time.Sleep(time.Second)
 	for i, L := range r.lengths() {
