@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // TestCABackupRestore: a receiver rebuilt from a `ca backup` on a fresh
@@ -65,11 +66,11 @@ func TestCABackupRestore(t *testing.T) {
 		return c
 	}
 	ctx := context.Background()
-	if err := client("lab-1").Heartbeat(ctx, transport.StateUp); err != nil {
+	if err := client("lab-1").Heartbeat(ctx, wire.StateUp); err != nil {
 		t.Fatalf("lab-1 against the restored receiver: %v", err)
 	}
 	var te *transport.Error
-	if err := client("lab-2").Heartbeat(ctx, transport.StateUp); !errors.As(err, &te) || te.Status != 401 {
+	if err := client("lab-2").Heartbeat(ctx, wire.StateUp); !errors.As(err, &te) || te.Status != 401 {
 		t.Fatalf("removed lab-2 against the restored receiver: %v; want 401", err)
 	}
 }

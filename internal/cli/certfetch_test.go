@@ -16,6 +16,7 @@ import (
 	"github.com/cis490/cis490/internal/shipper"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // fleetWithCA sets up a receiver.toml with `ca init` and starts it.
@@ -84,7 +85,7 @@ func TestCertFetch(t *testing.T) {
 	lab, _ := config.LoadLabHost(expired)
 	c, _ := transport.New(transport.FromConfig(lab))
 	defer c.Close()
-	if err := c.Heartbeat(context.Background(), transport.StateUp); err != nil {
+	if err := c.Heartbeat(context.Background(), wire.StateUp); err != nil {
 		t.Fatalf("after the renewal: %v", err)
 	}
 	gone := bundleAt(t, dir, url, "lab-3", time.Now().Add(-45*24*time.Hour), 24*time.Hour)

@@ -11,6 +11,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -62,7 +63,7 @@ func TestEnrollCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Heartbeat(context.Background(), transport.StateUp); err != nil {
+	if err := c.Heartbeat(context.Background(), wire.StateUp); err != nil {
 		t.Fatalf("the enrolled host's first heartbeat: %v", err)
 	}
 	if code, _, errs := runIn(t, tok, "enroll", "--receiver", url, "--host", "lab-5", "--dir", filepath.Join(dir, "again")); code != 1 || !strings.Contains(errs, "used up") {

@@ -14,6 +14,7 @@ import (
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // startConfigured runs a receiver from a receiver.toml whose CA `ca init`
@@ -62,7 +63,7 @@ func TestHostRemove(t *testing.T) {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	if err := c.Heartbeat(ctx, transport.StateUp); err != nil {
+	if err := c.Heartbeat(ctx, wire.StateUp); err != nil {
 		t.Fatalf("before the removal: %v", err)
 	}
 	code, out, errs := run(t, "host", "remove", "lab-1", "--config", cfg)
@@ -70,7 +71,7 @@ func TestHostRemove(t *testing.T) {
 		t.Fatalf("host remove: exit %d %q %q", code, out, errs)
 	}
 	time.Sleep(300 * time.Millisecond) // the receiver rereads the list at most every 200 ms
-	err = c.Heartbeat(ctx, transport.StateUp)
+	err = c.Heartbeat(ctx, wire.StateUp)
 	var te *transport.Error
 	if !errors.As(err, &te) || te.Status != 401 || !strings.Contains(te.Message, "revoked") {
 		t.Fatalf("after the removal, over the same connection: %v; want 401 revoked", err)
@@ -127,7 +128,7 @@ func TestIssueAgainEndsTheOldBundle(t *testing.T) {
 		t.Fatalf("first issue: %d %q %q", code, out, errs)
 	}
 	old := client(first)
-	if err := old.Heartbeat(ctx, transport.StateUp); err != nil {
+	if err := old.Heartbeat(ctx, wire.StateUp); err != nil {
 		t.Fatalf("the first bundle: %v", err)
 	}
 	if code, out, errs := run(t, "ca", "issue", "--config", cfg, "--host", "lab-1", "--out", second); code != 0 || !strings.Contains(out, "lab-1's earlier bundle is revoked") {
@@ -135,10 +136,10 @@ func TestIssueAgainEndsTheOldBundle(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond) // the token file is re-read within 1 s
 	var te *transport.Error
-	if err := old.Heartbeat(ctx, transport.StateUp); !errors.As(err, &te) || te.Status != 401 {
+	if err := old.Heartbeat(ctx, wire.StateUp); !errors.As(err, &te) || te.Status != 401 {
 		t.Fatalf("the first bundle after issuing again: %v; want 401", err)
 	}
-	if err := client(second).Heartbeat(ctx, transport.StateUp); err != nil {
+	if err := client(second).Heartbeat(ctx, wire.StateUp); err != nil {
 		t.Fatalf("the new bundle: %v", err)
 	}
 	// The old certificate is revoked too, not only the old token.
@@ -148,7 +149,7 @@ func TestIssueAgainEndsTheOldBundle(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(f.from, f.name))
 		os.WriteFile(filepath.Join(mixed, f.name), b, 0o600)
 	}
-	if err := client(mixed).Heartbeat(ctx, transport.StateUp); !errors.As(err, &te) || te.Status != 401 || !strings.Contains(te.Message, "revoked") {
+	if err := client(mixed).Heartbeat(ctx, wire.StateUp); !errors.As(err, &te) || te.Status != 401 || !strings.Contains(te.Message, "revoked") {
 		t.Fatalf("the first bundle's certificate with the new token: %v; want 401 revoked", err)
 	}
 }

@@ -25,9 +25,9 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/pki"
-	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/shipper"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Options configure a doctor run.
@@ -341,8 +341,7 @@ func checkAuth(ctx context.Context, e *env) Check {
 	// A heartbeat: authenticated, never gated, harmless (the host is up),
 	// and a refusal comes with the receiver's sentence.
 	e.sent = time.Now()
-	resp, err := c.Do(ctx, http.MethodPut, "/v1/heartbeat/"+url.PathEscape(e.cfg.Host), []byte(`{"state":"up"}`),
-		http.Header{"Content-Type": {"application/json"}})
+	resp, err := c.HeartbeatResponse(ctx, wire.StateUp)
 	e.rtt = time.Since(e.sent)
 	if err != nil {
 		return Check{Status: Fail, Finding: "no answer from the receiver: " + oneLine(err), Fix: "see receiver-tcp and receiver-tls above"}
@@ -413,16 +412,16 @@ func checkCode(_ context.Context, e *env) Check {
 	if why := unanswered(e); why != "" {
 		return skip(why)
 	}
-	accepted := e.resp.Header.Get(receiver.HeaderAccepted)
-	switch e.resp.Header.Get(receiver.HeaderGate) {
-	case "stale":
+	accepted := e.resp.Header.Get(wire.HeaderAccepted)
+	switch e.resp.Header.Get(wire.HeaderGate) {
+	case wire.GateStale:
 		return Check{Status: Fail, Finding: fmt.Sprintf("this host runs %s, a release the receiver no longer accepts (it accepts %s): its logs wait here", human.Commit(e.commit), accepted),
 			Fix: "run cis490 autoupdate, and check cis490-autoupdate.timer: it should have done this"}
-	case "unstamped":
+	case wire.GateUnstamped:
 		return Check{Status: Warn, Finding: "this build carries no code commit, so nobody can tell which code it runs", Fix: "install a release build (cis490 autoupdate)"}
-	case "unknown-commit":
+	case wire.GateUnknown:
 		return Check{Finding: "commit " + human.Commit(e.commit) + " is not a release the receiver knows (a dev build): accepted"}
-	case "pass":
+	case wire.GatePass:
 		return Check{Finding: "commit " + human.Commit(e.commit) + " is accepted by the receiver's version gate"}
 	}
 	return skip("the receiver does not say what its gate makes of this code (an older receiver)")
@@ -441,11 +440,11 @@ func checkInstance(_ context.Context, e *env) Check {
 		}
 		return out
 	}
-	if now := others(receiver.HeaderInstancesRecent); len(now) > 0 {
+	if now := others(wire.HeaderInstancesRecent); len(now) > 0 {
 		return Check{Status: Fail, Finding: fmt.Sprintf("another installation (%s) is speaking as %s right now; this one is %s", strings.Join(now, ", "), e.cfg.Host, e.instance),
 			Fix: "a cloned image: give each machine its own machine id (systemd-machine-id-setup) and its own host bundle"}
 	}
-	if day := others(receiver.HeaderInstances); len(day) > 0 {
+	if day := others(wire.HeaderInstances); len(day) > 0 {
 		return Check{Status: Warn, Finding: fmt.Sprintf("another installation (%s) spoke as %s in the last day, but not lately: a reinstall, or a clone that is off; this one is %s", strings.Join(day, ", "), e.cfg.Host, e.instance),
 			Fix: "if this machine was not reinstalled, look for a clone of it"}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/cis490/cis490/internal/receivertest"
 	"github.com/cis490/cis490/internal/shipper"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -363,7 +364,7 @@ func TestClone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if err := other.Heartbeat(context.Background(), transport.StateUp); err != nil {
+	if err := other.Heartbeat(context.Background(), wire.StateUp); err != nil {
 		t.Fatal(err)
 	}
 	rep := run(t, labHost(t, r.URL, c), newCommit)

@@ -15,6 +15,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Options configure a Shipper.
@@ -153,7 +154,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 	if ctx.Err() != nil && s.opt.ShuttingDown() {
 		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := s.opt.Client.Heartbeat(hctx, transport.StateShutdown); err != nil {
+		if err := s.opt.Client.Heartbeat(hctx, wire.StateShutdown); err != nil {
 			s.opt.Log.Warn("could not tell the receiver the machine is shutting down", "err", err)
 		}
 	}
@@ -201,7 +202,7 @@ func (s *Shipper) heartbeat(ctx context.Context) {
 		every = 5 * time.Minute
 	}
 	beat := func() {
-		if err := s.opt.Client.Heartbeat(ctx, transport.StateUp); err == nil {
+		if err := s.opt.Client.Heartbeat(ctx, wire.StateUp); err == nil {
 			s.sent.Store(time.Now().UnixNano())
 		} else if ctx.Err() == nil {
 			s.opt.Log.Warn("heartbeat failed", "err", err)

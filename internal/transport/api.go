@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
-	"time"
+
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Gen is the file generation a PUT's bytes come from.
@@ -22,21 +22,18 @@ type Gen struct {
 func (c *Client) PutLogs(ctx context.Context, stream string, offset int64, gen Gen, data []byte) (int64, error) {
 	hdr := http.Header{}
 	if gen.ID != "" {
-		hdr.Set("X-Cis490-Generation", gen.ID)
-		hdr.Set("X-Cis490-Generation-Start", strconv.FormatInt(gen.Start, 10))
+		hdr.Set(wire.HeaderGeneration, gen.ID)
+		hdr.Set(wire.HeaderGenerationStart, strconv.FormatInt(gen.Start, 10))
 	}
 	hdr.Set("Content-Type", "application/octet-stream")
-	path := fmt.Sprintf("/v1/logs/%s/%s?offset=%d", url.PathEscape(c.opt.Host), url.PathEscape(stream), offset)
-	resp, err := c.Do(ctx, http.MethodPut, path, data, hdr)
+	resp, err := c.Do(ctx, http.MethodPut, wire.PutLogsPath(c.opt.Host, stream, offset), data, hdr)
 	if err != nil {
 		return 0, err
 	}
 	if err := resp.Err(); err != nil {
 		return 0, err
 	}
-	var body struct {
-		Length int64 `json:"length"`
-	}
+	var body wire.Appended
 	if err := json.Unmarshal(resp.Body, &body); err != nil {
 		return 0, fmt.Errorf("receiver's answer to PUT has no length: %w", err)
 	}
@@ -55,8 +52,7 @@ type StreamState struct {
 // Head asks the receiver where the host's stream stands; an unknown stream
 // is Found=false, not an error.
 func (c *Client) Head(ctx context.Context, stream string) (StreamState, error) {
-	path := fmt.Sprintf("/v1/logs/%s/%s", url.PathEscape(c.opt.Host), url.PathEscape(stream))
-	resp, err := c.Do(ctx, http.MethodHead, path, nil, nil)
+	resp, err := c.Do(ctx, http.MethodHead, wire.LogsPath(c.opt.Host, stream), nil, nil)
 	if err != nil {
 		return StreamState{}, err
 	}
@@ -73,36 +69,37 @@ func (c *Client) Head(ctx context.Context, stream string) (StreamState, error) {
 		}
 		return n, nil
 	}
-	st := StreamState{Found: true, Gen: resp.Header.Get("X-Cis490-Generation")}
-	if st.Length, err = num("X-Cis490-Length"); err != nil {
+	st := StreamState{Found: true, Gen: resp.Header.Get(wire.HeaderGeneration)}
+	if st.Length, err = num(wire.HeaderLength); err != nil {
 		return StreamState{}, err
 	}
-	if st.Start, err = num("X-Cis490-Start"); err != nil {
+	if st.Start, err = num(wire.HeaderStart); err != nil {
 		return StreamState{}, err
 	}
-	if st.GenStart, err = num("X-Cis490-Generation-Start"); err != nil {
+	if st.GenStart, err = num(wire.HeaderGenerationStart); err != nil {
 		return StreamState{}, err
 	}
 	return st, nil
 }
 
-// Heartbeat states.
-const (
-	StateUp       = "up"
-	StateShutdown = "shutdown"
-	StateSleep    = "sleep"
-)
-
-// Heartbeat tells the receiver the host is alive (up), or going down
-// (shutdown) or to sleep. It is never behind the version gate.
+// Heartbeat tells the receiver the host is alive (wire.StateUp), or going
+// down (wire.StateShutdown) or to sleep. It is never behind the version
+// gate.
 func (c *Client) Heartbeat(ctx context.Context, state string) error {
-	body, _ := json.Marshal(map[string]string{"state": state})
-	resp, err := c.Do(ctx, http.MethodPut, "/v1/heartbeat/"+url.PathEscape(c.opt.Host), body,
-		http.Header{"Content-Type": {"application/json"}})
+	resp, err := c.HeartbeatResponse(ctx, state)
 	if err != nil {
 		return err
 	}
 	return resp.Err()
+}
+
+// HeartbeatResponse sends a heartbeat and returns the receiver's answer
+// whatever its status: the doctor reads what the receiver tells a host
+// (wire.HeaderGate, wire.HeaderInstances…) and its refusals.
+func (c *Client) HeartbeatResponse(ctx context.Context, state string) (*Response, error) {
+	body, _ := json.Marshal(wire.Heartbeat{State: state})
+	return c.Do(ctx, http.MethodPut, wire.HeartbeatPath(c.opt.Host), body,
+		http.Header{"Content-Type": {"application/json"}})
 }
 
 // GetJSON fetches path and decodes its JSON answer into v.
@@ -123,7 +120,7 @@ func (c *Client) GetJSON(ctx context.Context, path string, v any) error {
 // PutHostHealth sends this host's doctor snapshot. It is never behind the
 // version gate: a host running stale code can still say so.
 func (c *Client) PutHostHealth(ctx context.Context, snapshot []byte) error {
-	resp, err := c.Do(ctx, http.MethodPut, "/v1/host-health/"+url.PathEscape(c.opt.Host), snapshot,
+	resp, err := c.Do(ctx, http.MethodPut, wire.HostHealthPath(c.opt.Host), snapshot,
 		http.Header{"Content-Type": {"application/json"}})
 	if err != nil {
 		return err
@@ -131,26 +128,19 @@ func (c *Client) PutHostHealth(ctx context.Context, snapshot []byte) error {
 	return resp.Err()
 }
 
-// Renewed is a renewed certificate.
-type Renewed struct {
-	Cert     string    `json:"cert"` // PEM
-	CA       string    `json:"ca"`
-	NotAfter time.Time `json:"not_after"`
-}
-
 // RenewCert asks for a new certificate over the key of csrPEM,
 // authenticated by the current (maybe just expired) certificate and the
 // host token. Never behind the version gate.
-func (c *Client) RenewCert(ctx context.Context, csrPEM []byte) (*Renewed, error) {
-	body, _ := json.Marshal(map[string]string{"csr": string(csrPEM)})
-	resp, err := c.Do(ctx, http.MethodPost, "/v1/certs/renew", body, http.Header{"Content-Type": {"application/json"}})
+func (c *Client) RenewCert(ctx context.Context, csrPEM []byte) (*wire.Renewed, error) {
+	body, _ := json.Marshal(wire.RenewRequest{CSR: string(csrPEM)})
+	resp, err := c.Do(ctx, http.MethodPost, wire.PathRenew, body, http.Header{"Content-Type": {"application/json"}})
 	if err != nil {
 		return nil, err
 	}
 	if err := resp.Err(); err != nil {
 		return nil, err
 	}
-	var r Renewed
+	var r wire.Renewed
 	if err := json.Unmarshal(resp.Body, &r); err != nil {
 		return nil, fmt.Errorf("the receiver's renewal is not JSON: %w", err)
 	}

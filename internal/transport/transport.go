@@ -30,6 +30,7 @@ import (
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Options configure a Client.
@@ -142,18 +143,12 @@ type Response struct {
 // Error is a non-2xx answer: the receiver's sentence and what it says to do.
 type Error struct {
 	Status     int
-	Message    string        // the receiver's one-sentence error
-	Reason     string        // its reason, as the index records it ("no-stream", "gap", …); "" from an older receiver
-	Length     int64         // 409: the stream's length to resync to
-	HasLength  bool          // whether Length was given
-	RetryAfter time.Duration // from Retry-After, 0 if none
-	Accepted   []Release     // 426: the releases the receiver accepts
-}
-
-// Release names an accepted release in a 426 answer.
-type Release struct {
-	Version string `json:"version"`
-	Commit  string `json:"commit"`
+	Message    string         // the receiver's one-sentence error
+	Reason     string         // its reason, as the index records it ("no-stream", "gap", …); "" from an older receiver
+	Length     int64          // 409: the stream's length to resync to
+	HasLength  bool           // whether Length was given
+	RetryAfter time.Duration  // from Retry-After, 0 if none
+	Accepted   []wire.Release // 426: the releases the receiver accepts
 }
 
 func (e *Error) Error() string {
@@ -169,12 +164,7 @@ func (r *Response) Err() error {
 		return nil
 	}
 	e := &Error{Status: r.Status}
-	var body struct {
-		Error    string    `json:"error"`
-		Reason   string    `json:"reason"`
-		Length   *int64    `json:"length"`
-		Accepted []Release `json:"accepted"`
-	}
+	var body wire.Error
 	if json.Unmarshal(r.Body, &body) == nil {
 		e.Message, e.Reason, e.Accepted = body.Error, body.Reason, body.Accepted
 		if body.Length != nil {
@@ -250,9 +240,9 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader, 
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	if c.opt.Commit != "" {
-		req.Header.Set("X-Cis490-Code-Commit", c.opt.Commit)
+		req.Header.Set(wire.HeaderCommit, c.opt.Commit)
 	}
-	req.Header.Set("X-Cis490-Instance", c.opt.Instance)
+	req.Header.Set(wire.HeaderInstance, c.opt.Instance)
 	req.Header.Set("User-Agent", c.opt.UserAgent)
 	resp, err := c.http.Do(req)
 	if err != nil {

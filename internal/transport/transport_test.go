@@ -11,6 +11,7 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/receivertest"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 const (
@@ -56,7 +57,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || !st.Found || st.Length != 6 || st.Gen != "g1" || st.GenStart != 0 {
 		t.Fatalf("HEAD = %+v, %v", st, err)
 	}
-	if err := cl.Heartbeat(ctx, StateUp); err != nil {
+	if err := cl.Heartbeat(ctx, wire.StateUp); err != nil {
 		t.Fatal(err)
 	}
 
@@ -66,7 +67,7 @@ func TestRoundTrip(t *testing.T) {
 	if !errors.As(err, &e) || e.Status != 426 || len(e.Accepted) != 1 || e.Accepted[0].Commit != newCommit {
 		t.Fatalf("stale put = %v; want 426 naming the accepted release", err)
 	}
-	if err := stale.Heartbeat(ctx, StateShutdown); err != nil {
+	if err := stale.Heartbeat(ctx, wire.StateShutdown); err != nil {
 		t.Fatalf("stale heartbeat = %v; heartbeats are never gated", err)
 	}
 
