@@ -16,9 +16,9 @@ import (
 
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/pki"
-	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/vfs"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 func runEnroll(ctx context.Context, env *Env, args []string) error {
@@ -79,9 +79,9 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(receiver.EnrollRequest{Host: host, CSR: string(csrPEM)})
+	body, _ := json.Marshal(wire.EnrollRequest{Host: host, CSR: string(csrPEM)})
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.PinnedTLS(fp, u.Hostname())}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(u.String(), "/")+"/v1/enroll", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(u.String(), "/")+wire.PathEnroll, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -94,13 +94,11 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusCreated {
-		var e struct {
-			Error string `json:"error"`
-		}
+		var e wire.Error
 		json.Unmarshal(b, &e)
 		return fmt.Errorf("the receiver refused to enroll %s (%d): %s", host, resp.StatusCode, e.Error)
 	}
-	var got receiver.EnrollResponse
+	var got wire.Enrolled
 	if err := json.Unmarshal(b, &got); err != nil {
 		return fmt.Errorf("the receiver's answer is not an enrollment: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // principal is who a request authenticated as.
@@ -34,34 +35,34 @@ func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (pr
 	}
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return principal{}, &apiError{status: http.StatusUnauthorized, reason: "no-token",
+		return principal{}, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonNoToken,
 			msg: "no bearer token was sent; " + tokenFix(v.Kind)}
 	}
 	tok, ok := strings.CutPrefix(authz, "Bearer ")
 	if !ok {
-		return principal{}, &apiError{status: http.StatusUnauthorized, reason: "bad-token",
+		return principal{}, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonBadToken,
 			msg: "the Authorization header must be `Bearer <token>`"}
 	}
 	e, ok := s.tokens.Lookup(strings.TrimSpace(tok))
 	if !ok {
-		return principal{}, &apiError{status: http.StatusUnauthorized, reason: "bad-token",
+		return principal{}, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonBadToken,
 			msg: "the bearer token is not known to this receiver (wrong, revoked or from another fleet); " + tokenFix(v.Kind)}
 	}
 	switch {
 	case v.Kind == pki.KindHost && e.Kind == token.KindHost:
 		if e.Name != v.Name {
-			return principal{}, &apiError{status: http.StatusForbidden, reason: "host-mismatch",
+			return principal{}, &apiError{status: http.StatusForbidden, reason: wire.ReasonHostMismatch,
 				msg: fmt.Sprintf("the token belongs to host %s but the certificate names %s; a host may only use its own credentials", e.Name, v.Name)}
 		}
 		return principal{kind: pki.KindHost, name: v.Name}, nil
 	case v.Kind == pki.KindAdmin && e.Kind == token.KindAdmin:
 		if e.Name != v.Name {
-			return principal{}, &apiError{status: http.StatusForbidden, reason: "admin-mismatch",
+			return principal{}, &apiError{status: http.StatusForbidden, reason: wire.ReasonAdminMismatch,
 				msg: fmt.Sprintf("the admin token belongs to %s but the certificate names %s", e.Name, v.Name)}
 		}
 		return principal{kind: pki.KindAdmin, name: v.Name}, nil
 	default:
-		return principal{}, &apiError{status: http.StatusForbidden, reason: "cred-mismatch",
+		return principal{}, &apiError{status: http.StatusForbidden, reason: wire.ReasonCredMismatch,
 			msg: fmt.Sprintf("a %s certificate was sent with a %s token; admin and host credentials are never interchangeable", v.Kind, e.Kind)}
 	}
 }
@@ -69,11 +70,11 @@ func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (pr
 // requireHost checks that p is the host named in the path.
 func requireHost(p principal, pathHost string) *apiError {
 	if p.kind != pki.KindHost {
-		return &apiError{status: http.StatusForbidden, reason: "admin-write",
+		return &apiError{status: http.StatusForbidden, reason: wire.ReasonAdminWrite,
 			msg: "admins may read every host's data but write as no host; use the host's own credentials"}
 	}
 	if p.name != pathHost {
-		return &apiError{status: http.StatusForbidden, reason: "host-mismatch",
+		return &apiError{status: http.StatusForbidden, reason: wire.ReasonHostMismatch,
 			msg: fmt.Sprintf("these credentials are for host %s, not %s; a host may only write as itself", p.name, pathHost)}
 	}
 	return nil
@@ -81,7 +82,7 @@ func requireHost(p principal, pathHost string) *apiError {
 
 func requireAdmin(p principal) *apiError {
 	if p.kind != pki.KindAdmin {
-		return &apiError{status: http.StatusForbidden, reason: "not-admin",
+		return &apiError{status: http.StatusForbidden, reason: wire.ReasonNotAdmin,
 			msg: "this endpoint is for admins; use an admin certificate and token from `cis490 ca issue --admin NAME`"}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Enroller signs the certificates of hosts joining with a join token.
@@ -29,50 +30,32 @@ type Enroller struct {
 	Rejoined func(host string) error
 }
 
-// EnrollRequest is the body of POST /v1/enroll.
-type EnrollRequest struct {
-	Host string `json:"host"`
-	CSR  string `json:"csr"` // PEM
-}
-
-// EnrollResponse is what an enrolled host gets.
-type EnrollResponse struct {
-	Host     string    `json:"host"`
-	Cert     string    `json:"cert"` // PEM
-	CA       string    `json:"ca"`   // PEM
-	Token    string    `json:"token"`
-	NotAfter time.Time `json:"not_after"`
-	// ReleaseKey is the public key releases are signed with ("" when the
-	// receiver has none configured).
-	ReleaseKey string `json:"release_key,omitempty"`
-}
-
 // enroll answers POST /v1/enroll: a join token (bearer) and a CSR make a
 // host; it needs no client certificate.
 func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	e := s.opt.Enroll
 	if e == nil {
-		return nil, &apiError{status: http.StatusNotFound, reason: "not-found", msg: "this receiver does not enroll hosts (its CA key is not here); issue a bundle with `cis490 ca issue --host`"}
+		return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNotFound, msg: "this receiver does not enroll hosts (its CA key is not here); issue a bundle with `cis490 ca issue --host`"}
 	}
 	if r.Method != http.MethodPost {
-		return nil, &apiError{status: http.StatusMethodNotAllowed, reason: "method", msg: "enroll with POST /v1/enroll"}
+		return nil, &apiError{status: http.StatusMethodNotAllowed, reason: wire.ReasonMethod, msg: "enroll with POST /v1/enroll"}
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return nil, &apiError{status: http.StatusUnauthorized, reason: "no-token", msg: "enrolling needs a join token: Authorization: Bearer <token from cis490 token create>"}
+		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonNoToken, msg: "enrolling needs a join token: Authorization: Bearer <token from cis490 token create>"}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
 	if err != nil || len(body) > 64<<10 {
-		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: "too-large", msg: "an enroll request is a small JSON object {\"host\", \"csr\"}"}
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: "an enroll request is a small JSON object {\"host\", \"csr\"}"}
 	}
 	// The token first, from memory and cheaply: an unauthenticated caller
 	// gets no lock, no file read and no CSR parsed.
 	if !s.tokens.IsJoin(tok) {
-		return nil, &apiError{status: http.StatusUnauthorized, reason: "join-token", msg: token.ErrJoinUnknown.Error()}
+		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinToken, msg: token.ErrJoinUnknown.Error()}
 	}
-	var req EnrollRequest
+	var req wire.EnrollRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-json", msg: "the enroll request is not JSON {\"host\": NAME, \"csr\": PEM}"}
+		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadJSON, msg: "the enroll request is not JSON {\"host\": NAME, \"csr\": PEM}"}
 	}
 	host, err := names.Host(req.Host)
 	if err != nil {
@@ -80,14 +63,14 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	}
 	csr, err := pki.ParseCSR([]byte(req.CSR))
 	if err != nil {
-		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-csr", msg: "the certificate request is not valid: " + err.Error()}
+		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadCSR, msg: "the certificate request is not valid: " + err.Error()}
 	}
 	now := s.opt.Now()
 	// Sign before anything is spent or revoked: a request the CA refuses
 	// (the receiver's own name, a weak key) costs the token nothing.
 	certPEM, serial, err := e.CA.SignHostCSR(csr, host, e.Lifetime, now)
 	if err != nil {
-		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-name", msg: err.Error()}
+		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadName, msg: err.Error()}
 	}
 	// One change to the fleet's credentials at a time: an enrollment
 	// racing a `host remove` must not leave credentials the removal missed.
@@ -99,15 +82,15 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if err := token.ConsumeJoin(TokensPath(e.DataDir), tok, host, now); err != nil {
 		switch {
 		case errors.Is(err, token.ErrJoinHost):
-			return nil, &apiError{status: http.StatusForbidden, reason: "join-host", msg: err.Error()}
+			return nil, &apiError{status: http.StatusForbidden, reason: wire.ReasonJoinHost, msg: err.Error()}
 		case errors.Is(err, token.ErrJoinUsed):
-			return nil, &apiError{status: http.StatusForbidden, reason: "join-used", msg: err.Error()}
+			return nil, &apiError{status: http.StatusForbidden, reason: wire.ReasonJoinUsed, msg: err.Error()}
 		case errors.Is(err, token.ErrJoinLive):
-			return nil, &apiError{status: http.StatusConflict, reason: "join-live", msg: err.Error()}
+			return nil, &apiError{status: http.StatusConflict, reason: wire.ReasonJoinLive, msg: err.Error()}
 		case errors.Is(err, token.ErrJoinExpired):
-			return nil, &apiError{status: http.StatusUnauthorized, reason: "join-expired", msg: err.Error()}
+			return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinExpired, msg: err.Error()}
 		case errors.Is(err, token.ErrJoinUnknown):
-			return nil, &apiError{status: http.StatusUnauthorized, reason: "join-token", msg: err.Error()}
+			return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinToken, msg: err.Error()}
 		}
 		return nil, s.enrollFailed(host, err)
 	}
@@ -137,13 +120,13 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 		}
 	}
 	s.log.Info("host enrolled", "host", host, "serial", serial, "not_after", cert.NotAfter)
-	return jsonResponse(http.StatusCreated, EnrollResponse{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()),
+	return jsonResponse(http.StatusCreated, wire.Enrolled{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()),
 		Token: hostTok, NotAfter: cert.NotAfter.UTC(), ReleaseKey: e.ReleaseKey}), nil
 }
 
 func (s *Server) enrollFailed(host string, err error) *apiError {
 	s.log.Error("enroll", "host", host, "err", err)
-	return &apiError{status: http.StatusServiceUnavailable, reason: "storage", retryAfter: 30, msg: "the receiver cannot enroll hosts right now; retry later"}
+	return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the receiver cannot enroll hosts right now; retry later"}
 }
 
 // RevokeHost revokes host's tokens and every certificate the CA's ledger

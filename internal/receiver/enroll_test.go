@@ -17,6 +17,7 @@ import (
 
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // csrFor makes a key and a CSR that asks for far more than it may get.
@@ -53,7 +54,7 @@ func TestEnroll(t *testing.T) {
 	token.RevokeID(f.tokens, token.ID(revoked))
 
 	post := func(tok, host, csr string) reply {
-		b, _ := json.Marshal(EnrollRequest{Host: host, CSR: csr})
+		b, _ := json.Marshal(wire.EnrollRequest{Host: host, CSR: csr})
 		return f.do(cred{token: tok}, http.MethodPost, "/v1/enroll", string(b), nil)
 	}
 	csr, key := csrWithKey(t, "receiver.test")
@@ -61,7 +62,7 @@ func TestEnroll(t *testing.T) {
 	if r.status != 201 {
 		t.Fatalf("enroll: %d %s", r.status, r.body)
 	}
-	var got EnrollResponse
+	var got wire.Enrolled
 	json.Unmarshal([]byte(r.body), &got)
 	cert, err := pki.ParseCertPEM([]byte(got.Cert))
 	if err != nil || cert.Subject.CommonName != "lab-1" || len(cert.DNSNames) != 1 || cert.DNSNames[0] != "lab-1" ||
@@ -126,7 +127,7 @@ func TestRoomTokenCannotTakeOver(t *testing.T) {
 	fp := f.ca.Fingerprint()
 	room, _ := token.AddJoin(f.tokens, fp, "LAB-1??", 5, now.Add(time.Hour), now)
 	post := func(tok, host string) reply {
-		b, _ := json.Marshal(EnrollRequest{Host: host, CSR: csrFor(t, host)})
+		b, _ := json.Marshal(wire.EnrollRequest{Host: host, CSR: csrFor(t, host)})
 		return f.do(cred{token: tok}, http.MethodPost, "/v1/enroll", string(b), nil)
 	}
 	if r := post(room, "lab-150"); r.status != 201 {
@@ -144,7 +145,7 @@ func TestRoomTokenCannotTakeOver(t *testing.T) {
 	single, _ := token.AddJoin(f.tokens, fp, "lab-160", 1, now.Add(time.Hour), now)
 	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
 	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "lab-160"}}, weak)
-	b, _ := json.Marshal(EnrollRequest{Host: "lab-160", CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
+	b, _ := json.Marshal(wire.EnrollRequest{Host: "lab-160", CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
 	if r := f.do(cred{token: single}, http.MethodPost, "/v1/enroll", string(b), nil); r.status != 400 || !strings.Contains(r.body, "2048") {
 		t.Fatalf("a 1024-bit key: %d %s", r.status, r.body)
 	}
@@ -172,7 +173,7 @@ func TestEnrollWaitsForHostRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan reply, 1)
-	b, _ := json.Marshal(EnrollRequest{Host: "lab-1", CSR: csrFor(t, "lab-1")})
+	b, _ := json.Marshal(wire.EnrollRequest{Host: "lab-1", CSR: csrFor(t, "lab-1")})
 	go func() {
 		done <- f.do(cred{token: tok}, http.MethodPost, "/v1/enroll", string(b), nil)
 	}()

@@ -14,6 +14,7 @@ import (
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // handle dispatches an authenticated request with a valid route.
@@ -27,7 +28,7 @@ func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (
 		if err := requireAdmin(p); err != nil {
 			return nil, err
 		}
-		return jsonResponse(http.StatusOK, map[string]any{"host": rt.host, "streams": nonNil(s.store.List(rt.host))}), nil
+		return jsonResponse(http.StatusOK, wire.Streams{Host: rt.host, Streams: streamInfos(s.store.List(rt.host))}), nil
 	case rt.endpoint == EPHeartbeat && r.Method == http.MethodPut:
 		return s.putHeartbeat(r, rt, p, rec)
 	case rt.endpoint == EPHostHealth && rt.host != "" && r.Method == http.MethodPut && s.opt.HostHealthDir != "":
@@ -43,20 +44,23 @@ func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (
 		v, err := s.opt.Fleet(r.Context(), s.opt.Now())
 		if err != nil {
 			s.log.Error("fleet view", "err", err)
-			return nil, &apiError{status: http.StatusServiceUnavailable, reason: "fleet-view", retryAfter: 30,
+			return nil, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonFleetView, retryAfter: 30,
 				msg: "the receiver cannot read its index for the fleet view right now; retry later, and read the receiver's journal"}
 		}
 		return jsonResponse(http.StatusOK, v), nil
 	}
-	return nil, &apiError{status: http.StatusMethodNotAllowed, reason: "method",
+	return nil, &apiError{status: http.StatusMethodNotAllowed, reason: wire.ReasonMethod,
 		msg: fmt.Sprintf("%s is not allowed on %s; see the API reference in the README", r.Method, r.URL.EscapedPath())}
 }
 
-func nonNil(in []store.Info) []store.Info {
-	if in == nil {
-		return []store.Info{}
+// streamInfos is a host's streams as the wire has them: never null, an
+// empty list.
+func streamInfos(in []store.Info) []wire.StreamInfo {
+	out := make([]wire.StreamInfo, len(in))
+	for i, s := range in {
+		out[i] = wire.StreamInfo{Stream: s.Stream, Start: s.Start, Length: s.Length, Gen: s.Gen, GenStart: s.GenStart}
 	}
-	return in
+	return out
 }
 
 func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) (*response, *apiError) {
@@ -66,9 +70,9 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	g := s.gate()
 	rec.line.Gate = g.Check(rec.line.Commit)
 	if rec.line.Gate == gate.Stale {
-		return nil, &apiError{status: http.StatusUpgradeRequired, reason: "stale-code",
-			msg:   fmt.Sprintf("this host runs commit %s, a release older than the receiver accepts; update it (cis490 autoupdate) to %s", rec.line.Commit, g.Text()),
-			extra: map[string]any{"accepted": g.Accepted()}}
+		return nil, &apiError{status: http.StatusUpgradeRequired, reason: wire.ReasonStaleCode,
+			msg:      fmt.Sprintf("this host runs commit %s, a release older than the receiver accepts; update it (cis490 autoupdate) to %s", rec.line.Commit, g.Text()),
+			accepted: wireReleases(g.Accepted())}
 	}
 	offset, aerr := parseOffset(r.URL.Query())
 	if aerr != nil {
@@ -94,7 +98,15 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	if b.Outcome == store.Duplicate {
 		status = http.StatusOK
 	}
-	return jsonResponse(status, map[string]any{"length": b.Length}), nil
+	return jsonResponse(status, wire.Appended{Length: b.Length}), nil
+}
+
+func wireReleases(in []gate.Release) []wire.Release {
+	out := make([]wire.Release, len(in))
+	for i, r := range in {
+		out[i] = wire.Release{Version: r.Version, Commit: r.Commit, Rolling: r.Rolling}
+	}
+	return out
 }
 
 // storeError maps a store failure to an answer; bad input never becomes a 5xx.
@@ -103,18 +115,18 @@ func (s *Server) storeError(err error) *apiError {
 	var qe *store.QuotaError
 	switch {
 	case errors.As(err, &ce):
-		return &apiError{status: http.StatusConflict, reason: ce.Reason, msg: ce.Error(), extra: map[string]any{"length": ce.Length}}
+		return &apiError{status: http.StatusConflict, reason: ce.Reason, msg: ce.Error(), length: &ce.Length}
 	case errors.As(err, &qe):
-		return &apiError{status: http.StatusTooManyRequests, reason: "quota", msg: qe.Error(), retryAfter: secondsToMidnightUTC(s.opt.Now())}
+		return &apiError{status: http.StatusTooManyRequests, reason: wire.ReasonQuota, msg: qe.Error(), retryAfter: secondsToMidnightUTC(s.opt.Now())}
 	case errors.Is(err, store.ErrFull):
-		return &apiError{status: http.StatusInsufficientStorage, reason: "disk-full",
+		return &apiError{status: http.StatusInsufficientStorage, reason: wire.ReasonDiskFull,
 			msg: "the receiver is keeping its last free disk space; nothing was stored, retry later (operator: free space or lower retention)", retryAfter: 300}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &apiError{status: http.StatusServiceUnavailable, reason: "canceled", msg: "the request ended before its bytes were durable; retry", retryAfter: 1}
+		return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonCanceled, msg: "the request ended before its bytes were durable; retry", retryAfter: 1}
 	case errors.Is(err, commit.ErrFailed), errors.Is(err, store.ErrClosed):
-		return &apiError{status: http.StatusServiceUnavailable, reason: "storage", msg: "the receiver's storage is unavailable; retry later", retryAfter: 30}
+		return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, msg: "the receiver's storage is unavailable; retry later", retryAfter: 30}
 	}
-	return &apiError{status: http.StatusInternalServerError, reason: "storage", msg: "the receiver could not store the bytes; retry later"}
+	return &apiError{status: http.StatusInternalServerError, reason: wire.ReasonStorage, msg: "the receiver could not store the bytes; retry later"}
 }
 
 func secondsToMidnightUTC(now time.Time) int {
@@ -123,34 +135,34 @@ func secondsToMidnightUTC(now time.Time) int {
 }
 
 func parseOffset(q map[string][]string) (int64, *apiError) {
-	v, ok := q["offset"]
+	v, ok := q[wire.QueryOffset]
 	if !ok || len(v) != 1 || v[0] == "" {
-		return 0, &apiError{status: http.StatusBadRequest, reason: "bad-offset",
+		return 0, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadOffset,
 			msg: "the offset query parameter is missing; send ?offset=N with the stream length from HEAD"}
 	}
 	n, err := strconv.ParseInt(v[0], 10, 64)
 	if err != nil || n < 0 || v[0][0] == '+' {
-		return 0, &apiError{status: http.StatusBadRequest, reason: "bad-offset",
+		return 0, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadOffset,
 			msg: fmt.Sprintf("offset %q is not a non-negative whole number of bytes", clip(v[0], 40))}
 	}
 	return n, nil
 }
 
 func parseGen(h http.Header) (store.Gen, *apiError) {
-	id := h.Get("X-Cis490-Generation")
+	id := h.Get(wire.HeaderGeneration)
 	if len(id) > 255 {
-		return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: "bad-generation", msg: "X-Cis490-Generation is longer than 255 bytes"}
+		return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadGeneration, msg: "X-Cis490-Generation is longer than 255 bytes"}
 	}
 	for i := 0; i < len(id); i++ {
 		if id[i] < 0x21 || id[i] > 0x7e {
-			return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: "bad-generation", msg: "X-Cis490-Generation must be printable ASCII without spaces"}
+			return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadGeneration, msg: "X-Cis490-Generation must be printable ASCII without spaces"}
 		}
 	}
 	var start int64
-	if v := h.Get("X-Cis490-Generation-Start"); v != "" {
+	if v := h.Get(wire.HeaderGenerationStart); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: "bad-generation",
+			return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadGeneration,
 				msg: fmt.Sprintf("X-Cis490-Generation-Start %q is not a non-negative byte offset", clip(v, 40))}
 		}
 		start = n
@@ -160,7 +172,7 @@ func parseGen(h http.Header) (store.Gen, *apiError) {
 
 // readBody reads the whole body within the size limit and the memory budget.
 func (s *Server) readBody(r *http.Request) ([]byte, func(), *apiError) {
-	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, reason: "too-large",
+	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge,
 		msg: fmt.Sprintf("the body is larger than the receiver's limit of %d bytes; send smaller batches (batch.max_bytes)", s.opt.MaxBody)}
 	if r.ContentLength > s.opt.MaxBody {
 		return nil, nil, tooLarge
@@ -174,7 +186,7 @@ func (s *Server) readBody(r *http.Request) ([]byte, func(), *apiError) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	busy := &apiError{status: http.StatusServiceUnavailable, reason: "overloaded",
+	busy := &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonOverloaded,
 		msg: "the receiver is busy; retry after the delay in Retry-After", retryAfter: 2}
 	if !s.inflight.acquire(ctx, reserved) {
 		return nil, nil, busy
@@ -197,7 +209,7 @@ func (s *Server) readBody(r *http.Request) ([]byte, func(), *apiError) {
 		}
 		if err != nil {
 			release()
-			return nil, nil, &apiError{status: http.StatusBadRequest, reason: "body",
+			return nil, nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBody,
 				msg: "the request body could not be read completely; retry"}
 		}
 		if int64(len(buf)) > s.opt.MaxBody {
@@ -234,7 +246,7 @@ func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *a
 			return nil, err
 		}
 	}
-	notFound := &apiError{status: http.StatusNotFound, reason: "no-stream",
+	notFound := &apiError{status: http.StatusNotFound, reason: wire.ReasonNoStream,
 		msg: fmt.Sprintf("host %s has no stream %s yet; start at offset 0", rt.host, rt.stream)}
 	if r.Method == http.MethodHead {
 		info, ok := s.store.Stat(key)
@@ -246,15 +258,15 @@ func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *a
 	q := r.URL.Query()
 	var offset int64
 	switch {
-	case q.Has("offset") && q.Has("since"):
-		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-offset", msg: "give offset or since, not both"}
-	case q.Has("offset"):
+	case q.Has(wire.QueryOffset) && q.Has(wire.QuerySince):
+		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadOffset, msg: "give offset or since, not both"}
+	case q.Has(wire.QueryOffset):
 		var aerr *apiError
 		if offset, aerr = parseOffset(q); aerr != nil {
 			return nil, aerr
 		}
-	case q.Has("since"):
-		at, aerr := parseSince(q.Get("since"), s.opt.Now())
+	case q.Has(wire.QuerySince):
+		at, aerr := parseSince(q.Get(wire.QuerySince), s.opt.Now())
 		if aerr != nil {
 			return nil, aerr
 		}
@@ -262,14 +274,14 @@ func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *a
 		if offset, err = s.store.OffsetAt(key, at); errors.Is(err, store.ErrNotFound) {
 			return nil, notFound
 		} else if err != nil {
-			return nil, &apiError{status: http.StatusInternalServerError, reason: "storage", msg: "the receiver could not read that stream; retry later"}
+			return nil, &apiError{status: http.StatusInternalServerError, reason: wire.ReasonStorage, msg: "the receiver could not read that stream; retry later"}
 		}
 	}
 	limit := 1 << 20
-	if v := q.Get("limit"); v != "" {
+	if v := q.Get(wire.QueryLimit); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return nil, &apiError{status: http.StatusBadRequest, reason: "bad-limit", msg: fmt.Sprintf("limit %q is not a non-negative whole number of bytes", clip(v, 40))}
+			return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadLimit, msg: fmt.Sprintf("limit %q is not a non-negative whole number of bytes", clip(v, 40))}
 		}
 		limit = min(n, 8<<20)
 	}
@@ -279,10 +291,10 @@ func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *a
 	}
 	if err != nil {
 		s.log.Error("read stream", "stream", key.String(), "err", err)
-		return nil, &apiError{status: http.StatusInternalServerError, reason: "storage", msg: "the receiver could not read that stream; retry later"}
+		return nil, &apiError{status: http.StatusInternalServerError, reason: wire.ReasonStorage, msg: "the receiver could not read that stream; retry later"}
 	}
 	h := streamHeaders(info)
-	h["X-Cis490-Offset"] = strconv.FormatInt(max(offset, info.Start), 10)
+	h[wire.HeaderOffset] = strconv.FormatInt(max(offset, info.Start), 10)
 	return &response{status: http.StatusOK, raw: data, ctype: "application/octet-stream", headers: h}, nil
 }
 
@@ -295,21 +307,18 @@ func parseSince(v string, now time.Time) (time.Time, *apiError) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, nil
 	}
-	return time.Time{}, &apiError{status: http.StatusBadRequest, reason: "bad-since",
+	return time.Time{}, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadSince,
 		msg: fmt.Sprintf("since %q is neither a duration like 2h nor a time like 2026-11-27T08:00:00Z", clip(v, 40))}
 }
 
 func streamHeaders(info store.Info) map[string]string {
 	return map[string]string{
-		"X-Cis490-Length":           strconv.FormatInt(info.Length, 10),
-		"X-Cis490-Start":            strconv.FormatInt(info.Start, 10),
-		"X-Cis490-Generation":       info.Gen,
-		"X-Cis490-Generation-Start": strconv.FormatInt(info.GenStart, 10),
+		wire.HeaderLength:          strconv.FormatInt(info.Length, 10),
+		wire.HeaderStart:           strconv.FormatInt(info.Start, 10),
+		wire.HeaderGeneration:      info.Gen,
+		wire.HeaderGenerationStart: strconv.FormatInt(info.GenStart, 10),
 	}
 }
-
-// Heartbeat states.
-var heartbeatStates = map[string]bool{"up": true, "shutdown": true, "sleep": true}
 
 func (s *Server) putHeartbeat(r *http.Request, rt route, p principal, rec *reqState) (*response, *apiError) {
 	if err := requireHost(p, rt.host); err != nil {
@@ -317,23 +326,21 @@ func (s *Server) putHeartbeat(r *http.Request, rt route, p principal, rec *reqSt
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 4097))
 	if err != nil || len(body) > 4096 {
-		return nil, &apiError{status: http.StatusBadRequest, reason: "body", msg: "a heartbeat body is a small JSON object like {\"state\":\"up\"}"}
+		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBody, msg: "a heartbeat body is a small JSON object like {\"state\":\"up\"}"}
 	}
-	state := "up"
+	state := wire.StateUp
 	if len(body) > 0 {
-		var hb struct {
-			State string `json:"state"`
-		}
+		var hb wire.Heartbeat
 		if err := json.Unmarshal(body, &hb); err != nil {
-			return nil, &apiError{status: http.StatusBadRequest, reason: "bad-json", msg: "the heartbeat body is not JSON; send {\"state\":\"up\"}, {\"state\":\"shutdown\"} or {\"state\":\"sleep\"}"}
+			return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadJSON, msg: "the heartbeat body is not JSON; send {\"state\":\"up\"}, {\"state\":\"shutdown\"} or {\"state\":\"sleep\"}"}
 		}
 		if hb.State != "" {
 			state = hb.State
 		}
 	}
-	if !heartbeatStates[state] {
-		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-state", msg: fmt.Sprintf("heartbeat state %q is not one of up, shutdown, sleep", clip(state, 20))}
+	if !wire.ValidState(state) {
+		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadState, msg: fmt.Sprintf("heartbeat state %q is not one of up, shutdown, sleep", clip(state, 20))}
 	}
 	rec.line.State = state
-	return jsonResponse(http.StatusOK, map[string]any{"state": state}), nil
+	return jsonResponse(http.StatusOK, wire.Heartbeat{State: state}), nil
 }

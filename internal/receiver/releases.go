@@ -11,6 +11,7 @@ import (
 
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/vfs"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // maxArtifact bounds an uploaded file.
@@ -29,7 +30,7 @@ func (s *Server) releases(r *http.Request, rt route, p principal) (*response, *a
 	case r.Method == http.MethodGet && rt.version == "latest":
 		v, err := latestRelease(dir)
 		if err != nil {
-			return nil, &apiError{status: http.StatusNotFound, reason: "no-release", msg: "no release has been published; publish one with `cis490 release publish`"}
+			return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNoRelease, msg: "no release has been published; publish one with `cis490 release publish`"}
 		}
 		return serveFile(filepath.Join(dir, v, release.ManifestFile))
 	case r.Method == http.MethodGet && rt.file != "":
@@ -40,17 +41,17 @@ func (s *Server) releases(r *http.Request, rt route, p principal) (*response, *a
 		}
 		if err := storeArtifact(filepath.Join(dir, rt.version), rt.file, r.Body); err != nil {
 			if errors.Is(err, errTooBig) {
-				return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: "too-large", msg: fmt.Sprintf("a release file may be at most %d bytes", maxArtifact)}
+				return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: fmt.Sprintf("a release file may be at most %d bytes", maxArtifact)}
 			}
 			s.log.Error("store a release file", "version", rt.version, "file", rt.file, "err", err)
-			return nil, &apiError{status: http.StatusServiceUnavailable, reason: "storage", retryAfter: 30, msg: "the receiver cannot store the release right now; retry later"}
+			return nil, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the receiver cannot store the release right now; retry later"}
 		}
 		if rt.file == release.ManifestFile && s.opt.Published != nil {
 			s.opt.Published()
 		}
 		return jsonResponse(http.StatusCreated, map[string]any{"version": rt.version, "file": rt.file}), nil
 	}
-	return nil, &apiError{status: http.StatusMethodNotAllowed, reason: "method", msg: "releases: GET /v1/releases/latest, GET or PUT /v1/releases/VERSION/FILE"}
+	return nil, &apiError{status: http.StatusMethodNotAllowed, reason: wire.ReasonMethod, msg: "releases: GET /v1/releases/latest, GET or PUT /v1/releases/VERSION/FILE"}
 }
 
 var errTooBig = errors.New("too big")
@@ -60,7 +61,7 @@ var errTooBig = errors.New("too big")
 func serveFile(p string) (*response, *apiError) {
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &apiError{status: http.StatusNotFound, reason: "no-release", msg: "no such release file"}
+		return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNoRelease, msg: "no such release file"}
 	}
 	var st fs.FileInfo
 	if err == nil {
@@ -69,7 +70,7 @@ func serveFile(p string) (*response, *apiError) {
 		}
 	}
 	if err != nil {
-		return nil, &apiError{status: http.StatusServiceUnavailable, reason: "storage", retryAfter: 30, msg: "the release cannot be read right now; retry later"}
+		return nil, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the release cannot be read right now; retry later"}
 	}
 	return &response{status: http.StatusOK, file: f, size: st.Size(), ctype: "application/octet-stream"}, nil
 }

@@ -11,20 +11,8 @@ import (
 
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/wire"
 )
-
-// RenewRequest is the body of POST /v1/certs/renew.
-type RenewRequest struct {
-	CSR string `json:"csr"` // PEM, over a new key
-}
-
-// RenewResponse is a renewed certificate.
-type RenewResponse struct {
-	Host     string    `json:"host"`
-	Cert     string    `json:"cert"`
-	CA       string    `json:"ca"`
-	NotAfter time.Time `json:"not_after"`
-}
 
 // renew answers POST /v1/certs/renew: a host's current certificate (the
 // TLS handshake proves its key) and its token get a new certificate for
@@ -34,10 +22,10 @@ type RenewResponse struct {
 func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response, *apiError) {
 	e := s.opt.Enroll
 	if e == nil {
-		return nil, &apiError{status: http.StatusNotFound, reason: "not-found", msg: "this receiver does not renew certificates (its CA key is not here)"}
+		return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNotFound, msg: "this receiver does not renew certificates (its CA key is not here)"}
 	}
 	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.EscapedPath(), "/certs/renew") {
-		return nil, &apiError{status: http.StatusNotFound, reason: "not-found", msg: "renew with POST /v1/certs/renew"}
+		return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNotFound, msg: "renew with POST /v1/certs/renew"}
 	}
 	v := s.verifyPeer(r, now) // a revoked certificate, expired or not, is refused here
 	rec.line.CertHost = v.CertHost
@@ -47,13 +35,13 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 		// Expired, within the grace period: the handshake proved its key;
 		// the host token below proves the rest.
 	case v.Reason == pki.ReasonCertExpired && v.CertHost != "":
-		return nil, &apiError{status: http.StatusUnauthorized, reason: "cert-expired",
+		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonCertExpired,
 			msg: fmt.Sprintf("the certificate expired at %s, past the %s in which it may still renew; enroll this host again: cis490 enroll --receiver URL --host %s --token-file FILE",
 				v.NotAfter.UTC().Format(time.RFC3339), e.Grace, v.CertHost)}
 	case !v.OK():
 		return nil, &apiError{status: http.StatusUnauthorized, reason: v.Reason, msg: v.Message}
 	default:
-		return nil, &apiError{status: http.StatusForbidden, reason: "not-host", msg: "only a host renews its certificate"}
+		return nil, &apiError{status: http.StatusForbidden, reason: wire.ReasonNotHost, msg: "only a host renews its certificate"}
 	}
 	host := v.CertHost
 	rec.line.Host = host
@@ -65,37 +53,37 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 	if v.Reason == pki.ReasonCertExpired && !newestIssued(IssuedPath(e.DataDir), host, r.TLS.PeerCertificates[0]) {
 		// An old key (a backup, a discarded disk) with the token must not
 		// mint a fresh certificate: after expiry only the newest renews.
-		return nil, &apiError{status: http.StatusUnauthorized, reason: "cert-superseded",
+		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonCertSuperseded,
 			msg: fmt.Sprintf("this expired certificate is not the newest issued to %s, and only the newest may renew after expiry; enroll this host again: cis490 enroll --receiver URL --host %s --token-file FILE", host, host)}
 	}
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	te, ok := s.tokens.Lookup(strings.TrimSpace(tok))
 	if !ok || te.Kind != token.KindHost || te.Name != host {
-		return nil, &apiError{status: http.StatusUnauthorized, reason: "bad-token", msg: "renewing needs this host's own token (tls.token_file)"}
+		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonBadToken, msg: "renewing needs this host's own token (tls.token_file)"}
 	}
 	rec.line.Auth = true
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
 	if err != nil || len(body) > 64<<10 {
-		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: "too-large", msg: "a renewal is a small JSON object {\"csr\"}"}
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: "a renewal is a small JSON object {\"csr\"}"}
 	}
-	var req RenewRequest
+	var req wire.RenewRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-json", msg: "the renewal is not JSON {\"csr\": PEM}"}
+		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadJSON, msg: "the renewal is not JSON {\"csr\": PEM}"}
 	}
 	csr, err := pki.ParseCSR([]byte(req.CSR))
 	if err != nil {
-		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-csr", msg: "the certificate request is not valid: " + err.Error()}
+		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadCSR, msg: "the certificate request is not valid: " + err.Error()}
 	}
 	certPEM, serial, err := e.CA.SignHostCSR(csr, host, e.Lifetime, now)
 	if err != nil {
-		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-name", msg: err.Error()}
+		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadName, msg: err.Error()}
 	}
 	cert, err := RecordIssued(e.DataDir, certPEM, now)
 	if err != nil {
 		return nil, s.enrollFailed(host, err)
 	}
 	s.log.Info("certificate renewed", "host", host, "serial", serial, "not_after", cert.NotAfter)
-	return jsonResponse(http.StatusCreated, RenewResponse{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()), NotAfter: cert.NotAfter.UTC()}), nil
+	return jsonResponse(http.StatusCreated, wire.Renewed{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()), NotAfter: cert.NotAfter.UTC()}), nil
 }
 
 // newestIssued: cert is the last certificate the ledger records for host

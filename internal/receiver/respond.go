@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // apiError is a refusal: a status, a short reason code for the index and one
@@ -14,18 +16,19 @@ type apiError struct {
 	status     int
 	reason     string
 	msg        string
-	extra      map[string]any // more keys in the JSON body (length, accepted)
+	length     *int64         // 409: the stream's length, in the body
+	accepted   []wire.Release // 426: the releases accepted, in the body
 	retryAfter int            // seconds, 0 for none
 }
 
 func (e *apiError) Error() string { return e.msg }
 
 func notFound() *apiError {
-	return &apiError{status: http.StatusNotFound, reason: "not-found", msg: "no such endpoint; see the API reference in the README"}
+	return &apiError{status: http.StatusNotFound, reason: wire.ReasonNotFound, msg: "no such endpoint; see the API reference in the README"}
 }
 
 func badName(msg string) *apiError {
-	return &apiError{status: http.StatusBadRequest, reason: "bad-name", msg: msg}
+	return &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadName, msg: msg}
 }
 
 // response is what a handler answers; the server writes it only after the
@@ -41,13 +44,8 @@ type response struct {
 }
 
 func errorResponse(e *apiError) *response {
-	body := map[string]any{"error": e.msg}
-	if e.reason != "" {
-		body["reason"] = e.reason // the index's reason: for programs, the sentence is for people
-	}
-	for k, v := range e.extra {
-		body[k] = v
-	}
+	// The reason is the index's: for programs, the sentence is for people.
+	body := wire.Error{Error: e.msg, Reason: e.reason, Length: e.length, Accepted: e.accepted}
 	r := &response{status: e.status, body: body, headers: map[string]string{}}
 	if e.retryAfter > 0 {
 		r.headers["Retry-After"] = strconv.Itoa(e.retryAfter)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/release"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Endpoint classes, as written to the index.
@@ -99,7 +100,7 @@ func parseRoute(rawPath string) route {
 		}
 		r.host, r.err = parseHost(parts[1])
 	default:
-		r.err = &apiError{status: http.StatusNotFound, reason: "not-found",
+		r.err = &apiError{status: http.StatusNotFound, reason: wire.ReasonNotFound,
 			msg: fmt.Sprintf("%s is not served by this receiver version; update the receiver", rawPath)}
 	}
 	return r

@@ -7,21 +7,10 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/wire"
 )
 
-// What a host's doctor learns from any answer to it: whether the version
-// gate accepts its code, and which installations have spoken as it lately
-// (a cloned image shows as two).
-const (
-	HeaderGate      = "X-Cis490-Gate"      // pass, stale, unstamped or unknown-commit
-	HeaderAccepted  = "X-Cis490-Accepted"  // the accepted releases, "version commit" comma-separated
-	HeaderInstances = "X-Cis490-Instances" // installations seen as this host in the last day
-	// HeaderInstancesRecent are those seen in the last 15 minutes: two of
-	// them at once is a clone, not a reinstall.
-	HeaderInstancesRecent = "X-Cis490-Instances-Recent"
-)
-
-// instances remembers the installations (X-Cis490-Instance) each host
+// instances remembers the installations (wire.HeaderInstance) each host
 // spoke from lately; bounded per host.
 type instances struct {
 	mu     sync.Mutex
@@ -83,17 +72,17 @@ func (s *Server) selfCheckHeaders(resp *response, host, commit, instance string,
 	g := s.gate() // one gate for the whole answer, though a publish may swap it
 	verdict := g.Check(commit)
 	if verdict == gate.Pass {
-		verdict = "pass"
+		verdict = wire.GatePass
 	}
-	resp.headers[HeaderGate] = verdict
+	resp.headers[wire.HeaderGate] = verdict
 	if h := g.Header(); h != "" {
-		resp.headers[HeaderAccepted] = h
+		resp.headers[wire.HeaderAccepted] = h
 	}
 	day, recent := s.insts.seen(host, instance, now)
 	if len(day) > 0 {
-		resp.headers[HeaderInstances] = strings.Join(day, ",")
+		resp.headers[wire.HeaderInstances] = strings.Join(day, ",")
 	}
 	if len(recent) > 0 {
-		resp.headers[HeaderInstancesRecent] = strings.Join(recent, ",")
+		resp.headers[wire.HeaderInstancesRecent] = strings.Join(recent, ",")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // IndexWriter is the narrow interface the server writes the index through:
@@ -125,11 +126,11 @@ type reqState struct {
 // ServeHTTP answers one request. Every /v1/ request gets exactly one index
 // line, made durable before the answer is written.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/healthz" {
+	if r.URL.Path == wire.PathHealthz {
 		s.healthz(w, r)
 		return
 	}
-	if r.URL.Path == "/metrics" && s.opt.Metrics != nil {
+	if r.URL.Path == wire.PathMetrics && s.opt.Metrics != nil {
 		s.serveMetrics(w, r)
 		return
 	}
@@ -143,15 +144,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !strings.HasPrefix(r.URL.EscapedPath(), "/v1/") {
+	if !strings.HasPrefix(r.URL.EscapedPath(), wire.Prefix) {
 		errorResponse(notFound()).write(w, r.Method == http.MethodHead)
 		return
 	}
 	now := s.opt.Now()
 	rec := &reqState{start: now, line: index.Line{
 		Method:   r.Method,
-		Commit:   clip(r.Header.Get("X-Cis490-Code-Commit"), 64),
-		Instance: clip(r.Header.Get("X-Cis490-Instance"), 128),
+		Commit:   clip(r.Header.Get(wire.HeaderCommit), 64),
+		Instance: clip(r.Header.Get(wire.HeaderInstance), 128),
 		Remote:   r.RemoteAddr,
 	}}
 	resp := s.serveV1(r, now, rec)
@@ -173,7 +174,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.Error("request not made durable; answering 503", "err", err, "host", rec.line.Host)
-		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: "storage",
+		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage,
 			msg: "the receiver cannot store requests right now; retry later", retryAfter: 30})
 		rec.stored = 0
 	}
@@ -198,14 +199,14 @@ func (s *Server) AdminCert(r *http.Request) (string, bool) {
 // drown the requests the index is for).
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		errorResponse(&apiError{status: http.StatusMethodNotAllowed, reason: "method", msg: "metrics: GET /metrics"}).write(w, false)
+		errorResponse(&apiError{status: http.StatusMethodNotAllowed, reason: wire.ReasonMethod, msg: "metrics: GET /metrics"}).write(w, false)
 		return
 	}
 	if !loopback(r.RemoteAddr) {
 		rec := &reqState{}
 		p, aerr := s.authenticate(r, s.opt.Now(), rec)
 		if aerr == nil && p.kind != pki.KindAdmin {
-			aerr = &apiError{status: http.StatusForbidden, reason: "not-admin", msg: "metrics are for a scraper on the receiver's machine or an admin certificate and token"}
+			aerr = &apiError{status: http.StatusForbidden, reason: wire.ReasonNotAdmin, msg: "metrics are for a scraper on the receiver's machine or an admin certificate and token"}
 		}
 		if aerr != nil {
 			errorResponse(aerr).write(w, r.Method == http.MethodHead)
@@ -230,8 +231,8 @@ func (s *Server) serveV1(r *http.Request, now time.Time, rec *reqState) (resp *r
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("handler panic", "panic", p, "method", r.Method, "path", r.URL.EscapedPath())
-			rec.line.Reason = "panic"
-			resp = errorResponse(&apiError{status: http.StatusInternalServerError, reason: "panic",
+			rec.line.Reason = wire.ReasonPanic
+			resp = errorResponse(&apiError{status: http.StatusInternalServerError, reason: wire.ReasonPanic,
 				msg: "the receiver hit an internal error; it has been logged, retry later"})
 		}
 	}()
