@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/names"
-	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 func runLogs(ctx context.Context, env *Env, args []string) error {
@@ -70,13 +70,12 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 	if err := names.Stream(stream); err != nil {
 		return usagef("%q is not a stream name: %v", stream, err)
 	}
-	path := "/v1/logs/" + url.PathEscape(host) + "/" + url.PathEscape(stream)
-	q := url.Values{"offset": {"0"}}
+	q := url.Values{wire.QueryOffset: {"0"}}
 	switch {
 	case *since != "":
-		q = url.Values{"since": {*since}}
+		q = url.Values{wire.QuerySince: {*since}}
 	case *offset >= 0:
-		q = url.Values{"offset": {strconv.FormatInt(*offset, 10)}}
+		q = url.Values{wire.QueryOffset: {strconv.FormatInt(*offset, 10)}}
 	}
 	out := env.Stdout
 	if !*raw && isTTY(out) {
@@ -88,7 +87,8 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 	backoff := *every
 	waiting := false
 	for {
-		got, at, length, err := readChunk(ctx, c, path, q)
+		chunk, err := c.ReadLogs(ctx, host, stream, q, 1<<20)
+		got, at, length := chunk.Data, chunk.Offset, chunk.Length
 		if ctx.Err() != nil {
 			return nil // interrupted: a follow ends quietly
 		}
@@ -108,7 +108,7 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 				}
 				continue
 			}
-			if client && te.Reason == "no-stream" && next < 0 {
+			if client && te.Reason == wire.ReasonNoStream && next < 0 {
 				return noStream(ctx, c, host, stream)
 			}
 			if !*follow || next < 0 || client {
@@ -135,7 +135,7 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 			return err
 		}
 		next = at + int64(len(got))
-		q = url.Values{"offset": {strconv.FormatInt(next, 10)}}
+		q = url.Values{wire.QueryOffset: {strconv.FormatInt(next, 10)}}
 		if next < length {
 			continue // more already there
 		}
@@ -150,41 +150,10 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 	}
 }
 
-// readChunk reads up to 1 MiB of a stream; it returns the bytes, the
-// offset they begin at and the stream's length.
-func readChunk(ctx context.Context, c *transport.Client, path string, q url.Values) ([]byte, int64, int64, error) {
-	q.Set("limit", strconv.Itoa(1<<20))
-	resp, err := c.Do(ctx, http.MethodGet, path+"?"+q.Encode(), nil, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, 0, 0, nil
-		}
-		return nil, 0, 0, err
-	}
-	if err := resp.Err(); err != nil {
-		return nil, 0, 0, err
-	}
-	at, err1 := strconv.ParseInt(resp.Header.Get("X-Cis490-Offset"), 10, 64)
-	length, err2 := strconv.ParseInt(resp.Header.Get("X-Cis490-Length"), 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, 0, 0, fmt.Errorf("the receiver's answer lacks its offset and length headers (an older receiver?): %w", err)
-	}
-	return resp.Body, at, length, nil
-}
-
-// streams lists what host has stored.
-func streams(ctx context.Context, c *transport.Client, host string) ([]store.Info, error) {
-	var v struct {
-		Streams []store.Info `json:"streams"`
-	}
-	err := c.GetJSON(ctx, "/v1/logs/"+url.PathEscape(host), &v)
-	return v.Streams, err
-}
-
 // noStream explains a stream that is not there, for an admin: the
 // receiver's own sentence is written for the host that would ship it.
 func noStream(ctx context.Context, c *transport.Client, host, stream string) error {
-	all, err := streams(ctx, c, host)
+	all, err := c.Streams(ctx, host)
 	if err != nil {
 		return err
 	}
@@ -199,7 +168,7 @@ func noStream(ctx context.Context, c *transport.Client, host, stream string) err
 }
 
 func listStreams(ctx context.Context, env *Env, c *transport.Client, host string) error {
-	all, err := streams(ctx, c, host)
+	all, err := c.Streams(ctx, host)
 	if err != nil {
 		return err
 	}

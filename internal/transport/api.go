@@ -3,8 +3,10 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/cis490/cis490/internal/wire"
@@ -145,4 +147,37 @@ func (c *Client) RenewCert(ctx context.Context, csrPEM []byte) (*wire.Renewed, e
 		return nil, fmt.Errorf("the receiver's renewal is not JSON: %w", err)
 	}
 	return &r, nil
+}
+
+// Chunk is a piece of a stored stream, read back by an admin.
+type Chunk struct {
+	Data   []byte
+	Offset int64 // where Data begins: retention may have moved it past the offset asked for
+	Length int64 // the stream's length now
+}
+
+// ReadLogs reads up to limit bytes of host's stream from where q says:
+// wire.QueryOffset or wire.QuerySince (GET, admins only).
+func (c *Client) ReadLogs(ctx context.Context, host, stream string, q url.Values, limit int) (Chunk, error) {
+	q.Set(wire.QueryLimit, strconv.Itoa(limit))
+	resp, err := c.Do(ctx, http.MethodGet, wire.LogsPath(host, stream)+"?"+q.Encode(), nil, nil)
+	if err != nil {
+		return Chunk{}, err
+	}
+	if err := resp.Err(); err != nil {
+		return Chunk{}, err
+	}
+	at, err1 := strconv.ParseInt(resp.Header.Get(wire.HeaderOffset), 10, 64)
+	length, err2 := strconv.ParseInt(resp.Header.Get(wire.HeaderLength), 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return Chunk{}, fmt.Errorf("the receiver's answer lacks its offset and length headers (an older receiver?): %w", err)
+	}
+	return Chunk{Data: resp.Body, Offset: at, Length: length}, nil
+}
+
+// Streams lists what host has stored (GET, admins only).
+func (c *Client) Streams(ctx context.Context, host string) ([]wire.StreamInfo, error) {
+	var v wire.Streams
+	err := c.GetJSON(ctx, wire.LogsPath(host, ""), &v)
+	return v.Streams, err
 }
