@@ -27,6 +27,7 @@ import (
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/transport"
 	"github.com/cis490/cis490/internal/vfs"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Options configure one run.
@@ -109,7 +110,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		return out, err
 	}
 	out := &Outcome{At: o.Now().UTC(), From: o.Current}
-	resp, err := o.Client.Do(ctx, http.MethodGet, "/v1/releases/latest", nil, nil)
+	resp, err := o.Client.Do(ctx, http.MethodGet, wire.PathReleasesLatest, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch the latest release: %w", err)
 	}
@@ -295,7 +296,7 @@ func (o *Options) download(ctx context.Context, version string, art release.Arti
 	}
 	defer os.Remove(tmp)
 	h := sha256.New()
-	resp, n, err := o.Client.Fetch(ctx, "/v1/releases/"+version+"/"+art.File, io.MultiWriter(f, h), art.Size+1)
+	resp, n, err := o.Client.Fetch(ctx, wire.ReleasePath(version, art.File), io.MultiWriter(f, h), art.Size+1)
 	if err == nil {
 		err = resp.Err()
 	}

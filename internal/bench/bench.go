@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Kind is the protocol a target speaks.
@@ -278,17 +280,17 @@ func runHost(ctx context.Context, t *Target, h Host, body []byte, window, end ti
 	}
 	defer tr.CloseIdleConnections()
 	hdr := http.Header{
-		"Authorization":             {"Bearer " + h.Token},
-		"Content-Type":              {"application/octet-stream"},
-		"User-Agent":                {"cis490-bench"},
-		"X-Cis490-Instance":         {"bench-" + h.Name},
-		"X-Cis490-Generation":       {"bench-gen"},
-		"X-Cis490-Generation-Start": {"0"},
+		"Authorization":            {"Bearer " + h.Token},
+		"Content-Type":             {"application/octet-stream"},
+		"User-Agent":               {"cis490-bench"},
+		wire.HeaderInstance:        {"bench-" + h.Name},
+		wire.HeaderGeneration:      {"bench-gen"},
+		wire.HeaderGenerationStart: {"0"},
 	}
 	u := url.URL{Scheme: "https", Host: t.Addr}
 	prefix := "/up/" + h.Name + "/"
 	if t.Kind == KindCis490 {
-		u.Path = "/v1/logs/" + h.Name + "/s"
+		u.Path = wire.LogsPath(h.Name, "s")
 	}
 	// A guess at the number of requests, so the slice seldom grows.
 	r := hostResult{errs: map[string]int64{}, lat: make([]time.Duration, 0, int(d/time.Millisecond))}
@@ -302,7 +304,7 @@ func runHost(ctx context.Context, t *Target, h Host, body []byte, window, end ti
 		measured := !start.Before(window)
 		seq++
 		if t.Kind == KindCis490 {
-			u.RawQuery = "offset=" + strconv.FormatInt(offset, 10)
+			u.RawQuery = wire.QueryOffset + "=" + strconv.FormatInt(offset, 10)
 		} else {
 			u.Path = prefix + strconv.FormatInt(seq, 10)
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // ShipOptions say what `cis490 bench ship` measures. The receiver and
@@ -869,7 +869,7 @@ func newAPIClient(t *Target, h Host) *apiClient {
 func (a *apiClient) close() { a.c.CloseIdleConnections() }
 
 func (a *apiClient) do(ctx context.Context, method, host, stream, query string) (*http.Response, error) {
-	u := a.base + "/v1/logs/" + url.PathEscape(host) + "/" + url.PathEscape(stream)
+	u := a.base + wire.LogsPath(host, stream)
 	if query != "" {
 		u += "?" + query
 	}
@@ -900,16 +900,16 @@ func (a *apiClient) length(ctx context.Context, host, stream string) (int64, err
 	default:
 		return 0, fmt.Errorf("HEAD %s/%s: %s", host, stream, resp.Status)
 	}
-	n, err := strconv.ParseInt(resp.Header.Get("X-Cis490-Length"), 10, 64)
+	n, err := strconv.ParseInt(resp.Header.Get(wire.HeaderLength), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("HEAD %s/%s: X-Cis490-Length %q: %w", host, stream, resp.Header.Get("X-Cis490-Length"), err)
+		return 0, fmt.Errorf("HEAD %s/%s: %s %q: %w", host, stream, wire.HeaderLength, resp.Header.Get(wire.HeaderLength), err)
 	}
 	return n, nil
 }
 
 // read returns up to limit stored bytes from offset (GET, admins only).
 func (a *apiClient) read(ctx context.Context, host, stream string, offset int64, limit int) ([]byte, error) {
-	resp, err := a.do(ctx, http.MethodGet, host, stream, fmt.Sprintf("offset=%d&limit=%d", offset, limit))
+	resp, err := a.do(ctx, http.MethodGet, host, stream, fmt.Sprintf("%s=%d&%s=%d", wire.QueryOffset, offset, wire.QueryLimit, limit))
 	if err != nil {
 		return nil, err
 	}
@@ -921,7 +921,7 @@ func (a *apiClient) read(ctx context.Context, host, stream string, offset int64,
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s/%s: %s %s", host, stream, resp.Status, clipBytes(b, 200))
 	}
-	if got := resp.Header.Get("X-Cis490-Offset"); got != strconv.FormatInt(offset, 10) {
+	if got := resp.Header.Get(wire.HeaderOffset); got != strconv.FormatInt(offset, 10) {
 		return nil, fmt.Errorf("GET %s/%s at %d: the bytes begin at %s", host, stream, offset, got)
 	}
 	return b, nil

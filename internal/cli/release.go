@@ -10,6 +10,7 @@ import (
 
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/vfs"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 func runRelease(ctx context.Context, env *Env, args []string) error {
@@ -139,7 +140,7 @@ func releasePublish(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		resp, err := c.Do(ctx, http.MethodPut, "/v1/releases/"+m.Version+"/"+name, data, nil)
+		resp, err := c.Do(ctx, http.MethodPut, wire.ReleasePath(m.Version, name), data, nil)
 		if err != nil {
 			return err
 		}

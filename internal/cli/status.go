@@ -15,6 +15,7 @@ import (
 	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 func runStatus(ctx context.Context, env *Env, args []string) error {
@@ -39,7 +40,7 @@ confirmation) and the latest doctor summary. DIR is an admin bundle from
 	}
 	defer c.Close()
 	var raw json.RawMessage
-	if err := c.GetJSON(ctx, "/v1/fleet", &raw); err != nil {
+	if err := c.GetJSON(ctx, wire.PathFleet, &raw); err != nil {
 		return err
 	}
 	if *asJSON {

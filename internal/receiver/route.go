@@ -36,7 +36,7 @@ type route struct {
 // or dot segment is ever interpreted: names are plain unreserved characters,
 // and anything else is refused, not decoded.
 func parseRoute(rawPath string) route {
-	rest, ok := strings.CutPrefix(rawPath, "/v1/")
+	rest, ok := strings.CutPrefix(rawPath, wire.Prefix)
 	if !ok {
 		return route{endpoint: EPOther, err: notFound()}
 	}
