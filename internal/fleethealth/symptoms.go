@@ -11,6 +11,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 
 	"github.com/cis490/cis490/internal/human"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // The symptoms. Fleet-level ones carry host "*".
@@ -248,7 +249,7 @@ func fatalDetail(w Minute, h *Host) string {
 	if fix := fixFor(r); fix != "" {
 		d += ": " + fix
 	}
-	if r == "cert-expired" && !h.CertExpires.IsZero() {
+	if r == wire.ReasonCertExpired && !h.CertExpires.IsZero() {
 		d += fmt.Sprintf(" (it expired %s)", h.CertExpires.UTC().Format(time.RFC3339))
 	}
 	return d
@@ -257,41 +258,41 @@ func fatalDetail(w Minute, h *Host) string {
 // fixFor says what to do about a refusal reason.
 func fixFor(reason string) string {
 	switch reason {
-	case "cert-expired":
+	case wire.ReasonCertExpired:
 		return "its client certificate expired; run `cis490 cert-fetch` on it, or re-enroll it if cert-fetch cannot renew"
-	case "cert-not-yet-valid":
+	case wire.ReasonCertNotYet:
 		return "its certificate is not valid yet; check the host's clock (timedatectl)"
-	case "cert-unknown-ca", "cert-invalid":
+	case wire.ReasonCertUnknown, "cert-invalid":
 		return "its certificate is not from this fleet's CA; re-enroll it (`cis490 ca issue --host` or `cis490 enroll`)"
-	case "no-cert":
+	case wire.ReasonNoCert:
 		return "it sends no client certificate; check tls.cert and tls.key in its lab-host.toml"
-	case "bad-token", "no-token":
+	case wire.ReasonBadToken, wire.ReasonNoToken:
 		return "its bearer token is wrong or revoked; reissue its credentials (`cis490 ca issue --host`) or re-enroll it"
-	case "host-mismatch":
+	case wire.ReasonHostMismatch:
 		return "its certificate, token and configured host name disagree; reissue its bundle and check `host` in lab-host.toml"
-	case "too-large":
+	case wire.ReasonTooLarge:
 		return "its batches exceed the receiver's limits.max_body; raise the limit or lower batch.max_bytes on the host"
-	case "bad-name":
+	case wire.ReasonBadName:
 		return "it names a stream the receiver refuses; fix the source's stream name in lab-host.toml"
-	case "cert-bad-usage":
+	case wire.ReasonCertBadUsage:
 		return "its certificate is not a host's client certificate; reissue its bundle with `cis490 ca issue --host`"
-	case "cred-mismatch":
+	case wire.ReasonCredMismatch:
 		return "it mixes an admin certificate with a host token (or the reverse); install the host's own bundle"
-	case "bad-offset", "bad-generation", "before-start", "no-stream", "body":
+	case wire.ReasonBadOffset, wire.ReasonBadGeneration, wire.ReasonBeforeStart, wire.ReasonNoStream, wire.ReasonBody:
 		return "it sends requests this receiver cannot take; update it (cis490 autoupdate), and read its journal"
-	case "quota":
+	case wire.ReasonQuota:
 		return "it is over its quota; raise quota.host_bytes_per_day / host_bytes_total or find out why it logs so much"
-	case "disk-full":
+	case wire.ReasonDiskFull:
 		return "the receiver's disk is nearly full; free space or lower retention"
-	case "gap", "mismatch":
+	case wire.ReasonGap, wire.ReasonMismatch:
 		return "its offsets disagree with the receiver's; a shipper that keeps failing to resync needs its state folder checked"
-	case "panic":
+	case wire.ReasonPanic:
 		return "the receiver fails on its requests (a bug): read the receiver's journal"
-	case "storage":
+	case wire.ReasonStorage:
 		return "the receiver cannot store requests (its storage failed): read the receiver's journal and restart it"
-	case "overloaded":
+	case wire.ReasonOverloaded:
 		return "the receiver is overloaded and asks it to retry later; raise limits.max_inflight or spread the fleet's load"
-	case "canceled":
+	case wire.ReasonCanceled:
 		return "its requests are cut off before they end; check the network between it and the receiver"
 	}
 	return ""

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Host is what the detector remembers of one host between runs: enough to
@@ -232,7 +233,7 @@ func (t *Tracker) Observe(r *Rec) {
 		h.instance(r.Instance, r.TS, latest, t.keep())
 	}
 	class := min(max(r.Status/100, 1), 5)
-	if r.Method == http.MethodHead && r.Status == http.StatusNotFound && r.Endpoint == "logs" && r.Reason == "no-stream" {
+	if r.Method == http.MethodHead && r.Status == http.StatusNotFound && r.Endpoint == "logs" && r.Reason == wire.ReasonNoStream {
 		// A shipper asking where a stream stands that it has not shipped
 		// yet: an answer, not a failure, or every new host shows a 4xx.
 		class = 2
@@ -240,7 +241,7 @@ func (t *Tracker) Observe(r *Rec) {
 	h.hour(r.TS).N[class]++
 
 	m := h.minute(r.TS, t.keep())
-	if r.Status >= 500 && r.Reason != "overloaded" { // backpressure with Retry-After is by design
+	if r.Status >= 500 && r.Reason != wire.ReasonOverloaded { // backpressure with Retry-After is by design
 		m.Any5++
 	}
 	if r.Endpoint != "logs" || r.Method != http.MethodPut {
@@ -253,7 +254,7 @@ func (t *Tracker) Observe(r *Rec) {
 		// reckoning of what it accepts: releases published since, or an
 		// accept list changed, show at once.
 		switch {
-		case r.Reason == "stale-code":
+		case r.Reason == wire.ReasonStaleCode:
 			h.StaleCommit = r.Commit
 		case ok:
 			h.StaleCommit = ""
@@ -267,7 +268,7 @@ func (t *Tracker) Observe(r *Rec) {
 	default:
 		m.C4++
 	}
-	if r.Reason == "stale-code" {
+	if r.Reason == wire.ReasonStaleCode {
 		m.Stale++
 	}
 	if !ok && r.Reason != "" {

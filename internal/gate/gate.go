@@ -12,6 +12,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/release"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Dir is where, under the receiver's data folder, published releases
@@ -123,12 +124,14 @@ func (g *Gate) oldestAccepted() int {
 	return 0
 }
 
-// Verdicts of the gate for one request.
+// Verdicts of the gate for one request, as the index records them and
+// the receiver tells the host (wire.HeaderGate; Pass there is
+// wire.GatePass, here "" so that a passing line carries no gate key).
 const (
 	Pass      = ""
-	Unstamped = "unstamped"
-	Unknown   = "unknown-commit"
-	Stale     = "stale"
+	Unstamped = wire.GateUnstamped
+	Unknown   = wire.GateUnknown
+	Stale     = wire.GateStale
 )
 
 // Check classifies a stamp.

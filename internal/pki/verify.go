@@ -5,16 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Refusal reasons, as written to the index.
 const (
-	ReasonNoCert       = "no-cert"
-	ReasonCertExpired  = "cert-expired"
-	ReasonCertNotYet   = "cert-not-yet-valid"
-	ReasonCertUnknown  = "cert-unknown-ca"
-	ReasonCertBadUsage = "cert-bad-usage"
-	ReasonCertRevoked  = "cert-revoked"
+	ReasonNoCert       = wire.ReasonNoCert
+	ReasonCertExpired  = wire.ReasonCertExpired
+	ReasonCertNotYet   = wire.ReasonCertNotYet
+	ReasonCertUnknown  = wire.ReasonCertUnknown
+	ReasonCertBadUsage = wire.ReasonCertBadUsage
+	ReasonCertRevoked  = wire.ReasonCertRevoked
 )
 
 // Verdict is what the receiver learnt from a presented client certificate.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Append puts data at offset of key and returns once the stream's bytes up
@@ -44,7 +45,7 @@ type Begun struct {
 // line into the same group commit, so one sync acknowledges both.
 func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error) {
 	if offset < 0 {
-		return Begun{}, &ConflictError{Reason: "gap"}
+		return Begun{}, &ConflictError{Reason: wire.ReasonGap}
 	}
 	st, hu, err := s.lockStream(key)
 	if err != nil {
@@ -61,10 +62,10 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error
 	}
 	length := st.length
 	if offset < st.start {
-		return refuse(&ConflictError{Reason: "before-start", Length: length, Start: st.start})
+		return refuse(&ConflictError{Reason: wire.ReasonBeforeStart, Length: length, Start: st.start})
 	}
 	if offset > length {
-		return refuse(&ConflictError{Reason: "gap", Length: length})
+		return refuse(&ConflictError{Reason: wire.ReasonGap, Length: length})
 	}
 	overlap := min(length-offset, int64(len(data)))
 	if overlap > 0 {
@@ -73,7 +74,7 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error
 			return refuse(err)
 		}
 		if !bytes.Equal(stored, data[:overlap]) {
-			return refuse(&ConflictError{Reason: "mismatch", Length: length})
+			return refuse(&ConflictError{Reason: wire.ReasonMismatch, Length: length})
 		}
 	}
 	tail := data[overlap:]

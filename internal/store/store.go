@@ -22,6 +22,7 @@ import (
 
 	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/vfs"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Key names a stream: a canonical host and a stream name, both validated by
@@ -67,16 +68,16 @@ var (
 
 // ConflictError is a 409: the host must resync to Length.
 type ConflictError struct {
-	Reason string // "gap", "mismatch" or "before-start"
+	Reason string // wire.ReasonGap, ReasonMismatch or ReasonBeforeStart
 	Length int64
 	Start  int64
 }
 
 func (e *ConflictError) Error() string {
 	switch e.Reason {
-	case "mismatch":
+	case wire.ReasonMismatch:
 		return fmt.Sprintf("the bytes at that offset differ from the stored ones; resync to length %d", e.Length)
-	case "before-start":
+	case wire.ReasonBeforeStart:
 		return fmt.Sprintf("that offset was dropped by retention (the stream starts at %d); resync to length %d", e.Start, e.Length)
 	default:
 		return fmt.Sprintf("offset does not match the stream; resync to length %d", e.Length)
