@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/receivertest"
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/testenv"
@@ -76,7 +76,7 @@ func (g *rig) publish(version string, rollout int, tamper bool) {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	rel := filepath.Join(g.r.DataDir, gate.Dir, version)
+	rel := filepath.Join(datadir.Dir(g.r.DataDir).Releases(), version)
 	os.MkdirAll(rel, 0o755)
 	if tamper {
 		body = append(body, " with something added"...)

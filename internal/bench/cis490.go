@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/token"
@@ -63,7 +64,7 @@ func StartCis490(ctx context.Context, o Options) (_ *Target, err error) {
 	t := &Target{Name: "cis490", Kind: KindCis490, ServerName: "localhost", RootCAs: x509.NewCertPool(), CAPEM: ca.CertPEM(), Dir: dir}
 	t.RootCAs.AddCert(ca.Cert)
 	if t.Hosts, err = makeHosts(ca, o.Hosts, now, func(name string) (string, error) {
-		return token.Add(receiver.TokensPath(data), token.KindHost, name, now)
+		return token.Add(datadir.Dir(data).Tokens(), token.KindHost, name, now)
 	}); err != nil {
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func makeAdmin(ca *pki.CA, data string, now time.Time) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	tk, err := token.Add(receiver.TokensPath(data), token.KindAdmin, name, now)
+	tk, err := token.Add(datadir.Dir(data).Tokens(), token.KindAdmin, name, now)
 	if err != nil {
 		return nil, err
 	}

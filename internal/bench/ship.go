@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
-	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -205,7 +205,7 @@ func RunShip(ctx context.Context, o ShipOptions) (*ShipReport, error) {
 		return nil, fmt.Errorf("start the receiver: %w", err)
 	}
 	defer t.Close()
-	r := &shipRig{o: o, t: t, dir: filepath.Join(t.Dir, "ship"), ixDir: filepath.Join(t.Dir, "data", receiver.IndexDir),
+	r := &shipRig{o: o, t: t, dir: filepath.Join(t.Dir, "ship"), ixDir: datadir.Dir(filepath.Join(t.Dir, "data")).Index(),
 		report: &ShipReport{Machine: Machine(t.Dir), Dir: t.Dir, Verified: -1}}
 	if o.Verify {
 		r.report.Verified = 0 // asked, not done yet

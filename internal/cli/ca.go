@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
@@ -169,7 +170,7 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	if _, err := receiver.RecordIssued(cfg.DataDir, certPEM, now); err != nil {
 		return revokedNote(err)
 	}
-	tok, err := token.Add(receiver.TokensPath(cfg.DataDir), kind, canon, now)
+	tok, err := token.Add(datadir.Dir(cfg.DataDir).Tokens(), kind, canon, now)
 	if err != nil {
 		return revokedNote(err)
 	}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
-	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/shipper"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/transport"
@@ -44,7 +44,7 @@ func bundleAt(t *testing.T, dir, url, host string, issued time.Time, lifetime ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := token.Add(receiver.TokensPath(data), token.KindHost, host, time.Now())
+	tok, err := token.Add(datadir.Dir(data).Tokens(), token.KindHost, host, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestRenewWhileShipping(t *testing.T) {
 		t.Fatalf("the stream holds %d bytes, want %d", got, len(want))
 	}
 	var failed []string
-	index.Scan(nil, filepath.Join(dir, "data", receiver.IndexDir), index.Pos{}, func(l index.Line) error {
+	index.Scan(nil, datadir.Dir(filepath.Join(dir, "data")).Index(), index.Pos{}, func(l index.Line) error {
 		if l.Host == "lab-4" && l.Status >= 400 && !(l.Method == "HEAD" && l.Status == 404) {
 			failed = append(failed, fmt.Sprintf("%s %s %d %s", l.Method, l.Endpoint, l.Status, l.Reason))
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/receivertest"
 )
@@ -43,7 +44,7 @@ func TestDoctorAndShipHealthCheck(t *testing.T) {
 	if code, _, errs := run(t, "ship-health-check", "--config", cfg); code != 0 {
 		t.Fatalf("ship-health-check: exit %d: %s", code, errs)
 	}
-	snap, err := hosthealth.Read(filepath.Join(r.DataDir, hosthealth.Dir), "lab-7")
+	snap, err := hosthealth.Read(datadir.Dir(r.DataDir).HostHealth(), "lab-7")
 	if err != nil || !strings.Contains(string(snap.Snapshot), `"summary": "1 failing: token-file"`) || time.Since(snap.ReceivedAt) > time.Minute {
 		t.Fatalf("stored snapshot %v %v", snap, err)
 	}

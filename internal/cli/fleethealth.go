@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/gate"
 )
@@ -41,7 +42,7 @@ state alone; stale-code's detail names the releases accepted now, not then);
 		return err
 	}
 	opt := fleethealth.Options{
-		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: gate.Load(cfg.Gate, cfg.DataDir).Summary(),
+		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: gate.Load(cfg.Gate, datadir.Dir(cfg.DataDir).Releases()).Summary(),
 		Now: now, Replay: !now.IsZero(), DryRun: *dry, StateDir: *stateDir, Log: env.Log,
 	}
 	res, err := fleethealth.Run(ctx, opt)

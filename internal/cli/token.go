@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/pki"
-	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/token"
 )
 
@@ -67,7 +67,7 @@ in a file or on standard input, never on a command line:
 		return err
 	}
 	now := time.Now()
-	tok, err := token.AddJoin(receiver.TokensPath(cfg.DataDir), pki.FingerprintOf(ca), bound, n, now.Add(*ttl), now)
+	tok, err := token.AddJoin(datadir.Dir(cfg.DataDir).Tokens(), pki.FingerprintOf(ca), bound, n, now.Add(*ttl), now)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func tokenRevoke(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ok, err := token.RevokeID(receiver.TokensPath(cfg.DataDir), id)
+	ok, err := token.RevokeID(datadir.Dir(cfg.DataDir).Tokens(), id)
 	if err != nil {
 		return err
 	}

@@ -3,11 +3,11 @@ package dashboard
 import (
 	"fmt"
 	"math"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/human"
 )
@@ -41,7 +41,7 @@ func (u *UI) fleetFacts(now time.Time) fleetFacts {
 	if !u.facts.f.at.IsZero() && now.Sub(u.facts.f.at) < factsEvery {
 		return u.facts.f
 	}
-	dir := filepath.Join(u.opt.DataDir, hosthealth.Dir)
+	dir := datadir.Dir(u.opt.DataDir).HostHealth()
 	ents, _ := hosthealth.List(dir)
 	kernels, commits := map[string]int{}, map[string]int{}
 	var clocks []float64

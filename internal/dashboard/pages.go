@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/human"
@@ -204,7 +205,7 @@ func (u *UI) streams(host string) ([]streamView, int) {
 // readSnapshot reads host's latest doctor report; nil when there is none
 // or it is not one.
 func readSnapshot(data, host string) *hosthealth.Report {
-	snap, err := hosthealth.Read(filepath.Join(data, hosthealth.Dir), host)
+	snap, err := hosthealth.Read(datadir.Dir(data).HostHealth(), host)
 	if err != nil {
 		return nil
 	}

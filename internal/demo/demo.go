@@ -17,6 +17,7 @@ import (
 
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/pki"
@@ -130,7 +131,8 @@ func Run(ctx context.Context, opt Options) error {
 		wg.Go(func() { h.run(hctx, lab, opt.Log) })
 	}
 	// The demo publishes no release: what its gate accepts is known once.
-	view := newTable(opt.Out, filepath.Join(cfg.DataDir, receiver.IndexDir), gate.Load(cfg.Gate, cfg.DataDir).Summary())
+	data := datadir.Dir(cfg.DataDir)
+	view := newTable(opt.Out, data.Index(), gate.Load(cfg.Gate, data.Releases()).Summary())
 	// The real detector runs every 3 s here (every 5 min on a receiver)
 	// and writes alerts.jsonl, whose latest lines the table shows.
 	detect := func(ctx context.Context) {
@@ -169,7 +171,7 @@ loop:
 		return err
 	}
 	fmt.Fprintf(opt.Out, "\nstopped. data: %s  index: %s  host files and logs: %s\n",
-		filepath.Join(cfg.DataDir, receiver.LogsDir), filepath.Join(cfg.DataDir, receiver.IndexDir), filepath.Join(dir, "hosts"))
+		data.Logs(), data.Index(), filepath.Join(dir, "hosts"))
 	return nil
 }
 
@@ -190,7 +192,7 @@ func (h simHost) setup(dir, url, dataDir string, ca *pki.CA, self string) (*labH
 	if err != nil {
 		return nil, err
 	}
-	tok, err := token.Add(receiver.TokensPath(dataDir), token.KindHost, h.name, time.Now())
+	tok, err := token.Add(datadir.Dir(dataDir).Tokens(), token.KindHost, h.name, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -312,5 +314,5 @@ func demoAdmin(ca *pki.CA, data string) (string, error) {
 	if _, err := receiver.RecordIssued(data, certPEM, now); err != nil {
 		return "", err
 	}
-	return token.Add(receiver.TokensPath(data), token.KindAdmin, "demo", now)
+	return token.Add(datadir.Dir(data).Tokens(), token.KindAdmin, "demo", now)
 }

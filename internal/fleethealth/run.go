@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/hosthealth"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/vfs"
 )
 
@@ -202,7 +202,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed, "folder", filepath.Join(o.DataDir, "index"))
 	}
 	forgetRemoved(o.DataDir, tr.Hosts, st.Tracks)
-	readDoctors(filepath.Join(o.DataDir, hosthealth.Dir), tr.Hosts, o.Now)
+	readDoctors(datadir.Dir(o.DataDir).HostHealth(), tr.Hosts, o.Now)
 	judge := &Judge{Cfg: cfg, Accepted: o.Accepted}
 	j := judge.Evaluate(tr, o.Now)
 	alerts, verdicts := step(st.Tracks, j, o.Now, cfg.ConfirmRuns)

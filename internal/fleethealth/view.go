@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/hosthealth"
+	"github.com/cis490/cis490/internal/datadir"
 )
 
 // View is the fleet as GET /v1/fleet and `cis490 status` show it: the
@@ -119,7 +119,7 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, accepte
 		return nil, err
 	}
 	forgetRemoved(data, tr.Hosts, map[string]*Track{})
-	readDoctors(filepath.Join(data, hosthealth.Dir), tr.Hosts, now)
+	readDoctors(datadir.Dir(data).HostHealth(), tr.Hosts, now)
 	judge := &Judge{Cfg: cfg, Accepted: accepted}
 	j := judge.Evaluate(tr, now)
 	goneHost := map[string]bool{}

@@ -15,10 +15,6 @@ import (
 	"github.com/cis490/cis490/internal/wire"
 )
 
-// Dir is where, under the receiver's data folder, published releases
-// live: releases/<version>/<file>.
-const Dir = "releases"
-
 // Release is a published version and the commit it was built from.
 type Release struct {
 	Version string `json:"version"`
@@ -66,17 +62,17 @@ func New(releases []Release, n int) *Gate {
 	return g
 }
 
-// Load is the gate a receiver with this config and data folder runs: the
-// configured releases, then those published to it (one whose commit is
-// configured already is not counted twice).
-func Load(cfg config.Gate, dataDir string) *Gate {
+// Load is the gate a receiver with this config and releases folder runs:
+// the configured releases, then those published to it (one whose commit
+// is configured already is not counted twice).
+func Load(cfg config.Gate, releases string) *Gate {
 	var all []Release
 	known := map[string]bool{}
 	for _, r := range cfg.Releases {
 		all = append(all, Release{Version: r.Version, Commit: r.Commit})
 		known[r.Commit] = true
 	}
-	for _, r := range Published(filepath.Join(dataDir, Dir)) {
+	for _, r := range Published(releases) {
 		if !known[r.Commit] {
 			all = append(all, r)
 			known[r.Commit] = true
@@ -85,8 +81,8 @@ func Load(cfg config.Gate, dataDir string) *Gate {
 	return New(all, cfg.Accept)
 }
 
-// Published reads the manifests published in dir (unverified: an
-// admin's upload), oldest first.
+// Published reads the manifests published in dir, one folder per
+// version: <version>/<file> (unverified: an admin's upload), oldest first.
 func Published(dir string) []Release {
 	ents, _ := os.ReadDir(dir)
 	var out []Release

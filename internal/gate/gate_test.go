@@ -53,7 +53,7 @@ func TestCheck(t *testing.T) {
 // ones published to it, newest published last; what is not a release
 // (a stray folder, a manifest under another version's name) is ignored.
 func TestLoad(t *testing.T) {
-	data := t.TempDir()
+	releases := t.TempDir()
 	priv, _, err := release.KeyGen()
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func TestLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := filepath.Join(data, Dir, dirName)
+		d := filepath.Join(releases, dirName)
 		os.MkdirAll(d, 0o755)
 		os.WriteFile(filepath.Join(d, release.ManifestFile), signed, 0o644)
 	}
@@ -74,8 +74,8 @@ func TestLoad(t *testing.T) {
 	publish("1.2.0", "1.2.0", c3, 100)
 	publish("1.1.0", "1.1.0", c2, 100) // configured already: counted once
 	publish("9.9.9", "1.0.1", c5, 100) // not under its own name
-	os.MkdirAll(filepath.Join(data, Dir, "junk"), 0o755)
-	g := Load(config.Gate{Accept: 2, Releases: []config.Release{{Version: "1.0.0", Commit: c1}, {Version: "1.1.0", Commit: c2}}}, data)
+	os.MkdirAll(filepath.Join(releases, "junk"), 0o755)
+	g := Load(config.Gate{Accept: 2, Releases: []config.Release{{Version: "1.0.0", Commit: c1}, {Version: "1.1.0", Commit: c2}}}, releases)
 	if got, want := g.Summary(), "1.10.0 (444444444444) or 1.2.0 (333333333333)"; got != want {
 		t.Errorf("accepted %q, want %q (1.10.0 is newer than 1.2.0)", got, want)
 	}

@@ -21,9 +21,6 @@ import (
 	"github.com/cis490/cis490/internal/vfs"
 )
 
-// Dir is the snapshots' folder under the receiver's data folder.
-const Dir = "host-health"
-
 // MaxSize is the largest snapshot a host may send, and all that is read
 // of one.
 const MaxSize = 256 << 10

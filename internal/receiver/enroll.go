@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/vfs"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -79,7 +80,7 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 		return nil, s.enrollFailed(host, err)
 	}
 	defer unlock()
-	if err := token.ConsumeJoin(TokensPath(e.DataDir), tok, host, now); err != nil {
+	if err := token.ConsumeJoin(datadir.Dir(e.DataDir).Tokens(), tok, host, now); err != nil {
 		switch {
 		case errors.Is(err, token.ErrJoinHost):
 			return nil, &apiError{status: http.StatusForbidden, reason: wire.ReasonJoinHost, msg: err.Error()}
@@ -98,7 +99,7 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	// Enrolling again replaces the host's credentials: the old ones stop
 	// working now. A failure from here gives the token's use back.
 	fail := func(err error) (*response, *apiError) {
-		if rerr := token.ReleaseJoin(TokensPath(e.DataDir), tok, host); rerr != nil {
+		if rerr := token.ReleaseJoin(datadir.Dir(e.DataDir).Tokens(), tok, host); rerr != nil {
 			s.log.Error("give back a join token's use", "host", host, "err", rerr)
 		}
 		return nil, s.enrollFailed(host, err)
@@ -110,7 +111,7 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if err != nil {
 		return fail(err)
 	}
-	hostTok, err := token.Add(TokensPath(e.DataDir), token.KindHost, host, now)
+	hostTok, err := token.Add(datadir.Dir(e.DataDir).Tokens(), token.KindHost, host, now)
 	if err != nil {
 		return fail(err)
 	}
@@ -142,11 +143,11 @@ func RevokeAdmin(data, name, why string, now time.Time) (tokens, certs int, err 
 }
 
 func revokeAll(data, kind, name, why string, now time.Time) (tokens, certs int, err error) {
-	host := name
-	if tokens, err = token.RevokeName(TokensPath(data), kind, name); err != nil {
+	host, d := name, datadir.Dir(data)
+	if tokens, err = token.RevokeName(d.Tokens(), kind, name); err != nil {
 		return 0, 0, err
 	}
-	issued, err := pki.IssuedTo(IssuedPath(data), name)
+	issued, err := pki.IssuedTo(d.Issued(), name)
 	if err != nil {
 		return tokens, 0, fmt.Errorf("read the CA's ledger: %w", err)
 	}
@@ -157,7 +158,7 @@ func revokeAll(data, kind, name, why string, now time.Time) (tokens, certs int, 
 		}
 	}
 	if len(rev) > 0 {
-		if err := pki.Revoke(RevokedPath(data), rev...); err != nil {
+		if err := pki.Revoke(d.Revoked(), rev...); err != nil {
 			return tokens, 0, fmt.Errorf("write the revocation list: %w", err)
 		}
 	}
@@ -168,14 +169,14 @@ func revokeAll(data, kind, name, why string, now time.Time) (tokens, certs int, 
 // host remove) across the receiver and the admin commands; the returned
 // func releases it.
 func LockTrust(dataDir string) (func(), error) {
-	return pki.Lock(filepath.Join(dataDir, "ca", "trust"))
+	return vfs.Lock(datadir.Dir(dataDir).TrustLock(), 0o640)
 }
 
 // AdminCertified reports whether the CA's ledger shows admin name holding
 // a certificate that is neither expired nor revoked (the dashboard's
 // token login asks: an admin whose certificates are gone is gone).
 func AdminCertified(data, name string, revoked *pki.Revocations, now time.Time) bool {
-	issued, err := pki.IssuedTo(IssuedPath(data), name)
+	issued, err := pki.IssuedTo(datadir.Dir(data).Issued(), name)
 	if err != nil {
 		return false
 	}

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/gate"
-	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
@@ -63,13 +63,13 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	opt := fo.server
 	opt.Store, opt.Index, opt.Verifier, opt.Tokens = st, ix, pki.NewVerifier(ca.Cert), toks
 	if opt.HostHealthDir == "" {
-		opt.HostHealthDir = filepath.Join(dir, hosthealth.Dir)
+		opt.HostHealthDir = datadir.Dir(dir).HostHealth()
 	}
 	if fo.wrap != nil {
 		opt.Store = fo.wrap(st)
 	}
 	opt.Gate = gate.New(fo.release, fo.accept)
-	revoked, err := pki.OpenRevocations(RevokedPath(dir))
+	revoked, err := pki.OpenRevocations(datadir.Dir(dir).Revoked())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/hosthealth"
 )
@@ -20,7 +21,7 @@ func TestHostHealth(t *testing.T) {
 	lab1, lab2, admin := f.host("lab-1"), f.host("lab-2"), f.admin("alice")
 	stale := map[string]string{"X-Cis490-Code-Commit": oldCommit}
 	snap := `{"schema":1,"host":"lab-1","summary":"1 fail","checks":[{"name":"tls","status":"fail"}]}`
-	file := filepath.Join(f.dir, hosthealth.Dir, "lab-1.json")
+	file := filepath.Join(datadir.Dir(f.dir).HostHealth(), "lab-1.json")
 
 	// A host running stale code: 426 on logs, and its snapshot still goes in.
 	if r := f.do(lab1, "PUT", "/v1/logs/lab-1/syslog?offset=0", "x", stale); r.status != 426 {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/wire"
@@ -50,7 +51,7 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 		return nil, s.enrollFailed(host, err)
 	}
 	defer unlock()
-	if v.Reason == pki.ReasonCertExpired && !newestIssued(IssuedPath(e.DataDir), host, r.TLS.PeerCertificates[0]) {
+	if v.Reason == pki.ReasonCertExpired && !newestIssued(datadir.Dir(e.DataDir).Issued(), host, r.TLS.PeerCertificates[0]) {
 		// An old key (a backup, a discarded disk) with the token must not
 		// mint a fresh certificate: after expiry only the newest renews.
 		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonCertSuperseded,

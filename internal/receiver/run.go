@@ -18,6 +18,7 @@ import (
 	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/dashboard"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/hosthealth"
@@ -28,22 +29,6 @@ import (
 	"github.com/cis490/cis490/internal/token"
 )
 
-// Paths under data_dir.
-const (
-	LogsDir    = "logs"
-	IndexDir   = "index"
-	TokensFile = "tokens.json"
-)
-
-// TokensPath is where the receiver in dataDir keeps its token hashes.
-func TokensPath(dataDir string) string { return filepath.Join(dataDir, TokensFile) }
-
-// RevokedPath is the receiver's list of revoked certificate serials.
-func RevokedPath(dataDir string) string { return filepath.Join(dataDir, "revoked.json") }
-
-// IssuedPath is the CA's ledger of the certificates it signed.
-func IssuedPath(dataDir string) string { return filepath.Join(dataDir, "ca", "issued.jsonl") }
-
 // RecordIssued puts a certificate the CA just signed into its ledger (what
 // `host remove` and `ca revoke --admin` revoke by serial, and what a
 // dashboard login checks an admin holds) and returns it parsed.
@@ -53,7 +38,7 @@ func RecordIssued(dataDir string, certPEM []byte, now time.Time) (*x509.Certific
 		return nil, err
 	}
 	kind, name := pki.Identify(cert)
-	return cert, pki.Record(IssuedPath(dataDir), pki.Issued{Serial: pki.Serial(cert), Kind: kind.String(), Name: name,
+	return cert, pki.Record(datadir.Dir(dataDir).Issued(), pki.Issued{Serial: pki.Serial(cert), Kind: kind.String(), Name: name,
 		NotAfter: cert.NotAfter, At: now.UTC()})
 }
 
@@ -64,6 +49,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	data := datadir.Dir(cfg.DataDir)
 	caCert, err := pki.LoadCert(cfg.TLS.CA)
 	if err != nil {
 		return fmt.Errorf("load fleet CA (run `cis490 ca init --config ...` first): %w", err)
@@ -72,7 +58,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	if err != nil {
 		return err
 	}
-	tokens, err := token.Open(TokensPath(cfg.DataDir))
+	tokens, err := token.Open(data.Tokens())
 	if err != nil {
 		return err
 	}
@@ -95,10 +81,10 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 
 	// The snapshots' folder exists (durably) before the first one is
 	// acknowledged, and a crash mid-write left no temp file in it.
-	if err := hosthealth.Prepare(filepath.Join(cfg.DataDir, hosthealth.Dir)); err != nil {
+	if err := hosthealth.Prepare(data.HostHealth()); err != nil {
 		return fmt.Errorf("prepare the host-health folder: %w", err)
 	}
-	revoked, err := pki.OpenRevocations(RevokedPath(cfg.DataDir))
+	revoked, err := pki.OpenRevocations(data.Revoked())
 	if err != nil {
 		return err
 	}
@@ -125,16 +111,16 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	}
 	srv, err := New(Options{
 		Store: st, Index: ix, Verifier: pki.NewVerifier(caCert).WithRevocations(revoked), Tokens: tokens,
-		Gate:    gate.Load(cfg.Gate, cfg.DataDir),
+		Gate:    gate.Load(cfg.Gate, data.Releases()),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Log:           log.With("component", "http"),
 		Ready:         g.Err,
-		HostHealthDir: filepath.Join(cfg.DataDir, hosthealth.Dir),
+		HostHealthDir: data.HostHealth(),
 		Enroll:        enroller,
-		ReleasesDir:   filepath.Join(cfg.DataDir, gate.Dir),
+		ReleasesDir:   data.Releases(),
 		Published: func() {
 			if srv := published.Load(); srv != nil {
-				srv.SetGate(gate.Load(cfg.Gate, cfg.DataDir))
+				srv.SetGate(gate.Load(cfg.Gate, data.Releases()))
 			}
 		},
 		Fleet:   func(ctx context.Context, now time.Time) (any, error) { return view(ctx, now) },
@@ -143,7 +129,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 			ui, err := dashboard.New(dashboard.Options{
 				DataDir: cfg.DataDir, Streams: st, AdminCert: adminCert, Log: log.With("component", "dashboard"),
 				Fleet:        view,
-				SessionsFile: filepath.Join(cfg.DataDir, "dashboard-sessions.json"),
+				SessionsFile: data.Sessions(),
 				AdminToken: func(sum [32]byte) (string, bool) {
 					e, ok := tokens.LookupSum(sum)
 					return e.Name, ok && e.Kind == token.KindAdmin

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 
 	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/store"
 )
@@ -35,12 +35,12 @@ func OpenStorage(dataDir string, so store.Options, log *slog.Logger) (*Storage, 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	s.wg.Go(func() { s.Commit.Run(ctx) })
-	ix, err := index.OpenWriter(so.FS, filepath.Join(dataDir, IndexDir), s.Commit, log.With("component", "index"))
+	ix, err := index.OpenWriter(so.FS, datadir.Dir(dataDir).Index(), s.Commit, log.With("component", "index"))
 	if err != nil {
 		s.halt()
 		return nil, err
 	}
-	so.Dir = filepath.Join(dataDir, LogsDir)
+	so.Dir = datadir.Dir(dataDir).Logs()
 	so.Commit, so.OnJournal, so.BeforeDrop = s.Commit, ix.Collect, ix.Sync
 	if so.Log == nil {
 		so.Log = log.With("component", "store")

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/testseed"
@@ -45,7 +45,7 @@ func TestStoragePowerLoss(t *testing.T) {
 		// may survive only if the journal made it durable (then it stays).
 		seen := map[string]int{}
 		var last uint64
-		_, bad, err := index.Scan(fsys, filepath.Join("/data", IndexDir), index.Pos{}, func(l index.Line) error {
+		_, bad, err := index.Scan(fsys, datadir.Dir("/data").Index(), index.Pos{}, func(l index.Line) error {
 			seen[l.Instance]++
 			if l.Seq != last+1 {
 				return fmt.Errorf("line %d (%s) follows line %d", l.Seq, l.TS.Format(time.RFC3339), last)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
@@ -142,7 +143,7 @@ func (r *Receiver) write(name, kind string, certPEM, keyPEM []byte) Creds {
 		r.t.Fatal(err)
 	}
 	dir := r.t.TempDir()
-	tok, err := token.Add(receiver.TokensPath(r.DataDir), kind, name, time.Now())
+	tok, err := token.Add(datadir.Dir(r.DataDir).Tokens(), kind, name, time.Now())
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func (r *Receiver) write(name, kind string, certPEM, keyPEM []byte) Creds {
 func (r *Receiver) Index() []index.Line {
 	r.t.Helper()
 	var out []index.Line
-	_, _, err := index.Scan(nil, filepath.Join(r.DataDir, receiver.IndexDir), index.Pos{}, func(l index.Line) error {
+	_, _, err := index.Scan(nil, datadir.Dir(r.DataDir).Index(), index.Pos{}, func(l index.Line) error {
 		out = append(out, l)
 		return nil
 	})
