@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
+	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -131,7 +133,7 @@ func RunFleet(ctx context.Context, o FleetOptions) (_ *FleetReport, err error) {
 	if !o.Keep {
 		defer os.RemoveAll(tmp)
 	}
-	data := filepath.Join(tmp, "data")
+	data := datadir.Dir(filepath.Join(tmp, "data"))
 	cfg := filepath.Join(tmp, "receiver.toml")
 	if err := os.WriteFile(cfg, []byte("data_dir = \"data\"\n[fleet_health]\nsyslog = \"off\"\n"), 0o644); err != nil {
 		return nil, err
@@ -142,10 +144,10 @@ func RunFleet(ctx context.Context, o FleetOptions) (_ *FleetReport, err error) {
 	end := day.Add(24 * time.Hour)
 	var seq uint64
 	say("writing a day of index: %d hosts, a request every %s each…", o.Hosts, o.Every)
-	if rep.Lines, err = writeIndex(filepath.Join(data, "index"), o.Hosts, o.Every, day, end, &seq); err != nil {
+	if rep.Lines, err = writeIndex(data.Index(), o.Hosts, o.Every, day, end, &seq); err != nil {
 		return nil, fmt.Errorf("write the index: %w", err)
 	}
-	if info, err := os.Stat(filepath.Join(data, "index", index.FileName(day))); err == nil {
+	if info, err := os.Stat(filepath.Join(data.Index(), index.FileName(day))); err == nil {
 		rep.IndexBytes = info.Size()
 	}
 	run := func(name string, now time.Time, lines int64) (FleetRun, error) {
@@ -167,14 +169,14 @@ func RunFleet(ctx context.Context, o FleetOptions) (_ *FleetReport, err error) {
 	if rep.Full, err = run("full", end, rep.Lines); err != nil {
 		return nil, err
 	}
-	if info, err := os.Stat(filepath.Join(data, "fleet-health", "state.gob")); err == nil {
+	if info, err := os.Stat(fleethealth.StatePath(data.FleetHealth())); err == nil {
 		rep.StateBytes = info.Size()
 	}
 	// Then the timer's runs: each over Incremental more index.
 	now := end
 	for i := range o.Runs {
 		next := now.Add(o.Incremental)
-		n, err := writeIndex(filepath.Join(data, "index"), o.Hosts, o.Every, now, next, &seq)
+		n, err := writeIndex(data.Index(), o.Hosts, o.Every, now, next, &seq)
 		if err != nil {
 			return nil, err
 		}

@@ -12,7 +12,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -219,7 +218,7 @@ func readSnapshot(data, host string) *hosthealth.Report {
 // readAlerts reads alerts.jsonl, newest first, at most limit that keep
 // says to keep; it reads only the file's last 8 MiB.
 func readAlerts(data string, keep func(fleethealth.Alert) bool, limit int) ([]fleethealth.Alert, error) {
-	f, err := os.Open(filepath.Join(data, "alerts.jsonl"))
+	f, err := os.Open(datadir.Dir(data).Alerts())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

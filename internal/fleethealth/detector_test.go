@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -397,7 +398,7 @@ func TestCorruptState(t *testing.T) {
 	f.cfg.ConfirmRuns = 1
 	f.add(healthy("lab-1", t0.Add(-2*time.Hour), t0.Add(-time.Hour))...)
 	f.run(t0)
-	state := statePath(filepath.Join(f.data, "fleet-health"))
+	state := StatePath(datadir.Dir(f.data).FleetHealth())
 	if err := os.WriteFile(state, []byte("\x00garbage"), 0o640); err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/vfs"
 )
@@ -15,7 +15,7 @@ import (
 // removedPath lists the hosts `cis490 host remove` took out of the fleet:
 // the detector no longer watches them (their refused requests are not a
 // sick host) until they enroll again.
-func removedPath(data string) string { return filepath.Join(data, "removed-hosts.json") }
+func removedPath(data string) string { return datadir.Dir(data).Removed() }
 
 // Removed returns the removed hosts and when.
 func Removed(data string) map[string]time.Time {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -173,7 +174,7 @@ func TestQuietHoursDST(t *testing.T) {
 // A dry run writes nothing, even to move a corrupt state aside.
 func TestDryRunLeavesCorruptState(t *testing.T) {
 	f := newFixture(t)
-	state := statePath(filepath.Join(f.data, "fleet-health"))
+	state := StatePath(datadir.Dir(f.data).FleetHealth())
 	os.MkdirAll(filepath.Dir(state), 0o755)
 	os.WriteFile(state, []byte("{garbage"), 0o644)
 	if _, err := Run(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0, DryRun: true}); err != nil {

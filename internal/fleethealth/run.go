@@ -46,7 +46,7 @@ func (o *Options) stateDir() string {
 	if o.StateDir != "" {
 		return o.StateDir
 	}
-	return filepath.Join(o.DataDir, "fleet-health")
+	return datadir.Dir(o.DataDir).FleetHealth()
 }
 
 // AlertsFile is where the run appends alert lines.
@@ -54,7 +54,7 @@ func (o *Options) AlertsFile() string {
 	if o.StateDir != "" {
 		return filepath.Join(o.StateDir, "alerts.jsonl")
 	}
-	return filepath.Join(o.DataDir, "alerts.jsonl")
+	return datadir.Dir(o.DataDir).Alerts()
 }
 
 // Result is what a run found and did.
@@ -86,14 +86,18 @@ type State struct {
 	Outbox     []Outgoing        `json:"outbox,omitempty"`
 }
 
-// The state file in a state folder.
-func statePath(dir string) string { return filepath.Join(dir, "state.gob") }
+// StatePath is the state file in a state folder (data_dir's fleet-health
+// or a replay's --state); the folder's inside is the detector's own.
+func StatePath(dir string) string { return filepath.Join(dir, "state.gob") }
+
+// lockPath is the lock a run holds on its state folder.
+func lockPath(dir string) string { return filepath.Join(dir, "lock") }
 
 // readState reads the state in dir: a missing one is a fresh state, an
 // unreadable one a *corruptState (the caller decides what to do with it).
 func readState(dir string) (*State, error) {
 	st := &State{Version: StateVersion}
-	b, err := os.ReadFile(statePath(dir))
+	b, err := os.ReadFile(StatePath(dir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read the detector's state: %w", err) // permissions: not corruption
 	}
@@ -124,14 +128,14 @@ func loadState(dir string, dry bool, log *slog.Logger) (*State, error) {
 	if !errors.As(err, &corrupt) {
 		return st, err
 	}
-	aside := statePath(dir) + ".corrupt"
+	aside := StatePath(dir) + ".corrupt"
 	if !dry {
-		if rerr := os.Rename(statePath(dir), aside); rerr != nil {
+		if rerr := os.Rename(StatePath(dir), aside); rerr != nil {
 			return nil, fmt.Errorf("the detector's state is unreadable (%v) and cannot be moved aside: %w", err, rerr)
 		}
 	}
 	log.Warn("the detector's state is unreadable; rebuilding it from the last day of the index (alerts already sent this hour may repeat)",
-		"file", statePath(dir), "moved_to", aside, "err", err)
+		"file", StatePath(dir), "moved_to", aside, "err", err)
 	return &State{Version: StateVersion, Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}, nil
 }
 
@@ -169,14 +173,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := os.MkdirAll(o.stateDir(), 0o750); err != nil {
 			return nil, fmt.Errorf("make the detector's folder: %w", err)
 		}
-		unlock, err := vfs.Lock(filepath.Join(o.stateDir(), "lock"), 0o640)
+		unlock, err := vfs.Lock(lockPath(o.stateDir()), 0o640)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
 		// A maintainer running it by hand as root must not leave files
 		// the timer's user cannot write.
-		defer vfs.OwnLike(o.DataDir, o.stateDir(), filepath.Join(o.stateDir(), "lock"), statePath(o.stateDir()), o.AlertsFile())
+		defer vfs.OwnLike(o.DataDir, o.stateDir(), lockPath(o.stateDir()), StatePath(o.stateDir()), o.AlertsFile())
 	}
 	st, err := loadState(o.stateDir(), o.DryRun, o.Log)
 	if err != nil {
@@ -194,15 +198,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		until = o.Now
 	}
 	since := o.Now.Add(-cfg.Window.Duration())
-	cp, stats, err := readIndex(ctx, filepath.Join(o.DataDir, "index"), st.Checkpoint, since, until, observer(tr, o.Now, until))
+	data := datadir.Dir(o.DataDir)
+	cp, stats, err := readIndex(ctx, data.Index(), st.Checkpoint, since, until, observer(tr, o.Now, until))
 	if err != nil {
 		return nil, err
 	}
 	if stats.Malformed > 0 {
-		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed, "folder", filepath.Join(o.DataDir, "index"))
+		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed, "folder", data.Index())
 	}
 	forgetRemoved(o.DataDir, tr.Hosts, st.Tracks)
-	readDoctors(datadir.Dir(o.DataDir).HostHealth(), tr.Hosts, o.Now)
+	readDoctors(data.HostHealth(), tr.Hosts, o.Now)
 	judge := &Judge{Cfg: cfg, Accepted: o.Accepted}
 	j := judge.Evaluate(tr, o.Now)
 	alerts, verdicts := step(st.Tracks, j, o.Now, cfg.ConfirmRuns)
@@ -342,7 +347,7 @@ func saveState(dir string, st *State) error {
 		return fmt.Errorf("encode the detector's state: %w", err)
 	}
 	b := buf.Bytes()
-	if err := vfs.WriteFileAtomic(vfs.OS{}, statePath(dir), b, 0o640); err != nil {
+	if err := vfs.WriteFileAtomic(vfs.OS{}, StatePath(dir), b, 0o640); err != nil {
 		return fmt.Errorf("save the detector's state: %w", err)
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -99,7 +98,8 @@ const viewCatchUp = time.Hour
 // runs.
 func BuildView(ctx context.Context, data string, cfg config.FleetHealth, accepted string, now time.Time) (*View, error) {
 	now = now.UTC()
-	st, err := readState(filepath.Join(data, "fleet-health"))
+	d := datadir.Dir(data)
+	st, err := readState(d.FleetHealth())
 	var corrupt *corruptState
 	if errors.As(err, &corrupt) { // the detector's next run moves it aside
 		st, err = &State{Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}, nil
@@ -115,11 +115,11 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, accepte
 		cp, since = Checkpoint{}, now.Add(-viewCatchUp)
 		v.Partial = fmt.Sprintf("the fleet-health detector has not run for more than %s: this view adds only the last %s of the index to what it last saw", roundDur(viewCatchUp), roundDur(viewCatchUp))
 	}
-	if _, _, err := readIndex(ctx, filepath.Join(data, "index"), cp, since, time.Time{}, observer(tr, now, time.Time{})); err != nil {
+	if _, _, err := readIndex(ctx, d.Index(), cp, since, time.Time{}, observer(tr, now, time.Time{})); err != nil {
 		return nil, err
 	}
 	forgetRemoved(data, tr.Hosts, map[string]*Track{})
-	readDoctors(datadir.Dir(data).HostHealth(), tr.Hosts, now)
+	readDoctors(d.HostHealth(), tr.Hosts, now)
 	judge := &Judge{Cfg: cfg, Accepted: accepted}
 	j := judge.Evaluate(tr, now)
 	goneHost := map[string]bool{}
