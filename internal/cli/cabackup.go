@@ -9,23 +9,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/vfs"
 )
-
-// trustFiles are, relative to data_dir, what the fleet's trust rests on:
-// the CA and its key, the receiver's certificate, the CA's ledger, the
-// token hashes and the revocations. The logs and the index are data, kept
-// by whatever backs up the disk; without these files no host could talk
-// to a rebuilt receiver.
-var trustFiles = []string{
-	"ca/ca.crt", "ca/ca.key", "ca/server.crt", "ca/server.key", "ca/issued.jsonl",
-	"tokens.json", "revoked.json", "removed-hosts.json",
-}
 
 func runCABackup(_ context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "ca backup", "--out FILE.tar.gz [--config receiver.toml]",
@@ -52,17 +42,17 @@ puts it into a fresh receiver's data_dir, and every host keeps talking to it.`)
 	zw := gzip.NewWriter(f)
 	tw := tar.NewWriter(zw)
 	n := 0
-	for _, rel := range trustFiles {
-		b, err := os.ReadFile(filepath.Join(cfg.DataDir, rel))
-		if errors.Is(err, os.ErrNotExist) && !strings.HasPrefix(rel, "ca/ca.") {
+	for _, tf := range datadir.Dir(cfg.DataDir).TrustFiles() {
+		b, err := os.ReadFile(tf.Path)
+		if errors.Is(err, os.ErrNotExist) && !tf.Required {
 			continue // not made yet (no revocation, no ledger)
 		}
 		if err != nil {
 			f.Close()
 			os.Remove(*out)
-			return fmt.Errorf("back up %s: %w", rel, err)
+			return fmt.Errorf("back up %s: %w", tf.Name, err)
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: 0o600, Size: int64(len(b)), ModTime: time.Now()}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: tf.Name, Mode: 0o600, Size: int64(len(b)), ModTime: time.Now()}); err != nil {
 			return err
 		}
 		if _, err := tw.Write(b); err != nil {
@@ -102,7 +92,8 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 	if err != nil {
 		return err
 	}
-	if pki.Exists(filepath.Join(cfg.DataDir, "ca")) {
+	data := datadir.Dir(cfg.DataDir)
+	if pki.Exists(data.CA()) {
 		return fmt.Errorf("%s already has a CA; restore into a fresh data_dir", cfg.DataDir)
 	}
 	f, err := os.Open(*from)
@@ -115,9 +106,11 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 		return fmt.Errorf("%s is not a ca backup: %w", *from, err)
 	}
 	tr := tar.NewReader(zr)
-	allowed := map[string]bool{}
-	for _, rel := range trustFiles {
-		allowed[rel] = true
+	// An archive names its files relative to data_dir; only trust files
+	// are let in, each to its own place.
+	dsts := map[string]string{}
+	for _, tf := range data.TrustFiles() {
+		dsts[tf.Name] = tf.Path
 	}
 	n := 0
 	for {
@@ -128,10 +121,10 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 		if err != nil {
 			return fmt.Errorf("%s is not a ca backup: %w", *from, err)
 		}
-		if !allowed[h.Name] || h.Size > 64<<20 {
+		dst, ok := dsts[h.Name]
+		if !ok || h.Size > 64<<20 {
 			return fmt.Errorf("%s holds %q, which is not part of a ca backup; nothing more restored", *from, h.Name)
 		}
-		dst := filepath.Join(cfg.DataDir, h.Name)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 			return err
 		}
@@ -152,9 +145,10 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 // root the owner of data_dir, so the receiver (running as cis490) can
 // still read and write them.
 func sameOwnerAsData(data string) {
+	d := datadir.Dir(data)
 	var paths []string
-	for _, rel := range trustFiles {
-		paths = append(paths, filepath.Join(data, rel), filepath.Join(data, rel+".lock"))
+	for _, tf := range d.TrustFiles() {
+		paths = append(paths, tf.Path)
 	}
-	vfs.OwnLike(data, append(paths, filepath.Join(data, "tokens.json.lock"), filepath.Join(data, "ca", "trust.lock"))...)
+	vfs.OwnLike(data, append(paths, d.TrustLocks()...)...)
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cis490/cis490/internal/datadir"
 )
 
 // Receiver is the receiver's configuration, receiver.toml. The admin
@@ -159,15 +161,15 @@ func (r *Receiver) Resolve(dir string) {
 	if r.DataDir != "" {
 		r.DataDir = filepath.Clean(r.DataDir)
 	}
-	fill := func(p *string, name string) {
+	fill := func(p *string, path func(datadir.Dir) string) {
 		if *p == "" && r.DataDir != "" {
-			*p = filepath.Join(r.DataDir, "ca", name)
+			*p = path(datadir.Dir(r.DataDir))
 		}
 		*p = resolvePath(dir, *p)
 	}
-	fill(&r.TLS.Cert, "server.crt")
-	fill(&r.TLS.Key, "server.key")
-	fill(&r.TLS.CA, "ca.crt")
+	fill(&r.TLS.Cert, datadir.Dir.ServerCert)
+	fill(&r.TLS.Key, datadir.Dir.ServerKey)
+	fill(&r.TLS.CA, datadir.Dir.CACert)
 	for i, n := range r.ServerNames {
 		r.ServerNames[i] = foldASCII(n)
 	}
