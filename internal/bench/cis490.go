@@ -57,7 +57,7 @@ func StartCis490(ctx context.Context, o Options) (_ *Target, err error) {
 	}()
 	data := filepath.Join(dir, "data")
 	now := time.Now()
-	ca, err := pki.Init(filepath.Join(data, "ca"), serverNames, now)
+	ca, err := pki.Init(datadir.Dir(data).CA(), serverNames, now)
 	if err != nil {
 		return nil, err
 	}

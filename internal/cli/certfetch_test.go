@@ -36,7 +36,7 @@ func fleetWithCA(t *testing.T) (dir, cfg, url string) {
 func bundleAt(t *testing.T, dir, url, host string, issued time.Time, lifetime time.Duration) string {
 	t.Helper()
 	data := filepath.Join(dir, "data")
-	ca, err := pki.Load(filepath.Join(data, "ca"))
+	ca, err := pki.Load(datadir.Dir(data).CA())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/token"
 )
@@ -126,7 +127,7 @@ func TestAlertsPage(t *testing.T) {
 	lines := `{"ts":"2026-11-27T10:00:00Z","host":"lab-1","symptom":"silent","detail":"no request for 45m","bucket":"2026-11-27T10"}
 {"ts":"2026-11-27T11:00:00Z","host":"*","symptom":"receiver-fault","detail":"the receiver answered 500 to 3 hosts","bucket":"2026-11-27T11"}
 `
-	if err := os.WriteFile(filepath.Join(u.opt.DataDir, "alerts.jsonl"), []byte(lines), 0o644); err != nil {
+	if err := os.WriteFile(datadir.Dir(u.opt.DataDir).Alerts(), []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cert := map[string]string{"X-Test-Cert": "yes"}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -14,7 +15,7 @@ import (
 // host-health/, received at at, and the PUT's index line.
 func (f *fixture) report(host string, at time.Time, body string) {
 	f.t.Helper()
-	dir := filepath.Join(f.data, "host-health")
+	dir := datadir.Dir(f.data).HostHealth()
 	os.MkdirAll(dir, 0o755)
 	p := filepath.Join(dir, host+".json")
 	if err := os.WriteFile(p, []byte(body), 0o640); err != nil {

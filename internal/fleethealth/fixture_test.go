@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -30,7 +31,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	data := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(data, "index"), 0o755); err != nil {
+	if err := os.MkdirAll(datadir.Dir(data).Index(), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.DefaultFleetHealth()
@@ -55,7 +56,7 @@ func (f *fixture) add(lines ...index.Line) {
 
 func (f *fixture) appendRaw(file string, b []byte) {
 	f.t.Helper()
-	fh, err := os.OpenFile(filepath.Join(f.data, "index", file), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	fh, err := os.OpenFile(filepath.Join(datadir.Dir(f.data).Index(), file), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func (f *fixture) runLive(now time.Time) *Result {
 // alerts reads alerts.jsonl.
 func (f *fixture) alerts() []Alert {
 	f.t.Helper()
-	fh, err := os.Open(filepath.Join(f.data, "alerts.jsonl"))
+	fh, err := os.Open(datadir.Dir(f.data).Alerts())
 	if os.IsNotExist(err) {
 		return nil
 	}

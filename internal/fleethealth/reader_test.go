@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -28,7 +29,7 @@ func collect(t *testing.T, dir string, cp Checkpoint, since, until time.Time) ([
 // last lines (finished later), malformed lines, and a pruned file.
 func TestReadIncrementalAcrossRotation(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.data, "index")
+	dir := datadir.Dir(f.data).Index()
 	var seen []uint64
 	var cp Checkpoint
 	read := func() ReadStats {
@@ -69,7 +70,7 @@ func TestReadIncrementalAcrossRotation(t *testing.T) {
 // stamped after it; the next run starts there.
 func TestReadReplayStopsAtNow(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.data, "index")
+	dir := datadir.Dir(f.data).Index()
 	f.add(healthy("lab-1", t0, t0.Add(10*time.Minute))...)
 	s, cp, _ := collect(t, dir, Checkpoint{}, t0.Add(-time.Hour), t0.Add(4*time.Minute+30*time.Second))
 	if len(s) != 5 {
@@ -84,7 +85,7 @@ func TestReadReplayStopsAtNow(t *testing.T) {
 // TestReadFirstRunWindow: without a checkpoint only the last 24 h count.
 func TestReadFirstRunWindow(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.data, "index")
+	dir := datadir.Dir(f.data).Index()
 	f.add(healthy("lab-1", t0.Add(-50*time.Hour), t0.Add(-50*time.Hour+time.Minute))...)
 	f.add(healthy("lab-1", t0.Add(-25*time.Hour), t0.Add(-23*time.Hour))...)
 	s, _, _ := collect(t, dir, Checkpoint{}, t0.Add(-24*time.Hour), time.Time{})
@@ -98,7 +99,7 @@ func TestReadFirstRunWindow(t *testing.T) {
 // reads it again, skipping what it saw.
 func TestReadCutShorter(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.data, "index")
+	dir := datadir.Dir(f.data).Index()
 	f.add(healthy("lab-1", t0, t0.Add(3*time.Minute))...)
 	_, cp, _ := collect(t, dir, Checkpoint{}, t0.Add(-time.Hour), time.Time{})
 	p := filepath.Join(dir, index.FileName(t0))
@@ -119,7 +120,7 @@ func TestReadCutShorter(t *testing.T) {
 // run), not an empty fleet.
 func TestUnreadableIndex(t *testing.T) {
 	f := newFixture(t)
-	os.RemoveAll(filepath.Join(f.data, "index"))
+	os.RemoveAll(datadir.Dir(f.data).Index())
 	if _, err := Run(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0}); err == nil {
 		t.Fatal("a run without an index folder succeeded")
 	}
@@ -163,7 +164,7 @@ func FuzzParseLine(f *testing.F) {
 // does not go on to the next, so the rest of the first is read later.
 func TestReadReplayStopsAcrossFiles(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.data, "index")
+	dir := datadir.Dir(f.data).Index()
 	day1 := time.Date(2026, 11, 25, 23, 50, 0, 0, time.UTC)
 	f.add(healthy("lab-1", day1, day1.Add(20*time.Minute))...) // 23:50 … 00:09, two files
 	s, cp, _ := collect(t, dir, Checkpoint{}, day1.Add(-time.Hour), day1.Add(5*time.Minute))

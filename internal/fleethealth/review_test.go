@@ -276,7 +276,7 @@ func TestDuplicateAlternatingSlowly(t *testing.T) {
 // the reader reads exactly the new lines, whatever their stamps.
 func TestCutRereadOutOfOrder(t *testing.T) {
 	f := newFixture(t)
-	dir := filepath.Join(f.data, "index")
+	dir := datadir.Dir(f.data).Index()
 	// ts is the request's start; lines go in completion order.
 	f.add(put("lab-1", t0, 201, ""), put("lab-1", t0.Add(5*time.Second), 201, ""), put("lab-1", t0.Add(2*time.Second), 201, ""))
 	cp, _, err := readIndex(t.Context(), dir, Checkpoint{}, t0.Add(-time.Hour), time.Time{}, func(*Rec) {})

@@ -46,7 +46,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	now := time.Now()
-	ca, err := pki.Init(filepath.Join(dir, "ca"), []string{"receiver.test", "127.0.0.1"}, now)
+	ca, err := pki.Init(datadir.Dir(dir).CA(), []string{"receiver.test", "127.0.0.1"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 		t.Fatal(err)
 	}
 	st, ix := stg.Store, stg.Index
-	tokPath := filepath.Join(dir, "tokens.json")
+	tokPath := datadir.Dir(dir).Tokens()
 	toks, err := token.Open(tokPath)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "ca", pki.ServerCertFile), filepath.Join(dir, "ca", pki.ServerKeyFile))
+	pair, err := tls.LoadX509KeyPair(datadir.Dir(dir).ServerCert(), datadir.Dir(dir).ServerKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func (f *fixture) do(c cred, method, path string, body string, hdr map[string]st
 func (f *fixture) indexLines() []index.Line {
 	f.t.Helper()
 	var out []index.Line
-	_, bad, err := index.Scan(nil, filepath.Join(f.dir, "index"), index.Pos{}, func(l index.Line) error {
+	_, bad, err := index.Scan(nil, datadir.Dir(f.dir).Index(), index.Pos{}, func(l index.Line) error {
 		out = append(out, l)
 		return nil
 	})
