@@ -1,0 +1,182 @@
+package index
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/cis490/cis490/internal/vfs"
+)
+
+// repairTail cuts what follows the last whole JSON line of name, and syncs
+// what a killed process left in the page cache.
+func (w *Writer) repairTail(name string) error {
+	f, err := w.fs.OpenFile(filepath.Join(w.dir, name), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open index file: %w", err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return err
+	}
+	cut, err := tornTail(f, size)
+	if err != nil {
+		return err
+	}
+	if cut < size {
+		w.log.Warn("cut a torn tail off the index (lines never acknowledged)", "file", name, "bytes", size-cut)
+		if err := f.Truncate(cut); err != nil {
+			return fmt.Errorf("cut torn index line: %w", err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync index file: %w", err)
+	}
+	return nil
+}
+
+// lastSeq returns the sequence number of the last line in name.
+func (w *Writer) lastSeq(name string) (uint64, bool, error) {
+	b, err := vfs.ReadFile(w.fs, filepath.Join(w.dir, name))
+	if err != nil {
+		return 0, false, err
+	}
+	b = bytes.TrimRight(b, "\n")
+	if len(b) == 0 {
+		return 0, false, nil
+	}
+	last := b[bytes.LastIndexByte(b, '\n')+1:]
+	var l struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal(last, &l); err != nil {
+		return 0, false, nil
+	}
+	return l.Seq, true, nil
+}
+
+// Collect keeps a journal entry found by the store's recovery if the day
+// files may be missing it. Pass it as store.Options.OnJournal.
+func (w *Writer) Collect(seq uint64, payload []byte) {
+	if seq > w.seq {
+		w.pending = append(w.pending, entry{seq, bytes.Clone(payload)})
+	}
+}
+
+// Recover reconciles the day files with the journal once the store is open,
+// then attaches it: lines the journal never made durable (beyond durable,
+// when known) are cut — those requests were never answered — and entries the
+// files lost are written back.
+func (w *Writer) Recover(j Journal, durable uint64, known bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if known && w.seq > durable {
+		if err := w.cutBeyond(durable); err != nil {
+			return err
+		}
+		w.seq = durable
+	}
+	replayed := 0
+	for _, e := range w.pending {
+		if e.seq <= w.seq {
+			continue
+		}
+		var l Line
+		if err := json.Unmarshal(e.payload, &l); err != nil {
+			return fmt.Errorf("journal entry %d is not an index line: %w", e.seq, err)
+		}
+		if _, err := w.writeLine(l.TS, e.payload); err != nil {
+			return err
+		}
+		w.seq = e.seq
+		replayed++
+	}
+	w.pending = nil
+	if replayed > 0 {
+		w.log.Info("wrote back index lines from the journal", "lines", replayed)
+	}
+	if w.f != nil {
+		if err := w.f.Sync(); err != nil {
+			return fmt.Errorf("sync index file: %w", err)
+		}
+	}
+	w.journal = j
+	return nil
+}
+
+// cutBeyond removes the lines with a sequence number above seq, newest file
+// first; the caller holds w.mu.
+func (w *Writer) cutBeyond(seq uint64) error {
+	files, err := Files(w.fs, w.dir)
+	if err != nil {
+		return err
+	}
+	for i := len(files) - 1; i >= 0; i-- {
+		path := filepath.Join(w.dir, files[i])
+		b, err := vfs.ReadFile(w.fs, path)
+		if err != nil {
+			return err
+		}
+		keep := 0
+		for off := 0; off < len(b); {
+			n := bytes.IndexByte(b[off:], '\n')
+			if n < 0 {
+				break
+			}
+			var l struct {
+				Seq uint64 `json:"seq"`
+			}
+			if json.Unmarshal(b[off:off+n], &l) == nil && l.Seq > seq {
+				break
+			}
+			off += n + 1
+			keep = off
+		}
+		if keep == len(b) {
+			return nil // this file ends at or before seq: so do older ones
+		}
+		w.log.Warn("cut index lines the journal never made durable (requests never answered)", "file", files[i], "bytes", len(b)-keep)
+		f, err := w.fs.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		err = f.Truncate(int64(keep))
+		if err == nil {
+			err = f.Sync()
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("cut index file %s: %w", files[i], err)
+		}
+		if keep > 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// tornTail returns the length of f's valid prefix: whole lines that are
+// JSON. Only unsynced bytes can be torn or garbled, and syncs cover a prefix,
+// so the first bad line and everything after it were never acknowledged.
+func tornTail(f vfs.File, size int64) (int64, error) {
+	buf := make([]byte, size)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return 0, fmt.Errorf("read index file: %w", err)
+	}
+	buf = buf[:n]
+	var valid int64
+	for len(buf) > 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 || !json.Valid(buf[:i]) {
+			break
+		}
+		valid += int64(i + 1)
+		buf = buf[i+1:]
+	}
+	return valid, nil
+}

@@ -1,0 +1,214 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/vfs"
+)
+
+// Journal keeps index lines durable in a log that is synced anyway (the
+// store's segments), so a request costs one sync, not one per file. The day
+// files are then written through the page cache, synced at rotation and
+// before the journal drops old entries, and repaired from the journal after
+// a crash.
+type Journal interface {
+	Journal(seq uint64, payload []byte) (commit.Ticket, error)
+}
+
+// Writer appends lines to the day's file.
+type Writer struct {
+	dir    string
+	fs     vfs.FS
+	commit *commit.Group
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	journal Journal
+	seq     uint64 // sequence number of the last line written
+	day     string
+	f       vfs.File
+	size    int64
+	buf     []byte
+	enc     []byte
+	pending []entry // journal entries recovery may need to replay
+}
+
+type entry struct {
+	seq     uint64
+	payload []byte
+}
+
+// OpenWriter opens the index folder for appending: it cuts a torn or
+// garbled tail off the newest day file (a crash can leave one) and finds the
+// last line's sequence number. Until Recover attaches a journal, every line
+// is made durable by syncing the day file itself.
+func OpenWriter(fsys vfs.FS, dir string, g *commit.Group, log *slog.Logger) (*Writer, error) {
+	if fsys == nil {
+		fsys = vfs.OS{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := fsys.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create index folder: %w", err)
+	}
+	w := &Writer{dir: dir, fs: fsys, commit: g, log: log}
+	files, err := Files(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("list index folder: %w", err)
+	}
+	if len(files) > 0 {
+		newest := files[len(files)-1]
+		if err := w.repairTail(newest); err != nil {
+			return nil, err
+		}
+		w.day = newest // lines never go to an older file than this
+	}
+	for i := len(files) - 1; i >= 0; i-- {
+		seq, ok, err := w.lastSeq(files[i])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			w.seq = seq
+			break
+		}
+	}
+	return w, nil
+}
+
+// Write appends l and returns once it is durable.
+func (w *Writer) Write(ctx context.Context, l Line) error {
+	d, err := w.Begin(l)
+	if err != nil {
+		return err
+	}
+	return d(ctx)
+}
+
+// Begin appends l and returns the wait that makes it durable.
+func (w *Writer) Begin(l Line) (commit.Durable, error) {
+	t, err := w.Append(l)
+	if err != nil {
+		return nil, err
+	}
+	return w.commit.Durable(t), nil
+}
+
+// Append appends l (numbering it) and returns the ticket that makes it
+// durable: the answer to the request waits for it.
+func (w *Writer) Append(l Line) (commit.Ticket, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l.Seq = w.seq + 1
+	w.enc = appendLine(w.enc[:0], &l)
+	b := w.enc
+	at, err := w.writeLine(l.TS, b)
+	if err != nil {
+		return 0, err
+	}
+	var t commit.Ticket
+	if w.journal != nil {
+		if t, err = w.journal.Journal(l.Seq, b); err != nil {
+			// Keep the day file in step with the journal.
+			if terr := w.f.Truncate(at); terr == nil {
+				w.size = at
+			}
+			return 0, fmt.Errorf("journal index line: %w", err)
+		}
+	} else {
+		t = w.commit.Wrote(w.f)
+	}
+	w.seq = l.Seq
+	return t, nil
+}
+
+// writeLine appends b and a newline to the day file for ts, never to a day
+// older than the current file, so file order stays sequence order, and
+// returns where in the file the line begins. The caller holds w.mu.
+func (w *Writer) writeLine(ts time.Time, b []byte) (int64, error) {
+	name := FileName(ts)
+	if name < w.day {
+		name = w.day
+	}
+	if err := w.openDay(name); err != nil {
+		return 0, err
+	}
+	at := w.size
+	w.buf = append(append(w.buf[:0], b...), '\n')
+	if _, err := w.f.WriteAt(w.buf, at); err != nil {
+		_ = w.f.Truncate(at)
+		return 0, fmt.Errorf("append index line: %w", err)
+	}
+	w.size += int64(len(w.buf))
+	return at, nil
+}
+
+// openDay makes name the current file; the caller holds w.mu. The file
+// rotated out is synced first, so only the newest file can lose lines.
+func (w *Writer) openDay(name string) error {
+	if w.f != nil && w.day == name {
+		return nil
+	}
+	f, err := w.fs.OpenFile(filepath.Join(w.dir, name), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open index file: %w", err)
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if err := w.fs.SyncDir(w.dir); err != nil {
+		f.Close()
+		return fmt.Errorf("sync index folder: %w", err)
+	}
+	if w.f != nil {
+		if err := w.commit.Forget(w.f); err != nil {
+			f.Close()
+			return err
+		}
+		w.f.Close()
+	}
+	w.f, w.day, w.size = f, name, size
+	return nil
+}
+
+// Sync makes every line written so far durable in the day file and returns
+// the last one's sequence number: entries up to it are no longer needed in
+// the journal.
+func (w *Writer) Sync() (uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		if err := w.f.Sync(); err != nil {
+			// The day file may have lost lines the journal still holds;
+			// stop, so recovery writes them back before the journal is
+			// trimmed.
+			err = fmt.Errorf("sync index file: %w", err)
+			w.commit.Fail(err)
+			return 0, err
+		}
+	}
+	return w.seq, nil
+}
+
+// Close syncs and closes the current file.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Sync()
+	w.f.Close()
+	w.f = nil
+	return err
+}
