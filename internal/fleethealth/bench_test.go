@@ -107,17 +107,3 @@ func BenchmarkIncremental(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkReadIndex is the reading alone: the day of index parsed and
-// handed on, nothing folded.
-func BenchmarkReadIndex(b *testing.B) {
-	data, _ := benchData(b)
-	ix := filepath.Join(data, "index")
-	b.ResetTimer()
-	for b.Loop() {
-		_, st, err := readIndex(b.Context(), ix, Checkpoint{}, t0.Add(-25*time.Hour), time.Time{}, func(*Rec) {})
-		if err != nil || st.Lines < 24*60*benchHosts {
-			b.Fatalf("read %d lines, %v", st.Lines, err)
-		}
-	}
-}

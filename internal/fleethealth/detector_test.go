@@ -1,6 +1,7 @@
 package fleethealth
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -301,7 +302,7 @@ func TestAttribution(t *testing.T) {
 	wantAlerts(t, "mismatch", got, "lab-a fatal-only")
 
 	var tr = newTracker(config.DefaultFleetHealth())
-	for _, r := range []Rec{
+	for _, r := range []index.Line{
 		{TS: t0, Host: "elliott-thinkpad", Auth: true, CertHost: "elliott-ThinkPad", Method: "PUT", Endpoint: "logs", Status: 201},
 		{TS: t0, Host: "elliott-thinkpad", Auth: true, Method: "PUT", Endpoint: "logs", Status: 201},
 		{TS: t0, Host: "lab-9", Auth: true, Admin: "alice", Method: "GET", Endpoint: "logs", Status: 200},
@@ -428,5 +429,35 @@ func TestCertExpiring(t *testing.T) {
 	wantAlerts(t, "certificates", got, "lab-1 cert-expiring")
 	if !strings.Contains(got[0].Detail, "(in 5d)") {
 		t.Fatalf("detail %q", got[0].Detail)
+	}
+}
+
+// TestUnreadableIndex: no index folder is an error (the run could not
+// run), not an empty fleet.
+func TestUnreadableIndex(t *testing.T) {
+	f := newFixture(t)
+	os.RemoveAll(filepath.Join(f.data, "index"))
+	if _, err := Run(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0}); err == nil {
+		t.Fatal("a run without an index folder succeeded")
+	}
+}
+
+// TestStateFromBeforeTheMove: a state file written when the checkpoint
+// type lived in this package (testdata/state-v1.gob, a run over three
+// lines) still decodes to the same checkpoint, so data folders in the
+// field resume where they stopped rather than rebuilding.
+func TestStateFromBeforeTheMove(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "state-v1.gob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st State
+	if err := decodeState(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(st.Checkpoint)
+	want := `{"file":"2026-11-26.jsonl","offset":825,"seq":3,"ts":"2026-11-26T09:59:00Z","tail":[{"end":275,"hash":8236180370328583617},{"end":550,"hash":8443566324263412529},{"end":825,"hash":5486853859036801689}]}`
+	if string(got) != want {
+		t.Fatalf("checkpoint %s\nwant %s", got, want)
 	}
 }

@@ -4,8 +4,6 @@ package fleethealth
 // failed before its fix.
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -270,51 +268,6 @@ func TestDuplicateAlternatingSlowly(t *testing.T) {
 	f.add(every(t0.Add(-2*time.Hour), t0.Add(-10*time.Minute), time.Minute, mk("b"))...)
 	f.add(every(t0.Add(-10*time.Minute), t0, time.Minute, mk("a"))...)
 	wantAlerts(t, "a, b, then a again", f.run(t0).Alerts)
-}
-
-// After a receiver crash cut index lines and numbered the next ones anew,
-// the reader reads exactly the new lines, whatever their stamps.
-func TestCutRereadOutOfOrder(t *testing.T) {
-	f := newFixture(t)
-	dir := datadir.Dir(f.data).Index()
-	// ts is the request's start; lines go in completion order.
-	f.add(put("lab-1", t0, 201, ""), put("lab-1", t0.Add(5*time.Second), 201, ""), put("lab-1", t0.Add(2*time.Second), 201, ""))
-	cp, _, err := readIndex(t.Context(), dir, Checkpoint{}, t0.Add(-time.Hour), time.Time{}, func(*Rec) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, index.FileName(t0))
-	b, _ := os.ReadFile(p)
-	n := bytes.IndexByte(b, '\n') + 1
-	n += bytes.IndexByte(b[n:], '\n') + 1
-	os.WriteFile(p, b[:n], 0o644) // line 3 never became durable
-	f.seq = 2
-	f.add(put("lab-1", t0.Add(10*time.Second), 201, ""), put("lab-1", t0.Add(1*time.Second), 201, ""))
-	var again []string
-	if _, _, err := readIndex(t.Context(), dir, cp, t0.Add(-time.Hour), time.Time{}, func(r *Rec) {
-		again = append(again, fmt.Sprintf("seq%d@%s", r.Seq, r.TS.Format("05")))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(again) != "[seq3@10 seq4@01]" {
-		t.Errorf("after the cut: read %v, want exactly the two new lines [seq3@10 seq4@01]", again)
-	}
-}
-
-// A repeated key: the fast path reads what encoding/json reads.
-func TestFastParseRepeatedKey(t *testing.T) {
-	b := []byte(`{"ts":"2026-11-26T10:00:00.000Z","host":"a","auth":true,"auth":false,"cert_host":""}`)
-	var fast Rec
-	if err := fastParse(b, &fast); err != nil {
-		t.Fatalf("fast path declined a plain line: %v", err)
-	}
-	var l index.Line
-	if err := json.Unmarshal(b, &l); err != nil {
-		t.Fatal(err)
-	}
-	if fast.Auth != l.Auth {
-		t.Errorf("fast auth=%v, encoding/json auth=%v", fast.Auth, l.Auth)
-	}
 }
 
 // The fleet view shows hosts whose silence a fleet-silent explains as

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/datadir"
+	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/vfs"
 )
 
@@ -61,7 +62,7 @@ func (o *Options) AlertsFile() string {
 type Result struct {
 	Alerts   []Alert   // lines written to alerts.jsonl (or, dry, that would be)
 	Verdicts []Verdict // every live symptom
-	Read     ReadStats
+	Read     index.ReadStats
 	Hosts    int
 	Failed   int // notifications that failed and wait for the next run
 	// Unattributed counts the lines read that count for no host
@@ -79,7 +80,7 @@ const StateVersion = 1
 type State struct {
 	Version    int               `json:"version"`
 	LastRun    time.Time         `json:"last_run"`
-	Checkpoint Checkpoint        `json:"checkpoint"`
+	Checkpoint index.Checkpoint  `json:"checkpoint"`
 	Hosts      map[string]*Host  `json:"hosts"`
 	Tracks     map[string]*Track `json:"tracks"`
 	Fleet      Fleet             `json:"fleet"`
@@ -142,11 +143,11 @@ func loadState(dir string, dry bool, log *slog.Logger) (*State, error) {
 // observer hands tr the index lines as of now: a line stamped in the
 // future (a receiver clock ahead) counts as now, so it cannot keep its host
 // from ever being silent. A replay (until set) takes lines as stamped.
-func observer(tr *Tracker, now, until time.Time) func(*Rec) {
+func observer(tr *Tracker, now, until time.Time) func(*index.Line) {
 	if !until.IsZero() {
 		return tr.Observe
 	}
-	return func(r *Rec) {
+	return func(r *index.Line) {
 		if r.TS.After(now) {
 			r.TS = now
 		}
@@ -199,7 +200,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	since := o.Now.Add(-cfg.Window.Duration())
 	data := datadir.Dir(o.DataDir)
-	cp, stats, err := readIndex(ctx, data.Index(), st.Checkpoint, since, until, observer(tr, o.Now, until))
+	cp, stats, err := index.Dir{Path: data.Index()}.Read(ctx, st.Checkpoint, since, until, observer(tr, o.Now, until))
 	if err != nil {
 		return nil, err
 	}

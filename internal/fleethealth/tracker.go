@@ -6,6 +6,8 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/wire"
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/names"
 )
 
 // Host is what the detector remembers of one host between runs: enough to
@@ -174,21 +176,47 @@ type subjectKey struct {
 	auth, admin    bool
 }
 
-// subject is r.Subject(), remembered: a fleet has few names and many lines.
-func (t *Tracker) subject(r *Rec) string {
+// subject is subjectOf(r), remembered: a fleet has few names and many
+// lines.
+func (t *Tracker) subject(r *index.Line) string {
 	k := subjectKey{r.Host, r.CertHost, r.Auth, r.Admin != ""}
 	if n, ok := t.names[k]; ok {
 		return n
 	}
-	n := r.Subject()
+	n := subjectOf(r)
 	if len(t.names) < 100_000 {
 		t.names[k] = n
 	}
 	return n
 }
 
+// subjectOf is the host a request counts for: the host its certificate,
+// signed by the fleet CA, named, or else the host it authenticated as.
+// Nothing else: a host name merely typed into a URL never makes a host
+// look sick. Admin requests count for no host.
+func subjectOf(r *index.Line) string {
+	if r.Admin != "" {
+		return ""
+	}
+	if r.CertHost != "" {
+		h, err := names.Host(r.CertHost)
+		if err != nil {
+			return ""
+		}
+		return h
+	}
+	if r.Auth && r.Host != "" {
+		h, err := names.Host(r.Host)
+		if err != nil {
+			return ""
+		}
+		return h
+	}
+	return ""
+}
+
 // Observe folds one index line in.
-func (t *Tracker) Observe(r *Rec) {
+func (t *Tracker) Observe(r *index.Line) {
 	t.heard(r.TS)
 	name := t.subject(r)
 	if name == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/datadir"
+	"github.com/cis490/cis490/internal/index"
 )
 
 // View is the fleet as GET /v1/fleet and `cis490 status` show it: the
@@ -112,10 +113,10 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, accepte
 	v := &View{AsOf: now, DetectorRan: st.LastRun, Fleet: []Symptom{}}
 	cp, since := st.Checkpoint, now.Add(-cfg.Window.Duration())
 	if now.Sub(st.LastRun) > viewCatchUp {
-		cp, since = Checkpoint{}, now.Add(-viewCatchUp)
+		cp, since = index.Checkpoint{}, now.Add(-viewCatchUp)
 		v.Partial = fmt.Sprintf("the fleet-health detector has not run for more than %s: this view adds only the last %s of the index to what it last saw", roundDur(viewCatchUp), roundDur(viewCatchUp))
 	}
-	if _, _, err := readIndex(ctx, d.Index(), cp, since, time.Time{}, observer(tr, now, time.Time{})); err != nil {
+	if _, _, err := (index.Dir{Path: d.Index()}).Read(ctx, cp, since, time.Time{}, observer(tr, now, time.Time{})); err != nil {
 		return nil, err
 	}
 	forgetRemoved(data, tr.Hosts, map[string]*Track{})

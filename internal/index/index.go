@@ -2,6 +2,11 @@
 // request, whatever its outcome, in <data>/index/YYYY-MM-DD.jsonl (UTC day).
 // A line is made durable by the same group commit as the request's data, so
 // an index that cannot keep up slows ingest rather than losing lines.
+//
+// Reading goes through Source: the lines written since a Checkpoint,
+// which survives rotation, pruning and a receiver crash that cuts and
+// rewrites lines. Dir is the Source over the day files; the detector, the
+// fleet view and the tools read the index only through it.
 package index
 
 import (

@@ -1,4 +1,4 @@
-package fleethealth
+package index
 
 import (
 	"bufio"
@@ -10,34 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"regexp"
-	"sort"
-	"time"
+
+	"github.com/cis490/cis490/internal/vfs"
 )
-
-// Checkpoint is where the last run stopped reading the index: a day file
-// and the byte offset after the last whole line read. It survives
-// rotation: files are named by day, so a pruned file is simply before
-// every file still there.
-type Checkpoint struct {
-	File   string    `json:"file"`
-	Offset int64     `json:"offset"`
-	Seq    uint64    `json:"seq"` // the last line's number and stamp
-	TS     time.Time `json:"ts"`
-	// Tail identifies the last lines read (oldest first, the last one
-	// ending at Offset). After a receiver crash, recovery cuts the index
-	// lines that never became durable and numbers the next ones anew, so
-	// a file may be cut and rewritten below the checkpoint: the newest
-	// mark still in place says where reading resumes.
-	Tail []Mark `json:"tail,omitempty"`
-}
-
-// Mark is a line of the index by the offset it ends at and a hash.
-type Mark struct {
-	End  int64  `json:"end"`
-	Hash uint64 `json:"hash"`
-}
 
 // tailMarks is how many of the last lines a checkpoint identifies: more
 // than a receiver has in flight when it crashes.
@@ -47,103 +22,14 @@ const tailMarks = 64
 // malformed and skipped, not held in memory.
 const maxLine = 1 << 20
 
-// ReadStats counts what a read saw.
-type ReadStats struct {
-	Lines     int // index lines handed on
-	Malformed int // whole lines that are not index lines, skipped
-}
-
-var dayFile = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}\.jsonl$`)
-
-// readIndex hands fn every index line after cp, in file order, up to and
-// excluding the first line stamped after until (a replay as of an instant
-// stops there) or a torn last line (a line being written), and returns
-// where it stopped. Without a checkpoint it starts with the day file of
-// since and skips lines stamped before since. Lines are read one at a
-// time, so memory does not grow with the index.
-func readIndex(ctx context.Context, dir string, cp Checkpoint, since, until time.Time, fn func(*Rec)) (Checkpoint, ReadStats, error) {
-	var st ReadStats
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return cp, st, fmt.Errorf("read the index folder: %w", err)
-	}
-	var files []string
-	for _, e := range ents {
-		if dayFile.MatchString(e.Name()) && e.Type().IsRegular() {
-			files = append(files, e.Name())
-		}
-	}
-	sort.Strings(files)
-	first := cp.File
-	fresh := first == ""
-	if fresh {
-		first = since.UTC().Format("2006-01-02") + ".jsonl"
-	}
-	var rec Rec
-	for fi, name := range files {
-		if name < first {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return cp, st, err
-		}
-		p := filepath.Join(dir, name)
-		var from int64
-		var skipSeq uint64
-		if name == cp.File {
-			var whole bool
-			from, whole = resumeAt(p, cp)
-			if !whole {
-				// Cut deeper than the marks reach: read it again,
-				// skipping the lines numbered up to the last one read.
-				skipSeq = cp.Seq
-			}
-		}
-		res, err := readFile(ctx, p, from, fi == len(files)-1, &st, func(b []byte) bool {
-			if err := parseLine(b, &rec); err != nil {
-				st.Malformed++
-				return true
-			}
-			if !until.IsZero() && rec.TS.After(until) {
-				return false
-			}
-			if skipSeq != 0 && rec.Seq != 0 && rec.Seq <= skipSeq {
-				return true
-			}
-			if fresh && rec.TS.Before(since) {
-				return true
-			}
-			st.Lines++
-			fn(&rec)
-			cp.Seq, cp.TS = rec.Seq, rec.TS
-			return true
-		})
-		if err != nil {
-			return cp, st, err
-		}
-		switch {
-		case name != cp.File:
-			cp.File, cp.Offset, cp.Tail = name, res.next, res.tail
-		case res.next != from:
-			cp.Offset, cp.Tail = res.next, mergeTail(cp.Tail, from, res.tail)
-		default:
-			cp.Offset, cp.Tail = from, mergeTail(cp.Tail, from, nil)
-		}
-		if res.stop {
-			break
-		}
-	}
-	return cp, st, nil
-}
-
 // resumeAt says where to go on reading file p after cp: at cp.Offset if the
 // line the checkpoint ends with is still there, else after the newest of
 // its marked lines still in place (whole is false when none is).
-func resumeAt(p string, cp Checkpoint) (from int64, whole bool) {
+func resumeAt(fsys vfs.FS, p string, cp Checkpoint) (from int64, whole bool) {
 	if cp.Offset == 0 {
 		return 0, true
 	}
-	f, err := os.Open(p)
+	f, err := fsys.OpenFile(p, os.O_RDONLY, 0)
 	if err != nil {
 		return cp.Offset, true // pruned: nothing to reread
 	}
@@ -166,7 +52,7 @@ func resumeAt(p string, cp Checkpoint) (from int64, whole bool) {
 
 // lineAt hashes the line ending at end (start, when known, is where it
 // begins; -1 means search back for the newline before it).
-func lineAt(f *os.File, start, end int64) uint64 {
+func lineAt(f io.ReaderAt, start, end int64) uint64 {
 	if end <= 0 {
 		return 0
 	}
@@ -222,9 +108,9 @@ type fileRead struct {
 // line with each (without its newline) until line says stop. A last
 // unfinished line of the newest file is left for the next run; one in an
 // older file (cut short by a crash, never to be finished) is malformed.
-func readFile(ctx context.Context, p string, from int64, newest bool, st *ReadStats, line func([]byte) bool) (res fileRead, err error) {
+func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest bool, st *ReadStats, line func([]byte) bool) (res fileRead, err error) {
 	res.next = from
-	f, err := os.Open(p)
+	f, err := fsys.OpenFile(p, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return res, nil // pruned while we looked
 	}
@@ -232,9 +118,6 @@ func readFile(ctx context.Context, p string, from int64, newest bool, st *ReadSt
 		return res, fmt.Errorf("open the index: %w", err)
 	}
 	defer f.Close()
-	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return res, fmt.Errorf("read the index %s: %w", p, err)
-	}
 	// The ends of the last lines taken; they are hashed once, at the end,
 	// not line by line.
 	const ring = tailMarks + 1 // the marked lines and the end of the one before
@@ -260,7 +143,7 @@ func readFile(ctx context.Context, p string, from int64, newest bool, st *ReadSt
 			start = end
 		}
 	}()
-	br := bufio.NewReaderSize(f, 256<<10)
+	br := bufio.NewReaderSize(&fileReader{f: f, off: from}, 256<<10)
 	var long []byte // a line longer than the buffer
 	skipping := false
 	off := from
@@ -310,4 +193,21 @@ func readFile(ctx context.Context, p string, from int64, newest bool, st *ReadSt
 		}
 		took(off)
 	}
+}
+
+// fileReader reads a file on from an offset through ReadAt (vfs.File has
+// no Seek). The newest day file grows while it is read: reading goes on
+// to its end as it is then, not as it was when opened.
+type fileReader struct {
+	f   io.ReaderAt
+	off int64
+}
+
+func (r *fileReader) Read(p []byte) (int, error) {
+	n, err := r.f.ReadAt(p, r.off)
+	r.off += int64(n)
+	if n > 0 && err == io.EOF {
+		err = nil // the next Read says EOF, as a file's Read does
+	}
+	return n, err
 }

@@ -1,4 +1,4 @@
-package fleethealth
+package index
 
 import (
 	"bytes"
@@ -8,86 +8,36 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/cis490/cis490/internal/index"
-	"github.com/cis490/cis490/internal/names"
 )
-
-// Rec is what the detector needs of one index line.
-type Rec struct {
-	TS       time.Time
-	Host     string // canonical, from the path; empty if none
-	Auth     bool
-	CertHost string // the host a fleet-CA-signed certificate named
-	Admin    string
-	Method   string
-	Endpoint string
-	Status   int
-	Commit   string
-	Instance string
-	Reason   string
-	State    string // heartbeat: up, shutdown, sleep
-	Gate     string // unstamped, unknown-commit, stale
-	Seq      uint64
-	// CertExpires is the RFC 3339 expiry of the fleet-signed certificate.
-	CertExpires string
-}
-
-// Subject is the host a request counts for: the host its certificate,
-// signed by the fleet CA, named, or else the host it authenticated as.
-// Nothing else: a host name merely typed into a URL never makes a host
-// look sick. Admin requests count for no host.
-func (r *Rec) Subject() string {
-	if r.Admin != "" {
-		return ""
-	}
-	if r.CertHost != "" {
-		h, err := names.Host(r.CertHost)
-		if err != nil {
-			return ""
-		}
-		return h
-	}
-	if r.Auth && r.Host != "" {
-		h, err := names.Host(r.Host)
-		if err != nil {
-			return ""
-		}
-		return h
-	}
-	return ""
-}
 
 var errMalformed = errors.New("not an index line")
 
-// parseLine reads one index line (without its newline). The index writer's
-// own lines take a fast path; anything else valid is read by encoding/json.
-func parseLine(b []byte, r *Rec) error {
-	*r = Rec{}
-	if err := fastParse(b, r); err == nil {
+// parseLine reads one index line (without its newline) into l. The index
+// writer's own lines take a fast path, as a full read of the index is
+// mostly parsing; anything else valid is read by encoding/json.
+func parseLine(b []byte, l *Line, seen strs) error {
+	*l = Line{}
+	if err := fastParse(b, l, seen); err == nil {
 		return nil
 	}
-	*r = Rec{}
-	var l index.Line
-	if err := json.Unmarshal(b, &l); err != nil || l.TS.IsZero() {
+	*l = Line{}
+	if err := json.Unmarshal(b, l); err != nil || l.TS.IsZero() {
+		*l = Line{}
 		return errMalformed
 	}
-	*r = Rec{TS: l.TS, Host: l.Host, Auth: l.Auth, CertHost: l.CertHost, Admin: l.Admin, Method: l.Method,
-		Endpoint: l.Endpoint, Status: l.Status, Commit: l.Commit, Instance: l.Instance, Reason: l.Reason,
-		State: l.State, Gate: l.Gate, Seq: l.Seq, CertExpires: l.CertExpires}
 	return nil
 }
 
 var errSlow = errors.New("take the slow path")
 
-// knownKeys are index.Line's keys; kindOf gives the JSON type of each, as
-// the fast path must refuse what encoding/json would refuse. kindOf's
-// switch repeats them because it runs for every key of every line;
-// TestKnownKeysMatchTheIndex keeps both in step with index.Line.
+// knownKeys are Line's keys; kindOf gives the JSON type of each, as the
+// fast path must refuse what encoding/json would refuse. kindOf's switch
+// repeats them because it runs for every key of every line;
+// TestKnownKeysMatchTheLine keeps both in step with Line.
 var knownKeys = []string{"ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
 	"reason", "state", "gate", "remote", "stream", "cert_expires", "auth", "status", "bytes", "seq", "dur_ms"}
 
-// kindOf returns the type a key must have, 0 for a key index.Line does not
+// kindOf returns the type a key must have, 0 for a key Line does not
 // know, or errSlow for a key encoding/json would match by case folding.
 func kindOf(key []byte) (byte, error) {
 	switch string(key) {
@@ -113,7 +63,7 @@ func kindOf(key []byte) (byte, error) {
 
 // fastParse reads a flat JSON object whose strings hold no escapes, as the
 // index writer writes them; it gives up (errSlow) on anything else.
-func fastParse(b []byte, r *Rec) error {
+func fastParse(b []byte, l *Line, seen strs) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errSlow
@@ -162,39 +112,43 @@ func fastParse(b []byte, r *Rec) error {
 				if err != nil {
 					return errSlow
 				}
-				r.TS, sawTS = t.UTC(), true
+				l.TS, sawTS = t.UTC(), true
 			case "host":
-				r.Host = string(s)
+				l.Host = seen.get(s)
 			case "cert_host":
-				r.CertHost = string(s)
+				l.CertHost = seen.get(s)
 			case "admin":
-				r.Admin = string(s)
+				l.Admin = seen.get(s)
 			case "method":
-				r.Method = string(s)
+				l.Method = seen.get(s)
 			case "endpoint":
-				r.Endpoint = string(s)
+				l.Endpoint = seen.get(s)
 			case "commit":
-				r.Commit = string(s)
+				l.Commit = seen.get(s)
 			case "instance":
-				r.Instance = string(s)
+				l.Instance = seen.get(s)
 			case "reason":
-				r.Reason = string(s)
+				l.Reason = seen.get(s)
 			case "state":
-				r.State = string(s)
+				l.State = seen.get(s)
 			case "gate":
-				r.Gate = string(s)
+				l.Gate = seen.get(s)
 			case "cert_expires":
-				r.CertExpires = string(s)
+				l.CertExpires = seen.get(s)
+			case "remote":
+				l.Remote = seen.get(s)
+			case "stream":
+				l.Stream = seen.get(s)
 			}
 		case c == 't' && bytes.HasPrefix(b[i:], []byte("true")):
 			end = i + 4
 			if string(key) == "auth" {
-				r.Auth = true
+				l.Auth = true
 			}
 		case c == 'f' && bytes.HasPrefix(b[i:], []byte("false")):
 			end = i + 5
 			if string(key) == "auth" {
-				r.Auth = false // a repeated key: the last one counts, as in encoding/json
+				l.Auth = false // a repeated key: the last one counts, as in encoding/json
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
 			end = i
@@ -211,21 +165,27 @@ func fastParse(b []byte, r *Rec) error {
 				if err != nil {
 					return errSlow
 				}
-				r.Status = n
+				l.Status = n
 			case "seq":
 				n, err := strconv.ParseUint(num, 10, 64)
 				if err != nil {
 					return errSlow
 				}
-				r.Seq = n
+				l.Seq = n
 			case "bytes":
-				if _, err := strconv.ParseInt(num, 10, 64); err != nil {
+				n, err := strconv.ParseInt(num, 10, 64)
+				if err != nil {
 					return errSlow
 				}
+				l.Bytes = n
+			case "dur_ms":
+				f, err := strconv.ParseFloat(num, 64)
+				if err != nil {
+					return errSlow
+				}
+				l.DurMS = f
 			default:
-				if _, err := strconv.ParseFloat(num, 64); err != nil && kind != 0 {
-					return errSlow
-				}
+				// A key Line does not know: its number, valid JSON, is ignored.
 			}
 		default:
 			return errSlow // nested values: let encoding/json judge
@@ -241,6 +201,26 @@ func fastParse(b []byte, r *Rec) error {
 		}
 		return errSlow
 	}
+}
+
+// strs hands out one string per distinct value read. An index repeats a
+// few values (hosts, commits, endpoints, addresses) on many lines, and a
+// fresh string per field per line was most of a full read's garbage. It
+// is bounded, so a read of any length keeps little.
+type strs map[string]string
+
+// maxStrs bounds a strs: well above a fleet's hosts and addresses.
+const maxStrs = 1 << 14
+
+func (m strs) get(b []byte) string {
+	if s, ok := m[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(b)
+	if m != nil && len(m) < maxStrs {
+		m[s] = s
+	}
+	return s
 }
 
 // fits reports whether a value starting with c can be of the kind.

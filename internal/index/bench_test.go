@@ -1,0 +1,58 @@
+package index
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// BenchmarkReadIndex is a full read of a day of index, 200 hosts at one
+// request a minute (288,000 lines shaped as the receiver writes a log
+// PUT, every key at its usual length): parsed and handed on, nothing
+// folded. fleethealth's BenchmarkRebuild adds the detector's work on top.
+func BenchmarkReadIndex(b *testing.B) {
+	const hosts = 200
+	dir := b.TempDir()
+	files := map[string]*bufio.Writer{}
+	var opened []*os.File
+	var seq uint64
+	from := t0.Add(-5*time.Minute - 24*time.Hour)
+	for ts := from; ts.Before(t0); ts = ts.Add(time.Minute / hosts) {
+		seq++
+		name := FileName(ts)
+		w := files[name]
+		if w == nil {
+			f, err := os.Create(filepath.Join(dir, name))
+			if err != nil {
+				b.Fatal(err)
+			}
+			opened = append(opened, f)
+			w = bufio.NewWriterSize(f, 1<<20)
+			files[name] = w
+		}
+		host := fmt.Sprintf("lab-%04d", seq%hosts)
+		l := Line{TS: ts, Host: host, Auth: true, CertHost: host, Method: "PUT", Endpoint: "logs", Status: 201,
+			Bytes: 4096, Commit: "3f786850e387550fdab836ed7e6dc881de23001b", Instance: "9c2b4f0e51a7d3c8",
+			Remote: "10.0.12.47:51234", DurMS: 3.2, Stream: "syslog", Gate: "unknown-commit",
+			CertExpires: "2027-11-26T10:00:00Z", Seq: seq}
+		w.Write(append(appendLine(nil, &l), '\n'))
+	}
+	for i, w := range files {
+		if err := w.Flush(); err != nil {
+			b.Fatal(i, err)
+		}
+	}
+	for _, f := range opened {
+		f.Close()
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		_, st, err := Dir{Path: dir}.Read(b.Context(), Checkpoint{}, t0.Add(-25*time.Hour), time.Time{}, func(*Line) {})
+		if err != nil || st.Lines < 24*60*hosts {
+			b.Fatalf("read %d lines, %v", st.Lines, err)
+		}
+	}
+}

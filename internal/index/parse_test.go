@@ -1,0 +1,81 @@
+package index
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzParseLine: the fast path reads exactly what encoding/json reads.
+func FuzzParseLine(f *testing.F) {
+	for _, l := range []Line{
+		put("lab-1", t0, 201, ""),
+		heartbeat("elliott-thinkpad", t0.Add(time.Millisecond), "sleep"),
+		{TS: t0, Host: "", Method: "GET", Endpoint: "other", Status: 404, Reason: "bad-name", Remote: "[::1]:5", DurMS: 0.25, Bytes: 4096},
+	} {
+		b, _ := l.MarshalJSON()
+		f.Add(b)
+	}
+	f.Add([]byte(`{"ts":"2026-11-26T10:00:00Z","host":"a\u0041","status":1e2}`))
+	f.Add([]byte(`{"ts":"2026-11-26T10:00:00Z","x":{"y":[1,2]},"auth":true}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fast Line
+		if fastParse(b, &fast, strs{}) != nil {
+			return
+		}
+		var slow Line
+		if err := json.Unmarshal(b, &slow); err != nil {
+			t.Fatalf("fast path read %q, encoding/json refuses it: %v", b, err)
+		}
+		if !fast.TS.Equal(slow.TS) {
+			t.Fatalf("ts: fast %v, slow %v", fast.TS, slow.TS)
+		}
+		fast.TS, slow.TS = time.Time{}, time.Time{}
+		if fast != slow {
+			t.Fatalf("%q:\nfast %+v\nslow %+v", b, fast, slow)
+		}
+	})
+}
+
+// A repeated key: the fast path reads what encoding/json reads.
+func TestFastParseRepeatedKey(t *testing.T) {
+	b := []byte(`{"ts":"2026-11-26T10:00:00.000Z","host":"a","auth":true,"auth":false,"cert_host":""}`)
+	var fast Line
+	if err := fastParse(b, &fast, strs{}); err != nil {
+		t.Fatalf("fast path declined a plain line: %v", err)
+	}
+	var l Line
+	if err := json.Unmarshal(b, &l); err != nil {
+		t.Fatal(err)
+	}
+	if fast.Auth != l.Auth {
+		t.Errorf("fast auth=%v, encoding/json auth=%v", fast.Auth, l.Auth)
+	}
+}
+
+// TestKnownKeysMatchTheLine: the fast parser's two lists of index keys
+// (knownKeys for the case-folding check, kindOf's switch for speed) name
+// exactly Line's JSON keys, so a field added to the index is not
+// silently dropped or mis-typed by the reader.
+func TestKnownKeysMatchTheLine(t *testing.T) {
+	want := []string{"ts"} // written by Line's MarshalJSON
+	typ := reflect.TypeFor[Line]()
+	for i := range typ.NumField() {
+		if name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			want = append(want, name)
+		}
+	}
+	slices.Sort(want)
+	got := slices.Sorted(slices.Values(knownKeys))
+	if !slices.Equal(got, want) {
+		t.Fatalf("knownKeys %v; Line has %v", got, want)
+	}
+	for _, k := range want {
+		if kind, err := kindOf([]byte(k)); kind == 0 || err != nil {
+			t.Errorf("kindOf(%q) = %q, %v; the fast parser would skip it", k, kind, err)
+		}
+	}
+}
