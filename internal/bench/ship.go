@@ -185,7 +185,7 @@ type shipRig struct {
 	host   *apiClient
 	admin  *apiClient
 	ixDir  string
-	ixPos  index.Pos
+	ixCP   index.Checkpoint
 	report *ShipReport
 }
 
@@ -768,21 +768,21 @@ func (r *shipRig) profile(p *proc, name string) (stop func()) {
 
 // markIndex remembers where the receiver's index ends, for countIndex.
 func (r *shipRig) markIndex() error {
-	pos, _, err := index.Scan(nil, r.ixDir, r.ixPos, func(index.Line) error { return nil })
+	cp, _, err := index.Dir{Path: r.ixDir}.Read(context.Background(), r.ixCP, time.Time{}, time.Time{}, func(*index.Line) {})
 	if err != nil {
 		return fmt.Errorf("read the receiver's index: %w", err)
 	}
-	r.ixPos = pos
+	r.ixCP = cp
 	return nil
 }
 
 // countIndex hands fn every index line since markIndex.
 func (r *shipRig) countIndex(fn func(index.Line)) error {
-	pos, _, err := index.Scan(nil, r.ixDir, r.ixPos, func(l index.Line) error { fn(l); return nil })
+	cp, _, err := index.Dir{Path: r.ixDir}.Read(context.Background(), r.ixCP, time.Time{}, time.Time{}, func(l *index.Line) { fn(*l) })
 	if err != nil {
 		return fmt.Errorf("read the receiver's index: %w", err)
 	}
-	r.ixPos = pos
+	r.ixCP = cp
 	return nil
 }
 

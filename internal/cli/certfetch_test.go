@@ -145,11 +145,10 @@ func TestRenewWhileShipping(t *testing.T) {
 		t.Fatalf("the stream holds %d bytes, want %d", got, len(want))
 	}
 	var failed []string
-	index.Scan(nil, datadir.Dir(filepath.Join(dir, "data")).Index(), index.Pos{}, func(l index.Line) error {
+	index.Dir{Path: datadir.Dir(filepath.Join(dir, "data")).Index()}.Read(t.Context(), index.Checkpoint{}, time.Time{}, time.Time{}, func(l *index.Line) {
 		if l.Host == "lab-4" && l.Status >= 400 && !(l.Method == "HEAD" && l.Status == 404) {
 			failed = append(failed, fmt.Sprintf("%s %s %d %s", l.Method, l.Endpoint, l.Status, l.Reason))
 		}
-		return nil
 	})
 	if len(failed) > 0 {
 		t.Fatalf("requests failed during the renewals: %v", failed)

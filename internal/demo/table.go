@@ -52,9 +52,9 @@ func (t *table) print(ctx context.Context, cfg *config.Receiver) {
 		}
 	}
 	rows := map[string]*hostRow{}
-	index.Scan(nil, t.ixDir, index.Pos{}, func(l index.Line) error {
+	index.Dir{Path: t.ixDir}.Read(ctx, index.Checkpoint{}, time.Time{}, time.Time{}, func(l *index.Line) {
 		if l.Host == "" {
-			return nil
+			return
 		}
 		r := rows[l.Host]
 		if r == nil {
@@ -82,7 +82,6 @@ func (t *table) print(ctx context.Context, cfg *config.Receiver) {
 		} else if l.Status < 300 {
 			r.state = "up"
 		}
-		return nil
 	})
 	names := make([]string, 0, len(rows))
 	for n := range rows {

@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/wire"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/names"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Host is what the detector remembers of one host between runs: enough to

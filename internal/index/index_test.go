@@ -91,9 +91,9 @@ func TestIndexPowerLoss(t *testing.T) {
 			}
 		}
 		seen := map[string]bool{}
-		_, bad, err := Scan(fsys, "/data/index", Pos{}, func(l Line) error { seen[l.Host] = true; return nil })
-		if err != nil || bad != 0 {
-			t.Fatalf("round %d: scan: %v, %d bad lines after repair", round, err, bad)
+		_, st, err := Dir{FS: fsys, Path: "/data/index"}.Read(ctx2, Checkpoint{}, time.Time{}, time.Time{}, func(l *Line) { seen[l.Host] = true })
+		if err != nil || st.Malformed != 0 {
+			t.Fatalf("round %d: read: %v, %d malformed lines after repair", round, err, st.Malformed)
 		}
 		for id := range acked {
 			if !seen[id] {

@@ -193,12 +193,11 @@ func (f *fixture) do(c cred, method, path string, body string, hdr map[string]st
 func (f *fixture) indexLines() []index.Line {
 	f.t.Helper()
 	var out []index.Line
-	_, bad, err := index.Scan(nil, datadir.Dir(f.dir).Index(), index.Pos{}, func(l index.Line) error {
-		out = append(out, l)
-		return nil
+	_, st, err := index.Dir{Path: datadir.Dir(f.dir).Index()}.Read(f.t.Context(), index.Checkpoint{}, time.Time{}, time.Time{}, func(l *index.Line) {
+		out = append(out, *l)
 	})
-	if err != nil || bad != 0 {
-		f.t.Fatalf("scan index: %v, %d bad lines", err, bad)
+	if err != nil || st.Malformed != 0 {
+		f.t.Fatalf("read index: %v, %d malformed lines", err, st.Malformed)
 	}
 	return out
 }

@@ -45,30 +45,32 @@ func TestStoragePowerLoss(t *testing.T) {
 		// may survive only if the journal made it durable (then it stays).
 		seen := map[string]int{}
 		var last uint64
-		_, bad, err := index.Scan(fsys, datadir.Dir("/data").Index(), index.Pos{}, func(l index.Line) error {
+		var order error // the first line out of order
+		_, st, err := index.Dir{FS: fsys, Path: datadir.Dir("/data").Index()}.Read(t.Context(), index.Checkpoint{}, time.Time{}, time.Time{}, func(l *index.Line) {
 			seen[l.Instance]++
-			if l.Seq != last+1 {
-				return fmt.Errorf("line %d (%s) follows line %d", l.Seq, l.TS.Format(time.RFC3339), last)
+			if order == nil && l.Seq != last+1 {
+				order = fmt.Errorf("line %d (%s) follows line %d", l.Seq, l.TS.Format(time.RFC3339), last)
 			}
 			last = l.Seq
-			return nil
 		})
-		if err != nil || bad != 0 {
+		if err == nil {
+			err = order
+		}
+		if err != nil || st.Malformed != 0 {
 			files, _ := index.Files(fsys, "/data/index")
 			for _, f := range files {
 				var first, lastSeq uint64
 				n := 0
-				index.Scan(fsys, "/data/index", index.Pos{File: f}, func(l index.Line) error {
+				index.Dir{FS: fsys, Path: "/data/index"}.Read(t.Context(), index.Checkpoint{File: f}, time.Time{}, time.Time{}, func(l *index.Line) {
 					if n == 0 {
 						first = l.Seq
 					}
 					lastSeq = l.Seq
 					n++
-					return nil
 				})
 				t.Logf("  %s: first %d last %d (n=%d, includes later files)", f, first, lastSeq, n)
 			}
-			t.Fatalf("round %d: scan: %v, %d bad lines", round, err, bad)
+			t.Fatalf("round %d: read: %v, %d malformed lines", round, err, st.Malformed)
 		}
 		for id := range acked {
 			if seen[id] != 1 {
@@ -178,12 +180,15 @@ func cutKey(k string) (string, string, bool) {
 
 func seqCheck(fsys *crashfs.FS) error {
 	var last uint64
-	_, _, err := index.Scan(fsys, "/data/index", index.Pos{}, func(l index.Line) error {
-		if l.Seq != last+1 {
-			return fmt.Errorf("line %d follows line %d", l.Seq, last)
+	var order error // the first line out of order
+	_, _, err := index.Dir{FS: fsys, Path: "/data/index"}.Read(context.Background(), index.Checkpoint{}, time.Time{}, time.Time{}, func(l *index.Line) {
+		if order == nil && l.Seq != last+1 {
+			order = fmt.Errorf("line %d follows line %d", l.Seq, last)
 		}
 		last = l.Seq
-		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return order
 }

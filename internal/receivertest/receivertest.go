@@ -165,9 +165,8 @@ func (r *Receiver) write(name, kind string, certPEM, keyPEM []byte) Creds {
 func (r *Receiver) Index() []index.Line {
 	r.t.Helper()
 	var out []index.Line
-	_, _, err := index.Scan(nil, datadir.Dir(r.DataDir).Index(), index.Pos{}, func(l index.Line) error {
-		out = append(out, l)
-		return nil
+	_, _, err := index.Dir{Path: datadir.Dir(r.DataDir).Index()}.Read(r.t.Context(), index.Checkpoint{}, time.Time{}, time.Time{}, func(l *index.Line) {
+		out = append(out, *l)
 	})
 	if err != nil {
 		r.t.Fatal(err)
