@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -65,7 +66,7 @@ func writeBenchIndex(b *testing.B, dir string, from, to time.Time, seq uint64) u
 func benchData(b *testing.B) (data string, cfg config.FleetHealth) {
 	b.Helper()
 	data = b.TempDir()
-	ix := filepath.Join(data, "index")
+	ix := datadir.Dir(data).Index()
 	if err := os.MkdirAll(ix, 0o755); err != nil {
 		b.Fatal(err)
 	}

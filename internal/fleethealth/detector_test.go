@@ -436,7 +436,7 @@ func TestCertExpiring(t *testing.T) {
 // run), not an empty fleet.
 func TestUnreadableIndex(t *testing.T) {
 	f := newFixture(t)
-	os.RemoveAll(filepath.Join(f.data, "index"))
+	os.RemoveAll(datadir.Dir(f.data).Index())
 	if _, err := Run(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0}); err == nil {
 		t.Fatal("a run without an index folder succeeded")
 	}
