@@ -60,20 +60,26 @@ func (w *Writer) lastSeq(name string) (uint64, bool, error) {
 }
 
 // Collect keeps a journal entry found by the store's recovery if the day
-// files may be missing it. Pass it as store.Options.OnJournal.
+// files may be missing it or hold a garbled copy of it: any line of the
+// newest file, which alone can hold unsynced lines. Pass it as
+// store.Options.OnJournal.
 func (w *Writer) Collect(seq uint64, payload []byte) {
-	if seq > w.seq {
+	if seq > w.base {
 		w.pending = append(w.pending, entry{seq, bytes.Clone(payload)})
 	}
 }
 
 // Recover reconciles the day files with the journal once the store is open,
-// then attaches it: lines the journal never made durable (beyond durable,
-// when known) are cut — those requests were never answered — and entries the
-// files lost are written back.
+// then attaches it: lines of the newest file that the journal holds
+// differently (garbled by a crash) are cut, lines the journal never made
+// durable (beyond durable, when known) are cut — those requests were never
+// answered — and entries the files lost are written back.
 func (w *Writer) Recover(j Journal, durable uint64, known bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.verifyNewest(); err != nil {
+		return err
+	}
 	if known && w.seq > durable {
 		if err := w.cutBeyond(durable); err != nil {
 			return err
@@ -105,6 +111,66 @@ func (w *Writer) Recover(j Journal, durable uint64, known bool) error {
 		}
 	}
 	w.journal = j
+	return nil
+}
+
+// verifyNewest cuts the newest file at its first line that the journal holds
+// differently, or that does not follow the line before it; the caller holds
+// w.mu. With a journal, a line is acknowledged once its journal entry is
+// synced, while the day file is written through the page cache: a crash can
+// leave a line there garbled and still whole JSON (random bytes, or stale
+// blocks), which repairTail cannot tell from a good one. The journal's copy
+// is checked by its CRC, so Recover writes it back in place of the cut lines.
+func (w *Writer) verifyNewest() error {
+	if w.day == "" || len(w.pending) == 0 {
+		return nil
+	}
+	journaled := make(map[uint64][]byte, len(w.pending))
+	for _, e := range w.pending {
+		journaled[e.seq] = e.payload
+	}
+	path := filepath.Join(w.dir, w.day)
+	b, err := vfs.ReadFile(w.fs, path)
+	if err != nil {
+		return err
+	}
+	prev, keep := w.base, 0
+	for off := 0; off < len(b); {
+		n := bytes.IndexByte(b[off:], '\n')
+		if n < 0 {
+			break
+		}
+		raw := b[off : off+n]
+		var l struct {
+			Seq uint64 `json:"seq"`
+		}
+		if json.Unmarshal(raw, &l) != nil || (prev > 0 && l.Seq != prev+1) {
+			break // lines are numbered without gaps from the first numbered one
+		}
+		if p, ok := journaled[l.Seq]; ok && l.Seq > 0 && !bytes.Equal(p, raw) {
+			break
+		}
+		prev = l.Seq
+		off += n + 1
+		keep = off
+	}
+	if keep == len(b) {
+		return nil
+	}
+	w.log.Warn("cut index lines that differ from the journal (a crash garbled them; the journal has them)", "file", w.day, "bytes", len(b)-keep)
+	f, err := w.fs.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(int64(keep))
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("cut index file %s: %w", w.day, err)
+	}
+	w.seq = prev
 	return nil
 }
 

@@ -32,6 +32,7 @@ type Writer struct {
 	mu      sync.Mutex
 	journal Journal
 	seq     uint64 // sequence number of the last line written
+	base    uint64 // last line of the files before the newest (synced whole)
 	day     string
 	f       vfs.File
 	size    int64
@@ -78,6 +79,16 @@ func OpenWriter(fsys vfs.FS, dir string, g *commit.Group, log *slog.Logger) (*Wr
 		}
 		if ok {
 			w.seq = seq
+			break
+		}
+	}
+	for i := len(files) - 2; i >= 0; i-- {
+		seq, ok, err := w.lastSeq(files[i])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			w.base = seq
 			break
 		}
 	}
@@ -152,10 +163,16 @@ func (w *Writer) writeLine(ts time.Time, b []byte) (int64, error) {
 }
 
 // openDay makes name the current file; the caller holds w.mu. The file
-// rotated out is synced first, so only the newest file can lose lines.
+// rotated out is synced before the next one is created, so at any crash
+// only the newest file can hold unsynced lines (the ones Recover checks).
 func (w *Writer) openDay(name string) error {
 	if w.f != nil && w.day == name {
 		return nil
+	}
+	if w.f != nil {
+		if err := w.commit.Forget(w.f); err != nil {
+			return err
+		}
 	}
 	f, err := w.fs.OpenFile(filepath.Join(w.dir, name), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
@@ -171,10 +188,6 @@ func (w *Writer) openDay(name string) error {
 		return fmt.Errorf("sync index folder: %w", err)
 	}
 	if w.f != nil {
-		if err := w.commit.Forget(w.f); err != nil {
-			f.Close()
-			return err
-		}
 		w.f.Close()
 	}
 	w.f, w.day, w.size = f, name, size
