@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/testseed"
 	"github.com/cis490/cis490/internal/vfs/crashfs"
 )
@@ -40,7 +40,7 @@ func TestIndexPowerLoss(t *testing.T) {
 	day := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	acked := map[string]bool{}
 	for round := 0; round < 60; round++ {
-		g := commit.New()
+		g := groupsync.New()
 		ctx, cancel := context.WithCancel(context.Background())
 		var gwg sync.WaitGroup
 		gwg.Go(func() { g.Run(ctx) })
@@ -75,7 +75,7 @@ func TestIndexPowerLoss(t *testing.T) {
 		gwg.Wait()
 
 		// Reopen: the writer cuts what was torn; then every acked line is there.
-		g2 := commit.New()
+		g2 := groupsync.New()
 		ctx2, cancel2 := context.WithCancel(context.Background())
 		var g2wg sync.WaitGroup
 		g2wg.Go(func() { g2.Run(ctx2) })
@@ -108,7 +108,7 @@ func TestIndexPowerLoss(t *testing.T) {
 
 func TestPrune(t *testing.T) {
 	fsys := crashfs.New(rand.New(rand.NewPCG(1, 2)))
-	g := commit.New()
+	g := groupsync.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go g.Run(ctx)

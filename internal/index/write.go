@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/vfs"
 )
 
@@ -19,15 +19,15 @@ import (
 // before the journal drops old entries, and repaired from the journal after
 // a crash.
 type Journal interface {
-	Journal(seq uint64, payload []byte) (commit.Ticket, error)
+	Journal(seq uint64, payload []byte) (groupsync.Ticket, error)
 }
 
 // Writer appends lines to the day's file.
 type Writer struct {
-	dir    string
-	fs     vfs.FS
-	commit *commit.Group
-	log    *slog.Logger
+	dir   string
+	fs    vfs.FS
+	group *groupsync.Group
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	journal Journal
@@ -50,7 +50,7 @@ type entry struct {
 // garbled tail off the newest day file (a crash can leave one) and finds the
 // last line's sequence number. Until Recover attaches a journal, every line
 // is made durable by syncing the day file itself.
-func OpenWriter(fsys vfs.FS, dir string, g *commit.Group, log *slog.Logger) (*Writer, error) {
+func OpenWriter(fsys vfs.FS, dir string, g *groupsync.Group, log *slog.Logger) (*Writer, error) {
 	if fsys == nil {
 		fsys = vfs.OS{}
 	}
@@ -60,7 +60,7 @@ func OpenWriter(fsys vfs.FS, dir string, g *commit.Group, log *slog.Logger) (*Wr
 	if err := fsys.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create index folder: %w", err)
 	}
-	w := &Writer{dir: dir, fs: fsys, commit: g, log: log}
+	w := &Writer{dir: dir, fs: fsys, group: g, log: log}
 	files, err := Files(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("list index folder: %w", err)
@@ -105,17 +105,17 @@ func (w *Writer) Write(ctx context.Context, l Line) error {
 }
 
 // Begin appends l and returns the wait that makes it durable.
-func (w *Writer) Begin(l Line) (commit.Durable, error) {
+func (w *Writer) Begin(l Line) (groupsync.Durable, error) {
 	t, err := w.Append(l)
 	if err != nil {
 		return nil, err
 	}
-	return w.commit.Durable(t), nil
+	return w.group.Durable(t), nil
 }
 
 // Append appends l (numbering it) and returns the ticket that makes it
 // durable: the answer to the request waits for it.
-func (w *Writer) Append(l Line) (commit.Ticket, error) {
+func (w *Writer) Append(l Line) (groupsync.Ticket, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	l.Seq = w.seq + 1
@@ -125,7 +125,7 @@ func (w *Writer) Append(l Line) (commit.Ticket, error) {
 	if err != nil {
 		return 0, err
 	}
-	var t commit.Ticket
+	var t groupsync.Ticket
 	if w.journal != nil {
 		if t, err = w.journal.Journal(l.Seq, b); err != nil {
 			// Keep the day file in step with the journal.
@@ -135,7 +135,7 @@ func (w *Writer) Append(l Line) (commit.Ticket, error) {
 			return 0, fmt.Errorf("journal index line: %w", err)
 		}
 	} else {
-		t = w.commit.Wrote(w.f)
+		t = w.group.Wrote(w.f)
 	}
 	w.seq = l.Seq
 	return t, nil
@@ -170,7 +170,7 @@ func (w *Writer) openDay(name string) error {
 		return nil
 	}
 	if w.f != nil {
-		if err := w.commit.Forget(w.f); err != nil {
+		if err := w.group.Forget(w.f); err != nil {
 			return err
 		}
 	}
@@ -206,7 +206,7 @@ func (w *Writer) Sync() (uint64, error) {
 			// stop, so recovery writes them back before the journal is
 			// trimmed.
 			err = fmt.Errorf("sync index file: %w", err)
-			w.commit.Fail(err)
+			w.group.Fail(err)
 			return 0, err
 		}
 	}

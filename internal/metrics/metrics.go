@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/groupsync"
 )
 
 // Fleet is the detector's view, reduced to what the metrics show.
@@ -95,8 +95,8 @@ func (m *Metrics) Request(endpoint string, status int, stored int64) {
 	}
 }
 
-// Round records a group-commit round (commit.Group.Observe).
-func (m *Metrics) Round(r commit.Round) {
+// Round records a group-commit round (groupsync.Group.Observe).
+func (m *Metrics) Round(r groupsync.Round) {
 	m.fsync.Observe(r.Sync.Seconds())
 	m.waited.Observe(r.Oldest.Seconds())
 }

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/wire"
@@ -123,7 +123,7 @@ func (s *Server) storeError(err error) *apiError {
 			msg: "the receiver is keeping its last free disk space; nothing was stored, retry later (operator: free space or lower retention)", retryAfter: 300}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonCanceled, msg: "the request ended before its bytes were durable; retry", retryAfter: 1}
-	case errors.Is(err, commit.ErrFailed), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, groupsync.ErrFailed), errors.Is(err, store.ErrClosed):
 		return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, msg: "the receiver's storage is unavailable; retry later", retryAfter: 30}
 	}
 	return &apiError{status: http.StatusInternalServerError, reason: wire.ReasonStorage, msg: "the receiver could not store the bytes; retry later"}

@@ -15,12 +15,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/dashboard"
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/metrics"
@@ -75,7 +75,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 		return err
 	}
 	defer stg.Close()
-	st, ix, g := stg.Store, stg.Index, stg.Commit
+	st, ix, g := stg.Store, stg.Index, stg.Sync
 	var wg sync.WaitGroup
 	defer wg.Wait()
 
@@ -280,7 +280,7 @@ func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 }
 
 // newMetrics wires the metrics to the group commit and the detector's view.
-func newMetrics(view func(context.Context, time.Time) (*fleethealth.View, error), g *commit.Group) *metrics.Metrics {
+func newMetrics(view func(context.Context, time.Time) (*fleethealth.View, error), g *groupsync.Group) *metrics.Metrics {
 	m := metrics.New(metrics.Options{
 		Pending: g.Pending,
 		Fleet: func(ctx context.Context, now time.Time) (metrics.Fleet, error) {

@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/metrics"
 	"github.com/cis490/cis490/internal/pki"
@@ -29,7 +29,7 @@ import (
 // IndexWriter is the narrow interface the server writes the index through:
 // Begin records a line and returns the wait that makes it durable.
 type IndexWriter interface {
-	Begin(l index.Line) (commit.Durable, error)
+	Begin(l index.Line) (groupsync.Durable, error)
 }
 
 // Options configure a Server.
@@ -119,8 +119,8 @@ func (s *Server) SetGate(g *gate.Gate) { s.gates.Store(g) }
 type reqState struct {
 	line    index.Line
 	start   time.Time
-	durable commit.Durable // the stored bytes a 2xx acknowledges, if any
-	stored  int64          // log bytes a 201 stored, for the metrics
+	durable groupsync.Durable // the stored bytes a 2xx acknowledges, if any
+	stored  int64             // log bytes a 201 stored, for the metrics
 }
 
 // ServeHTTP answers one request. Every /v1/ request gets exactly one index

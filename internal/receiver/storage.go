@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/cis490/cis490/internal/commit"
 	"github.com/cis490/cis490/internal/datadir"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/store"
 )
@@ -17,31 +17,31 @@ import (
 // index lines are journaled in the store's log, so one fdatasync of the
 // active segment acknowledges a request's bytes and its index line together.
 type Storage struct {
-	Store  *store.Store
-	Index  *index.Writer
-	Commit *commit.Group
+	Store *store.Store
+	Index *index.Writer
+	Sync  *groupsync.Group
 
 	stop func()
 	wg   sync.WaitGroup
 }
 
 // OpenStorage recovers the store and the index in dataDir. so configures
-// the store; its Dir, Commit, OnJournal and BeforeDrop are set here.
+// the store; its Dir, Sync, OnJournal and BeforeDrop are set here.
 func OpenStorage(dataDir string, so store.Options, log *slog.Logger) (*Storage, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Storage{Commit: commit.New()}
+	s := &Storage{Sync: groupsync.New()}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	s.wg.Go(func() { s.Commit.Run(ctx) })
-	ix, err := index.OpenWriter(so.FS, datadir.Dir(dataDir).Index(), s.Commit, log.With("component", "index"))
+	s.wg.Go(func() { s.Sync.Run(ctx) })
+	ix, err := index.OpenWriter(so.FS, datadir.Dir(dataDir).Index(), s.Sync, log.With("component", "index"))
 	if err != nil {
 		s.halt()
 		return nil, err
 	}
 	so.Dir = datadir.Dir(dataDir).Logs()
-	so.Commit, so.OnJournal, so.BeforeDrop = s.Commit, ix.Collect, ix.Sync
+	so.Sync, so.OnJournal, so.BeforeDrop = s.Sync, ix.Collect, ix.Sync
 	if so.Log == nil {
 		so.Log = log.With("component", "store")
 	}
@@ -69,5 +69,5 @@ func (s *Storage) halt() {
 func (s *Storage) Close() error {
 	err := errors.Join(s.Index.Close(), s.Store.Close())
 	s.halt()
-	return errors.Join(err, s.Commit.Err())
+	return errors.Join(err, s.Sync.Err())
 }

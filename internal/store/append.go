@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -108,14 +108,14 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error
 
 // Durable waits until a write is on disk. Nothing may be acknowledged to a
 // host before it returns nil.
-type Durable = commit.Durable
+type Durable = groupsync.Durable
 
-func (s *Store) durable(t commit.Ticket) Durable { return s.commit.Durable(t) }
+func (s *Store) durable(t groupsync.Ticket) Durable { return s.group.Durable(t) }
 
 // Journal appends an entry (an index line) to the log under sequence number
 // seq. It is durable with the same group commit as the stream data written
 // before it, and recovery hands it back through Options.OnJournal.
-func (s *Store) Journal(seq uint64, payload []byte) (commit.Ticket, error) {
+func (s *Store) Journal(seq uint64, payload []byte) (groupsync.Ticket, error) {
 	rec := record{kind: kindAux, offset: int64(seq), time: s.now().UnixNano(), data: payload}
 	_, _, t, err := s.write(&rec)
 	return t, err
@@ -223,7 +223,7 @@ const splitWrite = 16 << 10
 // write appends rec to the active segment, rotating first when it is full,
 // and returns where rec's data lies and the commit ticket covering it. A
 // failed write is cut back off, so no partial record is left before later ones.
-func (s *Store) write(rec *record) (*segment, int64, commit.Ticket, error) {
+func (s *Store) write(rec *record) (*segment, int64, groupsync.Ticket, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.RLock()
@@ -253,7 +253,7 @@ func (s *Store) write(rec *record) (*segment, int64, commit.Ticket, error) {
 	}
 	seg.size += rec.size()
 	seg.newest = rec.time
-	t := s.commit.Wrote(seg.f)
+	t := s.group.Wrote(seg.f)
 	dataPos := pos + headerSize + int64(len(rec.key)+len(rec.gen))
 	return seg, dataPos, t, nil
 }

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/testseed"
 	"github.com/cis490/cis490/internal/vfs/crashfs"
 )
@@ -48,11 +48,11 @@ func TestPowerLoss(t *testing.T) {
 		rounds = 40
 	}
 	for round := 0; round < rounds; round++ {
-		g := commit.New()
+		g := groupsync.New()
 		ctx, cancel := context.WithCancel(context.Background())
 		var gwg sync.WaitGroup
 		gwg.Go(func() { g.Run(ctx) })
-		s, err := Open(Options{Dir: "/data/logs", FS: fsys, SegmentSize: int64(2048 + rng.IntN(8192)), Commit: g})
+		s, err := Open(Options{Dir: "/data/logs", FS: fsys, SegmentSize: int64(2048 + rng.IntN(8192)), Sync: g})
 		if err != nil {
 			t.Fatalf("round %d: recovery failed: %v", round, err)
 		}

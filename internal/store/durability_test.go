@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/vfs/crashfs"
 )
 
 // runLater starts g's loop when the returned func is called; cleanup stops it.
-func runLater(t *testing.T, g *commit.Group) func() {
+func runLater(t *testing.T, g *groupsync.Group) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -27,9 +27,9 @@ func runLater(t *testing.T, g *commit.Group) func() {
 // would claim bytes it cannot serve and refuse the host's retry forever.
 func TestRetentionSnapshotsOnlyDurableLengths(t *testing.T) {
 	fsys := crashfs.New(rand.New(rand.NewPCG(1, 2)))
-	g := commit.New()
+	g := groupsync.New()
 	start := runLater(t, g)
-	s, err := Open(Options{Dir: "/d", FS: fsys, SegmentSize: 1000, MaxBytes: 1, Commit: g})
+	s, err := Open(Options{Dir: "/d", FS: fsys, SegmentSize: 1000, MaxBytes: 1, Sync: g})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +44,9 @@ func TestRetentionSnapshotsOnlyDurableLengths(t *testing.T) {
 	}
 	fsys.Crash(crashfs.DropUnsynced)
 
-	g2 := commit.New()
+	g2 := groupsync.New()
 	runLater(t, g2)()
-	s2, err := Open(Options{Dir: "/d", FS: fsys, SegmentSize: 1000, Commit: g2})
+	s2, err := Open(Options{Dir: "/d", FS: fsys, SegmentSize: 1000, Sync: g2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +63,9 @@ func TestRetentionSnapshotsOnlyDurableLengths(t *testing.T) {
 // fails the commit group, so nothing is acknowledged after it.
 func TestFailedSealStopsTheGroup(t *testing.T) {
 	fsys := crashfs.New(rand.New(rand.NewPCG(1, 2)))
-	g := commit.New()
+	g := groupsync.New()
 	runLater(t, g)()
-	s, err := Open(Options{Dir: "/d", FS: fsys, SegmentSize: 1000, Commit: g})
+	s, err := Open(Options{Dir: "/d", FS: fsys, SegmentSize: 1000, Sync: g})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +75,13 @@ func TestFailedSealStopsTheGroup(t *testing.T) {
 	}
 	fsys.FailAfter(1, syscall.EIO)      // the seal's fsync
 	b := bytes.Repeat([]byte("b"), 100) // does not fit: the full segment is sealed first
-	if _, err := s.Begin(k, 900, Gen{}, b); !errors.Is(err, commit.ErrFailed) {
+	if _, err := s.Begin(k, 900, Gen{}, b); !errors.Is(err, groupsync.ErrFailed) {
 		t.Fatalf("write during a failed seal = %v; want ErrFailed", err)
 	}
 	if g.Err() == nil {
 		t.Fatal("the group still acknowledges writes after a failed seal")
 	}
-	if _, _, err := s.Append(context.Background(), k, 900, Gen{}, b); !errors.Is(err, commit.ErrFailed) {
+	if _, _, err := s.Append(context.Background(), k, 900, Gen{}, b); !errors.Is(err, groupsync.ErrFailed) {
 		t.Fatalf("a later append = %v; want ErrFailed", err)
 	}
 }
@@ -117,9 +117,9 @@ func TestRefusalsLeaveNoStream(t *testing.T) {
 // print bytes a crash then takes back); once the group commit syncs them,
 // they are.
 func TestReadsOnlyDurableBytes(t *testing.T) {
-	g := commit.New()
+	g := groupsync.New()
 	run := runLater(t, g) // not running yet: nothing becomes durable
-	s, err := Open(Options{Dir: t.TempDir(), Commit: g})
+	s, err := Open(Options{Dir: t.TempDir(), Sync: g})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ type snapStream struct {
 }
 
 // Open recovers the store in opt.Dir: it reads every segment, cuts a torn
-// tail off the newest, and rebuilds the streams. opt.Commit must be running
+// tail off the newest, and rebuilds the streams. opt.Sync must be running
 // (or run soon) for appends to return.
 func Open(opt Options) (*Store, error) {
 	if opt.FS == nil {
@@ -68,10 +68,10 @@ func Open(opt Options) (*Store, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	if opt.Commit == nil {
-		return nil, errors.New("store: no commit group")
+	if opt.Sync == nil {
+		return nil, errors.New("store: no sync group")
 	}
-	s := &Store{opt: opt, fs: opt.FS, commit: opt.Commit, streams: map[Key]*stream{}, hosts: map[string]*hostUsage{}}
+	s := &Store{opt: opt, fs: opt.FS, group: opt.Sync, streams: map[Key]*stream{}, hosts: map[string]*hostUsage{}}
 	if err := s.fs.MkdirAll(opt.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create store folder: %w", err)
 	}
@@ -286,8 +286,8 @@ func (s *Store) JournalSeq() (seq uint64, known bool) { return s.journalSeq, !s.
 func (s *Store) rotate(old *segment) (*segment, error) {
 	if err := old.f.Sync(); err != nil {
 		err = fmt.Errorf("seal %s: %w", old.name, err)
-		s.commit.Fail(err)
-		return nil, s.commit.Err()
+		s.group.Fail(err)
+		return nil, s.group.Err()
 	}
 	return s.newSegment(old.seq + 1)
 }

@@ -88,7 +88,7 @@ func (s *Store) Retain() (int64, error) {
 	// yet synced: wait for them, so streams.json never records a byte that
 	// is not on disk. This also takes the dropped segments out of the group's
 	// dirty set before they are closed.
-	if err := s.commit.Wait(context.Background(), s.commit.Last()); err != nil {
+	if err := s.group.Wait(context.Background(), s.group.Last()); err != nil {
 		return 0, fmt.Errorf("before dropping segments: %w", err)
 	}
 	b, err := json.Marshal(sn)

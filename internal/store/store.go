@@ -2,7 +2,7 @@
 // with logical offsets that are never reused.
 //
 // Every stream's bytes go into one shared, segmented log (seg-*.log, each a
-// long-lived append-only file), so one group commit (package commit) makes
+// long-lived append-only file), so one group commit (package groupsync) makes
 // many hosts' appends durable with one fdatasync. An in-memory map from
 // (stream, offset) to segment positions serves reads and is rebuilt from the
 // segments at start-up; a torn tail left by a crash is recognised by its CRC
@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/vfs"
 	"github.com/cis490/cis490/internal/wire"
 )
@@ -116,7 +116,7 @@ type Options struct {
 	FreeSpace       func() (int64, error)
 	Now             func() time.Time
 	Log             *slog.Logger
-	Commit          *commit.Group // shared with the index; Run by the owner
+	Sync            *groupsync.Group // shared with the index; Run by the owner
 	// OnJournal is called at recovery for every journal entry found, in
 	// order; payload is only valid during the call.
 	OnJournal func(seq uint64, payload []byte)
@@ -128,9 +128,9 @@ type Options struct {
 
 // Store is the local segmented-log implementation of Streams.
 type Store struct {
-	opt    Options
-	fs     vfs.FS
-	commit *commit.Group
+	opt   Options
+	fs    vfs.FS
+	group *groupsync.Group
 
 	mu      sync.RWMutex // guards streams, hosts, segs and active
 	streams map[Key]*stream
@@ -164,8 +164,8 @@ type stream struct {
 	genStart int64
 	updated  int64
 	extents  []extent
-	last     commit.Ticket // ticket of the newest append
-	dropped  bool          // removed from the map: never held a byte
+	last     groupsync.Ticket // ticket of the newest append
+	dropped  bool             // removed from the map: never held a byte
 }
 
 type extent struct {
@@ -174,7 +174,7 @@ type extent struct {
 	seg  *segment
 	pos  int64 // file position of the first byte
 	time int64
-	t    commit.Ticket // its write's ticket; 0 when read back from disk at start-up
+	t    groupsync.Ticket // its write's ticket; 0 when read back from disk at start-up
 }
 
 var _ Streams = (*Store)(nil)
@@ -311,7 +311,7 @@ func (s *Store) durableLength(st *stream) int64 {
 	end := st.length
 	for i := len(st.extents) - 1; i >= 0; i-- {
 		e := st.extents[i]
-		if e.t == 0 || s.commit.IsDurable(e.t) {
+		if e.t == 0 || s.group.IsDurable(e.t) {
 			break
 		}
 		end = max(e.off, st.start)

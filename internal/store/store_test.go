@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cis490/cis490/internal/commit"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/testseed"
 )
 
@@ -19,11 +19,11 @@ func newTestStore(t *testing.T, opt Options) *Store {
 	if opt.Dir == "" {
 		opt.Dir = t.TempDir()
 	}
-	g := commit.New()
+	g := groupsync.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { g.Run(ctx); close(done) }()
-	opt.Commit = g
+	opt.Sync = g
 	s, err := Open(opt)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func reopen(t *testing.T, s *Store) *Store {
 	t.Helper()
 	opt := s.opt
 	s.Close()
-	opt.Commit = nil
+	opt.Sync = nil
 	return newTestStore(t, opt)
 }
 

@@ -1,9 +1,9 @@
-// Package commit is the group commit shared by the store and the index: many
+// Package groupsync is the group commit shared by the store and the index: many
 // writers append to their files, and one loop makes all of it durable with a
 // single sync per file per round, then releases every writer whose bytes that
 // round covered. One fdatasync acknowledges many concurrent appends from many
 // hosts, so durability costs little more than no durability under load.
-package commit
+package groupsync
 
 import (
 	"context"
