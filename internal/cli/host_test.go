@@ -12,7 +12,7 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
-	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/receiverd"
 	"github.com/cis490/cis490/internal/transport"
 	"github.com/cis490/cis490/internal/wire"
 )
@@ -31,7 +31,7 @@ func startConfigured(t *testing.T, cfgPath string) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- receiver.Run(ctx, cfg, ln, nil, nil) }()
+	go func() { done <- receiverd.Run(ctx, cfg, ln, nil, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

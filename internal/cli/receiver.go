@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/receiverd"
 )
 
 func runReceiver(ctx context.Context, env *Env, args []string) error {
@@ -21,5 +21,5 @@ func runReceiver(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return receiver.Run(ctx, cfg, nil, env.Log, nil)
+	return receiverd.Run(ctx, cfg, nil, env.Log, nil)
 }

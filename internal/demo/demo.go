@@ -22,6 +22,7 @@ import (
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/receiverd"
 	"github.com/cis490/cis490/internal/shipper"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/transport"
@@ -103,7 +104,7 @@ func Run(ctx context.Context, opt Options) error {
 	rctx, stopReceiver := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopReceiver()
 	rdone := make(chan error, 1)
-	go func() { rdone <- receiver.Run(rctx, &cfg, ln, opt.Log.With("component", "receiver"), nil) }()
+	go func() { rdone <- receiverd.Run(rctx, &cfg, ln, opt.Log.With("component", "receiver"), nil) }()
 	url := "https://" + ln.Addr().String()
 	fmt.Fprintf(opt.Out, "receiver on %s\n", url)
 	// The dashboard: an admin token to log in with (the browser will warn

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
@@ -50,11 +52,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stg, err := OpenStorage(dir, fo.store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, ix := stg.Store, stg.Index
+	st, ix := openStorage(t, dir, fo.store)
 	tokPath := datadir.Dir(dir).Tokens()
 	toks, err := token.Open(tokPath)
 	if err != nil {
@@ -97,13 +95,48 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-		if err := stg.Close(); err != nil {
-			t.Errorf("close storage: %v", err)
-		}
 	})
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
 	return &fixture{t: t, url: "https://" + ln.Addr().String(), dir: dir, ca: ca, caPool: pool, store: st, tokens: tokPath, srv: srv}
+}
+
+// openStorage opens the store and the journaled index over one group sync,
+// as receiverd does (importing it here would be a cycle). Registered before
+// the server's, its cleanups run after the server stopped.
+func openStorage(t *testing.T, dir string, so store.Options) (*store.Store, *index.Writer) {
+	t.Helper()
+	g := groupsync.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	synced := make(chan struct{})
+	go func() { g.Run(ctx); close(synced) }()
+	t.Cleanup(func() {
+		cancel()
+		<-synced
+		if err := g.Err(); err != nil {
+			t.Errorf("storage sync: %v", err)
+		}
+	})
+	ix, err := index.OpenWriter(nil, datadir.Dir(dir).Index(), g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	so.Dir, so.Sync, so.OnJournal, so.BeforeDrop = datadir.Dir(dir).Logs(), g, ix.Collect, ix.Sync
+	st, err := store.Open(so)
+	if err != nil {
+		ix.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := errors.Join(ix.Close(), st.Close()); err != nil {
+			t.Errorf("close storage: %v", err)
+		}
+	})
+	seq, known := st.JournalSeq()
+	if err := ix.Recover(st, seq, known); err != nil {
+		t.Fatal(err)
+	}
+	return st, ix
 }
 
 // cred is a client's certificate (may be nil) and token (may be empty).

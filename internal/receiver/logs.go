@@ -67,7 +67,7 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	if err := requireHost(p, rt.host); err != nil {
 		return nil, err
 	}
-	g := s.gate()
+	g := s.Gate()
 	rec.line.Gate = g.Check(rec.line.Commit)
 	if rec.line.Gate == gate.Stale {
 		return nil, &apiError{status: http.StatusUpgradeRequired, reason: wire.ReasonStaleCode,

@@ -69,7 +69,7 @@ func (s *Server) selfCheckHeaders(resp *response, host, commit, instance string,
 	if resp.headers == nil {
 		resp.headers = map[string]string{}
 	}
-	g := s.gate() // one gate for the whole answer, though a publish may swap it
+	g := s.Gate() // one gate for the whole answer, though a publish may swap it
 	verdict := g.Check(commit)
 	if verdict == gate.Pass {
 		verdict = wire.GatePass

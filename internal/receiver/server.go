@@ -109,8 +109,8 @@ func New(opt Options) (*Server, error) {
 	return srv, nil
 }
 
-// gate is the version gate now.
-func (s *Server) gate() *gate.Gate { return s.gates.Load() }
+// Gate is the version gate now.
+func (s *Server) Gate() *gate.Gate { return s.gates.Load() }
 
 // SetGate replaces the version gate (a release was published).
 func (s *Server) SetGate(g *gate.Gate) { s.gates.Store(g) }

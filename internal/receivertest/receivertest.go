@@ -17,6 +17,7 @@ import (
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/receiverd"
 	"github.com/cis490/cis490/internal/token"
 )
 
@@ -83,7 +84,7 @@ func (r *Receiver) run(ln net.Listener) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan error, 1)
 	ready := make(chan struct{})
-	go func() { r.done <- receiver.Run(ctx, r.Config, ln, nil, func(net.Addr) { close(ready) }) }()
+	go func() { r.done <- receiverd.Run(ctx, r.Config, ln, nil, func(net.Addr) { close(ready) }) }()
 	select {
 	case <-ready:
 	case err := <-r.done:

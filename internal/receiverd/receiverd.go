@@ -1,0 +1,216 @@
+// Package receiverd is the receiver daemon: it opens the backend (the store
+// and the index, sharing one group sync), runs the maintenance loops
+// (retention, index pruning, the server certificate's renewal, the storage
+// watch), and wires the metrics, the fleet view and the dashboard into the
+// HTTP server of package receiver, which sees storage only through
+// interfaces. A second backend plugs in here.
+package receiverd
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/dashboard"
+	"github.com/cis490/cis490/internal/datadir"
+	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/hosthealth"
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/token"
+)
+
+// daemon is what Run assembles before it serves.
+type daemon struct {
+	cfg      *config.Receiver
+	data     datadir.Dir
+	log      *slog.Logger
+	caCert   *x509.Certificate
+	srvCert  *certReloader
+	tokens   *token.Set
+	revoked  *pki.Revocations
+	stg      *Storage
+	enroller *receiver.Enroller // nil: no CA key here
+	// published is the server once made: its gate learns of releases
+	// published to it, and the fleet view names what that live gate accepts.
+	published atomic.Pointer[receiver.Server]
+}
+
+// Run serves the receiver described by cfg until ctx ends. If ln is nil it
+// listens on cfg.Listen. ready, if set, is called with the bound address once
+// the receiver accepts connections.
+func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.Logger, ready func(net.Addr)) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &daemon{cfg: cfg, data: datadir.Dir(cfg.DataDir), log: log}
+	if err := d.loadTrust(); err != nil {
+		return err
+	}
+	if err := d.openStorage(); err != nil {
+		return err
+	}
+	defer d.stg.Close()
+	if err := d.loadState(); err != nil {
+		return err
+	}
+	srv, err := d.newServer()
+	if err != nil {
+		return err
+	}
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+	}
+	return d.serve(ctx, ln, srv, ready)
+}
+
+// loadTrust loads what TLS and authentication need before any storage is
+// opened: the fleet CA, the server's certificate, the tokens.
+func (d *daemon) loadTrust() error {
+	var err error
+	if d.caCert, err = pki.LoadCert(d.cfg.TLS.CA); err != nil {
+		return fmt.Errorf("load fleet CA (run `cis490 ca init --config ...` first): %w", err)
+	}
+	if d.srvCert, err = newCertReloader(d.cfg.TLS.Cert, d.cfg.TLS.Key, d.caCert.Raw); err != nil {
+		return err
+	}
+	d.tokens, err = token.Open(d.data.Tokens())
+	return err
+}
+
+// openStorage opens the local backend: the store and the journaled index.
+func (d *daemon) openStorage() error {
+	cfg := d.cfg
+	stg, err := OpenStorage(cfg.DataDir, store.Options{
+		MaxAge:          cfg.Retention.MaxAge.Duration(),
+		MaxBytes:        int64(cfg.Retention.MaxBytes),
+		HostBytesPerDay: int64(cfg.Quota.HostBytesPerDay),
+		HostBytesTotal:  int64(cfg.Quota.HostBytesTotal),
+		MinFree:         int64(cfg.Limits.MinFree),
+		FreeSpace:       store.DiskFree(cfg.DataDir),
+	}, d.log)
+	d.stg = stg
+	return err
+}
+
+// loadState prepares the host-health folder, the revocations and, with the
+// CA's key here, the enroller.
+func (d *daemon) loadState() error {
+	// The snapshots' folder exists (durably) before the first one is
+	// acknowledged, and a crash mid-write left no temp file in it.
+	if err := hosthealth.Prepare(d.data.HostHealth()); err != nil {
+		return fmt.Errorf("prepare the host-health folder: %w", err)
+	}
+	var err error
+	if d.revoked, err = pki.OpenRevocations(d.data.Revoked()); err != nil {
+		return err
+	}
+	// With the CA's key here, hosts can enroll with a join token.
+	cfg := d.cfg
+	if ca, err := pki.Load(filepath.Dir(cfg.TLS.CA)); err == nil {
+		d.enroller = &receiver.Enroller{CA: ca, DataDir: cfg.DataDir, Lifetime: cfg.Certs.HostLifetime.Duration(), Grace: cfg.Certs.RenewGrace.Duration(),
+			ReleaseKey: cfg.ReleaseKey,
+			Rejoined:   func(host string) error { return fleethealth.ClearRemoved(cfg.DataDir, host) }}
+	} else {
+		d.log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
+	}
+	return nil
+}
+
+// newServer makes the HTTP server over the storage's interfaces.
+func (d *daemon) newServer() (*receiver.Server, error) {
+	cfg, data, g := d.cfg, d.data, d.stg.Sync
+	srv, err := receiver.New(receiver.Options{
+		Store: d.stg.Store, Index: d.stg.Index, Verifier: pki.NewVerifier(d.caCert).WithRevocations(d.revoked), Tokens: d.tokens,
+		Gate:    gate.Load(cfg.Gate, data.Releases()),
+		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
+		Log:           d.log.With("component", "http"),
+		Ready:         g.Err,
+		HostHealthDir: data.HostHealth(),
+		Enroll:        d.enroller,
+		ReleasesDir:   data.Releases(),
+		Published: func() {
+			if srv := d.published.Load(); srv != nil {
+				srv.SetGate(gate.Load(cfg.Gate, data.Releases()))
+			}
+		},
+		Fleet:     func(ctx context.Context, now time.Time) (any, error) { return d.view(ctx, now) },
+		Metrics:   newMetrics(d.view, g),
+		Dashboard: d.dashboard,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.published.Store(srv)
+	return srv, nil
+}
+
+// view builds the fleet view per request for the API and the dashboard (an
+// admin's answer is current); the metrics cache theirs.
+func (d *daemon) view(ctx context.Context, now time.Time) (*fleethealth.View, error) {
+	var accepted string
+	if srv := d.published.Load(); srv != nil {
+		accepted = srv.Gate().Summary()
+	}
+	return fleethealth.BuildView(ctx, d.cfg.DataDir, d.cfg.FleetHealth, accepted, now)
+}
+
+// dashboard builds the web view, given the server's check of an admin
+// client certificate.
+func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool)) http.Handler {
+	ui, err := dashboard.New(dashboard.Options{
+		DataDir: d.cfg.DataDir, Streams: d.stg.Store, AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
+		Fleet:        d.view,
+		SessionsFile: d.data.Sessions(),
+		AdminToken: func(sum [32]byte) (string, bool) {
+			e, ok := d.tokens.LookupSum(sum)
+			return e.Name, ok && e.Kind == token.KindAdmin
+		},
+		AdminCertified: func(name string) bool {
+			return receiver.AdminCertified(d.cfg.DataDir, name, d.revoked, time.Now())
+		},
+	})
+	if err != nil { // the templates are compiled in: a test catches this
+		d.log.Error("the dashboard could not start", "err", err)
+		return nil
+	}
+	return ui
+}
+
+// serve runs the maintenance loops and the server until ctx ends or the
+// storage fails; a storage failure is the error returned.
+func (d *daemon) serve(ctx context.Context, ln net.Listener, srv *receiver.Server, ready func(net.Addr)) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g := d.stg.Sync
+	wg.Go(func() { maintain(sctx, d.stg, d.cfg, d.log) })
+	if d.enroller != nil {
+		wg.Go(func() { renewLoop(sctx, d.enroller.CA, d.cfg.TLS.Cert, d.cfg.TLS.Key, d.log) })
+	}
+	wg.Go(func() { watchSync(sctx, g, stop, d.log) })
+	d.log.Info("receiver listening", "addr", ln.Addr().String(), "data_dir", d.cfg.DataDir)
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	err := receiver.Serve(sctx, ln, srv, receiver.TLSConfig(d.srvCert.get), d.cfg.Shutdown.Duration(), d.log)
+	stop()
+	if gerr := g.Err(); gerr != nil {
+		return gerr
+	}
+	d.log.Info("receiver stopped")
+	return err
+}
