@@ -1,0 +1,155 @@
+package trust_test
+
+import (
+	"crypto/x509"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/datadir"
+	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/trust"
+)
+
+func setup(t *testing.T) (*trust.Trust, *pki.CA, datadir.Dir) {
+	t.Helper()
+	d := datadir.Dir(t.TempDir())
+	ca, err := pki.Init(d.CA(), []string{"receiver.test"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return trust.Local(string(d)), ca, d
+}
+
+func revoked(t *testing.T, d datadir.Dir, c *x509.Certificate) bool {
+	t.Helper()
+	r, err := pki.OpenRevocations(d.Revoked())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Has(c)
+}
+
+// TestIssueReplacesAHostsBundle: a host has one bundle (issuing again
+// revokes the earlier token and certificate); an admin may hold several;
+// IssueAlongside keeps the earlier one.
+func TestIssueReplacesAHostsBundle(t *testing.T) {
+	tr, ca, d := setup(t)
+	now := time.Now()
+	issue := func(f func([]byte, time.Time) (trust.Grant, error), c []byte) trust.Grant {
+		t.Helper()
+		g, err := f(c, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	c1, _, _ := ca.IssueHost("lab-1", time.Hour, now)
+	first := issue(tr.Issue, c1)
+	if first.Replaced != 0 || first.Kind != token.KindHost || first.Name != "lab-1" || first.Token == "" {
+		t.Fatalf("first issue %+v", first)
+	}
+	c2, _, _ := ca.IssueHost("lab-1", time.Hour, now)
+	second := issue(tr.Issue, c2)
+	if second.Replaced != 2 || !revoked(t, d, first.Cert) || revoked(t, d, second.Cert) {
+		t.Fatalf("issued again: %d replaced, first revoked %v", second.Replaced, revoked(t, d, first.Cert))
+	}
+	c3, _, _ := ca.IssueHost("lab-1", time.Hour, now)
+	if g := issue(tr.IssueAlongside, c3); g.Replaced != 0 || revoked(t, d, second.Cert) {
+		t.Fatalf("issued alongside: %+v", g)
+	}
+	a1, _, _ := ca.IssueAdmin("alice", time.Hour, now)
+	a2, _, _ := ca.IssueAdmin("alice", time.Hour, now)
+	if g := issue(tr.Issue, a1); g.Kind != token.KindAdmin {
+		t.Fatalf("admin issue %+v", g)
+	}
+	if g := issue(tr.Issue, a2); g.Replaced != 0 {
+		t.Fatalf("a second admin certificate replaced %d", g.Replaced)
+	}
+}
+
+// TestRevokeAdmin: an admin's certificates and tokens end; it no longer
+// counts as certified, and a host of the same name is untouched.
+func TestRevokeAdmin(t *testing.T) {
+	tr, ca, d := setup(t)
+	now := time.Now()
+	a, _, _ := ca.IssueAdmin("alice", time.Hour, now)
+	h, _, _ := ca.IssueHost("alice", time.Hour, now)
+	ga, _ := tr.Issue(a, now)
+	gh, _ := tr.Issue(h, now)
+	rev, err := pki.OpenRevocations(d.Revoked())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.AdminCertified("alice", rev, now) || tr.AdminCertified("bob", rev, now) {
+		t.Fatal("certified before the revocation")
+	}
+	if tr.AdminCertified("alice", rev, now.Add(2*time.Hour)) {
+		t.Fatal("certified after the certificate expired")
+	}
+	toks, certs, err := tr.RevokeAdmin("alice", "revoked", now)
+	if err != nil || toks != 1 || certs != 1 {
+		t.Fatalf("revoke: %d %d %v", toks, certs, err)
+	}
+	time.Sleep(250 * time.Millisecond) // the list is re-read at most every 200 ms
+	if tr.AdminCertified("alice", rev, now) || !revoked(t, d, ga.Cert) || revoked(t, d, gh.Cert) {
+		t.Fatal("after the revocation")
+	}
+}
+
+// TestRenewSuperseded: past expiry only the newest certificate renews.
+func TestRenewSuperseded(t *testing.T) {
+	tr, ca, _ := setup(t)
+	now := time.Now()
+	old, _, _ := ca.IssueHost("lab-1", time.Hour, now.Add(-2*time.Hour))
+	gOld, _ := tr.IssueAlongside(old, now)
+	newer, _, _ := ca.IssueHost("lab-1", time.Hour, now)
+	tr.IssueAlongside(newer, now)
+	next, _, _ := ca.IssueHost("lab-1", time.Hour, now)
+	if _, err := tr.Renew(gOld.Cert, true, next, now); !errors.Is(err, trust.ErrSuperseded) {
+		t.Fatalf("an old expired certificate renewing: %v", err)
+	}
+	if g, err := tr.Renew(gOld.Cert, false, next, now); err != nil || g.Token != "" {
+		t.Fatalf("a certificate not expired renewing: %+v %v", g, err)
+	}
+}
+
+// TestEnrollWaitsForTheLock: an enrollment spends its join token only
+// once the lock is free, and a refused token names no host.
+func TestEnrollWaitsForTheLock(t *testing.T) {
+	tr, ca, d := setup(t)
+	now := time.Now()
+	join, err := token.AddJoin(d.Tokens(), ca.Fingerprint(), "lab-1", 1, now.Add(time.Hour), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, _ := ca.IssueHost("lab-1", time.Hour, now)
+	unlock, err := trust.Files(d).Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		g   trust.Grant
+		err error
+	}
+	done := make(chan result, 1)
+	var told string
+	go func() {
+		g, err := tr.Enroll(join, c, now, func(h string) { told = h })
+		done <- result{g, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("enrolled while the lock was held: %+v", r)
+	case <-time.After(200 * time.Millisecond):
+	}
+	unlock()
+	if r := <-done; r.err != nil || r.g.Name != "lab-1" || r.g.Token == "" || told != "lab-1" {
+		t.Fatalf("enroll: %+v %v (told %q)", r.g, r.err, told)
+	}
+	g, err := tr.Enroll(join, c, now, nil)
+	if !errors.Is(err, token.ErrJoinUsed) || g.Name != "" {
+		t.Fatalf("the spent token again: %+v %v", g, err)
+	}
+}
