@@ -1,17 +1,17 @@
 package receiver
 
 import (
-	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/trust"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -46,17 +46,9 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 	}
 	host := v.CertHost
 	rec.line.Host = host
-	unlock, err := LockTrust(e.DataDir)
-	if err != nil {
-		return nil, s.enrollFailed(host, err)
-	}
-	defer unlock()
-	if v.Reason == pki.ReasonCertExpired && !newestIssued(datadir.Dir(e.DataDir).Issued(), host, r.TLS.PeerCertificates[0]) {
-		// An old key (a backup, a discarded disk) with the token must not
-		// mint a fresh certificate: after expiry only the newest renews.
-		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonCertSuperseded,
-			msg: fmt.Sprintf("this expired certificate is not the newest issued to %s, and only the newest may renew after expiry; enroll this host again: cis490 enroll --receiver URL --host %s --token-file FILE", host, host)}
-	}
+	// The token first, from memory and cheaply; then the body, read and
+	// bounded before trust takes its lock: a host trickling its body must
+	// not hold up `host remove` or anyone's enrollment.
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	te, ok := s.tokens.Lookup(strings.TrimSpace(tok))
 	if !ok || te.Kind != token.KindHost || te.Name != host {
@@ -79,26 +71,14 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 	if err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadName, msg: err.Error()}
 	}
-	cert, err := RecordIssued(e.DataDir, certPEM, now)
+	g, err := trust.Local(e.DataDir).Renew(r.TLS.PeerCertificates[0], v.Reason == pki.ReasonCertExpired, certPEM, now)
+	if errors.Is(err, trust.ErrSuperseded) {
+		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonCertSuperseded,
+			msg: fmt.Sprintf("this expired certificate is not the newest issued to %s, and only the newest may renew after expiry; enroll this host again: cis490 enroll --receiver URL --host %s --token-file FILE", host, host)}
+	}
 	if err != nil {
 		return nil, s.enrollFailed(host, err)
 	}
-	s.log.Info("certificate renewed", "host", host, "serial", serial, "not_after", cert.NotAfter)
-	return jsonResponse(http.StatusCreated, wire.Renewed{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()), NotAfter: cert.NotAfter.UTC()}), nil
-}
-
-// newestIssued: cert is the last certificate the ledger records for host
-// (a host the ledger does not know, set up before it, passes).
-func newestIssued(ledger, host string, cert *x509.Certificate) bool {
-	issued, err := pki.IssuedTo(ledger, host)
-	if err != nil {
-		return false
-	}
-	var last string
-	for _, c := range issued {
-		if c.Kind == token.KindHost {
-			last = c.Serial
-		}
-	}
-	return last == "" || last == pki.Serial(cert)
+	s.log.Info("certificate renewed", "host", host, "serial", serial, "not_after", g.Cert.NotAfter)
+	return jsonResponse(http.StatusCreated, wire.Renewed{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()), NotAfter: g.Cert.NotAfter.UTC()}), nil
 }
