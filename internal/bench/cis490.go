@@ -16,8 +16,8 @@ import (
 
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/pki"
-	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/trust"
 )
 
 // serverNames are the names on the benchmark servers' certificates.
@@ -144,18 +144,15 @@ func makeAdmin(ca *pki.CA, data string, now time.Time) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := receiver.RecordIssued(data, certPEM, now); err != nil {
-		return nil, err
-	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, err
 	}
-	tk, err := token.Add(datadir.Dir(data).Tokens(), token.KindAdmin, name, now)
+	g, err := trust.Local(data).Issue(certPEM, now)
 	if err != nil {
 		return nil, err
 	}
-	return &Host{Name: name, Cert: cert, Token: tk, CertPEM: certPEM, KeyPEM: keyPEM}, nil
+	return &Host{Name: name, Cert: cert, Token: g.Token, CertPEM: certPEM, KeyPEM: keyPEM}, nil
 }
 
 // start runs argv with its output in t.Log, waits until ready succeeds (it is

@@ -12,11 +12,10 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/pki"
-	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/trust"
 )
 
 func runCA(ctx context.Context, env *Env, args []string) error {
@@ -147,19 +146,8 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	// A host has one bundle: issuing it again (a lost or leaked one, a
 	// reinstall) ends the earlier one, as enrolling again does. An admin
 	// may hold several (`ca revoke --admin` ends them all).
-	var replaced int
-	if kind == token.KindHost {
-		unlock, err := receiver.LockTrust(cfg.DataDir)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		toks, certs, err := receiver.RevokeHost(cfg.DataDir, canon, "issued again", now)
-		if err != nil {
-			return fmt.Errorf("end %s's earlier bundle: %w", canon, err)
-		}
-		replaced = toks + certs
-	}
+	g, err := trust.Local(cfg.DataDir).Issue(certPEM, now)
+	replaced := g.Replaced
 	// From here a failure leaves the host with no working bundle: say so.
 	revokedNote := func(err error) error {
 		if replaced > 0 {
@@ -167,13 +155,10 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 		}
 		return err
 	}
-	if _, err := receiver.RecordIssued(cfg.DataDir, certPEM, now); err != nil {
-		return revokedNote(err)
-	}
-	tok, err := token.Add(datadir.Dir(cfg.DataDir).Tokens(), kind, canon, now)
 	if err != nil {
 		return revokedNote(err)
 	}
+	tok := g.Token
 	files := []struct {
 		name string
 		data []byte
@@ -271,12 +256,7 @@ func runCARevoke(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	unlock, err := receiver.LockTrust(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	toks, certs, err := receiver.RevokeAdmin(cfg.DataDir, *admin, "revoked", time.Now())
+	toks, certs, err := trust.Local(cfg.DataDir).RevokeAdmin(*admin, "revoked", time.Now())
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/names"
-	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/trust"
 )
 
 func runHost(ctx context.Context, env *Env, args []string) error {
@@ -50,16 +50,13 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 		return err
 	}
 	now := time.Now()
-	unlock, err := receiver.LockTrust(cfg.DataDir)
+	// Marked removed under the trust lock: an enrollment racing this
+	// tells the detector the host is back either before or after, never
+	// between the revocation and the mark.
+	toks, certs, err := trust.Local(cfg.DataDir).RevokeHost(host, "removed", now, func() error {
+		return fleethealth.MarkRemoved(cfg.DataDir, host, now)
+	})
 	if err != nil {
-		return err
-	}
-	defer unlock()
-	toks, certs, err := receiver.RevokeHost(cfg.DataDir, host, "removed", now)
-	if err != nil {
-		return err
-	}
-	if err := fleethealth.MarkRemoved(cfg.DataDir, host, now); err != nil {
 		return err
 	}
 	sameOwnerAsData(cfg.DataDir)

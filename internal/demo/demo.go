@@ -21,11 +21,10 @@ import (
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/pki"
-	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/receiverd"
 	"github.com/cis490/cis490/internal/shipper"
-	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/trust"
 )
 
 // Options for a demo run.
@@ -193,10 +192,11 @@ func (h simHost) setup(dir, url, dataDir string, ca *pki.CA, self string) (*labH
 	if err != nil {
 		return nil, err
 	}
-	tok, err := token.Add(datadir.Dir(dataDir).Tokens(), token.KindHost, h.name, time.Now())
+	g, err := trust.Local(dataDir).Issue(certPEM, time.Now()) // as `ca issue` does
 	if err != nil {
 		return nil, err
 	}
+	tok := g.Token
 	caPEM := ca.CertPEM()
 	files := map[string][]byte{"host.crt": certPEM, "host.key": keyPEM, "ca.crt": caPEM, "token": []byte(tok + "\n")}
 	for name, data := range files {
@@ -312,8 +312,6 @@ func demoAdmin(ca *pki.CA, data string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := receiver.RecordIssued(data, certPEM, now); err != nil {
-		return "", err
-	}
-	return token.Add(datadir.Dir(data).Tokens(), token.KindAdmin, "demo", now)
+	g, err := trust.Local(data).Issue(certPEM, now)
+	return g.Token, err
 }

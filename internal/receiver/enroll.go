@@ -9,11 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
-	"github.com/cis490/cis490/internal/vfs"
+	"github.com/cis490/cis490/internal/trust"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -73,117 +72,41 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadName, msg: err.Error()}
 	}
-	// One change to the fleet's credentials at a time: an enrollment
-	// racing a `host remove` must not leave credentials the removal missed.
-	unlock, err := LockTrust(e.DataDir)
-	if err != nil {
-		return nil, s.enrollFailed(host, err)
-	}
-	defer unlock()
-	if err := token.ConsumeJoin(datadir.Dir(e.DataDir).Tokens(), tok, host, now); err != nil {
-		switch {
-		case errors.Is(err, token.ErrJoinHost):
-			return nil, &apiError{status: http.StatusForbidden, reason: wire.ReasonJoinHost, msg: err.Error()}
-		case errors.Is(err, token.ErrJoinUsed):
-			return nil, &apiError{status: http.StatusForbidden, reason: wire.ReasonJoinUsed, msg: err.Error()}
-		case errors.Is(err, token.ErrJoinLive):
-			return nil, &apiError{status: http.StatusConflict, reason: wire.ReasonJoinLive, msg: err.Error()}
-		case errors.Is(err, token.ErrJoinExpired):
-			return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinExpired, msg: err.Error()}
-		case errors.Is(err, token.ErrJoinUnknown):
-			return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinToken, msg: err.Error()}
+	// One change to the fleet's credentials at a time (trust holds its
+	// lock): an enrollment racing a `host remove` must not leave
+	// credentials the removal missed.
+	g, err := trust.Local(e.DataDir).Enroll(tok, certPEM, now, func(host string) {
+		if e.Rejoined == nil {
+			return
 		}
-		return nil, s.enrollFailed(host, err)
-	}
-	rec.line.Host = host // the token is good: the request is about host
-	// Enrolling again replaces the host's credentials: the old ones stop
-	// working now. A failure from here gives the token's use back.
-	fail := func(err error) (*response, *apiError) {
-		if rerr := token.ReleaseJoin(datadir.Dir(e.DataDir).Tokens(), tok, host); rerr != nil {
-			s.log.Error("give back a join token's use", "host", host, "err", rerr)
-		}
-		return nil, s.enrollFailed(host, err)
-	}
-	if _, _, err := RevokeHost(e.DataDir, host, "enrolled again", now); err != nil {
-		return fail(err)
-	}
-	cert, err := RecordIssued(e.DataDir, certPEM, now)
-	if err != nil {
-		return fail(err)
-	}
-	hostTok, err := token.Add(datadir.Dir(e.DataDir).Tokens(), token.KindHost, host, now)
-	if err != nil {
-		return fail(err)
-	}
-	if e.Rejoined != nil {
 		if err := e.Rejoined(host); err != nil {
 			s.log.Warn("enrolled, but the detector was not told", "host", host, "err", err)
 		}
+	})
+	if g.Name != "" {
+		rec.line.Host = host // the token was good: the request is about host
 	}
-	s.log.Info("host enrolled", "host", host, "serial", serial, "not_after", cert.NotAfter)
+	switch {
+	case err == nil:
+	case errors.Is(err, token.ErrJoinHost):
+		return nil, &apiError{status: http.StatusForbidden, reason: wire.ReasonJoinHost, msg: err.Error()}
+	case errors.Is(err, token.ErrJoinUsed):
+		return nil, &apiError{status: http.StatusForbidden, reason: wire.ReasonJoinUsed, msg: err.Error()}
+	case errors.Is(err, token.ErrJoinLive):
+		return nil, &apiError{status: http.StatusConflict, reason: wire.ReasonJoinLive, msg: err.Error()}
+	case errors.Is(err, token.ErrJoinExpired):
+		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinExpired, msg: err.Error()}
+	case errors.Is(err, token.ErrJoinUnknown):
+		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinToken, msg: err.Error()}
+	default:
+		return nil, s.enrollFailed(host, err)
+	}
+	s.log.Info("host enrolled", "host", host, "serial", serial, "not_after", g.Cert.NotAfter)
 	return jsonResponse(http.StatusCreated, wire.Enrolled{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()),
-		Token: hostTok, NotAfter: cert.NotAfter.UTC(), ReleaseKey: e.ReleaseKey}), nil
+		Token: g.Token, NotAfter: g.Cert.NotAfter.UTC(), ReleaseKey: e.ReleaseKey}), nil
 }
 
 func (s *Server) enrollFailed(host string, err error) *apiError {
 	s.log.Error("enroll", "host", host, "err", err)
 	return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the receiver cannot enroll hosts right now; retry later"}
-}
-
-// RevokeHost revokes host's tokens and every certificate the CA's ledger
-// says it issued the host.
-func RevokeHost(data, host, why string, now time.Time) (tokens, certs int, err error) {
-	return revokeAll(data, token.KindHost, host, why, now)
-}
-
-// RevokeAdmin revokes an admin's tokens and every certificate the CA
-// issued it: the API and the dashboard refuse them at once.
-func RevokeAdmin(data, name, why string, now time.Time) (tokens, certs int, err error) {
-	return revokeAll(data, token.KindAdmin, name, why, now)
-}
-
-func revokeAll(data, kind, name, why string, now time.Time) (tokens, certs int, err error) {
-	host, d := name, datadir.Dir(data)
-	if tokens, err = token.RevokeName(d.Tokens(), kind, name); err != nil {
-		return 0, 0, err
-	}
-	issued, err := pki.IssuedTo(d.Issued(), name)
-	if err != nil {
-		return tokens, 0, fmt.Errorf("read the CA's ledger: %w", err)
-	}
-	var rev []pki.Revoked
-	for _, c := range issued {
-		if c.Kind == kind {
-			rev = append(rev, pki.Revoked{Serial: c.Serial, Host: host, At: now.UTC(), Why: why})
-		}
-	}
-	if len(rev) > 0 {
-		if err := pki.Revoke(d.Revoked(), rev...); err != nil {
-			return tokens, 0, fmt.Errorf("write the revocation list: %w", err)
-		}
-	}
-	return tokens, len(rev), nil
-}
-
-// LockTrust serialises changes to a host's credentials (enroll, renew,
-// host remove) across the receiver and the admin commands; the returned
-// func releases it.
-func LockTrust(dataDir string) (func(), error) {
-	return vfs.Lock(datadir.Dir(dataDir).TrustLock(), 0o640)
-}
-
-// AdminCertified reports whether the CA's ledger shows admin name holding
-// a certificate that is neither expired nor revoked (the dashboard's
-// token login asks: an admin whose certificates are gone is gone).
-func AdminCertified(data, name string, revoked *pki.Revocations, now time.Time) bool {
-	issued, err := pki.IssuedTo(datadir.Dir(data).Issued(), name)
-	if err != nil {
-		return false
-	}
-	for _, c := range issued {
-		if c.Kind == token.KindAdmin && now.Before(c.NotAfter) && !revoked.HasSerial(c.Serial) {
-			return true
-		}
-	}
-	return false
 }

@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/trust"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -168,7 +170,7 @@ func TestEnrollWaitsForHostRemove(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	now := time.Now()
 	tok, _ := token.AddJoin(f.tokens, f.ca.Fingerprint(), "lab-1", 1, now.Add(time.Hour), now)
-	unlock, err := LockTrust(f.dir)
+	unlock, err := trust.Files(datadir.Dir(f.dir)).Lock()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/trust"
 )
 
 // daemon is what Run assembles before it serves.
@@ -179,7 +180,7 @@ func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool)) http.Ha
 			return e.Name, ok && e.Kind == token.KindAdmin
 		},
 		AdminCertified: func(name string) bool {
-			return receiver.AdminCertified(d.cfg.DataDir, name, d.revoked, time.Now())
+			return trust.Local(d.cfg.DataDir).AdminCertified(name, d.revoked, time.Now())
 		},
 	})
 	if err != nil { // the templates are compiled in: a test catches this

@@ -16,9 +16,9 @@ import (
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
-	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/receiverd"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/trust"
 )
 
 // Receiver is a running receiver.
@@ -140,14 +140,14 @@ func (r *Receiver) IssueAdmin(name string) Creds {
 }
 
 func (r *Receiver) write(name, kind string, certPEM, keyPEM []byte) Creds {
-	if _, err := receiver.RecordIssued(r.DataDir, certPEM, time.Now()); err != nil { // as ca issue does
-		r.t.Fatal(err)
-	}
-	dir := r.t.TempDir()
-	tok, err := token.Add(datadir.Dir(r.DataDir).Tokens(), kind, name, time.Now())
+	// As ca issue does, but a test may hold two certificates for a host
+	// (an expired one and a fresh one), so the earlier one stays.
+	g, err := trust.Local(r.DataDir).IssueAlongside(certPEM, time.Now())
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	dir := r.t.TempDir()
+	tok := g.Token
 	caPEM, err := os.ReadFile(r.CAFile)
 	if err != nil {
 		r.t.Fatal(err)
