@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cis490/cis490/internal/bench"
@@ -85,127 +82,13 @@ itself.`)
 	if (*syncs || *profile != "") && !bench.PerfAvailable() {
 		return usagef("--syncs and --profile need perf (apt-get install -y linux-perf)")
 	}
-	if *profile != "" {
-		if err := os.MkdirAll(*profile, 0o755); err != nil {
-			return err
-		}
-	}
-	if slices.Contains(targets, "nginx") {
-		if _, err := bench.NginxPath(); err != nil {
-			return err
-		}
-	}
-
-	// Bounded in time whatever happens: every run, plus set-up and slack.
-	per := *warmup + *duration + 30*time.Second
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(sizes)*len(targets)**runs)*per+time.Minute)
-	defer cancel()
-
-	parent, err := os.MkdirTemp(*dir, "cis490-bench-")
+	rep, err := bench.RunLoad(ctx, bench.LoadOptions{Targets: targets, Hosts: *hosts, Sizes: sizes, Runs: *runs,
+		Duration: *duration, Warmup: *warmup, ServerPID: *serverPID, Dir: *dir, Keep: *keep, NginxTemplate: *tmpl,
+		Syncs: *syncs, WaitQuiet: *quiet, Profile: *profile, Out: env.Stdout, Progress: env.Stderr})
 	if err != nil {
 		return err
 	}
-	if *keep {
-		fmt.Fprintf(env.Stderr, "keeping the temporary folders in %s\n", parent)
-	} else {
-		// nginx's stored files (one per PUT) are deleted only at the end:
-		// deleting many files on ext4 slows file creation for minutes after,
-		// which would handicap the next nginx run.
-		defer os.RemoveAll(parent)
-	}
-	out := env.Stdout
-	fmt.Fprintf(out, "cis490 bench: %d hosts, %s measured after %s warm-up, %d run(s) per target and size, sizes %s\n",
-		*hosts, *duration, *warmup, *runs, *sizesFlag)
-	fmt.Fprintf(out, "machine: %s\n\n", bench.Machine(parent))
-
-	results := map[string]map[int][]*bench.Result{}
-	for _, t := range targets {
-		results[t] = map[int][]*bench.Result{}
-	}
-	for _, size := range sizes {
-		for run := 1; run <= *runs; run++ {
-			for _, tname := range targets {
-				// Flush the last run's dirty pages (nginx never syncs) outside
-				// any measured window.
-				syscall.Sync()
-				if *quiet > 0 {
-					if b := bench.WaitQuiet(ctx, 0.2, *quiet); b >= 0.2 {
-						fmt.Fprintf(env.Stderr, "cis490 bench: the CPUs are %.0f%% busy before the run (other processes); its figures are skewed\n", 100*b)
-					}
-				}
-				opt := bench.Options{Hosts: *hosts, Dir: parent, Keep: *keep || tname == "nginx", NginxTemplate: *tmpl}
-				var t *bench.Target
-				if tname == "nginx" {
-					t, err = bench.StartNginx(ctx, opt)
-				} else {
-					t, err = bench.StartCis490(ctx, opt)
-				}
-				if err != nil {
-					return fmt.Errorf("start %s: %w", tname, err)
-				}
-				syncCount := int64(-1)
-				load := bench.Load{Hosts: *hosts, Size: size, Duration: *duration, Warmup: *warmup, PID: *serverPID,
-					During: func(pid int, _ time.Duration) func() {
-						var stops []func()
-						if *syncs {
-							if nsync, err := bench.SyncCounter(pid, parent); err != nil {
-								fmt.Fprintf(env.Stderr, "cis490 bench: count syncs: %v\n", err)
-							} else {
-								stops = append(stops, func() {
-									fds, fss, err := nsync()
-									if err != nil {
-										fmt.Fprintf(env.Stderr, "cis490 bench: count syncs: %v\n", err)
-										return
-									}
-									syncCount = fds + fss
-								})
-							}
-						}
-						if *profile != "" {
-							name := filepath.Join(*profile, fmt.Sprintf("%s-%d-run%d.perf.data", tname, size, run))
-							if stop, err := bench.Profile(pid, name); err != nil {
-								fmt.Fprintf(env.Stderr, "cis490 bench: profile: %v\n", err)
-							} else {
-								stops = append(stops, func() {
-									if err := stop(); err != nil {
-										fmt.Fprintf(env.Stderr, "cis490 bench: profile: %v\n", err)
-									}
-								})
-							}
-						}
-						return func() {
-							for _, s := range stops {
-								s()
-							}
-						}
-					}}
-				res, rerr := bench.Run(ctx, t, load)
-				if cerr := t.Close(); cerr != nil && rerr == nil {
-					fmt.Fprintf(env.Stderr, "cis490 bench: stop %s: %v\n", tname, cerr)
-				}
-				if rerr != nil {
-					return fmt.Errorf("%s run %d: %w", tname, run, rerr)
-				}
-				res.Syncs = syncCount
-				results[tname][size] = append(results[tname][size], res)
-				fmt.Fprintf(out, "run %d/%d %s\n", run, *runs, bench.FormatLine(res))
-			}
-		}
-	}
-
-	medians := map[string]map[int]*bench.Result{}
-	for t, bySize := range results {
-		medians[t] = map[int]*bench.Result{}
-		for size, rs := range bySize {
-			medians[t][size] = bench.Median(rs)
-		}
-	}
-	fmt.Fprintf(out, "\nmedian of %d run(s), %d hosts, %s each:\n\n", *runs, *hosts, *duration)
-	bench.Table(out, targets, sizes, medians)
-	if len(targets) == 2 {
-		fmt.Fprintln(out)
-		bench.GoalLines(out, medians)
-	}
+	bench.FormatLoad(env.Stdout, rep)
 	return nil
 }
 
