@@ -1,0 +1,145 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cis490/cis490/internal/human"
+	"github.com/cis490/cis490/internal/shipper"
+)
+
+// checkSources opens every configured log as this process can: the
+// doctor-check unit runs as the shipper's user, so a log that user may not
+// read (the shipper runs unprivileged) shows here with the fix.
+func checkSources(_ context.Context, e *env) Check {
+	if e.cfg == nil {
+		return skip("no config")
+	}
+	if len(e.cfg.Sources) == 0 {
+		return Check{Status: Warn, Finding: "no [[source]] configured: this host ships nothing", Fix: "add [[source]] path = \"/var/log/…\" to " + e.opt.Config}
+	}
+	var files, missing, denied []string
+	for _, src := range e.cfg.Sources {
+		paths := []string{src.Path}
+		if src.IsGlob() {
+			paths, _ = filepath.Glob(src.Path)
+			if len(paths) == 0 {
+				missing = append(missing, src.Path)
+			}
+		}
+		for _, p := range paths {
+			if len(files) >= 500 { // enough to tell; a huge glob is the shipper's to walk
+				break
+			}
+			f, err := os.Open(p)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				missing = append(missing, p)
+			case err != nil:
+				denied = append(denied, p)
+			default:
+				f.Close()
+				files = append(files, p)
+			}
+		}
+	}
+	found := fmt.Sprintf("%d of %d sources readable (%d files)", len(e.cfg.Sources)-len(missing)-len(denied), len(e.cfg.Sources), len(files))
+	switch {
+	case len(denied) > 0:
+		who := "this user"
+		if u, err := user.Current(); err == nil {
+			who = u.Username
+		}
+		return Check{Status: Fail, Finding: fmt.Sprintf("%s cannot read %s", who, firstFew(denied)),
+			Fix: "let the shipper's user read it: give it to group adm (chgrp adm FILE; chmod g+r FILE; and in logrotate's create line) or setfacl -m u:" + who + ":r FILE"}
+	case len(missing) > 0:
+		return Check{Status: Warn, Finding: found + "; nothing there yet: " + firstFew(missing), Fix: "check the [[source]] paths in " + e.opt.Config}
+	}
+	return Check{Finding: found}
+}
+
+func firstFew(s []string) string {
+	if len(s) > 3 {
+		return strings.Join(s[:3], ", ") + fmt.Sprintf(" and %d more", len(s)-3)
+	}
+	return strings.Join(s, ", ")
+}
+
+func checkShipper(_ context.Context, e *env) Check {
+	if e.cfg == nil {
+		return skip("no config")
+	}
+	st, err := shipper.Status(e.cfg.StateDir)
+	if err != nil {
+		return Check{Status: Warn, Finding: "cannot read the shipper's checkpoints: " + oneLine(err), Fix: "run the doctor as the shipper's user (cis490-shipper) or root"}
+	}
+	if len(st) == 0 {
+		return Check{Status: Warn, Finding: "the shipper has shipped nothing yet (no checkpoint in " + e.cfg.StateDir + ")", Fix: "systemctl status cis490-shipper"}
+	}
+	var last time.Time
+	var waiting []string
+	var worst time.Duration
+	for _, s := range st {
+		last = maxTime(last, s.LastCheckpoint)
+		if s.Backlog <= 0 {
+			continue
+		}
+		// Every unshipped byte was written before the file's last write:
+		// a backlog in a file written minutes ago is waiting that long at
+		// least (a fresh line inside the batch window is not).
+		age := max(0, e.now.Sub(s.Written))
+		worst = max(worst, age)
+		if len(waiting) < 3 {
+			waiting = append(waiting, fmt.Sprintf("%s %s for %s or more", s.Stream, human.Bytes(s.Backlog), human.Duration(age)))
+		}
+	}
+	f := fmt.Sprintf("%d streams, last checkpoint %s ago", len(st), human.Duration(max(0, e.now.Sub(last))))
+	if len(waiting) == 0 {
+		return Check{Finding: f + ", nothing waiting"}
+	}
+	f += "; not shipped yet: " + strings.Join(waiting, ", ")
+	batch := e.cfg.Batch.MaxWait.Duration() + 2*time.Minute // the batch window and a fallback poll
+	switch {
+	case worst > time.Hour:
+		return Check{Status: Fail, Finding: f, Fix: "the shipper is stuck: journalctl -u cis490-shipper, and see the receiver checks above"}
+	case worst > batch:
+		return Check{Status: Warn, Finding: f, Fix: "journalctl -u cis490-shipper"}
+	}
+	return Check{Finding: f}
+}
+
+func checkDisk(_ context.Context, e *env) Check {
+	if e.cfg == nil {
+		return skip("no config")
+	}
+	dir := e.cfg.StateDir
+	for {
+		if _, err := os.Stat(dir); err == nil || dir == "/" || dir == "." {
+			break
+		}
+		dir = path.Dir(dir)
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return Check{Status: Warn, Finding: oneLine(err)}
+	}
+	free := int64(fs.Bavail) * int64(fs.Bsize)
+	e.fact(func(f *Facts) { f.DiskFree = free })
+	f := fmt.Sprintf("%s free where the shipper keeps its state (%s)", human.Bytes(free), dir)
+	switch {
+	case free < 10<<20:
+		return Check{Status: Fail, Finding: f, Fix: "free space: the shipper cannot save its checkpoints"}
+	case free < 100<<20:
+		return Check{Status: Warn, Finding: f, Fix: "free space soon"}
+	}
+	return Check{Finding: f}
+}
