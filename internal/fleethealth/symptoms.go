@@ -68,149 +68,246 @@ type Judge struct {
 // Evaluate judges every host as of now. It reads the tracker and changes
 // nothing.
 func (j *Judge) Evaluate(t *Tracker, now time.Time) Judgement {
-	c := j.Cfg
-	silentAfter, window, fatalWin := c.SilentAfter.Duration(), c.Window.Duration(), c.FatalWindow.Duration()
-	names := make([]string, 0, len(t.Hosts))
-	var lastAny time.Time // the fleet's latest word: frozen while the receiver is down
-	for n, h := range t.Hosts {
-		names = append(names, n)
-		lastAny = maxTime(lastAny, h.LastSeen)
+	e := j.newEvaluation(t, now)
+	for _, name := range e.names {
+		e.host(name)
 	}
-	sort.Strings(names)
-	ref := minTime(now, lastAny)
-	outages := t.outagesUntil(now)
-
-	var out Judgement
-	var perHost []Finding
-	var silent []string         // hosts silent now
-	var gone []Finding          // hosts past their window
-	recent := map[string]bool{} // hosts active before the fleet's latest word (fleet-silent's base)
-	active, saw5xx, total5xx := 0, 0, 0
-	mostly5xx := map[string]bool{} // hosts whose failures a receiver fault explains
-	for _, name := range names {
-		h := t.Hosts[name]
-		quietFor := now.Sub(h.LastSeen)
-		// A host's silence counts only while the index was listening:
-		// during an outage nobody is heard, and after one a host gets
-		// its grace again.
-		heard := heardFor(h.LastSeen, now, outages)
-		goneAfter := window
-		if h.Off != "" || j.inQuietGroup(name) {
-			// Off, or expected to be off for long stretches (nights,
-			// weekends): gone only after off_gone_after.
-			goneAfter = max(window, c.OffGoneAfter.Duration())
-		}
-		if h.Off == "" && ref.Sub(h.LastSeen) <= c.FleetSilentWindow.Duration() {
-			recent[name] = true
-		}
-		if h.Off == "" && quietFor > silentAfter && !j.quietNow(name, now) {
-			silent = append(silent, name) // for fleet-silent: quiet, whatever the reason
-		}
-		if heard > goneAfter {
-			detail := fmt.Sprintf("not seen since %s (%s ago)", h.LastSeen.UTC().Format(time.RFC3339), roundDur(quietFor))
-			if h.Off != "" {
-				detail += fmt.Sprintf("; its last word was %s", h.Off)
-			}
-			gone = append(gone, Finding{name, Gone, detail})
-			continue
-		}
-		if h.Off == "" && heard > silentAfter {
-			since := h.LastSeen
-			if end, ok := j.quietEnd(name, now); ok && end.After(since) {
-				since = end // the grace restarts when quiet hours end
-			}
-			f := Finding{name, Silent, fmt.Sprintf("quiet for %s, last seen %s", roundDur(quietFor), h.LastSeen.UTC().Format(time.RFC3339))}
-			if j.quietNow(name, now) || heardFor(since, now, outages) <= silentAfter {
-				out.Held = append(out.Held, f) // expected to be quiet now
-			} else {
-				perHost = append(perHost, f)
-			}
-		}
-		// A host that is off or silent keeps its doctor verdict, held:
-		// nothing about it changed, so nothing is resolved.
-		docs := doctorFindings(name, h, now)
-		if left := h.CertExpires.Sub(now); !h.CertExpires.IsZero() && left > 0 && left < certExpiringWithin {
-			docs = append(docs, Finding{name, CertExpiring, fmt.Sprintf("its certificate expires at %s (in %s) and it has not renewed it (hosts renew with a third of the life left): run `cis490 cert-fetch` on it and check cis490-cert-fetch.timer",
-				h.CertExpires.UTC().Format(time.RFC3339), roundDur(left))})
-		}
-		if h.Off != "" || heard > silentAfter {
-			out.Held = append(out.Held, docs...)
-		} else {
-			perHost = append(perHost, docs...)
-		}
-		if quietFor > fatalWin {
-			continue
-		}
-		active++
-		w := h.Window(now, fatalWin)
-		if w.Any5 > 0 {
-			saw5xx++
-			total5xx += w.Any5
-		}
-		if w.C5 > 0 && w.C5 >= w.C4 {
-			mostly5xx[name] = true
-		}
-		n := w.OK + w.C4 + w.C5
-		switch {
-		case n >= 1 && w.OK == 0 && w.Stale == n:
-			perHost = append(perHost, Finding{name, StaleCode, j.staleDetail(h, n)})
-		case n >= c.FatalMin && w.OK == 0:
-			perHost = append(perHost, Finding{name, FatalOnly, fatalDetail(w, h)})
-		}
-		if h.Unstamped && now.Sub(h.LastLogs) <= fatalWin {
-			perHost = append(perHost, Finding{name, Unstamped, "its log PUTs carry no X-Cis490-Code-Commit, so nobody can tell which code it runs; install a stamped release (autoupdate, or go build -buildvcs=true)"})
-		}
-		if d := duplicates(h, now, fatalWin); d != "" {
-			perHost = append(perHost, Finding{name, DuplicateIdentity, d})
-		}
-
-	}
-
 	// Fleet-level symptoms replace the per-host alerts they explain.
-	enough := func(part, of int) bool {
-		return of >= c.FleetMin && float64(part) >= c.FleetShare*float64(of)-1e-9
+	e.receiverFault()
+	e.fleetSilent()
+	e.settle()
+	return e.out
+}
+
+// evaluation is one Evaluate's working state: what the per-host symptoms
+// collect for the fleet-level ones, and the findings so far.
+type evaluation struct {
+	j       *Judge
+	t       *Tracker
+	now     time.Time
+	names   []string  // every host, sorted
+	lastAny time.Time // the fleet's latest word: frozen while the receiver is down
+	ref     time.Time // now, or lastAny when the fleet has been quiet since
+	outages []Outage
+
+	silentAfter, window, fatalWin time.Duration
+
+	out       Judgement
+	perHost   []Finding
+	silent    []string        // hosts silent now
+	gone      []Finding       // hosts past their window
+	recent    map[string]bool // hosts active before the fleet's latest word (fleet-silent's base)
+	active    int
+	saw5xx    int
+	total5xx  int
+	mostly5xx map[string]bool // hosts whose failures a receiver fault explains
+
+	isReceiverFault, isFleetSilent bool
+}
+
+func (j *Judge) newEvaluation(t *Tracker, now time.Time) *evaluation {
+	c := j.Cfg
+	e := &evaluation{j: j, t: t, now: now,
+		silentAfter: c.SilentAfter.Duration(), window: c.Window.Duration(), fatalWin: c.FatalWindow.Duration(),
+		names: make([]string, 0, len(t.Hosts)), recent: map[string]bool{}, mostly5xx: map[string]bool{}}
+	for n, h := range t.Hosts {
+		e.names = append(e.names, n)
+		e.lastAny = maxTime(e.lastAny, h.LastSeen)
 	}
-	receiverFault := enough(saw5xx, active)
-	if receiverFault {
-		out.Found = append(out.Found, Finding{FleetHost, ReceiverFault, fmt.Sprintf(
+	sort.Strings(e.names)
+	e.ref = minTime(now, e.lastAny)
+	e.outages = t.outagesUntil(now)
+	return e
+}
+
+// host judges one host's own symptoms, in order: gone, silent, the
+// doctor's and the certificate's, then over the fatal window stale code
+// or fatal only, unstamped and duplicate identity.
+func (e *evaluation) host(name string) {
+	h := e.t.Hosts[name]
+	// A host's silence counts only while the index was listening:
+	// during an outage nobody is heard, and after one a host gets
+	// its grace again.
+	heard := heardFor(h.LastSeen, e.now, e.outages)
+	e.noteQuiet(name, h)
+	if e.goneHost(name, h, heard) {
+		return
+	}
+	e.silentHost(name, h, heard)
+	e.doctorAndCert(name, h, heard)
+	if e.now.Sub(h.LastSeen) > e.fatalWin {
+		return
+	}
+	w := h.Window(e.now, e.fatalWin)
+	e.count5xx(name, w)
+	e.failing(name, h, w)
+	e.unstamped(name, h)
+	e.duplicateIdentity(name, h)
+}
+
+// noteQuiet records what fleet-silent weighs: who was recently active, and
+// who is quiet now, whatever the reason.
+func (e *evaluation) noteQuiet(name string, h *Host) {
+	if h.Off == "" && e.ref.Sub(h.LastSeen) <= e.j.Cfg.FleetSilentWindow.Duration() {
+		e.recent[name] = true
+	}
+	if h.Off == "" && e.now.Sub(h.LastSeen) > e.silentAfter && !e.j.quietNow(name, e.now) {
+		e.silent = append(e.silent, name)
+	}
+}
+
+// goneHost finds a host past its window; it is then judged no further.
+func (e *evaluation) goneHost(name string, h *Host, heard time.Duration) bool {
+	goneAfter := e.window
+	if h.Off != "" || e.j.inQuietGroup(name) {
+		// Off, or expected to be off for long stretches (nights,
+		// weekends): gone only after off_gone_after.
+		goneAfter = max(e.window, e.j.Cfg.OffGoneAfter.Duration())
+	}
+	if heard <= goneAfter {
+		return false
+	}
+	detail := fmt.Sprintf("not seen since %s (%s ago)", h.LastSeen.UTC().Format(time.RFC3339), roundDur(e.now.Sub(h.LastSeen)))
+	if h.Off != "" {
+		detail += fmt.Sprintf("; its last word was %s", h.Off)
+	}
+	e.gone = append(e.gone, Finding{name, Gone, detail})
+	return true
+}
+
+// silentHost finds a host quiet for longer than silent_after, held while
+// it is expected to be quiet.
+func (e *evaluation) silentHost(name string, h *Host, heard time.Duration) {
+	if h.Off != "" || heard <= e.silentAfter {
+		return
+	}
+	since := h.LastSeen
+	if end, ok := e.j.quietEnd(name, e.now); ok && end.After(since) {
+		since = end // the grace restarts when quiet hours end
+	}
+	f := Finding{name, Silent, fmt.Sprintf("quiet for %s, last seen %s", roundDur(e.now.Sub(h.LastSeen)), h.LastSeen.UTC().Format(time.RFC3339))}
+	if e.j.quietNow(name, e.now) || heardFor(since, e.now, e.outages) <= e.silentAfter {
+		e.out.Held = append(e.out.Held, f) // expected to be quiet now
+	} else {
+		e.perHost = append(e.perHost, f)
+	}
+}
+
+// doctorAndCert finds the doctor's verdicts and a certificate close to
+// expiry.
+func (e *evaluation) doctorAndCert(name string, h *Host, heard time.Duration) {
+	docs := doctorFindings(name, h, e.now)
+	if left := h.CertExpires.Sub(e.now); !h.CertExpires.IsZero() && left > 0 && left < certExpiringWithin {
+		docs = append(docs, Finding{name, CertExpiring, fmt.Sprintf("its certificate expires at %s (in %s) and it has not renewed it (hosts renew with a third of the life left): run `cis490 cert-fetch` on it and check cis490-cert-fetch.timer",
+			h.CertExpires.UTC().Format(time.RFC3339), roundDur(left))})
+	}
+	// A host that is off or silent keeps its doctor verdict, held:
+	// nothing about it changed, so nothing is resolved.
+	if h.Off != "" || heard > e.silentAfter {
+		e.out.Held = append(e.out.Held, docs...)
+	} else {
+		e.perHost = append(e.perHost, docs...)
+	}
+}
+
+// count5xx records what receiver-fault weighs: the active hosts, and
+// which of them saw 5xx answers.
+func (e *evaluation) count5xx(name string, w Minute) {
+	e.active++
+	if w.Any5 > 0 {
+		e.saw5xx++
+		e.total5xx += w.Any5
+	}
+	if w.C5 > 0 && w.C5 >= w.C4 {
+		e.mostly5xx[name] = true
+	}
+}
+
+// failing finds a host whose every request in the fatal window failed:
+// stale code when the gate refused them all, else fatal only.
+func (e *evaluation) failing(name string, h *Host, w Minute) {
+	n := w.OK + w.C4 + w.C5
+	switch {
+	case n >= 1 && w.OK == 0 && w.Stale == n:
+		e.perHost = append(e.perHost, Finding{name, StaleCode, e.j.staleDetail(h, n)})
+	case n >= e.j.Cfg.FatalMin && w.OK == 0:
+		e.perHost = append(e.perHost, Finding{name, FatalOnly, fatalDetail(w, h)})
+	}
+}
+
+// unstamped finds a host shipping logs without a code stamp.
+func (e *evaluation) unstamped(name string, h *Host) {
+	if h.Unstamped && e.now.Sub(h.LastLogs) <= e.fatalWin {
+		e.perHost = append(e.perHost, Finding{name, Unstamped, "its log PUTs carry no X-Cis490-Code-Commit, so nobody can tell which code it runs; install a stamped release (autoupdate, or go build -buildvcs=true)"})
+	}
+}
+
+// duplicateIdentity finds two machines shipping as one host.
+func (e *evaluation) duplicateIdentity(name string, h *Host) {
+	if d := duplicates(h, e.now, e.fatalWin); d != "" {
+		e.perHost = append(e.perHost, Finding{name, DuplicateIdentity, d})
+	}
+}
+
+// enough says whether part of of hosts is a fleet-level share.
+func (e *evaluation) enough(part, of int) bool {
+	c := e.j.Cfg
+	return of >= c.FleetMin && float64(part) >= c.FleetShare*float64(of)-1e-9
+}
+
+// receiverFault finds enough active hosts seeing 5xx at once.
+func (e *evaluation) receiverFault() {
+	e.isReceiverFault = e.enough(e.saw5xx, e.active)
+	if e.isReceiverFault {
+		e.out.Found = append(e.out.Found, Finding{FleetHost, ReceiverFault, fmt.Sprintf(
 			"%d of %d hosts active in the last %s saw a 5xx (%d×5xx in all): the receiver itself is failing; check `journalctl -u cis490-receiver` and its last deploy",
-			saw5xx, active, roundDur(fatalWin), total5xx)})
+			e.saw5xx, e.active, roundDur(e.fatalWin), e.total5xx)})
 	}
+}
+
+// fleetSilent finds enough recently active hosts going silent together.
+func (e *evaluation) fleetSilent() {
 	silentRecent := 0
-	for _, n := range silent {
-		if recent[n] {
+	for _, n := range e.silent {
+		if e.recent[n] {
 			silentRecent++
 		}
 	}
-	fleetSilent := enough(silentRecent, len(recent))
-	if fleetSilent {
-		out.Found = append(out.Found, Finding{FleetHost, FleetSilent, fmt.Sprintf(
+	e.isFleetSilent = e.enough(silentRecent, len(e.recent))
+	if e.isFleetSilent {
+		e.out.Found = append(e.out.Found, Finding{FleetHost, FleetSilent, fmt.Sprintf(
 			"%d of %d hosts active in the %s before %s went silent together, and nothing has arrived since %s ago: the receiver or the network is down, not the hosts; check that the receiver is running and reachable",
-			silentRecent, len(recent), roundDur(c.FleetSilentWindow.Duration()), lastAny.UTC().Format(time.RFC3339), roundDur(now.Sub(lastAny)))})
+			silentRecent, len(e.recent), roundDur(e.j.Cfg.FleetSilentWindow.Duration()), e.lastAny.UTC().Format(time.RFC3339), roundDur(e.now.Sub(e.lastAny)))})
 	}
-	explained := func(f Finding) bool {
-		switch f.Symptom {
-		case Silent, Gone:
-			return fleetSilent && recent[f.Host]
-		case FatalOnly:
-			return receiverFault && mostly5xx[f.Host]
-		}
-		return false
+}
+
+// explained says whether a fleet-level symptom explains a host's finding.
+func (e *evaluation) explained(f Finding) bool {
+	switch f.Symptom {
+	case Silent, Gone:
+		return e.isFleetSilent && e.recent[f.Host]
+	case FatalOnly:
+		return e.isReceiverFault && e.mostly5xx[f.Host]
 	}
-	for _, f := range perHost {
-		if explained(f) {
-			out.Held = append(out.Held, f)
+	return false
+}
+
+// settle files the per-host findings: held when a fleet-level symptom
+// explains them, news otherwise.
+func (e *evaluation) settle() {
+	for _, f := range e.perHost {
+		if e.explained(f) {
+			e.out.Held = append(e.out.Held, f)
 		} else {
-			out.Found = append(out.Found, f)
+			e.out.Found = append(e.out.Found, f)
 		}
 	}
-	for _, g := range gone {
-		if explained(g) {
+	for _, g := range e.gone {
+		if e.explained(g) {
 			continue // the receiver was down, not the host: keep it
 		}
-		out.Gone = append(out.Gone, g)
+		e.out.Gone = append(e.out.Gone, g)
 	}
-	return out
 }
 
 func (j *Judge) staleDetail(h *Host, n int) string {
