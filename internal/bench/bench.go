@@ -267,17 +267,7 @@ func Body(size int) []byte {
 
 // runHost is one host: one goroutine, one transport, one connection.
 func runHost(ctx context.Context, t *Target, h Host, body []byte, window, end time.Time, d time.Duration) hostResult {
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     &tls.Config{Certificates: []tls.Certificate{h.Cert}, RootCAs: t.RootCAs, ServerName: t.ServerName, MinVersion: tls.VersionTLS13},
-		TLSHandshakeTimeout: 10 * time.Second,
-		MaxIdleConns:        1,
-		MaxIdleConnsPerHost: 1,
-		MaxConnsPerHost:     1,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
-	}
+	tr := hostTransport(t, h)
 	defer tr.CloseIdleConnections()
 	hdr := http.Header{
 		"Authorization":            {"Bearer " + h.Token},
@@ -366,6 +356,22 @@ func runHost(ctx context.Context, t *Target, h Host, body []byte, window, end ti
 		r.lastEnd = window
 	}
 	return r
+}
+
+// hostTransport is one host's own transport: its certificate, one
+// keep-alive connection, no proxy or compression to skew the figures.
+func hostTransport(t *Target, h Host) *http.Transport {
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     &tls.Config{Certificates: []tls.Certificate{h.Cert}, RootCAs: t.RootCAs, ServerName: t.ServerName, MinVersion: tls.VersionTLS13},
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdleConns:        1,
+		MaxIdleConnsPerHost: 1,
+		MaxConnsPerHost:     1,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
 }
 
 // jsonLength finds "length":N in a small JSON answer without decoding it all.

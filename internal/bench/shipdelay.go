@@ -32,37 +32,12 @@ func (r *shipRig) delay(ctx context.Context, p *proc, path string, w time.Durati
 	if err := r.markIndex(); err != nil {
 		return nil, err
 	}
-	type sample struct {
-		end int64
-		at  time.Time
-	}
-	samples := make(chan sample, o.DelaySamples)
+	samples := make(chan delaySample, o.DelaySamples)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	werr := make(chan error, 1)
-	go func() {
-		defer close(samples)
-		lm := NewLineMaker(uint64(time.Now().UnixNano()), "lab-pc-07")
-		end := st.Size()
-		tk := time.NewTicker(o.DelayEvery)
-		defer tk.Stop()
-		for range o.DelaySamples {
-			line := lm.Line(0)
-			if _, err := f.Write(line); err != nil {
-				werr <- fmt.Errorf("delay: append to %s: %w", path, err)
-				return
-			}
-			at := time.Now()
-			end += int64(len(line))
-			samples <- sample{end, at}
-			select {
-			case <-tk.C:
-			case <-wctx.Done():
-				return
-			}
-		}
-	}()
-	var waiting []sample
+	go appendLines(wctx, f, path, st.Size(), o.DelaySamples, o.DelayEvery, samples, werr)
+	var waiting []delaySample
 	var rtts []time.Duration
 	var lastWrite time.Time
 	open := true
@@ -158,6 +133,37 @@ func (r *shipRig) waitLength(ctx context.Context, p *proc, stream string, want i
 		}
 		if err := sleepCtx(ctx, every); err != nil {
 			return now, err
+		}
+	}
+}
+
+// delaySample is one line appended: the file's length after it, and when
+// its write returned.
+type delaySample struct {
+	end int64
+	at  time.Time
+}
+
+// appendLines appends n lines to f, one every every, sending each as it
+// is written; a failed write goes to werr. It closes samples when done.
+func appendLines(ctx context.Context, f *os.File, path string, end int64, n int, every time.Duration, samples chan<- delaySample, werr chan<- error) {
+	defer close(samples)
+	lm := NewLineMaker(uint64(time.Now().UnixNano()), "lab-pc-07")
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for range n {
+		line := lm.Line(0)
+		if _, err := f.Write(line); err != nil {
+			werr <- fmt.Errorf("delay: append to %s: %w", path, err)
+			return
+		}
+		at := time.Now()
+		end += int64(len(line))
+		samples <- delaySample{end, at}
+		select {
+		case <-tk.C:
+		case <-ctx.Done():
+			return
 		}
 	}
 }

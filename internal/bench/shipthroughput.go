@@ -27,45 +27,15 @@ func (r *shipRig) throughput(ctx context.Context, name string) (*ShipThroughput,
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
 	}
-	files := map[string]string{} // stream -> path
-	var paths []string
-	sizes := map[string]int64{}
-	for i := range nfiles {
-		base := name + ".log"
-		if nfiles > 1 {
-			base = fmt.Sprintf("%s-%02d.log", name, i)
-		}
-		path := filepath.Join(dir, base)
-		// Whole MiB per file where the size allows (batch.max_bytes is
-		// 1 MiB): a last batch of less would wait max_wait, which is not
-		// throughput. The last file takes the rest.
-		per := r.o.Size / int64(nfiles)
-		if per >= 1<<20 {
-			per &^= 1<<20 - 1
-		}
-		files[base], sizes[base] = path, per
-		if i == nfiles-1 {
-			sizes[base] = r.o.Size - per*int64(nfiles-1)
-		}
-		paths = append(paths, path)
-	}
+	files, sizes, paths := throughputFiles(dir, name, nfiles, r.o.Size)
 	lm := NewLineMaker(1, "lab-pc-07")
 	if !growing {
 		r.progress("%s: writing %s of lines to %d file(s) in %s", name, sizeText(r.o.Size), nfiles, dir)
-		for stream, path := range files {
-			f, err := os.Create(path)
-			if err != nil {
-				return nil, nil, err
-			}
-			n, err := lm.WriteLines(f, sizes[stream], 1<<20)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return nil, nil, err
-			}
-			res.Lines += n
+		n, err := writeBacklog(lm, files, sizes)
+		if err != nil {
+			return nil, nil, err
 		}
+		res.Lines = n
 	}
 	conf, err := r.writeConfig(name, paths, res.MaxWait)
 	if err != nil {
@@ -131,13 +101,7 @@ func (r *shipRig) throughput(ctx context.Context, name string) (*ShipThroughput,
 		res.Lines, res.WriteTime, res.Tail = w.lines, w.at.Sub(start), at.Sub(w.at)
 	}
 	res.Elapsed = at.Sub(start)
-	res.Receiver = s1.proc - s0.proc
-	res.Bench = s1.self - s0.self
-	if total := s1.total - s0.total; total > 0 {
-		res.Busy = float64(s1.busy-s0.busy) / float64(total)
-	}
-	// The shipper's rusage runs to its exit, a moment after `at`.
-	res.Others = max(0, time.Duration(s1.busy-s0.busy)*tick-res.Receiver-res.Bench-res.Shipper.CPU())
+	res.setCPU(s0, s1)
 	if err := r.countIndex(func(l index.Line) {
 		if _, ours := files[l.Stream]; ours && l.Method == http.MethodPut && l.Endpoint == "logs" {
 			res.PUTs++
@@ -148,4 +112,63 @@ func (r *shipRig) throughput(ctx context.Context, name string) (*ShipThroughput,
 	}
 	r.progress("%s: %s", name, FormatThroughputLine(res))
 	return res, files, nil
+}
+
+// throughputFiles lays out a run's files: stream -> path, stream -> bytes,
+// and the paths in order.
+func throughputFiles(dir, name string, nfiles int, size int64) (files map[string]string, sizes map[string]int64, paths []string) {
+	files, sizes = map[string]string{}, map[string]int64{}
+	for i := range nfiles {
+		base := name + ".log"
+		if nfiles > 1 {
+			base = fmt.Sprintf("%s-%02d.log", name, i)
+		}
+		path := filepath.Join(dir, base)
+		// Whole MiB per file where the size allows (batch.max_bytes is
+		// 1 MiB): a last batch of less would wait max_wait, which is not
+		// throughput. The last file takes the rest.
+		per := size / int64(nfiles)
+		if per >= 1<<20 {
+			per &^= 1<<20 - 1
+		}
+		files[base], sizes[base] = path, per
+		if i == nfiles-1 {
+			sizes[base] = size - per*int64(nfiles-1)
+		}
+		paths = append(paths, path)
+	}
+	return files, sizes, paths
+}
+
+// writeBacklog writes each file's bytes of lines before the shipper starts
+// and returns how many lines that made.
+func writeBacklog(lm *LineMaker, files map[string]string, sizes map[string]int64) (int64, error) {
+	var lines int64
+	for stream, path := range files {
+		f, err := os.Create(path)
+		if err != nil {
+			return lines, err
+		}
+		n, err := lm.WriteLines(f, sizes[stream], 1<<20)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return lines, err
+		}
+		lines += n
+	}
+	return lines, nil
+}
+
+// setCPU fills the CPU figures from samples at the shipper's start and
+// once the receiver held every byte.
+func (t *ShipThroughput) setCPU(s0, s1 cpuSample) {
+	t.Receiver = s1.proc - s0.proc
+	t.Bench = s1.self - s0.self
+	if total := s1.total - s0.total; total > 0 {
+		t.Busy = float64(s1.busy-s0.busy) / float64(total)
+	}
+	// The shipper's rusage runs to its exit, a moment after the end.
+	t.Others = max(0, time.Duration(s1.busy-s0.busy)*tick-t.Receiver-t.Bench-t.Shipper.CPU())
 }
