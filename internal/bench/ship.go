@@ -77,7 +77,8 @@ type shipRig struct {
 	report *ShipReport
 }
 
-// RunShip measures the shipper: see ShipOptions.
+// RunShip measures the shipper: see ShipOptions. It is bounded in time
+// whatever happens (shipTimeLimit).
 func RunShip(ctx context.Context, o ShipOptions) (*ShipReport, error) {
 	if o.Size <= 0 || o.Sources < 1 || o.DelaySamples < 0 || o.Idle < 0 {
 		return nil, errors.New("bench ship: size and sources must be positive, samples and idle not negative")
@@ -88,6 +89,8 @@ func RunShip(ctx context.Context, o ShipOptions) (*ShipReport, error) {
 	o.GrowChunk = cmp0(o.GrowChunk, 4096)
 	o.DelayEvery = cmp0(o.DelayEvery, 200*time.Millisecond)
 	o.Poll = cmp0(o.Poll, 2*time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, shipTimeLimit(o))
+	defer cancel()
 	t, err := StartCis490(ctx, Options{Hosts: 1, Dir: o.Dir, Command: o.Command, Env: o.Env, Keep: o.Keep, Admin: true})
 	if err != nil {
 		return nil, fmt.Errorf("start the receiver: %w", err)
@@ -154,6 +157,16 @@ func RunShip(ctx context.Context, o ShipOptions) (*ShipReport, error) {
 		return r.report, fmt.Errorf("stop the receiver: %w", err)
 	}
 	return r.report, nil
+}
+
+// shipTimeLimit bounds a RunShip whatever happens: ten minutes, plus the
+// data at 5 MB/s, the idle time and every delay run with its slack.
+func shipTimeLimit(o ShipOptions) time.Duration {
+	limit := 10*time.Minute + time.Duration(2*o.Size/5e6)*time.Second + o.Idle
+	for _, w := range o.MaxWaits {
+		limit += time.Duration(o.DelaySamples)*o.DelayEvery + 2*w + 40*time.Second
+	}
+	return limit
 }
 
 func cmp0[T comparable](v, def T) T {

@@ -177,15 +177,6 @@ Every stream is then read back and compared with its file (--verify).`)
 		}
 	}
 
-	// Bounded in time whatever happens: ten minutes, plus the data at
-	// 5 MB/s, the idle time and every delay run with its slack.
-	limit := 10*time.Minute + time.Duration(2*int64(size)/5e6)*time.Second + *idle
-	for _, w := range maxWaits {
-		limit += time.Duration(*samples)**every + 2*w + 40*time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-
 	out := env.Stdout
 	fmt.Fprintf(out, "cis490 bench ship: backlog %s, growing %v, spread %v, %d sources, idle %s, %d delay lines one every %s per max_wait %s\n",
 		*sizeFlag, *growing, *spread, *sources, *idle, *samples, *every, *waits)
@@ -193,21 +184,28 @@ Every stream is then read back and compared with its file (--verify).`)
 		Sources: *sources, Idle: *idle, DelaySamples: *samples, DelayEvery: *every, MaxWaits: maxWaits, Poll: *poll,
 		Verify: *verify, Profile: *profile, Dir: *dir, Keep: *keep, Progress: env.Stderr})
 	if rep != nil {
-		if *keep {
-			fmt.Fprintf(env.Stderr, "kept the temporary folder %s\n", rep.Dir)
-		}
-		fmt.Fprintln(out)
-		for _, t := range rep.Throughput {
-			fmt.Fprintf(out, "%s: %s\n", t.Name, bench.FormatThroughputLine(t))
-		}
-		if rep.Idle != nil {
-			fmt.Fprintf(out, "idle: %s\n", bench.FormatIdleLine(rep.Idle))
-		}
-		for _, d := range rep.Delays {
-			fmt.Fprintf(out, "delay: %s\n", bench.FormatDelayLine(d))
-		}
-		fmt.Fprintln(out)
-		bench.FormatShip(out, rep)
+		printShip(env, rep, *keep)
 	}
 	return err
+}
+
+// printShip writes what bench ship measured: a line per run, then the
+// table.
+func printShip(env *Env, rep *bench.ShipReport, keep bool) {
+	out := env.Stdout
+	if keep {
+		fmt.Fprintf(env.Stderr, "kept the temporary folder %s\n", rep.Dir)
+	}
+	fmt.Fprintln(out)
+	for _, t := range rep.Throughput {
+		fmt.Fprintf(out, "%s: %s\n", t.Name, bench.FormatThroughputLine(t))
+	}
+	if rep.Idle != nil {
+		fmt.Fprintf(out, "idle: %s\n", bench.FormatIdleLine(rep.Idle))
+	}
+	for _, d := range rep.Delays {
+		fmt.Fprintf(out, "delay: %s\n", bench.FormatDelayLine(d))
+	}
+	fmt.Fprintln(out)
+	bench.FormatShip(out, rep)
 }
