@@ -149,50 +149,11 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, accepte
 		if goneHost[name] {
 			continue
 		}
-		day := h.Day(now)
-		row := Row{Host: name, LastSeen: h.LastSeen, LastOK: h.LastOK, Commit: h.Commit,
-			Stale: h.StaleCommit != "" && strings.EqualFold(h.StaleCommit, h.Commit),
-			Off:   h.Off, Symptoms: bySym[name], CertExpires: h.CertExpires,
-			Requests24h: map[string]int{"2xx": day[2], "3xx": day[3], "4xx": day[4] + day[1], "5xx": day[5]},
-			Hourly:      h.Last24(now)}
-		if row.Symptoms == nil {
-			row.Symptoms = []Symptom{}
-		}
-		sort.Slice(row.Symptoms, func(i, j int) bool {
-			return severity[row.Symptoms[i].Symptom] < severity[row.Symptoms[j].Symptom]
-		})
-		switch {
-		case len(row.Symptoms) > 0 && row.Symptoms[0].Symptom == Silent:
-			row.State = "silent"
-		case len(row.Symptoms) > 0 && row.Symptoms[0].Symptom != Unstamped:
-			row.State = "sick"
-		case h.Off != "":
-			row.State = "off"
-		default:
-			row.State = "ok"
-		}
-		if d := h.Doctor; d != nil {
-			ok := d.OK
-			row.Doctor = &Doctor{Received: d.At, Summary: d.Summary, OK: &ok}
-		}
-		v.Hosts = append(v.Hosts, row)
-	}
-	rank := func(r Row) int {
-		switch {
-		case r.State == "ok":
-			return 30 // whatever it has that does not make it sick (unstamped)
-		case len(r.Symptoms) > 0 && r.Symptoms[0].Firing:
-			return severity[r.Symptoms[0].Symptom]
-		case len(r.Symptoms) > 0:
-			return 10 + severity[r.Symptoms[0].Symptom]
-		case r.State == "off":
-			return 20
-		}
-		return 30
+		v.Hosts = append(v.Hosts, hostRow(name, h, bySym[name], now))
 	}
 	sort.Slice(v.Hosts, func(i, j int) bool {
 		a, b := v.Hosts[i], v.Hosts[j]
-		if ra, rb := rank(a), rank(b); ra != rb {
+		if ra, rb := rowRank(a), rowRank(b); ra != rb {
 			return ra < rb
 		}
 		return a.Host < b.Host
@@ -201,4 +162,52 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, accepte
 		v.Hosts = []Row{}
 	}
 	return v, nil
+}
+
+// hostRow is one host's row: its figures, its symptoms most severe first,
+// and the state the first of them gives it.
+func hostRow(name string, h *Host, symptoms []Symptom, now time.Time) Row {
+	day := h.Day(now)
+	row := Row{Host: name, LastSeen: h.LastSeen, LastOK: h.LastOK, Commit: h.Commit,
+		Stale: h.StaleCommit != "" && strings.EqualFold(h.StaleCommit, h.Commit),
+		Off:   h.Off, Symptoms: symptoms, CertExpires: h.CertExpires,
+		Requests24h: map[string]int{"2xx": day[2], "3xx": day[3], "4xx": day[4] + day[1], "5xx": day[5]},
+		Hourly:      h.Last24(now)}
+	if row.Symptoms == nil {
+		row.Symptoms = []Symptom{}
+	}
+	sort.Slice(row.Symptoms, func(i, j int) bool {
+		return severity[row.Symptoms[i].Symptom] < severity[row.Symptoms[j].Symptom]
+	})
+	switch {
+	case len(row.Symptoms) > 0 && row.Symptoms[0].Symptom == Silent:
+		row.State = "silent"
+	case len(row.Symptoms) > 0 && row.Symptoms[0].Symptom != Unstamped:
+		row.State = "sick"
+	case h.Off != "":
+		row.State = "off"
+	default:
+		row.State = "ok"
+	}
+	if d := h.Doctor; d != nil {
+		ok := d.OK
+		row.Doctor = &Doctor{Received: d.At, Summary: d.Summary, OK: &ok}
+	}
+	return row
+}
+
+// rowRank orders the rows: firing symptoms by severity, then held ones,
+// then hosts that are off, then the well.
+func rowRank(r Row) int {
+	switch {
+	case r.State == "ok":
+		return 30 // whatever it has that does not make it sick (unstamped)
+	case len(r.Symptoms) > 0 && r.Symptoms[0].Firing:
+		return severity[r.Symptoms[0].Symptom]
+	case len(r.Symptoms) > 0:
+		return 10 + severity[r.Symptoms[0].Symptom]
+	case r.State == "off":
+		return 20
+	}
+	return 30
 }
