@@ -29,7 +29,13 @@ type follower struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	cur      *genFile
+	cur *genFile
+	// done is the finished generation while the follower waits for the
+	// next one (the file at the path is empty, or has no first line yet):
+	// kept open, so that when it looks again it starts from there and a
+	// generation born and rotated away meanwhile is found among the
+	// rotated copies, not skipped.
+	done     *genFile
 	rotated  time.Time // when cur was found renamed away or replaced
 	lastSize int64     // cur's size when it last grew, for the grace period
 	// older holds the rotated copies that were already beside the path
@@ -284,6 +290,9 @@ func compressed(name string) bool {
 // truncated) it moves on to the file now at the path, marking its first
 // chunk New.
 func (fl *follower) next(max int) (Chunk, error) {
+	if fl.cur == nil && fl.done != nil {
+		return fl.moveOn(max)
+	}
 	if fl.cur == nil {
 		if err := fl.openCurrent(); err != nil || fl.cur == nil {
 			return Chunk{}, errNothingOr(err)
@@ -328,26 +337,36 @@ func (fl *follower) next(max int) (Chunk, error) {
 // moveOn closes the finished generation and starts the next one: the
 // oldest rotated copy written after it, when the follower fell more than
 // one rotation behind (a stopped shipper, a receiver down, a burst of
-// rotations), else the file at the path.
+// rotations), else the file at the path. Until there is a next one, the
+// finished generation stays as fl.done and the next call starts from it.
 func (fl *follower) moveOn(max int) (Chunk, error) {
-	done := fl.cur
-	fl.cur = nil
-	if f, ok := fl.rotatedAfter(done); ok {
-		done.f.Close()
+	if fl.cur != nil {
+		fl.forgetDone()
+		fl.done, fl.cur = fl.cur, nil
+	}
+	if f, ok := fl.rotatedAfter(fl.done); ok {
 		id, err := identify(f)
 		if err != nil {
 			f.Close()
 			return Chunk{}, err
 		}
+		fl.forgetDone()
 		fl.cur = &genFile{f: f, id: id}
 		fl.rotated = time.Time{}
 		return fl.readCur(max, true)
 	}
-	done.f.Close()
 	if err := fl.openCurrent(); err != nil || fl.cur == nil {
 		return Chunk{}, errNothingOr(err)
 	}
+	fl.forgetDone()
 	return fl.readCur(max, true)
+}
+
+func (fl *follower) forgetDone() {
+	if fl.done != nil {
+		fl.done.f.Close()
+		fl.done = nil
+	}
 }
 
 // rotatedAfter opens the next generation among the rotated copies: the
@@ -479,6 +498,7 @@ func sameInode(a, b *os.File) bool {
 
 // close releases the open file.
 func (fl *follower) close() {
+	fl.forgetDone()
 	if fl.cur != nil {
 		fl.cur.f.Close()
 		fl.cur = nil

@@ -412,3 +412,33 @@ func TestFollowRotationsAfterAClockStep(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowGenerationBornWhileWaiting: after a rename the file at the path
+// is new and still empty, so the follower has no generation to read; then,
+// before it looks again (a stream backing off from a receiver that is
+// down), that file gets its lines and is rotated away in turn. The
+// generation born and rotated while the follower waited is read from its
+// copy, between the one before and the one after it.
+func TestFollowGenerationBornWhileWaiting(t *testing.T) {
+	for _, how := range []string{"rename", "copytruncate"} {
+		t.Run(how, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "app.log")
+			appendTo(t, p, "A1\n")
+			fl, clock := testFollower(p)
+			defer fl.close()
+			fl.start()
+			if got, _ := drain(t, fl, clock, 64); string(got) != "A1\n" {
+				t.Fatalf("read %q", got)
+			}
+			rotate(t, p, "rename", "") // a new, empty file at the path
+			if got, gens := drain(t, fl, clock, 64); len(got) != 0 || gens != 0 {
+				t.Fatalf("read %q in %d generations from an empty file", got, gens)
+			}
+			appendTo(t, p, "B1\n")
+			rotate(t, p, how, "C1\n")
+			if got, gens := drain(t, fl, clock, 64); string(got) != "B1\nC1\n" || gens != 2 {
+				t.Fatalf("read %q in %d new generations; want B1 then C1 in 2", got, gens)
+			}
+		})
+	}
+}
