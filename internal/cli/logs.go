@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -70,12 +69,12 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 	if err := names.Stream(stream); err != nil {
 		return usagef("%q is not a stream name: %v", stream, err)
 	}
-	q := url.Values{wire.QueryOffset: {"0"}}
+	from := url.Values{wire.QueryOffset: {"0"}}
 	switch {
 	case *since != "":
-		q = url.Values{wire.QuerySince: {*since}}
+		from = url.Values{wire.QuerySince: {*since}}
 	case *offset >= 0:
-		q = url.Values{wire.QueryOffset: {strconv.FormatInt(*offset, 10)}}
+		from = url.Values{wire.QueryOffset: {strconv.FormatInt(*offset, 10)}}
 	}
 	out := env.Stdout
 	if !*raw && isTTY(out) {
@@ -83,70 +82,33 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 		defer ts.Flush()
 		out = ts
 	}
-	next := int64(-1)
-	backoff := *every
-	waiting := false
-	for {
-		chunk, err := c.ReadLogs(ctx, host, stream, q, 1<<20)
-		got, at, length := chunk.Data, chunk.Offset, chunk.Length
-		if ctx.Err() != nil {
-			return nil // interrupted: a follow ends quietly
-		}
-		if err != nil {
-			var te *transport.Error
-			client := errors.As(err, &te) && te.Status/100 == 4
-			if *follow && next < 0 && client && te.Status == http.StatusNotFound {
-				// Not there yet (a host not yet shipping it): wait, like tail -F.
-				if !waiting {
-					fmt.Fprintf(env.Stderr, "cis490 logs: %s/%s does not exist yet; waiting for it\n", host, stream)
-					waiting = true
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(*every):
-				}
-				continue
-			}
-			if client && te.Reason == wire.ReasonNoStream && next < 0 {
-				return noStream(ctx, c, host, stream)
-			}
-			if !*follow || next < 0 || client {
-				return err // nothing to follow yet, or the receiver says no
-			}
-			// A receiver restarting or busy: a follow waits it out.
-			fmt.Fprintf(env.Stderr, "cis490 logs: %v; trying again in %s\n", err, backoff)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 30*time.Second)
-			continue
-		}
-		backoff = *every
-		if next < 0 && len(got) == 0 && at > length {
+	err = c.Tail(ctx, host, stream, tailNotes(env, host, stream, from, *follow, *every), func(b []byte) error {
+		_, err := out.Write(b)
+		return err
+	})
+	if errors.Is(err, transport.ErrNoStream) {
+		return noStream(ctx, c, host, stream)
+	}
+	return err
+}
+
+// tailNotes tells the admin, on stderr, what a read could not print and
+// why a follow is waiting.
+func tailNotes(env *Env, host, stream string, from url.Values, follow bool, every time.Duration) transport.TailOptions {
+	return transport.TailOptions{
+		From: from, Follow: follow, Every: every,
+		OnWaiting: func() {
+			fmt.Fprintf(env.Stderr, "cis490 logs: %s/%s does not exist yet; waiting for it\n", host, stream)
+		},
+		OnRetry: func(err error, wait time.Duration) {
+			fmt.Fprintf(env.Stderr, "cis490 logs: %v; trying again in %s\n", err, wait)
+		},
+		OnPastEnd: func(at, length int64) {
 			fmt.Fprintf(env.Stderr, "cis490 logs: offset %d is past the stream's end (%d bytes)\n", at, length)
-		}
-		if next >= 0 && at > next {
-			fmt.Fprintf(env.Stderr, "cis490 logs: %d bytes were dropped by the receiver's retention before they could be printed\n", at-next)
-		}
-		if _, err := out.Write(got); err != nil {
-			return err
-		}
-		next = at + int64(len(got))
-		q = url.Values{wire.QueryOffset: {strconv.FormatInt(next, 10)}}
-		if next < length {
-			continue // more already there
-		}
-		if !*follow {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil // interrupted: a follow ends quietly
-		case <-time.After(*every):
-		}
+		},
+		OnDropped: func(n int64) {
+			fmt.Fprintf(env.Stderr, "cis490 logs: %d bytes were dropped by the receiver's retention before they could be printed\n", n)
+		},
 	}
 }
 
