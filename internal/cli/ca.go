@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -117,21 +118,13 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usagef("%q: %v", name, err)
 	}
-	var certPEM, keyPEM []byte
-	if kind == token.KindHost {
-		certPEM, keyPEM, err = ca.IssueHost(canon, *lifetime, now)
-	} else {
-		certPEM, keyPEM, err = ca.IssueAdmin(canon, *lifetime, now)
-	}
+	certPEM, keyPEM, err := issueCert(ca, kind, canon, *lifetime, now)
 	if err != nil {
 		return err
 	}
 	dir := *out
 	if dir == "" {
-		dir = canon
-		if kind == token.KindAdmin {
-			dir = "admin-" + canon
-		}
+		dir = defaultBundleDir(kind, canon)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create bundle folder: %w", err)
@@ -158,48 +151,77 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return revokedNote(err)
 	}
-	tok := g.Token
-	files := []struct {
-		name string
-		data []byte
-		perm os.FileMode
-	}{
-		{kind + ".crt", certPEM, 0o644},
-		{kind + ".key", keyPEM, 0o600},
-		{"ca.crt", caPEM, 0o644},
-		{"token", []byte(tok + "\n"), 0o600},
-	}
 	u := *url
 	if u == "" {
 		u = defaultReceiverURL(cfg)
 	}
-	if kind == token.KindHost {
-		files = append(files, struct {
-			name string
-			data []byte
-			perm os.FileMode
-		}{"lab-host.toml", []byte(labHostTOML(u, canon, cfg.ReleaseKey)), 0o644})
-	} else {
-		// `cis490 status --admin DIR` finds the receiver here.
-		files = append(files, struct {
-			name string
-			data []byte
-			perm os.FileMode
-		}{AdminReceiverFile, []byte(u + "\n"), 0o644})
-	}
+	files := bundleFiles(kind, canon, bundle{cert: certPEM, key: keyPEM, ca: caPEM, token: g.Token}, u, cfg.ReleaseKey)
 	for _, f := range files {
 		if err := pki.WriteFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
 			return revokedNote(err)
 		}
 	}
-	fmt.Fprintf(env.Stdout, "issued %s %s in %s (certificate valid until %s)\n", kind, canon, dir, now.Add(*lifetime).UTC().Format(time.RFC3339))
-	if replaced > 0 {
-		fmt.Fprintf(env.Stdout, "%s's earlier bundle is revoked: its token and certificate no longer work; the host ships again once this one is installed\n", canon)
+	sayIssued(env.Stdout, kind, canon, dir, now.Add(*lifetime), replaced > 0)
+	return nil
+}
+
+// sayIssued tells the operator where the bundle is and what it replaced.
+func sayIssued(w io.Writer, kind, canon, dir string, until time.Time, replaced bool) {
+	fmt.Fprintf(w, "issued %s %s in %s (certificate valid until %s)\n", kind, canon, dir, until.UTC().Format(time.RFC3339))
+	if replaced {
+		fmt.Fprintf(w, "%s's earlier bundle is revoked: its token and certificate no longer work; the host ships again once this one is installed\n", canon)
 	}
 	if kind == token.KindHost {
-		fmt.Fprintf(env.Stdout, "copy the folder to the host as /etc/cis490/ (keep host.key and token 0600)\n")
+		fmt.Fprintf(w, "copy the folder to the host as /etc/cis490/ (keep host.key and token 0600)\n")
 	}
-	return nil
+}
+
+// issueCert issues kind's certificate (token.KindHost or token.KindAdmin)
+// naming canon.
+func issueCert(ca *pki.CA, kind, canon string, lifetime time.Duration, now time.Time) (certPEM, keyPEM []byte, err error) {
+	if kind == token.KindHost {
+		return ca.IssueHost(canon, lifetime, now)
+	}
+	return ca.IssueAdmin(canon, lifetime, now)
+}
+
+// defaultBundleDir is where a bundle goes without --out: an admin's
+// folder is marked so it is not mistaken for a host's.
+func defaultBundleDir(kind, canon string) string {
+	if kind == token.KindAdmin {
+		return "admin-" + canon
+	}
+	return canon
+}
+
+// bundle is what a bundle carries whatever its kind.
+type bundle struct {
+	cert, key, ca []byte
+	token         string
+}
+
+// bundleFile is one file of a bundle and its mode.
+type bundleFile struct {
+	name string
+	data []byte
+	perm os.FileMode
+}
+
+// bundleFiles lays out kind's bundle: the credentials, and how to reach
+// the receiver at receiverURL — a host's lab-host.toml, an admin's
+// AdminReceiverFile.
+func bundleFiles(kind, canon string, b bundle, receiverURL, releaseKey string) []bundleFile {
+	files := []bundleFile{
+		{kind + ".crt", b.cert, 0o644},
+		{kind + ".key", b.key, 0o600},
+		{"ca.crt", b.ca, 0o644},
+		{"token", []byte(b.token + "\n"), 0o600},
+	}
+	if kind == token.KindHost {
+		return append(files, bundleFile{"lab-host.toml", []byte(labHostTOML(receiverURL, canon, releaseKey)), 0o644})
+	}
+	// `cis490 status --admin DIR` finds the receiver here.
+	return append(files, bundleFile{AdminReceiverFile, []byte(receiverURL + "\n"), 0o644})
 }
 
 // AdminReceiverFile, in an admin bundle, holds the receiver's URL.
