@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,8 +14,8 @@ import (
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/transport"
 	"github.com/cis490/cis490/internal/vfs"
-	"github.com/cis490/cis490/internal/wire"
 )
 
 func runEnroll(ctx context.Context, env *Env, args []string) error {
@@ -79,31 +76,9 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(wire.EnrollRequest{Host: host, CSR: string(csrPEM)})
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.PinnedTLS(fp, u.Hostname())}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(u.String(), "/")+wire.PathEnroll, bytes.NewReader(body))
+	got, err := transport.Enroll(ctx, u, tok, fp, host, csrPEM)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("enroll at %s: %w", u.Host, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusCreated {
-		var e wire.Error
-		json.Unmarshal(b, &e)
-		return fmt.Errorf("the receiver refused to enroll %s (%d): %s", host, resp.StatusCode, e.Error)
-	}
-	var got wire.Enrolled
-	if err := json.Unmarshal(b, &got); err != nil {
-		return fmt.Errorf("the receiver's answer is not an enrollment: %w", err)
-	}
-	if ca, err := pki.ParseCertPEM([]byte(got.CA)); err != nil || pki.FingerprintOf(ca) != fp {
-		return errors.New("the receiver sent a CA other than the one the join token names; nothing written")
 	}
 	files := []struct {
 		name string
