@@ -16,6 +16,7 @@ import (
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/transport"
 	"github.com/cis490/cis490/internal/vfs"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 func runEnroll(ctx context.Context, env *Env, args []string) error {
@@ -50,28 +51,14 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	if err != nil {
 		return usagef("host name %q: %v; give --host NAME", name, err)
 	}
-	var raw []byte
-	if *tokFile == "-" {
-		raw, err = io.ReadAll(io.LimitReader(env.Stdin, 4096))
-	} else {
-		raw, err = os.ReadFile(*tokFile)
-	}
+	tok, fp, err := readJoinToken(env, *tokFile)
 	if err != nil {
-		return fmt.Errorf("read the join token: %w", err)
-	}
-	tok := strings.TrimSpace(string(raw))
-	fp, ok := token.JoinFingerprint(tok)
-	if !ok {
-		return errors.New("that is not a join token (they begin c490j_); make one with `cis490 token create` on the receiver")
+		return err
 	}
 	// Make sure the credentials can be written before the token is spent.
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		return fmt.Errorf("cannot write the credentials to %s: %w", *dir, err)
+	if err := checkWritable(*dir); err != nil {
+		return err
 	}
-	if err := vfs.WriteFileAtomic(vfs.OS{}, filepath.Join(*dir, ".enroll-test"), nil, 0o600); err != nil {
-		return fmt.Errorf("cannot write the credentials to %s: %w", *dir, err)
-	}
-	os.Remove(filepath.Join(*dir, ".enroll-test"))
 	csrPEM, keyPEM, err := pki.NewCSR(host)
 	if err != nil {
 		return err
@@ -80,11 +67,51 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	if err != nil {
 		return err
 	}
-	files := []struct {
-		name string
-		data []byte
-		perm os.FileMode
-	}{
+	if err := writeCredentials(*dir, keyPEM, got, labHostTOML(u.String(), host, got.ReleaseKey)); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "enrolled %s with %s; credentials in %s (certificate valid until %s)\n", host, u.Host, *dir, got.NotAfter.Format(time.RFC3339))
+	return nil
+}
+
+// readJoinToken reads the join token from file (- is standard input) and
+// returns it with the fingerprint of the CA it names.
+func readJoinToken(env *Env, file string) (tok, fp string, err error) {
+	var raw []byte
+	if file == "-" {
+		raw, err = io.ReadAll(io.LimitReader(env.Stdin, 4096))
+	} else {
+		raw, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read the join token: %w", err)
+	}
+	tok = strings.TrimSpace(string(raw))
+	fp, ok := token.JoinFingerprint(tok)
+	if !ok {
+		return "", "", errors.New("that is not a join token (they begin c490j_); make one with `cis490 token create` on the receiver")
+	}
+	return tok, fp, nil
+}
+
+// checkWritable makes dir and proves a file can be written there.
+func checkWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot write the credentials to %s: %w", dir, err)
+	}
+	probe := filepath.Join(dir, ".enroll-test")
+	if err := vfs.WriteFileAtomic(vfs.OS{}, probe, nil, 0o600); err != nil {
+		return fmt.Errorf("cannot write the credentials to %s: %w", dir, err)
+	}
+	os.Remove(probe)
+	return nil
+}
+
+// writeCredentials writes the enrolled host's key, certificate, CA and
+// token into dir, and labHost as lab-host.toml unless one is there: an
+// operator's own config survives enrolling again.
+func writeCredentials(dir string, keyPEM []byte, got *wire.Enrolled, labHost string) error {
+	files := []bundleFile{
 		// Secrets are 0640: the folder's group reads them (the installer
 		// makes /etc/cis490 setgid to the shipper's group).
 		{"host.key", keyPEM, 0o640},
@@ -93,16 +120,13 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 		{"token", []byte(got.Token + "\n"), 0o640},
 	}
 	for _, f := range files {
-		if err := vfs.WriteFileAtomic(vfs.OS{}, filepath.Join(*dir, f.name), f.data, f.perm); err != nil {
+		if err := vfs.WriteFileAtomic(vfs.OS{}, filepath.Join(dir, f.name), f.data, f.perm); err != nil {
 			return err
 		}
 	}
-	toml := filepath.Join(*dir, "lab-host.toml")
+	toml := filepath.Join(dir, "lab-host.toml")
 	if _, err := os.Stat(toml); errors.Is(err, os.ErrNotExist) {
-		if err := vfs.WriteFileAtomic(vfs.OS{}, toml, []byte(labHostTOML(u.String(), host, got.ReleaseKey)), 0o644); err != nil {
-			return err
-		}
+		return vfs.WriteFileAtomic(vfs.OS{}, toml, []byte(labHost), 0o644)
 	}
-	fmt.Fprintf(env.Stdout, "enrolled %s with %s; credentials in %s (certificate valid until %s)\n", host, u.Host, *dir, got.NotAfter.Format(time.RFC3339))
 	return nil
 }
