@@ -72,24 +72,8 @@ func Run(ctx context.Context, opt Options) error {
 		}
 	}
 	fmt.Fprintf(opt.Out, "cis490 demo in %s\n", dir)
-	cfg := config.DefaultReceiver()
-	cfg.DataDir = filepath.Join(dir, "receiver")
-	cfg.ServerNames = []string{"localhost", "127.0.0.1"}
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Limits.MinFree = 0
-	self := buildinfo.Read().Commit
-	if len(self) != 40 { // a build without VCS info: stamp the hosts with a stand-in release
-		self = "1111111111111111111111111111111111111111"
-	}
-	cfg.Gate.Releases = []config.Release{{Version: "0.0.1", Commit: staleCommit}, {Version: "0.1.0", Commit: self}}
-	cfg.Gate.Accept = 1
-	// The detector, on a demo's time scale: silent after 5 s, not 30 min.
-	cfg.FleetHealth.SilentAfter = config.Duration(5 * time.Second)
-	cfg.FleetHealth.FatalWindow = config.Duration(10 * time.Minute)
-	cfg.FleetHealth.ConfirmRuns = 1
-	cfg.FleetHealth.Syslog = "off"
-	cfg.Resolve(dir)
-	if err := cfg.Validate(); err != nil {
+	cfg, self, err := receiverConfig(dir)
+	if err != nil {
 		return err
 	}
 	ca, err := pki.Init(filepath.Dir(cfg.TLS.CA), cfg.ServerNames, time.Now())
@@ -105,16 +89,7 @@ func Run(ctx context.Context, opt Options) error {
 	rdone := make(chan error, 1)
 	go func() { rdone <- receiverd.Run(rctx, &cfg, ln, opt.Log.With("component", "receiver"), nil) }()
 	url := "https://" + ln.Addr().String()
-	fmt.Fprintf(opt.Out, "receiver on %s\n", url)
-	// The dashboard: an admin token to log in with (the browser will warn
-	// about the demo's own CA).
-	if tok, err := demoAdmin(ca, cfg.DataDir); err == nil {
-		tokFile := filepath.Join(dir, "admin-token")
-		if os.WriteFile(tokFile, []byte(tok+"\n"), 0o600) == nil {
-			fmt.Fprintf(opt.Out, "dashboard on %s/ui/ (log in with the token in %s)\n", url, tokFile)
-		}
-	}
-	fmt.Fprintln(opt.Out)
+	announce(opt.Out, dir, url, ca, cfg.DataDir)
 
 	hctx, stopHosts := context.WithCancel(ctx)
 	defer stopHosts()
@@ -133,33 +108,8 @@ func Run(ctx context.Context, opt Options) error {
 	// The demo publishes no release: what its gate accepts is known once.
 	data := datadir.Dir(cfg.DataDir)
 	view := newTable(opt.Out, data.Index(), gate.Load(cfg.Gate, data.Releases()).Summary())
-	// The real detector runs every 3 s here (every 5 min on a receiver)
-	// and writes alerts.jsonl, whose latest lines the table shows.
-	detect := func(ctx context.Context) {
-		res, err := fleethealth.Run(ctx, fleethealth.Options{DataDir: cfg.DataDir, Cfg: cfg.FleetHealth,
-			Accepted: view.accepted, Log: opt.Log.With("component", "fleet-health")})
-		if err != nil {
-			if ctx.Err() == nil { // not a run cut short by Ctrl-C
-				opt.Log.Error("fleet-health", "err", err)
-			}
-			return
-		}
-		view.alerts = append(view.alerts, res.Alerts...)
-	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-loop:
-	for i := 1; ; i++ {
-		select {
-		case <-hctx.Done():
-			break loop
-		case <-tick.C:
-			if i%3 == 0 {
-				detect(ctx)
-			}
-			view.print(ctx, &cfg)
-		}
-	}
+	detect := detector(&cfg, view, opt.Log)
+	watch(ctx, hctx, view, detect, &cfg)
 	wg.Wait()
 	// The last word, with the hosts stopped, even after Ctrl-C.
 	final, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -173,6 +123,81 @@ loop:
 	fmt.Fprintf(opt.Out, "\nstopped. data: %s  index: %s  host files and logs: %s\n",
 		data.Logs(), data.Index(), filepath.Join(dir, "hosts"))
 	return nil
+}
+
+// receiverConfig is the demo receiver's configuration in dir, with the
+// commit the simulated hosts are stamped with (self) in its gate.
+func receiverConfig(dir string) (cfg config.Receiver, self string, err error) {
+	cfg = config.DefaultReceiver()
+	cfg.DataDir = filepath.Join(dir, "receiver")
+	cfg.ServerNames = []string{"localhost", "127.0.0.1"}
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Limits.MinFree = 0
+	self = buildinfo.Read().Commit
+	if len(self) != 40 { // a build without VCS info: stamp the hosts with a stand-in release
+		self = "1111111111111111111111111111111111111111"
+	}
+	cfg.Gate.Releases = []config.Release{{Version: "0.0.1", Commit: staleCommit}, {Version: "0.1.0", Commit: self}}
+	cfg.Gate.Accept = 1
+	// The detector, on a demo's time scale: silent after 5 s, not 30 min.
+	cfg.FleetHealth.SilentAfter = config.Duration(5 * time.Second)
+	cfg.FleetHealth.FatalWindow = config.Duration(10 * time.Minute)
+	cfg.FleetHealth.ConfirmRuns = 1
+	cfg.FleetHealth.Syslog = "off"
+	cfg.Resolve(dir)
+	if err := cfg.Validate(); err != nil {
+		return cfg, "", err
+	}
+	return cfg, self, nil
+}
+
+// announce says where the receiver and its dashboard are.
+func announce(out io.Writer, dir, url string, ca *pki.CA, dataDir string) {
+	fmt.Fprintf(out, "receiver on %s\n", url)
+	// The dashboard: an admin token to log in with (the browser will warn
+	// about the demo's own CA).
+	if tok, err := demoAdmin(ca, dataDir); err == nil {
+		tokFile := filepath.Join(dir, "admin-token")
+		if os.WriteFile(tokFile, []byte(tok+"\n"), 0o600) == nil {
+			fmt.Fprintf(out, "dashboard on %s/ui/ (log in with the token in %s)\n", url, tokFile)
+		}
+	}
+	fmt.Fprintln(out)
+}
+
+// detector runs the real detector once, its alerts kept for the table.
+// It runs every 3 s here (every 5 min on a receiver) and writes
+// alerts.jsonl, whose latest lines the table shows.
+func detector(cfg *config.Receiver, view *table, log *slog.Logger) func(context.Context) {
+	return func(ctx context.Context) {
+		res, err := fleethealth.Run(ctx, fleethealth.Options{DataDir: cfg.DataDir, Cfg: cfg.FleetHealth,
+			Accepted: view.accepted, Log: log.With("component", "fleet-health")})
+		if err != nil {
+			if ctx.Err() == nil { // not a run cut short by Ctrl-C
+				log.Error("fleet-health", "err", err)
+			}
+			return
+		}
+		view.alerts = append(view.alerts, res.Alerts...)
+	}
+}
+
+// watch prints the table every second, and runs the detector every
+// third, until the hosts stop (hctx); ctx bounds each run and print.
+func watch(ctx, hctx context.Context, view *table, detect func(context.Context), cfg *config.Receiver) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-hctx.Done():
+			return
+		case <-tick.C:
+			if i%3 == 0 {
+				detect(ctx)
+			}
+			view.print(ctx, cfg)
+		}
+	}
 }
 
 // labHost is a simulated host's files and configuration.
