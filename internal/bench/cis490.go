@@ -64,7 +64,7 @@ func StartCis490(ctx context.Context, o Options) (_ *Target, err error) {
 	t := &Target{Name: "cis490", Kind: KindCis490, ServerName: "localhost", RootCAs: x509.NewCertPool(), CAPEM: ca.CertPEM(), Dir: dir}
 	t.RootCAs.AddCert(ca.Cert)
 	if t.Hosts, err = makeHosts(ca, o.Hosts, now, func(name string) (string, error) {
-		return token.Add(datadir.Dir(data).Tokens(), token.KindHost, name, now)
+		return token.Files(datadir.Dir(data).Tokens()).Add(token.KindHost, name, now)
 	}); err != nil {
 		return nil, err
 	}

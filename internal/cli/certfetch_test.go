@@ -44,7 +44,7 @@ func bundleAt(t *testing.T, dir, url, host string, issued time.Time, lifetime ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := token.Add(datadir.Dir(data).Tokens(), token.KindHost, host, time.Now())
+	tok, err := token.Files(datadir.Dir(data).Tokens()).Add(token.KindHost, host, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ in a file or on standard input, never on a command line:
 		return err
 	}
 	now := time.Now()
-	tok, err := token.AddJoin(datadir.Dir(cfg.DataDir).Tokens(), pki.FingerprintOf(ca), bound, n, now.Add(*ttl), now)
+	tok, err := token.Files(datadir.Dir(cfg.DataDir).Tokens()).AddJoin(pki.FingerprintOf(ca), bound, n, now.Add(*ttl), now)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func tokenRevoke(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ok, err := token.RevokeID(datadir.Dir(cfg.DataDir).Tokens(), id)
+	ok, err := token.Files(datadir.Dir(cfg.DataDir).Tokens()).RevokeID(id)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,17 @@ type Enroller struct {
 	// Rejoined is called when a host enrolls (the detector watches it
 	// again after a `host remove`).
 	Rejoined func(host string) error
+	// Trust makes the changes; nil is trust.Local over DataDir.
+	Trust *trust.Trust
+}
+
+// trust is where enrollment and renewal change credentials: the daemon's
+// state when it plugged one in, the files in DataDir otherwise.
+func (e *Enroller) trust() *trust.Trust {
+	if e.Trust != nil {
+		return e.Trust
+	}
+	return trust.Local(e.DataDir)
 }
 
 // enroll answers POST /v1/enroll: a join token (bearer) and a CSR make a
@@ -75,7 +86,7 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	// One change to the fleet's credentials at a time (trust holds its
 	// lock): an enrollment racing a `host remove` must not leave
 	// credentials the removal missed.
-	g, err := trust.Local(e.DataDir).Enroll(tok, certPEM, now, func(host string) {
+	g, err := e.trust().Enroll(tok, certPEM, now, func(host string) {
 		if e.Rejoined == nil {
 			return
 		}

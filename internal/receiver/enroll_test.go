@@ -49,11 +49,11 @@ func TestEnroll(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	now := time.Now()
 	fp := f.ca.Fingerprint()
-	one, _ := token.AddJoin(f.tokens, fp, "lab-1", 1, now.Add(time.Hour), now)
-	room, _ := token.AddJoin(f.tokens, fp, "lab-1??", 3, now.Add(time.Hour), now)
-	old, _ := token.AddJoin(f.tokens, fp, "lab-9", 1, now.Add(-time.Minute), now.Add(-time.Hour))
-	revoked, _ := token.AddJoin(f.tokens, fp, "lab-8", 1, now.Add(time.Hour), now)
-	token.RevokeID(f.tokens, token.ID(revoked))
+	one, _ := token.Files(f.tokens).AddJoin(fp, "lab-1", 1, now.Add(time.Hour), now)
+	room, _ := token.Files(f.tokens).AddJoin(fp, "lab-1??", 3, now.Add(time.Hour), now)
+	old, _ := token.Files(f.tokens).AddJoin(fp, "lab-9", 1, now.Add(-time.Minute), now.Add(-time.Hour))
+	revoked, _ := token.Files(f.tokens).AddJoin(fp, "lab-8", 1, now.Add(time.Hour), now)
+	token.Files(f.tokens).RevokeID(token.ID(revoked))
 
 	post := func(tok, host, csr string) reply {
 		b, _ := json.Marshal(wire.EnrollRequest{Host: host, CSR: csr})
@@ -110,7 +110,7 @@ func TestEnroll(t *testing.T) {
 	}
 
 	// Enrolling lab-1 again revokes what it had: at once.
-	again, _ := token.AddJoin(f.tokens, fp, "lab-1", 1, now.Add(time.Hour), now)
+	again, _ := token.Files(f.tokens).AddJoin(fp, "lab-1", 1, now.Add(time.Hour), now)
 	if r := post(again, "lab-1", csrFor(t, "lab-1")); r.status != 201 {
 		t.Fatalf("enroll again: %d %s", r.status, r.body)
 	}
@@ -127,7 +127,7 @@ func TestRoomTokenCannotTakeOver(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	now := time.Now()
 	fp := f.ca.Fingerprint()
-	room, _ := token.AddJoin(f.tokens, fp, "LAB-1??", 5, now.Add(time.Hour), now)
+	room, _ := token.Files(f.tokens).AddJoin(fp, "LAB-1??", 5, now.Add(time.Hour), now)
 	post := func(tok, host string) reply {
 		b, _ := json.Marshal(wire.EnrollRequest{Host: host, CSR: csrFor(t, host)})
 		return f.do(cred{token: tok}, http.MethodPost, "/v1/enroll", string(b), nil)
@@ -135,16 +135,16 @@ func TestRoomTokenCannotTakeOver(t *testing.T) {
 	if r := post(room, "lab-150"); r.status != 201 {
 		t.Fatalf("a new machine with the room token (its pattern folded): %d %s", r.status, r.body)
 	}
-	other, _ := token.AddJoin(f.tokens, fp, "lab-1??", 5, now.Add(time.Hour), now)
+	other, _ := token.Files(f.tokens).AddJoin(fp, "lab-1??", 5, now.Add(time.Hour), now)
 	if r := post(other, "lab-150"); r.status != 409 || !strings.Contains(r.body, "enrolls new machines only") {
 		t.Fatalf("another room token on an enrolled host: %d %s; want 409", r.status, r.body)
 	}
-	mine, _ := token.AddJoin(f.tokens, fp, "lab-150", 1, now.Add(time.Hour), now)
+	mine, _ := token.Files(f.tokens).AddJoin(fp, "lab-150", 1, now.Add(time.Hour), now)
 	if r := post(mine, "lab-150"); r.status != 201 {
 		t.Fatalf("the host's own token replacing it: %d %s", r.status, r.body)
 	}
 	// A weak key is refused before the token is spent.
-	single, _ := token.AddJoin(f.tokens, fp, "lab-160", 1, now.Add(time.Hour), now)
+	single, _ := token.Files(f.tokens).AddJoin(fp, "lab-160", 1, now.Add(time.Hour), now)
 	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
 	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "lab-160"}}, weak)
 	b, _ := json.Marshal(wire.EnrollRequest{Host: "lab-160", CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
@@ -169,7 +169,7 @@ func TestRoomTokenCannotTakeOver(t *testing.T) {
 func TestEnrollWaitsForHostRemove(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	now := time.Now()
-	tok, _ := token.AddJoin(f.tokens, f.ca.Fingerprint(), "lab-1", 1, now.Add(time.Hour), now)
+	tok, _ := token.Files(f.tokens).AddJoin(f.ca.Fingerprint(), "lab-1", 1, now.Add(time.Hour), now)
 	unlock, err := trust.Files(datadir.Dir(f.dir)).Lock()
 	if err != nil {
 		t.Fatal(err)

@@ -161,7 +161,7 @@ func (f *fixture) host(name string) cred {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	tok, err := token.Add(f.tokens, token.KindHost, name, time.Now())
+	tok, err := token.Files(f.tokens).Add(token.KindHost, name, time.Now())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func (f *fixture) admin(name string) cred {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	tok, err := token.Add(f.tokens, token.KindAdmin, name, time.Now())
+	tok, err := token.Files(f.tokens).Add(token.KindAdmin, name, time.Now())
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ type Options struct {
 	Store       store.Streams
 	Index       IndexWriter
 	Verifier    *pki.Verifier
-	Tokens      *token.Set
+	Tokens      token.State
 	Gate        *gate.Gate
 	MaxBody     int64 // default 8 MiB
 	MaxInflight int64 // bytes of request bodies held at once; default 64 MiB
@@ -70,7 +70,7 @@ type Server struct {
 	store    store.Streams
 	index    IndexWriter
 	verifier *pki.Verifier
-	tokens   *token.Set
+	tokens   token.State
 	gates    atomic.Pointer[gate.Gate] // swapped when a release is published
 	log      *slog.Logger
 	inflight *budget

@@ -38,7 +38,7 @@ type daemon struct {
 	log      *slog.Logger
 	caCert   *x509.Certificate
 	srvCert  *certReloader
-	tokens   *token.Set
+	tokens   token.State
 	revoked  *pki.Revocations
 	stg      *Storage
 	enroller *receiver.Enroller // nil: no CA key here
@@ -124,6 +124,7 @@ func (d *daemon) loadState() error {
 		d.enroller = &receiver.Enroller{CA: ca, DataDir: cfg.DataDir, Lifetime: cfg.Certs.HostLifetime.Duration(), Grace: cfg.Certs.RenewGrace.Duration(),
 			ReleaseKey: cfg.ReleaseKey,
 			Rejoined:   func(host string) error { return fleethealth.ClearRemoved(cfg.DataDir, host) }}
+		d.enroller.Trust = trust.New(trust.Files(d.data), d.tokens)
 	} else {
 		d.log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
 	}

@@ -57,7 +57,8 @@ func ID(tok string) string {
 // AddJoin stores a join token for the hosts pattern matches (a name, or a
 // path.Match pattern like lab-1??) that uses hosts may enroll with, each
 // name once, until expires.
-func AddJoin(file, caFingerprint, pattern string, uses int, expires, now time.Time) (string, error) {
+func (s *Set) AddJoin(caFingerprint, pattern string, uses int, expires, now time.Time) (string, error) {
+	file := s.path
 	pattern = strings.ToLower(pattern) // host names are folded to lowercase
 	if _, err := path.Match(pattern, ""); err != nil {
 		return "", fmt.Errorf("%q is not a host pattern: %w", pattern, err)
@@ -114,7 +115,8 @@ func isPattern(name string) bool { return strings.ContainsAny(name, "*?[") }
 // ConsumeJoin checks a join token for host and, when it may enroll,
 // records the use, all under the file's lock so two hosts cannot take
 // one last use.
-func ConsumeJoin(file, tok, host string, now time.Time) error {
+func (s *Set) ConsumeJoin(tok, host string, now time.Time) error {
+	file := s.path
 	tok = strings.TrimSpace(tok)
 	if !strings.HasPrefix(tok, joinPrefix) {
 		return ErrJoinUnknown
@@ -166,7 +168,8 @@ func findJoin(f file, tok string) int {
 
 // ReleaseJoin gives back the use ConsumeJoin recorded for host, when the
 // enrollment failed after it: the host may try again.
-func ReleaseJoin(file, tok, host string) error {
+func (s *Set) ReleaseJoin(tok, host string) error {
+	file := s.path
 	unlock, err := lockFile(file)
 	if err != nil {
 		return err
@@ -208,7 +211,8 @@ func (s *Set) IsJoin(tok string) bool {
 }
 
 // RevokeID revokes the token whose ID is id.
-func RevokeID(file, id string) (bool, error) {
+func (s *Set) RevokeID(id string) (bool, error) {
+	file := s.path
 	unlock, err := lockFile(file)
 	if err != nil {
 		return false, err

@@ -63,9 +63,10 @@ func hash(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
 // token.
 func Sum(tok string) [32]byte { return hash(tok) }
 
-// Add makes a token for (kind, name), stores its hash in the file at path
+// Add makes a token for (kind, name), stores its hash in the file
 // (created 0600 if missing) and returns the token, which is shown once.
-func Add(path, kind, name string, now time.Time) (string, error) {
+func (s *Set) Add(kind, name string, now time.Time) (string, error) {
+	path := s.path
 	tok, err := New()
 	if err != nil {
 		return "", err
@@ -96,8 +97,10 @@ func readFile(path string) (file, error) {
 	return f, nil
 }
 
-// Set is a loaded set of token hashes, reloaded when its file changes (so a
-// token made by `cis490 ca issue` works without restarting the receiver).
+// Set is State in the token file every receiver has kept: token hashes
+// loaded into memory and reloaded when the file changes (so a token made by
+// `cis490 ca issue` works without restarting the receiver); changes are
+// read-modify-writes under the file's lock.
 type Set struct {
 	path string
 
@@ -108,9 +111,13 @@ type Set struct {
 	checked time.Time
 }
 
+// Files is the token file at path, read on first use: for a command that
+// changes a few tokens and looks none up.
+func Files(path string) *Set { return &Set{path: path} }
+
 // Open loads the token file at path; a missing file is an empty set.
 func Open(path string) (*Set, error) {
-	s := &Set{path: path}
+	s := Files(path)
 	if err := s.reload(time.Now()); err != nil {
 		return nil, err
 	}
@@ -183,7 +190,8 @@ func (s *Set) LookupSum(h [32]byte) (Entry, bool) {
 }
 
 // RevokeName revokes every token of kind for name and returns how many.
-func RevokeName(path, kind, name string) (int, error) {
+func (s *Set) RevokeName(kind, name string) (int, error) {
+	path := s.path
 	unlock, err := lockFile(path)
 	if err != nil {
 		return 0, err

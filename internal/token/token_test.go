@@ -16,7 +16,7 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := Add(path, KindHost, "lab-1", time.Now())
+	a, err := set.Add(KindHost, "lab-1", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestTokens(t *testing.T) {
 	if e, ok := set.Lookup(a); !ok || e.Kind != KindHost || e.Name != "lab-1" {
 		t.Fatalf("Lookup(new token) = %+v, %v", e, ok)
 	}
-	b, _ := Add(path, KindAdmin, "alice", time.Now())
+	b, _ := set.Add(KindAdmin, "alice", time.Now())
 	if e, ok := set.Lookup(b); !ok || e.Kind != KindAdmin {
 		t.Fatalf("Lookup(admin token) = %+v, %v", e, ok)
 	}
@@ -81,19 +81,19 @@ func TestTokens(t *testing.T) {
 func TestJoinTokensPruned(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "tokens.json")
 	now := time.Now()
-	long, _ := AddJoin(p, strings.Repeat("ab", 32), "lab-1", 1, now.Add(-8*24*time.Hour), now.Add(-9*24*time.Hour))
-	lately, _ := AddJoin(p, strings.Repeat("ab", 32), "lab-2", 1, now.Add(-time.Hour), now.Add(-2*time.Hour))
-	if _, err := AddJoin(p, strings.Repeat("ab", 32), "lab-3", 1, now.Add(time.Hour), now); err != nil {
+	long, _ := Files(p).AddJoin(strings.Repeat("ab", 32), "lab-1", 1, now.Add(-8*24*time.Hour), now.Add(-9*24*time.Hour))
+	lately, _ := Files(p).AddJoin(strings.Repeat("ab", 32), "lab-2", 1, now.Add(-time.Hour), now.Add(-2*time.Hour))
+	if _, err := Files(p).AddJoin(strings.Repeat("ab", 32), "lab-3", 1, now.Add(time.Hour), now); err != nil {
 		t.Fatal(err)
 	}
 	f, _ := readFile(p)
 	if len(f.Tokens) != 2 {
 		t.Fatalf("%d tokens kept; want 2 (the one expired a week ago dropped)", len(f.Tokens))
 	}
-	if err := ConsumeJoin(p, long, "lab-1", now); !errors.Is(err, ErrJoinUnknown) {
+	if err := Files(p).ConsumeJoin(long, "lab-1", now); !errors.Is(err, ErrJoinUnknown) {
 		t.Fatalf("the pruned token: %v", err)
 	}
-	if err := ConsumeJoin(p, lately, "lab-2", now); !errors.Is(err, ErrJoinExpired) {
+	if err := Files(p).ConsumeJoin(lately, "lab-2", now); !errors.Is(err, ErrJoinExpired) {
 		t.Fatalf("the token expired lately: %v", err)
 	}
 }

@@ -11,7 +11,7 @@
 // bound whatever a request sends before they call in here, or one slow
 // host would stall every change to trust.
 //
-// Tokens live in package token, the ledger and revocation list behind
+// Tokens live behind token.State, the ledger and revocation list behind
 // State; Trust ties them together.
 package trust
 
@@ -29,16 +29,16 @@ import (
 // Trust changes a receiver's credentials.
 type Trust struct {
 	state  State
-	tokens string // the token file
+	tokens token.State
 }
 
-// New is Trust over state and the token file at tokens.
-func New(state State, tokens string) *Trust { return &Trust{state: state, tokens: tokens} }
+// New is Trust over state and tokens.
+func New(state State, tokens token.State) *Trust { return &Trust{state: state, tokens: tokens} }
 
 // Local is Trust over the files in data_dir.
 func Local(dataDir string) *Trust {
 	d := datadir.Dir(dataDir)
-	return New(Files(d), d.Tokens())
+	return New(Files(d), token.Files(d.Tokens()))
 }
 
 // Grant is what an issue, an enrollment or a renewal handed out. On an
@@ -94,7 +94,7 @@ func (t *Trust) issue(certPEM []byte, now time.Time, replace bool) (Grant, error
 	if err := t.record(g.Cert, now); err != nil {
 		return g, err
 	}
-	if g.Token, err = token.Add(t.tokens, g.Kind, g.Name, now); err != nil {
+	if g.Token, err = t.tokens.Add(g.Kind, g.Name, now); err != nil {
 		return g, err
 	}
 	return g, nil
@@ -120,11 +120,11 @@ func (t *Trust) Enroll(joinToken string, certPEM []byte, now time.Time, then fun
 		return Grant{}, err
 	}
 	defer unlock()
-	if err := token.ConsumeJoin(t.tokens, joinToken, g.Name, now); err != nil {
+	if err := t.tokens.ConsumeJoin(joinToken, g.Name, now); err != nil {
 		return Grant{}, err
 	}
 	fail := func(err error) (Grant, error) {
-		if rerr := token.ReleaseJoin(t.tokens, joinToken, g.Name); rerr != nil {
+		if rerr := t.tokens.ReleaseJoin(joinToken, g.Name); rerr != nil {
 			err = fmt.Errorf("%w; giving the join token's use back: %v", err, rerr)
 		}
 		return g, err
@@ -137,7 +137,7 @@ func (t *Trust) Enroll(joinToken string, certPEM []byte, now time.Time, then fun
 	if err := t.record(g.Cert, now); err != nil {
 		return fail(err)
 	}
-	if g.Token, err = token.Add(t.tokens, g.Kind, g.Name, now); err != nil {
+	if g.Token, err = t.tokens.Add(g.Kind, g.Name, now); err != nil {
 		return fail(err)
 	}
 	if then != nil {
@@ -219,7 +219,7 @@ func (t *Trust) AdminCertified(name string, revoked *pki.Revocations, now time.T
 
 // revoke ends name's tokens and certificates of kind; the lock is held.
 func (t *Trust) revoke(kind, name, why string, now time.Time) (tokens, certs int, err error) {
-	if tokens, err = token.RevokeName(t.tokens, kind, name); err != nil {
+	if tokens, err = t.tokens.RevokeName(kind, name); err != nil {
 		return 0, 0, err
 	}
 	issued, err := t.state.IssuedTo(name)

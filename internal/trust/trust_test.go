@@ -120,7 +120,7 @@ func TestRenewSuperseded(t *testing.T) {
 func TestEnrollWaitsForTheLock(t *testing.T) {
 	tr, ca, d := setup(t)
 	now := time.Now()
-	join, err := token.AddJoin(d.Tokens(), ca.Fingerprint(), "lab-1", 1, now.Add(time.Hour), now)
+	join, err := token.Files(d.Tokens()).AddJoin(ca.Fingerprint(), "lab-1", 1, now.Add(time.Hour), now)
 	if err != nil {
 		t.Fatal(err)
 	}
