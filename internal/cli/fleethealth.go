@@ -8,6 +8,7 @@ import (
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/release"
 )
 
 func runFleetHealth(ctx context.Context, env *Env, args []string) error {
@@ -42,7 +43,7 @@ state alone; stale-code's detail names the releases accepted now, not then);
 		return err
 	}
 	opt := fleethealth.Options{
-		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: gate.Load(cfg.Gate, datadir.Dir(cfg.DataDir).Releases()).Summary(),
+		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: gate.Load(cfg.Gate, release.Folder(datadir.Dir(cfg.DataDir).Releases())).Summary(),
 		Now: now, Replay: !now.IsZero(), DryRun: *dry, StateDir: *stateDir, Log: env.Log,
 	}
 	res, err := fleethealth.Run(ctx, opt)

@@ -22,6 +22,7 @@ import (
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiverd"
+	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/shipper"
 	"github.com/cis490/cis490/internal/transport"
 	"github.com/cis490/cis490/internal/trust"
@@ -107,7 +108,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	// The demo publishes no release: what its gate accepts is known once.
 	data := datadir.Dir(cfg.DataDir)
-	view := newTable(opt.Out, data.Index(), gate.Load(cfg.Gate, data.Releases()).Summary())
+	view := newTable(opt.Out, data.Index(), gate.Load(cfg.Gate, release.Folder(data.Releases())).Summary())
 	detect := detector(&cfg, view, opt.Log)
 	watch(ctx, hctx, view, detect, &cfg)
 	wg.Wait()

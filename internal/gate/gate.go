@@ -5,8 +5,7 @@
 package gate
 
 import (
-	"os"
-	"path/filepath"
+	"io"
 	"strings"
 
 	"github.com/cis490/cis490/internal/config"
@@ -62,10 +61,10 @@ func New(releases []Release, n int) *Gate {
 	return g
 }
 
-// Load is the gate a receiver with this config and releases folder runs:
-// the configured releases, then those published to it (one whose commit
-// is configured already is not counted twice).
-func Load(cfg config.Gate, releases string) *Gate {
+// Load is the gate a receiver with this config and published releases
+// runs: the configured releases, then those published to it (one whose
+// commit is configured already is not counted twice).
+func Load(cfg config.Gate, releases release.Store) *Gate {
 	var all []Release
 	known := map[string]bool{}
 	for _, r := range cfg.Releases {
@@ -81,18 +80,18 @@ func Load(cfg config.Gate, releases string) *Gate {
 	return New(all, cfg.Accept)
 }
 
-// Published reads the manifests published in dir, one folder per
-// version: <version>/<file> (unverified: an admin's upload), oldest first.
-func Published(dir string) []Release {
-	ents, _ := os.ReadDir(dir)
+// Published reads the manifests published in rel (unverified: an
+// admin's upload), oldest first; one it cannot read is left out.
+func Published(rel release.Store) []Release {
+	versions, _ := rel.Versions()
 	var out []Release
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), release.ManifestFile))
-		if err != nil || !release.ValidVersion(e.Name()) {
+	for _, v := range versions {
+		b, err := readManifest(rel, v)
+		if err != nil {
 			continue
 		}
 		m, err := release.Read(b)
-		if err != nil || m.Version != e.Name() {
+		if err != nil || m.Version != v {
 			continue
 		}
 		out = append(out, Release{Version: m.Version, Commit: m.Commit, Rolling: m.Rollout < 100})
@@ -103,6 +102,15 @@ func Published(dir string) []Release {
 		}
 	}
 	return out
+}
+
+func readManifest(rel release.Store, version string) ([]byte, error) {
+	f, _, err := rel.Open(version, release.ManifestFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // oldestAccepted is the index of the oldest accepted full release.

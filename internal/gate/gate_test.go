@@ -75,7 +75,7 @@ func TestLoad(t *testing.T) {
 	publish("1.1.0", "1.1.0", c2, 100) // configured already: counted once
 	publish("9.9.9", "1.0.1", c5, 100) // not under its own name
 	os.MkdirAll(filepath.Join(releases, "junk"), 0o755)
-	g := Load(config.Gate{Accept: 2, Releases: []config.Release{{Version: "1.0.0", Commit: c1}, {Version: "1.1.0", Commit: c2}}}, releases)
+	g := Load(config.Gate{Accept: 2, Releases: []config.Release{{Version: "1.0.0", Commit: c1}, {Version: "1.1.0", Commit: c2}}}, release.Folder(releases))
 	if got, want := g.Summary(), "1.10.0 (444444444444) or 1.2.0 (333333333333)"; got != want {
 		t.Errorf("accepted %q, want %q (1.10.0 is newer than 1.2.0)", got, want)
 	}
@@ -85,7 +85,7 @@ func TestLoad(t *testing.T) {
 	if g.Check(c2) != Stale || g.Check(c1) != Stale {
 		t.Errorf("the configured releases should be stale once two newer ones are published: %q %q", g.Check(c2), g.Check(c1))
 	}
-	if none := Load(config.Gate{Accept: 1}, t.TempDir()); none.Summary() != "" {
+	if none := Load(config.Gate{Accept: 1}, release.Folder(t.TempDir())); none.Summary() != "" {
 		t.Errorf("nothing configured or published, yet accepted %q", none.Summary())
 	}
 }

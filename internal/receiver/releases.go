@@ -6,11 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 
 	"github.com/cis490/cis490/internal/release"
-	"github.com/cis490/cis490/internal/vfs"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -22,24 +19,24 @@ const maxArtifact = 256 << 20
 // latest manifest and the artifacts. Never behind the version gate: a host
 // running stale code must be able to fetch the fix.
 func (s *Server) releases(r *http.Request, rt route, p principal) (*response, *apiError) {
-	dir := s.opt.ReleasesDir
-	if dir == "" {
+	rel := s.opt.Releases
+	if rel == nil {
 		return nil, notFound()
 	}
 	switch {
 	case r.Method == http.MethodGet && rt.version == "latest":
-		v, err := latestRelease(dir)
+		v, err := latestRelease(rel)
 		if err != nil {
 			return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNoRelease, msg: "no release has been published; publish one with `cis490 release publish`"}
 		}
-		return serveFile(filepath.Join(dir, v, release.ManifestFile))
+		return serveFile(rel, v, release.ManifestFile)
 	case r.Method == http.MethodGet && rt.file != "":
-		return serveFile(filepath.Join(dir, rt.version, rt.file))
+		return serveFile(rel, rt.version, rt.file)
 	case r.Method == http.MethodPut && rt.file != "":
 		if err := requireAdmin(p); err != nil {
 			return nil, err
 		}
-		if err := storeArtifact(filepath.Join(dir, rt.version), rt.file, r.Body); err != nil {
+		if err := rel.Put(rt.version, rt.file, &capped{r: r.Body, left: maxArtifact}); err != nil {
 			if errors.Is(err, errTooBig) {
 				return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: fmt.Sprintf("a release file may be at most %d bytes", maxArtifact)}
 			}
@@ -56,71 +53,50 @@ func (s *Server) releases(r *http.Request, rt route, p principal) (*response, *a
 
 var errTooBig = errors.New("too big")
 
+// capped fails with errTooBig once more than left bytes were read, so the
+// store keeps nothing of an oversized upload (a binary does not fit the
+// request body budget, so it is streamed, not read whole first).
+type capped struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, errTooBig
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, errTooBig
+	}
+	return n, err
+}
+
 // serveFile streams a release file (binaries are tens of MiB; a small
 // receiver must not hold one in memory per downloading host).
-func serveFile(p string) (*response, *apiError) {
-	f, err := os.Open(p)
+func serveFile(rel release.Store, version, file string) (*response, *apiError) {
+	f, size, err := rel.Open(version, file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNoRelease, msg: "no such release file"}
-	}
-	var st fs.FileInfo
-	if err == nil {
-		if st, err = f.Stat(); err != nil {
-			f.Close()
-		}
 	}
 	if err != nil {
 		return nil, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the release cannot be read right now; retry later"}
 	}
-	return &response{status: http.StatusOK, file: f, size: st.Size(), ctype: "application/octet-stream"}, nil
-}
-
-// storeArtifact writes body to dir/name atomically, streaming it (a binary
-// does not fit the request body budget).
-func storeArtifact(dir, name string, body io.Reader) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	n, err := io.Copy(f, io.LimitReader(body, maxArtifact+1))
-	if err == nil && n > maxArtifact {
-		err = errTooBig
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return vfs.OS{}.SyncDir(dir)
+	return &response{status: http.StatusOK, file: f, size: size, ctype: "application/octet-stream"}, nil
 }
 
 // latestRelease is the newest version with a manifest.
-func latestRelease(dir string) (string, error) {
-	ents, err := os.ReadDir(dir)
+func latestRelease(rel release.Store) (string, error) {
+	vs, err := rel.Versions()
 	if err != nil {
 		return "", err
 	}
 	best := ""
-	for _, e := range ents {
-		v := e.Name()
-		if !release.ValidVersion(v) {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(dir, v, release.ManifestFile)); err != nil {
-			continue
-		}
+	for _, v := range vs {
 		if best == "" || release.Newer(v, best) {
 			best = v
 		}

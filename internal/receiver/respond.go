@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 
 	"github.com/cis490/cis490/internal/wire"
@@ -37,8 +36,8 @@ type response struct {
 	status  int
 	body    any // JSON-encoded unless raw or file is set
 	raw     []byte
-	file    *os.File // streamed, then closed: a release binary is not read into memory
-	size    int64    // of file
+	file    io.ReadCloser // streamed, then closed: a release binary is not read into memory
+	size    int64         // of file
 	ctype   string
 	headers map[string]string
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/metrics"
 	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/wire"
@@ -48,10 +49,10 @@ type Options struct {
 	// Enroll signs joining hosts' certificates (nil: POST /v1/enroll is
 	// not served).
 	Enroll *Enroller
-	// ReleasesDir holds published releases ("" serves none); Published is
+	// Releases holds published releases (nil serves none); Published is
 	// called when a manifest was published (the gate learns it).
-	ReleasesDir string
-	Published   func()
+	Releases  release.Store
+	Published func()
 	// HostHealthDir holds the hosts' doctor snapshots ("" serves none).
 	HostHealthDir string
 	// Fleet builds the fleet view GET /v1/fleet answers (admins only).

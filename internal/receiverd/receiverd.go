@@ -26,6 +26,7 @@ import (
 	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/trust"
@@ -134,18 +135,19 @@ func (d *daemon) loadState() error {
 // newServer makes the HTTP server over the storage's interfaces.
 func (d *daemon) newServer() (*receiver.Server, error) {
 	cfg, data, g := d.cfg, d.data, d.stg.Sync
+	releases := release.Folder(data.Releases())
 	srv, err := receiver.New(receiver.Options{
 		Store: d.stg.Store, Index: d.stg.Index, Verifier: pki.NewVerifier(d.caCert).WithRevocations(d.revoked), Tokens: d.tokens,
-		Gate:    gate.Load(cfg.Gate, data.Releases()),
+		Gate:    gate.Load(cfg.Gate, releases),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Log:           d.log.With("component", "http"),
 		Ready:         g.Err,
 		HostHealthDir: data.HostHealth(),
 		Enroll:        d.enroller,
-		ReleasesDir:   data.Releases(),
+		Releases:      releases,
 		Published: func() {
 			if srv := d.published.Load(); srv != nil {
-				srv.SetGate(gate.Load(cfg.Gate, data.Releases()))
+				srv.SetGate(gate.Load(cfg.Gate, releases))
 			}
 		},
 		Fleet:     func(ctx context.Context, now time.Time) (any, error) { return d.view(ctx, now) },
