@@ -44,10 +44,10 @@ type Options struct {
 	// request came with.
 	AdminCert  func(r *http.Request) (name string, ok bool)
 	SessionTTL time.Duration // default 12 h
-	// SessionsFile keeps the sessions across restarts ("": memory only).
-	SessionsFile string
-	Now          func() time.Time
-	Log          *slog.Logger
+	// Sessions keeps the sessions across restarts (nil: memory only).
+	Sessions Sessions
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // UI serves /ui/.
@@ -80,7 +80,7 @@ func New(opt Options) (*UI, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	sessions, err := loadSessions(opt.SessionsFile, opt.Now())
+	sessions, err := loadSessions(opt.Sessions, opt.Now())
 	if err != nil {
 		opt.Log.Warn("the dashboard's sessions could not be read; admins log in again", "err", err)
 	}

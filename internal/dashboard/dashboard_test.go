@@ -31,7 +31,11 @@ func newUIKeeping(t *testing.T, now *time.Time, certAdmin, sessionsFile string) 
 	t.Helper()
 	tokens = map[string]string{"c490_admin": "alice", "c490_carol": "carol"}
 	certified = map[string]string{"alice": "yes"}
-	u, err := New(Options{DataDir: t.TempDir(), Now: func() time.Time { return *now }, SessionTTL: time.Hour, SessionsFile: sessionsFile,
+	var keep Sessions
+	if sessionsFile != "" {
+		keep = SessionsFile(sessionsFile)
+	}
+	u, err := New(Options{DataDir: t.TempDir(), Now: func() time.Time { return *now }, SessionTTL: time.Hour, Sessions: keep,
 		AdminCertified: func(name string) bool { return certified[name] != "" },
 		Fleet: func(context.Context, time.Time) (*fleethealth.View, error) {
 			return &fleethealth.View{Hosts: []fleethealth.Row{{Host: "lab-1", State: "ok"}}}, nil

@@ -23,39 +23,80 @@ type session struct {
 	expires  time.Time
 }
 
-// sessionsFile is the sessions as kept on disk, so a receiver restart (an
-// upgrade, a reboot) does not log out the wall screen showing the fleet.
-type sessionsFile struct {
-	Sessions []storedSession `json:"sessions"`
+// Sessions keeps the logged-in sessions across restarts, so a receiver
+// restart (an upgrade, a reboot) does not log out the wall screen showing
+// the fleet. SessionsFile keeps them in data_dir; a shared database would
+// be a second implementation, so that any receiver knows a login.
+type Sessions interface {
+	// Load returns the stored sessions; none stored is none, not an error.
+	Load() ([]StoredSession, error)
+	// Save replaces the stored sessions with these, whole: a crash leaves
+	// the old set or the new one. When it fails, no logged-out session
+	// may come back from what was stored (logging in again is the worst
+	// that costs).
+	Save(sessions []StoredSession) error
 }
 
-type storedSession struct {
+// StoredSession is a session as kept: only SHA-256 sums, hex.
+type StoredSession struct {
 	CookieSHA256 string    `json:"cookie_sha256"`
 	Admin        string    `json:"admin"`
 	TokenSHA256  string    `json:"token_sha256"`
 	Expires      time.Time `json:"expires"`
 }
 
-// loadSessions reads the sessions still live at now; a missing file holds
-// none, and an unreadable one is reported and starts empty (logging in
-// again is the worst it costs).
-func loadSessions(path string, now time.Time) (map[[32]byte]session, error) {
-	out := map[[32]byte]session{}
-	if path == "" {
-		return out, nil
-	}
-	b, err := os.ReadFile(path)
+// SessionsFile is Sessions in the JSON file at path (0600), as every
+// receiver has kept data_dir's dashboard-sessions.json.
+func SessionsFile(path string) Sessions { return sessionsFile(path) }
+
+type sessionsFile string
+
+// onDisk is the file's format.
+type onDisk struct {
+	Sessions []StoredSession `json:"sessions"`
+}
+
+func (p sessionsFile) Load() ([]StoredSession, error) {
+	b, err := os.ReadFile(string(p))
 	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f onDisk
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", string(p), err)
+	}
+	return f.Sessions, nil
+}
+
+// Save writes the file atomically; a file that cannot be written is
+// removed, so a logged-out session does not come back with a restart.
+func (p sessionsFile) Save(sessions []StoredSession) error {
+	b, _ := json.Marshal(onDisk{Sessions: sessions})
+	if err := vfs.WriteFileAtomic(vfs.OS{}, string(p), b, 0o600); err != nil {
+		if rmErr := os.Remove(string(p)); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("remove %s: %w", string(p), rmErr))
+		}
+		return fmt.Errorf("save %s: %w", string(p), err)
+	}
+	return nil
+}
+
+// loadSessions reads the sessions still live at now; none kept holds
+// none, and an unreadable store is reported and starts empty (logging in
+// again is the worst it costs).
+func loadSessions(keep Sessions, now time.Time) (map[[32]byte]session, error) {
+	out := map[[32]byte]session{}
+	if keep == nil {
 		return out, nil
 	}
+	stored, err := keep.Load()
 	if err != nil {
 		return out, err
 	}
-	var f sessionsFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return out, fmt.Errorf("%s: %w", path, err)
-	}
-	for _, s := range f.Sessions {
+	for _, s := range stored {
 		key, ok1 := sum(s.CookieSHA256)
 		tok, ok2 := sum(s.TokenSHA256)
 		if ok1 && ok2 && now.Before(s.Expires) && len(out) < maxSessions {
@@ -78,25 +119,23 @@ func sum(h string) ([32]byte, bool) {
 // sessionsSnapshot is the live sessions to save, numbered; the caller
 // holds u.mu. Saving happens after u.mu is let go, so no page waits on an
 // SD card's fsync behind a login.
-func (u *UI) sessionsSnapshot() (uint64, []storedSession) {
+func (u *UI) sessionsSnapshot() (uint64, []StoredSession) {
 	u.gen++
-	out := []storedSession{}
+	out := []StoredSession{}
 	now := u.opt.Now()
 	for k, s := range u.sessions {
 		if now.Before(s.expires) {
-			out = append(out, storedSession{CookieSHA256: hex.EncodeToString(k[:]), Admin: s.admin,
+			out = append(out, StoredSession{CookieSHA256: hex.EncodeToString(k[:]), Admin: s.admin,
 				TokenSHA256: hex.EncodeToString(s.tokenSum[:]), Expires: s.expires.UTC()})
 		}
 	}
 	return u.gen, out
 }
 
-// saveSessions replaces the sessions file (0600) with a snapshot, unless
-// a later one was saved already. A file that cannot be written is
-// removed: a logged-out session must not come back with a restart, and
-// logging in again is the worst that costs.
-func (u *UI) saveSessions(gen uint64, sessions []storedSession) {
-	if u.opt.SessionsFile == "" {
+// saveSessions replaces the kept sessions with a snapshot, unless a later
+// one was saved already.
+func (u *UI) saveSessions(gen uint64, sessions []StoredSession) {
+	if u.opt.Sessions == nil {
 		return
 	}
 	u.saveMu.Lock()
@@ -105,10 +144,8 @@ func (u *UI) saveSessions(gen uint64, sessions []storedSession) {
 		return
 	}
 	u.saved = gen
-	b, _ := json.Marshal(sessionsFile{Sessions: sessions})
-	if err := vfs.WriteFileAtomic(vfs.OS{}, u.opt.SessionsFile, b, 0o600); err != nil {
-		rmErr := os.Remove(u.opt.SessionsFile)
-		u.opt.Log.Error("keep the dashboard's sessions (a restart will log admins out)", "file", u.opt.SessionsFile, "err", err, "remove", rmErr)
+	if err := u.opt.Sessions.Save(sessions); err != nil {
+		u.opt.Log.Error("keep the dashboard's sessions (a restart will log admins out)", "err", err)
 	}
 }
 

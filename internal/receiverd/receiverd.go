@@ -176,8 +176,8 @@ func (d *daemon) view(ctx context.Context, now time.Time) (*fleethealth.View, er
 func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool)) http.Handler {
 	ui, err := dashboard.New(dashboard.Options{
 		DataDir: d.cfg.DataDir, Streams: d.stg.Store, AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
-		Fleet:        d.view,
-		SessionsFile: d.data.Sessions(),
+		Fleet:    d.view,
+		Sessions: dashboard.SessionsFile(d.data.Sessions()),
 		AdminToken: func(sum [32]byte) (string, bool) {
 			e, ok := d.tokens.LookupSum(sum)
 			return e.Name, ok && e.Kind == token.KindAdmin
