@@ -44,7 +44,7 @@ func TestDoctorAndShipHealthCheck(t *testing.T) {
 	if code, _, errs := run(t, "ship-health-check", "--config", cfg); code != 0 {
 		t.Fatalf("ship-health-check: exit %d: %s", code, errs)
 	}
-	snap, err := hosthealth.Read(datadir.Dir(r.DataDir).HostHealth(), "lab-7")
+	snap, err := hosthealth.Folder(datadir.Dir(r.DataDir).HostHealth()).Read("lab-7")
 	if err != nil || !strings.Contains(string(snap.Snapshot), `"summary": "1 failing: token-file"`) || time.Since(snap.ReceivedAt) > time.Minute {
 		t.Fatalf("stored snapshot %v %v", snap, err)
 	}

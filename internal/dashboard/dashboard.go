@@ -20,7 +20,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/token"
 )
@@ -31,8 +33,11 @@ var files embed.FS
 // Options wire the dashboard to the receiver.
 type Options struct {
 	DataDir string
-	Fleet   func(ctx context.Context, now time.Time) (*fleethealth.View, error)
-	Streams store.Streams
+	// HostHealth holds the hosts' doctor snapshots (nil: DataDir's
+	// host-health folder).
+	HostHealth hosthealth.Store
+	Fleet      func(ctx context.Context, now time.Time) (*fleethealth.View, error)
+	Streams    store.Streams
 	// AdminToken names the admin whose token has this token.Sum; it is
 	// asked again on every request of a session, so a revoked token ends
 	// it.
@@ -71,6 +76,9 @@ const (
 
 // New makes the dashboard.
 func New(opt Options) (*UI, error) {
+	if opt.HostHealth == nil {
+		opt.HostHealth = hosthealth.Folder(datadir.Dir(opt.DataDir).HostHealth())
+	}
 	if opt.SessionTTL <= 0 {
 		opt.SessionTTL = 12 * time.Hour
 	}

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/human"
 )
@@ -41,14 +40,13 @@ func (u *UI) fleetFacts(now time.Time) fleetFacts {
 	if !u.facts.f.at.IsZero() && now.Sub(u.facts.f.at) < factsEvery {
 		return u.facts.f
 	}
-	dir := datadir.Dir(u.opt.DataDir).HostHealth()
-	ents, _ := hosthealth.List(dir)
+	ents, _ := u.opt.HostHealth.List()
 	kernels, commits := map[string]int{}, map[string]int{}
 	var clocks []float64
 	var disks []int64
 	n := 0
 	for _, e := range ents {
-		rep := readSnapshot(u.opt.DataDir, e.Host)
+		rep := readSnapshot(u.opt.HostHealth, e.Host)
 		if rep == nil {
 			continue
 		}

@@ -135,7 +135,7 @@ func (u *UI) hostPage(w http.ResponseWriter, r *http.Request, admin string) {
 			row = &v.Hosts[i]
 		}
 	}
-	snap := readSnapshot(u.opt.DataDir, host)
+	snap := readSnapshot(u.opt.HostHealth, host)
 	alerts, err := readAlerts(u.opt.DataDir, func(a fleethealth.Alert) bool { return a.Host == host }, 50)
 	if err != nil {
 		u.fail(w, err)
@@ -203,8 +203,8 @@ func (u *UI) streams(host string) ([]streamView, int) {
 
 // readSnapshot reads host's latest doctor report; nil when there is none
 // or it is not one.
-func readSnapshot(data, host string) *hosthealth.Report {
-	snap, err := hosthealth.Read(datadir.Dir(data).HostHealth(), host)
+func readSnapshot(snaps hosthealth.Store, host string) *hosthealth.Report {
+	snap, err := snaps.Read(host)
 	if err != nil {
 		return nil
 	}

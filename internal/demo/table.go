@@ -46,7 +46,7 @@ type hostRow struct {
 
 func (t *table) print(ctx context.Context, cfg *config.Receiver) {
 	health := map[string]string{}
-	if v, err := fleethealth.BuildView(ctx, cfg.DataDir, cfg.FleetHealth, t.accepted, time.Now()); err == nil {
+	if v, err := fleethealth.BuildView(ctx, fleethealth.Options{DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: t.accepted, Now: time.Now()}); err == nil {
 		for _, r := range v.Hosts {
 			health[r.Host] = r.Marks()
 		}

@@ -9,11 +9,10 @@ import (
 )
 
 // readDoctors brings each known host's doctor verdict up to date from the
-// snapshots in dir (stored by the receiver), parsing only those that
-// changed since the last run. Snapshots stored after now (a replay) are
-// not there yet.
-func readDoctors(dir string, hosts map[string]*Host, now time.Time) {
-	ents, err := hosthealth.List(dir)
+// snapshots the receiver stored, parsing only those that changed since the
+// last run. Snapshots stored after now (a replay) are not there yet.
+func readDoctors(snaps hosthealth.Store, hosts map[string]*Host, now time.Time) {
+	ents, err := snaps.List()
 	if err != nil {
 		return
 	}
@@ -22,7 +21,7 @@ func readDoctors(dir string, hosts map[string]*Host, now time.Time) {
 		if e.ReceivedAt.After(now) || h == nil || h.Doctor != nil && h.Doctor.At.Equal(e.ReceivedAt) {
 			continue
 		}
-		if d := doctorSeen(dir, e); d != nil {
+		if d := doctorSeen(snaps, e); d != nil {
 			h.Doctor = d
 		}
 	}
@@ -31,8 +30,8 @@ func readDoctors(dir string, hosts map[string]*Host, now time.Time) {
 // doctorSeen reads a snapshot's verdict, its failing checks by name and
 // its summary. nil when the file cannot be read now (it is tried again
 // next run).
-func doctorSeen(dir string, e hosthealth.Entry) *DoctorSeen {
-	snap, err := hosthealth.Read(dir, e.Host)
+func doctorSeen(snaps hosthealth.Store, e hosthealth.Entry) *DoctorSeen {
+	snap, err := snaps.Read(e.Host)
 	if err != nil {
 		return nil
 	}

@@ -278,7 +278,7 @@ func TestViewShowsHeldSymptoms(t *testing.T) {
 		f.add(healthy(fmt.Sprintf("lab-%d", i), t0.Add(-90*time.Minute), t0.Add(-45*time.Minute))...)
 	}
 	f.add(healthy("lab-ok", t0.Add(-90*time.Minute), t0)...)
-	v, err := BuildView(t.Context(), f.data, f.cfg, "", t0)
+	v, err := BuildView(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestViewStaleFromTheGate(t *testing.T) {
 	f := newFixture(t)
 	f.add(put("lab-old", t0.Add(-2*time.Minute), 426, "stale-code"), put("lab-old", t0.Add(-time.Minute), 426, "stale-code"))
 	f.add(put("lab-back", t0.Add(-2*time.Minute), 426, "stale-code"), put("lab-back", t0.Add(-time.Minute), 201, ""))
-	v, err := BuildView(t.Context(), f.data, f.cfg, "0.5.0 (333333333333)", t0)
+	v, err := BuildView(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Accepted: "0.5.0 (333333333333)", Now: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestViewStaleFromTheGate(t *testing.T) {
 func TestViewClampsFutureLines(t *testing.T) {
 	f := newFixture(t)
 	f.add(put("lab-1", t0.Add(time.Hour), 201, ""))
-	v, err := BuildView(t.Context(), f.data, f.cfg, "", t0)
+	v, err := BuildView(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func TestViewCountsANewStreamsHeadAsAnswered(t *testing.T) {
 	head := put("lab-new", t0.Add(-3*time.Minute), 404, "no-stream")
 	head.Method = "HEAD"
 	f.add(head, put("lab-new", t0.Add(-2*time.Minute), 201, ""), put("lab-bad", t0.Add(-time.Minute), 403, "host-mismatch"))
-	v, err := BuildView(t.Context(), f.data, f.cfg, "", t0)
+	v, err := BuildView(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0})
 	if err != nil {
 		t.Fatal(err)
 	}

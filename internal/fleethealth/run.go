@@ -17,6 +17,7 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/datadir"
+	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/vfs"
 )
@@ -38,8 +39,11 @@ type Options struct {
 	// data folder: a replay (--now) into a fresh folder leaves the live
 	// detector's state alone.
 	StateDir string
-	Log      *slog.Logger
-	HTTP     *http.Client
+	// HostHealth holds the hosts' doctor snapshots (nil: DataDir's
+	// host-health folder).
+	HostHealth hosthealth.Store
+	Log        *slog.Logger
+	HTTP       *http.Client
 }
 
 // stateDir is where the state and its lock live.
@@ -48,6 +52,14 @@ func (o *Options) stateDir() string {
 		return o.StateDir
 	}
 	return datadir.Dir(o.DataDir).FleetHealth()
+}
+
+// hostHealth is where the doctor snapshots are read from.
+func (o *Options) hostHealth() hosthealth.Store {
+	if o.HostHealth != nil {
+		return o.HostHealth
+	}
+	return hosthealth.Folder(datadir.Dir(o.DataDir).HostHealth())
 }
 
 // AlertsFile is where the run appends alert lines.
@@ -208,7 +220,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed, "folder", data.Index())
 	}
 	forgetRemoved(o.DataDir, tr.Hosts, st.Tracks)
-	readDoctors(data.HostHealth(), tr.Hosts, o.Now)
+	readDoctors(o.hostHealth(), tr.Hosts, o.Now)
 	judge := &Judge{Cfg: cfg, Accepted: o.Accepted}
 	j := judge.Evaluate(tr, o.Now)
 	alerts, verdicts := step(st.Tracks, j, o.Now, cfg.ConfirmRuns)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 )
@@ -93,12 +92,13 @@ var severity = map[string]int{FatalOnly: 0, StaleCode: 1, DuplicateIdentity: 2, 
 // a day of index per request when the detector's timer has stopped.
 const viewCatchUp = time.Hour
 
-// BuildView reads the fleet as of now from the data folder; accepted
-// names the releases the version gate accepts, for stale-code's detail.
-// It takes no lock and writes nothing, so it can serve while the detector
-// runs.
-func BuildView(ctx context.Context, data string, cfg config.FleetHealth, accepted string, now time.Time) (*View, error) {
-	now = now.UTC()
+// BuildView reads the fleet as of o.Now from the detector's state, the
+// index and the snapshots, as o's Run would (o.Accepted names the releases
+// the version gate accepts, for stale-code's detail). It takes no lock and
+// writes nothing, so it can serve while the detector runs.
+func BuildView(ctx context.Context, o Options) (*View, error) {
+	cfg, accepted, data := o.Cfg, o.Accepted, o.DataDir
+	now := o.Now.UTC()
 	d := datadir.Dir(data)
 	st, err := readState(d.FleetHealth())
 	var corrupt *corruptState
@@ -120,7 +120,7 @@ func BuildView(ctx context.Context, data string, cfg config.FleetHealth, accepte
 		return nil, err
 	}
 	forgetRemoved(data, tr.Hosts, map[string]*Track{})
-	readDoctors(d.HostHealth(), tr.Hosts, now)
+	readDoctors(o.hostHealth(), tr.Hosts, now)
 	judge := &Judge{Cfg: cfg, Accepted: accepted}
 	j := judge.Evaluate(tr, now)
 	goneHost := map[string]bool{}

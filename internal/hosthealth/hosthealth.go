@@ -1,8 +1,9 @@
-// Package hosthealth keeps the hosts' doctor snapshots on the receiver —
-// one file per host, <data_dir>/host-health/<host>.json, replaced whole and
-// stamped with when it arrived — and reads them back for the receiver's
-// API, as stored, and for the detector and the dashboard, which read the
-// same fields of the doctor's JSON through Parse.
+// Package hosthealth keeps the hosts' doctor snapshots on the receiver,
+// behind Store — locally (Folder) one file per host,
+// <data_dir>/host-health/<host>.json, replaced whole and stamped with when
+// it arrived — and reads them back for the receiver's API, as stored, and
+// for the detector and the dashboard, which read the same fields of the
+// doctor's JSON through Parse.
 package hosthealth
 
 import (
@@ -115,6 +116,26 @@ func lenient[T any](raw json.RawMessage, v *T) {
 	}
 }
 
+// Store keeps each host's latest doctor snapshot. Folder keeps them under
+// data_dir; a shared database, so that any receiver answers for any host,
+// would be a second implementation.
+type Store interface {
+	// Write replaces host's snapshot with data, stamped as received at
+	// at; a reader sees the old snapshot or the new, never a mix.
+	Write(host string, data []byte, at time.Time) error
+	// Read reads one host's snapshot; a missing one (or an invalid host
+	// name) is an error wrapping fs.ErrNotExist.
+	Read(host string) (*Snapshot, error)
+	// List names the stored snapshots, by host, without reading them.
+	List() ([]Entry, error)
+	// ReadAll reads every host's snapshot, by host.
+	ReadAll() ([]Snapshot, error)
+}
+
+// Folder is Store in a folder of files, one per host, as every receiver
+// has kept them: <data_dir>/host-health.
+type Folder string
+
 // Entry is a stored snapshot, before it is read.
 type Entry struct {
 	Host       string
@@ -123,7 +144,8 @@ type Entry struct {
 
 // List names the stored snapshots, by host; a missing folder holds none.
 // Temp files and names that are not hosts' are left out.
-func List(dir string) ([]Entry, error) {
+func (d Folder) List() ([]Entry, error) {
+	dir := string(d)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -154,7 +176,8 @@ func List(dir string) ([]Entry, error) {
 // more than a host may send, so a file grown too big fails to parse
 // rather than passing cut); an invalid host name reads as a missing
 // snapshot.
-func Read(dir, host string) (*Snapshot, error) {
+func (d Folder) Read(host string) (*Snapshot, error) {
+	dir := string(d)
 	if _, err := names.Host(host); err != nil {
 		return nil, fs.ErrNotExist
 	}
@@ -175,14 +198,14 @@ func Read(dir, host string) (*Snapshot, error) {
 }
 
 // ReadAll reads every host's snapshot, by host.
-func ReadAll(dir string) ([]Snapshot, error) {
-	ents, err := List(dir)
+func (d Folder) ReadAll() ([]Snapshot, error) {
+	ents, err := d.List()
 	if err != nil {
 		return nil, err
 	}
 	out := []Snapshot{}
 	for _, e := range ents {
-		if snap, err := Read(dir, e.Host); err == nil { // else removed meanwhile
+		if snap, err := d.Read(e.Host); err == nil { // else removed meanwhile
 			out = append(out, *snap)
 		}
 	}
@@ -194,7 +217,8 @@ func ReadAll(dir string) ([]Snapshot, error) {
 // or mixed one: a temp file of its own (concurrent writers do not share
 // one, which vfs.WriteFileAtomic's fixed temp name would), fsync, the
 // arrival time as its mtime, rename, fsync of the folder.
-func Write(dir, host string, data []byte, at time.Time) error {
+func (d Folder) Write(host string, data []byte, at time.Time) error {
+	dir := string(d)
 	if _, err := names.Host(host); err != nil {
 		return err
 	}
@@ -238,7 +262,8 @@ func Write(dir, host string, data []byte, at time.Time) error {
 // Prepare makes the folder (durably: its parent is synced) before the
 // first snapshot is acknowledged, and removes the temp files a crash
 // left in it.
-func Prepare(dir string) error {
+func (d Folder) Prepare() error {
+	dir := string(d)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return err

@@ -19,7 +19,7 @@ func TestWriteConcurrent(t *testing.T) {
 	for i := range bodies {
 		bodies[i] = bytes.Repeat([]byte(fmt.Sprintf("%d", i)), 64<<10+i*1000)
 	}
-	if err := Write(dir, "h", bodies[0], time.Now()); err != nil {
+	if err := Folder(dir).Write("h", bodies[0], time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
@@ -32,7 +32,7 @@ func TestWriteConcurrent(t *testing.T) {
 					return
 				default:
 				}
-				if err := Write(dir, "h", bodies[(w+i)%len(bodies)], time.Now()); err != nil {
+				if err := Folder(dir).Write("h", bodies[(w+i)%len(bodies)], time.Now()); err != nil {
 					t.Error(err)
 					return
 				}
@@ -99,30 +99,30 @@ func TestParse(t *testing.T) {
 // that is not a host's never reaches the filesystem.
 func TestListAndRead(t *testing.T) {
 	dir := t.TempDir()
-	if ents, err := List(filepath.Join(dir, "missing")); err != nil || len(ents) != 0 {
+	if ents, err := Folder(filepath.Join(dir, "missing")).List(); err != nil || len(ents) != 0 {
 		t.Fatalf("a missing folder: %v %v", ents, err)
 	}
 	at := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	for _, h := range []string{"lab-2", "lab-1"} {
-		if err := Write(dir, h, []byte(`{"ok":true}`), at); err != nil {
+		if err := Folder(dir).Write(h, []byte(`{"ok":true}`), at); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := Write(dir, "Not A Host", []byte(`{}`), at); err == nil {
+	if err := Folder(dir).Write("Not A Host", []byte(`{}`), at); err == nil {
 		t.Fatal("a snapshot was written under a name that is not a host's")
 	}
 	os.WriteFile(filepath.Join(dir, ".lab-3.json.123.tmp"), []byte("{"), 0o640)
 	os.WriteFile(filepath.Join(dir, "Not A Host.json"), []byte("{}"), 0o640)
 	os.Mkdir(filepath.Join(dir, "lab-4.json"), 0o750)
-	ents, err := List(dir)
+	ents, err := Folder(dir).List()
 	if err != nil || len(ents) != 2 || ents[0].Host != "lab-1" || ents[1].Host != "lab-2" || !ents[0].ReceivedAt.Equal(at) {
 		t.Fatalf("List = %+v, %v; want lab-1 and lab-2 received at %s", ents, err, at)
 	}
 	os.WriteFile(filepath.Join(filepath.Dir(dir), "outside.json"), []byte(`{}`), 0o640)
-	if _, err := Read(dir, "../outside"); !os.IsNotExist(err) {
+	if _, err := Folder(dir).Read("../outside"); !os.IsNotExist(err) {
 		t.Fatalf("reading a name that is not a host's, outside the folder: %v", err)
 	}
-	if err := Prepare(dir); err != nil {
+	if err := Folder(dir).Prepare(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".lab-3.json.123.tmp")); !os.IsNotExist(err) {

@@ -17,6 +17,7 @@ import (
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/groupsync"
+	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
@@ -60,8 +61,8 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	}
 	opt := fo.server
 	opt.Store, opt.Index, opt.Verifier, opt.Tokens = st, ix, pki.NewVerifier(ca.Cert), toks
-	if opt.HostHealthDir == "" {
-		opt.HostHealthDir = datadir.Dir(dir).HostHealth()
+	if opt.HostHealth == nil {
+		opt.HostHealth = hosthealth.Folder(datadir.Dir(dir).HostHealth())
 	}
 	if fo.wrap != nil {
 		opt.Store = fo.wrap(st)

@@ -38,7 +38,7 @@ func (s *Server) putHostHealth(r *http.Request, rt route, p principal, rec *reqS
 	}
 	rec.line.Bytes = int64(len(body))
 	now := s.opt.Now().UTC()
-	if err := hosthealth.Write(s.opt.HostHealthDir, rt.host, body, now); err != nil {
+	if err := s.opt.HostHealth.Write(rt.host, body, now); err != nil {
 		s.log.Error("store a doctor snapshot", "host", rt.host, "err", err)
 		return nil, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 60,
 			msg: "the receiver cannot store the snapshot right now; retry later"}
@@ -53,7 +53,7 @@ func (s *Server) getHostHealth(rt route, p principal) (*response, *apiError) {
 		return nil, err
 	}
 	if rt.host != "" {
-		snap, err := hosthealth.Read(s.opt.HostHealthDir, rt.host)
+		snap, err := s.opt.HostHealth.Read(rt.host)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNoSnapshot,
 				msg: fmt.Sprintf("host %s has sent no doctor snapshot; its cis490-doctor-check.timer runs daily", rt.host)}
@@ -63,7 +63,7 @@ func (s *Server) getHostHealth(rt route, p principal) (*response, *apiError) {
 		}
 		return jsonResponse(http.StatusOK, snap), nil
 	}
-	all, err := hosthealth.ReadAll(s.opt.HostHealthDir)
+	all, err := s.opt.HostHealth.ReadAll()
 	if err != nil {
 		return nil, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the snapshots cannot be read right now; retry later"}
 	}

@@ -31,9 +31,9 @@ func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (
 		return jsonResponse(http.StatusOK, wire.Streams{Host: rt.host, Streams: streamInfos(s.store.List(rt.host))}), nil
 	case rt.endpoint == EPHeartbeat && r.Method == http.MethodPut:
 		return s.putHeartbeat(r, rt, p, rec)
-	case rt.endpoint == EPHostHealth && rt.host != "" && r.Method == http.MethodPut && s.opt.HostHealthDir != "":
+	case rt.endpoint == EPHostHealth && rt.host != "" && r.Method == http.MethodPut && s.opt.HostHealth != nil:
 		return s.putHostHealth(r, rt, p, rec)
-	case rt.endpoint == EPHostHealth && r.Method == http.MethodGet && s.opt.HostHealthDir != "":
+	case rt.endpoint == EPHostHealth && r.Method == http.MethodGet && s.opt.HostHealth != nil:
 		return s.getHostHealth(rt, p)
 	case rt.endpoint == EPReleases:
 		return s.releases(r, rt, p)

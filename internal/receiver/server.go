@@ -18,6 +18,7 @@ import (
 
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/groupsync"
+	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/metrics"
 	"github.com/cis490/cis490/internal/pki"
@@ -53,8 +54,8 @@ type Options struct {
 	// called when a manifest was published (the gate learns it).
 	Releases  release.Store
 	Published func()
-	// HostHealthDir holds the hosts' doctor snapshots ("" serves none).
-	HostHealthDir string
+	// HostHealth holds the hosts' doctor snapshots (nil serves none).
+	HostHealth hosthealth.Store
 	// Fleet builds the fleet view GET /v1/fleet answers (admins only).
 	Fleet func(ctx context.Context, now time.Time) (any, error)
 	// Metrics counts requests and serves GET /metrics, to loopback or an

@@ -42,6 +42,7 @@ type daemon struct {
 	tokens   token.State
 	revoked  *pki.Revocations
 	stg      *Storage
+	health   hosthealth.Store   // the doctor snapshots
 	enroller *receiver.Enroller // nil: no CA key here
 	// published is the server once made: its gate learns of releases
 	// published to it, and the fleet view names what that live gate accepts.
@@ -112,9 +113,11 @@ func (d *daemon) openStorage() error {
 func (d *daemon) loadState() error {
 	// The snapshots' folder exists (durably) before the first one is
 	// acknowledged, and a crash mid-write left no temp file in it.
-	if err := hosthealth.Prepare(d.data.HostHealth()); err != nil {
+	health := hosthealth.Folder(d.data.HostHealth())
+	if err := health.Prepare(); err != nil {
 		return fmt.Errorf("prepare the host-health folder: %w", err)
 	}
+	d.health = health
 	var err error
 	if d.revoked, err = pki.OpenRevocations(d.data.Revoked()); err != nil {
 		return err
@@ -140,11 +143,11 @@ func (d *daemon) newServer() (*receiver.Server, error) {
 		Store: d.stg.Store, Index: d.stg.Index, Verifier: pki.NewVerifier(d.caCert).WithRevocations(d.revoked), Tokens: d.tokens,
 		Gate:    gate.Load(cfg.Gate, releases),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
-		Log:           d.log.With("component", "http"),
-		Ready:         g.Err,
-		HostHealthDir: data.HostHealth(),
-		Enroll:        d.enroller,
-		Releases:      releases,
+		Log:        d.log.With("component", "http"),
+		Ready:      g.Err,
+		HostHealth: d.health,
+		Enroll:     d.enroller,
+		Releases:   releases,
 		Published: func() {
 			if srv := d.published.Load(); srv != nil {
 				srv.SetGate(gate.Load(cfg.Gate, releases))
@@ -168,14 +171,14 @@ func (d *daemon) view(ctx context.Context, now time.Time) (*fleethealth.View, er
 	if srv := d.published.Load(); srv != nil {
 		accepted = srv.Gate().Summary()
 	}
-	return fleethealth.BuildView(ctx, d.cfg.DataDir, d.cfg.FleetHealth, accepted, now)
+	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.health})
 }
 
 // dashboard builds the web view, given the server's check of an admin
 // client certificate.
 func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool)) http.Handler {
 	ui, err := dashboard.New(dashboard.Options{
-		DataDir: d.cfg.DataDir, Streams: d.stg.Store, AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
+		DataDir: d.cfg.DataDir, HostHealth: d.health, Streams: d.stg.Store, AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
 		Fleet:    d.view,
 		Sessions: dashboard.SessionsFile(d.data.Sessions()),
 		AdminToken: func(sum [32]byte) (string, bool) {
