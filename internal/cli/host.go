@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/trust"
@@ -54,7 +55,7 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 	// tells the detector the host is back either before or after, never
 	// between the revocation and the mark.
 	toks, certs, err := trust.Local(cfg.DataDir).RevokeHost(host, "removed", now, func() error {
-		return fleethealth.MarkRemoved(cfg.DataDir, host, now)
+		return fleethealth.RemovedFile(datadir.Dir(cfg.DataDir)).Mark(host, now)
 	})
 	if err != nil {
 		return err

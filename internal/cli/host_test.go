@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/receiverd"
 	"github.com/cis490/cis490/internal/transport"
@@ -76,7 +77,8 @@ func TestHostRemove(t *testing.T) {
 	if !errors.As(err, &te) || te.Status != 401 || !strings.Contains(te.Message, "revoked") {
 		t.Fatalf("after the removal, over the same connection: %v; want 401 revoked", err)
 	}
-	if _, ok := fleethealth.Removed(filepath.Join(dir, "data"))["lab-1"]; !ok {
+	removed, _ := fleethealth.RemovedFile(datadir.Dir(filepath.Join(dir, "data"))).Removed()
+	if _, ok := removed["lab-1"]; !ok {
 		t.Fatal("fleet-health still watches lab-1")
 	}
 	if code, _, _ := run(t, "host", "remove", "Not_A_Host", "--config", cfg); code != 2 {

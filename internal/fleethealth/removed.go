@@ -12,37 +12,50 @@ import (
 	"github.com/cis490/cis490/internal/vfs"
 )
 
-// removedPath lists the hosts `cis490 host remove` took out of the fleet:
-// the detector no longer watches them (their refused requests are not a
-// sick host) until they enroll again.
-func removedPath(data string) string { return datadir.Dir(data).Removed() }
-
-// Removed returns the removed hosts and when.
-func Removed(data string) map[string]time.Time {
-	m := map[string]time.Time{}
-	b, err := os.ReadFile(removedPath(data))
-	if err != nil {
-		return m
-	}
-	json.Unmarshal(b, &m)
-	return m
+// Removals are the hosts `cis490 host remove` took out of the fleet: the
+// detector no longer watches them (their refused requests are not a sick
+// host) until they enroll again. RemovedFile keeps them under data_dir; a
+// shared database would be a second implementation.
+type Removals interface {
+	// Removed returns the removed hosts and when.
+	Removed() (map[string]time.Time, error)
+	// Mark stops watching host, as removed at at.
+	Mark(host string, at time.Time) error
+	// Clear (on enrollment) watches host again.
+	Clear(host string) error
 }
 
-// MarkRemoved stops watching host; ClearRemoved (on enrollment) watches it
-// again.
-func MarkRemoved(data, host string, at time.Time) error { return setRemoved(data, host, at) }
+// RemovedFile is Removals in data_dir's removed-hosts.json, as every
+// receiver has kept them.
+func RemovedFile(data datadir.Dir) Removals { return removedFile(data.Removed()) }
 
-// ClearRemoved watches host again.
-func ClearRemoved(data, host string) error { return setRemoved(data, host, time.Time{}) }
+type removedFile string
 
-func setRemoved(data, host string, at time.Time) error {
-	unlock, err := pki.Lock(removedPath(data))
+// Removed reads the file; a missing or unreadable one removes no host.
+func (p removedFile) Removed() (map[string]time.Time, error) {
+	m := map[string]time.Time{}
+	b, err := os.ReadFile(string(p))
+	if err != nil {
+		return m, nil
+	}
+	json.Unmarshal(b, &m)
+	return m, nil
+}
+
+func (p removedFile) Mark(host string, at time.Time) error { return p.set(host, at) }
+
+func (p removedFile) Clear(host string) error { return p.set(host, time.Time{}) }
+
+// set marks host removed at at, or (at zero) not removed, under the
+// file's lock: the receiver and `cis490 host remove` both change it.
+func (p removedFile) set(host string, at time.Time) error {
+	unlock, err := pki.Lock(string(p))
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	m := Removed(data)
-	if _, err := os.Stat(removedPath(data)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	m, _ := p.Removed()
+	if _, err := os.Stat(string(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	if at.IsZero() {
@@ -57,13 +70,15 @@ func setRemoved(data, host string, at time.Time) error {
 	if err != nil {
 		return err
 	}
-	return vfs.WriteFileAtomic(vfs.OS{}, removedPath(data), append(b, '\n'), 0o640)
+	return vfs.WriteFileAtomic(vfs.OS{}, string(p), append(b, '\n'), 0o640)
 }
 
 // forgetRemoved drops the removed hosts from the tracker and their
-// symptoms' tracks, so nothing about them fires or resolves.
-func forgetRemoved(data string, hosts map[string]*Host, tracks map[string]*Track) {
-	for host := range Removed(data) {
+// symptoms' tracks, so nothing about them fires or resolves. Unread, none
+// is forgotten this time.
+func forgetRemoved(removed Removals, hosts map[string]*Host, tracks map[string]*Track) {
+	m, _ := removed.Removed()
+	for host := range m {
 		delete(hosts, host)
 		for k, t := range tracks {
 			if t.Host == host {

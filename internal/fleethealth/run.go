@@ -42,8 +42,11 @@ type Options struct {
 	// HostHealth holds the hosts' doctor snapshots (nil: DataDir's
 	// host-health folder).
 	HostHealth hosthealth.Store
-	Log        *slog.Logger
-	HTTP       *http.Client
+	// Removed are the hosts taken out of the fleet (nil: DataDir's
+	// removed-hosts file).
+	Removed Removals
+	Log     *slog.Logger
+	HTTP    *http.Client
 }
 
 // stateDir is where the state and its lock live.
@@ -60,6 +63,14 @@ func (o *Options) hostHealth() hosthealth.Store {
 		return o.HostHealth
 	}
 	return hosthealth.Folder(datadir.Dir(o.DataDir).HostHealth())
+}
+
+// removed is where the removed hosts are read from.
+func (o *Options) removed() Removals {
+	if o.Removed != nil {
+		return o.Removed
+	}
+	return RemovedFile(datadir.Dir(o.DataDir))
 }
 
 // AlertsFile is where the run appends alert lines.
@@ -219,7 +230,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if stats.Malformed > 0 {
 		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed, "folder", data.Index())
 	}
-	forgetRemoved(o.DataDir, tr.Hosts, st.Tracks)
+	forgetRemoved(o.removed(), tr.Hosts, st.Tracks)
 	readDoctors(o.hostHealth(), tr.Hosts, o.Now)
 	judge := &Judge{Cfg: cfg, Accepted: o.Accepted}
 	j := judge.Evaluate(tr, o.Now)

@@ -119,7 +119,7 @@ func BuildView(ctx context.Context, o Options) (*View, error) {
 	if _, _, err := (index.Dir{Path: d.Index()}).Read(ctx, cp, since, time.Time{}, observer(tr, now, time.Time{})); err != nil {
 		return nil, err
 	}
-	forgetRemoved(data, tr.Hosts, map[string]*Track{})
+	forgetRemoved(o.removed(), tr.Hosts, map[string]*Track{})
 	readDoctors(o.hostHealth(), tr.Hosts, now)
 	judge := &Judge{Cfg: cfg, Accepted: accepted}
 	j := judge.Evaluate(tr, now)

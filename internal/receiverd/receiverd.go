@@ -42,8 +42,9 @@ type daemon struct {
 	tokens   token.State
 	revoked  *pki.Revocations
 	stg      *Storage
-	health   hosthealth.Store   // the doctor snapshots
-	enroller *receiver.Enroller // nil: no CA key here
+	health   hosthealth.Store     // the doctor snapshots
+	removed  fleethealth.Removals // hosts taken out of the fleet
+	enroller *receiver.Enroller   // nil: no CA key here
 	// published is the server once made: its gate learns of releases
 	// published to it, and the fleet view names what that live gate accepts.
 	published atomic.Pointer[receiver.Server]
@@ -117,7 +118,7 @@ func (d *daemon) loadState() error {
 	if err := health.Prepare(); err != nil {
 		return fmt.Errorf("prepare the host-health folder: %w", err)
 	}
-	d.health = health
+	d.health, d.removed = health, fleethealth.RemovedFile(d.data)
 	var err error
 	if d.revoked, err = pki.OpenRevocations(d.data.Revoked()); err != nil {
 		return err
@@ -127,7 +128,7 @@ func (d *daemon) loadState() error {
 	if ca, err := pki.Load(filepath.Dir(cfg.TLS.CA)); err == nil {
 		d.enroller = &receiver.Enroller{CA: ca, DataDir: cfg.DataDir, Lifetime: cfg.Certs.HostLifetime.Duration(), Grace: cfg.Certs.RenewGrace.Duration(),
 			ReleaseKey: cfg.ReleaseKey,
-			Rejoined:   func(host string) error { return fleethealth.ClearRemoved(cfg.DataDir, host) }}
+			Rejoined:   func(host string) error { return d.removed.Clear(host) }}
 		d.enroller.Trust = trust.New(trust.Files(d.data), d.tokens)
 	} else {
 		d.log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
@@ -171,7 +172,7 @@ func (d *daemon) view(ctx context.Context, now time.Time) (*fleethealth.View, er
 	if srv := d.published.Load(); srv != nil {
 		accepted = srv.Gate().Summary()
 	}
-	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.health})
+	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.health, Removed: d.removed})
 }
 
 // dashboard builds the web view, given the server's check of an admin
