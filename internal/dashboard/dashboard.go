@@ -36,8 +36,10 @@ type Options struct {
 	// HostHealth holds the hosts' doctor snapshots (nil: DataDir's
 	// host-health folder).
 	HostHealth hosthealth.Store
-	Fleet      func(ctx context.Context, now time.Time) (*fleethealth.View, error)
-	Streams    store.Streams
+	// Detector keeps the detector's alerts (nil: DataDir's).
+	Detector fleethealth.Store
+	Fleet    func(ctx context.Context, now time.Time) (*fleethealth.View, error)
+	Streams  store.Streams
 	// AdminToken names the admin whose token has this token.Sum; it is
 	// asked again on every request of a session, so a revoked token ends
 	// it.
@@ -78,6 +80,9 @@ const (
 func New(opt Options) (*UI, error) {
 	if opt.HostHealth == nil {
 		opt.HostHealth = hosthealth.Folder(datadir.Dir(opt.DataDir).HostHealth())
+	}
+	if opt.Detector == nil {
+		opt.Detector = fleethealth.Files(opt.DataDir, "")
 	}
 	if opt.SessionTTL <= 0 {
 		opt.SessionTTL = 12 * time.Hour

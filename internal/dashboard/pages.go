@@ -1,23 +1,15 @@
 package dashboard
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
-	"io"
-	"io/fs"
 	"math"
 	"net/http"
-	"os"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/human"
@@ -136,7 +128,7 @@ func (u *UI) hostPage(w http.ResponseWriter, r *http.Request, admin string) {
 		}
 	}
 	snap := readSnapshot(u.opt.HostHealth, host)
-	alerts, err := readAlerts(u.opt.DataDir, func(a fleethealth.Alert) bool { return a.Host == host }, 50)
+	alerts, err := u.opt.Detector.ReadAlerts(func(a fleethealth.Alert) bool { return a.Host == host }, 50)
 	if err != nil {
 		u.fail(w, err)
 		return
@@ -215,34 +207,6 @@ func readSnapshot(snaps hosthealth.Store, host string) *hosthealth.Report {
 	return rep
 }
 
-// readAlerts reads alerts.jsonl, newest first, at most limit that keep
-// says to keep; it reads only the file's last 8 MiB.
-func readAlerts(data string, keep func(fleethealth.Alert) bool, limit int) ([]fleethealth.Alert, error) {
-	f, err := os.Open(datadir.Dir(data).Alerts())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > 8<<20 {
-		f.Seek(st.Size()-8<<20, io.SeekStart)
-	}
-	var out []fleethealth.Alert
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var a fleethealth.Alert
-		if json.Unmarshal(sc.Bytes(), &a) != nil || !keep(a) {
-			continue // a torn or cut first line
-		}
-		out = append(out, a)
-	}
-	slices.Reverse(out)
-	return out[:min(len(out), limit)], nil
-}
-
 func (u *UI) alertsPage(w http.ResponseWriter, r *http.Request, admin string) {
 	host, symptom := strings.TrimSpace(r.URL.Query().Get("host")), strings.TrimSpace(r.URL.Query().Get("symptom"))
 	if h, err := names.Host(host); err == nil {
@@ -250,7 +214,7 @@ func (u *UI) alertsPage(w http.ResponseWriter, r *http.Request, admin string) {
 	}
 	// One read: the filter's choices come from every alert, the rows from
 	// those that match.
-	all, err := readAlerts(u.opt.DataDir, func(fleethealth.Alert) bool { return true }, math.MaxInt)
+	all, err := u.opt.Detector.ReadAlerts(func(fleethealth.Alert) bool { return true }, math.MaxInt)
 	if err != nil {
 		u.fail(w, err)
 		return

@@ -6,11 +6,9 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -19,7 +17,6 @@ import (
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/index"
-	"github.com/cis490/cis490/internal/vfs"
 )
 
 // Options configure one run of the detector.
@@ -45,16 +42,11 @@ type Options struct {
 	// Removed are the hosts taken out of the fleet (nil: DataDir's
 	// removed-hosts file).
 	Removed Removals
-	Log     *slog.Logger
-	HTTP    *http.Client
-}
-
-// stateDir is where the state and its lock live.
-func (o *Options) stateDir() string {
-	if o.StateDir != "" {
-		return o.StateDir
-	}
-	return datadir.Dir(o.DataDir).FleetHealth()
+	// Store keeps the detector's state, lock and alerts (nil: Files in
+	// DataDir, or StateDir).
+	Store Store
+	Log   *slog.Logger
+	HTTP  *http.Client
 }
 
 // hostHealth is where the doctor snapshots are read from.
@@ -71,6 +63,14 @@ func (o *Options) removed() Removals {
 		return o.Removed
 	}
 	return RemovedFile(datadir.Dir(o.DataDir))
+}
+
+// store is where the state, the lock and the alerts are kept.
+func (o *Options) store() Store {
+	if o.Store != nil {
+		return o.Store
+	}
+	return Files(o.DataDir, o.StateDir)
 }
 
 // AlertsFile is where the run appends alert lines.
@@ -110,22 +110,15 @@ type State struct {
 	Outbox     []Outgoing        `json:"outbox,omitempty"`
 }
 
-// StatePath is the state file in a state folder (data_dir's fleet-health
-// or a replay's --state); the folder's inside is the detector's own.
-func StatePath(dir string) string { return filepath.Join(dir, "state.gob") }
-
-// lockPath is the lock a run holds on its state folder.
-func lockPath(dir string) string { return filepath.Join(dir, "lock") }
-
-// readState reads the state in dir: a missing one is a fresh state, an
-// unreadable one a *corruptState (the caller decides what to do with it).
-func readState(dir string) (*State, error) {
+// readState reads the saved state: a missing one is a fresh state, an
+// undecodable one a *corruptState (the caller decides what to do with it).
+func readState(s Store) (*State, error) {
 	st := &State{Version: StateVersion}
-	b, err := os.ReadFile(StatePath(dir))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	b, err := s.LoadState()
+	if err != nil {
 		return nil, fmt.Errorf("read the detector's state: %w", err) // permissions: not corruption
 	}
-	if err == nil {
+	if b != nil {
 		if derr := decodeState(b, st); derr != nil {
 			return nil, &corruptState{derr}
 		}
@@ -146,20 +139,21 @@ func (c *corruptState) Error() string { return c.err.Error() }
 // loadState reads the state; a missing one is a first run, and a corrupt
 // one is moved aside and rebuilt (from the last 24 h of the index), never
 // a crash loop.
-func loadState(dir string, dry bool, log *slog.Logger) (*State, error) {
-	st, err := readState(dir)
+func loadState(s Store, dry bool, log *slog.Logger) (*State, error) {
+	st, err := readState(s)
 	var corrupt *corruptState
 	if !errors.As(err, &corrupt) {
 		return st, err
 	}
-	aside := StatePath(dir) + ".corrupt"
+	aside := "(not moved: a dry run)"
 	if !dry {
-		if rerr := os.Rename(StatePath(dir), aside); rerr != nil {
+		var rerr error
+		if aside, rerr = s.SetAside(); rerr != nil {
 			return nil, fmt.Errorf("the detector's state is unreadable (%v) and cannot be moved aside: %w", err, rerr)
 		}
 	}
 	log.Warn("the detector's state is unreadable; rebuilding it from the last day of the index (alerts already sent this hour may repeat)",
-		"file", StatePath(dir), "moved_to", aside, "err", err)
+		"moved_to", aside, "err", err)
 	return &State{Version: StateVersion, Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}, nil
 }
 
@@ -193,20 +187,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Now = time.Now()
 	}
 	o.Now = o.Now.UTC()
+	keep := o.store()
 	if !o.DryRun {
-		if err := os.MkdirAll(o.stateDir(), 0o750); err != nil {
-			return nil, fmt.Errorf("make the detector's folder: %w", err)
-		}
-		unlock, err := vfs.Lock(lockPath(o.stateDir()), 0o640)
+		unlock, err := keep.Lock()
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
-		// A maintainer running it by hand as root must not leave files
-		// the timer's user cannot write.
-		defer vfs.OwnLike(o.DataDir, o.stateDir(), lockPath(o.stateDir()), StatePath(o.stateDir()), o.AlertsFile())
 	}
-	st, err := loadState(o.stateDir(), o.DryRun, o.Log)
+	st, err := loadState(keep, o.DryRun, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +231,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.DryRun {
 		return res, nil
 	}
-	if err := appendAlerts(o.AlertsFile(), alerts); err != nil {
+	if err := keep.AppendAlerts(alerts); err != nil {
 		return nil, err
 	}
 	// Syslog before the state moves on: a crash in between repeats the
@@ -254,13 +243,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if dropped > 0 {
 		o.Log.Warn("a notifier has failed for long; its oldest undelivered alerts are dropped (they are still in alerts.jsonl)", "dropped", dropped)
 	}
-	if err := saveState(o.stateDir(), st); err != nil {
+	if err := saveState(keep, st); err != nil {
 		return nil, err
 	}
 	waiting := len(st.Outbox)
 	res.Failed = flush(ctx, o, st)
 	if len(st.Outbox) != waiting || res.Failed > 0 {
-		if err := saveState(o.stateDir(), st); err != nil {
+		if err := saveState(keep, st); err != nil {
 			return nil, err
 		}
 	}
@@ -329,49 +318,13 @@ func toSyslog(spec string, alerts []Alert, log *slog.Logger) {
 	}
 }
 
-// appendAlerts appends the lines to alerts.jsonl and syncs them before the
-// state moves on, so an alert is never lost (a crash in between sends it
-// again rather than not at all).
-func appendAlerts(p string, alerts []Alert) error {
-	if len(alerts) == 0 {
-		return nil
-	}
-	var buf []byte
-	for _, a := range alerts {
-		b, err := a.MarshalJSON()
-		if err != nil {
-			return err
-		}
-		buf = append(append(buf, b...), '\n')
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("open the alert file: %w", err)
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("stat the alert file %s: %w", p, err)
-	}
-	if _, err := f.Write(buf); err != nil {
-		f.Truncate(info.Size()) // no torn line for the next run to append after
-		f.Close()
-		return fmt.Errorf("write the alert file %s: %w", p, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync the alert file %s: %w", p, err)
-	}
-	return f.Close()
-}
-
-func saveState(dir string, st *State) error {
+func saveState(s Store, st *State) error {
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 		return fmt.Errorf("encode the detector's state: %w", err)
 	}
 	b := buf.Bytes()
-	if err := vfs.WriteFileAtomic(vfs.OS{}, StatePath(dir), b, 0o640); err != nil {
+	if err := s.SaveState(b); err != nil {
 		return fmt.Errorf("save the detector's state: %w", err)
 	}
 	return nil

@@ -100,7 +100,7 @@ func BuildView(ctx context.Context, o Options) (*View, error) {
 	cfg, accepted, data := o.Cfg, o.Accepted, o.DataDir
 	now := o.Now.UTC()
 	d := datadir.Dir(data)
-	st, err := readState(d.FleetHealth())
+	st, err := readState(o.store())
 	var corrupt *corruptState
 	if errors.As(err, &corrupt) { // the detector's next run moves it aside
 		st, err = &State{Hosts: map[string]*Host{}, Tracks: map[string]*Track{}}, nil

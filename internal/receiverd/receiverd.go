@@ -44,6 +44,7 @@ type daemon struct {
 	stg      *Storage
 	health   hosthealth.Store     // the doctor snapshots
 	removed  fleethealth.Removals // hosts taken out of the fleet
+	detector fleethealth.Store    // the detector's state, lock and alerts
 	enroller *receiver.Enroller   // nil: no CA key here
 	// published is the server once made: its gate learns of releases
 	// published to it, and the fleet view names what that live gate accepts.
@@ -119,6 +120,7 @@ func (d *daemon) loadState() error {
 		return fmt.Errorf("prepare the host-health folder: %w", err)
 	}
 	d.health, d.removed = health, fleethealth.RemovedFile(d.data)
+	d.detector = fleethealth.Files(d.cfg.DataDir, "")
 	var err error
 	if d.revoked, err = pki.OpenRevocations(d.data.Revoked()); err != nil {
 		return err
@@ -172,14 +174,14 @@ func (d *daemon) view(ctx context.Context, now time.Time) (*fleethealth.View, er
 	if srv := d.published.Load(); srv != nil {
 		accepted = srv.Gate().Summary()
 	}
-	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.health, Removed: d.removed})
+	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.health, Removed: d.removed, Store: d.detector})
 }
 
 // dashboard builds the web view, given the server's check of an admin
 // client certificate.
 func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool)) http.Handler {
 	ui, err := dashboard.New(dashboard.Options{
-		DataDir: d.cfg.DataDir, HostHealth: d.health, Streams: d.stg.Store, AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
+		DataDir: d.cfg.DataDir, HostHealth: d.health, Detector: d.detector, Streams: d.stg.Store, AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
 		Fleet:    d.view,
 		Sessions: dashboard.SessionsFile(d.data.Sessions()),
 		AdminToken: func(sum [32]byte) (string, bool) {

@@ -1,0 +1,155 @@
+package fleethealth
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/cis490/cis490/internal/datadir"
+	"github.com/cis490/cis490/internal/vfs"
+)
+
+// Store keeps what the detector carries between runs: its state, the lock
+// a run holds on it, and the alert lines. Files keeps them under data_dir
+// (or a replay's folder); a shared database would be a second
+// implementation. The state is opaque here: the detector encodes it.
+type Store interface {
+	// Lock holds off every other run on this state until unlock.
+	Lock() (unlock func(), err error)
+	// LoadState returns what SaveState last saved; nil when nothing was.
+	LoadState() ([]byte, error)
+	// SaveState replaces the state, atomically and durably.
+	SaveState(b []byte) error
+	// SetAside moves a state that cannot be decoded out of the way (kept
+	// for a post-mortem) and says where it went.
+	SetAside() (where string, err error)
+	// AppendAlerts adds the lines durably before it returns, all or none.
+	AppendAlerts(alerts []Alert) error
+	// ReadAlerts returns the latest alerts that keep keeps, newest first,
+	// at most limit.
+	ReadAlerts(keep func(Alert) bool, limit int) ([]Alert, error)
+}
+
+// Files is Store in the files every receiver has used: state.gob and lock
+// in <data_dir>/fleet-health, and <data_dir>/alerts.jsonl; with stateDir
+// set (a replay's --state) all three live in stateDir instead.
+func Files(data, stateDir string) Store {
+	f := files{data: data, dir: datadir.Dir(data).FleetHealth(), alerts: datadir.Dir(data).Alerts()}
+	if stateDir != "" {
+		f.dir, f.alerts = stateDir, filepath.Join(stateDir, "alerts.jsonl")
+	}
+	return f
+}
+
+type files struct{ data, dir, alerts string }
+
+// StatePath is the state file in a state folder (data_dir's fleet-health
+// or a replay's --state); the folder's inside is the detector's own.
+func StatePath(dir string) string { return filepath.Join(dir, "state.gob") }
+
+// lockPath is the lock a run holds on its state folder.
+func lockPath(dir string) string { return filepath.Join(dir, "lock") }
+
+func (f files) Lock() (func(), error) {
+	if err := os.MkdirAll(f.dir, 0o750); err != nil {
+		return nil, fmt.Errorf("make the detector's folder: %w", err)
+	}
+	unlock, err := vfs.Lock(lockPath(f.dir), 0o640)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		// A maintainer running it by hand as root must not leave files
+		// the timer's user cannot write.
+		vfs.OwnLike(f.data, f.dir, lockPath(f.dir), StatePath(f.dir), f.alerts)
+		unlock()
+	}, nil
+}
+
+func (f files) LoadState() ([]byte, error) {
+	b, err := os.ReadFile(StatePath(f.dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func (f files) SaveState(b []byte) error {
+	return vfs.WriteFileAtomic(vfs.OS{}, StatePath(f.dir), b, 0o640)
+}
+
+func (f files) SetAside() (string, error) {
+	aside := StatePath(f.dir) + ".corrupt"
+	return aside, os.Rename(StatePath(f.dir), aside)
+}
+
+// AppendAlerts appends the lines to alerts.jsonl and syncs them; a failed
+// write is cut off, so no torn line is left for the next run to append
+// after.
+func (f files) AppendAlerts(alerts []Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	var buf []byte
+	for _, a := range alerts {
+		b, err := a.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	p := f.alerts
+	fh, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open the alert file: %w", err)
+	}
+	info, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return fmt.Errorf("stat the alert file %s: %w", p, err)
+	}
+	if _, err := fh.Write(buf); err != nil {
+		fh.Truncate(info.Size())
+		fh.Close()
+		return fmt.Errorf("write the alert file %s: %w", p, err)
+	}
+	if err := fh.Sync(); err != nil {
+		fh.Close()
+		return fmt.Errorf("sync the alert file %s: %w", p, err)
+	}
+	return fh.Close()
+}
+
+// ReadAlerts reads only the file's last 8 MiB: the dashboard asks per
+// request, and the file only grows.
+func (f files) ReadAlerts(keep func(Alert) bool, limit int) ([]Alert, error) {
+	fh, err := os.Open(f.alerts)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err == nil && st.Size() > 8<<20 {
+		fh.Seek(st.Size()-8<<20, io.SeekStart)
+	}
+	var out []Alert
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var a Alert
+		if json.Unmarshal(sc.Bytes(), &a) != nil || !keep(a) {
+			continue // a torn or cut first line
+		}
+		out = append(out, a)
+	}
+	slices.Reverse(out)
+	return out[:min(len(out), limit)], nil
+}
