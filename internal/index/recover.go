@@ -126,8 +126,10 @@ func (w *Writer) verifyNewest() error {
 		return nil
 	}
 	journaled := make(map[uint64][]byte, len(w.pending))
+	lo := w.pending[0].seq // the journal holds lo, lo+1, … with no gap
 	for _, e := range w.pending {
 		journaled[e.seq] = e.payload
+		lo = min(lo, e.seq)
 	}
 	path := filepath.Join(w.dir, w.day)
 	b, err := vfs.ReadFile(w.fs, path)
@@ -147,7 +149,15 @@ func (w *Writer) verifyNewest() error {
 		if json.Unmarshal(raw, &l) != nil || (prev > 0 && l.Seq != prev+1) {
 			break // lines are numbered without gaps from the first numbered one
 		}
-		if p, ok := journaled[l.Seq]; ok && l.Seq > 0 && !bytes.Equal(p, raw) {
+		p, ok := journaled[l.Seq]
+		if ok && l.Seq > 0 && !bytes.Equal(p, raw) {
+			break
+		}
+		if !ok && l.Seq >= lo {
+			// Numbered where the journal holds every line, yet not in it: a
+			// seq garbled into another number, or a line never acknowledged.
+			// Without this, a garbled first line (no older file to follow)
+			// would pass and set the number the replay starts after.
 			break
 		}
 		prev = l.Seq

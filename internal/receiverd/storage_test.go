@@ -208,6 +208,7 @@ func TestStorageRecoversGarbledIndexLine(t *testing.T) {
 		{"key", `"instance":"req-3"`, `"inXtance":"req-3"`},
 		{"value", `"instance":"req-3"`, `"instance":"req-X"`},
 		{"seq", `"seq":4}`, `"seq":9}`},
+		{"first line's seq", `"seq":1}`, `"seq":9}`},
 		{"time", `"ts":"2026-11-27T10:00:03.000Z"`, `"ts":"2026-11-27T10:00:0X.000Z"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
