@@ -143,7 +143,11 @@ func (fl *follower) settleWait() time.Duration {
 	if fl.cur != nil || fl.quiet.since.IsZero() {
 		return 0
 	}
-	return max(settleTime-fl.now().Sub(fl.quiet.since), time.Millisecond)
+	d := settleTime - fl.now().Sub(fl.quiet.since)
+	if d < -settleTime {
+		return 0 // long past due: a look failed; the next poll tries again, never a spin
+	}
+	return max(d, time.Millisecond)
 }
 
 // start begins with the file at the path from its first byte.
@@ -152,6 +156,9 @@ func (fl *follower) start() error { return fl.openCurrent() }
 // openCurrent opens the file now at the path as a new generation.
 func (fl *follower) openCurrent() error {
 	f, err := os.Open(fl.path)
+	if err != nil {
+		fl.quiet = quietFile{} // nothing there to wait on
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		fl.cur = nil
 		return nil // it may appear later

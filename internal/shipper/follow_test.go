@@ -442,3 +442,25 @@ func TestFollowGenerationBornWhileWaiting(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowForgetsAVanishedQuietFile: a file without a line that the
+// follower waited on, then deleted, leaves nothing to wait on: the stream
+// is not told to look again every millisecond (a reviewer's find: it spun
+// until a new file appeared).
+func TestFollowForgetsAVanishedQuietFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "app.log")
+	appendTo(t, p, "partial")
+	fl, clock := testFollower(p)
+	defer fl.close()
+	if fl.start(); fl.cur != nil || fl.settleWait() <= 0 {
+		t.Fatalf("a fresh file without a line: identified %v, wait %v", fl.cur != nil, fl.settleWait())
+	}
+	os.Remove(p)
+	*clock = clock.Add(settleTime + time.Second)
+	if _, err := fl.next(64); !errors.Is(err, errNothing) {
+		t.Fatalf("next with no file: %v", err)
+	}
+	if d := fl.settleWait(); d != 0 {
+		t.Fatalf("with the file gone the stream is told to look again in %v", d)
+	}
+}
