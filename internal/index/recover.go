@@ -168,19 +168,27 @@ func (w *Writer) verifyNewest() error {
 		return nil
 	}
 	w.log.Warn("cut index lines that differ from the journal (a crash garbled them; the journal has them)", "file", w.day, "bytes", len(b)-keep)
-	f, err := w.fs.OpenFile(path, os.O_RDWR, 0)
+	if err := w.cut(w.day, int64(keep)); err != nil {
+		return err
+	}
+	w.seq = prev
+	return nil
+}
+
+// cut truncates the index file name to its first keep bytes, durably.
+func (w *Writer) cut(name string, keep int64) error {
+	f, err := w.fs.OpenFile(filepath.Join(w.dir, name), os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
-	err = f.Truncate(int64(keep))
+	err = f.Truncate(keep)
 	if err == nil {
 		err = f.Sync()
 	}
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("cut index file %s: %w", w.day, err)
+		return fmt.Errorf("cut index file %s: %w", name, err)
 	}
-	w.seq = prev
 	return nil
 }
 
@@ -216,17 +224,8 @@ func (w *Writer) cutBeyond(seq uint64) error {
 			return nil // this file ends at or before seq: so do older ones
 		}
 		w.log.Warn("cut index lines the journal never made durable (requests never answered)", "file", files[i], "bytes", len(b)-keep)
-		f, err := w.fs.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
+		if err := w.cut(files[i], int64(keep)); err != nil {
 			return err
-		}
-		err = f.Truncate(int64(keep))
-		if err == nil {
-			err = f.Sync()
-		}
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("cut index file %s: %w", files[i], err)
 		}
 		if keep > 0 {
 			return nil
