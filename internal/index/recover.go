@@ -39,6 +39,18 @@ func (w *Writer) repairTail(name string) error {
 	return nil
 }
 
+// lastSeqIn returns the sequence number of the last numbered line in files
+// (oldest first), or 0 when none has one.
+func (w *Writer) lastSeqIn(files []string) (uint64, error) {
+	for i := len(files) - 1; i >= 0; i-- {
+		seq, ok, err := w.lastSeq(files[i])
+		if err != nil || ok {
+			return seq, err
+		}
+	}
+	return 0, nil
+}
+
 // lastSeq returns the sequence number of the last line in name.
 func (w *Writer) lastSeq(name string) (uint64, bool, error) {
 	b, err := vfs.ReadFile(w.fs, filepath.Join(w.dir, name))

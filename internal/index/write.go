@@ -72,24 +72,13 @@ func OpenWriter(fsys vfs.FS, dir string, g *groupsync.Group, log *slog.Logger) (
 		}
 		w.day = newest // lines never go to an older file than this
 	}
-	for i := len(files) - 1; i >= 0; i-- {
-		seq, ok, err := w.lastSeq(files[i])
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			w.seq = seq
-			break
-		}
+	if w.seq, err = w.lastSeqIn(files); err != nil {
+		return nil, err
 	}
-	for i := len(files) - 2; i >= 0; i-- {
-		seq, ok, err := w.lastSeq(files[i])
-		if err != nil {
+	if len(files) > 0 {
+		// The files before the newest were synced whole when it was made.
+		if w.base, err = w.lastSeqIn(files[:len(files)-1]); err != nil {
 			return nil, err
-		}
-		if ok {
-			w.base = seq
-			break
 		}
 	}
 	return w, nil
