@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-
-	"github.com/cis490/cis490/internal/vfs"
 )
 
-// repairTail cuts what follows the last whole JSON line of name, and syncs
-// what a killed process left in the page cache.
-func (w *Writer) repairTail(name string) error {
+// repairTail cuts what follows the last whole JSON line of name, checking
+// from byte from on (what was synced before is whole), and syncs what a
+// killed process left in the page cache.
+func (w *Writer) repairTail(name string, from int64) error {
 	f, err := w.fs.OpenFile(filepath.Join(w.dir, name), os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("open index file: %w", err)
@@ -23,7 +21,14 @@ func (w *Writer) repairTail(name string) error {
 	if err != nil {
 		return err
 	}
-	cut, err := tornTail(f, size)
+	cut := from
+	err = eachLine(f, from, func(line []byte, end int64) bool {
+		if !json.Valid(line) {
+			return false
+		}
+		cut = end
+		return true
+	})
 	if err != nil {
 		return err
 	}
@@ -53,15 +58,15 @@ func (w *Writer) lastSeqIn(files []string) (uint64, error) {
 
 // lastSeq returns the sequence number of the last line in name.
 func (w *Writer) lastSeq(name string) (uint64, bool, error) {
-	b, err := vfs.ReadFile(w.fs, filepath.Join(w.dir, name))
+	f, err := w.fs.OpenFile(filepath.Join(w.dir, name), os.O_RDONLY, 0)
 	if err != nil {
 		return 0, false, err
 	}
-	b = bytes.TrimRight(b, "\n")
-	if len(b) == 0 {
-		return 0, false, nil
+	defer f.Close()
+	last, err := lastLine(f)
+	if err != nil || len(last) == 0 {
+		return 0, false, err
 	}
-	last := b[bytes.LastIndexByte(b, '\n')+1:]
 	var l struct {
 		Seq uint64 `json:"seq"`
 	}
@@ -72,11 +77,11 @@ func (w *Writer) lastSeq(name string) (uint64, bool, error) {
 }
 
 // Collect keeps a journal entry found by the store's recovery if the day
-// files may be missing it or hold a garbled copy of it: any line of the
-// newest file, which alone can hold unsynced lines. Pass it as
-// store.Options.OnJournal.
+// files may be missing it or hold a garbled copy of it: a line of the
+// newest file (which alone can hold unsynced lines) after the sync mark.
+// Pass it as store.Options.OnJournal.
 func (w *Writer) Collect(seq uint64, payload []byte) {
-	if seq > w.base {
+	if seq > w.base && seq > w.mark.Seq {
 		w.pending = append(w.pending, entry{seq, bytes.Clone(payload)})
 	}
 }
@@ -143,44 +148,48 @@ func (w *Writer) verifyNewest() error {
 		journaled[e.seq] = e.payload
 		lo = min(lo, e.seq)
 	}
-	path := filepath.Join(w.dir, w.day)
-	b, err := vfs.ReadFile(w.fs, path)
+	f, err := w.fs.OpenFile(filepath.Join(w.dir, w.day), os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
-	prev, keep := w.base, 0
-	for off := 0; off < len(b); {
-		n := bytes.IndexByte(b[off:], '\n')
-		if n < 0 {
-			break
-		}
-		raw := b[off : off+n]
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return err
+	}
+	keep, prev := w.mark.from(w.day)
+	if prev == 0 {
+		prev = w.base
+	}
+	err = eachLine(f, keep, func(raw []byte, end int64) bool {
 		var l struct {
 			Seq uint64 `json:"seq"`
 		}
 		if json.Unmarshal(raw, &l) != nil || (prev > 0 && l.Seq != prev+1) {
-			break // lines are numbered without gaps from the first numbered one
+			return false // lines are numbered without gaps from the first numbered one
 		}
 		p, ok := journaled[l.Seq]
 		if ok && l.Seq > 0 && !bytes.Equal(p, raw) {
-			break
+			return false
 		}
 		if !ok && l.Seq >= lo {
 			// Numbered where the journal holds every line, yet not in it: a
 			// seq garbled into another number, or a line never acknowledged.
 			// Without this, a garbled first line (no older file to follow)
 			// would pass and set the number the replay starts after.
-			break
+			return false
 		}
-		prev = l.Seq
-		off += n + 1
-		keep = off
+		prev, keep = l.Seq, end
+		return true
+	})
+	if err != nil {
+		return err
 	}
-	if keep == len(b) {
+	if keep == size {
 		return nil
 	}
-	w.log.Warn("cut index lines that differ from the journal (a crash garbled them; the journal has them)", "file", w.day, "bytes", len(b)-keep)
-	if err := w.cut(w.day, int64(keep)); err != nil {
+	w.log.Warn("cut index lines that differ from the journal (a crash garbled them; the journal has them)", "file", w.day, "bytes", size-keep)
+	if err := w.cut(w.day, keep); err != nil {
 		return err
 	}
 	w.seq = prev
@@ -211,32 +220,15 @@ func (w *Writer) cutBeyond(seq uint64) error {
 	if err != nil {
 		return err
 	}
-	for i := len(files) - 1; i >= 0; i-- {
-		path := filepath.Join(w.dir, files[i])
-		b, err := vfs.ReadFile(w.fs, path)
+	for i := len(files) - 1; i >= 0 && files[i] >= w.mark.File; i-- {
+		keep, cut, err := w.keepUpTo(files[i], seq)
 		if err != nil {
 			return err
 		}
-		keep := 0
-		for off := 0; off < len(b); {
-			n := bytes.IndexByte(b[off:], '\n')
-			if n < 0 {
-				break
-			}
-			var l struct {
-				Seq uint64 `json:"seq"`
-			}
-			if json.Unmarshal(b[off:off+n], &l) == nil && l.Seq > seq {
-				break
-			}
-			off += n + 1
-			keep = off
-		}
-		if keep == len(b) {
+		if !cut {
 			return nil // this file ends at or before seq: so do older ones
 		}
-		w.log.Warn("cut index lines the journal never made durable (requests never answered)", "file", files[i], "bytes", len(b)-keep)
-		if err := w.cut(files[i], int64(keep)); err != nil {
+		if err := w.cut(files[i], keep); err != nil {
 			return err
 		}
 		if keep > 0 {
@@ -246,24 +238,33 @@ func (w *Writer) cutBeyond(seq uint64) error {
 	return nil
 }
 
-// tornTail returns the length of f's valid prefix: whole lines that are
-// JSON. Only unsynced bytes can be torn or garbled, and syncs cover a prefix,
-// so the first bad line and everything after it were never acknowledged.
-func tornTail(f vfs.File, size int64) (int64, error) {
-	buf := make([]byte, size)
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
-		return 0, fmt.Errorf("read index file: %w", err)
+// keepUpTo returns the length of name's prefix of lines numbered up to seq,
+// and whether lines beyond it follow. Lines before the sync mark are known
+// durable in the journal: the search starts there.
+func (w *Writer) keepUpTo(name string, seq uint64) (int64, bool, error) {
+	f, err := w.fs.OpenFile(filepath.Join(w.dir, name), os.O_RDONLY, 0)
+	if err != nil {
+		return 0, false, err
 	}
-	buf = buf[:n]
-	var valid int64
-	for len(buf) > 0 {
-		i := bytes.IndexByte(buf, '\n')
-		if i < 0 || !json.Valid(buf[:i]) {
-			break
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return 0, false, err
+	}
+	keep, _ := w.mark.from(name)
+	err = eachLine(f, keep, func(raw []byte, end int64) bool {
+		var l struct {
+			Seq uint64 `json:"seq"`
 		}
-		valid += int64(i + 1)
-		buf = buf[i+1:]
+		if json.Unmarshal(raw, &l) == nil && l.Seq > seq {
+			return false
+		}
+		keep = end
+		return true
+	})
+	if err != nil || keep == size {
+		return keep, false, err
 	}
-	return valid, nil
+	w.log.Warn("cut index lines the journal never made durable (requests never answered)", "file", name, "bytes", size-keep)
+	return keep, true, nil
 }

@@ -29,17 +29,29 @@ type Writer struct {
 	group *groupsync.Group
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	journal Journal
-	seq     uint64 // sequence number of the last line written
-	base    uint64 // last line of the files before the newest (synced whole)
-	day     string
-	f       vfs.File
-	size    int64
-	buf     []byte
-	enc     []byte
-	pending []entry // journal entries recovery may need to replay
+	mu       sync.Mutex
+	journal  Journal
+	seq      uint64 // sequence number of the last line written
+	base     uint64 // last line of the files before the newest (synced whole)
+	day      string
+	f        vfs.File
+	size     int64
+	buf      []byte
+	enc      []byte
+	pending  []entry  // journal entries recovery may need to replay
+	mark     syncMark // how far the day files were known good at start
+	last     groupsync.Ticket
+	dirty    int64         // bytes written since the last Sync
+	wantSync chan struct{} // Sync soon: recovery would replay much
+
+	syncMu   sync.Mutex // one Sync at a time, so marks only move forward
+	closeErr error      // Close could not sync: no line is vouched for since
 }
+
+// syncEvery is how many bytes of lines may be written between syncs before
+// the writer asks for one (see SyncWanted): what a crash makes recovery
+// keep from the journal stays small.
+const syncEvery = 8 << 20
 
 type entry struct {
 	seq     uint64
@@ -60,14 +72,16 @@ func OpenWriter(fsys vfs.FS, dir string, g *groupsync.Group, log *slog.Logger) (
 	if err := fsys.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create index folder: %w", err)
 	}
-	w := &Writer{dir: dir, fs: fsys, group: g, log: log}
+	w := &Writer{dir: dir, fs: fsys, group: g, log: log, wantSync: make(chan struct{}, 1)}
 	files, err := Files(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("list index folder: %w", err)
 	}
+	w.mark = w.readMark(files)
 	if len(files) > 0 {
 		newest := files[len(files)-1]
-		if err := w.repairTail(newest); err != nil {
+		from, _ := w.mark.from(newest)
+		if err := w.repairTail(newest, from); err != nil {
 			return nil, err
 		}
 		w.day = newest // lines never go to an older file than this
@@ -126,7 +140,13 @@ func (w *Writer) Append(l Line) (groupsync.Ticket, error) {
 	} else {
 		t = w.group.Wrote(w.f)
 	}
-	w.seq = l.Seq
+	w.seq, w.last = l.Seq, t
+	if w.dirty += int64(len(b)) + 1; w.dirty > syncEvery {
+		select {
+		case w.wantSync <- struct{}{}:
+		default:
+		}
+	}
 	return t, nil
 }
 
@@ -183,34 +203,74 @@ func (w *Writer) openDay(name string) error {
 	return nil
 }
 
+// SyncWanted is signalled when many lines were written since the last
+// Sync; the owner then calls Sync (it also does so on a timer).
+func (w *Writer) SyncWanted() <-chan struct{} { return w.wantSync }
+
 // Sync makes every line written so far durable in the day file and returns
 // the last one's sequence number: entries up to it are no longer needed in
-// the journal.
+// the journal. Once the journal holds them too, it records how far the
+// files are good (synced.json), so recovery after a crash starts there.
 func (w *Writer) Sync() (uint64, error) {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f != nil {
-		if err := w.f.Sync(); err != nil {
-			// The day file may have lost lines the journal still holds;
-			// stop, so recovery writes them back before the journal is
-			// trimmed.
-			err = fmt.Errorf("sync index file: %w", err)
-			w.group.Fail(err)
-			return 0, err
-		}
+	if w.f == nil {
+		defer w.mu.Unlock()
+		return w.seq, w.closeErr // closed: Close synced, or failed to
 	}
-	return w.seq, nil
+	if err := w.f.Sync(); err != nil {
+		w.mu.Unlock()
+		// The day file may have lost lines the journal still holds;
+		// stop, so recovery writes them back before the journal is
+		// trimmed.
+		err = fmt.Errorf("sync index file: %w", err)
+		w.group.Fail(err)
+		return 0, err
+	}
+	m, t := syncMark{File: w.day, Size: w.size, Seq: w.seq}, w.last
+	w.dirty = 0
+	w.mu.Unlock()
+	return m.Seq, w.markSynced(m, t)
 }
 
-// Close syncs and closes the current file.
+// markSynced records m once the journal has made ticket t (the last line's
+// entry) durable: only then are m's lines durable in both places.
+func (w *Writer) markSynced(m syncMark, t groupsync.Ticket) error {
+	if m == w.mark || m.Seq == 0 {
+		return nil
+	}
+	if w.journal != nil {
+		if err := w.group.Wait(context.Background(), t); err != nil {
+			return fmt.Errorf("sync index file: %w", err)
+		}
+	}
+	if err := w.writeMark(m); err != nil {
+		return err
+	}
+	w.mark = m
+	return nil
+}
+
+// Close syncs and closes the current file and records the sync mark.
 func (w *Writer) Close() error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.f == nil {
+		w.mu.Unlock()
 		return nil
 	}
 	err := w.f.Sync()
 	w.f.Close()
 	w.f = nil
-	return err
+	if err != nil {
+		w.closeErr = fmt.Errorf("sync index file at close: %w", err)
+	}
+	m, t := syncMark{File: w.day, Size: w.size, Seq: w.seq}, w.last
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return w.markSynced(m, t)
 }

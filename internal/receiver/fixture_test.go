@@ -122,7 +122,7 @@ func openStorage(t *testing.T, dir string, so store.Options) (*store.Store, *ind
 	if err != nil {
 		t.Fatal(err)
 	}
-	so.Dir, so.Sync, so.OnJournal, so.BeforeDrop = datadir.Dir(dir).Logs(), g, ix.Collect, ix.Sync
+	so.Dir, so.Sync, so.OnJournal, so.JournalSafe = datadir.Dir(dir).Logs(), g, ix.Collect, ix.Sync
 	st, err := store.Open(so)
 	if err != nil {
 		ix.Close()

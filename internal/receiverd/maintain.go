@@ -10,12 +10,13 @@ import (
 	"github.com/cis490/cis490/internal/pki"
 )
 
-// maintain runs retention and index pruning in the background.
+// maintain runs retention and index pruning in the background, and syncs
+// the index every minute or sooner when many lines were written: that
+// bounds what recovery replays from the journal after a crash.
 func maintain(ctx context.Context, stg *Storage, cfg *config.Receiver, log *slog.Logger) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
-		// Bounds what recovery replays from the journal after a crash.
 		if _, err := stg.Index.Sync(); err != nil {
 			log.Error("sync index", "err", err)
 		}
@@ -25,10 +26,25 @@ func maintain(ctx context.Context, stg *Storage, cfg *config.Receiver, log *slog
 		if _, err := stg.Index.Prune(time.Now(), cfg.Index.MaxAge.Duration(), int64(cfg.Index.MaxBytes)); err != nil {
 			log.Error("prune index", "err", err)
 		}
+		if !waitSyncing(ctx, t.C, stg, log) {
+			return
+		}
+	}
+}
+
+// waitSyncing waits for the next tick, syncing the index whenever it asks;
+// it reports false once ctx is done.
+func waitSyncing(ctx context.Context, tick <-chan time.Time, stg *Storage, log *slog.Logger) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
+			return false
+		case <-tick:
+			return true
+		case <-stg.Index.SyncWanted():
+			if _, err := stg.Index.Sync(); err != nil {
+				log.Error("sync index", "err", err)
+			}
 		}
 	}
 }

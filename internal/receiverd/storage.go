@@ -26,7 +26,7 @@ type Storage struct {
 }
 
 // OpenStorage recovers the store and the index in dataDir. so configures
-// the store; its Dir, Sync, OnJournal and BeforeDrop are set here.
+// the store; its Dir, Sync, OnJournal and JournalSafe are set here.
 func OpenStorage(dataDir string, so store.Options, log *slog.Logger) (*Storage, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -41,7 +41,7 @@ func OpenStorage(dataDir string, so store.Options, log *slog.Logger) (*Storage, 
 		return nil, err
 	}
 	so.Dir = datadir.Dir(dataDir).Logs()
-	so.Sync, so.OnJournal, so.BeforeDrop = s.Sync, ix.Collect, ix.Sync
+	so.Sync, so.OnJournal, so.JournalSafe = s.Sync, ix.Collect, ix.Sync
 	if so.Log == nil {
 		so.Log = log.With("component", "store")
 	}
@@ -56,6 +56,7 @@ func OpenStorage(dataDir string, so store.Options, log *slog.Logger) (*Storage, 
 		s.halt()
 		return nil, fmt.Errorf("recover index: %w", err)
 	}
+	st.StartIndexer() // the index has taken what it needed from the journal
 	s.Store, s.Index = st, ix
 	return s, nil
 }

@@ -204,12 +204,17 @@ func seqCheck(fsys *crashfs.FS) error {
 // journal's copy: every acknowledged request keeps exactly its own line.
 // (TestStoragePowerLoss meets this rarely: crashfs's GarbageTail.)
 func TestStorageRecoversGarbledIndexLine(t *testing.T) {
-	for _, c := range []struct{ name, from, to string }{
-		{"key", `"instance":"req-3"`, `"inXtance":"req-3"`},
-		{"value", `"instance":"req-3"`, `"instance":"req-X"`},
-		{"seq", `"seq":4}`, `"seq":9}`},
-		{"first line's seq", `"seq":1}`, `"seq":9}`},
-		{"time", `"ts":"2026-11-27T10:00:03.000Z"`, `"ts":"2026-11-27T10:00:0X.000Z"`},
+	for _, c := range []struct {
+		name, from, to string
+		syncAfter      int // lines written before the index's sync mark
+	}{
+		{"key", `"instance":"req-3"`, `"inXtance":"req-3"`, 0},
+		{"value", `"instance":"req-3"`, `"instance":"req-X"`, 0},
+		{"seq", `"seq":4}`, `"seq":9}`, 0},
+		{"first line's seq", `"seq":1}`, `"seq":9}`, 0},
+		{"time", `"ts":"2026-11-27T10:00:03.000Z"`, `"ts":"2026-11-27T10:00:0X.000Z"`, 0},
+		{"value after the sync mark", `"instance":"req-3"`, `"instance":"req-X"`, 3},
+		{"seq right after the sync mark", `"seq":4}`, `"seq":9}`, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fsys := crashfs.New(rand.New(rand.NewPCG(1, 2)))
@@ -222,6 +227,11 @@ func TestStorageRecoversGarbledIndexLine(t *testing.T) {
 				l := index.Line{TS: day.Add(time.Duration(i) * time.Second), Host: "h0", Instance: fmt.Sprintf("req-%d", i), Method: "PUT", Endpoint: "logs", Status: 201}
 				if err := stg.Index.Write(context.Background(), l); err != nil {
 					t.Fatal(err)
+				}
+				if i+1 == c.syncAfter {
+					if _, err := stg.Index.Sync(); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			// What the disk holds after the power loss: the unsynced line

@@ -70,7 +70,7 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error
 	overlap := min(length-offset, int64(len(data)))
 	if overlap > 0 {
 		stored := make([]byte, overlap)
-		if err := st.readAt(stored, offset); err != nil {
+		if err := s.readAt(st, stored, offset); err != nil {
 			return refuse(err)
 		}
 		if !bytes.Equal(stored, data[:overlap]) {
@@ -93,12 +93,13 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error
 	if gen.ID == "" { // a PUT without generation headers keeps the last one
 		rec.gen, rec.genStart = st.gen, st.genStart
 	}
-	seg, pos, t, err := s.write(&rec)
+	seg, pos, t, err := s.write(&rec, st)
 	if err != nil {
 		hu.release(int64(len(tail)))
 		return refuse(err)
 	}
-	st.extents = append(st.extents, extent{off: length, n: int64(len(tail)), seg: seg, pos: pos, time: now, t: t})
+	st.add(seg, extent{off: length, n: int64(len(tail)), pos: pos, time: now})
+	st.unsynced = append(st.unsynced, unsynced{t, length})
 	st.length += int64(len(tail))
 	st.gen, st.genStart, st.updated, st.last = rec.gen, rec.genStart, now, t
 	newLen := st.length
@@ -117,7 +118,7 @@ func (s *Store) durable(t groupsync.Ticket) Durable { return s.group.Durable(t) 
 // before it, and recovery hands it back through Options.OnJournal.
 func (s *Store) Journal(seq uint64, payload []byte) (groupsync.Ticket, error) {
 	rec := record{kind: kindAux, offset: int64(seq), time: s.now().UnixNano(), data: payload}
-	_, _, t, err := s.write(&rec)
+	_, _, t, err := s.write(&rec, nil)
 	return t, err
 }
 
@@ -139,7 +140,7 @@ func (s *Store) lockStream(key Key) (*stream, *hostUsage, error) {
 // dropIfEmpty forgets st if it holds nothing and never did; the caller holds
 // st.mu.
 func (s *Store) dropIfEmpty(st *stream) {
-	if st.length != 0 || st.start != 0 || len(st.extents) != 0 || st.gen != "" {
+	if st.length != 0 || st.start != 0 || len(st.spans) != 0 || st.gen != "" {
 		return
 	}
 	s.mu.Lock()
@@ -220,10 +221,23 @@ func (hu *hostUsage) release(n int64) {
 // splitWrite is the data size above which a record is written in two parts.
 const splitWrite = 16 << 10
 
+// add records e, stored in seg, before st.gen takes the record's
+// generation; the caller holds st.mu.
+func (st *stream) add(seg *segment, e extent) {
+	if n := len(st.spans); n == 0 || st.spans[n-1].seg != seg {
+		if n > 0 && !st.spans[n-1].onDisk {
+			st.endGen = append(st.endGen, genAt{st.spans[n-1].seg, st.gen, st.genStart})
+		}
+		st.spans = append(st.spans, span{off: e.off, time: e.time, seg: seg})
+	}
+	st.ext = append(st.ext, e)
+}
+
 // write appends rec to the active segment, rotating first when it is full,
-// and returns where rec's data lies and the commit ticket covering it. A
+// and returns where rec's data lies and the commit ticket covering it; the
+// segment notes st, the stream the record belongs to, for its index. A
 // failed write is cut back off, so no partial record is left before later ones.
-func (s *Store) write(rec *record) (*segment, int64, groupsync.Ticket, error) {
+func (s *Store) write(rec *record, st *stream) (*segment, int64, groupsync.Ticket, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.RLock()
@@ -253,6 +267,11 @@ func (s *Store) write(rec *record) (*segment, int64, groupsync.Ticket, error) {
 	}
 	seg.size += rec.size()
 	seg.newest = rec.time
+	if st != nil {
+		seg.touched[st] = struct{}{}
+	} else {
+		seg.journalMax = max(seg.journalMax, uint64(rec.offset))
+	}
 	t := s.group.Wrote(seg.f)
 	dataPos := pos + headerSize + int64(len(rec.key)+len(rec.gen))
 	return seg, dataPos, t, nil

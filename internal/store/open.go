@@ -10,10 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
+	"sync"
 	"syscall"
-	"time"
 
 	"github.com/cis490/cis490/internal/vfs"
 )
@@ -28,11 +26,23 @@ const (
 )
 
 type segment struct {
-	seq    uint64
-	name   string
-	f      vfs.File
-	size   int64
-	newest int64 // unix nanoseconds of the newest record
+	seq        uint64
+	name       string
+	f          vfs.File
+	size       int64
+	newest     int64  // unix nanoseconds of the newest record
+	journalMax uint64 // highest journal sequence number in it
+
+	// Until its index file is written: the streams with bytes in it.
+	// Written under Store.wmu while it is active, read by the indexer once
+	// it is sealed.
+	touched map[*stream]struct{}
+	indexed bool // its index file is durable; guarded by Store.retainMu
+
+	ixMu  sync.Mutex // guards the open index file
+	ix    vfs.File
+	ixAt  int64 // where its entries begin
+	ixErr error
 }
 
 func segName(seq uint64) string { return fmt.Sprintf("%s%016d%s", segPrefix, seq, segSuffix) }
@@ -55,8 +65,9 @@ type snapStream struct {
 	Updated  int64  `json:"updated"`
 }
 
-// Open recovers the store in opt.Dir: it reads every segment, cuts a torn
-// tail off the newest, and rebuilds the streams. opt.Sync must be running
+// Open recovers the store in opt.Dir: it reads the sealed segments' index
+// files and the other segments whole, cuts a torn tail off the newest, and
+// rebuilds the streams. opt.Sync must be running
 // (or run soon) for appends to return.
 func Open(opt Options) (*Store, error) {
 	if opt.FS == nil {
@@ -71,7 +82,8 @@ func Open(opt Options) (*Store, error) {
 	if opt.Sync == nil {
 		return nil, errors.New("store: no sync group")
 	}
-	s := &Store{opt: opt, fs: opt.FS, group: opt.Sync, streams: map[Key]*stream{}, hosts: map[string]*hostUsage{}}
+	s := &Store{opt: opt, fs: opt.FS, group: opt.Sync, streams: map[Key]*stream{}, hosts: map[string]*hostUsage{},
+		idxWake: make(chan struct{}, 1), idxStop: make(chan struct{}), idxDone: make(chan struct{})}
 	if err := s.fs.MkdirAll(opt.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create store folder: %w", err)
 	}
@@ -82,6 +94,9 @@ func Open(opt Options) (*Store, error) {
 	if err := s.recover(snap); err != nil {
 		s.closeFiles()
 		return nil, err
+	}
+	if opt.JournalSafe == nil {
+		s.StartIndexer()
 	}
 	return s, nil
 }
@@ -109,153 +124,6 @@ func (s *Store) readSnapshot() (map[Key]snapStream, error) {
 	return m, nil
 }
 
-func (s *Store) recover(snap map[Key]snapStream) error {
-	names, err := s.fs.ReadDir(s.opt.Dir)
-	if err != nil {
-		return fmt.Errorf("list store folder: %w", err)
-	}
-	var seqs []uint64
-	for _, n := range names {
-		if !strings.HasPrefix(n, segPrefix) || !strings.HasSuffix(n, segSuffix) {
-			continue
-		}
-		seq, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(n, segPrefix), segSuffix), 10, 64)
-		if err != nil {
-			continue
-		}
-		seqs = append(seqs, seq)
-	}
-	slices.Sort(seqs)
-	s.fresh = s.fresh && len(seqs) == 0
-
-	type replay struct {
-		snap     snapStream
-		inSnap   bool
-		firstOff int64
-		end      int64
-		has      bool
-	}
-	reps := map[Key]*replay{}
-	for k, e := range snap {
-		reps[k] = &replay{snap: e, inSnap: true}
-		st, _ := s.getStream(k)
-		st.start, st.length, st.gen, st.genStart, st.updated = e.Start, e.Length, e.Gen, e.GenStart, e.Updated
-	}
-	today := s.now().Unix() / 86400
-	dayBytes := map[string]int64{}
-	var skipped int
-	for i, seq := range seqs {
-		name := segName(seq)
-		f, err := s.fs.OpenFile(filepath.Join(s.opt.Dir, name), os.O_RDWR, 0)
-		if err != nil {
-			return fmt.Errorf("open segment %s: %w", name, err)
-		}
-		size, err := f.Size()
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("size of %s: %w", name, err)
-		}
-		seg := &segment{seq: seq, name: name, f: f}
-		s.segs = append(s.segs, seg)
-		// Segments before the newest two were synced whole before the next
-		// began: read their headers only.
-		verify := i >= len(seqs)-2
-		valid, err := scanSegment(f, size, verify, func(r scanned) {
-			seg.newest = max(seg.newest, r.time)
-			if r.kind == kindAux {
-				s.journalSeq = max(s.journalSeq, uint64(r.offset))
-				if s.opt.OnJournal != nil {
-					s.opt.OnJournal(uint64(r.offset), r.data)
-				}
-				return
-			}
-			host, strm, ok := strings.Cut(r.key, "/")
-			if !ok {
-				skipped++
-				return
-			}
-			k := Key{host, strm}
-			rp := reps[k]
-			if rp == nil {
-				rp = &replay{}
-				reps[k] = rp
-			}
-			n := int64(r.dataLen)
-			if rp.inSnap && r.offset+n <= rp.snap.Start {
-				return // dropped by retention; its segment not yet deleted
-			}
-			if rp.has && r.offset != rp.end {
-				skipped++ // not contiguous: cannot be a byte the host sent here
-				return
-			}
-			st, hu := s.getStream(k)
-			if !rp.has {
-				rp.has, rp.firstOff = true, r.offset
-			}
-			rp.end = r.offset + n
-			st.extents = append(st.extents, extent{off: r.offset, n: n, seg: seg, pos: r.dataPos, time: r.time})
-			if rp.end >= st.length {
-				st.length = rp.end
-				st.gen, st.genStart = r.gen, r.genStart
-			}
-			st.updated = max(st.updated, r.time)
-			if r.time/int64(time.Second)/86400 == today {
-				dayBytes[host] += n
-			}
-			_ = hu
-		})
-		if err != nil && !errors.Is(err, errTorn) {
-			return err
-		}
-		seg.size = valid
-		if valid < size {
-			s.opt.Log.Warn("cut a torn tail off a segment (bytes that were never acknowledged)",
-				"segment", name, "valid", valid, "cut", size-valid)
-			if err := f.Truncate(valid); err != nil {
-				return fmt.Errorf("truncate torn tail of %s: %w", name, err)
-			}
-		}
-		// A killed process leaves its unsynced writes in the page cache:
-		// make them durable before any of them is reported or confirmed.
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", name, err)
-		}
-	}
-	if err := s.fs.SyncDir(s.opt.Dir); err != nil {
-		return fmt.Errorf("sync store folder: %w", err)
-	}
-	if skipped > 0 {
-		s.opt.Log.Warn("skipped records that do not continue their stream", "count", skipped)
-	}
-	for k, rp := range reps {
-		st := s.streams[k]
-		if st == nil {
-			continue
-		}
-		switch {
-		case rp.has && rp.inSnap:
-			st.start = max(rp.snap.Start, rp.firstOff)
-		case rp.has:
-			st.start = rp.firstOff
-		default:
-			st.start = st.length // every byte was dropped by retention
-		}
-		hu := s.hosts[k.Host]
-		hu.total += st.length - st.start
-		hu.day, hu.today = today, dayBytes[k.Host]
-	}
-	if len(s.segs) == 0 || s.segs[len(s.segs)-1].size >= s.opt.SegmentSize {
-		var seq uint64 = 1
-		if len(s.segs) > 0 {
-			seq = s.segs[len(s.segs)-1].seq + 1
-		}
-		if _, err := s.newSegment(seq); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // newSegment creates segment seq durably (file and directory entry) and makes
 // it the active one.
 func (s *Store) newSegment(seq uint64) (*segment, error) {
@@ -268,7 +136,7 @@ func (s *Store) newSegment(seq uint64) (*segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("sync store folder: %w", err)
 	}
-	seg := &segment{seq: seq, name: name, f: f}
+	seg := &segment{seq: seq, name: name, f: f, touched: map[*stream]struct{}{}}
 	s.mu.Lock()
 	s.segs = append(s.segs, seg)
 	s.mu.Unlock()
@@ -289,7 +157,11 @@ func (s *Store) rotate(old *segment) (*segment, error) {
 		s.group.Fail(err)
 		return nil, s.group.Err()
 	}
-	return s.newSegment(old.seq + 1)
+	seg, err := s.newSegment(old.seq + 1)
+	if err == nil {
+		s.wakeIndexer()
+	}
+	return seg, err
 }
 
 // Close makes everything durable and closes the files.
@@ -301,6 +173,12 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	if s.idxRunning {
+		// The indexer finishes the segment at hand, so a clean restart
+		// need not read it whole.
+		close(s.idxStop)
+		<-s.idxDone
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var err error
@@ -313,8 +191,18 @@ func (s *Store) Close() error {
 
 func (s *Store) closeFiles() {
 	for _, seg := range s.segs {
-		seg.f.Close()
+		seg.close()
 	}
+}
+
+func (seg *segment) close() {
+	seg.f.Close()
+	seg.ixMu.Lock()
+	if seg.ix != nil {
+		seg.ix.Close()
+		seg.ix = nil
+	}
+	seg.ixMu.Unlock()
 }
 
 // DiskFree returns a function reporting the bytes available to an

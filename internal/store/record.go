@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -80,32 +81,41 @@ func (r *record) encodeHead(buf []byte, withData bool) []byte {
 
 var errTorn = errors.New("torn or corrupt record")
 
-// scanned is a record found by recovery; data is not kept, only where it is.
+// scanned is a record found by recovery; its slices are valid only during
+// the call that receives it.
 type scanned struct {
-	record
-	dataPos int64
-	dataLen int
+	kind     byte
+	key, gen []byte
+	offset   int64
+	time     int64
+	genStart int64
+	dataPos  int64
+	dataLen  int
+	data     []byte // journal entries only
 }
 
-// scanSegment reads the records of f from the start and returns them with the
-// size of the valid prefix. With verify, every record's CRC is checked (the
-// data is read); otherwise only headers are read, for segments sealed by a
-// sync before the next one was begun.
-func scanSegment(f vfs.File, size int64, verify bool, each func(scanned)) (valid int64, err error) {
+// scanSegment reads the records of f from the start, checking every CRC, and
+// returns the size of the valid prefix. It reads sequentially through one
+// buffer, so its memory does not grow with the segment, and it allocates
+// nothing per record.
+func scanSegment(f vfs.File, size int64, each func(*scanned)) (valid int64, err error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), int(min(max(size, 4096), 1<<20)))
 	var pos int64
-	hdr := make([]byte, headerSize+maxKey+maxGen)
-	var body []byte
+	var r scanned
+	var meta, aux []byte
 	for pos < size {
 		if size-pos < headerSize {
 			return pos, errTorn
 		}
-		if _, err := f.ReadAt(hdr[:headerSize], pos); err != nil {
+		hdr, err := br.Peek(headerSize)
+		if err != nil {
 			return pos, fmt.Errorf("read record header at %d: %w", pos, err)
 		}
 		kind := hdr[15]
 		if binary.LittleEndian.Uint32(hdr[0:]) != magic || (kind != kindData && kind != kindAux) {
 			return pos, errTorn
 		}
+		want := binary.LittleEndian.Uint32(hdr[4:])
 		dataLen := int64(binary.LittleEndian.Uint32(hdr[8:]))
 		keyLen := int64(binary.LittleEndian.Uint16(hdr[12:]))
 		genLen := int64(hdr[14])
@@ -116,42 +126,62 @@ func scanSegment(f vfs.File, size int64, verify bool, each func(scanned)) (valid
 		if pos+total > size {
 			return pos, errTorn
 		}
-		meta := hdr[headerSize : headerSize+keyLen+genLen]
-		if _, err := f.ReadAt(meta, pos+headerSize); err != nil {
-			return pos, fmt.Errorf("read record key at %d: %w", pos, err)
+		r = scanned{
+			kind:     kind,
+			offset:   int64(binary.LittleEndian.Uint64(hdr[16:])),
+			time:     int64(binary.LittleEndian.Uint64(hdr[24:])),
+			genStart: int64(binary.LittleEndian.Uint64(hdr[32:])),
+			dataPos:  pos + headerSize + keyLen + genLen,
+			dataLen:  int(dataLen),
 		}
-		if verify || kind == kindAux {
-			if cap(body) < int(total) {
-				body = make([]byte, total)
-			}
-			body = body[:total]
-			if _, err := f.ReadAt(body, pos); err != nil && err != io.EOF {
-				return pos, fmt.Errorf("read record at %d: %w", pos, err)
-			}
-			if crc32.Checksum(body[8:], castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
-				return pos, errTorn
-			}
-		}
-		s := scanned{
-			record: record{
-				kind:     kind,
-				key:      string(meta[:keyLen]),
-				gen:      string(meta[keyLen:]),
-				offset:   int64(binary.LittleEndian.Uint64(hdr[16:])),
-				time:     int64(binary.LittleEndian.Uint64(hdr[24:])),
-				genStart: int64(binary.LittleEndian.Uint64(hdr[32:])),
-			},
-			dataPos: pos + headerSize + keyLen + genLen,
-			dataLen: int(dataLen),
-		}
-		if s.offset < 0 || s.genStart < 0 {
+		if r.offset < 0 || r.genStart < 0 {
 			return pos, errTorn
 		}
-		if kind == kindAux {
-			s.data = body[total-dataLen:]
+		crc := crc32.Checksum(hdr[8:], castagnoli)
+		br.Discard(headerSize)
+		if meta, err = readFull(br, meta, int(keyLen+genLen)); err != nil {
+			return pos, fmt.Errorf("read record at %d: %w", pos, err)
 		}
-		each(s)
+		crc = crc32.Update(crc, castagnoli, meta)
+		r.key, r.gen = meta[:keyLen], meta[keyLen:]
+		if kind == kindAux {
+			if aux, err = readFull(br, aux, int(dataLen)); err != nil {
+				return pos, fmt.Errorf("read record at %d: %w", pos, err)
+			}
+			crc = crc32.Update(crc, castagnoli, aux)
+			r.data = aux
+		} else if crc, err = crcOf(br, crc, dataLen); err != nil {
+			return pos, fmt.Errorf("read record at %d: %w", pos, err)
+		}
+		if crc != want {
+			return pos, errTorn
+		}
+		each(&r)
 		pos += total
 	}
 	return pos, nil
+}
+
+// readFull reads n bytes from br into buf, reusing it.
+func readFull(br *bufio.Reader, buf []byte, n int) ([]byte, error) {
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	_, err := io.ReadFull(br, buf)
+	return buf, err
+}
+
+// crcOf continues crc over the next n bytes of br without copying them.
+func crcOf(br *bufio.Reader, crc uint32, n int64) (uint32, error) {
+	for n > 0 {
+		b, err := br.Peek(int(min(n, int64(br.Size()))))
+		if err != nil {
+			return crc, err
+		}
+		crc = crc32.Update(crc, castagnoli, b)
+		br.Discard(len(b))
+		n -= int64(len(b))
+	}
+	return crc, nil
 }

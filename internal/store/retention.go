@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"sort"
 
 	"github.com/cis490/cis490/internal/vfs"
 )
@@ -67,9 +69,9 @@ func (s *Store) Retain() (int64, error) {
 	for _, st := range sts {
 		st.mu.Lock()
 		start := st.length
-		for _, e := range st.extents {
-			if !isDead[e.seg] {
-				start = e.off
+		for _, sp := range st.spans {
+			if !isDead[sp.seg] {
+				start = sp.off
 				break
 			}
 		}
@@ -79,8 +81,8 @@ func (s *Store) Retain() (int64, error) {
 			Length: st.length, Gen: st.gen, GenStart: st.genStart, Updated: st.updated})
 		st.mu.Unlock()
 	}
-	if s.opt.BeforeDrop != nil {
-		if sn.JournalSeq, err = s.opt.BeforeDrop(); err != nil {
+	if s.opt.JournalSafe != nil {
+		if sn.JournalSeq, err = s.opt.JournalSafe(); err != nil {
 			return 0, fmt.Errorf("before dropping segments: %w", err)
 		}
 	}
@@ -101,14 +103,7 @@ func (s *Store) Retain() (int64, error) {
 
 	for _, st := range sts {
 		st.mu.Lock()
-		keep := st.extents[:0]
-		for _, e := range st.extents {
-			if !isDead[e.seg] {
-				keep = append(keep, e)
-			}
-		}
-		clear(st.extents[len(keep):])
-		st.extents = keep
+		st.dropSegments(isDead)
 		dropped := newStart[st] - st.start
 		st.start = newStart[st]
 		st.mu.Unlock()
@@ -126,15 +121,41 @@ func (s *Store) Retain() (int64, error) {
 	s.mu.Unlock()
 	var freed int64
 	for _, seg := range dead {
-		seg.f.Close()
+		seg.close()
 		if err := s.fs.Remove(filepath.Join(s.opt.Dir, seg.name)); err != nil {
 			return freed, fmt.Errorf("remove %s: %w", seg.name, err)
 		}
 		freed += seg.size
+		// Recovery removes an index file left without its segment.
+		if seg.indexed {
+			if err := s.fs.Remove(filepath.Join(s.opt.Dir, idxName(seg.seq))); err != nil {
+				return freed, fmt.Errorf("remove %s: %w", idxName(seg.seq), err)
+			}
+		}
 	}
 	if err := s.fs.SyncDir(s.opt.Dir); err != nil {
 		return freed, fmt.Errorf("sync store folder: %w", err)
 	}
 	s.opt.Log.Info("retention dropped old segments", "segments", len(dead), "bytes", freed)
 	return freed, nil
+}
+
+// dropSegments forgets st's spans (and extents) in the dead segments, the
+// oldest ones; the caller holds st.mu.
+func (st *stream) dropSegments(isDead map[*segment]bool) {
+	i := 0
+	for i < len(st.spans) && isDead[st.spans[i].seg] {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	end := st.length
+	if i < len(st.spans) {
+		end = st.spans[i].off
+	}
+	st.spans = shrink(st.spans[:copy(st.spans, st.spans[i:])])
+	k := sort.Search(len(st.ext), func(j int) bool { return st.ext[j].off >= end })
+	st.ext = shrink(st.ext[:copy(st.ext, st.ext[k:])])
+	st.endGen = slices.DeleteFunc(st.endGen, func(g genAt) bool { return isDead[g.seg] })
 }

@@ -3,10 +3,12 @@
 //
 // Every stream's bytes go into one shared, segmented log (seg-*.log, each a
 // long-lived append-only file), so one group commit (package groupsync) makes
-// many hosts' appends durable with one fdatasync. An in-memory map from
-// (stream, offset) to segment positions serves reads and is rebuilt from the
-// segments at start-up; a torn tail left by a crash is recognised by its CRC
-// and cut off. Retention drops whole oldest segments and moves each affected
+// many hosts' appends durable with one fdatasync. A sealed segment gets an
+// index file (seg-*.idx) that maps its streams' offsets and times to
+// positions; memory holds one span per stream and segment, plus one extent
+// per append only for segments not yet indexed. Start-up reads the index
+// files' tables and the unindexed segments whole; a torn tail left by a
+// crash is recognised by its CRC and cut off. Retention drops whole oldest segments and moves each affected
 // stream's start forward; streams.json, written atomically before segments are
 // deleted, remembers lengths that no surviving byte holds.
 package store
@@ -120,10 +122,12 @@ type Options struct {
 	// OnJournal is called at recovery for every journal entry found, in
 	// order; payload is only valid during the call.
 	OnJournal func(seq uint64, payload []byte)
-	// BeforeDrop runs before retention deletes segments, and returns the
-	// sequence number up to which journal entries are safe elsewhere (the
-	// index syncs its files); it is kept in streams.json.
-	BeforeDrop func() (uint64, error)
+	// JournalSafe makes every journal entry written so far safe elsewhere
+	// (the index syncs its files) and returns the last one's sequence
+	// number. It runs before retention deletes segments (the number is kept
+	// in streams.json) and before a sealed segment is indexed, since
+	// recovery hands only unindexed segments' entries to OnJournal.
+	JournalSafe func() (uint64, error)
 }
 
 // Store is the local segmented-log implementation of Streams.
@@ -146,6 +150,12 @@ type Store struct {
 
 	journalSeq uint64 // highest journal sequence number known durable at recovery
 	fresh      bool   // no segment and no streams.json existed at Open
+
+	idxOnce    sync.Once
+	idxRunning bool
+	idxWake    chan struct{}
+	idxStop    chan struct{}
+	idxDone    chan struct{}
 }
 
 type hostUsage struct {
@@ -163,18 +173,45 @@ type stream struct {
 	gen      string
 	genStart int64
 	updated  int64
-	extents  []extent
+	// spans: one per segment holding the stream's bytes, oldest first. The
+	// spans of indexed segments find their records through the segment's
+	// index file; the rest (a suffix: the active segment and any sealed one
+	// not yet indexed) through ext, one extent per append. Memory grows with
+	// streams × segments, not with appends.
+	spans    []span
+	ext      []extent
+	endGen   []genAt          // the generation where each span not yet indexed ended, but the last
+	unsynced []unsynced       // appends not yet known durable, oldest first
 	last     groupsync.Ticket // ticket of the newest append
 	dropped  bool             // removed from the map: never held a byte
 }
 
+type span struct {
+	off    int64 // logical offset of the stream's first byte in seg
+	time   int64 // when it was appended
+	seg    *segment
+	onDisk bool   // its extents are in seg's index file, not in ext
+	first  uint32 // its entries in that file
+	count  uint32
+}
+
 type extent struct {
 	off  int64 // logical offset of the first byte
-	n    int64
-	seg  *segment
 	pos  int64 // file position of the first byte
 	time int64
-	t    groupsync.Ticket // its write's ticket; 0 when read back from disk at start-up
+	n    int64
+}
+
+// genAt is the generation a stream had at the end of its bytes in seg.
+type genAt struct {
+	seg   *segment
+	gen   string
+	start int64
+}
+
+type unsynced struct {
+	t   groupsync.Ticket
+	off int64
 }
 
 var _ Streams = (*Store)(nil)
@@ -267,7 +304,7 @@ func (s *Store) Read(key Key, offset int64, limit int) ([]byte, Info, error) {
 	}
 	n := min(int64(limit), info.Length-offset)
 	buf := make([]byte, n)
-	if err := st.readAt(buf, offset); err != nil {
+	if err := s.readAt(st, buf, offset); err != nil {
 		return nil, info, err
 	}
 	return buf, info, nil
@@ -280,7 +317,7 @@ var (
 
 // OffsetAt returns the offset of the first byte the stream stored at or
 // after t, or its length when it stored nothing since (each append keeps
-// its time, so the extent map is the stream's time → offset map; a clock
+// its time, so the extents are the stream's time → offset map; a clock
 // stepped back makes the answer approximate, never out of range).
 func (s *Store) OffsetAt(key Key, t time.Time) (int64, error) {
 	s.mu.RLock()
@@ -298,56 +335,150 @@ func (s *Store) OffsetAt(key Key, t time.Time) (int64, error) {
 		return st.start, nil
 	}
 	at, end := t.UnixNano(), s.durableLength(st)
-	i := sort.Search(len(st.extents), func(i int) bool { return st.extents[i].time >= at })
-	if i == len(st.extents) {
+	off, err := s.offsetAt(st, at)
+	if err != nil {
+		return 0, err
+	}
+	return min(max(off, st.start), end), nil
+}
+
+// offsetAt finds the first byte stored at or after at: the span before the
+// first one that began at or after at holds it, or that span's first byte
+// is it. The caller holds st.mu.
+func (s *Store) offsetAt(st *stream, at int64) (int64, error) {
+	i := sort.Search(len(st.spans), func(i int) bool { return st.spans[i].time >= at })
+	if i == 0 {
+		if len(st.spans) == 0 {
+			return st.length, nil
+		}
+		return st.spans[0].off, nil
+	}
+	sp := &st.spans[i-1]
+	end := st.spanEnd(i - 1)
+	if !sp.onDisk {
+		lo := sort.Search(len(st.ext), func(j int) bool { return st.ext[j].off >= sp.off })
+		ext := st.ext[lo:]
+		j := sort.Search(len(ext), func(j int) bool { return ext[j].off >= end || ext[j].time >= at })
+		if j < len(ext) && ext[j].off < end {
+			return ext[j].off, nil
+		}
 		return end, nil
 	}
-	return min(max(st.extents[i].off, st.start), end), nil
+	j, err := s.searchIdx(sp, func(e extent) bool { return e.time < at })
+	if err != nil || j == sp.count {
+		return end, err
+	}
+	var one [1]extent
+	es, err := s.entries(sp.seg, sp.first+j, one[:])
+	if err != nil {
+		return 0, err
+	}
+	return es[0].off, nil
+}
+
+// spanEnd is where span i's bytes end: where the next begins.
+func (st *stream) spanEnd(i int) int64 {
+	if i+1 < len(st.spans) {
+		return st.spans[i+1].off
+	}
+	return st.length
 }
 
 // durableLength is how far st's bytes are durable; the caller holds st.mu.
-// Tickets grow along the extents, so only the newest few are looked at.
+// Tickets become durable in order, so the first append not yet durable is
+// where the durable bytes end; the ones before it are forgotten.
 func (s *Store) durableLength(st *stream) int64 {
-	end := st.length
-	for i := len(st.extents) - 1; i >= 0; i-- {
-		e := st.extents[i]
-		if e.t == 0 || s.group.IsDurable(e.t) {
-			break
-		}
-		end = max(e.off, st.start)
+	i := 0
+	for i < len(st.unsynced) && s.group.IsDurable(st.unsynced[i].t) {
+		i++
 	}
-	return end
+	if i > 0 {
+		st.unsynced = st.unsynced[:copy(st.unsynced, st.unsynced[i:])]
+	}
+	if len(st.unsynced) == 0 {
+		return st.length
+	}
+	return max(st.unsynced[0].off, st.start)
 }
 
 // readAt fills buf from logical offset off; the caller holds st.mu and has
 // checked that [off, off+len(buf)) lies within [start, length).
-func (st *stream) readAt(buf []byte, off int64) error {
-	i := st.find(off)
+func (s *Store) readAt(st *stream, buf []byte, off int64) error {
+	i := sort.Search(len(st.spans), func(i int) bool { return st.spanEnd(i) > off })
 	for len(buf) > 0 {
-		if i >= len(st.extents) {
-			return fmt.Errorf("stream %s: no extent holds offset %d", st.key, off)
+		if i >= len(st.spans) {
+			return fmt.Errorf("stream %s: no segment holds offset %d", st.key, off)
 		}
-		e := st.extents[i]
-		skip := off - e.off
-		n := min(int64(len(buf)), e.n-skip)
-		if _, err := e.seg.f.ReadAt(buf[:n], e.pos+skip); err != nil {
-			return fmt.Errorf("read %s at %d: %w", e.seg.name, e.pos+skip, err)
+		sp := &st.spans[i]
+		n := min(int64(len(buf)), st.spanEnd(i)-off)
+		var err error
+		if sp.onDisk {
+			err = s.readIndexed(sp, buf[:n], off)
+		} else {
+			err = st.readExt(sp.seg, buf[:n], off)
+		}
+		if err != nil {
+			return err
 		}
 		buf, off, i = buf[n:], off+n, i+1
 	}
 	return nil
 }
 
-// find returns the index of the extent holding off.
-func (st *stream) find(off int64) int {
-	lo, hi := 0, len(st.extents)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if st.extents[m].off+st.extents[m].n <= off {
-			lo = m + 1
-		} else {
-			hi = m
+// readExt reads [off, off+len(buf)) of the stream from seg through ext.
+func (st *stream) readExt(seg *segment, buf []byte, off int64) error {
+	i := sort.Search(len(st.ext), func(i int) bool { return st.ext[i].off+st.ext[i].n > off })
+	for len(buf) > 0 {
+		if i >= len(st.ext) || st.ext[i].off > off {
+			return fmt.Errorf("stream %s: no extent holds offset %d", st.key, off)
 		}
+		if err := readExtent(seg, st.ext[i], &buf, &off); err != nil {
+			return err
+		}
+		i++
 	}
-	return lo
+	return nil
+}
+
+// readIndexed reads [off, off+len(buf)) of the stream from sp's segment,
+// finding its records through the segment's index file.
+func (s *Store) readIndexed(sp *span, buf []byte, off int64) error {
+	j, err := s.searchIdx(sp, func(e extent) bool { return e.off+e.n <= off })
+	if err != nil {
+		return err
+	}
+	var batch [64]extent
+	for len(buf) > 0 {
+		if j >= sp.count {
+			return fmt.Errorf("the index of %s lacks offset %d", sp.seg.name, off)
+		}
+		es, err := s.entries(sp.seg, sp.first+j, batch[:min(uint32(len(batch)), sp.count-j)])
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			if len(buf) == 0 {
+				break
+			}
+			if e.off > off || e.off+e.n <= off {
+				return fmt.Errorf("the index of %s does not continue at offset %d; delete %s and restart the receiver to rebuild it", sp.seg.name, off, idxName(sp.seg.seq))
+			}
+			if err := readExtent(sp.seg, e, &buf, &off); err != nil {
+				return err
+			}
+		}
+		j += uint32(len(es))
+	}
+	return nil
+}
+
+// readExtent reads the part of e from *off into *buf and advances both.
+func readExtent(seg *segment, e extent, buf *[]byte, off *int64) error {
+	skip := *off - e.off
+	n := min(int64(len(*buf)), e.n-skip)
+	if _, err := seg.f.ReadAt((*buf)[:n], e.pos+skip); err != nil {
+		return fmt.Errorf("read %s at %d: %w", seg.name, e.pos+skip, err)
+	}
+	*buf, *off = (*buf)[n:], *off+n
+	return nil
 }
