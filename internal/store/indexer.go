@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -54,14 +55,15 @@ func (s *Store) indexLoop() {
 }
 
 // indexSealed indexes every sealed segment that has no index file yet,
-// oldest first, and stops at the first failure.
+// oldest first, and rebuilds the ones found damaged; it stops at the first
+// failure.
 func (s *Store) indexSealed() error {
 	for {
 		s.retainMu.Lock()
 		var seg *segment
 		s.mu.RLock()
 		for _, sg := range s.segs[:len(s.segs)-1] {
-			if !sg.indexed {
+			if !sg.indexed || sg.rebuild.Load() {
 				seg = sg
 				break
 			}
@@ -71,7 +73,12 @@ func (s *Store) indexSealed() error {
 			s.retainMu.Unlock()
 			return nil
 		}
-		err := s.indexSegment(seg, true)
+		var err error
+		if seg.indexed {
+			err = s.rebuildIdx(seg)
+		} else {
+			err = s.indexSegment(seg, true)
+		}
 		s.retainMu.Unlock()
 		if err != nil {
 			return err
@@ -160,20 +167,26 @@ func (st *stream) gather(seg *segment) (idxRow, []extent, bool) {
 	if len(es) == 0 || es[0].off != sp.off {
 		return idxRow{}, nil, false
 	}
-	row := idxRow{key: st.key, firstOff: sp.off, endOff: end, firstTime: sp.time, gen: st.gen, genStart: st.genStart}
+	gen, genStart := st.gen, st.genStart
 	for _, g := range st.endGen {
 		if g.seg == seg {
-			row.gen, row.genStart = g.gen, g.start
+			gen, genStart = g.gen, g.start
 		}
 	}
-	last := es[len(es)-1].time
-	row.lastTime = last
+	return rowOf(st.key, gen, genStart, es), es, true
+}
+
+// rowOf describes a stream's extents es in one segment, oldest first, which
+// end with generation gen.
+func rowOf(key Key, gen string, genStart int64, es []extent) idxRow {
+	first, last := es[0], es[len(es)-1]
+	row := idxRow{key: key, gen: gen, genStart: genStart, firstOff: first.off, endOff: last.off + last.n, firstTime: first.time, lastTime: last.time}
 	for _, e := range es {
-		if e.time/int64(time.Second)/86400 == last/int64(time.Second)/86400 {
+		if e.time/int64(time.Second)/86400 == last.time/int64(time.Second)/86400 {
 			row.last += e.n
 		}
 	}
-	return row, es, true
+	return row
 }
 
 // release points st's span in seg at its row r of the index file and drops
@@ -198,4 +211,92 @@ func shrink[T any](s []T) []T {
 		return slices.Clone(s)
 	}
 	return s
+}
+
+// rebuildIdx writes seg's index file again from its records, after a read
+// found it damaged; the caller holds retainMu. The streams' spans keep
+// pointing at seg: only their entry numbers change.
+func (s *Store) rebuildIdx(seg *segment) error {
+	type want struct {
+		st       *stream
+		off, end int64
+		es       []extent
+		gen      string
+		genStart int64
+	}
+	wants := map[string]*want{}
+	s.mu.RLock()
+	for _, st := range s.streams {
+		st.mu.Lock()
+		if i := st.spanOf(seg); i >= 0 {
+			wants[st.key.String()] = &want{st: st, off: st.spans[i].off, end: st.spanEnd(i)}
+		}
+		st.mu.Unlock()
+	}
+	s.mu.RUnlock()
+	_, err := scanSegment(seg.f, seg.size, func(r *scanned) {
+		w := wants[string(r.key)]
+		if r.kind != kindData || w == nil || r.offset != w.off+sumN(w.es) || r.offset >= w.end {
+			return
+		}
+		w.es = append(w.es, extent{off: r.offset, pos: r.dataPos, time: r.time, n: int64(r.dataLen)})
+		if w.gen != string(r.gen) {
+			w.gen = string(r.gen)
+		}
+		w.genStart = r.genStart
+	})
+	var rows []idxRow
+	var entries [][]extent
+	var sts []*stream
+	for _, w := range wants {
+		if err == nil && w.off+sumN(w.es) != w.end {
+			err = fmt.Errorf("it lacks bytes [%d,%d) of %s", w.off+sumN(w.es), w.end, w.st.key)
+		}
+		rows, entries, sts = append(rows, rowOf(w.st.key, w.gen, w.genStart, w.es)), append(entries, w.es), append(sts, w.st)
+	}
+	if err != nil {
+		seg.rebuild.Store(false)
+		s.opt.Log.Error("a segment is damaged; its index cannot be rebuilt", "segment", seg.name, "err", err)
+		return nil // reads of it keep failing with the index's error
+	}
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return compareKeys(rows[a].key, rows[b].key) })
+	rows, entries, sts = permute(rows, order), permute(entries, order), permute(sts, order)
+	if err := s.writeIdx(seg, encodeIdx(seg, rows, entries)); err != nil {
+		return err
+	}
+	for i, st := range sts {
+		st.mu.Lock()
+		if j := st.spanOf(seg); j >= 0 {
+			st.spans[j].first, st.spans[j].count = rows[i].first, rows[i].count
+		}
+		st.mu.Unlock()
+	}
+	seg.ixMu.Lock()
+	if seg.ix != nil {
+		seg.ix.Close()
+	}
+	seg.ix, seg.ixErr = nil, nil
+	seg.ixMu.Unlock()
+	seg.rebuild.Store(false)
+	s.opt.Log.Info("rebuilt a damaged segment index from its records", "segment", seg.name)
+	return nil
+}
+
+func sumN(es []extent) int64 {
+	if len(es) == 0 {
+		return 0
+	}
+	return es[len(es)-1].off + es[len(es)-1].n - es[0].off
+}
+
+func permute[T any](in []T, order []int) []T {
+	out := make([]T, len(in))
+	for i, j := range order {
+		out[i] = in[j]
+	}
+	return out
 }

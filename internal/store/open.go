@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/cis490/cis490/internal/vfs"
@@ -39,10 +40,11 @@ type segment struct {
 	touched map[*stream]struct{}
 	indexed bool // its index file is durable; guarded by Store.retainMu
 
-	ixMu  sync.Mutex // guards the open index file
-	ix    vfs.File
-	ixAt  int64 // where its entries begin
-	ixErr error
+	ixMu    sync.Mutex // guards the open index file
+	ix      vfs.File
+	ixAt    int64 // where its entries begin
+	ixErr   error
+	rebuild atomic.Bool // a read found its index file damaged
 }
 
 func segName(seq uint64) string { return fmt.Sprintf("%s%016d%s", segPrefix, seq, segSuffix) }

@@ -193,13 +193,14 @@ func (s *Store) writeIdx(seg *segment, b []byte) error {
 // that a read needs them. The caller holds the stream's lock.
 func (s *Store) idxFile(seg *segment) (vfs.File, int64, error) {
 	seg.ixMu.Lock()
-	defer seg.ixMu.Unlock()
 	if seg.ix != nil || seg.ixErr != nil {
+		defer seg.ixMu.Unlock()
 		return seg.ix, seg.ixAt, seg.ixErr
 	}
 	name := filepath.Join(s.opt.Dir, idxName(seg.seq))
 	f, err := s.fs.OpenFile(name, os.O_RDONLY, 0)
 	if err != nil {
+		seg.ixMu.Unlock()
 		return nil, 0, fmt.Errorf("open the index of %s: %w", seg.name, err)
 	}
 	hd, err := readIdxHead(f)
@@ -208,12 +209,30 @@ func (s *Store) idxFile(seg *segment) (vfs.File, int64, error) {
 	}
 	if err != nil {
 		f.Close()
-		seg.ixErr = fmt.Errorf("the index of %s: %w; delete %s and restart the receiver to rebuild it", seg.name, err, name)
-		s.opt.Log.Error("a segment index is corrupt", "segment", seg.name, "err", err)
-		return nil, 0, seg.ixErr
+		seg.ixMu.Unlock()
+		return nil, 0, s.damaged(seg, err)
 	}
 	seg.ix, seg.ixAt = f, hd.entriesAt
+	seg.ixMu.Unlock()
 	return f, hd.entriesAt, nil
+}
+
+// damaged stops reads through seg's index file and has the indexer rebuild
+// it from the segment's records.
+func (s *Store) damaged(seg *segment, cause error) error {
+	err := fmt.Errorf("the index of %s is damaged (%v); it is being rebuilt from the segment, try again in a minute", seg.name, cause)
+	seg.ixMu.Lock()
+	if seg.ix != nil {
+		seg.ix.Close()
+		seg.ix = nil
+	}
+	seg.ixErr = err
+	seg.ixMu.Unlock()
+	if !seg.rebuild.Swap(true) {
+		s.opt.Log.Error("a segment index is damaged; rebuilding it", "segment", seg.name, "err", cause)
+		s.wakeIndexer()
+	}
+	return err
 }
 
 func checkEntries(f vfs.File, hd *idxHead) error {
@@ -248,7 +267,7 @@ func (s *Store) entries(seg *segment, i uint32, dst []extent) ([]extent, error) 
 			n:    int64(binary.LittleEndian.Uint64(e[24:])),
 		}
 		if dst[j].n <= 0 || dst[j].pos < 0 || dst[j].pos+dst[j].n > seg.size {
-			return nil, fmt.Errorf("the index of %s points outside it; delete %s and restart the receiver to rebuild it", seg.name, idxName(seg.seq))
+			return nil, s.damaged(seg, errors.New("an entry points outside the segment"))
 		}
 	}
 	return dst, nil

@@ -266,10 +266,11 @@ func TestDamagedIndexIsRebuilt(t *testing.T) {
 	t.Run("entries garbled", func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(5, 6))
 		now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
-		s := newTestStore(t, Options{SegmentSize: 8 << 10, Now: func() time.Time { return now }})
+		var logs bytes.Buffer
+		s := newTestStore(t, Options{SegmentSize: 8 << 10, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 		m := newModel()
 		k := Key{"lab-1", "syslog"}
-		fillStore(t, s, m, []Key{k}, 100, rng, &now)
+		fillStore(t, s, m, []Key{k, {"lab-2", "syslog"}}, 100, rng, &now)
 		s.Close()
 		name := filepath.Join(s.opt.Dir, idxName(1))
 		info, err := os.Stat(name)
@@ -277,9 +278,15 @@ func TestDamagedIndexIsRebuilt(t *testing.T) {
 		flipByte(t, name, int(info.Size())-3) // in the last entry's length
 		s = reopen(t, s)
 		got, _, err := s.Read(k, 0, len(m.data[k]))
-		if err == nil || !strings.Contains(err.Error(), "restart the receiver to rebuild it") {
-			t.Fatalf("read through a garbled index = %d bytes, %v; want an error saying what to do", len(got), err)
+		if err == nil || !strings.Contains(err.Error(), "being rebuilt") {
+			t.Fatalf("read through a garbled index = %d bytes, %v; want an error saying it is being rebuilt", len(got), err)
 		}
+		must(t, s.indexSealed())
+		if !strings.Contains(logs.String(), "rebuilt a damaged segment index") {
+			t.Errorf("the log does not say the index was rebuilt:\n%s", logs.String())
+		}
+		checkModel(t, s, m, rng)
+		checkModel(t, reopen(t, s), m, rng)
 	})
 }
 

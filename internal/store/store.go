@@ -413,7 +413,7 @@ func (s *Store) readAt(st *stream, buf []byte, off int64) error {
 		n := min(int64(len(buf)), st.spanEnd(i)-off)
 		var err error
 		if sp.onDisk {
-			err = s.readIndexed(sp, buf[:n], off)
+			err = s.readIndexed(st, sp, buf[:n], off)
 		} else {
 			err = st.readExt(sp.seg, buf[:n], off)
 		}
@@ -442,7 +442,7 @@ func (st *stream) readExt(seg *segment, buf []byte, off int64) error {
 
 // readIndexed reads [off, off+len(buf)) of the stream from sp's segment,
 // finding its records through the segment's index file.
-func (s *Store) readIndexed(sp *span, buf []byte, off int64) error {
+func (s *Store) readIndexed(st *stream, sp *span, buf []byte, off int64) error {
 	j, err := s.searchIdx(sp, func(e extent) bool { return e.off+e.n <= off })
 	if err != nil {
 		return err
@@ -450,7 +450,7 @@ func (s *Store) readIndexed(sp *span, buf []byte, off int64) error {
 	var batch [64]extent
 	for len(buf) > 0 {
 		if j >= sp.count {
-			return fmt.Errorf("the index of %s lacks offset %d", sp.seg.name, off)
+			return s.damaged(sp.seg, fmt.Errorf("no entry for offset %d of %s", off, st.key))
 		}
 		es, err := s.entries(sp.seg, sp.first+j, batch[:min(uint32(len(batch)), sp.count-j)])
 		if err != nil {
@@ -461,7 +461,7 @@ func (s *Store) readIndexed(sp *span, buf []byte, off int64) error {
 				break
 			}
 			if e.off > off || e.off+e.n <= off {
-				return fmt.Errorf("the index of %s does not continue at offset %d; delete %s and restart the receiver to rebuild it", sp.seg.name, off, idxName(sp.seg.seq))
+				return s.damaged(sp.seg, fmt.Errorf("no entry for offset %d of %s", off, st.key))
 			}
 			if err := readExtent(sp.seg, e, &buf, &off); err != nil {
 				return err
