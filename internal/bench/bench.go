@@ -64,7 +64,13 @@ type Target struct {
 	PID        int    // server process; its CPU and its descendants' is measured
 	Dir        string // its temporary folder
 	Log        string // its log file
+	Data       string // cis490: its data folder
+	Conf       string // cis490: its receiver.toml
+	// Started is when the server process was started, Ready when it first
+	// answered its readiness probe.
+	Started, Ready time.Time
 
+	opt  Options // how PrepareCis490 made it, for Launch
 	stop func() error
 }
 

@@ -39,13 +39,32 @@ type Options struct {
 	// NginxTemplate is the nginx config template; "" for the built-in copy
 	// of shared/bench/nginx-peer.conf.template.
 	NginxTemplate string
+	// TOML is appended to the receiver's receiver.toml (cis490 only).
+	TOML string
 }
 
 // StartCis490 makes a fleet CA, a server certificate, a client certificate
 // and a token for each host bench-<i>, and a receiver.toml in a temporary
 // folder, and starts the real receiver as a separate process on a free
 // loopback port. Close stops it and removes the folder.
-func StartCis490(ctx context.Context, o Options) (_ *Target, err error) {
+func StartCis490(ctx context.Context, o Options) (*Target, error) {
+	t, err := PrepareCis490(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Launch(ctx, defaultWait); err != nil {
+		if !o.Keep {
+			os.RemoveAll(t.Dir)
+		}
+		return nil, err
+	}
+	return t, nil
+}
+
+// PrepareCis490 makes StartCis490's folder (CA, credentials, tokens,
+// receiver.toml, the empty data folder <Dir>/data) without starting the
+// receiver, so a store can be written there first; Launch starts it.
+func PrepareCis490(o Options) (_ *Target, err error) {
 	dir, err := os.MkdirTemp(o.Dir, "cis490-bench-")
 	if err != nil {
 		return nil, err
@@ -61,7 +80,8 @@ func StartCis490(ctx context.Context, o Options) (_ *Target, err error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{Name: "cis490", Kind: KindCis490, ServerName: "localhost", RootCAs: x509.NewCertPool(), CAPEM: ca.CertPEM(), Dir: dir}
+	t := &Target{Name: "cis490", Kind: KindCis490, ServerName: "localhost", RootCAs: x509.NewCertPool(), CAPEM: ca.CertPEM(), Dir: dir,
+		Data: data, Conf: filepath.Join(dir, "receiver.toml"), Log: filepath.Join(dir, "receiver.log"), opt: o}
 	t.RootCAs.AddCert(ca.Cert)
 	if t.Hosts, err = makeHosts(ca, o.Hosts, now, func(name string) (string, error) {
 		return token.Files(datadir.Dir(data).Tokens()).Add(token.KindHost, name, now)
@@ -76,26 +96,28 @@ func StartCis490(ctx context.Context, o Options) (_ *Target, err error) {
 	if t.Addr, err = FreeAddr(); err != nil {
 		return nil, err
 	}
-	conf := filepath.Join(dir, "receiver.toml")
-	if err := os.WriteFile(conf, []byte(receiverTOML(t.Addr)), 0o644); err != nil {
-		return nil, err
-	}
-	argv := o.Command
-	if len(argv) == 0 {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find the cis490 executable: %w", err)
-		}
-		argv = []string{exe}
-	}
-	argv = append(argv[:len(argv):len(argv)], "receiver", "--config", conf)
-	t.Log = filepath.Join(dir, "receiver.log")
-	if err := t.start(ctx, argv, o.Env, o.Keep, func(c *http.Client) error {
-		return probe(c, "https://"+t.Addr+"/healthz", "", http.StatusOK)
-	}, nil); err != nil {
+	if err := os.WriteFile(t.Conf, []byte(receiverTOML(t.Addr)+o.TOML), 0o644); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// Launch starts the receiver of a prepared folder (PrepareCis490) and
+// returns once /healthz answers 200, polled as w says. Close stops it, and
+// removes the folder unless Options.Keep.
+func (t *Target) Launch(ctx context.Context, w ReadyWait) error {
+	argv := t.opt.Command
+	if len(argv) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the cis490 executable: %w", err)
+		}
+		argv = []string{exe}
+	}
+	argv = append(argv[:len(argv):len(argv)], "receiver", "--config", t.Conf)
+	return t.start(ctx, argv, t.opt.Env, t.opt.Keep, func(c *http.Client) error {
+		return probe(c, "https://"+t.Addr+"/healthz", "", http.StatusOK)
+	}, nil, w)
 }
 
 // receiverTOML is the receiver's config: defaults, but no quota (a benchmark
@@ -155,10 +177,19 @@ func makeAdmin(ca *pki.CA, data string, now time.Time) (*Host, error) {
 	return &Host{Name: name, Cert: cert, Token: g.Token, CertPEM: certPEM, KeyPEM: keyPEM}, nil
 }
 
+// ReadyWait says how a server's readiness is polled: every Every, for at
+// most Within.
+type ReadyWait struct {
+	Every, Within time.Duration
+}
+
+// defaultWait suits a server that starts in well under a second.
+var defaultWait = ReadyWait{Every: 50 * time.Millisecond, Within: 15 * time.Second}
+
 // start runs argv with its output in t.Log, waits until ready succeeds (it is
-// retried for up to 15 s) and sets t.PID and t.stop. sig is the signal that
-// stops the server gracefully (SIGTERM if nil).
-func (t *Target) start(ctx context.Context, argv, env []string, keep bool, ready func(*http.Client) error, sig os.Signal) error {
+// retried as w says) and sets t.PID, t.Started, t.Ready and t.stop. sig is
+// the signal that stops the server gracefully (SIGTERM if nil).
+func (t *Target) start(ctx context.Context, argv, env []string, keep bool, ready func(*http.Client) error, sig os.Signal, w ReadyWait) error {
 	logf, err := os.OpenFile(t.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -167,6 +198,7 @@ func (t *Target) start(ctx context.Context, argv, env []string, keep bool, ready
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive bench
+	t.Started = time.Now()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", t.Name, err)
@@ -205,10 +237,11 @@ func (t *Target) start(ctx context.Context, argv, env []string, keep bool, ready
 			Certificates: []tls.Certificate{t.Hosts[0].Cert}},
 		DisableKeepAlives: true,
 	}}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(w.Within)
 	for {
 		err := ready(c)
 		if err == nil {
+			t.Ready = time.Now()
 			return nil
 		}
 		select {
@@ -219,11 +252,11 @@ func (t *Target) start(ctx context.Context, argv, env []string, keep bool, ready
 		case <-ctx.Done():
 			t.stop()
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(w.Every):
 		}
 		if time.Now().After(deadline) {
 			t.stop()
-			return fmt.Errorf("%s not ready after 15s: %v; see its log: %s", t.Name, err, tail(t.Log))
+			return fmt.Errorf("%s not ready after %s: %v; see its log: %s", t.Name, w.Within, err, tail(t.Log))
 		}
 	}
 }

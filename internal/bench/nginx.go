@@ -123,7 +123,7 @@ func StartNginx(ctx context.Context, o Options) (_ *Target, err error) {
 	// connections to close.
 	if err := t.start(ctx, argv, o.Env, o.Keep, func(c *http.Client) error {
 		return probe(c, "https://"+t.Addr+"/ping", tok, http.StatusNoContent)
-	}, syscall.SIGTERM); err != nil {
+	}, syscall.SIGTERM, defaultWait); err != nil {
 		return nil, err
 	}
 	return t, nil
