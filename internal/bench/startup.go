@@ -22,7 +22,8 @@ type StartupOptions struct {
 	// now and reaches back Appends/PerDay days.
 	PerDay int64
 	// KillAppends is how many appends the killed builder adds before its
-	// SIGKILL, on top of the clean store, for each killed run.
+	// SIGKILL, on top of the store, for each killed run: the killed run i
+	// (from 1) starts on Appends + i×KillAppends.
 	KillAppends int64
 	Runs        int           // receiver starts per variant; the median (by ready) is shown
 	Settle      time.Duration // idle time after ready before RSS and heap are read
