@@ -26,7 +26,7 @@ type StartupOptions struct {
 	// (from 1) starts on Appends + i×KillAppends.
 	KillAppends int64
 	Runs        int           // receiver starts per variant; the median (by ready) is shown
-	Settle      time.Duration // idle time after ready before RSS and heap are read
+	Settle      time.Duration // idle time after ready before RSS and heap are read (0: at once)
 	// ReadyTimeout bounds one start-up (a large history on slow code).
 	ReadyTimeout time.Duration
 	Dir          string   // parent of the temporary folders; "" for os.TempDir()
@@ -64,7 +64,7 @@ type StartupReport struct {
 
 func (o *StartupOptions) defaults() {
 	o.Size, o.Hosts, o.Streams, o.PerDay = cmp0(o.Size, 100), cmp0(o.Hosts, 100), cmp0(o.Streams, 2), cmp0(o.PerDay, 3_500_000)
-	o.KillAppends, o.Runs, o.Settle = cmp0(o.KillAppends, 50_000), cmp0(o.Runs, 1), cmp0(o.Settle, 5*time.Second)
+	o.KillAppends, o.Runs = cmp0(o.KillAppends, 50_000), cmp0(o.Runs, 1)
 	o.ReadyTimeout = cmp0(o.ReadyTimeout, 10*time.Minute)
 	if len(o.Command) == 0 {
 		if self, err := os.Executable(); err == nil {

@@ -39,29 +39,12 @@ the next unless --keep. The first count, 0, is the fresh-store baseline.`)
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	var counts []int64
-	for _, s := range strings.Split(*appendsFlag, ",") {
-		n, err := bench.ParseCount(s)
-		if err != nil {
-			return usagef("--appends: %v", err)
-		}
-		counts = append(counts, n)
-	}
-	size, err := config.ParseSize(*sizeFlag)
-	if err != nil {
-		return usagef("--size: %v", err)
-	}
-	day, err := bench.ParseCount(*perDay)
-	if err != nil || day < 1 {
-		return usagef("--per-day %q: give a positive count", *perDay)
-	}
-	kill, err := bench.ParseCount(*killFlag)
-	if err != nil || kill < 1 {
-		return usagef("--kill-appends %q: give a positive count", *killFlag)
+	o := bench.StartupOptions{Hosts: *hosts, Streams: *streams, Runs: *runs, Settle: *settle, ReadyTimeout: *readyTimeout,
+		Dir: *dir, Keep: *keep, Progress: env.Stderr}
+	if err := startupCounts(&o, *appendsFlag, *sizeFlag, *perDay, *killFlag); err != nil {
+		return err
 	}
 	switch {
-	case size < 1 || size > config.MiB:
-		return usagef("--size %s: give 1 byte to 1MiB", *sizeFlag)
 	case *hosts < 1 || *hosts > 10000:
 		return usagef("--hosts %d: give 1 to 10000", *hosts)
 	case *streams < 1 || *streams > 100:
@@ -73,13 +56,37 @@ the next unless --keep. The first count, 0, is the fresh-store baseline.`)
 	case *readyTimeout <= 0:
 		return usagef("--ready-timeout %s: give a positive duration", *readyTimeout)
 	}
-	rep, err := bench.RunStartup(ctx, bench.StartupOptions{Appends: counts, Size: int(size), Hosts: *hosts, Streams: *streams,
-		PerDay: day, KillAppends: kill, Runs: *runs, Settle: *settle, ReadyTimeout: *readyTimeout, Dir: *dir, Keep: *keep,
-		Progress: env.Stderr})
+	rep, err := bench.RunStartup(ctx, o)
 	if rep != nil && len(rep.Rows) > 0 {
 		bench.FormatStartup(env.Stdout, rep)
 	}
 	return err
+}
+
+// startupCounts reads bench startup's counts and size into o.
+func startupCounts(o *bench.StartupOptions, appends, size, perDay, kill string) error {
+	for _, s := range strings.Split(appends, ",") {
+		n, err := bench.ParseCount(s)
+		if err != nil {
+			return usagef("--appends: %v", err)
+		}
+		o.Appends = append(o.Appends, n)
+	}
+	n, err := config.ParseSize(size)
+	if err != nil {
+		return usagef("--size: %v", err)
+	}
+	if n < 1 || n > config.MiB {
+		return usagef("--size %s: give 1 byte to 1MiB", size)
+	}
+	o.Size = int(n)
+	if o.PerDay, err = bench.ParseCount(perDay); err != nil || o.PerDay < 1 {
+		return usagef("--per-day %q: give a positive count", perDay)
+	}
+	if o.KillAppends, err = bench.ParseCount(kill); err != nil || o.KillAppends < 1 {
+		return usagef("--kill-appends %q: give a positive count", kill)
+	}
+	return nil
 }
 
 // runBenchStartupBuild is bench startup's store builder, run as a child
