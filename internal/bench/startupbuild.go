@@ -103,6 +103,11 @@ func BuildStore(ctx context.Context, o BuildOptions, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open the store: %w", err)
 	}
+	// Sync the index as the receiver does, so a killed build leaves what a
+	// killed receiver would.
+	sctx, stopSync := context.WithCancel(ctx)
+	defer stopSync()
+	go stg.SyncIndex(sctx, time.Minute, o.Log)
 	res, err := appendAll(ctx, stg, o, keys, clock)
 	if err != nil {
 		stg.Close()

@@ -10,41 +10,40 @@ import (
 	"github.com/cis490/cis490/internal/pki"
 )
 
-// maintain runs retention and index pruning in the background, and syncs
-// the index every minute or sooner when many lines were written: that
-// bounds what recovery replays from the journal after a crash.
+// maintain runs retention and index pruning in the background.
 func maintain(ctx context.Context, stg *Storage, cfg *config.Receiver, log *slog.Logger) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
-		if _, err := stg.Index.Sync(); err != nil {
-			log.Error("sync index", "err", err)
-		}
 		if _, err := stg.Store.Retain(); err != nil {
 			log.Error("retention", "err", err)
 		}
 		if _, err := stg.Index.Prune(time.Now(), cfg.Index.MaxAge.Duration(), int64(cfg.Index.MaxBytes)); err != nil {
 			log.Error("prune index", "err", err)
 		}
-		if !waitSyncing(ctx, t.C, stg, log) {
+		select {
+		case <-ctx.Done():
 			return
+		case <-t.C:
 		}
 	}
 }
 
-// waitSyncing waits for the next tick, syncing the index whenever it asks;
-// it reports false once ctx is done.
-func waitSyncing(ctx context.Context, tick <-chan time.Time, stg *Storage, log *slog.Logger) bool {
+// SyncIndex syncs the index every interval, and sooner whenever it asks
+// (many lines unsynced), until ctx ends: that bounds what recovery reads
+// and keeps from the journal after a crash.
+func (s *Storage) SyncIndex(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return false
-		case <-tick:
-			return true
-		case <-stg.Index.SyncWanted():
-			if _, err := stg.Index.Sync(); err != nil {
-				log.Error("sync index", "err", err)
-			}
+			return
+		case <-t.C:
+		case <-s.Index.SyncWanted():
+		}
+		if _, err := s.Index.Sync(); err != nil && log != nil {
+			log.Error("sync index", "err", err)
 		}
 	}
 }

@@ -208,6 +208,7 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener, srv *receiver.Serve
 	defer stop()
 	g := d.stg.Sync
 	wg.Go(func() { maintain(sctx, d.stg, d.cfg, d.log) })
+	wg.Go(func() { d.stg.SyncIndex(sctx, time.Minute, d.log) })
 	if d.enroller != nil {
 		wg.Go(func() { renewLoop(sctx, d.enroller.CA, d.cfg.TLS.Cert, d.cfg.TLS.Key, d.log) })
 	}

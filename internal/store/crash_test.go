@@ -141,6 +141,7 @@ func TestPowerLoss(t *testing.T) {
 		}
 		wg.Wait()
 		crash()
+		s.stopIndexer(false) // a dead process writes no index file
 		cancel()
 		gwg.Wait()
 		fsys.FailAfter(0, nil)

@@ -25,6 +25,18 @@ func (s *Store) StartIndexer() {
 	})
 }
 
+// stopIndexer stops the indexer; with final, it first indexes what is
+// sealed, so a clean restart need not read those segments whole.
+func (s *Store) stopIndexer(final bool) {
+	s.idxOnce.Do(func() {}) // none starts after this
+	if !s.idxRunning || s.idxStopped {
+		return
+	}
+	s.idxStopped, s.idxFinal = true, final
+	close(s.idxStop)
+	<-s.idxDone
+}
+
 func (s *Store) wakeIndexer() {
 	select {
 	case s.idxWake <- struct{}{}:
@@ -41,7 +53,7 @@ func (s *Store) indexLoop() {
 		}
 		select {
 		case <-s.idxStop:
-			if s.group.Err() != nil {
+			if s.group.Err() != nil || !s.idxFinal {
 				return // the disk failed: leave the rest to recovery
 			}
 			if err := s.indexSealed(); err != nil {
@@ -225,15 +237,13 @@ func (s *Store) rebuildIdx(seg *segment) error {
 		genStart int64
 	}
 	wants := map[string]*want{}
-	s.mu.RLock()
-	for _, st := range s.streams {
+	for _, st := range s.allStreams() {
 		st.mu.Lock()
 		if i := st.spanOf(seg); i >= 0 {
 			wants[st.key.String()] = &want{st: st, off: st.spans[i].off, end: st.spanEnd(i)}
 		}
 		st.mu.Unlock()
 	}
-	s.mu.RUnlock()
 	_, err := scanSegment(seg.f, seg.size, func(r *scanned) {
 		w := wants[string(r.key)]
 		if r.kind != kindData || w == nil || r.offset != w.off+sumN(w.es) || r.offset >= w.end {
@@ -251,6 +261,9 @@ func (s *Store) rebuildIdx(seg *segment) error {
 	for _, w := range wants {
 		if err == nil && w.off+sumN(w.es) != w.end {
 			err = fmt.Errorf("it lacks bytes [%d,%d) of %s", w.off+sumN(w.es), w.end, w.st.key)
+		}
+		if err != nil {
+			break
 		}
 		rows, entries, sts = append(rows, rowOf(w.st.key, w.gen, w.genStart, w.es)), append(entries, w.es), append(sts, w.st)
 	}
@@ -282,7 +295,7 @@ func (s *Store) rebuildIdx(seg *segment) error {
 	seg.ix, seg.ixErr = nil, nil
 	seg.ixMu.Unlock()
 	seg.rebuild.Store(false)
-	s.opt.Log.Info("rebuilt a damaged segment index from its records", "segment", seg.name)
+	s.opt.Log.Warn("rebuilt a damaged segment index from its records", "segment", seg.name)
 	return nil
 }
 
@@ -299,4 +312,16 @@ func permute[T any](in []T, order []int) []T {
 		out[i] = in[j]
 	}
 	return out
+}
+
+// allStreams lists the streams; their locks are taken after s.mu is let go,
+// since Begin takes s.mu while holding one (dropIfEmpty).
+func (s *Store) allStreams() []*stream {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sts := make([]*stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		sts = append(sts, st)
+	}
+	return sts
 }

@@ -54,12 +54,7 @@ func (s *Store) Retain() (int64, error) {
 		isDead[seg] = true
 	}
 
-	s.mu.RLock()
-	sts := make([]*stream, 0, len(s.streams))
-	for _, st := range s.streams {
-		sts = append(sts, st)
-	}
-	s.mu.RUnlock()
+	sts := s.allStreams()
 
 	// Work out the new starts and record them (and every length) durably
 	// before a byte is deleted.

@@ -210,6 +210,9 @@ func (s *Store) idxFile(seg *segment) (vfs.File, int64, error) {
 	if err != nil {
 		f.Close()
 		seg.ixMu.Unlock()
+		if !errors.Is(err, errBadIdx) {
+			return nil, 0, fmt.Errorf("read the index of %s: %w", seg.name, err)
+		}
 		return nil, 0, s.damaged(seg, err)
 	}
 	seg.ix, seg.ixAt = f, hd.entriesAt

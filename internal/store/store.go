@@ -153,6 +153,8 @@ type Store struct {
 
 	idxOnce    sync.Once
 	idxRunning bool
+	idxStopped bool // guarded by Close's single run
+	idxFinal   bool
 	idxWake    chan struct{}
 	idxStop    chan struct{}
 	idxDone    chan struct{}
