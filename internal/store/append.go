@@ -99,6 +99,7 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error
 		return refuse(err)
 	}
 	st.add(seg, extent{off: length, n: int64(len(tail)), pos: pos, time: now})
+	s.durableLength(st) // forgets the appends made durable since
 	st.unsynced = append(st.unsynced, unsynced{t, length})
 	st.length += int64(len(tail))
 	st.gen, st.genStart, st.updated, st.last = rec.gen, rec.genStart, now, t
