@@ -25,8 +25,11 @@ type StartupOptions struct {
 	// SIGKILL, on top of the store, for each killed run: the killed run i
 	// (from 1) starts on Appends + i×KillAppends.
 	KillAppends int64
-	Runs        int           // receiver starts per variant; the median (by ready) is shown
-	Settle      time.Duration // idle time after ready before RSS and heap are read (0: at once)
+	Runs        int // receiver starts per variant; the median (by ready) is shown
+	// Cold drops the page cache before each start (root only), so the
+	// start reads from the disk as after a reboot.
+	Cold   bool
+	Settle time.Duration // idle time after ready before RSS and heap are read (0: at once)
 	// ReadyTimeout bounds one start-up (a large history on slow code).
 	ReadyTimeout time.Duration
 	Dir          string   // parent of the temporary folders; "" for os.TempDir()
@@ -150,6 +153,11 @@ max_bytes = 0
 func measureStart(ctx context.Context, o StartupOptions, t *Target, name string, appends int64) (m StartupMeasure, err error) {
 	// The build's dirty pages go to disk now, not during the start-up.
 	syscall.Sync()
+	if o.Cold {
+		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
+			return m, fmt.Errorf("drop the page cache for --cold (needs root): %w", err)
+		}
+	}
 	if err := t.Launch(ctx, ReadyWait{Every: 5 * time.Millisecond, Within: o.ReadyTimeout}); err != nil {
 		return m, err
 	}

@@ -134,8 +134,12 @@ func scrapeHeap(ctx context.Context, t *Target) (int64, error) {
 // start and the start after a SIGKILL side by side.
 func FormatStartup(w io.Writer, r *StartupReport) {
 	o := r.Opt
-	fmt.Fprintf(w, "receiver start-up against history: appends of %d bytes over %d hosts × %d streams, %s appends a simulated day; median of %d start(s); RSS and heap after %s idle\n",
-		o.Size, o.Hosts, o.Streams, Thousands(float64(o.PerDay)), o.Runs, o.Settle)
+	cache := "page cache warm"
+	if o.Cold {
+		cache = "page cache dropped before each start"
+	}
+	fmt.Fprintf(w, "receiver start-up against history: appends of %d bytes over %d hosts × %d streams, %s appends a simulated day; median of %d start(s), %s; RSS and heap after %s idle\n",
+		o.Size, o.Hosts, o.Streams, Thousands(float64(o.PerDay)), o.Runs, cache, o.Settle)
 	fmt.Fprintf(w, "after SIGKILL: before each such start a builder adds %s appends and is SIGKILLed once they are durable (unsealed segment, unsynced index lines), so the store holds more than the clean one (\"held\")\n\n",
 		Thousands(float64(o.KillAppends)))
 	fmt.Fprintln(w, "| appends | disk | build appends/s | ready | peak RSS | settled RSS | heap in use | held | ready after SIGKILL | peak RSS | settled RSS | heap in use |")

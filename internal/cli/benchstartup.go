@@ -10,7 +10,7 @@ import (
 )
 
 func runBenchStartup(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "bench startup", "[--appends 0,1M,5M,20M] [--size 100] [--hosts 100] [--streams-per-host 2] [--runs 1] [--dir DIR] [--keep] [--settle 5s]",
+	fs := newFlags(env, "bench startup", "[--appends 0,1M,5M,20M] [--size 100] [--hosts 100] [--streams-per-host 2] [--runs 1] [--dir DIR] [--keep] [--settle 5s] [--cold]",
 		`Receiver start-up against history: for each --appends count, writes a store
 of that many appends at disk speed with the receiver's own storage code (each
 append with its journaled index line, as a 201 PUT writes them; no network),
@@ -30,6 +30,7 @@ the next unless --keep. The first count, 0, is the fresh-store baseline.`)
 	killFlag := fs.String("kill-appends", "50k", "appends the killed builder adds before each start after SIGKILL")
 	runs := fs.Int("runs", 1, "receiver starts per store and variant; the table shows the median by time to ready")
 	settle := fs.Duration("settle", 5*time.Second, "idle time after ready before memory is read")
+	cold := fs.Bool("cold", false, "drop the page cache before each start (root), as after a reboot")
 	readyTimeout := fs.Duration("ready-timeout", 10*time.Minute, "give up on a start-up after this long")
 	dir := fs.String("dir", "", "parent of the temporary folders (default $TMPDIR); its file system is the one measured")
 	keep := fs.Bool("keep", false, "keep each store (data, certificates, logs)")
@@ -39,7 +40,7 @@ the next unless --keep. The first count, 0, is the fresh-store baseline.`)
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	o := bench.StartupOptions{Hosts: *hosts, Streams: *streams, Runs: *runs, Settle: *settle, ReadyTimeout: *readyTimeout,
+	o := bench.StartupOptions{Hosts: *hosts, Streams: *streams, Runs: *runs, Settle: *settle, Cold: *cold, ReadyTimeout: *readyTimeout,
 		Dir: *dir, Keep: *keep, Progress: env.Stderr}
 	if err := startupCounts(&o, *appendsFlag, *sizeFlag, *perDay, *killFlag); err != nil {
 		return err
