@@ -127,6 +127,18 @@ func (w *Writer) Recover(j Journal, durable uint64, known bool) error {
 			return fmt.Errorf("sync index file: %w", err)
 		}
 	}
+	// Every line is now synced in the files and, as far as the journal
+	// knows it, durable there: mark it, so the segments indexed before the
+	// next sync are covered too.
+	if w.day != "" {
+		size, err := w.fileSize(w.day)
+		if err != nil {
+			return err
+		}
+		if err := w.markSynced(syncMark{File: w.day, Size: size, Seq: w.seq}, 0); err != nil {
+			return err
+		}
+	}
 	w.journal = j
 	return nil
 }

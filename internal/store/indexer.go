@@ -115,20 +115,17 @@ func (s *Store) indexSegment(seg *segment, journal bool) error {
 	}
 	slices.SortFunc(sts, func(a, b *stream) int { return compareKeys(a.key, b.key) })
 	rows := make([]idxRow, 0, len(sts))
-	entries := make([][]extent, 0, len(sts))
+	var ents []byte
 	kept := sts[:0]
 	for _, st := range sts {
 		st.mu.Lock()
-		row, es, ok := st.gather(seg)
+		row, ok := st.gather(seg, &ents)
 		st.mu.Unlock()
 		if ok {
-			rows, entries, kept = append(rows, row), append(entries, es), append(kept, st)
+			rows, kept = append(rows, row), append(kept, st)
 		}
 	}
-	// encodeIdx numbers the entries of each row.
-	b := encodeIdx(seg, rows, entries)
-	entries = nil
-	if err := s.writeIdx(seg, b); err != nil {
+	if err := s.writeIdx(seg, rows, ents); err != nil { // numbers the rows' entries
 		return err
 	}
 	for i, st := range kept {
@@ -166,18 +163,18 @@ func (st *stream) spanOf(seg *segment) int {
 	return -1
 }
 
-// gather returns st's row and extents for seg's index file (a copy, since
-// appends may grow ext meanwhile); the caller holds st.mu.
-func (st *stream) gather(seg *segment) (idxRow, []extent, bool) {
+// gather returns st's row for seg's index file and appends its entries,
+// encoded, to *ents; the caller holds st.mu.
+func (st *stream) gather(seg *segment, ents *[]byte) (idxRow, bool) {
 	i := st.spanOf(seg)
 	if i < 0 || st.spans[i].onDisk {
-		return idxRow{}, nil, false
+		return idxRow{}, false
 	}
 	sp, end := st.spans[i], st.spanEnd(i)
 	k := sort.Search(len(st.ext), func(j int) bool { return st.ext[j].off >= end })
-	es := slices.Clone(st.ext[:k])
+	es := st.ext[:k]
 	if len(es) == 0 || es[0].off != sp.off {
-		return idxRow{}, nil, false
+		return idxRow{}, false
 	}
 	gen, genStart := st.gen, st.genStart
 	for _, g := range st.endGen {
@@ -185,14 +182,15 @@ func (st *stream) gather(seg *segment) (idxRow, []extent, bool) {
 			gen, genStart = g.gen, g.start
 		}
 	}
-	return rowOf(st.key, gen, genStart, es), es, true
+	*ents = appendEntries(*ents, es)
+	return rowOf(st.key, gen, genStart, es), true
 }
 
 // rowOf describes a stream's extents es in one segment, oldest first, which
 // end with generation gen.
 func rowOf(key Key, gen string, genStart int64, es []extent) idxRow {
 	first, last := es[0], es[len(es)-1]
-	row := idxRow{key: key, gen: gen, genStart: genStart, firstOff: first.off, endOff: last.off + last.n, firstTime: first.time, lastTime: last.time}
+	row := idxRow{key: key, gen: gen, genStart: genStart, firstOff: first.off, endOff: last.off + last.n, firstTime: first.time, lastTime: last.time, count: uint32(len(es))}
 	for _, e := range es {
 		if e.time/int64(time.Second)/86400 == last.time/int64(time.Second)/86400 {
 			row.last += e.n
@@ -244,7 +242,7 @@ func (s *Store) rebuildIdx(seg *segment) error {
 		}
 		st.mu.Unlock()
 	}
-	_, err := scanSegment(seg.f, seg.size, func(r *scanned) {
+	_, err := scanSegment(seg.f, seg.size, true, func(r *scanned) {
 		w := wants[string(r.key)]
 		if r.kind != kindData || w == nil || r.offset != w.off+sumN(w.es) || r.offset >= w.end {
 			return
@@ -259,8 +257,9 @@ func (s *Store) rebuildIdx(seg *segment) error {
 	var entries [][]extent
 	var sts []*stream
 	for _, w := range wants {
-		if err == nil && w.off+sumN(w.es) != w.end {
-			err = fmt.Errorf("it lacks bytes [%d,%d) of %s", w.off+sumN(w.es), w.end, w.st.key)
+		// A shortfall at the end is a hole recovery kept (see accept).
+		if err == nil && len(w.es) == 0 {
+			err = fmt.Errorf("it holds none of the bytes [%d,%d) of %s", w.off, w.end, w.st.key)
 		}
 		if err != nil {
 			break
@@ -270,7 +269,10 @@ func (s *Store) rebuildIdx(seg *segment) error {
 	if err != nil {
 		seg.rebuild.Store(false)
 		s.opt.Log.Error("a segment is damaged; its index cannot be rebuilt", "segment", seg.name, "err", err)
-		return nil // reads of it keep failing with the index's error
+		seg.ixMu.Lock()
+		seg.ixErr = fmt.Errorf("the segment %s is damaged (%v): its bytes cannot be read; restore it from a backup", seg.name, err)
+		seg.ixMu.Unlock()
+		return nil
 	}
 	order := make([]int, len(rows))
 	for i := range order {
@@ -278,7 +280,11 @@ func (s *Store) rebuildIdx(seg *segment) error {
 	}
 	slices.SortFunc(order, func(a, b int) int { return compareKeys(rows[a].key, rows[b].key) })
 	rows, entries, sts = permute(rows, order), permute(entries, order), permute(sts, order)
-	if err := s.writeIdx(seg, encodeIdx(seg, rows, entries)); err != nil {
+	var ents []byte
+	for _, es := range entries {
+		ents = appendEntries(ents, es)
+	}
+	if err := s.writeIdx(seg, rows, ents); err != nil {
 		return err
 	}
 	for i, st := range sts {
@@ -288,13 +294,15 @@ func (s *Store) rebuildIdx(seg *segment) error {
 		}
 		st.mu.Unlock()
 	}
+	// Clear the flag first: damage found from here on asks for another
+	// rebuild.
+	seg.rebuild.Store(false)
 	seg.ixMu.Lock()
 	if seg.ix != nil {
 		seg.ix.Close()
 	}
 	seg.ix, seg.ixErr = nil, nil
 	seg.ixMu.Unlock()
-	seg.rebuild.Store(false)
 	s.opt.Log.Warn("rebuilt a damaged segment index from its records", "segment", seg.name)
 	return nil
 }

@@ -33,6 +33,7 @@ type segment struct {
 	size       int64
 	newest     int64  // unix nanoseconds of the newest record
 	journalMax uint64 // highest journal sequence number in it
+	idxSize    int64  // bytes of its index file, once written
 
 	// Until its index file is written: the streams with bytes in it.
 	// Written under Store.wmu while it is active, read by the indexer once
@@ -83,6 +84,10 @@ func Open(opt Options) (*Store, error) {
 	}
 	if opt.Sync == nil {
 		return nil, errors.New("store: no sync group")
+	}
+	if opt.OnJournal != nil && opt.JournalSafe == nil {
+		// An indexed segment's journal entries are not handed back.
+		return nil, errors.New("store: OnJournal needs JournalSafe")
 	}
 	s := &Store{opt: opt, fs: opt.FS, group: opt.Sync, streams: map[Key]*stream{}, hosts: map[string]*hostUsage{},
 		idxWake: make(chan struct{}, 1), idxStop: make(chan struct{}), idxDone: make(chan struct{})}

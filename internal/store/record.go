@@ -92,13 +92,16 @@ type scanned struct {
 	dataPos  int64
 	dataLen  int
 	data     []byte // journal entries only
+	bad      bool   // its CRC failed (kept by keepBad)
 }
 
 // scanSegment reads the records of f from the start, checking every CRC, and
 // returns the size of the valid prefix. It reads sequentially through one
 // buffer, so its memory does not grow with the segment, and it allocates
-// nothing per record.
-func scanSegment(f vfs.File, size int64, each func(*scanned)) (valid int64, err error) {
+// nothing per record. With keepBad, a record whose header is sound but
+// whose CRC fails is handed on anyway (a sealed segment's bit rot: its
+// length and offset still hold, as the old header-only scan trusted them).
+func scanSegment(f vfs.File, size int64, keepBad bool, each func(*scanned)) (valid int64, err error) {
 	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), int(min(max(size, 4096), 1<<20)))
 	var pos int64
 	var r scanned
@@ -153,7 +156,7 @@ func scanSegment(f vfs.File, size int64, each func(*scanned)) (valid int64, err 
 		} else if crc, err = crcOf(br, crc, dataLen); err != nil {
 			return pos, fmt.Errorf("read record at %d: %w", pos, err)
 		}
-		if crc != want {
+		if r.bad = crc != want; r.bad && !keepBad {
 			return pos, errTorn
 		}
 		each(&r)

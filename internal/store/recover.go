@@ -20,6 +20,7 @@ type recovery struct {
 	today    int64
 	dayBytes map[string]int64
 	skipped  int
+	holes    int
 }
 
 // replay is what recovery learnt of one stream.
@@ -51,9 +52,13 @@ func (s *Store) recover(snap map[Key]snapStream) error {
 		st := rc.stream(rp)
 		st.start, st.length, st.gen, st.genStart, st.updated = e.Start, e.Length, e.Gen, e.GenStart, e.Updated
 	}
-	// A sealed segment without a usable index before one with an index is
-	// indexed during recovery, so only a suffix of segments keeps one
-	// extent per append in memory.
+	// An index file is written only once the journal entries in its
+	// segment and every older one are safe elsewhere (JournalSafe), so a
+	// segment at or before the newest index file is read without handing
+	// its entries to OnJournal even if its own index is damaged: the day
+	// files hold them. A sealed segment without a usable index before one
+	// with an index is indexed during recovery, so only a suffix of
+	// segments keeps one extent per append in memory.
 	lastIndexed := -1
 	for i, seq := range seqs {
 		if idxs[seq] {
@@ -76,7 +81,7 @@ func (s *Store) recover(snap map[Key]snapStream) error {
 		} else if !newest {
 			unindexed++
 		}
-		if err := rc.scan(seg, size); err != nil {
+		if err := rc.scan(seg, size, newest, i > lastIndexed); err != nil {
 			return err
 		}
 		if !newest && i < lastIndexed {
@@ -93,6 +98,9 @@ func (s *Store) recover(snap map[Key]snapStream) error {
 	}
 	if rc.skipped > 0 {
 		s.opt.Log.Warn("skipped records that do not continue their stream", "count", rc.skipped)
+	}
+	if rc.holes > 0 {
+		s.opt.Log.Error("streams have holes where records were lost to a damaged segment; their lengths are kept, and reads of the holes fail", "holes", rc.holes)
 	}
 	rc.finish()
 	if len(s.segs) == 0 || s.segs[len(s.segs)-1].size >= s.opt.SegmentSize {
@@ -203,6 +211,7 @@ func (rc *recovery) loadIdx(seg *segment, size int64) error {
 		return fmt.Errorf("%w: it describes %d bytes, the segment holds %d", errBadIdx, hd.segSize, size)
 	}
 	seg.newest, seg.journalMax, seg.indexed, seg.touched = hd.newest, hd.journalMax, true, nil
+	seg.idxSize = hd.entriesAt + int64(hd.entries)*idxEntrySize
 	s.journalSeq = max(s.journalSeq, hd.journalMax)
 	for _, r := range hd.rows {
 		rp := rc.rep(r.key)
@@ -229,9 +238,15 @@ func (rc *recovery) accept(rp *replay, off, end int64) bool {
 	if rp.inSnap && end <= rp.snap.Start {
 		return false
 	}
-	if rp.has && off != rp.end {
-		rc.skipped++ // not contiguous: cannot be a byte the host sent here
+	if rp.has && off < rp.end {
+		rc.skipped++ // overlaps: cannot be a byte the host sent here
 		return false
+	}
+	if rp.has && off > rp.end {
+		// Records were lost to damage (a sealed segment that cannot be
+		// read to its end): keep what follows and the length, so no
+		// offset is reused; a read of the hole fails.
+		rc.holes++
 	}
 	if !rp.has {
 		rp.has, rp.firstOff = true, off
@@ -240,16 +255,27 @@ func (rc *recovery) accept(rp *replay, off, end int64) bool {
 	return true
 }
 
-// scan reads every record of seg, cuts a torn tail, and syncs what a killed
-// process left in the page cache.
-func (rc *recovery) scan(seg *segment, size int64) error {
+// scan reads every record of seg, hands its journal entries to OnJournal
+// when journal, cuts a torn tail off the newest segment, and syncs what a
+// killed process left in the page cache. A sealed segment was synced whole
+// before the next one began, so a bad record there is damage, not a torn
+// write: it is kept or skipped, never cut, so no acknowledged record after
+// it is lost and no stream's length goes back.
+func (rc *recovery) scan(seg *segment, size int64, newest, journal bool) error {
 	s := rc.s
-	valid, err := scanSegment(seg.f, size, func(r *scanned) {
+	bad := 0
+	valid, err := scanSegment(seg.f, size, !newest, func(r *scanned) {
+		if r.bad {
+			bad++
+			if r.kind == kindAux {
+				return // its line is in the day files (see recover)
+			}
+		}
 		seg.newest = max(seg.newest, r.time)
 		if r.kind == kindAux {
 			s.journalSeq = max(s.journalSeq, uint64(r.offset))
 			seg.journalMax = max(seg.journalMax, uint64(r.offset))
-			if s.opt.OnJournal != nil {
+			if journal && s.opt.OnJournal != nil {
 				s.opt.OnJournal(uint64(r.offset), r.data)
 			}
 			return
@@ -258,6 +284,16 @@ func (rc *recovery) scan(seg *segment, size int64) error {
 	})
 	if err != nil && !errors.Is(err, errTorn) {
 		return err
+	}
+	if bad > 0 {
+		s.opt.Log.Error("a sealed segment holds records that fail their checksum (bit rot); their bytes are served as stored", "segment", seg.name, "records", bad)
+	}
+	if !newest {
+		if valid < size {
+			s.opt.Log.Error("a sealed segment is damaged: the records after the damage cannot be read, and streams that continue after them have a hole",
+				"segment", seg.name, "at", valid, "unreadable", size-valid)
+		}
+		return nil // synced whole when it was sealed
 	}
 	seg.size = valid
 	if valid < size {

@@ -15,7 +15,7 @@ import (
 // holds more than MaxBytes, and moves every affected stream's start forward.
 // Offsets are never reused: lengths stay, and streams.json remembers them
 // before any segment is deleted. The active segment is never dropped. It
-// returns how many bytes of segment files it removed.
+// returns how many bytes of segment and index files it removed.
 func (s *Store) Retain() (int64, error) {
 	s.retainMu.Lock()
 	defer s.retainMu.Unlock()
@@ -28,7 +28,8 @@ func (s *Store) Retain() (int64, error) {
 	s.mu.RLock()
 	segs := make([]segStat, len(s.segs))
 	for i, seg := range s.segs {
-		segs[i] = segStat{seg, seg.size, seg.newest}
+		// An index file counts with its segment (idxSize: retainMu).
+		segs[i] = segStat{seg, seg.size + seg.idxSize, seg.newest}
 	}
 	s.mu.RUnlock()
 	s.wmu.Unlock()
@@ -126,6 +127,7 @@ func (s *Store) Retain() (int64, error) {
 			if err := s.fs.Remove(filepath.Join(s.opt.Dir, idxName(seg.seq))); err != nil {
 				return freed, fmt.Errorf("remove %s: %w", idxName(seg.seq), err)
 			}
+			freed += seg.idxSize
 		}
 	}
 	if err := s.fs.SyncDir(s.opt.Dir); err != nil {

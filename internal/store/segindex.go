@@ -63,15 +63,27 @@ type idxHead struct {
 	rows            []idxRow
 }
 
-// encodeIdx lays out the index file of a segment; rows must be sorted by
-// key, and entries[i] holds row i's extents in offset order.
-func encodeIdx(seg *segment, rows []idxRow, entries [][]extent) []byte {
+// appendEntries appends es, encoded, to b.
+func appendEntries(b []byte, es []extent) []byte {
+	for _, e := range es {
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.off))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.pos))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.time))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.n))
+	}
+	return b
+}
+
+// encodeIdxHead lays out the header and table of a segment's index file,
+// to be followed by ents, the encoded entries of rows in order; rows must
+// be sorted by key and have their counts set. It numbers the rows' entries.
+func encodeIdxHead(seg *segment, rows []idxRow, ents []byte) []byte {
 	var table []byte
 	var n uint32
 	for i := range rows {
 		r := &rows[i]
 		key := r.key.String()
-		r.first, r.count = n, uint32(len(entries[i]))
+		r.first = n
 		n += r.count
 		table = binary.LittleEndian.AppendUint16(table, uint16(len(key)))
 		table = append(table, byte(len(r.gen)), 0)
@@ -82,30 +94,18 @@ func encodeIdx(seg *segment, rows []idxRow, entries [][]extent) []byte {
 		}
 		table = append(append(table, key...), r.gen...)
 	}
-	b := make([]byte, idxHeaderSize, idxHeaderSize+len(table)+4+int(n)*idxEntrySize)
+	b := make([]byte, idxHeaderSize, idxHeaderSize+len(table)+4)
 	b = append(b, table...)
-	b = binary.LittleEndian.AppendUint32(b, 0) // table CRC, below
-	at := len(b)
-	for _, es := range entries {
-		for _, e := range es {
-			b = binary.LittleEndian.AppendUint64(b, uint64(e.off))
-			b = binary.LittleEndian.AppendUint64(b, uint64(e.pos))
-			b = binary.LittleEndian.AppendUint64(b, uint64(e.time))
-			b = binary.LittleEndian.AppendUint64(b, uint64(e.n))
-		}
-	}
-	h := b[:idxHeaderSize]
-	binary.LittleEndian.PutUint32(h[0:], idxMagic)
-	binary.LittleEndian.PutUint32(h[4:], idxVersion)
-	binary.LittleEndian.PutUint64(h[8:], uint64(seg.size))
-	binary.LittleEndian.PutUint64(h[16:], uint64(seg.newest))
-	binary.LittleEndian.PutUint64(h[24:], seg.journalMax)
-	binary.LittleEndian.PutUint32(h[32:], uint32(len(rows)))
-	binary.LittleEndian.PutUint32(h[36:], n)
-	binary.LittleEndian.PutUint32(h[40:], uint32(len(table)))
-	binary.LittleEndian.PutUint32(h[44:], crc32.Checksum(b[at:], castagnoli))
-	binary.LittleEndian.PutUint32(b[at-4:], crc32.Checksum(b[:at-4], castagnoli))
-	return b
+	binary.LittleEndian.PutUint32(b[0:], idxMagic)
+	binary.LittleEndian.PutUint32(b[4:], idxVersion)
+	binary.LittleEndian.PutUint64(b[8:], uint64(seg.size))
+	binary.LittleEndian.PutUint64(b[16:], uint64(seg.newest))
+	binary.LittleEndian.PutUint64(b[24:], seg.journalMax)
+	binary.LittleEndian.PutUint32(b[32:], uint32(len(rows)))
+	binary.LittleEndian.PutUint32(b[36:], n)
+	binary.LittleEndian.PutUint32(b[40:], uint32(len(table)))
+	binary.LittleEndian.PutUint32(b[44:], crc32.Checksum(ents, castagnoli))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 var errBadIdx = errors.New("not a valid segment index")
@@ -180,11 +180,13 @@ func parseRows(t []byte, n int, entries uint32) ([]idxRow, error) {
 
 // writeIdx writes seg's index file durably (temp file, sync, rename, sync
 // the folder), so a crash leaves the whole file or none.
-func (s *Store) writeIdx(seg *segment, b []byte) error {
+func (s *Store) writeIdx(seg *segment, rows []idxRow, ents []byte) error {
+	head := encodeIdxHead(seg, rows, ents)
 	name := filepath.Join(s.opt.Dir, idxName(seg.seq))
-	if err := vfs.WriteFileAtomic(s.fs, name, b, 0o640); err != nil {
+	if err := vfs.WriteFileAtomicParts(s.fs, name, 0o640, head, ents); err != nil {
 		return fmt.Errorf("write the index of %s: %w", seg.name, err)
 	}
+	seg.idxSize = int64(len(head) + len(ents))
 	return nil
 }
 

@@ -150,7 +150,7 @@ func recordsInActive(t *testing.T, s *Store) int {
 	seg := s.segs[len(s.segs)-1]
 	s.mu.RUnlock()
 	n := 0
-	if _, err := scanSegment(seg.f, seg.size, func(*scanned) { n++ }); err != nil {
+	if _, err := scanSegment(seg.f, seg.size, false, func(*scanned) { n++ }); err != nil {
 		t.Fatal(err)
 	}
 	return n

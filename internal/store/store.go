@@ -452,7 +452,8 @@ func (s *Store) readIndexed(st *stream, sp *span, buf []byte, off int64) error {
 	var batch [64]extent
 	for len(buf) > 0 {
 		if j >= sp.count {
-			return s.damaged(sp.seg, fmt.Errorf("no entry for offset %d of %s", off, st.key))
+			// Past its last record: bytes lost to a damaged segment.
+			return fmt.Errorf("stream %s: bytes from offset %d were lost to damage in %s", st.key, off, sp.seg.name)
 		}
 		es, err := s.entries(sp.seg, sp.first+j, batch[:min(uint32(len(batch)), sp.count-j)])
 		if err != nil {

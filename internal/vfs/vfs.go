@@ -105,15 +105,25 @@ func (OS) SyncDir(dir string) error {
 // the directory. A real file gets exactly perm, whatever the umask (a key
 // the shipper's group reads must be 0640 even under umask 077).
 func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error {
+	return WriteFileAtomicParts(fsys, name, perm, data)
+}
+
+// WriteFileAtomicParts is WriteFileAtomic of the parts one after another,
+// without joining them in memory first.
+func WriteFileAtomicParts(fsys FS, name string, perm fs.FileMode, parts ...[]byte) error {
 	dir := filepath.Dir(name)
 	tmp := name + ".tmp"
 	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		f.Close()
-		return err
+	var at int64
+	for _, p := range parts {
+		if _, err := f.WriteAt(p, at); err != nil {
+			f.Close()
+			return err
+		}
+		at += int64(len(p))
 	}
 	if c, ok := f.(interface{ Chmod(fs.FileMode) error }); ok {
 		if err := c.Chmod(perm); err != nil {
