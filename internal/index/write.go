@@ -122,6 +122,7 @@ func (w *Writer) Append(l Line) (groupsync.Ticket, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	l.Seq = w.seq + 1
+	l.bound()
 	w.enc = appendLine(w.enc[:0], &l)
 	b := w.enc
 	at, err := w.writeLine(l.TS, b)

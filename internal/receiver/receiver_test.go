@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 const (
@@ -333,5 +335,27 @@ func TestChunkedBody(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 413 {
 		t.Fatalf("chunked body over the limit = %d, want 413", resp.StatusCode)
+	}
+}
+
+// TestHostileFieldsAreBounded: whatever a caller without credentials sends,
+// its request costs a bounded index line: a 50 KB method (the server takes
+// 64 KiB of headers) is recorded as OTHER, long headers are clipped.
+func TestHostileFieldsAreBounded(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	long := strings.Repeat("X", 5000)
+	r := f.do(cred{}, strings.Repeat("M", 50000), "/v1/logs/lab-1/syslog?offset=0", "x", map[string]string{
+		wire.HeaderCommit: long, wire.HeaderInstance: long})
+	if r.status < 400 || r.status >= 500 {
+		t.Fatalf("a 50 KB method = %d %s; want a 4xx", r.status, r.body)
+	}
+	lines := f.indexLines()
+	if len(lines) != 1 {
+		t.Fatalf("%d index lines after %d %s; want the request's one", len(lines), r.status, r.body)
+	}
+	l := lines[0]
+	b, _ := l.MarshalJSON()
+	if l.Method != index.MethodOther || len(b) > 1024 {
+		t.Fatalf("index line of %d bytes with method %.20q; want method OTHER and a line under 1 KiB", len(b), l.Method)
 	}
 }
