@@ -312,6 +312,15 @@ func TestAttribution(t *testing.T) {
 	if len(tr.Hosts) != 1 || tr.Hosts["elliott-thinkpad"] == nil {
 		t.Fatalf("hosts %v; want only elliott-thinkpad", tr.Hosts)
 	}
+	// Folded refusals of callers without a fleet certificate count as
+	// the requests they stand for.
+	before := tr.Unattributed
+	for _, c := range []int{0, 49} {
+		tr.Observe(&index.Line{TS: t0, Host: "lab-9", Method: "PUT", Endpoint: "logs", Status: 401, Reason: "no-cert", Count: c})
+	}
+	if n := tr.Unattributed - before; n != 50 {
+		t.Fatalf("%d unattributed requests for a refusal and a line folding 49; want 50", n)
+	}
 }
 
 // TestQuietHours: a room switched off at night is not silent inside its

@@ -218,9 +218,10 @@ func subjectOf(r *index.Line) string {
 // Observe folds one index line in.
 func (t *Tracker) Observe(r *index.Line) {
 	t.heard(r.TS)
+	n := max(r.Count, 1) // a line may stand for folded refusals
 	name := t.subject(r)
 	if name == "" {
-		t.Unattributed++
+		t.Unattributed += n
 		return
 	}
 	h := t.Hosts[name]
@@ -266,7 +267,7 @@ func (t *Tracker) Observe(r *index.Line) {
 		// yet: an answer, not a failure, or every new host shows a 4xx.
 		class = 2
 	}
-	h.hour(r.TS).N[class]++
+	h.hour(r.TS).N[class] += n
 
 	m := h.minute(r.TS, t.keep())
 	if r.Status >= 500 && r.Reason != wire.ReasonOverloaded { // backpressure with Retry-After is by design
@@ -294,7 +295,7 @@ func (t *Tracker) Observe(r *index.Line) {
 	case r.Status >= 500:
 		m.C5++
 	default:
-		m.C4++
+		m.C4 += n
 	}
 	if r.Reason == wire.ReasonStaleCode {
 		m.Stale++
@@ -304,7 +305,7 @@ func (t *Tracker) Observe(r *index.Line) {
 			m.Reasons = map[string]int{}
 		}
 		if len(m.Reasons) < 16 || m.Reasons[r.Reason] > 0 {
-			m.Reasons[r.Reason]++
+			m.Reasons[r.Reason] += n
 		}
 	}
 }

@@ -43,6 +43,10 @@ func appendLine(b []byte, l *Line) []byte {
 			b = appendString(b, f.val)
 		}
 	}
+	if l.Count != 0 {
+		b = append(b, `,"count":`...)
+		b = strconv.AppendInt(b, int64(l.Count), 10)
+	}
 	if l.Seq != 0 {
 		b = append(b, `,"seq":`...)
 		b = strconv.AppendUint(b, l.Seq, 10)

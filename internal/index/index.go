@@ -42,7 +42,11 @@ type Line struct {
 	// CertExpires is when the fleet-signed client certificate the request
 	// carried expires (RFC 3339), so the fleet view can show it.
 	CertExpires string `json:"cert_expires,omitempty"`
-	Seq         uint64 `json:"seq,omitempty"` // the line's number, for recovery
+	// Count is how many requests the line stands for when it is more than
+	// one: the folded refusals of a caller without a fleet certificate, for
+	// one reason in one minute (README, "The index").
+	Count int    `json:"count,omitempty"`
+	Seq   uint64 `json:"seq,omitempty"` // the line's number, for recovery
 }
 
 // TimeFormat is the ts format: RFC 3339, UTC, milliseconds.

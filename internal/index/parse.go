@@ -35,7 +35,7 @@ var errSlow = errors.New("take the slow path")
 // repeats them because it runs for every key of every line;
 // TestKnownKeysMatchTheLine keeps both in step with Line.
 var knownKeys = []string{"ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
-	"reason", "state", "gate", "remote", "stream", "cert_expires", "auth", "status", "bytes", "seq", "dur_ms"}
+	"reason", "state", "gate", "remote", "stream", "cert_expires", "auth", "status", "bytes", "count", "seq", "dur_ms"}
 
 // kindOf returns the type a key must have, 0 for a key Line does not
 // know, or errSlow for a key encoding/json would match by case folding.
@@ -46,7 +46,7 @@ func kindOf(key []byte) (byte, error) {
 		return 's', nil
 	case "auth":
 		return 'b', nil
-	case "status", "bytes":
+	case "status", "bytes", "count":
 		return 'i', nil
 	case "seq":
 		return 'u', nil
@@ -166,6 +166,12 @@ func fastParse(b []byte, l *Line, seen strs) error {
 					return errSlow
 				}
 				l.Status = n
+			case "count":
+				n, err := strconv.Atoi(num)
+				if err != nil {
+					return errSlow
+				}
+				l.Count = n
 			case "seq":
 				n, err := strconv.ParseUint(num, 10, 64)
 				if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -357,5 +358,38 @@ func TestHostileFieldsAreBounded(t *testing.T) {
 	b, _ := l.MarshalJSON()
 	if l.Method != index.MethodOther || len(b) > 1024 {
 		t.Fatalf("index line of %d bytes with method %.20q; want method OTHER and a line under 1 KiB", len(b), l.Method)
+	}
+}
+
+// TestRefusalFloodIsFolded: a flood of requests without credentials from
+// one address costs one index line for the first refusal of each minute
+// and one line counting the rest, not a line per request; the detector's
+// counts still see every request.
+func TestRefusalFloodIsFolded(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 7, 10, 0, 5, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f := newFixture(t, fixtureOpts{server: Options{Now: clock}})
+	for range 50 {
+		if r := f.do(cred{}, "PUT", "/v1/logs/lab-1/syslog?offset=0", "x", nil); r.status != http.StatusUnauthorized {
+			t.Fatalf("PUT without credentials = %d %s; want 401", r.status, r.body)
+		}
+	}
+	if lines := f.indexLines(); len(lines) != 1 {
+		t.Fatalf("%d index lines for 50 refusals in one minute; want 1 until the minute ends", len(lines))
+	}
+	f.srv.writeRefusals(clock(), false) // the minute is not over: nothing yet
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	f.srv.writeRefusals(clock(), false)
+	lines := f.indexLines()
+	if len(lines) != 2 || lines[1].Count != 49 || lines[1].Status != http.StatusUnauthorized || lines[1].Reason != lines[0].Reason {
+		t.Fatalf("lines after the minute: %+v; want the first refusal and one line with count 49", lines)
+	}
+	// A new minute's first refusal has its own line again.
+	f.do(cred{}, "PUT", "/v1/logs/lab-1/syslog?offset=0", "x", nil)
+	if n := len(f.indexLines()); n != 3 {
+		t.Fatalf("%d lines after a refusal in the next minute; want 3", n)
 	}
 }

@@ -78,6 +78,7 @@ type Server struct {
 	inflight *budget
 	bodies   bodyPool
 	insts    instances
+	refused  refusals
 	ui       http.Handler
 }
 
@@ -164,6 +165,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.line.Status = resp.status
 	rec.line.TS = now
 	rec.line.DurMS = float64(s.opt.Now().Sub(rec.start).Microseconds()) / 1000
+	if s.refused.folds(&rec.line) {
+		// Counted into its minute's line (FoldRefusals): nothing was stored.
+		if s.opt.Metrics != nil {
+			s.opt.Metrics.Request(rec.line.Endpoint, resp.status, 0)
+		}
+		resp.write(w, r.Method == http.MethodHead)
+		return
+	}
 	// The line and the stored bytes go into the same group commit: one
 	// wait covers both. It is not cut short if the client has gone.
 	ctx := context.WithoutCancel(r.Context())

@@ -213,12 +213,17 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener, srv *receiver.Serve
 		wg.Go(func() { renewLoop(sctx, d.enroller.CA, d.cfg.TLS.Cert, d.cfg.TLS.Key, d.log) })
 	}
 	wg.Go(func() { watchSync(sctx, g, stop, d.log) })
+	// Its last counts are written once Serve has answered every request.
+	fctx, foldStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer foldStop()
+	wg.Go(func() { srv.FoldRefusals(fctx) })
 	d.log.Info("receiver listening", "addr", ln.Addr().String(), "data_dir", d.cfg.DataDir)
 	if ready != nil {
 		ready(ln.Addr())
 	}
 	err := receiver.Serve(sctx, ln, srv, receiver.TLSConfig(d.srvCert.get), d.cfg.Shutdown.Duration(), d.log)
 	stop()
+	foldStop()
 	if gerr := g.Err(); gerr != nil {
 		return gerr
 	}
