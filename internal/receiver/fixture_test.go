@@ -61,6 +61,9 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	}
 	opt := fo.server
 	opt.Store, opt.Index, opt.Verifier, opt.Tokens = st, ix, pki.NewVerifier(ca.Cert), toks
+	if opt.LineRoom == nil {
+		opt.LineRoom = st.RoomForLines // as receiverd does
+	}
 	if opt.HostHealth == nil {
 		opt.HostHealth = hosthealth.Folder(datadir.Dir(dir).HostHealth())
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,6 +269,41 @@ func TestDiskFullAndOverload(t *testing.T) {
 	r = f.do(lab1, "PUT", "/v1/logs/lab-1/s?offset=50", "z", nil)
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 		t.Fatalf("overloaded put = %d %v %s; want 503 with Retry-After", r.status, r.header, r.body)
+	}
+}
+
+// TestIndexReserve: appends stop at min_free, but their 507s are still
+// indexed (the detector's evidence) until free space falls to a quarter of
+// it; below that every request is refused 507 without a line, so the disk
+// never fills.
+func TestIndexReserve(t *testing.T) {
+	const minFree = 4 << 20
+	var free atomic.Int64
+	free.Store(64 << 20)
+	f := newFixture(t, fixtureOpts{store: store.Options{MinFree: minFree, FreeSpace: func() (int64, error) { return free.Load(), nil }}})
+	lab1 := f.host("lab-1")
+	for _, c := range []struct {
+		free   int64
+		status int
+		lines  int // index lines after the request
+	}{
+		{64 << 20, 201, 1},
+		{minFree - 1, http.StatusInsufficientStorage, 2},
+		{minFree / 4, http.StatusInsufficientStorage, 3},
+		{minFree/4 - 1, http.StatusInsufficientStorage, 3},
+	} {
+		free.Store(c.free)
+		time.Sleep(1100 * time.Millisecond) // the store asks the file system at most once a second
+		r := f.do(lab1, "PUT", fmt.Sprintf("/v1/logs/lab-1/s?offset=%d", min(c.lines-1, 1)), "x", nil)
+		if r.status != c.status || !strings.Contains(r.body, "disk") && c.status != 201 {
+			t.Fatalf("PUT with %d bytes free = %d %s; want %d", c.free, r.status, r.body, c.status)
+		}
+		if n := len(f.indexLines()); n != c.lines {
+			t.Fatalf("%d index lines after a PUT with %d bytes free; want %d", n, c.free, c.lines)
+		}
+	}
+	if r := f.do(lab1, "PUT", "/v1/heartbeat/lab-1", `{"state":"up"}`, nil); r.status != http.StatusInsufficientStorage {
+		t.Fatalf("heartbeat below the floor = %d %s; want 507", r.status, r.body)
 	}
 }
 

@@ -119,3 +119,20 @@ func (s *Server) writeRefusals(now time.Time, all bool) {
 		}
 	}
 }
+
+// every lets something happen at most once a minute (a log line repeated
+// for every request of a flood would be a flood of its own).
+type every struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (e *every) Allow(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.last.IsZero() && now.Sub(e.last) < time.Minute {
+		return false
+	}
+	e.last = now
+	return true
+}

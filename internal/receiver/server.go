@@ -36,8 +36,12 @@ type IndexWriter interface {
 
 // Options configure a Server.
 type Options struct {
-	Store       store.Streams
-	Index       IndexWriter
+	Store store.Streams
+	Index IndexWriter
+	// LineRoom reports an error matching store.ErrFull when the disk is
+	// too full even for index lines: requests are then answered 507
+	// without one (nil: always room).
+	LineRoom    func() error
 	Verifier    *pki.Verifier
 	Tokens      token.State
 	Gate        *gate.Gate
@@ -68,18 +72,19 @@ type Options struct {
 
 // Server is the receiver's HTTP handler.
 type Server struct {
-	opt      Options
-	store    store.Streams
-	index    IndexWriter
-	verifier *pki.Verifier
-	tokens   token.State
-	gates    atomic.Pointer[gate.Gate] // swapped when a release is published
-	log      *slog.Logger
-	inflight *budget
-	bodies   bodyPool
-	insts    instances
-	refused  refusals
-	ui       http.Handler
+	opt       Options
+	store     store.Streams
+	index     IndexWriter
+	verifier  *pki.Verifier
+	tokens    token.State
+	gates     atomic.Pointer[gate.Gate] // swapped when a release is published
+	log       *slog.Logger
+	inflight  *budget
+	bodies    bodyPool
+	insts     instances
+	refused   refusals
+	noRoomLog every // at most one log line a minute while the disk is full
+	ui        http.Handler
 }
 
 // New makes a Server.
@@ -151,6 +156,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errorResponse(notFound()).write(w, r.Method == http.MethodHead)
 		return
 	}
+	if s.opt.LineRoom != nil {
+		if err := s.opt.LineRoom(); err != nil {
+			s.noRoom(w, r, err)
+			return
+		}
+	}
 	now := s.opt.Now()
 	rec := &reqState{start: now, line: index.Line{
 		Method:   r.Method,
@@ -193,6 +204,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.opt.Metrics.Request(rec.line.Endpoint, resp.status, rec.stored)
 	}
 	resp.write(w, r.Method == http.MethodHead)
+}
+
+// noRoom answers a request 507 without an index line: the disk is below
+// the floor index lines keep (README, "How storage works").
+func (s *Server) noRoom(w http.ResponseWriter, r *http.Request, err error) {
+	if s.noRoomLog.Allow(s.opt.Now()) {
+		s.log.Error("disk full even for index lines: answering 507 without indexing; free space or lower retention", "err", err)
+	}
+	if s.opt.Metrics != nil {
+		s.opt.Metrics.Request("", http.StatusInsufficientStorage, 0)
+	}
+	errorResponse(&apiError{status: http.StatusInsufficientStorage, reason: wire.ReasonDiskFull,
+		msg: "the receiver's disk is full; nothing was stored or recorded, retry later (operator: free space or lower retention)", retryAfter: 300}).
+		write(w, r.Method == http.MethodHead)
 }
 
 // AdminCert names the admin whose verified, unrevoked client certificate

@@ -143,7 +143,8 @@ func (d *daemon) newServer() (*receiver.Server, error) {
 	cfg, data, g := d.cfg, d.data, d.stg.Sync
 	releases := release.Folder(data.Releases())
 	srv, err := receiver.New(receiver.Options{
-		Store: d.stg.Store, Index: d.stg.Index, Verifier: pki.NewVerifier(d.caCert).WithRevocations(d.revoked), Tokens: d.tokens,
+		Store: d.stg.Store, Index: d.stg.Index, LineRoom: d.stg.Store.RoomForLines,
+		Verifier: pki.NewVerifier(d.caCert).WithRevocations(d.revoked), Tokens: d.tokens,
 		Gate:    gate.Load(cfg.Gate, releases),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Log:        d.log.With("component", "http"),

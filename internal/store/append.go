@@ -278,6 +278,21 @@ func (s *Store) write(rec *record, st *stream) (*segment, int64, groupsync.Ticke
 	return seg, dataPos, t, nil
 }
 
+// RoomForLines reports ErrFull once free disk space is below a quarter of
+// MinFree. Appends stop at MinFree; the index lines that record their 507s
+// (how the detector learns the disk is full), heartbeats and the
+// detector's files may use the rest of the reserve, down to this floor.
+func (s *Store) RoomForLines() error {
+	if s.opt.MinFree <= 0 {
+		return nil
+	}
+	free, err := s.free.get(s.opt.FreeSpace)
+	if err == nil && free < s.opt.MinFree/4 {
+		return fmt.Errorf("%w: %d bytes free, under a quarter of the %d the receiver keeps", ErrFull, free, s.opt.MinFree)
+	}
+	return nil
+}
+
 // freeCache asks the file system for free space at most once a second and
 // subtracts what was written since.
 type freeCache struct {
