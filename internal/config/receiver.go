@@ -64,6 +64,13 @@ type Limits struct {
 	MaxInflight Size `toml:"max_inflight"`
 	// MinFree is the free disk space the store keeps; below it writes get 507.
 	MinFree Size `toml:"min_free"`
+	// MaxConns caps the receiver's connections; past it new ones are
+	// closed. MaxConnsPerAddress caps those not yet authenticated from one
+	// remote address; MaxConnsPerHost those authenticated as one host or
+	// admin (its idle ones make room for a new one).
+	MaxConns           int `toml:"max_conns"`
+	MaxConnsPerAddress int `toml:"max_conns_per_address"`
+	MaxConnsPerHost    int `toml:"max_conns_per_host"`
 }
 
 // Quota bounds what one host may store; 0 means unlimited. A host over
@@ -121,6 +128,10 @@ func DefaultReceiver() Receiver {
 			MaxBody:     8 * MiB,
 			MaxInflight: 64 * MiB,
 			MinFree:     256 * MiB,
+
+			MaxConns:           4096,
+			MaxConnsPerAddress: 256,
+			MaxConnsPerHost:    16,
 		},
 		Quota: Quota{
 			HostBytesPerDay: 1 * GiB,
@@ -217,6 +228,14 @@ func (r *Receiver) Validate() error {
 		p.add("limits.max_inflight", "%s is smaller than limits.max_body (%s), so a largest body could never be read; write at least %s", r.Limits.MaxInflight, r.Limits.MaxBody, r.Limits.MaxBody)
 	}
 	nonNegSize(p, "limits.min_free", r.Limits.MinFree)
+	for _, c := range []struct {
+		key string
+		n   int
+	}{{"limits.max_conns", r.Limits.MaxConns}, {"limits.max_conns_per_address", r.Limits.MaxConnsPerAddress}, {"limits.max_conns_per_host", r.Limits.MaxConnsPerHost}} {
+		if c.n <= 0 {
+			p.add(c.key, "%d is not a positive number of connections; leave it out for the default", c.n)
+		}
+	}
 	nonNegSize(p, "quota.host_bytes_per_day", r.Quota.HostBytesPerDay)
 	nonNegSize(p, "quota.host_bytes_total", r.Quota.HostBytesTotal)
 	nonNegDuration(p, "retention.max_age", r.Retention.MaxAge)

@@ -23,8 +23,19 @@ type principal struct {
 
 // authenticate checks the client certificate, then the bearer token, and
 // fills the index line's cert_host. Certificate first: only a certificate the
-// fleet CA signed attributes a request to a host.
+// fleet CA signed attributes a request to a host. The connection then counts
+// against its host's (or admin's) connection limit.
 func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (principal, *apiError) {
+	p, ae := s.credentials(r, now, rec)
+	if ae == nil && !claimConn(r.Context(), p.kind.String()+"/"+p.name) {
+		return principal{}, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonOverloaded, retryAfter: 5,
+			msg: fmt.Sprintf("%s %s holds its limit of connections to the receiver (limits.max_conns_per_host); reuse one connection", p.kind, p.name)}
+	}
+	return p, ae
+}
+
+// credentials checks the certificate and the token of r.
+func (s *Server) credentials(r *http.Request, now time.Time, rec *reqState) (principal, *apiError) {
 	v := s.verifyPeer(r, now)
 	rec.line.CertHost = v.CertHost
 	if v.CertHost != "" && !v.NotAfter.IsZero() {
@@ -96,12 +107,13 @@ type connKey struct{}
 // per connection, not once per request. It is re-checked once the
 // certificate's validity window has passed.
 type connVerdict struct {
-	v atomic.Pointer[pki.Verdict]
+	v    atomic.Pointer[pki.Verdict]
+	conn *gatedConn // counted against the connection limits; nil if not
 }
 
 // withConnCache is the http.Server's ConnContext.
-func withConnCache(ctx context.Context, _ net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, &connVerdict{})
+func withConnCache(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, &connVerdict{conn: gatedOf(c)})
 }
 
 func (s *Server) verifyPeer(r *http.Request, now time.Time) pki.Verdict {

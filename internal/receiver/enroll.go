@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,14 +56,18 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if !ok {
 		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonNoToken, msg: "enrolling needs a join token: Authorization: Bearer <token from cis490 token create>"}
 	}
+	// The token first, from memory and cheaply: an unauthenticated caller,
+	// or one with a spent token, gets no body read, no lock, no file read
+	// and no CSR parsed.
+	now := s.opt.Now()
+	if err := s.tokens.CheckJoin(tok, now); err != nil {
+		return nil, cmp.Or(joinRefused(err), &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinToken, msg: token.ErrJoinUnknown.Error()})
+	}
+	// A CSR is a few hundred bytes: a caller trickling it is cut short.
+	_ = http.NewResponseController(rec.w).SetReadDeadline(now.Add(enrollBodyTime))
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
 	if err != nil || len(body) > 64<<10 {
-		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: "an enroll request is a small JSON object {\"host\", \"csr\"}"}
-	}
-	// The token first, from memory and cheaply: an unauthenticated caller
-	// gets no lock, no file read and no CSR parsed.
-	if !s.tokens.IsJoin(tok) {
-		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinToken, msg: token.ErrJoinUnknown.Error()}
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: "an enroll request is a small JSON object {\"host\", \"csr\"} sent at once"}
 	}
 	var req wire.EnrollRequest
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -76,7 +81,6 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadCSR, msg: "the certificate request is not valid: " + err.Error()}
 	}
-	now := s.opt.Now()
 	// Sign before anything is spent or revoked: a request the CA refuses
 	// (the receiver's own name, a weak key) costs the token nothing.
 	certPEM, serial, err := e.CA.SignHostCSR(csr, host, e.Lifetime, now)
@@ -97,24 +101,39 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if g.Name != "" {
 		rec.line.Host = host // the token was good: the request is about host
 	}
-	switch {
-	case err == nil:
-	case errors.Is(err, token.ErrJoinHost):
-		return nil, &apiError{status: http.StatusForbidden, reason: wire.ReasonJoinHost, msg: err.Error()}
-	case errors.Is(err, token.ErrJoinUsed):
-		return nil, &apiError{status: http.StatusForbidden, reason: wire.ReasonJoinUsed, msg: err.Error()}
-	case errors.Is(err, token.ErrJoinLive):
-		return nil, &apiError{status: http.StatusConflict, reason: wire.ReasonJoinLive, msg: err.Error()}
-	case errors.Is(err, token.ErrJoinExpired):
-		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinExpired, msg: err.Error()}
-	case errors.Is(err, token.ErrJoinUnknown):
-		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinToken, msg: err.Error()}
-	default:
+	if err != nil {
+		if ae := joinRefused(err); ae != nil {
+			return nil, ae
+		}
 		return nil, s.enrollFailed(host, err)
 	}
 	s.log.Info("host enrolled", "host", host, "serial", serial, "not_after", g.Cert.NotAfter)
 	return jsonResponse(http.StatusCreated, wire.Enrolled{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()),
 		Token: g.Token, NotAfter: g.Cert.NotAfter.UTC(), ReleaseKey: e.ReleaseKey}), nil
+}
+
+// enrollBodyTime bounds how long an enroll request's body may take.
+const enrollBodyTime = 10 * time.Second
+
+// joinRefused is the answer to a join token refused for err, or nil when
+// err is not a refusal.
+func joinRefused(err error) *apiError {
+	for _, c := range []struct {
+		err    error
+		status int
+		reason string
+	}{
+		{token.ErrJoinHost, http.StatusForbidden, wire.ReasonJoinHost},
+		{token.ErrJoinUsed, http.StatusForbidden, wire.ReasonJoinUsed},
+		{token.ErrJoinLive, http.StatusConflict, wire.ReasonJoinLive},
+		{token.ErrJoinExpired, http.StatusUnauthorized, wire.ReasonJoinExpired},
+		{token.ErrJoinUnknown, http.StatusUnauthorized, wire.ReasonJoinToken},
+	} {
+		if errors.Is(err, c.err) {
+			return &apiError{status: c.status, reason: c.reason, msg: err.Error()}
+		}
+	}
+	return &apiError{}
 }
 
 func (s *Server) enrollFailed(host string, err error) *apiError {

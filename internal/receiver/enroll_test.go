@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -83,7 +84,7 @@ func TestEnroll(t *testing.T) {
 		reason          string
 	}{
 		{"replayed", one, "lab-1", 403, "join-used"},
-		{"another host", one, "lab-2", 403, "join-host"},
+		{"used up, for another host", one, "lab-2", 403, "join-used"}, // refused before the body is read
 		{"outside the room pattern", room, "lab-2", 403, "join-host"},
 		{"expired", old, "lab-9", 401, "join-expired"},
 		{"revoked", revoked, "lab-8", 401, "join-token"},
@@ -187,5 +188,30 @@ func TestEnrollWaitsForHostRemove(t *testing.T) {
 	unlock()
 	if r := <-done; r.status != 201 {
 		t.Fatalf("after the lock was released: %d %s", r.status, r.body)
+	}
+}
+
+// TestEnrollChecksTheTokenFirst: a caller without a usable join token is
+// refused before its body is read, so a stalled body holds nothing, and
+// the connection is closed after the refusal.
+func TestEnrollChecksTheTokenFirst(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	now := time.Now()
+	spent, _ := token.Files(f.tokens).AddJoin(f.ca.Fingerprint(), "lab-1", 1, now.Add(-time.Second), now.Add(-time.Hour))
+	for _, tok := range []string{"c490j_not-a-token", spent} {
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		req, _ := http.NewRequest(http.MethodPost, f.url+"/v1/enroll", pr)
+		req.ContentLength = 60000
+		req.Header.Set("Authorization", "Bearer "+tok)
+		go pw.Write([]byte(`{"host":"lab-1",`)) // and never the rest
+		resp, err := f.client(cred{}).Do(req)
+		if err != nil {
+			t.Fatalf("enroll with a stalled body and token %.8s…: %v; want an answer before the body", tok, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+			t.Fatalf("enroll with token %.8s…: %d, close %v; want 401 and the connection closed", tok, resp.StatusCode, resp.Close)
+		}
 	}
 }

@@ -217,13 +217,31 @@ func (f *fixture) do(c cred, method, path string, body string, hdr map[string]st
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := f.client(c).Do(req)
+	cl := f.client(c)
+	defer cl.CloseIdleConnections() // a connection per call would pile up
+	resp, err := cl.Do(req)
 	if err != nil {
 		f.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return reply{resp.StatusCode, string(b), resp.Header}
+}
+
+// stall starts a PUT of length bytes whose body stops after its first
+// byte, until the test ends.
+func (f *fixture) stall(c cred, path string, length int64) {
+	f.t.Helper()
+	pr, pw := io.Pipe()
+	f.t.Cleanup(func() { pw.Close() })
+	req, err := http.NewRequest("PUT", f.url+path, pr)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	req.ContentLength = length
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	go f.client(c).Do(req)
+	pw.Write([]byte("y"))
 }
 
 // indexLines reads every index line written so far.

@@ -258,13 +258,7 @@ func TestDiskFullAndOverload(t *testing.T) {
 	}
 	// Hold the whole body budget with a request whose body never finishes;
 	// the next upload is told to come back later instead of queueing forever.
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	req, _ := http.NewRequest("PUT", f.url+"/v1/logs/lab-1/s?offset=50", pr)
-	req.ContentLength = 1024
-	req.Header.Set("Authorization", "Bearer "+lab1.token)
-	go f.client(lab1).Do(req)
-	pw.Write([]byte("y"))
+	f.stall(lab1, "/v1/logs/lab-1/s?offset=50", 1024)
 	time.Sleep(200 * time.Millisecond)
 	r = f.do(lab1, "PUT", "/v1/logs/lab-1/s?offset=50", "z", nil)
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {

@@ -47,8 +47,10 @@ type Options struct {
 	Gate        *gate.Gate
 	MaxBody     int64 // default 8 MiB
 	MaxInflight int64 // bytes of request bodies held at once; default 64 MiB
-	Log         *slog.Logger
-	Now         func() time.Time
+	// Conns caps connections (zero fields: the defaults).
+	Conns ConnLimits
+	Log   *slog.Logger
+	Now   func() time.Time
 	// Ready reports whether storage works; /healthz answers 503 otherwise.
 	Ready func() error
 	// Enroll signs joining hosts' certificates (nil: POST /v1/enroll is
@@ -84,6 +86,7 @@ type Server struct {
 	insts     instances
 	refused   refusals
 	noRoomLog every // at most one log line a minute while the disk is full
+	conns     *connGate
 	ui        http.Handler
 }
 
@@ -109,7 +112,7 @@ func New(opt Options) (*Server, error) {
 		opt.Now = time.Now
 	}
 	srv := &Server{opt: opt, store: opt.Store, index: opt.Index, verifier: opt.Verifier, tokens: opt.Tokens,
-		log: opt.Log, inflight: newBudget(opt.MaxInflight)}
+		log: opt.Log, inflight: newBudget(opt.MaxInflight), conns: newConnGate(opt.Conns, opt.Log)}
 	srv.gates.Store(opt.Gate)
 	if opt.Dashboard != nil {
 		srv.ui = opt.Dashboard(srv.AdminCert)
@@ -125,6 +128,7 @@ func (s *Server) SetGate(g *gate.Gate) { s.gates.Store(g) }
 
 // reqState is what one request accumulates for its index line.
 type reqState struct {
+	w       http.ResponseWriter // for per-request deadlines
 	line    index.Line
 	start   time.Time
 	durable groupsync.Durable // the stored bytes a 2xx acknowledges, if any
@@ -163,7 +167,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := s.opt.Now()
-	rec := &reqState{start: now, line: index.Line{
+	rec := &reqState{w: w, start: now, line: index.Line{
 		Method:   r.Method,
 		Commit:   clip(r.Header.Get(wire.HeaderCommit), 64),
 		Instance: clip(r.Header.Get(wire.HeaderInstance), 128),
@@ -176,6 +180,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.line.Status = resp.status
 	rec.line.TS = now
 	rec.line.DurMS = float64(s.opt.Now().Sub(rec.start).Microseconds()) / 1000
+	if !rec.line.Auth {
+		// A connection that did not authenticate is not kept: idle, it
+		// would hold memory for a caller who proved nothing.
+		w.Header().Set("Connection", "close")
+	}
 	if s.refused.folds(&rec.line) {
 		// Counted into its minute's line (FoldRefusals): nothing was stored.
 		if s.opt.Metrics != nil {
@@ -348,6 +357,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if s, ok := h.(*Server); ok {
+		ln = &limitListener{Listener: ln, g: s.conns}
+	}
 	conns := &newConns{since: map[net.Conn]time.Time{}}
 	srv := &http.Server{
 		Handler:           h,
@@ -413,6 +425,9 @@ type newConns struct {
 }
 
 func (n *newConns) track(c net.Conn, st http.ConnState) {
+	if g := gatedOf(c); g != nil {
+		g.idle.Store(st == http.StateIdle)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if st == http.StateNew {

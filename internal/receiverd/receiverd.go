@@ -147,6 +147,7 @@ func (d *daemon) newServer() (*receiver.Server, error) {
 		Verifier: pki.NewVerifier(d.caCert).WithRevocations(d.revoked), Tokens: d.tokens,
 		Gate:    gate.Load(cfg.Gate, releases),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
+		Conns:      receiver.ConnLimits{Total: cfg.Limits.MaxConns, PerAddress: cfg.Limits.MaxConnsPerAddress, PerHost: cfg.Limits.MaxConnsPerHost},
 		Log:        d.log.With("component", "http"),
 		Ready:      g.Err,
 		HostHealth: d.health,

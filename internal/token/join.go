@@ -191,23 +191,30 @@ func (s *Set) ReleaseJoin(tok, host string) error {
 	return nil
 }
 
-// IsJoin reports, without reading the file, whether tok is a join token
-// this set knows and has not revoked: a cheap check before the locked one.
-func (s *Set) IsJoin(tok string) bool {
+// CheckJoin is State.CheckJoin from memory (a stat when tok is not known:
+// the file is read only when it changed).
+func (s *Set) CheckJoin(tok string, now time.Time) error {
 	tok = strings.TrimSpace(tok)
 	if !strings.HasPrefix(tok, joinPrefix) {
-		return false
+		return ErrJoinUnknown
 	}
 	h := hash(tok)
-	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.byHash[h]
 	if !ok {
-		_ = s.reload(now) // a stat; the file is read only when it changed
+		_ = s.reload(now)
 		e, ok = s.byHash[h]
 	}
-	return ok && e.Kind == KindJoin && !e.Revoked
+	switch {
+	case !ok || e.Kind != KindJoin || e.Revoked:
+		return ErrJoinUnknown
+	case !e.Expires.IsZero() && now.After(e.Expires):
+		return ErrJoinExpired
+	case len(e.Enrolled) >= max(e.Uses, 1):
+		return ErrJoinUsed
+	}
+	return nil
 }
 
 // RevokeID revokes the token whose ID is id.

@@ -14,9 +14,11 @@ type State interface {
 	Lookup(tok string) (Entry, bool)
 	// LookupSum is Lookup by the token's Sum, for a holder of only the sum.
 	LookupSum(sum [32]byte) (Entry, bool)
-	// IsJoin is a cheap check that tok is a known, unrevoked join token,
-	// made before the locked ConsumeJoin.
-	IsJoin(tok string) bool
+	// CheckJoin is a cheap check, made before the request's body is read
+	// and before the locked ConsumeJoin, that tok is a known, unrevoked,
+	// unexpired join token with a use left: ErrJoinUnknown, ErrJoinExpired
+	// or ErrJoinUsed otherwise. ConsumeJoin decides.
+	CheckJoin(tok string, now time.Time) error
 
 	// Add makes a token for (kind, name), stores its hash and returns the
 	// token, which is shown once.
