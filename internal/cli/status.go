@@ -27,7 +27,7 @@ confirmation) and the latest doctor summary. DIR is an admin bundle from
 `+"`cis490 ca issue --admin NAME`"+` (admin.crt, admin.key, ca.crt, token, receiver.url).`)
 	dir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder DIR, from ca issue --admin ($CIS490_ADMIN sets the default)")
 	recv := fs.String("receiver", "", "receiver URL (default: the bundle's receiver.url)")
-	asJSON := fs.Bool("json", false, "print the receiver's JSON as is")
+	asJSON := fs.Bool("json", false, "print the receiver's JSON (control characters in it escaped)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -44,7 +44,11 @@ confirmation) and the latest doctor summary. DIR is an admin bundle from
 		return err
 	}
 	if *asJSON {
-		_, err := fmt.Fprintf(env.Stdout, "%s\n", raw)
+		// JSON may carry C1 controls and bidi overrides unescaped (a
+		// commit is the host's own header); as \u escapes it means the
+		// same to a program and nothing to a terminal.
+		out, rest := human.AppendVisible(nil, raw, true)
+		_, err := fmt.Fprintf(env.Stdout, "%s\n", human.AppendCut(out, rest))
 		return err
 	}
 	var v fleethealth.View
@@ -97,8 +101,12 @@ func isTTY(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// writeStatus prints the fleet table; colour only on a terminal.
+// writeStatus prints the fleet table; colour only on a terminal. Every
+// string in the view is shown through human.Visible: doctor summaries,
+// commits and symptom details quote what hosts sent, and the receiver's
+// JSON is not trusted to have cleaned them.
 func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
+	vis := human.Visible
 	paint := func(code, s string) string {
 		if !colour {
 			return s
@@ -106,37 +114,37 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 		return "\x1b[" + code + "m" + s + "\x1b[0m"
 	}
 	for _, s := range v.Fleet {
-		fmt.Fprintf(w, "%s %s: %s\n", paint("1;31", "FLEET"), s.Symptom, s.Detail)
+		fmt.Fprintf(w, "%s %s: %s\n", paint("1;31", "FLEET"), vis(s.Symptom), vis(s.Detail))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tSTATE\tLAST SEEN\tLAST OK\tCOMMIT\t24H 2xx/4xx/5xx\tCERT\tSYMPTOMS\tDOCTOR")
 	for _, r := range v.Hosts {
-		state := r.State
+		state := vis(r.State)
 		switch state {
 		case "sick":
 			state = paint("31", state)
 		case "silent":
 			state = paint("33", state)
 		case "off":
-			state = paint("2", state+" ("+r.Off+")")
+			state = paint("2", state+" ("+vis(r.Off)+")")
 		}
-		commit := human.Commit(r.Commit)
+		commit := vis(human.Commit(r.Commit))
 		if r.Stale {
 			commit += "*"
 		}
 		syms := "-"
 		if len(r.Symptoms) > 0 {
-			syms = r.Marks()
+			syms = vis(r.Marks())
 		}
 		doctor := "-"
 		if r.Doctor != nil {
-			doctor = r.Doctor.Summary
+			doctor = vis(r.Doctor.Summary)
 			if doctor == "" {
 				doctor = "snapshot"
 			}
 			doctor += " (" + human.Ago(v.AsOf, r.Doctor.Received) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t%s\t%s\t%s\n", r.Host, state, human.Ago(v.AsOf, r.LastSeen), human.Ago(v.AsOf, r.LastOK),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t%s\t%s\t%s\n", vis(r.Host), state, human.Ago(v.AsOf, r.LastSeen), human.Ago(v.AsOf, r.LastOK),
 			commit, r.Requests24h["2xx"], r.Requests24h["4xx"], r.Requests24h["5xx"], expires(v.AsOf, r.CertExpires),
 			syms, doctor)
 	}
@@ -145,7 +153,7 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 	}
 	for _, r := range v.Hosts {
 		for _, s := range r.Symptoms {
-			fmt.Fprintf(w, "%s %s: %s\n", r.Host, s.Symptom, s.Detail)
+			fmt.Fprintf(w, "%s %s: %s\n", vis(r.Host), vis(s.Symptom), vis(s.Detail))
 		}
 	}
 	if v.DetectorRan.IsZero() {

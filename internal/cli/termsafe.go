@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"fmt"
 	"io"
-	"unicode/utf8"
+
+	"github.com/cis490/cis490/internal/human"
 )
 
 // termSafe writes log bytes to a terminal with their control characters
@@ -21,10 +21,7 @@ type termSafe struct {
 // Flush writes a UTF-8 sequence the output ended in the middle of, as
 // \xNN: it will not be completed.
 func (t *termSafe) Flush() error {
-	var out []byte
-	for _, c := range t.held {
-		out = fmt.Appendf(out, `\x%02x`, c)
-	}
+	out := human.AppendCut(nil, t.held)
 	t.held = nil
 	_, err := t.w.Write(out)
 	return err
@@ -36,35 +33,9 @@ func (t *termSafe) Write(p []byte) (int, error) {
 		in = append(t.held, p...)
 		t.held = nil
 	}
-	out := t.buf[:0]
-	for len(in) > 0 {
-		c := in[0]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '\n' || c == '\t' || (c >= 0x20 && c < 0x7f):
-				out = append(out, c)
-			case c == 0x7f:
-				out = append(out, '^', '?')
-			default:
-				out = append(out, '^', c+'@')
-			}
-			in = in[1:]
-			continue
-		}
-		if !utf8.FullRune(in) {
-			t.held = append([]byte(nil), in...)
-			break
-		}
-		r, n := utf8.DecodeRune(in)
-		switch {
-		case r == utf8.RuneError && n == 1:
-			out = fmt.Appendf(out, `\x%02x`, c)
-		case r >= 0x80 && r <= 0x9f:
-			out = fmt.Appendf(out, `\u%04x`, r)
-		default:
-			out = append(out, in[:n]...)
-		}
-		in = in[n:]
+	out, rest := human.AppendVisible(t.buf[:0], in, true)
+	if len(rest) > 0 {
+		t.held = append([]byte(nil), rest...)
 	}
 	t.buf = out
 	if _, err := t.w.Write(out); err != nil {

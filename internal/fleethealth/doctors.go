@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cis490/cis490/internal/hosthealth"
+	"github.com/cis490/cis490/internal/human"
 )
 
 // readDoctors brings each known host's doctor verdict up to date from the
@@ -43,18 +45,25 @@ func doctorSeen(snaps hosthealth.Store, e hosthealth.Entry) *DoctorSeen {
 	}
 	for _, c := range rep.Failing() {
 		if len(d.Failing) < 16 {
-			d.Failing = append(d.Failing, clipName(c.Name))
+			d.Failing = append(d.Failing, human.Visible(clipName(c.Name)))
 		}
 	}
-	d.OK, d.Summary = rep.OK, clipName(rep.Summary)
+	// The summary is the host's own text, shown by status and the dashboard.
+	d.OK, d.Summary = rep.OK, human.Visible(clipName(rep.Summary))
 	return d
 }
 
+// clipName cuts s to at most 200 bytes, at the start of a rune: a rune
+// cut in half would show as \xNN.
 func clipName(s string) string {
-	if len(s) > 200 {
-		return s[:200]
+	if len(s) <= 200 {
+		return s
 	}
-	return s
+	i := 200
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }
 
 // doctorFindings judges a host's doctor reports: failing (its latest has a

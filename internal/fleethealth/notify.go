@@ -13,18 +13,54 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/human"
 )
 
 // SyslogTag is the tag of the detector's syslog messages.
 const SyslogTag = "cis490-fleet-health"
 
-// Text is an alert as one line for people: syslog, ntfy, Slack.
+// Text is an alert as one line for people: syslog, ntfy, Slack, a
+// terminal. It has no control character, so a host's text cannot forge a
+// second syslog line or drive a terminal.
 func (a Alert) Text() string {
-	host := a.Host
-	if host == FleetHost {
-		host = "fleet"
+	return human.Visible(fmt.Sprintf("%s %s: %s", a.who(), a.Symptom, a.Detail))
+}
+
+// who names the alert's host, or the fleet.
+func (a Alert) who() string {
+	if a.Host == FleetHost {
+		return "fleet"
 	}
-	return fmt.Sprintf("%s %s: %s", host, a.Symptom, a.Detail)
+	return a.Host
+}
+
+// visible is a with every field shown as human.Visible shows it: the
+// detector cleans the details it writes, but an alert that waited in the
+// outbox, or a detail kept in the state, may predate that.
+func (a Alert) visible() Alert {
+	a.Host, a.Symptom, a.Detail, a.Resolves = human.Visible(a.Host), human.Visible(a.Symptom), human.Visible(a.Detail), human.Visible(a.Resolves)
+	return a
+}
+
+// slackEscape escapes the three characters Slack's mrkdwn reads as markup,
+// as Slack asks: with & < > escaped no text can become a mention
+// (<!channel>, <!here>, <@U123>) or a link with a label of its own
+// (<https://…|click>).
+func slackEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // openSyslog connects to the syslog the config names; nil when it is off.
@@ -56,20 +92,21 @@ func deliver(ctx context.Context, hc *http.Client, o Outgoing) error {
 	var err error
 	ctype := "application/json"
 	hdr := http.Header{}
+	a := o.Alert.visible()
 	switch o.Kind {
 	case "webhook":
-		body, err = jsonMarshal(o.Alert)
+		body, err = jsonMarshal(a)
 	case "slack":
-		body, err = jsonMarshal(map[string]string{"text": "cis490: " + o.Alert.Text()})
+		// No previews: a link a host put in a detail is not fetched by
+		// Slack nor shown as a card.
+		body, err = jsonMarshal(map[string]any{"text": slackEscape("cis490: " + a.Text()), "unfurl_links": false, "unfurl_media": false})
 	case "ntfy":
+		// Plain text (no Markdown header), valid UTF-8 (else ntfy makes
+		// it an attachment), and a Title with no CR, LF or control byte.
 		ctype = "text/plain; charset=utf-8"
-		body = []byte(o.Alert.Detail)
-		host := o.Alert.Host
-		if host == FleetHost {
-			host = "fleet"
-		}
-		hdr.Set("Title", fmt.Sprintf("cis490: %s %s", host, o.Alert.Symptom))
-		switch o.Alert.Symptom {
+		body = []byte(a.Detail)
+		hdr.Set("Title", fmt.Sprintf("cis490: %s %s", a.who(), a.Symptom))
+		switch a.Symptom {
 		case Resolved:
 			hdr.Set("Tags", "white_check_mark")
 		case ReceiverFault, FleetSilent:

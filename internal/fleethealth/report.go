@@ -5,11 +5,14 @@ import (
 	"io"
 	"sort"
 	"text/tabwriter"
+
+	"github.com/cis490/cis490/internal/human"
 )
 
 // WriteTable prints a run's result for people: the alert lines it wrote
 // (or, dry, would write) and every other live symptom with where it
-// stands.
+// stands. Details quote hosts, so every field goes through human.Visible:
+// this is printed on a terminal.
 func WriteTable(w io.Writer, res *Result, confirm int) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tSYMPTOM\tNOW\tDETAIL")
@@ -20,7 +23,7 @@ func WriteTable(w io.Writer, res *Result, confirm int) error {
 			sym += " " + a.Resolves
 		}
 		alerted[trackKey(a.Host, a.Symptom)] = true
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Host, sym, "alert", a.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", human.Visible(a.Host), human.Visible(sym), "alert", human.Visible(a.Detail))
 	}
 	vs := append([]Verdict(nil), res.Verdicts...)
 	sort.Slice(vs, func(i, j int) bool {
@@ -42,7 +45,7 @@ func WriteTable(w io.Writer, res *Result, confirm int) error {
 		default:
 			now = fmt.Sprintf("pending %d/%d runs", v.Holds, confirm)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Host, v.Symptom, now, v.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", human.Visible(v.Host), human.Visible(v.Symptom), now, human.Visible(v.Detail))
 	}
 	if len(res.Alerts) == 0 && len(vs) == 0 {
 		fmt.Fprintf(tw, "-\t-\thealthy\tno symptom in %d hosts\n", res.Hosts)

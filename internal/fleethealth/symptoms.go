@@ -76,7 +76,20 @@ func (j *Judge) Evaluate(t *Tracker, now time.Time) Judgement {
 	e.receiverFault()
 	e.fleetSilent()
 	e.settle()
+	e.out.visible()
 	return e.out
+}
+
+// visible makes every detail one line of visible text (human.Visible):
+// details quote what hosts sent — commits, instance ids, doctor check
+// names — and alerts.jsonl, syslog, the notifiers and the fleet view all
+// show them to people.
+func (j *Judgement) visible() {
+	for _, fs := range [][]Finding{j.Found, j.Held, j.Gone} {
+		for i := range fs {
+			fs[i].Detail = human.Visible(fs[i].Detail)
+		}
+	}
 }
 
 // evaluation is one Evaluate's working state: what the per-host symptoms

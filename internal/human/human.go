@@ -1,5 +1,5 @@
-// Package human writes sizes, ages and commits the way the CLI, the doctor and the
-// dashboard show them to people.
+// Package human writes sizes, ages, commits and text hosts wrote the way
+// the CLI, the doctor, the notifiers and the dashboard show them to people.
 package human
 
 import (
