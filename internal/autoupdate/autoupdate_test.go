@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/receivertest"
 	"github.com/cis490/cis490/internal/release"
@@ -34,8 +35,9 @@ type rig struct {
 }
 
 func newRig(t *testing.T) *rig {
-	r := receivertest.Start(t, nil)
 	priv, pub, _ := release.KeyGen()
+	// The receiver offers only releases its release_key verifies.
+	r := receivertest.Start(t, func(c *config.Receiver) { c.ReleaseKey = pub })
 	c := r.IssueHost("lab-1", time.Now(), 24*time.Hour)
 	client, err := transport.New(transport.Options{Receiver: r.URL, Host: "lab-1", CertFile: c.Cert, KeyFile: c.Key, CAFile: c.CA, TokenFile: c.Token})
 	if err != nil {

@@ -43,7 +43,7 @@ state alone; stale-code's detail names the releases accepted now, not then);
 		return err
 	}
 	opt := fleethealth.Options{
-		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: gate.Load(cfg.Gate, release.Folder(datadir.Dir(cfg.DataDir).Releases())).Summary(),
+		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: gate.Load(cfg.Gate, release.Shelf{Store: release.Folder(datadir.Dir(cfg.DataDir).Releases()), Key: cfg.ReleaseKey}, env.Log).Summary(),
 		Now: now, Replay: !now.IsZero(), DryRun: *dry, StateDir: *stateDir, Log: env.Log,
 	}
 	res, err := fleethealth.Run(ctx, opt)

@@ -115,7 +115,7 @@ binaries into DIR/VERSION for `+"`release publish`"+`.`)
 
 func releasePublish(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "release publish", "--from DIR/VERSION [--admin DIR] [--receiver URL]",
-		"Uploads a signed release (its binaries, then its manifest) to the receiver as an admin.")
+		"Uploads a signed release (its binaries, then its manifest) to the receiver as an admin; the receiver takes it only when its release_key verifies the manifest.")
 	from := fs.String("from", "", "the release folder release sign wrote (DIR/VERSION)")
 	adminDir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder")
 	recv := fs.String("receiver", "", "receiver URL (default: the bundle's receiver.url)")

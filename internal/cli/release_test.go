@@ -3,7 +3,10 @@ package cli
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,8 +29,13 @@ const (
 // out no host that is not in it yet.
 func TestReleasesAndGate(t *testing.T) {
 	dir := t.TempDir()
+	key := filepath.Join(dir, "release.key")
+	code, pub, errs := run(t, "release", "keygen", "--out", key)
+	if code != 0 {
+		t.Fatal(errs)
+	}
 	cfg := filepath.Join(dir, "receiver.toml")
-	os.WriteFile(cfg, []byte("data_dir = \"data\"\nserver_names = [\"127.0.0.1\"]\nlisten = \"127.0.0.1:0\"\n[limits]\nmin_free = 0\n[gate]\naccept = 1\n"), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir = \"data\"\nserver_names = [\"127.0.0.1\"]\nlisten = \"127.0.0.1:0\"\nrelease_key = %q\n[limits]\nmin_free = 0\n[gate]\naccept = 1\n", strings.TrimSpace(pub))), 0o644)
 	run(t, "ca", "init", "--config", cfg)
 	admin := filepath.Join(dir, "admin")
 	if code, _, errs := run(t, "ca", "issue", "--config", cfg, "--admin", "alice", "--out", admin); code != 0 {
@@ -37,11 +45,6 @@ func TestReleasesAndGate(t *testing.T) {
 		t.Fatal(errs)
 	}
 	url := startConfigured(t, cfg)
-	key := filepath.Join(dir, "release.key")
-	code, pub, errs := run(t, "release", "keygen", "--out", key)
-	if code != 0 {
-		t.Fatal(errs)
-	}
 	bin := filepath.Join(dir, "cis490-linux-amd64")
 	publish := func(version, commit, rollout string) {
 		t.Helper()
@@ -105,10 +108,37 @@ func TestReleasesAndGate(t *testing.T) {
 	if sum := sha256.Sum256(art.Body); m.Artifacts["linux-amd64"].Matches(int64(len(art.Body)), sum[:]) != nil {
 		t.Fatal("the served artifact does not match its manifest")
 	}
+	// An admin credential without the release key cannot lock the fleet
+	// out: an unsigned manifest naming a newer full release is refused,
+	// and nothing changes for hosts.
+	forge := func(version, commit string) []byte {
+		payload, _ := json.Marshal(release.Manifest{Version: version, Commit: commit, Rollout: 100})
+		b, _ := json.Marshal(release.Signed{Payload: base64.StdEncoding.EncodeToString(payload)})
+		return b
+	}
+	forged := filepath.Join(dir, "forged", "2.0.0")
+	os.MkdirAll(forged, 0o755)
+	os.WriteFile(filepath.Join(forged, release.ManifestFile), forge("2.0.0", commitNew), 0o644)
+	if code, _, errs := run(t, "release", "publish", "--admin", admin, "--receiver", url, "--from", forged); code == 0 || !strings.Contains(errs, "release_key") || !strings.Contains(errs, "nothing stored") {
+		t.Fatalf("an unsigned release published: exit %d %q", code, errs)
+	}
+	if st := shipAs(commitMid); st == 426 {
+		t.Fatal("a refused unsigned release locked out the hosts on the newest signed one")
+	}
+	// One already in an old data folder counts for nothing either, when
+	// the gate is next loaded (here: on the next publish).
+	old := filepath.Join(dir, "data", "releases", "5.0.0")
+	os.MkdirAll(old, 0o755)
+	os.WriteFile(filepath.Join(old, release.ManifestFile), forge("5.0.0", strings.Repeat("5", 40)), 0o644)
 	// A staged rollout of 1.2.0 (10 %): hosts on 1.1.0 are not locked out.
 	publish("1.2.0", commitNew, "10")
 	if st := shipAs(commitMid); st == 426 {
-		t.Fatal("a staged rollout locked out the hosts not in it yet")
+		t.Fatal("hosts on 1.1.0 were locked out: by the staged rollout, or by the unsigned 5.0.0 in the data folder")
+	}
+	if resp, err := host(commitMid).Do(ctx, http.MethodGet, "/v1/releases/latest", nil, nil); err != nil || resp.Status != 200 {
+		t.Fatalf("latest: %v %v", resp, err)
+	} else if m, err := release.Verify(strings.TrimSpace(pub), resp.Body); err != nil || m.Version != "1.2.0" {
+		t.Fatalf("latest is %+v (%v), want the newest signed release 1.2.0", m, err)
 	}
 	// A host may not publish.
 	if resp, _ := host(commitMid).Do(ctx, http.MethodPut, "/v1/releases/9.9.9/manifest.json", []byte("{}"), nil); resp.Status != 403 {

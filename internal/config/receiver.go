@@ -37,8 +37,10 @@ type Receiver struct {
 	// ReleaseKey is the public half of the release signing key (base64, as
 	// `cis490 release keygen` prints it). Enrolling hosts receive it and
 	// pin it as their release_key, so autoupdate works from the first day
-	// without editing every lab-host.toml. The private half never comes
-	// here.
+	// without editing every lab-host.toml. The receiver verifies every
+	// release with it too, on upload and when it reads the stored ones:
+	// the private half never comes here, so an admin credential alone
+	// cannot publish a release. Empty, it takes and offers none.
 	ReleaseKey string `toml:"release_key"`
 	// Shutdown is how long a stopping receiver waits for requests in flight.
 	Shutdown Duration `toml:"shutdown_timeout"`

@@ -108,7 +108,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	// The demo publishes no release: what its gate accepts is known once.
 	data := datadir.Dir(cfg.DataDir)
-	view := newTable(opt.Out, data.Index(), gate.Load(cfg.Gate, release.Folder(data.Releases())).Summary())
+	view := newTable(opt.Out, data.Index(), gate.Load(cfg.Gate, release.Shelf{Store: release.Folder(data.Releases()), Key: cfg.ReleaseKey}, opt.Log).Summary())
 	detect := detector(&cfg, view, opt.Log)
 	watch(ctx, hctx, view, detect, &cfg)
 	wg.Wait()

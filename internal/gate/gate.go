@@ -5,7 +5,7 @@
 package gate
 
 import (
-	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/cis490/cis490/internal/config"
@@ -62,16 +62,18 @@ func New(releases []Release, n int) *Gate {
 }
 
 // Load is the gate a receiver with this config and published releases
-// runs: the configured releases, then those published to it (one whose
-// commit is configured already is not counted twice).
-func Load(cfg config.Gate, releases release.Store) *Gate {
+// runs: the configured releases, then those published to it that the
+// release key verifies (one whose commit is configured already is not
+// counted twice). Each stored release that does not verify is skipped
+// with a warning on log, never a failed start.
+func Load(cfg config.Gate, releases release.Shelf, log *slog.Logger) *Gate {
 	var all []Release
 	known := map[string]bool{}
 	for _, r := range cfg.Releases {
 		all = append(all, Release{Version: r.Version, Commit: r.Commit})
 		known[r.Commit] = true
 	}
-	for _, r := range Published(releases) {
+	for _, r := range Published(releases, log) {
 		if !known[r.Commit] {
 			all = append(all, r)
 			known[r.Commit] = true
@@ -80,37 +82,22 @@ func Load(cfg config.Gate, releases release.Store) *Gate {
 	return New(all, cfg.Accept)
 }
 
-// Published reads the manifests published in rel (unverified: an
-// admin's upload), oldest first; one it cannot read is left out.
-func Published(rel release.Store) []Release {
-	versions, _ := rel.Versions()
-	var out []Release
-	for _, v := range versions {
-		b, err := readManifest(rel, v)
-		if err != nil {
-			continue
-		}
-		m, err := release.Read(b)
-		if err != nil || m.Version != v {
-			continue
-		}
+// Published reads the releases published in rel, oldest first: only
+// those the release key verifies, since a forged or junk manifest made
+// the newest would have every host refused as stale. The others are
+// skipped with a warning naming their version.
+func Published(rel release.Shelf, log *slog.Logger) []Release {
+	ms, err := rel.Verified(func(version string, err error) {
+		log.Warn("a stored release does not count: the gate ignores it and hosts are not offered it (publish it signed, or remove it from data_dir/releases)", "version", version, "err", err)
+	})
+	if err != nil {
+		log.Warn("the published releases cannot be listed: the gate counts only the configured ones", "err", err)
+	}
+	out := make([]Release, 0, len(ms))
+	for _, m := range ms {
 		out = append(out, Release{Version: m.Version, Commit: m.Commit, Rolling: m.Rollout < 100})
 	}
-	for i := 1; i < len(out); i++ { // few: insertion sort by version
-		for k := i; k > 0 && release.Newer(out[k-1].Version, out[k].Version); k-- {
-			out[k-1], out[k] = out[k], out[k-1]
-		}
-	}
 	return out
-}
-
-func readManifest(rel release.Store, version string) ([]byte, error) {
-	f, _, err := rel.Open(version, release.ManifestFile)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
 }
 
 // oldestAccepted is the index of the oldest accepted full release.

@@ -15,9 +15,10 @@ import (
 const maxArtifact = 256 << 20
 
 // releases serves /v1/releases: admins upload a release already signed
-// elsewhere (the signing key is not on the receiver); hosts fetch the
-// latest manifest and the artifacts. Never behind the version gate: a host
-// running stale code must be able to fetch the fix.
+// elsewhere (the signing key is not on the receiver, only its public half
+// to verify with); hosts fetch the latest verified manifest and the
+// artifacts. Never behind the version gate: a host running stale code
+// must be able to fetch the fix.
 func (s *Server) releases(r *http.Request, rt route, p principal) (*response, *apiError) {
 	rel := s.opt.Releases
 	if rel == nil {
@@ -25,23 +26,19 @@ func (s *Server) releases(r *http.Request, rt route, p principal) (*response, *a
 	}
 	switch {
 	case r.Method == http.MethodGet && rt.version == "latest":
-		v, err := latestRelease(rel)
-		if err != nil {
-			return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNoRelease, msg: "no release has been published; publish one with `cis490 release publish`"}
-		}
-		return serveFile(rel, v, release.ManifestFile)
+		_, b, err := rel.Latest()
+		return serveManifest(b, err, "no release that release_key verifies has been published; publish one signed with the release key with `cis490 release publish`")
+	case r.Method == http.MethodGet && rt.file == release.ManifestFile:
+		_, b, err := rel.Manifest(rt.version)
+		return serveManifest(b, err, "no such release file")
 	case r.Method == http.MethodGet && rt.file != "":
-		return serveFile(rel, rt.version, rt.file)
+		return serveFile(rel.Store, rt.version, rt.file)
 	case r.Method == http.MethodPut && rt.file != "":
 		if err := requireAdmin(p); err != nil {
 			return nil, err
 		}
 		if err := rel.Put(rt.version, rt.file, &capped{r: r.Body, left: maxArtifact}); err != nil {
-			if errors.Is(err, errTooBig) {
-				return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: fmt.Sprintf("a release file may be at most %d bytes", maxArtifact)}
-			}
-			s.log.Error("store a release file", "version", rt.version, "file", rt.file, "err", err)
-			return nil, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the receiver cannot store the release right now; retry later"}
+			return nil, s.refusedRelease(rt, err)
 		}
 		if rt.file == release.ManifestFile && s.opt.Published != nil {
 			s.opt.Published()
@@ -49,6 +46,34 @@ func (s *Server) releases(r *http.Request, rt route, p principal) (*response, *a
 		return jsonResponse(http.StatusCreated, map[string]any{"version": rt.version, "file": rt.file}), nil
 	}
 	return nil, &apiError{status: http.StatusMethodNotAllowed, reason: wire.ReasonMethod, msg: "releases: GET /v1/releases/latest, GET or PUT /v1/releases/VERSION/FILE"}
+}
+
+// refusedRelease answers an upload that was not stored.
+func (s *Server) refusedRelease(rt route, err error) *apiError {
+	switch {
+	case errors.Is(err, errTooBig):
+		return &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: fmt.Sprintf("a release file may be at most %d bytes", maxArtifact)}
+	case errors.Is(err, release.ErrNoKey):
+		return &apiError{status: http.StatusForbidden, reason: wire.ReasonNoReleaseKey, msg: err.Error()}
+	case errors.Is(err, release.ErrUnverified):
+		return &apiError{status: http.StatusUnprocessableEntity, reason: wire.ReasonBadSignature, msg: err.Error() + ", nothing stored"}
+	}
+	s.log.Error("store a release file", "version", rt.version, "file", rt.file, "err", err)
+	return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the receiver cannot store the release right now; retry later"}
+}
+
+// serveManifest answers with a verified manifest's bytes; one that does
+// not verify is not there for hosts (they would refuse it anyway).
+func serveManifest(b []byte, err error, missing string) (*response, *apiError) {
+	switch {
+	case errors.Is(err, release.ErrNoKey):
+		return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNoRelease, msg: "the receiver offers no release: it has no release_key in receiver.toml to verify one with"}
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, release.ErrUnverified):
+		return nil, &apiError{status: http.StatusNotFound, reason: wire.ReasonNoRelease, msg: missing}
+	case err != nil:
+		return nil, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the release cannot be read right now; retry later"}
+	}
+	return &response{status: http.StatusOK, raw: b, ctype: "application/octet-stream"}, nil
 }
 
 var errTooBig = errors.New("too big")
@@ -87,22 +112,4 @@ func serveFile(rel release.Store, version, file string) (*response, *apiError) {
 		return nil, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the release cannot be read right now; retry later"}
 	}
 	return &response{status: http.StatusOK, file: f, size: size, ctype: "application/octet-stream"}, nil
-}
-
-// latestRelease is the newest version with a manifest.
-func latestRelease(rel release.Store) (string, error) {
-	vs, err := rel.Versions()
-	if err != nil {
-		return "", err
-	}
-	best := ""
-	for _, v := range vs {
-		if best == "" || release.Newer(v, best) {
-			best = v
-		}
-	}
-	if best == "" {
-		return "", fs.ErrNotExist
-	}
-	return best, nil
 }

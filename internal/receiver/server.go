@@ -58,7 +58,7 @@ type Options struct {
 	Enroll *Enroller
 	// Releases holds published releases (nil serves none); Published is
 	// called when a manifest was published (the gate learns it).
-	Releases  release.Store
+	Releases  *release.Shelf
 	Published func()
 	// HostHealth holds the hosts' doctor snapshots (nil serves none).
 	HostHealth hosthealth.Store

@@ -141,21 +141,23 @@ func (d *daemon) loadState() error {
 // newServer makes the HTTP server over the storage's interfaces.
 func (d *daemon) newServer() (*receiver.Server, error) {
 	cfg, data, g := d.cfg, d.data, d.stg.Sync
-	releases := release.Folder(data.Releases())
+	// Only releases release_key verifies are stored, served and gated on.
+	releases := release.Shelf{Store: release.Folder(data.Releases()), Key: cfg.ReleaseKey}
+	gateLog := d.log.With("component", "gate")
 	srv, err := receiver.New(receiver.Options{
 		Store: d.stg.Store, Index: d.stg.Index, LineRoom: d.stg.Store.RoomForLines,
 		Verifier: pki.NewVerifier(d.caCert).WithRevocations(d.revoked), Tokens: d.tokens,
-		Gate:    gate.Load(cfg.Gate, releases),
+		Gate:    gate.Load(cfg.Gate, releases, gateLog),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		Conns:      receiver.ConnLimits{Total: cfg.Limits.MaxConns, PerAddress: cfg.Limits.MaxConnsPerAddress, PerHost: cfg.Limits.MaxConnsPerHost},
 		Log:        d.log.With("component", "http"),
 		Ready:      g.Err,
 		HostHealth: d.health,
 		Enroll:     d.enroller,
-		Releases:   releases,
+		Releases:   &releases,
 		Published: func() {
 			if srv := d.published.Load(); srv != nil {
-				srv.SetGate(gate.Load(cfg.Gate, releases))
+				srv.SetGate(gate.Load(cfg.Gate, releases, gateLog))
 			}
 		},
 		Fleet:     func(ctx context.Context, now time.Time) (any, error) { return d.view(ctx, now) },

@@ -113,6 +113,9 @@ func Sign(privB64, version, commit string, rollout int, binaries []string, now t
 	return append(out, '\n'), m, err
 }
 
+// ErrSignature: a manifest whose signature the key does not verify.
+var ErrSignature = errors.New("the manifest's signature does not verify with the pinned release key: refused")
+
 // Verify checks a signed manifest against the pinned public key and
 // returns the manifest.
 func Verify(pubB64 string, signed []byte) (*Manifest, error) {
@@ -127,7 +130,7 @@ func Verify(pubB64 string, signed []byte) (*Manifest, error) {
 	payload, err1 := base64.StdEncoding.DecodeString(s.Payload)
 	sig, err2 := base64.StdEncoding.DecodeString(s.Signature)
 	if err1 != nil || err2 != nil || !ed25519.Verify(ed25519.PublicKey(pub), payload, sig) {
-		return nil, errors.New("the manifest's signature does not verify with the pinned release key: refused")
+		return nil, ErrSignature
 	}
 	var m Manifest
 	if err := json.Unmarshal(payload, &m); err != nil {
@@ -183,9 +186,9 @@ func hashFile(p string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// Read reads a signed manifest's payload without verifying it: for the
-// receiver, which keeps no release key and only orders what admins
-// published. Hosts always Verify.
+// Read reads a signed manifest's payload without verifying it: for
+// `release publish`, which needs only its version and files and holds no
+// public key. The receiver (Shelf) and hosts always Verify.
 func Read(signed []byte) (*Manifest, error) {
 	var s Signed
 	if err := json.Unmarshal(signed, &s); err != nil {

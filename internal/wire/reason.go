@@ -42,6 +42,9 @@ const (
 	ReasonBody          = "body" // the body could not be read in full
 	ReasonTooLarge      = "too-large"
 	ReasonStaleCode     = "stale-code" // 426: the version gate refuses this code
+	// 422: a release upload the release key did not sign (for that
+	// version, with those bytes).
+	ReasonBadSignature = "bad-signature"
 
 	// A stream's offsets (409, with the length to resync to).
 	ReasonGap         = "gap"
@@ -52,6 +55,8 @@ const (
 	ReasonNoStream   = "no-stream"
 	ReasonNoSnapshot = "no-snapshot"
 	ReasonNoRelease  = "no-release"
+	// 403: the receiver has no release_key, so it takes no release.
+	ReasonNoReleaseKey = "no-release-key"
 
 	// The receiver's limits and faults.
 	ReasonQuota      = "quota"      // 429: that host only
