@@ -64,6 +64,12 @@ type Limits struct {
 	// MaxInflight is the memory for request bodies being read at once;
 	// beyond it the receiver answers 503 with Retry-After.
 	MaxInflight Size `toml:"max_inflight"`
+	// MaxInflightPerHost is the part of MaxInflight one host's bodies may
+	// hold (0: a quarter of it, at least MaxBody).
+	MaxInflightPerHost Size `toml:"max_inflight_per_host"`
+	// MinBodyRate is the bytes a second a body must average over 30 s, or
+	// it is cut with 408 (0: no minimum).
+	MinBodyRate Size `toml:"min_body_rate"`
 	// MinFree is the free disk space the store keeps; below it writes get 507.
 	MinFree Size `toml:"min_free"`
 	// MaxConns caps the receiver's connections; past it new ones are
@@ -130,6 +136,7 @@ func DefaultReceiver() Receiver {
 			MaxBody:     8 * MiB,
 			MaxInflight: 64 * MiB,
 			MinFree:     256 * MiB,
+			MinBodyRate: 1 * KiB,
 
 			MaxConns:           4096,
 			MaxConnsPerAddress: 256,
@@ -230,6 +237,11 @@ func (r *Receiver) Validate() error {
 		p.add("limits.max_inflight", "%s is smaller than limits.max_body (%s), so a largest body could never be read; write at least %s", r.Limits.MaxInflight, r.Limits.MaxBody, r.Limits.MaxBody)
 	}
 	nonNegSize(p, "limits.min_free", r.Limits.MinFree)
+	nonNegSize(p, "limits.max_inflight_per_host", r.Limits.MaxInflightPerHost)
+	nonNegSize(p, "limits.min_body_rate", r.Limits.MinBodyRate)
+	if r.Limits.MaxInflightPerHost > 0 && (r.Limits.MaxInflightPerHost < r.Limits.MaxBody || r.Limits.MaxInflightPerHost > r.Limits.MaxInflight) {
+		p.add("limits.max_inflight_per_host", "%s is not between limits.max_body (%s) and limits.max_inflight (%s); leave it out for a quarter of max_inflight", r.Limits.MaxInflightPerHost, r.Limits.MaxBody, r.Limits.MaxInflight)
+	}
 	for _, c := range []struct {
 		key string
 		n   int

@@ -82,7 +82,7 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	if aerr != nil {
 		return nil, aerr
 	}
-	body, release, aerr := s.readBody(r)
+	body, release, aerr := s.readBody(r, rec.w, rt.host)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -168,71 +168,6 @@ func parseGen(h http.Header) (store.Gen, *apiError) {
 		start = n
 	}
 	return store.Gen{ID: id, Start: start}, nil
-}
-
-// readBody reads the whole body within the size limit and the memory budget.
-func (s *Server) readBody(r *http.Request) ([]byte, func(), *apiError) {
-	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge,
-		msg: fmt.Sprintf("the body is larger than the receiver's limit of %d bytes; send smaller batches (batch.max_bytes)", s.opt.MaxBody)}
-	if r.ContentLength > s.opt.MaxBody {
-		return nil, nil, tooLarge
-	}
-	// Reserve what the body will hold: its length, or for a chunked body
-	// 1 MiB at first and more as it grows, so slow chunked uploads cannot
-	// take the whole budget from everyone else.
-	reserved := r.ContentLength
-	if reserved < 0 {
-		reserved = min(s.opt.MaxBody, 1<<20)
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	busy := &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonOverloaded,
-		msg: "the receiver is busy; retry after the delay in Retry-After", retryAfter: 2}
-	if !s.inflight.acquire(ctx, reserved) {
-		return nil, nil, busy
-	}
-	initial := reserved + 1 // room to see EOF without growing
-	if r.ContentLength < 0 {
-		initial = 64 << 10 // a chunked body grows as it comes
-	}
-	buf := s.bodies.get(int(initial))
-	release := func() {
-		s.bodies.put(buf)
-		s.inflight.release(reserved)
-	}
-	lr := io.LimitReader(r.Body, s.opt.MaxBody+1)
-	for {
-		n, err := lr.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			release()
-			return nil, nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBody,
-				msg: "the request body could not be read completely; retry"}
-		}
-		if int64(len(buf)) > s.opt.MaxBody {
-			release()
-			return nil, nil, tooLarge
-		}
-		if int64(len(buf)) > reserved {
-			more := min(reserved, s.opt.MaxBody+1-reserved)
-			if !s.inflight.acquire(ctx, more) {
-				release()
-				return nil, nil, busy
-			}
-			reserved += more
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-	}
-	if int64(len(buf)) > s.opt.MaxBody {
-		release()
-		return nil, nil, tooLarge
-	}
-	return buf, release, nil
 }
 
 func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *apiError) {

@@ -18,6 +18,7 @@ type apiError struct {
 	length     *int64         // 409: the stream's length, in the body
 	accepted   []wire.Release // 426: the releases accepted, in the body
 	retryAfter int            // seconds, 0 for none
+	close      bool           // the connection is not kept (its body was cut)
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -48,6 +49,9 @@ func errorResponse(e *apiError) *response {
 	r := &response{status: e.status, body: body, headers: map[string]string{}}
 	if e.retryAfter > 0 {
 		r.headers["Retry-After"] = strconv.Itoa(e.retryAfter)
+	}
+	if e.close {
+		r.headers["Connection"] = "close"
 	}
 	return r
 }

@@ -47,6 +47,12 @@ type Options struct {
 	Gate        *gate.Gate
 	MaxBody     int64 // default 8 MiB
 	MaxInflight int64 // bytes of request bodies held at once; default 64 MiB
+	// MaxInflightPerHost is the part of it one host's bodies may hold;
+	// default a quarter of MaxInflight, at least MaxBody.
+	MaxInflightPerHost int64
+	// MinBodyRate is the bytes a second a body must average over 30 s,
+	// or it is cut with 408 slow-body (0: no minimum).
+	MinBodyRate int64
 	// Conns caps connections (zero fields: the defaults).
 	Conns ConnLimits
 	Log   *slog.Logger
@@ -74,20 +80,22 @@ type Options struct {
 
 // Server is the receiver's HTTP handler.
 type Server struct {
-	opt       Options
-	store     store.Streams
-	index     IndexWriter
-	verifier  *pki.Verifier
-	tokens    token.State
-	gates     atomic.Pointer[gate.Gate] // swapped when a release is published
-	log       *slog.Logger
-	inflight  *budget
-	bodies    bodyPool
-	insts     instances
-	refused   refusals
-	noRoomLog every // at most one log line a minute while the disk is full
-	conns     *connGate
-	ui        http.Handler
+	opt         Options
+	store       store.Streams
+	index       IndexWriter
+	verifier    *pki.Verifier
+	tokens      token.State
+	gates       atomic.Pointer[gate.Gate] // swapped when a release is published
+	log         *slog.Logger
+	inflight    *budget
+	hostBudgets hostBudgets
+	paceWindow  time.Duration
+	bodies      bodyPool
+	insts       instances
+	refused     refusals
+	noRoomLog   every // at most one log line a minute while the disk is full
+	conns       *connGate
+	ui          http.Handler
 }
 
 // New makes a Server.
@@ -102,6 +110,10 @@ func New(opt Options) (*Server, error) {
 		opt.MaxInflight = 64 << 20
 	}
 	opt.MaxInflight = max(opt.MaxInflight, opt.MaxBody)
+	if opt.MaxInflightPerHost <= 0 {
+		opt.MaxInflightPerHost = opt.MaxInflight / 4
+	}
+	opt.MaxInflightPerHost = min(max(opt.MaxInflightPerHost, opt.MaxBody), opt.MaxInflight)
 	if opt.Gate == nil {
 		opt.Gate = gate.New(nil, 1)
 	}
@@ -113,6 +125,8 @@ func New(opt Options) (*Server, error) {
 	}
 	srv := &Server{opt: opt, store: opt.Store, index: opt.Index, verifier: opt.Verifier, tokens: opt.Tokens,
 		log: opt.Log, inflight: newBudget(opt.MaxInflight), conns: newConnGate(opt.Conns, opt.Log)}
+	srv.hostBudgets.limit = opt.MaxInflightPerHost
+	srv.paceWindow = paceWindow
 	srv.gates.Store(opt.Gate)
 	if opt.Dashboard != nil {
 		srv.ui = opt.Dashboard(srv.AdminCert)

@@ -149,6 +149,7 @@ func (d *daemon) newServer() (*receiver.Server, error) {
 		Verifier: pki.NewVerifier(d.caCert).WithRevocations(d.revoked), Tokens: d.tokens,
 		Gate:    gate.Load(cfg.Gate, releases, gateLog),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
+		MaxInflightPerHost: int64(cfg.Limits.MaxInflightPerHost), MinBodyRate: int64(cfg.Limits.MinBodyRate),
 		Conns:      receiver.ConnLimits{Total: cfg.Limits.MaxConns, PerAddress: cfg.Limits.MaxConnsPerAddress, PerHost: cfg.Limits.MaxConnsPerHost},
 		Log:        d.log.With("component", "http"),
 		Ready:      g.Err,

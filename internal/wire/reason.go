@@ -39,7 +39,8 @@ const (
 	ReasonBadSince      = "bad-since"
 	ReasonBadJSON       = "bad-json"
 	ReasonBadState      = "bad-state"
-	ReasonBody          = "body" // the body could not be read in full
+	ReasonBody          = "body"      // the body could not be read in full
+	ReasonSlowBody      = "slow-body" // 408: the body came slower than limits.min_body_rate
 	ReasonTooLarge      = "too-large"
 	ReasonStaleCode     = "stale-code" // 426: the version gate refuses this code
 	// 422: a release upload the release key did not sign (for that
