@@ -132,6 +132,10 @@ shutdown_timeout = "5s"
 [quota]
 host_bytes_per_day = 0
 host_bytes_total = 0
+
+# A bench host sends far faster than a lab host: no per-host rate limit.
+[limits]
+host_rate = 0
 `, addr)
 }
 

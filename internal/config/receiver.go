@@ -76,9 +76,13 @@ type Limits struct {
 	// closed. MaxConnsPerAddress caps those not yet authenticated from one
 	// remote address; MaxConnsPerHost those authenticated as one host or
 	// admin (its idle ones make room for a new one).
-	MaxConns           int `toml:"max_conns"`
-	MaxConnsPerAddress int `toml:"max_conns_per_address"`
-	MaxConnsPerHost    int `toml:"max_conns_per_host"`
+	// HostRate is the requests a second one host may send on average and
+	// HostBurst how many at once; past them 429 (HostRate 0: no limit).
+	HostRate           float64 `toml:"host_rate"`
+	HostBurst          int     `toml:"host_burst"`
+	MaxConns           int     `toml:"max_conns"`
+	MaxConnsPerAddress int     `toml:"max_conns_per_address"`
+	MaxConnsPerHost    int     `toml:"max_conns_per_host"`
 }
 
 // Quota bounds what one host may store; 0 means unlimited. A host over
@@ -86,6 +90,7 @@ type Limits struct {
 type Quota struct {
 	HostBytesPerDay Size `toml:"host_bytes_per_day"` // per UTC day
 	HostBytesTotal  Size `toml:"host_bytes_total"`   // currently stored, all streams
+	HostStreams     int  `toml:"host_streams"`       // streams a host may make; 0 = unlimited
 }
 
 // Retention drops a stream's oldest bytes; 0 means no limit.
@@ -138,6 +143,8 @@ func DefaultReceiver() Receiver {
 			MinFree:     256 * MiB,
 			MinBodyRate: 1 * KiB,
 
+			HostRate:           50,
+			HostBurst:          500,
 			MaxConns:           4096,
 			MaxConnsPerAddress: 256,
 			MaxConnsPerHost:    16,
@@ -145,6 +152,7 @@ func DefaultReceiver() Receiver {
 		Quota: Quota{
 			HostBytesPerDay: 1 * GiB,
 			HostBytesTotal:  20 * GiB,
+			HostStreams:     1000,
 		},
 		Retention:   Retention{MaxAge: Duration(90 * Day)},
 		Index:       Index{MaxAge: Duration(400 * Day), MaxBytes: 2 * GiB},
@@ -238,6 +246,12 @@ func (r *Receiver) Validate() error {
 	}
 	nonNegSize(p, "limits.min_free", r.Limits.MinFree)
 	nonNegSize(p, "limits.max_inflight_per_host", r.Limits.MaxInflightPerHost)
+	if r.Limits.HostRate < 0 || r.Limits.HostBurst < 0 || r.Quota.HostStreams < 0 {
+		p.add("limits.host_rate", "limits.host_rate, limits.host_burst and quota.host_streams may not be negative; 0 means no limit")
+	}
+	if r.Limits.HostRate > 0 && r.Limits.HostBurst < 1 {
+		p.add("limits.host_burst", "must be at least 1 when limits.host_rate is set; leave it out for the default 500")
+	}
 	nonNegSize(p, "limits.min_body_rate", r.Limits.MinBodyRate)
 	if r.Limits.MaxInflightPerHost > 0 && (r.Limits.MaxInflightPerHost < r.Limits.MaxBody || r.Limits.MaxInflightPerHost > r.Limits.MaxInflight) {
 		p.add("limits.max_inflight_per_host", "%s is not between limits.max_body (%s) and limits.max_inflight (%s); leave it out for a quarter of max_inflight", r.Limits.MaxInflightPerHost, r.Limits.MaxBody, r.Limits.MaxInflight)

@@ -47,8 +47,8 @@ func TestLoadReceiverGood(t *testing.T) {
 			Key:  filepath.Join(data, "ca/server.key"),
 			CA:   filepath.Join(data, "ca/ca.crt"),
 		},
-		Limits:    Limits{MaxBody: 4 * MiB, MaxInflight: 128 * MiB, MinFree: 3 * GiB / 2, MinBodyRate: 1 * KiB, MaxConns: 4096, MaxConnsPerAddress: 256, MaxConnsPerHost: 16},
-		Quota:     Quota{HostBytesPerDay: 500 * MB, HostBytesTotal: 0},
+		Limits:    Limits{MaxBody: 4 * MiB, MaxInflight: 128 * MiB, MinFree: 3 * GiB / 2, MinBodyRate: 1 * KiB, HostRate: 50, HostBurst: 500, MaxConns: 4096, MaxConnsPerAddress: 256, MaxConnsPerHost: 16},
+		Quota:     Quota{HostBytesPerDay: 500 * MB, HostBytesTotal: 0, HostStreams: 1000},
 		Retention: Retention{MaxAge: Duration(30 * Day), MaxBytes: 10 * GiB},
 		Index:     Index{MaxAge: Duration(36 * time.Hour), MaxBytes: GiB},
 		Gate: Gate{Accept: 3, Releases: []Release{

@@ -122,7 +122,7 @@ func (s *Server) readBody(r *http.Request, w http.ResponseWriter, host string) (
 		b.release()
 		return nil, nil, busy
 	}
-	b.buf = s.bodies.get(int(b.reserved) + 1) // room to see EOF without growing
+	b.buf = s.bodies.get(int(b.reserved) + 1)                       // room to see EOF without growing
 	pace := newPace(w, s.opt.MinBodyRate, s.paceWindow, time.Now()) // a network deadline: the real clock
 	lr := io.LimitReader(r.Body, s.opt.MaxBody+1)
 	for {

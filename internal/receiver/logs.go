@@ -116,6 +116,8 @@ func (s *Server) storeError(err error) *apiError {
 	switch {
 	case errors.As(err, &ce):
 		return &apiError{status: http.StatusConflict, reason: ce.Reason, msg: ce.Error(), length: &ce.Length}
+	case errors.As(err, &qe) && qe.Reason == wire.ReasonStreams:
+		return &apiError{status: http.StatusTooManyRequests, reason: wire.ReasonStreams, msg: qe.Error(), retryAfter: 3600}
 	case errors.As(err, &qe):
 		return &apiError{status: http.StatusTooManyRequests, reason: wire.ReasonQuota, msg: qe.Error(), retryAfter: secondsToMidnightUTC(s.opt.Now())}
 	case errors.Is(err, store.ErrFull):

@@ -42,7 +42,7 @@ func (b boomStore) Begin(k store.Key, off int64, g store.Gen, d []byte) (store.B
 func TestRequests(t *testing.T) {
 	start := time.Now() // the store's clock stays here: the daily quota must not reset at a midnight mid-test
 	f := newFixture(t, fixtureOpts{
-		store:   store.Options{HostBytesPerDay: 4096, Now: func() time.Time { return start }},
+		store:   store.Options{HostBytesPerDay: 8192, Now: func() time.Time { return start }},
 		server:  Options{MaxBody: 8192},
 		release: []gate.Release{{Version: "0.1.0", Commit: oldCommit}, {Version: "0.2.0", Commit: midCommit}, {Version: "0.3.0", Commit: newCommit}},
 		accept:  2,
@@ -125,8 +125,8 @@ func TestRequests(t *testing.T) {
 		{"plus-signed offset", lab1, "PUT", put("lab-1", "syslog", "%2B12"), "x", stamp, 400, "bad-offset", "non-negative", "lab-1", "lab-1", true},
 		{"missing offset", lab1, "PUT", "/v1/logs/lab-1/syslog", "x", stamp, 400, "bad-offset", "missing", "lab-1", "lab-1", true},
 		{"body over the limit", lab1, "PUT", put("lab-1", "syslog", 12), strings.Repeat("x", 8193), stamp, 413, "too-large", "8192", "lab-1", "lab-1", true},
-		{"fill the daily quota", lab3, "PUT", put("lab-3", "s", 0), strings.Repeat("q", 4000), stamp, 201, "", "", "lab-3", "lab-3", true},
-		{"over quota", lab3, "PUT", put("lab-3", "s", 4000), strings.Repeat("q", 200), stamp, 429, "quota", "daily quota", "lab-3", "lab-3", true},
+		{"fill the daily quota", lab3, "PUT", put("lab-3", "s", 0), strings.Repeat("q", 7000), stamp, 201, "", "", "lab-3", "lab-3", true},
+		{"over quota", lab3, "PUT", put("lab-3", "s", 7000), strings.Repeat("q", 200), stamp, 429, "quota", "daily quota", "lab-3", "lab-3", true},
 		{"another host ships on while one is over quota", lab2, "PUT", put("lab-2", "s", 0), "fine\n", stamp, 201, "", "", "lab-2", "lab-2", true},
 		{"stale stamp", lab1, "PUT", put("lab-1", "syslog", 12), "x", map[string]string{"X-Cis490-Code-Commit": oldCommit}, 426, "stale-code", "0.3.0", "lab-1", "lab-1", true},
 		{"no stamp passes", lab1, "PUT", put("lab-1", "syslog", 12), "n", nil, 201, "", "", "lab-1", "lab-1", true},
@@ -187,7 +187,7 @@ func TestRequests(t *testing.T) {
 		{Host: "lab-1", Stream: "syslog"}:   "hello\nworld\nnum",
 		{Host: "lab-1", Stream: "auth.log"}: "a\n",
 		{Host: "lab-2", Stream: "s"}:        "fine\n",
-		{Host: "lab-3", Stream: "s"}:        strings.Repeat("q", 4000),
+		{Host: "lab-3", Stream: "s"}:        strings.Repeat("q", 7000),
 	}
 	for k, w := range want {
 		b, _, err := f.store.Read(k, 0, 1<<20)

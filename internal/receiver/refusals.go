@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // A flood of requests without credentials must not fill the disk with
@@ -16,7 +17,8 @@ import (
 // ones after it are counted and written as one line with a count key when
 // the minute is over (the stated exception to one line per request). A
 // host with its certificate but a bad token still gets a line per request:
-// that is a symptom of that host.
+// that is a symptom of that host. A host over its request rate is folded
+// the same way, per host: its flood must not cost disk either.
 
 // maxRefusalKeys bounds the open minutes kept; past it, refusals from
 // further remotes share one key per reason, so a flood from many addresses
@@ -41,14 +43,20 @@ type refusals struct {
 // folds reports whether l, the line of a request about to be answered,
 // is counted into its minute's summary instead of written now.
 func (f *refusals) folds(l *index.Line) bool {
-	// A verified certificate names its host (or admin): its refusals are
-	// that host's symptoms, which the detector must see at once.
-	if l.Auth || l.CertHost != "" || l.Admin != "" || l.Status < 400 || l.Status >= 500 {
+	var remote string
+	switch {
+	case l.Reason == wire.ReasonRate:
+		// A host over its rate: the first refusal of a minute shows it.
+		remote = "host " + l.CertHost
+	case l.Auth || l.CertHost != "" || l.Admin != "" || l.Status < 400 || l.Status >= 500:
+		// A verified certificate names its host (or admin): its refusals
+		// are that host's symptoms, which the detector must see at once.
 		return false
-	}
-	remote, _, err := net.SplitHostPort(l.Remote)
-	if err != nil {
-		remote = l.Remote
+	default:
+		var err error
+		if remote, _, err = net.SplitHostPort(l.Remote); err != nil {
+			remote = l.Remote
+		}
 	}
 	k := refusalKey{remote, l.Reason, l.TS.Unix() / 60}
 	f.mu.Lock()

@@ -50,6 +50,10 @@ type Options struct {
 	// MaxInflightPerHost is the part of it one host's bodies may hold;
 	// default a quarter of MaxInflight, at least MaxBody.
 	MaxInflightPerHost int64
+	// HostRate is the requests a second one host may send on average,
+	// HostBurst how many at once (0: no limit).
+	HostRate  float64
+	HostBurst int
 	// MinBodyRate is the bytes a second a body must average over 30 s,
 	// or it is cut with 408 slow-body (0: no minimum).
 	MinBodyRate int64
@@ -90,6 +94,7 @@ type Server struct {
 	inflight    *budget
 	hostBudgets hostBudgets
 	paceWindow  time.Duration
+	rates       rates
 	bodies      bodyPool
 	insts       instances
 	refused     refusals
@@ -127,6 +132,7 @@ func New(opt Options) (*Server, error) {
 		log: opt.Log, inflight: newBudget(opt.MaxInflight), conns: newConnGate(opt.Conns, opt.Log)}
 	srv.hostBudgets.limit = opt.MaxInflightPerHost
 	srv.paceWindow = paceWindow
+	srv.rates.rate, srv.rates.burst = opt.HostRate, float64(max(opt.HostBurst, 1))
 	srv.gates.Store(opt.Gate)
 	if opt.Dashboard != nil {
 		srv.ui = opt.Dashboard(srv.AdminCert)
@@ -322,6 +328,12 @@ func (s *Server) serveV1(r *http.Request, now time.Time, rec *reqState) (resp *r
 			rec.line.Admin, rec.line.Auth = p.name, true
 		} else {
 			rec.line.Auth = p.name == rt.host
+		}
+	}
+	if aerr == nil && p.kind == pki.KindHost {
+		if wait, ok := s.rates.take(p.name, now); !ok {
+			aerr = &apiError{status: http.StatusTooManyRequests, reason: wire.ReasonRate, retryAfter: retryAfter(wait),
+				msg: fmt.Sprintf("host %s sends more than %g requests a second (limits.host_rate); retry after the delay in Retry-After", p.name, s.rates.rate)}
 		}
 	}
 	if aerr == nil && rt.err != nil {

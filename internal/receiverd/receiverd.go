@@ -103,6 +103,7 @@ func (d *daemon) openStorage() error {
 		MaxBytes:        int64(cfg.Retention.MaxBytes),
 		HostBytesPerDay: int64(cfg.Quota.HostBytesPerDay),
 		HostBytesTotal:  int64(cfg.Quota.HostBytesTotal),
+		HostStreams:     cfg.Quota.HostStreams,
 		MinFree:         int64(cfg.Limits.MinFree),
 		FreeSpace:       store.DiskFree(cfg.DataDir),
 	}, d.log)
@@ -150,6 +151,7 @@ func (d *daemon) newServer() (*receiver.Server, error) {
 		Gate:    gate.Load(cfg.Gate, releases, gateLog),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		MaxInflightPerHost: int64(cfg.Limits.MaxInflightPerHost), MinBodyRate: int64(cfg.Limits.MinBodyRate),
+		HostRate: cfg.Limits.HostRate, HostBurst: cfg.Limits.HostBurst,
 		Conns:      receiver.ConnLimits{Total: cfg.Limits.MaxConns, PerAddress: cfg.Limits.MaxConnsPerAddress, PerHost: cfg.Limits.MaxConnsPerHost},
 		Log:        d.log.With("component", "http"),
 		Ready:      g.Err,

@@ -85,6 +85,11 @@ func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error
 		st.mu.Unlock()
 		return Begun{Outcome: Duplicate, Length: length, Durable: s.durable(t)}, nil
 	}
+	if length == 0 && st.start == 0 && st.gen == "" {
+		if err := s.underStreamCap(hu, key.Host); err != nil {
+			return refuse(err)
+		}
+	}
 	if err := s.admit(hu, key.Host, int64(len(tail))); err != nil {
 		return refuse(err)
 	}
@@ -147,6 +152,9 @@ func (s *Store) dropIfEmpty(st *stream) {
 	s.mu.Lock()
 	if s.streams[st.key] == st {
 		delete(s.streams, st.key)
+		if hu := s.hosts[st.key.Host]; hu != nil {
+			hu.streams--
+		}
 	}
 	s.mu.Unlock()
 	st.dropped = true
@@ -173,18 +181,43 @@ func (s *Store) streamFor(key Key) (*stream, *hostUsage, error) {
 
 // getStream returns key's stream, creating it; the caller holds s.mu.
 func (s *Store) getStream(key Key) (*stream, *hostUsage) {
-	st := s.streams[key]
-	if st == nil {
-		st = &stream{key: key}
-		s.streams[key] = st
-	}
 	hu := s.hosts[key.Host]
 	if hu == nil {
 		hu = &hostUsage{}
 		s.hosts[key.Host] = hu
 	}
+	st := s.streams[key]
+	if st == nil {
+		st = &stream{key: key}
+		s.streams[key] = st
+		hu.streams++
+	}
 	return st, hu
 }
+
+// underStreamCap refuses a host's first append to a new stream once it
+// has HostStreams others: a host making thousands of streams costs memory
+// and files for every one.
+func (s *Store) underStreamCap(hu *hostUsage, host string) error {
+	lim := s.opt.HostStreams
+	if lim <= 0 {
+		return nil
+	}
+	s.mu.RLock()
+	n := hu.streams - 1 // not this one
+	s.mu.RUnlock()
+	if n < lim {
+		return nil
+	}
+	return &QuotaError{Reason: wire.ReasonStreams,
+		Msg: fmt.Sprintf("host %s has %d streams and may have at most %d; ship fewer files or raise quota.host_streams", host, n, lim)}
+}
+
+// AppendCost is what an append is charged against the daily quota beyond
+// its bytes: about what its record, its entry in the segment's index file
+// and its index line (written twice) cost on disk, so that a flood of tiny
+// appends is bounded by the quota as a flood of large ones is.
+const AppendCost = 1 << 10
 
 // admit charges n bytes to the host's quotas and the disk, or refuses.
 func (s *Store) admit(hu *hostUsage, host string, n int64) error {
@@ -198,16 +231,18 @@ func (s *Store) admit(hu *hostUsage, host string, n int64) error {
 	hu.mu.Lock()
 	defer hu.mu.Unlock()
 	if hu.day != day {
-		hu.day, hu.today = day, 0
+		hu.day, hu.today, hu.appends = day, 0, 0
 	}
 	if lim := s.opt.HostBytesTotal; lim > 0 && hu.total+n > lim {
-		return &QuotaError{fmt.Sprintf("host %s holds %d bytes and its quota is %d; raise quota.host_bytes_total or wait for retention", host, hu.total, lim)}
+		return &QuotaError{Msg: fmt.Sprintf("host %s holds %d bytes and its quota is %d; raise quota.host_bytes_total or wait for retention", host, hu.total, lim)}
 	}
-	if lim := s.opt.HostBytesPerDay; lim > 0 && hu.today+n > lim {
-		return &QuotaError{fmt.Sprintf("host %s sent %d bytes today (UTC) and its daily quota is %d; it may send more after midnight UTC", host, hu.today, lim)}
+	if lim := s.opt.HostBytesPerDay; lim > 0 && hu.today+n+(hu.appends+1)*AppendCost > lim {
+		return &QuotaError{Msg: fmt.Sprintf("host %s used %d bytes of its daily quota of %d today (UTC; each append costs %d bytes beyond its own); it may send more after midnight UTC",
+			host, hu.today+hu.appends*AppendCost, lim, AppendCost)}
 	}
 	hu.total += n
 	hu.today += n
+	hu.appends++
 	s.free.spend(n)
 	return nil
 }
@@ -216,6 +251,7 @@ func (hu *hostUsage) release(n int64) {
 	hu.mu.Lock()
 	hu.total -= n
 	hu.today -= n
+	hu.appends--
 	hu.mu.Unlock()
 }
 

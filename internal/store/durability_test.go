@@ -89,7 +89,7 @@ func TestFailedSealStopsTheGroup(t *testing.T) {
 // TestRefusalsLeaveNoStream: a refused write to a new stream does not
 // create it (no memory for names never written; HEAD stays 404).
 func TestRefusalsLeaveNoStream(t *testing.T) {
-	s := newTestStore(t, Options{HostBytesPerDay: 10})
+	s := newTestStore(t, Options{HostBytesPerDay: 10 + AppendCost})
 	for _, name := range []string{"a", "b", "c"} {
 		if _, err := s.Begin(Key{"h", name}, 5, Gen{}, []byte("x")); err == nil {
 			t.Fatal("a gap was accepted")

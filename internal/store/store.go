@@ -87,7 +87,10 @@ func (e *ConflictError) Error() string {
 }
 
 // QuotaError says which quota a host is over.
-type QuotaError struct{ Msg string }
+type QuotaError struct {
+	Msg    string
+	Reason string // wire.ReasonStreams for the stream cap; "" for bytes
+}
 
 func (e *QuotaError) Error() string { return e.Msg }
 func (e *QuotaError) Unwrap() error { return ErrQuota }
@@ -114,6 +117,7 @@ type Options struct {
 	MaxBytes        int64         // retention by total size; 0 = unlimited
 	HostBytesPerDay int64         // 0 = unlimited
 	HostBytesTotal  int64         // 0 = unlimited
+	HostStreams     int           // most streams a host may have; 0 = unlimited
 	MinFree         int64         // answer ErrFull below this much free disk
 	FreeSpace       func() (int64, error)
 	Now             func() time.Time
@@ -165,6 +169,12 @@ type hostUsage struct {
 	total int64 // bytes held (length - start, summed)
 	day   int64 // unix day of dayBytes
 	today int64
+	// appends counts today's appends, each charged AppendCost; it starts
+	// again at a restart (the bytes do not: recovery counts them).
+	appends int64
+	// streams counts the host's streams in Store.streams; guarded by
+	// Store.mu, not mu.
+	streams int
 }
 
 type stream struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cis490/cis490/internal/wire"
 	"sync"
 	"testing"
 	"time"
@@ -174,7 +175,7 @@ func TestRetentionMovesStartNeverReusesOffsets(t *testing.T) {
 func TestQuota(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now() // held: the daily quota must not reset at a midnight mid-test
-	s := newTestStore(t, Options{HostBytesTotal: 100, HostBytesPerDay: 60, Now: func() time.Time { return now }})
+	s := newTestStore(t, Options{HostBytesTotal: 100, HostBytesPerDay: 60 + AppendCost, Now: func() time.Time { return now }})
 	k := Key{"greedy", "s"}
 	mustAppend(t, s, k, 0, Gen{}, string(make([]byte, 50)))
 	_, _, err := s.Append(ctx, k, 50, Gen{}, make([]byte, 20))
@@ -186,6 +187,43 @@ func TestQuota(t *testing.T) {
 	// A retry of stored bytes is not charged again.
 	if out, _, err := s.Append(ctx, k, 0, Gen{}, make([]byte, 50)); err != nil || out != Duplicate {
 		t.Fatalf("retry = %v, %v; want duplicate", out, err)
+	}
+}
+
+// TestQuotaCountsAppends: a flood of tiny appends is bounded by the daily
+// quota: each is charged what it costs on disk beyond its bytes.
+func TestQuotaCountsAppends(t *testing.T) {
+	now := time.Now()
+	s := newTestStore(t, Options{HostBytesPerDay: 10 * AppendCost, Now: func() time.Time { return now }})
+	k := Key{"tiny", "s"}
+	n := 0
+	for ; n < 100; n++ {
+		if _, _, err := s.Append(context.Background(), k, int64(n), Gen{}, []byte("x")); errors.Is(err, ErrQuota) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != 9 {
+		t.Fatalf("%d one-byte appends fit a daily quota of %d; want 9", n, 10*AppendCost)
+	}
+}
+
+// TestStreamCap: a host may make HostStreams streams; the next is refused
+// (and left behind as nothing), while its streams take appends.
+func TestStreamCap(t *testing.T) {
+	s := newTestStore(t, Options{HostStreams: 3})
+	for _, name := range []string{"a", "b", "c"} {
+		mustAppend(t, s, Key{"h", name}, 0, Gen{}, "x")
+	}
+	var qe *QuotaError
+	if _, err := s.Begin(Key{"h", "d"}, 0, Gen{}, []byte("x")); !errors.As(err, &qe) || qe.Reason != wire.ReasonStreams {
+		t.Fatalf("a fourth stream = %v; want a QuotaError for streams", err)
+	}
+	mustAppend(t, s, Key{"h", "a"}, 1, Gen{}, "y")
+	mustAppend(t, s, Key{"other", "d"}, 0, Gen{}, "x")
+	if got := len(s.List("h")); got != 3 {
+		t.Fatalf("host h has %d streams; want 3", got)
 	}
 }
 

@@ -41,6 +41,8 @@ const (
 	ReasonBadState      = "bad-state"
 	ReasonBody          = "body"      // the body could not be read in full
 	ReasonSlowBody      = "slow-body" // 408: the body came slower than limits.min_body_rate
+	ReasonStreams       = "streams"   // 429: the host has quota.host_streams streams already
+	ReasonRate          = "rate"      // 429: the host sends more requests a second than limits allow
 	ReasonTooLarge      = "too-large"
 	ReasonStaleCode     = "stale-code" // 426: the version gate refuses this code
 	// 422: a release upload the release key did not sign (for that
