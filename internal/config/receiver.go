@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -25,15 +26,19 @@ type Receiver struct {
 	DataDir string `toml:"data_dir"`
 	// ServerNames are the DNS names and IP addresses the receiver's server
 	// certificate covers (used by `cis490 ca init`).
-	ServerNames []string    `toml:"server_names"`
-	TLS         ReceiverTLS `toml:"tls"`
-	Limits      Limits      `toml:"limits"`
-	Quota       Quota       `toml:"quota"`
-	Retention   Retention   `toml:"retention"`
-	Index       Index       `toml:"index"`
-	Gate        Gate        `toml:"gate"`
-	FleetHealth FleetHealth `toml:"fleet_health"`
-	Certs       Certs       `toml:"certs"`
+	ServerNames []string `toml:"server_names"`
+	// ProxyProtocolFrom are the TCP load balancers (addresses or CIDR
+	// prefixes) in front of the receiver: their connections must start
+	// with a PROXY protocol header (v1 or v2) naming the caller.
+	ProxyProtocolFrom []string    `toml:"proxy_protocol_from"`
+	TLS               ReceiverTLS `toml:"tls"`
+	Limits            Limits      `toml:"limits"`
+	Quota             Quota       `toml:"quota"`
+	Retention         Retention   `toml:"retention"`
+	Index             Index       `toml:"index"`
+	Gate              Gate        `toml:"gate"`
+	FleetHealth       FleetHealth `toml:"fleet_health"`
+	Certs             Certs       `toml:"certs"`
 	// ReleaseKey is the public half of the release signing key (base64, as
 	// `cis490 release keygen` prints it). Enrolling hosts receive it and
 	// pin it as their release_key, so autoupdate works from the first day
@@ -210,12 +215,37 @@ var (
 
 // Validate checks every key and returns all problems found, one *Error per
 // line (joined with errors.Join), or nil.
+// ProxyPrefixes is ProxyProtocolFrom parsed; Validate has checked it.
+func (r *Receiver) ProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range r.ProxyProtocolFrom {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix reads an address (a prefix of one) or a CIDR prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	return p.Masked(), err
+}
+
 func (r *Receiver) Validate() error {
 	p := &problems{file: r.file}
 	if p.file == "" {
 		p.file = "receiver.toml"
 	}
 	validListen(p, "listen", r.Listen)
+	for _, a := range r.ProxyProtocolFrom {
+		if _, err := parsePrefix(a); err != nil {
+			p.add("proxy_protocol_from", "%q is not an address or CIDR prefix; write the load balancer's address, like \"10.0.0.5\" or \"10.0.0.0/24\"", a)
+		}
+	}
 	absPath(p, "data_dir", r.DataDir, true)
 	if len(r.ServerNames) == 0 {
 		p.add("server_names", `is empty; list the names and addresses hosts use to reach the receiver, like ["receiver.lab", "10.0.0.2"]`)

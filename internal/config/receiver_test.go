@@ -115,6 +115,7 @@ func checkBad(t *testing.T, tests []badCase, load func(string) error) {
 
 func TestLoadReceiverBad(t *testing.T) {
 	tests := []badCase{
+		{"receiver-bad-proxy.toml", `proxy_protocol_from: "lb.example" is not an address or CIDR prefix`, "proxy_protocol_from", 0},
 		{"receiver-bad-release-key.toml", "release_key: is not an Ed25519 public key; paste the base64 line `cis490 release keygen` printed", "release_key", 0},
 		{"receiver-bad-commit.toml", `: gate.releases[1].commit: "abc" is not a full commit; write the 40-hex output of git rev-parse HEAD`, "gate.releases[1].commit", 0},
 		{"receiver-upper-commit.toml", "is not a full commit; write the 40-hex output of git rev-parse HEAD (lowercase", "gate.releases[0].commit", 0},

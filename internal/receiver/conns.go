@@ -3,11 +3,15 @@ package receiver
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cis490/cis490/internal/proxyproto"
 )
 
 // ConnLimits cap the connections the receiver holds, so that no caller
@@ -56,15 +60,31 @@ func newConnGate(lim ConnLimits, log *slog.Logger) *connGate {
 	return &connGate{lim: lim, log: log, unauth: map[string]int{}, byName: map[string]map[*gatedConn]struct{}{}}
 }
 
-// admit counts a new connection from ip, or refuses it.
-func (g *connGate) admit(ip string) bool {
+// admit counts a new connection from ip, or refuses it. A connection
+// from a load balancer (proxied) is counted per address only once its
+// PROXY header names the caller (bind).
+func (g *connGate) admit(ip string, proxied bool) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.total >= g.lim.Total || g.unauth[ip] >= g.lim.PerAddress {
+	if g.total >= g.lim.Total || !proxied && g.unauth[ip] >= g.lim.PerAddress {
 		return false
 	}
 	g.total++
+	if !proxied {
+		g.unauth[ip]++
+	}
+	return true
+}
+
+// bind counts a proxied connection under its caller's address, or refuses.
+func (g *connGate) bind(c *gatedConn, ip string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.unauth[ip] >= g.lim.PerAddress {
+		return false
+	}
 	g.unauth[ip]++
+	c.ip = ip
 	return true
 }
 
@@ -89,11 +109,7 @@ func (g *connGate) claim(c *gatedConn, name string) (ok bool, idle *gatedConn) {
 		g.byName[name] = set
 	}
 	set[c] = struct{}{}
-	if g.unauth[c.ip] <= 1 {
-		delete(g.unauth, c.ip) // the maps hold only live keys
-	} else {
-		g.unauth[c.ip]--
-	}
+	g.uncount(c)
 	return true, nil
 }
 
@@ -102,23 +118,33 @@ func (g *connGate) release(c *gatedConn, name string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.total--
+	if name == "" {
+		g.uncount(c)
+		return
+	}
+	delete(g.byName[name], c)
+	if len(g.byName[name]) == 0 {
+		delete(g.byName, name)
+	}
+}
+
+// uncount takes c off its address's count; the caller holds g.mu.
+func (g *connGate) uncount(c *gatedConn) {
 	switch {
-	case name != "":
-		delete(g.byName[name], c)
-		if len(g.byName[name]) == 0 {
-			delete(g.byName, name)
-		}
+	case c.ip == "": // proxied, its header not read: not counted
 	case g.unauth[c.ip] <= 1:
-		delete(g.unauth, c.ip)
+		delete(g.unauth, c.ip) // the maps hold only live keys
 	default:
 		g.unauth[c.ip]--
 	}
+	c.ip = ""
 }
 
 // limitListener refuses connections past the gate's limits at accept.
 type limitListener struct {
 	net.Listener
-	g *connGate
+	g       *connGate
+	proxies []netip.Prefix // balancers whose connections start with a PROXY header
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -128,8 +154,13 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := remoteIP(c.RemoteAddr())
-		if l.g.admit(ip) {
-			return &gatedConn{Conn: c, g: l.g, ip: ip}, nil
+		proxied := fromProxy(ip, l.proxies)
+		if l.g.admit(ip, proxied) {
+			gc := &gatedConn{Conn: c, g: l.g, ip: ip, proxied: proxied}
+			if proxied {
+				gc.ip = ""
+			}
+			return gc, nil
 		}
 		c.Close()
 		if l.g.noted.Allow(time.Now()) {
@@ -137,6 +168,23 @@ func (l *limitListener) Accept() (net.Conn, error) {
 				"remote", ip, "limits", l.g.lim)
 		}
 	}
+}
+
+func fromProxy(ip string, proxies []netip.Prefix) bool {
+	if len(proxies) == 0 {
+		return false
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func remoteIP(a net.Addr) string {
@@ -154,8 +202,15 @@ func remoteIP(a net.Addr) string {
 type gatedConn struct {
 	net.Conn
 	g    *connGate
-	ip   string
+	ip   string      // counted under this address; guarded by g.mu
 	idle atomic.Bool // between requests (http.ConnState)
+
+	// A proxied connection starts with a PROXY header naming its caller,
+	// read once, on the first RemoteAddr or Read.
+	proxied bool
+	header  sync.Once
+	src     net.Addr
+	herr    error
 
 	mu     sync.Mutex
 	name   string // who it authenticated as; "" until then
@@ -185,6 +240,54 @@ func (c *gatedConn) claim(name string) bool {
 		idle.Close() // idle is not c (c is in a request): no lock taken twice
 	}
 	return false
+}
+
+// proxyHeaderTime bounds the wait for a balancer's PROXY header.
+const proxyHeaderTime = 10 * time.Second
+
+// readHeader reads a proxied connection's PROXY header once. http.Server
+// asks RemoteAddr first, before it sets any deadline of its own, so the
+// deadline set and cleared here takes none of its away.
+func (c *gatedConn) readHeader() {
+	c.header.Do(func() {
+		if !c.proxied {
+			return
+		}
+		_ = c.Conn.SetReadDeadline(time.Now().Add(proxyHeaderTime))
+		src, err := proxyproto.ReadHeader(c.Conn)
+		_ = c.Conn.SetReadDeadline(time.Time{})
+		ip := remoteIP(c.Conn.RemoteAddr()) // LOCAL: the balancer's own check
+		if src != nil {
+			c.src, ip = src, src.IP.String()
+		}
+		switch {
+		case err != nil:
+			c.herr = fmt.Errorf("a connection from the load balancer %s: %w", c.Conn.RemoteAddr(), err)
+		case !c.g.bind(c, ip):
+			c.herr = fmt.Errorf("%s holds its limit of connections not yet authenticated (limits.max_conns_per_address)", ip)
+		}
+		if c.herr != nil && c.g.noted.Allow(time.Now()) {
+			c.g.log.Warn("connection refused", "err", c.herr)
+		}
+	})
+}
+
+// RemoteAddr is the caller's address: for a proxied connection, the one
+// its PROXY header names.
+func (c *gatedConn) RemoteAddr() net.Addr {
+	c.readHeader()
+	if c.src != nil {
+		return c.src
+	}
+	return c.Conn.RemoteAddr()
+}
+
+func (c *gatedConn) Read(p []byte) (int, error) {
+	c.readHeader()
+	if c.herr != nil {
+		return 0, c.herr
+	}
+	return c.Conn.Read(p)
 }
 
 func (c *gatedConn) Close() error {

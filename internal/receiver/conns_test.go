@@ -1,9 +1,13 @@
 package receiver
 
 import (
+	"context"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +132,77 @@ func TestConnectionsPerHost(t *testing.T) {
 	// Another host is not affected.
 	if st := f.do(f.host("lab-2"), "PUT", "/v1/heartbeat/lab-2", `{"state":"up"}`, nil).status; st != http.StatusOK {
 		t.Fatalf("another host's heartbeat = %d; want 200", st)
+	}
+}
+
+// proxyV2 is a PROXY protocol v2 header for a TCP4 caller at src.
+func proxyV2(src netip.AddrPort) []byte {
+	b := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
+	ip := src.Addr().As4()
+	b = append(b, ip[:]...)
+	b = append(b, 127, 0, 0, 1) // the receiver
+	b = binary.BigEndian.AppendUint16(b, src.Port())
+	return binary.BigEndian.AppendUint16(b, 8443)
+}
+
+// TestBehindABalancer: connections from a configured balancer carry the
+// caller's address in a PROXY header; the index records it, the
+// per-address cap counts it, and a connection without a header is refused.
+func TestBehindABalancer(t *testing.T) {
+	f := newFixture(t, fixtureOpts{server: Options{
+		ProxyFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Conns:     ConnLimits{PerAddress: 2},
+	}})
+	addr := strings.TrimPrefix(f.url, "https://")
+	lab1 := f.host("lab-1")
+	via := func(src string) *http.Client {
+		c := f.client(lab1)
+		c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				_, err = conn.Write(proxyV2(netip.MustParseAddrPort(src)))
+			}
+			return conn, err
+		}
+		return c
+	}
+	beat := func(c *http.Client) error {
+		req, _ := http.NewRequest("PUT", f.url+"/v1/heartbeat/lab-1", strings.NewReader(`{"state":"up"}`))
+		req.Header.Set("Authorization", "Bearer "+lab1.token)
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	if err := beat(via("10.9.8.7:5555")); err != nil {
+		t.Fatalf("a heartbeat through the balancer: %v", err)
+	}
+	if l := f.indexLines(); l[len(l)-1].Remote != "10.9.8.7:5555" {
+		t.Fatalf("index remote %q; want the caller's 10.9.8.7:5555 from the PROXY header", l[len(l)-1].Remote)
+	}
+	if err := beat(f.client(lab1)); err == nil {
+		t.Fatal("a connection from the balancer without a PROXY header was served")
+	}
+	// Two silent connections from one caller behind the balancer fill
+	// its per-address cap; another caller still gets through.
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(proxyV2(netip.MustParseAddrPort("10.0.0.1:1000")))
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := beat(via("10.0.0.1:1001")); err == nil {
+		t.Fatal("a third connection from 10.0.0.1 was served past max_conns_per_address = 2")
+	}
+	if err := beat(via("10.0.0.2:1000")); err != nil {
+		t.Fatalf("another caller behind the balancer: %v", err)
 	}
 }

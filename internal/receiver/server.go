@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,8 +60,11 @@ type Options struct {
 	MinBodyRate int64
 	// Conns caps connections (zero fields: the defaults).
 	Conns ConnLimits
-	Log   *slog.Logger
-	Now   func() time.Time
+	// ProxyFrom are the load balancers whose connections start with a
+	// PROXY protocol header naming the caller (haproxy send-proxy-v2).
+	ProxyFrom []netip.Prefix
+	Log       *slog.Logger
+	Now       func() time.Time
 	// Ready reports whether storage works; /healthz answers 503 otherwise.
 	Ready func() error
 	// Enroll signs joining hosts' certificates (nil: POST /v1/enroll is
@@ -384,7 +388,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tc *tls.Config,
 		log = slog.New(slog.DiscardHandler)
 	}
 	if s, ok := h.(*Server); ok {
-		ln = &limitListener{Listener: ln, g: s.conns}
+		ln = &limitListener{Listener: ln, g: s.conns, proxies: s.opt.ProxyFrom}
 	}
 	conns := &newConns{since: map[net.Conn]time.Time{}}
 	srv := &http.Server{

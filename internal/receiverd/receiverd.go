@@ -152,6 +152,7 @@ func (d *daemon) newServer() (*receiver.Server, error) {
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
 		MaxInflightPerHost: int64(cfg.Limits.MaxInflightPerHost), MinBodyRate: int64(cfg.Limits.MinBodyRate),
 		HostRate: cfg.Limits.HostRate, HostBurst: cfg.Limits.HostBurst,
+		ProxyFrom:  cfg.ProxyPrefixes(),
 		Conns:      receiver.ConnLimits{Total: cfg.Limits.MaxConns, PerAddress: cfg.Limits.MaxConnsPerAddress, PerHost: cfg.Limits.MaxConnsPerHost},
 		Log:        d.log.With("component", "http"),
 		Ready:      g.Err,
