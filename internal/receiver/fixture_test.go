@@ -92,7 +92,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, ln, srv, TLSConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }), 5*time.Second, opt.Log)
+		done <- Serve(ctx, ln, srv, TLSConfig(ca.Cert, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }), 5*time.Second, opt.Log)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -6,6 +6,7 @@ package receiver
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -373,11 +374,27 @@ func clip(s string, n int) string {
 // TLSConfig is the receiver's TLS: it requests a client certificate but lets
 // every handshake through, so a missing, foreign or expired certificate gets a
 // 401 with a sentence and an index line instead of a silent handshake failure.
-func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+// The request names the fleet CA as the one it accepts, so a browser or a
+// client holding several certificates offers its fleet one; with
+// RequestClientCert that list is advertised only, never checked by TLS.
+// TLS 1.2 offers only forward-secret AEAD suites (no CBC, no SHA-1 MAC);
+// TLS 1.3 suites are all AEAD and not configurable.
+func TLSConfig(fleetCA *x509.Certificate, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	cas := x509.NewCertPool()
+	cas.AddCert(fleetCA)
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		ClientAuth:     tls.RequestClientCert,
+		ClientCAs:      cas,
 		GetCertificate: getCert,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
 	}
 }
 

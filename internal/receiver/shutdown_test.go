@@ -38,7 +38,7 @@ func serveForShutdown(t *testing.T, h http.Handler) (string, *tls.Config, contex
 	t.Cleanup(cancel)
 	done := make(chan error, 1)
 	getCert := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }
-	go func() { done <- Serve(ctx, ln, h, TLSConfig(getCert), 10*time.Second, nil) }()
+	go func() { done <- Serve(ctx, ln, h, TLSConfig(ca.Cert, getCert), 10*time.Second, nil) }()
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
 	return ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}, cancel, done

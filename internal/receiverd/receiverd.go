@@ -229,7 +229,7 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener, srv *receiver.Serve
 	if ready != nil {
 		ready(ln.Addr())
 	}
-	err := receiver.Serve(sctx, ln, srv, receiver.TLSConfig(d.srvCert.get), d.cfg.Shutdown.Duration(), d.log)
+	err := receiver.Serve(sctx, ln, srv, receiver.TLSConfig(d.caCert, d.srvCert.get), d.cfg.Shutdown.Duration(), d.log)
 	stop()
 	foldStop()
 	if gerr := g.Err(); gerr != nil {
