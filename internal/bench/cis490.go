@@ -174,7 +174,8 @@ func makeAdmin(ca *pki.CA, data string, now time.Time) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := trust.Local(data).Issue(certPEM, now)
+	// A fresh data folder no receiver runs on yet: the lock is free.
+	g, err := trust.Local(data).Issue(context.Background(), certPEM, now)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func runCAInit(_ context.Context, env *Env, args []string) error {
 	return nil
 }
 
-func runCAIssue(_ context.Context, env *Env, args []string) error {
+func runCAIssue(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "ca issue", "--host NAME | --admin NAME [--config receiver.toml] [--out DIR]",
 		"Issues a host bundle (client certificate naming exactly that host, key, CA, host token, lab-host.toml)\nor, with --admin, an admin certificate and token, in a folder to copy to the host.")
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
@@ -139,7 +139,11 @@ func runCAIssue(_ context.Context, env *Env, args []string) error {
 	// A host has one bundle: issuing it again (a lost or leaked one, a
 	// reinstall) ends the earlier one, as enrolling again does. An admin
 	// may hold several (`ca revoke --admin` ends them all).
-	g, err := trust.Local(cfg.DataDir).Issue(certPEM, now)
+	var g trust.Grant
+	err = changeTrust(ctx, env, cfg.DataDir, func(ctx context.Context, t *trust.Trust) (err error) {
+		g, err = t.Issue(ctx, certPEM, now)
+		return err
+	})
 	replaced := g.Replaced
 	// From here a failure leaves the host with no working bundle: say so.
 	revokedNote := func(err error) error {
@@ -263,7 +267,7 @@ path = "/var/log/*.log"
 // runCARevoke revokes an admin (hosts: `cis490 host remove`): its tokens
 // and every certificate the CA issued it stop working at once, for the
 // API and the dashboard (its sessions end with its token).
-func runCARevoke(_ context.Context, env *Env, args []string) error {
+func runCARevoke(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "ca revoke", "--admin NAME [--config receiver.toml]",
 		"Revokes an admin's tokens and every certificate the CA issued it; the receiver refuses them at once.")
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
@@ -278,7 +282,11 @@ func runCARevoke(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	toks, certs, err := trust.Local(cfg.DataDir).RevokeAdmin(*admin, "revoked", time.Now())
+	var toks, certs int
+	err = changeTrust(ctx, env, cfg.DataDir, func(ctx context.Context, t *trust.Trust) (err error) {
+		toks, certs, err = t.RevokeAdmin(ctx, *admin, "revoked", time.Now())
+		return err
+	})
 	if err != nil {
 		return err
 	}

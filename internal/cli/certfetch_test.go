@@ -22,13 +22,21 @@ import (
 // fleetWithCA sets up a receiver.toml with `ca init` and starts it.
 func fleetWithCA(t *testing.T) (dir, cfg, url string) {
 	t.Helper()
+	dir, cfg = withCA(t)
+	return dir, cfg, startConfigured(t, cfg)
+}
+
+// withCA writes a receiver.toml (data in dir/data) and makes its CA with
+// `ca init`; no receiver runs.
+func withCA(t *testing.T) (dir, cfg string) {
+	t.Helper()
 	dir = t.TempDir()
 	cfg = filepath.Join(dir, "receiver.toml")
 	os.WriteFile(cfg, []byte("data_dir = \"data\"\nserver_names = [\"127.0.0.1\"]\nlisten = \"127.0.0.1:0\"\n[limits]\nmin_free = 0\n"), 0o644)
 	if code, _, errs := run(t, "ca", "init", "--config", cfg); code != 0 {
 		t.Fatal(errs)
 	}
-	return dir, cfg, startConfigured(t, cfg)
+	return dir, cfg
 }
 
 // bundleAt writes a host bundle whose certificate was issued at issued

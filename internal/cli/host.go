@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -54,8 +56,12 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 	// Marked removed under the trust lock: an enrollment racing this
 	// tells the detector the host is back either before or after, never
 	// between the revocation and the mark.
-	toks, certs, err := trust.Local(cfg.DataDir).RevokeHost(host, "removed", now, func() error {
-		return fleethealth.RemovedFile(datadir.Dir(cfg.DataDir)).Mark(host, now)
+	var toks, certs int
+	err = changeTrust(ctx, env, cfg.DataDir, func(ctx context.Context, t *trust.Trust) (err error) {
+		toks, certs, err = t.RevokeHost(ctx, host, "removed", now, func() error {
+			return fleethealth.RemovedFile(datadir.Dir(cfg.DataDir)).Mark(host, now)
+		})
+		return err
 	})
 	if err != nil {
 		return err
@@ -63,4 +69,28 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 	sameOwnerAsData(cfg.DataDir)
 	fmt.Fprintf(env.Stdout, "removed %s: %d token(s) and %d certificate(s) revoked; fleet-health no longer watches it\n", host, toks, certs)
 	return nil
+}
+
+// adminLockWait is how long an admin command waits for the trust lock:
+// far longer than a receiver's request would (an operator can wait while
+// the receiver works through a burst of enrollments), but not forever
+// behind a stuck process.
+const adminLockWait = 2 * time.Minute
+
+// changeTrust runs change over data_dir's trust, saying on stderr whom it
+// waits on when the trust lock is busy, and giving up after adminLockWait
+// with a sentence naming the holder.
+func changeTrust(ctx context.Context, env *Env, dataDir string, change func(context.Context, *trust.Trust) error) error {
+	ctx, cancel := context.WithTimeout(ctx, adminLockWait)
+	defer cancel()
+	t := trust.Local(dataDir).Waiting(func(holder string) {
+		fmt.Fprintf(env.Stderr, "waiting for the trust lock, held by %s\n", cmp.Or(holder, "another cis490 process"))
+	})
+	err := change(ctx, t)
+	var busy *trust.BusyError
+	if errors.As(err, &busy) {
+		return fmt.Errorf("the trust lock stayed held by %s for %s; nothing was changed: run this again, or stop that process if it is stuck",
+			cmp.Or(busy.Holder, "another cis490 process"), adminLockWait)
+	}
+	return err
 }

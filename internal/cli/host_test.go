@@ -15,6 +15,7 @@ import (
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/receiverd"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/vfs"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -46,12 +47,7 @@ func startConfigured(t *testing.T, cfgPath string) string {
 // once, even over the keep-alive connection it already had, and the
 // detector stops watching it.
 func TestHostRemove(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "receiver.toml")
-	os.WriteFile(cfg, []byte("data_dir = \"data\"\nserver_names = [\"127.0.0.1\"]\nlisten = \"127.0.0.1:0\"\n[limits]\nmin_free = 0\n"), 0o644)
-	if code, _, errs := run(t, "ca", "init", "--config", cfg); code != 0 {
-		t.Fatal(errs)
-	}
+	dir, cfg := withCA(t)
 	bundle := filepath.Join(dir, "lab-1")
 	if code, _, errs := run(t, "ca", "issue", "--config", cfg, "--host", "lab-1", "--out", bundle); code != 0 {
 		t.Fatal(errs)
@@ -153,5 +149,43 @@ func TestIssueAgainEndsTheOldBundle(t *testing.T) {
 	}
 	if err := client(mixed).Heartbeat(ctx, wire.StateUp); !errors.As(err, &te) || te.Status != 401 || !strings.Contains(te.Message, "revoked") {
 		t.Fatalf("the first bundle's certificate with the new token: %v; want 401 revoked", err)
+	}
+}
+
+// TestHostRemoveSaysWhatHoldsTheTrustLock: `host remove` behind a busy
+// trust lock says whom it waits on, waits (longer than a receiver's
+// request would), and goes on once the lock is free.
+func TestHostRemoveSaysWhatHoldsTheTrustLock(t *testing.T) {
+	dir, cfg := withCA(t)
+	lock := datadir.Dir(filepath.Join(dir, "data")).TrustLock()
+	unlock, err := vfs.LockContext(t.Context(), lock, 0o640, `"cis490 ca issue --host lab-9" (pid 4242)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code     int
+		out, err string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, errs := run(t, "host", "remove", "lab-1", "--config", cfg)
+		done <- result{code, out, errs}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("host remove finished while the trust lock was held: %+v", r)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	unlock()
+	select {
+	case r := <-done:
+		if r.code != 0 || !strings.Contains(r.out, "removed lab-1") {
+			t.Fatalf("host remove after the lock came free: %+v", r)
+		}
+		if !strings.Contains(r.err, `waiting for the trust lock, held by "cis490 ca issue --host lab-9" (pid 4242)`) {
+			t.Fatalf("host remove did not say what it waited on: %q", r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("host remove still waits after the lock came free")
 	}
 }

@@ -90,7 +90,7 @@ func Run(ctx context.Context, opt Options) error {
 	rdone := make(chan error, 1)
 	go func() { rdone <- receiverd.Run(rctx, &cfg, ln, opt.Log.With("component", "receiver"), nil) }()
 	url := "https://" + ln.Addr().String()
-	announce(opt.Out, dir, url, ca, cfg.DataDir)
+	announce(ctx, opt.Out, dir, url, ca, cfg.DataDir)
 
 	hctx, stopHosts := context.WithCancel(ctx)
 	defer stopHosts()
@@ -100,7 +100,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	var wg sync.WaitGroup
 	for _, h := range hosts() {
-		lab, err := h.setup(dir, url, cfg.DataDir, ca, self)
+		lab, err := h.setup(ctx, dir, url, cfg.DataDir, ca, self)
 		if err != nil {
 			return err
 		}
@@ -153,11 +153,11 @@ func receiverConfig(dir string) (cfg config.Receiver, self string, err error) {
 }
 
 // announce says where the receiver and its dashboard are.
-func announce(out io.Writer, dir, url string, ca *pki.CA, dataDir string) {
+func announce(ctx context.Context, out io.Writer, dir, url string, ca *pki.CA, dataDir string) {
 	fmt.Fprintf(out, "receiver on %s\n", url)
 	// The dashboard: an admin token to log in with (the browser will warn
 	// about the demo's own CA).
-	if tok, err := demoAdmin(ca, dataDir); err == nil {
+	if tok, err := demoAdmin(ctx, ca, dataDir); err == nil {
 		tokFile := filepath.Join(dir, "admin-token")
 		if os.WriteFile(tokFile, []byte(tok+"\n"), 0o600) == nil {
 			fmt.Fprintf(out, "dashboard on %s/ui/ (log in with the token in %s)\n", url, tokFile)
@@ -209,7 +209,7 @@ type labHost struct {
 }
 
 // setup writes the host's credentials, config and first log lines.
-func (h simHost) setup(dir, url, dataDir string, ca *pki.CA, self string) (*labHost, error) {
+func (h simHost) setup(ctx context.Context, dir, url, dataDir string, ca *pki.CA, self string) (*labHost, error) {
 	hdir := filepath.Join(dir, "hosts", h.name)
 	if err := os.MkdirAll(filepath.Join(hdir, "log"), 0o755); err != nil {
 		return nil, err
@@ -218,7 +218,7 @@ func (h simHost) setup(dir, url, dataDir string, ca *pki.CA, self string) (*labH
 	if err != nil {
 		return nil, err
 	}
-	g, err := trust.Local(dataDir).Issue(certPEM, time.Now()) // as `ca issue` does
+	g, err := trust.Local(dataDir).Issue(ctx, certPEM, time.Now()) // as `ca issue` does
 	if err != nil {
 		return nil, err
 	}
@@ -332,12 +332,12 @@ func rotate(path, how string) {
 // demoAdmin makes the demo's admin as `ca issue --admin` would: a
 // certificate in the CA's ledger (the dashboard lets in only admins who
 // hold one) and a token, which it returns.
-func demoAdmin(ca *pki.CA, data string) (string, error) {
+func demoAdmin(ctx context.Context, ca *pki.CA, data string) (string, error) {
 	now := time.Now()
 	certPEM, _, err := ca.IssueAdmin("demo", 24*time.Hour, now)
 	if err != nil {
 		return "", err
 	}
-	g, err := trust.Local(data).Issue(certPEM, now)
+	g, err := trust.Local(data).Issue(ctx, certPEM, now)
 	return g.Token, err
 }

@@ -2,12 +2,14 @@ package receiver
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cis490/cis490/internal/names"
@@ -31,15 +33,34 @@ type Enroller struct {
 	Rejoined func(host string) error
 	// Trust makes the changes; nil is trust.Local over DataDir.
 	Trust *trust.Trust
+	// LockWait bounds how long a request waits for the trust lock before
+	// it is answered 503; zero is DefaultLockWait.
+	LockWait time.Duration
+
+	local      sync.Once
+	localTrust *trust.Trust
 }
 
+// DefaultLockWait is how long an enrollment or a renewal waits for the
+// trust lock: well past any one change's file work, well short of a
+// client's patience.
+const DefaultLockWait = 10 * time.Second
+
 // trust is where enrollment and renewal change credentials: the daemon's
-// state when it plugged one in, the files in DataDir otherwise.
+// state when it plugged one in, the files in DataDir otherwise — one for
+// the server's life, so its requests queue for the lock in one line.
 func (e *Enroller) trust() *trust.Trust {
 	if e.Trust != nil {
 		return e.Trust
 	}
-	return trust.Local(e.DataDir)
+	e.local.Do(func() { e.localTrust = trust.Local(e.DataDir) })
+	return e.localTrust
+}
+
+// lockContext is the context a request's change to trust runs under: it
+// ends with the request, or once LockWait has passed.
+func (e *Enroller) lockContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), cmp.Or(e.LockWait, DefaultLockWait))
 }
 
 // enroll answers POST /v1/enroll: a join token (bearer) and a CSR make a
@@ -90,7 +111,9 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	// One change to the fleet's credentials at a time (trust holds its
 	// lock): an enrollment racing a `host remove` must not leave
 	// credentials the removal missed.
-	g, err := e.trust().Enroll(tok, certPEM, now, func(host string) {
+	ctx, cancel := e.lockContext(r)
+	defer cancel()
+	g, err := e.trust().Enroll(ctx, tok, certPEM, now, func(host string) {
 		if e.Rejoined == nil {
 			return
 		}
@@ -137,6 +160,12 @@ func joinRefused(err error) *apiError {
 }
 
 func (s *Server) enrollFailed(host string, err error) *apiError {
+	var busy *trust.BusyError
+	if errors.As(err, &busy) {
+		s.log.Warn("the trust lock stayed busy", "host", host, "err", err)
+		return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonOverloaded, retryAfter: 10,
+			msg: "the receiver is busy with other changes to the fleet's credentials; retry in a few seconds"}
+	}
 	s.log.Error("enroll", "host", host, "err", err)
 	return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage, retryAfter: 30, msg: "the receiver cannot enroll hosts right now; retry later"}
 }

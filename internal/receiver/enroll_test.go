@@ -171,7 +171,7 @@ func TestEnrollWaitsForHostRemove(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	now := time.Now()
 	tok, _ := token.Files(f.tokens).AddJoin(f.ca.Fingerprint(), "lab-1", 1, now.Add(time.Hour), now)
-	unlock, err := trust.Files(datadir.Dir(f.dir)).Lock()
+	unlock, err := trust.Files(datadir.Dir(f.dir)).Lock(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

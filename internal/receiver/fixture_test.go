@@ -42,6 +42,8 @@ type fixtureOpts struct {
 	release []gate.Release
 	accept  int
 	wrap    func(store.Streams) store.Streams // fault injection around the real store
+	// lockWait bounds a request's wait for the trust lock (zero: the default).
+	lockWait time.Duration
 }
 
 // newFixture starts a receiver over a real TLS listener in a temp folder.
@@ -76,7 +78,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 		t.Fatal(err)
 	}
 	opt.Verifier.WithRevocations(revoked)
-	opt.Enroll = &Enroller{CA: ca, DataDir: dir, Lifetime: 24 * time.Hour, Grace: 30 * 24 * time.Hour}
+	opt.Enroll = &Enroller{CA: ca, DataDir: dir, Lifetime: 24 * time.Hour, Grace: 30 * 24 * time.Hour, LockWait: fo.lockWait}
 	srv, err := New(opt)
 	if err != nil {
 		t.Fatal(err)

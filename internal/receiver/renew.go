@@ -71,7 +71,9 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 	if err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadName, msg: err.Error()}
 	}
-	g, err := e.trust().Renew(r.TLS.PeerCertificates[0], v.Reason == pki.ReasonCertExpired, certPEM, now)
+	ctx, cancel := e.lockContext(r)
+	defer cancel()
+	g, err := e.trust().Renew(ctx, r.TLS.PeerCertificates[0], v.Reason == pki.ReasonCertExpired, certPEM, now)
 	if errors.Is(err, trust.ErrSuperseded) {
 		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonCertSuperseded,
 			msg: fmt.Sprintf("this expired certificate is not the newest issued to %s, and only the newest may renew after expiry; enroll this host again: cis490 enroll --receiver URL --host %s --token-file FILE", host, host)}

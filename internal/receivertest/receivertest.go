@@ -142,7 +142,7 @@ func (r *Receiver) IssueAdmin(name string) Creds {
 func (r *Receiver) write(name, kind string, certPEM, keyPEM []byte) Creds {
 	// As ca issue does, but a test may hold two certificates for a host
 	// (an expired one and a fresh one), so the earlier one stays.
-	g, err := trust.Local(r.DataDir).IssueAlongside(certPEM, time.Now())
+	g, err := trust.Local(r.DataDir).IssueAlongside(r.t.Context(), certPEM, time.Now())
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -16,6 +16,7 @@
 package trust
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -30,6 +31,36 @@ import (
 type Trust struct {
 	state  State
 	tokens token.State
+	// waiting, if set, is told who holds the lock once a change has
+	// waited noticeAfter for it (a command says why it hangs).
+	waiting func(holder string)
+}
+
+// noticeAfter is how long a change waits for the lock before Waiting's
+// callback hears of it.
+const noticeAfter = time.Second
+
+// Waiting makes t tell notice who holds the trust lock when a change has
+// waited for it a second; it returns t.
+func (t *Trust) Waiting(notice func(holder string)) *Trust {
+	t.waiting = notice
+	return t
+}
+
+// lock takes the trust lock, waiting until ctx ends (a *BusyError then).
+func (t *Trust) lock(ctx context.Context) (func(), error) {
+	if t.waiting == nil {
+		return t.state.Lock(ctx)
+	}
+	quick, cancel := context.WithTimeout(ctx, noticeAfter)
+	unlock, err := t.state.Lock(quick)
+	cancel()
+	var busy *BusyError
+	if !errors.As(err, &busy) || ctx.Err() != nil {
+		return unlock, err
+	}
+	t.waiting(busy.Holder)
+	return t.state.Lock(ctx)
 }
 
 // New is Trust over state and tokens.
@@ -61,17 +92,17 @@ var ErrSuperseded = errors.New("this expired certificate is not the newest issue
 // Issue records certPEM, which the CA just signed, and adds a token for
 // it, as `ca issue` does. A host has one bundle: issuing it again ends the
 // earlier one, as enrolling again does. An admin may hold several.
-func (t *Trust) Issue(certPEM []byte, now time.Time) (Grant, error) {
-	return t.issue(certPEM, now, true)
+func (t *Trust) Issue(ctx context.Context, certPEM []byte, now time.Time) (Grant, error) {
+	return t.issue(ctx, certPEM, now, true)
 }
 
 // IssueAlongside is Issue leaving the name's earlier credentials working:
 // a test that holds two certificates for one host.
-func (t *Trust) IssueAlongside(certPEM []byte, now time.Time) (Grant, error) {
-	return t.issue(certPEM, now, false)
+func (t *Trust) IssueAlongside(ctx context.Context, certPEM []byte, now time.Time) (Grant, error) {
+	return t.issue(ctx, certPEM, now, false)
 }
 
-func (t *Trust) issue(certPEM []byte, now time.Time, replace bool) (Grant, error) {
+func (t *Trust) issue(ctx context.Context, certPEM []byte, now time.Time, replace bool) (Grant, error) {
 	g, err := parse(certPEM)
 	if err != nil {
 		return g, err
@@ -79,7 +110,7 @@ func (t *Trust) issue(certPEM []byte, now time.Time, replace bool) (Grant, error
 	if g.Kind != token.KindHost && g.Kind != token.KindAdmin {
 		return Grant{}, fmt.Errorf("issue: not a host or admin certificate (%s)", g.Kind)
 	}
-	unlock, err := t.state.Lock()
+	unlock, err := t.lock(ctx)
 	if err != nil {
 		return g, err
 	}
@@ -107,7 +138,7 @@ func (t *Trust) issue(certPEM []byte, now time.Time, replace bool) (Grant, error
 // Grant.Name is the host and a later failure gives the use back. then, if
 // set, runs before the lock is released (the detector watches the host
 // again, ordered against a racing `host remove`).
-func (t *Trust) Enroll(joinToken string, certPEM []byte, now time.Time, then func(host string)) (Grant, error) {
+func (t *Trust) Enroll(ctx context.Context, joinToken string, certPEM []byte, now time.Time, then func(host string)) (Grant, error) {
 	g, err := parse(certPEM)
 	if err != nil {
 		return Grant{}, err
@@ -115,7 +146,7 @@ func (t *Trust) Enroll(joinToken string, certPEM []byte, now time.Time, then fun
 	if g.Kind != token.KindHost {
 		return Grant{}, fmt.Errorf("enroll: %s is not a host certificate", g.Name)
 	}
-	unlock, err := t.state.Lock()
+	unlock, err := t.lock(ctx)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -150,12 +181,12 @@ func (t *Trust) Enroll(joinToken string, certPEM []byte, now time.Time, then fun
 // certificate. expired says presented is past its NotAfter (within the
 // grace period the caller allows): then only the newest certificate the
 // ledger records for the host may renew (ErrSuperseded).
-func (t *Trust) Renew(presented *x509.Certificate, expired bool, certPEM []byte, now time.Time) (Grant, error) {
+func (t *Trust) Renew(ctx context.Context, presented *x509.Certificate, expired bool, certPEM []byte, now time.Time) (Grant, error) {
 	g, err := parse(certPEM)
 	if err != nil {
 		return Grant{}, err
 	}
-	unlock, err := t.state.Lock()
+	unlock, err := t.lock(ctx)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -174,8 +205,8 @@ func (t *Trust) Renew(presented *x509.Certificate, expired bool, certPEM []byte,
 // RevokeHost revokes host's tokens and every host certificate the ledger
 // says it issued the host. then, if set, runs before the lock is released
 // (`host remove` marks the host removed) and its error is returned.
-func (t *Trust) RevokeHost(host, why string, now time.Time, then func() error) (tokens, certs int, err error) {
-	unlock, err := t.state.Lock()
+func (t *Trust) RevokeHost(ctx context.Context, host, why string, now time.Time, then func() error) (tokens, certs int, err error) {
+	unlock, err := t.lock(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -191,8 +222,8 @@ func (t *Trust) RevokeHost(host, why string, now time.Time, then func() error) (
 
 // RevokeAdmin revokes an admin's tokens and every admin certificate the
 // CA issued it: the API and the dashboard refuse them at once.
-func (t *Trust) RevokeAdmin(name, why string, now time.Time) (tokens, certs int, err error) {
-	unlock, err := t.state.Lock()
+func (t *Trust) RevokeAdmin(ctx context.Context, name, why string, now time.Time) (tokens, certs int, err error) {
+	unlock, err := t.lock(ctx)
 	if err != nil {
 		return 0, 0, err
 	}

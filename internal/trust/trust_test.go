@@ -1,6 +1,7 @@
 package trust_test
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"testing"
@@ -37,9 +38,9 @@ func revoked(t *testing.T, d datadir.Dir, c *x509.Certificate) bool {
 func TestIssueReplacesAHostsBundle(t *testing.T) {
 	tr, ca, d := setup(t)
 	now := time.Now()
-	issue := func(f func([]byte, time.Time) (trust.Grant, error), c []byte) trust.Grant {
+	issue := func(f func(context.Context, []byte, time.Time) (trust.Grant, error), c []byte) trust.Grant {
 		t.Helper()
-		g, err := f(c, now)
+		g, err := f(t.Context(), c, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,8 +77,8 @@ func TestRevokeAdmin(t *testing.T) {
 	now := time.Now()
 	a, _, _ := ca.IssueAdmin("alice", time.Hour, now)
 	h, _, _ := ca.IssueHost("alice", time.Hour, now)
-	ga, _ := tr.Issue(a, now)
-	gh, _ := tr.Issue(h, now)
+	ga, _ := tr.Issue(t.Context(), a, now)
+	gh, _ := tr.Issue(t.Context(), h, now)
 	rev, err := pki.OpenRevocations(d.Revoked())
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +89,7 @@ func TestRevokeAdmin(t *testing.T) {
 	if tr.AdminCertified("alice", rev, now.Add(2*time.Hour)) {
 		t.Fatal("certified after the certificate expired")
 	}
-	toks, certs, err := tr.RevokeAdmin("alice", "revoked", now)
+	toks, certs, err := tr.RevokeAdmin(t.Context(), "alice", "revoked", now)
 	if err != nil || toks != 1 || certs != 1 {
 		t.Fatalf("revoke: %d %d %v", toks, certs, err)
 	}
@@ -103,14 +104,14 @@ func TestRenewSuperseded(t *testing.T) {
 	tr, ca, _ := setup(t)
 	now := time.Now()
 	old, _, _ := ca.IssueHost("lab-1", time.Hour, now.Add(-2*time.Hour))
-	gOld, _ := tr.IssueAlongside(old, now)
+	gOld, _ := tr.IssueAlongside(t.Context(), old, now)
 	newer, _, _ := ca.IssueHost("lab-1", time.Hour, now)
-	tr.IssueAlongside(newer, now)
+	tr.IssueAlongside(t.Context(), newer, now)
 	next, _, _ := ca.IssueHost("lab-1", time.Hour, now)
-	if _, err := tr.Renew(gOld.Cert, true, next, now); !errors.Is(err, trust.ErrSuperseded) {
+	if _, err := tr.Renew(t.Context(), gOld.Cert, true, next, now); !errors.Is(err, trust.ErrSuperseded) {
 		t.Fatalf("an old expired certificate renewing: %v", err)
 	}
-	if g, err := tr.Renew(gOld.Cert, false, next, now); err != nil || g.Token != "" {
+	if g, err := tr.Renew(t.Context(), gOld.Cert, false, next, now); err != nil || g.Token != "" {
 		t.Fatalf("a certificate not expired renewing: %+v %v", g, err)
 	}
 }
@@ -125,7 +126,7 @@ func TestEnrollWaitsForTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _, _ := ca.IssueHost("lab-1", time.Hour, now)
-	unlock, err := trust.Files(d).Lock()
+	unlock, err := trust.Files(d).Lock(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestEnrollWaitsForTheLock(t *testing.T) {
 	done := make(chan result, 1)
 	var told string
 	go func() {
-		g, err := tr.Enroll(join, c, now, func(h string) { told = h })
+		g, err := tr.Enroll(t.Context(), join, c, now, func(h string) { told = h })
 		done <- result{g, err}
 	}()
 	select {
@@ -148,7 +149,7 @@ func TestEnrollWaitsForTheLock(t *testing.T) {
 	if r := <-done; r.err != nil || r.g.Name != "lab-1" || r.g.Token == "" || told != "lab-1" {
 		t.Fatalf("enroll: %+v %v (told %q)", r.g, r.err, told)
 	}
-	g, err := tr.Enroll(join, c, now, nil)
+	g, err := tr.Enroll(t.Context(), join, c, now, nil)
 	if !errors.Is(err, token.ErrJoinUsed) || g.Name != "" {
 		t.Fatalf("the spent token again: %+v %v", g, err)
 	}

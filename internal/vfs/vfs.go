@@ -8,12 +8,16 @@
 package vfs
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // File is an open file. Writes are not durable until Sync returns nil.
@@ -157,6 +161,61 @@ func Lock(name string, perm fs.FileMode) (func(), error) {
 		return nil, fmt.Errorf("lock %s: %w", name, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// LockContext is Lock that gives up when ctx ends, and that blocks no
+// thread while it waits: a blocking flock pins an OS thread per waiter,
+// so many waiters (requests queued behind a slow lock holder) would grow
+// the process by a thread each. It polls a non-blocking flock instead,
+// backing off to pollMax between tries. Once taken, the lock file holds
+// holder, so a waiter can say who it waits on (LockHolder).
+func LockContext(ctx context.Context, name string, perm fs.FileMode, holder string) (func(), error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, perm)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	wait := time.Millisecond
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", name, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", name, context.Cause(ctx))
+		case <-t.C:
+		}
+		wait = min(2*wait, pollMax)
+	}
+	// Best effort: the note only helps a waiter explain itself.
+	if f.Truncate(0) == nil {
+		f.WriteAt([]byte(holder), 0)
+	}
+	return func() {
+		f.Truncate(0) // nobody holds it now
+		f.Close()
+	}, nil
+}
+
+// pollMax is the longest LockContext sleeps between tries: how late, at
+// most, a waiter notices the lock came free.
+const pollMax = 50 * time.Millisecond
+
+// LockHolder is the note the lock file name's current holder left (see
+// LockContext), empty when none.
+func LockHolder(name string) string {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // OwnLike gives paths the owner and group of dir when this runs as root
