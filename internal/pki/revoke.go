@@ -189,6 +189,18 @@ func Record(path string, c Issued) error {
 
 // IssuedTo lists the ledger's certificates for name.
 func IssuedTo(path, name string) ([]Issued, error) {
+	all, err := Ledger(path)
+	var out []Issued
+	for _, c := range all {
+		if c.Name == name {
+			out = append(out, c)
+		}
+	}
+	return out, err
+}
+
+// Ledger lists every certificate in the ledger at path, oldest first.
+func Ledger(path string) ([]Issued, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -202,9 +214,7 @@ func IssuedTo(path, name string) ([]Issued, error) {
 		if json.Unmarshal(line, &c) != nil {
 			continue // a torn line (a crash mid-append) hides no other
 		}
-		if c.Name == name {
-			out = append(out, c)
-		}
+		out = append(out, c)
 	}
 	return out, nil
 }

@@ -52,6 +52,10 @@ func (v *Verifier) Revoked(chain []*x509.Certificate) bool {
 	return len(chain) > 0 && v.revoked.Has(chain[0])
 }
 
+// RevokedSerial reports whether the certificate with serial is on the
+// revocation list.
+func (v *Verifier) RevokedSerial(serial string) bool { return v.revoked.HasSerial(serial) }
+
 // RevokedVerdict is what a revoked certificate gets.
 func RevokedVerdict(host string) Verdict {
 	return Verdict{Reason: ReasonCertRevoked, CertHost: host,

@@ -31,6 +31,9 @@ func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (pr
 		return principal{}, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonOverloaded, retryAfter: 5,
 			msg: fmt.Sprintf("%s %s holds its limit of connections to the receiver (limits.max_conns_per_host); reuse one connection", p.kind, p.name)}
 	}
+	if ae == nil && p.kind == pki.KindHost {
+		s.retireEarlier(r, p.name, now)
+	}
 	return p, ae
 }
 

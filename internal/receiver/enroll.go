@@ -39,6 +39,7 @@ type Enroller struct {
 
 	local      sync.Once
 	localTrust *trust.Trust
+	retire     retirements
 }
 
 // DefaultLockWait is how long an enrollment or a renewal waits for the

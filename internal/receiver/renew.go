@@ -81,6 +81,7 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 	if err != nil {
 		return nil, s.enrollFailed(host, err)
 	}
+	s.renewed(host, trust.Renewal{Next: pki.Serial(g.Cert), Earlier: g.Earlier}, now)
 	s.log.Info("certificate renewed", "host", host, "serial", serial, "not_after", g.Cert.NotAfter)
 	return jsonResponse(http.StatusCreated, wire.Renewed{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()), NotAfter: g.Cert.NotAfter.UTC()}), nil
 }

@@ -1,7 +1,9 @@
 package receiver
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -144,5 +146,58 @@ func TestTrustLockDeadline(t *testing.T) {
 	}
 	if r := f.do(c, http.MethodPost, "/v1/certs/renew", renewal(t, "lab-1"), nil); r.status != http.StatusCreated {
 		t.Fatalf("renewing once the lock is free: %d %s", r.status, r.body)
+	}
+}
+
+// renew renews c's certificate and returns the new credentials.
+func (f *fixture) renew(c cred, host string) cred {
+	f.t.Helper()
+	csr, key := csrWithKey(f.t, host)
+	b, _ := json.Marshal(wire.RenewRequest{CSR: csr})
+	r := f.do(c, http.MethodPost, "/v1/certs/renew", string(b), nil)
+	if r.status != http.StatusCreated {
+		f.t.Fatalf("renew %s: %d %s", host, r.status, r.body)
+	}
+	var got wire.Renewed
+	if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+		f.t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return cred{cert: f.pair([]byte(got.Cert), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})), token: c.token}
+}
+
+// TestRenewalRetiresTheOldCertOnFirstUse: after a renewal the old
+// certificate keeps working (the host may never have got the answer, and
+// may renew again with it) until the host uses a new one; from then on
+// every earlier certificate is refused as revoked.
+func TestRenewalRetiresTheOldCertOnFirstUse(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	heartbeat := func(c cred) reply {
+		t.Helper()
+		return f.do(c, http.MethodPut, "/v1/heartbeat/lab-1", `{"state":"up"}`, nil)
+	}
+	old := f.host("lab-1")
+	lost := f.renew(old, "lab-1") // the host never saw this answer
+	if r := heartbeat(old); r.status != http.StatusOK {
+		t.Fatalf("the old certificate after a renewal whose answer was lost: %d %s", r.status, r.body)
+	}
+	next := f.renew(old, "lab-1") // it renews again with the one it has
+	if r := heartbeat(old); r.status != http.StatusOK {
+		t.Fatalf("the old certificate before the new one is used: %d %s", r.status, r.body)
+	}
+	if r := heartbeat(next); r.status != http.StatusOK {
+		t.Fatalf("the renewed certificate: %d %s", r.status, r.body)
+	}
+	time.Sleep(250 * time.Millisecond) // the list is re-read at most every 200 ms
+	for name, c := range map[string]cred{"the old certificate": old, "the lost renewal's": lost} {
+		if r := heartbeat(c); r.status != http.StatusUnauthorized || !strings.Contains(r.body, `"reason":"cert-revoked"`) {
+			t.Fatalf("%s once the renewed one is in use: %d %s", name, r.status, r.body)
+		}
+	}
+	if r := heartbeat(next); r.status != http.StatusOK {
+		t.Fatalf("the renewed certificate afterwards: %d %s", r.status, r.body)
 	}
 }

@@ -27,6 +27,8 @@ type State interface {
 	Record(c pki.Issued) error
 	// IssuedTo lists the ledger's certificates for name, oldest first.
 	IssuedTo(name string) ([]pki.Issued, error)
+	// Ledger lists every certificate in the ledger, oldest first.
+	Ledger() ([]pki.Issued, error)
 	// Revoke adds entries to the revocation list; a serial already on it
 	// is kept as it was.
 	Revoke(entries ...pki.Revoked) error
@@ -93,5 +95,7 @@ func holder() string {
 func (f *files) Record(c pki.Issued) error { return pki.Record(f.d.Issued(), c) }
 
 func (f *files) IssuedTo(name string) ([]pki.Issued, error) { return pki.IssuedTo(f.d.Issued(), name) }
+
+func (f *files) Ledger() ([]pki.Issued, error) { return pki.Ledger(f.d.Issued()) }
 
 func (f *files) Revoke(entries ...pki.Revoked) error { return pki.Revoke(f.d.Revoked(), entries...) }

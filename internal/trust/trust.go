@@ -20,6 +20,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cis490/cis490/internal/datadir"
@@ -82,6 +83,11 @@ type Grant struct {
 	Token string // the new bearer token; none for a renewal
 	// Replaced counts the earlier tokens and certificates revoked.
 	Replaced int
+	// Earlier, for a renewal, are the serials of the host's certificates
+	// the ledger recorded before this one. They stay valid until the host
+	// uses the new one (Retire): a host whose renewal answer was lost
+	// keeps working with the certificate it has.
+	Earlier []string
 }
 
 // ErrSuperseded: an expired certificate that is not the newest the ledger
@@ -196,10 +202,78 @@ func (t *Trust) Renew(ctx context.Context, presented *x509.Certificate, expired 
 	if expired && !t.newest(g.Name, presented) {
 		return Grant{}, ErrSuperseded
 	}
+	issued, err := t.state.IssuedTo(g.Name)
+	if err != nil {
+		return Grant{}, fmt.Errorf("read the CA's ledger: %w", err)
+	}
+	// The presented one too: it may predate the ledger.
+	g.Earlier = []string{pki.Serial(presented)}
+	for _, c := range issued {
+		if c.Kind == token.KindHost && !slices.Contains(g.Earlier, c.Serial) {
+			g.Earlier = append(g.Earlier, c.Serial)
+		}
+	}
 	if err := t.record(g.Cert, now); err != nil {
 		return Grant{}, err
 	}
 	return g, nil
+}
+
+// Retire revokes the certificates with serials that host held before
+// the renewed one it now uses (Grant.Earlier): after a renewal only the
+// new certificate should open the receiver, but not before the host has
+// shown it holds it.
+func (t *Trust) Retire(ctx context.Context, host string, serials []string, now time.Time) error {
+	unlock, err := t.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rev := make([]pki.Revoked, len(serials))
+	for i, serial := range serials {
+		rev[i] = pki.Revoked{Serial: serial, Host: host, At: now.UTC(), Why: "renewed"}
+	}
+	if err := t.state.Revoke(rev...); err != nil {
+		return fmt.Errorf("write the revocation list: %w", err)
+	}
+	return nil
+}
+
+// Unretired is, per host, the newest host certificate the ledger records
+// and the earlier ones still valid by now and not revoked: what renewals
+// left for Retire when the receiver stopped before the host used the new
+// certificate.
+func (t *Trust) Unretired(revoked func(serial string) bool, now time.Time) (map[string]Renewal, error) {
+	ledger, err := t.state.Ledger()
+	if err != nil {
+		return nil, fmt.Errorf("read the CA's ledger: %w", err)
+	}
+	out := map[string]Renewal{}
+	for _, c := range ledger {
+		if c.Kind != token.KindHost {
+			continue
+		}
+		r := out[c.Name]
+		if r.Next != "" && now.Before(r.nextNotAfter) && !revoked(r.Next) {
+			r.Earlier = append(r.Earlier, r.Next)
+		}
+		r.Next, r.nextNotAfter = c.Serial, c.NotAfter
+		out[c.Name] = r
+	}
+	for host, r := range out {
+		if len(r.Earlier) == 0 {
+			delete(out, host)
+		}
+	}
+	return out, nil
+}
+
+// Renewal is a host's renewed certificate (Next) and the earlier ones it
+// retires once used.
+type Renewal struct {
+	Next         string
+	Earlier      []string
+	nextNotAfter time.Time
 }
 
 // RevokeHost revokes host's tokens and every host certificate the ledger

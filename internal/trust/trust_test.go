@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -152,5 +153,46 @@ func TestEnrollWaitsForTheLock(t *testing.T) {
 	g, err := tr.Enroll(t.Context(), join, c, now, nil)
 	if !errors.Is(err, token.ErrJoinUsed) || g.Name != "" {
 		t.Fatalf("the spent token again: %+v %v", g, err)
+	}
+}
+
+// TestUnretiredAfterRestart: renewals whose new certificate was not yet
+// used when the receiver stopped are found again in the ledger, so the
+// earlier certificates still end on the new one's first use; a host
+// re-enrolled (earlier ones revoked already) has nothing left to retire.
+func TestUnretiredAfterRestart(t *testing.T) {
+	tr, ca, d := setup(t)
+	now := time.Now()
+	a, _, _ := ca.IssueHost("lab-1", time.Hour, now)
+	ga, err := tr.Issue(t.Context(), a, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ := ca.IssueHost("lab-1", time.Hour, now)
+	gb, err := tr.Renew(t.Context(), ga.Cert, false, b, now)
+	if err != nil || len(gb.Earlier) != 1 || gb.Earlier[0] != pki.Serial(ga.Cert) {
+		t.Fatalf("renew: %+v %v", gb, err)
+	}
+	h, _, _ := ca.IssueHost("lab-2", time.Hour, now)
+	tr.Issue(t.Context(), h, now)
+	h2, _, _ := ca.IssueHost("lab-2", time.Hour, now)
+	tr.Issue(t.Context(), h2, now) // issued again: the first is revoked
+	rev, err := pki.OpenRevocations(d.Revoked())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tr.Unretired(rev.HasSerial, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := trust.Renewal{Next: pki.Serial(gb.Cert), Earlier: []string{pki.Serial(ga.Cert)}}
+	if len(got) != 1 || got["lab-1"].Next != want.Next || !slices.Equal(got["lab-1"].Earlier, want.Earlier) {
+		t.Fatalf("unretired %+v, want only lab-1: %+v", got, want)
+	}
+	if err := tr.Retire(t.Context(), "lab-1", want.Earlier, now); err != nil {
+		t.Fatal(err)
+	}
+	if !revoked(t, d, ga.Cert) || revoked(t, d, gb.Cert) {
+		t.Fatal("retiring revoked the wrong certificate")
 	}
 }
