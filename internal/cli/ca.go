@@ -129,13 +129,9 @@ func runCAIssue(ctx context.Context, env *Env, args []string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create bundle folder: %w", err)
 	}
-	caPEM, err := os.ReadFile(cfg.TLS.CA)
-	if err != nil {
-		return err
-	}
-	// Run as root, this rewrites files the receiver's user must keep
-	// owning, whatever fails on the way.
-	defer sameOwnerAsData(cfg.DataDir)
+	// The CA as loaded, not the file read again: as root, a file the
+	// receiver's user swapped in would go into the bundle.
+	caPEM := ca.CertPEM()
 	// A host has one bundle: issuing it again (a lost or leaked one, a
 	// reinstall) ends the earlier one, as enrolling again does. An admin
 	// may hold several (`ca revoke --admin` ends them all).
@@ -290,7 +286,6 @@ func runCARevoke(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	sameOwnerAsData(cfg.DataDir)
 	if toks == 0 && certs == 0 {
 		return fmt.Errorf("no admin %q is known here: nothing revoked (the CA's ledger names who it issued to)", *admin)
 	}

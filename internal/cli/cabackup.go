@@ -140,15 +140,3 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 	fmt.Fprintf(env.Stdout, "restored %d files into %s\n", n, cfg.DataDir)
 	return nil
 }
-
-// sameOwnerAsData gives the trust files an admin command just wrote as
-// root the owner of data_dir, so the receiver (running as cis490) can
-// still read and write them.
-func sameOwnerAsData(data string) {
-	d := datadir.Dir(data)
-	var paths []string
-	for _, tf := range d.TrustFiles() {
-		paths = append(paths, tf.Path)
-	}
-	vfs.OwnLike(data, append(paths, d.TrustLocks()...)...)
-}

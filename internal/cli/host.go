@@ -13,6 +13,7 @@ import (
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/trust"
+	"github.com/cis490/cis490/internal/vfs"
 )
 
 func runHost(ctx context.Context, env *Env, args []string) error {
@@ -66,7 +67,6 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 	if err != nil {
 		return err
 	}
-	sameOwnerAsData(cfg.DataDir)
 	fmt.Fprintf(env.Stdout, "removed %s: %d token(s) and %d certificate(s) revoked; fleet-health no longer watches it\n", host, toks, certs)
 	return nil
 }
@@ -77,16 +77,17 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 // behind a stuck process.
 const adminLockWait = 2 * time.Minute
 
-// changeTrust runs change over data_dir's trust, saying on stderr whom it
-// waits on when the trust lock is busy, and giving up after adminLockWait
-// with a sentence naming the holder.
+// changeTrust runs change over data_dir's trust as data_dir's owner (see
+// vfs.AsOwnerOf), saying on stderr whom it waits on when the trust lock is
+// busy, and giving up after adminLockWait with a sentence naming the
+// holder.
 func changeTrust(ctx context.Context, env *Env, dataDir string, change func(context.Context, *trust.Trust) error) error {
 	ctx, cancel := context.WithTimeout(ctx, adminLockWait)
 	defer cancel()
 	t := trust.Local(dataDir).Waiting(func(holder string) {
 		fmt.Fprintf(env.Stderr, "waiting for the trust lock, held by %s\n", cmp.Or(holder, "another cis490 process"))
 	})
-	err := change(ctx, t)
+	err := vfs.AsOwnerOf(dataDir, func() error { return change(ctx, t) })
 	var busy *trust.BusyError
 	if errors.As(err, &busy) {
 		return fmt.Errorf("the trust lock stayed held by %s for %s; nothing was changed: run this again, or stop that process if it is stuck",

@@ -10,6 +10,7 @@ import (
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/vfs"
 )
 
 func runToken(ctx context.Context, env *Env, args []string) error {
@@ -67,11 +68,14 @@ in a file or on standard input, never on a command line:
 		return err
 	}
 	now := time.Now()
-	tok, err := token.Files(datadir.Dir(cfg.DataDir).Tokens()).AddJoin(pki.FingerprintOf(ca), bound, n, now.Add(*ttl), now)
+	var tok string
+	err = vfs.AsOwnerOf(cfg.DataDir, func() (err error) {
+		tok, err = token.Files(datadir.Dir(cfg.DataDir).Tokens()).AddJoin(pki.FingerprintOf(ca), bound, n, now.Add(*ttl), now)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	sameOwnerAsData(cfg.DataDir)
 	fmt.Fprintf(env.Stdout, "%s\n", tok)
 	fmt.Fprintf(env.Stderr, "join token %s for %s (%d use(s)), valid until %s; revoke with `cis490 token revoke %s`\n",
 		token.ID(tok), bound, n, now.Add(*ttl).UTC().Format(time.RFC3339), token.ID(tok))
@@ -99,11 +103,14 @@ func tokenRevoke(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ok, err := token.Files(datadir.Dir(cfg.DataDir).Tokens()).RevokeID(id)
+	var ok bool
+	err = vfs.AsOwnerOf(cfg.DataDir, func() (err error) {
+		ok, err = token.Files(datadir.Dir(cfg.DataDir).Tokens()).RevokeID(id)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	sameOwnerAsData(cfg.DataDir)
 	if !ok {
 		return fmt.Errorf("no token with id %s (or it was revoked already)", id)
 	}

@@ -108,15 +108,3 @@ func (d Dir) TrustFiles() []TrustFile {
 	}
 	return out
 }
-
-// TrustLocks are the lock files an admin command may create while it
-// changes trust: the one beside each trust file (pki.Lock and token lock
-// path+".lock") and the trust lock. Run as root, the command hands them
-// back to data_dir's owner, or the receiver could no longer take them.
-func (d Dir) TrustLocks() []string {
-	var out []string
-	for _, f := range d.TrustFiles() {
-		out = append(out, f.Path+".lock")
-	}
-	return append(out, d.TrustLock())
-}

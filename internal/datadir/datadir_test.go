@@ -112,16 +112,3 @@ func TestTrustFilesRequired(t *testing.T) {
 		t.Errorf("required trust files = %v, want %v", required, want)
 	}
 }
-
-// TestTrustLocks: every lock an admin command takes is handed back to
-// the receiver's user, or the receiver could no longer take it.
-func TestTrustLocks(t *testing.T) {
-	d := Dir("/data")
-	locks := d.TrustLocks()
-	for _, p := range []string{"/data/tokens.json.lock", "/data/revoked.json.lock", "/data/ca/issued.jsonl.lock",
-		"/data/removed-hosts.json.lock", "/data/ca/trust.lock"} {
-		if !slices.Contains(locks, filepath.FromSlash(p)) {
-			t.Errorf("TrustLocks leaves out %s", p)
-		}
-	}
-}

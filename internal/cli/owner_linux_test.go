@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cis490/cis490/internal/testenv"
+)
+
+// receiverUID is the user data_dir belongs to in these tests (nobody).
+const receiverUID = 65534
+
+// dataOwnedByReceiver makes a CA under a data_dir that belongs to the
+// receiver's user, as in production, and returns the config and data_dir.
+func dataOwnedByReceiver(t *testing.T) (cfg, data string) {
+	t.Helper()
+	testenv.Require(t, testenv.Root()) // to give data_dir to another user
+	dir, cfg := withCA(t)
+	// The test's folders are root's 0700: the receiver's user must reach
+	// data_dir through them.
+	for p := dir; p != filepath.Dir(p) && strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data = filepath.Join(dir, "data")
+	err := filepath.Walk(data, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, receiverUID, receiverUID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, data
+}
+
+// rootsFile is a file of root's outside data_dir, and what it holds.
+func rootsFile(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	p := filepath.Join(dir, "shadow")
+	if err := os.WriteFile(p, []byte("root's own\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, "root's own\n"
+}
+
+// TestRootAdminCommandsFollowNoPlantedSymlink: the receiver's user owns
+// data_dir and may plant symlinks in it; an admin command run as root
+// must not write through them to root's files. It refuses, saying so,
+// and the files outside are untouched.
+func TestRootAdminCommandsFollowNoPlantedSymlink(t *testing.T) {
+	t.Run("ledger linked to a file of root's", func(t *testing.T) {
+		cfg, data := dataOwnedByReceiver(t)
+		outside, was := rootsFile(t, t.TempDir())
+		ledger := filepath.Join(data, "ca", "issued.jsonl")
+		os.Remove(ledger)
+		if err := os.Symlink(outside, ledger); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := run(t, "ca", "issue", "--config", cfg, "--host", "lab-1", "--out", filepath.Join(t.TempDir(), "lab-1"))
+		if code != 1 || !strings.Contains(errs, "look for a symlink planted") {
+			t.Fatalf("ca issue through a planted ledger link: exit %d %q %q", code, out, errs)
+		}
+		if b, _ := os.ReadFile(outside); string(b) != was {
+			t.Fatalf("root's file now holds %q", b)
+		}
+	})
+	t.Run("ca folder linked to a folder of root's", func(t *testing.T) {
+		cfg, data := dataOwnedByReceiver(t)
+		outsideDir := t.TempDir() // root's, 0700
+		outside, was := rootsFile(t, outsideDir)
+		ca := filepath.Join(data, "ca")
+		if err := os.Rename(ca, filepath.Join(data, "ca.moved")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outsideDir, ca); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := run(t, "host", "remove", "lab-1", "--config", cfg)
+		if code != 1 || !strings.Contains(errs, "look for a symlink planted") {
+			t.Fatalf("host remove through a planted ca/ link: exit %d %q %q", code, out, errs)
+		}
+		if b, _ := os.ReadFile(outside); string(b) != was {
+			t.Fatalf("root's file now holds %q", b)
+		}
+		ents, _ := os.ReadDir(outsideDir)
+		if len(ents) != 1 {
+			t.Fatalf("root's folder gained files: %v", ents)
+		}
+	})
+}
+
+// TestRootAdminCommandLeavesFilesToTheReceiver: what a root-run admin
+// command writes in data_dir belongs to data_dir's owner, or the
+// receiver could not read its ledger, tokens or revocation list.
+func TestRootAdminCommandLeavesFilesToTheReceiver(t *testing.T) {
+	cfg, data := dataOwnedByReceiver(t)
+	if code, _, errs := run(t, "ca", "issue", "--config", cfg, "--host", "lab-1", "--out", filepath.Join(t.TempDir(), "lab-1")); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := run(t, "host", "remove", "lab-1", "--config", cfg); code != 0 {
+		t.Fatal(errs)
+	}
+	err := filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if uid := ownerOf(info); uid != receiverUID {
+			t.Errorf("%s belongs to uid %d", p, uid)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ownerOf(info os.FileInfo) int { return int(info.Sys().(*syscall.Stat_t).Uid) }
