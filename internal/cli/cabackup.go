@@ -35,6 +35,30 @@ puts it into a fresh receiver's data_dir, and every host keeps talking to it.`)
 	if err != nil {
 		return err
 	}
+	// The files are read as data_dir's owner (a link the receiver's user
+	// planted leads nowhere root's rights would), the archive written as
+	// whoever runs this; the files are small.
+	type file struct {
+		name string
+		b    []byte
+	}
+	var files []file
+	err = vfs.AsOwnerOf(cfg.DataDir, func() error {
+		for _, tf := range datadir.Dir(cfg.DataDir).TrustFiles() {
+			b, err := os.ReadFile(tf.Path)
+			if errors.Is(err, os.ErrNotExist) && !tf.Required {
+				continue // not made yet (no revocation, no ledger)
+			}
+			if err != nil {
+				return fmt.Errorf("back up %s: %w", tf.Name, err)
+			}
+			files = append(files, file{tf.Name, b})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("write the backup: %w", err)
@@ -42,20 +66,15 @@ puts it into a fresh receiver's data_dir, and every host keeps talking to it.`)
 	zw := gzip.NewWriter(f)
 	tw := tar.NewWriter(zw)
 	n := 0
-	for _, tf := range datadir.Dir(cfg.DataDir).TrustFiles() {
-		b, err := os.ReadFile(tf.Path)
-		if errors.Is(err, os.ErrNotExist) && !tf.Required {
-			continue // not made yet (no revocation, no ledger)
-		}
-		if err != nil {
+	for _, tf := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: tf.name, Mode: 0o600, Size: int64(len(tf.b)), ModTime: time.Now()}); err != nil {
 			f.Close()
 			os.Remove(*out)
-			return fmt.Errorf("back up %s: %w", tf.Name, err)
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: tf.Name, Mode: 0o600, Size: int64(len(b)), ModTime: time.Now()}); err != nil {
 			return err
 		}
-		if _, err := tw.Write(b); err != nil {
+		if _, err := tw.Write(tf.b); err != nil {
+			f.Close()
+			os.Remove(*out)
 			return err
 		}
 		n++
@@ -93,17 +112,35 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 		return err
 	}
 	data := datadir.Dir(cfg.DataDir)
-	if pki.Exists(data.CA()) {
-		return fmt.Errorf("%s already has a CA; restore into a fresh data_dir", cfg.DataDir)
-	}
 	f, err := os.Open(*from)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	// The archive is read as whoever runs this; data_dir is written as its
+	// owner, so the receiver can read what is restored and a planted link
+	// leads nowhere.
+	n := 0
+	err = vfs.AsOwnerOf(cfg.DataDir, func() (err error) {
+		n, err = restoreTrust(data, f, *from)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("%s is not a ca backup: %w", *from, err)
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "restored %d files into %s\n", n, cfg.DataDir)
+	return nil
+}
+
+// restoreTrust writes the trust files of the archive r (named from) into
+// data, refusing anything else and an existing CA.
+func restoreTrust(data datadir.Dir, r io.Reader, from string) (int, error) {
+	if pki.Exists(data.CA()) {
+		return 0, fmt.Errorf("%s already has a CA; restore into a fresh data_dir", data)
+	}
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return 0, fmt.Errorf("%s is not a ca backup: %w", from, err)
 	}
 	tr := tar.NewReader(zr)
 	// An archive names its files relative to data_dir; only trust files
@@ -116,27 +153,25 @@ refuses to replace an existing CA: hosts trust the one they were given.`)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			break
+			return n, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s is not a ca backup: %w", *from, err)
+			return n, fmt.Errorf("%s is not a ca backup: %w", from, err)
 		}
 		dst, ok := dsts[h.Name]
 		if !ok || h.Size > 64<<20 {
-			return fmt.Errorf("%s holds %q, which is not part of a ca backup; nothing more restored", *from, h.Name)
+			return n, fmt.Errorf("%s holds %q, which is not part of a ca backup; nothing more restored", from, h.Name)
 		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return err
+			return n, err
 		}
 		b, err := io.ReadAll(io.LimitReader(tr, h.Size))
 		if err != nil {
-			return err
+			return n, err
 		}
 		if err := vfs.WriteFileAtomic(vfs.OS{}, dst, b, 0o600); err != nil {
-			return err
+			return n, err
 		}
 		n++
 	}
-	fmt.Fprintf(env.Stdout, "restored %d files into %s\n", n, cfg.DataDir)
-	return nil
 }

@@ -121,3 +121,53 @@ func TestRootAdminCommandLeavesFilesToTheReceiver(t *testing.T) {
 }
 
 func ownerOf(info os.FileInfo) int { return int(info.Sys().(*syscall.Stat_t).Uid) }
+
+// TestRootBackupAndRestoreActAsTheOwner: `ca backup` run as root reads
+// data_dir as its owner, so a planted link to a file of root's is refused
+// rather than copied into the archive; `ca restore` run as root leaves
+// files the receiver's user can read.
+func TestRootBackupAndRestoreActAsTheOwner(t *testing.T) {
+	cfg, data := dataOwnedByReceiver(t)
+	backup := filepath.Join(t.TempDir(), "trust.tar.gz")
+	if code, _, errs := run(t, "ca", "backup", "--config", cfg, "--out", backup); code != 0 {
+		t.Fatalf("ca backup as root: %s", errs)
+	}
+
+	// Restore into a fresh data_dir of the receiver's user.
+	fresh := filepath.Join(filepath.Dir(data), "fresh")
+	if err := os.Mkdir(fresh, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(fresh, receiverUID, receiverUID)
+	freshCfg := filepath.Join(filepath.Dir(cfg), "fresh.toml")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(freshCfg, []byte(strings.Replace(string(b), `data_dir = "data"`, `data_dir = "fresh"`, 1)), 0o644)
+	if code, _, errs := run(t, "ca", "restore", "--config", freshCfg, "--from", backup); code != 0 {
+		t.Fatalf("ca restore as root: %s", errs)
+	}
+	err := filepath.Walk(fresh, func(p string, info os.FileInfo, err error) error {
+		if err == nil && ownerOf(info) != receiverUID {
+			t.Errorf("restored %s belongs to uid %d; the receiver could not read it", p, ownerOf(info))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A planted link in the original is not followed with root's rights.
+	outside, _ := rootsFile(t, t.TempDir())
+	ledger := filepath.Join(data, "ca", "issued.jsonl")
+	os.Remove(ledger)
+	if err := os.Symlink(outside, ledger); err != nil {
+		t.Fatal(err)
+	}
+	again := filepath.Join(t.TempDir(), "again.tar.gz")
+	code, _, errs := run(t, "ca", "backup", "--config", cfg, "--out", again)
+	if code != 1 || !strings.Contains(errs, "look for a symlink planted") {
+		t.Fatalf("ca backup through a planted link: exit %d %q; want a refusal", code, errs)
+	}
+	if _, err := os.Stat(again); err == nil {
+		t.Fatal("a refused backup left an archive behind")
+	}
+}
