@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cis490/cis490/internal/wire"
@@ -97,6 +98,10 @@ type Load struct {
 	// server's PID and the window's length; what it returns is called when
 	// the window ends (a profiler, a syscall counter).
 	During func(pid int, d time.Duration) (stop func())
+	// Think is each host's pause between an answer and its next request:
+	// 0 saturates the server; a pause makes a lab-like load, whose
+	// throughput shows how much the server's latency grows.
+	Think time.Duration
 }
 
 // Result is one run's figures. Only requests started inside the measured
@@ -124,6 +129,9 @@ type Result struct {
 	// Syncs is the server's fsync+fdatasync calls in the window, -1 when not
 	// counted (see SyncCounter); set by the caller.
 	Syncs int64
+	// Dials is the connections the hosts opened in the window: each host
+	// keeps one, so any dial is a reconnection after the server dropped one.
+	Dials int64
 }
 
 // ReqPerSec is 2xx answers per second.
@@ -172,6 +180,7 @@ type hostResult struct {
 	first   string
 	lat     []time.Duration
 	lastEnd time.Time
+	dials   int64
 }
 
 // Run puts l on t until l.Warmup+l.Duration has passed (or ctx ends), then
@@ -198,7 +207,7 @@ func Run(ctx context.Context, t *Target, l Load) (*Result, error) {
 	results := make([]hostResult, l.Hosts)
 	var wg sync.WaitGroup
 	for i := range l.Hosts {
-		wg.Go(func() { results[i] = runHost(ctx, t, t.Hosts[i], body, window, end, l.Duration) })
+		wg.Go(func() { results[i] = runHost(ctx, t, t.Hosts[i], body, window, end, l) })
 	}
 
 	// Sample the CPU counters at the window's start and after the last
@@ -235,6 +244,7 @@ func Run(ctx context.Context, t *Target, l Load) (*Result, error) {
 			res.FirstEr = h.first
 		}
 		lat = append(lat, h.lat...)
+		res.Dials += h.dials
 		if h.lastEnd.After(last) {
 			last = h.lastEnd
 		}
@@ -272,9 +282,20 @@ func Body(size int) []byte {
 }
 
 // runHost is one host: one goroutine, one transport, one connection.
-func runHost(ctx context.Context, t *Target, h Host, body []byte, window, end time.Time, d time.Duration) hostResult {
+func runHost(ctx context.Context, t *Target, h Host, body []byte, window, end time.Time, l Load) hostResult {
 	tr := hostTransport(t, h)
 	defer tr.CloseIdleConnections()
+	// Count the connections opened once the window began: the transport
+	// redials on its own, and a reconnection is what a dropped connection
+	// costs a host.
+	var dials atomic.Int64
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if !time.Now().Before(window) {
+			dials.Add(1)
+		}
+		return dial(ctx, network, addr)
+	}
 	hdr := http.Header{
 		"Authorization":            {"Bearer " + h.Token},
 		"Content-Type":             {"application/octet-stream"},
@@ -289,7 +310,8 @@ func runHost(ctx context.Context, t *Target, h Host, body []byte, window, end ti
 		u.Path = wire.LogsPath(h.Name, "s")
 	}
 	// A guess at the number of requests, so the slice seldom grows.
-	r := hostResult{errs: map[string]int64{}, lat: make([]time.Duration, 0, int(d/time.Millisecond))}
+	r := hostResult{errs: map[string]int64{}, lat: make([]time.Duration, 0, int(l.Duration/time.Millisecond))}
+	defer func() { r.dials = dials.Load() }()
 	var offset, seq int64
 	buf := make([]byte, 512)
 	for ctx.Err() == nil {
@@ -329,7 +351,10 @@ func runHost(ctx context.Context, t *Target, h Host, body []byte, window, end ti
 				}
 			}
 			r.lastEnd = time.Now()
-			time.Sleep(10 * time.Millisecond) // a dead server must not spin the CPU
+			// A dead server must not spin the CPU.
+			if sleepCtx(ctx, max(l.Think, 10*time.Millisecond)) != nil {
+				break
+			}
 			continue
 		}
 		n, _ := io.ReadFull(resp.Body, buf)
@@ -345,17 +370,19 @@ func runHost(ctx context.Context, t *Target, h Host, body []byte, window, end ti
 				offset = l
 			}
 		}
-		if !measured {
-			continue
-		}
-		if ok {
+		switch {
+		case !measured:
+		case ok:
 			r.ok++
 			r.lat = append(r.lat, now.Sub(start))
-			continue
+		default:
+			r.errs[strconv.Itoa(resp.StatusCode)]++
+			if r.first == "" {
+				r.first = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(buf[:n]))
+			}
 		}
-		r.errs[strconv.Itoa(resp.StatusCode)]++
-		if r.first == "" {
-			r.first = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(buf[:n]))
+		if l.Think > 0 && sleepCtx(ctx, l.Think) != nil {
+			break
 		}
 	}
 	if r.lastEnd.IsZero() {

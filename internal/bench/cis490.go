@@ -41,6 +41,11 @@ type Options struct {
 	NginxTemplate string
 	// TOML is appended to the receiver's receiver.toml (cis490 only).
 	TOML string
+	// DefaultLimits keeps the receiver's default [limits] and [quota]
+	// (cis490 only): the load benchmark lifts the quotas and the per-host
+	// rate, which would hide what an attack bench is there to measure.
+	// TOML may then bring its own [limits] and [quota] tables.
+	DefaultLimits bool
 }
 
 // StartCis490 makes a fleet CA, a server certificate, a client certificate
@@ -96,7 +101,7 @@ func PrepareCis490(o Options) (_ *Target, err error) {
 	if t.Addr, err = FreeAddr(); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(t.Conf, []byte(receiverTOML(t.Addr)+o.TOML), 0o644); err != nil {
+	if err := os.WriteFile(t.Conf, []byte(receiverTOML(t.Addr, o.DefaultLimits)+o.TOML), 0o644); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -120,15 +125,20 @@ func (t *Target) Launch(ctx context.Context, w ReadyWait) error {
 	}, nil, w)
 }
 
-// receiverTOML is the receiver's config: defaults, but no quota (a benchmark
-// sends far more than a host's day) and a short shutdown.
-func receiverTOML(addr string) string {
-	return fmt.Sprintf(`# made by cis490 bench
+// receiverTOML is the receiver's config: defaults and a short shutdown,
+// and unless defaultLimits no quota (a benchmark sends far more than a
+// host's day) and no per-host rate.
+func receiverTOML(addr string, defaultLimits bool) string {
+	s := fmt.Sprintf(`# made by cis490 bench
 listen = %q
 data_dir = "data"
 server_names = ["localhost", "127.0.0.1"]
 shutdown_timeout = "5s"
-
+`, addr)
+	if defaultLimits {
+		return s
+	}
+	return s + `
 [quota]
 host_bytes_per_day = 0
 host_bytes_total = 0
@@ -136,7 +146,7 @@ host_bytes_total = 0
 # A bench host sends far faster than a lab host: no per-host rate limit.
 [limits]
 host_rate = 0
-`, addr)
+`
 }
 
 // makeHosts issues a client certificate for each of bench-0 … bench-<n-1>

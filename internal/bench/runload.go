@@ -54,13 +54,7 @@ func RunLoad(ctx context.Context, o LoadOptions) (*LoadReport, error) {
 	if len(o.Targets) == 0 || len(o.Sizes) == 0 || o.Runs < 1 {
 		return nil, errors.New("bench: give at least one target, one size and one run")
 	}
-	out, warn := o.Out, o.Progress
-	if out == nil {
-		out = io.Discard
-	}
-	if warn == nil {
-		warn = io.Discard
-	}
+	out, warn := orDiscard(o.Out), orDiscard(o.Progress)
 	if o.Profile != "" {
 		if err := os.MkdirAll(o.Profile, 0o755); err != nil {
 			return nil, err
@@ -77,18 +71,14 @@ func RunLoad(ctx context.Context, o LoadOptions) (*LoadReport, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(o.Sizes)*len(o.Targets)*o.Runs)*per+time.Minute)
 	defer cancel()
 
-	parent, err := os.MkdirTemp(o.Dir, "cis490-bench-")
+	// nginx's stored files (one per PUT) are deleted only at the end:
+	// deleting many files on ext4 slows file creation for minutes after,
+	// which would handicap the next nginx run.
+	parent, done, err := parentFolder(o.Dir, "cis490-bench-", o.Keep, warn)
 	if err != nil {
 		return nil, err
 	}
-	if o.Keep {
-		fmt.Fprintf(warn, "keeping the temporary folders in %s\n", parent)
-	} else {
-		// nginx's stored files (one per PUT) are deleted only at the end:
-		// deleting many files on ext4 slows file creation for minutes after,
-		// which would handicap the next nginx run.
-		defer os.RemoveAll(parent)
-	}
+	defer done()
 	fmt.Fprintf(out, "cis490 bench: %d hosts, %s measured after %s warm-up, %d run(s) per target and size, sizes %s\n",
 		o.Hosts, o.Duration, o.Warmup, o.Runs, sizeList(o.Sizes))
 	fmt.Fprintf(out, "machine: %s\n\n", Machine(parent))
@@ -206,6 +196,29 @@ func FormatLoad(w io.Writer, r *LoadReport) {
 		fmt.Fprintln(w)
 		GoalLines(w, r.Medians)
 	}
+}
+
+// orDiscard is w, or io.Discard when it is nil.
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// parentFolder makes the temporary folder a bench's runs go in (under
+// dir, "" for os.TempDir()); done removes it, unless keep, when it says
+// where it is on warn instead.
+func parentFolder(dir, prefix string, keep bool, warn io.Writer) (parent string, done func(), err error) {
+	parent, err = os.MkdirTemp(dir, prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	if keep {
+		fmt.Fprintf(warn, "keeping the temporary folders in %s\n", parent)
+		return parent, func() {}, nil
+	}
+	return parent, func() { os.RemoveAll(parent) }, nil
 }
 
 // sizeList is sizes as the --sizes flag takes them.
