@@ -27,14 +27,25 @@ type principal struct {
 // against its host's (or admin's) connection limit.
 func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (principal, *apiError) {
 	p, ae := s.credentials(r, now, rec)
-	if ae == nil && !claimConn(r.Context(), p.kind.String()+"/"+p.name) {
-		return principal{}, &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonOverloaded, retryAfter: 5,
-			msg: fmt.Sprintf("%s %s holds its limit of connections to the receiver (limits.max_conns_per_host); reuse one connection", p.kind, p.name)}
+	if ae == nil {
+		if ae = claimConnOf(r, p); ae != nil {
+			return principal{}, ae
+		}
 	}
 	if ae == nil && p.kind == pki.KindHost {
 		s.retireEarlier(r, p.name, now)
 	}
 	return p, ae
+}
+
+// claimConnOf counts r's connection as p's, or refuses when p holds its
+// limit of connections, all busy.
+func claimConnOf(r *http.Request, p principal) *apiError {
+	if claimConn(r.Context(), p.kind.String()+"/"+p.name) {
+		return nil
+	}
+	return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonOverloaded, retryAfter: 5,
+		msg: fmt.Sprintf("%s %s holds its limit of connections to the receiver (limits.max_conns_per_host); reuse one connection", p.kind, p.name)}
 }
 
 // credentials checks the certificate and the token of r.

@@ -26,11 +26,22 @@ type ConnLimits struct {
 	PerAddress int
 	// PerHost caps the connections authenticated as one host (or admin).
 	PerHost int
+	// ArrivalRate and ArrivalBurst limit new connections a second from
+	// one address (zero: 32 and 512).
+	ArrivalRate  float64
+	ArrivalBurst int
 }
 
 // The default limits suit a receiver of a few thousand hosts: each holds
-// one keep-alive connection, a dashboard a handful.
+// one keep-alive connection, a dashboard a handful. New connections from
+// one address are also limited in rate (each costs a TLS handshake): a
+// lab behind one NAT address reconnecting at once after a restart fits
+// the burst.
 const (
+	connArrivalRate  = 32  // new connections a second, per address
+	connArrivalBurst = 512 // and at once
+	connArrivalKeys  = 65536
+
 	defaultMaxConns     = 4096
 	defaultConnsPerAddr = 256
 	defaultConnsPerHost = 16
@@ -38,13 +49,14 @@ const (
 
 // connGate counts connections against ConnLimits.
 type connGate struct {
-	lim    ConnLimits
-	log    *slog.Logger
-	noted  every // one log line a minute for refused connections
-	mu     sync.Mutex
-	total  int
-	unauth map[string]int                     // by remote IP
-	byName map[string]map[*gatedConn]struct{} // by "host/" or "admin/" and name
+	lim      ConnLimits
+	log      *slog.Logger
+	noted    every // one log line a minute for refused connections
+	arrivals rates // new connections per address
+	mu       sync.Mutex
+	total    int
+	unauth   map[string]int                     // by remote IP
+	byName   map[string]map[*gatedConn]struct{} // by "host/" or "admin/" and name
 }
 
 func newConnGate(lim ConnLimits, log *slog.Logger) *connGate {
@@ -57,13 +69,23 @@ func newConnGate(lim ConnLimits, log *slog.Logger) *connGate {
 	if lim.PerHost <= 0 {
 		lim.PerHost = defaultConnsPerHost
 	}
-	return &connGate{lim: lim, log: log, unauth: map[string]int{}, byName: map[string]map[*gatedConn]struct{}{}}
+	g := &connGate{lim: lim, log: log, unauth: map[string]int{}, byName: map[string]map[*gatedConn]struct{}{}}
+	if lim.ArrivalRate <= 0 {
+		lim.ArrivalRate, lim.ArrivalBurst = connArrivalRate, connArrivalBurst
+	}
+	g.arrivals = rates{rate: lim.ArrivalRate, burst: float64(max(lim.ArrivalBurst, 1)), maxKeys: connArrivalKeys}
+	return g
 }
 
 // admit counts a new connection from ip, or refuses it. A connection
 // from a load balancer (proxied) is counted per address only once its
 // PROXY header names the caller (bind).
 func (g *connGate) admit(ip string, proxied bool) bool {
+	if !proxied { // a balancer's callers are counted once its header names them
+		if _, ok := g.arrivals.take(ip, time.Now()); !ok {
+			return false
+		}
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.total >= g.lim.Total || !proxied && g.unauth[ip] >= g.lim.PerAddress {
@@ -78,6 +100,9 @@ func (g *connGate) admit(ip string, proxied bool) bool {
 
 // bind counts a proxied connection under its caller's address, or refuses.
 func (g *connGate) bind(c *gatedConn, ip string) bool {
+	if _, ok := g.arrivals.take(ip, time.Now()); !ok {
+		return false
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.unauth[ip] >= g.lim.PerAddress {
@@ -164,7 +189,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		c.Close()
 		if l.g.noted.Allow(time.Now()) {
-			l.g.log.Warn("connection refused: the receiver holds its limit of connections (limits.max_conns, max_conns_per_address)",
+			l.g.log.Warn("connection refused: the receiver holds its limit of connections (limits.max_conns, max_conns_per_address), or the address opens more than 32 a second",
 				"remote", ip, "limits", l.g.lim)
 		}
 	}

@@ -206,3 +206,26 @@ func TestBehindABalancer(t *testing.T) {
 		t.Fatalf("another caller behind the balancer: %v", err)
 	}
 }
+
+// TestConnectionArrivalRate: one address opening connections faster than
+// the arrival rate has the extra ones closed at accept (each would cost a
+// TLS handshake), while connections it already holds are kept.
+func TestConnectionArrivalRate(t *testing.T) {
+	f := newFixture(t, fixtureOpts{server: Options{Conns: ConnLimits{ArrivalRate: 0.01, ArrivalBurst: 3}}})
+	addr := strings.TrimPrefix(f.url, "https://")
+	var held []net.Conn
+	for range 4 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	if !closedSoon(t, held[3]) {
+		t.Fatal("a fourth connection past a burst of 3 was kept")
+	}
+	if closedSoon(t, held[0]) {
+		t.Fatal("a connection within the burst was closed at once")
+	}
+}

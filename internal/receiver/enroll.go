@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -85,11 +86,9 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	if err := s.tokens.CheckJoin(tok, now); err != nil {
 		return nil, cmp.Or(joinRefused(err), &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinToken, msg: token.ErrJoinUnknown.Error()})
 	}
-	// A CSR is a few hundred bytes: a caller trickling it is cut short.
-	_ = http.NewResponseController(rec.w).SetReadDeadline(now.Add(enrollBodyTime))
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
-	if err != nil || len(body) > 64<<10 {
-		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: "an enroll request is a small JSON object {\"host\", \"csr\"} sent at once"}
+	body, aerr := s.readSmallBody(r, rec, "an enroll request is a small JSON object {\"host\", \"csr\"} sent at once")
+	if aerr != nil {
+		return nil, aerr
 	}
 	var req wire.EnrollRequest
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -136,8 +135,25 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 		Token: g.Token, NotAfter: g.Cert.NotAfter.UTC(), ReleaseKey: e.ReleaseKey}), nil
 }
 
-// enrollBodyTime bounds how long an enroll request's body may take.
-const enrollBodyTime = 10 * time.Second
+// smallBodyTime bounds how long the body of an enroll or a renewal may
+// take: a CSR is a few hundred bytes, and a caller trickling it is cut
+// short rather than holding a connection for the server's two minutes.
+const smallBodyTime = 10 * time.Second
+
+// readSmallBody reads a body of at most 64 KiB within smallBodyTime
+// (Server's, shorter in tests).
+func (s *Server) readSmallBody(r *http.Request, rec *reqState, what string) ([]byte, *apiError) {
+	_ = http.NewResponseController(rec.w).SetReadDeadline(time.Now().Add(s.smallBodyTime)) // a network deadline: the real clock
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, &apiError{status: http.StatusRequestTimeout, reason: wire.ReasonSlowBody, close: true,
+			msg: fmt.Sprintf("the body did not arrive within %s and was cut; %s", s.smallBodyTime, what)}
+	case err != nil || len(body) > 64<<10:
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: what, close: true}
+	}
+	return body, nil
+}
 
 // joinRefused is the answer to a join token refused for err, or nil when
 // err is not a refusal.

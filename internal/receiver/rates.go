@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"context"
 	"math"
 	"sync"
 	"time"
@@ -12,8 +13,12 @@ import (
 // Retry-After (reason rate); the refusals of one host in one minute are
 // folded into one index line after the first (refusals.go).
 type rates struct {
-	rate  float64 // tokens a second; 0: no limit
-	burst float64
+	rate     float64 // tokens a second; 0: no limit
+	burst    float64
+	holdMost time.Duration // the longest a refusal is held
+	// maxKeys bounds the buckets (0: no bound); past it, new keys share
+	// one, so callers from many addresses cost no more memory.
+	maxKeys int
 
 	mu     sync.Mutex
 	byHost map[string]*bucket
@@ -25,7 +30,8 @@ type bucket struct {
 	at     time.Time
 }
 
-// take spends a token of host's, or says how long until one is due.
+// take spends a token of host's (or of any key: an address), or says how
+// long until one is due.
 func (r *rates) take(host string, now time.Time) (time.Duration, bool) {
 	if r.rate <= 0 {
 		return 0, true
@@ -37,6 +43,10 @@ func (r *rates) take(host string, now time.Time) (time.Duration, bool) {
 	}
 	r.sweep(now)
 	b := r.byHost[host]
+	if b == nil && r.maxKeys > 0 && len(r.byHost) >= r.maxKeys {
+		host = "*"
+		b = r.byHost[host]
+	}
 	if b == nil {
 		b = &bucket{tokens: r.burst, at: now}
 		r.byHost[host] = b
@@ -61,6 +71,17 @@ func (r *rates) sweep(now time.Time) {
 		if b.tokens+now.Sub(b.at).Seconds()*r.rate >= r.burst {
 			delete(r.byHost, h)
 		}
+	}
+}
+
+// hold waits d, at most holdMost (Server's, shorter in tests), or until
+// ctx ends.
+func (r *rates) hold(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(min(d, r.holdMost))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

@@ -10,10 +10,12 @@ import (
 )
 
 // TestHostRate: a host past its burst gets 429 with Retry-After (reason
-// rate), its refusals cost one index line each minute after the first,
-// and other hosts are not slowed.
+// rate), each held back a while so a closed-loop flood runs slowly, its
+// refusals cost one index line each minute after the first, and other
+// hosts are not slowed.
 func TestHostRate(t *testing.T) {
-	f := newFixture(t, fixtureOpts{server: Options{HostRate: 1, HostBurst: 5}})
+	f := newFixture(t, fixtureOpts{server: Options{HostRate: 0.1, HostBurst: 5}})
+	f.srv.rates.holdMost = 50 * time.Millisecond
 	lab1, lab2 := f.host("lab-1"), f.host("lab-2")
 	beat := func(c cred, host string) reply {
 		return f.do(c, "PUT", "/v1/heartbeat/"+host, `{"state":"up"}`, nil)
@@ -24,11 +26,15 @@ func TestHostRate(t *testing.T) {
 		}
 	}
 	before := len(f.indexLines())
+	start := time.Now()
 	for i := range 20 {
 		r := beat(lab1, "lab-1")
 		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
 			t.Fatalf("heartbeat %d past the burst = %d %v %s; want 429 with Retry-After", i, r.status, r.header, r.body)
 		}
+	}
+	if held := time.Since(start); held < 20*50*time.Millisecond {
+		t.Fatalf("20 refusals answered in %s; want each held 50 ms", held)
 	}
 	if r := beat(lab2, "lab-2"); r.status != http.StatusOK {
 		t.Fatalf("another host's heartbeat = %d %s; want 200", r.status, r.body)

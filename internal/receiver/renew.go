@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -55,9 +54,12 @@ func (s *Server) renew(r *http.Request, now time.Time, rec *reqState) (*response
 		return nil, &apiError{status: http.StatusUnauthorized, reason: wire.ReasonBadToken, msg: "renewing needs this host's own token (tls.token_file)"}
 	}
 	rec.line.Auth = true
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
-	if err != nil || len(body) > 64<<10 {
-		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: "a renewal is a small JSON object {\"csr\"}"}
+	if aerr := claimConnOf(r, principal{kind: pki.KindHost, name: host}); aerr != nil {
+		return nil, aerr
+	}
+	body, aerr := s.readSmallBody(r, rec, "a renewal is a small JSON object {\"csr\"} sent at once")
+	if aerr != nil {
+		return nil, aerr
 	}
 	var req wire.RenewRequest
 	if err := json.Unmarshal(body, &req); err != nil {

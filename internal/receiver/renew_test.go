@@ -201,3 +201,25 @@ func TestRenewalRetiresTheOldCertOnFirstUse(t *testing.T) {
 		t.Fatalf("the renewed certificate afterwards: %d %s", r.status, r.body)
 	}
 }
+
+// TestTrickledRenewalIsCut: a renewal whose body does not arrive within
+// the small-body time is answered 408 slow-body and its connection
+// closed, rather than held for the server's two minutes.
+func TestTrickledRenewalIsCut(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	f.srv.smallBodyTime = 300 * time.Millisecond
+	c := f.host("lab-1")
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest(http.MethodPost, f.url+"/v1/certs/renew", pr)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	go pw.Write([]byte(`{"csr": "`)) // and never the rest
+	resp, err := f.client(c).Do(req)
+	if err != nil {
+		t.Fatalf("a trickled renewal got no answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Fatalf("a trickled renewal: %d, close %v; want 408 and the connection closed", resp.StatusCode, resp.Close)
+	}
+}

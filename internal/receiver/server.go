@@ -89,23 +89,24 @@ type Options struct {
 
 // Server is the receiver's HTTP handler.
 type Server struct {
-	opt         Options
-	store       store.Streams
-	index       IndexWriter
-	verifier    *pki.Verifier
-	tokens      token.State
-	gates       atomic.Pointer[gate.Gate] // swapped when a release is published
-	log         *slog.Logger
-	inflight    *budget
-	hostBudgets hostBudgets
-	paceWindow  time.Duration
-	rates       rates
-	bodies      bodyPool
-	insts       instances
-	refused     refusals
-	noRoomLog   every // at most one log line a minute while the disk is full
-	conns       *connGate
-	ui          http.Handler
+	opt           Options
+	store         store.Streams
+	index         IndexWriter
+	verifier      *pki.Verifier
+	tokens        token.State
+	gates         atomic.Pointer[gate.Gate] // swapped when a release is published
+	log           *slog.Logger
+	inflight      *budget
+	hostBudgets   hostBudgets
+	paceWindow    time.Duration
+	smallBodyTime time.Duration
+	rates         rates
+	bodies        bodyPool
+	insts         instances
+	refused       refusals
+	noRoomLog     every // at most one log line a minute while the disk is full
+	conns         *connGate
+	ui            http.Handler
 }
 
 // New makes a Server.
@@ -136,8 +137,8 @@ func New(opt Options) (*Server, error) {
 	srv := &Server{opt: opt, store: opt.Store, index: opt.Index, verifier: opt.Verifier, tokens: opt.Tokens,
 		log: opt.Log, inflight: newBudget(opt.MaxInflight), conns: newConnGate(opt.Conns, opt.Log)}
 	srv.hostBudgets.limit = opt.MaxInflightPerHost
-	srv.paceWindow = paceWindow
-	srv.rates.rate, srv.rates.burst = opt.HostRate, float64(max(opt.HostBurst, 1))
+	srv.paceWindow, srv.smallBodyTime = paceWindow, smallBodyTime
+	srv.rates.rate, srv.rates.burst, srv.rates.holdMost = opt.HostRate, float64(max(opt.HostBurst, 1)), time.Second
 	srv.gates.Store(opt.Gate)
 	if opt.Dashboard != nil {
 		srv.ui = opt.Dashboard(srv.AdminCert)
@@ -337,6 +338,10 @@ func (s *Server) serveV1(r *http.Request, now time.Time, rec *reqState) (resp *r
 	}
 	if aerr == nil && p.kind == pki.KindHost {
 		if wait, ok := s.rates.take(p.name, now); !ok {
+			// The answer waits for the next token (a second at most): a
+			// host flooding in a closed loop then costs a request a
+			// second per connection, not a core.
+			s.rates.hold(r.Context(), wait)
 			aerr = &apiError{status: http.StatusTooManyRequests, reason: wire.ReasonRate, retryAfter: retryAfter(wait),
 				msg: fmt.Sprintf("host %s sends more than %g requests a second (limits.host_rate); retry after the delay in Retry-After", p.name, s.rates.rate)}
 		}
