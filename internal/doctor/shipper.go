@@ -60,7 +60,7 @@ func checkSources(_ context.Context, e *env) Check {
 			who = u.Username
 		}
 		return Check{Status: Fail, Finding: fmt.Sprintf("%s cannot read %s", who, firstFew(denied)),
-			Fix: "let the shipper's user read it: give it to group adm (chgrp adm FILE; chmod g+r FILE; and in logrotate's create line) or setfacl -m u:" + who + ":r FILE"}
+			Fix: shipper.ReadableFix(who)}
 	case len(missing) > 0:
 		return Check{Status: Warn, Finding: found + "; nothing there yet: " + firstFew(missing), Fix: "check the [[source]] paths in " + e.opt.Config}
 	}

@@ -5,6 +5,9 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cis490/cis490/internal/wire"
 )
@@ -47,6 +50,15 @@ func errorResponse(e *apiError) *response {
 	// The reason is the index's: for programs, the sentence is for people.
 	body := wire.Error{Error: e.msg, Reason: e.reason, Length: e.length, Accepted: e.accepted}
 	r := &response{status: e.status, body: body, headers: map[string]string{}}
+	// Also in headers, for an answer without a body (HEAD) and a client
+	// that reads no JSON: a shipper asking HEAD with a revoked token must
+	// still learn why.
+	if e.reason != "" {
+		r.headers[wire.HeaderReason] = headerLine(e.reason)
+	}
+	if e.msg != "" {
+		r.headers[wire.HeaderError] = headerLine(e.msg)
+	}
 	if e.retryAfter > 0 {
 		r.headers["Retry-After"] = strconv.Itoa(e.retryAfter)
 	}
@@ -54,6 +66,39 @@ func errorResponse(e *apiError) *response {
 		r.headers["Connection"] = "close"
 	}
 	return r
+}
+
+// maxHeaderLine bounds a sentence carried in a header: proxies refuse
+// large headers, and a sentence is one line, not a report.
+const maxHeaderLine = 1024
+
+// headerLine makes s one line a header can carry: control characters
+// (newlines above all: they would end the header) and invalid UTF-8 become
+// spaces, runs of spaces one, and it is cut at maxHeaderLine bytes on a
+// character boundary. Printable UTF-8 stays: header values may hold such
+// bytes, and Go's client and curl hand them back as written.
+func headerLine(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			space = b.Len() > 0
+			continue
+		}
+		n := utf8.RuneLen(r)
+		if space {
+			n++
+		}
+		if b.Len()+n > maxHeaderLine {
+			break
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func jsonResponse(status int, body any) *response { return &response{status: status, body: body} }

@@ -164,7 +164,7 @@ func (fl *follower) openCurrent() error {
 		return nil // it may appear later
 	}
 	if err != nil {
-		return fmt.Errorf("open %s: %w", fl.path, err)
+		return err // os.Open's error names the path already
 	}
 	id, ok, err := identifyLive(f, fl.settled)
 	if err != nil || !ok {
@@ -460,7 +460,7 @@ func (fl *follower) pathMovedOn() (bool, error) {
 		return false, nil // deleted: keep reading the open descriptor; wait for a new file
 	}
 	if err != nil {
-		return false, fmt.Errorf("open %s: %w", fl.path, err)
+		return false, err // names the path already
 	}
 	defer f.Close()
 	if !sameInode(f, fl.cur.f) {

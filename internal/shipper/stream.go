@@ -27,7 +27,19 @@ type streamOptions struct {
 	MaxBytes int           // a PUT when this much is ready
 	MaxWait  time.Duration // or this long after the first unsent byte
 	Poll     time.Duration // how often to look for new bytes
+	Retry    retryPolicy
 	Log      *slog.Logger
+}
+
+// retryPolicy is how long a stream waits after a failed request. Tests
+// shorten it; the shipper uses defaultRetry's (README, "Refusals").
+type retryPolicy struct {
+	Min, Max time.Duration // network errors and receiver faults: exponential from Min up to Max, full jitter
+	Refused  time.Duration // refused credentials or code: this, plus up to a fifth of it
+}
+
+func defaultRetry() retryPolicy {
+	return retryPolicy{Min: time.Second, Max: 5 * time.Minute, Refused: 5 * time.Minute}
 }
 
 // stream ships one source path as one stream, in order, one PUT at a time.
@@ -49,9 +61,12 @@ type stream struct {
 	starved <-chan struct{}
 	first   time.Time // when the first pending byte was read
 	backoff time.Duration
-	said    string        // the last refusal logged, to log each once
+	said    string        // the last failure logged, to log each once
+	trouble trouble       // what that failure was, until a request succeeds
 	wake    chan struct{} // poked when the file (or a rotated copy) changes
 	missing bool          // its file was not there: say so once, and when it appears
+	denied  bool          // its file could not be read: said once, with the fix
+	behind  catchUp       // a backlog being sent, to say when it is
 }
 
 // poke wakes the stream to look at its file now.
@@ -63,6 +78,9 @@ func (s *stream) poke() {
 }
 
 func newStream(opt streamOptions, cps *Checkpoints, send Sender, mem *budget) *stream {
+	if opt.Retry == (retryPolicy{}) {
+		opt.Retry = defaultRetry()
+	}
 	return &stream{opt: opt, fl: newFollower(opt.Path, opt.Log), cps: cps, send: send, log: opt.Log, wake: make(chan struct{}, 1), mem: mem}
 }
 
@@ -83,6 +101,13 @@ func (s *stream) drop() {
 
 // setup finds where to resume: the checkpoint, or else the receiver.
 func (s *stream) setup(ctx context.Context) error {
+	// A file this user may not read is not a lost one: wait until it can
+	// be read rather than take its generation for gone.
+	if f, err := os.Open(s.opt.Path); err == nil {
+		f.Close()
+	} else if errors.Is(err, fs.ErrPermission) {
+		return err
+	}
 	cp, err := s.cps.Load(s.opt.Name)
 	if err == nil {
 		err = s.fits(cp)
@@ -98,7 +123,9 @@ func (s *stream) setup(ctx context.Context) error {
 		}
 		return nil
 	}
-	s.log.Info("no usable checkpoint; asking the receiver where the stream stands", "why", err)
+	if s.trouble == troubleNone { // said once, not on every retry of the HEAD
+		s.log.Info("no usable checkpoint; asking the receiver where the stream stands", "why", err)
+	}
 	st, err := s.send.Head(ctx, s.opt.Name)
 	if err != nil {
 		return fmt.Errorf("resync stream %s: %w", s.opt.Name, err)
@@ -240,39 +267,61 @@ func (s *stream) flush(ctx context.Context) (time.Duration, error) {
 	case errors.As(err, &e) && e.Status == http.StatusRequestEntityTooLarge && len(data) > 1:
 		// The receiver takes less than batch.max_bytes: send smaller.
 		s.opt.MaxBytes = max(1, len(data)/2)
-		s.sayOnce(fmt.Sprintf("the receiver refused a %d-byte batch as too large; sending at most %d", len(data), s.opt.MaxBytes), e)
+		s.refused(troubleNone, fmt.Sprintf("the receiver refused a %d-byte batch as too large; sending at most %d", len(data), s.opt.MaxBytes), e)
 		return 0, nil
-	case errors.As(err, &e) && e.Status == http.StatusUpgradeRequired:
-		s.sayOnce("this host runs code the receiver no longer accepts; its logs wait here until autoupdate installs a newer release", e)
-		return 5 * time.Minute, nil
-	case errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden):
-		s.sayOnce("the receiver refused this host's credentials", e)
-		return 5 * time.Minute, nil
-	case errors.As(err, &e) && e.RetryAfter > 0:
-		s.sayOnce("the receiver asked to retry later", e)
-		return e.RetryAfter, nil
 	}
-	// Network trouble or a receiver error: capped exponential backoff with
-	// full jitter, so a fleet does not return all at once.
-	s.backoff = min(max(2*s.backoff, time.Second), 5*time.Minute)
-	s.log.Warn("ship failed; will retry", "err", err)
-	return time.Duration(rand.Int64N(int64(s.backoff))) + 100*time.Millisecond, nil
+	return s.retry("ship failed; retrying with backoff", err), nil
 }
 
-func (s *stream) sayOnce(what string, e *transport.Error) {
-	if e.Message != s.said {
-		s.log.Warn(what, "status", e.Status, "receiver_says", e.Message)
-		s.said = e.Message
+// retry says once what a failed request (HEAD or PUT: a new host's first
+// is a HEAD) means and returns how long to wait before the next. A
+// refusal retried sooner than documented would only fill the log and the
+// receiver's index; every wait is jittered, so a fleet refused or cut off
+// at once does not come back at once.
+func (s *stream) retry(what string, err error) time.Duration {
+	var e *transport.Error
+	switch {
+	case errors.As(err, &e) && e.Status == http.StatusUpgradeRequired:
+		s.refused(troubleRefused, "this host runs code the receiver no longer accepts; its logs wait here until autoupdate installs a newer release", e)
+		return jitter(s.opt.Retry.Refused)
+	case errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden):
+		s.refused(troubleRefused, "the receiver refused this host's credentials; its logs wait here", e)
+		return jitter(s.opt.Retry.Refused)
+	case errors.As(err, &e) && e.RetryAfter > 0:
+		s.refused(troubleFailed, "the receiver asked to retry later", e)
+		return e.RetryAfter
 	}
+	// Network trouble or a receiver error: capped exponential backoff with
+	// full jitter.
+	s.backoff = min(max(2*s.backoff, s.opt.Retry.Min), s.opt.Retry.Max)
+	if s.said != what+err.Error() {
+		s.said, s.trouble = what+err.Error(), troubleFailed
+		s.log.Warn(what, "err", err, "backoff_up_to", s.opt.Retry.Max)
+	}
+	return time.Duration(rand.Int64N(int64(s.backoff))) + 100*time.Millisecond
+}
+
+// refused logs a refusal once, and again only when the receiver's answer
+// changes.
+func (s *stream) refused(t trouble, what string, e *transport.Error) {
+	if key := what + e.Reason + e.Message; key != s.said {
+		s.log.Warn(what, "status", e.Status, "reason", e.Reason, "receiver_says", e.Message)
+		s.said, s.trouble = key, t
+	}
+}
+
+// jitter is d plus up to a fifth of it: never sooner than documented.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
 // acked takes in the receiver's length after a PUT of pending.
 func (s *stream) acked(length int64) {
+	s.reached() // before the bytes are counted sent: a return says all that waited
 	done := min(int64(len(s.pending)), max(0, length-s.cp.Length()))
 	s.pending = s.pending[done:]
 	s.mem.give(int(done))
 	s.cp.Acked += done
-	s.backoff, s.said = 0, ""
 	if len(s.pending) == 0 {
 		s.pending = nil
 		if s.carry != nil {
@@ -283,6 +332,7 @@ func (s *stream) acked(length int64) {
 			s.first = time.Now()
 		}
 	}
+	s.caughtUp()
 	if s.onSent != nil {
 		s.onSent()
 	}
@@ -292,6 +342,7 @@ func (s *stream) acked(length int64) {
 // are dropped from pending; if it stands elsewhere in this generation, the
 // follower rereads from there.
 func (s *stream) resync(length int64) error {
+	s.reached()
 	start := s.cp.Length()
 	end := start + int64(len(s.pending))
 	switch {
@@ -335,24 +386,33 @@ func (s *stream) run(ctx context.Context) error {
 	defer s.fl.close()
 	defer s.drop()
 	for {
-		if err := s.setup(ctx); err != nil {
-			s.log.Warn("cannot start stream yet", "err", err)
-			if !sleep(ctx, 5*time.Second, nil, nil) {
-				return nil
-			}
-			continue
+		err := s.setup(ctx)
+		if err == nil {
+			break
 		}
-		break
+		wait, wake := s.opt.Poll, s.wake // a chmod wakes the stream
+		if errors.Is(err, fs.ErrPermission) {
+			s.unreadable(err)
+		} else {
+			wait, wake = s.retry("cannot start the stream yet; retrying with backoff", err), nil
+		}
+		if !sleep(ctx, wait, wake, nil) {
+			return nil
+		}
 	}
 	s.announce()
+	s.reached()
+	s.startCatchUp()
 	for {
 		now := time.Now()
-		if err := s.fill(now); err != nil {
+		if err := s.fill(now); errors.Is(err, fs.ErrPermission) {
+			s.unreadable(err)
+		} else if err != nil {
 			s.log.Warn("read source", "err", err)
 		}
 		if s.missing && s.fl.cur != nil {
-			s.missing = false
-			s.log.Info("shipping", "path", s.opt.Path, "from_offset", s.cp.GenStart+s.cp.Acked)
+			s.announce()
+			s.startCatchUp()
 		}
 		wait, wake := s.opt.Poll, s.wake
 		if s.due(now) {
@@ -392,10 +452,14 @@ func (s *stream) run(ctx context.Context) error {
 // just like a log not written yet, so it is said, not left silent).
 func (s *stream) announce() {
 	if s.fl.cur != nil {
+		s.missing, s.denied = false, false
 		s.log.Info("shipping", "path", s.opt.Path, "from_offset", s.cp.GenStart+s.cp.Acked)
 		return
 	}
 	s.missing = true
+	if s.denied {
+		return // said, with the fix
+	}
 	_, err := os.Stat(s.opt.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

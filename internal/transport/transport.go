@@ -171,6 +171,13 @@ func (r *Response) Err() error {
 			e.Length, e.HasLength = *body.Length, true
 		}
 	}
+	// A HEAD answer has no body: the receiver says the same in headers.
+	if e.Message == "" {
+		e.Message = r.Header.Get(wire.HeaderError)
+	}
+	if e.Reason == "" {
+		e.Reason = r.Header.Get(wire.HeaderReason)
+	}
 	if v := r.Header.Get("Retry-After"); v != "" {
 		if s, err := strconv.Atoi(v); err == nil && s >= 0 {
 			e.RetryAfter = time.Duration(s) * time.Second

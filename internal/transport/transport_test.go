@@ -149,3 +149,27 @@ func TestInstance(t *testing.T) {
 		t.Fatalf("no machine id = %q, want unknown", got)
 	}
 }
+
+// TestHeadRefusalSaysWhy: a HEAD answer has no body, so the receiver's
+// reason and sentence come in headers, and the refusal reads as a PUT's
+// does.
+func TestHeadRefusalSaysWhy(t *testing.T) {
+	r := receivertest.Start(t, nil)
+	creds := r.IssueHost("lab-1", time.Now(), time.Hour)
+	if err := os.WriteFile(creds.Token, []byte("not-a-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cl := client(t, r, creds, newCommit)
+	_, headErr := cl.Head(context.Background(), "syslog")
+	_, putErr := cl.PutLogs(context.Background(), "syslog", 0, Gen{}, []byte("x"))
+	var head, put *Error
+	if !errors.As(headErr, &head) || !errors.As(putErr, &put) {
+		t.Fatalf("HEAD = %v, PUT = %v; want two *Error", headErr, putErr)
+	}
+	if head.Status != 401 || head.Reason != wire.ReasonBadToken || head.Message == "" {
+		t.Fatalf("HEAD refusal = %+v; want 401 %s with the receiver's sentence", head, wire.ReasonBadToken)
+	}
+	if head.Message != put.Message || head.Reason != put.Reason {
+		t.Fatalf("HEAD says %q (%s), PUT says %q (%s); want the same", head.Message, head.Reason, put.Message, put.Reason)
+	}
+}

@@ -39,3 +39,11 @@ const (
 	GateUnstamped = "unstamped"
 	GateUnknown   = "unknown-commit" // a commit the receiver does not know: a dev build
 )
+
+// Headers of every refusal, HEAD's included: a HEAD answer has no body, so
+// the reason and the sentence of the JSON body travel here too, the
+// sentence made one line of printable text a header can carry.
+const (
+	HeaderReason = "X-Cis490-Reason" // the body's "reason"
+	HeaderError  = "X-Cis490-Error"  // the body's "error", one line
+)
