@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -34,8 +33,10 @@ func runCA(ctx context.Context, env *Env, args []string) error {
 		return runCARestore(ctx, env, args[1:])
 	case "revoke":
 		return runCARevoke(ctx, env, args[1:])
+	case "server-cert":
+		return runCAServerCert(ctx, env, args[1:])
 	case "-h", "--help":
-		fmt.Fprintln(env.Stdout, "usage: cis490 ca init [--config receiver.toml] [--if-missing] [--server-name NAME]...\n       cis490 ca issue --host NAME | --admin NAME [--config receiver.toml] [--out DIR]\n       cis490 ca revoke --admin NAME [--config receiver.toml]\n       cis490 ca backup --out FILE.tar.gz\n       cis490 ca restore --from FILE.tar.gz")
+		fmt.Fprintln(env.Stdout, "usage: cis490 ca init [--config receiver.toml] [--if-missing] [--server-name NAME]...\n       cis490 ca server-cert [--config receiver.toml] [--server-name NAME]...\n       cis490 ca issue --host NAME | --admin NAME [--config receiver.toml] [--out DIR]\n       cis490 ca revoke --admin NAME [--config receiver.toml]\n       cis490 ca backup --out FILE.tar.gz\n       cis490 ca restore --from FILE.tar.gz")
 		return nil
 	}
 	return usagef("unknown ca command %q; say `ca init` or `ca issue`", args[0])
@@ -44,38 +45,22 @@ func runCA(ctx context.Context, env *Env, args []string) error {
 func runCAInit(_ context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "ca init", "[--config receiver.toml] [--server-name NAME]...",
 		"Makes the fleet CA and the receiver's server certificate (server auth only, for server_names and the\n--server-name names and addresses) in <data_dir>/ca, keys 0600.")
-	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
+	path, _, load := serverNameFlags(fs)
 	ifMissing := fs.Bool("if-missing", false, "exit 0 without a change when a CA is already there (installers, upgrades)")
-	var names []string
-	fs.Func("server-name", "a name or address hosts reach the receiver by, besides server_names (repeat)", func(v string) error {
-		if !slices.Contains(names, v) {
-			names = append(names, v)
-		}
-		return nil
-	})
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := config.LoadReceiver(*path)
+	cfg, err := load(args)
 	if err != nil {
 		return err
-	}
-	if len(names) > 0 {
-		// Added to the configured names, never instead of them: a bundle's
-		// receiver URL uses server_names, so the certificate must cover it.
-		for _, n := range names {
-			if !slices.ContainsFunc(cfg.ServerNames, func(c string) bool { return strings.EqualFold(c, n) }) {
-				cfg.ServerNames = append(cfg.ServerNames, n)
-			}
-		}
-		if err := cfg.Validate(); err != nil {
-			return usagef("--server-name: %v", err)
-		}
 	}
 	ca, err := pki.Init(filepath.Dir(cfg.TLS.CA), cfg.ServerNames, time.Now())
 	if errors.Is(err, pki.ErrCAExists) && *ifMissing {
 		fmt.Fprintf(env.Stdout, "a fleet CA is already in %s; nothing made\n", filepath.Dir(cfg.TLS.CA))
 		return nil
+	}
+	if errors.Is(err, pki.ErrCAExists) {
+		// The names are what a newcomer gets wrong; the trust root is
+		// what hosts already hold, so the fix that keeps it comes first.
+		return fmt.Errorf("%w; to change the names the receiver's certificate covers, run `cis490 ca server-cert --config %s --server-name NAME` (hosts keep trusting it), and only to replace the fleet's trust root (every host then needs a new bundle) remove that folder first",
+			err, *path)
 	}
 	if err != nil {
 		return err
@@ -86,7 +71,7 @@ func runCAInit(_ context.Context, env *Env, args []string) error {
 }
 
 func runCAIssue(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "ca issue", "--host NAME | --admin NAME [--config receiver.toml] [--out DIR]",
+	fs := newFlags(env, "ca issue", "--host NAME | --admin NAME [--config receiver.toml] [--out DIR] [--state-dir DIR] [--source PATH]...",
 		"Issues a host bundle (client certificate naming exactly that host, key, CA, host token, lab-host.toml)\nor, with --admin, an admin certificate and token, in a folder to copy to the host.")
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
 	host := fs.String("host", "", "host name to issue a bundle for")
@@ -94,6 +79,7 @@ func runCAIssue(ctx context.Context, env *Env, args []string) error {
 	out := fs.String("out", "", "output folder (default ./<name>)")
 	url := fs.String("receiver-url", "", "receiver URL written into lab-host.toml (default https://<first server name>:<port>)")
 	lifetime := fs.Duration("lifetime", pki.HostLifetime, "certificate lifetime")
+	layout := layoutFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -126,6 +112,14 @@ func runCAIssue(ctx context.Context, env *Env, args []string) error {
 	if dir == "" {
 		dir = defaultBundleDir(kind, canon)
 	}
+	// A receiver configured outside an etc folder is someone trying cis490 in a
+	// folder of their own: the host is this machine, run without root.
+	where, local := *layout, !isSystemPath(*path)
+	if local && kind == token.KindHost {
+		if where, err = where.localDefaults(dir); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create bundle folder: %w", err)
 	}
@@ -155,13 +149,16 @@ func runCAIssue(ctx context.Context, env *Env, args []string) error {
 	if u == "" {
 		u = defaultReceiverURL(cfg)
 	}
-	files := bundleFiles(kind, canon, bundle{cert: certPEM, key: keyPEM, ca: caPEM, token: g.Token}, u, cfg.ReleaseKey)
+	files := bundleFiles(kind, canon, bundle{cert: certPEM, key: keyPEM, ca: caPEM, token: g.Token}, u, cfg.ReleaseKey, where)
 	for _, f := range files {
 		if err := pki.WriteFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
 			return revokedNote(err)
 		}
 	}
 	sayIssued(env.Stdout, kind, canon, dir, now.Add(*lifetime), replaced > 0)
+	if kind == token.KindHost {
+		sayWhere(env.Stdout, dir, where, local)
+	}
 	return nil
 }
 
@@ -171,9 +168,21 @@ func sayIssued(w io.Writer, kind, canon, dir string, until time.Time, replaced b
 	if replaced {
 		fmt.Fprintf(w, "%s's earlier bundle is revoked: its token and certificate no longer work; the host ships again once this one is installed\n", canon)
 	}
-	if kind == token.KindHost {
+}
+
+// sayWhere tells the operator how the host bundle in dir is used: copied
+// to a lab host, or, made for this machine, run where it is.
+func sayWhere(w io.Writer, dir string, where hostLayout, local bool) {
+	if !local {
 		fmt.Fprintf(w, "copy the folder to the host as /etc/cis490/ (keep host.key and token 0600)\n")
+		return
 	}
+	state := where.stateDir
+	if !filepath.IsAbs(state) {
+		state = filepath.Join(dir, state)
+	}
+	fmt.Fprintf(w, "its lab-host.toml ships %s and keeps its state in %s; on this machine run: cis490 ship --config %s\n",
+		strings.Join(where.sources, ", "), state, filepath.Join(dir, "lab-host.toml"))
 }
 
 // issueCert issues kind's certificate (token.KindHost or token.KindAdmin)
@@ -210,7 +219,7 @@ type bundleFile struct {
 // bundleFiles lays out kind's bundle: the credentials, and how to reach
 // the receiver at receiverURL — a host's lab-host.toml, an admin's
 // AdminReceiverFile.
-func bundleFiles(kind, canon string, b bundle, receiverURL, releaseKey string) []bundleFile {
+func bundleFiles(kind, canon string, b bundle, receiverURL, releaseKey string, where hostLayout) []bundleFile {
 	files := []bundleFile{
 		{kind + ".crt", b.cert, 0o644},
 		{kind + ".key", b.key, 0o600},
@@ -218,7 +227,7 @@ func bundleFiles(kind, canon string, b bundle, receiverURL, releaseKey string) [
 		{"token", []byte(b.token + "\n"), 0o600},
 	}
 	if kind == token.KindHost {
-		return append(files, bundleFile{"lab-host.toml", []byte(labHostTOML(receiverURL, canon, releaseKey)), 0o644})
+		return append(files, bundleFile{"lab-host.toml", []byte(labHostTOML(receiverURL, canon, releaseKey, where)), 0o644})
 	}
 	// `cis490 status --admin DIR` finds the receiver here.
 	return append(files, bundleFile{AdminReceiverFile, []byte(receiverURL + "\n"), 0o644})
@@ -235,29 +244,24 @@ func defaultReceiverURL(cfg *config.Receiver) string {
 	return "https://" + net.JoinHostPort(cfg.ServerNames[0], port)
 }
 
-func labHostTOML(url, host, releaseKey string) string {
+func labHostTOML(url, host, releaseKey string, where hostLayout) string {
 	key := "# release_key = \"\" (none yet: autoupdate stays off until the receiver's release_key is set and this host gets it)"
 	if releaseKey != "" {
 		key = fmt.Sprintf("release_key = %q # pinned at enrollment: autoupdate installs only releases it signed", releaseKey)
 	}
+	stateDir, sources := where.toml()
 	return fmt.Sprintf(`# lab-host.toml made by cis490 (ca issue or enroll); see deploy/lab-host.toml for every key.
 receiver = %q
 host = %q
 %s
-
+%s
 [tls]
 cert = "host.crt"
 key = "host.key"
 ca = "ca.crt"
 token_file = "token"
 
-# What to ship: every *.log under /var/log (each file its own stream), as
-# the shipper's user can read them (it is in group adm). Add more:
-# [[source]]
-# path = "/var/log/syslog"
-[[source]]
-path = "/var/log/*.log"
-`, url, host, key)
+%s`, url, host, key, stateDir, sources)
 }
 
 // runCARevoke revokes an admin (hosts: `cis490 host remove`): its tokens

@@ -62,7 +62,7 @@ func bundleAt(t *testing.T, dir, url, host string, issued time.Time, lifetime ti
 		os.WriteFile(filepath.Join(b, name), d, 0o600)
 	}
 	toml := filepath.Join(b, "lab-host.toml")
-	os.WriteFile(toml, []byte("state_dir = \"state\"\n"+labHostTOML(url, host, "")), 0o644)
+	os.WriteFile(toml, []byte("state_dir = \"state\"\n"+labHostTOML(url, host, "", hostLayout{})), 0o644)
 	return toml
 }
 

@@ -20,7 +20,7 @@ import (
 )
 
 func runEnroll(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "enroll", "--receiver URL --host NAME [--token-file FILE|-] [--dir /etc/cis490]",
+	fs := newFlags(env, "enroll", "--receiver URL --host NAME [--token-file FILE|-] [--dir /etc/cis490] [--state-dir DIR] [--source PATH]...",
 		`Joins this host to the fleet with a join token from `+"`cis490 token create`"+`, read from a
 file or standard input (never the command line: other users can read it). It
 makes a key that never leaves this host, sends a certificate request over TLS
@@ -31,6 +31,7 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	hostFlag := fs.String("host", "", "this host's name in the fleet (default: the hostname)")
 	tokFile := fs.String("token-file", "-", "the join token's file, or - for standard input")
 	dir := fs.String("dir", "/etc/cis490", "where to write the credentials and lab-host.toml")
+	layout := layoutFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -51,6 +52,14 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	if err != nil {
 		return usagef("host name %q: %v; give --host NAME", name, err)
 	}
+	// Outside an etc folder this is someone trying cis490 in a folder of their
+	// own, without root: state and logs go where they can write.
+	where, local := *layout, !isSystemPath(*dir)
+	if local {
+		if where, err = where.localDefaults(*dir); err != nil {
+			return err
+		}
+	}
 	tok, fp, err := readJoinToken(env, *tokFile)
 	if err != nil {
 		return err
@@ -67,10 +76,17 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	if err != nil {
 		return err
 	}
-	if err := writeCredentials(*dir, keyPEM, got, labHostTOML(u.String(), host, got.ReleaseKey)); err != nil {
+	// An operator's own lab-host.toml is kept: say where things go only
+	// when this one is new.
+	_, err = os.Stat(filepath.Join(*dir, "lab-host.toml"))
+	fresh := errors.Is(err, os.ErrNotExist)
+	if err := writeCredentials(*dir, keyPEM, got, labHostTOML(u.String(), host, got.ReleaseKey, where)); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "enrolled %s with %s; credentials in %s (certificate valid until %s)\n", host, u.Host, *dir, got.NotAfter.Format(time.RFC3339))
+	if local && fresh {
+		sayWhere(env.Stdout, *dir, where, local)
+	}
 	return nil
 }
 

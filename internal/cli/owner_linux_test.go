@@ -106,6 +106,10 @@ func TestRootAdminCommandLeavesFilesToTheReceiver(t *testing.T) {
 	if code, _, errs := run(t, "host", "remove", "lab-1", "--config", cfg); code != 0 {
 		t.Fatal(errs)
 	}
+	// The receiver reads, and renews, its own certificate and key.
+	if code, _, errs := run(t, "ca", "server-cert", "--config", cfg, "--server-name", "lab-pi.local"); code != 0 {
+		t.Fatal(errs)
+	}
 	err := filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
 		if err != nil {
 			return err

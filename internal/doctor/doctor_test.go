@@ -182,6 +182,22 @@ func TestForeignCA(t *testing.T) {
 	want(t, rep, "instance", Skip, "the receiver did not accept this host (see receiver-auth)")
 }
 
+// TestReceiverNameNotCovered: a receiver URL the server certificate does
+// not cover is named with the names it does cover and the command that
+// fixes it on the receiver.
+func TestReceiverNameNotCovered(t *testing.T) {
+	r := receivertest.Start(t, func(c *config.Receiver) { c.ServerNames = []string{"localhost"} })
+	c := r.IssueHost("lab-1", time.Now().Add(-time.Hour), time.Hour)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(r.URL, "https://"))
+	rep := run(t, labHost(t, "https://127.0.0.1:"+port, c), newCommit)
+	want(t, rep, "receiver-tls", Fail, "the receiver's certificate covers localhost, not 127.0.0.1")
+	for _, ch := range rep.Checks {
+		if ch.Name == "receiver-tls" && !strings.Contains(ch.Fix, "cis490 ca server-cert --server-name 127.0.0.1") {
+			t.Errorf("receiver-tls fix %q does not say what to run on the receiver", ch.Fix)
+		}
+	}
+}
+
 func TestTokenReadableByOthers(t *testing.T) {
 	r := startReceiver(t)
 	c := r.IssueHost("lab-1", time.Now(), time.Hour)

@@ -3,6 +3,7 @@ package doctor
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/transport"
 	"github.com/cis490/cis490/internal/wire"
 )
@@ -70,6 +72,15 @@ func checkTLS(ctx context.Context, e *env) Check {
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return e.pair, nil }}}
 	start := time.Now()
 	c, err := d.DialContext(ctx, "tcp", e.addr)
+	var wrongName x509.HostnameError
+	if errors.As(err, &wrongName) && wrongName.Certificate != nil {
+		// The usual newcomer's slip: server_names missed the name hosts
+		// dial. Naming what the certificate does cover shows which side
+		// to change.
+		return Check{Status: Fail,
+			Finding: fmt.Sprintf("the receiver's certificate covers %s, not %s", strings.Join(pki.NamesOf(wrongName.Certificate), ", "), host),
+			Fix:     "on the receiver: cis490 ca server-cert --server-name " + host + " (and add it to server_names), or set receiver in lab-host.toml to a name it covers"}
+	}
 	if err != nil {
 		return Check{Status: Fail, Finding: "TLS with the receiver failed: " + oneLine(err),
 			Fix: "the receiver's certificate must be for " + host + " and from this fleet's CA: check ca.crt and the receiver URL"}

@@ -79,7 +79,7 @@ func Init(dir string, serverNames []string, now time.Time) (*CA, error) {
 		return nil, errors.New("the receiver needs at least one server name for its certificate")
 	}
 	if Exists(dir) {
-		return nil, fmt.Errorf("%w in %s; remove it first if you really mean to replace the fleet's trust root", ErrCAExists, dir)
+		return nil, fmt.Errorf("%w in %s", ErrCAExists, dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create CA folder: %w", err)
@@ -146,10 +146,7 @@ func Load(dir string) (*CA, error) {
 	}
 	ca := &CA{Cert: cert, Key: key}
 	if srv, err := LoadCert(filepath.Join(dir, ServerCertFile)); err == nil {
-		ca.ServerNames = append(ca.ServerNames, srv.DNSNames...)
-		for _, ip := range srv.IPAddresses {
-			ca.ServerNames = append(ca.ServerNames, ip.String())
-		}
+		ca.ServerNames = NamesOf(srv)
 	}
 	return ca, nil
 }

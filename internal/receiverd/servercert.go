@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/pki"
-	"github.com/cis490/cis490/internal/vfs"
 )
 
 // renewServerCert renews the receiver's own certificate, the way hosts
@@ -22,19 +21,10 @@ func renewServerCert(ca *pki.CA, certPath, keyPath string, now time.Time) (bool,
 	if now.Before(cur.NotAfter.Add(-life / 3)) {
 		return false, nil
 	}
-	names := append([]string{}, cur.DNSNames...)
-	for _, ip := range cur.IPAddresses {
-		names = append(names, ip.String())
-	}
-	certPEM, keyPEM, err := ca.IssueServer(names, pki.ServerLifetime, now)
-	if err != nil {
+	// The names on disk, not the config's: `cis490 ca server-cert` may
+	// have changed them since this receiver started.
+	if err := ca.ReplaceServer(certPath, keyPath, pki.NamesOf(cur), now); err != nil {
 		return false, fmt.Errorf("renew the receiver's certificate: %w", err)
-	}
-	if err := vfs.WriteFileAtomic(vfs.OS{}, keyPath, keyPEM, 0o600); err != nil {
-		return false, err
-	}
-	if err := vfs.WriteFileAtomic(vfs.OS{}, certPath, certPEM, 0o644); err != nil {
-		return false, err
 	}
 	return true, nil
 }

@@ -70,6 +70,10 @@ func TestInstallers(t *testing.T) {
 	if l, _ := os.Readlink(filepath.Join(hroot, "usr/local/bin/cis490")); l != "/var/lib/cis490/bin/current/cis490" {
 		t.Errorf("the packaged path points at %q, not through bin/current", l)
 	}
+	// An image's lab-host.toml is a lab host's, though it is not in /etc yet.
+	if b, _ := os.ReadFile(filepath.Join(hroot, "etc/cis490/lab-host.toml")); strings.Contains(string(b), "state_dir") || !strings.Contains(string(b), `path = "/var/log/*.log"`) {
+		t.Errorf("the installed lab-host.toml is not a lab host's:\n%s", b)
+	}
 	// Enrolled for real: the credentials work.
 	out := runCLI(t, "doctor", "--config", filepath.Join(hroot, "etc/cis490/lab-host.toml"), "--json")
 	if !strings.Contains(out, `"name": "receiver-auth",

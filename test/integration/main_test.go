@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cis490/cis490/internal/testseed"
 )
@@ -62,13 +63,29 @@ func testSeed(t *testing.T) int64 { return int64(testseed.Get(t)) }
 // on a non-zero exit.
 func runCLI(t *testing.T, args ...string) string {
 	t.Helper()
+	return runCLIIn(t, "", nil, args...)
+}
+
+// runCLIIn is runCLI in the folder dir ("" for this one), with stdin.
+func runCLIIn(t *testing.T, dir string, stdin []byte, args ...string) string {
+	t.Helper()
+	out, err := tryCLI(dir, stdin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tryCLI is runCLIIn for a command that may fail: its error carries both
+// outputs.
+func tryCLI(dir string, stdin []byte, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(binPath, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Dir, cmd.Stdin, cmd.Stdout, cmd.Stderr = dir, bytes.NewReader(stdin), &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("cis490 %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		return "", fmt.Errorf("cis490 %s: %w\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
-	return stdout.String()
+	return stdout.String(), nil
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -81,4 +98,44 @@ func freePort(t *testing.T) int {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	return port
+}
+
+// startCLIIn starts a long-running cis490 command in dir, logging to
+// logName there, and stops it at the end of the test.
+func startCLIIn(t *testing.T, dir, logName string, args ...string) {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(dir, logName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s:\n%s", logName, tailFile(filepath.Join(dir, logName), 30))
+		}
+	})
+}
+
+// eventually retries check every 100 ms until it returns "" or limit
+// passes, then fails the test with its last complaint.
+func eventually(t *testing.T, limit time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		why := check()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", limit, why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

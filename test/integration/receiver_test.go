@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -226,4 +227,60 @@ func tailFile(path string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// TestServerCertReachesRunningReceiver: `ca server-cert` adds a name to
+// the receiver's certificate from the same CA, and the running receiver
+// serves it without a restart, to a client that trusts only the CA it
+// had before.
+func TestServerCertReachesRunningReceiver(t *testing.T) {
+	r := newReceiverProc(t, t.TempDir())
+	r.initCA()
+	r.Start()
+	addr := strings.TrimPrefix(r.URL(), "https://")
+	if err := dialAs(r.pool, addr, "lab-pi.local"); err == nil {
+		t.Fatal("the receiver's certificate covers lab-pi.local before it was asked to")
+	}
+	out := runCLI(t, "ca", "server-cert", "--config", r.cfgPath, "--server-name", "lab-pi.local")
+	if !strings.Contains(out, "now covers 127.0.0.1, localhost, lab-pi.local (it covered localhost, 127.0.0.1)") {
+		t.Fatalf("ca server-cert said:\n%s", out)
+	}
+	// The receiver looks for a new certificate every 10 s.
+	eventually(t, 15*time.Second, func() string {
+		if err := dialAs(r.pool, addr, "lab-pi.local"); err != nil {
+			return "the running receiver still serves its old certificate: " + err.Error()
+		}
+		return ""
+	})
+	if !r.running() {
+		t.Fatal("the receiver stopped")
+	}
+}
+
+// waitTLS waits until the receiver at addr completes a handshake for name
+// with the CA in dir/data/ca.
+func waitTLS(t *testing.T, dir, addr, name string, limit time.Duration) {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(dir, "data", "ca", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	eventually(t, limit, func() string {
+		if err := dialAs(pool, addr, name); err != nil {
+			return "the receiver is not up: " + err.Error()
+		}
+		return ""
+	})
+}
+
+// dialAs completes a TLS handshake with addr, verifying its certificate
+// for name against roots.
+func dialAs(roots *x509.CertPool, addr, name string) error {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{RootCAs: roots, ServerName: name})
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }

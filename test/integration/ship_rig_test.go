@@ -102,7 +102,7 @@ func shipLogDigest(path string, lines int) string {
 // writeConfig writes the lab-host.toml that `ca issue` put in the bundle
 // (relative TLS paths) with the receiver's current URL, this test's
 // state_dir, heartbeat and batch, and this test's sources in place of the
-// bundle's default (every /var/log/*.log of the machine running the test).
+// bundle's defaults.
 func (p *shipperProc) writeConfig() {
 	base, err := os.ReadFile(filepath.Join(p.bundle, "lab-host.toml"))
 	if err != nil {
@@ -116,8 +116,8 @@ func (p *shipperProc) writeConfig() {
 		case strings.HasPrefix(l, "host = "):
 			b.WriteString(l)
 			fmt.Fprintf(&b, "state_dir = %q\nheartbeat = \"2s\"\n", p.state)
-		case l == "[[source]]\n" || strings.HasPrefix(l, `path = "/var/log/`):
-			// the bundle's default source: not this machine's logs
+		case l == "[[source]]\n" || strings.HasPrefix(l, "path = ") || strings.HasPrefix(l, "state_dir = "):
+			// the bundle's default source and state (this test's are above and below)
 		default:
 			b.WriteString(l)
 		}
