@@ -99,9 +99,9 @@ func (r *Report) finish() {
 	case n[2] > 0:
 		r.Summary = fmt.Sprintf("%d failing: %s", n[2], strings.Join(r.Failed(), ", "))
 	case n[1] > 0:
-		r.Summary = fmt.Sprintf("ok, %d warning: %s", n[1], strings.Join(warned, ", "))
+		r.Summary = fmt.Sprintf("ok, %s: %s", human.Count(n[1], "warning"), strings.Join(warned, ", "))
 	default:
-		r.Summary = fmt.Sprintf("ok (%d checks)", n[0])
+		r.Summary = fmt.Sprintf("ok (%s)", human.Count(n[0], "check"))
 	}
 }
 

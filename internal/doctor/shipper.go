@@ -28,8 +28,10 @@ func checkSources(_ context.Context, e *env) Check {
 		return Check{Status: Warn, Finding: "no [[source]] configured: this host ships nothing", Fix: "add [[source]] path = \"/var/log/…\" to " + e.opt.Config}
 	}
 	var files, missing, denied []string
+	readable := 0 // sources whose every file opened (a glob: at least one matched)
 	for _, src := range e.cfg.Sources {
 		paths := []string{src.Path}
+		before := len(missing) + len(denied)
 		if src.IsGlob() {
 			paths, _ = filepath.Glob(src.Path)
 			if len(paths) == 0 {
@@ -51,18 +53,27 @@ func checkSources(_ context.Context, e *env) Check {
 				files = append(files, p)
 			}
 		}
+		if len(missing)+len(denied) == before {
+			readable++
+		}
 	}
-	found := fmt.Sprintf("%d of %d sources readable (%d files)", len(e.cfg.Sources)-len(missing)-len(denied), len(e.cfg.Sources), len(files))
+	// Counted by source, in words that agree with their numbers ("1 of 1
+	// source", "2 files"); a missing file is named even beside an
+	// unreadable one, so fixing one problem does not reveal another.
+	found := fmt.Sprintf("%d of %s readable (%s)", readable, human.Count(len(e.cfg.Sources), "source"), human.Count(len(files), "file"))
+	if len(missing) > 0 {
+		found += "; nothing there yet: " + firstFew(missing)
+	}
 	switch {
 	case len(denied) > 0:
 		who := "this user"
 		if u, err := user.Current(); err == nil {
 			who = u.Username
 		}
-		return Check{Status: Fail, Finding: fmt.Sprintf("%s cannot read %s", who, firstFew(denied)),
+		return Check{Status: Fail, Finding: fmt.Sprintf("%s cannot read %s; %s", who, firstFew(denied), found),
 			Fix: shipper.ReadableFix(who)}
 	case len(missing) > 0:
-		return Check{Status: Warn, Finding: found + "; nothing there yet: " + firstFew(missing), Fix: "check the [[source]] paths in " + e.opt.Config}
+		return Check{Status: Warn, Finding: found, Fix: "check the [[source]] paths in " + e.opt.Config}
 	}
 	return Check{Finding: found}
 }

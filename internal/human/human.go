@@ -55,3 +55,13 @@ func Commit(c string) string {
 	}
 	return c[:min(len(c), 12)]
 }
+
+// Count is n and the noun, plural when n is not 1: "1 source", "2
+// warnings", "0 checks"; every count people read goes through it so the
+// number and the word agree. Nouns here take a plain "s".
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
