@@ -21,9 +21,9 @@ import (
 func runStatus(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "status", "[--admin DIR] [--receiver URL] [--json]",
 		`Prints the fleet as the receiver sees it (GET /v1/fleet): one row per host,
-worst first — state, last seen, last ok, commit (* = a release the gate no longer
-accepts), requests in 24 h by status class, symptoms (! = alerted, ? = awaiting
-confirmation) and the latest doctor summary. DIR is an admin bundle from
+worst first — state and why, last seen, last ok, commit (* = a release the gate
+no longer accepts), requests in 24 h by status class and the latest doctor
+summary — then each symptom in full (! = alerted, ? = awaiting confirmation). DIR is an admin bundle from
 `+"`cis490 ca issue --admin NAME`"+` (admin.crt, admin.key, ca.crt, token, receiver.url).`)
 	dir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder DIR, from ca issue --admin ($CIS490_ADMIN sets the default)")
 	recv := fs.String("receiver", "", "receiver URL (default: the bundle's receiver.url)")
@@ -117,24 +117,22 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 		fmt.Fprintf(w, "%s %s: %s\n", paint("1;31", "FLEET"), vis(s.Symptom), vis(s.Detail))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tSTATE\tLAST SEEN\tLAST OK\tCOMMIT\t24H 2xx/4xx/5xx\tCERT\tSYMPTOMS\tDOCTOR")
+	fmt.Fprintln(tw, "HOST\tSTATE\tWHY\tLAST SEEN\tLAST OK\tCOMMIT\t24H 2xx/4xx/5xx\tCERT\tDOCTOR")
 	for _, r := range v.Hosts {
+		// State and why as fleethealth.HostState wrote them, the same
+		// words the dashboard and the demo show for this host.
 		state := vis(r.State)
 		switch state {
-		case "sick":
+		case fleethealth.StateSick:
 			state = paint("31", state)
-		case "silent":
+		case fleethealth.StateSilent:
 			state = paint("33", state)
-		case "off":
-			state = paint("2", state+" ("+vis(r.Off)+")")
+		case fleethealth.StateOff:
+			state = paint("2", state)
 		}
 		commit := vis(human.Commit(r.Commit))
 		if r.Stale {
 			commit += "*"
-		}
-		syms := "-"
-		if len(r.Symptoms) > 0 {
-			syms = vis(r.Marks())
 		}
 		doctor := "-"
 		if r.Doctor != nil {
@@ -144,16 +142,17 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 			}
 			doctor += " (" + human.Ago(v.AsOf, r.Doctor.Received) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t%s\t%s\t%s\n", vis(r.Host), state, human.Ago(v.AsOf, r.LastSeen), human.Ago(v.AsOf, r.LastOK),
-			commit, r.Requests24h["2xx"], r.Requests24h["4xx"], r.Requests24h["5xx"], expires(v.AsOf, r.CertExpires),
-			syms, doctor)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t%s\t%s\n", vis(r.Host), state, vis(r.Why), human.Ago(v.AsOf, r.LastSeen), human.Ago(v.AsOf, r.LastOK),
+			commit, r.Requests24h["2xx"], r.Requests24h["4xx"], r.Requests24h["5xx"], expires(v.AsOf, r.CertExpires), doctor)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	// Each symptom in full, with its fix; the mark says whether it has
+	// been alerted (!) or awaits confirmation (?).
 	for _, r := range v.Hosts {
 		for _, s := range r.Symptoms {
-			fmt.Fprintf(w, "%s %s: %s\n", vis(r.Host), vis(s.Symptom), vis(s.Detail))
+			fmt.Fprintf(w, "%s %s%s: %s\n", vis(r.Host), vis(s.Symptom), s.Mark(), vis(s.Detail))
 		}
 	}
 	if v.DetectorRan.IsZero() {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/fleethealth/fleettest"
 	"github.com/cis490/cis490/internal/receivertest"
 	"github.com/cis490/cis490/internal/transport"
 )
@@ -60,10 +61,10 @@ func TestStatus(t *testing.T) {
 	}
 	lines := strings.Split(out, "\n")
 	if len(lines) < 3 || !strings.HasPrefix(lines[1], "lab-2 ") || !strings.Contains(lines[1], "sick") ||
-		!strings.Contains(lines[1], "fatal-only?") || !strings.Contains(lines[1], " in 29d ") || !strings.HasPrefix(lines[2], "lab-1 ") || !strings.Contains(lines[2], " ok ") {
+		!strings.Contains(lines[1], "fatal-only: every log PUT failed: 3×4xx (confirming)") || !strings.Contains(lines[1], " in 29d ") || !strings.HasPrefix(lines[2], "lab-1 ") || !strings.Contains(lines[2], " ok ") {
 		t.Fatalf("status table, sick host first:\n%s", out)
 	}
-	if !strings.Contains(out, "lab-2 fatal-only: every log PUT failed: 3×4xx; mostly host-mismatch (3)") {
+	if !strings.Contains(out, "lab-2 fatal-only?: every log PUT failed: 3×4xx; mostly host-mismatch (3)") {
 		t.Fatalf("status lacks why lab-2 is sick:\n%s", out)
 	}
 	if !strings.Contains(out, "the fleet-health detector has not run yet") {
@@ -73,9 +74,16 @@ func TestStatus(t *testing.T) {
 		t.Fatal("colour codes written to something that is not a terminal")
 	}
 
+	table := lines
 	code, out, _ = run(t, "status", "--admin", admin.Dir, "--json")
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || len(v.Hosts) != 2 || v.Hosts[0].Requests24h["4xx"] != 3 {
 		t.Fatalf("status --json: exit %d, %+v\n%s", code, v, out)
+	}
+	// The table and /v1/fleet's JSON say the same of each host.
+	for i, r := range v.Hosts {
+		if r.Why == "" || !strings.HasPrefix(table[i+1], r.Host+" ") || !strings.Contains(table[i+1], " "+r.State+" ") || !strings.Contains(table[i+1], r.Why) {
+			t.Errorf("/v1/fleet says %s is %q because %q; status shows:\n%s", r.Host, r.State, r.Why, table[i+1])
+		}
 	}
 	if code, _, errs := run(t, "status", "--admin", t.TempDir()); code != 1 || !strings.Contains(errs, "no receiver URL") {
 		t.Fatalf("status without a bundle: exit %d, %q", code, errs)
@@ -189,5 +197,26 @@ func TestWriteStatusCleansTheReceiversView(t *testing.T) {
 		if strings.Count(out, `^[]0;pwned^G^[[2J^Jlab-9 ok`) != 3 { // fleet line, doctor, symptom detail
 			t.Fatalf("colour %v: the host's text is not shown escaped:\n%s", colour, out)
 		}
+	}
+}
+
+// TestWriteStatusStateAndWhy: every host's row shows the state word and
+// the why fleethealth.HostState wrote, the words the demo, the dashboard
+// and /v1/fleet show for it.
+func TestWriteStatusStateAndWhy(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	v := fleettest.View(now)
+	var b strings.Builder
+	if err := writeStatus(&b, v, false); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	for i, r := range v.Hosts {
+		t.Run(r.Host, func(t *testing.T) {
+			row := strings.Fields(lines[i+1])
+			if len(row) < 3 || row[0] != r.Host || row[1] != r.State || !strings.Contains(lines[i+1], "  "+r.Why+"  ") {
+				t.Errorf("row %q; want %s, %q, %q", lines[i+1], r.Host, r.State, r.Why)
+			}
+		})
 	}
 }

@@ -73,6 +73,10 @@ type chartBar struct {
 	X     int
 	Label string
 	Segs  []chartSeg
+	// Tick labels the time axis under this bar ("" for none): every six
+	// hours, so a reader can tell when a spike happened without hovering.
+	Tick  string
+	TickX int
 }
 
 type chartSeg struct {
@@ -81,7 +85,8 @@ type chartSeg struct {
 }
 
 // chart draws 24 hourly bars stacked by status class, scaled to the
-// busiest hour.
+// busiest hour, with the hours (UTC, as the dashboard's times are) under
+// them.
 func chart(hourly [24][6]int, now time.Time) ([]chartBar, int) {
 	const height = 100
 	peak := 0
@@ -91,7 +96,13 @@ func chart(hourly [24][6]int, now time.Time) ([]chartBar, int) {
 	bars := make([]chartBar, 24)
 	for i, h := range hourly {
 		at := now.Truncate(time.Hour).Add(time.Duration(i-23) * time.Hour)
-		b := chartBar{X: i * 20, Label: fmt.Sprintf("%s: %d 2xx, %d 4xx, %d 5xx", at.UTC().Format("15:00"), h[2], h[4]+h[1]+h[3], h[5])}
+		b := chartBar{X: i * 20, TickX: i*20 + 8, Label: fmt.Sprintf("%s: %d 2xx, %d 4xx, %d 5xx", at.UTC().Format("15:00"), h[2], h[4]+h[1]+h[3], h[5])}
+		switch {
+		case i == 23:
+			b.Tick = "now"
+		case i%6 == 0:
+			b.Tick = at.UTC().Format("15:00")
+		}
 		y := height
 		for _, c := range []struct {
 			n     int

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,7 +73,8 @@ func Run(ctx context.Context, opt Options) error {
 			return fmt.Errorf("make demo folder: %w", err)
 		}
 	}
-	fmt.Fprintf(opt.Out, "cis490 demo in %s\n", dir)
+	header := []string{"cis490 demo in " + dir}
+	fmt.Fprintln(opt.Out, header[0])
 	cfg, self, err := receiverConfig(dir)
 	if err != nil {
 		return err
@@ -90,7 +92,9 @@ func Run(ctx context.Context, opt Options) error {
 	rdone := make(chan error, 1)
 	go func() { rdone <- receiverd.Run(rctx, &cfg, ln, opt.Log.With("component", "receiver"), nil) }()
 	url := "https://" + ln.Addr().String()
-	announce(ctx, opt.Out, dir, url, ca, cfg.DataDir)
+	// A blank line ends the header, before the table.
+	header = append(header, append(announce(ctx, dir, url, ca, cfg.DataDir), "")...)
+	fmt.Fprintln(opt.Out, strings.Join(header[1:], "\n"))
 
 	hctx, stopHosts := context.WithCancel(ctx)
 	defer stopHosts()
@@ -108,7 +112,7 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	// The demo publishes no release: what its gate accepts is known once.
 	data := datadir.Dir(cfg.DataDir)
-	view := newTable(opt.Out, data.Index(), gate.Load(cfg.Gate, release.Shelf{Store: release.Folder(data.Releases()), Key: cfg.ReleaseKey}, opt.Log).Summary())
+	view := newTable(opt.Out, data.Index(), gate.Load(cfg.Gate, release.Shelf{Store: release.Folder(data.Releases()), Key: cfg.ReleaseKey}, opt.Log).Summary(), header)
 	detect := detector(&cfg, view, opt.Log)
 	watch(ctx, hctx, view, detect, &cfg)
 	wg.Wait()
@@ -152,18 +156,19 @@ func receiverConfig(dir string) (cfg config.Receiver, self string, err error) {
 	return cfg, self, nil
 }
 
-// announce says where the receiver and its dashboard are.
-func announce(ctx context.Context, out io.Writer, dir, url string, ca *pki.CA, dataDir string) {
-	fmt.Fprintf(out, "receiver on %s\n", url)
+// announce returns the lines that say where the receiver and its
+// dashboard are; the table keeps them on screen.
+func announce(ctx context.Context, dir, url string, ca *pki.CA, dataDir string) []string {
+	lines := []string{"receiver on " + url}
 	// The dashboard: an admin token to log in with (the browser will warn
 	// about the demo's own CA).
 	if tok, err := demoAdmin(ctx, ca, dataDir); err == nil {
 		tokFile := filepath.Join(dir, "admin-token")
 		if os.WriteFile(tokFile, []byte(tok+"\n"), 0o600) == nil {
-			fmt.Fprintf(out, "dashboard on %s/ui/ (log in with the token in %s)\n", url, tokFile)
+			lines = append(lines, fmt.Sprintf("dashboard on %s/ui/ (log in with the token in %s)", url, tokFile))
 		}
 	}
-	fmt.Fprintln(out)
+	return lines
 }
 
 // detector runs the real detector once, its alerts kept for the table.
@@ -239,6 +244,13 @@ func (h simHost) setup(ctx context.Context, dir, url, dataDir string, ca *pki.CA
 	lab := &labHost{cfg: &cfg, logs: []string{filepath.Join(hdir, "log", "syslog"), filepath.Join(hdir, "log", "app.log")}}
 	for _, p := range lab.logs {
 		cfg.Sources = append(cfg.Sources, config.Source{Path: p})
+		// A real host has its logs before its shipper starts: without
+		// them every simulated stream would warn "the source does not
+		// exist (yet)" and fill the demo's first screen with a warning
+		// that means nothing here.
+		if err := appendLine(p, fmt.Sprintf("%s %s demo[%d]: booted\n", time.Now().UTC().Format(time.RFC3339Nano), h.name, os.Getpid())); err != nil {
+			return nil, fmt.Errorf("write %s's first log line: %w", h.name, err)
+		}
 	}
 	topt := transport.FromConfig(&cfg)
 	switch h.commit {

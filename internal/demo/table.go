@@ -5,27 +5,32 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/index"
 )
 
-// table prints, per host, what the receiver's index says has arrived and
-// what the fleet-health detector makes of it, then its latest alerts.
+// table prints, per host, what the fleet-health view makes of it (the
+// state and why `cis490 status` and the dashboard show) and what the
+// receiver's index says has arrived, then the detector's latest alerts.
 type table struct {
 	out      io.Writer
 	ixDir    string
 	terminal bool
+	// header is what the demo said first (its folder, the receiver's and
+	// the dashboard's addresses, the token file): a terminal's redraw
+	// wipes the screen, so every frame starts with it again.
+	header   []string
 	alerts   []fleethealth.Alert // written by the detector's runs so far
 	accepted string              // what the gate accepts, for stale-code's detail
 }
 
-func newTable(out io.Writer, ixDir, accepted string) *table {
-	t := &table{out: out, ixDir: ixDir, accepted: accepted}
+func newTable(out io.Writer, ixDir, accepted string, header []string) *table {
+	t := &table{out: out, ixDir: ixDir, accepted: accepted, header: header}
 	if f, ok := out.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			t.terminal = true
@@ -34,83 +39,82 @@ func newTable(out io.Writer, ixDir, accepted string) *table {
 	return t
 }
 
-type hostRow struct {
-	streams    map[string]bool
-	bytes      int64
-	last       time.Time
-	ok, c4, c5 int
-	refusal    string
-	unstamped  bool
-	state      string
+// arrived is what the index says reached the receiver from one host.
+type arrived struct {
+	streams map[string]bool
+	bytes   int64
+}
+
+// frame is one drawing of the table: everything render needs, read
+// before it runs, so what a user sees can be tested without a receiver.
+type frame struct {
+	header   []string
+	problem  string // why there is no view to show, when there is none
+	terminal bool
+	view     *fleethealth.View
+	arrived  map[string]*arrived
+	alerts   []fleethealth.Alert
 }
 
 func (t *table) print(ctx context.Context, cfg *config.Receiver) {
-	health := map[string]string{}
-	if v, err := fleethealth.BuildView(ctx, fleethealth.Options{DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: t.accepted, Now: time.Now()}); err == nil {
-		for _, r := range v.Hosts {
-			health[r.Host] = r.Marks()
-		}
+	v, err := fleethealth.BuildView(ctx, fleethealth.Options{DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: t.accepted, Now: time.Now()})
+	problem := ""
+	if err != nil {
+		v, problem = &fleethealth.View{AsOf: time.Now()}, fmt.Sprintf("(cannot read the fleet view: %v)", err)
 	}
-	rows := map[string]*hostRow{}
+	got := map[string]*arrived{}
 	index.Dir{Path: t.ixDir}.Read(ctx, index.Checkpoint{}, time.Time{}, time.Time{}, func(l *index.Line) {
-		if l.Host == "" {
+		if l.Host == "" || l.Endpoint != "logs" || l.Status != 201 {
 			return
 		}
-		r := rows[l.Host]
-		if r == nil {
-			r = &hostRow{streams: map[string]bool{}}
-			rows[l.Host] = r
+		a := got[l.Host]
+		if a == nil {
+			a = &arrived{streams: map[string]bool{}}
+			got[l.Host] = a
 		}
-		r.last = l.TS
-		r.unstamped = l.Commit == ""
-		switch {
-		case l.Status < 300, l.Method == "HEAD" && l.Status == 404: // "no stream yet" is an answer, not a failure
-			r.ok++
-		case l.Status < 500:
-			r.c4++
-			r.refusal = fmt.Sprintf("%d %s", l.Status, l.Reason)
-		default:
-			r.c5++
-			r.refusal = fmt.Sprintf("%d %s", l.Status, l.Reason)
-		}
-		if l.Endpoint == "logs" && l.Status == 201 {
-			r.streams[l.Stream] = true
-			r.bytes += l.Bytes
-		}
-		if l.Endpoint == "heartbeat" && l.Status < 300 {
-			r.state = l.State
-		} else if l.Status < 300 {
-			r.state = "up"
-		}
+		a.streams[l.Stream] = true
+		a.bytes += l.Bytes
 	})
-	names := make([]string, 0, len(rows))
-	for n := range rows {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	io.WriteString(t.out, render(frame{header: t.header, problem: problem, terminal: t.terminal, view: v, arrived: got, alerts: t.alerts}))
+}
+
+// render draws a frame. On a terminal it redraws the screen in place,
+// starting with the header so the addresses stay in sight; elsewhere
+// (a pipe, a file) each frame follows the last and the header, printed
+// once when the demo began, is not repeated.
+func render(f frame) string {
 	var b strings.Builder
-	if t.terminal {
-		b.WriteString("\033[H\033[J") // redraw in place
-	}
-	fmt.Fprintf(&b, "%s   %-8s %-8s %7s %9s %6s %5s %5s  %-9s %-26s %s\n", time.Now().Format("15:04:05"),
-		"host", "state", "streams", "bytes", "2xx", "4xx", "5xx", "last seen", "health (! = alerted)", "note")
-	for _, n := range names {
-		r := rows[n]
-		note := r.refusal
-		if r.unstamped {
-			note = strings.TrimSpace(note + " unstamped")
+	if f.terminal {
+		b.WriteString("\033[H\033[J")
+		for _, l := range f.header {
+			b.WriteString(l + "\n")
 		}
-		fmt.Fprintf(&b, "           %-8s %-8s %7d %9d %6d %5d %5d  %-9s %-26s %s\n", n, r.state, len(r.streams), r.bytes,
-			r.ok, r.c4, r.c5, time.Since(r.last).Round(time.Second).String()+" ago", health[n], note)
 	}
-	if len(t.alerts) > 0 {
+	// The view's Partial note is not shown: before the detector's first
+	// run (3 s into the demo) it would say it has not run for an hour.
+	v := f.view
+	if f.problem != "" {
+		b.WriteString(f.problem + "\n")
+	}
+	fmt.Fprintf(&b, "%s   %-8s %-7s %-9s %7s %9s %13s  %s\n", v.AsOf.Local().Format("15:04:05"),
+		"host", "state", "last seen", "streams", "bytes", "2xx/4xx/5xx", "why")
+	for _, r := range v.Hosts {
+		a := f.arrived[r.Host]
+		if a == nil {
+			a = &arrived{}
+		}
+		counts := fmt.Sprintf("%d/%d/%d", r.Requests24h["2xx"], r.Requests24h["4xx"], r.Requests24h["5xx"])
+		fmt.Fprintf(&b, "           %-8s %-7s %-9s %7d %9d %13s  %s\n", human.Visible(r.Host), r.State, human.Ago(v.AsOf, r.LastSeen),
+			len(a.streams), a.bytes, counts, human.Visible(r.Why))
+	}
+	if len(f.alerts) > 0 {
 		b.WriteString("\n           latest alerts (the real fleet-health detector, every 3 s here; see alerts.jsonl):\n")
-		for _, a := range t.alerts[max(0, len(t.alerts)-6):] {
+		for _, a := range f.alerts[max(0, len(f.alerts)-6):] {
 			fmt.Fprintf(&b, "           %s %s\n", a.TS.Local().Format("15:04:05"), a.Text())
 		}
 	}
-	if !t.terminal {
+	if !f.terminal {
 		b.WriteString("\n")
 	}
-	io.WriteString(t.out, b.String())
+	return b.String()
 }

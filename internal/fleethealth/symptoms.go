@@ -2,7 +2,6 @@ package fleethealth
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
@@ -452,11 +451,14 @@ func shortAll(ids []string) []string {
 
 // roundDur prints a duration the way a person reads it.
 func roundDur(d time.Duration) string {
+	// Whole units, cut down rather than rounded, as human.Duration writes
+	// a host's "last seen": "quiet for 2m" beside "last seen 1m ago" reads
+	// as a contradiction.
 	switch {
 	case d < time.Minute:
-		return d.Round(time.Second).String()
+		return d.Truncate(time.Second).String()
 	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(math.Round(d.Minutes())))
+		return fmt.Sprintf("%dm", int(d.Minutes()))
 	case d < 48*time.Hour:
 		h := int(d.Hours())
 		m := int(d.Minutes()) - 60*h

@@ -27,8 +27,10 @@ type View struct {
 
 // Row is one host, worst first.
 type Row struct {
-	Host     string    `json:"host"`
-	State    string    `json:"state"` // sick, silent, off, ok
+	Host  string `json:"host"`
+	State string `json:"state"` // sick, silent, off, ok
+	// Why is the state in one line, for people (HostState writes both).
+	Why      string    `json:"why"`
 	LastSeen time.Time `json:"last_seen"`
 	LastOK   time.Time `json:"last_ok,omitzero"`
 	Commit   string    `json:"commit,omitempty"`
@@ -67,21 +69,13 @@ type Doctor struct {
 	OK       *bool     `json:"ok,omitempty"`
 }
 
-// Marks lists the row's symptoms for a table: "!" after one alerted, "?"
-// after one awaiting confirmation; the row's state when it has none.
-func (r Row) Marks() string {
-	var syms []string
-	for _, s := range r.Symptoms {
-		mark := "?"
-		if s.Firing {
-			mark = "!"
-		}
-		syms = append(syms, s.Symptom+mark)
+// Mark is "!" after a symptom alerted, "?" after one awaiting
+// confirmation: how tables mark them.
+func (s Symptom) Mark() string {
+	if s.Firing {
+		return "!"
 	}
-	if len(syms) == 0 {
-		return r.State
-	}
-	return strings.Join(syms, " ")
+	return "?"
 }
 
 // severity orders symptoms, worst first.
@@ -165,7 +159,7 @@ func BuildView(ctx context.Context, o Options) (*View, error) {
 }
 
 // hostRow is one host's row: its figures, its symptoms most severe first,
-// and the state the first of them gives it.
+// and the state and why HostState makes of them.
 func hostRow(name string, h *Host, symptoms []Symptom, now time.Time) Row {
 	day := h.Day(now)
 	row := Row{Host: name, LastSeen: h.LastSeen, LastOK: h.LastOK, Commit: h.Commit,
@@ -179,20 +173,11 @@ func hostRow(name string, h *Host, symptoms []Symptom, now time.Time) Row {
 	sort.Slice(row.Symptoms, func(i, j int) bool {
 		return severity[row.Symptoms[i].Symptom] < severity[row.Symptoms[j].Symptom]
 	})
-	switch {
-	case len(row.Symptoms) > 0 && row.Symptoms[0].Symptom == Silent:
-		row.State = "silent"
-	case len(row.Symptoms) > 0 && row.Symptoms[0].Symptom != Unstamped:
-		row.State = "sick"
-	case h.Off != "":
-		row.State = "off"
-	default:
-		row.State = "ok"
-	}
 	if d := h.Doctor; d != nil {
 		ok := d.OK
 		row.Doctor = &Doctor{Received: d.At, Summary: d.Summary, OK: &ok}
 	}
+	row.State, row.Why = HostState(row, now)
 	return row
 }
 
@@ -200,13 +185,13 @@ func hostRow(name string, h *Host, symptoms []Symptom, now time.Time) Row {
 // then hosts that are off, then the well.
 func rowRank(r Row) int {
 	switch {
-	case r.State == "ok":
+	case r.State == StateOK:
 		return 30 // whatever it has that does not make it sick (unstamped)
 	case len(r.Symptoms) > 0 && r.Symptoms[0].Firing:
 		return severity[r.Symptoms[0].Symptom]
 	case len(r.Symptoms) > 0:
 		return 10 + severity[r.Symptoms[0].Symptom]
-	case r.State == "off":
+	case r.State == StateOff:
 		return 20
 	}
 	return 30
