@@ -19,27 +19,14 @@ import (
 )
 
 func runCA(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("say `ca init` or `ca issue`")
-	}
-	switch args[0] {
-	case "init":
-		return runCAInit(ctx, env, args[1:])
-	case "issue":
-		return runCAIssue(ctx, env, args[1:])
-	case "backup":
-		return runCABackup(ctx, env, args[1:])
-	case "restore":
-		return runCARestore(ctx, env, args[1:])
-	case "revoke":
-		return runCARevoke(ctx, env, args[1:])
-	case "server-cert":
-		return runCAServerCert(ctx, env, args[1:])
-	case "-h", "--help":
-		fmt.Fprintln(env.Stdout, "usage: cis490 ca init [--config receiver.toml] [--if-missing] [--server-name NAME]...\n       cis490 ca server-cert [--config receiver.toml] [--server-name NAME]...\n       cis490 ca issue --host NAME | --admin NAME [--config receiver.toml] [--out DIR]\n       cis490 ca revoke --admin NAME [--config receiver.toml]\n       cis490 ca backup --out FILE.tar.gz\n       cis490 ca restore --from FILE.tar.gz")
-		return nil
-	}
-	return usagef("unknown ca command %q; say `ca init` or `ca issue`", args[0])
+	return runGroup(ctx, env, "ca", []subcommand{
+		{"init", "make the fleet CA and the receiver's server certificate", runCAInit},
+		{"server-cert", "re-issue the receiver's server certificate from the same CA for new names", runCAServerCert},
+		{"issue", "issue a host bundle (--host NAME) or an admin certificate and token (--admin NAME)", runCAIssue},
+		{"revoke", "revoke an admin's tokens and certificates (--admin NAME)", runCARevoke},
+		{"backup", "write the CA, its ledger, tokens and revocations to one 0600 archive (--out FILE)", runCABackup},
+		{"restore", "restore a `ca backup` archive into a fresh data_dir (--from FILE)", runCARestore},
+	}, args)
 }
 
 func runCAInit(_ context.Context, env *Env, args []string) error {

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+
+	"github.com/cis490/cis490/internal/human"
 )
 
 // Env is what a command may touch of the process: its streams and a logger.
@@ -71,8 +73,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	name, rest := args[0], args[1:]
-	if name == "help" {
-		name, rest = rest[0], []string{"-h"}
+	switch name {
+	case "--version", "-v":
+		// What every other tool answers to; the same words as `version`.
+		name = "version"
+	case "help":
+		// `help ca init` is `ca init -h`: the subcommand's own flags.
+		name, rest = rest[0], append(rest[1:], "-h")
 	}
 	for _, c := range cmds {
 		if c.name != name {
@@ -100,7 +107,15 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 1
 		}
 	}
-	fmt.Fprintf(stderr, "cis490: unknown command %q; run `cis490 help` for the list\n", name)
+	names := make([]string, len(cmds))
+	for i, c := range cmds {
+		names[i] = c.name
+	}
+	if near := human.Nearest(name, names); near != "" {
+		fmt.Fprintf(stderr, "cis490: unknown command %q; did you mean `cis490 %s`? (`cis490 help` lists them all)\n", name, near)
+	} else {
+		fmt.Fprintf(stderr, "cis490: unknown command %q; run `cis490 help` for the list\n", name)
+	}
 	return 2
 }
 

@@ -36,6 +36,14 @@ func TestUsage(t *testing.T) {
 		{"issue needs a name", []string{"ca", "issue"}, 2, "", "exactly one of --host NAME or --admin NAME"},
 		{"missing config", []string{"receiver", "--config", "/nonexistent/receiver.toml"}, 1, "", "/nonexistent/receiver.toml"},
 		{"version", []string{"version"}, 0, "commit ", ""},
+		{"--version", []string{"--version"}, 0, "commit ", ""},
+		{"-v", []string{"-v"}, 0, "commit ", ""},
+		{"mistyped command", []string{"stauts"}, 2, "", "did you mean `cis490 status`?"},
+		{"mistyped help", []string{"help", "recevier"}, 2, "", "did you mean `cis490 receiver`?"},
+		{"mistyped subcommand", []string{"ca", "isue"}, 2, "", "did you mean `ca issue`?"},
+		{"unknown subcommand", []string{"token", "frobnicate"}, 2, "", "say `token create` or `token revoke`"},
+		{"help for a subcommand", []string{"help", "ca", "init"}, 0, "--server-name", ""},
+		{"help for a group", []string{"help", "release"}, 0, "`cis490 help release keygen`", ""},
 	}
 	for _, tt := range tests {
 		code, out, errs := run(t, tt.args...)
@@ -51,6 +59,47 @@ func TestUsage(t *testing.T) {
 		}
 		if tt.code == 2 && strings.Count(strings.TrimSpace(errs), "\n") > 0 {
 			t.Errorf("%s: usage error is more than one line: %q", tt.name, errs)
+		}
+	}
+}
+
+func TestVersionFlagsSayWhatVersionSays(t *testing.T) {
+	_, want, _ := run(t, "version")
+	for _, arg := range []string{"--version", "-v"} {
+		if code, out, errs := run(t, arg); code != 0 || out != want {
+			t.Errorf("cis490 %s: exit %d, %q %q; want exit 0 and %q", arg, code, out, errs, want)
+		}
+	}
+}
+
+// TestGroupsNameEveryVerb: a group alone names every verb it has, and its
+// help gives each one line, so no verb hides (ca revoke, backup and restore
+// once did).
+func TestGroupsNameEveryVerb(t *testing.T) {
+	for group, verbs := range map[string][]string{
+		"ca":      {"init", "server-cert", "issue", "revoke", "backup", "restore"},
+		"token":   {"create", "revoke"},
+		"release": {"keygen", "sign", "publish"},
+		"host":    {"remove"},
+	} {
+		code, _, errs := run(t, group)
+		if code != 2 {
+			t.Errorf("cis490 %s: exit %d; want 2", group, code)
+		}
+		code, out, _ := run(t, "help", group)
+		if code != 0 || !strings.Contains(out, "`cis490 help "+group+" "+verbs[0]+"`") {
+			t.Errorf("cis490 help %s: exit %d, %q; want exit 0 and a pointer at `cis490 help %s %s`", group, code, out, group, verbs[0])
+		}
+		for _, v := range verbs {
+			if !strings.Contains(errs, "`"+group+" "+v+"`") {
+				t.Errorf("cis490 %s: %q does not name `%s %s`", group, errs, group, v)
+			}
+			if !strings.Contains(out, "\n  "+v+" ") {
+				t.Errorf("cis490 help %s: %q has no line for %s", group, out, v)
+			}
+			if code, out, _ := run(t, "help", group, v); code != 0 || !strings.HasPrefix(out, "usage: cis490 "+group+" "+v) {
+				t.Errorf("cis490 help %s %s: exit %d, %q; want its usage", group, v, code, out)
+			}
 		}
 	}
 }

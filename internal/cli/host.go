@@ -17,19 +17,18 @@ import (
 )
 
 func runHost(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "remove" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(env.Stdout, "usage: cis490 host remove NAME [--config receiver.toml]")
-			return nil
-		}
-		return usagef("say `host remove NAME`")
-	}
+	return runGroup(ctx, env, "host", []subcommand{
+		{"remove", "revoke a host's tokens and certificates and stop watching it (NAME)", runHostRemove},
+	}, args)
+}
+
+func runHostRemove(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "host remove", "NAME [--config receiver.toml]",
 		`Takes a host out of the fleet: revokes its tokens and every certificate the CA
 issued it (the receiver refuses them at once, even on open connections), and
 the fleet-health detector stops watching it. Enrolling it again brings it back.`)
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
-	rest := args[1:]
+	rest := args
 	var name string
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		name, rest = rest[0], rest[1:] // the name may come before the flags

@@ -14,24 +14,14 @@ import (
 )
 
 func runRelease(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("say `release keygen`, `release sign` or `release publish`")
-	}
-	switch args[0] {
-	case "keygen":
-		return releaseKeygen(env, args[1:])
-	case "sign":
-		return releaseSign(env, args[1:])
-	case "publish":
-		return releasePublish(ctx, env, args[1:])
-	case "-h", "--help":
-		fmt.Fprintln(env.Stdout, "usage: cis490 release keygen --out release.key\n       cis490 release sign --key release.key --version V --commit C [--rollout 100] --out DIR BINARY...\n       cis490 release publish --admin DIR --from DIR")
-		return nil
-	}
-	return usagef("unknown release command %q", args[0])
+	return runGroup(ctx, env, "release", []subcommand{
+		{"keygen", "make the Ed25519 release key (--out FILE) and print its public key", releaseKeygen},
+		{"sign", "sign binaries into a release folder (--key, --version, --commit, --out)", releaseSign},
+		{"publish", "upload a signed release to the receiver as an admin (--from DIR)", releasePublish},
+	}, args)
 }
 
-func releaseKeygen(env *Env, args []string) error {
+func releaseKeygen(_ context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "release keygen", "--out release.key", "Makes the Ed25519 release key (0600; keep it off the receiver) and prints the public key hosts pin (release_key in lab-host.toml).")
 	out := fs.String("out", "", "where to write the private key")
 	if err := parse(fs, args); err != nil {
@@ -60,7 +50,7 @@ func releaseKeygen(env *Env, args []string) error {
 	return nil
 }
 
-func releaseSign(env *Env, args []string) error {
+func releaseSign(_ context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "release sign", "--key release.key --version V --commit C [--rollout 100] --out DIR BINARY...",
 		`Signs a release where the release key is kept (not on the receiver): a manifest
 of the version, its commit, the rollout percentage and each binary's sha256

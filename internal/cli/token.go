@@ -14,22 +14,13 @@ import (
 )
 
 func runToken(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("say `token create` or `token revoke ID`")
-	}
-	switch args[0] {
-	case "create":
-		return tokenCreate(env, args[1:])
-	case "revoke":
-		return tokenRevoke(env, args[1:])
-	case "-h", "--help":
-		fmt.Fprintln(env.Stdout, "usage: cis490 token create --host NAME | --hosts PATTERN --uses N [--ttl 24h]\n       cis490 token revoke ID")
-		return nil
-	}
-	return usagef("unknown token command %q; say create or revoke", args[0])
+	return runGroup(ctx, env, "token", []subcommand{
+		{"create", "make a join token for one host (--host NAME) or a room (--hosts PATTERN --uses N)", tokenCreate},
+		{"revoke", "revoke a join token by the id `token create` printed", tokenRevoke},
+	}, args)
 }
 
-func tokenCreate(env *Env, args []string) error {
+func tokenCreate(_ context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "token create", "--host NAME | --hosts PATTERN --uses N [--ttl 24h] [--config receiver.toml]",
 		`Makes a join token: one host, or a room of imaged machines (--hosts 'lab-1??'
 --uses 40: each name enrolls once). Only its hash is stored. Give it to the host
@@ -82,7 +73,7 @@ in a file or on standard input, never on a command line:
 	return nil
 }
 
-func tokenRevoke(env *Env, args []string) error {
+func tokenRevoke(_ context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "token revoke", "ID [--config receiver.toml]", "Revokes a join token by the id `token create` printed.")
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
 	rest := args

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/cis490/cis490/internal/human"
 )
 
 // decodeFile reads the TOML file at path into v (already holding the
@@ -75,7 +77,6 @@ func unknownHint(k toml.Key, known []string) string {
 	name := k[len(k)-1]
 	parent := strings.Join(k[:len(k)-1], ".")
 	var siblings, elsewhere []string
-	best, bestDist := "", 3
 	for _, kk := range known {
 		p, n := "", kk
 		if i := strings.LastIndex(kk, "."); i >= 0 {
@@ -88,9 +89,10 @@ func unknownHint(k toml.Key, known []string) string {
 			continue
 		}
 		siblings = append(siblings, n)
-		if d := editDistance(strings.ToLower(name), n); d < bestDist {
-			best, bestDist = kk, d
-		}
+	}
+	best := human.Nearest(strings.ToLower(name), siblings)
+	if best != "" && parent != "" {
+		best = parent + "." + best
 	}
 	switch {
 	case best != "":
@@ -140,27 +142,6 @@ func collectKeys(t reflect.Type, prefix string, out *[]string) {
 			collectKeys(ft, key+".", out)
 		}
 	}
-}
-
-// editDistance is the Levenshtein distance between a and b (bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // resolvePath makes p absolute against dir; an empty p stays empty.
