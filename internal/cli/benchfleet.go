@@ -15,7 +15,7 @@ rebuilds from the last 24 h), then RUNS runs of the timer, each over 5 more
 minutes of index. Prints lines read, wall time, CPU and peak RSS per run, and
 the index's disk use per day.`)
 	hosts := fs.Int("hosts", 1000, "hosts in the index")
-	every := fs.Duration("every", time.Minute, "each host's request interval (the shipper's busy default is 5s)")
+	every := durationVar(fs, "every", time.Minute, "each host's request interval (the shipper's busy default is 5s)")
 	runs := fs.Int("runs", 3, "incremental runs after the first")
 	dir := fs.String("dir", "", "parent of the temporary folder (default $TMPDIR)")
 	keep := fs.Bool("keep", false, "keep the temporary folder")

@@ -65,7 +65,7 @@ func runCAIssue(ctx context.Context, env *Env, args []string) error {
 	admin := fs.String("admin", "", "admin name to issue an admin certificate and token for")
 	out := fs.String("out", "", "output folder (default ./<name>)")
 	url := fs.String("receiver-url", "", "receiver URL written into lab-host.toml (default https://<first server name>:<port>)")
-	lifetime := fs.Duration("lifetime", pki.HostLifetime, "certificate lifetime")
+	lifetime := durationVar(fs, "lifetime", pki.HostLifetime, "certificate lifetime")
 	layout := layoutFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -143,11 +144,26 @@ func newFlags(env *Env, name, usage, summary string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stdout, "usage: cis490 %s %s\n\n%s\n", name, usage, summary)
-		fs.SetOutput(env.Stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+		printDefaults(env.Stdout, fs)
 	}
 	return fs
+}
+
+// printDefaults is fs.PrintDefaults, with durationFlags shown as
+// "-ttl duration" like flag.Duration's rather than the "-ttl value" the flag
+// package gives every flag.Value it does not know.
+func printDefaults(w io.Writer, fs *flag.FlagSet) {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	out := b.String()
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, ok := f.Value.(durationFlag); ok {
+			out = strings.Replace(out, "  -"+f.Name+" value", "  -"+f.Name+" duration", 1)
+		}
+	})
+	io.WriteString(w, out)
 }
 
 // parse parses flags, turning a flag mistake into a usage error and -h into
@@ -182,7 +198,22 @@ func parse(fs *flag.FlagSet, args []string) error {
 			usage()
 			return err
 		}
-		return usagef("%s", strings.TrimSpace(err.Error()))
+		return usagef("%s", flagMistake(err))
 	}
 	return nil
+}
+
+// invalidValueRE matches the flag package's `invalid value "5" for flag
+// -duration: why`.
+var invalidValueRE = regexp.MustCompile(`^invalid value ".*" for flag -(\S+): `)
+
+// flagMistake is the flag package's error in the CLI's words: a bad value
+// reads `--duration: "5" is a bare number without a unit; …`, the why
+// (which quotes the value) once instead of after a restatement.
+func flagMistake(err error) string {
+	msg := strings.TrimSpace(err.Error())
+	if m := invalidValueRE.FindStringSubmatch(msg); m != nil {
+		return "--" + m[1] + ": " + msg[len(m[0]):]
+	}
+	return msg
 }

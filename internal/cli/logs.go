@@ -29,7 +29,7 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 	since := fs.String("since", "", "print from this long ago (2h, 30m) or this time (RFC 3339)")
 	offset := fs.Int64("offset", -1, "print from this byte offset")
 	follow := fs.Bool("follow", false, "keep printing what arrives (Ctrl-C stops)")
-	every := fs.Duration("interval", time.Second, "how often --follow asks for more")
+	every := durationVar(fs, "interval", time.Second, "how often --follow asks for more")
 	raw := fs.Bool("raw", false, "on a terminal too, write control characters as stored (else made visible: ESC as ^[)")
 	pos, err := parseMixed(fs, args)
 	if err != nil {

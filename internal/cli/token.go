@@ -30,7 +30,7 @@ in a file or on standard input, never on a command line:
 	host := fs.String("host", "", "the one host the token enrolls")
 	pattern := fs.String("hosts", "", "a pattern of host names (lab-1??, room-b-*)")
 	uses := fs.Int("uses", 0, "with --hosts: how many hosts may enroll")
-	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token works")
+	ttl := durationVar(fs, "ttl", 24*time.Hour, "how long the token works")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -17,6 +17,12 @@ type Duration time.Duration
 // Day is 24 hours, the unit of the "d" suffix.
 const Day = 24 * time.Hour
 
+// textHint says what to write for a duration given as text (a TOML string,
+// a command-line flag), which needs no quotes.
+const textHint = `write a number with a unit (ms, s, m, h or d), like 90s, 5m, 720h or 30d`
+
+// durationHint is textHint for a TOML value that is not a string: there
+// the quotes are missing too.
 const durationHint = `write a number with a unit (ms, s, m, h or d) in quotes, like "90s", "5m", "720h" or "30d"`
 
 var daysRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)d(.*)$`)
@@ -27,16 +33,20 @@ var daysRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)d(.*)$`)
 func ParseDuration(s string) (Duration, error) {
 	t := strings.TrimSpace(s)
 	if strings.HasPrefix(t, "-") {
-		return 0, fmt.Errorf("%q is negative; %s", s, durationHint)
+		return 0, fmt.Errorf("%q is negative; %s", s, textHint)
 	}
 	if t == "" || strings.HasPrefix(t, "+") {
-		return 0, fmt.Errorf("%q is not a duration; %s", s, durationHint)
+		return 0, fmt.Errorf("%q is not a duration; %s", s, textHint)
+	}
+	if f, err := strconv.ParseFloat(t, 64); err == nil && f != 0 {
+		// The likeliest slip (--duration 5): name it, as UnmarshalTOML does.
+		return 0, fmt.Errorf("%q is a bare number without a unit; %s", s, textHint)
 	}
 	var days time.Duration
 	if m := daysRE.FindStringSubmatch(t); m != nil {
 		f, err := strconv.ParseFloat(m[1], 64)
 		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration; %s", s, durationHint)
+			return 0, fmt.Errorf("%q is not a duration; %s", s, textHint)
 		}
 		if f*float64(Day) >= math.MaxInt64 {
 			return 0, fmt.Errorf("%q is too long; write at most 106751d", s)
@@ -47,12 +57,12 @@ func ParseDuration(s string) (Duration, error) {
 			return Duration(days), nil
 		}
 		if strings.HasPrefix(t, "-") || strings.HasPrefix(t, "+") {
-			return 0, fmt.Errorf("%q is not a duration; %s", s, durationHint)
+			return 0, fmt.Errorf("%q is not a duration; %s", s, textHint)
 		}
 	}
 	d, err := time.ParseDuration(t)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration; %s", s, durationHint)
+		return 0, fmt.Errorf("%q is not a duration; %s", s, textHint)
 	}
 	if d > math.MaxInt64-days {
 		return 0, fmt.Errorf("%q is too long; write at most 106751d", s)

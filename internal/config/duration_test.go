@@ -36,7 +36,8 @@ func TestParseDuration(t *testing.T) {
 func TestParseDurationErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", "is not a duration"},
-		{"90", "is not a duration"},
+		{"90", `"90" is a bare number without a unit; write a number with a unit (ms, s, m, h or d), like 90s`},
+		{"1.5", "is a bare number without a unit"},
 		{"5 minutes", "is not a duration"},
 		{"-5s", "is negative"},
 		{"-1d", "is negative"},

@@ -130,7 +130,7 @@ func TestLoadReceiverBad(t *testing.T) {
 		{"receiver-bool-size.toml", `:2: limits.max_body: true is not a size; write a whole number of bytes or a number with a unit`, "limits.max_body", 2},
 		{"receiver-float-size.toml", `:2: limits.max_body: 1.5 is a bare number with a fraction; put it in quotes with a unit, like "1.5GiB"`, "limits.max_body", 2},
 		{"receiver-negative.toml", ":2: quota.host_bytes_total: -1 is negative", "quota.host_bytes_total", 2},
-		{"receiver-bad-duration.toml", `:2: retention.max_age: "90" is not a duration; write a number with a unit`, "retention.max_age", 2},
+		{"receiver-bad-duration.toml", `:2: retention.max_age: "90" is a bare number without a unit; write a number with a unit`, "retention.max_age", 2},
 		{"receiver-int-duration.toml", ":1: shutdown_timeout: 30 is a bare number without a unit", "shutdown_timeout", 1},
 		{"receiver-wrong-type.toml", ":1: listen: an integer is the wrong type here; write a string in quotes", "listen", 1},
 		{"receiver-not-table.toml", ":1: limits: an integer is the wrong type here; write a table, [limits]", "limits", 1},
