@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,9 @@ func runEnroll(ctx context.Context, env *Env, args []string) error {
 file or standard input (never the command line: other users can read it). It
 makes a key that never leaves this host, sends a certificate request over TLS
 pinned to the CA the token names, and writes host.key, host.crt, ca.crt and
-token (mode 0600 where secret) and, if there is none, lab-host.toml into DIR.
+token (the key and token 0640: root and DIR's group, the shipper's, read
+them) and, if there is none, lab-host.toml into DIR. On a terminal it asks
+for the token without showing what is typed.
 Enrolling again replaces the host's credentials and revokes the old ones.`)
 	recv := fs.String("receiver", "", "the receiver, https://host:port")
 	hostFlag := fs.String("host", "", "this host's name in the fleet (default: the hostname)")
@@ -60,7 +63,7 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 			return err
 		}
 	}
-	tok, fp, err := readJoinToken(env, *tokFile)
+	tok, fp, err := readJoinToken(ctx, env, *tokFile)
 	if err != nil {
 		return err
 	}
@@ -90,14 +93,18 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	return nil
 }
 
-// readJoinToken reads the join token from file (- is standard input) and
-// returns it with the fingerprint of the CA it names.
-func readJoinToken(env *Env, file string) (tok, fp string, err error) {
+// readJoinToken reads the join token from file (- is standard input; on a
+// terminal, asked for without echo) and returns it with the fingerprint of
+// the CA it names.
+func readJoinToken(ctx context.Context, env *Env, file string) (tok, fp string, err error) {
 	var raw []byte
-	if file == "-" {
-		raw, err = io.ReadAll(io.LimitReader(env.Stdin, 4096))
-	} else {
+	switch f, _ := env.Stdin.(*os.File); {
+	case file != "-":
 		raw, err = os.ReadFile(file)
+	case f != nil:
+		raw, err = readSecret(ctx, env, f)
+	default:
+		raw, err = io.ReadAll(io.LimitReader(env.Stdin, 4096))
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("read the join token: %w", err)
@@ -108,6 +115,39 @@ func readJoinToken(env *Env, file string) (tok, fp string, err error) {
 		return "", "", errors.New("that is not a join token (they begin c490j_); make one with `cis490 token create` on the receiver")
 	}
 	return tok, fp, nil
+}
+
+// readSecret reads f to its end, or, when f is a terminal, asks for one
+// line and reads it with echo off, so the token is not left on screen.
+func readSecret(ctx context.Context, env *Env, f *os.File) ([]byte, error) {
+	restore, ok := hideInput(f)
+	if !ok {
+		return io.ReadAll(io.LimitReader(f, 4096))
+	}
+	defer restore()
+	fmt.Fprint(env.Stderr, "join token (from `cis490 token create`; typing is not shown): ")
+	type line struct {
+		s   string
+		err error
+	}
+	got := make(chan line, 1)
+	go func() {
+		s, err := bufio.NewReader(io.LimitReader(f, 4096)).ReadString('\n')
+		got <- line{s, err}
+	}()
+	select {
+	case l := <-got:
+		fmt.Fprintln(env.Stderr) // the Enter typed was not echoed either
+		if l.err != nil && !errors.Is(l.err, io.EOF) {
+			return nil, l.err
+		}
+		return []byte(l.s), nil
+	case <-ctx.Done():
+		// Ctrl-C: the read cannot be interrupted, but the terminal must
+		// get its echo back before the process exits.
+		fmt.Fprintln(env.Stderr)
+		return nil, ctx.Err()
+	}
 }
 
 // checkWritable makes dir and proves a file can be written there.
