@@ -19,8 +19,9 @@ func runAutoupdate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "autoupdate", "[--config lab-host.toml] [--root /var/lib/cis490/bin]",
 		`Fetches the latest release, verifies its signature with release_key from
 lab-host.toml, and installs it only when newer and when this host is in its
-rollout: beside the current binary, behind the symlink ROOT/current (which the
-packaged /usr/local/bin/cis490 points through), then restarts the shipper and
+rollout: beside the current binary, behind the symlink ROOT/current (which
+/usr/bin/cis490 of the package, or /usr/local/bin/cis490 of
+install-lab-host.sh, points through), then restarts the shipper and
 rolls back if the new binary's doctor fails a check the old one passed — also
 after a crash half-way. Already current: exit 0 quietly.`)
 	path := fs.String("config", config.DefaultLabHostPath, "lab host config file")

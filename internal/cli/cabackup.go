@@ -100,7 +100,7 @@ func runCARestore(_ context.Context, env *Env, args []string) error {
 		`Puts a `+"`ca backup`"+` into this receiver's data_dir (before it first starts). It
 refuses to replace an existing CA: hosts trust the one they were given.`)
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
-	from := fs.String("from", "", "the archive `ca backup` wrote")
+	from := fs.String("from", "", "the archive that ca backup wrote")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ package human
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -64,4 +65,14 @@ func Count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// A is word after its indefinite article: "an admin", "a host". By the
+// first letter, which is right for the words the receiver's messages use
+// ("an unknown", "a receiver"), not for every English word ("an hour").
+func A(word string) string {
+	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) {
+		return "an " + word
+	}
+	return "a " + word
 }

@@ -42,3 +42,11 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+func TestA(t *testing.T) {
+	for word, want := range map[string]string{"admin": "an admin", "host": "a host", "unknown": "an unknown", "receiver": "a receiver"} {
+		if got := A(word); got != want {
+			t.Errorf("A(%q) = %q; want %q", word, got, want)
+		}
+	}
+}

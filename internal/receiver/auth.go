@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/wire"
@@ -88,7 +89,7 @@ func (s *Server) credentials(r *http.Request, now time.Time, rec *reqState) (pri
 		return principal{kind: pki.KindAdmin, name: v.Name}, nil
 	default:
 		return principal{}, &apiError{status: http.StatusForbidden, reason: wire.ReasonCredMismatch,
-			msg: fmt.Sprintf("a %s certificate was sent with a %s token; admin and host credentials are never interchangeable", v.Kind, e.Kind)}
+			msg: fmt.Sprintf("%s certificate was sent with %s token; admin and host credentials are never interchangeable", human.A(v.Kind.String()), human.A(e.Kind))}
 	}
 }
 
