@@ -48,7 +48,7 @@ func commands() []command {
 		{"doctor", "check this lab host: config, credentials, receiver, clock, code, backlog, units", "[--config lab-host.toml] [--json]", runDoctor},
 		{"ship-health-check", "run the doctor and send its report to the receiver (daily timer)", "[--config lab-host.toml]", runShipHealthCheck},
 		{"heartbeat", "tell the receiver this host is up, shutting down or going to sleep", "[--state up|shutdown|sleep]", runHeartbeat},
-		{"ca", "fleet CA: `ca init`, `ca issue --host NAME | --admin NAME`, `ca revoke --admin NAME`, `ca backup`, `ca restore`", "init|issue|revoke|backup|restore [flags]", runCA},
+		{"ca", "fleet CA: `ca init`, `ca server-cert`, `ca issue --host NAME | --admin NAME`, `ca revoke --admin NAME`, `ca backup`, `ca restore`", "init|server-cert|issue|revoke|backup|restore [flags]", runCA},
 		{"token", "join tokens: `token create --host NAME | --hosts PATTERN --uses N`, `token revoke ID`", "create|revoke [flags]", runToken},
 		{"enroll", "join this host to the fleet with a join token (from a file or standard input)", "--receiver URL --host NAME [--token-file F|-]", runEnroll},
 		{"cert-fetch", "renew this host's certificate when a third of its life is left (timer)", "[--config lab-host.toml] [--force]", runCertFetch},
