@@ -24,6 +24,7 @@ const (
 	DoctorFailing     = "doctor-failing"
 	CertExpiring      = "cert-expiring"
 	DoctorMissing     = "doctor-missing"
+	OverQuota         = "over-quota"
 	Gone              = "gone"
 	Resolved          = "resolved"
 )
@@ -147,6 +148,7 @@ func (e *evaluation) host(name string) {
 	}
 	e.silentHost(name, h, heard)
 	e.doctorAndCert(name, h, heard)
+	e.overQuota(name, h, heard)
 	if e.now.Sub(h.LastSeen) > e.fatalWin {
 		return
 	}
@@ -222,6 +224,61 @@ func (e *evaluation) doctorAndCert(name string, h *Host, heard time.Duration) {
 	}
 }
 
+// overQuota finds a host whose latest log PUT, within the window, was
+// refused for a quota. It then honours Retry-After and sends no logs until
+// the quota frees, so no other symptom holds: its heartbeats go on, its
+// logs pile up on it. Like the doctor's verdict it is held while the host
+// is off or silent (nothing about the quota changed); only a log PUT the
+// receiver accepts clears it.
+func (e *evaluation) overQuota(name string, h *Host, heard time.Duration) {
+	q := h.OverQuota
+	if q == nil || e.now.Sub(q.At) > e.window {
+		return
+	}
+	f := Finding{name, OverQuota, quotaDetail(q, e.now)}
+	if h.Off != "" || heard > e.silentAfter {
+		e.out.Held = append(e.out.Held, f)
+	} else {
+		e.perHost = append(e.perHost, f)
+	}
+}
+
+// quotaDetail says which quota, how far in, since when, what waits on the
+// host, and the setting to change.
+func quotaDetail(q *QuotaSeen, now time.Time) string {
+	streams := q.Kind == "streams" || q.Kind == "" && q.Reason == wire.ReasonStreams
+	var d string
+	switch {
+	case streams:
+		d = "its log PUTs are refused: it is at its stream cap"
+		if q.Limit > 0 {
+			d = fmt.Sprintf("its log PUTs are refused: it has %d streams and may have %d", q.Used, q.Limit)
+		}
+	case q.Kind == "total":
+		d = fmt.Sprintf("its log PUTs are refused: it holds %s on the receiver and its total quota is %s", human.Bytes(q.Used), human.Bytes(q.Limit))
+	case q.Kind == "day":
+		d = fmt.Sprintf("its log PUTs are refused: it used %s of its daily quota of %s (UTC day)", human.Bytes(q.Used), human.Bytes(q.Limit))
+	default: // a receiver that does not write the numbers
+		d = "its log PUTs are refused: it is over its quota (the receiver's index gives no numbers)"
+	}
+	d += fmt.Sprintf(", since %s (%s ago)", q.Since.UTC().Format(time.RFC3339), roundDur(now.Sub(q.Since)))
+	var waiting int64
+	for _, n := range q.Refused {
+		waiting += n
+	}
+	if waiting > 0 {
+		d += fmt.Sprintf("; at least %s waits on it (its refused batches)", human.Bytes(waiting))
+	}
+	fix := fixFor(wire.ReasonQuota)
+	switch {
+	case streams:
+		fix = fixFor(wire.ReasonStreams)
+	case q.Kind == "total":
+		fix = "it is over its total quota and waits for retention to free room; raise quota.host_bytes_total in receiver.toml, or shorten retention (retention.max_age) so old logs make room"
+	}
+	return d + ": " + fix
+}
+
 // count5xx records what receiver-fault weighs: the active hosts, and
 // which of them saw 5xx answers.
 func (e *evaluation) count5xx(name string, w Minute) {
@@ -242,7 +299,8 @@ func (e *evaluation) failing(name string, h *Host, w Minute) {
 	switch {
 	case n >= 1 && w.OK == 0 && w.Stale == n:
 		e.perHost = append(e.perHost, Finding{name, StaleCode, e.j.staleDetail(h, n)})
-	case n >= e.j.Cfg.FatalMin && w.OK == 0:
+	case n >= e.j.Cfg.FatalMin && w.OK == 0 && h.OverQuota == nil:
+		// Over quota, the refusals are over-quota's: one alert, not two.
 		e.perHost = append(e.perHost, Finding{name, FatalOnly, fatalDetail(w, h)})
 	}
 }
@@ -389,7 +447,9 @@ func fixFor(reason string) string {
 	case wire.ReasonBadOffset, wire.ReasonBadGeneration, wire.ReasonBeforeStart, wire.ReasonNoStream, wire.ReasonBody:
 		return "it sends requests this receiver cannot take; update it (cis490 autoupdate), and read its journal"
 	case wire.ReasonQuota:
-		return "it is over its quota; raise quota.host_bytes_per_day / host_bytes_total or find out why it logs so much"
+		return "it is over its daily quota and sends no logs until midnight UTC; raise quota.host_bytes_per_day in receiver.toml (it applies to every host), or find out why it logs so much"
+	case wire.ReasonStreams:
+		return "it has as many streams as quota.host_streams allows and new ones are refused; ship fewer files or raise quota.host_streams"
 	case wire.ReasonDiskFull:
 		return "the receiver's disk is nearly full; free space or lower retention"
 	case wire.ReasonGap, wire.ReasonMismatch:

@@ -46,6 +46,50 @@ type Host struct {
 	LastDay    int64     `json:"last_day,omitempty"`
 	// Doctor is its latest doctor snapshot's verdict, when it sent one.
 	Doctor *DoctorSeen `json:"doctor,omitempty"`
+	// OverQuota is the quota refusal of its latest log PUT, nil once one
+	// is accepted: a host over quota honours Retry-After and goes quiet
+	// on logs, so nothing else about it looks wrong.
+	OverQuota *QuotaSeen `json:"over_quota,omitempty"`
+}
+
+// QuotaSeen is what the detector keeps of a host's quota refusals since
+// its last accepted log PUT.
+type QuotaSeen struct {
+	Since  time.Time `json:"since"` // its first refusal since it last shipped
+	At     time.Time `json:"at"`    // its latest
+	Reason string    `json:"reason"`
+	// Kind, Used and Limit are the receiver's numbers from the latest
+	// refusal (index keys quota, quota_used, quota_limit); zero from a
+	// receiver that does not write them.
+	Kind  string `json:"kind,omitempty"`
+	Used  int64  `json:"used,omitempty"`
+	Limit int64  `json:"limit,omitempty"`
+	// Refused is the size of the latest refused batch of each stream: a
+	// floor of what waits on the host (its shipper holds at least that).
+	Refused map[string]int64 `json:"refused,omitempty"`
+}
+
+// maxRefusedStreams bounds QuotaSeen.Refused.
+const maxRefusedStreams = 64
+
+// quotaRefused notes a log PUT refused for a quota.
+func (h *Host) quotaRefused(r *index.Line) {
+	q := h.OverQuota
+	if q == nil {
+		q = &QuotaSeen{Since: r.TS, Refused: map[string]int64{}}
+		h.OverQuota = q
+	}
+	q.At, q.Reason = r.TS, r.Reason
+	q.Kind, q.Used, q.Limit = r.Quota, r.QuotaUsed, r.QuotaLimit
+	if _, ok := q.Refused[r.Stream]; ok || len(q.Refused) < maxRefusedStreams {
+		q.Refused[r.Stream] = r.Bytes
+	}
+}
+
+// isQuotaRefusal says whether a log PUT's answer is a quota's: the host
+// then waits for Retry-After (midnight UTC for bytes, an hour for streams).
+func isQuotaRefusal(r *index.Line) bool {
+	return r.Status == http.StatusTooManyRequests && (r.Reason == wire.ReasonQuota || r.Reason == wire.ReasonStreams)
 }
 
 // DoctorSeen is what the detector keeps of a host's latest snapshot.
@@ -287,6 +331,12 @@ func (t *Tracker) Observe(r *index.Line) {
 			h.StaleCommit = r.Commit
 		case ok:
 			h.StaleCommit = ""
+		}
+		switch {
+		case isQuotaRefusal(r):
+			h.quotaRefused(r)
+		case ok:
+			h.OverQuota = nil
 		}
 	}
 	switch {

@@ -11,7 +11,7 @@ import (
 // 60 KB method.
 var fieldMax = struct{ name, short, token, remote int }{
 	name:   253, // host names, admin names
-	short:  64,  // endpoint, reason, state, gate, commit, cert_expires
+	short:  64,  // endpoint, reason, state, gate, commit, cert_expires, quota
 	token:  128, // stream, instance
 	remote: 128,
 }
@@ -38,6 +38,7 @@ func (l *Line) bound() {
 		{&l.Host, fieldMax.name}, {&l.CertHost, fieldMax.name}, {&l.Admin, fieldMax.name},
 		{&l.Endpoint, fieldMax.short}, {&l.Reason, fieldMax.short}, {&l.State, fieldMax.short},
 		{&l.Gate, fieldMax.short}, {&l.Commit, fieldMax.short}, {&l.CertExpires, fieldMax.short},
+		{&l.Quota, fieldMax.short},
 		{&l.Stream, fieldMax.token}, {&l.Instance, fieldMax.token}, {&l.Remote, fieldMax.remote},
 	} {
 		*f.s = clip(*f.s, f.max)

@@ -45,8 +45,15 @@ type Line struct {
 	// Count is how many requests the line stands for when it is more than
 	// one: the folded refusals of a caller without a fleet certificate, for
 	// one reason in one minute (README, "The index").
-	Count int    `json:"count,omitempty"`
-	Seq   uint64 `json:"seq,omitempty"` // the line's number, for recovery
+	Count int `json:"count,omitempty"`
+	// Quota, QuotaUsed and QuotaLimit are set on a 429 for a quota: which
+	// one ("day", "total" or "streams"), what the host had used of it
+	// (bytes, or streams) and the limit, so the detector can say how far
+	// over it is without reading the receiver's configuration.
+	Quota      string `json:"quota,omitempty"`
+	QuotaUsed  int64  `json:"quota_used,omitempty"`
+	QuotaLimit int64  `json:"quota_limit,omitempty"`
+	Seq        uint64 `json:"seq,omitempty"` // the line's number, for recovery
 }
 
 // TimeFormat is the ts format: RFC 3339, UTC, milliseconds.

@@ -35,18 +35,18 @@ var errSlow = errors.New("take the slow path")
 // repeats them because it runs for every key of every line;
 // TestKnownKeysMatchTheLine keeps both in step with Line.
 var knownKeys = []string{"ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
-	"reason", "state", "gate", "remote", "stream", "cert_expires", "auth", "status", "bytes", "count", "seq", "dur_ms"}
+	"reason", "state", "gate", "remote", "stream", "cert_expires", "quota", "auth", "status", "bytes", "count", "quota_used", "quota_limit", "seq", "dur_ms"}
 
 // kindOf returns the type a key must have, 0 for a key Line does not
 // know, or errSlow for a key encoding/json would match by case folding.
 func kindOf(key []byte) (byte, error) {
 	switch string(key) {
 	case "ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
-		"reason", "state", "gate", "remote", "stream", "cert_expires":
+		"reason", "state", "gate", "remote", "stream", "cert_expires", "quota":
 		return 's', nil
 	case "auth":
 		return 'b', nil
-	case "status", "bytes", "count":
+	case "status", "bytes", "count", "quota_used", "quota_limit":
 		return 'i', nil
 	case "seq":
 		return 'u', nil
@@ -135,6 +135,8 @@ func fastParse(b []byte, l *Line, seen strs) error {
 				l.Gate = seen.get(s)
 			case "cert_expires":
 				l.CertExpires = seen.get(s)
+			case "quota":
+				l.Quota = seen.get(s)
 			case "remote":
 				l.Remote = seen.get(s)
 			case "stream":
@@ -184,6 +186,16 @@ func fastParse(b []byte, l *Line, seen strs) error {
 					return errSlow
 				}
 				l.Bytes = n
+			case "quota_used", "quota_limit":
+				n, err := strconv.ParseInt(num, 10, 64)
+				if err != nil {
+					return errSlow
+				}
+				if string(key) == "quota_used" {
+					l.QuotaUsed = n
+				} else {
+					l.QuotaLimit = n
+				}
 			case "dur_ms":
 				f, err := strconv.ParseFloat(num, 64)
 				if err != nil {

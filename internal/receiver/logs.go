@@ -117,9 +117,9 @@ func (s *Server) storeError(err error) *apiError {
 	case errors.As(err, &ce):
 		return &apiError{status: http.StatusConflict, reason: ce.Reason, msg: ce.Error(), length: &ce.Length}
 	case errors.As(err, &qe) && qe.Reason == wire.ReasonStreams:
-		return &apiError{status: http.StatusTooManyRequests, reason: wire.ReasonStreams, msg: qe.Error(), retryAfter: 3600}
+		return &apiError{status: http.StatusTooManyRequests, reason: wire.ReasonStreams, msg: qe.Error(), retryAfter: 3600, quota: qe}
 	case errors.As(err, &qe):
-		return &apiError{status: http.StatusTooManyRequests, reason: wire.ReasonQuota, msg: qe.Error(), retryAfter: secondsToMidnightUTC(s.opt.Now())}
+		return &apiError{status: http.StatusTooManyRequests, reason: wire.ReasonQuota, msg: qe.Error(), retryAfter: secondsToMidnightUTC(s.opt.Now()), quota: qe}
 	case errors.Is(err, store.ErrFull):
 		return &apiError{status: http.StatusInsufficientStorage, reason: wire.ReasonDiskFull,
 			msg: "the receiver is keeping its last free disk space; nothing was stored, retry later (operator: free space or lower retention)", retryAfter: 300}

@@ -182,6 +182,16 @@ func TestRequests(t *testing.T) {
 		}
 	}
 
+	// A quota's refusal carries its numbers for the detector's over-quota:
+	// 7000 bytes and one append's cost (1 KiB) of a daily 8192.
+	for i, r := range rows {
+		if r.name == "over quota" {
+			if l := lines[i]; l.Quota != "day" || l.QuotaUsed != 7000+store.AppendCost || l.QuotaLimit != 8192 {
+				t.Errorf("over quota: index line quota %q used %d limit %d; want day, %d, 8192", l.Quota, l.QuotaUsed, l.QuotaLimit, 7000+store.AppendCost)
+			}
+		}
+	}
+
 	// What was stored is exactly what the accepted requests sent.
 	want := map[store.Key]string{
 		{Host: "lab-1", Stream: "syslog"}:   "hello\nworld\nnum",

@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"encoding/json"
+	"github.com/cis490/cis490/internal/store"
 	"io"
 	"net/http"
 	"strconv"
@@ -18,10 +19,11 @@ type apiError struct {
 	status     int
 	reason     string
 	msg        string
-	length     *int64         // 409: the stream's length, in the body
-	accepted   []wire.Release // 426: the releases accepted, in the body
-	retryAfter int            // seconds, 0 for none
-	close      bool           // the connection is not kept (its body was cut)
+	length     *int64            // 409: the stream's length, in the body
+	accepted   []wire.Release    // 426: the releases accepted, in the body
+	retryAfter int               // seconds, 0 for none
+	close      bool              // the connection is not kept (its body was cut)
+	quota      *store.QuotaError // 429 for a quota: its numbers go in the index line
 }
 
 func (e *apiError) Error() string { return e.msg }

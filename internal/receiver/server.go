@@ -356,6 +356,9 @@ func (s *Server) serveV1(r *http.Request, now time.Time, rec *reqState) (resp *r
 		}
 	}
 	rec.line.Reason = aerr.reason
+	if q := aerr.quota; q != nil {
+		rec.line.Quota, rec.line.QuotaUsed, rec.line.QuotaLimit = q.Kind, q.Used, q.Limit
+	}
 	return errorResponse(aerr)
 }
 

@@ -209,7 +209,7 @@ func (s *Store) underStreamCap(hu *hostUsage, host string) error {
 	if n < lim {
 		return nil
 	}
-	return &QuotaError{Reason: wire.ReasonStreams,
+	return &QuotaError{Reason: wire.ReasonStreams, Kind: "streams", Used: int64(n), Limit: int64(lim),
 		Msg: fmt.Sprintf("host %s has %d streams and may have at most %d; ship fewer files or raise quota.host_streams", host, n, lim)}
 }
 
@@ -234,10 +234,10 @@ func (s *Store) admit(hu *hostUsage, host string, n int64) error {
 		hu.day, hu.today, hu.appends = day, 0, 0
 	}
 	if lim := s.opt.HostBytesTotal; lim > 0 && hu.total+n > lim {
-		return &QuotaError{Msg: fmt.Sprintf("host %s holds %d bytes and its quota is %d; raise quota.host_bytes_total or wait for retention", host, hu.total, lim)}
+		return &QuotaError{Kind: "total", Used: hu.total, Limit: lim, Msg: fmt.Sprintf("host %s holds %d bytes and its quota is %d; raise quota.host_bytes_total or wait for retention", host, hu.total, lim)}
 	}
 	if lim := s.opt.HostBytesPerDay; lim > 0 && hu.today+n+(hu.appends+1)*AppendCost > lim {
-		return &QuotaError{Msg: fmt.Sprintf("host %s used %d bytes of its daily quota of %d today (UTC; each append costs %d bytes beyond its own); it may send more after midnight UTC",
+		return &QuotaError{Kind: "day", Used: hu.today + hu.appends*AppendCost, Limit: lim, Msg: fmt.Sprintf("host %s used %d bytes of its daily quota of %d today (UTC; each append costs %d bytes beyond its own); it may send more after midnight UTC",
 			host, hu.today+hu.appends*AppendCost, lim, AppendCost)}
 	}
 	hu.total += n

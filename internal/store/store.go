@@ -90,6 +90,11 @@ func (e *ConflictError) Error() string {
 type QuotaError struct {
 	Msg    string
 	Reason string // wire.ReasonStreams for the stream cap; "" for bytes
+	// Kind is the quota refused ("day", "total" or "streams"), Used what
+	// the host had used of it and Limit the limit: the receiver puts them
+	// in the refusal's index line, for the detector's over-quota.
+	Kind        string
+	Used, Limit int64
 }
 
 func (e *QuotaError) Error() string { return e.Msg }
