@@ -9,6 +9,7 @@ import (
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/release"
+	"github.com/cis490/cis490/internal/store"
 )
 
 func runFleetHealth(ctx context.Context, env *Env, args []string) error {
@@ -44,7 +45,8 @@ state alone; stale-code's detail names the releases accepted now, not then);
 	}
 	opt := fleethealth.Options{
 		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: gate.Load(cfg.Gate, release.Shelf{Store: release.Folder(datadir.Dir(cfg.DataDir).Releases()), Key: cfg.ReleaseKey}, env.Log).Summary(),
-		Now: now, Replay: !now.IsZero(), DryRun: *dry, StateDir: *stateDir, Log: env.Log,
+		Disk: fleethealth.Disk{MinFree: cfg.Limits.MinFree, Retention: cfg.Retention, Free: store.DiskFree(cfg.DataDir)},
+		Now:  now, Replay: !now.IsZero(), DryRun: *dry, StateDir: *stateDir, Log: env.Log,
 	}
 	res, err := fleethealth.Run(ctx, opt)
 	if err != nil {

@@ -62,6 +62,11 @@ func step(tracks map[string]*Track, j Judgement, now time.Time, confirm int) ([]
 	var out []Alert
 	var verdicts []Verdict
 	seen := map[string]bool{}
+	for _, fs := range [][]Finding{j.Found, j.Held} {
+		for _, f := range fs {
+			succeed(tracks, f, now, confirm)
+		}
+	}
 	for _, f := range j.Found {
 		k := trackKey(f.Host, f.Symptom)
 		seen[k] = true
@@ -130,6 +135,37 @@ func step(tracks map[string]*Track, j Judgement, now time.Time, confirm int) ([]
 		verdicts = append(verdicts, Verdict{Track: *t})
 	}
 	return out, verdicts
+}
+
+// predecessor is the symptom a symptom takes over from on the same host
+// when it starts to hold: the one cause grown worse, not a new one.
+func predecessor(symptom string) string {
+	switch symptom {
+	case CertExpired:
+		return CertExpiring
+	}
+	return ""
+}
+
+// succeed hands a finding its predecessor's track, so the step is one
+// alert: the predecessor is not resolved (its cause did not clear, it grew
+// worse), and the successor fires on this run when the predecessor had
+// already been confirmed and told.
+func succeed(tracks map[string]*Track, f Finding, now time.Time, confirm int) {
+	prev := predecessor(f.Symptom)
+	if prev == "" || tracks[trackKey(f.Host, f.Symptom)] != nil {
+		return
+	}
+	old := tracks[trackKey(f.Host, prev)]
+	if old == nil {
+		return
+	}
+	delete(tracks, trackKey(f.Host, prev))
+	t := &Track{Host: f.Host, Symptom: f.Symptom, Since: now, Holds: old.Holds}
+	if old.Fired {
+		t.Holds = max(old.Holds, confirm-1)
+	}
+	tracks[trackKey(f.Host, f.Symptom)] = t
 }
 
 // MarshalJSON writes ts first, as the index does.

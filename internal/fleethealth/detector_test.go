@@ -193,7 +193,8 @@ func TestFatalOnlyThreshold(t *testing.T) {
 	wantAlerts(t, "one success", f.run(t0.Add(4*time.Minute)).Alerts, "lab-1 resolved fatal-only")
 }
 
-// TestCertExpiredDetail: the fix for an expired certificate.
+// TestCertExpiredDetail: the fix for an expired certificate, with its
+// date; the refused log PUTs are that one alert, not a fatal-only too.
 func TestCertExpiredDetail(t *testing.T) {
 	f := newFixture(t)
 	f.cfg.ConfirmRuns = 1
@@ -203,9 +204,9 @@ func TestCertExpiredDetail(t *testing.T) {
 		return l
 	})...)
 	got := f.run(t0).Alerts
-	wantAlerts(t, "expired", got, "lab-1 fatal-only")
-	if !strings.Contains(got[0].Detail, "mostly cert-expired (5): its client certificate expired; run `cis490 cert-fetch`") ||
-		!strings.HasSuffix(got[0].Detail, "(it expired 2026-11-20T08:00:00Z)") {
+	wantAlerts(t, "expired", got, "lab-1 cert-expired")
+	if !strings.Contains(got[0].Detail, "its certificate expired at 2026-11-20T08:00:00Z (6d ago)") ||
+		!strings.Contains(got[0].Detail, "run `cis490 cert-fetch` on it") {
 		t.Fatalf("detail %q", got[0].Detail)
 	}
 }

@@ -26,6 +26,9 @@ type Options struct {
 	// Accepted names the releases the version gate accepts, for
 	// stale-code's detail.
 	Accepted string
+	// Disk is the receiver's storage settings and free space, for a full
+	// disk's fix (a replay does not read today's free space).
+	Disk Disk
 	// Now is the instant the run judges as of. Replay makes it a replay
 	// (--now): index lines stamped after it are not read yet.
 	Now    time.Time
@@ -221,7 +224,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	forgetRemoved(o.removed(), tr.Hosts, st.Tracks)
 	readDoctors(o.hostHealth(), tr.Hosts, o.Now)
-	judge := &Judge{Cfg: cfg, Accepted: o.Accepted}
+	disk := o.Disk
+	if o.Replay {
+		disk.Free = nil // the free space now says nothing of the past replayed
+	}
+	judge := &Judge{Cfg: cfg, Accepted: o.Accepted, Disk: disk}
 	j := judge.Evaluate(tr, o.Now)
 	alerts, verdicts := step(st.Tracks, j, o.Now, cfg.ConfirmRuns)
 	for _, g := range j.Gone {

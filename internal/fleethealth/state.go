@@ -72,6 +72,8 @@ func symptomWhy(r Row, s Symptom, now time.Time) string {
 		return "more than one installation ships under its name"
 	case CertExpiring:
 		return "its certificate expires " + until(now, r.CertExpires) + " and it has not renewed it"
+	case CertExpired:
+		return "its certificate expired " + human.Ago(now, r.CertExpires) + " and the receiver refuses its logs"
 	case DoctorFailing:
 		if r.Doctor != nil && r.Doctor.Summary != "" {
 			return "its doctor says " + r.Doctor.Summary

@@ -23,6 +23,7 @@ const (
 	FleetSilent       = "fleet-silent"
 	DoctorFailing     = "doctor-failing"
 	CertExpiring      = "cert-expiring"
+	CertExpired       = "cert-expired"
 	DoctorMissing     = "doctor-missing"
 	OverQuota         = "over-quota"
 	Gone              = "gone"
@@ -62,7 +63,20 @@ type Judge struct {
 	// Accepted names the releases the gate accepts, for stale-code's fix.
 	Accepted string
 
+	// Disk is the receiver's storage, for a full disk's detail and fix.
+	Disk Disk
+
 	zones map[string]*time.Location // quiet-hours time zones, loaded once
+}
+
+// Disk is what the detector knows of the receiver's storage: the settings
+// a full disk's fix names, and the free space when it can be read.
+type Disk struct {
+	MinFree   config.Size      // limits.min_free
+	Retention config.Retention // retention.max_age, retention.max_bytes
+	// Free reads the free space on the data folder's disk now; nil when
+	// it is not known (a replay judges a past the disk has moved on from).
+	Free func() (int64, error)
 }
 
 // Evaluate judges every host as of now. It reads the tracker and changes
@@ -114,6 +128,10 @@ type evaluation struct {
 	saw5xx    int
 	total5xx  int
 	mostly5xx map[string]bool // hosts whose failures a receiver fault explains
+	diskFull  int             // hosts refused 507 disk-full
+	total507  int             // their disk-full refusals
+	// certExpired are the hosts whose certificate has expired.
+	certExpired map[string]bool
 
 	isReceiverFault, isFleetSilent bool
 }
@@ -122,7 +140,7 @@ func (j *Judge) newEvaluation(t *Tracker, now time.Time) *evaluation {
 	c := j.Cfg
 	e := &evaluation{j: j, t: t, now: now,
 		silentAfter: c.SilentAfter.Duration(), window: c.Window.Duration(), fatalWin: c.FatalWindow.Duration(),
-		names: make([]string, 0, len(t.Hosts)), recent: map[string]bool{}, mostly5xx: map[string]bool{}}
+		names: make([]string, 0, len(t.Hosts)), recent: map[string]bool{}, mostly5xx: map[string]bool{}, certExpired: map[string]bool{}}
 	for n, h := range t.Hosts {
 		e.names = append(e.names, n)
 		e.lastAny = maxTime(e.lastAny, h.LastSeen)
@@ -211,7 +229,16 @@ func (e *evaluation) silentHost(name string, h *Host, heard time.Duration) {
 // expiry.
 func (e *evaluation) doctorAndCert(name string, h *Host, heard time.Duration) {
 	docs := doctorFindings(name, h, e.now)
-	if left := h.CertExpires.Sub(e.now); !h.CertExpires.IsZero() && left > 0 && left < certExpiringWithin {
+	left := h.CertExpires.Sub(e.now)
+	switch {
+	case h.CertExpires.IsZero():
+	case left <= 0:
+		// Its own symptom, not cert-expiring gone quiet: the step from
+		// one to the other is one alert (succeeds), never a resolved.
+		e.certExpired[name] = true
+		docs = append(docs, Finding{name, CertExpired, fmt.Sprintf("its certificate expired at %s (%s ago) without being renewed, so the receiver refuses its logs: run `cis490 cert-fetch` on it (it may renew within the receiver's grace after expiry), else re-enroll it with `cis490 enroll`",
+			h.CertExpires.UTC().Format(time.RFC3339), roundDur(-left))})
+	case left < certExpiringWithin:
 		docs = append(docs, Finding{name, CertExpiring, fmt.Sprintf("its certificate expires at %s (in %s) and it has not renewed it (hosts renew with a third of the life left): run `cis490 cert-fetch` on it and check cis490-cert-fetch.timer",
 			h.CertExpires.UTC().Format(time.RFC3339), roundDur(left))})
 	}
@@ -290,6 +317,10 @@ func (e *evaluation) count5xx(name string, w Minute) {
 	if w.C5 > 0 && w.C5 >= w.C4 {
 		e.mostly5xx[name] = true
 	}
+	if n := w.Reasons[wire.ReasonDiskFull]; n > 0 {
+		e.diskFull++
+		e.total507 += n
+	}
 }
 
 // failing finds a host whose every request in the fatal window failed:
@@ -328,11 +359,45 @@ func (e *evaluation) enough(part, of int) bool {
 // receiverFault finds enough active hosts seeing 5xx at once.
 func (e *evaluation) receiverFault() {
 	e.isReceiverFault = e.enough(e.saw5xx, e.active)
-	if e.isReceiverFault {
-		e.out.Found = append(e.out.Found, Finding{FleetHost, ReceiverFault, fmt.Sprintf(
-			"%d of %d hosts active in the last %s saw a 5xx (%d×5xx in all): the receiver itself is failing; check `journalctl -u cis490-receiver` and its last deploy",
-			e.saw5xx, e.active, roundDur(e.fatalWin), e.total5xx)})
+	if !e.isReceiverFault {
+		return
 	}
+	if 2*e.diskFull >= e.saw5xx {
+		// Most of the hosts that saw a 5xx were refused for a full disk:
+		// a deploy did not break it, its disk filled up.
+		e.out.Found = append(e.out.Found, Finding{FleetHost, ReceiverFault, fmt.Sprintf(
+			"disk full: %d of %d hosts active in the last %s were refused with 507 disk-full (%d in all): %s",
+			e.diskFull, e.active, roundDur(e.fatalWin), e.total507, e.j.Disk.fix())})
+		return
+	}
+	e.out.Found = append(e.out.Found, Finding{FleetHost, ReceiverFault, fmt.Sprintf(
+		"%d of %d hosts active in the last %s saw a 5xx (%d×5xx in all): the receiver itself is failing; check `journalctl -u cis490-receiver` and its last deploy",
+		e.saw5xx, e.active, roundDur(e.fatalWin), e.total5xx)})
+}
+
+// fix says why the receiver refuses writes and what to change: its free
+// space against limits.min_free, and the retention that would make room.
+func (d Disk) fix() string {
+	why := "the receiver's data disk has less free space than limits.min_free"
+	if d.MinFree > 0 {
+		why += " (" + d.MinFree.String() + ")" // as receiver.toml writes it
+	}
+	if d.Free != nil {
+		if free, err := d.Free(); err != nil {
+			why += fmt.Sprintf(" (free space unreadable: %v)", err)
+		} else {
+			why += ", " + human.Bytes(free) + " free now"
+		}
+	}
+	age, size := "unset", "unset"
+	if d.Retention.MaxAge > 0 {
+		age = roundDur(d.Retention.MaxAge.Duration())
+	}
+	if d.Retention.MaxBytes > 0 {
+		size = d.Retention.MaxBytes.String()
+	}
+	return why + ", so it stores nothing more; free space on that disk, or lower retention.max_age (now " + age +
+		") or set retention.max_bytes (now " + size + ") in receiver.toml and restart cis490-receiver so old logs make room"
 }
 
 // fleetSilent finds enough recently active hosts going silent together.
@@ -344,11 +409,31 @@ func (e *evaluation) fleetSilent() {
 		}
 	}
 	e.isFleetSilent = e.enough(silentRecent, len(e.recent))
+	if e.isFleetSilent && e.enough(e.refusedFullBefore(), len(e.recent)) {
+		// Below a quarter of min_free the receiver answers 507 without
+		// an index line: the fleet's last words were its disk filling.
+		e.out.Found = append(e.out.Found, Finding{FleetHost, FleetSilent, fmt.Sprintf(
+			"disk full: %d of %d hosts active in the %s before %s went silent together right after being refused with 507 disk-full, and nothing has arrived since %s ago (below a quarter of limits.min_free the receiver answers 507 without an index line): %s",
+			silentRecent, len(e.recent), roundDur(e.j.Cfg.FleetSilentWindow.Duration()), e.lastAny.UTC().Format(time.RFC3339), roundDur(e.now.Sub(e.lastAny)), e.j.Disk.fix())})
+		return
+	}
 	if e.isFleetSilent {
 		e.out.Found = append(e.out.Found, Finding{FleetHost, FleetSilent, fmt.Sprintf(
 			"%d of %d hosts active in the %s before %s went silent together, and nothing has arrived since %s ago: the receiver or the network is down, not the hosts; check that the receiver is running and reachable",
 			silentRecent, len(e.recent), roundDur(e.j.Cfg.FleetSilentWindow.Duration()), e.lastAny.UTC().Format(time.RFC3339), roundDur(e.now.Sub(e.lastAny)))})
 	}
+}
+
+// refusedFullBefore counts the recently active hosts refused with 507
+// disk-full in the fatal window before the fleet's latest word.
+func (e *evaluation) refusedFullBefore() int {
+	n := 0
+	for name := range e.recent {
+		if e.t.Hosts[name].Window(e.lastAny, e.fatalWin).Reasons[wire.ReasonDiskFull] > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // explained says whether a fleet-level symptom explains a host's finding.
@@ -357,9 +442,17 @@ func (e *evaluation) explained(f Finding) bool {
 	case Silent, Gone:
 		return e.isFleetSilent && e.recent[f.Host]
 	case FatalOnly:
-		return e.isReceiverFault && e.mostly5xx[f.Host]
+		return e.isReceiverFault && e.mostly5xx[f.Host] || e.certExpired[f.Host] && e.mostlyCertExpired(f.Host)
 	}
 	return false
+}
+
+// mostlyCertExpired says whether a host's failures in the fatal window are
+// mostly refusals of its expired certificate: cert-expired already says
+// so, with the date and the fix.
+func (e *evaluation) mostlyCertExpired(name string) bool {
+	r, _ := dominant(e.t.Hosts[name].Window(e.now, e.fatalWin).Reasons)
+	return r == wire.ReasonCertExpired
 }
 
 // settle files the per-host findings: held when a fleet-level symptom

@@ -16,8 +16,10 @@ import (
 type Host struct {
 	LastSeen time.Time `json:"last_seen"`
 	LastOK   time.Time `json:"last_ok,omitzero"`
-	// Off is "shutdown" or "sleep" when that was the host's last word.
-	Off string `json:"off,omitempty"`
+	// Off is "shutdown" or "sleep" when that was the host's last word;
+	// OffAt is when it said so.
+	Off   string    `json:"off,omitempty"`
+	OffAt time.Time `json:"off_at,omitzero"`
 	// Commit is the stamp of its latest request that carried one;
 	// Unstamped whether its latest log PUT carried none.
 	Commit    string    `json:"commit,omitempty"`
@@ -149,6 +151,12 @@ type Outage struct {
 	To   time.Time `json:"to"`
 }
 
+// offTrailing is how long after a sleep or shutdown beacon a request
+// other than a heartbeat is the shipper's last batch, not the host awake
+// again: the sleep hook and the shipper race, and the batch in flight
+// when the hook fires often lands just after the beacon.
+const offTrailing = time.Minute
+
 // outageMin is the shortest stretch without any index line that counts as
 // an outage: a fleet of a few hosts heartbeating every 5 minutes is never
 // this quiet.
@@ -275,16 +283,19 @@ func (t *Tracker) Observe(r *index.Line) {
 	}
 	latest := !r.TS.Before(h.LastSeen)
 	if latest {
-		if h.Off == "shutdown" {
+		trailing := h.trailing(r)
+		if h.Off == "shutdown" && !trailing {
 			h.BootAt = r.TS
 		}
 		if day := r.TS.Unix() / 86400; day != h.LastDay {
 			h.LastDay, h.Days = day, h.Days+1
 		}
 		h.LastSeen = r.TS
-		h.Off = ""
+		if !trailing {
+			h.Off, h.OffAt = "", time.Time{}
+		}
 		if r.Endpoint == "heartbeat" && r.Status < 400 && (r.State == "shutdown" || r.State == "sleep") {
-			h.Off = r.State
+			h.Off, h.OffAt = r.State, r.TS
 		}
 	}
 	ok := r.Status >= 200 && r.Status < 400
@@ -358,6 +369,14 @@ func (t *Tracker) Observe(r *index.Line) {
 			m.Reasons[r.Reason] += n
 		}
 	}
+}
+
+// trailing says whether r is the shipper's last batch after the host said
+// it was going to sleep or shut down (within offTrailing of the beacon),
+// which leaves the host off. A heartbeat, or any request later than
+// that, says the host is awake again.
+func (h *Host) trailing(r *index.Line) bool {
+	return h.Off != "" && r.Endpoint != "heartbeat" && r.TS.Sub(h.OffAt) <= offTrailing
 }
 
 // instance notes an installation's request: when it was last seen, and a
