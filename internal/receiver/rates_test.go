@@ -14,7 +14,9 @@ import (
 // refusals cost one index line each minute after the first, and other
 // hosts are not slowed.
 func TestHostRate(t *testing.T) {
-	f := newFixture(t, fixtureOpts{server: Options{HostRate: 0.1, HostBurst: 5}})
+	// A clock held inside one minute: the refusals must not straddle two.
+	at := time.Now().Truncate(time.Minute).Add(time.Minute + 5*time.Second)
+	f := newFixture(t, fixtureOpts{server: Options{HostRate: 0.1, HostBurst: 5, Now: func() time.Time { return at }}})
 	f.srv.rates.holdMost = 50 * time.Millisecond
 	lab1, lab2 := f.host("lab-1"), f.host("lab-2")
 	beat := func(c cred, host string) reply {
@@ -43,7 +45,7 @@ func TestHostRate(t *testing.T) {
 	if len(lines) != 2 || lines[0].Reason != "rate" || lines[1].Host != "lab-2" {
 		t.Fatalf("index lines for 20 refusals in a minute and lab-2's heartbeat: %+v; want one rate line, then lab-2's", lines)
 	}
-	f.srv.writeRefusals(time.Now().Add(2*time.Minute), false)
+	f.srv.writeRefusals(at.Add(2*time.Minute), false)
 	lines = f.indexLines()
 	if last := lines[len(lines)-1]; last.Reason != "rate" || last.Count != 19 || last.CertHost != "lab-1" {
 		t.Fatalf("the minute's summary line %+v; want 19 rate refusals of lab-1", last)
