@@ -47,7 +47,7 @@ func TestFleetHealthExitStatus(t *testing.T) {
 		}
 	}
 	alerts, _ := os.ReadFile(filepath.Join(data, "alerts.jsonl"))
-	if want := `{"ts":"2026-11-26T10:00:00.000Z","host":"lab-1","symptom":"silent","detail":"quiet for 1h, last seen 2026-11-26T09:00:00Z","bucket":"2026-11-26T10"}`; strings.TrimSpace(string(alerts)) != want {
+	if want := `{"ts":"2026-11-26T10:00:00.000Z","host":"lab-1","symptom":"silent","detail":"quiet for 1h, last seen 2026-11-26T09:00:00Z; its last request, at 09:00Z, was a log PUT answered 201: check its power and network, then run ` + "`cis490 doctor`" + ` on it and read ` + "`journalctl -u cis490-shipper`" + ` there","bucket":"2026-11-26T10"}`; strings.TrimSpace(string(alerts)) != want {
 		t.Fatalf("alerts.jsonl:\n%s\nwant\n%s", alerts, want)
 	}
 	os.Rename(filepath.Join(data, "index"), filepath.Join(data, "index.moved"))

@@ -457,6 +457,18 @@ func TestUnreadableIndex(t *testing.T) {
 // lines) still decodes to the same checkpoint, so data folders in the
 // field resume where they stopped rather than rebuilding.
 func TestStateFromBeforeTheMove(t *testing.T) {
+	st := stateV1(t)
+	got, _ := json.Marshal(st.Checkpoint)
+	want := `{"file":"2026-11-26.jsonl","offset":825,"seq":3,"ts":"2026-11-26T09:59:00Z","tail":[{"end":275,"hash":8236180370328583617},{"end":550,"hash":8443566324263412529},{"end":825,"hash":5486853859036801689}]}`
+	if string(got) != want {
+		t.Fatalf("checkpoint %s\nwant %s", got, want)
+	}
+}
+
+// stateV1 decodes testdata/state-v1.gob, a state file from an early
+// release: what a data folder in the field may still hold.
+func stateV1(t *testing.T) State {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "state-v1.gob"))
 	if err != nil {
 		t.Fatal(err)
@@ -465,9 +477,5 @@ func TestStateFromBeforeTheMove(t *testing.T) {
 	if err := decodeState(b, &st); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := json.Marshal(st.Checkpoint)
-	want := `{"file":"2026-11-26.jsonl","offset":825,"seq":3,"ts":"2026-11-26T09:59:00Z","tail":[{"end":275,"hash":8236180370328583617},{"end":550,"hash":8443566324263412529},{"end":825,"hash":5486853859036801689}]}`
-	if string(got) != want {
-		t.Fatalf("checkpoint %s\nwant %s", got, want)
-	}
+	return st
 }

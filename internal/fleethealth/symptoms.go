@@ -132,6 +132,9 @@ type evaluation struct {
 	total507  int             // their disk-full refusals
 	// certExpired are the hosts whose certificate has expired.
 	certExpired map[string]bool
+	// quiet are the hosts quiet now without having said so, by last
+	// word: a silence names those that went quiet with it.
+	quiet []quietHost
 
 	isReceiverFault, isFleetSilent bool
 }
@@ -148,6 +151,7 @@ func (j *Judge) newEvaluation(t *Tracker, now time.Time) *evaluation {
 	sort.Strings(e.names)
 	e.ref = minTime(now, e.lastAny)
 	e.outages = t.outagesUntil(now)
+	e.quiet = quietHosts(t, now, e.silentAfter)
 	return e
 }
 
@@ -201,7 +205,10 @@ func (e *evaluation) goneHost(name string, h *Host, heard time.Duration) bool {
 	}
 	detail := fmt.Sprintf("not seen since %s (%s ago)", h.LastSeen.UTC().Format(time.RFC3339), roundDur(e.now.Sub(h.LastSeen)))
 	if h.Off != "" {
-		detail += fmt.Sprintf("; its last word was %s", h.Off)
+		// It said it was going; nothing failed that the index saw.
+		detail += fmt.Sprintf("; its last word was %s: power it on, or retire it (it is forgotten until seen again)", h.Off)
+	} else {
+		detail += "; " + e.lastWord(name, h)
 	}
 	e.gone = append(e.gone, Finding{name, Gone, detail})
 	return true
@@ -217,7 +224,7 @@ func (e *evaluation) silentHost(name string, h *Host, heard time.Duration) {
 	if end, ok := e.j.quietEnd(name, e.now); ok && end.After(since) {
 		since = end // the grace restarts when quiet hours end
 	}
-	f := Finding{name, Silent, fmt.Sprintf("quiet for %s, last seen %s", roundDur(e.now.Sub(h.LastSeen)), h.LastSeen.UTC().Format(time.RFC3339))}
+	f := Finding{name, Silent, fmt.Sprintf("quiet for %s, last seen %s; %s", roundDur(e.now.Sub(h.LastSeen)), h.LastSeen.UTC().Format(time.RFC3339), e.lastWord(name, h))}
 	if e.j.quietNow(name, e.now) || heardFor(since, e.now, e.outages) <= e.silentAfter {
 		e.out.Held = append(e.out.Held, f) // expected to be quiet now
 	} else {

@@ -52,6 +52,24 @@ type Host struct {
 	// is accepted: a host over quota honours Retry-After and goes quiet
 	// on logs, so nothing else about it looks wrong.
 	OverQuota *QuotaSeen `json:"over_quota,omitempty"`
+	// LastReq is its latest request and the receiver's answer, and
+	// Beat/BeatAt its latest accepted heartbeat's state: when a host goes
+	// quiet they are what it last said, often the cause (a 401 it gave up
+	// on, a heartbeat that stopped before the logs did). Both are absent
+	// from state written before they existed, and then filled by the next
+	// request.
+	LastReq *RequestSeen `json:"last_request,omitempty"`
+	Beat    string       `json:"beat,omitempty"`
+	BeatAt  time.Time    `json:"beat_at,omitzero"`
+}
+
+// RequestSeen is one request as a silence names it.
+type RequestSeen struct {
+	At       time.Time `json:"at"`
+	Method   string    `json:"method,omitempty"`
+	Endpoint string    `json:"endpoint,omitempty"`
+	Status   int       `json:"status"`
+	Reason   string    `json:"reason,omitempty"`
 }
 
 // QuotaSeen is what the detector keeps of a host's quota refusals since
@@ -296,6 +314,13 @@ func (t *Tracker) Observe(r *index.Line) {
 		}
 		if r.Endpoint == "heartbeat" && r.Status < 400 && (r.State == "shutdown" || r.State == "sleep") {
 			h.Off, h.OffAt = r.State, r.TS
+		}
+		if h.LastReq == nil { // one per host, overwritten: Observe runs per line
+			h.LastReq = &RequestSeen{}
+		}
+		*h.LastReq = RequestSeen{At: r.TS, Method: r.Method, Endpoint: r.Endpoint, Status: r.Status, Reason: r.Reason}
+		if r.Endpoint == "heartbeat" && r.Status < 400 {
+			h.Beat, h.BeatAt = r.State, r.TS
 		}
 	}
 	ok := r.Status >= 200 && r.Status < 400
