@@ -34,7 +34,15 @@ func (s *Server) authenticate(r *http.Request, now time.Time, rec *reqState) (pr
 		}
 	}
 	if ae == nil && p.kind == pki.KindHost {
-		s.retireEarlier(r, p.name, now)
+		// A connection's certificate cannot change: its first request
+		// settles whether it retires earlier ones, and later requests on
+		// it take no lock for that.
+		cache, _ := r.Context().Value(connKey{}).(*connVerdict)
+		if cache == nil || !cache.retired.Load() {
+			if s.retireEarlier(r, p.name, now) && cache != nil {
+				cache.retired.Store(true)
+			}
+		}
 	}
 	return p, ae
 }
@@ -122,8 +130,9 @@ type connKey struct{}
 // per connection, not once per request. It is re-checked once the
 // certificate's validity window has passed.
 type connVerdict struct {
-	v    atomic.Pointer[pki.Verdict]
-	conn *gatedConn // counted against the connection limits; nil if not
+	v       atomic.Pointer[pki.Verdict]
+	conn    *gatedConn  // counted against the connection limits; nil if not
+	retired atomic.Bool // retireEarlier has settled this connection's certificate
 }
 
 // withConnCache is the http.Server's ConnContext.

@@ -52,18 +52,19 @@ func (s *Server) renewed(host string, next trust.Renewal, now time.Time) {
 const retireWait = 2 * time.Second
 
 // retireEarlier revokes host's certificates from before the renewed one r
-// was authenticated with, if that is its first use.
-func (s *Server) retireEarlier(r *http.Request, host string, now time.Time) {
+// was authenticated with, if that is its first use. It reports whether
+// that is settled for r's certificate (false: retry on a later request).
+func (s *Server) retireEarlier(r *http.Request, host string, now time.Time) bool {
 	e := s.opt.Enroll
 	if e == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return
+		return true
 	}
 	serial := pki.Serial(r.TLS.PeerCertificates[0])
 	e.retire.mu.Lock()
 	if err := e.retire.load(e, s.verifier.RevokedSerial, now); err != nil {
 		e.retire.mu.Unlock()
 		s.log.Warn("read the renewals to retire", "err", err)
-		return
+		return false
 	}
 	due, ok := e.retire.byHost[host]
 	if ok && due.Next == serial {
@@ -71,7 +72,7 @@ func (s *Server) retireEarlier(r *http.Request, host string, now time.Time) {
 	}
 	e.retire.mu.Unlock()
 	if !ok || due.Next != serial {
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), retireWait)
 	defer cancel()
@@ -82,7 +83,8 @@ func (s *Server) retireEarlier(r *http.Request, host string, now time.Time) {
 			e.retire.byHost[host] = due
 		}
 		e.retire.mu.Unlock()
-		return
+		return false
 	}
 	s.log.Info("the renewed certificate is in use: the earlier ones are revoked", "host", host, "serial", serial, "revoked", len(due.Earlier))
+	return true
 }
