@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cis490/cis490/internal/hosthealth"
 	"github.com/cis490/cis490/internal/human"
@@ -45,26 +44,16 @@ func doctorSeen(snaps hosthealth.Store, e hosthealth.Entry) *DoctorSeen {
 	}
 	for _, c := range rep.Failing() {
 		if len(d.Failing) < 16 {
-			d.Failing = append(d.Failing, human.Visible(clipName(c.Name)))
+			d.Failing = append(d.Failing, human.Visible(human.Clip(c.Name, maxDoctorText)))
 		}
 	}
 	// The summary is the host's own text, shown by status and the dashboard.
-	d.OK, d.Summary = rep.OK, human.Visible(clipName(rep.Summary))
+	d.OK, d.Summary = rep.OK, human.Visible(human.Clip(rep.Summary, maxDoctorText))
 	return d
 }
 
-// clipName cuts s to at most 200 bytes, at the start of a rune: a rune
-// cut in half would show as \xNN.
-func clipName(s string) string {
-	if len(s) <= 200 {
-		return s
-	}
-	i := 200
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i]
-}
+// maxDoctorText bounds a check's name or a summary a host reported.
+const maxDoctorText = 200
 
 // doctorFindings judges a host's doctor reports: failing (its latest has a
 // fail) or missing (it has been up long enough that its timer must have

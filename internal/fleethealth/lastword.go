@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cis490/cis490/internal/human"
 )
@@ -180,12 +179,8 @@ func doctorWord(d *DoctorSeen, e *evaluation) string {
 
 // clip cuts s to at most n bytes, at the start of a rune, marking the cut.
 func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if c := human.Clip(s, n); c != s {
+		return c + "…"
 	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
+	return s
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Bytes is n in the largest binary unit it fills: "1.5 GiB", "12 bytes".
@@ -75,4 +76,16 @@ func A(word string) string {
 		return "an " + word
 	}
 	return "a " + word
+}
+
+// Clip cuts s to at most n bytes, at the start of a rune: a rune cut in
+// half would show as \xNN.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -50,3 +50,22 @@ func TestA(t *testing.T) {
 		}
 	}
 }
+
+func TestClip(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly", 7, "exactly"},
+		{"abcdef", 3, "abc"},
+		{"aé", 2, "a"}, // é is two bytes: never half of it
+		{"日本", 4, "日"},
+		{"日本", 2, ""},
+	} {
+		if got := Clip(c.in, c.n); got != c.want {
+			t.Errorf("Clip(%q, %d) = %q; want %q", c.in, c.n, got, c.want)
+		}
+	}
+}

@@ -2,7 +2,8 @@ package index
 
 import (
 	"net/http"
-	"unicode/utf8"
+
+	"github.com/cis490/cis490/internal/human"
 )
 
 // Every field of a line is bounded before it is written, whatever a caller
@@ -41,17 +42,6 @@ func (l *Line) bound() {
 		{&l.Quota, fieldMax.short},
 		{&l.Stream, fieldMax.token}, {&l.Instance, fieldMax.token}, {&l.Remote, fieldMax.remote},
 	} {
-		*f.s = clip(*f.s, f.max)
+		*f.s = human.Clip(*f.s, f.max)
 	}
-}
-
-// clip cuts s to at most n bytes, at a character boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
