@@ -84,7 +84,7 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 	// and no CSR parsed.
 	now := s.opt.Now()
 	if err := s.tokens.CheckJoin(tok, now); err != nil {
-		return nil, cmp.Or(joinRefused(err), &apiError{status: http.StatusUnauthorized, reason: wire.ReasonJoinToken, msg: token.ErrJoinUnknown.Error()})
+		return nil, s.joinError("", err)
 	}
 	body, aerr := s.readSmallBody(r, rec, "an enroll request is a small JSON object {\"host\", \"csr\"} sent at once")
 	if aerr != nil {
@@ -125,10 +125,7 @@ func (s *Server) enroll(r *http.Request, rec *reqState) (*response, *apiError) {
 		rec.line.Host = host // the token was good: the request is about host
 	}
 	if err != nil {
-		if ae := joinRefused(err); ae != nil {
-			return nil, ae
-		}
-		return nil, s.enrollFailed(host, err)
+		return nil, s.joinError(host, err)
 	}
 	s.log.Info("host enrolled", "host", host, "serial", serial, "not_after", g.Cert.NotAfter)
 	return jsonResponse(http.StatusCreated, wire.Enrolled{Host: host, Cert: string(certPEM), CA: string(e.CA.CertPEM()),
@@ -153,6 +150,15 @@ func (s *Server) readSmallBody(r *http.Request, rec *reqState, what string) ([]b
 		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: wire.ReasonTooLarge, msg: what, close: true}
 	}
 	return body, nil
+}
+
+// joinError answers a join token's check that failed with err: the
+// refusal it names, or 503 when the tokens could not be read at all.
+func (s *Server) joinError(host string, err error) *apiError {
+	if ae := joinRefused(err); ae != nil {
+		return ae
+	}
+	return s.enrollFailed(host, err)
 }
 
 // joinRefused is the answer to a join token refused for err, or nil when
