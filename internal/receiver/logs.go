@@ -12,6 +12,7 @@ import (
 
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/groupsync"
+	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/wire"
@@ -145,7 +146,7 @@ func parseOffset(q map[string][]string) (int64, *apiError) {
 	n, err := strconv.ParseInt(v[0], 10, 64)
 	if err != nil || n < 0 || v[0][0] == '+' {
 		return 0, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadOffset,
-			msg: fmt.Sprintf("offset %q is not a non-negative whole number of bytes", clip(v[0], 40))}
+			msg: fmt.Sprintf("offset %q is not a non-negative whole number of bytes", human.Clip(v[0], 40))}
 	}
 	return n, nil
 }
@@ -165,7 +166,7 @@ func parseGen(h http.Header) (store.Gen, *apiError) {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadGeneration,
-				msg: fmt.Sprintf("X-Cis490-Generation-Start %q is not a non-negative byte offset", clip(v, 40))}
+				msg: fmt.Sprintf("X-Cis490-Generation-Start %q is not a non-negative byte offset", human.Clip(v, 40))}
 		}
 		start = n
 	}
@@ -218,7 +219,7 @@ func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *a
 	if v := q.Get(wire.QueryLimit); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadLimit, msg: fmt.Sprintf("limit %q is not a non-negative whole number of bytes", clip(v, 40))}
+			return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadLimit, msg: fmt.Sprintf("limit %q is not a non-negative whole number of bytes", human.Clip(v, 40))}
 		}
 		limit = min(n, 8<<20)
 	}
@@ -245,7 +246,7 @@ func parseSince(v string, now time.Time) (time.Time, *apiError) {
 		return t, nil
 	}
 	return time.Time{}, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadSince,
-		msg: fmt.Sprintf("since %q is neither a duration like 2h nor a time like 2026-11-27T08:00:00Z", clip(v, 40))}
+		msg: fmt.Sprintf("since %q is neither a duration like 2h nor a time like 2026-11-27T08:00:00Z", human.Clip(v, 40))}
 }
 
 func streamHeaders(info store.Info) map[string]string {
@@ -276,7 +277,7 @@ func (s *Server) putHeartbeat(r *http.Request, rt route, p principal, rec *reqSt
 		}
 	}
 	if !wire.ValidState(state) {
-		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadState, msg: fmt.Sprintf("heartbeat state %q is not one of up, shutdown, sleep", clip(state, 20))}
+		return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadState, msg: fmt.Sprintf("heartbeat state %q is not one of up, shutdown, sleep", human.Clip(state, 20))}
 	}
 	rec.line.State = state
 	return jsonResponse(http.StatusOK, wire.Heartbeat{State: state}), nil

@@ -21,6 +21,7 @@ import (
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/hosthealth"
+	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/metrics"
 	"github.com/cis490/cis490/internal/pki"
@@ -195,8 +196,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := s.opt.Now()
 	rec := &reqState{w: w, start: now, line: index.Line{
 		Method:   r.Method,
-		Commit:   clip(r.Header.Get(wire.HeaderCommit), 64),
-		Instance: clip(r.Header.Get(wire.HeaderInstance), 128),
+		Commit:   human.Clip(r.Header.Get(wire.HeaderCommit), 64),
+		Instance: human.Clip(r.Header.Get(wire.HeaderInstance), 128),
 		Remote:   r.RemoteAddr,
 	}}
 	resp := s.serveV1(r, now, rec)
@@ -370,13 +371,6 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	jsonResponse(http.StatusOK, map[string]any{"ok": true}).write(w, r.Method == http.MethodHead)
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // TLSConfig is the receiver's TLS: it requests a client certificate but lets
