@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,15 @@ func (f *fixture) add(lines ...index.Line) {
 		}
 		f.appendRaw(index.FileName(l.TS), append(b, '\n'))
 	}
+}
+
+// addInOrder adds lines in the order of their stamps, as a receiver
+// serving several hosts at once writes them: a replay stops at the first
+// line stamped after its instant.
+func (f *fixture) addInOrder(lines ...index.Line) {
+	f.t.Helper()
+	slices.SortStableFunc(lines, func(a, b index.Line) int { return a.TS.Compare(b.TS) })
+	f.add(lines...)
 }
 
 func (f *fixture) appendRaw(file string, b []byte) {

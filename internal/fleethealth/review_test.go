@@ -119,9 +119,11 @@ func TestReceiverDownLong(t *testing.T) {
 	}
 	// It comes back: fleet-silent is resolved.
 	back := t0.Add(30*time.Hour + time.Minute)
+	var lines []index.Line
 	for i := range 10 {
-		f.add(healthy(fmt.Sprintf("lab-%d", i), back, back.Add(20*time.Minute))...)
+		lines = append(lines, healthy(fmt.Sprintf("lab-%d", i), back, back.Add(20*time.Minute))...)
 	}
+	f.addInOrder(lines...)
 	all = runAll(f, back.Add(5*time.Minute), back.Add(15*time.Minute), 5*time.Minute)
 	if got := summary(all); len(got) != 1 || !strings.HasSuffix(got[0], "* resolved fleet-silent") {
 		t.Fatalf("after the receiver came back: %v", got)

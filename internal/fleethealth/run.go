@@ -231,6 +231,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	judge := &Judge{Cfg: cfg, Accepted: o.Accepted, Disk: disk}
 	j := judge.Evaluate(tr, o.Now)
 	alerts, verdicts := step(st.Tracks, j, o.Now, cfg.ConfirmRuns)
+	tr.Fleet.Silence = j.Group
 	for _, g := range j.Gone {
 		delete(tr.Hosts, g.Host) // reported once; seen again, it starts afresh
 	}

@@ -55,6 +55,9 @@ type Judgement struct {
 	Held []Finding
 	// Gone are the hosts that have just left the window.
 	Gone []Finding
+	// Group is the silence fleet-silent holds for now, nil when none: the
+	// next run judges the same hosts.
+	Group *SilentGroup
 }
 
 // Judge holds what symptoms are judged by.
@@ -136,7 +139,10 @@ type evaluation struct {
 	// word: a silence names those that went quiet with it.
 	quiet []quietHost
 
-	isReceiverFault, isFleetSilent bool
+	// group is the hosts fleet-silent holds for, nil when it does not.
+	group *SilentGroup
+
+	isReceiverFault bool
 }
 
 func (j *Judge) newEvaluation(t *Tracker, now time.Time) *evaluation {
@@ -407,47 +413,11 @@ func (d Disk) fix() string {
 		") or set retention.max_bytes (now " + size + ") in receiver.toml and restart cis490-receiver so old logs make room"
 }
 
-// fleetSilent finds enough recently active hosts going silent together.
-func (e *evaluation) fleetSilent() {
-	silentRecent := 0
-	for _, n := range e.silent {
-		if e.recent[n] {
-			silentRecent++
-		}
-	}
-	e.isFleetSilent = e.enough(silentRecent, len(e.recent))
-	if e.isFleetSilent && e.enough(e.refusedFullBefore(), len(e.recent)) {
-		// Below a quarter of min_free the receiver answers 507 without
-		// an index line: the fleet's last words were its disk filling.
-		e.out.Found = append(e.out.Found, Finding{FleetHost, FleetSilent, fmt.Sprintf(
-			"disk full: %d of %d hosts active in the %s before %s went silent together right after being refused with 507 disk-full, and nothing has arrived since %s ago (below a quarter of limits.min_free the receiver answers 507 without an index line): %s",
-			silentRecent, len(e.recent), roundDur(e.j.Cfg.FleetSilentWindow.Duration()), e.lastAny.UTC().Format(time.RFC3339), roundDur(e.now.Sub(e.lastAny)), e.j.Disk.fix())})
-		return
-	}
-	if e.isFleetSilent {
-		e.out.Found = append(e.out.Found, Finding{FleetHost, FleetSilent, fmt.Sprintf(
-			"%d of %d hosts active in the %s before %s went silent together, and nothing has arrived since %s ago: the receiver or the network is down, not the hosts; check that the receiver is running and reachable",
-			silentRecent, len(e.recent), roundDur(e.j.Cfg.FleetSilentWindow.Duration()), e.lastAny.UTC().Format(time.RFC3339), roundDur(e.now.Sub(e.lastAny)))})
-	}
-}
-
-// refusedFullBefore counts the recently active hosts refused with 507
-// disk-full in the fatal window before the fleet's latest word.
-func (e *evaluation) refusedFullBefore() int {
-	n := 0
-	for name := range e.recent {
-		if e.t.Hosts[name].Window(e.lastAny, e.fatalWin).Reasons[wire.ReasonDiskFull] > 0 {
-			n++
-		}
-	}
-	return n
-}
-
 // explained says whether a fleet-level symptom explains a host's finding.
 func (e *evaluation) explained(f Finding) bool {
 	switch f.Symptom {
 	case Silent, Gone:
-		return e.isFleetSilent && e.recent[f.Host]
+		return e.group != nil && e.group.has(f.Host)
 	case FatalOnly:
 		return e.isReceiverFault && e.mostly5xx[f.Host] || e.certExpired[f.Host] && e.mostlyCertExpired(f.Host)
 	}

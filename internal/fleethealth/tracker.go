@@ -161,6 +161,9 @@ type Fleet struct {
 	// though a fleet had been active: time in them is not a host's
 	// silence (they were not heard because the receiver was not there).
 	Outages []Outage `json:"outages,omitempty"`
+	// Silence is the group of hosts fleet-silent holds for, measured
+	// when it began; nil when it does not hold.
+	Silence *SilentGroup `json:"silence,omitempty"`
 }
 
 // Outage is a stretch in which the index heard from no one.
