@@ -141,6 +141,8 @@ type evaluation struct {
 
 	// group is the hosts fleet-silent holds for, nil when it does not.
 	group *SilentGroup
+	// overload is the receiver turning the fleet away, nil when it is not.
+	overload *overload
 
 	isReceiverFault bool
 }
@@ -369,10 +371,14 @@ func (e *evaluation) enough(part, of int) bool {
 	return of >= c.FleetMin && float64(part) >= c.FleetShare*float64(of)-1e-9
 }
 
-// receiverFault finds enough active hosts seeing 5xx at once.
+// receiverFault finds enough active hosts seeing 5xx at once, or the
+// receiver turning most of them away as overloaded for two runs.
 func (e *evaluation) receiverFault() {
 	e.isReceiverFault = e.enough(e.saw5xx, e.active)
 	if !e.isReceiverFault {
+		if e.overload = e.overloaded(); e.overload != nil {
+			e.out.Found = append(e.out.Found, Finding{FleetHost, ReceiverFault, e.overload.detail(e)})
+		}
 		return
 	}
 	if 2*e.diskFull >= e.saw5xx {
@@ -419,17 +425,18 @@ func (e *evaluation) explained(f Finding) bool {
 	case Silent, Gone:
 		return e.group != nil && e.group.has(f.Host)
 	case FatalOnly:
-		return e.isReceiverFault && e.mostly5xx[f.Host] || e.certExpired[f.Host] && e.mostlyCertExpired(f.Host)
+		return e.isReceiverFault && e.mostly5xx[f.Host] || e.certExpired[f.Host] && e.mostly(f.Host, wire.ReasonCertExpired) ||
+			e.overload != nil && e.mostly(f.Host, wire.ReasonOverloaded)
 	}
 	return false
 }
 
-// mostlyCertExpired says whether a host's failures in the fatal window are
-// mostly refusals of its expired certificate: cert-expired already says
-// so, with the date and the fix.
-func (e *evaluation) mostlyCertExpired(name string) bool {
+// mostly says whether a host's failures in the fatal window are mostly
+// for reason: an expired certificate (cert-expired already says so, with
+// the date and the fix) or the receiver overloaded (its own alert).
+func (e *evaluation) mostly(name, reason string) bool {
 	r, _ := dominant(e.t.Hosts[name].Window(e.now, e.fatalWin).Reasons)
-	return r == wire.ReasonCertExpired
+	return r == reason
 }
 
 // settle files the per-host findings: held when a fleet-level symptom

@@ -164,6 +164,17 @@ type Fleet struct {
 	// Silence is the group of hosts fleet-silent holds for, measured
 	// when it began; nil when it does not hold.
 	Silence *SilentGroup `json:"silence,omitempty"`
+	// Inflight is the latest log PUT refused 503 overloaded because the
+	// receiver's memory for request bodies was full: the limit an
+	// overload alert names.
+	Inflight *LimitSeen `json:"inflight,omitempty"`
+}
+
+// LimitSeen is a limit as a refusal's index line gave it.
+type LimitSeen struct {
+	At    time.Time `json:"at"`
+	Used  int64     `json:"used"`
+	Limit int64     `json:"limit"`
 }
 
 // Outage is a stretch in which the index heard from no one.
@@ -377,6 +388,9 @@ func (t *Tracker) Observe(r *index.Line) {
 		case ok:
 			h.OverQuota = nil
 		}
+	}
+	if r.Reason == wire.ReasonOverloaded && r.Quota == wire.LimitInflight && (t.Fleet.Inflight == nil || !r.TS.Before(t.Fleet.Inflight.At)) {
+		t.Fleet.Inflight = &LimitSeen{At: r.TS, Used: r.QuotaUsed, Limit: r.QuotaLimit}
 	}
 	switch {
 	case ok:

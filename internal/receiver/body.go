@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -79,19 +80,20 @@ type bodyReader struct {
 	buf      []byte
 }
 
-// grow charges n more bytes to both budgets, waiting up to 2 s.
-func (b *bodyReader) grow(n int64) bool {
+// grow charges n more bytes to both budgets, waiting up to 2 s. It
+// returns the limit that refused, nil when both took the bytes.
+func (b *bodyReader) grow(n int64) *store.QuotaError {
 	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
 	defer cancel()
 	if !b.host.acquire(ctx, n) {
-		return false
+		return &store.QuotaError{Kind: wire.LimitHostInflight, Used: b.host.used(), Limit: b.host.size}
 	}
 	if !b.s.inflight.acquire(ctx, n) {
 		b.host.release(n)
-		return false
+		return &store.QuotaError{Kind: wire.LimitInflight, Used: b.s.inflight.used(), Limit: b.s.inflight.size}
 	}
 	b.reserved += n
-	return true
+	return nil
 }
 
 func (b *bodyReader) release() {
@@ -110,17 +112,21 @@ func (s *Server) readBody(r *http.Request, w http.ResponseWriter, host string) (
 	if r.ContentLength > s.opt.MaxBody {
 		return nil, nil, tooLarge
 	}
-	busy := &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonOverloaded,
-		msg: "the receiver is busy; retry after the delay in Retry-After", retryAfter: 2}
+	// busy names the limit in the index line: the detector tells a
+	// receiver short of memory for everyone from one greedy host.
+	busy := func(q *store.QuotaError) *apiError {
+		return &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonOverloaded,
+			msg: "the receiver is busy; retry after the delay in Retry-After", retryAfter: 2, quota: q}
+	}
 	b := &bodyReader{ctx: r.Context(), s: s, host: s.hostBudgets.get(host), hostName: host}
 	// The largest a body may be: its length, or the limit when chunked.
 	limit, first := s.opt.MaxBody, int64(64<<10)
 	if r.ContentLength >= 0 {
 		limit, first = r.ContentLength, firstReserve
 	}
-	if !b.grow(min(limit, first)) {
+	if q := b.grow(min(limit, first)); q != nil {
 		b.release()
-		return nil, nil, busy
+		return nil, nil, busy(q)
 	}
 	b.buf = s.bodies.get(int(b.reserved) + 1)                       // room to see EOF without growing
 	pace := newPace(w, s.opt.MinBodyRate, s.paceWindow, time.Now()) // a network deadline: the real clock
@@ -132,9 +138,9 @@ func (s *Server) readBody(r *http.Request, w http.ResponseWriter, host string) (
 				return nil, nil, tooLarge
 			}
 			// Out of room: charge more and take a buffer twice the size.
-			if !b.grow(max(min(b.reserved, limit-b.reserved), 1)) {
+			if q := b.grow(max(min(b.reserved, limit-b.reserved), 1)); q != nil {
 				b.release()
-				return nil, nil, busy
+				return nil, nil, busy(q)
 			}
 			nb := s.bodies.get(int(b.reserved) + 1)
 			nb = append(nb, b.buf...)

@@ -9,11 +9,19 @@ import (
 // burst of large uploads answers 503 instead of exhausting a small receiver.
 type budget struct {
 	mu    sync.Mutex
+	size  int64
 	free  int64
 	freed chan struct{} // closed and replaced on every release
 }
 
-func newBudget(n int64) *budget { return &budget{free: n, freed: make(chan struct{})} }
+func newBudget(n int64) *budget { return &budget{size: n, free: n, freed: make(chan struct{})} }
+
+// used is how much of it is held now, for a refusal's index line.
+func (b *budget) used() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.size - b.free
+}
 
 func (b *budget) acquire(ctx context.Context, n int64) bool {
 	for {

@@ -274,6 +274,12 @@ func TestDiskFullAndOverload(t *testing.T) {
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 		t.Fatalf("overloaded put = %d %v %s; want 503 with Retry-After", r.status, r.header, r.body)
 	}
+	// Its index line names the limit that refused it and how full it
+	// was: the detector's overload alert quotes them.
+	lines := f.indexLines()
+	if l := lines[len(lines)-1]; l.Reason != wire.ReasonOverloaded || l.Quota != wire.LimitHostInflight || l.QuotaLimit != 1024 || l.QuotaUsed != 1024 {
+		t.Errorf("overloaded put's index line: reason %q quota %q used %d limit %d; want overloaded host-inflight 1024 of 1024", l.Reason, l.Quota, l.QuotaUsed, l.QuotaLimit)
+	}
 }
 
 // TestIndexReserve: appends stop at min_free, but their 507s are still

@@ -23,7 +23,7 @@ type apiError struct {
 	accepted   []wire.Release    // 426: the releases accepted, in the body
 	retryAfter int               // seconds, 0 for none
 	close      bool              // the connection is not kept (its body was cut)
-	quota      *store.QuotaError // 429 for a quota: its numbers go in the index line
+	quota      *store.QuotaError // 429 for a quota, 503 for a limit: its numbers go in the index line
 }
 
 func (e *apiError) Error() string { return e.msg }

@@ -70,3 +70,12 @@ const (
 	ReasonFleetView  = "fleet-view"
 	ReasonPanic      = "panic"
 )
+
+// The limits a 503 overloaded names in its index line's "quota" key, with
+// quota_used and quota_limit in bytes: the receiver's memory for request
+// bodies (limits.max_inflight), or one host's share of it
+// (limits.max_inflight_per_host).
+const (
+	LimitInflight     = "inflight"
+	LimitHostInflight = "host-inflight"
+)
