@@ -9,6 +9,7 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // diskFull is the storage a full-disk test's receiver has.
@@ -131,4 +132,28 @@ func TestCertExpiringThenExpired(t *testing.T) {
 		all = append(all, got...)
 	}
 	wantAlerts(t, "an hour", all, "lab-1 cert-expiring", "lab-1 cert-expired")
+}
+
+// TestFixesDiffer: every refusal a host's log PUTs can meet names a fix,
+// and no two reasons share one: a maintainer reading "mostly gap" is not
+// sent where "mostly mismatch" would send them.
+func TestFixesDiffer(t *testing.T) {
+	reasons := []string{wire.ReasonCertExpired, wire.ReasonCertNotYet, wire.ReasonCertUnknown, wire.ReasonCertRevoked,
+		wire.ReasonCertSuperseded, wire.ReasonNoCert, wire.ReasonBadToken, wire.ReasonNoToken, wire.ReasonHostMismatch,
+		wire.ReasonCertBadUsage, wire.ReasonCredMismatch, wire.ReasonTooLarge, wire.ReasonBadName, wire.ReasonBadOffset,
+		wire.ReasonBadGeneration, wire.ReasonBeforeStart, wire.ReasonNoStream, wire.ReasonBody, wire.ReasonSlowBody,
+		wire.ReasonRate, wire.ReasonQuota, wire.ReasonStreams, wire.ReasonDiskFull, wire.ReasonGap, wire.ReasonMismatch,
+		wire.ReasonPanic, wire.ReasonStorage, wire.ReasonOverloaded, wire.ReasonCanceled, wire.ReasonStaleCode}
+	seen := map[string]string{}
+	for _, r := range reasons {
+		fix := fixFor(r)
+		if fix == "" {
+			t.Errorf("%s: no fix", r)
+			continue
+		}
+		if other, ok := seen[fix]; ok {
+			t.Errorf("%s and %s share a fix: %s", r, other, fix)
+		}
+		seen[fix] = r
+	}
 }

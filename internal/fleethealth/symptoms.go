@@ -498,39 +498,61 @@ func fatalDetail(w Minute, h *Host) string {
 	return d
 }
 
-// fixFor says what to do about a refusal reason.
+// fixFor says what a refusal reason means for the host and what to do:
+// each reason its own cause and fix, so an alert never sends a maintainer
+// to the wrong place (TestFixesDiffer holds them apart).
 func fixFor(reason string) string {
 	switch reason {
 	case wire.ReasonCertExpired:
 		return "its client certificate expired; run `cis490 cert-fetch` on it, or re-enroll it if cert-fetch cannot renew"
 	case wire.ReasonCertNotYet:
 		return "its certificate is not valid yet; check the host's clock (timedatectl)"
-	case wire.ReasonCertUnknown, "cert-invalid":
+	case wire.ReasonCertUnknown:
 		return "its certificate is not from this fleet's CA; re-enroll it (`cis490 ca issue --host` or `cis490 enroll`)"
+	case wire.ReasonCertRevoked:
+		return "its certificate was revoked on the receiver; if that was a mistake issue it a new bundle (`cis490 ca issue --host`), else power it off"
+	case wire.ReasonCertSuperseded:
+		return "it presents an expired certificate older than the newest issued to it (a restored backup or a second machine?); install the host's newest bundle or re-enroll it"
 	case wire.ReasonNoCert:
 		return "it sends no client certificate; check tls.cert and tls.key in its lab-host.toml"
-	case wire.ReasonBadToken, wire.ReasonNoToken:
+	case wire.ReasonBadToken:
 		return "its bearer token is wrong or revoked; reissue its credentials (`cis490 ca issue --host`) or re-enroll it"
+	case wire.ReasonNoToken:
+		return "it sends no bearer token; check tls.token_file in its lab-host.toml and that the file is readable by the shipper"
 	case wire.ReasonHostMismatch:
 		return "its certificate, token and configured host name disagree; reissue its bundle and check `host` in lab-host.toml"
-	case wire.ReasonTooLarge:
-		return "its batches exceed the receiver's limits.max_body; raise the limit or lower batch.max_bytes on the host"
-	case wire.ReasonBadName:
-		return "it names a stream the receiver refuses; fix the source's stream name in lab-host.toml"
 	case wire.ReasonCertBadUsage:
 		return "its certificate is not a host's client certificate; reissue its bundle with `cis490 ca issue --host`"
 	case wire.ReasonCredMismatch:
 		return "it mixes an admin certificate with a host token (or the reverse); install the host's own bundle"
-	case wire.ReasonBadOffset, wire.ReasonBadGeneration, wire.ReasonBeforeStart, wire.ReasonNoStream, wire.ReasonBody:
-		return "it sends requests this receiver cannot take; update it (cis490 autoupdate), and read its journal"
+	case wire.ReasonTooLarge:
+		return "its batches exceed the receiver's limits.max_body; raise the limit or lower batch.max_bytes on the host"
+	case wire.ReasonBadName:
+		return "it names a stream the receiver refuses; fix the source's stream name in lab-host.toml"
+	case wire.ReasonBadOffset:
+		return "it sends offsets this receiver cannot parse (an old or broken shipper); update it (`cis490 autoupdate`) and read its journal"
+	case wire.ReasonBadGeneration:
+		return "it sends a stream generation this receiver cannot parse (an old or broken shipper); update it (`cis490 autoupdate`) and read its journal"
+	case wire.ReasonBeforeStart:
+		return "it asks for bytes retention already removed; its state folder is older than the receiver's data: let it resync, and check retention if it recurs"
+	case wire.ReasonNoStream:
+		return "it appends to a stream the receiver does not have at that offset (data lost or removed on the receiver?); check the receiver's data folder, then let the host resync"
+	case wire.ReasonBody:
+		return "its request bodies arrive incomplete; check the network between it and the receiver (a proxy cutting bodies?)"
+	case wire.ReasonSlowBody:
+		return "its request bodies arrive slower than limits.min_body_rate; check its uplink, or lower the limit in receiver.toml"
+	case wire.ReasonRate:
+		return "it sends more requests a second than limits.host_rate allows; check its batch.max_wait, or raise limits.host_rate"
 	case wire.ReasonQuota:
 		return "it is over its daily quota and sends no logs until midnight UTC; raise quota.host_bytes_per_day in receiver.toml (it applies to every host), or find out why it logs so much"
 	case wire.ReasonStreams:
 		return "it has as many streams as quota.host_streams allows and new ones are refused; ship fewer files or raise quota.host_streams"
 	case wire.ReasonDiskFull:
 		return "the receiver's disk is nearly full; free space or lower retention"
-	case wire.ReasonGap, wire.ReasonMismatch:
-		return "its offsets disagree with the receiver's; a shipper that keeps failing to resync needs its state folder checked"
+	case wire.ReasonGap:
+		return "it sends bytes past the end the receiver holds (its offsets ran ahead); a shipper that keeps failing to resync needs its state folder checked"
+	case wire.ReasonMismatch:
+		return "it resends bytes the receiver holds differently (two machines as one host, or a file rewritten in place?); check for a clone, then its state folder"
 	case wire.ReasonPanic:
 		return "the receiver fails on its requests (a bug): read the receiver's journal"
 	case wire.ReasonStorage:
@@ -539,10 +561,11 @@ func fixFor(reason string) string {
 		return "the receiver is overloaded and asks it to retry later; raise limits.max_inflight or spread the fleet's load"
 	case wire.ReasonCanceled:
 		return "its requests are cut off before they end; check the network between it and the receiver"
+	case wire.ReasonStaleCode:
+		return "the version gate refuses its code; run `cis490 autoupdate` on it and read its journal"
 	}
 	return ""
 }
-
 func dominant(m map[string]int) (string, int) {
 	best, n := "", 0
 	for r, c := range m {
