@@ -72,7 +72,9 @@ func identifyLive(f *os.File, settled func(fs.FileInfo) bool) (id Ident, ok bool
 	return id, err == nil, err
 }
 
-// identify reads f's identity, fingerprinting its first bytes.
+// identify reads f's identity, fingerprinting its first bytes (of a
+// compressed copy, its first decompressed bytes: it is known by what it
+// holds).
 func identify(f *os.File) (Ident, error) {
 	st, err := f.Stat()
 	if err != nil {
@@ -81,6 +83,16 @@ func identify(f *os.File) (Ident, error) {
 	id := Ident{}
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 		id.Dev, id.Ino = uint64(sys.Dev), uint64(sys.Ino)
+	}
+	if compressed(f.Name()) {
+		z, err := openZ(f)
+		if err != nil {
+			return Ident{}, err
+		}
+		n := int(min(z.size, FingerprintSize))
+		fp, _ := zPrefix(f, n)
+		id.FPLen, id.FP = n, fp
+		return id, nil
 	}
 	n := int(min(st.Size(), FingerprintSize))
 	fp, err := hashPrefix(f, n)
@@ -104,6 +116,10 @@ func hashPrefix(f io.ReaderAt, n int) (string, error) {
 // same generation, whatever its inode now (a copy made by copytruncate, or
 // a file restored elsewhere).
 func (id Ident) sameContent(f *os.File) bool {
+	if compressed(f.Name()) {
+		fp, ok := zPrefix(f, id.FPLen)
+		return ok && fp == id.FP
+	}
 	st, err := f.Stat()
 	if err != nil || st.Size() < int64(id.FPLen) {
 		return false

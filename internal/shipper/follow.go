@@ -89,6 +89,48 @@ type genFile struct {
 	// bytes now belong to the next generation and must not be read as
 	// this one's.
 	ended bool
+	// z reads f decompressed when f is a compressed copy (logrotate's
+	// compress got to the generation before the follower finished it);
+	// fromCopy is then set too: it never grows, and the next generation
+	// follows it.
+	z *zReader
+}
+
+// genAt makes f, which holds generation id, the one read from offset
+// read on.
+func genAt(f *os.File, id Ident, read int64) (*genFile, error) {
+	g := &genFile{f: f, id: id, read: read}
+	if compressed(f.Name()) {
+		z, err := openZ(f)
+		if err != nil {
+			return nil, err
+		}
+		g.z, g.fromCopy = z, true
+	}
+	return g, nil
+}
+
+// size is how many bytes the generation's file holds (decompressed).
+func (g *genFile) size() (int64, error) {
+	if g.z != nil {
+		return g.z.size, nil
+	}
+	st, err := g.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+func (g *genFile) close() { g.f.Close() }
+
+// openGen identifies f and makes it a generation read from its start.
+func openGen(f *os.File) (*genFile, error) {
+	id, err := identify(f)
+	if err != nil {
+		return nil, err
+	}
+	return genAt(f, id, 0)
 }
 
 func newFollower(path string, log *slog.Logger) *follower {
@@ -110,8 +152,10 @@ var errNothing = errors.New("nothing to read")
 // If that generation is gone it reports how many bytes were lost (at least)
 // and starts on the current file.
 func (fl *follower) resume(id Ident, acked, seen int64) (lost int64, err error) {
-	if f, ok := fl.find(id); ok {
-		fl.cur = &genFile{f: f, id: id, read: acked, fromCopy: !id.same(f)}
+	if g, ok := fl.find(id); ok {
+		g.read = acked
+		g.fromCopy = g.fromCopy || !id.same(g.f)
+		fl.cur = g
 		if fl.cur.fromCopy {
 			fl.rotated = fl.now()
 		}
@@ -185,16 +229,23 @@ func (fl *follower) openCurrent() error {
 }
 
 // find opens the file holding generation id: the path itself, or a rotated
-// copy beside it (name.1, name-20261127, …; compressed copies are skipped).
-func (fl *follower) find(id Ident) (*os.File, bool) {
+// copy beside it (name.1, name-20261127, …), plain or compressed.
+func (fl *follower) find(id Ident) (*genFile, bool) {
 	cands := []string{fl.path}
+	var zs []string
 	for _, c := range fl.rotatedCopies() {
-		cands = append(cands, c.path)
+		if compressed(c.path) {
+			zs = append(zs, c.path)
+		} else {
+			cands = append(cands, c.path)
+		}
 	}
-	// The generation's own inode first, wherever it went (renamed); only
-	// then a copy with its first bytes (copytruncate).
-	for _, byInode := range []bool{true, false} {
-		for _, p := range cands {
+	// The generation's own inode first, wherever it went (renamed); then
+	// a copy with its first bytes (copytruncate); last a compressed copy
+	// with them, read only when no plain one is left and it is complete.
+	for pass, paths := range [][]string{cands, cands, zs} {
+		byInode := pass == 0
+		for _, p := range paths {
 			if !byInode && p == fl.path {
 				continue
 			}
@@ -203,7 +254,9 @@ func (fl *follower) find(id Ident) (*os.File, bool) {
 				continue
 			}
 			if (byInode && id.same(f)) || (!byInode && id.sameContent(f)) {
-				return f, true
+				if g, err := genAt(f, id, 0); err == nil {
+					return g, true
+				}
 			}
 			f.Close()
 		}
@@ -236,7 +289,8 @@ func (fl *follower) rotatedCopies() []rotatedCopy {
 	var nums []int
 	for _, e := range ents {
 		n := e.Name()
-		if n == base || !(strings.HasPrefix(n, base+".") || strings.HasPrefix(n, base+"-")) || compressed(n) {
+		ext := compressionOf(n)
+		if n == base || !(strings.HasPrefix(n, base+".") || strings.HasPrefix(n, base+"-")) || (ext != "" && !readable(ext)) {
 			continue
 		}
 		info, err := e.Info()
@@ -244,7 +298,7 @@ func (fl *follower) rotatedCopies() []rotatedCopy {
 			continue
 		}
 		c := rotatedCopy{filepath.Join(dir, n), info}
-		if k, err := strconv.Atoi(strings.TrimPrefix(n, base+".")); err == nil && k >= 0 {
+		if k, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(n, base+"."), ext)); err == nil && k >= 0 {
 			numbered = append(numbered, c)
 			nums = append(nums, k)
 			continue
@@ -276,20 +330,17 @@ type byNumber struct {
 	nums []int
 }
 
-func (b byNumber) Len() int           { return len(b.cs) }
-func (b byNumber) Less(i, j int) bool { return b.nums[i] > b.nums[j] }
+func (b byNumber) Len() int { return len(b.cs) }
+func (b byNumber) Less(i, j int) bool {
+	if b.nums[i] != b.nums[j] {
+		return b.nums[i] > b.nums[j]
+	}
+	// name.2 before name.2.gz: the one being compressed is read plain
+	return !compressed(b.cs[i].path) && compressed(b.cs[j].path)
+}
 func (b byNumber) Swap(i, j int) {
 	b.cs[i], b.cs[j] = b.cs[j], b.cs[i]
 	b.nums[i], b.nums[j] = b.nums[j], b.nums[i]
-}
-
-func compressed(name string) bool {
-	for _, ext := range []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip"} {
-		if strings.HasSuffix(name, ext) {
-			return true
-		}
-	}
-	return false
 }
 
 // next returns up to max bytes of the current generation, or errNothing.
@@ -351,14 +402,13 @@ func (fl *follower) moveOn(max int) (Chunk, error) {
 		fl.forgetDone()
 		fl.done, fl.cur = fl.cur, nil
 	}
-	if f, ok := fl.rotatedAfter(fl.done); ok {
-		id, err := identify(f)
-		if err != nil {
-			f.Close()
-			return Chunk{}, err
-		}
+	next, wait := fl.rotatedAfter(fl.done)
+	if wait {
+		return Chunk{}, errNothing
+	}
+	if next != nil {
 		fl.forgetDone()
-		fl.cur = &genFile{f: f, id: id}
+		fl.cur = next
 		fl.rotated = time.Time{}
 		return fl.readCur(max, true)
 	}
@@ -371,7 +421,7 @@ func (fl *follower) moveOn(max int) (Chunk, error) {
 
 func (fl *follower) forgetDone() {
 	if fl.done != nil {
-		fl.done.f.Close()
+		fl.done.close()
 		fl.done = nil
 	}
 }
@@ -381,36 +431,70 @@ func (fl *follower) forgetDone() {
 // that file is gone, written no earlier than it) that holds another
 // generation. Copies before it, or already there when it was opened, were
 // shipped before it or predate the shipper; its own copies (the same
-// first bytes after copytruncate) are not a new generation.
-func (fl *follower) rotatedAfter(done *genFile) (*os.File, bool) {
+// first bytes after copytruncate or compress) are not a new generation.
+// wait is set when the next one is a compressed copy not yet complete
+// (logrotate is compressing it): the follower looks again later rather
+// than skip it.
+func (fl *follower) rotatedAfter(done *genFile) (next *genFile, wait bool) {
 	st, err := done.f.Stat()
 	if err != nil {
 		return nil, false
 	}
 	copies := fl.rotatedCopies()
-	found := false
+	found := -1
 	for i, c := range copies {
 		if os.SameFile(c.info, st) {
-			copies, found = copies[i+1:], true
+			found = i
 			break
 		}
 	}
+	if found < 0 {
+		// Gone from where it was: compressed, its copy holds its first
+		// bytes, and the copies after that one came after it.
+		for i, c := range copies {
+			if compressed(c.path) && fl.holds(c.path, done.id) {
+				found = i
+				break
+			}
+		}
+	}
+	copies = copies[found+1:]
 	for _, c := range copies {
 		// Where the finished file is among the copies, their order says
 		// what came after it; only when it is gone do file times have to.
-		if c.info.Size() == 0 || (!found && c.info.ModTime().Before(st.ModTime())) || fl.isOlder(c.info) {
+		if c.info.Size() == 0 || (found < 0 && c.info.ModTime().Before(st.ModTime())) || fl.isOlder(c.info) {
 			continue
 		}
 		f, err := os.Open(c.path)
 		if err != nil {
 			continue
 		}
-		if !sameInode(f, done.f) && !done.id.sameContent(f) {
-			return f, true
+		if sameInode(f, done.f) || done.id.sameContent(f) {
+			f.Close()
+			continue
+		}
+		g, err := openGen(f)
+		if err == nil {
+			return g, false
 		}
 		f.Close()
+		if errors.Is(err, errIncomplete) {
+			return nil, true
+		}
+		fl.log.Warn("cannot read a rotated copy; skipping it", "path", c.path, "err", err)
 	}
 	return nil, false
+}
+
+// holds says whether the file at path starts with generation id's first
+// bytes.
+func (fl *follower) holds(path string, id Ident) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return id.sameContent(f)
 }
 
 func errNothingOr(err error) error {
@@ -430,12 +514,17 @@ func (fl *follower) readCur(max int, isNew bool) (Chunk, error) {
 	if err != nil {
 		return Chunk{}, fmt.Errorf("stat %s: %w", fl.path, err)
 	}
-	ready := st.Size() - fl.cur.read
+	size := st.Size()
+	var from io.ReaderAt = fl.cur.f
+	if fl.cur.z != nil {
+		size, from = fl.cur.z.size, fl.cur.z
+	}
+	ready := size - fl.cur.read
 	if ready <= 0 {
 		return Chunk{}, errNothing
 	}
 	buf := make([]byte, min(int64(max), ready))
-	n, err := fl.cur.f.ReadAt(buf, fl.cur.read)
+	n, err := from.ReadAt(buf, fl.cur.read)
 	if err != nil && err != io.EOF {
 		return Chunk{}, fmt.Errorf("read %s: %w", fl.path, err)
 	}
@@ -480,14 +569,15 @@ func (fl *follower) pathMovedOn() (bool, error) {
 // (copytruncate): the bytes not yet read went to a rotated copy, if
 // anywhere; read them from there, else this generation has ended.
 func (fl *follower) truncated() {
-	if c, ok := fl.find(fl.cur.id); ok && !sameInode(c, fl.cur.f) {
-		if st, err := c.Stat(); err == nil && st.Size() > fl.cur.read {
-			fl.cur.f.Close()
-			fl.cur = &genFile{f: c, id: fl.cur.id, read: fl.cur.read, fromCopy: true}
+	if c, ok := fl.find(fl.cur.id); ok && !sameInode(c.f, fl.cur.f) {
+		if n, err := c.size(); err == nil && n > fl.cur.read {
+			fl.cur.close()
+			c.read, c.fromCopy = fl.cur.read, true
+			fl.cur = c
 			fl.rotated = fl.now()
 			return
 		}
-		c.Close()
+		c.close()
 	}
 	fl.cur.ended = true // nothing more of this generation will come
 }
@@ -507,7 +597,7 @@ func sameInode(a, b *os.File) bool {
 func (fl *follower) close() {
 	fl.forgetDone()
 	if fl.cur != nil {
-		fl.cur.f.Close()
+		fl.cur.close()
 		fl.cur = nil
 	}
 }

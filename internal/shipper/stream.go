@@ -135,8 +135,8 @@ func (s *stream) setup(ctx context.Context) error {
 		return s.fl.start()
 	}
 	if id, ok := ParseID(st.Gen); ok {
-		if f, found := s.fl.find(id); found {
-			f.Close()
+		if g, found := s.fl.find(id); found {
+			g.close()
 			s.cp = Checkpoint{Stream: s.opt.Name, Path: s.opt.Path, Gen: id, GenStart: st.GenStart, Acked: st.Length - st.GenStart}
 			_, err := s.fl.resume(id, s.cp.Acked, 0)
 			return err
@@ -155,15 +155,15 @@ func (s *stream) setup(ctx context.Context) error {
 // generation.) Such a checkpoint is not used: the receiver says where the
 // stream stands.
 func (s *stream) fits(cp Checkpoint) error {
-	f, ok := s.fl.find(cp.Gen)
+	g, ok := s.fl.find(cp.Gen)
 	if !ok {
 		return nil // gone: resume reports the loss
 	}
-	st, err := f.Stat()
-	f.Close()
-	if err == nil && st.Size() < cp.Acked {
+	size, err := g.size()
+	g.close()
+	if err == nil && size < cp.Acked {
 		return fmt.Errorf("%w: it counts %d bytes of generation %s acknowledged, and the file holds %d",
-			ErrNoCheckpoint, cp.Acked, cp.Gen.ID(), st.Size())
+			ErrNoCheckpoint, cp.Acked, cp.Gen.ID(), size)
 	}
 	return nil
 }
