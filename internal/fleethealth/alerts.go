@@ -19,6 +19,8 @@ type Alert struct {
 	Bucket  string    `json:"bucket"` // the UTC hour, 2026-11-26T14
 	// Resolves names the symptom a "resolved" line clears.
 	Resolves string `json:"resolves,omitempty"`
+	// Silenced names the silence that kept this line from the notifiers.
+	Silenced string `json:"silenced,omitempty"`
 }
 
 // Bucket is the dedup bucket of t: its UTC hour.

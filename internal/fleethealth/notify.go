@@ -22,8 +22,13 @@ const SyslogTag = "cis490-fleet-health"
 // Text is an alert as one line for people: syslog, ntfy, Slack, a
 // terminal. It has no control character, so a host's text cannot forge a
 // second syslog line or drive a terminal.
+// A silenced alert says so: syslog still gets it, marked.
 func (a Alert) Text() string {
-	return human.Visible(fmt.Sprintf("%s %s: %s", a.who(), a.Symptom, a.Detail))
+	t := fmt.Sprintf("%s %s: %s", a.who(), a.Symptom, a.Detail)
+	if a.Silenced != "" {
+		t += " (silenced " + a.Silenced + ")"
+	}
+	return human.Visible(t)
 }
 
 // who names the alert's host, or the fleet.

@@ -23,7 +23,11 @@ func WriteTable(w io.Writer, res *Result, confirm int) error {
 			sym += " " + a.Resolves
 		}
 		alerted[trackKey(a.Host, a.Symptom)] = true
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", human.Visible(a.Host), human.Visible(sym), "alert", human.Visible(a.Detail))
+		now := "alert"
+		if a.Silenced != "" {
+			now = "silenced " + a.Silenced // written, not sent
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", human.Visible(a.Host), human.Visible(sym), now, human.Visible(a.Detail))
 	}
 	vs := append([]Verdict(nil), res.Verdicts...)
 	sort.Slice(vs, func(i, j int) bool {

@@ -86,7 +86,7 @@ func (o *Options) AlertsFile() string {
 
 // Result is what a run found and did.
 type Result struct {
-	Alerts   []Alert   // lines written to alerts.jsonl (or, dry, that would be)
+	Alerts   []Alert   // lines written to alerts.jsonl (or, dry, that would be); silenced ones marked
 	Verdicts []Verdict // every live symptom
 	Read     index.ReadStats
 	Hosts    int
@@ -232,6 +232,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	j := judge.Evaluate(tr, o.Now)
 	alerts, verdicts := step(st.Tracks, j, o.Now, cfg.ConfirmRuns)
 	tr.Fleet.Silence = j.Group
+	// An unreadable silences file must not mute the fleet: every alert
+	// goes out, as if there were no silence.
+	silences, err := ReadSilences(keep)
+	if err != nil {
+		o.Log.Warn("the silences cannot be read; no alert is silenced this run", "err", err)
+	}
+	silenced(alerts, silences)
 	for _, g := range j.Gone {
 		delete(tr.Hosts, g.Host) // reported once; seen again, it starts afresh
 	}
@@ -247,7 +254,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	toSyslog(cfg.Syslog, alerts, o.Log)
 	st.Checkpoint, st.LastRun, st.Hosts = cp, o.Now, tr.Hosts
 	var dropped int
-	st.Outbox, dropped = queue(st.Outbox, cfg.Notify, alerts)
+	st.Outbox, dropped = queue(st.Outbox, cfg.Notify, unsilenced(alerts))
 	if dropped > 0 {
 		o.Log.Warn("a notifier has failed for long; its oldest undelivered alerts are dropped (they are still in alerts.jsonl)", "dropped", dropped)
 	}

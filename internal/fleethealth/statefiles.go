@@ -34,11 +34,17 @@ type Store interface {
 	// ReadAlerts returns the latest alerts that keep keeps, newest first,
 	// at most limit.
 	ReadAlerts(keep func(Alert) bool, limit int) ([]Alert, error)
+	// LoadSilences returns what SaveSilences last saved; nil when nothing
+	// was. Changes to the silences hold Lock, as a run does.
+	LoadSilences() ([]byte, error)
+	// SaveSilences replaces the silences, atomically and durably.
+	SaveSilences(b []byte) error
 }
 
-// Files is Store in the files every receiver has used: state.gob and lock
-// in <data_dir>/fleet-health, and <data_dir>/alerts.jsonl; with stateDir
-// set (a replay's --state) all three live in stateDir instead.
+// Files is Store in the files every receiver has used: state.gob, lock
+// and silences.json in <data_dir>/fleet-health, and
+// <data_dir>/alerts.jsonl; with stateDir set (a replay's --state) all of
+// them live in stateDir instead.
 func Files(data, stateDir string) Store {
 	f := files{data: data, dir: datadir.Dir(data).FleetHealth(), alerts: datadir.Dir(data).Alerts()}
 	if stateDir != "" {
@@ -52,6 +58,10 @@ type files struct{ data, dir, alerts string }
 // StatePath is the state file in a state folder (data_dir's fleet-health
 // or a replay's --state); the folder's inside is the detector's own.
 func StatePath(dir string) string { return filepath.Join(dir, "state.gob") }
+
+// silencesPath is the silences' file in a state folder: JSON, since
+// admins may read it, and it is small (maxSilences).
+func silencesPath(dir string) string { return filepath.Join(dir, "silences.json") }
 
 // lockPath is the lock a run holds on its state folder.
 func lockPath(dir string) string { return filepath.Join(dir, "lock") }
@@ -67,7 +77,7 @@ func (f files) Lock() (func(), error) {
 	return func() {
 		// A maintainer running it by hand as root must not leave files
 		// the timer's user cannot write.
-		vfs.OwnLike(f.data, f.dir, lockPath(f.dir), StatePath(f.dir), f.alerts)
+		vfs.OwnLike(f.data, f.dir, lockPath(f.dir), StatePath(f.dir), silencesPath(f.dir), f.alerts)
 		unlock()
 	}, nil
 }
@@ -82,6 +92,18 @@ func (f files) LoadState() ([]byte, error) {
 
 func (f files) SaveState(b []byte) error {
 	return vfs.WriteFileAtomic(vfs.OS{}, StatePath(f.dir), b, 0o640)
+}
+
+func (f files) LoadSilences() ([]byte, error) {
+	b, err := os.ReadFile(silencesPath(f.dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func (f files) SaveSilences(b []byte) error {
+	return vfs.WriteFileAtomic(vfs.OS{}, silencesPath(f.dir), b, 0o640)
 }
 
 func (f files) SetAside() (string, error) {

@@ -23,6 +23,9 @@ type View struct {
 	// Fleet holds the fleet-level symptoms (receiver-fault, fleet-silent).
 	Fleet []Symptom `json:"fleet"`
 	Hosts []Row     `json:"hosts"`
+	// Silences are the silences active now, oldest first: alerts they
+	// match are written but not sent.
+	Silences []Silence `json:"silences"`
 }
 
 // Row is one host, worst first.
@@ -154,6 +157,16 @@ func BuildView(ctx context.Context, o Options) (*View, error) {
 	})
 	if v.Hosts == nil {
 		v.Hosts = []Row{}
+	}
+	// A view without its silences still shows the fleet; it says why
+	// they are missing rather than failing the page.
+	silences, err := ReadSilences(o.store())
+	if err != nil {
+		v.Partial = strings.TrimPrefix(v.Partial+"; "+err.Error(), "; ")
+	}
+	v.Silences = Active(silences, now)
+	if v.Silences == nil {
+		v.Silences = []Silence{}
 	}
 	return v, nil
 }
