@@ -43,6 +43,7 @@ func commands() []command {
 		{"receiver", "serve the HTTPS API (mTLS + bearer ingest)", "[--config receiver.toml]", runReceiver},
 		{"ship", "ship this lab host's log files to the receiver", "[--config lab-host.toml]", runShip},
 		{"fleet-health", "judge the fleet from the index; write alerts (timer, every 5 min)", "[--config receiver.toml] [--now T] [--dry-run]", runFleetHealth},
+		{"silence", "keep alerts from the notifiers for a while: `silence add`, `silence list`, `silence expire ID`", "add|list|expire [flags]", runSilence},
 		{"status", "the fleet table from the receiver (GET /v1/fleet), worst first", "[--admin DIR] [--json]", runStatus},
 		{"logs", "a host's streams, or one printed from a time or offset; --follow like tail -f", "HOST [STREAM] [--since 2h] [--follow]", runLogs},
 		{"doctor", "check this lab host: config, credentials, receiver, clock, code, backlog, units", "[--config lab-host.toml] [--json]", runDoctor},

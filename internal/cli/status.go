@@ -23,7 +23,8 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 		`Prints the fleet as the receiver sees it (GET /v1/fleet): one row per host,
 worst first — state and why, last seen, last ok, commit (* = a release the gate
 no longer accepts), requests in 24 h by status class and the latest doctor
-summary — then each symptom in full (! = alerted, ? = awaiting confirmation). DIR is an admin bundle from
+summary — then each symptom in full (! = alerted, ? = awaiting confirmation),
+and the active silences with who set them. DIR is an admin bundle from
 `+"`cis490 ca issue --admin NAME`"+` (admin.crt, admin.key, ca.crt, token, receiver.url).`)
 	dir := fs.String("admin", envOr("CIS490_ADMIN", "."), "admin bundle folder DIR, from ca issue --admin ($CIS490_ADMIN sets the default)")
 	recv := fs.String("receiver", "", "receiver URL (default: the bundle's receiver.url)")
@@ -153,6 +154,12 @@ func writeStatus(w io.Writer, v *fleethealth.View, colour bool) error {
 	for _, r := range v.Hosts {
 		for _, s := range r.Symptoms {
 			fmt.Fprintf(w, "%s %s%s: %s\n", vis(r.Host), vis(s.Symptom), s.Mark(), vis(s.Detail))
+		}
+	}
+	if len(v.Silences) > 0 {
+		fmt.Fprintln(w, "\nsilenced (alerts they match are written, not sent):")
+		if err := writeSilences(w, v.Silences, v.AsOf); err != nil {
+			return err
 		}
 	}
 	if v.DetectorRan.IsZero() {
