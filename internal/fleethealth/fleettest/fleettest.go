@@ -12,7 +12,8 @@ import (
 )
 
 // View is the fleet as of now: one host sick, one silent, one off, one ok
-// but unstamped and one plainly ok, worst first.
+// but unstamped and one plainly ok, worst first; the silent one's
+// alerts silenced by alice.
 func View(now time.Time) *fleethealth.View {
 	yes := true
 	rows := []fleethealth.Row{
@@ -39,5 +40,7 @@ func View(now time.Time) *fleethealth.View {
 		}
 		r.State, r.Why = fleethealth.HostState(*r, now)
 	}
-	return &fleethealth.View{AsOf: now, DetectorRan: now.Add(-time.Minute), Fleet: []fleethealth.Symptom{}, Hosts: rows}
+	silences := []fleethealth.Silence{{ID: "5a1e0c3d", Host: "lab-quiet", Symptom: fleethealth.Silent, Reason: "being reimaged <today>",
+		By: "alice", Created: now.Add(-time.Hour), Ends: now.Add(2 * time.Hour)}}
+	return &fleethealth.View{AsOf: now, DetectorRan: now.Add(-time.Minute), Fleet: []fleethealth.Symptom{}, Hosts: rows, Silences: silences}
 }
