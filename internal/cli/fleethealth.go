@@ -61,11 +61,15 @@ state alone; stale-code's detail names the releases accepted now, not then);
 	if *dry {
 		return fleethealth.WriteTable(env.Stdout, res, cfg.FleetHealth.ConfirmRuns)
 	}
+	silenced := 0
 	for _, a := range res.Alerts {
 		env.Log.Warn(a.Text(), "host", a.Host, "symptom", a.Symptom, "bucket", a.Bucket)
+		if a.Silenced != "" {
+			silenced++
+		}
 	}
 	env.Log.Info("fleet-health ran", "lines_read", res.Read.Lines, "malformed", res.Read.Malformed, "unattributed", res.Unattributed,
-		"hosts", res.Hosts, "alerts", len(res.Alerts), "notifications_waiting", res.Failed,
+		"hosts", res.Hosts, "alerts", len(res.Alerts), "silenced", silenced, "notifications_waiting", res.Failed,
 		"alerts_file", opt.AlertsFile())
 	return nil
 }

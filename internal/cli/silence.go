@@ -143,6 +143,11 @@ func silenceExpire(_ context.Context, env *Env, args []string) error {
 // root admin leaves a silences.json the receiver's user can still read
 // and the detector's timer can still rewrite.
 func changeSilences(dataDir string, now time.Time, change func([]fleethealth.Silence) ([]fleethealth.Silence, error)) error {
+	// Not made here if missing: a wrong --config must not plant a data
+	// folder, owned by root, where no receiver runs.
+	if _, err := os.Stat(dataDir); err != nil {
+		return fmt.Errorf("data_dir: %w; run this on the receiver, with --config naming its receiver.toml", err)
+	}
 	return vfs.AsOwnerOf(dataDir, func() error {
 		return fleethealth.ChangeSilences(fleethealth.Files(dataDir, ""), now, change)
 	})

@@ -50,6 +50,14 @@ func TestSilenceAddListExpire(t *testing.T) {
 	if code, _, errs := run(t, "silence", "expire", id, "--config", cfg); code != 1 || !strings.Contains(errs, "ended already") {
 		t.Fatalf("expiring it again: exit %d %q", code, errs)
 	}
+	os.WriteFile(cfg+".elsewhere", []byte("data_dir = \"nowhere\"\n"), 0o644)
+	if code, _, errs := run(t, "silence", "add", "--config", cfg+".elsewhere", "--host", "lab-1", "--for", "1h", "--reason", "r"); code != 1 ||
+		!strings.Contains(errs, "run this on the receiver, with --config naming its receiver.toml") {
+		t.Fatalf("a config whose data_dir is not there: exit %d %q", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(cfg), "nowhere")); !os.IsNotExist(err) {
+		t.Fatalf("silence add made a data_dir where none was: %v", err)
+	}
 	if code, _, errs := run(t, "silence", "expire", "0000beef", "--config", cfg); code != 1 || !strings.Contains(errs, "no silence 0000beef; `cis490 silence list --all` lists them") {
 		t.Fatalf("expiring an unknown id: exit %d %q", code, errs)
 	}

@@ -162,7 +162,7 @@ func ReadSilences(keep Store) ([]Silence, error) {
 	}
 	var ss []Silence
 	if err := json.Unmarshal(b, &ss); err != nil {
-		return nil, fmt.Errorf("read the silences: not a list of silences (%w); fix or remove the file, then add them again", err)
+		return nil, fmt.Errorf("read the silences: not a list of silences (%w); fix or remove <data_dir>/fleet-health/silences.json, then add them again", err)
 	}
 	sort.SliceStable(ss, func(i, j int) bool { return ss[i].Created.Before(ss[j].Created) })
 	return ss, nil

@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 )
 
 // TestSilenceMatches: a silence mutes by host glob, symptom or both, only
@@ -273,5 +275,56 @@ func TestViewShowsActiveSilences(t *testing.T) {
 	b, _ := json.Marshal(v)
 	if !strings.Contains(string(b), `"silences":[{"id":"11111111","host":"lab-*","reason":"room move","by":"alice"`) {
 		t.Fatalf("/v1/fleet's JSON: %s", b)
+	}
+}
+
+// TestChangeSilencesWaitsForARun: a silence added while a detector run
+// holds the lock is written after the run lets go, not beside it.
+func TestChangeSilencesWaitsForARun(t *testing.T) {
+	keep := Files(t.TempDir(), "")
+	unlock, err := keep.Lock() // a run in progress
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- ChangeSilences(keep, t0, func(ss []Silence) ([]Silence, error) {
+			return append(ss, Silence{ID: "cafe0001", Host: "lab-1", Created: t0, Ends: t0.Add(time.Hour)}), nil
+		})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the change did not wait for the run's lock: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ss, err := ReadSilences(keep); err != nil || len(ss) != 1 {
+		t.Fatalf("after the run: %+v, %v", ss, err)
+	}
+}
+
+// TestUnreadableSilencesSilenceNothing: a torn silences.json must not
+// mute the fleet: the run still alerts and tells the notifiers, and the
+// fleet view says why it shows no silence.
+func TestUnreadableSilencesSilenceNothing(t *testing.T) {
+	hooks := newHookServer(t)
+	f := newFixture(t)
+	f.cfg.ConfirmRuns = 1
+	f.cfg.Notify = []config.Notifier{{Kind: "webhook", URL: hooks.srv.URL + "/hook"}}
+	f.add(healthy("lab-1", t0.Add(-2*time.Hour), t0.Add(-time.Hour))...)
+	os.MkdirAll(datadir.Dir(f.data).FleetHealth(), 0o750)
+	if err := Files(f.data, "").SaveSilences([]byte(`[{"id":"torn`)); err != nil {
+		t.Fatal(err)
+	}
+	f.run(t0)
+	if got := f.alerts(); len(got) != 1 || got[0].Silenced != "" || len(hooks.body) != 1 {
+		t.Fatalf("with a torn silences file: alerts %+v, %d posts; want lab-1's, sent", got, len(hooks.body))
+	}
+	v, err := BuildView(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0})
+	if err != nil || !strings.Contains(v.Partial, "read the silences: not a list of silences") || len(v.Silences) != 0 {
+		t.Fatalf("view with a torn silences file: %v, partial %q", err, v.Partial)
 	}
 }
