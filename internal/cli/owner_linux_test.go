@@ -93,6 +93,20 @@ func TestRootAdminCommandsFollowNoPlantedSymlink(t *testing.T) {
 			t.Fatalf("root's folder gained files: %v", ents)
 		}
 	})
+	t.Run("fleet-health folder linked to a folder of root's", func(t *testing.T) {
+		cfg, data := dataOwnedByReceiver(t)
+		outsideDir := t.TempDir() // root's, 0700
+		if err := os.Symlink(outsideDir, filepath.Join(data, "fleet-health")); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := run(t, "silence", "add", "--config", cfg, "--host", "lab-1", "--for", "1h", "--reason", "r")
+		if code != 1 || !strings.Contains(errs, "look for a symlink planted") {
+			t.Fatalf("silence add through a planted fleet-health/ link: exit %d %q %q", code, out, errs)
+		}
+		if ents, _ := os.ReadDir(outsideDir); len(ents) != 0 {
+			t.Fatalf("root's folder gained files: %v", ents)
+		}
+	})
 }
 
 // TestRootAdminCommandLeavesFilesToTheReceiver: what a root-run admin
@@ -109,6 +123,14 @@ func TestRootAdminCommandLeavesFilesToTheReceiver(t *testing.T) {
 	// The receiver reads, and renews, its own certificate and key.
 	if code, _, errs := run(t, "ca", "server-cert", "--config", cfg, "--server-name", "lab-pi.local"); code != 0 {
 		t.Fatal(errs)
+	}
+	// The detector's timer, as the receiver's user, rewrites the
+	// silences' folder and lock.
+	if code, _, errs := run(t, "silence", "add", "--config", cfg, "--host", "lab-1", "--for", "1h", "--reason", "removed"); code != 0 {
+		t.Fatal(errs)
+	}
+	if _, err := os.Stat(filepath.Join(data, "fleet-health", "silences.json")); err != nil {
+		t.Fatal(err)
 	}
 	err := filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
 		if err != nil {
