@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,7 +36,7 @@ room-b-*; "*" also matches the fleet-level alerts, whose host is "*");
 silence's id; `+"`cis490 silence expire ID`"+` ends it early.`)
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file (data_dir)")
 	host := fs.String("host", "", "a glob of the host names to silence")
-	symptom := fs.String("symptom", "", "the symptom to silence: "+strings.Join(fleethealth.Symptoms, ", "))
+	symptom := fs.String("symptom", "", "the symptom to silence: "+strings.Join(fleethealth.Symptoms(), ", "))
 	forD := durationVar(fs, "for", 0, "how long the silence lasts (2h, 3d)")
 	until := fs.String("until", "", "when the silence ends (RFC 3339, e.g. 2026-11-26T18:00:00Z), instead of --for")
 	reason := fs.String("reason", "", "why, for the next admin (one line)")
@@ -72,6 +73,9 @@ silence's id; `+"`cis490 silence expire ID`"+` ends it early.`)
 		return err
 	}
 	err = changeSilences(cfg.DataDir, now, func(ss []fleethealth.Silence) ([]fleethealth.Silence, error) {
+		if slices.ContainsFunc(ss, func(o fleethealth.Silence) bool { return o.ID == s.ID }) {
+			return nil, fmt.Errorf("silence id %s is taken already (a one-in-millions chance): run this again", s.ID)
+		}
 		return append(ss, s), nil
 	})
 	if err != nil {

@@ -74,9 +74,11 @@ func (s Silence) Matcher() string {
 
 // Symptoms are the symptom names a silence may name: every symptom an
 // alert line can carry but "resolved", which follows the symptom it
-// clears.
-var Symptoms = []string{Silent, FatalOnly, Unstamped, StaleCode, DuplicateIdentity, ReceiverFault, FleetSilent,
-	DoctorFailing, CertExpiring, CertExpired, DoctorMissing, OverQuota, Gone}
+// clears. A function, so no caller can change the list for the others.
+func Symptoms() []string {
+	return []string{Silent, FatalOnly, Unstamped, StaleCode, DuplicateIdentity, ReceiverFault, FleetSilent,
+		DoctorFailing, CertExpiring, CertExpired, DoctorMissing, OverQuota, Gone}
+}
 
 // Silence limits: a silence lasts at most maxSilenceFor (longer is a
 // config change: quiet hours, or `cis490 host remove`); an ended one is
@@ -110,14 +112,14 @@ func NewSilence(host, symptom, reason, by string, now time.Time, d time.Duration
 			return Silence{}, fmt.Errorf("--host %q is not a glob (as in lab-2?, room-b-*): %w", host, err)
 		}
 	}
-	if symptom != "" && !slices.Contains(Symptoms, symptom) {
+	if known := Symptoms(); symptom != "" && !slices.Contains(known, symptom) {
 		if symptom == Resolved {
 			return Silence{}, errors.New(`"resolved" lines follow the symptom they clear: silence that symptom`)
 		}
-		if near := human.Nearest(symptom, Symptoms); near != "" {
+		if near := human.Nearest(symptom, known); near != "" {
 			return Silence{}, fmt.Errorf("no symptom %q; did you mean %q?", symptom, near)
 		}
-		return Silence{}, fmt.Errorf("no symptom %q; the symptoms are %s", symptom, strings.Join(Symptoms, ", "))
+		return Silence{}, fmt.Errorf("no symptom %q; the symptoms are %s", symptom, strings.Join(known, ", "))
 	}
 	var id [4]byte
 	rand.Read(id[:]) // crypto/rand never fails on Linux

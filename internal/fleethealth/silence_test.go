@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,13 +109,13 @@ func TestSymptomsListsEveryConstant(t *testing.T) {
 				}
 				name, _ := strconv.Unquote(lit.Value)
 				found++
-				if name != Resolved && !slices.Contains(Symptoms, name) {
+				if name != Resolved && !slices.Contains(Symptoms(), name) {
 					t.Errorf("symptom %q is not in Symptoms: `cis490 silence add --symptom %s` would refuse it", name, name)
 				}
 			}
 		}
 	}
-	if found < len(Symptoms) {
+	if found < len(Symptoms()) {
 		t.Fatalf("found %d symptom constants in symptoms.go; is the block still commented \"The symptoms\"?", found)
 	}
 }
@@ -326,5 +327,33 @@ func TestUnreadableSilencesSilenceNothing(t *testing.T) {
 	v, err := BuildView(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0})
 	if err != nil || !strings.Contains(v.Partial, "read the silences: not a list of silences") || len(v.Silences) != 0 {
 		t.Fatalf("view with a torn silences file: %v, partial %q", err, v.Partial)
+	}
+}
+
+// TestDryRunShowsSilenced: `fleet-health --dry-run` says which alerts a
+// silence would keep from the notifiers.
+func TestDryRunShowsSilenced(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.ConfirmRuns = 1
+	f.add(healthy("lab-1", t0.Add(-2*time.Hour), t0.Add(-time.Hour))...)
+	f.add(healthy("lab-2", t0.Add(-2*time.Hour), t0.Add(-time.Hour))...)
+	s := Silence{ID: "d2d2d2d2", Host: "lab-1", Reason: "r", Created: t0.Add(-time.Minute), Ends: t0.Add(time.Hour)}
+	if err := ChangeSilences(Files(f.data, ""), t0, func(ss []Silence) ([]Silence, error) { return append(ss, s), nil }); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(t.Context(), Options{DataDir: f.data, Cfg: f.cfg, Now: t0, Replay: true, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, res, 1); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !regexp.MustCompile(`(?m)^lab-1\s+silent\s+silenced d2d2d2d2\s+quiet`).MatchString(out) || !regexp.MustCompile(`(?m)^lab-2\s+silent\s+alert\s+quiet`).MatchString(out) {
+		t.Fatalf("dry-run table:\n%s", out)
+	}
+	if len(f.alerts()) != 0 {
+		t.Fatal("a dry run wrote alerts")
 	}
 }
