@@ -38,7 +38,7 @@ func (g *SilentGroup) has(host string) bool {
 // fleetSilent finds enough recently active hosts silent together: the
 // group already silent while enough of it stays so, else a new one.
 func (e *evaluation) fleetSilent() {
-	g := e.holdGroup(e.t.Fleet.Silence)
+	g := e.holdGroup(e.t.Fleet.SilentGroup)
 	if g == nil {
 		g = e.newGroup()
 	} else {

@@ -231,7 +231,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	judge := &Judge{Cfg: cfg, Accepted: o.Accepted, Disk: disk}
 	j := judge.Evaluate(tr, o.Now)
 	alerts, verdicts := step(st.Tracks, j, o.Now, cfg.ConfirmRuns)
-	tr.Fleet.Silence = j.Group
+	tr.Fleet.SilentGroup = j.Group
 	// An unreadable silences file must not mute the fleet: every alert
 	// goes out, as if there were no silence.
 	silences, err := ReadSilences(keep)

@@ -161,9 +161,10 @@ type Fleet struct {
 	// though a fleet had been active: time in them is not a host's
 	// silence (they were not heard because the receiver was not there).
 	Outages []Outage `json:"outages,omitempty"`
-	// Silence is the group of hosts fleet-silent holds for, measured
-	// when it began; nil when it does not hold.
-	Silence *SilentGroup `json:"silence,omitempty"`
+	// SilentGroup is the hosts fleet-silent holds for, measured when it
+	// began; nil when it does not hold. (Not an admin's Silence: that
+	// mutes alerts.)
+	SilentGroup *SilentGroup `json:"silent_group,omitempty"`
 	// Inflight is the latest log PUT refused 503 overloaded because the
 	// receiver's memory for request bodies was full: the limit an
 	// overload alert names.
