@@ -40,6 +40,7 @@ func (l *Line) bound() {
 		{&l.Endpoint, fieldMax.short}, {&l.Reason, fieldMax.short}, {&l.State, fieldMax.short},
 		{&l.Gate, fieldMax.short}, {&l.Commit, fieldMax.short}, {&l.CertExpires, fieldMax.short},
 		{&l.Quota, fieldMax.short},
+		{&l.LostCause, fieldMax.short},
 		{&l.Stream, fieldMax.token}, {&l.Instance, fieldMax.token}, {&l.Remote, fieldMax.remote},
 	} {
 		*f.s = human.Clip(*f.s, f.max)

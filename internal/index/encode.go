@@ -36,20 +36,21 @@ func appendLine(b []byte, l *Line) []byte {
 	b = strconv.AppendFloat(b, l.DurMS, 'f', -1, 64)
 	for _, f := range [...]struct{ key, val string }{
 		{`,"stream":`, l.Stream}, {`,"state":`, l.State}, {`,"admin":`, l.Admin}, {`,"gate":`, l.Gate},
-		{`,"cert_expires":`, l.CertExpires}, {`,"quota":`, l.Quota},
+		{`,"cert_expires":`, l.CertExpires}, {`,"quota":`, l.Quota}, {`,"lost_cause":`, l.LostCause},
 	} {
 		if f.val != "" {
 			b = append(b, f.key...)
 			b = appendString(b, f.val)
 		}
 	}
-	if l.QuotaUsed != 0 {
-		b = append(b, `,"quota_used":`...)
-		b = strconv.AppendInt(b, l.QuotaUsed, 10)
-	}
-	if l.QuotaLimit != 0 {
-		b = append(b, `,"quota_limit":`...)
-		b = strconv.AppendInt(b, l.QuotaLimit, 10)
+	for _, f := range [...]struct {
+		key string
+		val int64
+	}{{`,"quota_used":`, l.QuotaUsed}, {`,"quota_limit":`, l.QuotaLimit}, {`,"lost":`, l.Lost}, {`,"lost_entries":`, l.LostEntries}} {
+		if f.val != 0 {
+			b = append(b, f.key...)
+			b = strconv.AppendInt(b, f.val, 10)
+		}
 	}
 	if l.Count != 0 {
 		b = append(b, `,"count":`...)

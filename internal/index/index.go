@@ -53,7 +53,13 @@ type Line struct {
 	Quota      string `json:"quota,omitempty"`
 	QuotaUsed  int64  `json:"quota_used,omitempty"`
 	QuotaLimit int64  `json:"quota_limit,omitempty"`
-	Seq        uint64 `json:"seq,omitempty"` // the line's number, for recovery
+	// Lost, LostEntries and LostCause are what the shipper said it lost
+	// for good before this PUT (X-Cis490-Lost): at least that many bytes
+	// (or journal entries) of the stream, at the PUT's offset, and why.
+	Lost        int64  `json:"lost,omitempty"`
+	LostEntries int64  `json:"lost_entries,omitempty"`
+	LostCause   string `json:"lost_cause,omitempty"`
+	Seq         uint64 `json:"seq,omitempty"` // the line's number, for recovery
 }
 
 // TimeFormat is the ts format: RFC 3339, UTC, milliseconds.

@@ -35,18 +35,19 @@ var errSlow = errors.New("take the slow path")
 // repeats them because it runs for every key of every line;
 // TestKnownKeysMatchTheLine keeps both in step with Line.
 var knownKeys = []string{"ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
-	"reason", "state", "gate", "remote", "stream", "cert_expires", "quota", "auth", "status", "bytes", "count", "quota_used", "quota_limit", "seq", "dur_ms"}
+	"reason", "state", "gate", "remote", "stream", "cert_expires", "quota", "lost_cause", "auth", "status", "bytes", "count", "quota_used", "quota_limit",
+	"lost", "lost_entries", "seq", "dur_ms"}
 
 // kindOf returns the type a key must have, 0 for a key Line does not
 // know, or errSlow for a key encoding/json would match by case folding.
 func kindOf(key []byte) (byte, error) {
 	switch string(key) {
 	case "ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
-		"reason", "state", "gate", "remote", "stream", "cert_expires", "quota":
+		"reason", "state", "gate", "remote", "stream", "cert_expires", "quota", "lost_cause":
 		return 's', nil
 	case "auth":
 		return 'b', nil
-	case "status", "bytes", "count", "quota_used", "quota_limit":
+	case "status", "bytes", "count", "quota_used", "quota_limit", "lost", "lost_entries":
 		return 'i', nil
 	case "seq":
 		return 'u', nil
@@ -137,6 +138,8 @@ func fastParse(b []byte, l *Line, seen strs) error {
 				l.CertExpires = seen.get(s)
 			case "quota":
 				l.Quota = seen.get(s)
+			case "lost_cause":
+				l.LostCause = seen.get(s)
 			case "remote":
 				l.Remote = seen.get(s)
 			case "stream":
@@ -186,15 +189,20 @@ func fastParse(b []byte, l *Line, seen strs) error {
 					return errSlow
 				}
 				l.Bytes = n
-			case "quota_used", "quota_limit":
+			case "quota_used", "quota_limit", "lost", "lost_entries":
 				n, err := strconv.ParseInt(num, 10, 64)
 				if err != nil {
 					return errSlow
 				}
-				if string(key) == "quota_used" {
+				switch string(key) {
+				case "quota_used":
 					l.QuotaUsed = n
-				} else {
+				case "quota_limit":
 					l.QuotaLimit = n
+				case "lost":
+					l.Lost = n
+				default:
+					l.LostEntries = n
 				}
 			case "dur_ms":
 				f, err := strconv.ParseFloat(num, 64)

@@ -15,6 +15,8 @@ func FuzzParseLine(f *testing.F) {
 		put("lab-1", t0, 201, ""),
 		heartbeat("elliott-thinkpad", t0.Add(time.Millisecond), "sleep"),
 		{TS: t0, Host: "", Method: "GET", Endpoint: "other", Status: 404, Reason: "bad-name", Remote: "[::1]:5", DurMS: 0.25, Bytes: 4096},
+		{TS: t0, Host: "lab-2", Auth: true, CertHost: "lab-2", Method: "PUT", Endpoint: "logs", Status: 201, Stream: "syslog",
+			Lost: 1250000, LostEntries: 12, LostCause: "rotated-away", Quota: "day", QuotaUsed: 5, QuotaLimit: 9},
 	} {
 		b, _ := l.MarshalJSON()
 		f.Add(b)

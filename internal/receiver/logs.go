@@ -83,6 +83,17 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	if aerr != nil {
 		return nil, aerr
 	}
+	if v := r.Header.Get(wire.HeaderLost); v != "" {
+		// What the shipper lost before these bytes goes in the index
+		// line, whatever the answer: the detector counts it once the PUT
+		// is acknowledged (a retry carries it again, at the same offset).
+		loss, err := wire.ParseLoss(v)
+		if err != nil {
+			return nil, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadLost,
+				msg: err.Error() + "; send \"bytes=N cause=C\" as the README's API reference says, or update the shipper"}
+		}
+		rec.line.Lost, rec.line.LostEntries, rec.line.LostCause = loss.Bytes, loss.Entries, loss.Cause
+	}
 	body, release, aerr := s.readBody(r, rec.w, rt.host)
 	if aerr != nil {
 		return nil, aerr

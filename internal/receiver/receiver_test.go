@@ -439,3 +439,27 @@ func TestRefusalFloodIsFolded(t *testing.T) {
 		t.Fatalf("%d lines after a refusal in the next minute; want 3", n)
 	}
 }
+
+// TestPutRecordsALoss: a PUT saying what the shipper lost before its bytes
+// has it in its index line; one the receiver cannot read is refused with
+// a sentence saying what is wrong, and nothing is stored.
+func TestPutRecordsALoss(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	lab1 := f.host("lab-1")
+	lost := map[string]string{"X-Cis490-Lost": "bytes=1250000 cause=rotated-away"}
+	if r := f.do(lab1, "PUT", "/v1/logs/lab-1/syslog?offset=0", "after the gap\n", lost); r.status != 201 {
+		t.Fatalf("put with a loss: %d %s", r.status, r.body)
+	}
+	bad := map[string]string{"X-Cis490-Lost": "bytes=lots cause=rotated-away"}
+	r := f.do(lab1, "PUT", "/v1/logs/lab-1/syslog?offset=14", "more\n", bad)
+	if r.status != 400 || !strings.Contains(r.body, `"reason":"bad-lost"`) || !strings.Contains(r.body, "is not a count") {
+		t.Fatalf("put with a bad loss: %d %s; want 400 bad-lost saying what is wrong", r.status, r.body)
+	}
+	lines := f.indexLines()
+	if l := lines[len(lines)-2]; l.Lost != 1250000 || l.LostCause != wire.LostRotatedAway || l.Status != 201 {
+		t.Errorf("index line of the PUT after a loss: lost %d cause %q status %d", l.Lost, l.LostCause, l.Status)
+	}
+	if h := f.do(lab1, "HEAD", "/v1/logs/lab-1/syslog", "", nil); h.header.Get("X-Cis490-Length") != "14" {
+		t.Errorf("stream length %s after the refused PUT; want 14", h.header.Get("X-Cis490-Length"))
+	}
+}

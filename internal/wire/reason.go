@@ -39,6 +39,7 @@ const (
 	ReasonBadSince      = "bad-since"
 	ReasonBadJSON       = "bad-json"
 	ReasonBadState      = "bad-state"
+	ReasonBadLost       = "bad-lost"  // an X-Cis490-Lost the receiver cannot read
 	ReasonBody          = "body"      // the body could not be read in full
 	ReasonSlowBody      = "slow-body" // 408: the body came slower than limits.min_body_rate
 	ReasonStreams       = "streams"   // 429: the host has quota.host_streams streams already

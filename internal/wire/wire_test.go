@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -71,6 +72,37 @@ func TestErrorBody(t *testing.T) {
 		b, err := json.Marshal(tc.body)
 		if err != nil || string(b) != tc.want {
 			t.Errorf("%s: %s, %v; want %s", name, b, err, tc.want)
+		}
+	}
+}
+
+func TestParseLoss(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Loss
+		err  string
+	}{
+		{"bytes=1250000 cause=rotated-away", Loss{Bytes: 1250000, Cause: LostRotatedAway}, ""},
+		{"bytes=0 cause=vacuumed entries=42", Loss{Entries: 42, Cause: LostVacuumed}, ""},
+		{"bytes=5 cause=truncated future=1", Loss{Bytes: 5, Cause: LostTruncated}, ""},
+		{"bytes=-1 cause=truncated", Loss{}, "not a count"},
+		{"bytes=5", Loss{}, "names no cause"},
+		{"bytes=5 cause=../../etc", Loss{}, "none of"},
+		{"bytes", Loss{}, "not key=value"},
+		{strings.Repeat("x", 200), Loss{}, "longer than"},
+	} {
+		got, err := ParseLoss(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("ParseLoss(%q) = %v, %v; want an error with %q", c.in, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("ParseLoss(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+		}
+		if back, err := ParseLoss(got.String()); err != nil || back != got {
+			t.Errorf("round trip of %+v: %+v, %v", got, back, err)
 		}
 	}
 }

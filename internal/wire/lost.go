@@ -1,0 +1,85 @@
+package wire
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// HeaderLost rides on a log PUT after the shipper found bytes of that
+// stream gone for good before it could read them: "bytes=N cause=C", and
+// "entries=N" for a journal. The PUT's offset is where the loss sits in the
+// stream. A receiver that does not know it ignores it; this one records it
+// in the PUT's index line for the detector's lost-logs.
+const HeaderLost = "X-Cis490-Lost"
+
+// The causes of a loss, as HeaderLost names them.
+const (
+	// LostRotatedAway: the generation being read was deleted (rotated
+	// past logrotate's rotate count) before the rest of it was read.
+	LostRotatedAway = "rotated-away"
+	// LostTruncated: the file was truncated in place (copytruncate, or a
+	// program rewriting it) with bytes not yet read, and no copy held them.
+	LostTruncated = "truncated"
+	// LostUnreadable: the only copy left is one the shipper cannot read
+	// (compressed with xz or zstd).
+	LostUnreadable = "unreadable"
+	// LostVacuumed: journal entries were vacuumed or rotated away before
+	// they were read.
+	LostVacuumed = "vacuumed"
+)
+
+// Loss is what HeaderLost says.
+type Loss struct {
+	Bytes   int64 // at least this many bytes
+	Entries int64 // journal entries, when counted
+	Cause   string
+}
+
+// String is the header's value.
+func (l Loss) String() string {
+	s := fmt.Sprintf("bytes=%d cause=%s", l.Bytes, l.Cause)
+	if l.Entries > 0 {
+		s += fmt.Sprintf(" entries=%d", l.Entries)
+	}
+	return s
+}
+
+// ParseLoss reads a HeaderLost value; the error says what is wrong with it.
+func ParseLoss(v string) (Loss, error) {
+	var l Loss
+	if len(v) > 128 {
+		return l, fmt.Errorf("%s is longer than 128 bytes", HeaderLost)
+	}
+	for _, f := range strings.Fields(v) {
+		k, val, ok := strings.Cut(f, "=")
+		if !ok {
+			return l, fmt.Errorf("%s has %q, not key=value", HeaderLost, f)
+		}
+		switch k {
+		case "bytes", "entries":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || n < 0 {
+				return l, fmt.Errorf("%s %s=%q is not a count", HeaderLost, k, val)
+			}
+			if k == "bytes" {
+				l.Bytes = n
+			} else {
+				l.Entries = n
+			}
+		case "cause":
+			switch val {
+			case LostRotatedAway, LostTruncated, LostUnreadable, LostVacuumed:
+				l.Cause = val
+			default:
+				return l, fmt.Errorf("%s cause=%q is none of %s, %s, %s, %s", HeaderLost, val, LostRotatedAway, LostTruncated, LostUnreadable, LostVacuumed)
+			}
+		default:
+			// Unknown keys are a newer shipper's: skipped, not refused.
+		}
+	}
+	if l.Cause == "" {
+		return l, fmt.Errorf("%s names no cause", HeaderLost)
+	}
+	return l, nil
+}
