@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cis490/cis490/internal/vfs"
 )
@@ -20,6 +21,39 @@ type Checkpoint struct {
 	GenStart int64  `json:"generation_start"` // logical offset where Gen begins in the stream
 	Acked    int64  `json:"acked"`            // bytes of Gen the receiver has acknowledged
 	Seen     int64  `json:"seen"`             // Gen's size when last looked at, to report loss
+	// Lost is what the stream lost for good and has not told the
+	// receiver yet: it rides on the next PUT (X-Cis490-Lost) and is
+	// cleared when one is acknowledged, so a crash in between repeats it
+	// rather than drops it.
+	Lost *Loss `json:"lost,omitempty"`
+	// LastLoss is the latest loss, kept: the doctor warns for a day after.
+	LastLoss *Loss `json:"last_loss,omitempty"`
+}
+
+// Loss is bytes of a stream gone for good before the shipper read them.
+type Loss struct {
+	At      time.Time `json:"at"`
+	Bytes   int64     `json:"bytes"`             // at least
+	Entries int64     `json:"entries,omitempty"` // journal entries, when counted
+	Cause   string    `json:"cause"`             // wire.LostRotatedAway, …
+	// What says where: the generation, file or journal cursor.
+	What string `json:"what,omitempty"`
+}
+
+// add folds l into a pending loss: the counts add up, and the cause is
+// the larger loss's.
+func (p *Loss) add(l Loss) *Loss {
+	if p == nil {
+		return &l
+	}
+	sum := *p
+	sum.Bytes += l.Bytes
+	sum.Entries += l.Entries
+	if l.Bytes > p.Bytes {
+		sum.Cause, sum.What = l.Cause, l.What
+	}
+	sum.At = l.At
+	return &sum
 }
 
 const checkpointVersion = 1

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // RotationGrace is how long a generation renamed away must stay quiet at
@@ -42,6 +44,9 @@ type follower struct {
 	// when the follower opened a generation there: they are older
 	// generations, never the next one, whatever their modification time.
 	older map[fileKey]bool
+	// losses are bytes found gone for good since the stream last took
+	// them (takeLosses): it tells the log and the receiver.
+	losses []Loss
 	// quiet is the file without a first line the follower waits on: as it
 	// was when first seen so, and when. Whether it has been left alone is
 	// measured by the follower's own clock, never by the file's time: a
@@ -89,6 +94,9 @@ type genFile struct {
 	// bytes now belong to the next generation and must not be read as
 	// this one's.
 	ended bool
+	// seen is the generation's size when the follower last looked: what
+	// it knows was there, for a truncation's loss.
+	seen int64
 	// z reads f decompressed when f is a compressed copy (logrotate's
 	// compress got to the generation before the follower finished it);
 	// fromCopy is then set too: it never grows, and the next generation
@@ -161,9 +169,11 @@ func (fl *follower) resume(id Ident, acked, seen int64) (lost int64, err error) 
 		}
 		return 0, nil
 	}
-	lost = max(0, seen-acked)
-	fl.log.Warn("the file a stream was reading is gone; its unshipped bytes are lost",
-		"path", fl.path, "generation", id.ID(), "lost_bytes_at_least", lost)
+	// Only what it had seen is known lost: a generation it had read to
+	// the end before it went is the usual rotation, not a loss.
+	if lost = max(0, seen-acked); lost > 0 {
+		fl.lose(Loss{Bytes: lost, Cause: wire.LostRotatedAway, What: "generation " + id.ID()})
+	}
 	return lost, fl.openCurrent()
 }
 
@@ -481,7 +491,10 @@ func (fl *follower) rotatedAfter(done *genFile) (next *genFile, wait bool) {
 		if errors.Is(err, errIncomplete) {
 			return nil, true
 		}
-		fl.log.Warn("cannot read a rotated copy; skipping it", "path", c.path, "err", err)
+		// A copy after the finished generation that cannot be read (a
+		// corrupt archive): its bytes, at least as many as it holds
+		// compressed, are lost.
+		fl.lose(Loss{Bytes: c.info.Size(), Cause: wire.LostUnreadable, What: c.path + ": " + err.Error()})
 	}
 	return nil, false
 }
@@ -518,6 +531,9 @@ func (fl *follower) readCur(max int, isNew bool) (Chunk, error) {
 	var from io.ReaderAt = fl.cur.f
 	if fl.cur.z != nil {
 		size, from = fl.cur.z.size, fl.cur.z
+	}
+	if size > fl.cur.seen {
+		fl.cur.seen = size
 	}
 	ready := size - fl.cur.read
 	if ready <= 0 {
@@ -569,10 +585,19 @@ func (fl *follower) pathMovedOn() (bool, error) {
 // (copytruncate): the bytes not yet read went to a rotated copy, if
 // anywhere; read them from there, else this generation has ended.
 func (fl *follower) truncated() {
+	if fl.cur.ended {
+		return // decided already: its loss, if any, is counted
+	}
 	if c, ok := fl.find(fl.cur.id); ok && !sameInode(c.f, fl.cur.f) {
 		if n, err := c.size(); err == nil && n > fl.cur.read {
+			if fl.cur.seen > n {
+				// Written after logrotate copied and before it truncated:
+				// the copytruncate race, seen only because the follower
+				// had looked at the file in between.
+				fl.lose(Loss{Bytes: fl.cur.seen - n, Cause: wire.LostTruncated, What: "generation " + fl.cur.id.ID()})
+			}
 			fl.cur.close()
-			c.read, c.fromCopy = fl.cur.read, true
+			c.read, c.fromCopy, c.seen = fl.cur.read, true, n
 			fl.cur = c
 			fl.rotated = fl.now()
 			return
@@ -580,6 +605,22 @@ func (fl *follower) truncated() {
 		c.close()
 	}
 	fl.cur.ended = true // nothing more of this generation will come
+	if unread := fl.cur.seen - fl.cur.read; unread > 0 {
+		fl.lose(Loss{Bytes: unread, Cause: wire.LostTruncated, What: "generation " + fl.cur.id.ID()})
+	}
+}
+
+// lose records bytes gone for good.
+func (fl *follower) lose(l Loss) {
+	l.At = fl.now()
+	fl.losses = append(fl.losses, l)
+}
+
+// takeLosses returns the losses found since the last call.
+func (fl *follower) takeLosses() []Loss {
+	l := fl.losses
+	fl.losses = nil
+	return l
 }
 
 func sameInode(a, b *os.File) bool {

@@ -115,6 +115,7 @@ func (s *stream) setup(ctx context.Context) error {
 	if err == nil {
 		s.cp = cp
 		lost, err := s.fl.resume(cp.Gen, cp.Acked, cp.Seen)
+		s.noteLosses()
 		if err != nil {
 			return err
 		}
@@ -193,6 +194,7 @@ func (s *stream) fill(now time.Time) error {
 			return nil
 		}
 		c, err := s.fl.next(grant)
+		s.noteLosses()
 		s.mem.give(grant - len(c.Data))
 		if errors.Is(err, errNothing) {
 			s.starved = nil // nothing to read anyway
@@ -256,10 +258,11 @@ func (s *stream) due(now time.Time) bool {
 func (s *stream) flush(ctx context.Context) (time.Duration, error) {
 	off := s.cp.Length()
 	data := s.pending[:min(len(s.pending), s.opt.MaxBytes)]
-	n, err := s.send.PutLogs(ctx, s.opt.Name, off, transport.Gen{ID: s.cp.Gen.ID(), Start: s.cp.GenStart}, data)
+	n, err := s.send.PutLogs(ctx, s.opt.Name, off, transport.Gen{ID: s.cp.Gen.ID(), Start: s.cp.GenStart, Lost: s.wireLoss()}, data)
 	var e *transport.Error
 	switch {
 	case err == nil:
+		s.cp.Lost = nil // the receiver's index has it now
 		s.acked(n)
 		return 0, s.save()
 	case errors.As(err, &e) && e.Status == http.StatusConflict && e.HasLength:
@@ -373,8 +376,8 @@ func (s *stream) resync(length int64) error {
 
 func (s *stream) save() error {
 	if s.fl.cur != nil {
-		if st, err := s.fl.cur.f.Stat(); err == nil {
-			s.cp.Seen = st.Size()
+		if n, err := s.fl.cur.size(); err == nil {
+			s.cp.Seen = n
 		}
 	}
 	s.cp.Stream, s.cp.Path = s.opt.Name, s.opt.Path

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // memReceiver keeps one stream in memory with the receiver's rules: a PUT
@@ -27,6 +28,7 @@ type memReceiver struct {
 	data     []byte
 	gen      string
 	genStart int64
+	losses   []wire.Loss // told by accepted PUTs
 }
 
 func (m *memReceiver) setDown(down bool) {
@@ -50,6 +52,9 @@ func (m *memReceiver) PutLogs(_ context.Context, _ string, off int64, gen transp
 	n := int64(len(m.data))
 	if off > n || !bytes.Equal(m.data[off:min(n, off+int64(len(b)))], b[:min(n-off, int64(len(b)))]) {
 		return 0, &transport.Error{Status: http.StatusConflict, Length: n, HasLength: true}
+	}
+	if gen.Lost != nil {
+		m.losses = append(m.losses, *gen.Lost)
 	}
 	if tail := b[min(n-off, int64(len(b))):]; len(tail) > 0 {
 		m.data = append(m.data, tail...)

@@ -16,6 +16,9 @@ import (
 type Gen struct {
 	ID    string
 	Start int64
+	// Lost is what the stream lost for good before these bytes, told to
+	// the receiver once (X-Cis490-Lost); nil when nothing was.
+	Lost *wire.Loss
 }
 
 // PutLogs appends data at offset of the host's stream and returns the
@@ -26,6 +29,9 @@ func (c *Client) PutLogs(ctx context.Context, stream string, offset int64, gen G
 	if gen.ID != "" {
 		hdr.Set(wire.HeaderGeneration, gen.ID)
 		hdr.Set(wire.HeaderGenerationStart, strconv.FormatInt(gen.Start, 10))
+	}
+	if gen.Lost != nil {
+		hdr.Set(wire.HeaderLost, gen.Lost.String())
 	}
 	hdr.Set("Content-Type", "application/octet-stream")
 	resp, err := c.Do(ctx, http.MethodPut, wire.PutLogsPath(c.opt.Host, stream, offset), data, hdr)
