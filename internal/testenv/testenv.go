@@ -2,7 +2,8 @@
 // (a tool, root) skip with one line naming it and the Debian package that
 // brings it, except under CI, where the same lack fails the test: CI must
 // never go green by skipping the tests that boot a real systemd, install
-// the packages or drive a browser.
+// the packages or drive a browser. BuildCis490 builds the real binary for
+// the test packages that drive it.
 package testenv
 
 import (

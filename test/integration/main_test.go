@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/testenv"
 	"github.com/cis490/cis490/internal/testseed"
 )
 
@@ -38,22 +38,9 @@ func TestMain(m *testing.M) {
 }
 
 // build compiles ./cmd/cis490 from the module root into dir.
-func build(dir string) error {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return errors.New("not inside the cis490 module (go env GOMOD is empty)")
-	}
-	binPath = filepath.Join(dir, "cis490")
-	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", binPath, "./cmd/cis490")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%w\n%s", err, out)
-	}
-	return nil
+func build(dir string) (err error) {
+	binPath, err = testenv.BuildCis490(dir)
+	return err
 }
 
 // testSeed returns the -seed flag or a time-based seed, and logs it.
