@@ -19,6 +19,7 @@ func library() []incident {
 		receiverDeploy500(), receiverDown(), shutdownAndSleep(), hostCrash(), roomPowerCut(),
 		clonedImage(), staleCode(), certExpired(), framedHost(), tornLine(), healthyNoise(),
 		overQuota(), diskFull(), sleepThenLastBatch(),
+		longPartition(), receiverOverload(), briefOverload(),
 	}
 }
 
