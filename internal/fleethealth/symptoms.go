@@ -129,6 +129,7 @@ type evaluation struct {
 	recent    map[string]bool // hosts active before the fleet's latest word (fleet-silent's base)
 	active    int
 	saw5xx    int
+	fresh5xx  int // of those, hosts that saw one within faultFresh
 	total5xx  int
 	mostly5xx map[string]bool // hosts whose failures a receiver fault explains
 	diskFull  int             // hosts refused 507 disk-full
@@ -183,7 +184,7 @@ func (e *evaluation) host(name string) {
 		return
 	}
 	w := h.Window(e.now, e.fatalWin)
-	e.count5xx(name, w)
+	e.count5xx(name, h, w)
 	e.failing(name, h, w)
 	e.unstamped(name, h)
 	e.duplicateIdentity(name, h)
@@ -323,11 +324,14 @@ func quotaDetail(q *QuotaSeen, now time.Time) string {
 
 // count5xx records what receiver-fault weighs: the active hosts, and
 // which of them saw 5xx answers.
-func (e *evaluation) count5xx(name string, w Minute) {
+func (e *evaluation) count5xx(name string, h *Host, w Minute) {
 	e.active++
 	if w.Any5 > 0 {
 		e.saw5xx++
 		e.total5xx += w.Any5
+		if h.Window(e.now, faultFresh).Any5 > 0 {
+			e.fresh5xx++
+		}
 	}
 	if w.C5 > 0 && w.C5 >= w.C4 {
 		e.mostly5xx[name] = true
@@ -371,10 +375,16 @@ func (e *evaluation) enough(part, of int) bool {
 	return of >= c.FleetMin && float64(part) >= c.FleetShare*float64(of)-1e-9
 }
 
+// faultFresh is how recent a 5xx must be for receiver-fault to go on
+// holding: it is judged over the fatal window (30 min), but once the
+// receiver answers well again it clears within two runs, not when the
+// window has slid past its last 5xx.
+const faultFresh = 2 * overloadSlice
+
 // receiverFault finds enough active hosts seeing 5xx at once, or the
 // receiver turning most of them away as overloaded for two runs.
 func (e *evaluation) receiverFault() {
-	e.isReceiverFault = e.enough(e.saw5xx, e.active)
+	e.isReceiverFault = e.enough(e.saw5xx, e.active) && e.fresh5xx > 0
 	if !e.isReceiverFault {
 		if e.overload = e.overloaded(); e.overload != nil {
 			e.out.Found = append(e.out.Found, Finding{FleetHost, ReceiverFault, e.overload.detail(e)})

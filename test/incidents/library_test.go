@@ -40,8 +40,9 @@ func receiverDeploy500() incident {
 		},
 		detects: "receiver-fault",
 		want: []want{
-			{line: "* receiver-fault", has: []string{"10 of 10 hosts", "5xx", "journalctl -u cis490-receiver"}},
-			{line: "* resolved receiver-fault"},
+			{line: "* receiver-fault", has: []string{"10 of 10 hosts", "5xx", "journalctl -u cis490-receiver"}, at: "10:15"},
+			// Rolled back at 10:25: no 5xx for two runs by 10:40.
+			{line: "* resolved receiver-fault", at: "10:40"},
 		},
 	}
 }
@@ -363,9 +364,11 @@ func diskFull() incident {
 		detects: "receiver-fault",
 		want: []want{
 			{line: "* receiver-fault", has: []string{"disk full: 8 of 8 hosts", "507 disk-full", "less free space than limits.min_free (256MiB)",
-				"retention.max_age (now 90d)", "retention.max_bytes (now unset)"}, not: []string{"deploy"}},
-			{line: "* receiver-fault"},
-			{line: "* resolved receiver-fault"},
+				"retention.max_age (now 90d)", "retention.max_bytes (now unset)"}, not: []string{"deploy"}, at: "10:10"},
+			// Space freed at 10:40: clear at 10:50 (no 507 for two runs),
+			// resolved on the second clear run, not when the 30-minute
+			// window has slid past the last 507.
+			{line: "* resolved receiver-fault", at: "10:55"},
 		},
 	}
 }

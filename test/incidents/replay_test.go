@@ -40,6 +40,9 @@ type incident struct {
 type want struct {
 	line     string
 	has, not []string
+	// at, when set, is the UTC time of day ("10:55") the line must carry:
+	// how soon it fired, or how soon it cleared.
+	at string
 }
 
 // alertLine is one line of alerts.jsonl as the detector writes it.
@@ -197,6 +200,9 @@ func checkAlerts(t *testing.T, inc incident, got []alertLine) {
 		t.Fatalf("%s\nalerts [%s]\nwant   [%s]\nalerts.jsonl:%s", inc.what, strings.Join(g, ", "), strings.Join(w, ", "), b.String())
 	}
 	for i, x := range inc.want {
+		if x.at != "" && got[i].TS.UTC().Format("15:04") != x.at {
+			t.Errorf("alert %d (%s) at %s; want %s", i+1, x.line, got[i].TS.UTC().Format("15:04"), x.at)
+		}
 		d := got[i].Detail
 		for _, s := range x.has {
 			if !strings.Contains(d, s) {
