@@ -96,6 +96,7 @@ func Run(ctx context.Context, opt Options) *Report {
 		{"code", time.Second, checkCode, false},
 		{"instance", time.Second, checkInstance, false},
 		{"shipper", 2 * time.Second, checkShipper, true},
+		{"losses", time.Second, checkLosses, true},
 		{"sources", 2 * time.Second, checkSources, true},
 		{"disk", time.Second, checkDisk, true},
 		{"systemd", 3 * time.Second, checkUnits, true},

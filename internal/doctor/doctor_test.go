@@ -366,6 +366,24 @@ func TestShipperBacklog(t *testing.T) {
 	if c := ok(checkShipper(context.Background(), e)); c.Status != Fail || !strings.Contains(c.Finding, "for 2h or more") {
 		t.Fatalf("stuck for 2 h: %s %q", c.Status, c.Finding)
 	}
+
+	// Losses: a warning for a day after the last, with the fix; never a
+	// failure (autoupdate's rollback reads failures).
+	if c := ok(checkLosses(context.Background(), e)); c.Status != OK || !strings.Contains(c.Finding, "no logs lost") {
+		t.Fatalf("no loss: %s %q", c.Status, c.Finding)
+	}
+	cp, _ := cps.Load("app.log")
+	cp.LastLoss = &shipper.Loss{At: e.now.Add(-3 * time.Hour), Bytes: 1250000, Cause: wire.LostRotatedAway}
+	cps.Save(cp)
+	if c := ok(checkLosses(context.Background(), e)); c.Status != Warn || !strings.Contains(c.Finding, "at least 1.2 MiB of app.log were lost for good 3h") ||
+		!strings.Contains(c.Fix, "keep more generations") {
+		t.Fatalf("a loss 3 h ago: %s %q, fix %q", c.Status, c.Finding, c.Fix)
+	}
+	cp.LastLoss.At = e.now.Add(-25 * time.Hour)
+	cps.Save(cp)
+	if c := ok(checkLosses(context.Background(), e)); c.Status != OK {
+		t.Fatalf("a loss 25 h ago: %s %q; want ok after a day", c.Status, c.Finding)
+	}
 }
 
 // TestClone: another installation speaking as this host right now is a

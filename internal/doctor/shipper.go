@@ -15,6 +15,7 @@ import (
 
 	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/shipper"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // checkSources opens every configured log as this process can: the
@@ -153,4 +154,44 @@ func checkDisk(_ context.Context, e *env) Check {
 		return Check{Status: Warn, Finding: f, Fix: "free space soon"}
 	}
 	return Check{Finding: f}
+}
+
+// lossWarned is how long the doctor warns after the shipper lost logs.
+const lossWarned = 24 * time.Hour
+
+// checkLosses warns for a day after the shipper lost bytes for good: a
+// warning, not a failure (nothing on the host is broken now, and
+// autoupdate's rollback must not take it for a broken release).
+func checkLosses(_ context.Context, e *env) Check {
+	if e.cfg == nil {
+		return skip("no config")
+	}
+	st, err := shipper.Status(e.cfg.StateDir)
+	if err != nil {
+		return skip("the shipper's checkpoints are unreadable (see the shipper check)")
+	}
+	var last *shipper.SourceState
+	n := 0
+	for i, s := range st {
+		if s.LastLoss == nil || e.now.Sub(s.LastLoss.At) > lossWarned {
+			continue
+		}
+		n++
+		if last == nil || s.LastLoss.At.After(last.LastLoss.At) {
+			last = &st[i]
+		}
+	}
+	if last == nil {
+		return Check{Finding: "no logs lost for good in the last day"}
+	}
+	l := last.LastLoss
+	size := "at least " + human.Bytes(l.Bytes)
+	if l.Entries > 0 {
+		size = fmt.Sprintf("at least %d journal entries", l.Entries)
+	}
+	f := fmt.Sprintf("%s of %s were lost for good %s ago (%s)", size, last.Stream, human.Duration(max(0, e.now.Sub(l.At))), l.Cause)
+	if n > 1 {
+		f += fmt.Sprintf("; %d streams lost logs in the last day", n)
+	}
+	return Check{Status: Warn, Finding: f, Fix: wire.LossFix(l.Cause)}
 }

@@ -40,6 +40,8 @@ type Track struct {
 	// latest alert line went out, so a sustained fault fires once an hour.
 	Since  time.Time `json:"since"`
 	Bucket string    `json:"bucket,omitempty"`
+	// Event is the latest event an event symptom alerted (Finding.Event).
+	Event string `json:"event,omitempty"`
 }
 
 func trackKey(host, symptom string) string { return host + "\x00" + symptom }
@@ -87,8 +89,15 @@ func step(tracks map[string]*Track, j Judgement, now time.Time, confirm int) ([]
 		}
 		v := Verdict{Track: *t}
 		// Fire once confirmed, then once per hour bucket; a clock stepped
-		// back into an hour already alerted does not fire it again.
-		if t.Holds >= confirm && (!t.Fired || bucket > t.Bucket) {
+		// back into an hour already alerted does not fire it again. An
+		// event (a loss) is a fact, not a measure to confirm: it fires at
+		// once, and again only for a new one.
+		fire := t.Holds >= confirm && (!t.Fired || bucket > t.Bucket)
+		if ev := j.Events[k]; ev != "" {
+			fire = !t.Fired || ev != t.Event
+			t.Event = ev
+		}
+		if fire {
 			t.Fired, t.Bucket = true, bucket
 			out = append(out, Alert{TS: now, Host: f.Host, Symptom: f.Symptom, Detail: f.Detail, Bucket: bucket})
 			v = Verdict{Track: *t, Alerted: true}
@@ -122,8 +131,10 @@ func step(tracks map[string]*Track, j Judgement, now time.Time, confirm int) ([]
 			delete(tracks, k) // gone, never resolved
 			continue
 		}
-		if !t.Fired {
-			delete(tracks, k) // it did not last: nobody was told, nobody needs to be
+		if !t.Fired || t.Event != "" {
+			// It did not last (nobody was told, nobody needs to be), or it
+			// was an event that has aged out: nothing was fixed to resolve.
+			delete(tracks, k)
 			continue
 		}
 		t.Holds = 0

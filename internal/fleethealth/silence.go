@@ -77,7 +77,7 @@ func (s Silence) Matcher() string {
 // clears. A function, so no caller can change the list for the others.
 func Symptoms() []string {
 	return []string{Silent, FatalOnly, Unstamped, StaleCode, DuplicateIdentity, ReceiverFault, FleetSilent,
-		DoctorFailing, CertExpiring, CertExpired, DoctorMissing, OverQuota, Gone}
+		DoctorFailing, CertExpiring, CertExpired, DoctorMissing, OverQuota, LostLogs, Gone}
 }
 
 // Silence limits: a silence lasts at most maxSilenceFor (longer is a

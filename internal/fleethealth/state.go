@@ -23,7 +23,7 @@ const (
 // Durations in the why are written as human.Ago writes "last seen", so a
 // "quiet for 1m" never sits beside "last seen 2m ago".
 func HostState(r Row, now time.Time) (state, why string) {
-	if len(r.Symptoms) > 0 && r.Symptoms[0].Symptom != Unstamped {
+	if len(r.Symptoms) > 0 && !notSick(r.Symptoms[0].Symptom) {
 		s := r.Symptoms[0]
 		state = StateSick
 		if s.Symptom == Silent {
@@ -39,8 +39,9 @@ func HostState(r Row, now time.Time) (state, why string) {
 		}
 		return state, why
 	}
-	// What is left does not make a host sick: a clean stop or sleep, or
-	// an unstamped build (worth knowing, not worth waking anyone for).
+	// What is left does not make a host sick: a clean stop or sleep, an
+	// unstamped build or logs it lost today (worth knowing, and alerted,
+	// but nothing about the host is failing now).
 	switch {
 	case r.Off == "shutdown":
 		state, why = StateOff, "shut down cleanly "+human.Ago(now, r.LastSeen)
@@ -83,9 +84,16 @@ func symptomWhy(r Row, s Symptom, now time.Time) string {
 		return "no doctor report lately"
 	case Unstamped:
 		return "its build carries no commit, so nobody can tell which code it runs"
+	case LostLogs:
+		return "its shipper lost logs for good in the last day"
+	case OverQuota:
+		return "over its quota: its logs wait on it"
 	}
 	return s.Symptom
 }
+
+// notSick are the symptoms that leave a host's state as it is.
+func notSick(symptom string) bool { return symptom == Unstamped || symptom == LostLogs }
 
 // progress says where a symptom stands in the detector's hands.
 func progress(s Symptom) string {

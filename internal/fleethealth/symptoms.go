@@ -26,6 +26,7 @@ const (
 	CertExpired       = "cert-expired"
 	DoctorMissing     = "doctor-missing"
 	OverQuota         = "over-quota"
+	LostLogs          = "lost-logs"
 	Gone              = "gone"
 	Resolved          = "resolved"
 )
@@ -55,6 +56,10 @@ type Judgement struct {
 	Held []Finding
 	// Gone are the hosts that have just left the window.
 	Gone []Finding
+	// Events name, by track key, the latest event of a finding that
+	// reports events (lost-logs): it alerts once per event, never hourly,
+	// and is never resolved.
+	Events map[string]string
 	// Group is the silence fleet-silent holds for now, nil when none: the
 	// next run judges the same hosts.
 	Group *SilentGroup
@@ -180,6 +185,7 @@ func (e *evaluation) host(name string) {
 	e.silentHost(name, h, heard)
 	e.doctorAndCert(name, h, heard)
 	e.overQuota(name, h, heard)
+	e.lostLogs(name, h)
 	if e.now.Sub(h.LastSeen) > e.fatalWin {
 		return
 	}

@@ -61,6 +61,9 @@ type Host struct {
 	LastReq *RequestSeen `json:"last_request,omitempty"`
 	Beat    string       `json:"beat,omitempty"`
 	BeatAt  time.Time    `json:"beat_at,omitzero"`
+	// Losses are what its shipper lost for good in the last day, as it
+	// told the receiver (lost-logs).
+	Losses []LossSeen `json:"losses,omitempty"`
 }
 
 // RequestSeen is one request as a silence names it.
@@ -392,6 +395,9 @@ func (t *Tracker) Observe(r *index.Line) {
 	}
 	if r.Reason == wire.ReasonOverloaded && r.Quota == wire.LimitInflight && (t.Fleet.Inflight == nil || !r.TS.Before(t.Fleet.Inflight.At)) {
 		t.Fleet.Inflight = &LimitSeen{At: r.TS, Used: r.QuotaUsed, Limit: r.QuotaLimit}
+	}
+	if ok && (r.Lost > 0 || r.LostEntries > 0) && r.LostCause != "" {
+		h.lost(r)
 	}
 	switch {
 	case ok:

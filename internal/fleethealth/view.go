@@ -82,7 +82,8 @@ func (s Symptom) Mark() string {
 }
 
 // severity orders symptoms, worst first.
-var severity = map[string]int{FatalOnly: 0, CertExpired: 0, StaleCode: 1, DuplicateIdentity: 2, Silent: 3, CertExpiring: 4, DoctorFailing: 5, DoctorMissing: 6, Unstamped: 7}
+var severity = map[string]int{FatalOnly: 0, CertExpired: 0, StaleCode: 1, DuplicateIdentity: 2, Silent: 3, CertExpiring: 4, DoctorFailing: 5,
+	OverQuota: 5, DoctorMissing: 6, LostLogs: 7, Unstamped: 8}
 
 // viewCatchUp bounds what a fleet view reads of the index beyond the
 // detector's checkpoint: a receiver (maybe a Raspberry Pi) must not read

@@ -16,7 +16,7 @@ func (s *stream) noteLosses() {
 	for _, l := range ls {
 		s.log.Error("bytes of this source are gone for good: they were removed before the shipper could read them",
 			"path", s.opt.Path, "stream", s.opt.Name, "where", l.What, "lost_at_least", human.Bytes(l.Bytes),
-			"cause", l.Cause, "fix", LossFix(l.Cause))
+			"cause", l.Cause, "fix", wire.LossFix(l.Cause))
 		s.cp.Lost = s.cp.Lost.add(l)
 		last := l
 		s.cp.LastLoss = &last
@@ -32,20 +32,4 @@ func (s *stream) wireLoss() *wire.Loss {
 		return nil
 	}
 	return &wire.Loss{Bytes: s.cp.Lost.Bytes, Entries: s.cp.Lost.Entries, Cause: s.cp.Lost.Cause}
-}
-
-// LossFix says what to change so that a loss of this cause does not
-// happen again. The doctor and the detector say the same.
-func LossFix(cause string) string {
-	switch cause {
-	case wire.LostRotatedAway:
-		return "keep more generations (logrotate's rotate N), or rotate less often, and keep the receiver reachable: the shipper reads rotated and compressed (.gz, .bz2) copies, not deleted ones"
-	case wire.LostTruncated:
-		return "the file was truncated with bytes unread (logrotate's copytruncate races the shipper): use create instead of copytruncate where the program reopens its log"
-	case wire.LostUnreadable:
-		return "compress rotated logs with gzip (logrotate's default) or bzip2, or add delaycompress, so the shipper can read the copies"
-	case wire.LostVacuumed:
-		return "keep more journal (SystemMaxUse= and MaxRetentionSec= in journald.conf), and keep the receiver reachable"
-	}
-	return "read the shipper's journal (journalctl -u cis490-shipper)"
 }

@@ -26,6 +26,8 @@ type SourceState struct {
 	// Written is when the file was last written: every byte of the
 	// backlog has waited at least since then.
 	Written time.Time
+	// LastLoss is the latest loss of bytes gone for good, nil for none.
+	LastLoss *Loss
 }
 
 // Status reads every stream's checkpoint in stateDir and compares it with
@@ -53,7 +55,7 @@ func Status(stateDir string) ([]SourceState, error) {
 		if json.Unmarshal(b, &cp) != nil || cp.Stream != stream {
 			continue
 		}
-		st := SourceState{Stream: stream, Path: cp.Path, Backlog: -1}
+		st := SourceState{Stream: stream, Path: cp.Path, Backlog: -1, LastLoss: cp.LastLoss}
 		if info, err := e.Info(); err == nil {
 			st.LastCheckpoint = info.ModTime()
 		}

@@ -83,3 +83,19 @@ func ParseLoss(v string) (Loss, error) {
 	}
 	return l, nil
 }
+
+// LossFix says what to change so that a loss of this cause does not
+// happen again. The shipper, the doctor and the detector all say it.
+func LossFix(cause string) string {
+	switch cause {
+	case LostRotatedAway:
+		return "keep more generations (logrotate's rotate N), or rotate less often, and keep the receiver reachable: the shipper reads rotated and compressed (.gz, .bz2) copies, not deleted ones"
+	case LostTruncated:
+		return "the file was truncated with bytes unread (logrotate's copytruncate races the shipper): use create instead of copytruncate where the program reopens its log"
+	case LostUnreadable:
+		return "compress rotated logs with gzip (logrotate's default) or bzip2, or add delaycompress, so the shipper can read the copies"
+	case LostVacuumed:
+		return "keep more journal (SystemMaxUse= and MaxRetentionSec= in journald.conf), and keep the receiver reachable"
+	}
+	return "read the shipper's journal (journalctl -u cis490-shipper)"
+}
