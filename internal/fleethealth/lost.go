@@ -91,7 +91,7 @@ func lossDetail(last LossSeen, day []LossSeen) string {
 		sort.Strings(names)
 		d += fmt.Sprintf("; %d losses in the last day, %s in all, of %s", len(day), lossSize(bytes, entries), strings.Join(names, ", "))
 	}
-	return d + "; " + wire.LossFix(last.Cause)
+	return d + ": " + wire.LossFix(last.Cause)
 }
 
 // lossSize is "at least 1.2 MiB", "at least 42 journal entries" or both.

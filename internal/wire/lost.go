@@ -89,7 +89,7 @@ func ParseLoss(v string) (Loss, error) {
 func LossFix(cause string) string {
 	switch cause {
 	case LostRotatedAway:
-		return "keep more generations (logrotate's rotate N), or rotate less often, and keep the receiver reachable: the shipper reads rotated and compressed (.gz, .bz2) copies, not deleted ones"
+		return "keep more generations (logrotate's rotate N), or rotate less often, and keep the receiver reachable (the shipper reads rotated and compressed .gz and .bz2 copies, never deleted ones)"
 	case LostTruncated:
 		return "the file was truncated with bytes unread (logrotate's copytruncate races the shipper): use create instead of copytruncate where the program reopens its log"
 	case LostUnreadable:

@@ -152,7 +152,7 @@ func splitFix(d string) (cause, fix string, ok bool) {
 
 // actionVerbs are the words a fix starts its actions with: a fix tells
 // somebody to do something.
-var actionVerbs = regexp.MustCompile(`(?i)\b(run|check|raise|lower|set|free|give|install|update|re-enroll|reissue|fix|power|retire|read|restart|spread|ship)\b`)
+var actionVerbs = regexp.MustCompile(`(?i)\b(run|check|raise|lower|set|free|give|install|update|re-enroll|reissue|fix|power|retire|read|restart|spread|ship|keep|use|add|compress)\b`)
 
 // actionable says whether a fix names something to do.
 func actionable(fix string) bool {

@@ -18,7 +18,7 @@ func library() []incident {
 	return []incident{
 		receiverDeploy500(), receiverDown(), shutdownAndSleep(), hostCrash(), roomPowerCut(),
 		clonedImage(), staleCode(), certExpired(), framedHost(), tornLine(), healthyNoise(),
-		overQuota(), diskFull(), sleepThenLastBatch(),
+		overQuota(), diskFull(), sleepThenLastBatch(), lostToRotation(),
 		longPartition(), receiverOverload(), briefOverload(),
 	}
 }
@@ -393,6 +393,35 @@ func sleepThenLastBatch() incident {
 					g.ship(h, at(8, 0), at(13, 0))
 				}
 			}
+		},
+	}
+}
+
+func lostToRotation() incident {
+	back := at(10, 3)
+	return incident{
+		name:  "lost-to-rotation",
+		what:  "a laptop away for longer than logrotate keeps generations came back and its shipper told the receiver 1.2 MiB of syslog were rotated away unread",
+		start: back, from: at(9, 30), to: at(12, 0),
+		index: func(g *gen) {
+			for _, h := range fleet(6) {
+				if h != "lab-02" {
+					g.ship(h, at(8, 0), at(12, 0))
+					continue
+				}
+				l := g.req(h, back, "logs", 201, "")
+				l.Stream, l.Lost, l.LostCause = "syslog", 1250000, "rotated-away"
+				g.add(l)
+				retry := l // its retry after a lost answer tells the same loss
+				retry.TS, retry.Status = back.Add(20*time.Second), 200
+				g.add(retry)
+				g.ship(h, back.Add(time.Minute), at(12, 0))
+			}
+		},
+		detects: "lost-logs",
+		want: []want{
+			{line: "lab-02 lost-logs", at: "10:05", has: []string{"at least 1.2 MiB of stream syslog", "deleted (rotated past logrotate's count)",
+				"keep more generations"}},
 		},
 	}
 }
