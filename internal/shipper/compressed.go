@@ -12,18 +12,15 @@ import (
 	"strings"
 )
 
-// compressedExts are the suffixes logrotate's compressors give a rotated
-// copy. The follower reads those a standard library decompresses (gzip,
-// the default everywhere, and bzip2); the others it cannot read, and a
-// generation found only in one of them is lost (and said so).
-var compressedExts = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip"}
-
 // compressed says whether name is a compressed copy, readable or not.
 func compressed(name string) bool { return compressionOf(name) != "" }
 
-// compressionOf is name's compression suffix, "" for a plain file.
+// compressionOf is name's compression suffix, "" for a plain file: the
+// suffixes logrotate's compressors give a rotated copy. The follower reads
+// those a standard library decompresses (gzip, the default everywhere,
+// and bzip2); the others it cannot read.
 func compressionOf(name string) string {
-	for _, ext := range compressedExts {
+	for _, ext := range [...]string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip"} {
 		if strings.HasSuffix(name, ext) {
 			return ext
 		}
