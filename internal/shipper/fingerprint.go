@@ -89,13 +89,30 @@ func identify(f *os.File) (Ident, error) {
 		if err != nil {
 			return Ident{}, err
 		}
-		n := int(min(z.size, FingerprintSize))
-		fp, _ := zPrefix(f, n)
-		id.FPLen, id.FP = n, fp
-		return id, nil
+		return identifyZ(f, z)
 	}
 	n := int(min(st.Size(), FingerprintSize))
 	fp, err := hashPrefix(f, n)
+	if err != nil {
+		return Ident{}, err
+	}
+	id.FPLen, id.FP = n, fp
+	return id, nil
+}
+
+// identifyZ is identify for a compressed copy open in z: its inode, and
+// its first decompressed bytes.
+func identifyZ(f *os.File, z *zReader) (Ident, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return Ident{}, err
+	}
+	id := Ident{}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		id.Dev, id.Ino = uint64(sys.Dev), uint64(sys.Ino)
+	}
+	n := int(min(z.size, FingerprintSize))
+	fp, err := hashPrefix(z, n)
 	if err != nil {
 		return Ident{}, err
 	}

@@ -132,13 +132,26 @@ func (g *genFile) size() (int64, error) {
 
 func (g *genFile) close() { g.f.Close() }
 
-// openGen identifies f and makes it a generation read from its start.
+// openGen identifies f and makes it a generation read from its start. A
+// compressed copy is decompressed whole once here (openZ proves it
+// complete); its fingerprint comes from the same reader.
 func openGen(f *os.File) (*genFile, error) {
-	id, err := identify(f)
+	if !compressed(f.Name()) {
+		id, err := identify(f)
+		if err != nil {
+			return nil, err
+		}
+		return genAt(f, id, 0)
+	}
+	z, err := openZ(f)
 	if err != nil {
 		return nil, err
 	}
-	return genAt(f, id, 0)
+	id, err := identifyZ(f, z)
+	if err != nil {
+		return nil, err
+	}
+	return &genFile{f: f, id: id, z: z, fromCopy: true}, nil
 }
 
 func newFollower(path string, log *slog.Logger) *follower {
