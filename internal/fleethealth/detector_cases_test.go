@@ -143,7 +143,8 @@ func TestFixesDiffer(t *testing.T) {
 		wire.ReasonCertBadUsage, wire.ReasonCredMismatch, wire.ReasonTooLarge, wire.ReasonBadName, wire.ReasonBadOffset,
 		wire.ReasonBadGeneration, wire.ReasonBeforeStart, wire.ReasonNoStream, wire.ReasonBody, wire.ReasonSlowBody,
 		wire.ReasonRate, wire.ReasonQuota, wire.ReasonStreams, wire.ReasonDiskFull, wire.ReasonGap, wire.ReasonMismatch,
-		wire.ReasonPanic, wire.ReasonStorage, wire.ReasonOverloaded, wire.ReasonCanceled, wire.ReasonStaleCode}
+		wire.ReasonPanic, wire.ReasonStorage, wire.ReasonOverloaded, wire.ReasonCanceled, wire.ReasonStaleCode,
+		wire.ReasonBadLost}
 	seen := map[string]string{}
 	for _, r := range reasons {
 		fix := fixFor(r)

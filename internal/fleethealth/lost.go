@@ -34,11 +34,13 @@ const maxLosses = 16
 // the hour is the same loss.
 func (h *Host) lost(r *index.Line) {
 	l := LossSeen{At: r.TS, Stream: r.Stream, Bytes: r.Lost, Entries: r.LostEntries, Cause: r.LostCause}
-	keep := h.Losses[:0]
 	for _, o := range h.Losses {
 		if o.Stream == l.Stream && o.Bytes == l.Bytes && o.Entries == l.Entries && o.Cause == l.Cause && r.TS.Sub(o.At).Abs() < time.Hour {
 			return
 		}
+	}
+	keep := h.Losses[:0]
+	for _, o := range h.Losses {
 		if r.TS.Sub(o.At) <= lostHold {
 			keep = append(keep, o)
 		}

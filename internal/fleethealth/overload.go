@@ -26,7 +26,10 @@ type overload struct {
 // sending logs had most of their log PUTs refused 503 overloaded.
 func (e *evaluation) overloaded() *overload {
 	o := &overload{minutes: (2 * overloadSlice).Minutes()}
-	for i, end := range []time.Time{e.now, e.now.Add(-overloadSlice)} {
+	// The older slice ends a second before the newer begins: Window's
+	// bounds are whole minutes, inclusive, and a minute counted in both
+	// would let one minute's burst fill both.
+	for i, end := range []time.Time{e.now, e.now.Add(-overloadSlice - time.Second)} {
 		held, sending := 0, 0
 		for _, name := range e.names {
 			w := e.t.Hosts[name].Window(end, overloadSlice)

@@ -579,6 +579,8 @@ func fixFor(reason string) string {
 		return "its requests are cut off before they end; check the network between it and the receiver"
 	case wire.ReasonStaleCode:
 		return "the version gate refuses its code; run `cis490 autoupdate` on it and read its journal"
+	case wire.ReasonBadLost:
+		return "its shipper's account of lost bytes (X-Cis490-Lost) is unreadable to this receiver; update the shipper or the receiver so both are the same release"
 	}
 	return ""
 }

@@ -21,6 +21,9 @@ type Checkpoint struct {
 	GenStart int64  `json:"generation_start"` // logical offset where Gen begins in the stream
 	Acked    int64  `json:"acked"`            // bytes of Gen the receiver has acknowledged
 	Seen     int64  `json:"seen"`             // Gen's size when last looked at, to report loss
+	// GenMod is when Gen's file was last written, as last looked at:
+	// rotated copies written since hold later generations.
+	GenMod time.Time `json:"generation_modified,omitzero"`
 	// Lost is what the stream lost for good and has not told the
 	// receiver yet: it rides on the next PUT (X-Cis490-Lost) and is
 	// cleared when one is acknowledged, so a crash in between repeats it

@@ -61,7 +61,7 @@ func openZ(f *os.File) (*zReader, error) {
 	}
 	n, err := io.Copy(io.Discard, z.r)
 	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, io.EOF) {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: %w (%v)", f.Name(), errIncomplete, err)
 		}
 		return nil, fmt.Errorf("decompress %s: %w", f.Name(), err)

@@ -54,6 +54,8 @@ type follower struct {
 	// files stamped in the future, which by their time alone would wait
 	// until the clock caught up.
 	quiet quietFile
+	// zwait is the incomplete compressed copy the follower waits on.
+	zwait quietFile
 }
 
 type quietFile struct {
@@ -173,6 +175,14 @@ var errNothing = errors.New("nothing to read")
 // If that generation is gone it reports how many bytes were lost (at least)
 // and starts on the current file.
 func (fl *follower) resume(id Ident, acked, seen int64) (lost int64, err error) {
+	return fl.resumeAfter(id, acked, seen, time.Time{})
+}
+
+// resumeAfter is resume knowing when the generation was last written
+// (mod): when it is gone, the oldest rotated copy written since — a later
+// generation still on disk, maybe compressed — is read first, not skipped
+// for the live file.
+func (fl *follower) resumeAfter(id Ident, acked, seen int64, mod time.Time) (lost int64, err error) {
 	if g, ok := fl.find(id); ok {
 		g.read = acked
 		g.fromCopy = g.fromCopy || !id.same(g.f)
@@ -187,7 +197,38 @@ func (fl *follower) resume(id Ident, acked, seen int64) (lost int64, err error) 
 	if lost = max(0, seen-acked); lost > 0 {
 		fl.lose(Loss{Bytes: lost, Cause: wire.LostRotatedAway, What: "generation " + id.ID()})
 	}
+	if !mod.IsZero() {
+		if g := fl.copyAfter(id, mod); g != nil {
+			fl.cur, fl.rotated = g, fl.now()
+			return lost, nil
+		}
+	}
 	return lost, fl.openCurrent()
+}
+
+// copyAfter opens the oldest rotated copy of another generation than id
+// written no earlier than mod, nil when there is none (or it is not
+// complete yet: the live file is read then, as before).
+func (fl *follower) copyAfter(id Ident, mod time.Time) *genFile {
+	for _, c := range fl.rotatedCopies() {
+		if c.info.Size() == 0 || c.info.ModTime().Before(mod) {
+			continue
+		}
+		f, err := os.Open(c.path)
+		if err != nil {
+			continue
+		}
+		if id.FPLen > 0 && id.sameContent(f) {
+			f.Close()
+			continue
+		}
+		if g, err := openGen(f); err == nil {
+			g.fromCopy = true
+			return g
+		}
+		f.Close()
+	}
+	return nil
 }
 
 // settled reports whether the follower has seen st's file unchanged (the
@@ -312,8 +353,10 @@ func (fl *follower) rotatedCopies() []rotatedCopy {
 	var nums []int
 	for _, e := range ents {
 		n := e.Name()
+		// Compressed copies are listed even when they cannot be read: a
+		// generation only in one is a loss to tell, not a gap in the order.
 		ext := compressionOf(n)
-		if n == base || !(strings.HasPrefix(n, base+".") || strings.HasPrefix(n, base+"-")) || (ext != "" && !readable(ext)) {
+		if n == base || !(strings.HasPrefix(n, base+".") || strings.HasPrefix(n, base+"-")) {
 			continue
 		}
 		info, err := e.Info()
@@ -488,11 +531,17 @@ func (fl *follower) rotatedAfter(done *genFile) (next *genFile, wait bool) {
 		if c.info.Size() == 0 || (found < 0 && c.info.ModTime().Before(st.ModTime())) || fl.isOlder(c.info) {
 			continue
 		}
+		if ext := compressionOf(c.path); ext != "" && !readable(ext) && found < 0 && !c.info.ModTime().After(st.ModTime()) {
+			// An .xz or .zst the follower cannot look into, as old as the
+			// finished generation: likely its own copy (compressors keep
+			// the file's time), not a generation after it.
+			continue
+		}
 		f, err := os.Open(c.path)
 		if err != nil {
 			continue
 		}
-		if sameInode(f, done.f) || done.id.sameContent(f) {
+		if sameInode(f, done.f) || (done.id.FPLen > 0 && done.id.sameContent(f)) {
 			f.Close()
 			continue
 		}
@@ -501,13 +550,19 @@ func (fl *follower) rotatedAfter(done *genFile) (next *genFile, wait bool) {
 			return g, false
 		}
 		f.Close()
-		if errors.Is(err, errIncomplete) {
+		if errors.Is(err, errIncomplete) && !fl.waitedOut(c.info) {
 			return nil, true
 		}
 		// A copy after the finished generation that cannot be read (a
 		// corrupt archive): its bytes, at least as many as it holds
 		// compressed, are lost.
-		fl.lose(Loss{Bytes: c.info.Size(), Cause: wire.LostUnreadable, What: c.path + ": " + err.Error()})
+		if k, ok := keyOf(c.info); ok && !fl.older[k] {
+			if fl.older == nil {
+				fl.older = map[fileKey]bool{}
+			}
+			fl.older[k] = true // counted once, never looked at again
+			fl.lose(Loss{Bytes: c.info.Size(), Cause: wire.LostUnreadable, What: c.path + ": " + err.Error()})
+		}
 	}
 	return nil, false
 }
@@ -520,7 +575,26 @@ func (fl *follower) holds(path string, id Ident) bool {
 		return false
 	}
 	defer f.Close()
-	return id.sameContent(f)
+	return id.FPLen > 0 && id.sameContent(f)
+}
+
+// zWaitMax is how long a compressed copy may stay incomplete and
+// unchanged before the follower stops waiting for it: logrotate compresses
+// in seconds; one cut short for good (a full disk, a killed compressor)
+// must not stall the stream.
+const zWaitMax = 2 * time.Minute
+
+// waitedOut says whether the incomplete copy st has been seen unchanged
+// for zWaitMax, by the follower's own clock; it starts the wait when it
+// sees the copy anew or changed.
+func (fl *follower) waitedOut(st fs.FileInfo) bool {
+	k, _ := keyOf(st)
+	now := fl.now()
+	if fl.zwait.since.IsZero() || fl.zwait.key != k || fl.zwait.size != st.Size() {
+		fl.zwait = quietFile{key: k, size: st.Size(), since: now}
+		return false
+	}
+	return now.Sub(fl.zwait.since) >= zWaitMax
 }
 
 func errNothingOr(err error) error {

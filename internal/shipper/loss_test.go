@@ -93,3 +93,30 @@ func TestLossSurvivesACrash(t *testing.T) {
 		t.Fatalf("losses told: %+v; want the 700 bytes, once", recv.losses)
 	}
 }
+
+// TestLossRefusedDoesNotStall: a receiver that cannot read the shipper's
+// account of a loss (400 bad-lost) gets the logs without it: the loss is
+// in the shipper's log, and nothing waits on it.
+func TestLossRefusedDoesNotStall(t *testing.T) {
+	p, cps, recv := newStreamRig(t)
+	appendTo(t, p, genLines(0, 10))
+	stop := runStream(t, p, cps, recv)
+	waitHolds(t, recv, genLines(0, 10))
+	stop()
+	cp, _ := cps.Load("app.log")
+	cp.Seen = cp.Acked + 700
+	if err := cps.Save(cp); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(p)
+	appendTo(t, p, genLines(1, 3))
+	recv.mu.Lock()
+	recv.oldLost = true
+	recv.mu.Unlock()
+	runStream(t, p, cps, recv)
+	waitHolds(t, recv, genLines(0, 10)+genLines(1, 3))
+	waitUntil(t, "nothing pending", func() bool {
+		cp, err := cps.Load("app.log")
+		return err == nil && cp.Lost == nil && cp.LastLoss != nil
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Sender is the part of the transport a stream ships through.
@@ -114,15 +115,14 @@ func (s *stream) setup(ctx context.Context) error {
 	}
 	if err == nil {
 		s.cp = cp
-		lost, err := s.fl.resume(cp.Gen, cp.Acked, cp.Seen)
-		s.noteLosses()
-		if err != nil {
-			return err
-		}
-		if lost > 0 || s.fl.cur == nil || s.fl.cur.id != cp.Gen {
+		lost, err := s.fl.resumeAfter(cp.Gen, cp.Acked, cp.Seen, cp.GenMod)
+		if err == nil && (lost > 0 || s.fl.cur == nil || s.fl.cur.id != cp.Gen) {
 			s.newGeneration()
 		}
-		return nil
+		// Saved with the loss, the checkpoint no longer names the gone
+		// generation: a restart does not count it again.
+		s.noteLosses()
+		return err
 	}
 	if s.trouble == troubleNone { // said once, not on every retry of the HEAD
 		s.log.Info("no usable checkpoint; asking the receiver where the stream stands", "why", err)
@@ -175,6 +175,7 @@ func (s *stream) newGeneration() {
 	s.cp.GenStart = s.cp.Length()
 	s.cp.Acked = 0
 	s.cp.Gen = Ident{}
+	s.cp.Seen, s.cp.GenMod = 0, time.Time{}
 	if s.fl.cur != nil {
 		s.cp.Gen = s.fl.cur.id
 	}
@@ -267,6 +268,12 @@ func (s *stream) flush(ctx context.Context) (time.Duration, error) {
 		return 0, s.save()
 	case errors.As(err, &e) && e.Status == http.StatusConflict && e.HasLength:
 		return 0, s.resync(e.Length)
+	case errors.As(err, &e) && e.Status == http.StatusBadRequest && e.Reason == wire.ReasonBadLost:
+		// The receiver cannot read the loss: it is in this log, and the
+		// logs must not stall on it.
+		s.log.Warn("the receiver refused this shipper's account of lost bytes; sending without it", "receiver_says", e.Message)
+		s.cp.Lost = nil
+		return 0, s.save()
 	case errors.As(err, &e) && e.Status == http.StatusRequestEntityTooLarge && len(data) > 1:
 		// The receiver takes less than batch.max_bytes: send smaller.
 		s.opt.MaxBytes = max(1, len(data)/2)
@@ -365,7 +372,7 @@ func (s *stream) resync(length int64) error {
 		s.log.Warn("the receiver's length does not fit this file; continuing after it",
 			"receiver_length", length)
 		s.drop()
-		s.cp = Checkpoint{Stream: s.opt.Name, Path: s.opt.Path, GenStart: length}
+		s.cp = Checkpoint{Stream: s.opt.Name, Path: s.opt.Path, GenStart: length, Lost: s.cp.Lost, LastLoss: s.cp.LastLoss}
 		if s.fl.cur != nil {
 			s.cp.Gen = s.fl.cur.id
 			s.fl.cur.read = 0
@@ -375,9 +382,12 @@ func (s *stream) resync(length int64) error {
 }
 
 func (s *stream) save() error {
-	if s.fl.cur != nil {
+	if s.fl.cur != nil && s.fl.cur.id == s.cp.Gen {
 		if n, err := s.fl.cur.size(); err == nil {
 			s.cp.Seen = n
+		}
+		if st, err := s.fl.cur.f.Stat(); err == nil {
+			s.cp.GenMod = st.ModTime()
 		}
 	}
 	s.cp.Stream, s.cp.Path = s.opt.Name, s.opt.Path

@@ -29,6 +29,8 @@ type memReceiver struct {
 	gen      string
 	genStart int64
 	losses   []wire.Loss // told by accepted PUTs
+	// oldLost makes it refuse X-Cis490-Lost as unreadable (400 bad-lost).
+	oldLost bool
 }
 
 func (m *memReceiver) setDown(down bool) {
@@ -52,6 +54,9 @@ func (m *memReceiver) PutLogs(_ context.Context, _ string, off int64, gen transp
 	n := int64(len(m.data))
 	if off > n || !bytes.Equal(m.data[off:min(n, off+int64(len(b)))], b[:min(n-off, int64(len(b)))]) {
 		return 0, &transport.Error{Status: http.StatusConflict, Length: n, HasLength: true}
+	}
+	if gen.Lost != nil && m.oldLost {
+		return 0, &transport.Error{Status: http.StatusBadRequest, Reason: wire.ReasonBadLost, Message: "X-Cis490-Lost is unreadable"}
 	}
 	if gen.Lost != nil {
 		m.losses = append(m.losses, *gen.Lost)

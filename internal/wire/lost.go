@@ -68,12 +68,12 @@ func ParseLoss(v string) (Loss, error) {
 				l.Entries = n
 			}
 		case "cause":
-			switch val {
-			case LostRotatedAway, LostTruncated, LostUnreadable, LostVacuumed:
-				l.Cause = val
-			default:
-				return l, fmt.Errorf("%s cause=%q is none of %s, %s, %s, %s", HeaderLost, val, LostRotatedAway, LostTruncated, LostUnreadable, LostVacuumed)
+			// A cause this receiver does not know is a newer shipper's:
+			// recorded as it is, never refused (a refusal would stall it).
+			if !causeToken(val) {
+				return l, fmt.Errorf("%s cause=%q is not a short lower-case word (like %s)", HeaderLost, val, LostRotatedAway)
 			}
+			l.Cause = val
 		default:
 			// Unknown keys are a newer shipper's: skipped, not refused.
 		}
@@ -82,6 +82,19 @@ func ParseLoss(v string) (Loss, error) {
 		return l, fmt.Errorf("%s names no cause", HeaderLost)
 	}
 	return l, nil
+}
+
+// causeToken says whether s can be a cause: 1 to 32 of a-z, 0-9 and -.
+func causeToken(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // LossFix says what to change so that a loss of this cause does not
