@@ -16,7 +16,7 @@ import (
 func TestFollowPastAnEmptyCompressedGeneration(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "app.log")
 	appendTo(t, p, "A1\nA2\n")
-	fl, clock := testFollower(p)
+	fl, _ := testFollower(p)
 	fl.start()
 	if c, err := fl.next(3); err != nil || string(c.Data) != "A1\n" {
 		t.Fatal(c, err)
@@ -26,7 +26,7 @@ func TestFollowPastAnEmptyCompressedGeneration(t *testing.T) {
 	rotateCompressed(t, p, false, "")         // A -> .1.gz, B empty
 	rotateCompressed(t, p, false, "C1\nC2\n") // B (empty) -> .1.gz
 	rotateCompressed(t, p, false, "D1\n")     // C -> .1.gz
-	fl, clock = testFollower(p)
+	fl, clock := testFollower(p)
 	defer fl.close()
 	if lost, err := fl.resume(id, 3, 6); err != nil || lost != 0 {
 		t.Fatal(lost, err)
@@ -77,7 +77,7 @@ func TestFollowPastACorruptGzip(t *testing.T) {
 func TestResumeReadsLaterGenerationsStillOnDisk(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "app.log")
 	appendTo(t, p, "A1\nA2\n")
-	fl, clock := testFollower(p)
+	fl, _ := testFollower(p)
 	fl.start()
 	if c, err := fl.next(3); err != nil || string(c.Data) != "A1\n" {
 		t.Fatal(c, err)
@@ -89,7 +89,7 @@ func TestResumeReadsLaterGenerationsStillOnDisk(t *testing.T) {
 	rotateCompressed(t, p, true, "C1\n")
 	rotateCompressed(t, p, true, "D1\n")
 	os.Remove(p + ".3.gz") // A: past the rotate count
-	fl, clock = testFollower(p)
+	fl, clock := testFollower(p)
 	defer fl.close()
 	lost, err := fl.resumeAfter(id, 3, 6, st.ModTime())
 	if err != nil {
