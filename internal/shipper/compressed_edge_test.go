@@ -222,3 +222,30 @@ func TestFollowStopsWaitingOnAGzipCutShort(t *testing.T) {
 		t.Fatalf("read %q, losses %+v after waiting %s; want C1 and the .gz counted lost", got, fl.losses, zWaitMax)
 	}
 }
+
+// TestStatusCountsRotatedBacklog: a shipper behind a compressing
+// logrotate has the rest of its generation and the copies written since
+// waiting, not "nothing waiting" because the live file is new.
+func TestStatusCountsRotatedBacklog(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "A1\nA2\n")
+	st, _ := os.Stat(p)
+	cps, err := OpenCheckpoints(filepath.Join(dir, "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cps.Save(Checkpoint{Stream: "app.log", Path: p, Gen: identifyPath(t, p), Acked: 3, GenMod: st.ModTime()}); err != nil {
+		t.Fatal(err)
+	}
+	rotateCompressed(t, p, false, "B1\nB2\n") // A -> .1.gz
+	rotateCompressed(t, p, false, "C1\n")     // B -> .1.gz, A -> .2.gz
+	b, _ := os.Stat(p + ".1.gz")
+	ss, err := Status(dir)
+	if err != nil || len(ss) != 1 {
+		t.Fatal(ss, err)
+	}
+	if want := 3 + b.Size() + 3; ss[0].Backlog != want {
+		t.Fatalf("backlog %d; want %d (A's last 3 bytes, B's .gz, C's 3 bytes)", ss[0].Backlog, want)
+	}
+}

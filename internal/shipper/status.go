@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -65,6 +66,8 @@ func Status(stateDir string) ([]SourceState, error) {
 				st.Backlog = info.Size() // a generation not begun yet: all of it
 				if cp.Gen.same(f) {
 					st.Backlog = max(0, info.Size()-cp.Acked)
+				} else {
+					st.Backlog += rotatedBacklog(cp)
 				}
 			}
 			f.Close()
@@ -73,4 +76,30 @@ func Status(stateDir string) ([]SourceState, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Stream < out[j].Stream })
 	return out, nil
+}
+
+// rotatedBacklog is what waits in rotated copies when the checkpoint's
+// generation is no longer the file at the path: the rest of that
+// generation and every copy written since (a compressed one counted at
+// its compressed size: at least that much waits). A shipper behind a
+// compressing logrotate is not "nothing waiting".
+func rotatedBacklog(cp Checkpoint) int64 {
+	fl := newFollower(cp.Path, slog.New(slog.DiscardHandler))
+	var n int64
+	if g, ok := fl.find(cp.Gen); ok {
+		if size, err := g.size(); err == nil {
+			n += max(0, size-cp.Acked)
+		}
+		g.close()
+	}
+	if cp.GenMod.IsZero() {
+		return n
+	}
+	for _, c := range fl.rotatedCopies() {
+		if c.info.ModTime().Before(cp.GenMod) || fl.holds(c.path, cp.Gen) {
+			continue
+		}
+		n += c.info.Size()
+	}
+	return n
 }
