@@ -1,0 +1,243 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Paths where journalctl is looked for, in order. It is run by absolute
+// path only: a PATH (or a service's lack of one) must not choose which
+// program reads the journal.
+var journalctlPaths = []string{"/usr/bin/journalctl", "/bin/journalctl"}
+
+// ErrNoJournalctl means journalctl is not installed where it is looked for.
+var ErrNoJournalctl = errors.New("journalctl is not installed (looked for /usr/bin/journalctl and /bin/journalctl); install systemd, or remove the [[journal]] source")
+
+// ErrNoPermission means the journal is there but this user may not read
+// the system's entries.
+var ErrNoPermission = errors.New("this user may not read the system journal")
+
+// PermissionFix says how to let the shipper read the journal.
+const PermissionFix = "add the shipper's user to group systemd-journal (usermod -aG systemd-journal cis490-shipper; install-lab-host.sh does it) and restart cis490-shipper"
+
+// FindJournalctl returns journalctl's absolute path.
+func FindJournalctl() (string, error) {
+	for _, p := range journalctlPaths {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", ErrNoJournalctl
+}
+
+// Options say where journalctl starts.
+type Options struct {
+	// Journalctl is its absolute path; empty: FindJournalctl.
+	Journalctl string
+	// Cursor is the last entry shipped: reading starts at it (and Resume
+	// drops it). Empty: a first start, from Since.
+	Cursor string
+	// AllHistory, on a first start, reads the whole journal rather than
+	// the current boot.
+	AllHistory bool
+	// UserJournals reads users' own journals too; without it only the
+	// system's (--system).
+	UserJournals bool
+	// Directory reads journal files from there (--directory): for tests.
+	Directory string
+}
+
+// Args are journalctl's arguments for o: never a match filter.
+func (o Options) Args() []string {
+	args := []string{"--no-pager", "--follow", "--output=export", "--quiet"}
+	if !o.UserJournals && o.Directory == "" {
+		args = append(args, "--system")
+	}
+	if o.Directory != "" {
+		args = append(args, "--directory="+o.Directory)
+	}
+	switch {
+	case o.Cursor != "":
+		args = append(args, "--cursor="+o.Cursor)
+	case o.AllHistory:
+		args = append(args, "--no-tail")
+	default:
+		// --boot is a match (_BOOT_ID), harmless here: there is no cursor
+		// to combine it with, and a new boot restarts the shipper.
+		args = append(args, "--boot", "--no-tail")
+	}
+	return args
+}
+
+// Env is journalctl's whole environment: nothing inherited. LC_ALL=C
+// keeps its messages in English, which is what Reader recognises a
+// permission problem by; SYSTEMD_COLORS=0 and SYSTEMD_LESS keep terminal
+// decoration away from a pipe.
+var Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER=", "SYSTEMD_URLIFY=0"}
+
+// Reader is a running journalctl and the parser of its output.
+type Reader struct {
+	cmd    *exec.Cmd
+	out    io.ReadCloser
+	p      *Parser
+	stderr *tail
+	done   chan struct{}
+	err    error // journalctl's exit, once done is closed
+}
+
+// Open starts journalctl. It runs as this process's user: cis490 never
+// adds privilege to read the journal.
+func Open(ctx context.Context, o Options) (*Reader, error) {
+	if o.Journalctl == "" {
+		p, err := FindJournalctl()
+		if err != nil {
+			return nil, err
+		}
+		o.Journalctl = p
+	}
+	cmd := exec.CommandContext(ctx, o.Journalctl, o.Args()...)
+	cmd.Env = Env
+	cmd.Dir = "/"
+	// A shipper killed with SIGKILL must not leave journalctl following
+	// the journal forever.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 2 * time.Second
+	r := &Reader{cmd: cmd, stderr: &tail{max: 4 << 10}, done: make(chan struct{})}
+	cmd.Stderr = r.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNoJournalctl
+		}
+		return nil, fmt.Errorf("start %s: %w", o.Journalctl, err)
+	}
+	r.out, r.p = out, NewParser(out)
+	return r, nil
+}
+
+// Next returns the next entry, waiting for journald to write one. When
+// journalctl ends (or says it may not read the journal) Next returns why.
+func (r *Reader) Next() (Entry, error) {
+	e, err := r.p.Next()
+	if err == nil {
+		if r.stderr.has(permissionHints...) {
+			// journalctl goes on with the user's own journal only: a
+			// stream of that would look complete and is not.
+			r.Close()
+			return Entry{}, r.why(nil)
+		}
+		return e, nil
+	}
+	if errors.Is(err, ErrFormat) {
+		r.Close()
+		return Entry{}, fmt.Errorf("journalctl's output: %w", err)
+	}
+	werr := r.cmd.Wait()
+	return Entry{}, r.why(werr)
+}
+
+var permissionHints = []string{"insufficient permissions", "not seeing messages from other users and the system"}
+
+// why explains journalctl's end from its exit and what it said.
+func (r *Reader) why(exit error) error {
+	said := strings.TrimSpace(r.stderr.String())
+	if r.stderr.has(permissionHints...) {
+		return fmt.Errorf("%w (journalctl: %q); %s", ErrNoPermission, said, PermissionFix)
+	}
+	if exit == nil {
+		exit = errors.New("journalctl ended")
+	}
+	if said != "" {
+		return fmt.Errorf("journalctl: %w: %s", exit, said)
+	}
+	return fmt.Errorf("journalctl: %w", exit)
+}
+
+// Close stops journalctl.
+func (r *Reader) Close() {
+	if r.cmd.Process != nil && r.cmd.ProcessState == nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.out.Close()
+		_ = r.cmd.Wait()
+	}
+}
+
+// tail keeps the first bytes journalctl writes to stderr (what it says
+// first is why it stops), up to max.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if room := t.max - len(t.b); room > 0 {
+		t.b = append(t.b, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+func (t *tail) has(any ...string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range any {
+		if bytes.Contains(t.b, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Gap is what Resume found missing between the saved cursor and the first
+// entry journalctl gave.
+type Gap struct {
+	Saved, First string
+	// Lost counts the entries between them by sequence number: every
+	// entry journald wrote, whether the filter would have shipped it or
+	// not (an upper bound of the matching ones), and -1 when the two
+	// cursors are of different sequences (the journal was started anew)
+	// and the count is unknown.
+	Lost int64
+}
+
+// Resume decides about the first entry read after starting at saved: drop
+// it when it is the saved entry itself (shipped already); otherwise the
+// saved entry is gone (rotated and vacuumed away) and gap says how much
+// went with it. Only equality drops: journalctl 252 may start elsewhere
+// without a word, and dropping a first entry that is not the saved one
+// would lose it.
+func Resume(saved string, first Entry) (drop bool, gap *Gap) {
+	if saved == "" {
+		return false, nil
+	}
+	if first.Cursor == saved {
+		return true, nil
+	}
+	g := &Gap{Saved: saved, First: first.Cursor, Lost: -1}
+	sid, sn, ok1 := Seqnum(saved)
+	fid, fn, ok2 := Seqnum(first.Cursor)
+	if ok1 && ok2 && sid == fid && fn > sn {
+		g.Lost = int64(fn - sn - 1)
+	}
+	return false, g
+}
