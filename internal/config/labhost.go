@@ -1,13 +1,16 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cis490/cis490/internal/journal"
 	"github.com/cis490/cis490/internal/names"
 )
 
@@ -28,6 +31,8 @@ type LabHost struct {
 	Heartbeat Duration `toml:"heartbeat"`
 	// Sources are the files to ship, one [[source]] each.
 	Sources []Source `toml:"source"`
+	// Journals are the systemd journal sources, one [[journal]] each.
+	Journals []Journal `toml:"journal"`
 	// ReleaseKey is the release signing key's public half (base64, from
 	// `cis490 release keygen`): autoupdate installs only what it signed.
 	ReleaseKey string `toml:"release_key"`
@@ -59,6 +64,30 @@ type Source struct {
 	// derived from the path. Not allowed with a glob, whose files each get
 	// a derived stream.
 	Stream string `toml:"stream"`
+	// Exclude, for a glob only: base names (or patterns of them) of files
+	// the glob matches that are not shipped, such as the files rsyslog
+	// copies the journal into when the journal is shipped too.
+	Exclude []string `toml:"exclude"`
+}
+
+// Journal is one systemd journal source, shipped as one stream through
+// journalctl (package journal).
+type Journal struct {
+	// Stream is its stream's name; Resolve makes an empty one "journal".
+	Stream string `toml:"stream"`
+	// Units and Identifiers choose the entries shipped: of any listed unit
+	// or any listed SYSLOG_IDENTIFIER; neither: every entry.
+	Units       []string `toml:"units"`
+	Identifiers []string `toml:"identifiers"`
+	// Priority is the least urgent priority shipped ("info" ships all but
+	// debug); Resolve makes an empty one "debug" (all).
+	Priority string `toml:"priority"`
+	// Since is where a first start begins: "boot" (the current boot, the
+	// default) or "all" (the whole journal). Later starts resume after
+	// the last entry shipped.
+	Since string `toml:"since"`
+	// UserJournals ships users' own journals too; off, only the system's.
+	UserJournals bool `toml:"user_journals"`
 }
 
 // IsGlob reports whether the source's path is a glob pattern.
@@ -108,6 +137,12 @@ func (h *LabHost) Resolve(dir string) {
 	h.TLS.TokenFile = resolvePath(dir, h.TLS.TokenFile)
 	h.Host = foldASCII(h.Host)
 	h.Receiver = strings.TrimRight(h.Receiver, "/")
+	for i := range h.Journals {
+		j := &h.Journals[i]
+		j.Stream = cmp.Or(j.Stream, "journal")
+		j.Priority = cmp.Or(j.Priority, "debug")
+		j.Since = cmp.Or(j.Since, "boot")
+	}
 }
 
 // Validate checks every key and returns all problems found, one *Error per
@@ -157,6 +192,11 @@ func (h *LabHost) Validate() error {
 			}
 			paths[filepath.Clean(s.Path)] = i
 		}
+		for k, x := range s.Exclude {
+			if _, err := filepath.Match(x, ""); !s.IsGlob() || x == "" || strings.Contains(x, "/") || err != nil {
+				p.add(fmt.Sprintf("%s.exclude[%d]", key, k), "%q cannot be excluded here; exclude takes base names or patterns of them (like \"syslog\" or \"*.gz\"), for a glob path only", x)
+			}
+		}
 		if s.Stream == "" {
 			continue
 		}
@@ -172,7 +212,42 @@ func (h *LabHost) Validate() error {
 			streams[s.Stream] = i
 		}
 	}
+	validJournals(p, h.Journals, streams)
 	return p.err()
+}
+
+// validJournals checks the [[journal]] sources; streams holds the stream
+// names the file sources took.
+func validJournals(p *problems, js []Journal, streams map[string]int) {
+	taken := map[string]string{}
+	for s, i := range streams {
+		taken[s] = fmt.Sprintf("source[%d]", i)
+	}
+	for i, j := range js {
+		key := fmt.Sprintf("journal[%d]", i)
+		switch other, dup := taken[j.Stream]; {
+		case !validStream(j.Stream):
+			p.add(key+".stream", "%q is not a stream name; write 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit, like \"journal\"", j.Stream)
+		case dup:
+			p.add(key+".stream", "%q is already the stream of %s; give each source its own stream", j.Stream, other)
+		default:
+			taken[j.Stream] = key
+		}
+		if _, ok := journal.ParsePriority(j.Priority); !ok {
+			p.add(key+".priority", "%q is not a priority; write one of emerg, alert, crit, err, warning, notice, info, debug (the least urgent to ship)", j.Priority)
+		}
+		if j.Since != "boot" && j.Since != "all" {
+			p.add(key+".since", "%q is not where to start; write \"boot\" (the current boot, on a first start) or \"all\" (the whole journal)", j.Since)
+		}
+		for n, list := range [][]string{j.Units, j.Identifiers} {
+			for k, v := range list {
+				field := [...]string{"units", "identifiers"}[n]
+				if _, err := path.Match(v, ""); v == "" || strings.ContainsAny(v, "/ \t\n") || err != nil {
+					p.add(fmt.Sprintf("%s.%s[%d]", key, field, k), "%q is not a name or pattern; write one like \"ssh\", \"cron.service\" or \"user@*\"", v)
+				}
+			}
+		}
+	}
 }
 
 func validReceiverURL(p *problems, key, s string) {

@@ -43,6 +43,25 @@ func TestLoadLabHostGood(t *testing.T) {
 	}
 }
 
+// TestLoadLabHostJournal: a bare [[journal]] ships the whole system
+// journal from the current boot as stream "journal".
+func TestLoadLabHostJournal(t *testing.T) {
+	h, err := LoadLabHost("testdata/lab-host-journal.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Journal{
+		{Stream: "journal", Priority: "debug", Since: "boot"},
+		{Stream: "ssh", Units: []string{"ssh", "cron*"}, Identifiers: []string{"sudo"}, Priority: "info", Since: "all", UserJournals: true},
+	}
+	if !reflect.DeepEqual(h.Journals, want) {
+		t.Errorf("journals = %+v\nwant %+v", h.Journals, want)
+	}
+	if !reflect.DeepEqual(h.Sources[0].Exclude, []string{"syslog", "auth.log"}) {
+		t.Errorf("exclude = %q", h.Sources[0].Exclude)
+	}
+}
+
 func TestDefaultLabHost(t *testing.T) {
 	h := DefaultLabHost()
 	if h.StateDir != "/var/lib/cis490" || h.Batch.MaxBytes != MiB || h.Batch.MaxWait.Duration() != 5*time.Second || h.Heartbeat.Duration() != 5*time.Minute {
@@ -73,6 +92,10 @@ func TestLoadLabHostBad(t *testing.T) {
 		{"lab-host-dup-source.toml", `source[1].path: "/var/log//syslog" is already source[0]`, "source[1].path", 0},
 		{"lab-host-bad-glob.toml", "is not a valid glob", "source[0].path", 0},
 		{"lab-host-bad-batch.toml", "batch.max_bytes: 0B is not a positive size", "batch.max_bytes", 0},
+		{"lab-host-journal-priority.toml", `journal[0].priority: "loud" is not a priority; write one of emerg`, "journal[0].priority", 0},
+		{"lab-host-journal-since.toml", `journal[0].since: "yesterday" is not where to start`, "journal[0].since", 0},
+		{"lab-host-journal-dup-stream.toml", `journal[0].stream: "journal" is already the stream of source[0]`, "journal[0].stream", 0},
+		{"lab-host-exclude-plain.toml", `source[0].exclude[0]: "x" cannot be excluded here`, "source[0].exclude[0]", 0},
 		{"lab-host-unknown-key.toml", "source.steam: unknown key; did you mean source.stream?", "source.steam", 0},
 	}
 	checkBad(t, tests, func(path string) error {

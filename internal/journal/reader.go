@@ -90,8 +90,8 @@ type Reader struct {
 	out    io.ReadCloser
 	p      *Parser
 	stderr *tail
-	done   chan struct{}
-	err    error // journalctl's exit, once done is closed
+	waited sync.Once // Wait is called once, by Next or Close
+	exit   error     // journalctl's exit, once waited
 }
 
 // Open starts journalctl. It runs as this process's user: cis490 never
@@ -111,7 +111,7 @@ func Open(ctx context.Context, o Options) (*Reader, error) {
 	// the journal forever.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 2 * time.Second
-	r := &Reader{cmd: cmd, stderr: &tail{max: 4 << 10}, done: make(chan struct{})}
+	r := &Reader{cmd: cmd, stderr: &tail{max: 4 << 10}}
 	cmd.Stderr = r.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -144,8 +144,13 @@ func (r *Reader) Next() (Entry, error) {
 		r.Close()
 		return Entry{}, fmt.Errorf("journalctl's output: %w", err)
 	}
-	werr := r.cmd.Wait()
-	return Entry{}, r.why(werr)
+	return Entry{}, r.why(r.wait())
+}
+
+// wait reaps journalctl once, whoever asks first.
+func (r *Reader) wait() error {
+	r.waited.Do(func() { r.exit = r.cmd.Wait() })
+	return r.exit
 }
 
 var permissionHints = []string{"insufficient permissions", "not seeing messages from other users and the system"}
@@ -165,13 +170,10 @@ func (r *Reader) why(exit error) error {
 	return fmt.Errorf("journalctl: %w", exit)
 }
 
-// Close stops journalctl.
+// Close stops journalctl. It may be called while Next waits.
 func (r *Reader) Close() {
-	if r.cmd.Process != nil && r.cmd.ProcessState == nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.out.Close()
-		_ = r.cmd.Wait()
-	}
+	_ = r.cmd.Process.Kill() // an error: it has ended already
+	_ = r.wait()
 }
 
 // tail keeps the first bytes journalctl writes to stderr (what it says

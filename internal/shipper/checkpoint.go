@@ -31,6 +31,11 @@ type Checkpoint struct {
 	Lost *Loss `json:"lost,omitempty"`
 	// LastLoss is the latest loss, kept: the doctor warns for a day after.
 	LastLoss *Loss `json:"last_loss,omitempty"`
+	// Cursor, for a journal stream (Path empty), is the __CURSOR of the
+	// last entry in the acknowledged bytes: saved only with the
+	// acknowledgement of the bytes that end at it, so a restart resumes
+	// right after them.
+	Cursor string `json:"cursor,omitempty"`
 }
 
 // Loss is bytes of a stream gone for good before the shipper read them.

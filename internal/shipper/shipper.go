@@ -34,16 +34,17 @@ type Options struct {
 
 // Shipper ships every configured source and heartbeats while idle.
 type Shipper struct {
-	opt     Options
-	streams []*stream
-	sent    atomic.Int64 // unix nanoseconds of the last acknowledged request
-	watch   *watch       // nil: polling only
-	pollSet bool         // Poll was given: keep it even with inotify
-	cps     *Checkpoints
-	globs   []string          // glob sources: their files are found while running
-	names   map[string]string // stream name -> path, to refuse collisions
-	mu      sync.Mutex        // guards names while globs add streams
-	mem     *budget           // bytes read and not yet acknowledged, all streams
+	opt      Options
+	streams  []*stream
+	sent     atomic.Int64 // unix nanoseconds of the last acknowledged request
+	watch    *watch       // nil: polling only
+	pollSet  bool         // Poll was given: keep it even with inotify
+	cps      *Checkpoints
+	globs    []config.Source   // glob sources: their files are found while running
+	journals []*journalStream  // [[journal]] sources
+	names    map[string]string // stream name -> path, to refuse collisions
+	mu       sync.Mutex        // guards names while globs add streams
+	mem      *budget           // bytes read and not yet acknowledged, all streams
 }
 
 // WatchedPoll is how often a stream whose folder inotify watches looks at
@@ -62,6 +63,13 @@ func (s *Shipper) newStream(name, path string) *stream {
 		MaxWait: s.opt.Config.Batch.MaxWait.Duration(), Poll: s.opt.Poll, Log: s.opt.Log.With("stream", name)}, s.cps, s.opt.Client, s.mem)
 	st.onSent = func() { s.sent.Store(time.Now().UnixNano()) }
 	return st
+}
+
+func (s *Shipper) newJournalStream(src config.Journal, journalctl, dir string) *journalStream {
+	js := newJournalStream(journalOptions{Name: src.Stream, Source: src, MaxBytes: int(s.opt.Config.Batch.MaxBytes),
+		MaxWait: s.opt.Config.Batch.MaxWait.Duration(), Log: s.opt.Log.With("stream", src.Stream), Journalctl: journalctl, Directory: dir}, s.cps, s.opt.Client)
+	js.onSent = func() { s.sent.Store(time.Now().UnixNano()) }
+	return js
 }
 
 // New prepares the streams of every source.
@@ -84,7 +92,7 @@ func New(opt Options) (*Shipper, error) {
 	seen := map[string]string{}
 	for _, src := range opt.Config.Sources {
 		if src.IsGlob() {
-			s.globs = append(s.globs, src.Path)
+			s.globs = append(s.globs, src)
 			continue
 		}
 		name := src.Stream
@@ -96,6 +104,13 @@ func New(opt Options) (*Shipper, error) {
 		}
 		seen[name] = src.Path
 		s.streams = append(s.streams, s.newStream(name, src.Path))
+	}
+	for _, src := range opt.Config.Journals {
+		if other, dup := seen[src.Stream]; dup {
+			return nil, fmt.Errorf("source %s and a [[journal]] would both ship as stream %q; give the journal `stream = \"...\"`", other, src.Stream)
+		}
+		seen[src.Stream] = "journal"
+		s.journals = append(s.journals, s.newJournalStream(src, "", ""))
 	}
 	s.names = seen
 	if s.watch = newWatch(s.streams, opt.Log); s.watch != nil && !pollSet {
@@ -146,8 +161,11 @@ func (s *Shipper) Run(ctx context.Context) error {
 	for _, st := range s.streams {
 		start(st)
 	}
-	for _, pattern := range s.globs {
-		wg.Go(func() { s.followGlob(ctx, pattern, start) })
+	for _, src := range s.globs {
+		wg.Go(func() { s.followGlob(ctx, src, start) })
+	}
+	for _, js := range s.journals {
+		wg.Go(func() { js.run(ctx) })
 	}
 	wg.Go(func() { s.heartbeat(ctx) })
 	wg.Wait()
@@ -161,9 +179,11 @@ func (s *Shipper) Run(ctx context.Context) error {
 	return firstErr
 }
 
-// followGlob starts a stream for every file the glob matches, now and as
-// files appear, rescanning every few seconds.
-func (s *Shipper) followGlob(ctx context.Context, pattern string, start func(*stream)) {
+// followGlob starts a stream for every file the glob matches and its
+// exclude list does not, now and as files appear, rescanning every few
+// seconds.
+func (s *Shipper) followGlob(ctx context.Context, src config.Source, start func(*stream)) {
+	pattern := src.Path
 	followed := map[string]bool{}
 	for {
 		for _, f := range globFiles(pattern, followed) {
@@ -171,6 +191,9 @@ func (s *Shipper) followGlob(ctx context.Context, pattern string, start func(*st
 				continue
 			}
 			followed[f] = true
+			if excluded(src.Exclude, f) {
+				continue
+			}
 			name := GlobStream(pattern, f)
 			s.mu.Lock()
 			other, dup := s.names[name]
@@ -192,6 +215,16 @@ func (s *Shipper) followGlob(ctx context.Context, pattern string, start func(*st
 			return
 		}
 	}
+}
+
+// excluded reports whether file's base name matches one of patterns.
+func excluded(patterns []string, file string) bool {
+	for _, p := range patterns {
+		if ok, _ := filepath.Match(p, filepath.Base(file)); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // heartbeat says the host is alive whenever nothing was acknowledged for a
