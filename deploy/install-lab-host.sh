@@ -67,8 +67,8 @@ else
   fi
 fi
 
-# The shipper's user: unprivileged, reads the logs through group adm
-# (the units add it), and alone besides root reads this host's secrets:
+# The shipper's user: unprivileged, reads the logs through group adm and
+# the systemd journal through group systemd-journal (the units add both), and alone besides root reads this host's secrets:
 # /etc/cis490 is setgid to its group, so every key and token written there
 # (0640: enroll, cert-fetch) belongs to that group.
 ship_user=cis490-shipper

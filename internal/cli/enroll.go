@@ -58,6 +58,7 @@ Enrolling again replaces the host's credentials and revokes the old ones.`)
 	// Outside an etc folder this is someone trying cis490 in a folder of their
 	// own, without root: state and logs go where they can write.
 	where, local := *layout, !isSystemPath(*dir)
+	where.journal = !local && hasJournal()
 	if local {
 		if where, err = where.localDefaults(*dir); err != nil {
 			return err

@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,23 @@ import (
 type hostLayout struct {
 	stateDir string   // state_dir as written, relative to lab-host.toml; "" leaves the default
 	sources  []string // absolute paths or globs; none ships /var/log/*.log
+	// journal: with no sources given, ship the systemd journal too (the
+	// host has one) and leave out of /var/log/*.log the files rsyslog
+	// copies the journal into.
+	journal bool
+}
+
+// RsyslogCopies are the files under /var/log matching *.log that Debian's
+// and Ubuntu's stock rsyslog.conf fill from the journal (syslog and
+// messages do not match *.log): where the journal ships, they would ship
+// its messages twice.
+var RsyslogCopies = []string{"auth.log", "cron.log", "daemon.log", "kern.log", "lpr.log", "mail.log", "user.log"}
+
+// hasJournal reports whether this machine runs systemd-journald: its
+// socket folder exists while it runs.
+func hasJournal() bool {
+	st, err := os.Stat("/run/systemd/journal")
+	return err == nil && st.IsDir()
 }
 
 // layoutFlags adds --state-dir and --source to fs.
@@ -61,6 +79,20 @@ func (l hostLayout) localDefaults(bundleDir string) (hostLayout, error) {
 func (l hostLayout) toml() (stateDir, sources string) {
 	if l.stateDir != "" {
 		stateDir = fmt.Sprintf("state_dir = %q # the shipper's checkpoints; relative to this file\n", l.stateDir)
+	}
+	if len(l.sources) == 0 && l.journal {
+		return stateDir, fmt.Sprintf(`# What to ship: the systemd journal (one stream, "journal", from this boot
+# on; the shipper's user reads it through group systemd-journal), and every
+# *.log under /var/log (each file its own stream) except those rsyslog
+# copies the journal into, which would ship its messages twice. Add more:
+# [[source]]
+# path = "/var/log/syslog"
+[[journal]]
+
+[[source]]
+path = "/var/log/*.log"
+exclude = ["%s"]
+`, strings.Join(RsyslogCopies, `", "`))
 	}
 	if len(l.sources) == 0 {
 		return stateDir, `# What to ship: every *.log under /var/log (each file its own stream), as

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -59,6 +60,17 @@ func TestSystemLayout(t *testing.T) {
 	toml := labHostTOML("https://r:8443", "lab-1", "", hostLayout{})
 	if strings.Contains(toml, "state_dir") || !strings.Contains(toml, "path = \"/var/log/*.log\"") {
 		t.Fatalf("a lab host's lab-host.toml:\n%s", toml)
+	}
+	// With a journal: it ships, and rsyslog's copies of it do not.
+	toml = labHostTOML("https://r:8443", "lab-1", "", hostLayout{journal: true})
+	p := filepath.Join(t.TempDir(), "lab-host.toml")
+	os.WriteFile(p, []byte(toml), 0o644)
+	h, err := config.LoadLabHost(p)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, toml)
+	}
+	if len(h.Journals) != 1 || h.Journals[0].Stream != "journal" || len(h.Sources) != 1 || !slices.Contains(h.Sources[0].Exclude, "auth.log") {
+		t.Fatalf("a lab host with a journal:\n%s", toml)
 	}
 }
 

@@ -14,19 +14,42 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/human"
+	"github.com/cis490/cis490/internal/journal"
 	"github.com/cis490/cis490/internal/shipper"
 	"github.com/cis490/cis490/internal/wire"
 )
 
+// currentUser names this process's user.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "this user"
+}
+
 // checkSources opens every configured log as this process can: the
 // doctor-check unit runs as the shipper's user, so a log that user may not
 // read (the shipper runs unprivileged) shows here with the fix.
-func checkSources(_ context.Context, e *env) Check {
+func checkSources(ctx context.Context, e *env) Check {
 	if e.cfg == nil {
 		return skip("no config")
 	}
-	if len(e.cfg.Sources) == 0 {
+	if len(e.cfg.Sources) == 0 && len(e.cfg.Journals) == 0 {
 		return Check{Status: Warn, Finding: "no [[source]] configured: this host ships nothing", Fix: "add [[source]] path = \"/var/log/…\" to " + e.opt.Config}
+	}
+	if len(e.cfg.Journals) > 0 {
+		// As the shipper reads it: the doctor-check unit runs as its user.
+		switch err := journal.Check(ctx); {
+		case errors.Is(err, journal.ErrNoPermission):
+			return Check{Status: Fail, Finding: fmt.Sprintf("%s cannot read the system journal, which a [[journal]] source ships", currentUser()), Fix: journal.PermissionFix}
+		case errors.Is(err, journal.ErrNoJournalctl):
+			return Check{Status: Fail, Finding: "a [[journal]] source is configured, but " + err.Error(), Fix: "install systemd's journalctl, or remove the [[journal]] source from " + e.opt.Config}
+		case err != nil:
+			return Check{Status: Fail, Finding: "journalctl fails: " + oneLine(err), Fix: "run journalctl --system -n 1 as the shipper's user to see why"}
+		}
+		if len(e.cfg.Sources) == 0 {
+			return Check{Finding: fmt.Sprintf("the journal is readable (%s)", human.Count(len(e.cfg.Journals), "journal source"))}
+		}
 	}
 	var files, missing, denied []string
 	readable := 0 // sources whose every file opened (a glob: at least one matched)
@@ -67,10 +90,7 @@ func checkSources(_ context.Context, e *env) Check {
 	}
 	switch {
 	case len(denied) > 0:
-		who := "this user"
-		if u, err := user.Current(); err == nil {
-			who = u.Username
-		}
+		who := currentUser()
 		return Check{Status: Fail, Finding: fmt.Sprintf("%s cannot read %s; %s", who, firstFew(denied), found),
 			Fix: shipper.ReadableFix(who)}
 	case len(missing) > 0:

@@ -58,7 +58,9 @@ type Options struct {
 
 // Args are journalctl's arguments for o: never a match filter.
 func (o Options) Args() []string {
-	args := []string{"--no-pager", "--follow", "--output=export", "--quiet"}
+	// Not --quiet: it hides the hint that says the journal is only partly
+	// readable, which is how Reader tells that apart.
+	args := []string{"--no-pager", "--follow", "--output=export"}
 	if !o.UserJournals && o.Directory == "" {
 		args = append(args, "--system")
 	}
@@ -83,6 +85,27 @@ func (o Options) Args() []string {
 // permission problem by; SYSTEMD_COLORS=0 and SYSTEMD_LESS keep terminal
 // decoration away from a pipe.
 var Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER=", "SYSTEMD_URLIFY=0"}
+
+// Check runs journalctl once as the shipper would (this process's user)
+// and says whether it may read the system journal: nil, ErrNoJournalctl,
+// or an error wrapping ErrNoPermission with the fix.
+func Check(ctx context.Context) error {
+	path, err := FindJournalctl()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, path, "--no-pager", "--system", "--lines=1", "--output=export")
+	cmd.Env, cmd.Dir = Env, "/"
+	var stderr tail
+	stderr.max = 4 << 10
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	err = cmd.Run()
+	r := &Reader{stderr: &stderr}
+	if err != nil || stderr.has(permissionHints...) {
+		return r.why(err)
+	}
+	return nil
+}
 
 // Reader is a running journalctl and the parser of its output.
 type Reader struct {
