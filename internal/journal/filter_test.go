@@ -1,6 +1,10 @@
 package journal
 
-import "testing"
+import (
+	"slices"
+	"testing"
+	"time"
+)
 
 func TestFilter(t *testing.T) {
 	sshd := Entry{Unit: "ssh.service", Identifier: "sshd", Priority: 6}
@@ -61,7 +65,10 @@ func TestResumeDropsOnlyTheSavedEntry(t *testing.T) {
 }
 
 func TestArgsNeverMatch(t *testing.T) {
-	for _, o := range []Options{{Cursor: "s=1;i=2"}, {AllHistory: true}, {}, {UserJournals: true, Cursor: "c"}} {
+	for _, o := range []Options{{Cursor: "s=1;i=2"}, {AllHistory: true}, {}, {UserJournals: true, Cursor: "c"}, {Booted: time.Unix(1765116187, 0)}} {
+		if !slices.Contains(o.Args(), "--merge") {
+			t.Errorf("%+v: without --merge, --follow reads only the current boot (systemd 251+)", o)
+		}
 		for _, a := range o.Args() {
 			if len(a) > 0 && a[0] != '-' {
 				t.Errorf("%+v: argument %q is a match; the shipper filters", o, a)

@@ -22,6 +22,10 @@ var journalctlPaths = []string{"/usr/bin/journalctl", "/bin/journalctl"}
 // ErrNoJournalctl means journalctl is not installed where it is looked for.
 var ErrNoJournalctl = errors.New("journalctl is not installed (looked for /usr/bin/journalctl and /bin/journalctl); install systemd, or remove the [[journal]] source")
 
+// ErrBadCursor means journalctl refused the saved cursor: it is not a
+// cursor of this journal (a checkpoint from elsewhere, or damaged).
+var ErrBadCursor = errors.New("journalctl cannot seek to the saved cursor")
+
 // ErrNoPermission means the journal is there but this user may not read
 // the system's entries.
 var ErrNoPermission = errors.New("this user may not read the system journal")
@@ -49,6 +53,9 @@ type Options struct {
 	// AllHistory, on a first start, reads the whole journal rather than
 	// the current boot.
 	AllHistory bool
+	// Booted is when the current boot began (BootTime), where a first
+	// start without AllHistory begins; zero: the whole journal.
+	Booted time.Time
 	// UserJournals reads users' own journals too; without it only the
 	// system's (--system).
 	UserJournals bool
@@ -57,10 +64,17 @@ type Options struct {
 }
 
 // Args are journalctl's arguments for o: never a match filter.
+//
+// --merge is there for what it turns off: from systemd 251 on, --follow
+// adds --boot (a _BOOT_ID match) unless --merge is given, which would
+// skip the entries of a previous boot after the saved cursor (those
+// written while the machine shut down) and read only the current boot
+// for since = "all". The current boot is found by time (--since the
+// moment it began), not by --boot, for the same reason.
 func (o Options) Args() []string {
 	// Not --quiet: it hides the hint that says the journal is only partly
 	// readable, which is how Reader tells that apart.
-	args := []string{"--no-pager", "--follow", "--output=export"}
+	args := []string{"--no-pager", "--follow", "--output=export", "--merge"}
 	if !o.UserJournals && o.Directory == "" {
 		args = append(args, "--system")
 	}
@@ -70,14 +84,30 @@ func (o Options) Args() []string {
 	switch {
 	case o.Cursor != "":
 		args = append(args, "--cursor="+o.Cursor)
-	case o.AllHistory:
+	case o.AllHistory || o.Booted.IsZero():
 		args = append(args, "--no-tail")
 	default:
-		// --boot is a match (_BOOT_ID), harmless here: there is no cursor
-		// to combine it with, and a new boot restarts the shipper.
-		args = append(args, "--boot", "--no-tail")
+		args = append(args, "--no-tail", fmt.Sprintf("--since=@%d", o.Booted.Unix()))
 	}
 	return args
+}
+
+// BootTime is when this machine booted, by the clock: now less the
+// uptime, a second early so no entry of the boot is missed.
+func BootTime() (time.Time, error) {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the uptime: %w", err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return time.Time{}, fmt.Errorf("read the uptime: /proc/uptime holds %q", b)
+	}
+	up, err := time.ParseDuration(f[0] + "s")
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the uptime: %w", err)
+	}
+	return time.Now().Add(-up - time.Second), nil
 }
 
 // Env is journalctl's whole environment: nothing inherited. LC_ALL=C
@@ -183,6 +213,9 @@ func (r *Reader) why(exit error) error {
 	said := strings.TrimSpace(r.stderr.String())
 	if r.stderr.has(permissionHints...) {
 		return fmt.Errorf("%w (journalctl: %q); %s", ErrNoPermission, said, PermissionFix)
+	}
+	if r.stderr.has("Failed to seek to cursor") {
+		return fmt.Errorf("%w (journalctl: %q)", ErrBadCursor, said)
 	}
 	if exit == nil {
 		exit = errors.New("journalctl ended")

@@ -141,6 +141,14 @@ func (j *journalStream) failed(err error, retry time.Duration) {
 			j.denied = true
 			j.log.Error("the shipper may not read the system journal; it ships once it can", "err", err, "fix", journal.PermissionFix)
 		}
+	case errors.Is(err, journal.ErrBadCursor):
+		// Not a cursor of this journal: what lies between it and now
+		// cannot be known. Start again where a first start would.
+		j.lost("an unknown number of journal entries", -1,
+			fmt.Sprintf("journalctl cannot seek to the saved cursor %q (%v): the checkpoint or the receiver's stream is not from this machine's journal, or it is damaged", j.read, err),
+			"none needed if this host was reinstalled or its journal deleted; otherwise check "+j.cps.path(j.opt.Name))
+		j.read = ""
+		j.cp.GenStart, j.cp.Acked = j.cp.Length(), 0
 	case errors.Is(err, errResync):
 		j.log.Warn("the receiver's stream does not end where this shipper's does; asking it where it stands", "err", err)
 	default:
@@ -200,8 +208,16 @@ type entryOrErr struct {
 func (j *journalStream) follow(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r, err := journal.Open(rctx, journal.Options{Journalctl: j.opt.Journalctl, Directory: j.opt.Directory,
-		Cursor: j.read, AllHistory: j.opt.Source.Since == "all", UserJournals: j.opt.Source.UserJournals})
+	o := journal.Options{Journalctl: j.opt.Journalctl, Directory: j.opt.Directory,
+		Cursor: j.read, AllHistory: j.opt.Source.Since == "all", UserJournals: j.opt.Source.UserJournals}
+	if j.read == "" && !o.AllHistory && j.opt.Directory == "" {
+		b, err := journal.BootTime()
+		if err != nil {
+			return err
+		}
+		o.Booted = b
+	}
+	r, err := journal.Open(rctx, o)
 	if err != nil {
 		return err
 	}
