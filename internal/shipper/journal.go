@@ -13,6 +13,7 @@ import (
 	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/journal"
 	"github.com/cis490/cis490/internal/transport"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // A journal stream's generation headers carry its cursor: every PUT names
@@ -144,11 +145,9 @@ func (j *journalStream) failed(err error, retry time.Duration) {
 	case errors.Is(err, journal.ErrBadCursor):
 		// Not a cursor of this journal: what lies between it and now
 		// cannot be known. Start again where a first start would.
-		j.lost("an unknown number of journal entries", -1,
-			fmt.Sprintf("journalctl cannot seek to the saved cursor %q (%v): the checkpoint or the receiver's stream is not from this machine's journal, or it is damaged", j.read, err),
-			"none needed if this host was reinstalled or its journal deleted; otherwise check "+j.cps.path(j.opt.Name))
+		j.lost("an unknown number of journal entries", -1, wire.LostVacuumed,
+			fmt.Sprintf("journalctl cannot seek to the saved cursor (%v): the checkpoint or the receiver's stream is not from this machine's journal (reinstalled, or its journal deleted), or it is damaged", err))
 		j.read = ""
-		j.cp.GenStart, j.cp.Acked = j.cp.Length(), 0
 	case errors.Is(err, errResync):
 		j.log.Warn("the receiver's stream does not end where this shipper's does; asking it where it stands", "err", err)
 	default:
@@ -302,21 +301,34 @@ func (j *journalStream) gap(g *journal.Gap) {
 	if g.Lost < 0 {
 		what = "an unknown number of journal entries (the journal was started anew)"
 	}
-	j.lost(what, g.Lost,
-		"the journal was rotated and vacuumed past the last entry shipped before the shipper read on (it was stopped, or the receiver unreachable, for longer than the journal keeps entries)",
-		"keep more journal (SystemMaxUse= or MaxRetentionSec= in journald.conf) or keep the shipper running and the receiver reachable")
-	// The receiver's stream goes on after the loss: a new generation says
-	// where, as a file stream's does after a lost generation.
+	j.lost(what, g.Lost, wire.LostVacuumed,
+		"the journal was rotated and vacuumed past the last entry shipped before the shipper read on (it was stopped, or the receiver unreachable, for longer than the journal keeps entries)")
+}
+
+// lost is where a journal stream reports entries gone for good: what (in
+// words), n (entries; -1 unknown), the cause (wire.Lost*) and why. It logs
+// one error with the fix, keeps the loss in the checkpoint until a PUT
+// carrying it (X-Cis490-Lost) is acknowledged, as file streams do, and
+// begins a new generation after the gap.
+func (j *journalStream) lost(what string, n int64, cause, why string) {
+	j.log.Error("lost "+what+" before they were shipped", "stream", j.opt.Name, "entries", n, "cause", cause, "why", why, "fix", wire.LossFix(cause))
+	l := Loss{At: time.Now().UTC(), Entries: max(n, 0), Cause: cause, What: "journal entries after cursor " + j.read}
+	j.cp.Lost = j.cp.Lost.add(l)
+	j.cp.LastLoss = &l
 	if len(j.pending) == 0 {
 		j.cp.GenStart, j.cp.Acked = j.cp.Length(), 0
 	}
+	if err := j.save(); err != nil {
+		j.log.Warn("save checkpoint", "err", err)
+	}
 }
 
-// lost is where a journal stream reports entries that are gone for good:
-// what (in words), n (entries; -1 unknown), why, and what to change. It
-// logs one error; the loss accounting (issue 16, item 3) hooks in here.
-func (j *journalStream) lost(what string, n int64, cause, fix string) {
-	j.log.Error("lost "+what+" before they were shipped", "stream", j.opt.Name, "entries", n, "cause", cause, "fix", fix)
+// wireLoss is the pending loss as the next PUT says it, nil for none.
+func (j *journalStream) wireLoss() *wire.Loss {
+	if j.cp.Lost == nil {
+		return nil
+	}
+	return &wire.Loss{Bytes: j.cp.Lost.Bytes, Entries: j.cp.Lost.Entries, Cause: j.cp.Lost.Cause}
 }
 
 // flush sends pending, a batch at a time ending at a line, until it is
@@ -331,7 +343,7 @@ func (j *journalStream) flush(ctx context.Context) error {
 		data := j.pending[:j.ends[k].end]
 		off := j.cp.Length()
 		gen, _ := journalGen(j.ends[k].cursor)
-		n, err := j.send.PutLogs(ctx, j.opt.Name, off, transport.Gen{ID: gen, Start: j.cp.GenStart}, data)
+		n, err := j.send.PutLogs(ctx, j.opt.Name, off, transport.Gen{ID: gen, Start: j.cp.GenStart, Lost: j.wireLoss()}, data)
 		var e *transport.Error
 		switch {
 		case err == nil, errors.As(err, &e) && e.Status == http.StatusConflict && e.HasLength:
@@ -345,6 +357,9 @@ func (j *journalStream) flush(ctx context.Context) error {
 					return fmt.Errorf("%w: %v", errResync, err)
 				}
 				return fmt.Errorf("%w: the receiver's stream is %d bytes long, which is not where a line this shipper holds ends", errResync, n)
+			}
+			if err == nil {
+				j.cp.Lost = nil // the receiver's index has it now
 			}
 			if err := j.save(); err != nil {
 				j.log.Warn("save checkpoint", "err", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // fakeJournalctl acts as journalctl --follow --output=export over a
@@ -174,6 +175,17 @@ func TestJournalVacuumedCursorIsALoss(t *testing.T) {
 	if !strings.Contains(r.logs.String(), "fix=") {
 		t.Errorf("the loss names no fix:\n%s", r.logs.String())
 	}
+	// The receiver is told once, on the next PUT, and the doctor can see it.
+	r.recv.mu.Lock()
+	losses := r.recv.losses
+	r.recv.mu.Unlock()
+	if len(losses) != 1 || losses[0].Entries != 4 || losses[0].Cause != wire.LostVacuumed {
+		t.Errorf("the receiver was told %+v, want one loss of 4 vacuumed entries", losses)
+	}
+	waitUntil(t, "the checkpoint keeps the loss for the doctor, told", func() bool {
+		cp, err := r.cps.Load("journal")
+		return err == nil && cp.Lost == nil && cp.LastLoss != nil && cp.LastLoss.Entries == 4
+	})
 }
 
 // TestJournalctlMissingIsSaidAndRetried: a journalctl that cannot be run
