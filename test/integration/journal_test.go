@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,6 +110,49 @@ func TestSystemdJournalExactlyOnce(t *testing.T) {
 		t.Errorf("%s journalctl processes run after %d kills of the shipper, not 1", n, kills)
 	}
 	t.Logf("%d entries, %d bytes, identical after %d shipper kills and a receiver kill", strings.Count(want.String(), "\n"), want.Len(), kills)
+
+	// Vacuumed while the shipper is stopped: journalctl 252, given the
+	// cursor of an entry that is gone, starts at the oldest one left
+	// without a word. The shipper counts the entries between by their
+	// sequence numbers, logs it, tells the receiver's index, and goes on.
+	c.sh("systemctl stop cis490-shipper.service")
+	var cp struct{ Cursor string }
+	if err := json.Unmarshal([]byte(c.sh("cat /var/lib/cis490/checkpoints/journal.json")), &cp); err != nil || cp.Cursor == "" {
+		t.Fatalf("the journal checkpoint holds no cursor: %v", err)
+	}
+	c.sh(`for i in 1 2 3 4 5; do logger -t jtest "vacuumed $i"; done; sleep 0.3; journalctl --rotate; logger -t jtest "in the newest file"; sleep 0.3; journalctl --vacuum-files=1 >/dev/null 2>&1`)
+	oldest := c.sh("journalctl --system --merge --no-pager --output=export | sed -n 's/^__CURSOR=//p' | head -n 1")
+	_, savedN, ok1 := journal.Seqnum(cp.Cursor)
+	_, oldestN, ok2 := journal.Seqnum(strings.TrimSpace(oldest))
+	if !ok1 || !ok2 || oldestN <= savedN+1 {
+		t.Fatalf("the vacuum did not remove entries after the saved cursor (saved %q, oldest left %q)", cp.Cursor, oldest)
+	}
+	lost := oldestN - savedN - 1
+	c.sh("systemctl start cis490-shipper.service")
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		got, _ = tryCLI("", nil, "logs", "lab-j", "journal", "--admin", admin, "--receiver", rp.URL())
+		if strings.Contains(got, ": in the newest file\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the entries left after the vacuum never reached the receiver:\n%s", shipperLog())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if strings.Contains(got, "vacuumed 1\n") {
+		t.Errorf("a vacuumed entry reached the receiver")
+	}
+	if log := c.sh("journalctl -u cis490-shipper --no-pager"); !strings.Contains(log, fmt.Sprintf("lost %d journal entries", lost)) {
+		t.Errorf("the shipper did not say it lost %d entries:\n%s", lost, shipperLog())
+	}
+	eventually(t, 30*time.Second, func() string {
+		if grepTree(filepath.Join(rp.dataDir, "index"), fmt.Sprintf(`"lost_entries":%d`, lost)) {
+			return ""
+		}
+		return fmt.Sprintf("the receiver's index does not record %d lost entries", lost)
+	})
+	t.Logf("a vacuum took %d entries after the saved cursor: logged, indexed, and shipping went on", lost)
 }
 
 // firstLineDiff names the first line where got departs from want.
