@@ -13,7 +13,8 @@ import (
 // hold any byte, "KEY\n" then its size as a little-endian uint64, the
 // bytes and "\n" (https://systemd.io/JOURNAL_EXPORT_FORMATS/).
 type Parser struct {
-	r *bufio.Reader
+	r      *bufio.Reader
+	keyBuf []byte // the field name being read, reused: most fields are not kept
 }
 
 // NewParser reads from r.
@@ -91,7 +92,8 @@ func (p *Parser) Next() (Entry, error) {
 // key reads a field name and whether a text value follows ("=") or a
 // binary one ("\n"). An empty key is the blank line ending an entry.
 func (p *Parser) key() (key []byte, text bool, err error) {
-	buf := make([]byte, 0, 32)
+	buf := p.keyBuf[:0]
+	defer func() { p.keyBuf = buf[:0] }()
 	for {
 		c, err := p.r.ReadByte()
 		if err != nil {
