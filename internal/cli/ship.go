@@ -33,6 +33,6 @@ func runShip(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	env.Log.Info("shipping", "receiver", cfg.Receiver, "host", cfg.Host, "sources", len(cfg.Sources))
+	env.Log.Info("shipping", "receiver", cfg.Receiver, "host", cfg.Host, "sources", len(cfg.Sources), "journals", len(cfg.Journals))
 	return sh.Run(ctx)
 }

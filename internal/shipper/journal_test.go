@@ -28,6 +28,7 @@ done
 echo "$*" >>"$dir/../args"
 last=-1
 if [ -n "$cursor" ]; then
+  case $cursor in *";i="*) ;; *) echo "Failed to seek to cursor: Invalid argument" >&2; exit 1;; esac
   i=$(echo "$cursor" | sed 's/.*;i=\([0-9a-f]*\).*/\1/')
   last=$((0x$i - 1))
 fi
@@ -202,5 +203,23 @@ func TestJournalctlMissingIsSaidAndRetried(t *testing.T) {
 	r.waitHeld("it ships once journalctl runs", want(1, 5))
 	if n := strings.Count(r.logs.String(), "reading the journal failed"); n != 1 {
 		t.Errorf("the failure was said %d times:\n%s", n, r.logs.String())
+	}
+}
+
+// TestJournalCursorRefusedIsALoss: a checkpoint whose cursor journalctl
+// refuses (another machine's, or damaged) is a loss of unknown size, said
+// once; the stream starts again where a first start would instead of
+// retrying the cursor forever.
+func TestJournalCursorRefusedIsALoss(t *testing.T) {
+	r := newJournalRig(t)
+	r.write(1, 5)
+	if err := r.cps.Save(Checkpoint{Stream: "journal", Cursor: "not-a-cursor"}); err != nil {
+		t.Fatal(err)
+	}
+	stop := r.run()
+	defer stop()
+	r.waitHeld("it starts again from the start", want(1, 5))
+	if n := strings.Count(r.logs.String(), "lost an unknown number of journal entries"); n != 1 {
+		t.Errorf("the refused cursor was said %d times:\n%s", n, r.logs.String())
 	}
 }
