@@ -170,7 +170,9 @@ func (j *journalStream) setup(ctx context.Context, fromReceiver bool) error {
 		if err == nil {
 			err = fmt.Errorf("%w: it is a file's, not a journal's", ErrNoCheckpoint)
 		}
-		j.log.Info("no usable checkpoint; asking the receiver where the stream stands", "why", err)
+		if j.notes.trouble == troubleNone { // said once, not on every retry of the HEAD
+			j.log.Info("no usable checkpoint; asking the receiver where the stream stands", "why", err)
+		}
 	}
 	st, err := j.send.Head(ctx, j.opt.Name)
 	if err != nil {
