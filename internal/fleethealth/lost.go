@@ -99,6 +99,8 @@ func lossDetail(last LossSeen, day []LossSeen) string {
 // lossSize is "at least 1.2 MiB", "at least 42 journal entries" or both.
 func lossSize(bytes, entries int64) string {
 	switch {
+	case entries == 0 && bytes == 0:
+		return "an unknown amount" // the shipper could not count it
 	case entries > 0 && bytes > 0:
 		return fmt.Sprintf("at least %s (%s)", human.Bytes(bytes), human.Count(int(entries), "journal entry"))
 	case entries > 0:

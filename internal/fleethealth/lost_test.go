@@ -41,3 +41,16 @@ func TestLostLogs(t *testing.T) {
 		t.Errorf("second alert does not count the day's losses: %s", all[1].Detail)
 	}
 }
+
+// TestLostLogsOfUnknownSize: a loss the shipper could not count (a
+// journal that restarted its numbering) still alerts, saying so.
+func TestLostLogsOfUnknownSize(t *testing.T) {
+	f := newFixture(t)
+	l := put("lab-1", t0.Add(2*time.Minute), 201, "")
+	l.Stream, l.LostCause = "journal", wire.LostVacuumed
+	f.addInOrder(append(healthy("lab-1", t0.Add(-time.Hour), t0.Add(time.Hour)), l)...)
+	all := runAll(f, t0, t0.Add(time.Hour), 5*time.Minute)
+	if len(all) != 1 || all[0].Symptom != LostLogs || !strings.Contains(all[0].Detail, "lost an unknown amount of stream journal") {
+		t.Fatalf("alerts %v; want one lost-logs of an unknown amount", summary(all))
+	}
+}

@@ -396,7 +396,7 @@ func (t *Tracker) Observe(r *index.Line) {
 	if r.Reason == wire.ReasonOverloaded && r.Quota == wire.LimitInflight && (t.Fleet.Inflight == nil || !r.TS.Before(t.Fleet.Inflight.At)) {
 		t.Fleet.Inflight = &LimitSeen{At: r.TS, Used: r.QuotaUsed, Limit: r.QuotaLimit}
 	}
-	if ok && (r.Lost > 0 || r.LostEntries > 0) && r.LostCause != "" {
+	if ok && r.LostCause != "" { // a loss of unknown size too: the journal renumbered
 		h.lost(r)
 	}
 	switch {
