@@ -57,6 +57,7 @@ type ReadStats struct {
 type Dir struct {
 	FS   vfs.FS // nil is the real file system
 	Path string
+	tune parTune // zero: the defaults; tests make the parallel read's pieces small
 }
 
 var _ Source = Dir{}
@@ -70,8 +71,10 @@ func (d Dir) fs() vfs.FS {
 
 // Read implements Source over the day files. Without a checkpoint it
 // starts with the day file of since. A torn last line of the newest file
-// (a line being written) is left for the next read. Lines are read one at
-// a time, so memory does not grow with the index.
+// (a line being written) is left for the next read. A long read is parsed
+// on every core, with a bounded number of pieces in flight, and fn is
+// called in file order on the caller's goroutine (it need not be safe for
+// concurrent use); memory does not grow with the index either way.
 func (d Dir) Read(ctx context.Context, cp Checkpoint, since, until time.Time, fn func(*Line)) (Checkpoint, ReadStats, error) {
 	var st ReadStats
 	fsys := d.fs()
@@ -84,7 +87,6 @@ func (d Dir) Read(ctx context.Context, cp Checkpoint, since, until time.Time, fn
 	if fresh {
 		first = FileName(since)
 	}
-	var l Line
 	seen := strs{}
 	for fi, name := range files {
 		if name < first {
@@ -105,8 +107,8 @@ func (d Dir) Read(ctx context.Context, cp Checkpoint, since, until time.Time, fn
 				skipSeq = cp.Seq
 			}
 		}
-		res, err := readFile(ctx, fsys, p, from, fi == len(files)-1, &st, func(b []byte) bool {
-			if err := parseLine(b, &l, seen); err != nil {
+		res, err := readFile(ctx, fsys, p, from, fi == len(files)-1, &st, d.tune, seen, func(l *Line) bool {
+			if l == nil {
 				st.Malformed++
 				return true
 			}
@@ -120,7 +122,7 @@ func (d Dir) Read(ctx context.Context, cp Checkpoint, since, until time.Time, fn
 				return true
 			}
 			st.Lines++
-			fn(&l)
+			fn(l)
 			cp.Seq, cp.TS = l.Seq, l.TS
 			return true
 		})

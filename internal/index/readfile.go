@@ -104,11 +104,61 @@ type fileRead struct {
 	stop bool   // line said stop
 }
 
+// lineFunc takes one line of a day file, parsed (l is nil when the line is
+// not an index line), and says whether to go on.
+type lineFunc func(l *Line) bool
+
+// seqBuf is the sequential reader's buffer; longLine is the longest line
+// (with its newline) that is parsed: the sequential reader keeps pieces
+// of a longer line until they exceed maxLine, so it parses lines of up
+// to five buffers. The parallel reader keeps to the same bound, so both
+// skip exactly the same lines.
+const (
+	seqBuf   = 256 << 10
+	longLine = (maxLine/seqBuf + 1) * seqBuf
+)
+
+// taken records the ends of the last lines taken; they are hashed once,
+// at the end of a file, not line by line.
+type taken struct {
+	ends [tailMarks + 1]int64 // the marked lines and the end of the one before
+	n    int
+	res  *fileRead
+}
+
+func (t *taken) took(end int64) {
+	t.ends[t.n%len(t.ends)] = end
+	t.n++
+	t.res.next = end
+}
+
+// marks hashes the last lines taken from f, read from offset from.
+func (t *taken) marks(f io.ReaderAt, from int64) []Mark {
+	if t.n == 0 {
+		return nil
+	}
+	ring := len(t.ends)
+	k := min(t.n, tailMarks)
+	start := from
+	if t.n > k {
+		start = t.ends[(t.n-k-1)%ring]
+	}
+	var out []Mark
+	for i := t.n - k; i < t.n; i++ {
+		end := t.ends[i%ring]
+		out = append(out, Mark{End: end, Hash: lineAt(f, start, end)})
+		start = end
+	}
+	return out
+}
+
 // readFile reads the whole lines of one day file from offset from, calling
-// line with each (without its newline) until line says stop. A last
-// unfinished line of the newest file is left for the next run; one in an
-// older file (cut short by a crash, never to be finished) is malformed.
-func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest bool, st *ReadStats, line func([]byte) bool) (res fileRead, err error) {
+// line with each, parsed, until line says stop. A last unfinished line of
+// the newest file is left for the next run; one in an older file (cut
+// short by a crash, never to be finished) is malformed. A long read is
+// parsed on every core (see readChunks), a short one line by line here:
+// both hand line the same lines in the same order.
+func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest bool, st *ReadStats, tune parTune, seen strs, line lineFunc) (res fileRead, err error) {
 	res.next = from
 	f, err := fsys.OpenFile(p, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -118,39 +168,30 @@ func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest boo
 		return res, fmt.Errorf("open the index: %w", err)
 	}
 	defer f.Close()
-	// The ends of the last lines taken; they are hashed once, at the end,
-	// not line by line.
-	const ring = tailMarks + 1 // the marked lines and the end of the one before
-	var ends [ring]int64
-	n := 0
-	took := func(end int64) {
-		ends[n%ring] = end
-		n++
-		res.next = end
+	tk := taken{res: &res}
+	if size, serr := f.Size(); serr == nil && tune.parallel(size-from) {
+		err = readChunks(ctx, f, p, from, newest, st, tune, &tk, line)
+	} else {
+		err = readLines(ctx, f, p, from, newest, st, seen, &tk, line)
 	}
-	defer func() {
-		if err != nil || n == 0 {
-			return
-		}
-		k := min(n, tailMarks)
-		start := from
-		if n > k {
-			start = ends[(n-k-1)%ring]
-		}
-		for i := n - k; i < n; i++ {
-			end := ends[i%ring]
-			res.tail = append(res.tail, Mark{End: end, Hash: lineAt(f, start, end)})
-			start = end
-		}
-	}()
-	br := bufio.NewReaderSize(&fileReader{f: f, off: from}, 256<<10)
+	if err != nil {
+		return res, err
+	}
+	res.tail = tk.marks(f, from)
+	return res, nil
+}
+
+// readLines is readFile one line at a time, parsing each in turn.
+func readLines(ctx context.Context, f io.ReaderAt, p string, from int64, newest bool, st *ReadStats, seen strs, tk *taken, line lineFunc) error {
+	br := bufio.NewReaderSize(&fileReader{f: f, off: from}, seqBuf)
 	var long []byte // a line longer than the buffer
+	var l Line
 	skipping := false
 	off := from
 	for i := 0; ; i++ {
 		if i%65536 == 0 {
 			if err := ctx.Err(); err != nil {
-				return res, err
+				return err
 			}
 		}
 		chunk, err := br.ReadSlice('\n')
@@ -168,18 +209,18 @@ func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest boo
 			if len(chunk)+len(long) > 0 && !newest || skipping && !newest {
 				st.Malformed++
 				off += int64(len(chunk))
-				took(off)
+				tk.took(off)
 			}
-			return res, nil
+			return nil
 		}
 		if err != nil {
-			return res, fmt.Errorf("read the index %s: %w", p, err)
+			return fmt.Errorf("read the index %s: %w", p, err)
 		}
 		off += int64(len(chunk))
 		if skipping {
 			skipping = false
 			st.Malformed++
-			took(off)
+			tk.took(off)
 			continue
 		}
 		b := chunk
@@ -187,11 +228,15 @@ func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest boo
 			b = append(long, chunk...)
 			long = nil
 		}
-		if !line(b[:len(b)-1]) {
-			res.stop = true
-			return res, nil
+		lp := &l
+		if parseLine(b[:len(b)-1], &l, seen) != nil {
+			lp = nil
 		}
-		took(off)
+		if !line(lp) {
+			tk.res.stop = true
+			return nil
+		}
+		tk.took(off)
 	}
 }
 
