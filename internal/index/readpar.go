@@ -26,7 +26,7 @@ type parTune struct {
 }
 
 const (
-	defaultChunk = 1 << 20
+	defaultChunk = 256 << 10
 	// defaultParMin keeps the timer's incremental run (a few MB) on the
 	// sequential path: goroutines and pieces would cost it more than
 	// they save.
@@ -194,7 +194,9 @@ func cut(ctx context.Context, f io.ReaderAt, p string, from int64, newest bool, 
 		// much again as is carried keeps the copying linear.
 		want := max(chunk, have)
 		if cap(buf) < have+want {
-			buf = append(buf, make([]byte, want)...)[:have]
+			nb := make([]byte, have, have+want+want/8) // room for the next carry too
+			copy(nb, buf)
+			buf = nb
 		}
 		n, err := f.ReadAt(buf[have:have+want], off)
 		buf = buf[:have+n]
