@@ -15,7 +15,7 @@ var errMalformed = errors.New("not an index line")
 // parseLine reads one index line (without its newline) into l. The index
 // writer's own lines take a fast path, as a full read of the index is
 // mostly parsing; anything else valid is read by encoding/json.
-func parseLine(b []byte, l *Line, seen strs) error {
+func parseLine(b []byte, l *Line, seen *strs) error {
 	*l = Line{}
 	if err := fastParse(b, l, seen); err == nil {
 		return nil
@@ -38,33 +38,115 @@ var knownKeys = []string{"ts", "host", "cert_host", "admin", "method", "endpoint
 	"reason", "state", "gate", "remote", "stream", "cert_expires", "quota", "lost_cause", "auth", "status", "bytes", "count", "quota_used", "quota_limit",
 	"lost", "lost_entries", "seq", "dur_ms"}
 
+// field is a key of Line, as fastParse tells them apart: by number, so
+// a line's keys are compared with the known ones once, not once for the
+// type and again for the value.
+type field uint8
+
+const (
+	fUnknown field = iota
+	fTS
+	fHost
+	fCertHost
+	fAdmin
+	fMethod
+	fEndpoint
+	fCommit
+	fInstance
+	fReason
+	fState
+	fGate
+	fRemote
+	fStream
+	fCertExpires
+	fQuota
+	fLostCause
+	fAuth
+	fStatus
+	fBytes
+	fCount
+	fQuotaUsed
+	fQuotaLimit
+	fLost
+	fLostEntries
+	fSeq
+	fDurMS
+)
+
 // kindOf returns the type a key must have, 0 for a key Line does not
 // know, or errSlow for a key encoding/json would match by case folding.
 func kindOf(key []byte) (byte, error) {
+	_, kind, err := keyOf(key)
+	return kind, err
+}
+
+// keyOf is kindOf with the key's field.
+func keyOf(key []byte) (field, byte, error) {
 	switch string(key) {
-	case "ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
-		"reason", "state", "gate", "remote", "stream", "cert_expires", "quota", "lost_cause":
-		return 's', nil
+	case "ts":
+		return fTS, 's', nil
+	case "host":
+		return fHost, 's', nil
+	case "cert_host":
+		return fCertHost, 's', nil
+	case "admin":
+		return fAdmin, 's', nil
+	case "method":
+		return fMethod, 's', nil
+	case "endpoint":
+		return fEndpoint, 's', nil
+	case "commit":
+		return fCommit, 's', nil
+	case "instance":
+		return fInstance, 's', nil
+	case "reason":
+		return fReason, 's', nil
+	case "state":
+		return fState, 's', nil
+	case "gate":
+		return fGate, 's', nil
+	case "remote":
+		return fRemote, 's', nil
+	case "stream":
+		return fStream, 's', nil
+	case "cert_expires":
+		return fCertExpires, 's', nil
+	case "quota":
+		return fQuota, 's', nil
+	case "lost_cause":
+		return fLostCause, 's', nil
 	case "auth":
-		return 'b', nil
-	case "status", "bytes", "count", "quota_used", "quota_limit", "lost", "lost_entries":
-		return 'i', nil
+		return fAuth, 'b', nil
+	case "status":
+		return fStatus, 'i', nil
+	case "bytes":
+		return fBytes, 'i', nil
+	case "count":
+		return fCount, 'i', nil
+	case "quota_used":
+		return fQuotaUsed, 'i', nil
+	case "quota_limit":
+		return fQuotaLimit, 'i', nil
+	case "lost":
+		return fLost, 'i', nil
+	case "lost_entries":
+		return fLostEntries, 'i', nil
 	case "seq":
-		return 'u', nil
+		return fSeq, 'u', nil
 	case "dur_ms":
-		return 'f', nil
+		return fDurMS, 'f', nil
 	}
 	for _, known := range knownKeys {
 		if strings.EqualFold(known, string(key)) {
-			return 0, errSlow
+			return fUnknown, 0, errSlow
 		}
 	}
-	return 0, nil
+	return fUnknown, 0, nil
 }
 
 // fastParse reads a flat JSON object whose strings hold no escapes, as the
 // index writer writes them; it gives up (errSlow) on anything else.
-func fastParse(b []byte, l *Line, seen strs) error {
+func fastParse(b []byte, l *Line, seen *strs) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errSlow
@@ -91,7 +173,7 @@ func fastParse(b []byte, l *Line, seen strs) error {
 		if i >= len(b) {
 			return errSlow
 		}
-		kind, err := kindOf(key)
+		f, kind, err := keyOf(key)
 		if err != nil {
 			return err
 		}
@@ -107,52 +189,52 @@ func fastParse(b []byte, l *Line, seen strs) error {
 				return errSlow
 			}
 			end = j
-			switch string(key) {
-			case "ts":
-				t, err := time.Parse(time.RFC3339Nano, string(s))
+			switch f {
+			case fTS:
+				t, err := parseTS(s)
 				if err != nil {
 					return errSlow
 				}
-				l.TS, sawTS = t.UTC(), true
-			case "host":
-				l.Host = seen.get(s)
-			case "cert_host":
-				l.CertHost = seen.get(s)
-			case "admin":
-				l.Admin = seen.get(s)
-			case "method":
-				l.Method = seen.get(s)
-			case "endpoint":
-				l.Endpoint = seen.get(s)
-			case "commit":
-				l.Commit = seen.get(s)
-			case "instance":
-				l.Instance = seen.get(s)
-			case "reason":
-				l.Reason = seen.get(s)
-			case "state":
-				l.State = seen.get(s)
-			case "gate":
-				l.Gate = seen.get(s)
-			case "cert_expires":
-				l.CertExpires = seen.get(s)
-			case "quota":
-				l.Quota = seen.get(s)
-			case "lost_cause":
-				l.LostCause = seen.get(s)
-			case "remote":
-				l.Remote = seen.get(s)
-			case "stream":
-				l.Stream = seen.get(s)
+				l.TS, sawTS = t, true
+			case fHost:
+				l.Host = seen.get(f, s)
+			case fCertHost:
+				l.CertHost = seen.get(f, s)
+			case fAdmin:
+				l.Admin = seen.get(f, s)
+			case fMethod:
+				l.Method = seen.get(f, s)
+			case fEndpoint:
+				l.Endpoint = seen.get(f, s)
+			case fCommit:
+				l.Commit = seen.get(f, s)
+			case fInstance:
+				l.Instance = seen.get(f, s)
+			case fReason:
+				l.Reason = seen.get(f, s)
+			case fState:
+				l.State = seen.get(f, s)
+			case fGate:
+				l.Gate = seen.get(f, s)
+			case fCertExpires:
+				l.CertExpires = seen.get(f, s)
+			case fQuota:
+				l.Quota = seen.get(f, s)
+			case fLostCause:
+				l.LostCause = seen.get(f, s)
+			case fRemote:
+				l.Remote = seen.get(f, s)
+			case fStream:
+				l.Stream = seen.get(f, s)
 			}
 		case c == 't' && bytes.HasPrefix(b[i:], []byte("true")):
 			end = i + 4
-			if string(key) == "auth" {
+			if f == fAuth {
 				l.Auth = true
 			}
 		case c == 'f' && bytes.HasPrefix(b[i:], []byte("false")):
 			end = i + 5
-			if string(key) == "auth" {
+			if f == fAuth {
 				l.Auth = false // a repeated key: the last one counts, as in encoding/json
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
@@ -164,47 +246,43 @@ func fastParse(b []byte, l *Line, seen strs) error {
 			if !jsonNumber(num) {
 				return errSlow
 			}
-			switch string(key) {
-			case "status":
+			switch f {
+			case fStatus:
 				n, err := strconv.Atoi(num)
 				if err != nil {
 					return errSlow
 				}
 				l.Status = n
-			case "count":
+			case fCount:
 				n, err := strconv.Atoi(num)
 				if err != nil {
 					return errSlow
 				}
 				l.Count = n
-			case "seq":
+			case fSeq:
 				n, err := strconv.ParseUint(num, 10, 64)
 				if err != nil {
 					return errSlow
 				}
 				l.Seq = n
-			case "bytes":
+			case fBytes, fQuotaUsed, fQuotaLimit, fLost, fLostEntries:
 				n, err := strconv.ParseInt(num, 10, 64)
 				if err != nil {
 					return errSlow
 				}
-				l.Bytes = n
-			case "quota_used", "quota_limit", "lost", "lost_entries":
-				n, err := strconv.ParseInt(num, 10, 64)
-				if err != nil {
-					return errSlow
-				}
-				switch string(key) {
-				case "quota_used":
+				switch f {
+				case fBytes:
+					l.Bytes = n
+				case fQuotaUsed:
 					l.QuotaUsed = n
-				case "quota_limit":
+				case fQuotaLimit:
 					l.QuotaLimit = n
-				case "lost":
+				case fLost:
 					l.Lost = n
 				default:
 					l.LostEntries = n
 				}
-			case "dur_ms":
+			case fDurMS:
 				f, err := strconv.ParseFloat(num, 64)
 				if err != nil {
 					return errSlow
@@ -229,23 +307,63 @@ func fastParse(b []byte, l *Line, seen strs) error {
 	}
 }
 
+// parseTS reads a ts as time.Parse(time.RFC3339Nano) does, in UTC. The
+// writer's own form (TimeFormat) is read digit by digit; a stamp in it
+// that time.Date does not give back as written (a 31 November, a 25th
+// hour), and any other form, is left to time.Parse to judge.
+func parseTS(s []byte) (time.Time, error) {
+	if len(s) == len(TimeFormat) && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == '.' && s[23] == 'Z' {
+		num := func(i, n int) int {
+			v := 0
+			for _, c := range s[i : i+n] {
+				if c < '0' || c > '9' {
+					return -1
+				}
+				v = v*10 + int(c-'0')
+			}
+			return v
+		}
+		y, mo, d, h, mi, sec, ms := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), num(20, 3)
+		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && ms >= 0 {
+			t := time.Date(y, time.Month(mo), d, h, mi, sec, ms*int(time.Millisecond), time.UTC)
+			if t.Day() == d && t.Month() == time.Month(mo) {
+				return t, nil
+			}
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(s))
+	return t.UTC(), err
+}
+
 // strs hands out one string per distinct value read. An index repeats a
 // few values (hosts, commits, endpoints, addresses) on many lines, and a
 // fresh string per field per line was most of a full read's garbage. It
-// is bounded, so a read of any length keeps little.
-type strs map[string]string
+// is bounded, so a read of any length keeps little. Most fields repeat
+// the line before's value (a fleet runs a release or two, on a few
+// endpoints): last, by field, answers those without hashing.
+type strs struct {
+	m    map[string]string
+	last [fLostCause + 1]string
+}
 
 // maxStrs bounds a strs: well above a fleet's hosts and addresses.
 const maxStrs = 1 << 14
 
-func (m strs) get(b []byte) string {
-	if s, ok := m[string(b)]; ok { // no allocation for the lookup
+func (m *strs) get(f field, b []byte) string {
+	if s := m.last[f]; s == string(b) { // no allocation for the comparison
 		return s
 	}
-	s := string(b)
-	if m != nil && len(m) < maxStrs {
-		m[s] = s
+	s, ok := m.m[string(b)] // nor for the lookup
+	if !ok {
+		s = string(b)
+		if m.m == nil {
+			m.m = map[string]string{}
+		}
+		if len(m.m) < maxStrs {
+			m.m[s] = s
+		}
 	}
+	m.last[f] = s
 	return s
 }
 

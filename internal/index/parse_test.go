@@ -25,7 +25,7 @@ func FuzzParseLine(f *testing.F) {
 	f.Add([]byte(`{"ts":"2026-11-26T10:00:00Z","x":{"y":[1,2]},"auth":true}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fast Line
-		if fastParse(b, &fast, strs{}) != nil {
+		if fastParse(b, &fast, &strs{}) != nil {
 			return
 		}
 		var slow Line
@@ -46,7 +46,7 @@ func FuzzParseLine(f *testing.F) {
 func TestFastParseRepeatedKey(t *testing.T) {
 	b := []byte(`{"ts":"2026-11-26T10:00:00.000Z","host":"a","auth":true,"auth":false,"cert_host":""}`)
 	var fast Line
-	if err := fastParse(b, &fast, strs{}); err != nil {
+	if err := fastParse(b, &fast, &strs{}); err != nil {
 		t.Fatalf("fast path declined a plain line: %v", err)
 	}
 	var l Line
@@ -78,6 +78,26 @@ func TestKnownKeysMatchTheLine(t *testing.T) {
 	for _, k := range want {
 		if kind, err := kindOf([]byte(k)); kind == 0 || err != nil {
 			t.Errorf("kindOf(%q) = %q, %v; the fast parser would skip it", k, kind, err)
+		}
+	}
+}
+
+// TestParseTSMatchesTimeParse: the writer's stamps read digit by digit
+// give what time.Parse gives, and what it refuses is refused.
+func TestParseTSMatchesTimeParse(t *testing.T) {
+	cases := []string{"2026-11-26T10:00:00.000Z", "2026-11-31T10:00:00.000Z", "2024-02-29T23:59:59.999Z",
+		"2025-02-29T00:00:00.000Z", "2026-12-31T24:00:00.000Z", "2026-12-31T23:60:00.000Z", "2016-12-31T23:59:60.000Z",
+		"0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "2026-00-10T00:00:00.000Z", "2026-13-10T00:00:00.000Z",
+		"2026-01-00T00:00:00.000Z", "2026-1a-10T00:00:00.000Z", "2026-11-26t10:00:00.000Z", "2026-11-26T10:00:00.000z",
+		"2026-11-26T10:00:00.00Z", "2026-11-26T10:00:00Z", "2026-11-26T10:00:00.000+01:00", "-026-11-26T10:00:00.000Z"}
+	for i := range 2000 {
+		cases = append(cases, time.Unix(int64(i)*7919*3571, int64(i)*1e6).UTC().Format(TimeFormat))
+	}
+	for _, c := range cases {
+		want, werr := time.Parse(time.RFC3339Nano, c)
+		got, gerr := parseTS([]byte(c))
+		if (werr == nil) != (gerr == nil) || werr == nil && !reflect.DeepEqual(got, want.UTC()) {
+			t.Errorf("parseTS(%q) = %v, %v; time.Parse gives %v, %v", c, got, gerr, want, werr)
 		}
 	}
 }

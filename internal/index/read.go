@@ -87,7 +87,7 @@ func (d Dir) Read(ctx context.Context, cp Checkpoint, since, until time.Time, fn
 	if fresh {
 		first = FileName(since)
 	}
-	seen := strs{}
+	seen := &strs{}
 	for fi, name := range files {
 		if name < first {
 			continue

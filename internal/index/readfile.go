@@ -158,7 +158,7 @@ func (t *taken) marks(f io.ReaderAt, from int64) []Mark {
 // short by a crash, never to be finished) is malformed. A long read is
 // parsed on every core (see readChunks), a short one line by line here:
 // both hand line the same lines in the same order.
-func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest bool, st *ReadStats, tune parTune, seen strs, line lineFunc) (res fileRead, err error) {
+func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest bool, st *ReadStats, tune parTune, seen *strs, line lineFunc) (res fileRead, err error) {
 	res.next = from
 	f, err := fsys.OpenFile(p, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -182,7 +182,7 @@ func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest boo
 }
 
 // readLines is readFile one line at a time, parsing each in turn.
-func readLines(ctx context.Context, f io.ReaderAt, p string, from int64, newest bool, st *ReadStats, seen strs, tk *taken, line lineFunc) error {
+func readLines(ctx context.Context, f io.ReaderAt, p string, from int64, newest bool, st *ReadStats, seen *strs, tk *taken, line lineFunc) error {
 	br := bufio.NewReaderSize(&fileReader{f: f, off: from}, seqBuf)
 	var long []byte // a line longer than the buffer
 	var l Line

@@ -73,7 +73,7 @@ type piece struct {
 }
 
 // parse splits p.data into lines and parses each, as readLines does.
-func (p *piece) parse(seen strs) {
+func (p *piece) parse(seen *strs) {
 	p.lines, p.ends, p.bad = p.lines[:0], p.ends[:0], p.bad[:0]
 	b := p.data
 	off := p.base
@@ -118,7 +118,7 @@ func readChunks(ctx context.Context, f io.ReaderAt, p string, from int64, newest
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			seen := strs{} // a worker's own: strs is a map
+			seen := &strs{} // a worker's own: strs is not safe for concurrent use
 			for pc := range work {
 				if ctx.Err() == nil {
 					pc.parse(seen)
