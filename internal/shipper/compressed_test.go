@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gzipFile compresses src into dst and removes src, as logrotate's
@@ -148,5 +149,36 @@ func TestFollowPrefersThePlainCopy(t *testing.T) {
 	appendTo(t, p, "C1\n")
 	if got, gens := drain(t, fl, clock, 64); string(got) != "B1\nC1\n" || gens != 2 {
 		t.Fatalf("read %q in %d generations; want B1 C1 in 2", got, gens)
+	}
+}
+
+// TestFollowAQuietFileAfterRotation: after a rotation a quiet log stays
+// empty for a while. The follower waits for its first line however long
+// that takes, rather than know the generation by no bytes at all: an empty
+// fingerprint is the start of every file, so when that generation is
+// compressed before the follower finished it, its .gz cannot be told for
+// its own and was read again after it (before empty fingerprints were
+// kept from matching, the copies after it were skipped instead).
+func TestFollowAQuietFileAfterRotation(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "app.log")
+	appendTo(t, p+".1", "Z1\n")
+	gzipFile(t, p+".1", p+".1.gz", 0) // an older generation
+	appendTo(t, p, "")
+	fl, clock := testFollower(p)
+	defer fl.close()
+	fl.start()
+	*clock = clock.Add(settleTime + time.Second)
+	if c, err := fl.next(64); err == nil || fl.cur != nil {
+		t.Fatalf("an empty file was taken for a generation: %+v %v", c, err)
+	}
+	appendTo(t, p, "A1\nA2\n")
+	if c, err := fl.next(3); err != nil || string(c.Data) != "A1\n" || c.Gen.FPLen != 6 {
+		t.Fatalf("first chunk: %+v %v", c, err)
+	}
+	for _, g := range []string{"B", "C"} {
+		rotateCompressed(t, p, false, g+"1\n")
+	}
+	if got, _ := drain(t, fl, clock, 64); string(got) != "A2\nB1\nC1\n" {
+		t.Fatalf("read %q; want A2 B1 C1", got)
 	}
 }

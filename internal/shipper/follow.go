@@ -274,6 +274,17 @@ func (fl *follower) openCurrent() error {
 	if err != nil {
 		return err // os.Open's error names the path already
 	}
+	// An empty file is not a generation yet, however long it stays empty
+	// (a quiet log after its rotation): known by no bytes, its copy could
+	// not be told from any other file's, and once it got lines and was
+	// compressed behind the follower, the follower read that .gz again as
+	// a later generation. Nothing to wait on either: its first bytes wake
+	// the stream.
+	if st, err := f.Stat(); err == nil && st.Size() == 0 {
+		f.Close()
+		fl.cur, fl.quiet = nil, quietFile{}
+		return nil
+	}
 	id, ok, err := identifyLive(f, fl.settled)
 	if err != nil || !ok {
 		f.Close() // identify a generation only once it can be told apart
