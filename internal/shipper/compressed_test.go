@@ -182,3 +182,31 @@ func TestFollowAQuietFileAfterRotation(t *testing.T) {
 		t.Fatalf("read %q; want A2 B1 C1", got)
 	}
 }
+
+// TestFollowSkipsAnEmptyCompressedGeneration: a log quiet across a
+// rotation leaves an empty generation, which logrotate (ifempty, its
+// default) rotates and compresses like any other. A follower behind it
+// reads the generations after it in the same look, as the stream does
+// after every generation: taken as a generation of its own, the empty one
+// yielded nothing and left the stream to its minute-long fallback poll.
+func TestFollowSkipsAnEmptyCompressedGeneration(t *testing.T) {
+	for _, delay := range []bool{true, false} {
+		t.Run(map[bool]string{true: "delaycompress", false: "compress"}[delay], func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "app.log")
+			appendTo(t, p, "A1\nA2\n")
+			fl, clock := testFollower(p)
+			defer func() { fl.close() }()
+			fl.start()
+			if c, err := fl.next(3); err != nil || string(c.Data) != "A1\n" {
+				t.Fatal(c, err)
+			}
+			for _, content := range []string{"B1\n", "", "C1\n", "D1\n"} {
+				rotateCompressed(t, p, delay, content)
+			}
+			got, gens := drain(t, fl, clock, 64)
+			if want := "A2\nB1\nC1\nD1\n"; string(got) != want || gens != 3 {
+				t.Fatalf("read %q in %d new generations; want %q in 3", got, gens, want)
+			}
+		})
+	}
+}

@@ -558,6 +558,15 @@ func (fl *follower) rotatedAfter(done *genFile) (next *genFile, wait bool) {
 		}
 		g, err := openGen(f)
 		if err == nil {
+			if n, err := g.size(); err == nil && n == 0 {
+				// An empty generation compressed (logrotate's ifempty):
+				// nothing to ship, as for an empty plain copy above. Taken
+				// as the next one, it gave the stream nothing to read and
+				// no rotation to wait out, so the generations after it
+				// waited for the next fallback poll, a minute each.
+				g.close()
+				continue
+			}
 			return g, false
 		}
 		f.Close()
