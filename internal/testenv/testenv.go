@@ -41,6 +41,10 @@ func SystemdNspawn() Need  { return Tool("systemd-nspawn", "systemd-container") 
 func SystemdAnalyze() Need { return Tool("systemd-analyze", "systemd") }
 func Chromium() Need       { return Tool("chromium", "chromium") }
 
+// Logrotate is Debian's logrotate, by the absolute path the shipper tests
+// run it at: /usr/sbin is not on a normal user's PATH.
+func Logrotate() Need { return Tool("/usr/sbin/logrotate", "logrotate") }
+
 // InCI reports whether the tests run under CI (CI=true, as CI services set
 // it).
 func InCI() bool {
