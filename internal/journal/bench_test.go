@@ -11,30 +11,30 @@ import (
 	"time"
 )
 
-// TestBenchReadJournal reads the whole system journal as a [[journal]]
+// BenchmarkReadJournal reads the whole system journal as a [[journal]]
 // source does (journalctl --follow --output=export, parse, filter,
 // format) until it has CIS490_BENCH_JOURNAL entries, and reports entries
 // a second and CPU per entry, journalctl's included, and peak RSS. It
 // runs only when that variable is set (bench/README.md says how: on a
 // journal filled beforehand, as root or a member of systemd-journal).
-func TestBenchReadJournal(t *testing.T) {
+func BenchmarkReadJournal(b *testing.B) {
 	want, _ := strconv.Atoi(os.Getenv("CIS490_BENCH_JOURNAL"))
 	if want <= 0 {
-		t.Skip("set CIS490_BENCH_JOURNAL=<entries in the journal> to run")
+		b.Skip("set CIS490_BENCH_JOURNAL=<entries in the journal> to run")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
 	r, err := Open(ctx, Options{AllHistory: true})
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	f := NewFilter(nil, nil, 7)
 	n, bytes := 0, 0
 	for n < want {
 		e, err := r.Next()
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		n++
 		if f.Match(e) {
@@ -55,23 +55,23 @@ func TestBenchReadJournal(t *testing.T) {
 	fmt.Printf("peak RSS: cis490 %d MiB, journalctl %d MiB\n", self.Maxrss/1024, kids.Maxrss/1024)
 }
 
-// TestBenchJournalctlCeiling is the ceiling TestBenchReadJournal is
+// BenchmarkJournalctlCeiling is the ceiling BenchmarkReadJournal is
 // measured against: journalctl --output=export > /dev/null on the same
 // journal, its CPU and peak RSS.
-func TestBenchJournalctlCeiling(t *testing.T) {
+func BenchmarkJournalctlCeiling(b *testing.B) {
 	want, _ := strconv.Atoi(os.Getenv("CIS490_BENCH_JOURNAL"))
 	if want <= 0 {
-		t.Skip("set CIS490_BENCH_JOURNAL=<entries in the journal> to run")
+		b.Skip("set CIS490_BENCH_JOURNAL=<entries in the journal> to run")
 	}
 	path, err := FindJournalctl()
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	start := time.Now()
 	cmd := exec.Command(path, "--no-pager", "--merge", "--system", "--output=export")
-	cmd.Env = Env
+	cmd.Env = Env()
 	if err := cmd.Run(); err != nil { // stdout nil: /dev/null
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	took := time.Since(start)
 	u := cmd.ProcessState.SysUsage().(*syscall.Rusage)

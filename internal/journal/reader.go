@@ -17,7 +17,8 @@ import (
 // Paths where journalctl is looked for, in order. It is run by absolute
 // path only: a PATH (or a service's lack of one) must not choose which
 // program reads the journal.
-var journalctlPaths = []string{"/usr/bin/journalctl", "/bin/journalctl"}
+// journalctlPaths are where journalctl may be, by absolute path only.
+func journalctlPaths() []string { return []string{"/usr/bin/journalctl", "/bin/journalctl"} }
 
 // ErrNoJournalctl means journalctl is not installed where it is looked for.
 var ErrNoJournalctl = errors.New("journalctl is not installed (looked for /usr/bin/journalctl and /bin/journalctl); install systemd, or remove the [[journal]] source")
@@ -35,7 +36,7 @@ const PermissionFix = "add the shipper's user to group systemd-journal (usermod 
 
 // FindJournalctl returns journalctl's absolute path.
 func FindJournalctl() (string, error) {
-	for _, p := range journalctlPaths {
+	for _, p := range journalctlPaths() {
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 			return p, nil
 		}
@@ -114,7 +115,9 @@ func BootTime() (time.Time, error) {
 // keeps its messages in English, which is what Reader recognises a
 // permission problem by; SYSTEMD_COLORS=0 and SYSTEMD_LESS keep terminal
 // decoration away from a pipe.
-var Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER=", "SYSTEMD_URLIFY=0"}
+func Env() []string {
+	return []string{"LC_ALL=C", "PATH=/usr/bin:/bin", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER=", "SYSTEMD_URLIFY=0"}
+}
 
 // Check runs journalctl once as the shipper would (this process's user)
 // and says whether it may read the system journal: nil, ErrNoJournalctl,
@@ -125,13 +128,13 @@ func Check(ctx context.Context) error {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, path, "--no-pager", "--system", "--lines=1", "--output=export")
-	cmd.Env, cmd.Dir = Env, "/"
+	cmd.Env, cmd.Dir = Env(), "/"
 	var stderr tail
 	stderr.max = 4 << 10
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	err = cmd.Run()
 	r := &Reader{stderr: &stderr}
-	if err != nil || stderr.has(permissionHints...) {
+	if err != nil || stderr.has(permissionHints()...) {
 		return r.why(err)
 	}
 	return nil
@@ -158,7 +161,7 @@ func Open(ctx context.Context, o Options) (*Reader, error) {
 		o.Journalctl = p
 	}
 	cmd := exec.CommandContext(ctx, o.Journalctl, o.Args()...)
-	cmd.Env = Env
+	cmd.Env = Env()
 	cmd.Dir = "/"
 	// A shipper killed with SIGKILL must not leave journalctl following
 	// the journal forever.
@@ -185,7 +188,7 @@ func Open(ctx context.Context, o Options) (*Reader, error) {
 func (r *Reader) Next() (Entry, error) {
 	e, err := r.p.Next()
 	if err == nil {
-		if r.stderr.has(permissionHints...) {
+		if r.stderr.has(permissionHints()...) {
 			// journalctl goes on with the user's own journal only: a
 			// stream of that would look complete and is not.
 			r.Close()
@@ -206,12 +209,14 @@ func (r *Reader) wait() error {
 	return r.exit
 }
 
-var permissionHints = []string{"insufficient permissions", "not seeing messages from other users and the system"}
+func permissionHints() []string {
+	return []string{"insufficient permissions", "not seeing messages from other users and the system"}
+}
 
 // why explains journalctl's end from its exit and what it said.
 func (r *Reader) why(exit error) error {
 	said := strings.TrimSpace(r.stderr.String())
-	if r.stderr.has(permissionHints...) {
+	if r.stderr.has(permissionHints()...) {
 		return fmt.Errorf("%w (journalctl: %q); %s", ErrNoPermission, said, PermissionFix)
 	}
 	if r.stderr.has("Failed to seek to cursor") {
