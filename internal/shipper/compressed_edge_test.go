@@ -105,21 +105,10 @@ func TestResumeReadsLaterGenerationsStillOnDisk(t *testing.T) {
 // with a checkpoint that no longer names the gone generation, so a restart
 // before the receiver heard of it (still down) does not count it again.
 func TestRestartWhileDownCountsALossOnce(t *testing.T) {
-	p, cps, recv := newStreamRig(t)
-	appendTo(t, p, genLines(0, 10))
-	stop := runStream(t, p, cps, recv)
-	waitHolds(t, recv, genLines(0, 10))
-	stop()
-	cp, _ := cps.Load("app.log")
-	cp.Seen = cp.Acked + 700
-	if err := cps.Save(cp); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(p)
-	appendTo(t, p, genLines(1, 30)) // larger than what was acked of gen 0
+	p, cps, recv := rotatedAwayUnshipped(t, 30) // gen 1 larger than what was acked of gen 0
 	recv.setDown(true)
 	for range 2 { // two restarts while the receiver is still unreachable
-		stop = runStream(t, p, cps, recv)
+		stop := runStream(t, p, cps, recv)
 		waitUntil(t, "the loss is in the checkpoint", func() bool {
 			cp, err := cps.Load("app.log")
 			return err == nil && cp.Lost != nil

@@ -62,23 +62,9 @@ func TestTruncationLossIsTold(t *testing.T) {
 // in the checkpoint, so a shipper killed before it could tell the receiver
 // tells it after the restart.
 func TestLossSurvivesACrash(t *testing.T) {
-	p, cps, recv := newStreamRig(t)
-	appendTo(t, p, genLines(0, 10))
-	stop := runStream(t, p, cps, recv)
-	waitHolds(t, recv, genLines(0, 10))
-	stop()
-	// It had seen more than it shipped: say the checkpoint says so, then
-	// the generation is rotated away and deleted while it is stopped.
-	cp, _ := cps.Load("app.log")
-	cp.Seen = cp.Acked + 700
-	if err := cps.Save(cp); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(p)
-	appendTo(t, p, genLines(1, 3))
-
+	p, cps, recv := rotatedAwayUnshipped(t, 3)
 	recv.setDown(true)
-	stop = runStream(t, p, cps, recv)
+	stop := runStream(t, p, cps, recv)
 	waitUntil(t, "the loss is in the checkpoint", func() bool {
 		cp, err := cps.Load("app.log")
 		return err == nil && cp.Lost != nil && cp.Lost.Bytes == 700 && cp.Lost.Cause == wire.LostRotatedAway
@@ -98,6 +84,24 @@ func TestLossSurvivesACrash(t *testing.T) {
 // account of a loss (400 bad-lost) gets the logs without it: the loss is
 // in the shipper's log, and nothing waits on it.
 func TestLossRefusedDoesNotStall(t *testing.T) {
+	p, cps, recv := rotatedAwayUnshipped(t, 3)
+	recv.mu.Lock()
+	recv.oldLost = true
+	recv.mu.Unlock()
+	runStream(t, p, cps, recv)
+	waitHolds(t, recv, genLines(0, 10)+genLines(1, 3))
+	waitUntil(t, "nothing pending", func() bool {
+		cp, err := cps.Load("app.log")
+		return err == nil && cp.Lost == nil && cp.LastLoss != nil
+	})
+}
+
+// rotatedAwayUnshipped ships 10 lines of generation 0 and stops; then,
+// as if the shipper had seen 700 bytes more than it shipped, the
+// generation is deleted while it is stopped and generation 1 (n lines)
+// starts at the path.
+func rotatedAwayUnshipped(t *testing.T, n int) (string, *Checkpoints, *memReceiver) {
+	t.Helper()
 	p, cps, recv := newStreamRig(t)
 	appendTo(t, p, genLines(0, 10))
 	stop := runStream(t, p, cps, recv)
@@ -109,14 +113,6 @@ func TestLossRefusedDoesNotStall(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Remove(p)
-	appendTo(t, p, genLines(1, 3))
-	recv.mu.Lock()
-	recv.oldLost = true
-	recv.mu.Unlock()
-	runStream(t, p, cps, recv)
-	waitHolds(t, recv, genLines(0, 10)+genLines(1, 3))
-	waitUntil(t, "nothing pending", func() bool {
-		cp, err := cps.Load("app.log")
-		return err == nil && cp.Lost == nil && cp.LastLoss != nil
-	})
+	appendTo(t, p, genLines(1, n))
+	return p, cps, recv
 }
