@@ -31,11 +31,7 @@ func TestFollowPastAnEmptyCompressedGeneration(t *testing.T) {
 	if lost, err := fl.resume(id, 3, 6); err != nil || lost != 0 {
 		t.Fatal(lost, err)
 	}
-	var got []byte
-	for range 5 {
-		b, _ := drain(t, fl, clock, 64)
-		got = append(got, b...)
-	}
+	got := drainRounds(t, fl, clock, 5)
 	if want := "A2\nC1\nC2\nD1\n"; string(got) != want {
 		t.Fatalf("read %q; want %q (losses %+v)", got, want, fl.losses)
 	}
@@ -45,11 +41,7 @@ func TestFollowPastAnEmptyCompressedGeneration(t *testing.T) {
 // CRC fails (bit rot) is not one still being written: it is counted lost,
 // and the follower goes on to the live file.
 func TestFollowPastACorruptGzip(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "app.log")
-	appendTo(t, p, "A1\n")
-	fl, clock := testFollower(p)
-	defer fl.close()
-	drain(t, fl, clock, 64)
+	p, fl, clock := pastA1(t)
 	os.Rename(p, p+".2")
 	var buf strings.Builder
 	zw := gzip.NewWriter(&buf)
@@ -59,11 +51,7 @@ func TestFollowPastACorruptGzip(t *testing.T) {
 	z[len(z)-8] ^= 0xff // CRC
 	os.WriteFile(p+".1.gz", z, 0o644)
 	appendTo(t, p, "C1\n")
-	var got []byte
-	for range 5 {
-		b, _ := drain(t, fl, clock, 64)
-		got = append(got, b...)
-	}
+	got := drainRounds(t, fl, clock, 5)
 	if string(got) != "C1\n" || len(fl.losses) == 0 {
 		t.Fatalf("read %q, losses %+v; want C1 and an unreadable loss", got, fl.losses)
 	}
@@ -129,11 +117,7 @@ func TestRestartWhileDownCountsALossOnce(t *testing.T) {
 // generation is counted lost once, not on every look while the follower
 // waits for the live file's first line.
 func TestUnreadableCopyCountedOnce(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "app.log")
-	appendTo(t, p, "A1\n")
-	fl, clock := testFollower(p)
-	defer fl.close()
-	drain(t, fl, clock, 64)
+	p, fl, clock := pastA1(t)
 	os.Rename(p, p+".2")
 	os.WriteFile(p+".1.gz", []byte("this is not gzip at all, just junk bytes"), 0o644)
 	appendTo(t, p, "") // the new file, empty until the program writes
@@ -148,11 +132,7 @@ func TestUnreadableCopyCountedOnce(t *testing.T) {
 // TestXzGenerationCountedLost: a generation compressed with xz
 // (compresscmd xz) before it was read cannot be read: it is counted lost.
 func TestXzGenerationCountedLost(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "app.log")
-	appendTo(t, p, "A1\n")
-	fl, clock := testFollower(p)
-	defer fl.close()
-	drain(t, fl, clock, 64)
+	p, fl, clock := pastA1(t)
 	os.Rename(p, p+".2")
 	os.WriteFile(p+".1.xz", []byte("\xfd7zXZ\x00 pretend B's xz bytes"), 0o644)
 	appendTo(t, p, "C1\n")
@@ -165,11 +145,7 @@ func TestXzGenerationCountedLost(t *testing.T) {
 // TestXzOfTheFinishedGenerationIsNoLoss: the finished generation's own
 // .xz (compressors keep the file's time) is not a later generation lost.
 func TestXzOfTheFinishedGenerationIsNoLoss(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "app.log")
-	appendTo(t, p, "A1\n")
-	fl, clock := testFollower(p)
-	defer fl.close()
-	drain(t, fl, clock, 64)
+	p, fl, clock := pastA1(t)
 	st, _ := os.Stat(p)
 	os.Rename(p, p+".1")
 	appendTo(t, p, "B1\n")
@@ -179,11 +155,7 @@ func TestXzOfTheFinishedGenerationIsNoLoss(t *testing.T) {
 	os.Remove(p + ".1")
 	os.Rename(p, p+".1")
 	appendTo(t, p, "C1\n")
-	var got []byte
-	for range 3 {
-		b, _ := drain(t, fl, clock, 64)
-		got = append(got, b...)
-	}
+	got := drainRounds(t, fl, clock, 3)
 	if string(got) != "B1\nC1\n" || len(fl.losses) != 0 {
 		t.Fatalf("read %q, losses %+v", got, fl.losses)
 	}
@@ -193,11 +165,7 @@ func TestXzOfTheFinishedGenerationIsNoLoss(t *testing.T) {
 // unchanged (a compressor killed, a full disk) is waited on for zWaitMax,
 // then counted lost; the stream goes on to the live file.
 func TestFollowStopsWaitingOnAGzipCutShort(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "app.log")
-	appendTo(t, p, "A1\n")
-	fl, clock := testFollower(p)
-	defer fl.close()
-	drain(t, fl, clock, 64)
+	p, fl, clock := pastA1(t)
 	os.Rename(p, p+".2")
 	appendTo(t, p+".1", "B1\nB2\n")
 	gzipFile(t, p+".1", p+".1.gz", 8)

@@ -58,6 +58,30 @@ func rotateCompressed(t *testing.T, p string, delay bool, content string) {
 	appendTo(t, p, content)
 }
 
+// pastA1 follows a new app.log holding "A1\n" and reads it: the follower
+// is at the end of its first generation.
+func pastA1(t *testing.T) (string, *follower, *time.Time) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "app.log")
+	appendTo(t, p, "A1\n")
+	fl, clock := testFollower(p)
+	t.Cleanup(fl.close)
+	drain(t, fl, clock, 64)
+	return p, fl, clock
+}
+
+// drainRounds is drain n times over: a follower several rotations behind
+// may rest between them.
+func drainRounds(t *testing.T, fl *follower, clock *time.Time, n int) []byte {
+	t.Helper()
+	var got []byte
+	for range n {
+		b, _ := drain(t, fl, clock, 64)
+		got = append(got, b...)
+	}
+	return got
+}
+
 // TestFollowCompressedGenerations: a follower four rotations behind a
 // compressing logrotate (its generations compressed and their plain
 // copies deleted before it read them) finds each in its .gz, by its
@@ -136,11 +160,7 @@ func TestFollowWaitsForACompressedCopyToComplete(t *testing.T) {
 // the plain copy and a complete .gz of it may be there: the generation is
 // read once.
 func TestFollowPrefersThePlainCopy(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "app.log")
-	appendTo(t, p, "A1\n")
-	fl, clock := testFollower(p)
-	defer fl.close()
-	drain(t, fl, clock, 64)
+	p, fl, clock := pastA1(t)
 	os.Rename(p, p+".2")
 	appendTo(t, p+".1", "B1\n")
 	b, _ := os.ReadFile(p + ".1")
