@@ -198,37 +198,14 @@ func (fl *follower) resumeAfter(id Ident, acked, seen int64, mod time.Time) (los
 		fl.lose(Loss{Bytes: lost, Cause: wire.LostRotatedAway, What: "generation " + id.ID()})
 	}
 	if !mod.IsZero() {
-		if g := fl.copyAfter(id, mod); g != nil {
+		// One not complete yet is passed over for the live file here.
+		if g, _ := fl.nextCopy(fl.rotatedCopies(), id, nil, mod); g != nil {
+			g.fromCopy = true
 			fl.cur, fl.rotated = g, fl.now()
 			return lost, nil
 		}
 	}
 	return lost, fl.openCurrent()
-}
-
-// copyAfter opens the oldest rotated copy of another generation than id
-// written no earlier than mod, nil when there is none (or it is not
-// complete yet: the live file is read then, as before).
-func (fl *follower) copyAfter(id Ident, mod time.Time) *genFile {
-	for _, c := range fl.rotatedCopies() {
-		if c.info.Size() == 0 || c.info.ModTime().Before(mod) {
-			continue
-		}
-		f, err := os.Open(c.path)
-		if err != nil {
-			continue
-		}
-		if id.FPLen > 0 && id.sameContent(f) {
-			f.Close()
-			continue
-		}
-		if g, err := openGen(f); err == nil {
-			g.fromCopy = true
-			return g
-		}
-		f.Close()
-	}
-	return nil
 }
 
 // settled reports whether the follower has seen st's file unchanged (the
@@ -535,14 +512,25 @@ func (fl *follower) rotatedAfter(done *genFile) (next *genFile, wait bool) {
 			}
 		}
 	}
-	copies = copies[found+1:]
+	var mod time.Time
+	if found < 0 {
+		mod = st.ModTime() // only file times say what came after it
+	}
+	return fl.nextCopy(copies[found+1:], done.id, done.f, mod)
+}
+
+// nextCopy opens the first of copies (oldest first) that holds another
+// generation than id, other than the file self: not empty, not one that
+// was beside the path before (older), and, when mod is set, written no
+// earlier than it. wait is set when that copy is compressed and not
+// complete yet (logrotate is compressing it); one that cannot be read is
+// counted lost, once, and passed over.
+func (fl *follower) nextCopy(copies []rotatedCopy, id Ident, self *os.File, mod time.Time) (next *genFile, wait bool) {
 	for _, c := range copies {
-		// Where the finished file is among the copies, their order says
-		// what came after it; only when it is gone do file times have to.
-		if c.info.Size() == 0 || (found < 0 && c.info.ModTime().Before(st.ModTime())) || fl.isOlder(c.info) {
+		if c.info.Size() == 0 || (!mod.IsZero() && c.info.ModTime().Before(mod)) || fl.isOlder(c.info) {
 			continue
 		}
-		if ext := compressionOf(c.path); ext != "" && !readable(ext) && found < 0 && !c.info.ModTime().After(st.ModTime()) {
+		if ext := compressionOf(c.path); ext != "" && !readable(ext) && !mod.IsZero() && !c.info.ModTime().After(mod) {
 			// An .xz or .zst the follower cannot look into, as old as the
 			// finished generation: likely its own copy (compressors keep
 			// the file's time), not a generation after it.
@@ -552,7 +540,7 @@ func (fl *follower) rotatedAfter(done *genFile) (next *genFile, wait bool) {
 		if err != nil {
 			continue
 		}
-		if sameInode(f, done.f) || (done.id.FPLen > 0 && done.id.sameContent(f)) {
+		if (self != nil && sameInode(f, self)) || (id.FPLen > 0 && id.sameContent(f)) {
 			f.Close()
 			continue
 		}
