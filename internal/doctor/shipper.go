@@ -205,11 +205,7 @@ func checkLosses(_ context.Context, e *env) Check {
 		return Check{Finding: "no logs lost for good in the last day"}
 	}
 	l := last.LastLoss
-	size := "at least " + human.Bytes(l.Bytes)
-	if l.Entries > 0 {
-		size = fmt.Sprintf("at least %d journal entries", l.Entries)
-	}
-	f := fmt.Sprintf("%s of %s were lost for good %s ago (%s)", size, last.Stream, human.Duration(max(0, e.now.Sub(l.At))), l.Cause)
+	f := fmt.Sprintf("%s of %s were lost for good %s ago (%s)", wire.LossAmount(l.Bytes, l.Entries), last.Stream, human.Duration(max(0, e.now.Sub(l.At))), l.Cause)
 	if n > 1 {
 		f += fmt.Sprintf("; %d streams lost logs in the last day", n)
 	}

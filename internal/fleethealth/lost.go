@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/wire"
 )
@@ -77,7 +76,7 @@ func (e *evaluation) lostLogs(name string, h *Host) {
 // in the day, and what to change.
 func lossDetail(last LossSeen, day []LossSeen) string {
 	d := fmt.Sprintf("its shipper lost %s of stream %s for good at %s: %s",
-		lossSize(last.Bytes, last.Entries), last.Stream, last.At.UTC().Format(time.RFC3339), lossMeaning(last.Cause))
+		wire.LossAmount(last.Bytes, last.Entries), last.Stream, last.At.UTC().Format(time.RFC3339), lossMeaning(last.Cause))
 	if len(day) > 1 {
 		var bytes, entries int64
 		streams := map[string]bool{}
@@ -91,22 +90,9 @@ func lossDetail(last LossSeen, day []LossSeen) string {
 			names = append(names, s)
 		}
 		sort.Strings(names)
-		d += fmt.Sprintf("; %d losses in the last day, %s in all, of %s", len(day), lossSize(bytes, entries), strings.Join(names, ", "))
+		d += fmt.Sprintf("; %d losses in the last day, %s in all, of %s", len(day), wire.LossAmount(bytes, entries), strings.Join(names, ", "))
 	}
 	return d + ": " + wire.LossFix(last.Cause)
-}
-
-// lossSize is "at least 1.2 MiB", "at least 42 journal entries" or both.
-func lossSize(bytes, entries int64) string {
-	switch {
-	case entries == 0 && bytes == 0:
-		return "an unknown amount" // the shipper could not count it
-	case entries > 0 && bytes > 0:
-		return fmt.Sprintf("at least %s (%s)", human.Bytes(bytes), human.Count(int(entries), "journal entry"))
-	case entries > 0:
-		return "at least " + human.Count(int(entries), "journal entry")
-	}
-	return "at least " + human.Bytes(bytes)
 }
 
 // lossMeaning says what a cause means happened.

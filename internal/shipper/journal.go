@@ -315,22 +315,13 @@ func (j *journalStream) gap(g *journal.Gap) {
 func (j *journalStream) lost(what string, n int64, cause, why string) {
 	j.log.Error("lost "+what+" before they were shipped", "stream", j.opt.Name, "entries", n, "cause", cause, "why", why, "fix", wire.LossFix(cause))
 	l := Loss{At: time.Now().UTC(), Entries: max(n, 0), Cause: cause, What: "journal entries after cursor " + j.read}
-	j.cp.Lost = j.cp.Lost.add(l)
-	j.cp.LastLoss = &l
+	j.cp.recordLoss(l)
 	if len(j.pending) == 0 {
 		j.cp.GenStart, j.cp.Acked = j.cp.Length(), 0
 	}
 	if err := j.save(); err != nil {
 		j.log.Warn("save checkpoint", "err", err)
 	}
-}
-
-// wireLoss is the pending loss as the next PUT says it, nil for none.
-func (j *journalStream) wireLoss() *wire.Loss {
-	if j.cp.Lost == nil {
-		return nil
-	}
-	return &wire.Loss{Bytes: j.cp.Lost.Bytes, Entries: j.cp.Lost.Entries, Cause: j.cp.Lost.Cause}
 }
 
 // flush sends pending, a batch at a time ending at a line, until it is
@@ -345,7 +336,7 @@ func (j *journalStream) flush(ctx context.Context) error {
 		data := j.pending[:j.ends[k].end]
 		off := j.cp.Length()
 		gen, _ := journalGen(j.ends[k].cursor)
-		n, err := j.send.PutLogs(ctx, j.opt.Name, off, transport.Gen{ID: gen, Start: j.cp.GenStart, Lost: j.wireLoss()}, data)
+		n, err := j.send.PutLogs(ctx, j.opt.Name, off, transport.Gen{ID: gen, Start: j.cp.GenStart, Lost: j.cp.wireLoss()}, data)
 		var e *transport.Error
 		switch {
 		case err == nil, errors.As(err, &e) && e.Status == http.StatusConflict && e.HasLength:

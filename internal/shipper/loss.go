@@ -1,7 +1,6 @@
 package shipper
 
 import (
-	"github.com/cis490/cis490/internal/human"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -15,21 +14,26 @@ func (s *stream) noteLosses() {
 	}
 	for _, l := range ls {
 		s.log.Error("bytes of this source are gone for good: they were removed before the shipper could read them",
-			"path", s.opt.Path, "stream", s.opt.Name, "where", l.What, "lost_at_least", human.Bytes(l.Bytes),
+			"path", s.opt.Path, "stream", s.opt.Name, "where", l.What, "lost", wire.LossAmount(l.Bytes, l.Entries),
 			"cause", l.Cause, "fix", wire.LossFix(l.Cause))
-		s.cp.Lost = s.cp.Lost.add(l)
-		last := l
-		s.cp.LastLoss = &last
+		s.cp.recordLoss(l)
 	}
 	if err := s.save(); err != nil {
 		s.log.Warn("save checkpoint", "err", err)
 	}
 }
 
+// recordLoss keeps l pending, for the next PUT, and as the latest loss,
+// for the doctor.
+func (c *Checkpoint) recordLoss(l Loss) {
+	c.Lost = c.Lost.add(l)
+	c.LastLoss = &l
+}
+
 // wireLoss is the pending loss as the next PUT says it, nil for none.
-func (s *stream) wireLoss() *wire.Loss {
-	if s.cp.Lost == nil {
+func (c *Checkpoint) wireLoss() *wire.Loss {
+	if c.Lost == nil {
 		return nil
 	}
-	return &wire.Loss{Bytes: s.cp.Lost.Bytes, Entries: s.cp.Lost.Entries, Cause: s.cp.Lost.Cause}
+	return &wire.Loss{Bytes: c.Lost.Bytes, Entries: c.Lost.Entries, Cause: c.Lost.Cause}
 }

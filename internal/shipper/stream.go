@@ -259,7 +259,7 @@ func (s *stream) due(now time.Time) bool {
 func (s *stream) flush(ctx context.Context) (time.Duration, error) {
 	off := s.cp.Length()
 	data := s.pending[:min(len(s.pending), s.opt.MaxBytes)]
-	n, err := s.send.PutLogs(ctx, s.opt.Name, off, transport.Gen{ID: s.cp.Gen.ID(), Start: s.cp.GenStart, Lost: s.wireLoss()}, data)
+	n, err := s.send.PutLogs(ctx, s.opt.Name, off, transport.Gen{ID: s.cp.Gen.ID(), Start: s.cp.GenStart, Lost: s.cp.wireLoss()}, data)
 	var e *transport.Error
 	switch {
 	case err == nil:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/cis490/cis490/internal/human"
 )
 
 // HeaderLost rides on a log PUT after the shipper found bytes of that
@@ -111,4 +113,19 @@ func LossFix(cause string) string {
 		return "keep more journal (SystemMaxUse= and MaxRetentionSec= in journald.conf), and keep the receiver reachable"
 	}
 	return "read the shipper's journal (journalctl -u cis490-shipper)"
+}
+
+// LossAmount is how much a loss is, as people read it: "at least 1.2
+// MiB", "at least 42 journal entries", both, or "an unknown amount". The
+// shipper, the doctor and the detector all say it so.
+func LossAmount(bytes, entries int64) string {
+	switch {
+	case entries == 0 && bytes == 0:
+		return "an unknown amount" // the shipper could not count it
+	case entries > 0 && bytes > 0:
+		return fmt.Sprintf("at least %s (%s)", human.Bytes(bytes), human.Count(int(entries), "journal entry"))
+	case entries > 0:
+		return "at least " + human.Count(int(entries), "journal entry")
+	}
+	return "at least " + human.Bytes(bytes)
 }
