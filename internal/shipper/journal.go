@@ -360,6 +360,10 @@ func (j *journalStream) flush(ctx context.Context) error {
 			if j.onSent != nil {
 				j.onSent()
 			}
+		case j.cp.dropRefusedLoss(err, j.log):
+			if err := j.save(); err != nil {
+				j.log.Warn("save checkpoint", "err", err)
+			}
 		case errors.As(err, &e) && e.Status == http.StatusRequestEntityTooLarge && k > 0:
 			j.opt.MaxBytes = max(1, len(data)/2)
 			j.notes.refused(troubleNone, fmt.Sprintf("the receiver refused a %s batch as too large; sending at most %d bytes", human.Bytes(int64(len(data))), j.opt.MaxBytes), e)

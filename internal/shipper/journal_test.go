@@ -223,3 +223,28 @@ func TestJournalCursorRefusedIsALoss(t *testing.T) {
 		t.Errorf("the refused cursor was said %d times:\n%s", n, r.logs.String())
 	}
 }
+
+// TestJournalLossRefusedDoesNotStall: a receiver that cannot read the
+// account of a vacuumed gap (400 bad-lost) gets the entries without it,
+// as a file stream's do.
+func TestJournalLossRefusedDoesNotStall(t *testing.T) {
+	r := newJournalRig(t)
+	r.write(1, 20)
+	stop := r.run()
+	r.waitHeld("the first entries are shipped", want(1, 20))
+	stop()
+	r.write(21, 30)
+	for i := 15; i <= 24; i++ {
+		os.Remove(filepath.Join(r.dir, fmt.Sprintf("%06x", i)))
+	}
+	r.recv.mu.Lock()
+	r.recv.oldLost = true
+	r.recv.mu.Unlock()
+	stop = r.run()
+	defer stop()
+	r.waitHeld("the entries after the gap are shipped without the loss", want(1, 20)+want(25, 30))
+	waitUntil(t, "nothing pending", func() bool {
+		cp, err := r.cps.Load("journal")
+		return err == nil && cp.Lost == nil && cp.LastLoss != nil
+	})
+}

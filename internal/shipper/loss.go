@@ -1,6 +1,11 @@
 package shipper
 
 import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/cis490/cis490/internal/transport"
 	"github.com/cis490/cis490/internal/wire"
 )
 
@@ -36,4 +41,17 @@ func (c *Checkpoint) wireLoss() *wire.Loss {
 		return nil
 	}
 	return &wire.Loss{Bytes: c.Lost.Bytes, Entries: c.Lost.Entries, Cause: c.Lost.Cause}
+}
+
+// dropRefusedLoss says whether err is the receiver refusing the account of
+// a loss (400 bad-lost); the pending loss is then dropped, it is in this
+// log already, so that the logs do not wait on it.
+func (c *Checkpoint) dropRefusedLoss(err error, log *slog.Logger) bool {
+	var e *transport.Error
+	if !errors.As(err, &e) || e.Status != http.StatusBadRequest || e.Reason != wire.ReasonBadLost {
+		return false
+	}
+	log.Warn("the receiver refused this shipper's account of lost bytes; sending without it", "receiver_says", e.Message)
+	c.Lost = nil
+	return true
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/transport"
-	"github.com/cis490/cis490/internal/wire"
 )
 
 // Sender is the part of the transport a stream ships through.
@@ -268,11 +267,7 @@ func (s *stream) flush(ctx context.Context) (time.Duration, error) {
 		return 0, s.save()
 	case errors.As(err, &e) && e.Status == http.StatusConflict && e.HasLength:
 		return 0, s.resync(e.Length)
-	case errors.As(err, &e) && e.Status == http.StatusBadRequest && e.Reason == wire.ReasonBadLost:
-		// The receiver cannot read the loss: it is in this log, and the
-		// logs must not stall on it.
-		s.log.Warn("the receiver refused this shipper's account of lost bytes; sending without it", "receiver_says", e.Message)
-		s.cp.Lost = nil
+	case s.cp.dropRefusedLoss(err, s.log):
 		return 0, s.save()
 	case errors.As(err, &e) && e.Status == http.StatusRequestEntityTooLarge && len(data) > 1:
 		// The receiver takes less than batch.max_bytes: send smaller.
