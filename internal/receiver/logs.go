@@ -164,13 +164,11 @@ func parseOffset(q map[string][]string) (int64, *apiError) {
 
 func parseGen(h http.Header) (store.Gen, *apiError) {
 	id := h.Get(wire.HeaderGeneration)
-	if len(id) > 255 {
-		return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadGeneration, msg: "X-Cis490-Generation is longer than 255 bytes"}
+	if len(id) > wire.MaxGeneration {
+		return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadGeneration, msg: fmt.Sprintf("X-Cis490-Generation is longer than %d bytes", wire.MaxGeneration)}
 	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadGeneration, msg: "X-Cis490-Generation must be printable ASCII without spaces"}
-		}
+	if !wire.ValidGeneration(id) {
+		return store.Gen{}, &apiError{status: http.StatusBadRequest, reason: wire.ReasonBadGeneration, msg: "X-Cis490-Generation must be printable ASCII without spaces"}
 	}
 	var start int64
 	if v := h.Get(wire.HeaderGenerationStart); v != "" {

@@ -27,24 +27,16 @@ import (
 // generations (every one so far) does this without knowing about journals.
 const JournalGenPrefix = "journal;"
 
-// maxGen is the longest generation a receiver takes.
-const maxGen = 255
-
-// journalGen is the generation a batch ending at cursor is sent with, and
-// false when the cursor cannot be carried (journald's are ~150 printable
-// bytes; a longer or odd one is sent as plain "journal", and only the
-// shipper's own checkpoint remembers it).
-func journalGen(cursor string) (string, bool) {
+// journalGen is the generation a batch ending at cursor is sent with:
+// plain "journal" when the cursor cannot be carried (journald's are ~150
+// printable bytes; a longer or odd one is remembered only by the
+// shipper's own checkpoint).
+func journalGen(cursor string) string {
 	g := JournalGenPrefix + cursor
-	if len(g) > maxGen || cursor == "" {
-		return "journal", false
+	if cursor == "" || !wire.ValidGeneration(g) {
+		return "journal"
 	}
-	for i := 0; i < len(g); i++ {
-		if g[i] < 0x21 || g[i] > 0x7e {
-			return "journal", false
-		}
-	}
-	return g, true
+	return g
 }
 
 // journalOptions configure a journal stream.
@@ -335,7 +327,7 @@ func (j *journalStream) flush(ctx context.Context) error {
 		}
 		data := j.pending[:j.ends[k].end]
 		off := j.cp.Length()
-		gen, _ := journalGen(j.ends[k].cursor)
+		gen := journalGen(j.ends[k].cursor)
 		n, err := j.send.PutLogs(ctx, j.opt.Name, off, transport.Gen{ID: gen, Start: j.cp.GenStart, Lost: j.cp.wireLoss()}, data)
 		var e *transport.Error
 		switch {

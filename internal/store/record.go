@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/cis490/cis490/internal/vfs"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Record layout, little endian. Every append is one record in the active
@@ -32,7 +33,7 @@ const (
 	kindData   = 1
 	kindAux    = 2
 	maxKey     = 253 + 1 + 128
-	maxGen     = 255
+	maxGen     = wire.MaxGeneration
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

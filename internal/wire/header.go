@@ -47,3 +47,20 @@ const (
 	HeaderReason = "X-Cis490-Reason" // the body's "reason"
 	HeaderError  = "X-Cis490-Error"  // the body's "error", one line
 )
+
+// MaxGeneration is the longest X-Cis490-Generation a receiver takes.
+const MaxGeneration = 255
+
+// ValidGeneration says whether id can be an X-Cis490-Generation: at most
+// MaxGeneration bytes of printable ASCII without spaces.
+func ValidGeneration(id string) bool {
+	if len(id) > MaxGeneration {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
