@@ -30,8 +30,8 @@ func parseLine(b []byte, l *Line, seen *strs) error {
 
 var errSlow = errors.New("take the slow path")
 
-// knownKeys are Line's keys; kindOf gives the JSON type of each, as the
-// fast path must refuse what encoding/json would refuse. kindOf's switch
+// knownKeys are Line's keys; keyOf gives the field and JSON type of each,
+// as the fast path must refuse what encoding/json would refuse. keyOf's switch
 // repeats them because it runs for every key of every line;
 // TestKnownKeysMatchTheLine keeps both in step with Line.
 var knownKeys = []string{"ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
@@ -73,14 +73,9 @@ const (
 	fDurMS
 )
 
-// kindOf returns the type a key must have, 0 for a key Line does not
-// know, or errSlow for a key encoding/json would match by case folding.
-func kindOf(key []byte) (byte, error) {
-	_, kind, err := keyOf(key)
-	return kind, err
-}
-
-// keyOf is kindOf with the key's field.
+// keyOf returns the field of a key and the type it must have (0 for a key
+// Line does not know), or errSlow for a key encoding/json would match by
+// case folding.
 func keyOf(key []byte) (field, byte, error) {
 	switch string(key) {
 	case "ts":

@@ -59,7 +59,7 @@ func TestFastParseRepeatedKey(t *testing.T) {
 }
 
 // TestKnownKeysMatchTheLine: the fast parser's two lists of index keys
-// (knownKeys for the case-folding check, kindOf's switch for speed) name
+// (knownKeys for the case-folding check, keyOf's switch for speed) name
 // exactly Line's JSON keys, so a field added to the index is not
 // silently dropped or mis-typed by the reader.
 func TestKnownKeysMatchTheLine(t *testing.T) {
@@ -76,8 +76,8 @@ func TestKnownKeysMatchTheLine(t *testing.T) {
 		t.Fatalf("knownKeys %v; Line has %v", got, want)
 	}
 	for _, k := range want {
-		if kind, err := kindOf([]byte(k)); kind == 0 || err != nil {
-			t.Errorf("kindOf(%q) = %q, %v; the fast parser would skip it", k, kind, err)
+		if _, kind, err := keyOf([]byte(k)); kind == 0 || err != nil {
+			t.Errorf("keyOf(%q) = %q, %v; the fast parser would skip it", k, kind, err)
 		}
 	}
 }

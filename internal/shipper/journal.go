@@ -85,10 +85,7 @@ func newJournalStream(opt journalOptions, cps *Checkpoints, send Sender) *journa
 	if opt.Retry == (retryPolicy{}) {
 		opt.Retry = defaultRetry()
 	}
-	prio, _ := journal.ParsePriority(opt.Source.Priority)
-	if opt.Source.Priority == "" {
-		prio = 7
-	}
+	prio, _ := journal.ParsePriority(opt.Source.Priority) // config.Resolve defaults it, Validate checks it
 	return &journalStream{opt: opt, cps: cps, send: send, log: opt.Log,
 		filter: journal.NewFilter(opt.Source.Units, opt.Source.Identifiers, prio),
 		notes:  newStream(streamOptions{Name: opt.Name, MaxBytes: opt.MaxBytes, Retry: opt.Retry, Log: opt.Log}, cps, send, newBudget(0))}

@@ -65,9 +65,9 @@ func (s *Shipper) newStream(name, path string) *stream {
 	return st
 }
 
-func (s *Shipper) newJournalStream(src config.Journal, journalctl, dir string) *journalStream {
+func (s *Shipper) newJournalStream(src config.Journal) *journalStream {
 	js := newJournalStream(journalOptions{Name: src.Stream, Source: src, MaxBytes: int(s.opt.Config.Batch.MaxBytes),
-		MaxWait: s.opt.Config.Batch.MaxWait.Duration(), Log: s.opt.Log.With("stream", src.Stream), Journalctl: journalctl, Directory: dir}, s.cps, s.opt.Client)
+		MaxWait: s.opt.Config.Batch.MaxWait.Duration(), Log: s.opt.Log.With("stream", src.Stream)}, s.cps, s.opt.Client)
 	js.onSent = func() { s.sent.Store(time.Now().UnixNano()) }
 	return js
 }
@@ -110,7 +110,7 @@ func New(opt Options) (*Shipper, error) {
 			return nil, fmt.Errorf("source %s and a [[journal]] would both ship as stream %q; give the journal `stream = \"...\"`", other, src.Stream)
 		}
 		seen[src.Stream] = "journal"
-		s.journals = append(s.journals, s.newJournalStream(src, "", ""))
+		s.journals = append(s.journals, s.newJournalStream(src))
 	}
 	s.names = seen
 	if s.watch = newWatch(s.streams, opt.Log); s.watch != nil && !pollSet {
