@@ -107,7 +107,9 @@ func silenceList(_ context.Context, env *Env, args []string) error {
 		return err
 	}
 	now := time.Now().UTC()
-	if !*all {
+	if *all {
+		ss = fleethealth.Kept(ss, now)
+	} else {
 		ss = fleethealth.Active(ss, now)
 	}
 	if len(ss) == 0 {

@@ -181,6 +181,13 @@ func Active(ss []Silence, now time.Time) []Silence {
 	return out
 }
 
+// Kept drops from ss the silences that ended more than silencePruneAfter
+// before now: what ChangeSilences saves, and what `silence list --all`
+// shows, whether or not the file was changed since.
+func Kept(ss []Silence, now time.Time) []Silence {
+	return slices.DeleteFunc(ss, func(s Silence) bool { return now.Sub(s.Ends) > silencePruneAfter })
+}
+
 // ChangeSilences runs change on the silences under the detector's lock
 // (so a silence added while a run is on is neither lost nor half-seen),
 // then saves them with those ended more than silencePruneAfter before now
@@ -195,7 +202,7 @@ func ChangeSilences(keep Store, now time.Time, change func([]Silence) ([]Silence
 	if err != nil {
 		return err
 	}
-	ss = slices.DeleteFunc(ss, func(s Silence) bool { return now.Sub(s.Ends) > silencePruneAfter })
+	ss = Kept(ss, now)
 	before := len(ss)
 	if ss, err = change(ss); err != nil {
 		return err

@@ -357,3 +357,18 @@ func TestDryRunShowsSilenced(t *testing.T) {
 		t.Fatal("a dry run wrote alerts")
 	}
 }
+
+// TestKeptDropsLongEnded: what `silence list --all` shows is what the file
+// keeps, ended silences for a week, whether or not anyone changed the file
+// since they aged out.
+func TestKeptDropsLongEnded(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	ss := []Silence{{ID: "old", Ends: now.Add(-silencePruneAfter - time.Hour)}, {ID: "recent", Ends: now.Add(-time.Hour)}, {ID: "on", Ends: now.Add(time.Hour)}}
+	var ids []string
+	for _, s := range Kept(ss, now) {
+		ids = append(ids, s.ID)
+	}
+	if fmt.Sprint(ids) != "[recent on]" {
+		t.Fatalf("kept %v; want [recent on]", ids)
+	}
+}

@@ -482,24 +482,13 @@ func lrWaitShipped(t *testing.T, r *shipRig, s *shipSource, last []byte, limit t
 // copy holds it.
 func lrCheckSubsequence(t *testing.T, s *shipSource, got, kept []byte, reportedLost int64) {
 	t.Helper()
-	split := func(b []byte) [][]byte {
-		var ls [][]byte
-		for len(b) > 0 {
-			i := bytes.IndexByte(b, '\n') + 1
-			if i == 0 {
-				i = len(b)
-			}
-			ls, b = append(ls, b[:i]), b[i:]
-		}
-		return ls
-	}
 	written := map[string]int{}
-	for i, l := range split(s.want) {
+	for i, l := range slices.Collect(bytes.Lines(s.want)) {
 		written[string(l)] = i
 	}
 	keptLines := map[string]bool{}
 	torn := 0
-	for _, l := range split(kept) {
+	for l := range bytes.Lines(kept) {
 		keptLines[string(l)] = true
 		if _, ok := written[string(l)]; !ok {
 			torn++
@@ -508,7 +497,7 @@ func lrCheckSubsequence(t *testing.T, s *shipSource, got, kept []byte, reportedL
 	stored := map[string]bool{}
 	prev := -1
 	var off int
-	for _, l := range split(got) {
+	for l := range bytes.Lines(got) {
 		i, ok := written[string(l)]
 		switch {
 		case !ok && !keptLines[string(l)]:
@@ -563,7 +552,7 @@ func lrBehind(s *shipSource, got []byte, sent int64, disk []lrGen, runsAtUp int,
 	seq := lineSeq(got[st:], s.stream)
 	k := -1
 	for i, g := range disk {
-		for _, l := range bytes.SplitAfter(g.data, []byte("\n")) {
+		for l := range bytes.Lines(g.data) {
 			if lineSeq(l, s.stream) == seq {
 				k = i
 			}
