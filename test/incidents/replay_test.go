@@ -148,10 +148,13 @@ func detect(inc incident, got []alertLine) detection {
 // binary: alerts.jsonl must hold exactly the alerts written down (no
 // storm, no false resolved, no missed fault), each detail saying what it
 // must. It logs the time to detect of each and, with
-// CIS490_INCIDENT_REPORT=path, writes the table there.
+// CIS490_INCIDENT_REPORT=path, writes the table there. Then every alert
+// the library wrote is held to the fixes' rule (checkFixes): one replay
+// serves both.
 func TestIncidents(t *testing.T) {
 	var mu sync.Mutex
 	var rows []detection
+	var all []alertLine
 	t.Run("replay", func(t *testing.T) {
 		for _, inc := range library() {
 			t.Run(inc.name, func(t *testing.T) {
@@ -159,7 +162,7 @@ func TestIncidents(t *testing.T) {
 				got := replay(t, inc)
 				d := detect(inc, got)
 				mu.Lock()
-				rows = append(rows, d)
+				rows, all = append(rows, d), append(all, got...)
 				mu.Unlock()
 				if d.symptom != "" && !d.first.IsZero() {
 					t.Logf("%s: detected by %s at %s, %s after it began", inc.what, d.symptom, d.first.Format(time.RFC3339), d.ttd)
@@ -168,6 +171,7 @@ func TestIncidents(t *testing.T) {
 			})
 		}
 	})
+	t.Run("fixes", func(t *testing.T) { checkFixes(t, all) })
 	sort.Slice(rows, func(i, j int) bool { return rows[i].name < rows[j].name })
 	table := []string{"| incident | first alert | time to detect |", "|---|---|---|"}
 	for _, d := range rows {
