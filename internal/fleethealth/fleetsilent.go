@@ -17,8 +17,6 @@ import (
 // the last 2 h": a false resolved, then a storm of per-host silents. Kept,
 // it is one fleet-level alert an hour for as long as the silence lasts.
 type SilentGroup struct {
-	// Since is the run that first found it.
-	Since time.Time `json:"since"`
 	// Base is how many hosts were active in fleet_silent_window before
 	// the silence: the share fleet-silent holds by.
 	Base int `json:"base"`
@@ -79,7 +77,7 @@ func (e *evaluation) newGroup() *SilentGroup {
 	if !e.enough(len(members), len(e.recent)) {
 		return nil
 	}
-	return &SilentGroup{Since: e.now, Base: len(e.recent), Members: members,
+	return &SilentGroup{Base: len(e.recent), Members: members,
 		DiskFull: e.enough(e.refusedFullBefore(), len(e.recent))}
 }
 

@@ -19,13 +19,12 @@ const overloadSlice = 5 * time.Minute
 type overload struct {
 	held, sending int // hosts held back and hosts sending logs, latest slice
 	refused, puts int // log PUTs refused overloaded, and all, both slices
-	minutes       float64
 }
 
 // overloaded measures the last two slices: in each, enough of the hosts
 // sending logs had most of their log PUTs refused 503 overloaded.
 func (e *evaluation) overloaded() *overload {
-	o := &overload{minutes: (2 * overloadSlice).Minutes()}
+	o := &overload{}
 	// The older slice ends a second before the newer begins: Window's
 	// bounds are whole minutes, inclusive, and a minute counted in both
 	// would let one minute's burst fill both.
@@ -59,7 +58,7 @@ func (e *evaluation) overloaded() *overload {
 // what to change.
 func (o *overload) detail(e *evaluation) string {
 	d := fmt.Sprintf("overloaded: %d of %d hosts sending logs had most of their log PUTs refused with 503 overloaded for at least %s (%d of %d log PUTs, %.0f a minute from the fleet)",
-		o.held, o.sending, roundDur(2*overloadSlice), o.refused, o.puts, float64(o.puts)/o.minutes)
+		o.held, o.sending, roundDur(2*overloadSlice), o.refused, o.puts, float64(o.puts)/(2*overloadSlice).Minutes())
 	if in := e.t.Fleet.Inflight; in != nil && e.now.Sub(in.At) <= 2*overloadSlice {
 		return d + fmt.Sprintf(": its memory for request bodies, limits.max_inflight (%s), was full (%s in flight); raise limits.max_inflight in receiver.toml if the machine has the memory, else spread the load (a longer batch.max_wait in the hosts' lab-host.toml sends fewer, larger requests) or add a receiver, and restart cis490-receiver",
 			human.Bytes(in.Limit), human.Bytes(in.Used))
