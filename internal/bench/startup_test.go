@@ -74,7 +74,11 @@ func storedBytes(t *testing.T, data string, hosts, streams int) int64 {
 	var sum int64
 	var names int
 	for _, h := range stg.Store.Hosts() {
-		for _, info := range stg.Store.List(h) {
+		infos, err := stg.Store.List(t.Context(), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range infos {
 			sum += info.Length - info.Start
 			names++
 		}

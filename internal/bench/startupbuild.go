@@ -136,7 +136,7 @@ func BuildStore(ctx context.Context, o BuildOptions, out io.Writer) error {
 func appendAll(ctx context.Context, stg *receiverd.Storage, o BuildOptions, keys []store.Key, clock *simClock) (BuildResult, error) {
 	offsets := make([]int64, len(keys))
 	for i, k := range keys { // an earlier build's streams go on
-		if info, ok := stg.Store.Stat(k); ok {
+		if info, ok, _ := stg.Store.Stat(ctx, k); ok {
 			offsets[i] = info.Length
 		}
 	}
@@ -152,7 +152,7 @@ func appendAll(ctx context.Context, stg *receiverd.Storage, o BuildOptions, keys
 		k := int(i % int64(len(keys)))
 		ts := clock.at(i, o.Appends, o.From, o.To)
 		clock.set(ts)
-		t, err := buildAppend(stg, keys[k], &offsets[k], makers[k/o.Streams].Line(o.Size), ts)
+		t, err := buildAppend(ctx, stg, keys[k], &offsets[k], makers[k/o.Streams].Line(o.Size), ts)
 		if err != nil {
 			return res, err
 		}
@@ -176,8 +176,8 @@ func appendAll(ctx context.Context, stg *receiverd.Storage, o BuildOptions, keys
 
 // buildAppend appends data to key at *off and then its index line, as the
 // receiver's PUT handler does, and returns the ticket that covers both.
-func buildAppend(stg *receiverd.Storage, key store.Key, off *int64, data []byte, ts time.Time) (groupsync.Ticket, error) {
-	b, err := stg.Store.Begin(key, *off, store.Gen{ID: "2049-" + key.Stream + "-1-0"}, data)
+func buildAppend(ctx context.Context, stg *receiverd.Storage, key store.Key, off *int64, data []byte, ts time.Time) (groupsync.Ticket, error) {
+	b, err := stg.Store.Begin(ctx, key, *off, store.Gen{ID: "2049-" + key.Stream + "-1-0"}, data)
 	if err != nil {
 		return 0, fmt.Errorf("append to %s at %d: %w", key, *off, err)
 	}

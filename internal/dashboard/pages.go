@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"html/template"
 	"math"
@@ -144,7 +145,7 @@ func (u *UI) hostPage(w http.ResponseWriter, r *http.Request, admin string) {
 		u.fail(w, err)
 		return
 	}
-	streams, nStreams := u.streams(host)
+	streams, nStreams := u.streams(r.Context(), host)
 	if row == nil && snap == nil && len(streams) == 0 && len(alerts) == 0 {
 		u.render(w, http.StatusNotFound, "host", map[string]any{"Title": host, "Admin": admin, "Host": host, "Unknown": true})
 		return
@@ -177,20 +178,23 @@ type streamView struct {
 }
 
 // streams returns the views of host's streams shown, and how many it has.
-func (u *UI) streams(host string) ([]streamView, int) {
+func (u *UI) streams(ctx context.Context, host string) ([]streamView, int) {
 	if u.opt.Streams == nil {
 		return nil, 0
 	}
 	// The most recently written first, and only so many: a host may have
 	// any number of streams, and each shows its tail.
-	all := u.opt.Streams.List(host)
+	all, err := u.opt.Streams.List(ctx, host)
+	if err != nil {
+		u.opt.Log.Error("list streams", "host", host, "err", err)
+	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Updated > all[j].Updated })
 	list := all[:min(len(all), maxStreamsShown)]
 	var out []streamView
 	for _, in := range list {
 		sv := streamView{Info: in}
 		from := max(in.Start, in.Length-4096)
-		if b, _, err := u.opt.Streams.Read(store.Key{Host: host, Stream: in.Stream}, from, 4096); err == nil {
+		if b, _, err := u.opt.Streams.Read(ctx, store.Key{Host: host, Stream: in.Stream}, from, 4096); err == nil {
 			if from > in.Start {
 				if i := bytes.IndexByte(b, '\n'); i >= 0 {
 					b = b[i+1:] // a whole first line only

@@ -29,7 +29,12 @@ func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (
 		if err := requireAdmin(p); err != nil {
 			return nil, err
 		}
-		return jsonResponse(http.StatusOK, wire.Streams{Host: rt.host, Streams: streamInfos(s.store.List(rt.host))}), nil
+		infos, err := s.store.List(r.Context(), rt.host)
+		if err != nil {
+			s.log.Error("list streams", "host", rt.host, "err", err)
+			return nil, storageReadError()
+		}
+		return jsonResponse(http.StatusOK, wire.Streams{Host: rt.host, Streams: streamInfos(infos)}), nil
 	case rt.endpoint == EPHeartbeat && r.Method == http.MethodPut:
 		return s.putHeartbeat(r, rt, p, rec)
 	case rt.endpoint == EPHostHealth && rt.host != "" && r.Method == http.MethodPut && s.opt.HostHealth != nil:
@@ -100,7 +105,7 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	}
 	defer release()
 	rec.line.Bytes = int64(len(body))
-	b, err := s.store.Begin(store.Key{Host: rt.host, Stream: rt.stream}, offset, gen, body)
+	b, err := s.store.Begin(r.Context(), store.Key{Host: rt.host, Stream: rt.stream}, offset, gen, body)
 	if err != nil {
 		return nil, s.storeError(err)
 	}
@@ -182,6 +187,12 @@ func parseGen(h http.Header) (store.Gen, *apiError) {
 	return store.Gen{ID: id, Start: start}, nil
 }
 
+// storageReadError answers a read the storage failed: the receiver's
+// fault, never the caller's input.
+func storageReadError() *apiError {
+	return &apiError{status: http.StatusInternalServerError, reason: wire.ReasonStorage, msg: "the receiver could not read that stream; retry later"}
+}
+
 func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *apiError) {
 	key := store.Key{Host: rt.host, Stream: rt.stream}
 	if r.Method == http.MethodGet {
@@ -196,7 +207,11 @@ func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *a
 	notFound := &apiError{status: http.StatusNotFound, reason: wire.ReasonNoStream,
 		msg: fmt.Sprintf("host %s has no stream %s yet; start at offset 0", rt.host, rt.stream)}
 	if r.Method == http.MethodHead {
-		info, ok := s.store.Stat(key)
+		info, ok, err := s.store.Stat(r.Context(), key)
+		if err != nil {
+			s.log.Error("stat stream", "stream", key.String(), "err", err)
+			return nil, storageReadError()
+		}
 		if !ok {
 			return nil, notFound
 		}
@@ -218,10 +233,11 @@ func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *a
 			return nil, aerr
 		}
 		var err error
-		if offset, err = s.store.OffsetAt(key, at); errors.Is(err, store.ErrNotFound) {
+		if offset, err = s.store.OffsetAt(r.Context(), key, at); errors.Is(err, store.ErrNotFound) {
 			return nil, notFound
 		} else if err != nil {
-			return nil, &apiError{status: http.StatusInternalServerError, reason: wire.ReasonStorage, msg: "the receiver could not read that stream; retry later"}
+			s.log.Error("find offset", "stream", key.String(), "err", err)
+			return nil, storageReadError()
 		}
 	}
 	limit := 1 << 20
@@ -232,13 +248,13 @@ func (s *Server) readLogs(r *http.Request, rt route, p principal) (*response, *a
 		}
 		limit = min(n, 8<<20)
 	}
-	data, info, err := s.store.Read(key, offset, limit)
+	data, info, err := s.store.Read(r.Context(), key, offset, limit)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound
 	}
 	if err != nil {
 		s.log.Error("read stream", "stream", key.String(), "err", err)
-		return nil, &apiError{status: http.StatusInternalServerError, reason: wire.ReasonStorage, msg: "the receiver could not read that stream; retry later"}
+		return nil, storageReadError()
 	}
 	h := streamHeaders(info)
 	h[wire.HeaderOffset] = strconv.FormatInt(max(offset, info.Start), 10)

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -30,11 +31,11 @@ const (
 // answered 500 and indexed.
 type boomStore struct{ store.Streams }
 
-func (b boomStore) Begin(k store.Key, off int64, g store.Gen, d []byte) (store.Begun, error) {
+func (b boomStore) Begin(ctx context.Context, k store.Key, off int64, g store.Gen, d []byte) (store.Begun, error) {
 	if k.Stream == "boom" {
 		panic("boom")
 	}
-	return b.Streams.Begin(k, off, g, d)
+	return b.Streams.Begin(ctx, k, off, g, d)
 }
 
 // TestRequests drives every kind of good and bad request through a real
@@ -200,7 +201,7 @@ func TestRequests(t *testing.T) {
 		{Host: "lab-3", Stream: "s"}:        strings.Repeat("q", 7000),
 	}
 	for k, w := range want {
-		b, _, err := f.store.Read(k, 0, 1<<20)
+		b, _, err := f.store.Read(t.Context(), k, 0, 1<<20)
 		if err != nil || string(b) != w {
 			t.Errorf("stream %s = %q, %v; want %q", k, b, err, w)
 		}
@@ -368,7 +369,7 @@ func TestChunkedBody(t *testing.T) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("chunked put = %d", resp.StatusCode)
 	}
-	got, _, err := f.store.Read(store.Key{Host: "lab-1", Stream: "s"}, 0, 1<<20)
+	got, _, err := f.store.Read(t.Context(), store.Key{Host: "lab-1", Stream: "s"}, 0, 1<<20)
 	if err != nil || string(got) != body {
 		t.Fatalf("stored %d bytes, %v; want the 160 KiB sent", len(got), err)
 	}

@@ -19,7 +19,7 @@ func writeReqs(t *testing.T, stg *Storage, from, n int, offs map[string]int64, d
 	for i := from; i < from+n; i++ {
 		key := store.Key{Host: fmt.Sprintf("h%d", i%3), Stream: "syslog"}
 		data := fmt.Sprintf("request %06d: the quick brown fox jumps over the lazy dog\n", i)
-		b, err := stg.Store.Begin(key, offs[key.Host], store.Gen{ID: "g"}, []byte(data))
+		b, err := stg.Store.Begin(t.Context(), key, offs[key.Host], store.Gen{ID: "g"}, []byte(data))
 		if err != nil {
 			t.Fatal(err)
 		}

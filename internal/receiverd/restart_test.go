@@ -40,7 +40,7 @@ func runChild(dir string) error {
 	for i := range childSynced + childAfter {
 		key := store.Key{Host: fmt.Sprintf("h%d", i%10), Stream: "syslog"}
 		data := fmt.Sprintf("request %06d: the quick brown fox jumps over the lazy dog\n", i)
-		b, err := stg.Store.Begin(key, offs[key.Host], store.Gen{ID: "g"}, []byte(data))
+		b, err := stg.Store.Begin(ctx, key, offs[key.Host], store.Gen{ID: "g"}, []byte(data))
 		if err != nil {
 			return err
 		}
@@ -157,7 +157,7 @@ func TestRestartAfterSIGKILLReadsOnlyTheTail(t *testing.T) {
 	}
 	for h := range 10 {
 		key := store.Key{Host: fmt.Sprintf("h%d", h), Stream: "syslog"}
-		b, info, err := stg.Store.Read(key, 0, 1<<20)
+		b, info, err := stg.Store.Read(t.Context(), key, 0, 1<<20)
 		want := (childSynced + childAfter) / 10
 		if err != nil || strings.Count(string(b), "\n") != want || info.Length != int64(len(b)) {
 			t.Fatalf("%s: read %d bytes (%d lines), %v; want its %d acknowledged requests", key, len(b), strings.Count(string(b), "\n"), err, want)

@@ -88,7 +88,7 @@ func TestStoragePowerLoss(t *testing.T) {
 		}
 		for k, n := range ackedLen {
 			host, strm, _ := cutKey(k)
-			info, ok := stg.Store.Stat(store.Key{Host: host, Stream: strm})
+			info, ok, _ := stg.Store.Stat(t.Context(), store.Key{Host: host, Stream: strm})
 			if !ok || info.Length < n {
 				t.Fatalf("round %d: stream %s holds %d bytes, %d were acknowledged", round, k, info.Length, n)
 			}
@@ -123,7 +123,7 @@ func TestStoragePowerLoss(t *testing.T) {
 					line := index.Line{TS: clock.Add(time.Duration(ops.Load()) * time.Second), Host: key.Host, Instance: id, Method: "PUT", Endpoint: "logs"}
 					var durable store.Durable
 					if w%2 == 0 || wrng.IntN(2) == 0 { // some requests store bytes, some are refusals
-						b, err := stg.Store.Begin(key, off, store.Gen{}, []byte(fmt.Sprintf("%s;", id)))
+						b, err := stg.Store.Begin(t.Context(), key, off, store.Gen{}, []byte(fmt.Sprintf("%s;", id)))
 						if err != nil {
 							return
 						}

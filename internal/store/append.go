@@ -14,7 +14,7 @@ import (
 // Append puts data at offset of key and returns once the stream's bytes up
 // to offset+len(data) are durable; see Begin for the outcomes.
 func (s *Store) Append(ctx context.Context, key Key, offset int64, gen Gen, data []byte) (Outcome, int64, error) {
-	b, err := s.Begin(key, offset, gen, data)
+	b, err := s.Begin(ctx, key, offset, gen, data)
 	if err != nil {
 		return 0, b.Length, err
 	}
@@ -43,7 +43,7 @@ type Begun struct {
 //
 // Splitting the write from the wait lets the caller put the request's index
 // line into the same group commit, so one sync acknowledges both.
-func (s *Store) Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error) {
+func (s *Store) Begin(_ context.Context, key Key, offset int64, gen Gen, data []byte) (Begun, error) {
 	if offset < 0 {
 		return Begun{}, &ConflictError{Reason: wire.ReasonGap}
 	}

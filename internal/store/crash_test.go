@@ -60,7 +60,7 @@ func TestPowerLoss(t *testing.T) {
 		lengths := make([]int64, streams)
 		for k := 0; k < streams; k++ {
 			key := Key{fmt.Sprintf("h%d", k), "s"}
-			info, ok := s.Stat(key)
+			info, ok, _ := s.Stat(t.Context(), key)
 			if !ok {
 				if acked[k] > 0 {
 					t.Fatalf("round %d: stream %d lost (acknowledged %d bytes)", round, k, acked[k])
@@ -70,7 +70,7 @@ func TestPowerLoss(t *testing.T) {
 			if info.Length < acked[k] {
 				t.Fatalf("round %d: stream %d has %d bytes, %d were acknowledged", round, k, info.Length, acked[k])
 			}
-			got, _, err := s.Read(key, 0, int(info.Length)+1)
+			got, _, err := s.Read(t.Context(), key, 0, int(info.Length)+1)
 			if err != nil {
 				t.Fatalf("round %d: read stream %d: %v", round, k, err)
 			}

@@ -35,10 +35,10 @@ func TestRetentionSnapshotsOnlyDurableLengths(t *testing.T) {
 	}
 	k := Key{"h", "s"}
 	c := bytes.Repeat([]byte("c"), 300)
-	s.Begin(k, 0, Gen{}, bytes.Repeat([]byte("a"), 900))
-	s.Begin(k, 900, Gen{}, bytes.Repeat([]byte("b"), 300))      // seals the first segment
-	s.Begin(k, 1200, Gen{}, c)                                  // not synced yet, not acknowledged
-	go func() { time.Sleep(100 * time.Millisecond); start() }() // the commit round runs only later
+	s.Begin(t.Context(), k, 0, Gen{}, bytes.Repeat([]byte("a"), 900))
+	s.Begin(t.Context(), k, 900, Gen{}, bytes.Repeat([]byte("b"), 300)) // seals the first segment
+	s.Begin(t.Context(), k, 1200, Gen{}, c)                             // not synced yet, not acknowledged
+	go func() { time.Sleep(100 * time.Millisecond); start() }()         // the commit round runs only later
 	if _, err := s.Retain(); err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +50,8 @@ func TestRetentionSnapshotsOnlyDurableLengths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, _ := s2.Stat(k)
-	if _, _, err := s2.Read(k, info.Start, int(info.Length-info.Start)); err != nil {
+	info, _, _ := s2.Stat(t.Context(), k)
+	if _, _, err := s2.Read(t.Context(), k, info.Start, int(info.Length-info.Start)); err != nil {
 		t.Fatalf("after power loss the stream claims [%d,%d) but cannot read it: %v", info.Start, info.Length, err)
 	}
 	if _, _, err := s2.Append(context.Background(), k, 1200, Gen{}, c); err != nil {
@@ -75,7 +75,7 @@ func TestFailedSealStopsTheGroup(t *testing.T) {
 	}
 	fsys.FailAfter(1, syscall.EIO)      // the seal's fsync
 	b := bytes.Repeat([]byte("b"), 100) // does not fit: the full segment is sealed first
-	if _, err := s.Begin(k, 900, Gen{}, b); !errors.Is(err, groupsync.ErrFailed) {
+	if _, err := s.Begin(t.Context(), k, 900, Gen{}, b); !errors.Is(err, groupsync.ErrFailed) {
 		t.Fatalf("write during a failed seal = %v; want ErrFailed", err)
 	}
 	if g.Err() == nil {
@@ -91,20 +91,20 @@ func TestFailedSealStopsTheGroup(t *testing.T) {
 func TestRefusalsLeaveNoStream(t *testing.T) {
 	s := newTestStore(t, Options{HostBytesPerDay: 10 + AppendCost})
 	for _, name := range []string{"a", "b", "c"} {
-		if _, err := s.Begin(Key{"h", name}, 5, Gen{}, []byte("x")); err == nil {
+		if _, err := s.Begin(t.Context(), Key{"h", name}, 5, Gen{}, []byte("x")); err == nil {
 			t.Fatal("a gap was accepted")
 		}
 	}
-	if _, err := s.Begin(Key{"h", "big"}, 0, Gen{}, make([]byte, 11)); !errors.Is(err, ErrQuota) {
+	if _, err := s.Begin(t.Context(), Key{"h", "big"}, 0, Gen{}, make([]byte, 11)); !errors.Is(err, ErrQuota) {
 		t.Fatalf("over quota = %v", err)
 	}
 	if _, _, err := s.Append(context.Background(), Key{"h", "empty"}, 0, Gen{}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.List("h"); len(got) != 0 {
+	if got, _ := s.List(t.Context(), "h"); len(got) != 0 {
 		t.Fatalf("refused writes left streams behind: %+v", got)
 	}
-	if _, ok := s.Stat(Key{"h", "a"}); ok {
+	if _, ok, _ := s.Stat(t.Context(), Key{"h", "a"}); ok {
 		t.Fatal("Stat finds a stream that was never written")
 	}
 	if _, _, err := s.Append(context.Background(), Key{"h", "a"}, 0, Gen{}, []byte("x")); err != nil {
@@ -125,32 +125,32 @@ func TestReadsOnlyDurableBytes(t *testing.T) {
 	}
 	defer s.Close()
 	k := Key{"h", "s"}
-	b, err := s.Begin(k, 0, Gen{}, []byte("not yet synced\n"))
+	b, err := s.Begin(t.Context(), k, 0, Gen{}, []byte("not yet synced\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, info, err := s.Read(k, 0, 100); err != nil || len(got) != 0 || info.Length != 0 {
+	if got, info, err := s.Read(t.Context(), k, 0, 100); err != nil || len(got) != 0 || info.Length != 0 {
 		t.Fatalf("before the sync: read %q, length %d, %v; want nothing", got, info.Length, err)
 	}
-	if infos := s.List("h"); len(infos) != 1 || infos[0].Length != 0 {
+	if infos, _ := s.List(t.Context(), "h"); len(infos) != 1 || infos[0].Length != 0 {
 		t.Fatalf("List before the sync: %+v; want a length of 0", infos)
 	}
 	// HEAD (a shipper's resync) counts them: its generation must agree.
-	if info, _ := s.Stat(k); info.Length != 15 {
+	if info, _, _ := s.Stat(t.Context(), k); info.Length != 15 {
 		t.Fatalf("Stat's length %d before the sync; want the 15 written", info.Length)
 	}
-	if off, err := s.OffsetAt(k, time.Time{}); err != nil || off != 0 {
+	if off, err := s.OffsetAt(t.Context(), k, time.Time{}); err != nil || off != 0 {
 		t.Fatalf("OffsetAt before the sync = %d, %v; want 0", off, err)
 	}
 	// A host resyncing to that length sends the bytes again: found held.
-	if again, err := s.Begin(k, 0, Gen{}, []byte("not yet synced\n")); err != nil || again.Outcome != Duplicate || again.Appended != 0 {
+	if again, err := s.Begin(t.Context(), k, 0, Gen{}, []byte("not yet synced\n")); err != nil || again.Outcome != Duplicate || again.Appended != 0 {
 		t.Fatalf("resending the unsynced bytes: %+v %v; want a Duplicate", again, err)
 	}
 	run()
 	if err := b.Durable(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got, info, err := s.Read(k, 0, 100); err != nil || string(got) != "not yet synced\n" || info.Length != 15 {
+	if got, info, err := s.Read(t.Context(), k, 0, 100); err != nil || string(got) != "not yet synced\n" || info.Length != 15 {
 		t.Fatalf("after the sync: read %q, length %d, %v", got, info.Length, err)
 	}
 }

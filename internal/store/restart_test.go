@@ -44,7 +44,7 @@ func TestInfoAndQuotaAcrossRestart(t *testing.T) {
 	check := func(what string, s *Store, want map[Key]Info) {
 		t.Helper()
 		for _, k := range keys {
-			got, _ := s.Stat(k)
+			got, _, _ := s.Stat(t.Context(), k)
 			if got != want[k] {
 				t.Errorf("%s: %s: %+v, want %+v", what, k, got, want[k])
 			}
@@ -53,7 +53,7 @@ func TestInfoAndQuotaAcrossRestart(t *testing.T) {
 	snap := func(s *Store) map[Key]Info {
 		m := map[Key]Info{}
 		for _, k := range keys {
-			m[k], _ = s.Stat(k)
+			m[k], _, _ = s.Stat(t.Context(), k)
 		}
 		return m
 	}
@@ -116,17 +116,17 @@ func TestRebuildsDuringRetentionAndAppends(t *testing.T) {
 				default:
 				}
 				k := keys[rng.IntN(len(keys))]
-				info, _ := s.Stat(k)
+				info, _, _ := s.Stat(t.Context(), k)
 				if info.Length > info.Start {
 					off := info.Start + rng.Int64N(info.Length-info.Start)
-					b, inf, err := s.Read(k, off, 500)
+					b, inf, err := s.Read(t.Context(), k, off, 500)
 					if err != nil && !strings.Contains(err.Error(), "rebuilt") && !strings.Contains(err.Error(), "closed") {
 						t.Errorf("read: %v", err)
 					}
 					_ = b
 					_ = inf
 				}
-				s.OffsetAt(k, clock().Add(-time.Duration(rng.IntN(5000))*time.Millisecond))
+				s.OffsetAt(t.Context(), k, clock().Add(-time.Duration(rng.IntN(5000))*time.Millisecond))
 			}
 		})
 	}
@@ -190,15 +190,15 @@ func TestRotInASealedSegmentKeepsLengths(t *testing.T) {
 			flipByte(t, filepath.Join(dir, segName(2)), c.at)
 			s = reopen(t, s)
 			for _, when := range []string{"first start", "restart once indexed"} {
-				info, _ := s.Stat(k)
+				info, _, _ := s.Stat(t.Context(), k)
 				if info.Length != int64(len(want)) {
 					t.Fatalf("%s: length %d; want %d kept (offsets from %d on would be reused)", when, info.Length, len(want), info.Length)
 				}
 				tail := int64(len(want)) - 500
-				if got, _, err := s.Read(k, tail, 500); err != nil || string(got) != string(want[tail:]) {
+				if got, _, err := s.Read(t.Context(), k, tail, 500); err != nil || string(got) != string(want[tail:]) {
 					t.Fatalf("%s: read of the last bytes: %v", when, err)
 				}
-				got, _, err := s.Read(k, 0, len(want))
+				got, _, err := s.Read(t.Context(), k, 0, len(want))
 				if c.hole && err == nil {
 					t.Fatalf("%s: a read across the hole returned %d bytes and no error", when, len(got))
 				}

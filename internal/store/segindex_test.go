@@ -77,7 +77,7 @@ func fillStore(t *testing.T, s *Store, m *model, keys []Key, n int, rng *rand.Ra
 func checkModel(t *testing.T, s *Store, m *model, rng *rand.Rand) {
 	t.Helper()
 	for k, want := range m.data {
-		got, info, err := s.Read(k, 0, len(want)+10)
+		got, info, err := s.Read(t.Context(), k, 0, len(want)+10)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("%s: read %d bytes, %v; want the %d bytes sent", k, len(got), err, len(want))
 		}
@@ -87,7 +87,7 @@ func checkModel(t *testing.T, s *Store, m *model, rng *rand.Rand) {
 		for range 20 {
 			off := rng.Int64N(int64(len(want)))
 			n := 1 + rng.IntN(3000)
-			got, _, err := s.Read(k, off, n)
+			got, _, err := s.Read(t.Context(), k, off, n)
 			end := min(off+int64(n), int64(len(want)))
 			if err != nil || !bytes.Equal(got, want[off:end]) {
 				t.Fatalf("%s: read [%d,%d): %v, or the bytes differ", k, off, end, err)
@@ -95,7 +95,7 @@ func checkModel(t *testing.T, s *Store, m *model, rng *rand.Rand) {
 		}
 		ts := m.times[k]
 		for _, at := range []time.Time{ts[0].at.Add(-time.Hour), ts[0].at, ts[len(ts)/2].at, ts[len(ts)/2].at.Add(-30 * time.Second), ts[len(ts)-1].at, ts[len(ts)-1].at.Add(time.Second)} {
-			if got, err := s.OffsetAt(k, at); err != nil || got != m.offsetAt(k, at) {
+			if got, err := s.OffsetAt(t.Context(), k, at); err != nil || got != m.offsetAt(k, at) {
 				t.Fatalf("%s: OffsetAt(%s) = %d, %v; want %d", k, at.Format(time.TimeOnly), got, err, m.offsetAt(k, at))
 			}
 		}
@@ -281,7 +281,7 @@ func TestDamagedIndexIsRebuilt(t *testing.T) {
 		must(t, err)
 		flipByte(t, name, int(info.Size())-3) // in the last entry's length
 		s = reopen(t, s)
-		got, _, err := s.Read(k, 0, len(m.data[k]))
+		got, _, err := s.Read(t.Context(), k, 0, len(m.data[k]))
 		if err == nil || !strings.Contains(err.Error(), "being rebuilt") {
 			t.Fatalf("read through a garbled index = %d bytes, %v; want an error saying it is being rebuilt", len(got), err)
 		}
@@ -465,7 +465,7 @@ func checkAfterPowerLoss(t *testing.T, fsys *crashfs.FS, keys []Key, acked map[K
 			if len(acked[k]) == 0 {
 				continue
 			}
-			got, _, err := s.Read(k, 0, 1<<20)
+			got, _, err := s.Read(t.Context(), k, 0, 1<<20)
 			if err != nil || !bytes.HasPrefix(got, acked[k]) {
 				t.Fatalf("%s: pass %d: %s holds %q, %v; want the %d acknowledged bytes first", what, pass, k, got, err, len(acked[k]))
 			}

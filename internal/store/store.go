@@ -14,6 +14,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,12 +103,15 @@ func (e *QuotaError) Unwrap() error { return ErrQuota }
 
 // Streams is the narrow interface the receiver uses, so another backend (an
 // object store, a database) can take the place of the local log.
+//
+// Begin's Durable may be nil: the bytes were durable when it returned (a
+// backend that commits before answering).
 type Streams interface {
-	Begin(key Key, offset int64, gen Gen, data []byte) (Begun, error)
-	Read(key Key, offset int64, limit int) ([]byte, Info, error)
-	Stat(key Key) (Info, bool)
-	List(host string) []Info
-	OffsetAt(key Key, t time.Time) (int64, error)
+	Begin(ctx context.Context, key Key, offset int64, gen Gen, data []byte) (Begun, error)
+	Read(ctx context.Context, key Key, offset int64, limit int) ([]byte, Info, error)
+	Stat(ctx context.Context, key Key) (Info, bool, error)
+	List(ctx context.Context, host string) ([]Info, error)
+	OffsetAt(ctx context.Context, key Key, t time.Time) (int64, error)
 }
 
 // ErrNotFound is returned for a stream that does not exist.
@@ -244,18 +248,18 @@ func (s *Store) now() time.Time {
 // counts the bytes written, durable or not, since its generation must agree
 // with its length (an append may have started a new one). A host told a
 // length a crash then cut gets a 409 "gap" naming the real one.
-func (s *Store) Stat(key Key) (Info, bool) {
+func (s *Store) Stat(_ context.Context, key Key) (Info, bool, error) {
 	s.mu.RLock()
 	st := s.streams[key]
 	s.mu.RUnlock()
 	if st == nil {
-		return Info{}, false
+		return Info{}, false, nil
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	info := s.info(st)
 	info.Length = st.length
-	return info, true
+	return info, true, nil
 }
 
 // info describes st for readers, as far as it is durable: a reader never
@@ -266,7 +270,7 @@ func (s *Store) info(st *stream) Info {
 }
 
 // List returns a host's streams sorted by name.
-func (s *Store) List(host string) []Info {
+func (s *Store) List(_ context.Context, host string) ([]Info, error) {
 	s.mu.RLock()
 	var sts []*stream
 	for k, st := range s.streams {
@@ -282,7 +286,7 @@ func (s *Store) List(host string) []Info {
 		st.mu.Unlock()
 	}
 	sortInfos(out)
-	return out
+	return out, nil
 }
 
 // Hosts returns every host that has a stream.
@@ -303,7 +307,7 @@ func (s *Store) Hosts() []string {
 // Read returns up to limit stored bytes of key from offset. An offset below
 // the start is moved up to it; the returned Info tells where the bytes begin
 // (Start) and end (Length). Only durable bytes are read (see info).
-func (s *Store) Read(key Key, offset int64, limit int) ([]byte, Info, error) {
+func (s *Store) Read(_ context.Context, key Key, offset int64, limit int) ([]byte, Info, error) {
 	s.mu.RLock()
 	st := s.streams[key]
 	s.mu.RUnlock()
@@ -336,7 +340,7 @@ var (
 // after t, or its length when it stored nothing since (each append keeps
 // its time, so the extents are the stream's time → offset map; a clock
 // stepped back makes the answer approximate, never out of range).
-func (s *Store) OffsetAt(key Key, t time.Time) (int64, error) {
+func (s *Store) OffsetAt(_ context.Context, key Key, t time.Time) (int64, error) {
 	s.mu.RLock()
 	st := s.streams[key]
 	s.mu.RUnlock()

@@ -85,7 +85,7 @@ func TestAppendSemantics(t *testing.T) {
 	want := "hello world\nagain\n"
 	check := func(s *Store) {
 		t.Helper()
-		got, info, err := s.Read(k, 0, 1<<20)
+		got, info, err := s.Read(t.Context(), k, 0, 1<<20)
 		if err != nil || string(got) != want || info.Length != int64(len(want)) || info.Gen != "g1" {
 			t.Fatalf("read = %q, %+v, %v; want %q", got, info, err, want)
 		}
@@ -109,7 +109,7 @@ func TestGenerationKept(t *testing.T) {
 	}
 	check := func(s *Store) {
 		t.Helper()
-		info, ok := s.Stat(k)
+		info, ok, _ := s.Stat(t.Context(), k)
 		if !ok || info.Gen != "b" || info.GenStart != 4 || info.Length != 14 {
 			t.Fatalf("stat = %+v, %v; want generation b at 4, length 14", info, ok)
 		}
@@ -149,11 +149,11 @@ func TestRetentionMovesStartNeverReusesOffsets(t *testing.T) {
 	}
 	check := func(s *Store) {
 		t.Helper()
-		ia, _ := s.Stat(a)
+		ia, _, _ := s.Stat(t.Context(), a)
 		if ia.Start != 300 || ia.Length != 300 {
 			t.Fatalf("stream a = %+v; want start=length=300 (all dropped, offset kept)", ia)
 		}
-		ib, _ := s.Stat(b)
+		ib, _, _ := s.Stat(t.Context(), b)
 		if ib.Start == 0 || ib.Length != off {
 			t.Fatalf("stream b = %+v; want start moved forward, length %d", ib, off)
 		}
@@ -163,7 +163,7 @@ func TestRetentionMovesStartNeverReusesOffsets(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Reason != "before-start" || n != 300 {
 			t.Fatalf("write below start = %d, %v; want before-start 409 with length 300", n, err)
 		}
-		got, info, err := s.Read(b, 0, 1<<20)
+		got, info, err := s.Read(t.Context(), b, 0, 1<<20)
 		if err != nil || info.Start != ib.Start || int64(len(got)) != ib.Length-ib.Start {
 			t.Fatalf("read from 0 = %d bytes, %+v, %v; want the retained bytes", len(got), info, err)
 		}
@@ -217,13 +217,13 @@ func TestStreamCap(t *testing.T) {
 		mustAppend(t, s, Key{"h", name}, 0, Gen{}, "x")
 	}
 	var qe *QuotaError
-	if _, err := s.Begin(Key{"h", "d"}, 0, Gen{}, []byte("x")); !errors.As(err, &qe) || qe.Reason != wire.ReasonStreams {
+	if _, err := s.Begin(t.Context(), Key{"h", "d"}, 0, Gen{}, []byte("x")); !errors.As(err, &qe) || qe.Reason != wire.ReasonStreams {
 		t.Fatalf("a fourth stream = %v; want a QuotaError for streams", err)
 	}
 	mustAppend(t, s, Key{"h", "a"}, 1, Gen{}, "y")
 	mustAppend(t, s, Key{"other", "d"}, 0, Gen{}, "x")
-	if got := len(s.List("h")); got != 3 {
-		t.Fatalf("host h has %d streams; want 3", got)
+	if got, _ := s.List(t.Context(), "h"); len(got) != 3 {
+		t.Fatalf("host h has %d streams; want 3", len(got))
 	}
 }
 
@@ -263,7 +263,7 @@ func TestManyStreamsConcurrent(t *testing.T) {
 	}
 	s = reopen(t, s)
 	for h := 0; h < 16; h++ {
-		got, _, _ := s.Read(Key{fmt.Sprintf("h%d", h), "s"}, 0, 1<<20)
+		got, _, _ := s.Read(t.Context(), Key{fmt.Sprintf("h%d", h), "s"}, 0, 1<<20)
 		var want bytes.Buffer
 		for i := 0; i < 100; i++ {
 			fmt.Fprintf(&want, "%d-%d\n", h, i)
@@ -310,7 +310,7 @@ func TestRetentionWhileShipping(t *testing.T) {
 				return
 			}
 			for k := 0; k < 4; k++ {
-				b, info, err := s.Read(Key{fmt.Sprintf("h%d", k), "s"}, 0, 1<<20)
+				b, info, err := s.Read(t.Context(), Key{fmt.Sprintf("h%d", k), "s"}, 0, 1<<20)
 				if errors.Is(err, ErrNotFound) {
 					continue
 				}
@@ -338,7 +338,7 @@ func TestRetentionWhileShipping(t *testing.T) {
 	}
 	total := int64(0)
 	for k := 0; k < 4; k++ {
-		info, _ := s.Stat(Key{fmt.Sprintf("h%d", k), "s"})
+		info, _, _ := s.Stat(t.Context(), Key{fmt.Sprintf("h%d", k), "s"})
 		if info.Start == 0 {
 			t.Errorf("stream %d start never moved (retention did nothing)", k)
 		}
@@ -375,11 +375,11 @@ func TestOffsetAt(t *testing.T) {
 			{time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), 2 * per},
 			{time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), 4 * per},
 		} {
-			if got, err := s.OffsetAt(k, c.at); err != nil || got != c.want {
+			if got, err := s.OffsetAt(t.Context(), k, c.at); err != nil || got != c.want {
 				t.Errorf("OffsetAt(%s) = %d, %v; want %d", c.at.Format("15:04"), got, err, c.want)
 			}
 		}
-		if _, err := s.OffsetAt(Key{"lab-1", "nope"}, now); !errors.Is(err, ErrNotFound) {
+		if _, err := s.OffsetAt(t.Context(), Key{"lab-1", "nope"}, now); !errors.Is(err, ErrNotFound) {
 			t.Errorf("an unknown stream: %v", err)
 		}
 	}
