@@ -2,6 +2,8 @@ package fleethealth
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/vfs"
@@ -34,6 +37,18 @@ type Store interface {
 	// ReadAlerts returns the latest alerts that keep keeps, newest first,
 	// at most limit.
 	ReadAlerts(keep func(Alert) bool, limit int) ([]Alert, error)
+	// AlertsSince hands fn every alert appended after cp, oldest first,
+	// and returns the checkpoint after the last one handed on; with the
+	// zero AlertCheckpoint it starts at the first alert and skips those
+	// stamped before since. An error from fn stops the read and is
+	// returned. It takes no lock and writes nothing, so readers (`cis490
+	// index --follow`) never hold up a run. An implementation hands on
+	// only alerts below a horizon under which every alert is durable:
+	// one still being written (a torn last line) waits for the next
+	// read, and a database whose positions are handed out before commit
+	// (a sequence) must stop below the oldest uncommitted one, so an
+	// alert committed late, behind one already read, is not skipped.
+	AlertsSince(ctx context.Context, cp AlertCheckpoint, since time.Time, fn func(Alert) error) (AlertCheckpoint, error)
 	// LoadSilences returns what SaveSilences last saved; nil when nothing
 	// was. Changes to the silences hold Lock, as a run does.
 	LoadSilences() ([]byte, error)
@@ -174,4 +189,95 @@ func (f files) ReadAlerts(keep func(Alert) bool, limit int) ([]Alert, error) {
 	}
 	slices.Reverse(out)
 	return out[:min(len(out), limit)], nil
+}
+
+// AlertCheckpoint is where a read of the alerts stopped. Offset is, for
+// Files, the byte after the last whole line read in alerts.jsonl; a
+// database keeps its own position in it.
+type AlertCheckpoint struct {
+	Offset int64 `json:"offset"`
+}
+
+// maxAlertLine bounds an alert line; a longer one (garbage, a file of
+// zeros) is skipped, not held in memory.
+const maxAlertLine = 1 << 20
+
+// alertStart is how every alert line begins (Alert.MarshalJSON).
+var alertStart = []byte(`{"ts":"`)
+
+// AlertsSince reads alerts.jsonl on from cp. The file only grows: one
+// shorter than cp was replaced (rotated by hand), so it is read from its
+// start. An unfinished last line is left for the next read. A line a
+// crash cut short is glued to the next run's first alert: that alert,
+// from its last `{"ts":"` on, is still read.
+func (f files) AlertsSince(ctx context.Context, cp AlertCheckpoint, since time.Time, fn func(Alert) error) (AlertCheckpoint, error) {
+	fh, err := os.Open(f.alerts)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cp, nil
+	}
+	if err != nil {
+		return cp, fmt.Errorf("open the alert file: %w", err)
+	}
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return cp, fmt.Errorf("stat the alert file %s: %w", f.alerts, err)
+	}
+	fresh := cp == AlertCheckpoint{}
+	if info.Size() < cp.Offset {
+		cp.Offset = 0
+	}
+	br := bufio.NewReaderSize(io.NewSectionReader(fh, cp.Offset, info.Size()-cp.Offset), 64<<10)
+	var long []byte // a line longer than the buffer
+	var taken int64 // bytes of the line being read
+	for i := 0; ; i++ {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return cp, err
+			}
+		}
+		b, err := br.ReadSlice('\n')
+		taken += int64(len(b))
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if taken <= maxAlertLine {
+				long = append(long, b...)
+			}
+			continue
+		}
+		if err == io.EOF {
+			return cp, nil // an unfinished line is not read yet
+		}
+		if err != nil {
+			return cp, fmt.Errorf("read the alert file %s: %w", f.alerts, err)
+		}
+		if long != nil {
+			b, long = append(long, b...), nil
+		}
+		cp.Offset += taken
+		over := taken > maxAlertLine
+		taken = 0
+		if over {
+			continue
+		}
+		a, ok := parseAlert(b[:len(b)-1])
+		if !ok || fresh && a.TS.Before(since) {
+			continue
+		}
+		if err := fn(a); err != nil {
+			return cp, err
+		}
+	}
+}
+
+// parseAlert reads one line of alerts.jsonl; a line a crash cut short
+// and the next run appended to is read from the alert that follows.
+func parseAlert(b []byte) (Alert, bool) {
+	var a Alert
+	if json.Unmarshal(b, &a) == nil {
+		return a, true
+	}
+	if i := bytes.LastIndex(b, alertStart); i > 0 && json.Unmarshal(b[i:], &a) == nil {
+		return a, true
+	}
+	return Alert{}, false
 }

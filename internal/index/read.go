@@ -21,6 +21,18 @@ type Source interface {
 	// checkpoint after the last line handed on. With the zero Checkpoint
 	// it starts at since and skips lines stamped before it. fn's Line is
 	// reused: it must copy what it keeps.
+	//
+	// Readers call it again and again with the checkpoint it returned
+	// (the detector every run, `cis490 index --follow` every second), so
+	// it must never move past a line that may still appear before it:
+	// it hands on lines only up to a horizon below which every line is
+	// durable. Dir hands on the whole lines of its files and leaves a
+	// torn last line (one being written) for the next read; a line may
+	// be there a moment before its group commit, and when a crash makes
+	// recovery cut and renumber such lines, the checkpoint's marks find
+	// the place again, so none is skipped. A database whose line numbers are handed out before commit (a
+	// sequence) must stop below the oldest line not yet committed, so a
+	// line committed late, behind one already read, is not skipped.
 	Read(ctx context.Context, cp Checkpoint, since, until time.Time, fn func(*Line)) (Checkpoint, ReadStats, error)
 }
 
