@@ -46,12 +46,9 @@ obeyed; --raw writes them as stored. Needs an admin bundle (cis490 ca issue --ad
 		return usagef("give --since or --offset, not both")
 	}
 	if *since != "" {
-		if d, err := time.ParseDuration(*since); err == nil && d < 0 {
-			return usagef("--since %q is negative; give how long ago, like 2h (0s: from now)", *since)
-		} else if err != nil {
-			if _, err := time.Parse(time.RFC3339, *since); err != nil {
-				return usagef("--since %q is neither a duration like 2h nor a time like 2026-11-27T08:00:00Z", *since)
-			}
+		// Checked here, sent as written: a duration is by the receiver's clock.
+		if _, err := parseWhen("since", *since, time.Now()); err != nil {
+			return err
 		}
 	}
 	if *every < 100*time.Millisecond {

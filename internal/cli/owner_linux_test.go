@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -195,5 +196,30 @@ func TestRootBackupAndRestoreActAsTheOwner(t *testing.T) {
 	}
 	if _, err := os.Stat(again); err == nil {
 		t.Fatal("a refused backup left an archive behind")
+	}
+}
+
+// TestRootIndexReadsTheReceiversFiles: `index` run as root reads a
+// data_dir that belongs to the receiver's user and leaves it as it was:
+// nothing written, nothing given to root.
+func TestRootIndexReadsTheReceiversFiles(t *testing.T) {
+	testenv.Require(t, testenv.Root())
+	cfg, data := indexData(t)
+	err := filepath.Walk(data, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, receiverUID, receiverUID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, data)
+	code, out, errs := run(t, "index", "--config", cfg, "--since", "2026-11-26T00:00:00Z")
+	if code != 0 || strings.Count(out, "\n") != 10 {
+		t.Fatalf("exit %d, %d lines: %s", code, strings.Count(out, "\n"), errs)
+	}
+	if after := tree(t, data); !slices.Equal(before, after) {
+		t.Errorf("data_dir changed:\nbefore %v\nafter  %v", before, after)
 	}
 }
