@@ -13,6 +13,21 @@ import (
 // dir and returns the binary's path: the packages that drive the real
 // binary build it once, in TestMain.
 func BuildCis490(dir string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "cis490")
+	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./cmd/cis490")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// moduleRoot is the folder of the cis490 module's go.mod.
+func moduleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
@@ -21,11 +36,5 @@ func BuildCis490(dir string) (string, error) {
 	if gomod == "" || gomod == os.DevNull {
 		return "", errors.New("not inside the cis490 module (go env GOMOD is empty)")
 	}
-	bin := filepath.Join(dir, "cis490")
-	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./cmd/cis490")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%w\n%s", err, out)
-	}
-	return bin, nil
+	return filepath.Dir(gomod), nil
 }

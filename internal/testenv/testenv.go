@@ -3,7 +3,9 @@
 // brings it, except under CI, where the same lack fails the test: CI must
 // never go green by skipping the tests that boot a real systemd, install
 // the packages or drive a browser. BuildCis490 builds the real binary for
-// the test packages that drive it.
+// the test packages that drive it. Postgres, NewPostgres, S3Server and
+// NewS3 run real PostgreSQL and S3 (versitygw) servers on loopback for the
+// storage tests.
 package testenv
 
 import (
