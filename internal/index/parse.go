@@ -437,3 +437,10 @@ func plainString(b []byte, i int) (s []byte, end int, ok bool) {
 	}
 	return nil, 0, false
 }
+
+// Parser reads index lines one at a time, sharing the strings they repeat:
+// an index kept elsewhere than in day files reads its lines through it.
+type Parser struct{ seen strs }
+
+// Parse reads one line, without its newline, into l.
+func (p *Parser) Parse(b []byte, l *Line) error { return parseLine(b, l, &p.seen) }

@@ -11,7 +11,9 @@ import (
 )
 
 // Source is the index read back: the lines written since a checkpoint, in
-// the order they were written. The day-file folder (Dir) is one; an index
+// the order they were written (a database: the order of its transactions,
+// so lines written at once by different receivers or batches may come in
+// either order; each is handed on once). The day-file folder (Dir) is one; an index
 // kept elsewhere implements the same contract, so the detector, the fleet
 // view and the tools above it do not change.
 type Source interface {
@@ -30,9 +32,10 @@ type Source interface {
 	// torn last line (one being written) for the next read; a line may
 	// be there a moment before its group commit, and when a crash makes
 	// recovery cut and renumber such lines, the checkpoint's marks find
-	// the place again, so none is skipped. A database whose line numbers are handed out before commit (a
-	// sequence) must stop below the oldest line not yet committed, so a
-	// line committed late, behind one already read, is not skipped.
+	// the place again, so none is skipped. A database whose line numbers
+	// are handed out before commit (a sequence) must stop below the oldest
+	// line not yet committed, so a line committed late, behind one already
+	// read, is not skipped (package pgs3 reads below the snapshot horizon).
 	Read(ctx context.Context, cp Checkpoint, since, until time.Time, fn func(*Line)) (Checkpoint, ReadStats, error)
 }
 
@@ -51,6 +54,10 @@ type Checkpoint struct {
 	// a file may be cut and rewritten below the checkpoint: the newest
 	// mark still in place says where reading resumes.
 	Tail []Mark `json:"tail,omitempty"`
+	// XID is where an index kept in PostgreSQL was read to: every line
+	// written by a transaction below it, and those of XID itself up to
+	// Seq (package pgs3). File and Offset are then empty.
+	XID uint64 `json:"xid,omitempty"`
 }
 
 // Mark is a line of the index by the offset it ends at and a hash.

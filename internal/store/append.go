@@ -209,8 +209,24 @@ func (s *Store) underStreamCap(hu *hostUsage, host string) error {
 	if n < lim {
 		return nil
 	}
-	return &QuotaError{Reason: wire.ReasonStreams, Kind: "streams", Used: int64(n), Limit: int64(lim),
-		Msg: fmt.Sprintf("host %s has %d streams and may have at most %d; ship fewer files or raise quota.host_streams", host, n, lim)}
+	return StreamsQuota(host, int64(n), int64(lim))
+}
+
+// StreamsQuota refuses host a new stream: it has used of its limit.
+func StreamsQuota(host string, used, limit int64) *QuotaError {
+	return &QuotaError{Reason: wire.ReasonStreams, Kind: "streams", Used: used, Limit: limit,
+		Msg: fmt.Sprintf("host %s has %d streams and may have at most %d; ship fewer files or raise quota.host_streams", host, used, limit)}
+}
+
+// TotalQuota refuses host an append: it holds used bytes of its limit.
+func TotalQuota(host string, used, limit int64) *QuotaError {
+	return &QuotaError{Kind: "total", Used: used, Limit: limit, Msg: fmt.Sprintf("host %s holds %d bytes and its quota is %d; raise quota.host_bytes_total or wait for retention", host, used, limit)}
+}
+
+// DayQuota refuses host an append: it used bytes of today's limit.
+func DayQuota(host string, used, limit int64) *QuotaError {
+	return &QuotaError{Kind: "day", Used: used, Limit: limit, Msg: fmt.Sprintf("host %s used %d bytes of its daily quota of %d today (UTC; each append costs %d bytes beyond its own); it may send more after midnight UTC",
+		host, used, limit, AppendCost)}
 }
 
 // AppendCost is what an append is charged against the daily quota beyond
@@ -234,11 +250,10 @@ func (s *Store) admit(hu *hostUsage, host string, n int64) error {
 		hu.day, hu.today, hu.appends = day, 0, 0
 	}
 	if lim := s.opt.HostBytesTotal; lim > 0 && hu.total+n > lim {
-		return &QuotaError{Kind: "total", Used: hu.total, Limit: lim, Msg: fmt.Sprintf("host %s holds %d bytes and its quota is %d; raise quota.host_bytes_total or wait for retention", host, hu.total, lim)}
+		return TotalQuota(host, hu.total, lim)
 	}
 	if lim := s.opt.HostBytesPerDay; lim > 0 && hu.today+n+(hu.appends+1)*AppendCost > lim {
-		return &QuotaError{Kind: "day", Used: hu.today + hu.appends*AppendCost, Limit: lim, Msg: fmt.Sprintf("host %s used %d bytes of its daily quota of %d today (UTC; each append costs %d bytes beyond its own); it may send more after midnight UTC",
-			host, hu.today+hu.appends*AppendCost, lim, AppendCost)}
+		return DayQuota(host, hu.today+hu.appends*AppendCost, lim)
 	}
 	hu.total += n
 	hu.today += n

@@ -1,0 +1,167 @@
+// Package pgs3 is the postgres+s3 storage backend: several receivers share
+// one PostgreSQL database (the streams' offset ledger, the extents that say
+// where every append's bytes are and when they came, the quotas and the
+// index lines) and one S3-compatible bucket (the bytes, as immutable
+// objects).
+//
+// Appends and index lines are committed in batches, as the local store
+// group-commits its fsyncs: a committer takes every request waiting, PUTs
+// their bytes as one create-only object, then runs one transaction that
+// checks each append against its stream's row (locked, so receivers racing
+// on one stream cannot both win), records the extents and the index lines,
+// and commits. A request is answered only after that commit: 201 means the
+// bytes and the line are durable in both backends. An object whose
+// transaction never committed (a receiver killed in between) is an orphan
+// that Collect deletes; the objects table decides, first writer wins,
+// whether an object is live or collected.
+package pgs3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/store"
+)
+
+// Options configure a Backend. Zero values take the defaults.
+type Options struct {
+	Postgres string // a PostgreSQL connection string, password included
+	S3       S3
+	// Quotas, as in store.Options.
+	HostBytesPerDay int64
+	HostBytesTotal  int64
+	HostStreams     int
+	// BatchBytes ends a batch once its bytes reach it (default 8 MiB);
+	// Committers is how many batches may be in flight at once (default 2).
+	BatchBytes int64
+	Committers int
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Backend is the postgres+s3 backend of one receiver.
+type Backend struct {
+	opt  Options
+	pool *pgxpool.Pool
+	obj  *objects
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	appends []*appendOp
+	lines   []*lineOp
+	wake    chan struct{}
+	closed  bool
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// Open connects to PostgreSQL and the bucket, brings the schema up to date
+// and starts the committers.
+func Open(ctx context.Context, opt Options) (*Backend, error) {
+	if opt.BatchBytes <= 0 {
+		opt.BatchBytes = 8 << 20
+	}
+	if opt.Committers <= 0 {
+		opt.Committers = 2
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	obj, err := newObjects(opt.S3)
+	if err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(opt.Postgres)
+	if err != nil {
+		return nil, fmt.Errorf("the PostgreSQL connection string: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	b := &Backend{opt: opt, pool: pool, obj: obj, log: opt.Log, wake: make(chan struct{}, 1)}
+	cctx, stop := context.WithCancel(context.Background())
+	b.stop = stop
+	for range opt.Committers {
+		b.wg.Go(func() { b.commitLoop(cctx) })
+	}
+	return b, nil
+}
+
+// Close fails what is still waiting, stops the committers and closes the
+// connections. Requests already in a transaction finish first.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	b.signal()
+	b.wg.Wait()
+	b.stop()
+	b.pool.Close()
+	return nil
+}
+
+// Streams is the streams' view of the backend (store.Streams).
+func (b *Backend) Streams() *Streams { return &Streams{b: b} }
+
+// Lines is the index's view of the backend: the receiver writes through it
+// and the detector reads through it (index.Source).
+func (b *Backend) Lines() *Lines { return &Lines{b: b} }
+
+var (
+	_ store.Streams = (*Streams)(nil)
+	_ index.Source  = (*Lines)(nil)
+)
+
+func (b *Backend) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// objectName makes a new object's key: time-ordered, so a listing from a
+// point on sees only newer objects, and random, so receivers never collide.
+func objectName(now time.Time) string {
+	var r [12]byte
+	rand.Read(r[:])
+	return "b/" + now.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(r[:])
+}
+
+// errClosed fails a request the backend no longer takes.
+var errClosed = fmt.Errorf("the postgres+s3 backend is closed: %w", store.ErrClosed)
+
+// isRetryable is a transaction PostgreSQL aborted to resolve a conflict
+// (a deadlock between receivers locking streams, a serialization failure):
+// running it again is the fix.
+func isRetryable(err error) bool {
+	var pe interface{ SQLState() string }
+	if errors.As(err, &pe) {
+		switch pe.SQLState() {
+		case "40001", "40P01":
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,299 @@
+package pgs3
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/wire"
+)
+
+// appendOp is one PUT's bytes waiting for a batch.
+type appendOp struct {
+	key    store.Key
+	offset int64
+	gen    store.Gen
+	data   []byte
+	at     time.Time
+	done   chan struct{}
+	res    store.Begun
+	err    error
+}
+
+// lineOp is one index line waiting for a batch.
+type lineOp struct {
+	ts   time.Time
+	line []byte
+	done chan struct{}
+	err  error
+}
+
+// staleBatch is how long a batch may take from its object's PUT to its
+// commit: past it the committer gives up (a receiver that was stopped
+// must not come back and commit what its hosts were long since told
+// failed). The collector waits far longer before it deletes an orphan.
+const staleBatch = 5 * time.Minute
+
+// commitLoop takes batches and commits them until the backend closes.
+func (b *Backend) commitLoop(ctx context.Context) {
+	for {
+		apps, lines, ok := b.take()
+		if !ok {
+			return
+		}
+		if len(apps) == 0 && len(lines) == 0 {
+			continue
+		}
+		b.commit(ctx, apps, lines)
+	}
+}
+
+// take waits for work and takes a batch: appends up to BatchBytes (at
+// least one) and every line waiting. ok is false once closed and drained.
+func (b *Backend) take() (apps []*appendOp, lines []*lineOp, ok bool) {
+	for {
+		b.mu.Lock()
+		if len(b.appends) > 0 || len(b.lines) > 0 {
+			var size int64
+			n := 0
+			for n < len(b.appends) && (n == 0 || size+int64(len(b.appends[n].data)) <= b.opt.BatchBytes) {
+				size += int64(len(b.appends[n].data))
+				n++
+			}
+			apps = append(apps, b.appends[:n]...)
+			b.appends = slices.Delete(b.appends, 0, n)
+			lines, b.lines = b.lines, nil
+			more := len(b.appends) > 0
+			b.mu.Unlock()
+			if more {
+				b.signal() // another committer can take the rest
+			}
+			return apps, lines, true
+		}
+		closed := b.closed
+		b.mu.Unlock()
+		if closed {
+			b.signal() // wake the other committers to see it too
+			return nil, nil, false
+		}
+		<-b.wake
+	}
+}
+
+func (b *Backend) enqueueAppend(op *appendOp) error { return enqueue(b, &b.appends, op) }
+
+func (b *Backend) enqueueLine(op *lineOp) error { return enqueue(b, &b.lines, op) }
+
+// enqueue adds op to the queue q of b and wakes a committer.
+func enqueue[T any](b *Backend, q *[]T, op T) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return errClosed
+	}
+	*q = append(*q, op)
+	b.mu.Unlock()
+	b.signal()
+	return nil
+}
+
+// commit stores one batch: the appends' bytes as one object, then one
+// transaction for their extents and the lines. Every op is finished.
+func (b *Backend) commit(ctx context.Context, apps []*appendOp, lines []*lineOp) {
+	started := time.Now()
+	var name string
+	var pos []int64 // each append's position in the object
+	if len(apps) > 0 {
+		name = objectName(b.opt.Now())
+		var body []byte
+		for _, op := range apps {
+			pos = append(pos, int64(len(body)))
+			body = append(body, op.data...)
+		}
+		if err := b.obj.create(ctx, name, body); err != nil {
+			b.log.Error("store a batch's bytes; answering its appends 503", "err", err, "appends", len(apps))
+			finishApps(apps, fmt.Errorf("store the bytes in the bucket: %w", err))
+			apps = nil
+		}
+	}
+	var err error
+	for try := 0; ; try++ {
+		err = b.commitTx(ctx, name, apps, pos, lines, started)
+		if err == nil || !isRetryable(err) || try == 4 {
+			break
+		}
+	}
+	if err != nil {
+		b.log.Error("commit a batch; answering its requests 503", "err", err, "appends", len(apps), "lines", len(lines))
+	}
+	for _, op := range apps {
+		if err != nil {
+			op.err = err
+		}
+		close(op.done)
+	}
+	for _, op := range lines {
+		op.err = err
+		close(op.done)
+	}
+}
+
+func finishApps(apps []*appendOp, err error) {
+	for _, op := range apps {
+		op.err = err
+		close(op.done)
+	}
+}
+
+// commitTx runs the batch's transaction. Its appends' results are set on
+// the ops; they count only if it returns nil.
+func (b *Backend) commitTx(ctx context.Context, name string, apps []*appendOp, pos []int64, lines []*lineOp, started time.Time) error {
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin a transaction: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if len(apps) > 0 {
+		var size int64
+		for _, op := range apps {
+			size += int64(len(op.data))
+		}
+		// Fails if the collector took the object for an orphan first.
+		if _, err := tx.Exec(ctx, `INSERT INTO objects (name, size, live) VALUES ($1, $2, true)`, name, size); err != nil {
+			return fmt.Errorf("record object %s: %w", name, err)
+		}
+		if err := b.appendAll(ctx, tx, name, apps, pos); err != nil {
+			return err
+		}
+	}
+	if len(lines) > 0 {
+		ts := make([]time.Time, len(lines))
+		text := make([]string, len(lines))
+		for i, l := range lines {
+			ts[i], text[i] = l.ts, string(l.line)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO index_lines (ts, line) SELECT * FROM unnest($1::timestamptz[], $2::text[])`, ts, text); err != nil {
+			return fmt.Errorf("insert index lines: %w", err)
+		}
+	}
+	if time.Since(started) > staleBatch {
+		return fmt.Errorf("the batch took %s, longer than %s: not committed", time.Since(started).Round(time.Second), staleBatch)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// appendAll runs cis490_append for every append, pipelined in one round
+// trip, in the order of their streams (receivers lock rows in one order,
+// which avoids most deadlocks); an append overlapping stored bytes is
+// compared and its tail appended afterwards.
+func (b *Backend) appendAll(ctx context.Context, tx pgx.Tx, name string, apps []*appendOp, pos []int64) error {
+	order := make([]int, len(apps))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		return cmp.Or(cmp.Compare(apps[i].key.Host, apps[j].key.Host), cmp.Compare(apps[i].key.Stream, apps[j].key.Stream))
+	})
+	day := b.opt.Now().Unix() / 86400
+	call := func(batch *pgx.Batch, i int, off int64, skip int64) {
+		op := apps[i]
+		batch.Queue(`SELECT outcome, s_start, s_length, coalesce(used, 0), coalesce(lim, 0) FROM cis490_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			op.key.Host, op.key.Stream, off, int64(len(op.data))-skip, name, pos[i]+skip, op.at.UnixNano(), op.gen.ID, op.gen.Start,
+			day, b.opt.HostStreams, b.opt.HostBytesTotal, b.opt.HostBytesPerDay, int64(store.AppendCost))
+	}
+	var batch pgx.Batch
+	for _, i := range order {
+		call(&batch, i, apps[i].offset, 0)
+	}
+	results := make([]result, len(apps))
+	if err := scanAll(ctx, tx, &batch, order, results); err != nil {
+		return err
+	}
+	for _, i := range order {
+		r := &results[i]
+		if r.outcome != "overlap" {
+			continue
+		}
+		op := apps[i]
+		overlap := min(r.length-op.offset, int64(len(op.data)))
+		stored, err := b.readRange(ctx, tx, op.key, op.offset, overlap)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(stored, op.data[:overlap]) {
+			r.outcome = "mismatch"
+			continue
+		}
+		var again pgx.Batch
+		call(&again, i, r.length, overlap)
+		one := []result{{}}
+		if err := scanAll(ctx, tx, &again, []int{0}, one); err != nil {
+			return err
+		}
+		*r = one[0]
+		if r.outcome == "appended" {
+			r.appended = int64(len(op.data)) - overlap
+		}
+	}
+	for i, op := range apps {
+		op.res, op.err = results[i].begun(op)
+	}
+	return nil
+}
+
+// result is what cis490_append answered for one append.
+type result struct {
+	outcome       string
+	start, length int64
+	used, limit   int64
+	appended      int64 // bytes added, when not all of the append's
+}
+
+func scanAll(ctx context.Context, tx pgx.Tx, batch *pgx.Batch, order []int, out []result) error {
+	br := tx.SendBatch(ctx, batch)
+	for _, i := range order {
+		r := &out[i]
+		if err := br.QueryRow().Scan(&r.outcome, &r.start, &r.length, &r.used, &r.limit); err != nil {
+			br.Close()
+			return fmt.Errorf("append: %w", err)
+		}
+	}
+	return br.Close()
+}
+
+// begun turns an outcome into what store.Streams.Begin returns.
+func (r result) begun(op *appendOp) (store.Begun, error) {
+	switch r.outcome {
+	case "appended":
+		n := int64(len(op.data))
+		if r.appended > 0 {
+			n = r.appended
+		}
+		return store.Begun{Outcome: store.Appended, Length: r.length, Appended: n}, nil
+	case "duplicate":
+		return store.Begun{Outcome: store.Duplicate, Length: r.length}, nil
+	case "gap":
+		return store.Begun{Length: r.length}, &store.ConflictError{Reason: wire.ReasonGap, Length: r.length}
+	case "mismatch":
+		return store.Begun{Length: r.length}, &store.ConflictError{Reason: wire.ReasonMismatch, Length: r.length}
+	case "before-start":
+		return store.Begun{Length: r.length}, &store.ConflictError{Reason: wire.ReasonBeforeStart, Length: r.length, Start: r.start}
+	case "streams":
+		return store.Begun{Length: r.length}, store.StreamsQuota(op.key.Host, r.used, r.limit)
+	case "total":
+		return store.Begun{Length: r.length}, store.TotalQuota(op.key.Host, r.used, r.limit)
+	case "day":
+		return store.Begun{Length: r.length}, store.DayQuota(op.key.Host, r.used, r.limit)
+	}
+	return store.Begun{}, errors.New("append: unknown outcome " + r.outcome)
+}

@@ -1,0 +1,119 @@
+package pgs3
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/cis490/cis490/internal/groupsync"
+	"github.com/cis490/cis490/internal/index"
+)
+
+// Lines is the index kept in PostgreSQL: the receiver's IndexWriter and
+// an index.Source for the detector and the admin views.
+type Lines struct{ b *Backend }
+
+// Begin queues l for the next batch and returns the wait for its commit.
+func (x *Lines) Begin(l index.Line) (groupsync.Durable, error) {
+	b, err := l.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	op := &lineOp{ts: l.TS, line: b, done: make(chan struct{})}
+	if err := x.b.enqueueLine(op); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		select {
+		case <-op.done:
+			return op.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil
+}
+
+// readPage is how many lines one query reads.
+const readPage = 4096
+
+// Read implements index.Source. Sequence numbers commit out of order, so
+// it never trusts "seq > last": it reads only lines whose transaction is
+// below the snapshot horizon (every transaction below it has ended, so
+// nothing can still appear there), in (transaction, seq) order, and the
+// checkpoint is a place in that order.
+func (x *Lines) Read(ctx context.Context, cp index.Checkpoint, since, until time.Time, fn func(*index.Line)) (index.Checkpoint, index.ReadStats, error) {
+	var st index.ReadStats
+	var p index.Parser
+	var l index.Line
+	fresh := cp.XID == 0 // a checkpoint of the day files (a migrated detector) starts afresh too
+	if fresh {
+		cp = index.Checkpoint{}
+	}
+	var horizon uint64
+	var h string
+	if err := x.b.pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&h); err != nil {
+		return cp, st, fmt.Errorf("read the index's horizon: %w", err)
+	}
+	horizon, err := strconv.ParseUint(h, 10, 64)
+	if err != nil {
+		return cp, st, fmt.Errorf("read the index's horizon %q: %w", h, err)
+	}
+	var from time.Time
+	if fresh && !since.IsZero() {
+		from = since
+	}
+	for {
+		rows, err := x.b.pool.Query(ctx, `SELECT xid::text, seq, line FROM index_lines
+			WHERE xid < $1::text::xid8 AND (xid, seq) > ($2::text::xid8, $3) AND ts >= $4
+			ORDER BY xid, seq LIMIT $5`, h, strconv.FormatUint(cp.XID, 10), int64(cp.Seq), from, readPage)
+		if err != nil {
+			return cp, st, fmt.Errorf("read the index: %w", err)
+		}
+		n := 0
+		stopped := false
+		for rows.Next() {
+			n++
+			var xs string
+			var seq int64
+			var text []byte
+			if err := rows.Scan(&xs, &seq, &text); err != nil {
+				rows.Close()
+				return cp, st, fmt.Errorf("read the index: %w", err)
+			}
+			xid, err := strconv.ParseUint(xs, 10, 64)
+			if err != nil {
+				rows.Close()
+				return cp, st, fmt.Errorf("read the index: transaction id %q: %w", xs, err)
+			}
+			if err := p.Parse(text, &l); err != nil {
+				st.Malformed++
+				cp.XID, cp.Seq = xid, uint64(seq)
+				continue
+			}
+			if !until.IsZero() && l.TS.After(until) {
+				stopped = true
+				break
+			}
+			l.Seq = uint64(seq)
+			fn(&l)
+			st.Lines++
+			cp = index.Checkpoint{XID: xid, Seq: uint64(seq), TS: l.TS}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return cp, st, fmt.Errorf("read the index: %w", err)
+		}
+		if stopped {
+			return cp, st, nil
+		}
+		if n < readPage {
+			break
+		}
+	}
+	// Every line below the horizon has been read.
+	if cp.XID < horizon {
+		cp.XID, cp.Seq = horizon, 0
+	}
+	return cp, st, nil
+}

@@ -1,0 +1,186 @@
+package pgs3
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// schemaLock is the advisory lock key receivers take while they create or
+// upgrade the schema, so two starting at once do not race.
+const schemaLock = 0x6369733439300001
+
+// migrations are applied in order, each once; the schema's version is the
+// number applied. Never edit one that has shipped: append another.
+var migrations = []string{
+	// 1: streams and their bytes' extents, quotas, objects, index lines.
+	`
+CREATE TABLE streams (
+	host      text   NOT NULL,
+	stream    text   NOT NULL,
+	start     bigint NOT NULL DEFAULT 0,
+	length    bigint NOT NULL DEFAULT 0,
+	gen       text   NOT NULL DEFAULT '',
+	gen_start bigint NOT NULL DEFAULT 0,
+	updated   bigint NOT NULL DEFAULT 0, -- unix ns of the last append
+	PRIMARY KEY (host, stream)
+);
+-- One row per append: where its bytes are (an object and a position in
+-- it) and when they came (the time→offset map).
+CREATE TABLE extents (
+	host      text   NOT NULL,
+	stream    text   NOT NULL,
+	off       bigint NOT NULL,
+	n         bigint NOT NULL,
+	object    text   NOT NULL,
+	pos       bigint NOT NULL,
+	t         bigint NOT NULL,
+	gen       text   NOT NULL,
+	gen_start bigint NOT NULL,
+	PRIMARY KEY (host, stream, off)
+);
+CREATE INDEX extents_object ON extents (object);
+CREATE TABLE hosts (
+	host    text   PRIMARY KEY,
+	held    bigint NOT NULL DEFAULT 0, -- bytes held: sum of length - start
+	streams int    NOT NULL DEFAULT 0
+);
+CREATE TABLE host_days (
+	host    text   NOT NULL,
+	day     bigint NOT NULL, -- unix day (UTC)
+	bytes   bigint NOT NULL DEFAULT 0,
+	appends bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (host, day)
+);
+-- An object is live once a batch's transaction inserted its row, dead once
+-- the collector did: whoever inserts first wins, so a batch whose object
+-- was collected can never commit extents pointing into it.
+CREATE TABLE objects (
+	name    text        PRIMARY KEY,
+	size    bigint      NOT NULL,
+	live    boolean     NOT NULL,
+	created timestamptz NOT NULL DEFAULT now()
+);
+-- Index lines: seq orders the lines of one transaction, xid (the writing
+-- transaction) bounds a reader by the snapshot horizon, since sequences
+-- commit out of order.
+CREATE TABLE index_lines (
+	seq  bigserial   PRIMARY KEY,
+	xid  xid8        NOT NULL DEFAULT pg_current_xact_id(),
+	ts   timestamptz NOT NULL,
+	line text        NOT NULL
+);
+CREATE INDEX index_lines_xid ON index_lines (xid, seq);
+CREATE INDEX index_lines_ts ON index_lines (ts);
+CREATE INDEX extents_time ON extents (host, stream, t);
+
+-- cis490_append puts one append's bytes at p_off of a stream, as the local
+-- store's Begin does, in one round trip: it locks the stream's row (made
+-- if new, removed again if refused), checks the offset and the quotas, and
+-- records the extent. An offset inside the stored bytes is answered
+-- 'overlap': the caller compares those bytes and calls again with the
+-- tail, in the same transaction (the row stays locked).
+CREATE FUNCTION cis490_append(p_host text, p_stream text, p_off bigint, p_n bigint,
+	p_object text, p_pos bigint, p_t bigint, p_gen text, p_gen_start bigint,
+	p_day bigint, p_cap_streams int, p_cap_total bigint, p_cap_day bigint, p_cost bigint,
+	OUT outcome text, OUT s_start bigint, OUT s_length bigint, OUT used bigint, OUT lim bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_new boolean := false;
+	v_gen text;
+	v_gen_start bigint;
+	v_held bigint;
+	v_streams int;
+	v_bytes bigint;
+	v_appends bigint;
+BEGIN
+	INSERT INTO streams (host, stream) VALUES (p_host, p_stream) ON CONFLICT DO NOTHING RETURNING true INTO v_new;
+	v_new := coalesce(v_new, false);
+	SELECT start, length, gen, gen_start INTO s_start, s_length, v_gen, v_gen_start
+		FROM streams WHERE host = p_host AND stream = p_stream FOR UPDATE;
+	IF p_off < s_start THEN
+		outcome := 'before-start';
+	ELSIF p_off > s_length THEN
+		outcome := 'gap';
+	ELSIF p_off < s_length THEN
+		outcome := 'overlap';
+	ELSIF p_n = 0 THEN
+		outcome := 'duplicate';
+	END IF;
+	IF outcome IS NULL THEN
+		INSERT INTO hosts (host) VALUES (p_host) ON CONFLICT DO NOTHING;
+		SELECT held, streams INTO v_held, v_streams FROM hosts WHERE host = p_host FOR UPDATE;
+		INSERT INTO host_days (host, day) VALUES (p_host, p_day) ON CONFLICT DO NOTHING;
+		SELECT bytes, appends INTO v_bytes, v_appends FROM host_days WHERE host = p_host AND day = p_day FOR UPDATE;
+		IF v_new AND p_cap_streams > 0 AND v_streams >= p_cap_streams THEN
+			outcome := 'streams'; used := v_streams; lim := p_cap_streams;
+		ELSIF p_cap_total > 0 AND v_held + p_n > p_cap_total THEN
+			outcome := 'total'; used := v_held; lim := p_cap_total;
+		ELSIF p_cap_day > 0 AND v_bytes + p_n + (v_appends + 1) * p_cost > p_cap_day THEN
+			outcome := 'day'; used := v_bytes + v_appends * p_cost; lim := p_cap_day;
+		END IF;
+	END IF;
+	IF outcome IS NOT NULL THEN
+		IF v_new THEN
+			DELETE FROM streams WHERE host = p_host AND stream = p_stream;
+		END IF;
+		RETURN;
+	END IF;
+	IF p_gen <> '' THEN
+		v_gen := p_gen; v_gen_start := p_gen_start;
+	END IF;
+	INSERT INTO extents (host, stream, off, n, object, pos, t, gen, gen_start)
+		VALUES (p_host, p_stream, s_length, p_n, p_object, p_pos, p_t, v_gen, v_gen_start);
+	UPDATE streams SET length = s_length + p_n, gen = v_gen, gen_start = v_gen_start, updated = p_t
+		WHERE host = p_host AND stream = p_stream;
+	UPDATE hosts SET held = held + p_n, streams = streams + v_new::int WHERE host = p_host;
+	UPDATE host_days SET bytes = bytes + p_n, appends = appends + 1 WHERE host = p_host AND day = p_day;
+	outcome := 'appended';
+	s_length := s_length + p_n;
+END
+$$;
+`,
+}
+
+// migrate brings the database's schema up to date, under an advisory lock.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(schemaLock)); err != nil {
+		return fmt.Errorf("lock the schema: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(schemaLock))
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS cis490_schema (version int NOT NULL)`); err != nil {
+		return fmt.Errorf("create the schema's version table: %w", err)
+	}
+	var version int
+	err = conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM cis490_schema`).Scan(&version)
+	if err != nil {
+		return fmt.Errorf("read the schema's version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("the database's schema is version %d, newer than this receiver knows (%d): update this receiver", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+			tx.Rollback(ctx)
+			return fmt.Errorf("schema migration %d: %w", v+1, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO cis490_schema (version) VALUES ($1)`, v+1); err != nil {
+			tx.Rollback(ctx)
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("schema migration %d: %w", v+1, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package pgs3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cis490/cis490/internal/store"
+)
+
+// Streams is store.Streams over the backend.
+type Streams struct{ b *Backend }
+
+// Begin queues the append for the next batch and waits for its commit:
+// what it returns is durable (Durable is nil). A failed batch is an error
+// the receiver answers 503, and the host retries.
+func (s *Streams) Begin(ctx context.Context, key store.Key, offset int64, gen store.Gen, data []byte) (store.Begun, error) {
+	if offset < 0 {
+		return store.Begun{}, &store.ConflictError{Reason: "gap"}
+	}
+	op := &appendOp{key: key, offset: offset, gen: gen, data: data, at: s.b.opt.Now(), done: make(chan struct{})}
+	if err := s.b.enqueueAppend(op); err != nil {
+		return store.Begun{}, err
+	}
+	// Not cut short when the client goes: the batch decides the outcome
+	// either way, and the index line must say which.
+	<-op.done
+	return op.res, op.err
+}
+
+// Stat returns a stream's info.
+func (s *Streams) Stat(ctx context.Context, key store.Key) (store.Info, bool, error) {
+	info, err := s.b.info(ctx, s.b.pool, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Info{}, false, nil
+	}
+	return info, err == nil, err
+}
+
+// List returns a host's streams sorted by name.
+func (s *Streams) List(ctx context.Context, host string) ([]store.Info, error) {
+	rows, err := s.b.pool.Query(ctx, `SELECT stream, start, length, gen, gen_start, updated FROM streams WHERE host = $1 ORDER BY stream`, host)
+	if err != nil {
+		return nil, fmt.Errorf("list %s's streams: %w", host, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Info, error) {
+		var in store.Info
+		err := r.Scan(&in.Stream, &in.Start, &in.Length, &in.Gen, &in.GenStart, &in.Updated)
+		return in, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s's streams: %w", host, err)
+	}
+	return out, nil
+}
+
+// Read returns up to limit bytes of key from offset (moved up to the
+// stream's start), fetched with one ranged GET per run of adjacent bytes.
+func (s *Streams) Read(ctx context.Context, key store.Key, offset int64, limit int) ([]byte, store.Info, error) {
+	info, err := s.b.info(ctx, s.b.pool, key)
+	if err != nil {
+		return nil, store.Info{}, err
+	}
+	offset = max(offset, info.Start)
+	if offset >= info.Length || limit <= 0 {
+		return nil, info, nil
+	}
+	n := min(int64(limit), info.Length-offset)
+	data, err := s.b.readRange(ctx, s.b.pool, key, offset, n)
+	if err != nil {
+		return nil, info, err
+	}
+	return data, info, nil
+}
+
+// OffsetAt returns the offset of the first append stored at or after t, or
+// the length when none was (approximate if a clock stepped back, never out
+// of range).
+func (s *Streams) OffsetAt(ctx context.Context, key store.Key, t time.Time) (int64, error) {
+	info, err := s.b.info(ctx, s.b.pool, key)
+	if err != nil {
+		return 0, err
+	}
+	var off int64
+	err = s.b.pool.QueryRow(ctx, `SELECT off FROM extents WHERE host = $1 AND stream = $2 AND t >= $3 ORDER BY t, off LIMIT 1`,
+		key.Host, key.Stream, t.UnixNano()).Scan(&off)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return info.Length, nil
+	case err != nil:
+		return 0, fmt.Errorf("find the offset of %s at %s: %w", key, t.Format(time.RFC3339), err)
+	}
+	return min(max(off, info.Start), info.Length), nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (b *Backend) info(ctx context.Context, q querier, key store.Key) (store.Info, error) {
+	in := store.Info{Stream: key.Stream}
+	err := q.QueryRow(ctx, `SELECT start, length, gen, gen_start, updated FROM streams WHERE host = $1 AND stream = $2`, key.Host, key.Stream).
+		Scan(&in.Start, &in.Length, &in.Gen, &in.GenStart, &in.Updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Info{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Info{}, fmt.Errorf("read stream %s: %w", key, err)
+	}
+	return in, nil
+}
+
+// piece is a run of a stream's bytes inside one object.
+type piece struct {
+	object   string
+	pos, off int64 // where it is in the object, and in the stream
+	n        int64
+}
+
+// readRange reads n bytes of key from off, which the caller knows are
+// stored: the extents covering them, merged where an object holds them
+// side by side, each fetched with one ranged GET.
+func (b *Backend) readRange(ctx context.Context, q querier, key store.Key, off, n int64) ([]byte, error) {
+	rows, err := q.Query(ctx, `SELECT off, n, object, pos FROM extents
+		WHERE host = $1 AND stream = $2 AND off < $4
+		  AND off >= coalesce((SELECT max(off) FROM extents WHERE host = $1 AND stream = $2 AND off <= $3), 0)
+		ORDER BY off`, key.Host, key.Stream, off, off+n)
+	if err != nil {
+		return nil, fmt.Errorf("find %s's bytes: %w", key, err)
+	}
+	var pieces []piece
+	for rows.Next() {
+		var e piece
+		if err := rows.Scan(&e.off, &e.n, &e.object, &e.pos); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("find %s's bytes: %w", key, err)
+		}
+		// Clip to [off, off+n).
+		if cut := off - e.off; cut > 0 {
+			e.off, e.pos, e.n = e.off+cut, e.pos+cut, e.n-cut
+		}
+		e.n = min(e.n, off+n-e.off)
+		if e.n <= 0 {
+			continue
+		}
+		if k := len(pieces) - 1; k >= 0 && pieces[k].object == e.object && pieces[k].pos+pieces[k].n == e.pos && pieces[k].off+pieces[k].n == e.off {
+			pieces[k].n += e.n
+			continue
+		}
+		pieces = append(pieces, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find %s's bytes: %w", key, err)
+	}
+	out := make([]byte, n)
+	at := off
+	for _, p := range pieces {
+		if p.off != at {
+			return nil, fmt.Errorf("stream %s has no extent at offset %d: the ledger is damaged", key, at)
+		}
+		if err := b.obj.readAt(ctx, p.object, out[p.off-off:p.off-off+p.n], p.pos); err != nil {
+			return nil, err
+		}
+		at += p.n
+	}
+	if at != off+n {
+		return nil, fmt.Errorf("stream %s has no extent at offset %d: the ledger is damaged", key, at)
+	}
+	return out, nil
+}
