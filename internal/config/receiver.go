@@ -39,6 +39,7 @@ type Receiver struct {
 	Gate              Gate        `toml:"gate"`
 	FleetHealth       FleetHealth `toml:"fleet_health"`
 	Certs             Certs       `toml:"certs"`
+	Storage           Storage     `toml:"storage"`
 	// ReleaseKey is the public half of the release signing key (base64, as
 	// `cis490 release keygen` prints it). Enrolling hosts receive it and
 	// pin it as their release_key, so autoupdate works from the first day
@@ -200,6 +201,7 @@ func (r *Receiver) Resolve(dir string) {
 		}
 		*p = resolvePath(dir, *p)
 	}
+	r.Storage.resolve(dir)
 	fill(&r.TLS.Cert, datadir.Dir.ServerCert)
 	fill(&r.TLS.Key, datadir.Dir.ServerKey)
 	fill(&r.TLS.CA, datadir.Dir.CACert)
@@ -264,6 +266,7 @@ func (r *Receiver) Validate() error {
 		}
 		seen[n] = true
 	}
+	r.Storage.validate(p)
 	absPath(p, "tls.cert", r.TLS.Cert, false)
 	absPath(p, "tls.key", r.TLS.Key, false)
 	absPath(p, "tls.ca", r.TLS.CA, false)

@@ -48,6 +48,8 @@ type Options struct {
 	// Store keeps the detector's state, lock and alerts (nil: Files in
 	// DataDir, or StateDir).
 	Store Store
+	// Index is the index read (nil: DataDir's day files).
+	Index index.Source
 	Log   *slog.Logger
 	HTTP  *http.Client
 }
@@ -74,6 +76,14 @@ func (o *Options) store() Store {
 		return o.Store
 	}
 	return Files(o.DataDir, o.StateDir)
+}
+
+// index is where the index lines are read from.
+func (o *Options) index() index.Source {
+	if o.Index != nil {
+		return o.Index
+	}
+	return index.Dir{Path: datadir.Dir(o.DataDir).Index()}
 }
 
 // AlertsFile is where the run appends alert lines.
@@ -214,13 +224,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		until = o.Now
 	}
 	since := o.Now.Add(-cfg.Window.Duration())
-	data := datadir.Dir(o.DataDir)
-	cp, stats, err := index.Dir{Path: data.Index()}.Read(ctx, st.Checkpoint, since, until, observer(tr, o.Now, until))
+	cp, stats, err := o.index().Read(ctx, st.Checkpoint, since, until, observer(tr, o.Now, until))
 	if err != nil {
 		return nil, err
 	}
 	if stats.Malformed > 0 {
-		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed, "folder", data.Index())
+		o.Log.Warn("skipped index lines that are not index lines", "count", stats.Malformed)
 	}
 	forgetRemoved(o.removed(), tr.Hosts, st.Tracks)
 	readDoctors(o.hostHealth(), tr.Hosts, o.Now)

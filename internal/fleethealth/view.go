@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -95,9 +94,8 @@ const viewCatchUp = time.Hour
 // the version gate accepts, for stale-code's detail). It takes no lock and
 // writes nothing, so it can serve while the detector runs.
 func BuildView(ctx context.Context, o Options) (*View, error) {
-	cfg, accepted, data := o.Cfg, o.Accepted, o.DataDir
+	cfg, accepted := o.Cfg, o.Accepted
 	now := o.Now.UTC()
-	d := datadir.Dir(data)
 	st, err := readState(o.store())
 	var corrupt *corruptState
 	if errors.As(err, &corrupt) { // the detector's next run moves it aside
@@ -114,7 +112,7 @@ func BuildView(ctx context.Context, o Options) (*View, error) {
 		cp, since = index.Checkpoint{}, now.Add(-viewCatchUp)
 		v.Partial = fmt.Sprintf("the fleet-health detector has not run for more than %s: this view adds only the last %s of the index to what it last saw", roundDur(viewCatchUp), roundDur(viewCatchUp))
 	}
-	if _, _, err := (index.Dir{Path: d.Index()}).Read(ctx, cp, since, time.Time{}, observer(tr, now, time.Time{})); err != nil {
+	if _, _, err := o.index().Read(ctx, cp, since, time.Time{}, observer(tr, now, time.Time{})); err != nil {
 		return nil, err
 	}
 	forgetRemoved(o.removed(), tr.Hosts, map[string]*Track{})

@@ -28,6 +28,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/store"
 )
@@ -55,11 +56,13 @@ type Backend struct {
 	obj  *objects
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	appends []*appendOp
-	lines   []*lineOp
-	wake    chan struct{}
-	closed  bool
+	mu       sync.Mutex
+	appends  []*appendOp
+	lines    []*lineOp
+	wake     chan struct{}
+	closed   bool
+	inflight map[*batchTimes]struct{} // batches being committed
+	observe  func(groupsync.Round)
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -96,7 +99,7 @@ func Open(ctx context.Context, opt Options) (*Backend, error) {
 		pool.Close()
 		return nil, err
 	}
-	b := &Backend{opt: opt, pool: pool, obj: obj, log: opt.Log, wake: make(chan struct{}, 1)}
+	b := &Backend{opt: opt, pool: pool, obj: obj, log: opt.Log, wake: make(chan struct{}, 1), inflight: map[*batchTimes]struct{}{}}
 	cctx, stop := context.WithCancel(context.Background())
 	b.stop = stop
 	for range opt.Committers {
@@ -164,4 +167,50 @@ func isRetryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// Observe has f called after every committed batch, as groupsync.Group's
+// Observe does for the local store (the metrics' commit rounds).
+func (b *Backend) Observe(f func(groupsync.Round)) {
+	b.mu.Lock()
+	b.observe = f
+	b.mu.Unlock()
+}
+
+// Pending is how long the oldest request not yet committed has waited.
+func (b *Backend) Pending(now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var oldest time.Time
+	older := func(t time.Time) {
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	if len(b.appends) > 0 {
+		older(b.appends[0].queued)
+	}
+	if len(b.lines) > 0 {
+		older(b.lines[0].queued)
+	}
+	for bt := range b.inflight {
+		older(bt.oldest)
+	}
+	if oldest.IsZero() {
+		return 0
+	}
+	return max(0, now.Sub(oldest))
+}
+
+// Ready reports whether both PostgreSQL and the bucket answer.
+func (b *Backend) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := b.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("PostgreSQL does not answer: %w", err)
+	}
+	if err := b.obj.ping(ctx); err != nil {
+		return fmt.Errorf("the S3 bucket does not answer: %w", err)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/wire"
 )
@@ -21,7 +22,8 @@ type appendOp struct {
 	offset int64
 	gen    store.Gen
 	data   []byte
-	at     time.Time
+	at     time.Time // the backend's clock: the extent's time
+	queued time.Time // the wall clock, for Pending
 	done   chan struct{}
 	res    store.Begun
 	err    error
@@ -29,10 +31,11 @@ type appendOp struct {
 
 // lineOp is one index line waiting for a batch.
 type lineOp struct {
-	ts   time.Time
-	line []byte
-	done chan struct{}
-	err  error
+	ts     time.Time
+	queued time.Time
+	line   []byte
+	done   chan struct{}
+	err    error
 }
 
 // staleBatch is how long a batch may take from its object's PUT to its
@@ -104,10 +107,33 @@ func enqueue[T any](b *Backend, q *[]T, op T) error {
 	return nil
 }
 
+// batchTimes is a batch being committed, for Pending.
+type batchTimes struct{ oldest time.Time }
+
 // commit stores one batch: the appends' bytes as one object, then one
 // transaction for their extents and the lines. Every op is finished.
 func (b *Backend) commit(ctx context.Context, apps []*appendOp, lines []*lineOp) {
 	started := time.Now()
+	bt := &batchTimes{oldest: started}
+	if len(apps) > 0 && apps[0].queued.Before(bt.oldest) { // queues are oldest first
+		bt.oldest = apps[0].queued
+	}
+	if len(lines) > 0 && lines[0].queued.Before(bt.oldest) {
+		bt.oldest = lines[0].queued
+	}
+	b.mu.Lock()
+	b.inflight[bt] = struct{}{}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.inflight, bt)
+		observe := b.observe
+		b.mu.Unlock()
+		if observe != nil {
+			end := time.Now()
+			observe(groupsync.Round{Sync: end.Sub(started), Oldest: end.Sub(bt.oldest)})
+		}
+	}()
 	var name string
 	var pos []int64 // each append's position in the object
 	if len(apps) > 0 {

@@ -20,7 +20,7 @@ func (x *Lines) Begin(l index.Line) (groupsync.Durable, error) {
 	if err != nil {
 		return nil, err
 	}
-	op := &lineOp{ts: l.TS, line: b, done: make(chan struct{})}
+	op := &lineOp{ts: l.TS, queued: time.Now(), line: b, done: make(chan struct{})}
 	if err := x.b.enqueueLine(op); err != nil {
 		return nil, err
 	}

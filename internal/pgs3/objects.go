@@ -143,3 +143,9 @@ func status(err error) int {
 	}
 	return 0
 }
+
+// ping checks that the bucket exists and the keys may use it.
+func (o *objects) ping(ctx context.Context) error {
+	_, err := o.c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &o.bucket})
+	return err
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // Streams is store.Streams over the backend.
@@ -19,9 +20,9 @@ type Streams struct{ b *Backend }
 // the receiver answers 503, and the host retries.
 func (s *Streams) Begin(ctx context.Context, key store.Key, offset int64, gen store.Gen, data []byte) (store.Begun, error) {
 	if offset < 0 {
-		return store.Begun{}, &store.ConflictError{Reason: "gap"}
+		return store.Begun{}, &store.ConflictError{Reason: wire.ReasonGap}
 	}
-	op := &appendOp{key: key, offset: offset, gen: gen, data: data, at: s.b.opt.Now(), done: make(chan struct{})}
+	op := &appendOp{key: key, offset: offset, gen: gen, data: data, at: s.b.opt.Now(), queued: time.Now(), done: make(chan struct{})}
 	if err := s.b.enqueueAppend(op); err != nil {
 		return store.Begun{}, err
 	}

@@ -5,14 +5,14 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/fleethealth"
-	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/metrics"
 )
 
-// newMetrics wires the metrics to the group commit and the detector's view.
-func newMetrics(view func(context.Context, time.Time) (*fleethealth.View, error), g *groupsync.Group) *metrics.Metrics {
+// newMetrics wires the metrics to the backend's commits and the detector's
+// view.
+func newMetrics(view func(context.Context, time.Time) (*fleethealth.View, error), b backend) *metrics.Metrics {
 	m := metrics.New(metrics.Options{
-		Pending: g.Pending,
+		Pending: b.pending,
 		Fleet: func(ctx context.Context, now time.Time) (metrics.Fleet, error) {
 			v, err := view(ctx, now)
 			if err != nil {
@@ -40,6 +40,6 @@ func newMetrics(view func(context.Context, time.Time) (*fleethealth.View, error)
 			return f, nil
 		},
 	})
-	g.Observe(m.Round)
+	b.observe(m.Round)
 	return m
 }

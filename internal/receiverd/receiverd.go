@@ -1,9 +1,10 @@
-// Package receiverd is the receiver daemon: it opens the backend (the store
-// and the index, sharing one group sync), runs the maintenance loops
-// (retention, index pruning, the server certificate's renewal, the storage
-// watch), and wires the metrics, the fleet view and the dashboard into the
-// HTTP server of package receiver, which sees storage only through
-// interfaces. A second backend plugs in here.
+// Package receiverd is the receiver daemon: it opens the backend ([storage]
+// backend: the local store and index sharing one group sync, or
+// postgres+s3 of package pgs3), runs the maintenance loops (retention,
+// index pruning, the server certificate's renewal, the storage watch,
+// collecting orphan objects), and wires the metrics, the fleet view and
+// the dashboard into the HTTP server of package receiver, which sees
+// storage only through interfaces.
 package receiverd
 
 import (
@@ -27,7 +28,6 @@ import (
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/release"
-	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/trust"
 )
@@ -41,7 +41,7 @@ type daemon struct {
 	srvCert  *certReloader
 	tokens   token.State
 	revoked  *pki.Revocations
-	stg      *Storage
+	back     backend
 	health   hosthealth.Store     // the doctor snapshots
 	removed  fleethealth.Removals // hosts taken out of the fleet
 	detector fleethealth.Store    // the detector's state, lock and alerts
@@ -62,10 +62,12 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	if err := d.loadTrust(); err != nil {
 		return err
 	}
-	if err := d.openStorage(); err != nil {
+	back, err := openBackend(ctx, cfg, log)
+	if err != nil {
 		return err
 	}
-	defer d.stg.Close()
+	d.back = back
+	defer d.back.close()
 	if err := d.loadState(); err != nil {
 		return err
 	}
@@ -92,22 +94,6 @@ func (d *daemon) loadTrust() error {
 		return err
 	}
 	d.tokens, err = token.Open(d.data.Tokens())
-	return err
-}
-
-// openStorage opens the local backend: the store and the journaled index.
-func (d *daemon) openStorage() error {
-	cfg := d.cfg
-	stg, err := OpenStorage(cfg.DataDir, store.Options{
-		MaxAge:          cfg.Retention.MaxAge.Duration(),
-		MaxBytes:        int64(cfg.Retention.MaxBytes),
-		HostBytesPerDay: int64(cfg.Quota.HostBytesPerDay),
-		HostBytesTotal:  int64(cfg.Quota.HostBytesTotal),
-		HostStreams:     cfg.Quota.HostStreams,
-		MinFree:         int64(cfg.Limits.MinFree),
-		FreeSpace:       store.DiskFree(cfg.DataDir),
-	}, d.log)
-	d.stg = stg
 	return err
 }
 
@@ -141,12 +127,12 @@ func (d *daemon) loadState() error {
 
 // newServer makes the HTTP server over the storage's interfaces.
 func (d *daemon) newServer() (*receiver.Server, error) {
-	cfg, data, g := d.cfg, d.data, d.stg.Sync
+	cfg, data := d.cfg, d.data
 	// Only releases release_key verifies are stored, served and gated on.
 	releases := release.Shelf{Store: release.Folder(data.Releases()), Key: cfg.ReleaseKey}
 	gateLog := d.log.With("component", "gate")
 	srv, err := receiver.New(receiver.Options{
-		Store: d.stg.Store, Index: d.stg.Index, LineRoom: d.stg.Store.RoomForLines,
+		Store: d.back.streams(), Index: d.back.indexWriter(), LineRoom: d.back.lineRoom(),
 		Verifier: pki.NewVerifier(d.caCert).WithRevocations(d.revoked), Tokens: d.tokens,
 		Gate:    gate.Load(cfg.Gate, releases, gateLog),
 		MaxBody: int64(cfg.Limits.MaxBody), MaxInflight: int64(cfg.Limits.MaxInflight),
@@ -155,7 +141,7 @@ func (d *daemon) newServer() (*receiver.Server, error) {
 		ProxyFrom:  cfg.ProxyPrefixes(),
 		Conns:      receiver.ConnLimits{Total: cfg.Limits.MaxConns, PerAddress: cfg.Limits.MaxConnsPerAddress, PerHost: cfg.Limits.MaxConnsPerHost},
 		Log:        d.log.With("component", "http"),
-		Ready:      g.Err,
+		Ready:      d.back.ready,
 		HostHealth: d.health,
 		Enroll:     d.enroller,
 		Releases:   &releases,
@@ -165,7 +151,7 @@ func (d *daemon) newServer() (*receiver.Server, error) {
 			}
 		},
 		Fleet:     func(ctx context.Context, now time.Time) (any, error) { return d.view(ctx, now) },
-		Metrics:   newMetrics(d.view, g),
+		Metrics:   newMetrics(d.view, d.back),
 		Dashboard: d.dashboard,
 	})
 	if err != nil {
@@ -182,14 +168,14 @@ func (d *daemon) view(ctx context.Context, now time.Time) (*fleethealth.View, er
 	if srv := d.published.Load(); srv != nil {
 		accepted = srv.Gate().Summary()
 	}
-	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.health, Removed: d.removed, Store: d.detector})
+	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.health, Removed: d.removed, Store: d.detector, Index: d.back.indexSource()})
 }
 
 // dashboard builds the web view, given the server's check of an admin
 // client certificate.
 func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool)) http.Handler {
 	ui, err := dashboard.New(dashboard.Options{
-		DataDir: d.cfg.DataDir, HostHealth: d.health, Detector: d.detector, Streams: d.stg.Store, AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
+		DataDir: d.cfg.DataDir, HostHealth: d.health, Detector: d.detector, Streams: d.back.streams(), AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
 		Fleet:    d.view,
 		Sessions: dashboard.SessionsFile(d.data.Sessions()),
 		AdminToken: func(sum [32]byte) (string, bool) {
@@ -214,13 +200,10 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener, srv *receiver.Serve
 	defer wg.Wait()
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	g := d.stg.Sync
-	wg.Go(func() { maintain(sctx, d.stg, d.cfg, d.log) })
-	wg.Go(func() { d.stg.SyncIndex(sctx, time.Minute, d.log) })
+	wg.Go(func() { d.back.run(sctx, stop) })
 	if d.enroller != nil {
 		wg.Go(func() { renewLoop(sctx, d.enroller.CA, d.cfg.TLS.Cert, d.cfg.TLS.Key, d.log) })
 	}
-	wg.Go(func() { watchSync(sctx, g, stop, d.log) })
 	// Its last counts are written once Serve has answered every request.
 	fctx, foldStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer foldStop()
@@ -232,8 +215,8 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener, srv *receiver.Serve
 	err := receiver.Serve(sctx, ln, srv, receiver.TLSConfig(d.caCert, d.srvCert.get), d.cfg.Shutdown.Duration(), d.log)
 	stop()
 	foldStop()
-	if gerr := g.Err(); gerr != nil {
-		return gerr
+	if gerr := d.back.ready(); gerr != nil && !d.cfg.Storage.Shared() {
+		return gerr // a failed fsync: the restart recovers
 	}
 	d.log.Info("receiver stopped")
 	return err

@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 		return m.Run()
 	}()
 	os.RemoveAll(dir)
+	testenv.StopShared()
 	os.Exit(code)
 }
 

@@ -1,0 +1,145 @@
+package receiverd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
+	"github.com/cis490/cis490/internal/groupsync"
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/pgs3"
+	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/store"
+)
+
+// backend is where the receiver keeps the streams and the index: the local
+// data folder or postgres+s3 ([storage] backend).
+type backend interface {
+	streams() store.Streams
+	indexWriter() receiver.IndexWriter
+	indexSource() index.Source
+	lineRoom() func() error // nil: lines always have room
+	ready() error           // /healthz
+	pending(now time.Time) time.Duration
+	observe(func(groupsync.Round))
+	// run keeps the backend up until ctx ends (retention, pruning, the
+	// index's syncs, collecting orphans); stop ends the receiver when the
+	// storage has failed for good.
+	run(ctx context.Context, stop func())
+	close() error
+}
+
+// openBackend opens the backend cfg names.
+func openBackend(ctx context.Context, cfg *config.Receiver, log *slog.Logger) (backend, error) {
+	if !cfg.Storage.Shared() {
+		stg, err := OpenStorage(cfg.DataDir, store.Options{
+			MaxAge:          cfg.Retention.MaxAge.Duration(),
+			MaxBytes:        int64(cfg.Retention.MaxBytes),
+			HostBytesPerDay: int64(cfg.Quota.HostBytesPerDay),
+			HostBytesTotal:  int64(cfg.Quota.HostBytesTotal),
+			HostStreams:     cfg.Quota.HostStreams,
+			MinFree:         int64(cfg.Limits.MinFree),
+			FreeSpace:       store.DiskFree(cfg.DataDir),
+		}, log)
+		if err != nil {
+			return nil, err
+		}
+		return &localBackend{Storage: stg, cfg: cfg, log: log}, nil
+	}
+	b, err := OpenShared(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &sharedBackend{b: b, log: log}, nil
+}
+
+// OpenShared opens the postgres+s3 backend cfg's [storage] names, reading
+// the credentials from their files.
+func OpenShared(ctx context.Context, cfg *config.Receiver, log *slog.Logger) (*pgs3.Backend, error) {
+	st := cfg.Storage
+	dsn, err := st.PostgresURL()
+	if err != nil {
+		return nil, err
+	}
+	id, secret, err := st.S3Keys()
+	if err != nil {
+		return nil, err
+	}
+	b, err := pgs3.Open(ctx, pgs3.Options{
+		Postgres:        dsn,
+		S3:              pgs3.S3{Endpoint: st.S3.Endpoint, Region: st.S3.Region, Bucket: st.S3.Bucket, Prefix: st.S3.Prefix, AccessKey: id, SecretKey: secret},
+		HostBytesPerDay: int64(cfg.Quota.HostBytesPerDay),
+		HostBytesTotal:  int64(cfg.Quota.HostBytesTotal),
+		HostStreams:     cfg.Quota.HostStreams,
+		Log:             log.With("component", "postgres+s3"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open the postgres+s3 backend: %w", err)
+	}
+	return b, nil
+}
+
+// localBackend is the data folder: the store and the journaled index.
+type localBackend struct {
+	*Storage
+	cfg *config.Receiver
+	log *slog.Logger
+}
+
+func (l *localBackend) streams() store.Streams            { return l.Store }
+func (l *localBackend) indexWriter() receiver.IndexWriter { return l.Index }
+func (l *localBackend) indexSource() index.Source {
+	return index.Dir{Path: datadir.Dir(l.cfg.DataDir).Index()}
+}
+func (l *localBackend) lineRoom() func() error              { return l.Store.RoomForLines }
+func (l *localBackend) ready() error                        { return l.Sync.Err() }
+func (l *localBackend) pending(now time.Time) time.Duration { return l.Sync.Pending(now) }
+func (l *localBackend) observe(f func(groupsync.Round))     { l.Sync.Observe(f) }
+func (l *localBackend) close() error                        { return l.Close() }
+
+func (l *localBackend) run(ctx context.Context, stop func()) {
+	done := make(chan struct{}, 3)
+	go func() { maintain(ctx, l.Storage, l.cfg, l.log); done <- struct{}{} }()
+	go func() { l.SyncIndex(ctx, time.Minute, l.log); done <- struct{}{} }()
+	go func() { watchSync(ctx, l.Sync, stop, l.log); done <- struct{}{} }()
+	for range 3 {
+		<-done
+	}
+}
+
+// sharedBackend is postgres+s3, shared with other receivers.
+type sharedBackend struct {
+	b   *pgs3.Backend
+	log *slog.Logger
+}
+
+func (s *sharedBackend) streams() store.Streams            { return s.b.Streams() }
+func (s *sharedBackend) indexWriter() receiver.IndexWriter { return s.b.Lines() }
+func (s *sharedBackend) indexSource() index.Source         { return s.b.Lines() }
+func (s *sharedBackend) lineRoom() func() error            { return nil }
+func (s *sharedBackend) ready() error                      { return s.b.Ready(context.Background()) }
+func (s *sharedBackend) pending(now time.Time) time.Duration {
+	return s.b.Pending(now)
+}
+func (s *sharedBackend) observe(f func(groupsync.Round)) { s.b.Observe(f) }
+func (s *sharedBackend) close() error                    { return s.b.Close() }
+
+// run collects orphan objects every few minutes. Several receivers may
+// collect at once: the objects table decides each object once.
+func (s *sharedBackend) run(ctx context.Context, _ func()) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if _, err := s.b.Collect(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.log.Error("collect orphan objects", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

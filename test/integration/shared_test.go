@@ -1,0 +1,125 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/pgs3"
+	"github.com/cis490/cis490/internal/testenv"
+)
+
+// sharedStorage writes what two receivers need to share postgres+s3: the
+// [storage] section and the bucket's credentials file, in dir.
+func sharedStorage(t *testing.T, dir string) (string, pgs3.Options) {
+	t.Helper()
+	testenv.Require(t, testenv.PostgreSQL())
+	dsn, s3 := testenv.Postgres(t), testenv.S3Server(t)
+	creds := filepath.Join(dir, "s3.credentials")
+	if err := os.WriteFile(creds, fmt.Appendf(nil, "access_key_id = %q\nsecret_access_key = %q\n", s3.AccessKey, s3.SecretKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	section := fmt.Sprintf(`
+[storage]
+backend = "postgres+s3"
+[storage.postgres]
+url = %q
+[storage.s3]
+endpoint = %q
+region = %q
+bucket = %q
+credentials_file = %q
+`, dsn, s3.Endpoint, s3.Region, s3.Bucket, creds)
+	return section, pgs3.Options{Postgres: dsn, S3: pgs3.S3{Endpoint: s3.Endpoint, Region: s3.Region, Bucket: s3.Bucket, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}}
+}
+
+// TestSharedBackendTwoReceivers runs two real receivers on one
+// PostgreSQL and one bucket: what one stores, the other answers for — a
+// retry sent to the other is 200, different bytes 409 — and every
+// request is one index line in the shared index.
+func TestSharedBackendTwoReceivers(t *testing.T) {
+	f := newFleet(t, []string{"lab-01"}, true)
+	section, opt := sharedStorage(t, f.dir)
+	f.rcv.extra = section
+	f.rcv.writeConfig()
+	r2 := newReceiverProc(t, t.TempDir())
+	r2.dataDir, r2.extra, r2.pool = f.rcv.dataDir, section, f.rcv.pool
+	r2.writeConfig() // the same CA, tokens and certificates: trust is still a folder
+	f.rcv.Start()
+	r2.Start()
+
+	h1 := f.hosts["lab-01"]
+	h2 := *h1
+	h2.rcv = r2
+	put := func(c *client, off int64, body string) result {
+		t.Helper()
+		return c.do("PUT", "lab-01", "syslog", fmt.Sprintf("offset=%d", off), strings.NewReader(body), int64(len(body)))
+	}
+	steps := []struct {
+		c      *client
+		off    int64
+		body   string
+		status int
+		length int64
+	}{
+		{h1, 0, "hello\n", 201, 6},
+		{&h2, 0, "hello\n", 200, 6},     // a retry on the other receiver
+		{&h2, 0, "HELLO\n", 409, 6},     // different bytes
+		{&h2, 6, "world\n", 201, 12},    // the other receiver carries on
+		{h1, 3, "lo\nworld\n", 200, 12}, // overlapping retry, nothing new
+	}
+	for i, s := range steps {
+		res := put(s.c, s.off, s.body)
+		if res.err != nil || res.status != s.status {
+			t.Fatalf("step %d: PUT %q at %d: %d %v %s; want %d", i, s.body, s.off, res.status, res.err, res.body, s.status)
+		}
+		if n, ok := res.length(); !ok || n != s.length {
+			t.Fatalf("step %d: length %d (%v); want %d", i, n, ok, s.length)
+		}
+	}
+	if n, res := h1.head("lab-01", "syslog"); n != 12 {
+		t.Fatalf("HEAD on the first receiver: %d (%d %s); want 12", n, res.status, res.body)
+	}
+	admin2 := *f.admin
+	admin2.rcv = r2
+	got, err := admin2.readAll("lab-01", "syslog", 12)
+	if err != nil || string(got) != "hello\nworld\n" {
+		t.Fatalf("read back through the second receiver: %q %v", got, err)
+	}
+
+	// Every request answered is one line of the shared index.
+	b, err := pgs3.Open(t.Context(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var puts, statuses []string
+	eventually(t, 10*time.Second, func() string {
+		puts, statuses = nil, nil
+		if _, _, err := b.Lines().Read(t.Context(), index.Checkpoint{}, time.Time{}, time.Time{}, func(l *index.Line) {
+			if l.Method == "PUT" && l.Stream == "syslog" {
+				puts = append(puts, fmt.Sprint(l.Status))
+			}
+			statuses = append(statuses, l.Method)
+		}); err != nil {
+			return err.Error()
+		}
+		if len(puts) != len(steps) {
+			return fmt.Sprintf("%d PUT lines in the index; want %d (lines: %v)", len(puts), len(steps), statuses)
+		}
+		return ""
+	})
+	want := map[string]int{"201": 2, "200": 2, "409": 1}
+	for _, s := range puts {
+		want[s]--
+	}
+	for s, n := range want {
+		if n != 0 {
+			t.Fatalf("index PUT statuses %v; want two 201, two 200, one 409 (%s off by %d)", puts, s, n)
+		}
+	}
+}
