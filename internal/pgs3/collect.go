@@ -8,7 +8,7 @@ import (
 
 // OrphanAge is how old an object must be before Collect may take it for
 // an orphan: far longer than a batch may take from its PUT to its commit
-// (staleBatch), and than the clocks of the bucket and the receivers differ.
+// (batchTimeout), and than the clocks of the bucket and the receivers differ.
 const OrphanAge = time.Hour
 
 // Collect deletes the objects no batch committed: bytes a receiver

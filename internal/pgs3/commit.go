@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/store"
@@ -38,11 +39,12 @@ type lineOp struct {
 	err    error
 }
 
-// staleBatch is how long a batch may take from its object's PUT to its
-// commit: past it the committer gives up (a receiver that was stopped
-// must not come back and commit what its hosts were long since told
-// failed). The collector waits far longer before it deletes an orphan.
-const staleBatch = 5 * time.Minute
+// batchTimeout bounds one batch's commit, its PUT and its transaction. It
+// is checked again just before COMMIT with the monotonic clock, which runs
+// on while a process is stopped: a receiver that was SIGSTOPped must not
+// come back and commit what its hosts were long since told failed. The
+// collector waits far longer (OrphanAge) before it deletes an orphan.
+const batchTimeout = time.Minute
 
 // commitLoop takes batches and commits them until the backend closes.
 func (b *Backend) commitLoop(ctx context.Context) {
@@ -134,6 +136,21 @@ func (b *Backend) commit(ctx context.Context, apps []*appendOp, lines []*lineOp)
 			observe(groupsync.Round{Sync: end.Sub(started), Oldest: end.Sub(bt.oldest)})
 		}
 	}()
+	// A batch that cannot finish in time fails (503: the hosts retry,
+	// perhaps on another receiver) rather than holding its requests.
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	// The connection first: with PostgreSQL down, nothing is uploaded
+	// that could never be committed (every retry would leave an orphan).
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		err = fmt.Errorf("connect to PostgreSQL: %w", err)
+		b.log.Error("commit a batch; answering its requests 503", "err", err, "appends", len(apps), "lines", len(lines))
+		finishApps(apps, err)
+		finishLines(lines, err)
+		return
+	}
+	defer conn.Release()
 	var name string
 	var pos []int64 // each append's position in the object
 	if len(apps) > 0 {
@@ -149,9 +166,8 @@ func (b *Backend) commit(ctx context.Context, apps []*appendOp, lines []*lineOp)
 			apps = nil
 		}
 	}
-	var err error
 	for try := 0; ; try++ {
-		err = b.commitTx(ctx, name, apps, pos, lines, started)
+		err = b.commitTx(ctx, conn, name, apps, pos, lines, started)
 		if err == nil || !isRetryable(err) || try == 4 {
 			break
 		}
@@ -165,10 +181,7 @@ func (b *Backend) commit(ctx context.Context, apps []*appendOp, lines []*lineOp)
 		}
 		close(op.done)
 	}
-	for _, op := range lines {
-		op.err = err
-		close(op.done)
-	}
+	finishLines(lines, err)
 }
 
 func finishApps(apps []*appendOp, err error) {
@@ -178,10 +191,17 @@ func finishApps(apps []*appendOp, err error) {
 	}
 }
 
+func finishLines(lines []*lineOp, err error) {
+	for _, op := range lines {
+		op.err = err
+		close(op.done)
+	}
+}
+
 // commitTx runs the batch's transaction. Its appends' results are set on
 // the ops; they count only if it returns nil.
-func (b *Backend) commitTx(ctx context.Context, name string, apps []*appendOp, pos []int64, lines []*lineOp, started time.Time) error {
-	tx, err := b.pool.Begin(ctx)
+func (b *Backend) commitTx(ctx context.Context, conn *pgxpool.Conn, name string, apps []*appendOp, pos []int64, lines []*lineOp, started time.Time) error {
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin a transaction: %w", err)
 	}
@@ -209,8 +229,8 @@ func (b *Backend) commitTx(ctx context.Context, name string, apps []*appendOp, p
 			return fmt.Errorf("insert index lines: %w", err)
 		}
 	}
-	if time.Since(started) > staleBatch {
-		return fmt.Errorf("the batch took %s, longer than %s: not committed", time.Since(started).Round(time.Second), staleBatch)
+	if time.Since(started) > batchTimeout {
+		return fmt.Errorf("the batch took %s, longer than %s: not committed", time.Since(started).Round(time.Second), batchTimeout)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
