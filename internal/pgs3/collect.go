@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // OrphanAge is how old an object must be before Collect may take it for
@@ -11,12 +13,13 @@ import (
 // (batchTimeout), and than the clocks of the bucket and the receivers differ.
 const OrphanAge = time.Hour
 
-// Collect deletes the objects no batch committed: bytes a receiver
-// uploaded before it was killed, or whose transaction failed. It marks
-// each dead in the objects table first; a batch that comes back later
-// cannot then commit extents into it, as its own insert of the object's
-// row fails. Several receivers may collect at once. It returns how many
-// objects it deleted.
+// Collect deletes the objects no batch committed (bytes a receiver
+// uploaded before it was killed, or whose transaction failed), and those
+// retention dropped more than OrphanAge ago. It marks an orphan dead in
+// the objects table first; a batch that comes back later cannot then
+// commit extents into it, as its own insert of the object's row fails.
+// Several receivers may collect at once. It returns how many objects it
+// deleted.
 func (b *Backend) Collect(ctx context.Context, now time.Time) (int, error) {
 	var dead []string
 	err := b.obj.list(ctx, func(o stored) error {
@@ -42,6 +45,26 @@ func (b *Backend) Collect(ctx context.Context, now time.Time) (int, error) {
 	for _, name := range dead {
 		if err := b.obj.remove(ctx, name); err != nil {
 			return n, err
+		}
+		n++
+	}
+	// Objects retention or compaction left unreferenced, once no reader
+	// can still be fetching them. No batch can refer to one again (names
+	// are never reused), so their rows go too.
+	rows, err := b.pool.Query(ctx, `SELECT name FROM objects WHERE dropped < $1`, now.Add(-OrphanAge))
+	if err != nil {
+		return n, fmt.Errorf("find dropped objects: %w", err)
+	}
+	dropped, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return n, fmt.Errorf("find dropped objects: %w", err)
+	}
+	for _, name := range dropped {
+		if err := b.obj.remove(ctx, name); err != nil && status(err) != 404 {
+			return n, err
+		}
+		if _, err := b.pool.Exec(ctx, `DELETE FROM objects WHERE name = $1 AND dropped IS NOT NULL`, name); err != nil {
+			return n, fmt.Errorf("forget object %s: %w", name, err)
 		}
 		n++
 	}

@@ -17,11 +17,11 @@ func TestMain(m *testing.M) {
 }
 
 // servers is a fresh database and bucket on the shared test servers.
-func servers(t *testing.T) (string, pgs3.S3) {
+func servers(t *testing.T) (string, testenv.S3) {
 	t.Helper()
 	testenv.Require(t, testenv.PostgreSQL())
 	s3 := testenv.S3Server(t)
-	return testenv.Postgres(t), s3Of(s3)
+	return testenv.Postgres(t), s3
 }
 
 func s3Of(s testenv.S3) pgs3.S3 {
@@ -42,8 +42,14 @@ func open(t *testing.T, opt pgs3.Options) *pgs3.Backend {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, q storetest.Quotas, now func() time.Time) storetest.Backend {
 		dsn, s3 := servers(t)
-		b := open(t, pgs3.Options{Postgres: dsn, S3: s3, Now: now,
+		b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3), Now: now,
 			HostBytesPerDay: q.HostBytesPerDay, HostBytesTotal: q.HostBytesTotal, HostStreams: q.HostStreams})
-		return storetest.Backend{Streams: b.Streams(), Index: b.Lines(), Source: b.Lines()}
+		return storetest.Backend{Streams: b.Streams(), Index: b.Lines(), Source: b.Lines(),
+			Retain: func(t *testing.T) {
+				m, err := b.Maintain(t.Context(), pgs3.Retention{MaxAge: q.MaxAge}, now(), time.Minute)
+				if err != nil || !m.Held {
+					t.Fatalf("maintain: %+v %v", m, err)
+				}
+			}}
 	})
 }

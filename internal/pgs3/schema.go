@@ -141,6 +141,20 @@ BEGIN
 END
 $$;
 `,
+	// 2: maintenance — retention by time across streams, one maintainer
+	// at a time (a lease with a fencing number), and objects dropped by
+	// retention or compaction, deleted only after a grace.
+	`
+CREATE INDEX extents_t ON extents (t);
+CREATE TABLE leases (
+	name    text        PRIMARY KEY,
+	holder  text        NOT NULL,
+	fence   bigint      NOT NULL,
+	expires timestamptz NOT NULL
+);
+ALTER TABLE objects ADD COLUMN dropped timestamptz;
+CREATE INDEX objects_dropped ON objects (dropped) WHERE dropped IS NOT NULL;
+`,
 }
 
 // migrate brings the database's schema up to date, under an advisory lock.

@@ -53,7 +53,7 @@ func openBackend(ctx context.Context, cfg *config.Receiver, log *slog.Logger) (b
 	if err != nil {
 		return nil, err
 	}
-	return &sharedBackend{b: b, log: log}, nil
+	return &sharedBackend{b: b, cfg: cfg, log: log}, nil
 }
 
 // OpenShared opens the postgres+s3 backend cfg's [storage] names, reading
@@ -113,6 +113,7 @@ func (l *localBackend) run(ctx context.Context, stop func()) {
 // sharedBackend is postgres+s3, shared with other receivers.
 type sharedBackend struct {
 	b   *pgs3.Backend
+	cfg *config.Receiver
 	log *slog.Logger
 }
 
@@ -127,14 +128,20 @@ func (s *sharedBackend) pending(now time.Time) time.Duration {
 func (s *sharedBackend) observe(f func(groupsync.Round)) { s.b.Observe(f) }
 func (s *sharedBackend) close() error                    { return s.b.Close() }
 
-// run collects orphan objects every few minutes. Several receivers may
-// collect at once: the objects table decides each object once.
+// run maintains the backend every minute (retention, index pruning,
+// collecting objects), when no other receiver is: the maintenance lease
+// lets one at a time, and fences its writes.
 func (s *sharedBackend) run(ctx context.Context, _ func()) {
-	t := time.NewTicker(10 * time.Minute)
+	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	r := pgs3.Retention{MaxAge: s.cfg.Retention.MaxAge.Duration(), MaxBytes: int64(s.cfg.Retention.MaxBytes), IndexMaxAge: s.cfg.Index.MaxAge.Duration()}
 	for {
-		if _, err := s.b.Collect(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			s.log.Error("collect orphan objects", "err", err)
+		m, err := s.b.Maintain(ctx, r, time.Now(), 5*time.Minute)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("maintain the postgres+s3 backend", "err", err)
+		case m.Bytes > 0 || m.Lines > 0 || m.Collected > 0:
+			s.log.Info("retention", "streams", m.Streams, "bytes", m.Bytes, "index_lines", m.Lines, "objects_deleted", m.Collected)
 		}
 		select {
 		case <-ctx.Done():

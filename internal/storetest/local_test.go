@@ -15,12 +15,18 @@ import (
 func TestLocal(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, q storetest.Quotas, now func() time.Time) storetest.Backend {
 		dir := t.TempDir()
-		stg, err := receiverd.OpenStorage(dir, store.Options{Now: now,
+		stg, err := receiverd.OpenStorage(dir, store.Options{Now: now, MaxAge: q.MaxAge,
+			SegmentSize: 256, // small, so that retention has whole segments to drop
 			HostBytesPerDay: q.HostBytesPerDay, HostBytesTotal: q.HostBytesTotal, HostStreams: q.HostStreams}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { stg.Close() })
-		return storetest.Backend{Streams: stg.Store, Index: stg.Index, Source: index.Dir{Path: datadir.Dir(dir).Index()}}
+		return storetest.Backend{Streams: stg.Store, Index: stg.Index, Source: index.Dir{Path: datadir.Dir(dir).Index()},
+			Retain: func(t *testing.T) {
+				if _, err := stg.Store.Retain(); err != nil {
+					t.Fatal(err)
+				}
+			}}
 	})
 }

@@ -27,6 +27,9 @@ type Backend struct {
 		Begin(l index.Line) (groupsync.Durable, error)
 	}
 	Source index.Source
+	// Retain applies the retention the backend was opened with, as of its
+	// clock now.
+	Retain func(t *testing.T)
 }
 
 // Quotas are the limits a test opens a backend with (zero: none).
@@ -34,6 +37,8 @@ type Quotas struct {
 	HostBytesPerDay int64
 	HostBytesTotal  int64
 	HostStreams     int
+	// MaxAge is the retention by age (zero: keep everything).
+	MaxAge time.Duration
 }
 
 // Opener opens a fresh, empty backend whose clock is now; the test closes
@@ -78,6 +83,7 @@ func Run(t *testing.T, open Opener) {
 		{"Generation", testGeneration},
 		{"Quota", testQuota},
 		{"TimeToOffset", testTimeToOffset},
+		{"Retention", testRetention},
 		{"Race", testRace},
 		{"IndexSinceCheckpoint", testIndexSinceCheckpoint},
 	}
@@ -469,4 +475,44 @@ func testIndexSinceCheckpoint(t *testing.T, open Opener) {
 			t.Fatalf("line %d was read %d times; want once", i, seen[i])
 		}
 	}
+}
+
+// testRetention stores an append an hour for ten hours and keeps 4.5
+// hours: the oldest appends go (the local store drops whole segments, so
+// it may keep a little more), the stream's start moves up, and what is
+// kept reads back whole; offsets are never reused.
+func testRetention(t *testing.T, open Opener) {
+	clock := NewClock(t0)
+	be := open(t, Quotas{MaxAge: 4*time.Hour + 30*time.Minute}, clock.Now)
+	k := store.Key{Host: "lab-01", Stream: "syslog"}
+	var all string
+	for i := range 10 {
+		chunk := fmt.Sprintf("%02d %s\n", i, bytes.Repeat([]byte{'a' + byte(i)}, 96))
+		mustPut(t, be.Streams, k, int64(len(all)), chunk)
+		all += chunk
+		clock.Add(time.Hour)
+	}
+	clock.Add(-time.Hour) // now: the last append's hour
+	be.Retain(t)
+	info, _, err := be.Streams.Stat(t.Context(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Appends 0..4 are older than 4.5 h; 5..9 are not and must stay.
+	if info.Start <= 0 || info.Start > 500 || info.Start%100 != 0 || info.Length != 1000 {
+		t.Fatalf("after retention: start %d length %d; want the oldest appends dropped (start 100..500) and the length kept", info.Start, info.Length)
+	}
+	got, rinfo := read(t, be.Streams, k, 0, 1<<20)
+	if got != all[info.Start:] || rinfo.Start != info.Start {
+		t.Fatalf("read from 0 after retention: %d bytes from %d; want the kept %d from the start", len(got), rinfo.Start, len(all)-int(info.Start))
+	}
+	if off, err := be.Streams.OffsetAt(t.Context(), k, t0); err != nil || off != info.Start {
+		t.Fatalf("offset at the first hour: %d %v; want the new start %d", off, err, info.Start)
+	}
+	_, err = put(t, be.Streams, k, 0, store.Gen{}, all[:100])
+	var ce *store.ConflictError
+	if !errors.As(err, &ce) || ce.Reason != wire.ReasonBeforeStart || ce.Start != info.Start {
+		t.Fatalf("a retry of a dropped append: %v; want a before-start conflict naming start %d", err, info.Start)
+	}
+	mustPut(t, be.Streams, k, 1000, "after\n") // the stream goes on
 }

@@ -1,0 +1,93 @@
+package pgs3_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/pgs3"
+	"github.com/cis490/cis490/internal/store"
+)
+
+// TestMaintainerFenced: one receiver at a time maintains, and one whose
+// lease ran out while it was stalled cannot write once another took over.
+func TestMaintainerFenced(t *testing.T) {
+	dsn, s3 := servers(t)
+	a := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3)})
+	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3)})
+	write, ok, err := a.TakeMaintenance(t.Context(), 300*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("first maintainer: %v %v", ok, err)
+	}
+	if err := write(t.Context()); err != nil {
+		t.Fatalf("a write under a held lease: %v", err)
+	}
+	if m, err := b.Maintain(t.Context(), pgs3.Retention{}, time.Now(), time.Minute); err != nil || m.Held {
+		t.Fatalf("a second maintainer while the first holds the lease: %+v %v; want it to stand aside", m, err)
+	}
+	time.Sleep(400 * time.Millisecond) // the first stalls past its lease
+	if _, ok, err := b.TakeMaintenance(t.Context(), time.Minute); err != nil || !ok {
+		t.Fatalf("taking over an expired lease: %v %v", ok, err)
+	}
+	if err := write(t.Context()); !errors.Is(err, pgs3.ErrLeaseLost) {
+		t.Fatalf("the stalled maintainer wrote after the take-over: %v; want the lease lost", err)
+	}
+}
+
+// TestRetentionKeepsWhatReadersNeed: objects retention leaves unreferenced
+// stay in the bucket until OrphanAge has passed (a reader may be fetching
+// them), then go; MaxBytes drops the oldest bytes first, across hosts,
+// and frees the hosts' quota.
+func TestRetentionKeepsWhatReadersNeed(t *testing.T) {
+	dsn, s3 := servers(t)
+	var now time.Time
+	clock := func() time.Time { return now }
+	now = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3), Now: clock, HostBytesTotal: 1500})
+	st := b.Streams()
+	chunk := func(i int) []byte { return fmt.Appendf(nil, "%04d%096d", i, 0) } // 100 bytes
+	for i := range 20 {
+		k := store.Key{Host: fmt.Sprintf("lab-%d", i%2), Stream: "syslog"}
+		if _, err := st.Begin(t.Context(), k, int64(i/2*100), store.Gen{}, chunk(i)); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Minute)
+	}
+	objects := func() int { // objects are files under the bucket's folder
+		entries, _ := os.ReadDir(filepath.Join(s3.Dir, s3.Bucket, "b"))
+		return len(entries)
+	}
+	before := objects()
+	m, err := b.Maintain(t.Context(), pgs3.Retention{MaxBytes: 1200}, now, time.Minute)
+	if err != nil || !m.Held {
+		t.Fatal(m, err)
+	}
+	// 2000 held, 1200 kept: the 8 oldest appends go, 4 of each host.
+	if m.Bytes != 800 || m.Streams != 2 || m.Objects != 8 || m.Collected != 0 {
+		t.Fatalf("maintained %+v; want 800 bytes of 2 streams, 8 objects dropped, none deleted yet", m)
+	}
+	for h := range 2 {
+		k := store.Key{Host: fmt.Sprintf("lab-%d", h), Stream: "syslog"}
+		info, _, _ := st.Stat(t.Context(), k)
+		if info.Start != 400 || info.Length != 1000 {
+			t.Fatalf("%s: start %d length %d; want 400 and 1000", k, info.Start, info.Length)
+		}
+		// Quota held went down: 600 held of 1500, so 900 more fit.
+		if _, err := st.Begin(t.Context(), k, 1000, store.Gen{}, make([]byte, 850)); err != nil {
+			t.Fatalf("%s after retention freed its quota: %v", k, err)
+		}
+	}
+	if got := objects(); got != before+2 {
+		t.Fatalf("%d objects in the bucket right after retention; want the %d before (dropped ones kept for readers) and the 2 new", got, before)
+	}
+	m, err = b.Maintain(t.Context(), pgs3.Retention{}, now.Add(pgs3.OrphanAge+time.Minute), time.Minute)
+	if err != nil || m.Collected != 8 {
+		t.Fatalf("an hour later: %+v %v; want the 8 dropped objects deleted", m, err)
+	}
+	if got := objects(); got != before+2-8 {
+		t.Fatalf("%d objects left; want %d", got, before+2-8)
+	}
+}
