@@ -16,7 +16,7 @@ func TestLocal(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, q storetest.Quotas, now func() time.Time) storetest.Backend {
 		dir := t.TempDir()
 		stg, err := receiverd.OpenStorage(dir, store.Options{Now: now, MaxAge: q.MaxAge,
-			SegmentSize: 256, // small, so that retention has whole segments to drop
+			SegmentSize:     256, // small, so that retention has whole segments to drop
 			HostBytesPerDay: q.HostBytesPerDay, HostBytesTotal: q.HostBytesTotal, HostStreams: q.HostStreams}, nil)
 		if err != nil {
 			t.Fatal(err)
