@@ -43,6 +43,7 @@ func commands() []command {
 		{"receiver", "serve the HTTPS API (mTLS + bearer ingest)", "[--config receiver.toml]", runReceiver},
 		{"ship", "ship this lab host's log files to the receiver", "[--config lab-host.toml]", runShip},
 		{"fleet-health", "judge the fleet from the index; write alerts (timer, every 5 min)", "[--config receiver.toml] [--now T] [--dry-run]", runFleetHealth},
+		{"migrate", "copy the local data folder into postgres+s3 and verify it (receiver stopped)", "[--config receiver.toml]", runMigrate},
 		{"index", "print the receiver's index lines and alerts from a time on, as JSON Lines; --follow like tail -f", "--since 2h|TIME [--until 2h|TIME] [--follow] [--config receiver.toml]", runIndex},
 		{"silence", "keep alerts from the notifiers for a while: `silence add`, `silence list`, `silence expire ID`", "add|list|expire [flags]", runSilence},
 		{"status", "the fleet table from the receiver (GET /v1/fleet), worst first", "[--admin DIR] [--json]", runStatus},

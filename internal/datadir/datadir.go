@@ -27,6 +27,10 @@ func (d Dir) join(elem ...string) string {
 // Logs is the store's folder: the hosts' log streams.
 func (d Dir) Logs() string { return d.join("logs") }
 
+// ReceiverLock is held by the receiver that stores into logs/ and index/,
+// so nothing else writes or copies them underneath it.
+func (d Dir) ReceiverLock() string { return d.join("logs", "receiver.lock") }
+
 // Index is the request index's folder.
 func (d Dir) Index() string { return d.join("index") }
 

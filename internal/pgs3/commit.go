@@ -25,9 +25,11 @@ type appendOp struct {
 	data   []byte
 	at     time.Time // the backend's clock: the extent's time
 	queued time.Time // the wall clock, for Pending
-	done   chan struct{}
-	res    store.Begun
-	err    error
+	// free: no quota applies (cis490 migrate copies what was admitted).
+	free bool
+	done chan struct{}
+	res  store.Begun
+	err  error
 }
 
 // lineOp is one index line waiting for a batch.
@@ -92,7 +94,15 @@ func (b *Backend) take() (apps []*appendOp, lines []*lineOp, ok bool) {
 	}
 }
 
-func (b *Backend) enqueueAppend(op *appendOp) error { return enqueue(b, &b.appends, op) }
+// appendWait queues op for the next batch and waits for its commit.
+func (b *Backend) appendWait(op *appendOp) (store.Begun, error) {
+	op.queued, op.done = time.Now(), make(chan struct{})
+	if err := enqueue(b, &b.appends, op); err != nil {
+		return store.Begun{}, err
+	}
+	<-op.done
+	return op.res, op.err
+}
 
 func (b *Backend) enqueueLine(op *lineOp) error { return enqueue(b, &b.lines, op) }
 
@@ -253,9 +263,13 @@ func (b *Backend) appendAll(ctx context.Context, tx pgx.Tx, name string, apps []
 	day := b.opt.Now().Unix() / 86400
 	call := func(batch *pgx.Batch, i int, off int64, skip int64) {
 		op := apps[i]
+		streams, total, perDay := b.opt.HostStreams, b.opt.HostBytesTotal, b.opt.HostBytesPerDay
+		if op.free {
+			streams, total, perDay = 0, 0, 0
+		}
 		batch.Queue(`SELECT outcome, s_start, s_length, coalesce(used, 0), coalesce(lim, 0) FROM cis490_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			op.key.Host, op.key.Stream, off, int64(len(op.data))-skip, name, pos[i]+skip, op.at.UnixNano(), op.gen.ID, op.gen.Start,
-			day, b.opt.HostStreams, b.opt.HostBytesTotal, b.opt.HostBytesPerDay, int64(store.AppendCost))
+			day, streams, total, perDay, int64(store.AppendCost))
 	}
 	var batch pgx.Batch
 	for _, i := range order {

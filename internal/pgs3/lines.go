@@ -1,10 +1,14 @@
 package pgs3
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/index"
@@ -116,4 +120,89 @@ func (x *Lines) Read(ctx context.Context, cp index.Checkpoint, since, until time
 		cp.XID, cp.Seq = horizon, 0
 	}
 	return cp, st, nil
+}
+
+// ImportDay copies one day file of a data folder's index, whole lines
+// that parse as index lines, after the first done of them (ImportedDays:
+// those an earlier run copied), in one transaction: all or none. It
+// returns the lines copied and those skipped (malformed, or torn).
+func (x *Lines) ImportDay(ctx context.Context, name string, r io.Reader, done int64) (copied, skipped int64, err error) {
+	tx, err := x.b.pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("import index day %s: %w", name, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	src := newDayLines(r, name)
+	for i := int64(0); i < done && src.Next(); i++ {
+	}
+	if copied, err = tx.CopyFrom(ctx, pgx.Identifier{"index_lines"}, []string{"ts", "line", "origin"}, src); err != nil {
+		return 0, 0, fmt.Errorf("import index day %s: %w", name, err)
+	}
+	if err := src.sc.Err(); err != nil {
+		return 0, 0, fmt.Errorf("read index day %s: %w", name, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, fmt.Errorf("import index day %s: %w", name, err)
+	}
+	return copied, src.skipped, nil
+}
+
+// ImportedDays counts the lines imported from each day file.
+func (x *Lines) ImportedDays(ctx context.Context) (map[string]int64, error) {
+	rows, err := x.b.pool.Query(ctx, `SELECT origin, count(*) FROM index_lines WHERE origin IS NOT NULL GROUP BY origin`)
+	if err != nil {
+		return nil, fmt.Errorf("count imported index days: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, err
+		}
+		out[name] = n
+	}
+	return out, rows.Err()
+}
+
+func newDayLines(r io.Reader, name string) *dayLines {
+	d := &dayLines{sc: bufio.NewScanner(r), name: name}
+	d.sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	return d
+}
+
+// dayLines feeds COPY a day file's index lines.
+type dayLines struct {
+	sc      *bufio.Scanner
+	name    string
+	p       index.Parser
+	l       index.Line
+	line    string
+	skipped int64
+}
+
+func (d *dayLines) Next() bool {
+	for d.sc.Scan() {
+		b := d.sc.Bytes()
+		if d.p.Parse(b, &d.l) != nil {
+			d.skipped++
+			continue
+		}
+		d.line = string(b)
+		return true
+	}
+	return false
+}
+
+func (d *dayLines) Values() ([]any, error) { return []any{d.l.TS, d.line, d.name}, nil }
+func (d *dayLines) Err() error             { return nil }
+
+// EachIndexLine calls fn for every line of r that ImportDay would copy.
+func EachIndexLine(r io.Reader, fn func()) error {
+	d := newDayLines(r, "")
+	for d.Next() {
+		fn()
+	}
+	return d.sc.Err()
 }

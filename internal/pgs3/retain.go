@@ -77,7 +77,7 @@ func (b *Backend) Maintain(ctx context.Context, r Retention, now time.Time, d ti
 const retainStreams = 100
 
 // retainBefore drops every stream's appends stored before cut (unix ns):
-// its start moves to its first append at or after cut, its host's held
+// its start moves past its last append before cut, its host's held
 // bytes go down, and objects no extent refers to any more are marked
 // dropped.
 func (b *Backend) retainBefore(ctx context.Context, l *lease, cut int64, now time.Time, m *Maintained) error {
@@ -99,47 +99,31 @@ func (b *Backend) retainBefore(ctx context.Context, l *lease, cut int64, now tim
 		}
 		err = l.inTx(ctx, func(tx pgx.Tx) error {
 			for _, k := range keys {
-				var start, length int64
-				err := tx.QueryRow(ctx, `SELECT start, length FROM streams WHERE host = $1 AND stream = $2 FOR UPDATE`, k.host, k.stream).Scan(&start, &length)
+				var start int64
+				err := tx.QueryRow(ctx, `SELECT start FROM streams WHERE host = $1 AND stream = $2 FOR UPDATE`, k.host, k.stream).Scan(&start)
 				if errors.Is(err, pgx.ErrNoRows) {
 					continue
 				}
 				if err != nil {
 					return err
 				}
+				// Everything up to the end of the last append stored before
+				// cut goes: with a clock stepped back, an old append may
+				// follow a newer one, which goes with it (and each stream
+				// found is then done, so the loop ends).
 				var keep int64
-				err = tx.QueryRow(ctx, `SELECT coalesce(min(off), $3) FROM extents WHERE host = $1 AND stream = $2 AND t >= $4`,
-					k.host, k.stream, length, cut).Scan(&keep)
+				err = tx.QueryRow(ctx, `SELECT coalesce(max(off + n), $3) FROM extents WHERE host = $1 AND stream = $2 AND t < $4`,
+					k.host, k.stream, start, cut).Scan(&keep)
 				if err != nil {
 					return err
 				}
-				// Clocks stepped back can leave an old append after a new
-				// one: everything before the first kept append goes.
-				rows, err := tx.Query(ctx, `DELETE FROM extents WHERE host = $1 AND stream = $2 AND off < $3 RETURNING object`, k.host, k.stream, keep)
+				objects, err := dropBelow(ctx, tx, k.host, k.stream, start, keep, now)
 				if err != nil {
 					return err
 				}
-				objs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-				if err != nil {
-					return err
-				}
-				// An object is dropped once no extent refers to it; a
-				// separate statement, as one with the DELETE would still
-				// see the deleted rows.
-				tag, err := tx.Exec(ctx, `UPDATE objects SET dropped = $2 WHERE name = ANY($1) AND dropped IS NULL
-					AND NOT EXISTS (SELECT 1 FROM extents e WHERE e.object = objects.name)`, objs, now)
-				if err != nil {
-					return err
-				}
-				m.Objects += int(tag.RowsAffected())
+				m.Objects += objects
 				if keep <= start {
 					continue
-				}
-				if _, err := tx.Exec(ctx, `UPDATE streams SET start = $3 WHERE host = $1 AND stream = $2`, k.host, k.stream, keep); err != nil {
-					return err
-				}
-				if _, err := tx.Exec(ctx, `UPDATE hosts SET held = held - $2 WHERE host = $1`, k.host, keep-start); err != nil {
-					return err
 				}
 				m.Streams++
 				m.Bytes += keep - start
@@ -175,4 +159,35 @@ func (b *Backend) bytesCutoff(ctx context.Context, max int64) (int64, error) {
 		return 0, fmt.Errorf("find the oldest bytes: %w", err)
 	}
 	return cut + 1, nil
+}
+
+// dropBelow drops a stream's appends below keep, within tx which holds
+// the stream's row: its start moves up from start (never down), its
+// host's held bytes go down, and the objects no extent refers to any more
+// are marked dropped at now. It returns how many objects were.
+func dropBelow(ctx context.Context, tx pgx.Tx, host, stream string, start, keep int64, now time.Time) (int, error) {
+	rows, err := tx.Query(ctx, `DELETE FROM extents WHERE host = $1 AND stream = $2 AND off + n <= $3 RETURNING object`, host, stream, keep)
+	if err != nil {
+		return 0, err
+	}
+	objs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, err
+	}
+	// An object is dropped once no extent refers to it; a separate
+	// statement, as one with the DELETE would still see the deleted rows.
+	tag, err := tx.Exec(ctx, `UPDATE objects SET dropped = $2 WHERE name = ANY($1) AND dropped IS NULL
+		AND NOT EXISTS (SELECT 1 FROM extents e WHERE e.object = objects.name)`, objs, now)
+	if err != nil {
+		return 0, err
+	}
+	if keep > start {
+		if _, err := tx.Exec(ctx, `UPDATE streams SET start = $3 WHERE host = $1 AND stream = $2`, host, stream, keep); err != nil {
+			return 0, err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE hosts SET held = held - $2 WHERE host = $1`, host, keep-start); err != nil {
+			return 0, err
+		}
+	}
+	return int(tag.RowsAffected()), nil
 }

@@ -155,6 +155,12 @@ CREATE TABLE leases (
 ALTER TABLE objects ADD COLUMN dropped timestamptz;
 CREATE INDEX objects_dropped ON objects (dropped) WHERE dropped IS NOT NULL;
 `,
+	// 3: index lines copied from a data folder's day files name the file,
+	// so cis490 migrate resumes day by day and verifies each day's count.
+	`
+ALTER TABLE index_lines ADD COLUMN origin text;
+CREATE INDEX index_lines_origin ON index_lines (origin) WHERE origin IS NOT NULL;
+`,
 }
 
 // migrate brings the database's schema up to date, under an advisory lock.

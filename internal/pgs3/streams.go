@@ -22,14 +22,53 @@ func (s *Streams) Begin(ctx context.Context, key store.Key, offset int64, gen st
 	if offset < 0 {
 		return store.Begun{}, &store.ConflictError{Reason: wire.ReasonGap}
 	}
-	op := &appendOp{key: key, offset: offset, gen: gen, data: data, at: s.b.opt.Now(), queued: time.Now(), done: make(chan struct{})}
-	if err := s.b.enqueueAppend(op); err != nil {
-		return store.Begun{}, err
-	}
 	// Not cut short when the client goes: the batch decides the outcome
 	// either way, and the index line must say which.
-	<-op.done
-	return op.res, op.err
+	return s.b.appendWait(&appendOp{key: key, offset: offset, gen: gen, data: data, at: s.b.opt.Now()})
+}
+
+// Import appends data at offset as Begin does, stamped at and under no
+// quota: cis490 migrate copies a data folder's appends with their times.
+func (s *Streams) Import(ctx context.Context, key store.Key, offset int64, gen store.Gen, at time.Time, data []byte) (store.Begun, error) {
+	return s.b.appendWait(&appendOp{key: key, offset: offset, gen: gen, data: data, at: at, free: true})
+}
+
+// CreateAt makes key's stream empty from start on, unless it exists: a
+// migrated stream whose oldest bytes retention dropped keeps its offsets.
+func (s *Streams) CreateAt(ctx context.Context, key store.Key, start int64) error {
+	tx, err := s.b.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", key, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	tag, err := tx.Exec(ctx, `INSERT INTO streams (host, stream, start, length) VALUES ($1, $2, $3, $3) ON CONFLICT DO NOTHING`, key.Host, key.Stream, start)
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", key, err)
+	}
+	if tag.RowsAffected() == 1 {
+		if _, err := tx.Exec(ctx, `INSERT INTO hosts (host, streams) VALUES ($1, 1) ON CONFLICT (host) DO UPDATE SET streams = hosts.streams + 1`, key.Host); err != nil {
+			return fmt.Errorf("create stream %s: %w", key, err)
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// MoveStart drops key's bytes below start, as the data folder's retention
+// did since an earlier cis490 migrate copied them.
+func (s *Streams) MoveStart(ctx context.Context, key store.Key, start int64) error {
+	tx, err := s.b.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("move the start of %s: %w", key, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var old int64
+	if err := tx.QueryRow(ctx, `SELECT start FROM streams WHERE host = $1 AND stream = $2 FOR UPDATE`, key.Host, key.Stream).Scan(&old); err != nil {
+		return fmt.Errorf("move the start of %s: %w", key, err)
+	}
+	if _, err := dropBelow(ctx, tx, key.Host, key.Stream, old, start, s.b.opt.Now()); err != nil {
+		return fmt.Errorf("move the start of %s: %w", key, err)
+	}
+	return tx.Commit(ctx)
 }
 
 // Stat returns a stream's info.

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/vfs"
 )
 
 // Storage is the receiver's store and index, sharing one group commit: the
@@ -21,8 +23,9 @@ type Storage struct {
 	Index *index.Writer
 	Sync  *groupsync.Group
 
-	stop func()
-	wg   sync.WaitGroup
+	stop   func()
+	unlock func()
+	wg     sync.WaitGroup
 }
 
 // OpenStorage recovers the store and the index in dataDir. so configures
@@ -31,7 +34,16 @@ func OpenStorage(dataDir string, so store.Options, log *slog.Logger) (*Storage, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Storage{Sync: groupsync.New()}
+	// One receiver at a time: a second one on the same folder would
+	// write the same segments, and cis490 migrate must not copy it live.
+	if err := os.MkdirAll(datadir.Dir(dataDir).Logs(), 0o750); err != nil {
+		return nil, fmt.Errorf("make the logs folder: %w", err)
+	}
+	unlock, err := vfs.TryLock(datadir.Dir(dataDir).ReceiverLock(), fmt.Sprintf("cis490 receiver (pid %d)", os.Getpid()))
+	if err != nil {
+		return nil, err
+	}
+	s := &Storage{Sync: groupsync.New(), unlock: unlock}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	s.wg.Go(func() { s.Sync.Run(ctx) })
@@ -64,6 +76,7 @@ func OpenStorage(dataDir string, so store.Options, log *slog.Logger) (*Storage, 
 func (s *Storage) halt() {
 	s.stop()
 	s.wg.Wait()
+	s.unlock()
 }
 
 // Close makes everything durable and closes the files.

@@ -504,3 +504,86 @@ func readExtent(seg *segment, e extent, buf *[]byte, off *int64) error {
 	*buf, *off = (*buf)[n:], *off+n
 	return nil
 }
+
+// Extent is one append as the store keeps it: where its bytes are in the
+// stream and when they came.
+type Extent struct {
+	Off, N int64
+	Time   time.Time
+}
+
+// Extents hands fn the stream's appends that end after from, oldest first,
+// as far as they are durable (the part of the first before from is cut
+// off). fn runs without the stream's lock (it may Read the stream); the
+// walk goes on from where the last append handed on ended.
+func (s *Store) Extents(key Key, from int64, fn func(Extent) error) error {
+	for {
+		batch, err := s.extentsFrom(key, from, 1024)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		for _, e := range batch {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		last := batch[len(batch)-1]
+		from = last.Off + last.N
+	}
+}
+
+// extentsFrom gathers up to limit appends ending after from.
+func (s *Store) extentsFrom(key Key, from int64, limit int) ([]Extent, error) {
+	s.mu.RLock()
+	st := s.streams[key]
+	s.mu.RUnlock()
+	if st == nil {
+		return nil, ErrNotFound
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	from = max(from, st.start)
+	end := s.durableLength(st)
+	var out []Extent
+	add := func(e extent) bool {
+		lo, hi := max(e.off, from), min(e.off+e.n, end)
+		if lo < hi {
+			out = append(out, Extent{Off: lo, N: hi - lo, Time: time.Unix(0, e.time).UTC()})
+		}
+		return len(out) < limit
+	}
+	for i := range st.spans {
+		sp := &st.spans[i]
+		spEnd := st.spanEnd(i)
+		if spEnd <= from {
+			continue
+		}
+		if !sp.onDisk {
+			j := sort.Search(len(st.ext), func(j int) bool { return st.ext[j].off+st.ext[j].n > max(from, sp.off) })
+			for ; j < len(st.ext) && st.ext[j].off < spEnd; j++ {
+				if !add(st.ext[j]) {
+					return out, nil
+				}
+			}
+			continue
+		}
+		j, err := s.searchIdx(sp, func(e extent) bool { return e.off+e.n <= from })
+		if err != nil {
+			return nil, err
+		}
+		var batch [64]extent
+		for j < sp.count {
+			es, err := s.entries(sp.seg, sp.first+j, batch[:min(uint32(len(batch)), sp.count-j)])
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range es {
+				if !add(e) {
+					return out, nil
+				}
+			}
+			j += uint32(len(es))
+		}
+	}
+	return out, nil
+}

@@ -208,6 +208,22 @@ func LockContext(ctx context.Context, name string, perm fs.FileMode, holder stri
 // most, a waiter notices the lock came free.
 const pollMax = 50 * time.Millisecond
 
+// TryLock takes the lock file name for holder if it is free, or says who
+// holds it.
+func TryLock(name, holder string) (func(), error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // one try
+	unlock, err := LockContext(ctx, name, 0o640, holder)
+	if err != nil {
+		who := LockHolder(name)
+		if who == "" {
+			who = "another process"
+		}
+		return nil, fmt.Errorf("%s holds %s: stop it first (systemctl stop cis490-receiver): %w", who, name, err)
+	}
+	return unlock, nil
+}
+
 // LockHolder is the note the lock file name's current holder left (see
 // LockContext), empty when none.
 func LockHolder(name string) string {
