@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/pgs3"
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/store"
 )
@@ -20,7 +22,11 @@ and appends alerts to <data_dir>/alerts.jsonl (then syslog and the notifiers of
 --now replays as of an instant (index lines stamped later are not read yet;
 replay an incident into its own folder with --state DIR, leaving the live
 state alone; stale-code's detail names the releases accepted now, not then);
---dry-run prints what it would alert and writes nothing.`)
+--dry-run prints what it would alert and writes nothing. With [storage]
+backend = "postgres+s3" the index, the state, the silences and the alerts are
+in the shared database, and one run at a time, on any receiver, holds the
+detector's lease: a run that finds another's waits up to `+pgs3.DefaultWait.String()+`, then leaves
+the work to it and exits 0; a replay's --state is still a local folder.`)
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file (data_dir and [fleet_health])")
 	nowFlag := fs.String("now", "", "judge as of this instant (RFC 3339, e.g. 2026-11-26T14:05:00Z)")
 	dry := fs.Bool("dry-run", false, "print what it would alert; write nothing, tell no one")
@@ -48,7 +54,28 @@ state alone; stale-code's detail names the releases accepted now, not then);
 		Disk: fleethealth.Disk{MinFree: cfg.Limits.MinFree, Retention: cfg.Retention, Free: store.DiskFree(cfg.DataDir)},
 		Now:  now, Replay: !now.IsZero(), DryRun: *dry, StateDir: *stateDir, Log: env.Log,
 	}
+	alertsAt := opt.AlertsFile()
+	if cfg.Storage.Shared() {
+		// The index is the shared one; the state and alerts too, unless a
+		// replay keeps its own in --state (a local folder: a replay's
+		// state is nobody else's).
+		stg, err := openDetectorStorage(ctx, env, cfg)
+		if err != nil {
+			return err
+		}
+		defer stg.Close()
+		opt.Index = stg.Index
+		if *stateDir == "" {
+			opt.Store, alertsAt = stg.Store, stg.Alerts
+		}
+	}
 	res, err := fleethealth.Run(ctx, opt)
+	if errors.Is(err, fleethealth.ErrBusy) {
+		// Another receiver's run is doing this run's work: the timer's
+		// unit stays green, as it does when it waits out a local run.
+		env.Log.Info("fleet-health skipped: another run holds the detector", "err", err)
+		return nil
+	}
 	if err != nil {
 		if *dry {
 			return err
@@ -70,6 +97,6 @@ state alone; stale-code's detail names the releases accepted now, not then);
 	}
 	env.Log.Info("fleet-health ran", "lines_read", res.Read.Lines, "malformed", res.Read.Malformed, "unattributed", res.Unattributed,
 		"hosts", res.Hosts, "alerts", len(res.Alerts), "silenced", silenced, "notifications_waiting", res.Failed,
-		"alerts_file", opt.AlertsFile())
+		"alerts_file", alertsAt)
 	return nil
 }

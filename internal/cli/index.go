@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/index"
 )
@@ -68,11 +67,14 @@ nothing, and may run as data_dir's owner or as root.`)
 	if err != nil {
 		return err
 	}
-	// Only the read sides: a receiver kept in a database would hand over
-	// its own Source and Store here, and nothing below changes.
-	d := datadir.Dir(cfg.DataDir)
+	// Only the read sides, of data_dir or of the shared database.
+	stg, err := openDetectorStorage(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer stg.Close()
 	p := &indexPrinter{
-		ix: index.Dir{Path: d.Index()}, alerts: fleethealth.Files(cfg.DataDir, ""),
+		ix: stg.Index, alerts: stg.Store,
 		since: since, until: until, out: bufio.NewWriter(env.Stdout), log: env.Log,
 	}
 	if !*follow {

@@ -26,7 +26,7 @@ func runSilence(ctx context.Context, env *Env, args []string) error {
 	}, args)
 }
 
-func silenceAdd(_ context.Context, env *Env, args []string) error {
+func silenceAdd(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "silence add", "--host GLOB | --symptom NAME (or both) --for 2h | --until T --reason TEXT [--by NAME] [--config receiver.toml]",
 		`Silences alerts for a while, as Alertmanager does: the fleet-health detector
 still writes the alerts it matches to alerts.jsonl (marked "silenced") and to
@@ -72,7 +72,7 @@ silence's id; `+"`cis490 silence expire ID`"+` ends it early.`)
 	if err != nil {
 		return err
 	}
-	err = changeSilences(cfg.DataDir, now, func(ss []fleethealth.Silence) ([]fleethealth.Silence, error) {
+	err = changeSilences(ctx, env, cfg, now, func(ss []fleethealth.Silence) ([]fleethealth.Silence, error) {
 		if slices.ContainsFunc(ss, func(o fleethealth.Silence) bool { return o.ID == s.ID }) {
 			return nil, fmt.Errorf("silence id %s is taken already (a one-in-millions chance): run this again", s.ID)
 		}
@@ -87,7 +87,7 @@ silence's id; `+"`cis490 silence expire ID`"+` ends it early.`)
 	return nil
 }
 
-func silenceList(_ context.Context, env *Env, args []string) error {
+func silenceList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "silence list", "[--all] [--config receiver.toml]",
 		"Lists the active silences: id, matcher, since, until, who set them and why.")
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file (data_dir)")
@@ -102,7 +102,12 @@ func silenceList(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ss, err := fleethealth.ReadSilences(fleethealth.Files(cfg.DataDir, ""))
+	stg, err := openDetectorStorage(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer stg.Close()
+	ss, err := fleethealth.ReadSilences(stg.Store)
 	if err != nil {
 		return err
 	}
@@ -119,7 +124,7 @@ func silenceList(_ context.Context, env *Env, args []string) error {
 	return writeSilences(env.Stdout, ss, now)
 }
 
-func silenceExpire(_ context.Context, env *Env, args []string) error {
+func silenceExpire(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "silence expire", "ID [--config receiver.toml]", "Ends a silence now: the detector's next run sends what it matches again.")
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file (data_dir)")
 	pos, err := parseMixed(fs, args)
@@ -135,7 +140,7 @@ func silenceExpire(_ context.Context, env *Env, args []string) error {
 		return err
 	}
 	now := time.Now().UTC()
-	err = changeSilences(cfg.DataDir, now, func(ss []fleethealth.Silence) ([]fleethealth.Silence, error) {
+	err = changeSilences(ctx, env, cfg, now, func(ss []fleethealth.Silence) ([]fleethealth.Silence, error) {
 		return fleethealth.ExpireSilence(ss, id, now)
 	})
 	if err != nil {
@@ -145,10 +150,20 @@ func silenceExpire(_ context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// changeSilences changes the silences in data_dir as its owner, so a
-// root admin leaves a silences.json the receiver's user can still read
-// and the detector's timer can still rewrite.
-func changeSilences(dataDir string, now time.Time, change func([]fleethealth.Silence) ([]fleethealth.Silence, error)) error {
+// changeSilences changes the silences in the shared database, or in
+// data_dir as its owner, so a root admin leaves a silences.json the
+// receiver's user can still read and the detector's timer can still
+// rewrite.
+func changeSilences(ctx context.Context, env *Env, cfg *config.Receiver, now time.Time, change func([]fleethealth.Silence) ([]fleethealth.Silence, error)) error {
+	if cfg.Storage.Shared() {
+		stg, err := openDetectorStorage(ctx, env, cfg)
+		if err != nil {
+			return err
+		}
+		defer stg.Close()
+		return fleethealth.ChangeSilences(stg.Store, now, change)
+	}
+	dataDir := cfg.DataDir
 	// Not made here if missing: a wrong --config must not plant a data
 	// folder, owned by root, where no receiver runs.
 	if _, err := os.Stat(dataDir); err != nil {

@@ -23,7 +23,9 @@ import (
 // (or a replay's folder); a shared database would be a second
 // implementation. The state is opaque here: the detector encodes it.
 type Store interface {
-	// Lock holds off every other run on this state until unlock.
+	// Lock holds off every other run on this state until unlock. A store
+	// that gives up waiting (another machine's run holds it) returns an
+	// error that wraps ErrBusy.
 	Lock() (unlock func(), err error)
 	// LoadState returns what SaveState last saved; nil when nothing was.
 	LoadState() ([]byte, error)
@@ -69,6 +71,10 @@ func Files(data, stateDir string) Store {
 }
 
 type files struct{ data, dir, alerts string }
+
+// ErrBusy is a Lock that gave up because another run holds the state: that
+// run does the work this one came to do.
+var ErrBusy = errors.New("another fleet-health run holds the detector's lock")
 
 // StatePath is the state file in a state folder (data_dir's fleet-health
 // or a replay's --state); the folder's inside is the detector's own.
@@ -193,9 +199,12 @@ func (f files) ReadAlerts(keep func(Alert) bool, limit int) ([]Alert, error) {
 
 // AlertCheckpoint is where a read of the alerts stopped. Offset is, for
 // Files, the byte after the last whole line read in alerts.jsonl; a
-// database keeps its own position in it.
+// database keeps its position in XID and Seq (the writing transaction and
+// the line's sequence number, as index.Checkpoint does).
 type AlertCheckpoint struct {
-	Offset int64 `json:"offset"`
+	Offset int64  `json:"offset"`
+	XID    uint64 `json:"xid,omitempty"`
+	Seq    uint64 `json:"seq,omitempty"`
 }
 
 // maxAlertLine bounds an alert line; a longer one (garbage, a file of

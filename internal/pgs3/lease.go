@@ -37,7 +37,12 @@ func holderID() string {
 // acquire takes the lease name for d unless another holds it unexpired;
 // ok is false then.
 func (b *Backend) acquire(ctx context.Context, name string, d time.Duration) (l *lease, ok bool, err error) {
-	l = &lease{b: b, name: name, holder: holderID()}
+	return b.acquireAs(ctx, name, holderID(), d)
+}
+
+// acquireAs is acquire naming the holder.
+func (b *Backend) acquireAs(ctx context.Context, name, holder string, d time.Duration) (l *lease, ok bool, err error) {
+	l = &lease{b: b, name: name, holder: holder}
 	err = b.pool.QueryRow(ctx, `INSERT INTO leases (name, holder, fence, expires)
 		VALUES ($1, $2, 1, clock_timestamp() + $3::interval)
 		ON CONFLICT (name) DO UPDATE SET holder = $2, fence = leases.fence + 1, expires = clock_timestamp() + $3::interval

@@ -54,14 +54,9 @@ func (x *Lines) Read(ctx context.Context, cp index.Checkpoint, since, until time
 	if fresh {
 		cp = index.Checkpoint{}
 	}
-	var horizon uint64
-	var h string
-	if err := x.b.pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&h); err != nil {
-		return cp, st, fmt.Errorf("read the index's horizon: %w", err)
-	}
-	horizon, err := strconv.ParseUint(h, 10, 64)
+	h, horizon, err := x.b.horizon(ctx)
 	if err != nil {
-		return cp, st, fmt.Errorf("read the index's horizon %q: %w", h, err)
+		return cp, st, fmt.Errorf("read the index: %w", err)
 	}
 	var from time.Time
 	if fresh && !since.IsZero() {

@@ -161,6 +161,27 @@ CREATE INDEX objects_dropped ON objects (dropped) WHERE dropped IS NOT NULL;
 ALTER TABLE index_lines ADD COLUMN origin text;
 CREATE INDEX index_lines_origin ON index_lines (origin) WHERE origin IS NOT NULL;
 `,
+	// 4: the fleet-health detector's state, silences and alerts (its
+	// lease is a row of leases, named fleet-health).
+	`
+-- detector_blobs holds the detector's opaque state ('state'), the
+-- silences ('silences') and states set aside as unreadable
+-- ('state.corrupt.<time>').
+CREATE TABLE detector_blobs (
+	name    text        PRIMARY KEY,
+	data    bytea       NOT NULL,
+	updated timestamptz NOT NULL DEFAULT now()
+);
+-- Alert lines, as alerts.jsonl holds them; xid bounds a reader by the
+-- snapshot horizon, as index_lines' does.
+CREATE TABLE detector_alerts (
+	seq  bigserial   PRIMARY KEY,
+	xid  xid8        NOT NULL DEFAULT pg_current_xact_id(),
+	ts   timestamptz NOT NULL,
+	line text        NOT NULL
+);
+CREATE INDEX detector_alerts_xid ON detector_alerts (xid, seq);
+`,
 }
 
 // migrate brings the database's schema up to date, under an advisory lock.

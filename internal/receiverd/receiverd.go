@@ -107,7 +107,7 @@ func (d *daemon) loadState() error {
 		return fmt.Errorf("prepare the host-health folder: %w", err)
 	}
 	d.health, d.removed = health, fleethealth.RemovedFile(d.data)
-	d.detector = fleethealth.Files(d.cfg.DataDir, "")
+	d.detector = d.back.detector()
 	var err error
 	if d.revoked, err = pki.OpenRevocations(d.data.Revoked()); err != nil {
 		return err
