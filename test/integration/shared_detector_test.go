@@ -102,3 +102,30 @@ func TestSharedDetector(t *testing.T) {
 		t.Errorf("silences in the database: %+v, %v; want lab-9's", ss, err)
 	}
 }
+
+// TestSharedDetectorFleetView: on postgres+s3 a silence an admin adds on
+// one receiver's machine is kept in the database, not in data_dir, and
+// the other receiver's fleet view (`cis490 status` through it) shows it.
+func TestSharedDetectorFleetView(t *testing.T) {
+	f := newFleet(t, []string{"lab-01"}, true)
+	section, _ := sharedStorage(t, f.dir)
+	f.rcv.extra = "[fleet_health]\nsyslog = \"off\"\n" + section
+	f.rcv.writeConfig()
+	r2 := newReceiverProc(t, t.TempDir())
+	r2.dataDir, r2.extra, r2.pool = f.rcv.dataDir, f.rcv.extra, f.rcv.pool
+	r2.writeConfig()
+	f.rcv.Start()
+	r2.Start()
+
+	id := strings.TrimSpace(runCLI(t, "silence", "add", "--config", f.rcv.cfgPath, "--host", "lab-0*", "--for", "1h",
+		"--reason", "being reimaged", "--by", "carol"))
+	runCLI(t, "fleet-health", "--config", f.rcv.cfgPath)
+	if _, err := os.Stat(filepath.Join(f.rcv.dataDir, "fleet-health", "silences.json")); err == nil {
+		t.Error("the silence went to data_dir's silences.json, not to the database")
+	}
+	admin := filepath.Join(f.dir, "bundles", "admin")
+	out := runCLI(t, "status", "--admin", admin, "--receiver", r2.URL())
+	if !strings.Contains(out, id+"  host=lab-0*") || !strings.Contains(out, "carol") {
+		t.Errorf("status through the other receiver does not show the silence:\n%s", out)
+	}
+}
