@@ -1,67 +1,11 @@
 package hosthealth
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 )
-
-// TestWriteConcurrent: writers replacing one snapshot while readers
-// read it: every read is one whole body, never torn or mixed, and no temp
-// file is left.
-func TestWriteConcurrent(t *testing.T) {
-	dir := t.TempDir()
-	bodies := make([][]byte, 4)
-	for i := range bodies {
-		bodies[i] = bytes.Repeat([]byte(fmt.Sprintf("%d", i)), 64<<10+i*1000)
-	}
-	if err := Folder(dir).Write("h", bodies[0], time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 3 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := Folder(dir).Write("h", bodies[(w+i)%len(bodies)], time.Now()); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	reads := 0
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
-		b, err := os.ReadFile(filepath.Join(dir, "h.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		whole := false
-		for _, want := range bodies {
-			whole = whole || bytes.Equal(b, want)
-		}
-		if !whole {
-			t.Fatalf("read %d bytes that are no body written (torn or mixed)", len(b))
-		}
-		reads++
-	}
-	close(stop)
-	wg.Wait()
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 || reads < 10 {
-		t.Fatalf("%d files left (want only h.json), %d reads", len(ents), reads)
-	}
-}
 
 // TestParse: a report's own verdict counts; one without a verdict (an
 // older doctor) is OK exactly when no check failed; what is not a report
