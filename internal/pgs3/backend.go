@@ -64,6 +64,9 @@ type Backend struct {
 	inflight map[*batchTimes]struct{} // batches being committed
 	observe  func(groupsync.Round)
 
+	// life ends when the backend closes: calls without a context of
+	// their own (the small state's stores) derive theirs from it.
+	life context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 }
@@ -101,7 +104,7 @@ func Open(ctx context.Context, opt Options) (*Backend, error) {
 	}
 	b := &Backend{opt: opt, pool: pool, obj: obj, log: opt.Log, wake: make(chan struct{}, 1), inflight: map[*batchTimes]struct{}{}}
 	cctx, stop := context.WithCancel(context.Background())
-	b.stop = stop
+	b.life, b.stop = cctx, stop
 	for range opt.Committers {
 		b.wg.Go(func() { b.commitLoop(cctx) })
 	}

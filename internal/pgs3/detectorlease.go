@@ -25,11 +25,6 @@ const (
 // detectorLease is the detector's row in the leases table.
 const detectorLease = "fleet-health"
 
-// callTimeout bounds each of the detector store's statements:
-// fleethealth.Store takes no context, and a run must not hang on a
-// database that went away.
-const callTimeout = 30 * time.Second
-
 // stuckTx is how long PostgreSQL lets a fenced write's transaction sit
 // idle before it ends the session: a run stopped (SIGSTOP) inside one
 // would otherwise keep its lock on the lease row, and with it every

@@ -60,11 +60,17 @@ var errExists = errors.New("object exists")
 
 // create puts data under name only if nothing is there yet.
 func (o *objects) create(ctx context.Context, name string, data []byte) error {
+	return o.createFrom(ctx, name, bytes.NewReader(data), int64(len(data)))
+}
+
+// createFrom puts size bytes of body under name only if nothing is there
+// yet (body is seekable so the request can be signed and resent).
+func (o *objects) createFrom(ctx context.Context, name string, body io.ReadSeeker, size int64) error {
 	_, err := o.c.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        &o.bucket,
 		Key:           aws.String(o.prefix + name),
-		Body:          bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
+		Body:          body,
+		ContentLength: aws.Int64(size),
 		IfNoneMatch:   aws.String("*"),
 	})
 	if status(err) == http.StatusPreconditionFailed {

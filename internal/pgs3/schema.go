@@ -182,6 +182,37 @@ CREATE TABLE detector_alerts (
 );
 CREATE INDEX detector_alerts_xid ON detector_alerts (xid, seq);
 `,
+	// 5: the small state a receiver kept beside the data: the hosts'
+	// doctor snapshots, releases (their files' bytes are objects), the
+	// dashboard's sessions and the hosts taken out of the fleet. Times are
+	// unix ns, as the files kept them to the nanosecond.
+	`
+CREATE TABLE host_health (
+	host     text   PRIMARY KEY,
+	received bigint NOT NULL,
+	snapshot bytea  NOT NULL -- the doctor's JSON as the host sent it
+);
+-- One row per file of a release; the version exists once its manifest's
+-- row does. A replaced file's row points at a new object (create-only
+-- keys), so a reader sees the old bytes or the new, never a mix.
+CREATE TABLE release_files (
+	version text   NOT NULL,
+	file    text   NOT NULL,
+	object  text   NOT NULL REFERENCES objects (name),
+	size    bigint NOT NULL,
+	PRIMARY KEY (version, file)
+);
+CREATE TABLE dashboard_sessions (
+	cookie_sha256 text   PRIMARY KEY,
+	admin         text   NOT NULL,
+	token_sha256  text   NOT NULL,
+	expires       bigint NOT NULL
+);
+CREATE TABLE removed_hosts (
+	host    text   PRIMARY KEY,
+	removed bigint NOT NULL
+);
+`,
 }
 
 // migrate brings the database's schema up to date, under an advisory lock.
