@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/pgs3"
+	"github.com/cis490/cis490/internal/receiverd"
 	"github.com/cis490/cis490/internal/release"
 	"github.com/cis490/cis490/internal/store"
 )
@@ -49,8 +49,24 @@ the work to it and exits 0; a replay's --state is still a local folder.`)
 	if err != nil {
 		return err
 	}
+	// The snapshots, releases and removed hosts are where [storage] keeps
+	// them.
+	failed := func(err error) error {
+		if !*dry {
+			if perr := fleethealth.Failed(ctx, cfg.FleetHealth, nil); perr != nil {
+				env.Log.Warn("could not tell the dead man's switch that this run failed", "err", perr)
+			}
+		}
+		return err
+	}
+	state, closeState, err := receiverd.OpenState(ctx, cfg, env.Log)
+	if err != nil {
+		return failed(err)
+	}
+	defer closeState()
 	opt := fleethealth.Options{
-		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: gate.Load(cfg.Gate, release.Shelf{Store: release.Folder(datadir.Dir(cfg.DataDir).Releases()), Key: cfg.ReleaseKey}, env.Log).Summary(),
+		DataDir: cfg.DataDir, Cfg: cfg.FleetHealth, Accepted: gate.Load(cfg.Gate, release.Shelf{Store: state.Releases, Key: cfg.ReleaseKey}, env.Log).Summary(),
+		HostHealth: state.HostHealth, Removed: state.Removals,
 		Disk: fleethealth.Disk{MinFree: cfg.Limits.MinFree, Retention: cfg.Retention, Free: store.DiskFree(cfg.DataDir)},
 		Now:  now, Replay: !now.IsZero(), DryRun: *dry, StateDir: *stateDir, Log: env.Log,
 	}
@@ -77,13 +93,7 @@ the work to it and exits 0; a replay's --state is still a local folder.`)
 		return nil
 	}
 	if err != nil {
-		if *dry {
-			return err
-		}
-		if perr := fleethealth.Failed(ctx, cfg.FleetHealth, nil); perr != nil {
-			env.Log.Warn("could not tell the dead man's switch that this run failed", "err", perr)
-		}
-		return err
+		return failed(err)
 	}
 	if *dry {
 		return fleethealth.WriteTable(env.Stdout, res, cfg.FleetHealth.ConfirmRuns)

@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/datadir"
-	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/names"
+	"github.com/cis490/cis490/internal/receiverd"
 	"github.com/cis490/cis490/internal/trust"
 	"github.com/cis490/cis490/internal/vfs"
 )
@@ -52,6 +51,12 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 	if err != nil {
 		return err
 	}
+	// Removals live where [storage] keeps the receiver's state.
+	state, closeState, err := receiverd.OpenState(ctx, cfg, env.Log)
+	if err != nil {
+		return err
+	}
+	defer closeState()
 	now := time.Now()
 	// Marked removed under the trust lock: an enrollment racing this
 	// tells the detector the host is back either before or after, never
@@ -59,7 +64,7 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 	var toks, certs int
 	err = changeTrust(ctx, env, cfg.DataDir, func(ctx context.Context, t *trust.Trust) (err error) {
 		toks, certs, err = t.RevokeHost(ctx, host, "removed", now, func() error {
-			return fleethealth.RemovedFile(datadir.Dir(cfg.DataDir)).Mark(host, now)
+			return state.Removals.Mark(host, now)
 		})
 		return err
 	})

@@ -25,8 +25,8 @@ type session struct {
 
 // Sessions keeps the logged-in sessions across restarts, so a receiver
 // restart (an upgrade, a reboot) does not log out the wall screen showing
-// the fleet. SessionsFile keeps them in data_dir; a shared database would
-// be a second implementation, so that any receiver knows a login.
+// the fleet. SessionsFile keeps them in data_dir; package pgs3 in a shared
+// database.
 type Sessions interface {
 	// Load returns the stored sessions; none stored is none, not an error.
 	Load() ([]StoredSession, error)

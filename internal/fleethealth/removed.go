@@ -14,8 +14,8 @@ import (
 
 // Removals are the hosts `cis490 host remove` took out of the fleet: the
 // detector no longer watches them (their refused requests are not a sick
-// host) until they enroll again. RemovedFile keeps them under data_dir; a
-// shared database would be a second implementation.
+// host) until they enroll again. RemovedFile keeps them under data_dir;
+// package pgs3 in a shared database.
 type Removals interface {
 	// Removed returns the removed hosts and when.
 	Removed() (map[string]time.Time, error)

@@ -117,8 +117,8 @@ func lenient[T any](raw json.RawMessage, v *T) {
 }
 
 // Store keeps each host's latest doctor snapshot. Folder keeps them under
-// data_dir; a shared database, so that any receiver answers for any host,
-// would be a second implementation.
+// data_dir; package pgs3 keeps them in a shared database, so that any
+// receiver answers for any host.
 type Store interface {
 	// Write replaces host's snapshot with data, stamped as received at
 	// at; a reader sees the old snapshot or the new, never a mix.

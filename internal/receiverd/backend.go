@@ -33,6 +33,8 @@ type backend interface {
 	// index's syncs, collecting orphans); stop ends the receiver when the
 	// storage has failed for good.
 	run(ctx context.Context, stop func())
+	// state is where the small state is kept (State).
+	state() State
 	close() error
 }
 
@@ -104,6 +106,7 @@ func (l *localBackend) ready() error                        { return l.Sync.Err(
 func (l *localBackend) pending(now time.Time) time.Duration { return l.Sync.Pending(now) }
 func (l *localBackend) observe(f func(groupsync.Round))     { l.Sync.Observe(f) }
 func (l *localBackend) close() error                        { return l.Close() }
+func (l *localBackend) state() State                        { return LocalState(datadir.Dir(l.cfg.DataDir)) }
 
 func (l *localBackend) run(ctx context.Context, stop func()) {
 	done := make(chan struct{}, 3)
@@ -133,6 +136,7 @@ func (s *sharedBackend) pending(now time.Time) time.Duration {
 }
 func (s *sharedBackend) observe(f func(groupsync.Round)) { s.b.Observe(f) }
 func (s *sharedBackend) close() error                    { return s.b.Close() }
+func (s *sharedBackend) state() State                    { return SharedState(s.b) }
 
 // run maintains the backend every minute (retention, index pruning,
 // collecting objects), when no other receiver is: the maintenance lease

@@ -42,10 +42,9 @@ type daemon struct {
 	tokens   token.State
 	revoked  *pki.Revocations
 	back     backend
-	health   hosthealth.Store     // the doctor snapshots
-	removed  fleethealth.Removals // hosts taken out of the fleet
-	detector fleethealth.Store    // the detector's state, lock and alerts
-	enroller *receiver.Enroller   // nil: no CA key here
+	state    State              // snapshots, releases, sessions, removed hosts
+	detector fleethealth.Store  // the detector's state, lock and alerts
+	enroller *receiver.Enroller // nil: no CA key here
 	// published is the server once made: its gate learns of releases
 	// published to it, and the fleet view names what that live gate accepts.
 	published atomic.Pointer[receiver.Server]
@@ -97,16 +96,17 @@ func (d *daemon) loadTrust() error {
 	return err
 }
 
-// loadState prepares the host-health folder, the revocations and, with the
-// CA's key here, the enroller.
+// loadState prepares the small state, the revocations and, with the CA's
+// key here, the enroller.
 func (d *daemon) loadState() error {
+	d.state = d.back.state()
 	// The snapshots' folder exists (durably) before the first one is
 	// acknowledged, and a crash mid-write left no temp file in it.
-	health := hosthealth.Folder(d.data.HostHealth())
-	if err := health.Prepare(); err != nil {
-		return fmt.Errorf("prepare the host-health folder: %w", err)
+	if health, ok := d.state.HostHealth.(hosthealth.Folder); ok {
+		if err := health.Prepare(); err != nil {
+			return fmt.Errorf("prepare the host-health folder: %w", err)
+		}
 	}
-	d.health, d.removed = health, fleethealth.RemovedFile(d.data)
 	d.detector = d.back.detector()
 	var err error
 	if d.revoked, err = pki.OpenRevocations(d.data.Revoked()); err != nil {
@@ -117,7 +117,7 @@ func (d *daemon) loadState() error {
 	if ca, err := pki.Load(filepath.Dir(cfg.TLS.CA)); err == nil {
 		d.enroller = &receiver.Enroller{CA: ca, DataDir: cfg.DataDir, Lifetime: cfg.Certs.HostLifetime.Duration(), Grace: cfg.Certs.RenewGrace.Duration(),
 			ReleaseKey: cfg.ReleaseKey,
-			Rejoined:   func(host string) error { return d.removed.Clear(host) }}
+			Rejoined:   func(host string) error { return d.state.Removals.Clear(host) }}
 		d.enroller.Trust = trust.New(trust.Files(d.data), d.tokens)
 	} else {
 		d.log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
@@ -127,9 +127,9 @@ func (d *daemon) loadState() error {
 
 // newServer makes the HTTP server over the storage's interfaces.
 func (d *daemon) newServer() (*receiver.Server, error) {
-	cfg, data := d.cfg, d.data
+	cfg := d.cfg
 	// Only releases release_key verifies are stored, served and gated on.
-	releases := release.Shelf{Store: release.Folder(data.Releases()), Key: cfg.ReleaseKey}
+	releases := release.Shelf{Store: d.state.Releases, Key: cfg.ReleaseKey}
 	gateLog := d.log.With("component", "gate")
 	srv, err := receiver.New(receiver.Options{
 		Store: d.back.streams(), Index: d.back.indexWriter(), LineRoom: d.back.lineRoom(),
@@ -142,7 +142,7 @@ func (d *daemon) newServer() (*receiver.Server, error) {
 		Conns:      receiver.ConnLimits{Total: cfg.Limits.MaxConns, PerAddress: cfg.Limits.MaxConnsPerAddress, PerHost: cfg.Limits.MaxConnsPerHost},
 		Log:        d.log.With("component", "http"),
 		Ready:      d.back.ready,
-		HostHealth: d.health,
+		HostHealth: d.state.HostHealth,
 		Enroll:     d.enroller,
 		Releases:   &releases,
 		Published: func() {
@@ -168,16 +168,16 @@ func (d *daemon) view(ctx context.Context, now time.Time) (*fleethealth.View, er
 	if srv := d.published.Load(); srv != nil {
 		accepted = srv.Gate().Summary()
 	}
-	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.health, Removed: d.removed, Store: d.detector, Index: d.back.indexSource()})
+	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.state.HostHealth, Removed: d.state.Removals, Store: d.detector, Index: d.back.indexSource()})
 }
 
 // dashboard builds the web view, given the server's check of an admin
 // client certificate.
 func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool)) http.Handler {
 	ui, err := dashboard.New(dashboard.Options{
-		DataDir: d.cfg.DataDir, HostHealth: d.health, Detector: d.detector, Streams: d.back.streams(), AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
+		DataDir: d.cfg.DataDir, HostHealth: d.state.HostHealth, Detector: d.detector, Streams: d.back.streams(), AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
 		Fleet:    d.view,
-		Sessions: dashboard.SessionsFile(d.data.Sessions()),
+		Sessions: d.state.Sessions,
 		AdminToken: func(sum [32]byte) (string, bool) {
 			e, ok := d.tokens.LookupSum(sum)
 			return e.Name, ok && e.Kind == token.KindAdmin

@@ -13,9 +13,8 @@ import (
 // Store keeps the releases admins published to a receiver: per version,
 // the signed manifest and the artifacts. It verifies nothing: Shelf does,
 // with the release key's public half, and hosts verify again. Folder keeps
-// them under data_dir; shared object storage would be a second
-// implementation, so that every receiver serves and gates on the same
-// releases.
+// them under data_dir; package pgs3 in a shared database and bucket, so
+// that every receiver serves and gates on the same releases.
 type Store interface {
 	// Versions lists the published versions, in no order: those with a
 	// manifest, since a release exists once its manifest is stored.
