@@ -75,14 +75,9 @@ the work to it and exits 0; a replay's --state is still a local folder.`)
 		// The index is the shared one; the state and alerts too, unless a
 		// replay keeps its own in --state (a local folder: a replay's
 		// state is nobody else's).
-		stg, err := openDetectorStorage(ctx, env, cfg)
-		if err != nil {
-			return err
-		}
-		defer stg.Close()
-		opt.Index = stg.Index
+		opt.Index = state.Index
 		if *stateDir == "" {
-			opt.Store, alertsAt = stg.Store, stg.Alerts
+			opt.Store, alertsAt = state.Detector, state.Alerts
 		}
 	}
 	res, err := fleethealth.Run(ctx, opt)

@@ -12,6 +12,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/receiverd"
 )
 
 func runIndex(ctx context.Context, env *Env, args []string) error {
@@ -68,13 +69,13 @@ nothing, and may run as data_dir's owner or as root.`)
 		return err
 	}
 	// Only the read sides, of data_dir or of the shared database.
-	stg, err := openDetectorStorage(ctx, env, cfg)
+	stg, closeState, err := receiverd.OpenState(ctx, cfg, env.Log)
 	if err != nil {
 		return err
 	}
-	defer stg.Close()
+	defer closeState()
 	p := &indexPrinter{
-		ix: stg.Index, alerts: stg.Store,
+		ix: stg.Index, alerts: stg.Detector,
 		since: since, until: until, out: bufio.NewWriter(env.Stdout), log: env.Log,
 	}
 	if !*follow {

@@ -15,6 +15,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/human"
+	"github.com/cis490/cis490/internal/receiverd"
 	"github.com/cis490/cis490/internal/vfs"
 )
 
@@ -102,12 +103,12 @@ func silenceList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	stg, err := openDetectorStorage(ctx, env, cfg)
+	stg, closeState, err := receiverd.OpenState(ctx, cfg, env.Log)
 	if err != nil {
 		return err
 	}
-	defer stg.Close()
-	ss, err := fleethealth.ReadSilences(stg.Store)
+	defer closeState()
+	ss, err := fleethealth.ReadSilences(stg.Detector)
 	if err != nil {
 		return err
 	}
@@ -156,12 +157,12 @@ func silenceExpire(ctx context.Context, env *Env, args []string) error {
 // rewrite.
 func changeSilences(ctx context.Context, env *Env, cfg *config.Receiver, now time.Time, change func([]fleethealth.Silence) ([]fleethealth.Silence, error)) error {
 	if cfg.Storage.Shared() {
-		stg, err := openDetectorStorage(ctx, env, cfg)
+		stg, closeState, err := receiverd.OpenState(ctx, cfg, env.Log)
 		if err != nil {
 			return err
 		}
-		defer stg.Close()
-		return fleethealth.ChangeSilences(stg.Store, now, change)
+		defer closeState()
+		return fleethealth.ChangeSilences(stg.Detector, now, change)
 	}
 	dataDir := cfg.DataDir
 	// Not made here if missing: a wrong --config must not plant a data

@@ -9,6 +9,7 @@ import (
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/hosthealth"
+	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pgs3"
 	"github.com/cis490/cis490/internal/release"
 )
@@ -22,6 +23,12 @@ type State struct {
 	Releases   release.Store
 	Sessions   dashboard.Sessions
 	Removals   fleethealth.Removals
+	// Index is the index read back; Detector the detector's state,
+	// silences and alerts, and Alerts says where those alerts are, for
+	// a log line.
+	Index    index.Source
+	Detector fleethealth.Store
+	Alerts   string
 }
 
 // LocalState is the state in data_dir's files.
@@ -31,12 +38,16 @@ func LocalState(data datadir.Dir) State {
 		Releases:   release.Folder(data.Releases()),
 		Sessions:   dashboard.SessionsFile(data.Sessions()),
 		Removals:   fleethealth.RemovedFile(data),
+		Index:      index.Dir{Path: data.Index()},
+		Detector:   fleethealth.Files(string(data), ""),
+		Alerts:     data.Alerts(),
 	}
 }
 
 // SharedState is the state in the postgres+s3 backend.
 func SharedState(b *pgs3.Backend) State {
-	return State{HostHealth: b.HostHealth(), Releases: b.Releases(), Sessions: b.Sessions(), Removals: b.Removals()}
+	return State{HostHealth: b.HostHealth(), Releases: b.Releases(), Sessions: b.Sessions(), Removals: b.Removals(),
+		Index: b.Lines(), Detector: b.Detector(), Alerts: "PostgreSQL table detector_alerts"}
 }
 
 // OpenState opens the state where cfg keeps it, for a command that runs
