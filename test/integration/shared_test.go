@@ -2,13 +2,12 @@ package integration
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/localsrv"
 	"github.com/cis490/cis490/internal/pgs3"
 	"github.com/cis490/cis490/internal/testenv"
 )
@@ -19,21 +18,10 @@ func sharedStorage(t *testing.T, dir string) (string, pgs3.Options) {
 	t.Helper()
 	testenv.Require(t, testenv.PostgreSQL())
 	dsn, s3 := testenv.Postgres(t), testenv.S3Server(t)
-	creds := filepath.Join(dir, "s3.credentials")
-	if err := os.WriteFile(creds, fmt.Appendf(nil, "access_key_id = %q\nsecret_access_key = %q\n", s3.AccessKey, s3.SecretKey), 0o600); err != nil {
+	section, err := localsrv.StorageTOML(dir, dsn, s3)
+	if err != nil {
 		t.Fatal(err)
 	}
-	section := fmt.Sprintf(`
-[storage]
-backend = "postgres+s3"
-[storage.postgres]
-url = %q
-[storage.s3]
-endpoint = %q
-region = %q
-bucket = %q
-credentials_file = %q
-`, dsn, s3.Endpoint, s3.Region, s3.Bucket, creds)
 	return section, pgs3.Options{Postgres: dsn, S3: pgs3.S3{Endpoint: s3.Endpoint, Region: s3.Region, Bucket: s3.Bucket, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}}
 }
 

@@ -1,4 +1,9 @@
-package testenv
+// Package localsrv runs throwaway PostgreSQL (Debian's binaries) and S3
+// (versitygw) servers on loopback ports, each in a folder of its own: the
+// storage tests (through internal/testenv) and the load benchmark
+// (internal/bench) start them the same way. Every server is a child in its
+// own process group that dies with its parent.
+package localsrv
 
 import (
 	"errors"
@@ -6,72 +11,16 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
-	"unicode"
 )
 
-// shared holds the servers one test binary shares. It is global because
-// a server is started on a test's first use and outlives that test;
-// the mutex serialises starting and stopping them between parallel tests.
-var shared struct {
-	mu     sync.Mutex
-	pg     *PG
-	pgErr  error // a failed start is not retried by every later test
-	s3     *S3Proc
-	s3Err  error
-	vgw    string // the versitygw binary, built once
-	vgwDir string
-	vgwErr error
-	seq    int // names databases and buckets apart
-}
-
-// StopShared stops the servers Postgres and S3Server started and removes
-// their files. A package that uses them calls it from TestMain after
-// m.Run: a test's cleanup cannot, as the servers outlive every test.
-func StopShared() {
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	if shared.pg != nil {
-		shared.pg.destroy()
-		shared.pg = nil
-	}
-	if shared.s3 != nil {
-		shared.s3.destroy()
-		shared.s3 = nil
-	}
-	if shared.vgwDir != "" {
-		os.RemoveAll(shared.vgwDir)
-		shared.vgwDir, shared.vgw = "", ""
-	}
-	shared.pgErr, shared.s3Err, shared.vgwErr = nil, nil, nil
-}
-
-// nextName returns a name unique in this test binary, made of prefix,
-// a number and what fits of the test's name in lowercase letters, digits
-// and dashes (valid for both a database and a bucket).
-func nextName(prefix, test string) string {
-	shared.mu.Lock()
-	shared.seq++
-	n := shared.seq
-	shared.mu.Unlock()
-	var b strings.Builder
-	for _, r := range strings.ToLower(test) {
-		if r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
-			b.WriteRune(r)
-		} else if b.Len() > 0 && !strings.HasSuffix(b.String(), "-") {
-			b.WriteByte('-')
-		}
-	}
-	name := fmt.Sprintf("%s%d-%s", prefix, n, b.String())
-	if len(name) > 60 {
-		name = name[:60]
-	}
-	return strings.TrimRight(name, "-")
-}
+// Nobody is the uid and gid the servers run as when the caller is root:
+// initdb and postgres refuse to run as root.
+const Nobody = 65534
 
 // freePort returns a loopback port that was free a moment ago: the
 // server may still lose it to another process, so callers retry.
@@ -84,17 +33,17 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// proc is a server the tests run as a child, in its own process group so
-// that a kill takes its workers too.
+// proc is a server run as a child, in its own process group so that a
+// kill takes its workers too.
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the child is reaped
 }
 
 // startProc starts cmd with its output appended to logPath. The child is
-// killed if the test binary dies (Pdeathsig), so a panicking or timed-out
-// test leaves no server behind; Go sets it after the credentials change,
-// which would clear it (why this is not setpriv).
+// killed if the parent dies (Pdeathsig), so a panicking or timed-out test
+// or bench leaves no server behind; Go sets it after the credentials
+// change, which would clear it (why this is not setpriv).
 func startProc(cmd *exec.Cmd, logPath string) (*proc, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -179,4 +128,36 @@ func tail(path string) string {
 		lines = lines[len(lines)-15:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// waitGroupGone waits up to 5 s until no live process is left in process
+// group pgid: a restart while a killed backend still holds the shared
+// memory would be refused. Zombies do not count, as the init may never
+// reap them.
+func waitGroupGone(pgid int) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if !groupAlive(pgid) {
+			return
+		}
+	}
+}
+
+func groupAlive(pgid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, s := range stats {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }
