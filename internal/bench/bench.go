@@ -71,8 +71,29 @@ type Target struct {
 	// answered its readiness probe.
 	Started, Ready time.Time
 
+	// Parts, when set, are every process tree of a server made of several
+	// (receivers, PostgreSQL, the object store, a load balancer): each one's
+	// CPU is reported, and the server's CPU is their sum.
+	Parts []Part
+
 	opt  Options // how PrepareCis490 made it, for Launch
 	stop func() error
+	// proxied: the server wants a PROXY protocol header first on every
+	// connection from loopback, so the readiness probe sends one.
+	proxied bool
+}
+
+// Part is one component of a target's server side: a process and its
+// descendants. Parts of one Name are summed (two receivers).
+type Part struct {
+	Name string // "receiver", "postgres", "s3", "haproxy"
+	PID  int
+}
+
+// PartCPU is one component's CPU time over a run's window.
+type PartCPU struct {
+	Name string
+	CPU  time.Duration
 }
 
 // Close stops the server and waits for it to exit.
@@ -118,13 +139,16 @@ type Result struct {
 
 	P50, P99, Max time.Duration // latency of 2xx answers
 
-	ServerCPU  time.Duration // user+system of the server (and its children)
+	ServerCPU  time.Duration // user+system of the server (and its children); of all Parts when the target has them
 	ClientCPU  time.Duration // user+system of this process
 	MachineCPU float64       // share of all CPUs busy during the window, 0..1
 	// OtherCPU is the machine's busy time that was neither the server's nor
 	// the generator's (kernel threads, other people's builds): a run with
 	// much of it is skewed.
 	OtherCPU time.Duration
+	// Parts is the CPU of each component of the target (Target.Parts, one
+	// entry per name in their order); empty for a one-process server.
+	Parts []PartCPU
 
 	// Syncs is the server's fsync+fdatasync calls in the window, -1 when not
 	// counted (see SyncCounter); set by the caller.
@@ -143,20 +167,18 @@ func (r *Result) MBPerSec() float64 {
 }
 
 // ServerCPUPerReq is the server's CPU time per 2xx answer.
-func (r *Result) ServerCPUPerReq() time.Duration {
+func (r *Result) ServerCPUPerReq() time.Duration { return r.PerReq(r.ServerCPU) }
+
+// PerReq is d per 2xx answer.
+func (r *Result) PerReq(d time.Duration) time.Duration {
 	if r.OK == 0 {
 		return 0
 	}
-	return r.ServerCPU / time.Duration(r.OK)
+	return d / time.Duration(r.OK)
 }
 
 // ClientCPUPerReq is the generator's CPU time per 2xx answer.
-func (r *Result) ClientCPUPerReq() time.Duration {
-	if r.OK == 0 {
-		return 0
-	}
-	return r.ClientCPU / time.Duration(r.OK)
-}
+func (r *Result) ClientCPUPerReq() time.Duration { return r.PerReq(r.ClientCPU) }
 
 // OtherLoad is OtherCPU as a share of the machine's CPU capacity over the
 // window.
@@ -219,12 +241,12 @@ func Run(ctx context.Context, t *Target, l Load) (*Result, error) {
 	case <-time.After(time.Until(window)):
 	case <-ctx.Done():
 	}
-	cpu0 = sampleCPU(pid)
+	cpu0 = sampleCPU(pid, t.Parts)
 	if l.During != nil && ctx.Err() == nil {
 		stopDuring = l.During(pid, l.Duration)
 	}
 	wg.Wait()
-	cpu1 := sampleCPU(pid)
+	cpu1 := sampleCPU(pid, t.Parts)
 	if stopDuring != nil {
 		stopDuring()
 	}
@@ -260,12 +282,36 @@ func Run(ctx context.Context, t *Target, l Load) (*Result, error) {
 		res.Max = lat[len(lat)-1]
 	}
 	res.ServerCPU = cpu1.proc - cpu0.proc
+	if len(t.Parts) > 0 {
+		res.Parts = partsCPU(t.Parts, cpu0.parts, cpu1.parts)
+		if l.PID <= 0 {
+			res.ServerCPU = 0
+			for _, p := range res.Parts {
+				res.ServerCPU += p.CPU
+			}
+		}
+	}
 	res.ClientCPU = cpu1.self - cpu0.self
 	if total := cpu1.total - cpu0.total; total > 0 {
 		res.MachineCPU = float64(cpu1.busy-cpu0.busy) / float64(total)
 	}
 	res.OtherCPU = max(0, time.Duration(cpu1.busy-cpu0.busy)*tick-res.ServerCPU-res.ClientCPU)
 	return &res, nil
+}
+
+// partsCPU is each part's CPU between two samples, summed by name.
+func partsCPU(parts []Part, before, after []time.Duration) []PartCPU {
+	var out []PartCPU
+	for i, p := range parts {
+		d := max(0, after[i]-before[i]) // a part that died reads as 0
+		j := slices.IndexFunc(out, func(c PartCPU) bool { return c.Name == p.Name })
+		if j < 0 {
+			out = append(out, PartCPU{Name: p.Name})
+			j = len(out) - 1
+		}
+		out[j].CPU += d
+	}
+	return out
 }
 
 // percentile of sorted, nearest rank.

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +44,9 @@ type Options struct {
 	NginxTemplate string
 	// TOML is appended to the receiver's receiver.toml (cis490 only).
 	TOML string
+	// ProxyProtocolFrom is the receiver's proxy_protocol_from (cis490
+	// only): the load balancers in front of it.
+	ProxyProtocolFrom []string
 	// DefaultLimits keeps the receiver's default [limits] and [quota]
 	// (cis490 only): the load benchmark lifts the quotas and the per-host
 	// rate, which would hide what an attack bench is there to measure.
@@ -101,7 +107,7 @@ func PrepareCis490(o Options) (_ *Target, err error) {
 	if t.Addr, err = FreeAddr(); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(t.Conf, []byte(receiverTOML(t.Addr, o.DefaultLimits)+o.TOML), 0o644); err != nil {
+	if err := os.WriteFile(t.Conf, []byte(receiverTOML(t.Addr, o)+o.TOML), 0o644); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -126,16 +132,23 @@ func (t *Target) Launch(ctx context.Context, w ReadyWait) error {
 }
 
 // receiverTOML is the receiver's config: defaults and a short shutdown,
-// and unless defaultLimits no quota (a benchmark sends far more than a
-// host's day) and no per-host rate.
-func receiverTOML(addr string, defaultLimits bool) string {
+// o's load balancers, and unless o.DefaultLimits no quota (a benchmark
+// sends far more than a host's day) and no per-host rate.
+func receiverTOML(addr string, o Options) string {
 	s := fmt.Sprintf(`# made by cis490 bench
 listen = %q
 data_dir = "data"
 server_names = ["localhost", "127.0.0.1"]
 shutdown_timeout = "5s"
 `, addr)
-	if defaultLimits {
+	if len(o.ProxyProtocolFrom) > 0 {
+		quoted := make([]string, len(o.ProxyProtocolFrom))
+		for i, a := range o.ProxyProtocolFrom {
+			quoted[i] = strconv.Quote(a)
+		}
+		s += "proxy_protocol_from = [" + strings.Join(quoted, ", ") + "]\n"
+	}
+	if o.DefaultLimits {
 		return s
 	}
 	return s + `
@@ -247,11 +260,15 @@ func (t *Target) start(ctx context.Context, argv, env []string, keep bool, ready
 		return err
 	}
 
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: t.RootCAs, ServerName: t.ServerName, MinVersion: tls.VersionTLS13,
 			Certificates: []tls.Certificate{t.Hosts[0].Cert}},
 		DisableKeepAlives: true,
-	}}
+	}
+	if t.proxied {
+		tr.DialContext = dialProxied
+	}
+	c := &http.Client{Timeout: 2 * time.Second, Transport: tr}
 	deadline := time.Now().Add(w.Within)
 	for {
 		err := ready(c)
@@ -274,6 +291,21 @@ func (t *Target) start(ctx context.Context, argv, env []string, keep bool, ready
 			return fmt.Errorf("%s not ready after %s: %v; see its log: %s", t.Name, w.Within, err, tail(t.Log))
 		}
 	}
+}
+
+// dialProxied dials addr and introduces the connection with a PROXY
+// protocol v1 header naming itself, as a load balancer would.
+func dialProxied(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	src, dst := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+	if _, err := fmt.Fprintf(c, "PROXY TCP4 %s %s %d %d\r\n", src.IP, dst.IP, src.Port, dst.Port); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // probe GETs url and wants status.

@@ -19,6 +19,8 @@ type cpuSample struct {
 	self  time.Duration // this process
 	busy  int64         // machine-wide non-idle ticks, all CPUs
 	total int64         // machine-wide ticks, all CPUs
+
+	parts []time.Duration // each of the target's Parts, in order
 }
 
 // MachineBusy measures the share of all CPUs busy over d (0..1).
@@ -48,10 +50,18 @@ func WaitQuiet(ctx context.Context, maxBusy float64, limit time.Duration) float6
 	}
 }
 
-func sampleCPU(pid int) cpuSample {
+func sampleCPU(pid int, parts []Part) cpuSample {
 	var s cpuSample
-	if pid > 0 {
-		s.proc = TreeCPU(pid)
+	if pid > 0 || len(parts) > 0 {
+		// One pass over /proc for every tree, so the trees are read at
+		// (nearly) the same moment.
+		stats, children := procTable()
+		if pid > 0 {
+			s.proc = sumCPU(walk(stats, children, pid))
+		}
+		for _, p := range parts {
+			s.parts = append(s.parts, sumCPU(walk(stats, children, p.PID)))
+		}
 	}
 	if st, ok := readStat("self"); ok {
 		s.self = st.cpu
@@ -91,9 +101,11 @@ func readStat(pid string) (procStat, bool) {
 
 // TreeCPU returns the user+system CPU time of pid and all its descendants
 // (nginx's workers are children of its master), 0 if pid is gone.
-func TreeCPU(pid int) time.Duration {
+func TreeCPU(pid int) time.Duration { return sumCPU(tree(pid)) }
+
+func sumCPU(stats map[int]procStat) time.Duration {
 	var sum time.Duration
-	for _, st := range tree(pid) {
+	for _, st := range stats {
 		sum += st.cpu
 	}
 	return sum
@@ -111,13 +123,17 @@ func TreePIDs(pid int) []int {
 
 // tree reads the stat of pid and all its descendants.
 func tree(pid int) map[int]procStat {
-	out := map[int]procStat{}
+	stats, children := procTable()
+	return walk(stats, children, pid)
+}
+
+// procTable reads the stat of every process, and each one's children.
+func procTable() (stats map[int]procStat, children map[int][]int) {
+	stats, children = map[int]procStat{}, map[int][]int{}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return out
+		return stats, children
 	}
-	stats := map[int]procStat{}
-	children := map[int][]int{}
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -128,6 +144,12 @@ func tree(pid int) map[int]procStat {
 			children[st.ppid] = append(children[st.ppid], p)
 		}
 	}
+	return stats, children
+}
+
+// walk picks pid and all its descendants out of a procTable.
+func walk(stats map[int]procStat, children map[int][]int, pid int) map[int]procStat {
+	out := map[int]procStat{}
 	todo := []int{pid}
 	for len(todo) > 0 {
 		p := todo[len(todo)-1]

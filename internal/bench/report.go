@@ -37,6 +37,12 @@ func FormatLine(r *Result) string {
 	s := fmt.Sprintf("%-6s %8s %3d hosts %6.1fs: %9s req/s %7.1f MB/s  p50 %s  p99 %s  max %s  server CPU %s/req  bench CPU %s/req  machine %3.0f%% busy (others %.0f%%)  errors %s",
 		r.Target, SizeName(r.Size), r.Hosts, r.Elapsed.Seconds(), Thousands(r.ReqPerSec()), r.MBPerSec(),
 		MS(r.P50), MS(r.P99), MS(r.Max), MS(r.ServerCPUPerReq()), MS(r.ClientCPUPerReq()), 100*r.MachineCPU, 100*r.OtherLoad(), FormatErrors(r))
+	if len(r.Parts) > 0 {
+		s += "  CPU/req:"
+		for _, p := range r.Parts {
+			s += fmt.Sprintf(" %s %s", p.Name, MS(r.PerReq(p.CPU)))
+		}
+	}
 	if r.Syncs >= 0 {
 		s += fmt.Sprintf("  syncs %s (%.0f/s", Thousands(float64(r.Syncs)), float64(r.Syncs)/r.Elapsed.Seconds())
 		if r.Syncs > 0 {
@@ -110,6 +116,20 @@ func Table(w io.Writer, targets []string, sizes []int, medians map[string]map[in
 		{"other processes' CPU", func(r *Result) float64 { return r.OtherLoad() }, func(r *Result) string { return fmt.Sprintf("%.0f%%", 100*r.OtherLoad()) }},
 		{"errors", func(r *Result) float64 { return float64(r.ErrorCount()) }, func(r *Result) string { return strconv.FormatInt(r.ErrorCount(), 10) }},
 	}
+	// A row per component of the targets made of several processes, after
+	// the server's total; "–" for a target without that component.
+	var parts []figure
+	for _, name := range partNames(targets, sizes, medians) {
+		cpu := func(r *Result) time.Duration { return r.PerReq(partCPU(r, name)) }
+		parts = append(parts, figure{name + " CPU per request", func(r *Result) float64 { return float64(cpu(r)) }, func(r *Result) string {
+			if !slices.ContainsFunc(r.Parts, func(p PartCPU) bool { return p.Name == name }) {
+				return "–"
+			}
+			return MS(cpu(r))
+		}})
+	}
+	server := slices.IndexFunc(figures, func(f figure) bool { return f.name == "server CPU per request" })
+	figures = slices.Insert(figures, server+1, parts...)
 	for _, size := range sizes {
 		for i, f := range figures {
 			label := ""
@@ -136,6 +156,60 @@ func Table(w io.Writer, targets []string, sizes []int, medians map[string]map[in
 				}
 			}
 			fmt.Fprintln(w)
+		}
+	}
+}
+
+// partNames are the components of the targets' median runs, in order of
+// first appearance.
+func partNames(targets []string, sizes []int, medians map[string]map[int]*Result) []string {
+	var names []string
+	for _, size := range sizes {
+		for _, t := range targets {
+			if r := medians[t][size]; r != nil {
+				for _, p := range r.Parts {
+					if !slices.Contains(names, p.Name) {
+						names = append(names, p.Name)
+					}
+				}
+			}
+		}
+	}
+	return names
+}
+
+// partCPU is the CPU of r's component name, 0 if it has none.
+func partCPU(r *Result, name string) time.Duration {
+	for _, p := range r.Parts {
+		if p.Name == name {
+			return p.CPU
+		}
+	}
+	return 0
+}
+
+// PGGoal is the target for the postgres+s3 backend: one receiver
+// on it at least this times the local receiver's req/s.
+const PGGoal = 0.5
+
+// PGLines says, for each size, whether one postgres+s3 receiver met
+// PGGoal against the local one, with its p99 (on an object store that
+// never fsyncs), and what a second receiver behind HAProxy added.
+func PGLines(w io.Writer, sizes []int, medians map[string]map[int]*Result) {
+	for _, size := range sizes {
+		local, pg, pg2 := medians[TargetCis490][size], medians[TargetPG][size], medians[TargetPG2][size]
+		if pg != nil && local != nil && local.ReqPerSec() > 0 {
+			r := pg.ReqPerSec() / local.ReqPerSec()
+			verdict := "met"
+			if r < PGGoal {
+				verdict = "NOT met"
+			}
+			fmt.Fprintf(w, "%s: one postgres+s3 receiver at %.2f× the local receiver's req/s (goal ≥%.1f×): %s; p99 %s (the test object store, versitygw, never fsyncs)\n",
+				SizeName(size), r, PGGoal, verdict, MS(pg.P99))
+		}
+		if pg2 != nil && pg != nil && pg.ReqPerSec() > 0 {
+			fmt.Fprintf(w, "%s: two postgres+s3 receivers behind HAProxy at %.2f× one's req/s on this machine, which they share: a second machine's gain is computed from the CPU per request\n",
+				SizeName(size), pg2.ReqPerSec()/pg.ReqPerSec())
 		}
 	}
 }

@@ -12,12 +12,48 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cis490/cis490/internal/localsrv"
 )
+
+// Target names `cis490 bench --target` takes.
+const (
+	TargetNginx  = "nginx"
+	TargetCis490 = "cis490"
+	// TargetPG is one receiver on the postgres+s3 backend.
+	TargetPG = "cis490-pg"
+	// TargetPG2 is two receivers on one postgres+s3 behind HAProxy.
+	TargetPG2 = "cis490-pg2"
+)
+
+// ParseTargets reads --target: a comma-separated list of target names,
+// run in that order; "both" is nginx then cis490.
+func ParseTargets(s string) ([]string, error) {
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		names := []string{name}
+		switch name {
+		case TargetNginx, TargetCis490, TargetPG, TargetPG2:
+		case "both":
+			names = []string{TargetNginx, TargetCis490}
+		default:
+			return nil, fmt.Errorf("%q is not a target; say cis490, nginx, cis490-pg, cis490-pg2 or both, or a comma-separated list of them", name)
+		}
+		for _, n := range names {
+			if slices.Contains(out, n) {
+				return nil, fmt.Errorf("%s is named twice", n)
+			}
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
 
 // LoadOptions say what `cis490 bench` runs: every target, size and run of
 // a Load, one after the other on one machine.
 type LoadOptions struct {
-	Targets  []string // "cis490" and/or "nginx", run in this order
+	Targets  []string // target names (ParseTargets), run in this order
 	Hosts    int
 	Sizes    []int // body bytes
 	Runs     int   // runs per target and size
@@ -39,6 +75,9 @@ type LoadOptions struct {
 	// run as it ends. Progress gets warnings (a busy machine, a failed
 	// counter). Either may be nil.
 	Out, Progress io.Writer
+	// VersityGW and HAProxy are the binaries the postgres+s3 targets run;
+	// "" finds them (VersityGWPath, HAProxyPath).
+	VersityGW, HAProxy string
 }
 
 // LoadReport is every run's Result and the median of each target and size.
@@ -65,6 +104,9 @@ func RunLoad(ctx context.Context, o LoadOptions) (*LoadReport, error) {
 			return nil, err
 		}
 	}
+	if err := findPGTools(&o); err != nil {
+		return nil, err
+	}
 
 	// Bounded in time whatever happens: every run, plus set-up and slack.
 	per := o.Warmup + o.Duration + 30*time.Second
@@ -79,6 +121,12 @@ func RunLoad(ctx context.Context, o LoadOptions) (*LoadReport, error) {
 		return nil, err
 	}
 	defer done()
+	if o.usesPG() && os.Geteuid() == 0 {
+		// PostgreSQL runs as nobody, in a folder inside this one.
+		if err := os.Chmod(parent, 0o711); err != nil {
+			return nil, err
+		}
+	}
 	fmt.Fprintf(out, "cis490 bench: %d hosts, %s measured after %s warm-up, %d run(s) per target and size, sizes %s\n",
 		o.Hosts, o.Duration, o.Warmup, o.Runs, sizeList(o.Sizes))
 	fmt.Fprintf(out, "machine: %s\n\n", Machine(parent))
@@ -122,9 +170,14 @@ func loadRun(ctx context.Context, o LoadOptions, parent, tname string, size, run
 		Command: o.Command, Env: o.Env}
 	var t *Target
 	var err error
-	if tname == "nginx" {
+	switch tname {
+	case TargetNginx:
 		t, err = StartNginx(ctx, opt)
-	} else {
+	case TargetPG:
+		t, err = StartCis490PG(ctx, opt, PGOptions{Receivers: 1, VersityGW: o.VersityGW})
+	case TargetPG2:
+		t, err = StartCis490PG(ctx, opt, PGOptions{Receivers: 2, VersityGW: o.VersityGW, HAProxy: o.HAProxy})
+	default:
 		t, err = StartCis490(ctx, opt)
 	}
 	if err != nil {
@@ -148,6 +201,32 @@ func loadRun(ctx context.Context, o LoadOptions, parent, tname string, size, run
 	}
 	res.Syncs = syncCount
 	return res, nil
+}
+
+// usesPG reports whether a postgres+s3 target is asked for.
+func (o *LoadOptions) usesPG() bool {
+	return slices.Contains(o.Targets, TargetPG) || slices.Contains(o.Targets, TargetPG2)
+}
+
+// findPGTools checks, before any run, that the postgres+s3 targets'
+// servers are installed, and finds the binaries not given.
+func findPGTools(o *LoadOptions) error {
+	if !o.usesPG() {
+		return nil
+	}
+	if localsrv.PGBin() == "" {
+		return errors.New("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres); on Debian: apt-get install -y postgresql")
+	}
+	var err error
+	if o.VersityGW, err = VersityGWPath(o.VersityGW); err != nil {
+		return err
+	}
+	if slices.Contains(o.Targets, TargetPG2) && o.HAProxy == "" {
+		if o.HAProxy, err = HAProxyPath(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // measureWindow starts the perf counters a run asked for on pid and
@@ -195,6 +274,10 @@ func FormatLoad(w io.Writer, r *LoadReport) {
 	if len(o.Targets) == 2 {
 		fmt.Fprintln(w)
 		GoalLines(w, r.Medians)
+	}
+	if o.usesPG() {
+		fmt.Fprintln(w)
+		PGLines(w, o.Sizes, r.Medians)
 	}
 }
 

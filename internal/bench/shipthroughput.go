@@ -47,7 +47,7 @@ func (r *shipRig) throughput(ctx context.Context, name string) (*ShipThroughput,
 	if err := r.markIndex(); err != nil {
 		return nil, nil, err
 	}
-	s0 := sampleCPU(r.t.PID)
+	s0 := sampleCPU(r.t.PID, nil)
 	start := time.Now()
 	p, err := r.startShipper(conf)
 	if err != nil {
@@ -83,7 +83,7 @@ func (r *shipRig) throughput(ctx context.Context, name string) (*ShipThroughput,
 			break
 		}
 	}
-	s1 := sampleCPU(r.t.PID)
+	s1 := sampleCPU(r.t.PID, nil)
 	stopProfile()
 	usage, serr := p.stop()
 	res.Shipper = usage

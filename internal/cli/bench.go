@@ -30,7 +30,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "startup-build" {
 		return runBenchStartupBuild(ctx, env, args[1:])
 	}
-	fs := newFlags(env, "bench", "[--target cis490|nginx|both] [--hosts 32] [--duration 15s] [--sizes 4096,65536] [--runs 3] [flags]\n       cis490 bench ship [flags]   (the shipper benchmark; cis490 bench ship -h)\n       cis490 bench fleet-health [flags]   (the detector; cis490 bench fleet-health -h)\n       cis490 bench startup [flags]   (receiver start-up against history; cis490 bench startup -h)\n       cis490 bench attack [flags]   (honest hosts against hostile clients; cis490 bench attack -h)",
+	fs := newFlags(env, "bench", "[--target cis490,nginx,cis490-pg,cis490-pg2|both] [--hosts 32] [--duration 15s] [--sizes 4096,65536] [--runs 3] [flags]\n       cis490 bench ship [flags]   (the shipper benchmark; cis490 bench ship -h)\n       cis490 bench fleet-health [flags]   (the detector; cis490 bench fleet-health -h)\n       cis490 bench startup [flags]   (receiver start-up against history; cis490 bench startup -h)\n       cis490 bench attack [flags]   (honest hosts against hostile clients; cis490 bench attack -h)",
 		`Load generator: N hosts, each with its own client certificate over one keep-alive
 mutual TLS 1.3 connection, PUT bodies of a fixed size for a fixed time; prints
 req/s, MB/s, p50/p99 latency, errors by status and the server's CPU per request.
@@ -39,10 +39,16 @@ req/s, MB/s, p50/p99 latency, errors by status and the server's CPU per request.
 folder with its own CA, host certificates and tokens; every PUT appends to the
 host's stream and is durable (fsync) before its 201. --target nginx starts
 Debian's nginx with WebDAV PUT (a new file per PUT, never fsynced), the peer
-baseline. --target both runs nginx then cis490 in each run and prints a
-side-by-side table of the median runs with ratios. Loopback only; it stops by
-itself.`)
-	target := fs.String("target", "both", "cis490, nginx or both")
+baseline. --target cis490-pg starts a fresh PostgreSQL (Debian's) and S3 server
+(versitygw, which never fsyncs) and one receiver on the postgres+s3 backend;
+cis490-pg2 two such receivers behind HAProxy (TCP, PROXY v2); both report each
+component's CPU per request. --target takes a comma-separated list, run in
+that order in each run; both is nginx,cis490. The table puts the median runs
+side by side, with ratios when there are two targets. Loopback only; it stops
+by itself.`)
+	target := fs.String("target", "both", "targets, comma-separated: cis490, nginx, cis490-pg, cis490-pg2; both is nginx,cis490")
+	versitygw := fs.String("versitygw", "", "the versitygw binary for cis490-pg and cis490-pg2 (default: versitygw on PATH)")
+	jsonOut := fs.String("json", "", "also write every run's figures, each component's CPU per request included, as JSON to this file")
 	hosts := fs.Int("hosts", 32, "concurrent hosts, one connection each")
 	duration := durationVar(fs, "duration", 15*time.Second, "measured time per run")
 	warmup := durationVar(fs, "warmup", 2*time.Second, "unmeasured load before each run's measured time")
@@ -61,14 +67,9 @@ itself.`)
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	var targets []string
-	switch *target {
-	case "cis490", "nginx":
-		targets = []string{*target}
-	case "both":
-		targets = []string{"nginx", "cis490"}
-	default:
-		return usagef("--target %q: say cis490, nginx or both", *target)
+	targets, err := bench.ParseTargets(*target)
+	if err != nil {
+		return usagef("--target: %v", err)
 	}
 	switch {
 	case *hosts < 1 || *hosts > 10000:
@@ -94,13 +95,28 @@ itself.`)
 	if (*syncs || *profile != "") && !bench.PerfAvailable() {
 		return usagef("--syncs and --profile need perf (apt-get install -y linux-perf)")
 	}
+	// Created before the runs, so that a bad path fails in a second,
+	// not after them.
+	var jsonFile *os.File
+	if *jsonOut != "" {
+		if jsonFile, err = os.Create(*jsonOut); err != nil {
+			return err
+		}
+		defer jsonFile.Close()
+	}
 	rep, err := bench.RunLoad(ctx, bench.LoadOptions{Targets: targets, Hosts: *hosts, Sizes: sizes, Runs: *runs,
 		Duration: *duration, Warmup: *warmup, ServerPID: *serverPID, Dir: *dir, Keep: *keep, NginxTemplate: *tmpl,
-		Syncs: *syncs, WaitQuiet: *quiet, Profile: *profile, Out: env.Stdout, Progress: env.Stderr})
+		Syncs: *syncs, WaitQuiet: *quiet, Profile: *profile, VersityGW: *versitygw, Out: env.Stdout, Progress: env.Stderr})
 	if err != nil {
 		return err
 	}
 	bench.FormatLoad(env.Stdout, rep)
+	if jsonFile != nil {
+		if err := bench.WriteLoadJSON(jsonFile, rep); err != nil {
+			return fmt.Errorf("write --json %s: %w", *jsonOut, err)
+		}
+		return jsonFile.Close()
+	}
 	return nil
 }
 
