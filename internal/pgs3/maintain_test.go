@@ -91,3 +91,54 @@ func TestRetentionKeepsWhatReadersNeed(t *testing.T) {
 		t.Fatalf("%d objects left; want %d", got, before+2-8)
 	}
 }
+
+// TestCompactionMergesSmallObjects: a quiet fleet's one-append batches are
+// merged into one object; every stream reads back the same, and the old
+// objects go only after a reader could still be fetching them.
+func TestCompactionMergesSmallObjects(t *testing.T) {
+	dsn, s3 := servers(t)
+	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3)})
+	st := b.Streams()
+	want := map[store.Key]string{}
+	for i := range 12 {
+		k := store.Key{Host: fmt.Sprintf("lab-%d", i%3), Stream: "syslog"}
+		line := fmt.Sprintf("%s line %d\n", k.Host, i)
+		if _, err := st.Begin(t.Context(), k, int64(len(want[k])), store.Gen{}, []byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		want[k] += line
+	}
+	objects := func() int {
+		entries, _ := os.ReadDir(filepath.Join(s3.Dir, s3.Bucket, "b"))
+		return len(entries)
+	}
+	if n := objects(); n != 12 {
+		t.Fatalf("%d objects after 12 one-append batches; want 12", n)
+	}
+	later := time.Now().Add(time.Hour)
+	m, err := b.Maintain(t.Context(), pgs3.Retention{}, later, time.Minute)
+	if err != nil || m.Merged != 12 || m.Collected != 0 {
+		t.Fatalf("maintained %+v %v; want 12 objects merged, none deleted yet", m, err)
+	}
+	check := func() {
+		t.Helper()
+		for k, w := range want {
+			got, _, err := st.Read(t.Context(), k, 0, 1<<20)
+			if err != nil || string(got) != w {
+				t.Fatalf("%s after compaction: %q %v; want %q", k, got, err, w)
+			}
+		}
+	}
+	check()
+	if n := objects(); n != 13 {
+		t.Fatalf("%d objects right after compaction; want the 12 old (readers may hold them) and the new", n)
+	}
+	m, err = b.Maintain(t.Context(), pgs3.Retention{}, later.Add(pgs3.OrphanAge+time.Minute), time.Minute)
+	if err != nil || m.Collected != 12 || m.Merged != 0 {
+		t.Fatalf("an hour later: %+v %v; want the 12 old objects deleted", m, err)
+	}
+	if n := objects(); n != 1 {
+		t.Fatalf("%d objects left; want the merged one", n)
+	}
+	check()
+}

@@ -24,13 +24,14 @@ type Maintained struct {
 	Bytes     int64 // bytes dropped
 	Objects   int   // objects no extent refers to any more, left to Collect
 	Lines     int64 // index lines dropped
+	Merged    int   // small objects merged into bigger ones
 	Collected int   // objects deleted from the bucket
 }
 
 // maintainLease is the lease one receiver at a time maintains under.
 const maintainLease = "maintenance"
 
-// Maintain runs retention and then collects garbage, if no other receiver
+// Maintain runs retention, merges small objects, and then collects garbage, if no other receiver
 // is maintaining: it takes the maintenance lease for lease, and every
 // change it makes is fenced by it. Objects retention leaves unreferenced
 // are deleted by Collect only once OrphanAge has passed, as a reader may
@@ -68,6 +69,9 @@ func (b *Backend) Maintain(ctx context.Context, r Retention, now time.Time, d ti
 		if err != nil {
 			return m, fmt.Errorf("prune the index: %w", err)
 		}
+	}
+	if m.Merged, err = b.compact(ctx, l, now); err != nil {
+		return m, err
 	}
 	m.Collected, err = b.Collect(ctx, now)
 	return m, err

@@ -150,8 +150,8 @@ func (s *sharedBackend) run(ctx context.Context, _ func()) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.log.Error("maintain the postgres+s3 backend", "err", err)
-		case m.Bytes > 0 || m.Lines > 0 || m.Collected > 0:
-			s.log.Info("retention", "streams", m.Streams, "bytes", m.Bytes, "index_lines", m.Lines, "objects_deleted", m.Collected)
+		case m.Bytes > 0 || m.Lines > 0 || m.Collected > 0 || m.Merged > 0:
+			s.log.Info("maintained", "streams", m.Streams, "bytes", m.Bytes, "index_lines", m.Lines, "objects_merged", m.Merged, "objects_deleted", m.Collected)
 		}
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,122 @@
+package pgs3
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Compaction merges small objects: a quiet fleet makes one small object
+// per batch, and on real S3 every object costs its PUT, its GETs and its
+// per-object fees. Objects under smallObject, older than compactAge (no
+// batch is still writing extents that point into them), are rewritten
+// together, up to compactBytes at a time, into one new object; their
+// extents are repointed in one fenced transaction and the old objects
+// are dropped, deleted by Collect once a reader can no longer need them.
+const (
+	smallObject  = 1 << 20
+	compactBytes = 64 << 20
+	compactAge   = 10 * time.Minute
+)
+
+// compactPiece is an extent of an object being merged.
+type compactPiece struct {
+	host, stream string
+	off, n       int64
+	object       string
+	pos          int64
+}
+
+// compact merges small objects under l; it returns how many it merged.
+func (b *Backend) compact(ctx context.Context, l *lease, now time.Time) (int, error) {
+	merged := 0
+	for {
+		rows, err := b.pool.Query(ctx, `SELECT o.name FROM objects o
+			WHERE o.live AND o.dropped IS NULL AND o.size < $1 AND o.created < $2
+			  AND EXISTS (SELECT 1 FROM extents e WHERE e.object = o.name)
+			ORDER BY o.created LIMIT 1000`, smallObject, now.Add(-compactAge))
+		if err != nil {
+			return merged, fmt.Errorf("find small objects: %w", err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return merged, fmt.Errorf("find small objects: %w", err)
+		}
+		if len(names) < 2 {
+			return merged, nil
+		}
+		rows, err = b.pool.Query(ctx, `SELECT host, stream, off, n, object, pos FROM extents WHERE object = ANY($1) ORDER BY object, pos`, names)
+		if err != nil {
+			return merged, fmt.Errorf("read small objects' extents: %w", err)
+		}
+		pieces, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (compactPiece, error) {
+			var p compactPiece
+			return p, r.Scan(&p.host, &p.stream, &p.off, &p.n, &p.object, &p.pos)
+		})
+		if err != nil {
+			return merged, fmt.Errorf("read small objects' extents: %w", err)
+		}
+		// Whole objects only, up to compactBytes.
+		var body []byte
+		var took []string
+		var moved []compactPiece
+		var newPos []int64
+		for i := 0; i < len(pieces); {
+			j := i
+			var size int64
+			for j < len(pieces) && pieces[j].object == pieces[i].object {
+				size += pieces[j].n
+				j++
+			}
+			if len(took) > 0 && int64(len(body))+size > compactBytes {
+				break
+			}
+			// One GET per object: from its first extent's byte to its last's.
+			lo, hi := pieces[i].pos, int64(0)
+			for _, p := range pieces[i:j] {
+				hi = max(hi, p.pos+p.n)
+			}
+			buf := make([]byte, hi-lo)
+			if err := b.obj.readAt(ctx, pieces[i].object, buf, lo); err != nil {
+				return merged, err
+			}
+			for _, p := range pieces[i:j] {
+				newPos = append(newPos, int64(len(body)))
+				body = append(body, buf[p.pos-lo:p.pos-lo+p.n]...)
+				moved = append(moved, p)
+			}
+			took = append(took, pieces[i].object)
+			i = j
+		}
+		if len(took) < 2 {
+			return merged, nil
+		}
+		name := objectName(now)
+		if err := b.obj.create(ctx, name, body); err != nil {
+			return merged, err
+		}
+		err = l.inTx(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO objects (name, size, live) VALUES ($1, $2, true)`, name, len(body)); err != nil {
+				return err
+			}
+			var batch pgx.Batch
+			for i, p := range moved {
+				batch.Queue(`UPDATE extents SET object = $5, pos = $6 WHERE host = $1 AND stream = $2 AND off = $3 AND object = $4`,
+					p.host, p.stream, p.off, p.object, name, newPos[i])
+			}
+			if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `UPDATE objects SET dropped = $2 WHERE name = ANY($1) AND dropped IS NULL
+				AND NOT EXISTS (SELECT 1 FROM extents e WHERE e.object = objects.name)`, took, now)
+			return err
+		})
+		if err != nil {
+			// The new object is an orphan now: Collect takes it.
+			return merged, fmt.Errorf("compact %d objects: %w", len(took), err)
+		}
+		merged += len(took)
+	}
+}
