@@ -63,9 +63,11 @@ func (x *Lines) Read(ctx context.Context, cp index.Checkpoint, since, until time
 		from = since
 	}
 	for {
+		// ORDER BY names the table's column: a bare "xid" would be the
+		// output column xid::text, ordering 10 before 9.
 		rows, err := x.b.pool.Query(ctx, `SELECT xid::text, seq, line FROM index_lines
 			WHERE xid < $1::text::xid8 AND (xid, seq) > ($2::text::xid8, $3) AND ts >= $4
-			ORDER BY xid, seq LIMIT $5`, h, strconv.FormatUint(cp.XID, 10), int64(cp.Seq), from, readPage)
+			ORDER BY index_lines.xid, index_lines.seq LIMIT $5`, h, strconv.FormatUint(cp.XID, 10), int64(cp.Seq), from, readPage)
 		if err != nil {
 			return cp, st, fmt.Errorf("read the index: %w", err)
 		}

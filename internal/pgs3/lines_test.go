@@ -1,0 +1,53 @@
+package pgs3_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/pgs3"
+)
+
+// TestLinesReadInTransactionOrder: lines are read in the order of their
+// transaction ids as numbers, so a checkpoint taken after xid 9 does not
+// come before xid 10 (read as text, "10" < "9": the next read saw 10 and
+// 11 again, and past a page lines were skipped).
+func TestLinesReadInTransactionOrder(t *testing.T) {
+	dsn, s3 := servers(t)
+	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3)})
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	// Transaction ids as a long-lived cluster has them; every one is far
+	// below the horizon of a cluster initdb has run on.
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, xid := range []int{9, 10, 11} {
+		text, err := index.Line{TS: ts, Host: fmt.Sprintf("lab-%d", xid), Method: "PUT", Endpoint: "logs", Status: 201}.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(t.Context(), `INSERT INTO index_lines (xid, ts, line) VALUES ($1::text::xid8, $2, $3)`, fmt.Sprint(xid), ts, string(text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var hosts []string
+	cp, _, err := b.Lines().Read(t.Context(), index.Checkpoint{}, time.Time{}, time.Time{}, func(l *index.Line) { hosts = append(hosts, l.Host) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(hosts) != "[lab-9 lab-10 lab-11]" {
+		t.Fatalf("read %v; want the lines in transaction order [lab-9 lab-10 lab-11]", hosts)
+	}
+	hosts = nil
+	if _, _, err := b.Lines().Read(t.Context(), cp, time.Time{}, time.Time{}, func(l *index.Line) { hosts = append(hosts, l.Host) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(hosts) != 0 {
+		t.Fatalf("a read from the checkpoint %+v read %v again", cp, hosts)
+	}
+}
