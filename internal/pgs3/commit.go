@@ -217,16 +217,23 @@ func (b *Backend) commitTx(ctx context.Context, conn *pgxpool.Conn, name string,
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if len(apps) > 0 {
-		var size int64
-		for _, op := range apps {
-			size += int64(len(op.data))
-		}
-		// Fails if the collector took the object for an orphan first.
-		if _, err := tx.Exec(ctx, `INSERT INTO objects (name, size, live) VALUES ($1, $2, true)`, name, size); err != nil {
-			return fmt.Errorf("record object %s: %w", name, err)
-		}
 		if err := b.appendAll(ctx, tx, name, apps, pos); err != nil {
 			return err
+		}
+		// Live only if an extent points into it: an object whose appends
+		// were all retries or refusals is left unrecorded, an orphan
+		// Collect deletes, rather than kept for ever.
+		var size int64
+		kept := false
+		for _, op := range apps {
+			size += int64(len(op.data))
+			kept = kept || (op.err == nil && op.res.Outcome == store.Appended)
+		}
+		if kept {
+			// Fails if the collector took the object for an orphan first.
+			if _, err := tx.Exec(ctx, `INSERT INTO objects (name, size, live) VALUES ($1, $2, true)`, name, size); err != nil {
+				return fmt.Errorf("record object %s: %w", name, err)
+			}
 		}
 	}
 	if len(lines) > 0 {
