@@ -145,6 +145,21 @@ func proxyV2(src netip.AddrPort) []byte {
 	return binary.BigEndian.AppendUint16(b, 8443)
 }
 
+// viaBalancer is a client with c's credentials whose connections start
+// with a PROXY header naming src, as a balancer's do.
+func (f *fixture) viaBalancer(c cred, src string) *http.Client {
+	addr := strings.TrimPrefix(f.url, "https://")
+	hc := f.client(c)
+	hc.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			_, err = conn.Write(proxyV2(netip.MustParseAddrPort(src)))
+		}
+		return conn, err
+	}
+	return hc
+}
+
 // TestBehindABalancer: connections from a configured balancer carry the
 // caller's address in a PROXY header; the index records it, the
 // per-address cap counts it, and a connection without a header is refused.
@@ -155,17 +170,7 @@ func TestBehindABalancer(t *testing.T) {
 	}})
 	addr := strings.TrimPrefix(f.url, "https://")
 	lab1 := f.host("lab-1")
-	via := func(src string) *http.Client {
-		c := f.client(lab1)
-		c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err == nil {
-				_, err = conn.Write(proxyV2(netip.MustParseAddrPort(src)))
-			}
-			return conn, err
-		}
-		return c
-	}
+	via := func(src string) *http.Client { return f.viaBalancer(lab1, src) }
 	beat := func(c *http.Client) error {
 		req, _ := http.NewRequest("PUT", f.url+"/v1/heartbeat/lab-1", strings.NewReader(`{"state":"up"}`))
 		req.Header.Set("Authorization", "Bearer "+lab1.token)

@@ -3,8 +3,10 @@ package receiver
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -49,4 +51,41 @@ func TestMetricsAccess(t *testing.T) {
 		t.Fatalf("from this machine: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// TestMetricsBehindABalancer: behind a balancer every connection comes
+// from its address, loopback when it runs on the receiver's machine; the
+// loopback exemption goes by the caller the PROXY header names, so a
+// scraper elsewhere needs an admin's certificate and token.
+func TestMetricsBehindABalancer(t *testing.T) {
+	f := newFixture(t, fixtureOpts{server: Options{
+		Metrics:   metrics.New(metrics.Options{}),
+		ProxyFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+	}})
+	get := func(c cred, src string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, f.url+"/metrics", nil)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := f.viaBalancer(c, src).Do(req)
+		if err != nil {
+			t.Fatalf("GET /metrics from %s: %v", src, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, body := get(cred{}, "192.0.2.7:40000"); st != http.StatusUnauthorized || strings.Contains(body, "cis490_") {
+		t.Fatalf("a caller elsewhere, through the balancer on loopback, without credentials: %d %s", st, body)
+	}
+	if st, body := get(f.host("lab-1"), "192.0.2.7:40000"); st != http.StatusForbidden {
+		t.Fatalf("a host's credentials through the balancer: %d %s", st, body)
+	}
+	if st, body := get(f.admin("alice"), "192.0.2.7:40000"); st != http.StatusOK || !strings.Contains(body, "cis490_") {
+		t.Fatalf("an admin through the balancer: %d %s", st, body)
+	}
+	if st, body := get(cred{}, "127.0.0.1:40000"); st != http.StatusOK {
+		t.Fatalf("a scraper on the receiver's machine through the balancer: %d %s", st, body)
+	}
 }
