@@ -47,6 +47,10 @@ func Chromium() Need       { return Tool("chromium", "chromium") }
 // run it at: /usr/sbin is not on a normal user's PATH.
 func Logrotate() Need { return Tool("/usr/sbin/logrotate", "logrotate") }
 
+// HAProxy is Debian's haproxy, the TCP load balancer the scale-out tests
+// put in front of several receivers, by its absolute path as Logrotate.
+func HAProxy() Need { return Tool("/usr/sbin/haproxy", "haproxy") }
+
 // InCI reports whether the tests run under CI (CI=true, as CI services set
 // it).
 func InCI() bool {

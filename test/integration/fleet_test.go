@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -85,9 +86,13 @@ type client struct {
 	name  string
 	token string
 	hc    *http.Client
-	rcv   *receiverProc
+	rcv   endpoint // a receiver, or a load balancer in front of several
 	led   *ledger
 }
+
+// endpoint is where a client sends its requests; URL is read before every
+// request, as a restarted receiver may have moved.
+type endpoint interface{ URL() string }
 
 // result is one request's outcome as the client saw it.
 type result struct {
@@ -141,6 +146,12 @@ func (c *client) do(method, host, stream, query string, body io.Reader, n int64)
 	trace := &httptrace.ClientTrace{
 		GotConn: func(ci httptrace.GotConnInfo) {
 			mu.Lock()
+			if res.wrote {
+				// net/http retries a GET or HEAD whose reused connection
+				// broke: the first try may have reached the receiver.
+				c.led.addLost(ledgerKey(res.local, method, host, stream, 0, n))
+				res.wrote = false
+			}
 			res.local = ci.Conn.LocalAddr().String()
 			mu.Unlock()
 		},
@@ -162,9 +173,13 @@ func (c *client) do(method, host, stream, query string, body io.Reader, n int64)
 	defer mu.Unlock()
 	if err != nil {
 		res.err = err
-		if res.status != 0 {
+		switch {
+		case res.status != 0:
 			// The answer started but its body broke: the receiver did answer.
 			c.led.add(ledgerKey(res.local, method, host, stream, res.status, n))
+		case res.wrote:
+			// The receiver may have handled it: it may have an index line.
+			c.led.addLost(ledgerKey(res.local, method, host, stream, 0, n))
 		}
 		return res
 	}
@@ -220,13 +235,16 @@ func (c *client) readAll(host, stream string, length int64) ([]byte, error) {
 	return out, nil
 }
 
-// ledger counts the answered requests by what their index line must say.
+// ledger counts the requests sent, by what their index line must say:
+// those answered, and those whose answer was lost (the connection broke
+// after the request was written), which may or may not have a line.
 type ledger struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu   sync.Mutex
+	n    map[string]int
+	lost map[string]int // keyed with status 0: no status came back
 }
 
-func newLedger() *ledger { return &ledger{n: map[string]int{}} }
+func newLedger() *ledger { return &ledger{n: map[string]int{}, lost: map[string]int{}} }
 
 func (l *ledger) add(key string) {
 	l.mu.Lock()
@@ -234,14 +252,19 @@ func (l *ledger) add(key string) {
 	l.mu.Unlock()
 }
 
-func (l *ledger) snapshot() map[string]int {
+func (l *ledger) addLost(key string) {
+	l.mu.Lock()
+	l.lost[key]++
+	l.mu.Unlock()
+}
+
+// ledgerView is a copy of a ledger's counts.
+type ledgerView struct{ answered, lost map[string]int }
+
+func (l *ledger) snapshot() ledgerView {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[string]int, len(l.n))
-	for k, v := range l.n {
-		out[k] = v
-	}
-	return out
+	return ledgerView{answered: maps.Clone(l.n), lost: maps.Clone(l.lost)}
 }
 
 // ledgerKey identifies a request by what both the client and the index line

@@ -27,14 +27,18 @@ type shipper struct {
 	data   content
 	rng    *rand.Rand
 	bulk   bool // plain appends of nearly 8 MiB (max_body)
+	// late: a request this host gave up on may still be stored later (a
+	// receiver SIGSTOPped with it, then continued), so the stream may be
+	// longer than the host knows.
+	late bool
 
 	acked atomic.Int64 // every byte below was acknowledged (201/200)
 	upper atomic.Int64 // the receiver can hold at most this many bytes
 	known int64        // the length the receiver last reported
 
 	// counters, read after the run
-	created, dups, conflicts, sendErrs, resyncs, tailChecks, busy int
-	kept, dropped                                                 int // resyncs that found unacknowledged bytes kept, sent bytes not kept
+	created, dups, conflicts, sendErrs, resyncs, tailChecks, busy, grown int
+	kept, dropped                                                        int // resyncs that found unacknowledged bytes kept, sent bytes not kept
 }
 
 func newShipper(t *testing.T, seed int64, idx int, host, stream string, c, admin *client) *shipper {
@@ -107,8 +111,10 @@ func (s *shipper) step() bool {
 		// Corrupt a byte the receiver already holds.
 		i := s.rng.Int64N(min(n, s.known-o))
 		body[i] ^= byte(1 + s.rng.IntN(255))
-	} else if kind != sendGap && o+n > s.upper.Load() {
-		s.upper.Store(o + n) // before sending: the receiver may keep it
+	} else if (kind != sendGap || s.late) && o+n > s.upper.Load() {
+		// Before sending: the receiver may keep it (a "gap" too, when a
+		// late request has filled the gap).
+		s.upper.Store(o + n)
 	}
 	r := s.c.do(http.MethodPut, s.host, s.stream, fmt.Sprintf("offset=%d", o), bytes.NewReader(body), n)
 	if r.err != nil {
@@ -117,6 +123,14 @@ func (s *shipper) step() bool {
 	}
 	L, hasLen := r.length()
 	what := fmt.Sprintf("PUT offset %d, %d bytes (%s, known length %d)", o, n, kindName(kind), s.known)
+	if s.late && hasLen && L > s.known && !(r.status == http.StatusCreated && L == o+n && kind != sendGap) &&
+		(kind != sendMismatch || r.status == http.StatusConflict) {
+		// The stream grew behind the host's back: the answer is judged
+		// against a length it no longer has. The bytes are the host's own
+		// (resync and verify check them); start again from the new length.
+		s.grown++
+		return false
+	}
 	switch r.status {
 	case http.StatusCreated:
 		switch {

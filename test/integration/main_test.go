@@ -92,12 +92,18 @@ func freePort(t *testing.T) int {
 // logName there, and stops it at the end of the test.
 func startCLIIn(t *testing.T, dir, logName string, args ...string) {
 	t.Helper()
+	startIn(t, dir, logName, binPath, args...)
+}
+
+// startIn is startCLIIn for any program.
+func startIn(t *testing.T, dir, logName, bin string, args ...string) {
+	t.Helper()
 	logf, err := os.Create(filepath.Join(dir, logName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(binPath, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -33,6 +34,7 @@ type receiverProc struct {
 	logPath string
 	pool    *x509.CertPool // the fleet CA, set once `ca init` ran
 	extra   string         // top-level lines added to receiver.toml
+	proxied bool           // connections from loopback must start with a PROXY header (proxy_protocol_from)
 
 	port   int
 	url    atomic.Pointer[string]
@@ -154,8 +156,11 @@ func (r *receiverProc) Start() time.Duration {
 }
 
 func (r *receiverProc) waitReady(limit time.Duration) error {
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: r.pool}, DisableKeepAlives: true}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.pool}, DisableKeepAlives: true}
+	if r.proxied {
+		tr.DialContext = dialProxied
+	}
+	hc := &http.Client{Timeout: time.Second, Transport: tr}
 	defer hc.CloseIdleConnections()
 	deadline := time.Now().Add(limit)
 	var last error
@@ -178,6 +183,21 @@ func (r *receiverProc) waitReady(limit time.Duration) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("not ready after %s: %v", limit, last)
+}
+
+// dialProxied connects as a load balancer would: a PROXY v1 header naming
+// the connection's own addresses, then the caller's bytes.
+func dialProxied(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	src, dst := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+	if _, err := fmt.Fprintf(c, "PROXY TCP4 %s %s %d %d\r\n", src.IP, dst.IP, src.Port, dst.Port); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.

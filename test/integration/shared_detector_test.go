@@ -20,7 +20,7 @@ import (
 // database's alone; silences live in the database too.
 func TestSharedDetector(t *testing.T) {
 	dir := t.TempDir()
-	section, opt := sharedStorage(t, dir)
+	section, opt, _ := sharedStorage(t, dir)
 	cfg := filepath.Join(dir, "receiver.toml")
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestSharedDetector(t *testing.T) {
 // the other receiver's fleet view (`cis490 status` through it) shows it.
 func TestSharedDetectorFleetView(t *testing.T) {
 	f := newFleet(t, []string{"lab-01"}, true)
-	section, _ := sharedStorage(t, f.dir)
+	section, _, _ := sharedStorage(t, f.dir)
 	f.rcv.extra = "[fleet_health]\nsyslog = \"off\"\n" + section
 	f.rcv.writeConfig()
 	r2 := newReceiverProc(t, t.TempDir())

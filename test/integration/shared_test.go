@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,9 @@ import (
 )
 
 // sharedStorage writes what two receivers need to share postgres+s3: the
-// [storage] section and the bucket's credentials file, in dir.
-func sharedStorage(t *testing.T, dir string) (string, pgs3.Options) {
+// [storage] section and the bucket's credentials file, in dir. It returns
+// the section, the backend's options and the bucket's folder on disk.
+func sharedStorage(t *testing.T, dir string) (string, pgs3.Options, string) {
 	t.Helper()
 	testenv.Require(t, testenv.PostgreSQL())
 	dsn, s3 := testenv.Postgres(t), testenv.S3Server(t)
@@ -22,7 +24,8 @@ func sharedStorage(t *testing.T, dir string) (string, pgs3.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return section, pgs3.Options{Postgres: dsn, S3: pgs3.S3{Endpoint: s3.Endpoint, Region: s3.Region, Bucket: s3.Bucket, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}}
+	return section, pgs3.Options{Postgres: dsn, S3: pgs3.S3{Endpoint: s3.Endpoint, Region: s3.Region, Bucket: s3.Bucket, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}},
+		filepath.Join(s3.Dir, s3.Bucket)
 }
 
 // TestSharedBackendTwoReceivers runs two real receivers on one
@@ -31,7 +34,7 @@ func sharedStorage(t *testing.T, dir string) (string, pgs3.Options) {
 // request is one index line in the shared index.
 func TestSharedBackendTwoReceivers(t *testing.T) {
 	f := newFleet(t, []string{"lab-01"}, true)
-	section, opt := sharedStorage(t, f.dir)
+	section, opt, _ := sharedStorage(t, f.dir)
 	f.rcv.extra = section
 	f.rcv.writeConfig()
 	r2 := newReceiverProc(t, t.TempDir())

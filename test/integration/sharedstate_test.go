@@ -35,7 +35,7 @@ func (c *client) get(t *testing.T, path string) (int, []byte) {
 // and `cis490 host remove` records the removal there.
 func TestSharedBackendState(t *testing.T) {
 	f := newFleet(t, []string{"lab-01"}, true)
-	section, opt := sharedStorage(t, f.dir)
+	section, opt, _ := sharedStorage(t, f.dir)
 	key := filepath.Join(f.dir, "release.key")
 	pub := strings.TrimSpace(runCLI(t, "release", "keygen", "--out", key))
 	f.rcv.extra = "release_key = \"" + pub + "\"\n" + section
