@@ -203,7 +203,7 @@ func (d *Detector) AlertsSince(ctx context.Context, cp fleethealth.AlertCheckpoi
 	for {
 		rows, err := d.b.pool.Query(ctx, `SELECT xid::text, seq, line FROM detector_alerts
 			WHERE xid < $1::text::xid8 AND (xid, seq) > ($2::text::xid8, $3) AND ts >= $4
-			ORDER BY xid, seq LIMIT $5`, h, strconv.FormatUint(cp.XID, 10), int64(cp.Seq), since, alertPage)
+			ORDER BY detector_alerts.xid, detector_alerts.seq LIMIT $5`, h, strconv.FormatUint(cp.XID, 10), int64(cp.Seq), since, alertPage)
 		if err != nil {
 			return cp, fmt.Errorf("read the alerts from PostgreSQL: %w", err)
 		}

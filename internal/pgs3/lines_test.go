@@ -1,12 +1,14 @@
 package pgs3_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pgs3"
 )
@@ -48,6 +50,44 @@ func TestLinesReadInTransactionOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(hosts) != 0 {
+		t.Fatalf("a read from the checkpoint %+v read %v again", cp, hosts)
+	}
+}
+
+// TestAlertsReadInTransactionOrder is the same for the detector's alerts.
+func TestAlertsReadInTransactionOrder(t *testing.T) {
+	dsn, s3 := servers(t)
+	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3)})
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, xid := range []int{9, 10, 11} {
+		line, err := json.Marshal(fleethealth.Alert{TS: ts, Host: fmt.Sprintf("lab-%d", xid), Symptom: "silent", Bucket: "2026-01-02T03"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(t.Context(), `INSERT INTO detector_alerts (xid, ts, line) VALUES ($1::text::xid8, $2, $3)`, fmt.Sprint(xid), ts, string(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var hosts []string
+	read := func(cp fleethealth.AlertCheckpoint) fleethealth.AlertCheckpoint {
+		t.Helper()
+		cp, err := b.Detector().AlertsSince(t.Context(), cp, time.Time{}, func(a fleethealth.Alert) error { hosts = append(hosts, a.Host); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+	cp := read(fleethealth.AlertCheckpoint{})
+	if fmt.Sprint(hosts) != "[lab-9 lab-10 lab-11]" {
+		t.Fatalf("read %v; want the alerts in transaction order [lab-9 lab-10 lab-11]", hosts)
+	}
+	hosts = nil
+	if read(cp); len(hosts) != 0 {
 		t.Fatalf("a read from the checkpoint %+v read %v again", cp, hosts)
 	}
 }
