@@ -36,25 +36,38 @@ func (v Verdict) OK() bool { return v.Reason == "" }
 type Verifier struct {
 	ca      *x509.Certificate
 	pool    *x509.CertPool
-	revoked *Revocations // nil: none
+	revoked RevocationList // nil: none
+}
+
+// RevocationList is what the verifier asks on every request: whether the
+// certificate with serial is revoked, answered from memory. *Revocations
+// keeps the list in data_dir; a shared database keeps another.
+type RevocationList interface {
+	HasSerial(serial string) bool
 }
 
 // WithRevocations makes v refuse the certificates on r.
-func (v *Verifier) WithRevocations(r *Revocations) *Verifier {
+func (v *Verifier) WithRevocations(r RevocationList) *Verifier {
 	v.revoked = r
 	return v
+}
+
+func (v *Verifier) has(c *x509.Certificate) bool {
+	return c != nil && v.RevokedSerial(Serial(c))
 }
 
 // Revoked reports whether the chain's leaf is on the revocation list
 // (Verify checks it too); the receiver asks on every request over a
 // connection whose verdict it cached.
 func (v *Verifier) Revoked(chain []*x509.Certificate) bool {
-	return len(chain) > 0 && v.revoked.Has(chain[0])
+	return len(chain) > 0 && v.has(chain[0])
 }
 
 // RevokedSerial reports whether the certificate with serial is on the
 // revocation list.
-func (v *Verifier) RevokedSerial(serial string) bool { return v.revoked.HasSerial(serial) }
+func (v *Verifier) RevokedSerial(serial string) bool {
+	return v.revoked != nil && v.revoked.HasSerial(serial)
+}
 
 // RevokedVerdict is what a revoked certificate gets.
 func RevokedVerdict(host string) Verdict {
@@ -92,7 +105,7 @@ func (v *Verifier) Verify(chain []*x509.Certificate, now time.Time) Verdict {
 		default:
 			vd.Reason, vd.Message = ReasonCertBadUsage, "the client certificate was signed by the fleet CA but names neither a host nor an admin; issue one with `cis490 ca issue`"
 		}
-		if vd.OK() && v.revoked.Has(leaf) {
+		if vd.OK() && v.has(leaf) {
 			return RevokedVerdict(vd.CertHost)
 		}
 		return vd
@@ -113,7 +126,7 @@ func (v *Verifier) Verify(chain []*x509.Certificate, now time.Time) Verdict {
 			vd.Message = fmt.Sprintf("the client certificate is not valid until %s; check this host's clock", leaf.NotBefore.UTC().Format(time.RFC3339))
 			return vd
 		}
-		if v.revoked.Has(leaf) { // an expired certificate that was revoked may not renew
+		if v.has(leaf) { // an expired certificate that was revoked may not renew
 			return RevokedVerdict(vd.CertHost)
 		}
 		vd.Reason = ReasonCertExpired

@@ -59,9 +59,9 @@ func ID(tok string) string {
 // name once, until expires.
 func (s *Set) AddJoin(caFingerprint, pattern string, uses int, expires, now time.Time) (string, error) {
 	file := s.path
-	pattern = strings.ToLower(pattern) // host names are folded to lowercase
-	if _, err := path.Match(pattern, ""); err != nil {
-		return "", fmt.Errorf("%q is not a host pattern: %w", pattern, err)
+	pattern, err := JoinPattern(pattern)
+	if err != nil {
+		return "", err
 	}
 	tok, err := NewJoin(caFingerprint)
 	if err != nil {
@@ -82,17 +82,31 @@ func (s *Set) AddJoin(caFingerprint, pattern string, uses int, expires, now time
 	return tok, writeFile(file, f)
 }
 
-// joinKeep is how long an expired join token is kept, so that using it
-// still says "expired" rather than "unknown".
-const joinKeep = 7 * 24 * time.Hour
+// JoinPattern is pattern as a join token stores it: folded to lowercase,
+// as host names are, and checked to be a path.Match pattern.
+func JoinPattern(pattern string) (string, error) {
+	pattern = strings.ToLower(pattern)
+	if _, err := path.Match(pattern, ""); err != nil {
+		return "", fmt.Errorf("%q is not a host pattern: %w", pattern, err)
+	}
+	return pattern, nil
+}
 
-// pruneJoins drops join tokens expired more than joinKeep ago: every room
+// IsJoin reports whether tok has a join token's form; only such a token
+// is looked up as one.
+func IsJoin(tok string) bool { return strings.HasPrefix(strings.TrimSpace(tok), joinPrefix) }
+
+// JoinKeep is how long an expired join token is kept, so that using it
+// still says "expired" rather than "unknown".
+const JoinKeep = 7 * 24 * time.Hour
+
+// pruneJoins drops join tokens expired more than JoinKeep ago: every room
 // token ever made would otherwise stay in the file (and in memory) for
 // good.
 func pruneJoins(tokens []Entry, now time.Time) []Entry {
 	out := tokens[:0]
 	for _, e := range tokens {
-		if e.Kind == KindJoin && !e.Expires.IsZero() && now.Sub(e.Expires) > joinKeep {
+		if e.Kind == KindJoin && !e.Expires.IsZero() && now.Sub(e.Expires) > JoinKeep {
 			continue
 		}
 		out = append(out, e)
@@ -118,7 +132,7 @@ func isPattern(name string) bool { return strings.ContainsAny(name, "*?[") }
 func (s *Set) ConsumeJoin(tok, host string, now time.Time) error {
 	file := s.path
 	tok = strings.TrimSpace(tok)
-	if !strings.HasPrefix(tok, joinPrefix) {
+	if !IsJoin(tok) {
 		return ErrJoinUnknown
 	}
 	unlock, err := lockFile(file)
@@ -134,8 +148,17 @@ func (s *Set) ConsumeJoin(tok, host string, now time.Time) error {
 	if i < 0 {
 		return ErrJoinUnknown
 	}
-	e := f.Tokens[i]
 	live := slices.ContainsFunc(f.Tokens, func(o Entry) bool { return o.Kind == KindHost && o.Name == host && !o.Revoked })
+	if err := f.Tokens[i].JoinFor(host, live, now); err != nil {
+		return err
+	}
+	f.Tokens[i].Enrolled = append(f.Tokens[i].Enrolled, host)
+	return writeFile(file, f)
+}
+
+// JoinFor is ConsumeJoin's verdict on join token e for host, nil when
+// host may enroll with it; live says host holds an unrevoked host token.
+func (e Entry) JoinFor(host string, live bool, now time.Time) error {
 	switch ok, _ := path.Match(e.Name, host); {
 	case e.Revoked:
 		return ErrJoinUnknown
@@ -150,8 +173,7 @@ func (s *Set) ConsumeJoin(tok, host string, now time.Time) error {
 		// laptop) must not take over a host that is enrolled.
 		return ErrJoinLive
 	}
-	f.Tokens[i].Enrolled = append(f.Tokens[i].Enrolled, host)
-	return writeFile(file, f)
+	return nil
 }
 
 // findJoin is the index of the join token tok in f (its hash compared in
@@ -195,7 +217,7 @@ func (s *Set) ReleaseJoin(tok, host string) error {
 // the file is read only when it changed).
 func (s *Set) CheckJoin(tok string, now time.Time) error {
 	tok = strings.TrimSpace(tok)
-	if !strings.HasPrefix(tok, joinPrefix) {
+	if !IsJoin(tok) {
 		return ErrJoinUnknown
 	}
 	h := hash(tok)
@@ -206,8 +228,17 @@ func (s *Set) CheckJoin(tok string, now time.Time) error {
 		_ = s.reload(now)
 		e, ok = s.byHash[h]
 	}
+	if !ok {
+		return ErrJoinUnknown
+	}
+	return e.JoinUsable(now)
+}
+
+// JoinUsable is CheckJoin's verdict on entry e: nil when it is a join
+// token, unrevoked, unexpired, with a use left.
+func (e Entry) JoinUsable(now time.Time) error {
 	switch {
-	case !ok || e.Kind != KindJoin || e.Revoked:
+	case e.Kind != KindJoin || e.Revoked:
 		return ErrJoinUnknown
 	case !e.Expires.IsZero() && now.After(e.Expires):
 		return ErrJoinExpired

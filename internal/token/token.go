@@ -56,6 +56,10 @@ func New() (string, error) {
 	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
+// IsBearer reports whether tok has a bearer token's form; only such a
+// token is looked up (a join token is never a bearer token).
+func IsBearer(tok string) bool { return strings.HasPrefix(tok, prefix) }
+
 func hash(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
 
 // Sum is what is kept of a token: its SHA-256. A holder of only the sum
@@ -160,7 +164,7 @@ func (s *Set) reload(now time.Time) error {
 // re-read when it changed: at most once a second, and at once on a miss, so
 // a token just made by `cis490 ca issue` works on its first request.
 func (s *Set) Lookup(tok string) (Entry, bool) {
-	if !strings.HasPrefix(tok, prefix) {
+	if !IsBearer(tok) {
 		return Entry{}, false
 	}
 	return s.LookupSum(hash(tok))
@@ -179,14 +183,17 @@ func (s *Set) LookupSum(h [32]byte) (Entry, bool) {
 		_ = s.reload(now)
 		e, ok = s.byHash[h]
 	}
-	if !ok {
-		return Entry{}, false
-	}
-	stored, _ := hex.DecodeString(e.SHA256)
-	if subtle.ConstantTimeCompare(stored, h[:]) != 1 || e.Revoked {
+	if !ok || !e.Valid(h) {
 		return Entry{}, false
 	}
 	return e, true
+}
+
+// Valid reports whether e, found by the hash h of a presented token,
+// stores h (compared in constant time) and is not revoked.
+func (e Entry) Valid(h [32]byte) bool {
+	stored, _ := hex.DecodeString(e.SHA256)
+	return subtle.ConstantTimeCompare(stored, h[:]) == 1 && !e.Revoked
 }
 
 // RevokeName revokes every token of kind for name and returns how many.

@@ -42,6 +42,10 @@ type BusyError struct {
 	err    error
 }
 
+// Busy is the BusyError of a State whose lock did not come free: holder
+// as far as known, err why the wait ended (the context's cause).
+func Busy(holder string, err error) *BusyError { return &BusyError{Holder: holder, err: err} }
+
 func (e *BusyError) Error() string {
 	return fmt.Sprintf("the trust lock is held by %s: %v", cmp.Or(e.Holder, "another change to the fleet's credentials"), e.err)
 }

@@ -309,13 +309,13 @@ func (t *Trust) RevokeAdmin(ctx context.Context, name, why string, now time.Time
 // certificate that is neither expired nor revoked (the dashboard's token
 // login asks: an admin whose certificates are gone is gone). It reads
 // without the lock: a reader sees the ledger before or after a change.
-func (t *Trust) AdminCertified(name string, revoked *pki.Revocations, now time.Time) bool {
+func (t *Trust) AdminCertified(name string, revoked pki.RevocationList, now time.Time) bool {
 	issued, err := t.state.IssuedTo(name)
 	if err != nil {
 		return false
 	}
 	for _, c := range issued {
-		if c.Kind == token.KindAdmin && now.Before(c.NotAfter) && !revoked.HasSerial(c.Serial) {
+		if c.Kind == token.KindAdmin && now.Before(c.NotAfter) && (revoked == nil || !revoked.HasSerial(c.Serial)) {
 			return true
 		}
 	}
