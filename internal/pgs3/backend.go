@@ -65,10 +65,13 @@ type Backend struct {
 	observe  func(groupsync.Round)
 
 	// life ends when the backend closes: calls without a context of
-	// their own (the small state's stores) derive theirs from it.
-	life context.Context
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	// their own (the small state's stores, the trust state) and the trust
+	// caches' refreshes derive theirs from it.
+	life     context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	watchers sync.WaitGroup // the trust caches' refreshers
+	trust    trustParts
 }
 
 // Open connects to PostgreSQL and the bucket, brings the schema up to date
@@ -124,6 +127,7 @@ func (b *Backend) Close() error {
 	b.signal()
 	b.wg.Wait()
 	b.stop()
+	b.watchers.Wait()
 	b.pool.Close()
 	return nil
 }

@@ -213,6 +213,52 @@ CREATE TABLE removed_hosts (
 	removed bigint NOT NULL
 );
 `,
+	// 6: the trust state: tokens (only their SHA-256), the CA's ledger, the
+	// revocation list, their versions, and who holds the trust lock.
+	`
+CREATE TABLE tokens (
+	sha256   text        PRIMARY KEY, -- hex SHA-256 of the token, never the token
+	kind     text        NOT NULL,
+	name     text        NOT NULL,    -- a host, an admin, or a join token's pattern
+	created  timestamptz NOT NULL,
+	revoked  boolean     NOT NULL DEFAULT false,
+	uses     int         NOT NULL DEFAULT 0,
+	enrolled text[]      NOT NULL DEFAULT '{}',
+	expires  timestamptz
+);
+CREATE INDEX tokens_name ON tokens (kind, name);
+CREATE TABLE issued (
+	seq       bigserial   PRIMARY KEY,
+	serial    text        NOT NULL,
+	kind      text        NOT NULL,
+	name      text        NOT NULL,
+	not_after timestamptz NOT NULL,
+	at        timestamptz NOT NULL
+);
+CREATE INDEX issued_name ON issued (name, seq);
+CREATE TABLE revoked (
+	serial text        PRIMARY KEY,
+	host   text        NOT NULL,
+	at     timestamptz NOT NULL,
+	why    text        NOT NULL
+);
+-- Every change to tokens or revoked bumps its row here in the same
+-- transaction (taking the row's lock first, so changes to one table
+-- commit one at a time): receivers poll the versions and reload a table
+-- whose version moved.
+CREATE TABLE trust_versions (
+	what    text   PRIMARY KEY,
+	version bigint NOT NULL
+);
+INSERT INTO trust_versions VALUES ('tokens', 0), ('revoked', 0);
+-- The trust lock is an advisory lock; this row says who took it last,
+-- for a waiter to name.
+CREATE TABLE trust_holder (
+	holder text        NOT NULL,
+	since  timestamptz NOT NULL
+);
+INSERT INTO trust_holder VALUES ('nobody yet', now());
+`,
 }
 
 // migrate brings the database's schema up to date, under an advisory lock.
