@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"time"
 
+	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/localsrv"
+	"github.com/cis490/cis490/internal/receiverd"
+	"github.com/cis490/cis490/internal/token"
 )
 
 // PGOptions say how StartCis490PG builds the postgres+s3 side.
@@ -55,7 +60,8 @@ func HAProxyPath() (string, error) {
 // receivers on the postgres+s3 backend. With more than one, HAProxy in
 // TCP mode spreads the hosts' connections over them with a PROXY v2
 // header, and the target's address is HAProxy's. The receivers share one
-// data_dir, for trust (CA, tokens), which is still files. Target.Parts
+// data_dir, for the CA; the tokens are made again in the database, where
+// postgres+s3 receivers keep them. Target.Parts
 // names every process, so that each one's CPU is measured. Close stops
 // them all and removes the folder unless o.Keep.
 //
@@ -114,6 +120,9 @@ func StartCis490PG(ctx context.Context, o Options, p PGOptions) (_ *Target, err 
 		err = cerr
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := sharedTokens(ctx, t); err != nil {
 		return nil, err
 	}
 
@@ -249,4 +258,35 @@ backend receivers
 		return nil, err
 	}
 	return h, nil
+}
+
+// sharedTokens makes t's hosts' and admin's tokens again in the database
+// its config names: PrepareCis490 made them in data_dir's token file,
+// which postgres+s3 receivers do not read.
+func sharedTokens(ctx context.Context, t *Target) error {
+	cfg, err := config.LoadReceiver(t.Conf)
+	if err != nil {
+		return err
+	}
+	b, err := receiverd.OpenShared(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	toks, err := b.Tokens(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for i := range t.Hosts {
+		if t.Hosts[i].Token, err = toks.Add(token.KindHost, t.Hosts[i].Name, now); err != nil {
+			return err
+		}
+	}
+	if t.Admin != nil {
+		if t.Admin.Token, err = toks.Add(token.KindAdmin, t.Admin.Name, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }

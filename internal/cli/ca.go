@@ -117,7 +117,7 @@ func runCAIssue(ctx context.Context, env *Env, args []string) error {
 	// reinstall) ends the earlier one, as enrolling again does. An admin
 	// may hold several (`ca revoke --admin` ends them all).
 	var g trust.Grant
-	err = changeTrust(ctx, env, cfg.DataDir, func(ctx context.Context, t *trust.Trust) (err error) {
+	err = changeTrust(ctx, env, cfg, func(ctx context.Context, t *trust.Trust) (err error) {
 		g, err = t.Issue(ctx, certPEM, now)
 		return err
 	})
@@ -270,7 +270,7 @@ func runCARevoke(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	var toks, certs int
-	err = changeTrust(ctx, env, cfg.DataDir, func(ctx context.Context, t *trust.Trust) (err error) {
+	err = changeTrust(ctx, env, cfg, func(ctx context.Context, t *trust.Trust) (err error) {
 		toks, certs, err = t.RevokeAdmin(ctx, *admin, "revoked", time.Now())
 		return err
 	})

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/receiverd"
+	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/trust"
 	"github.com/cis490/cis490/internal/vfs"
 )
@@ -62,7 +64,7 @@ the fleet-health detector stops watching it. Enrolling it again brings it back.`
 	// tells the detector the host is back either before or after, never
 	// between the revocation and the mark.
 	var toks, certs int
-	err = changeTrust(ctx, env, cfg.DataDir, func(ctx context.Context, t *trust.Trust) (err error) {
+	err = changeTrust(ctx, env, cfg, func(ctx context.Context, t *trust.Trust) (err error) {
 		toks, certs, err = t.RevokeHost(ctx, host, "removed", now, func() error {
 			return state.Removals.Mark(host, now)
 		})
@@ -85,17 +87,41 @@ const adminLockWait = 2 * time.Minute
 // vfs.AsOwnerOf), saying on stderr whom it waits on when the trust lock is
 // busy, and giving up after adminLockWait with a sentence naming the
 // holder.
-func changeTrust(ctx context.Context, env *Env, dataDir string, change func(context.Context, *trust.Trust) error) error {
+func changeTrust(ctx context.Context, env *Env, cfg *config.Receiver, change func(context.Context, *trust.Trust) error) error {
 	ctx, cancel := context.WithTimeout(ctx, adminLockWait)
 	defer cancel()
-	t := trust.Local(dataDir).Waiting(func(holder string) {
+	t, _, done, err := trustOf(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	t.Waiting(func(holder string) {
 		fmt.Fprintf(env.Stderr, "waiting for the trust lock, held by %s\n", cmp.Or(holder, "another cis490 process"))
 	})
-	err := vfs.AsOwnerOf(dataDir, func() error { return change(ctx, t) })
+	err = vfs.AsOwnerOf(cfg.DataDir, func() error { return change(ctx, t) })
 	var busy *trust.BusyError
 	if errors.As(err, &busy) {
 		return fmt.Errorf("the trust lock stayed held by %s for %s; nothing was changed: run this again, or stop that process if it is stuck",
 			cmp.Or(busy.Holder, "another cis490 process"), adminLockWait)
 	}
 	return err
+}
+
+// trustOf is the trust cfg names: the files in data_dir, or the database
+// of [storage] backend = "postgres+s3" (opened here; done closes it), so
+// every receiver on it sees the change within seconds.
+func trustOf(ctx context.Context, env *Env, cfg *config.Receiver) (t *trust.Trust, tokens token.State, done func(), err error) {
+	if !cfg.Storage.Shared() {
+		return trust.Local(cfg.DataDir), token.Files(datadir.Dir(cfg.DataDir).Tokens()), func() {}, nil
+	}
+	b, err := receiverd.OpenShared(ctx, cfg, env.Log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	toks, err := b.Tokens(ctx)
+	if err != nil {
+		b.Close()
+		return nil, nil, nil, err
+	}
+	return trust.New(b.Trust(), toks), toks, func() { b.Close() }, nil
 }

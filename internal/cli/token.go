@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/names"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/token"
@@ -20,7 +19,7 @@ func runToken(ctx context.Context, env *Env, args []string) error {
 	}, args)
 }
 
-func tokenCreate(_ context.Context, env *Env, args []string) error {
+func tokenCreate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "token create", "--host NAME | --hosts PATTERN --uses N [--ttl 24h] [--config receiver.toml]",
 		`Makes a join token: one host, or a room of imaged machines (--hosts 'lab-1??'
 --uses 40: each name enrolls once). Only its hash is stored. Give it to the host
@@ -59,9 +58,14 @@ in a file or on standard input, never on a command line:
 		return err
 	}
 	now := time.Now()
+	_, tokens, done, err := trustOf(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
 	var tok string
 	err = vfs.AsOwnerOf(cfg.DataDir, func() (err error) {
-		tok, err = token.Files(datadir.Dir(cfg.DataDir).Tokens()).AddJoin(pki.FingerprintOf(ca), bound, n, now.Add(*ttl), now)
+		tok, err = tokens.AddJoin(pki.FingerprintOf(ca), bound, n, now.Add(*ttl), now)
 		return err
 	})
 	if err != nil {
@@ -73,7 +77,7 @@ in a file or on standard input, never on a command line:
 	return nil
 }
 
-func tokenRevoke(_ context.Context, env *Env, args []string) error {
+func tokenRevoke(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "token revoke", "ID [--config receiver.toml]", "Revokes a join token by the id `token create` printed.")
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config file")
 	rest := args
@@ -94,9 +98,14 @@ func tokenRevoke(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	_, tokens, done, err := trustOf(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
 	var ok bool
 	err = vfs.AsOwnerOf(cfg.DataDir, func() (err error) {
-		ok, err = token.Files(datadir.Dir(cfg.DataDir).Tokens()).RevokeID(id)
+		ok, err = tokens.RevokeID(id)
 		return err
 	})
 	if err != nil {

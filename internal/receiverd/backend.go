@@ -12,8 +12,11 @@ import (
 	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pgs3"
+	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/token"
+	"github.com/cis490/cis490/internal/trust"
 )
 
 // backend is where the receiver keeps the streams and the index: the local
@@ -35,6 +38,9 @@ type backend interface {
 	run(ctx context.Context, stop func())
 	// state is where the small state is kept (State).
 	state() State
+	// trust is where the tokens, the CA's ledger, the revocation list and
+	// the trust lock are kept (the CA's key stays a local file).
+	trust(ctx context.Context) (token.State, trust.State, pki.RevocationList, error)
 	close() error
 }
 
@@ -108,6 +114,19 @@ func (l *localBackend) observe(f func(groupsync.Round))     { l.Sync.Observe(f) 
 func (l *localBackend) close() error                        { return l.Close() }
 func (l *localBackend) state() State                        { return LocalState(datadir.Dir(l.cfg.DataDir)) }
 
+func (l *localBackend) trust(context.Context) (token.State, trust.State, pki.RevocationList, error) {
+	d := datadir.Dir(l.cfg.DataDir)
+	toks, err := token.Open(d.Tokens())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rev, err := pki.OpenRevocations(d.Revoked())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return toks, trust.Files(d), rev, nil
+}
+
 func (l *localBackend) run(ctx context.Context, stop func()) {
 	done := make(chan struct{}, 3)
 	go func() { maintain(ctx, l.Storage, l.cfg, l.log); done <- struct{}{} }()
@@ -137,6 +156,20 @@ func (s *sharedBackend) pending(now time.Time) time.Duration {
 func (s *sharedBackend) observe(f func(groupsync.Round)) { s.b.Observe(f) }
 func (s *sharedBackend) close() error                    { return s.b.Close() }
 func (s *sharedBackend) state() State                    { return SharedState(s.b) }
+
+// trust is the trust state in the database, loaded (an error if it cannot
+// be: a receiver without it would let revoked credentials in).
+func (s *sharedBackend) trust(ctx context.Context) (token.State, trust.State, pki.RevocationList, error) {
+	toks, err := s.b.Tokens(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rev, err := s.b.Revocations(ctx)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load the revocation list from PostgreSQL: %w", err)
+	}
+	return toks, s.b.Trust(), rev, nil
+}
 
 // run maintains the backend every minute (retention, index pruning,
 // collecting objects), when no other receiver is: the maintenance lease

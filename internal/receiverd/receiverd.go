@@ -40,7 +40,8 @@ type daemon struct {
 	caCert   *x509.Certificate
 	srvCert  *certReloader
 	tokens   token.State
-	revoked  *pki.Revocations
+	trust    trust.State // the ledger, the revocations' writer, the lock
+	revoked  pki.RevocationList
 	back     backend
 	state    State              // snapshots, releases, sessions, removed hosts
 	detector fleethealth.Store  // the detector's state, lock and alerts
@@ -67,7 +68,7 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	}
 	d.back = back
 	defer d.back.close()
-	if err := d.loadState(); err != nil {
+	if err := d.loadState(ctx); err != nil {
 		return err
 	}
 	srv, err := d.newServer()
@@ -82,23 +83,25 @@ func Run(ctx context.Context, cfg *config.Receiver, ln net.Listener, log *slog.L
 	return d.serve(ctx, ln, srv, ready)
 }
 
-// loadTrust loads what TLS and authentication need before any storage is
-// opened: the fleet CA, the server's certificate, the tokens.
+// loadTrust loads what TLS needs before any storage is opened: the fleet
+// CA and the server's certificate (local files on every receiver).
 func (d *daemon) loadTrust() error {
 	var err error
 	if d.caCert, err = pki.LoadCert(d.cfg.TLS.CA); err != nil {
 		return fmt.Errorf("load fleet CA (run `cis490 ca init --config ...` first): %w", err)
 	}
-	if d.srvCert, err = newCertReloader(d.cfg.TLS.Cert, d.cfg.TLS.Key, d.caCert.Raw); err != nil {
-		return err
-	}
-	d.tokens, err = token.Open(d.data.Tokens())
+	d.srvCert, err = newCertReloader(d.cfg.TLS.Cert, d.cfg.TLS.Key, d.caCert.Raw)
 	return err
 }
 
-// loadState prepares the small state, the revocations and, with the CA's
-// key here, the enroller.
-func (d *daemon) loadState() error {
+// loadState loads the tokens, the revocations and the ledger from the
+// backend, prepares the small state and, with the CA's key here, the
+// enroller.
+func (d *daemon) loadState(ctx context.Context) error {
+	var err error
+	if d.tokens, d.trust, d.revoked, err = d.back.trust(ctx); err != nil {
+		return err
+	}
 	d.state = d.back.state()
 	// The snapshots' folder exists (durably) before the first one is
 	// acknowledged, and a crash mid-write left no temp file in it.
@@ -108,17 +111,13 @@ func (d *daemon) loadState() error {
 		}
 	}
 	d.detector = d.back.detector()
-	var err error
-	if d.revoked, err = pki.OpenRevocations(d.data.Revoked()); err != nil {
-		return err
-	}
 	// With the CA's key here, hosts can enroll with a join token.
 	cfg := d.cfg
 	if ca, err := pki.Load(filepath.Dir(cfg.TLS.CA)); err == nil {
 		d.enroller = &receiver.Enroller{CA: ca, DataDir: cfg.DataDir, Lifetime: cfg.Certs.HostLifetime.Duration(), Grace: cfg.Certs.RenewGrace.Duration(),
 			ReleaseKey: cfg.ReleaseKey,
 			Rejoined:   func(host string) error { return d.state.Removals.Clear(host) }}
-		d.enroller.Trust = trust.New(trust.Files(d.data), d.tokens)
+		d.enroller.Trust = trust.New(d.trust, d.tokens)
 	} else {
 		d.log.Info("no CA key beside the CA certificate: hosts cannot enroll here", "err", err)
 	}
@@ -183,7 +182,7 @@ func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool)) http.Ha
 			return e.Name, ok && e.Kind == token.KindAdmin
 		},
 		AdminCertified: func(name string) bool {
-			return trust.Local(d.cfg.DataDir).AdminCertified(name, d.revoked, time.Now())
+			return trust.New(d.trust, d.tokens).AdminCertified(name, d.revoked, time.Now())
 		},
 	})
 	if err != nil { // the templates are compiled in: a test catches this

@@ -106,6 +106,7 @@ func TestScaleOutBehindHAProxy(t *testing.T) {
 	killed := f.rcv
 	killed.extra, killed.proxied = extra, true
 	killed.writeConfig()
+	f.reissue(t) // trust is in the database
 	stopped := newReceiverProc(t, t.TempDir())
 	stopped.dataDir, stopped.extra, stopped.pool, stopped.proxied = killed.dataDir, extra, killed.pool, true
 	stopped.writeConfig()

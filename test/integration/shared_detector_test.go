@@ -114,6 +114,7 @@ func TestSharedDetectorFleetView(t *testing.T) {
 	r2 := newReceiverProc(t, t.TempDir())
 	r2.dataDir, r2.extra, r2.pool = f.rcv.dataDir, f.rcv.extra, f.rcv.pool
 	r2.writeConfig()
+	f.reissue(t) // trust is in the database
 	f.rcv.Start()
 	r2.Start()
 
@@ -123,7 +124,7 @@ func TestSharedDetectorFleetView(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.rcv.dataDir, "fleet-health", "silences.json")); err == nil {
 		t.Error("the silence went to data_dir's silences.json, not to the database")
 	}
-	admin := filepath.Join(f.dir, "bundles", "admin")
+	admin := filepath.Join(f.dir, "bundles", "shared-admin")
 	out := runCLI(t, "status", "--admin", admin, "--receiver", r2.URL())
 	if !strings.Contains(out, id+"  host=lab-0*") || !strings.Contains(out, "carol") {
 		t.Errorf("status through the other receiver does not show the silence:\n%s", out)

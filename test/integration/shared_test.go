@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,6 +29,21 @@ func sharedStorage(t *testing.T, dir string) (string, pgs3.Options, string) {
 		filepath.Join(s3.Dir, s3.Bucket)
 }
 
+// reissue issues the fleet's host and admin bundles again through the
+// receiver's config, once it names postgres+s3: newFleet issued them into
+// the data folder's files, which such receivers do not read.
+func (f *fleet) reissue(t *testing.T) {
+	t.Helper()
+	for name, c := range f.hosts {
+		out := filepath.Join(f.dir, "bundles", "shared-"+name)
+		runCLI(t, "ca", "issue", "--config", f.rcv.cfgPath, "--host", name, "--out", out)
+		*c = *f.loadClient(name, out, "host", !c.hc.Transport.(*http.Transport).DisableKeepAlives)
+	}
+	out := filepath.Join(f.dir, "bundles", "shared-admin")
+	runCLI(t, "ca", "issue", "--config", f.rcv.cfgPath, "--admin", f.admin.name, "--out", out)
+	*f.admin = *f.loadClient(f.admin.name, out, "admin", true)
+}
+
 // TestSharedBackendTwoReceivers runs two real receivers on one
 // PostgreSQL and one bucket: what one stores, the other answers for — a
 // retry sent to the other is 200, different bytes 409 — and every
@@ -39,7 +55,8 @@ func TestSharedBackendTwoReceivers(t *testing.T) {
 	f.rcv.writeConfig()
 	r2 := newReceiverProc(t, t.TempDir())
 	r2.dataDir, r2.extra, r2.pool = f.rcv.dataDir, section, f.rcv.pool
-	r2.writeConfig() // the same CA, tokens and certificates: trust is still a folder
+	r2.writeConfig() // the same CA; tokens, ledger and revocations are in the database
+	f.reissue(t)
 	f.rcv.Start()
 	r2.Start()
 
@@ -104,6 +121,17 @@ func TestSharedBackendTwoReceivers(t *testing.T) {
 		}
 		return ""
 	})
+	// `host remove` through the shared config reaches both receivers
+	// within a few seconds (each polls the database every second).
+	runCLI(t, "host", "remove", "--config", f.rcv.cfgPath, "lab-01")
+	for _, c := range []*client{h1, &h2} {
+		eventually(t, 5*time.Second, func() string {
+			if res := put(c, 12, "after\n"); res.status != 401 && res.status != 403 {
+				return fmt.Sprintf("a removed host's PUT on %s: %d %s", c.rcv.URL(), res.status, res.body)
+			}
+			return ""
+		})
+	}
 	want := map[string]int{"201": 2, "200": 2, "409": 1}
 	for _, s := range puts {
 		want[s]--

@@ -42,7 +42,8 @@ func TestSharedBackendState(t *testing.T) {
 	f.rcv.writeConfig()
 	r2 := newReceiverProc(t, t.TempDir())
 	r2.dataDir, r2.extra, r2.pool = f.rcv.dataDir, f.rcv.extra, f.rcv.pool
-	r2.writeConfig() // the same CA, tokens and certificates: trust is still a folder
+	r2.writeConfig() // the same CA; tokens, ledger and revocations are in the database
+	f.reissue(t)
 	f.rcv.Start()
 	r2.Start()
 	b, err := pgs3.Open(t.Context(), opt)
@@ -75,7 +76,7 @@ func TestSharedBackendState(t *testing.T) {
 		t.Fatal(err)
 	}
 	runCLI(t, "release", "sign", "--key", key, "--version", "9.9.9", "--commit", strings.Repeat("9", 40), "--out", filepath.Join(f.dir, "rel"), artifact)
-	runCLI(t, "release", "publish", "--admin", filepath.Join(f.dir, "bundles", "admin"), "--receiver", f.rcv.URL(), "--from", filepath.Join(f.dir, "rel", "9.9.9"))
+	runCLI(t, "release", "publish", "--admin", filepath.Join(f.dir, "bundles", "shared-admin"), "--receiver", f.rcv.URL(), "--from", filepath.Join(f.dir, "rel", "9.9.9"))
 	if v, err := b.Releases().Versions(); err != nil || !slices.Equal(v, []string{"9.9.9"}) {
 		t.Fatalf("releases in PostgreSQL: %v %v", v, err)
 	}
