@@ -42,7 +42,10 @@ type StorageS3 struct {
 	Endpoint string `toml:"endpoint"` // https://s3.lab:9000
 	Region   string `toml:"region"`   // default us-east-1
 	Bucket   string `toml:"bucket"`
-	Prefix   string `toml:"prefix"` // key prefix inside the bucket
+	// Prefix is where in the bucket this fleet's objects go ("" or ending
+	// in /). The bucket, or the prefix, must be this fleet's alone: the
+	// receivers delete the orphans they find there.
+	Prefix string `toml:"prefix"`
 	// CredentialsFile holds access_key_id = "…" and
 	// secret_access_key = "…" (TOML).
 	CredentialsFile string `toml:"credentials_file"`
@@ -94,6 +97,9 @@ func (s Storage) validate(p *problems) {
 		p.add("storage.s3.endpoint", "%q is not an http(s) URL; write one like \"https://s3.lab:9000\"", s.S3.Endpoint)
 	case e.Scheme == "http" && !loopbackHost(e.Hostname()):
 		p.add("storage.s3.endpoint", "reaches %s without TLS; write https:// (plain http is allowed only on loopback)", e.Hostname())
+	}
+	if pf := s.S3.Prefix; pf != "" && !strings.HasSuffix(pf, "/") {
+		p.add("storage.s3.prefix", "%q must end in /, like \"cis490/\": the receivers delete orphans under it, and without the slash it would take in %q too", pf, pf+"-other/")
 	}
 	if s.S3.Bucket == "" {
 		p.add("storage.s3.bucket", "is empty; write the bucket's name")

@@ -27,6 +27,8 @@ func TestStorageValidate(t *testing.T) {
 		{"plain http to a remote bucket", func(s *Storage) { s.S3.Endpoint = "http://s3.lab:9000" }, "write https://"},
 		{"plain http on loopback", func(s *Storage) { s.S3.Endpoint = "http://127.0.0.1:9000" }, ""},
 		{"no bucket", func(s *Storage) { s.S3.Bucket = "" }, "bucket"},
+		{"prefix without its slash", func(s *Storage) { s.S3.Prefix = "cis490" }, "must end in /"},
+		{"prefix", func(s *Storage) { s.S3.Prefix = "cis490/" }, ""},
 		{"no credentials", func(s *Storage) { s.S3.CredentialsFile = "" }, "credentials_file"},
 		{"relative credentials", func(s *Storage) { s.S3.CredentialsFile = "s3.credentials" }, "relative"},
 	}

@@ -18,6 +18,8 @@ package pgs3
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -45,6 +47,8 @@ type Options struct {
 	// Committers is how many batches may be in flight at once (default 2).
 	BatchBytes int64
 	Committers int
+	// IdleTx ends a session left idle inside a transaction (default 10 s).
+	IdleTx time.Duration
 	Now        func() time.Time
 	Log        *slog.Logger
 }
@@ -83,6 +87,12 @@ func Open(ctx context.Context, opt Options) (*Backend, error) {
 	if opt.Committers <= 0 {
 		opt.Committers = 2
 	}
+	if opt.IdleTx <= 0 {
+		opt.IdleTx = 10 * time.Second
+	}
+	if p := opt.S3.Prefix; p != "" && !strings.HasSuffix(p, "/") {
+		return nil, fmt.Errorf("the S3 prefix %q must end in /: the collector deletes what is under it, and %q would take in %q too", p, p, p+"-other/")
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -97,6 +107,11 @@ func Open(ctx context.Context, opt Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the PostgreSQL connection string: %w", err)
 	}
+	// A receiver stopped (SIGSTOP, a VM paused) inside a transaction would
+	// hold its rows' locks for ever: every append of those hosts, on every
+	// receiver, would wait, and the readers' horizon would stand still.
+	// PostgreSQL ends such a session after IdleTx.
+	pcfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(opt.IdleTx.Milliseconds(), 10)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)

@@ -3,6 +3,7 @@ package pgs3
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,7 +24,7 @@ const OrphanAge = time.Hour
 func (b *Backend) Collect(ctx context.Context, now time.Time) (int, error) {
 	var dead []string
 	err := b.obj.list(ctx, func(o stored) error {
-		if o.modified.IsZero() || now.Sub(o.modified) < OrphanAge {
+		if o.modified.IsZero() || now.Sub(o.modified) < OrphanAge || !ours(o.name) {
 			return nil
 		}
 		var live bool
@@ -72,4 +73,31 @@ func (b *Backend) Collect(ctx context.Context, now time.Time) (int, error) {
 		b.log.Info("collected orphan objects", "objects", n)
 	}
 	return n, nil
+}
+
+// ours reports whether name has a shape this backend writes (a batch's
+// b/<time>-<hex>, a release file's r/<version>/<file>/<hex>): anything
+// else under the prefix is somebody else's, and is never collected.
+func ours(name string) bool {
+	switch {
+	case strings.HasPrefix(name, "b/"):
+		ts, rnd, ok := strings.Cut(name[2:], "-")
+		return ok && len(ts) > 0 && !strings.Contains(rnd, "/") && isHex(rnd)
+	case strings.HasPrefix(name, "r/"):
+		parts := strings.Split(name, "/")
+		return len(parts) == 4 && isHex(parts[3])
+	}
+	return false
+}
+
+func isHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

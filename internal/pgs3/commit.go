@@ -288,28 +288,40 @@ func (b *Backend) appendAll(ctx context.Context, tx pgx.Tx, name string, apps []
 	}
 	for _, i := range order {
 		r := &results[i]
-		if r.outcome != "overlap" {
-			continue
-		}
 		op := apps[i]
-		overlap := min(r.length-op.offset, int64(len(op.data)))
-		stored, err := b.readRange(ctx, tx, op.key, op.offset, overlap)
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(stored, op.data[:overlap]) {
-			r.outcome = "mismatch"
-			continue
-		}
-		var again pgx.Batch
-		call(&again, i, r.length, overlap)
-		one := []result{{}}
-		if err := scanAll(ctx, tx, &again, []int{0}, one); err != nil {
-			return err
-		}
-		*r = one[0]
-		if r.outcome == "appended" {
-			r.appended = int64(len(op.data)) - overlap
+		// An append overlapping stored bytes is compared, and its tail
+		// appended; another append of this batch may have grown the
+		// stream meanwhile, so the tail may overlap again.
+		var done int64 // bytes of op known stored
+		for try := 0; r.outcome == "overlap"; try++ {
+			if try == 8 {
+				return fmt.Errorf("append to %s: the stream kept growing under a retry", op.key)
+			}
+			at := op.offset + done
+			overlap := min(r.length-at, int64(len(op.data))-done)
+			stored, err := b.readRange(ctx, tx, op.key, at, overlap)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(stored, op.data[done:done+overlap]) {
+				r.outcome = "mismatch"
+				break
+			}
+			done += overlap
+			if done == int64(len(op.data)) { // every byte was there already
+				r.outcome = "duplicate"
+				break
+			}
+			var again pgx.Batch
+			call(&again, i, r.length, done)
+			one := []result{{}}
+			if err := scanAll(ctx, tx, &again, []int{0}, one); err != nil {
+				return err
+			}
+			*r = one[0]
+			if r.outcome == "appended" {
+				r.appended = int64(len(op.data)) - done
+			}
 		}
 	}
 	for i, op := range apps {

@@ -86,7 +86,7 @@ const retainStreams = 100
 // dropped.
 func (b *Backend) retainBefore(ctx context.Context, l *lease, cut int64, now time.Time, m *Maintained) error {
 	for {
-		rows, err := b.pool.Query(ctx, `SELECT DISTINCT host, stream FROM extents WHERE t < $1 LIMIT $2`, cut, retainStreams)
+		rows, err := b.pool.Query(ctx, `SELECT DISTINCT host, stream FROM extents WHERE t < $1 ORDER BY host, stream LIMIT $2`, cut, retainStreams)
 		if err != nil {
 			return fmt.Errorf("find what retention drops: %w", err)
 		}
@@ -186,10 +186,17 @@ func dropBelow(ctx context.Context, tx pgx.Tx, host, stream string, start, keep 
 		return 0, err
 	}
 	if keep > start {
-		if _, err := tx.Exec(ctx, `UPDATE streams SET start = $3 WHERE host = $1 AND stream = $2`, host, stream, keep); err != nil {
+		// Past the length (a folder's retention ran beyond what an
+		// earlier cis490 migrate copied), the stream is empty from keep
+		// on: only the bytes it held stop counting.
+		var length int64
+		if err := tx.QueryRow(ctx, `SELECT length FROM streams WHERE host = $1 AND stream = $2`, host, stream).Scan(&length); err != nil {
 			return 0, err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE hosts SET held = held - $2 WHERE host = $1`, host, keep-start); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE streams SET start = $3, length = greatest(length, $3) WHERE host = $1 AND stream = $2`, host, stream, keep); err != nil {
+			return 0, err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE hosts SET held = held - $2 WHERE host = $1`, host, min(keep, length)-start); err != nil {
 			return 0, err
 		}
 	}

@@ -99,21 +99,40 @@ func (s *Streams) List(ctx context.Context, host string) ([]store.Info, error) {
 
 // Read returns up to limit bytes of key from offset (moved up to the
 // stream's start), fetched with one ranged GET per run of adjacent bytes.
-func (s *Streams) Read(ctx context.Context, key store.Key, offset int64, limit int) ([]byte, store.Info, error) {
-	info, err := s.b.info(ctx, s.b.pool, key)
-	if err != nil {
-		return nil, store.Info{}, err
-	}
-	offset = max(offset, info.Start)
-	if offset >= info.Length || limit <= 0 {
-		return nil, info, nil
-	}
-	n := min(int64(limit), info.Length-offset)
-	data, err := s.b.readRange(ctx, s.b.pool, key, offset, n)
+func (s *Streams) Read(ctx context.Context, key store.Key, offset int64, limit int) (data []byte, info store.Info, err error) {
+	// One snapshot for the stream's row and its extents: retention may
+	// move the start between two statements, and the extents read must be
+	// the ones that row describes. The objects they name stay in the
+	// bucket for OrphanAge after retention drops them.
+	err = s.b.snapshot(ctx, func(q querier) error {
+		if info, err = s.b.info(ctx, q, key); err != nil {
+			return err
+		}
+		offset = max(offset, info.Start)
+		if offset >= info.Length || limit <= 0 {
+			return nil
+		}
+		n := min(int64(limit), info.Length-offset)
+		data, err = s.b.readRange(ctx, q, key, offset, n)
+		return err
+	})
 	if err != nil {
 		return nil, info, err
 	}
 	return data, info, nil
+}
+
+// snapshot runs fn in a read-only transaction with one snapshot.
+func (b *Backend) snapshot(ctx context.Context, fn func(q querier) error) error {
+	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("begin a read: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // OffsetAt returns the offset of the first append stored at or after t, or
