@@ -18,13 +18,13 @@ package pgs3
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,8 +49,8 @@ type Options struct {
 	Committers int
 	// IdleTx ends a session left idle inside a transaction (default 10 s).
 	IdleTx time.Duration
-	Now        func() time.Time
-	Log        *slog.Logger
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // Backend is the postgres+s3 backend of one receiver.
