@@ -10,10 +10,13 @@ import (
 
 func runMigrate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "migrate", "[--config receiver.toml]",
-		`Copies the local data folder (data_dir: streams and index) into the
-postgres+s3 backend that [storage] names, then verifies every stream's
-start, length, generation and bytes (SHA-256) and each day's index line
-count. Stop the receiver first: it refuses while one holds the folder. It
+		`Copies the local data folder (data_dir: streams, index, tokens, the CA's
+ledger and revocations, doctor snapshots, releases, removed hosts, the
+detector's state, silences and alerts) into the postgres+s3 backend that
+[storage] names, then verifies every stream's start, length, generation
+and bytes (SHA-256), each day's index line count, and that the backend
+holds the folder's state. Dashboard sessions are not copied: admins log in
+again. Stop the receiver first: it refuses while one holds the folder. It
 never changes the folder, and an interrupted run resumes where it stopped.
 Exit 0 when everything was copied and verified; 1 otherwise.`)
 	path := fs.String("config", config.DefaultReceiverPath, "receiver config: data_dir is the source, [storage] the destination")

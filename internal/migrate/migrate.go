@@ -1,11 +1,15 @@
 // Package migrate copies a receiver's local data folder into the
 // postgres+s3 backend: every stream with its offsets, times and
-// generation, and every index line, day by day. It never changes the
-// folder (it reads it through vfs.ReadOnly, and refuses while a receiver
+// generation, every index line, day by day, and the state beside them
+// (tokens, the CA's ledger, revocations, doctor snapshots, releases,
+// removed hosts, the detector's state, silences and alerts; not the
+// dashboard's sessions). It never changes the folder (it reads it through
+// vfs.ReadOnly and the local stores' readers, and refuses while a receiver
 // holds it), resumes where an interrupted run stopped (a stream continues
 // from the length the backend holds; a day is imported whole or not at
-// all), and ends by verifying every stream's start, length, generation and
-// a hash of its bytes, and each day's count of index lines.
+// all; state the backend has is skipped), and ends by verifying every
+// stream's start, length, generation and a hash of its bytes, each day's
+// count of index lines, and that the backend holds the folder's state.
 package migrate
 
 import (
@@ -44,6 +48,10 @@ type Report struct {
 	Days         int   // index day files
 	Lines        int64 // index lines copied this run
 	SkippedLines int64 // lines of the day files that are not index lines
+	// State counts, by step ("trust", "host-health", "releases",
+	// "removed hosts", "detector"), what this run copied of the state
+	// beside the streams: all zero when the backend had it all.
+	State map[string]int
 }
 
 // Run copies the folder and verifies the copy.
@@ -89,10 +97,16 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return rep, err
 	}
 	fmt.Fprintf(o.Out, "index: %d day files, copied %d lines (%d skipped: not index lines)\n", len(days), rep.Lines, rep.SkippedLines)
+	if err := copyState(ctx, dir, o.Backend, o.Out, &rep); err != nil {
+		return rep, err
+	}
 	if err := verify(ctx, st, o.Backend, keys, dir.Index(), days); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(o.Out, "verified: every stream's start, length, generation and bytes (SHA-256), and every day's index line count\n")
+	if err := verifyState(ctx, dir, o.Backend, o.Out); err != nil {
+		return rep, err
+	}
 	return rep, nil
 }
 

@@ -298,3 +298,71 @@ func (t *Tokens) RevokeID(id string) (bool, error) {
 	}
 	return changed, nil
 }
+
+// Import stores entries as they are (hashes, never tokens), for `cis490
+// migrate`: a hash not in the table is added whole; one already there
+// keeps its row but takes a revocation and the join uses the entry
+// records, so copying again after a token was revoked or used in the
+// folder carries that over, and never undoes what a receiver on the
+// database did since. It says how many rows it added and how many it
+// changed; a second import of the same entries does neither.
+func (t *Tokens) Import(entries []token.Entry) (added, updated int, err error) {
+	_, err = t.changeTokens(func(ctx context.Context, tx pgx.Tx) (bool, error) {
+		added, updated = 0, 0
+		var batch pgx.Batch
+		for _, e := range entries {
+			var expires *time.Time
+			if !e.Expires.IsZero() {
+				x := e.Expires.UTC()
+				expires = &x
+			}
+			enrolled := e.Enrolled
+			if enrolled == nil {
+				enrolled = []string{} // the column is NOT NULL
+			}
+			batch.Queue(`INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+				ON CONFLICT (sha256) DO UPDATE SET revoked = tokens.revoked OR excluded.revoked,
+					enrolled = tokens.enrolled || ARRAY(SELECT unnest(excluded.enrolled) EXCEPT SELECT unnest(tokens.enrolled))
+				WHERE (excluded.revoked AND NOT tokens.revoked) OR NOT excluded.enrolled <@ tokens.enrolled
+				RETURNING xmax = 0`,
+				strings.ToLower(e.SHA256), e.Kind, e.Name, e.Created.UTC(), e.Revoked, e.Uses, enrolled, expires)
+		}
+		br := tx.SendBatch(ctx, &batch)
+		for _, e := range entries {
+			var inserted bool
+			err := br.QueryRow().Scan(&inserted)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows): // already there as it is
+			case err != nil:
+				br.Close()
+				return false, fmt.Errorf("the %s token of %s: %w", e.Kind, e.Name, err)
+			case inserted:
+				added++
+			default:
+				updated++
+			}
+		}
+		if err := br.Close(); err != nil {
+			return false, err
+		}
+		return added+updated > 0, nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("import %d token hashes into PostgreSQL: %w", len(entries), err)
+	}
+	return added, updated, nil
+}
+
+// Entries lists every entry in the table as it is now, revoked ones
+// included, for a check that a copy is complete.
+func (t *Tokens) Entries(ctx context.Context) ([]token.Entry, error) {
+	rows, err := t.b.pool.Query(ctx, `SELECT `+tokenCols+` FROM tokens`)
+	if err != nil {
+		return nil, fmt.Errorf("read the tokens from PostgreSQL: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (token.Entry, error) { return scanEntry(r) })
+	if err != nil {
+		return nil, fmt.Errorf("read the tokens from PostgreSQL: %w", err)
+	}
+	return out, nil
+}

@@ -114,6 +114,13 @@ func readRevoked(path string) (revokedFile, error) {
 	return f, nil
 }
 
+// ReadRevoked lists the entries of the revocation list at path; a
+// missing list holds none.
+func ReadRevoked(path string) ([]Revoked, error) {
+	f, err := readRevoked(path)
+	return f.Revoked, err
+}
+
 // Revoke adds serials to the list at path, under a lock: enrollments and
 // `host remove` revoke at the same time.
 func Revoke(path string, entries ...Revoked) error {

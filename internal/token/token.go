@@ -101,6 +101,17 @@ func readFile(path string) (file, error) {
 	return f, nil
 }
 
+// ReadEntries lists every entry of the token file at path as stored
+// (hashes only, revoked and join tokens included), for a copy of the file
+// into another State; a missing file holds none.
+func ReadEntries(path string) ([]Entry, error) {
+	f, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return f.Tokens, err
+}
+
 // Set is State in the token file every receiver has kept: token hashes
 // loaded into memory and reloaded when the file changes (so a token made by
 // `cis490 ca issue` works without restarting the receiver); changes are
