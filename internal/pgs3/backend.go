@@ -5,12 +5,14 @@
 // objects).
 //
 // Appends and index lines are committed in batches, as the local store
-// group-commits its fsyncs: a committer takes every request waiting, PUTs
+// group-commits its fsyncs: a committer takes every append waiting, PUTs
 // their bytes as one create-only object, then runs one transaction that
 // checks each append against its stream's row (locked, so receivers racing
-// on one stream cannot both win), records the extents and the index lines,
-// and commits. A request is answered only after that commit: 201 means the
-// bytes and the line are durable in both backends. An object whose
+// on one stream cannot both win), records the extents, and commits; the
+// requests' index lines follow in a batch of their own (the receiver
+// writes a line once it knows the outcome). A request is answered only
+// after both commits: 201 means the bytes and the line are durable in
+// both backends. An object whose
 // transaction never committed (a receiver killed in between) is an orphan
 // that Collect deletes; the objects table decides, first writer wins,
 // whether an object is live or collected.
@@ -44,7 +46,8 @@ type Options struct {
 	HostBytesTotal  int64
 	HostStreams     int
 	// BatchBytes ends a batch once its bytes reach it (default 8 MiB);
-	// Committers is how many batches may be in flight at once (default 2).
+	// Committers is how many batches of appends may be in flight at once
+	// (default 2); the index lines have a committer of their own.
 	BatchBytes int64
 	Committers int
 	// IdleTx ends a session left idle inside a transaction (default 10 s).
@@ -60,13 +63,14 @@ type Backend struct {
 	obj  *objects
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	appends  []*appendOp
-	lines    []*lineOp
-	wake     chan struct{}
-	closed   bool
-	inflight map[*batchTimes]struct{} // batches being committed
-	observe  func(groupsync.Round)
+	mu        sync.Mutex
+	appends   []*appendOp
+	lines     []*lineOp
+	wake      chan struct{} // appends are waiting
+	wakeLines chan struct{} // lines are waiting
+	closed    bool
+	inflight  map[*batchTimes]struct{} // batches being committed
+	observe   func(groupsync.Round)
 
 	// life ends when the backend closes: calls without a context of
 	// their own (the small state's stores, the trust state) and the trust
@@ -120,12 +124,13 @@ func Open(ctx context.Context, opt Options) (*Backend, error) {
 		pool.Close()
 		return nil, err
 	}
-	b := &Backend{opt: opt, pool: pool, obj: obj, log: opt.Log, wake: make(chan struct{}, 1), inflight: map[*batchTimes]struct{}{}}
+	b := &Backend{opt: opt, pool: pool, obj: obj, log: opt.Log, wake: make(chan struct{}, 1), wakeLines: make(chan struct{}, 1), inflight: map[*batchTimes]struct{}{}}
 	cctx, stop := context.WithCancel(context.Background())
 	b.life, b.stop = cctx, stop
 	for range opt.Committers {
-		b.wg.Go(func() { b.commitLoop(cctx) })
+		b.wg.Go(func() { b.commitLoop(cctx, false) })
 	}
+	b.wg.Go(func() { b.commitLoop(cctx, true) })
 	return b, nil
 }
 
@@ -139,7 +144,8 @@ func (b *Backend) Close() error {
 	}
 	b.closed = true
 	b.mu.Unlock()
-	b.signal()
+	signal(b.wake)
+	signal(b.wakeLines)
 	b.wg.Wait()
 	b.stop()
 	b.watchers.Wait()
@@ -159,9 +165,10 @@ var (
 	_ index.Source  = (*Lines)(nil)
 )
 
-func (b *Backend) signal() {
+// signal wakes one committer waiting on wake, if none is awake already.
+func signal(wake chan struct{}) {
 	select {
-	case b.wake <- struct{}{}:
+	case wake <- struct{}{}:
 	default:
 	}
 }

@@ -48,26 +48,40 @@ type lineOp struct {
 // collector waits far longer (OrphanAge) before it deletes an orphan.
 const batchTimeout = time.Minute
 
-// commitLoop takes batches and commits them until the backend closes.
-func (b *Backend) commitLoop(ctx context.Context) {
+// commitLoop takes batches and commits them until the backend closes:
+// appends (their bytes, extents and lines) or, on the lines' own
+// committer, index lines alone. A request's line is written once its
+// append committed; kept apart, it waits for one PostgreSQL commit, not
+// for the next batch's upload too.
+func (b *Backend) commitLoop(ctx context.Context, lines bool) {
 	for {
-		apps, lines, ok := b.take()
+		apps, ls, ok := b.take(lines)
 		if !ok {
 			return
 		}
-		if len(apps) == 0 && len(lines) == 0 {
+		if len(apps) == 0 && len(ls) == 0 {
 			continue
 		}
-		b.commit(ctx, apps, lines)
+		b.commit(ctx, apps, ls)
 	}
 }
 
-// take waits for work and takes a batch: appends up to BatchBytes (at
-// least one) and every line waiting. ok is false once closed and drained.
-func (b *Backend) take() (apps []*appendOp, lines []*lineOp, ok bool) {
+// take waits for work and takes a batch: every line waiting (lines), or
+// appends up to BatchBytes (at least one). ok is false once closed and
+// drained.
+func (b *Backend) take(lines bool) (apps []*appendOp, ls []*lineOp, ok bool) {
+	wake := b.wake
+	if lines {
+		wake = b.wakeLines
+	}
 	for {
 		b.mu.Lock()
-		if len(b.appends) > 0 || len(b.lines) > 0 {
+		if lines && len(b.lines) > 0 {
+			ls, b.lines = b.lines, nil
+			b.mu.Unlock()
+			return nil, ls, true
+		}
+		if !lines && len(b.appends) > 0 {
 			var size int64
 			n := 0
 			for n < len(b.appends) && (n == 0 || size+int64(len(b.appends[n].data)) <= b.opt.BatchBytes) {
@@ -76,38 +90,37 @@ func (b *Backend) take() (apps []*appendOp, lines []*lineOp, ok bool) {
 			}
 			apps = append(apps, b.appends[:n]...)
 			b.appends = slices.Delete(b.appends, 0, n)
-			lines, b.lines = b.lines, nil
 			more := len(b.appends) > 0
 			b.mu.Unlock()
 			if more {
-				b.signal() // another committer can take the rest
+				signal(b.wake) // another committer can take the rest
 			}
-			return apps, lines, true
+			return apps, nil, true
 		}
 		closed := b.closed
 		b.mu.Unlock()
 		if closed {
-			b.signal() // wake the other committers to see it too
+			signal(wake) // wake the other committers to see it too
 			return nil, nil, false
 		}
-		<-b.wake
+		<-wake
 	}
 }
 
 // appendWait queues op for the next batch and waits for its commit.
 func (b *Backend) appendWait(op *appendOp) (store.Begun, error) {
 	op.queued, op.done = time.Now(), make(chan struct{})
-	if err := enqueue(b, &b.appends, op); err != nil {
+	if err := enqueue(b, &b.appends, op, b.wake); err != nil {
 		return store.Begun{}, err
 	}
 	<-op.done
 	return op.res, op.err
 }
 
-func (b *Backend) enqueueLine(op *lineOp) error { return enqueue(b, &b.lines, op) }
+func (b *Backend) enqueueLine(op *lineOp) error { return enqueue(b, &b.lines, op, b.wakeLines) }
 
 // enqueue adds op to the queue q of b and wakes a committer.
-func enqueue[T any](b *Backend, q *[]T, op T) error {
+func enqueue[T any](b *Backend, q *[]T, op T, wake chan struct{}) error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -115,7 +128,7 @@ func enqueue[T any](b *Backend, q *[]T, op T) error {
 	}
 	*q = append(*q, op)
 	b.mu.Unlock()
-	b.signal()
+	signal(wake)
 	return nil
 }
 
