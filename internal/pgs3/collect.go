@@ -2,6 +2,7 @@ package pgs3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -31,6 +32,11 @@ func (b *Backend) Collect(ctx context.Context, now time.Time) (int, error) {
 		err := b.pool.QueryRow(ctx, `WITH ins AS (
 				INSERT INTO objects (name, size, live) VALUES ($1, 0, false) ON CONFLICT (name) DO NOTHING RETURNING live)
 			SELECT live FROM ins UNION ALL SELECT live FROM objects WHERE name = $1 LIMIT 1`, o.name).Scan(&live)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// A batch inserted the row while this statement waited, after
+			// its snapshot: the object is that batch's. Leave it.
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("mark object %s dead: %w", o.name, err)
 		}
