@@ -190,6 +190,7 @@ func (d *Detector) ReadAlerts(keep func(fleethealth.Alert) bool, limit int) ([]f
 // snapshot horizon, in (transaction, seq) order: sequence numbers commit
 // out of order, and "seq > last" would skip one committed late.
 func (d *Detector) AlertsSince(ctx context.Context, cp fleethealth.AlertCheckpoint, since time.Time, fn func(fleethealth.Alert) error) (fleethealth.AlertCheckpoint, error) {
+	asked := since
 	fresh := cp.XID == 0 // a file's checkpoint (Offset) starts afresh too
 	if fresh {
 		cp = fleethealth.AlertCheckpoint{}
@@ -199,6 +200,11 @@ func (d *Detector) AlertsSince(ctx context.Context, cp fleethealth.AlertCheckpoi
 	h, horizon, err := d.b.horizon(ctx)
 	if err != nil {
 		return cp, err
+	}
+	if cp.XID > horizon { // restored or failed over: see Lines.Read
+		d.b.log.Warn("the alerts checkpoint is ahead of the database (restored, or failed over?): reading afresh",
+			"checkpoint_xid", cp.XID, "horizon", horizon)
+		cp, since = fleethealth.AlertCheckpoint{}, asked
 	}
 	for {
 		rows, err := d.b.pool.Query(ctx, `SELECT xid::text, seq, line FROM detector_alerts

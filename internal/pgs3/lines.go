@@ -58,6 +58,15 @@ func (x *Lines) Read(ctx context.Context, cp index.Checkpoint, since, until time
 	if err != nil {
 		return cp, st, fmt.Errorf("read the index: %w", err)
 	}
+	if cp.XID > horizon {
+		// The horizon never goes back on one server: this database was
+		// restored or failed over to a replica behind the checkpoint.
+		// Lines written from here on would sit below it and be skipped
+		// until transaction ids caught up, so read afresh from since.
+		x.b.log.Warn("the index checkpoint is ahead of the database (restored, or failed over?): reading afresh from the window's start",
+			"checkpoint_xid", cp.XID, "horizon", horizon)
+		fresh, cp = true, index.Checkpoint{}
+	}
 	var from time.Time
 	if fresh && !since.IsZero() {
 		from = since

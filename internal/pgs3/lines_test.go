@@ -91,3 +91,48 @@ func TestAlertsReadInTransactionOrder(t *testing.T) {
 		t.Fatalf("a read from the checkpoint %+v read %v again", cp, hosts)
 	}
 }
+
+// TestLinesCheckpointAheadOfDatabase: a checkpoint from before a restore
+// or a failover (ahead of the database's transaction ids) is not trusted:
+// the reader starts afresh from since instead of skipping every line
+// written until the ids catch up.
+func TestLinesCheckpointAheadOfDatabase(t *testing.T) {
+	dsn, s3 := servers(t)
+	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3)})
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	d, err := b.Lines().Begin(index.Line{TS: ts, Host: "lab-1", Method: "PUT", Endpoint: "logs", Status: 201})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var hosts []string
+	cp, _, err := b.Lines().Read(t.Context(), index.Checkpoint{XID: 1 << 40, Seq: 7}, ts.Add(-time.Hour), time.Time{}, func(l *index.Line) { hosts = append(hosts, l.Host) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(hosts) != "[lab-1]" || cp.XID >= 1<<40 {
+		t.Fatalf("read %v, checkpoint %+v from a checkpoint ahead of the database; want the line, and a checkpoint of this database", hosts, cp)
+	}
+}
+
+// TestAlertsCheckpointAheadOfDatabase is the same for the alerts.
+func TestAlertsCheckpointAheadOfDatabase(t *testing.T) {
+	dsn, s3 := servers(t)
+	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3)})
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	line, _ := json.Marshal(fleethealth.Alert{Host: "lab-1", Symptom: "silent", Bucket: "2026-01-02T03"})
+	if _, err := conn.Exec(t.Context(), `INSERT INTO detector_alerts (ts, line) VALUES ($1, $2)`, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), string(line)); err != nil {
+		t.Fatal(err)
+	}
+	var hosts []string
+	cp, err := b.Detector().AlertsSince(t.Context(), fleethealth.AlertCheckpoint{XID: 1 << 40, Seq: 3}, time.Time{}, func(a fleethealth.Alert) error { hosts = append(hosts, a.Host); return nil })
+	if err != nil || fmt.Sprint(hosts) != "[lab-1]" || cp.XID >= 1<<40 {
+		t.Fatalf("read %v, checkpoint %+v, %v from a checkpoint ahead of the database; want the alert", hosts, cp, err)
+	}
+}
