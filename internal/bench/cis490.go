@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/pki"
+	"github.com/cis490/cis490/internal/proxyproto"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/trust"
 )
@@ -266,7 +266,7 @@ func (t *Target) start(ctx context.Context, argv, env []string, keep bool, ready
 		DisableKeepAlives: true,
 	}
 	if t.proxied {
-		tr.DialContext = dialProxied
+		tr.DialContext = proxyproto.DialAsBalancer
 	}
 	c := &http.Client{Timeout: 2 * time.Second, Transport: tr}
 	deadline := time.Now().Add(w.Within)
@@ -291,21 +291,6 @@ func (t *Target) start(ctx context.Context, argv, env []string, keep bool, ready
 			return fmt.Errorf("%s not ready after %s: %v; see its log: %s", t.Name, w.Within, err, tail(t.Log))
 		}
 	}
-}
-
-// dialProxied dials addr and introduces the connection with a PROXY
-// protocol v1 header naming itself, as a load balancer would.
-func dialProxied(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	src, dst := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
-	if _, err := fmt.Fprintf(c, "PROXY TCP4 %s %s %d %d\r\n", src.IP, dst.IP, src.Port, dst.Port); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
 }
 
 // probe GETs url and wants status.

@@ -6,6 +6,7 @@ package proxyproto
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // sigV2 starts every version 2 header.
@@ -99,4 +101,20 @@ func readV1(r io.Reader, start []byte) (*net.TCPAddr, error) {
 		return nil, fmt.Errorf("%w: %q", ErrBad, line)
 	}
 	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip.Unmap(), uint16(port))), nil
+}
+
+// DialAsBalancer dials addr and introduces the connection with a PROXY
+// protocol v1 header naming its own addresses, as a load balancer would:
+// for the benchmarks and tests that talk to a receiver expecting one.
+func DialAsBalancer(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	src, dst := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+	if _, err := fmt.Fprintf(c, "PROXY TCP4 %s %s %d %d\r\n", src.IP, dst.IP, src.Port, dst.Port); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cis490/cis490/internal/proxyproto"
 )
 
 // ---------------------------------------------------------------------------
@@ -158,7 +159,7 @@ func (r *receiverProc) Start() time.Duration {
 func (r *receiverProc) waitReady(limit time.Duration) error {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.pool}, DisableKeepAlives: true}
 	if r.proxied {
-		tr.DialContext = dialProxied
+		tr.DialContext = proxyproto.DialAsBalancer
 	}
 	hc := &http.Client{Timeout: time.Second, Transport: tr}
 	defer hc.CloseIdleConnections()
@@ -183,21 +184,6 @@ func (r *receiverProc) waitReady(limit time.Duration) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("not ready after %s: %v", limit, last)
-}
-
-// dialProxied connects as a load balancer would: a PROXY v1 header naming
-// the connection's own addresses, then the caller's bytes.
-func dialProxied(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	src, dst := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
-	if _, err := fmt.Fprintf(c, "PROXY TCP4 %s %s %d %d\r\n", src.IP, dst.IP, src.Port, dst.Port); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.
