@@ -8,9 +8,7 @@ import (
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/datadir"
-	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/groupsync"
-	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/pgs3"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
@@ -24,10 +22,8 @@ import (
 type backend interface {
 	streams() store.Streams
 	indexWriter() receiver.IndexWriter
-	indexSource() index.Source
 	// detector keeps the fleet-health detector's state, silences and
 	// alerts, which the fleet view and the dashboard read.
-	detector() fleethealth.Store
 	lineRoom() func() error // nil: lines always have room
 	ready() error           // /healthz
 	pending(now time.Time) time.Duration
@@ -101,12 +97,8 @@ type localBackend struct {
 	log *slog.Logger
 }
 
-func (l *localBackend) streams() store.Streams            { return l.Store }
-func (l *localBackend) indexWriter() receiver.IndexWriter { return l.Index }
-func (l *localBackend) indexSource() index.Source {
-	return index.Dir{Path: datadir.Dir(l.cfg.DataDir).Index()}
-}
-func (l *localBackend) detector() fleethealth.Store         { return fleethealth.Files(l.cfg.DataDir, "") }
+func (l *localBackend) streams() store.Streams              { return l.Store }
+func (l *localBackend) indexWriter() receiver.IndexWriter   { return l.Index }
 func (l *localBackend) lineRoom() func() error              { return l.Store.RoomForLines }
 func (l *localBackend) ready() error                        { return l.Sync.Err() }
 func (l *localBackend) pending(now time.Time) time.Duration { return l.Sync.Pending(now) }
@@ -146,8 +138,6 @@ type sharedBackend struct {
 
 func (s *sharedBackend) streams() store.Streams            { return s.b.Streams() }
 func (s *sharedBackend) indexWriter() receiver.IndexWriter { return s.b.Lines() }
-func (s *sharedBackend) indexSource() index.Source         { return s.b.Lines() }
-func (s *sharedBackend) detector() fleethealth.Store       { return s.b.Detector() }
 func (s *sharedBackend) lineRoom() func() error            { return nil }
 func (s *sharedBackend) ready() error                      { return s.b.Ready(context.Background()) }
 func (s *sharedBackend) pending(now time.Time) time.Duration {

@@ -44,7 +44,6 @@ type daemon struct {
 	revoked  pki.RevocationList
 	back     backend
 	state    State              // snapshots, releases, sessions, removed hosts
-	detector fleethealth.Store  // the detector's state, lock and alerts
 	enroller *receiver.Enroller // nil: no CA key here
 	// published is the server once made: its gate learns of releases
 	// published to it, and the fleet view names what that live gate accepts.
@@ -110,7 +109,6 @@ func (d *daemon) loadState(ctx context.Context) error {
 			return fmt.Errorf("prepare the host-health folder: %w", err)
 		}
 	}
-	d.detector = d.back.detector()
 	// With the CA's key here, hosts can enroll with a join token.
 	cfg := d.cfg
 	if ca, err := pki.Load(filepath.Dir(cfg.TLS.CA)); err == nil {
@@ -167,14 +165,14 @@ func (d *daemon) view(ctx context.Context, now time.Time) (*fleethealth.View, er
 	if srv := d.published.Load(); srv != nil {
 		accepted = srv.Gate().Summary()
 	}
-	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.state.HostHealth, Removed: d.state.Removals, Store: d.detector, Index: d.back.indexSource()})
+	return fleethealth.BuildView(ctx, fleethealth.Options{DataDir: d.cfg.DataDir, Cfg: d.cfg.FleetHealth, Accepted: accepted, Now: now, HostHealth: d.state.HostHealth, Removed: d.state.Removals, Store: d.state.Detector, Index: d.state.Index})
 }
 
 // dashboard builds the web view, given the server's check of an admin
 // client certificate.
 func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool)) http.Handler {
 	ui, err := dashboard.New(dashboard.Options{
-		DataDir: d.cfg.DataDir, HostHealth: d.state.HostHealth, Detector: d.detector, Streams: d.back.streams(), AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
+		DataDir: d.cfg.DataDir, HostHealth: d.state.HostHealth, Detector: d.state.Detector, Streams: d.back.streams(), AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
 		Fleet:    d.view,
 		Sessions: d.state.Sessions,
 		AdminToken: func(sum [32]byte) (string, bool) {
