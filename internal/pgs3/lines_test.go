@@ -20,23 +20,12 @@ import (
 func TestLinesReadInTransactionOrder(t *testing.T) {
 	dsn, s3 := servers(t)
 	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3)})
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(t.Context())
 	// Transaction ids as a long-lived cluster has them; every one is far
 	// below the horizon of a cluster initdb has run on.
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, xid := range []int{9, 10, 11} {
-		text, err := index.Line{TS: ts, Host: fmt.Sprintf("lab-%d", xid), Method: "PUT", Endpoint: "logs", Status: 201}.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(t.Context(), `INSERT INTO index_lines (xid, ts, line) VALUES ($1::text::xid8, $2, $3)`, fmt.Sprint(xid), ts, string(text)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertAtXIDs(t, dsn, "index_lines", ts, func(host string) ([]byte, error) {
+		return index.Line{TS: ts, Host: host, Method: "PUT", Endpoint: "logs", Status: 201}.MarshalJSON()
+	})
 	var hosts []string
 	cp, _, err := b.Lines().Read(t.Context(), index.Checkpoint{}, time.Time{}, time.Time{}, func(l *index.Line) { hosts = append(hosts, l.Host) })
 	if err != nil {
@@ -58,21 +47,10 @@ func TestLinesReadInTransactionOrder(t *testing.T) {
 func TestAlertsReadInTransactionOrder(t *testing.T) {
 	dsn, s3 := servers(t)
 	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3)})
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(t.Context())
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, xid := range []int{9, 10, 11} {
-		line, err := json.Marshal(fleethealth.Alert{TS: ts, Host: fmt.Sprintf("lab-%d", xid), Symptom: "silent", Bucket: "2026-01-02T03"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(t.Context(), `INSERT INTO detector_alerts (xid, ts, line) VALUES ($1::text::xid8, $2, $3)`, fmt.Sprint(xid), ts, string(line)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertAtXIDs(t, dsn, "detector_alerts", ts, func(host string) ([]byte, error) {
+		return json.Marshal(fleethealth.Alert{TS: ts, Host: host, Symptom: "silent", Bucket: "2026-01-02T03"})
+	})
 	var hosts []string
 	read := func(cp fleethealth.AlertCheckpoint) fleethealth.AlertCheckpoint {
 		t.Helper()
@@ -134,5 +112,26 @@ func TestAlertsCheckpointAheadOfDatabase(t *testing.T) {
 	cp, err := b.Detector().AlertsSince(t.Context(), fleethealth.AlertCheckpoint{XID: 1 << 40, Seq: 3}, time.Time{}, func(a fleethealth.Alert) error { hosts = append(hosts, a.Host); return nil })
 	if err != nil || fmt.Sprint(hosts) != "[lab-1]" || cp.XID >= 1<<40 {
 		t.Fatalf("read %v, checkpoint %+v, %v from a checkpoint ahead of the database; want the alert", hosts, cp, err)
+	}
+}
+
+// insertAtXIDs writes one row into table (index_lines or detector_alerts)
+// for each of the transaction ids 9, 10 and 11, made by line for host
+// lab-<xid>: ids whose text order is not their order.
+func insertAtXIDs(t *testing.T, dsn, table string, ts time.Time, line func(host string) ([]byte, error)) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	for _, xid := range []int{9, 10, 11} {
+		text, err := line(fmt.Sprintf("lab-%d", xid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(t.Context(), `INSERT INTO `+table+` (xid, ts, line) VALUES ($1::text::xid8, $2, $3)`, fmt.Sprint(xid), ts, string(text)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
