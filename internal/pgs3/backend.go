@@ -47,7 +47,12 @@ type Options struct {
 	HostStreams     int
 	// BatchBytes ends a batch once its bytes reach it (default 8 MiB);
 	// Committers is how many batches of appends may be in flight at once
-	// (default 2); the index lines have a committer of their own.
+	// (default 2). A batch starts beside another only once a full one
+	// waits: a backlog. Otherwise a batch takes in what came while the
+	// last one committed, as the local group commit does, and batches
+	// stay large (measured in bench/README.md: half the objects and 15 %
+	// more requests a second than two committers taking turns). The
+	// index lines of other requests have a committer of their own.
 	BatchBytes int64
 	Committers int
 	// IdleTx ends a session left idle inside a transaction (default 10 s).
@@ -70,7 +75,11 @@ type Backend struct {
 	wakeLines chan struct{} // lines are waiting
 	closed    bool
 	inflight  map[*batchTimes]struct{} // batches being committed
-	observe   func(groupsync.Round)
+	// committing counts the batches of appends being committed;
+	// queuedBytes the bytes of appends waiting for one.
+	committing  int
+	queuedBytes int64
+	observe     func(groupsync.Round)
 
 	// life ends when the backend closes: calls without a context of
 	// their own (the small state's stores, the trust state) and the trust

@@ -27,7 +27,7 @@ func TestCollectTakesObjectsNoAppendKept(t *testing.T) {
 		{100, "gap\n", 0},
 	}
 	for _, s := range steps {
-		got, err := b.Streams().Begin(t.Context(), key, s.off, store.Gen{}, []byte(s.data))
+		got, err := store.Append(t.Context(), b.Streams(), key, s.off, store.Gen{}, []byte(s.data))
 		var conflict *store.ConflictError
 		if s.want == 0 && !errors.As(err, &conflict) || s.want != 0 && (err != nil || got.Outcome != s.want) {
 			t.Fatalf("append %q at %d: %+v %v; want outcome %v", s.data, s.off, got, err, s.want)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,9 +28,20 @@ type appendOp struct {
 	queued time.Time // the wall clock, for Pending
 	// free: no quota applies (cis490 migrate copies what was admitted).
 	free bool
-	done chan struct{}
-	res  store.Begun
-	err  error
+	// lined: the caller may hand over the request's index line (Begin).
+	lined bool
+	// ready is closed once res and err say what the append did, its
+	// transaction still open; done once that transaction committed or
+	// failed (failed then says why).
+	ready  chan struct{}
+	done   chan struct{}
+	res    store.Begun
+	err    error
+	failed error
+	// The request's index line, when its caller hands it over in time
+	// (store.Begun.WithLine), is committed in the append's transaction.
+	batch   *lineGather
+	settled bool // a line was handed over, or the caller waited without one
 }
 
 // lineOp is one index line waiting for a batch.
@@ -39,6 +51,81 @@ type lineOp struct {
 	line   []byte
 	done   chan struct{}
 	err    error
+}
+
+// lineWait bounds how long a batch keeps its transaction open for the
+// index lines of the appends it has answered. The requests' handlers need
+// only to be scheduled; a line later than this follows the commit on the
+// lines' own committer.
+const lineWait = 20 * time.Millisecond
+
+// lineGather collects the index lines of one batch's requests.
+type lineGather struct {
+	mu     sync.Mutex
+	sealed bool
+	want   int // lines still expected
+	lines  []*lineOp
+	all    chan struct{} // closed when want reaches 0
+}
+
+// settle marks op's line as handed over (l) or as not coming (nil). It
+// reports false if the batch was already sealed: l must then be written
+// after the commit.
+func (g *lineGather) settle(op *appendOp, l *lineOp) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sealed {
+		op.settled = true
+		return false
+	}
+	if l != nil {
+		g.lines = append(g.lines, l)
+	}
+	if !op.settled {
+		op.settled = true
+		if g.want--; g.want == 0 {
+			close(g.all)
+		}
+	}
+	return true
+}
+
+// seal ends the gathering and returns the lines handed over in time.
+func (g *lineGather) seal() []*lineOp {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sealed = true
+	return g.lines
+}
+
+// wait returns once every expected line came, or after lineWait.
+func (g *lineGather) wait(ctx context.Context) {
+	g.mu.Lock()
+	want := g.want
+	g.mu.Unlock()
+	if want == 0 {
+		return
+	}
+	t := time.NewTimer(lineWait)
+	defer t.Stop()
+	select {
+	case <-g.all:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// durable waits for the commit of op's batch.
+func (op *appendOp) durable(ctx context.Context) error {
+	if op.batch != nil {
+		op.batch.settle(op, nil) // waiting without a line: none is coming
+	}
+	select {
+	case <-op.done:
+		return op.failed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // batchTimeout bounds one batch's commit, its PUT and its transaction. It
@@ -63,6 +150,12 @@ func (b *Backend) commitLoop(ctx context.Context, lines bool) {
 			continue
 		}
 		b.commit(ctx, apps, ls)
+		if len(apps) > 0 {
+			b.mu.Lock()
+			b.committing--
+			b.mu.Unlock()
+			signal(b.wake) // what waited for this batch
+		}
 	}
 }
 
@@ -81,7 +174,7 @@ func (b *Backend) take(lines bool) (apps []*appendOp, ls []*lineOp, ok bool) {
 			b.mu.Unlock()
 			return nil, ls, true
 		}
-		if !lines && len(b.appends) > 0 {
+		if !lines && len(b.appends) > 0 && (b.committing == 0 || b.queuedBytes >= b.opt.BatchBytes) {
 			var size int64
 			n := 0
 			for n < len(b.appends) && (n == 0 || size+int64(len(b.appends[n].data)) <= b.opt.BatchBytes) {
@@ -90,6 +183,8 @@ func (b *Backend) take(lines bool) (apps []*appendOp, ls []*lineOp, ok bool) {
 			}
 			apps = append(apps, b.appends[:n]...)
 			b.appends = slices.Delete(b.appends, 0, n)
+			b.queuedBytes -= size
+			b.committing++
 			more := len(b.appends) > 0
 			b.mu.Unlock()
 			if more {
@@ -107,26 +202,68 @@ func (b *Backend) take(lines bool) (apps []*appendOp, ls []*lineOp, ok bool) {
 	}
 }
 
-// appendWait queues op for the next batch and waits for its commit.
-func (b *Backend) appendWait(op *appendOp) (store.Begun, error) {
-	op.queued, op.done = time.Now(), make(chan struct{})
-	if err := enqueue(b, &b.appends, op, b.wake); err != nil {
+// appendBegin queues op for the next batch and waits until its batch says
+// what it did: what Streams.Begin returns. The bytes are durable once
+// Durable returns nil.
+func (b *Backend) appendBegin(op *appendOp) (store.Begun, error) {
+	op.queued, op.ready, op.done = time.Now(), make(chan struct{}), make(chan struct{})
+	if err := enqueue(b, &b.appends, op, b.wake, int64(len(op.data))); err != nil {
 		return store.Begun{}, err
 	}
-	<-op.done
-	return op.res, op.err
+	<-op.ready
+	if op.err != nil {
+		return op.res, op.err
+	}
+	res := op.res
+	res.Durable = op.durable
+	if op.batch != nil {
+		res.WithLine = b.withLine(op)
+	}
+	return res, nil
 }
 
-func (b *Backend) enqueueLine(op *lineOp) error { return enqueue(b, &b.lines, op, b.wakeLines) }
+// withLine hands the request's index line to op's batch: committed in its
+// transaction if it comes in time, else written after that commit.
+func (b *Backend) withLine(op *appendOp) func(ts time.Time, line []byte) (store.Durable, error) {
+	return func(ts time.Time, line []byte) (store.Durable, error) {
+		l := &lineOp{ts: ts, queued: time.Now(), line: line, done: make(chan struct{})}
+		if op.batch.settle(op, l) {
+			return op.durable, nil
+		}
+		return func(ctx context.Context) error {
+			if err := op.durable(ctx); err != nil {
+				return err
+			}
+			if err := b.enqueueLine(l); err != nil {
+				return err
+			}
+			return l.wait(ctx)
+		}, nil
+	}
+}
 
-// enqueue adds op to the queue q of b and wakes a committer.
-func enqueue[T any](b *Backend, q *[]T, op T, wake chan struct{}) error {
+// wait waits for the commit of l's batch.
+func (l *lineOp) wait(ctx context.Context) error {
+	select {
+	case <-l.done:
+		return l.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *Backend) enqueueLine(op *lineOp) error { return enqueue(b, &b.lines, op, b.wakeLines, 0) }
+
+// enqueue adds op, of size bytes, to the queue q of b and wakes a
+// committer.
+func enqueue[T any](b *Backend, q *[]T, op T, wake chan struct{}, size int64) error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return errClosed
 	}
 	*q = append(*q, op)
+	b.queuedBytes += size
 	b.mu.Unlock()
 	signal(wake)
 	return nil
@@ -176,6 +313,7 @@ func (b *Backend) commit(ctx context.Context, apps []*appendOp, lines []*lineOp)
 	defer conn.Release()
 	var name string
 	var pos []int64 // each append's position in the object
+	var upload chan error
 	if len(apps) > 0 {
 		name = objectName(b.opt.Now())
 		var body []byte
@@ -183,33 +321,40 @@ func (b *Backend) commit(ctx context.Context, apps []*appendOp, lines []*lineOp)
 			pos = append(pos, int64(len(body)))
 			body = append(body, op.data...)
 		}
-		if err := b.obj.create(ctx, name, body); err != nil {
-			b.log.Error("store a batch's bytes; answering its appends 503", "err", err, "appends", len(apps))
-			finishApps(apps, fmt.Errorf("store the bytes in the bucket: %w", err))
-			apps = nil
-		}
+		// The upload runs beside the transaction, which needs the bytes
+		// only at COMMIT: a batch costs the longer of the two, not both.
+		upload = make(chan error, 1)
+		go func() { upload <- b.obj.create(ctx, name, body) }()
 	}
+	tb := &txBatch{name: name, apps: apps, pos: pos, lines: lines, started: started, upload: upload}
 	for try := 0; ; try++ {
-		err = b.commitTx(ctx, conn, name, apps, pos, lines, started)
+		err = b.commitTx(ctx, conn, tb)
 		if err == nil || !isRetryable(err) || try == 4 {
 			break
 		}
 	}
+	if tb.upload != nil {
+		<-tb.upload // the object, if any, is the collector's now
+	}
 	if err != nil {
 		b.log.Error("commit a batch; answering its requests 503", "err", err, "appends", len(apps), "lines", len(lines))
 	}
-	for _, op := range apps {
-		if err != nil {
-			op.err = err
+	if tb.told == nil {
+		finishApps(apps, err)
+	} else {
+		for _, op := range apps {
+			op.failed = err
+			close(op.done)
 		}
-		close(op.done)
 	}
 	finishLines(lines, err)
 }
 
+// finishApps ends appends that were never told an outcome.
 func finishApps(apps []*appendOp, err error) {
 	for _, op := range apps {
-		op.err = err
+		op.err, op.failed = err, err
+		close(op.ready)
 		close(op.done)
 	}
 }
@@ -221,16 +366,58 @@ func finishLines(lines []*lineOp, err error) {
 	}
 }
 
-// commitTx runs the batch's transaction. Its appends' results are set on
-// the ops; they count only if it returns nil.
-func (b *Backend) commitTx(ctx context.Context, conn *pgxpool.Conn, name string, apps []*appendOp, pos []int64, lines []*lineOp, started time.Time) error {
+// txBatch is one batch's transaction, as often as it is tried.
+type txBatch struct {
+	name    string
+	apps    []*appendOp
+	pos     []int64 // each append's position in the object
+	lines   []*lineOp
+	started time.Time
+	// told is what the appends were told, once they were: a retried
+	// transaction must come to the same, or fail.
+	told   []result
+	gather *lineGather
+	// upload is the object's upload until its outcome is taken, then nil
+	// and uploadErr.
+	upload    chan error
+	uploadErr error
+}
+
+// uploaded waits for the batch's object to be in the bucket.
+func (tb *txBatch) uploaded() error {
+	if tb.upload != nil {
+		if err := <-tb.upload; err != nil {
+			tb.uploadErr = fmt.Errorf("store the bytes in the bucket: %w", err)
+		}
+		tb.upload = nil
+	}
+	return tb.uploadErr
+}
+
+// commitTx runs the batch's transaction. The first try that gets through
+// the appends tells each its outcome and takes in the index lines their
+// requests hand over; the batch is acknowledged only if it returns nil.
+func (b *Backend) commitTx(ctx context.Context, conn *pgxpool.Conn, tb *txBatch) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin a transaction: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if len(apps) > 0 {
-		if err := b.appendAll(ctx, tx, name, apps, pos); err != nil {
+	var gathered []*lineOp
+	if len(tb.apps) > 0 {
+		res, err := b.appendAll(ctx, tx, tb)
+		if err != nil {
+			return err
+		}
+		if tb.told == nil {
+			tb.told = res
+			tb.gather = tell(tb.apps, res)
+			tb.gather.wait(ctx)
+		} else if !slices.Equal(res, tb.told) {
+			return errors.New("a retried transaction found the streams changed since its appends were answered: not committed")
+		}
+		gathered = tb.gather.seal()
+		if err := tb.uploaded(); err != nil {
 			return err
 		}
 		// Live only if an extent points into it: an object whose appends
@@ -238,29 +425,29 @@ func (b *Backend) commitTx(ctx context.Context, conn *pgxpool.Conn, name string,
 		// Collect deletes, rather than kept for ever.
 		var size int64
 		kept := false
-		for _, op := range apps {
+		for i, op := range tb.apps {
 			size += int64(len(op.data))
-			kept = kept || (op.err == nil && op.res.Outcome == store.Appended)
+			kept = kept || res[i].outcome == "appended"
 		}
 		if kept {
 			// Fails if the collector took the object for an orphan first.
-			if _, err := tx.Exec(ctx, `INSERT INTO objects (name, size, live) VALUES ($1, $2, true)`, name, size); err != nil {
-				return fmt.Errorf("record object %s: %w", name, err)
+			if _, err := tx.Exec(ctx, `INSERT INTO objects (name, size, live) VALUES ($1, $2, true)`, tb.name, size); err != nil {
+				return fmt.Errorf("record object %s: %w", tb.name, err)
 			}
 		}
 	}
-	if len(lines) > 0 {
-		ts := make([]time.Time, len(lines))
-		text := make([]string, len(lines))
-		for i, l := range lines {
-			ts[i], text[i] = l.ts, string(l.line)
+	if n := len(tb.lines) + len(gathered); n > 0 {
+		ts := make([]time.Time, 0, n)
+		text := make([]string, 0, n)
+		for _, l := range slices.Concat(tb.lines, gathered) {
+			ts, text = append(ts, l.ts), append(text, string(l.line))
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO index_lines (ts, line) SELECT * FROM unnest($1::timestamptz[], $2::text[])`, ts, text); err != nil {
 			return fmt.Errorf("insert index lines: %w", err)
 		}
 	}
-	if time.Since(started) > batchTimeout {
-		return fmt.Errorf("the batch took %s, longer than %s: not committed", time.Since(started).Round(time.Second), batchTimeout)
+	if time.Since(tb.started) > batchTimeout {
+		return fmt.Errorf("the batch took %s, longer than %s: not committed", time.Since(tb.started).Round(time.Second), batchTimeout)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -268,11 +455,32 @@ func (b *Backend) commitTx(ctx context.Context, conn *pgxpool.Conn, name string,
 	return nil
 }
 
+// tell gives each append its outcome, its transaction still open, and
+// returns what gathers the index lines of those that succeeded.
+func tell(apps []*appendOp, res []result) *lineGather {
+	g := &lineGather{all: make(chan struct{})}
+	for i, op := range apps {
+		op.res, op.err = res[i].begun(op)
+		if op.err == nil && op.lined {
+			op.batch = g
+			g.want++
+		}
+	}
+	if g.want == 0 {
+		close(g.all)
+	}
+	for _, op := range apps {
+		close(op.ready)
+	}
+	return g
+}
+
 // appendAll runs cis490_append for every append, pipelined in one round
 // trip, in the order of their streams (receivers lock rows in one order,
 // which avoids most deadlocks); an append overlapping stored bytes is
 // compared and its tail appended afterwards.
-func (b *Backend) appendAll(ctx context.Context, tx pgx.Tx, name string, apps []*appendOp, pos []int64) error {
+func (b *Backend) appendAll(ctx context.Context, tx pgx.Tx, tb *txBatch) ([]result, error) {
+	name, apps, pos := tb.name, tb.apps, tb.pos
 	order := make([]int, len(apps))
 	for i := range order {
 		order[i] = i
@@ -297,7 +505,7 @@ func (b *Backend) appendAll(ctx context.Context, tx pgx.Tx, name string, apps []
 	}
 	results := make([]result, len(apps))
 	if err := scanAll(ctx, tx, &batch, order, results); err != nil {
-		return err
+		return nil, err
 	}
 	for _, i := range order {
 		r := &results[i]
@@ -308,13 +516,17 @@ func (b *Backend) appendAll(ctx context.Context, tx pgx.Tx, name string, apps []
 		var done int64 // bytes of op known stored
 		for try := 0; r.outcome == "overlap"; try++ {
 			if try == 8 {
-				return fmt.Errorf("append to %s: the stream kept growing under a retry", op.key)
+				return nil, fmt.Errorf("append to %s: the stream kept growing under a retry", op.key)
 			}
 			at := op.offset + done
 			overlap := min(r.length-at, int64(len(op.data))-done)
+			// The stored bytes may be in this batch's own object.
+			if err := tb.uploaded(); err != nil {
+				return nil, err
+			}
 			stored, err := b.readRange(ctx, tx, op.key, at, overlap)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if !bytes.Equal(stored, op.data[done:done+overlap]) {
 				r.outcome = "mismatch"
@@ -329,7 +541,7 @@ func (b *Backend) appendAll(ctx context.Context, tx pgx.Tx, name string, apps []
 			call(&again, i, r.length, done)
 			one := []result{{}}
 			if err := scanAll(ctx, tx, &again, []int{0}, one); err != nil {
-				return err
+				return nil, err
 			}
 			*r = one[0]
 			if r.outcome == "appended" {
@@ -337,10 +549,7 @@ func (b *Backend) appendAll(ctx context.Context, tx pgx.Tx, name string, apps []
 			}
 		}
 	}
-	for i, op := range apps {
-		op.res, op.err = results[i].begun(op)
-	}
-	return nil
+	return results, nil
 }
 
 // result is what cis490_append answered for one append.

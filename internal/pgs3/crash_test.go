@@ -44,7 +44,7 @@ func TestServersKilledMidRun(t *testing.T) {
 			k := store.Key{Host: fmt.Sprintf("lab-%02d", h), Stream: "syslog"}
 			for i := 0; ctx.Err() == nil; {
 				line := fmt.Sprintf("%s line %06d %s\n", k.Host, i, strings.Repeat("x", i%200))
-				b, err := streams.Begin(context.WithoutCancel(ctx), k, int64(len(acked[h])), store.Gen{}, []byte(line))
+				b, err := store.Append(context.WithoutCancel(ctx), streams, k, int64(len(acked[h])), store.Gen{}, []byte(line))
 				if err != nil {
 					n, _ := failed.LoadOrStore(k.Host, new(int))
 					*n.(*int)++

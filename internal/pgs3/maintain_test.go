@@ -51,7 +51,7 @@ func TestRetentionKeepsWhatReadersNeed(t *testing.T) {
 	chunk := func(i int) []byte { return fmt.Appendf(nil, "%04d%096d", i, 0) } // 100 bytes
 	for i := range 20 {
 		k := store.Key{Host: fmt.Sprintf("lab-%d", i%2), Stream: "syslog"}
-		if _, err := st.Begin(t.Context(), k, int64(i/2*100), store.Gen{}, chunk(i)); err != nil {
+		if _, err := store.Append(t.Context(), st, k, int64(i/2*100), store.Gen{}, chunk(i)); err != nil {
 			t.Fatal(err)
 		}
 		now = now.Add(time.Minute)
@@ -76,7 +76,7 @@ func TestRetentionKeepsWhatReadersNeed(t *testing.T) {
 			t.Fatalf("%s: start %d length %d; want 400 and 1000", k, info.Start, info.Length)
 		}
 		// Quota held went down: 600 held of 1500, so 900 more fit.
-		if _, err := st.Begin(t.Context(), k, 1000, store.Gen{}, make([]byte, 850)); err != nil {
+		if _, err := store.Append(t.Context(), st, k, 1000, store.Gen{}, make([]byte, 850)); err != nil {
 			t.Fatalf("%s after retention freed its quota: %v", k, err)
 		}
 	}
@@ -103,7 +103,7 @@ func TestCompactionMergesSmallObjects(t *testing.T) {
 	for i := range 12 {
 		k := store.Key{Host: fmt.Sprintf("lab-%d", i%3), Stream: "syslog"}
 		line := fmt.Sprintf("%s line %d\n", k.Host, i)
-		if _, err := st.Begin(t.Context(), k, int64(len(want[k])), store.Gen{}, []byte(line)); err != nil {
+		if _, err := store.Append(t.Context(), st, k, int64(len(want[k])), store.Gen{}, []byte(line)); err != nil {
 			t.Fatal(err)
 		}
 		want[k] += line

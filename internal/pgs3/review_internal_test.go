@@ -29,11 +29,11 @@ func TestReadSeesOneSnapshot(t *testing.T) {
 	b := openAt(t, testenv.Postgres(t), s, "", func() time.Time { return now }, 0)
 	k := store.Key{Host: "lab-1", Stream: "syslog"}
 	st := b.Streams()
-	if _, err := st.Begin(t.Context(), k, 0, store.Gen{}, []byte("0123456789")); err != nil {
+	if _, err := store.Append(t.Context(), st, k, 0, store.Gen{}, []byte("0123456789")); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(time.Hour)
-	if _, err := st.Begin(t.Context(), k, 10, store.Gen{}, []byte("abcdefghij")); err != nil {
+	if _, err := store.Append(t.Context(), st, k, 10, store.Gen{}, []byte("abcdefghij")); err != nil {
 		t.Fatal(err)
 	}
 	var got []byte
@@ -62,7 +62,7 @@ func TestMoveStartPastLength(t *testing.T) {
 	b := openAt(t, testenv.Postgres(t), testenv.S3Server(t), "", nil, 0)
 	k := store.Key{Host: "lab-1", Stream: "syslog"}
 	st := b.Streams()
-	if _, err := st.Begin(t.Context(), k, 0, store.Gen{}, make([]byte, 100)); err != nil {
+	if _, err := store.Append(t.Context(), st, k, 0, store.Gen{}, make([]byte, 100)); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.MoveStart(t.Context(), k, 300); err != nil {
@@ -76,7 +76,7 @@ func TestMoveStartPastLength(t *testing.T) {
 	if held != 0 || in.Start != 300 || in.Length != 300 {
 		t.Fatalf("held %d, start %d, length %d; want 0, 300, 300", held, in.Start, in.Length)
 	}
-	if _, err := st.Begin(t.Context(), k, 300, store.Gen{}, []byte("x")); err != nil {
+	if _, err := store.Append(t.Context(), st, k, 300, store.Gen{}, []byte("x")); err != nil {
 		t.Fatalf("an append at the new start: %v", err)
 	}
 }
@@ -93,7 +93,7 @@ func TestCollectLeavesOthersObjects(t *testing.T) {
 	a := openAt(t, testenv.Postgres(t), s, "", nil, 0)
 	o := openAt(t, testenv.Postgres(t), s, "cis-other/", nil, 0)
 	k := store.Key{Host: "lab-1", Stream: "syslog"}
-	if _, err := o.Streams().Begin(t.Context(), k, 0, store.Gen{}, []byte("precious")); err != nil {
+	if _, err := store.Append(t.Context(), o.Streams(), k, 0, store.Gen{}, []byte("precious")); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.obj.create(t.Context(), "notes.txt", []byte("someone else's")); err != nil {
@@ -129,7 +129,7 @@ func TestStalledTransactionEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if _, err := other.Streams().Begin(t.Context(), store.Key{Host: "lab-1", Stream: "s2"}, 0, store.Gen{}, []byte("hello")); err != nil {
+	if _, err := store.Append(t.Context(), other.Streams(), store.Key{Host: "lab-1", Stream: "s2"}, 0, store.Gen{}, []byte("hello")); err != nil {
 		t.Fatalf("an append behind a stalled transaction: %v after %s", err, time.Since(start).Round(time.Millisecond))
 	}
 	if waited := time.Since(start); waited > 20*time.Second {

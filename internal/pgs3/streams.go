@@ -15,22 +15,33 @@ import (
 // Streams is store.Streams over the backend.
 type Streams struct{ b *Backend }
 
-// Begin queues the append for the next batch and waits for its commit:
-// what it returns is durable (Durable is nil). A failed batch is an error
-// the receiver answers 503, and the host retries.
+// Begin queues the append for the next batch and returns what it did once
+// the batch's transaction knows, that transaction still open: Durable
+// waits for its commit, and WithLine hands the request's index line to it,
+// so that one PostgreSQL commit acknowledges both. A failed batch is an
+// error the receiver answers 503, and the host retries.
 func (s *Streams) Begin(ctx context.Context, key store.Key, offset int64, gen store.Gen, data []byte) (store.Begun, error) {
 	if offset < 0 {
 		return store.Begun{}, &store.ConflictError{Reason: wire.ReasonGap}
 	}
 	// Not cut short when the client goes: the batch decides the outcome
 	// either way, and the index line must say which.
-	return s.b.appendWait(&appendOp{key: key, offset: offset, gen: gen, data: data, at: s.b.opt.Now()})
+	return s.b.appendBegin(&appendOp{key: key, offset: offset, gen: gen, data: data, at: s.b.opt.Now(), lined: true})
 }
 
 // Import appends data at offset as Begin does, stamped at and under no
-// quota: cis490 migrate copies a data folder's appends with their times.
+// quota, and waits for its commit: cis490 migrate copies a data folder's
+// appends with their times.
 func (s *Streams) Import(ctx context.Context, key store.Key, offset int64, gen store.Gen, at time.Time, data []byte) (store.Begun, error) {
-	return s.b.appendWait(&appendOp{key: key, offset: offset, gen: gen, data: data, at: at, free: true})
+	b, err := s.b.appendBegin(&appendOp{key: key, offset: offset, gen: gen, data: data, at: at, free: true})
+	if err != nil {
+		return b, err
+	}
+	if err := b.Durable(ctx); err != nil {
+		return store.Begun{}, err
+	}
+	b.Durable = nil
+	return b, nil
 }
 
 // CreateAt makes key's stream empty from start on, unless it exists: a

@@ -109,7 +109,7 @@ func (s *Server) putLogs(r *http.Request, rt route, p principal, rec *reqState) 
 	if err != nil {
 		return nil, s.storeError(err)
 	}
-	rec.durable = b.Durable
+	rec.durable, rec.withLine = b.Durable, b.WithLine
 	rec.stored = b.Appended
 	status := http.StatusCreated
 	if b.Outcome == store.Duplicate {

@@ -159,7 +159,10 @@ type reqState struct {
 	line    index.Line
 	start   time.Time
 	durable groupsync.Durable // the stored bytes a 2xx acknowledges, if any
-	stored  int64             // log bytes a 201 stored, for the metrics
+	// withLine, if not nil, commits the index line with the stored bytes
+	// (store.Begun.WithLine), instead of durable and the index writer.
+	withLine func(ts time.Time, line []byte) (groupsync.Durable, error)
+	stored   int64 // log bytes a 201 stored, for the metrics
 }
 
 // ServeHTTP answers one request. Every /v1/ request gets exactly one index
@@ -220,9 +223,44 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp.write(w, r.Method == http.MethodHead)
 		return
 	}
-	// The line and the stored bytes go into the same group commit: one
-	// wait covers both. It is not cut short if the client has gone.
+	// The line and the stored bytes go into the same group commit (or,
+	// on postgres+s3, the same transaction): one wait covers both. It is
+	// not cut short if the client has gone.
 	ctx := context.WithoutCancel(r.Context())
+	err := s.commitLine(ctx, rec)
+	if err != nil {
+		s.log.Error("request not made durable; answering 503", "err", err, "host", rec.line.Host)
+		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage,
+			msg: "the receiver cannot store requests right now; retry later", retryAfter: 30})
+		rec.stored = 0
+		if rec.withLine != nil {
+			// The line went down with the bytes' transaction: record the
+			// answer the host gets instead.
+			rec.line.Status = resp.status
+			if d, err := s.index.Begin(rec.line); err == nil {
+				_ = d(ctx)
+			}
+		}
+	}
+	if s.opt.Metrics != nil {
+		s.opt.Metrics.Request(rec.line.Endpoint, resp.status, rec.stored)
+	}
+	resp.write(w, r.Method == http.MethodHead)
+}
+
+// commitLine makes rec's index line and its stored bytes durable.
+func (s *Server) commitLine(ctx context.Context, rec *reqState) error {
+	if rec.withLine != nil {
+		js, err := rec.line.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("encode the index line: %w", err)
+		}
+		d, err := rec.withLine(rec.line.TS, js)
+		if err != nil {
+			return err
+		}
+		return d(ctx)
+	}
 	d, err := s.index.Begin(rec.line)
 	if err == nil {
 		err = d(ctx)
@@ -230,16 +268,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil && rec.durable != nil {
 		err = rec.durable(ctx)
 	}
-	if err != nil {
-		s.log.Error("request not made durable; answering 503", "err", err, "host", rec.line.Host)
-		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage,
-			msg: "the receiver cannot store requests right now; retry later", retryAfter: 30})
-		rec.stored = 0
-	}
-	if s.opt.Metrics != nil {
-		s.opt.Metrics.Request(rec.line.Endpoint, resp.status, rec.stored)
-	}
-	resp.write(w, r.Method == http.MethodHead)
+	return err
 }
 
 // noRoom answers a request 507 without an index line: the disk is below

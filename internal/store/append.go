@@ -30,6 +30,27 @@ type Begun struct {
 	Length   int64   // the stream's length after the call
 	Appended int64   // bytes this call added; a retry overlapping stored bytes adds only its new tail
 	Durable  Durable // wait on it before telling the host
+	// WithLine, if not nil, takes the request's index line (its time and
+	// JSON) into the commit that makes the bytes durable, and returns the
+	// wait for both, to use instead of Durable: the postgres+s3 backend
+	// commits each batch of appends in a transaction, and one commit is
+	// cheaper than two. The local store puts the line in the same group
+	// commit through the index writer instead, and leaves it nil.
+	WithLine func(ts time.Time, line []byte) (Durable, error)
+}
+
+// Append is Begin followed by the wait for Durable, for callers with no
+// index line to commit alongside (tools, tests).
+func Append(ctx context.Context, s Streams, key Key, offset int64, gen Gen, data []byte) (Begun, error) {
+	b, err := s.Begin(ctx, key, offset, gen, data)
+	if err != nil || b.Durable == nil {
+		return b, err
+	}
+	if err := b.Durable(ctx); err != nil {
+		return Begun{}, err
+	}
+	b.Durable, b.WithLine = nil, nil
+	return b, nil
 }
 
 // Begin puts data at offset of key and returns what it did (Begun), with a
