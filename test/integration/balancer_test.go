@@ -102,13 +102,16 @@ func TestScaleOutBehindHAProxy(t *testing.T) {
 	hostNames := []string{"it-b0", "it-b1", "it-b2", "it-b3", "it-b4"}
 	f := newFleet(t, hostNames, true)
 	section, opt, bucketDir := sharedStorage(t, f.dir)
+	// The shippers here send as fast as they are answered, not at a
+	// host's pace: the per-host rate limit is not what this test is about.
 	extra := "proxy_protocol_from = [\"127.0.0.1\"]\n" + section
+	const limits = "host_rate = 0\n"
 	killed := f.rcv
-	killed.extra, killed.proxied = extra, true
+	killed.extra, killed.limits, killed.proxied = extra, limits, true
 	killed.writeConfig()
 	f.reissue(t) // trust is in the database
 	stopped := newReceiverProc(t, t.TempDir())
-	stopped.dataDir, stopped.extra, stopped.pool, stopped.proxied = killed.dataDir, extra, killed.pool, true
+	stopped.dataDir, stopped.extra, stopped.limits, stopped.pool, stopped.proxied = killed.dataDir, extra, limits, killed.pool, true
 	stopped.writeConfig()
 	killed.Start()
 	stopped.Start()

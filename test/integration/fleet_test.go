@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cis490/cis490/internal/wire"
 )
 
 // ---------------------------------------------------------------------------
@@ -169,6 +171,9 @@ func (c *client) do(method, host, stream, query string, body io.Reader, n int64)
 		res.status, res.header = resp.StatusCode, resp.Header
 	}
 	res.end = time.Now()
+	if res.status == http.StatusTooManyRequests && res.header.Get(wire.HeaderReason) == wire.ReasonRate {
+		n = 0 // refused before its body was read: the line counts no bytes
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if err != nil {

@@ -35,6 +35,7 @@ type receiverProc struct {
 	logPath string
 	pool    *x509.CertPool // the fleet CA, set once `ca init` ran
 	extra   string         // top-level lines added to receiver.toml
+	limits  string         // lines added to its [limits]
 	proxied bool           // connections from loopback must start with a PROXY header (proxy_protocol_from)
 
 	port   int
@@ -71,11 +72,11 @@ shutdown_timeout = "10s"
 
 [limits]
 min_free = 0
-
+%s
 [quota]
 host_bytes_per_day = 0
 host_bytes_total = 0
-`, r.port, r.dataDir, r.extra)
+`, r.port, r.dataDir, r.extra, r.limits)
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
