@@ -1,0 +1,194 @@
+package search
+
+import (
+	"bytes"
+	"slices"
+)
+
+// MaxLine is how much of a line is searched: a longer line is matched on
+// its first MaxLine bytes and reported cut. Bounding it bounds a search's
+// memory, and it is what lets a block's filter stand for every line that
+// overlaps the block (FilterOf).
+const MaxLine = 64 << 10
+
+// FilterOf builds the filter of one block of a stream. before is what
+// the stream holds right before the block and after what follows it (up
+// to MaxLine each, fewer at the stream's ends): the filter takes in the
+// lines the block begins and ends in, whole, so that a line crossing a
+// block's edge — shipped chunks are not line-aligned — is found through
+// the filter of every block it touches.
+func FilterOf(before, block, after []byte) []byte {
+	if i := bytes.LastIndexByte(before, '\n'); i >= 0 {
+		before = before[i+1:]
+	} else if len(before) >= MaxLine {
+		// The line began further back: its first MaxLine bytes, all that
+		// is searched of it, lie before the block. The scanner decides
+		// such a line before it reaches the block.
+		before = nil
+	}
+	if i := bytes.IndexByte(after, '\n'); i >= 0 {
+		after = after[:i]
+	}
+	return BuildFilter(slices.Concat(before, block, after))
+}
+
+// Hit is one matching line.
+type Hit struct {
+	Offset int64  // the line's first byte in the stream
+	Line   []byte // without its newline, at most MaxLine bytes; valid during the call only
+	Cut    bool   // the line is longer than MaxLine
+}
+
+// Scanner finds the lines of one stream that match, fed the stream's
+// bytes in chunks, in order, that need not end at line ends. A gap
+// between chunks is a block the filters skipped: no line that overlaps it
+// matches, so the line being read is dropped and the next one starts at
+// the next newline.
+type Scanner struct {
+	m    *Matcher
+	emit func(Hit) error
+
+	next    int64  // the offset the next chunk should start at
+	started bool   // fed at least once
+	line    []byte // the line being read, up to MaxLine bytes
+	lineOff int64
+	drop    bool // reading past a line's end: to the next newline
+	cut     bool // the line being read went past MaxLine (it was decided)
+	fold    []byte
+
+	// Lines counts the lines seen whole or decided; Cut those longer
+	// than MaxLine.
+	Lines, Cut int64
+}
+
+// NewScanner returns a scanner that calls emit for every matching line;
+// an error from emit stops the scan and is returned by Feed.
+func NewScanner(m *Matcher, emit func(Hit) error) *Scanner {
+	return &Scanner{m: m, emit: emit}
+}
+
+// Feed gives the scanner data, the stream's bytes from off on.
+func (s *Scanner) Feed(off int64, data []byte) error {
+	if !s.started || off != s.next {
+		// The start of a stream's search, or a skipped block: what is
+		// being read began before it and cannot match.
+		s.line, s.drop, s.cut = s.line[:0], s.started || off != 0, false
+		s.started = true
+	}
+	s.next = off + int64(len(data))
+	// Finish the line under way.
+	if s.drop || len(s.line) > 0 || s.cut {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return s.extend(data)
+		}
+		if err := s.extend(data[:i]); err != nil {
+			return err
+		}
+		if err := s.end(); err != nil {
+			return err
+		}
+		data, off = data[i+1:], off+int64(i)+1
+	}
+	// Whole lines.
+	last := bytes.LastIndexByte(data, '\n')
+	if last >= 0 {
+		if err := s.lines(off, data[:last]); err != nil {
+			return err
+		}
+		data, off = data[last+1:], off+int64(last)+1
+	}
+	// The start of a line that ends in a later chunk.
+	s.lineOff = off
+	return s.extend(data)
+}
+
+// Flush ends the stream: a last line without its newline is matched too.
+func (s *Scanner) Flush() error {
+	if len(s.line) == 0 && !s.cut && !s.drop {
+		return nil
+	}
+	return s.end()
+}
+
+// extend adds part of the line being read.
+func (s *Scanner) extend(p []byte) error {
+	if s.drop || s.cut || len(p) == 0 {
+		return nil
+	}
+	room := MaxLine - len(s.line)
+	if need := len(s.line) + min(len(p), room); need > cap(s.line) {
+		// Grown by doubling, but never past MaxLine.
+		grown := make([]byte, len(s.line), min(MaxLine, max(2*cap(s.line), need)))
+		copy(grown, s.line)
+		s.line = grown
+	}
+	if len(p) < room {
+		s.line = append(s.line, p...)
+		return nil
+	}
+	// MaxLine reached: decide the line now, read on to its end.
+	s.line = append(s.line, p[:room]...)
+	s.cut = true
+	return s.decide(s.lineOff, s.line, true)
+}
+
+// end closes the line being read at its newline.
+func (s *Scanner) end() error {
+	var err error
+	if !s.drop && !s.cut {
+		err = s.decide(s.lineOff, s.line, false)
+	}
+	if s.cut {
+		s.Cut++
+	}
+	s.line, s.drop, s.cut = s.line[:0], false, false
+	return err
+}
+
+func (s *Scanner) decide(off int64, line []byte, cut bool) error {
+	s.Lines++
+	if s.m.Match(line) {
+		return s.emit(Hit{Offset: off, Line: line, Cut: cut})
+	}
+	return nil
+}
+
+// lines matches the whole lines of p (newline-separated, the last one's
+// newline not in p) at off. With a needle it looks for the needle in p
+// first and only splits the lines around a find: most lines never match.
+func (s *Scanner) lines(off int64, p []byte) error {
+	n := int64(bytes.Count(p, []byte{'\n'})) + 1
+	s.Lines += n
+	hay := p
+	if s.m.fold && len(s.m.needle) > 0 {
+		s.fold = append(s.fold[:0], p...)
+		hay = lowerASCII(s.fold)
+	}
+	for pos := 0; pos <= len(p); {
+		start := pos
+		if len(s.m.needle) > 0 {
+			i := bytes.Index(hay[pos:], s.m.needle)
+			if i < 0 {
+				return nil
+			}
+			start = pos + bytes.LastIndexByte(hay[pos:pos+i], '\n') + 1
+		}
+		end := len(p)
+		if j := bytes.IndexByte(p[start:], '\n'); j >= 0 {
+			end = start + j
+		}
+		line, cut := p[start:end], false
+		if len(line) > MaxLine {
+			line, cut = line[:MaxLine], true
+			s.Cut++
+		}
+		if s.m.Match(line) {
+			if err := s.emit(Hit{Offset: off + int64(start), Line: line, Cut: cut}); err != nil {
+				return err
+			}
+		}
+		pos = end + 1
+	}
+	return nil
+}
