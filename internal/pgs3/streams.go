@@ -244,3 +244,25 @@ func (b *Backend) readRange(ctx context.Context, q querier, key store.Key, off, 
 	}
 	return out, nil
 }
+
+// TimeAt returns when the append that holds offset was received.
+func (s *Streams) TimeAt(ctx context.Context, key store.Key, offset int64) (time.Time, error) {
+	var t *int64
+	err := s.b.pool.QueryRow(ctx, `SELECT (SELECT t FROM extents WHERE host = $1 AND stream = $2 AND off <= $3 ORDER BY off DESC LIMIT 1)`, key.Host, key.Stream, offset).Scan(&t)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("find when %s's byte %d came: %w", key, offset, err)
+	}
+	if t == nil {
+		return time.Time{}, nil
+	}
+	return time.Unix(0, *t).UTC(), nil
+}
+
+// HostNames returns every host that has a stream, sorted.
+func (s *Streams) HostNames(ctx context.Context) ([]string, error) {
+	rows, err := s.b.pool.Query(ctx, `SELECT DISTINCT host FROM streams ORDER BY host`)
+	if err != nil {
+		return nil, fmt.Errorf("list the hosts: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

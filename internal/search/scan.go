@@ -67,13 +67,24 @@ func NewScanner(m *Matcher, emit func(Hit) error) *Scanner {
 	return &Scanner{m: m, emit: emit}
 }
 
+// Begin starts the scan at off; lineStart says a line starts there. If
+// not, the bytes up to the first newline are the end of a line that began
+// before and are not searched. Without Begin, the scan starts at the
+// first Feed's offset, a line start only at offset 0.
+func (s *Scanner) Begin(off int64, lineStart bool) {
+	s.line, s.drop, s.cut = s.line[:0], !lineStart, false
+	s.started, s.next, s.lineOff = true, off, off
+}
+
 // Feed gives the scanner data, the stream's bytes from off on.
 func (s *Scanner) Feed(off int64, data []byte) error {
-	if !s.started || off != s.next {
-		// The start of a stream's search, or a skipped block: what is
-		// being read began before it and cannot match.
-		s.line, s.drop, s.cut = s.line[:0], s.started || off != 0, false
-		s.started = true
+	switch {
+	case !s.started:
+		s.Begin(off, off == 0)
+	case off != s.next:
+		// A skipped block: the line being read overlaps it and cannot
+		// match, nor can the one the block ends in.
+		s.line, s.drop, s.cut = s.line[:0], true, false
 	}
 	s.next = off + int64(len(data))
 	// Finish the line under way.
@@ -101,6 +112,15 @@ func (s *Scanner) Feed(off int64, data []byte) error {
 	// The start of a line that ends in a later chunk.
 	s.lineOff = off
 	return s.extend(data)
+}
+
+// Resume is where a scan stopped between two Feeds should start again,
+// and whether a line starts there: the line being read, or the next.
+func (s *Scanner) Resume() (off int64, lineStart bool) {
+	if s.drop || s.cut {
+		return s.next, false
+	}
+	return s.lineOff, true
 }
 
 // Flush ends the stream: a last line without its newline is matched too.

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -361,6 +362,53 @@ func (s *Store) OffsetAt(_ context.Context, key Key, t time.Time) (int64, error)
 		return 0, err
 	}
 	return min(max(off, st.start), end), nil
+}
+
+// TimeAt returns when the append that holds offset was received (the
+// time of the stream's first kept byte for an offset before its start).
+func (s *Store) TimeAt(_ context.Context, key Key, offset int64) (time.Time, error) {
+	s.mu.RLock()
+	st := s.streams[key]
+	s.mu.RUnlock()
+	if st == nil {
+		return time.Time{}, ErrNotFound
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.spans) == 0 {
+		return time.Time{}, nil
+	}
+	i := max(0, sort.Search(len(st.spans), func(i int) bool { return st.spanEnd(i) > offset }))
+	if i == len(st.spans) {
+		i--
+	}
+	sp := &st.spans[i]
+	if !sp.onDisk {
+		lo := sort.Search(len(st.ext), func(j int) bool { return st.ext[j].off >= sp.off })
+		ext := st.ext[lo:]
+		j := sort.Search(len(ext), func(j int) bool { return ext[j].off > offset })
+		if j == 0 {
+			return time.Unix(0, sp.time).UTC(), nil
+		}
+		return time.Unix(0, ext[j-1].time).UTC(), nil
+	}
+	j, err := s.searchIdx(sp, func(e extent) bool { return e.off <= offset })
+	if err != nil || j == 0 {
+		return time.Unix(0, sp.time).UTC(), err
+	}
+	var one [1]extent
+	es, err := s.entries(sp.seg, sp.first+j-1, one[:])
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, es[0].time).UTC(), nil
+}
+
+// HostNames returns every host that has a stream, sorted.
+func (s *Store) HostNames(context.Context) ([]string, error) {
+	h := s.Hosts()
+	slices.Sort(h)
+	return h, nil
 }
 
 // offsetAt finds the first byte stored at or after at: the span before the

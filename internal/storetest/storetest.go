@@ -86,6 +86,7 @@ func Run(t *testing.T, open Opener) {
 		{"Retention", testRetention},
 		{"Race", testRace},
 		{"IndexSinceCheckpoint", testIndexSinceCheckpoint},
+		{"Search", testSearch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
