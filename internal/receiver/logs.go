@@ -43,6 +43,8 @@ func (s *Server) handle(r *http.Request, rt route, p principal, rec *reqState) (
 		return s.getHostHealth(rt, p)
 	case rt.endpoint == EPReleases:
 		return s.releases(r, rt, p)
+	case rt.endpoint == EPSearch && r.Method == http.MethodGet:
+		return s.search(r, p, rec)
 	case rt.endpoint == EPFleet && r.Method == http.MethodGet && s.opt.Fleet != nil:
 		if err := requireAdmin(p); err != nil {
 			return nil, err

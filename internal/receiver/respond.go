@@ -46,6 +46,9 @@ type response struct {
 	size    int64         // of file
 	ctype   string
 	headers map[string]string
+	// streamed: the status and headers were written, and the start of
+	// the body (a search's hits); raw is the rest.
+	streamed bool
 }
 
 func errorResponse(e *apiError) *response {
@@ -106,6 +109,10 @@ func headerLine(s string) string {
 func jsonResponse(status int, body any) *response { return &response{status: status, body: body} }
 
 func (r *response) write(w http.ResponseWriter, head bool) {
+	if r.streamed {
+		w.Write(r.raw)
+		return
+	}
 	h := w.Header()
 	for k, v := range r.headers {
 		h.Set(k, v)

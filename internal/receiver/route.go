@@ -19,6 +19,7 @@ const (
 	EPEnroll     = "enroll"
 	EPCerts      = "certs"
 	EPReleases   = "releases"
+	EPSearch     = "search"
 	EPOther      = "other"
 )
 
@@ -43,7 +44,7 @@ func parseRoute(rawPath string) route {
 	parts := strings.Split(rest, "/")
 	r := route{endpoint: EPOther}
 	switch seg := parts[0]; seg { // each endpoint class is named by its path segment
-	case EPLogs, EPHeartbeat, EPHostHealth, EPFleet, EPEnroll, EPCerts, EPReleases:
+	case EPLogs, EPHeartbeat, EPHostHealth, EPFleet, EPEnroll, EPCerts, EPReleases, EPSearch:
 		r.endpoint = seg
 	}
 	switch r.endpoint {
@@ -66,7 +67,7 @@ func parseRoute(rawPath string) route {
 			}
 			r.stream = parts[2]
 		}
-	case EPFleet, EPEnroll:
+	case EPFleet, EPEnroll, EPSearch:
 		if len(parts) != 1 {
 			r.err = notFound()
 		}

@@ -86,6 +86,11 @@ type Options struct {
 	// Dashboard builds the web view served under /ui/, given the check of
 	// an admin client certificate (nil: no dashboard).
 	Dashboard func(adminCert func(*http.Request) (string, bool)) http.Handler
+	// MaxSearches is how many searches (GET /v1/search) run at once
+	// (default 2; more are answered 429), SearchTimeout how long one may
+	// run (default a minute; it then ends with a cursor to continue).
+	MaxSearches   int
+	SearchTimeout time.Duration
 }
 
 // Server is the receiver's HTTP handler.
@@ -108,6 +113,7 @@ type Server struct {
 	noRoomLog     every // at most one log line a minute while the disk is full
 	conns         *connGate
 	ui            http.Handler
+	searches      chan struct{} // a slot per running search
 }
 
 // New makes a Server.
@@ -135,7 +141,13 @@ func New(opt Options) (*Server, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	srv := &Server{opt: opt, store: opt.Store, index: opt.Index, verifier: opt.Verifier, tokens: opt.Tokens,
+	if opt.MaxSearches <= 0 {
+		opt.MaxSearches = defaultMaxSearches
+	}
+	if opt.SearchTimeout <= 0 {
+		opt.SearchTimeout = defaultSearchTimeout
+	}
+	srv := &Server{searches: make(chan struct{}, opt.MaxSearches), opt: opt, store: opt.Store, index: opt.Index, verifier: opt.Verifier, tokens: opt.Tokens,
 		log: opt.Log, inflight: newBudget(opt.MaxInflight), conns: newConnGate(opt.Conns, opt.Log)}
 	srv.hostBudgets.limit = opt.MaxInflightPerHost
 	srv.paceWindow, srv.smallBodyTime = paceWindow, smallBodyTime
@@ -228,7 +240,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// not cut short if the client has gone.
 	ctx := context.WithoutCancel(r.Context())
 	err := s.commitLine(ctx, rec)
-	if err != nil {
+	if err != nil && resp.streamed {
+		// The answer has begun: its last line says what went wrong.
+		s.log.Error("search not recorded in the index", "err", err)
+		resp.raw = []byte(`{"kind":"error","error":"the receiver could not record this search in its index; its results above stand"}` + "\n")
+	} else if err != nil {
 		s.log.Error("request not made durable; answering 503", "err", err, "host", rec.line.Host)
 		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage,
 			msg: "the receiver cannot store requests right now; retry later", retryAfter: 30})

@@ -134,6 +134,10 @@ func (m *Matcher) Query() Query { return m.q }
 // block must be scanned.
 func (m *Matcher) Tokens() []string { return m.tokens }
 
+// Literal says whether m has literal text to look for before it runs a
+// regexp on a line: without it, every line goes through the regexp.
+func (m *Matcher) Literal() bool { return len(m.needle) > 0 }
+
 // Skips says whether the block filters can skip anything for m.
 func (m *Matcher) Skips() bool { return len(m.tokens) > 0 }
 

@@ -91,6 +91,15 @@ func parseCursor(s string) (cursor, error) {
 	return c, nil
 }
 
+// CheckCursor says whether c is a cursor Run made ("" is none).
+func CheckCursor(c string) error {
+	if c == "" {
+		return nil
+	}
+	_, err := parseCursor(c)
+	return err
+}
+
 // CheckGlob says whether g is a glob Run takes.
 func CheckGlob(g string) error {
 	if _, err := path.Match(g, ""); err != nil {

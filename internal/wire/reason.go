@@ -37,6 +37,8 @@ const (
 	ReasonBadGeneration = "bad-generation"
 	ReasonBadLimit      = "bad-limit"
 	ReasonBadSince      = "bad-since"
+	ReasonBadSearch     = "bad-search"  // 400: a search's pattern, globs, window or cursor
+	ReasonSearchBusy    = "search-busy" // 429: as many searches as the receiver allows are running
 	ReasonBadJSON       = "bad-json"
 	ReasonBadState      = "bad-state"
 	ReasonBadLost       = "bad-lost"  // an X-Cis490-Lost the receiver cannot read

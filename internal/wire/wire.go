@@ -38,6 +38,7 @@ const (
 	QueryOffset = "offset" // byte offset: where a PUT appends, where a GET reads from
 	QueryLimit  = "limit"  // GET: at most this many bytes
 	QuerySince  = "since"  // GET: from a duration ago (2h) or an RFC 3339 time
+	QueryUntil  = "until"  // GET /v1/search: up to a duration ago or a time
 )
 
 // LogsPath is /v1/logs/{host}/{stream}; with stream "" it is the host's
