@@ -48,6 +48,7 @@ func commands() []command {
 		{"silence", "keep alerts from the notifiers for a while: `silence add`, `silence list`, `silence expire ID`", "add|list|expire [flags]", runSilence},
 		{"status", "the fleet table from the receiver (GET /v1/fleet), worst first", "[--admin DIR] [--json]", runStatus},
 		{"logs", "a host's streams, or one printed from a time or offset; --follow like tail -f", "HOST [STREAM] [--since 2h] [--follow]", runLogs},
+		{"grep", "search every host's logs for a word, phrase or regexp; the lines stream back as found", "PATTERN [--hosts GLOB] [--since 2h] [-i] [--regex]", runGrep},
 		{"doctor", "check this lab host: config, credentials, receiver, clock, code, backlog, units", "[--config lab-host.toml] [--json]", runDoctor},
 		{"ship-health-check", "run the doctor and send its report to the receiver (daily timer)", "[--config lab-host.toml]", runShipHealthCheck},
 		{"heartbeat", "tell the receiver this host is up, shutting down or going to sleep", "[--state up|shutdown|sleep]", runHeartbeat},

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -186,4 +187,54 @@ func (c *Client) Streams(ctx context.Context, host string) ([]wire.StreamInfo, e
 	var v wire.Streams
 	err := c.GetJSON(ctx, wire.LogsPath(host, ""), &v)
 	return v.Streams, err
+}
+
+// Search runs a fleet-wide search (GET /v1/search, admins only) and calls
+// fn with each line of its answer, JSON, as it arrives: the hits, then the
+// summary. A refusal comes back as an *Error.
+func (c *Client) Search(ctx context.Context, q url.Values, fn func(line []byte) error) error {
+	lw := &lineWriter{fn: fn}
+	resp, _, err := c.Fetch(ctx, wire.PathSearch+"?"+q.Encode(), lw, 1<<62)
+	if lw.err != nil {
+		return lw.err
+	}
+	if err != nil {
+		return err
+	}
+	if err := resp.Err(); err != nil {
+		return err
+	}
+	if len(lw.buf) > 0 {
+		return fmt.Errorf("the receiver's search answer ended in the middle of a line: %.80q", lw.buf)
+	}
+	return nil
+}
+
+// lineWriter calls fn with each whole line written to it.
+type lineWriter struct {
+	buf []byte
+	fn  func([]byte) error
+	err error // fn's, which ends the copy
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	done := 0
+	for {
+		i := bytes.IndexByte(w.buf[done:], '\n')
+		if i < 0 {
+			break
+		}
+		if err := w.fn(w.buf[done : done+i]); err != nil {
+			w.err = err
+			return 0, err
+		}
+		done += i + 1
+	}
+	w.buf = w.buf[:copy(w.buf, w.buf[done:])]
+	if len(w.buf) > 1<<20 {
+		w.err = errors.New("the receiver's search answer has a line longer than 1 MiB")
+		return 0, w.err
+	}
+	return len(p), nil
 }

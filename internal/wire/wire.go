@@ -24,6 +24,7 @@ const (
 
 	PathEnroll         = "/v1/enroll"
 	PathRenew          = "/v1/certs/renew"
+	PathSearch         = "/v1/search" // GET, admins: search every host's streams
 	PathFleet          = "/v1/fleet"
 	PathHostHealth     = "/v1/host-health" // GET: every host's snapshot
 	PathReleasesLatest = "/v1/releases/latest"
