@@ -11,6 +11,7 @@ import (
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/search"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/vfs"
 )
@@ -54,6 +55,9 @@ func OpenStorage(dataDir string, so store.Options, log *slog.Logger) (*Storage, 
 	}
 	so.Dir = datadir.Dir(dataDir).Logs()
 	so.Sync, so.OnJournal, so.JournalSafe = s.Sync, ix.Collect, ix.Sync
+	if so.BuildFilter == nil {
+		so.BuildFilter = search.FilterOf // sealed segments get search filters
+	}
 	if so.Log == nil {
 		so.Log = log.With("component", "store")
 	}

@@ -23,6 +23,13 @@ type Source interface {
 	TimeAt(ctx context.Context, key store.Key, offset int64) (time.Time, error)
 }
 
+// Filterer is a Source that keeps block filters (FilterOf) beside the
+// data: the blocks of key overlapping [from, to), in offset order; where
+// it has none, the search scans.
+type Filterer interface {
+	Filters(ctx context.Context, key store.Key, from, to int64) ([]store.Filter, error)
+}
+
 // BlockSize is how much of a stream one read takes.
 const BlockSize = 1 << 20
 
@@ -218,11 +225,35 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		off, ls := sc.Resume()
 		return &cursor{Offset: off, LineStart: ls}
 	}
+	var flts []store.Filter
+	if fr, ok := src.(Filterer); ok && req.Matcher.Skips() {
+		var err error
+		if flts, err = fr.Filters(ctx, key, lo, hi); err != nil {
+			flts = nil // advisory: scan it all
+		}
+	}
 	for off := lo; off < hi; {
 		if err := ctx.Err(); err != nil {
 			return stopped(), err
 		}
-		data, _, err := src.Read(ctx, key, off, int(min(BlockSize, hi-off)))
+		end := min(off+BlockSize, hi)
+		for len(flts) > 0 && flts[0].To <= off {
+			flts = flts[1:]
+		}
+		if len(flts) > 0 && flts[0].From <= off {
+			f := flts[0]
+			if pf, err := ParseFilter(f.Data); err == nil && !pf.MayHold(req.Matcher.Tokens()) {
+				next := min(f.To, hi)
+				sum.BlocksSkipped++
+				sum.BytesSkipped += next - off
+				off = next
+				continue
+			}
+			end = min(end, f.To) // scan the block: its filter may hold the words
+		} else if len(flts) > 0 {
+			end = min(end, flts[0].From) // up to the next block with a filter
+		}
+		data, _, err := src.Read(ctx, key, off, int(end-off))
 		if err != nil {
 			return stopped(), fmt.Errorf("read %s at %d: %w", key, off, err)
 		}

@@ -50,6 +50,8 @@ func (s *Store) indexLoop() {
 		err := s.indexSealed()
 		if err != nil {
 			s.opt.Log.Error("index a sealed segment; will try again", "err", err)
+		} else if err := s.filterIndexed(); err != nil {
+			s.opt.Log.Error("build a segment's search filters; will try again", "err", err)
 		}
 		select {
 		case <-s.idxStop:

@@ -46,6 +46,8 @@ type segment struct {
 	ixAt    int64 // where its entries begin
 	ixErr   error
 	rebuild atomic.Bool // a read found its index file damaged
+
+	fltState // its search filters (filters.go)
 }
 
 func segName(seq uint64) string { return fmt.Sprintf("%s%016d%s", segPrefix, seq, segSuffix) }

@@ -40,7 +40,7 @@ type replay struct {
 // is damaged). Its cost grows with segments and streams, plus one segment
 // read whole, not with the appends the store holds.
 func (s *Store) recover(snap map[Key]snapStream) error {
-	seqs, idxs, err := s.listFiles()
+	seqs, idxs, flts, err := s.listFiles()
 	if err != nil {
 		return err
 	}
@@ -71,6 +71,7 @@ func (s *Store) recover(snap map[Key]snapStream) error {
 		if err != nil {
 			return err
 		}
+		seg.filtered = flts[seq] != "" // read and checked when a search needs it
 		newest := i == len(seqs)-1
 		if idxs[seq] {
 			if err := rc.loadIdx(seg, size); err == nil {
@@ -119,13 +120,13 @@ func (s *Store) recover(snap map[Key]snapStream) error {
 // of them have an index file. It removes what a crash or retention left
 // behind: temporary files, index files without a segment, and an index file
 // of the newest segment (which stays active, so it would go stale).
-func (s *Store) listFiles() ([]uint64, map[uint64]bool, error) {
+func (s *Store) listFiles() ([]uint64, map[uint64]bool, map[uint64]string, error) {
 	names, err := s.fs.ReadDir(s.opt.Dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list store folder: %w", err)
+		return nil, nil, nil, fmt.Errorf("list store folder: %w", err)
 	}
 	var seqs []uint64
-	idxs := map[uint64]bool{}
+	idxs, flts := map[uint64]bool{}, map[uint64]string{} // flts: seq → file name
 	var junk []string
 	for _, n := range names {
 		if !strings.HasPrefix(n, segPrefix) {
@@ -139,6 +140,8 @@ func (s *Store) listFiles() ([]uint64, map[uint64]bool, error) {
 			seqs = append(seqs, seq)
 		case "."+suffix == idxSuffix:
 			idxs[seq] = true
+		case "."+suffix == fltSuffix:
+			flts[seq] = n
 		case strings.HasSuffix(n, ".tmp"):
 			junk = append(junk, n)
 		}
@@ -150,12 +153,18 @@ func (s *Store) listFiles() ([]uint64, map[uint64]bool, error) {
 			junk = append(junk, idxName(seq))
 		}
 	}
-	for _, n := range junk {
-		if err := s.fs.Remove(filepath.Join(s.opt.Dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("remove %s: %w", n, err)
+	for seq, n := range flts {
+		if !idxs[seq] || n != fltName(seq) { // filters only beside an indexed segment
+			delete(flts, seq)
+			junk = append(junk, n)
 		}
 	}
-	return seqs, idxs, nil
+	for _, n := range junk {
+		if err := s.fs.Remove(filepath.Join(s.opt.Dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil, fmt.Errorf("remove %s: %w", n, err)
+		}
+	}
+	return seqs, idxs, flts, nil
 }
 
 func (s *Store) openSegment(seq uint64) (*segment, int64, error) {

@@ -122,6 +122,9 @@ func (s *Store) Retain() (int64, error) {
 			return freed, fmt.Errorf("remove %s: %w", seg.name, err)
 		}
 		freed += seg.size
+		if err := s.removeFilters(seg); err != nil {
+			return freed, fmt.Errorf("remove %s: %w", fltName(seg.seq), err)
+		}
 		// Recovery removes an index file left without its segment.
 		if seg.indexed {
 			if err := s.fs.Remove(filepath.Join(s.opt.Dir, idxName(seg.seq))); err != nil {

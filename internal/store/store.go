@@ -142,6 +142,10 @@ type Options struct {
 	// in streams.json) and before a sealed segment is indexed, since
 	// recovery hands only unindexed segments' entries to OnJournal.
 	JournalSafe func() (uint64, error)
+	// BuildFilter, if set, makes the search filter of one block of a
+	// stream, given up to 64 KiB of the stream before and after it
+	// (search.FilterOf); each indexed segment then gets a filter file.
+	BuildFilter func(before, block, after []byte) []byte
 }
 
 // Store is the local segmented-log implementation of Streams.
