@@ -344,6 +344,14 @@ func (b *Backend) commit(ctx context.Context, apps []*appendOp, lines []*lineOp)
 	} else {
 		for _, op := range apps {
 			op.failed = err
+			if op.err != nil {
+				// A refusal waited for the batch (tell): if it failed,
+				// the refusal may rest on appends never stored.
+				if err != nil {
+					op.res, op.err = store.Begun{}, err
+				}
+				close(op.ready)
+			}
 			close(op.done)
 		}
 	}
@@ -456,7 +464,11 @@ func (b *Backend) commitTx(ctx context.Context, conn *pgxpool.Conn, tb *txBatch)
 }
 
 // tell gives each append its outcome, its transaction still open, and
-// returns what gathers the index lines of those that succeeded.
+// returns what gathers the index lines of those that succeeded. A refusal
+// (a conflict, a quota) is told only once the batch ends, as its failure
+// if it fails: it may rest on the batch's own appends (a stream's quota
+// taken, its bytes compared), which are then not stored, and it is final
+// to the host (a 409, a 429 until midnight) where a 503 is retried.
 func tell(apps []*appendOp, res []result) *lineGather {
 	g := &lineGather{all: make(chan struct{})}
 	for i, op := range apps {
@@ -470,7 +482,9 @@ func tell(apps []*appendOp, res []result) *lineGather {
 		close(g.all)
 	}
 	for _, op := range apps {
-		close(op.ready)
+		if op.err == nil {
+			close(op.ready)
+		}
 	}
 	return g
 }
