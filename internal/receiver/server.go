@@ -246,13 +246,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp.raw = []byte(`{"kind":"error","error":"the receiver could not record this search in its index; its results above stand"}` + "\n")
 	} else if err != nil {
 		s.log.Error("request not made durable; answering 503", "err", err, "host", rec.line.Host)
-		resp = errorResponse(&apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage,
-			msg: "the receiver cannot store requests right now; retry later", retryAfter: 30})
+		aerr := &apiError{status: http.StatusServiceUnavailable, reason: wire.ReasonStorage,
+			msg: "the receiver cannot store requests right now; retry later", retryAfter: 30}
+		resp = errorResponse(aerr)
 		rec.stored = 0
 		if rec.withLine != nil {
 			// The line went down with the bytes' transaction: record the
 			// answer the host gets instead.
-			rec.line.Status = resp.status
+			rec.line.Status, rec.line.Reason = resp.status, aerr.reason
 			if d, err := s.index.Begin(rec.line); err == nil {
 				_ = d(ctx)
 			}
