@@ -293,6 +293,30 @@ func testQuota(t *testing.T, open Opener) {
 		clock.Add(24 * time.Hour) // a new UTC day
 		mustPut(t, be.Streams, k, 100, string(bytes.Repeat([]byte("z"), 90)))
 	})
+	t.Run("a day's refusal holds nothing", func(t *testing.T) {
+		// The refused bytes count toward neither quota: the total held
+		// is what was stored, on the next day too.
+		clock := NewClock(t0)
+		day := 2*store.AppendCost + 100
+		be := open(t, Quotas{HostBytesPerDay: int64(day), HostBytesTotal: 160}, clock.Now)
+		k := store.Key{Host: "h", Stream: "a"}
+		mustPut(t, be.Streams, k, 0, string(bytes.Repeat([]byte("x"), 60)))
+		for range 3 {
+			_, err := put(t, be.Streams, k, 60, store.Gen{}, string(bytes.Repeat([]byte("y"), 41)))
+			var qe *store.QuotaError
+			if !errors.As(err, &qe) || qe.Kind != "day" {
+				t.Fatalf("past the day's quota: %v; want the day quota", err)
+			}
+		}
+		clock.Add(24 * time.Hour)
+		mustPut(t, be.Streams, k, 60, string(bytes.Repeat([]byte("z"), 90)))
+		mustPut(t, be.Streams, k, 150, "0123456789") // 160 of 160
+		_, err := put(t, be.Streams, k, 160, store.Gen{}, "!")
+		var qe *store.QuotaError
+		if !errors.As(err, &qe) || qe.Kind != "total" || qe.Used != 160 {
+			t.Fatalf("past the total: %v; want the total quota, 160 of 160", err)
+		}
+	})
 }
 
 func testTimeToOffset(t *testing.T, open Opener) {
