@@ -391,15 +391,30 @@ type txBatch struct {
 	uploadErr error
 }
 
-// uploaded waits for the batch's object to be in the bucket.
-func (tb *txBatch) uploaded() error {
-	if tb.upload != nil {
-		if err := <-tb.upload; err != nil {
-			tb.uploadErr = fmt.Errorf("store the bytes in the bucket: %w", err)
-		}
-		tb.upload = nil
+// uploaded waits for the batch's object to be in the bucket. Meanwhile it
+// keeps tx's session from idling every so often: PostgreSQL ends a session
+// idle in a transaction after IdleTx, which is meant for a stopped
+// receiver (it stops these too), not for an upload slower than that.
+func (tb *txBatch) uploaded(ctx context.Context, tx pgx.Tx, every time.Duration) error {
+	if tb.upload == nil {
+		return tb.uploadErr
 	}
-	return tb.uploadErr
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-tb.upload:
+			if err != nil {
+				tb.uploadErr = fmt.Errorf("store the bytes in the bucket: %w", err)
+			}
+			tb.upload = nil
+			return tb.uploadErr
+		case <-t.C:
+			if _, err := tx.Exec(ctx, `SELECT 1`); err != nil {
+				return fmt.Errorf("keep the transaction open during the upload: %w", err)
+			}
+		}
+	}
 }
 
 // commitTx runs the batch's transaction. The first try that gets through
@@ -425,7 +440,7 @@ func (b *Backend) commitTx(ctx context.Context, conn *pgxpool.Conn, tb *txBatch)
 			return errors.New("a retried transaction found the streams changed since its appends were answered: not committed")
 		}
 		gathered = tb.gather.seal()
-		if err := tb.uploaded(); err != nil {
+		if err := tb.uploaded(ctx, tx, b.opt.IdleTx/3); err != nil {
 			return err
 		}
 		// Live only if an extent points into it: an object whose appends
@@ -535,7 +550,7 @@ func (b *Backend) appendAll(ctx context.Context, tx pgx.Tx, tb *txBatch) ([]resu
 			at := op.offset + done
 			overlap := min(r.length-at, int64(len(op.data))-done)
 			// The stored bytes may be in this batch's own object.
-			if err := tb.uploaded(); err != nil {
+			if err := tb.uploaded(ctx, tx, b.opt.IdleTx/3); err != nil {
 				return nil, err
 			}
 			stored, err := b.readRange(ctx, tx, op.key, at, overlap)
