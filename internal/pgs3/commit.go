@@ -174,7 +174,16 @@ func (b *Backend) take(lines bool) (apps []*appendOp, ls []*lineOp, ok bool) {
 			b.mu.Unlock()
 			return nil, ls, true
 		}
-		if !lines && len(b.appends) > 0 && (b.committing == 0 || b.queuedBytes >= b.opt.BatchBytes) {
+		// A second batch waits for the first, unless a full batch is
+		// queued or the oldest append has waited secondBatchAfter (the
+		// first may be stuck on a row another receiver holds).
+		var lag time.Duration
+		start := false
+		if !lines && len(b.appends) > 0 {
+			lag = secondBatchAfter - time.Since(b.appends[0].queued)
+			start = b.committing == 0 || b.queuedBytes >= b.opt.BatchBytes || lag <= 0
+		}
+		if start {
 			var size int64
 			n := 0
 			for n < len(b.appends) && (n == 0 || size+int64(len(b.appends[n].data)) <= b.opt.BatchBytes) {
@@ -198,9 +207,25 @@ func (b *Backend) take(lines bool) (apps []*appendOp, ls []*lineOp, ok bool) {
 			signal(wake) // wake the other committers to see it too
 			return nil, nil, false
 		}
-		<-wake
+		if lag > 0 {
+			t := time.NewTimer(lag)
+			select {
+			case <-wake:
+			case <-t.C:
+			}
+			t.Stop()
+		} else {
+			<-wake
+		}
 	}
 }
+
+// secondBatchAfter is how long an append waits for the batch before it
+// to end before a second committer takes it anyway: many times a batch's
+// usual commit, so batches stay large, but a batch stuck on a row lock
+// (until PostgreSQL ends a stopped receiver's session, IdleTx) holds the
+// appends behind it only that long.
+const secondBatchAfter = 250 * time.Millisecond
 
 // appendBegin queues op for the next batch and waits until its batch says
 // what it did: what Streams.Begin returns. The bytes are durable once
