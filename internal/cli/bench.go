@@ -21,6 +21,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "startup" {
 		return runBenchStartup(ctx, env, args[1:])
 	}
+	if len(args) > 0 && args[0] == "search" {
+		return runBenchSearch(ctx, env, args[1:])
+	}
 	if len(args) > 0 && args[0] == "attack" {
 		return runBenchAttack(ctx, env, args[1:])
 	}
@@ -30,7 +33,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "startup-build" {
 		return runBenchStartupBuild(ctx, env, args[1:])
 	}
-	fs := newFlags(env, "bench", "[--target cis490,nginx,cis490-pg,cis490-pg2|both] [--hosts 32] [--duration 15s] [--sizes 4096,65536] [--runs 3] [flags]\n       cis490 bench ship [flags]   (the shipper benchmark; cis490 bench ship -h)\n       cis490 bench fleet-health [flags]   (the detector; cis490 bench fleet-health -h)\n       cis490 bench startup [flags]   (receiver start-up against history; cis490 bench startup -h)\n       cis490 bench attack [flags]   (honest hosts against hostile clients; cis490 bench attack -h)",
+	fs := newFlags(env, "bench", "[--target cis490,nginx,cis490-pg,cis490-pg2|both] [--hosts 32] [--duration 15s] [--sizes 4096,65536] [--runs 3] [flags]\n       cis490 bench ship [flags]   (the shipper benchmark; cis490 bench ship -h)\n       cis490 bench fleet-health [flags]   (the detector; cis490 bench fleet-health -h)\n       cis490 bench startup [flags]   (receiver start-up against history; cis490 bench startup -h)\n       cis490 bench attack [flags]   (honest hosts against hostile clients; cis490 bench attack -h)\n       cis490 bench search [flags]   (fleet-wide search against ripgrep; cis490 bench search -h)",
 		`Load generator: N hosts, each with its own client certificate over one keep-alive
 mutual TLS 1.3 connection, PUT bodies of a fixed size for a fixed time; prints
 req/s, MB/s, p50/p99 latency, errors by status and the server's CPU per request.

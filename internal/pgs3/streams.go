@@ -245,17 +245,19 @@ func (b *Backend) readRange(ctx context.Context, q querier, key store.Key, off, 
 	return out, nil
 }
 
-// TimeAt returns when the append that holds offset was received.
-func (s *Streams) TimeAt(ctx context.Context, key store.Key, offset int64) (time.Time, error) {
-	var t *int64
-	err := s.b.pool.QueryRow(ctx, `SELECT (SELECT t FROM extents WHERE host = $1 AND stream = $2 AND off <= $3 ORDER BY off DESC LIMIT 1)`, key.Host, key.Stream, offset).Scan(&t)
+// TimeAt returns when the append that holds offset was received, and
+// where that append ends: the time holds for the offsets up to it.
+func (s *Streams) TimeAt(ctx context.Context, key store.Key, offset int64) (time.Time, int64, error) {
+	var t, end *int64
+	err := s.b.pool.QueryRow(ctx, `SELECT t, off + n FROM extents WHERE host = $1 AND stream = $2 AND off <= $3 ORDER BY off DESC LIMIT 1`,
+		key.Host, key.Stream, offset).Scan(&t, &end)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, offset + 1, nil
+	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("find when %s's byte %d came: %w", key, offset, err)
+		return time.Time{}, 0, fmt.Errorf("find when %s's byte %d came: %w", key, offset, err)
 	}
-	if t == nil {
-		return time.Time{}, nil
-	}
-	return time.Unix(0, *t).UTC(), nil
+	return time.Unix(0, *t).UTC(), *end, nil
 }
 
 // HostNames returns every host that has a stream, sorted.

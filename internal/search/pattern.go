@@ -165,12 +165,18 @@ func (m *Matcher) contains(line []byte) bool {
 			return false
 		}
 		i += from
-		end := i + len(m.needle)
-		if m.re != nil || (!m.words[0] || i == 0 || !isTokenByte(hay[i-1])) && (!m.words[1] || end == len(hay) || !isTokenByte(hay[end])) {
+		if m.re != nil || m.edgesAt(hay, i) {
 			return true
 		}
 		from = i + 1
 	}
+}
+
+// edgesAt reports whether the needle found at i of hay (the line, folded
+// as the needle is) has the word edges m needs.
+func (m *Matcher) edgesAt(hay []byte, i int) bool {
+	end := i + len(m.needle)
+	return (!m.words[0] || i == 0 || !isTokenByte(hay[i-1])) && (!m.words[1] || end == len(hay) || !isTokenByte(hay[end]))
 }
 
 // foldedCopy is line in ASCII lower case; line itself if it has no upper

@@ -19,8 +19,9 @@ type Source interface {
 	List(ctx context.Context, host string) ([]store.Info, error)
 	OffsetAt(ctx context.Context, key store.Key, t time.Time) (int64, error)
 	Read(ctx context.Context, key store.Key, offset int64, limit int) ([]byte, store.Info, error)
-	// TimeAt is when the byte at offset was received (zero if unknown).
-	TimeAt(ctx context.Context, key store.Key, offset int64) (time.Time, error)
+	// TimeAt is when the byte at offset was received (zero if unknown),
+	// and the offset up to which that time holds (its append's end).
+	TimeAt(ctx context.Context, key store.Key, offset int64) (time.Time, int64, error)
 }
 
 // Filterer is a Source that keeps block filters (FilterOf) beside the
@@ -203,6 +204,9 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 	}
 	sum.Streams++
 	var last Hit // the last hit sent, for a cursor after it
+	// The time of the append holding [tFrom, tTo), the last looked up.
+	var tAt time.Time
+	var tFrom, tTo int64
 	sc := NewScanner(req.Matcher, func(h Hit) error {
 		if req.Limit > 0 && sum.Hits >= int64(req.Limit) {
 			last = h
@@ -213,11 +217,15 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 			return nil
 		}
 		r := Result{Host: key.Host, Stream: key.Stream, Offset: h.Offset, Line: string(h.Line), Cut: h.Cut}
-		t, err := src.TimeAt(ctx, key, h.Offset)
-		if err != nil {
-			return fmt.Errorf("find when %s's byte %d came: %w", key, h.Offset, err)
+		if h.Offset < tFrom || h.Offset >= tTo {
+			// Hits come in offset order: one look-up per append with hits.
+			t, end, err := src.TimeAt(ctx, key, h.Offset)
+			if err != nil {
+				return fmt.Errorf("find when %s's byte %d came: %w", key, h.Offset, err)
+			}
+			tAt, tFrom, tTo = t, h.Offset, end
 		}
-		r.Time = t
+		r.Time = tAt
 		return emit(r)
 	})
 	sc.Begin(lo, lineStart)

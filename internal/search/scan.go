@@ -56,9 +56,8 @@ type Scanner struct {
 	cut     bool // the line being read went past MaxLine (it was decided)
 	fold    []byte
 
-	// Lines counts the lines seen whole or decided; Cut those longer
-	// than MaxLine.
-	Lines, Cut int64
+	// Cut counts the lines longer than MaxLine.
+	Cut int64
 }
 
 // NewScanner returns a scanner that calls emit for every matching line;
@@ -167,7 +166,6 @@ func (s *Scanner) end() error {
 }
 
 func (s *Scanner) decide(off int64, line []byte, cut bool) error {
-	s.Lines++
 	if s.m.Match(line) {
 		return s.emit(Hit{Offset: off, Line: line, Cut: cut})
 	}
@@ -178,21 +176,20 @@ func (s *Scanner) decide(off int64, line []byte, cut bool) error {
 // newline not in p) at off. With a needle it looks for the needle in p
 // first and only splits the lines around a find: most lines never match.
 func (s *Scanner) lines(off int64, p []byte) error {
-	n := int64(bytes.Count(p, []byte{'\n'})) + 1
-	s.Lines += n
 	hay := p
 	if s.m.fold && len(s.m.needle) > 0 {
 		s.fold = append(s.fold[:0], p...)
 		hay = lowerASCII(s.fold)
 	}
 	for pos := 0; pos <= len(p); {
-		start := pos
+		start, at := pos, -1
 		if len(s.m.needle) > 0 {
 			i := bytes.Index(hay[pos:], s.m.needle)
 			if i < 0 {
 				return nil
 			}
-			start = pos + bytes.LastIndexByte(hay[pos:pos+i], '\n') + 1
+			at = pos + i
+			start = pos + bytes.LastIndexByte(hay[pos:at], '\n') + 1
 		}
 		end := len(p)
 		if j := bytes.IndexByte(p[start:], '\n'); j >= 0 {
@@ -203,7 +200,19 @@ func (s *Scanner) lines(off int64, p []byte) error {
 			line, cut = line[:MaxLine], true
 			s.Cut++
 		}
-		if s.m.Match(line) {
+		match := false
+		switch {
+		case at >= 0 && s.m.re == nil && at+len(s.m.needle) <= start+len(line):
+			// Words or substring: the find is the match if its edges are.
+			if !s.m.edgesAt(hay[start:start+len(line)], at-start) {
+				pos = at + 1 // a later find in this line may be whole
+				continue
+			}
+			match = true
+		default:
+			match = s.m.Match(line)
+		}
+		if match {
 			if err := s.emit(Hit{Offset: off + int64(start), Line: line, Cut: cut}); err != nil {
 				return err
 			}

@@ -76,17 +76,27 @@ func (s *Store) Filters(_ context.Context, key Key, from, to int64) ([]Filter, e
 		if t == nil {
 			continue
 		}
+		// The key's blocks overlapping the range: adjacent rows, whose
+		// filters lie one after another in the file.
 		i, _ := slices.BinarySearchFunc(t.rows, key, func(r fltRow, k Key) int { return compareKeys(r.key, k) })
-		for ; i < len(t.rows) && t.rows[i].key == key; i++ {
-			r := t.rows[i]
-			if r.to <= from || r.from >= to {
-				continue
-			}
-			data, err := s.readFilter(seg, t, r)
-			if err != nil {
-				continue // advisory: scan that block
-			}
-			out = append(out, Filter{From: r.from, To: r.to, Data: data})
+		for i < len(t.rows) && t.rows[i].key == key && t.rows[i].to <= from {
+			i++
+		}
+		j := i
+		for j < len(t.rows) && t.rows[j].key == key && t.rows[j].from < to {
+			j++
+		}
+		if i == j {
+			continue
+		}
+		first, last := t.rows[i], t.rows[j-1]
+		data, err := s.readFilters(seg, t.filtersAt+int64(first.pos), int64(last.pos+last.size-first.pos))
+		if err != nil {
+			continue // advisory: scan those blocks
+		}
+		for _, r := range t.rows[i:j] {
+			at := int64(r.pos - first.pos)
+			out = append(out, Filter{From: r.from, To: r.to, Data: data[at : at+int64(r.size) : at+int64(r.size)]})
 		}
 	}
 	slices.SortFunc(out, func(a, b Filter) int { return int(a.From - b.From) })
@@ -120,14 +130,15 @@ func (s *Store) fltTableOf(seg *segment) *fltTable {
 	return t
 }
 
-func (s *Store) readFilter(seg *segment, t *fltTable, r fltRow) ([]byte, error) {
+// readFilters reads n bytes of seg's filter file at pos.
+func (s *Store) readFilters(seg *segment, pos, n int64) ([]byte, error) {
 	f, err := s.fs.OpenFile(filepath.Join(s.opt.Dir, fltName(seg.seq)), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b := make([]byte, r.size)
-	if _, err := f.ReadAt(b, t.filtersAt+int64(r.pos)); err != nil {
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, pos); err != nil {
 		return nil, err
 	}
 	return b, nil

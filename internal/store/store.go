@@ -369,43 +369,49 @@ func (s *Store) OffsetAt(_ context.Context, key Key, t time.Time) (int64, error)
 }
 
 // TimeAt returns when the append that holds offset was received (the
-// time of the stream's first kept byte for an offset before its start).
-func (s *Store) TimeAt(_ context.Context, key Key, offset int64) (time.Time, error) {
+// time of the stream's first kept byte for an offset before its start),
+// and where that append ends: the time holds for the offsets up to it.
+func (s *Store) TimeAt(_ context.Context, key Key, offset int64) (time.Time, int64, error) {
 	s.mu.RLock()
 	st := s.streams[key]
 	s.mu.RUnlock()
 	if st == nil {
-		return time.Time{}, ErrNotFound
+		return time.Time{}, 0, ErrNotFound
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if len(st.spans) == 0 {
-		return time.Time{}, nil
+		return time.Time{}, offset + 1, nil
 	}
-	i := max(0, sort.Search(len(st.spans), func(i int) bool { return st.spanEnd(i) > offset }))
+	i := sort.Search(len(st.spans), func(i int) bool { return st.spanEnd(i) > offset })
 	if i == len(st.spans) {
 		i--
 	}
 	sp := &st.spans[i]
+	spanTime := func() (time.Time, int64, error) { return time.Unix(0, sp.time).UTC(), offset + 1, nil }
 	if !sp.onDisk {
 		lo := sort.Search(len(st.ext), func(j int) bool { return st.ext[j].off >= sp.off })
 		ext := st.ext[lo:]
 		j := sort.Search(len(ext), func(j int) bool { return ext[j].off > offset })
 		if j == 0 {
-			return time.Unix(0, sp.time).UTC(), nil
+			return spanTime()
 		}
-		return time.Unix(0, ext[j-1].time).UTC(), nil
+		e := ext[j-1]
+		return time.Unix(0, e.time).UTC(), e.off + e.n, nil
 	}
 	j, err := s.searchIdx(sp, func(e extent) bool { return e.off <= offset })
-	if err != nil || j == 0 {
-		return time.Unix(0, sp.time).UTC(), err
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	if j == 0 {
+		return spanTime()
 	}
 	var one [1]extent
 	es, err := s.entries(sp.seg, sp.first+j-1, one[:])
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, 0, err
 	}
-	return time.Unix(0, es[0].time).UTC(), nil
+	return time.Unix(0, es[0].time).UTC(), es[0].off + es[0].n, nil
 }
 
 // HostNames returns every host that has a stream, sorted.

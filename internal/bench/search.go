@@ -1,0 +1,395 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cis490/cis490/internal/groupsync"
+	"github.com/cis490/cis490/internal/human"
+	"github.com/cis490/cis490/internal/search"
+	"github.com/cis490/cis490/internal/store"
+)
+
+// SearchOptions say what `cis490 bench search` measures: a generated day
+// of a fleet's syslog-like logs in a real local store, searched with
+// cis490's search (in this process, over the store, its filters built)
+// and with ripgrep over the same segment files.
+type SearchOptions struct {
+	Hosts    int
+	Bytes    int64  // about this much log
+	Runs     int    // warm runs per query (the median is reported)
+	RG       string // ripgrep; "" looks on PATH, none skips it
+	Dir      string
+	Keep     bool
+	Progress io.Writer
+}
+
+// SearchQuery is one measured search.
+type SearchQuery struct {
+	Name    string
+	Query   search.Query
+	RGArgs  []string
+	Hits    int64
+	Warm    time.Duration // median of Runs
+	First   time.Duration // to the first hit, warm
+	Cold    time.Duration // after dropping the page cache; 0: not measured
+	Skipped int64         // bytes the filters skipped
+	Scanned int64
+	PeakMem int64 // heap growth during the search (a run collecting often)
+	RGWarm  time.Duration
+	RGCold  time.Duration
+	RGHits  int64
+}
+
+// SearchReport is what bench search measured.
+type SearchReport struct {
+	Hosts       int
+	DataBytes   int64
+	FilterBytes int64
+	FilterBuild time.Duration // from start-up until every sealed segment had its filters
+	Generate    time.Duration
+	Cold        bool // the page cache could be dropped (root)
+	Queries     []SearchQuery
+	Dir         string
+}
+
+// The planted lines, rare words and phrases a search looks for.
+const (
+	plantOOM      = "kernel: Out of memory: Killed process 31337 (chrome) total-vm:8123456kB"
+	plantSegfault = "traps: gnome-shell[4242] general protection fault ip:7f3a segfault at 7f00dead"
+	plantRequest  = "nginx: request id 5f2c9a81e0 took 30012 ms"
+)
+
+// RunSearch generates the fleet's logs and measures the searches.
+func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
+	if opt.Hosts <= 0 {
+		opt.Hosts = 300
+	}
+	if opt.Bytes <= 0 {
+		opt.Bytes = 1 << 30
+	}
+	if opt.Runs <= 0 {
+		opt.Runs = 3
+	}
+	if opt.Progress == nil {
+		opt.Progress = io.Discard
+	}
+	dir, err := os.MkdirTemp(opt.Dir, "cis490-bench-search-")
+	if err != nil {
+		return nil, err
+	}
+	if !opt.Keep {
+		defer os.RemoveAll(dir)
+	}
+	rep := &SearchReport{Hosts: opt.Hosts, Dir: dir}
+	logs := filepath.Join(dir, "logs")
+	start := time.Now()
+	fmt.Fprintf(opt.Progress, "writing %s of %d hosts' logs into a store in %s\n", human.Bytes(opt.Bytes), opt.Hosts, logs)
+	if rep.DataBytes, err = generateFleetLogs(ctx, logs, opt); err != nil {
+		return nil, err
+	}
+	rep.Generate = time.Since(start)
+
+	// Start-up builds the sealed segments' filters in the background.
+	start = time.Now()
+	st, closeStore, err := openSearchStore(logs, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+	if err := waitForFilters(ctx, logs); err != nil {
+		return nil, err
+	}
+	rep.FilterBuild = time.Since(start)
+	flts, _ := filepath.Glob(filepath.Join(logs, "*.flt"))
+	for _, f := range flts {
+		if fi, err := os.Stat(f); err == nil {
+			rep.FilterBytes += fi.Size()
+		}
+	}
+	rg := opt.RG
+	if rg == "" {
+		rg, _ = exec.LookPath("rg")
+	}
+	rep.Cold = dropCaches() == nil
+	segs, _ := filepath.Glob(filepath.Join(logs, "seg-*.log"))
+	for _, q := range []struct {
+		name string
+		q    search.Query
+		rg   []string
+	}{
+		{"rare word", search.Query{Pattern: "5f2c9a81e0"}, []string{"-w", "5f2c9a81e0"}},
+		{"rare phrase", search.Query{Pattern: "Out of memory: Killed process"}, []string{"-F", "Out of memory: Killed process"}},
+		{"common word", search.Query{Pattern: "session"}, []string{"-w", "session"}},
+		{"-i phrase", search.Query{Pattern: "general protection fault", IgnoreCase: true}, []string{"-i", "-F", "general protection fault"}},
+		{"regex with a literal", search.Query{Pattern: `segfault at [0-9a-f]+dead`, Mode: search.Regex}, []string{"-e", `segfault at [0-9a-f]+dead`}},
+	} {
+		fmt.Fprintf(opt.Progress, "searching: %s\n", q.name)
+		m, err := search.Compile(q.q)
+		if err != nil {
+			return nil, err
+		}
+		sq := SearchQuery{Name: q.name, Query: q.q, RGArgs: q.rg}
+		if rep.Cold {
+			dropCaches()
+			r, err := timeSearch(ctx, st, m)
+			if err != nil {
+				return nil, err
+			}
+			sq.Cold = r.elapsed
+		}
+		var warm []searchTiming
+		for range opt.Runs {
+			r, err := timeSearch(ctx, st, m)
+			if err != nil {
+				return nil, err
+			}
+			warm = append(warm, r)
+		}
+		slices.SortFunc(warm, func(a, b searchTiming) int { return int(a.elapsed - b.elapsed) })
+		med := warm[len(warm)/2]
+		sq.Warm, sq.First, sq.Hits, sq.Skipped, sq.Scanned = med.elapsed, med.first, med.sum.Hits, med.sum.BytesSkipped, med.sum.BytesScanned
+		// Memory in a run of its own, collecting often, so the peak is
+		// what the search holds rather than garbage not yet collected.
+		old := debug.SetGCPercent(5)
+		r, err := timeSearch(ctx, st, m)
+		debug.SetGCPercent(old)
+		if err != nil {
+			return nil, err
+		}
+		sq.PeakMem = r.peak
+		if rg != "" {
+			args := append([]string{"--no-config", "-c", "--no-filename", "-a"}, q.rg...)
+			args = append(args, segs...)
+			if rep.Cold {
+				dropCaches()
+				sq.RGCold, _, err = timeRG(ctx, rg, args)
+				if err != nil {
+					return nil, err
+				}
+			}
+			var times []time.Duration
+			for range opt.Runs {
+				d, n, err := timeRG(ctx, rg, args)
+				if err != nil {
+					return nil, err
+				}
+				times, sq.RGHits = append(times, d), n
+			}
+			slices.Sort(times)
+			sq.RGWarm = times[len(times)/2]
+		}
+		rep.Queries = append(rep.Queries, sq)
+	}
+	return rep, nil
+}
+
+// openSearchStore opens the local store in dir as a receiver does, with
+// search filters built for sealed segments.
+func openSearchStore(dir string, now func() time.Time) (*store.Store, func(), error) {
+	g := groupsync.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	st, err := store.Open(store.Options{Dir: dir, Sync: g, BuildFilter: search.FilterOf, Now: now})
+	if err != nil {
+		cancel()
+		<-done
+		return nil, nil, err
+	}
+	return st, func() { st.Close(); cancel(); <-done }, nil
+}
+
+// generateFleetLogs appends a day of syslog-like lines for every host, in
+// appends of about 256 KiB that cut lines anywhere, with rare lines
+// planted here and there; it returns the bytes written.
+func generateFleetLogs(ctx context.Context, dir string, opt SearchOptions) (int64, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return 0, err
+	}
+	t := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return t }
+	st, closeStore, err := openSearchStore(dir, clock)
+	if err != nil {
+		return 0, err
+	}
+	defer closeStore()
+	rng := rand.New(rand.NewPCG(21, 1))
+	words := strings.Fields("sshd accepted publickey for student from port session opened closed by user cron job started systemd unit finished successfully NetworkManager dhcp lease renewed kernel usb device connected disk mounted pam_unix authentication failure")
+	per := int64(256 << 10)
+	appends := opt.Bytes / per
+	step := 24 * time.Hour / time.Duration(max(appends, 1))
+	offs := make(map[store.Key]int64)
+	var total int64
+	var b []byte
+	for i := range appends {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		k := store.Key{Host: fmt.Sprintf("lab-%03d", rng.IntN(opt.Hosts)), Stream: []string{"syslog", "auth.log", "kern.log"}[rng.IntN(3)]}
+		b = b[:0]
+		for int64(len(b)) < per {
+			b = fmt.Appendf(b, "%s %s ", t.Format(time.Stamp), k.Host)
+			for j := range 6 + rng.IntN(10) {
+				if j > 0 {
+					b = append(b, ' ')
+				}
+				b = append(b, words[rng.IntN(len(words))]...)
+			}
+			// Numbers and ids, as real logs have them: most of a
+			// block's distinct tokens, and so of its filter's size.
+			switch rng.IntN(4) {
+			case 0:
+				b = fmt.Appendf(b, " pid=%d port %d", rng.IntN(1<<22), rng.IntN(65536))
+			case 1:
+				b = fmt.Appendf(b, " from 10.%d.%d.%d", rng.IntN(256), rng.IntN(256), rng.IntN(256))
+			case 2:
+				b = fmt.Appendf(b, " session %016x", rng.Uint64())
+			}
+			switch rng.IntN(200000) {
+			case 0:
+				b = append(b, " "+plantOOM...)
+			case 1:
+				b = append(b, " "+plantSegfault...)
+			case 2:
+				b = append(b, " "+plantRequest...)
+			}
+			b = append(b, '\n')
+		}
+		data := b[:per] // cut mid-line: the rest is lost, as a line is anyway
+		if _, err := store.Append(ctx, st, k, offs[k], store.Gen{}, data); err != nil {
+			return total, err
+		}
+		offs[k] += int64(len(data))
+		total += int64(len(data))
+		t = t.Add(step)
+		if i%1024 == 1023 {
+			fmt.Fprintf(opt.Progress, "  %s written\n", human.Bytes(total))
+		}
+	}
+	return total, nil
+}
+
+// waitForFilters waits until every sealed segment in dir has its filters.
+func waitForFilters(ctx context.Context, dir string) error {
+	for {
+		logs, _ := filepath.Glob(filepath.Join(dir, "seg-*.log"))
+		flts, _ := filepath.Glob(filepath.Join(dir, "*.flt"))
+		if len(logs) <= 1 || len(flts) >= len(logs)-1 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+type searchTiming struct {
+	elapsed, first time.Duration
+	sum            search.Summary
+	peak           int64
+}
+
+// timeSearch runs one search over st, in this process, sampling the heap.
+func timeSearch(ctx context.Context, st *store.Store, m *search.Matcher) (searchTiming, error) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := int64(ms.HeapAlloc)
+	stop := make(chan struct{})
+	peakc := make(chan int64)
+	go func() {
+		var peak int64
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, int64(ms.HeapAlloc)-base)
+			select {
+			case <-stop:
+				peakc <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var r searchTiming
+	start := time.Now()
+	sum, err := search.Run(ctx, st, search.Request{Matcher: m}, func(search.Result) error {
+		if r.first == 0 {
+			r.first = time.Since(start)
+		}
+		return nil
+	})
+	r.elapsed, r.sum = time.Since(start), sum
+	close(stop)
+	r.peak = <-peakc
+	return r, err
+}
+
+// timeRG runs ripgrep and returns its time and the matching lines it
+// counted.
+func timeRG(ctx context.Context, rg string, args []string) (time.Duration, int64, error) {
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, rg, args...).Output()
+	d := time.Since(start)
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) { // 1: nothing matched
+		return 0, 0, fmt.Errorf("%s: %w", rg, err)
+	}
+	var n int64
+	for _, l := range strings.Fields(string(out)) {
+		var c int64
+		fmt.Sscan(l, &c)
+		n += c
+	}
+	return d, n, nil
+}
+
+// dropCaches empties the page cache (root only), for cold figures.
+func dropCaches() error {
+	exec.Command("sync").Run()
+	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o200)
+}
+
+// FormatSearch prints the report as bench/README.md shows it.
+func FormatSearch(w io.Writer, r *SearchReport) {
+	gib := float64(r.DataBytes) / (1 << 30)
+	fmt.Fprintf(w, "%d hosts, %s of logs (%.2f GiB) written in %s; filters %s (%.1f %% of the data), built in %s at start-up (%.1f s per GiB)\n\n",
+		r.Hosts, human.Bytes(r.DataBytes), gib, r.Generate.Round(time.Second), human.Bytes(r.FilterBytes),
+		100*float64(r.FilterBytes)/float64(max(r.DataBytes, 1)), r.FilterBuild.Round(10*time.Millisecond), r.FilterBuild.Seconds()/gib)
+	fmt.Fprintln(w, "| search | hits (rg) | cis490 warm | first hit | per GiB | cold | skipped by filters | heap growth | rg warm | rg cold | cis490 / rg (warm) |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	ms := func(d time.Duration) string {
+		if d == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000)
+	}
+	for _, q := range r.Queries {
+		ratio := "–"
+		if q.RGWarm > 0 {
+			ratio = fmt.Sprintf("%.2f×", q.Warm.Seconds()/q.RGWarm.Seconds())
+		}
+		fmt.Fprintf(w, "| %s | %d (%d) | %s | %s | %s | %s | %.0f %% | %s | %s | %s | %s |\n",
+			q.Name, q.Hits, q.RGHits, ms(q.Warm), ms(q.First), ms(time.Duration(float64(q.Warm)/gib)), ms(q.Cold),
+			100*float64(q.Skipped)/float64(max(q.Skipped+q.Scanned, 1)), human.Bytes(q.PeakMem), ms(q.RGWarm), ms(q.RGCold), ratio)
+	}
+	if !r.Cold {
+		fmt.Fprintln(w, "\n(cold figures need root, to drop the page cache)")
+	}
+}

@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"context"
+
+	"github.com/cis490/cis490/internal/bench"
+)
+
+func runBenchSearch(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench search", "[--hosts 300] [--mib 1024] [--runs 3] [--rg PATH] [--dir D] [--keep]",
+		`Writes a day of a fleet's syslog-like logs (HOSTS hosts, about MIB MiB, in
+appends that cut lines anywhere, rare lines planted) into a real local store,
+lets it build its search filters, then times cis490's search over it (in this
+process) and ripgrep over the same segment files, for a rare word, a rare
+phrase, a common word, a case-insensitive phrase and a regexp with a
+literal: warm (median of RUNS) and, as root, cold (page cache dropped).
+Prints the filters' size and build time, hits, time to the first hit,
+bytes skipped and the search's heap growth.`)
+	hosts := fs.Int("hosts", 300, "hosts in the fleet")
+	mib := fs.Int64("mib", 1024, "about this many MiB of logs")
+	runs := fs.Int("runs", 3, "warm runs per search")
+	rg := fs.String("rg", "", "ripgrep (default: rg on PATH; none: skipped)")
+	dir := fs.String("dir", "", "parent of the temporary folder (default $TMPDIR)")
+	keep := fs.Bool("keep", false, "keep the temporary folder")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case *hosts < 1 || *hosts > 100000:
+		return usagef("--hosts %d: give 1 to 100000", *hosts)
+	case *mib < 1 || *mib > 1<<20:
+		return usagef("--mib %d: give 1 to 1048576", *mib)
+	case *runs < 1 || *runs > 100:
+		return usagef("--runs %d: give 1 to 100", *runs)
+	}
+	rep, err := bench.RunSearch(ctx, bench.SearchOptions{Hosts: *hosts, Bytes: *mib << 20, Runs: *runs, RG: *rg, Dir: *dir, Keep: *keep, Progress: env.Stderr})
+	if err != nil {
+		return err
+	}
+	bench.FormatSearch(env.Stdout, rep)
+	return nil
+}
