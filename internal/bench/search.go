@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cis490/cis490/internal/groupsync"
@@ -61,7 +64,12 @@ type SearchReport struct {
 	Generate    time.Duration
 	Cold        bool // the page cache could be dropped (root)
 	Queries     []SearchQuery
-	Dir         string
+	// Appends a second by 32 writers of 4 KiB into the same store, alone
+	// and while searches for a rare phrase and a common word run one after
+	// another without pause.
+	IngestAlone, IngestSearched float64
+	SearchesDuring              int
+	Dir                         string
 }
 
 // The planted lines, rare words and phrases a search looks for.
@@ -123,6 +131,9 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 		rg, _ = exec.LookPath("rg")
 	}
 	rep.Cold = dropCaches() == nil
+	if err := measureIngest(ctx, st, rep, opt.Progress); err != nil {
+		return nil, err
+	}
 	segs, _ := filepath.Glob(filepath.Join(logs, "seg-*.log"))
 	for _, q := range []struct {
 		name string
@@ -193,6 +204,61 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 		rep.Queries = append(rep.Queries, sq)
 	}
 	return rep, nil
+}
+
+// measureIngest times 32 writers appending 4 KiB (each append durable)
+// for 5 s alone, then 5 s while searches run back to back: what a search
+// takes from ingest on the same machine and disk.
+func measureIngest(ctx context.Context, st *store.Store, rep *SearchReport, progress io.Writer) error {
+	fmt.Fprintln(progress, "measuring ingest alone and while searching")
+	run := func(searching bool) (float64, int, error) {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var searches int
+		done := make(chan error, 1)
+		if searching {
+			go func() {
+				qs := []search.Query{{Pattern: "Out of memory: Killed process"}, {Pattern: "session"}}
+				for i := 0; wctx.Err() == nil; i++ {
+					m, _ := search.Compile(qs[i%len(qs)])
+					if _, err := search.Run(wctx, st, search.Request{Matcher: m, Count: true}, nil); err != nil && wctx.Err() == nil {
+						done <- err
+						return
+					}
+					searches++
+				}
+				done <- nil
+			}()
+		}
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		data := bytes.Repeat([]byte("ingest while searching: sshd session opened for user student\n"), 4096/62)
+		for w := range 32 {
+			wg.Go(func() {
+				k := store.Key{Host: fmt.Sprintf("ingest-%02d", w), Stream: fmt.Sprintf("run-%v", searching)}
+				var off int64
+				for wctx.Err() == nil {
+					if _, err := store.Append(wctx, st, k, off, store.Gen{}, data); err != nil {
+						return
+					}
+					off += int64(len(data))
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		var err error
+		if searching {
+			err = <-done
+		}
+		return float64(n.Load()) / 5, searches, err
+	}
+	var err error
+	if rep.IngestAlone, _, err = run(false); err != nil {
+		return err
+	}
+	rep.IngestSearched, rep.SearchesDuring, err = run(true)
+	return err
 }
 
 // openSearchStore opens the local store in dir as a receiver does, with
@@ -392,4 +458,6 @@ func FormatSearch(w io.Writer, r *SearchReport) {
 	if !r.Cold {
 		fmt.Fprintln(w, "\n(cold figures need root, to drop the page cache)")
 	}
+	fmt.Fprintf(w, "\ningest, 32 writers of 4 KiB into the same store: %.0f appends/s alone, %.0f while %d searches ran back to back (%.2f×)\n",
+		r.IngestAlone, r.IngestSearched, r.SearchesDuring, r.IngestSearched/max(r.IngestAlone, 1))
 }
