@@ -55,6 +55,9 @@ type Options struct {
 	// index lines of other requests have a committer of their own.
 	BatchBytes int64
 	Committers int
+	// BuildFilter, if set, makes the search filter of a block of a
+	// stream (search.FilterOf); the maintainer then builds them.
+	BuildFilter func(before, block, after []byte) []byte
 	// IdleTx ends a session left idle inside a transaction (default 10 s).
 	IdleTx time.Duration
 	Now    func() time.Time

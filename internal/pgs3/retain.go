@@ -25,6 +25,7 @@ type Maintained struct {
 	Objects   int   // objects no extent refers to any more, left to Collect
 	Lines     int64 // index lines dropped
 	Merged    int   // small objects merged into bigger ones
+	Filters   int   // search filters built (blocks of streams' bytes)
 	Collected int   // objects deleted from the bucket
 }
 
@@ -71,6 +72,9 @@ func (b *Backend) Maintain(ctx context.Context, r Retention, now time.Time, d ti
 		}
 	}
 	if m.Merged, err = b.compact(ctx, l, now); err != nil {
+		return m, err
+	}
+	if m.Filters, err = b.buildFilters(ctx, l, now); err != nil {
 		return m, err
 	}
 	m.Collected, err = b.Collect(ctx, now)
@@ -197,6 +201,10 @@ func dropBelow(ctx context.Context, tx pgx.Tx, host, stream string, start, keep 
 			return 0, err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE hosts SET held = held - $2 WHERE host = $1`, host, min(keep, length)-start); err != nil {
+			return 0, err
+		}
+		// The search filters of the bytes that went, with them.
+		if _, err := tx.Exec(ctx, `DELETE FROM stream_filters WHERE host = $1 AND stream = $2 AND to_off <= $3`, host, stream, keep); err != nil {
 			return 0, err
 		}
 	}

@@ -348,6 +348,19 @@ BEGIN
 END
 $$;
 `,
+	// 8: search filters, one per block of a stream's bytes (search.FilterOf),
+	// built by the maintainer; filtered_to is how far a stream has them.
+	`
+CREATE TABLE stream_filters (
+	host     text   NOT NULL,
+	stream   text   NOT NULL,
+	from_off bigint NOT NULL,
+	to_off   bigint NOT NULL,
+	filter   bytea  NOT NULL,
+	PRIMARY KEY (host, stream, from_off)
+);
+ALTER TABLE streams ADD COLUMN filtered_to bigint NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate brings the database's schema up to date, under an advisory lock.

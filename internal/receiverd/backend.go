@@ -12,6 +12,7 @@ import (
 	"github.com/cis490/cis490/internal/pgs3"
 	"github.com/cis490/cis490/internal/pki"
 	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/search"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/token"
 	"github.com/cis490/cis490/internal/trust"
@@ -82,6 +83,7 @@ func OpenShared(ctx context.Context, cfg *config.Receiver, log *slog.Logger) (*p
 		HostBytesPerDay: int64(cfg.Quota.HostBytesPerDay),
 		HostBytesTotal:  int64(cfg.Quota.HostBytesTotal),
 		HostStreams:     cfg.Quota.HostStreams,
+		BuildFilter:     search.FilterOf,
 		Log:             log.With("component", "postgres+s3"),
 	})
 	if err != nil {

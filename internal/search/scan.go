@@ -17,7 +17,14 @@ const MaxLine = 64 << 10
 // lines the block begins and ends in, whole, so that a line crossing a
 // block's edge — shipped chunks are not line-aligned — is found through
 // the filter of every block it touches.
+//
+// It returns nil while the block's last line is still open (the stream
+// ends inside it, short of MaxLine): its words to come would be missing.
+// Such a block gets no filter (it is scanned), or waits for more bytes.
 func FilterOf(before, block, after []byte) []byte {
+	if len(block) > 0 && block[len(block)-1] != '\n' && len(after) < MaxLine && bytes.IndexByte(after, '\n') < 0 {
+		return nil
+	}
 	if i := bytes.LastIndexByte(before, '\n'); i >= 0 {
 		before = before[i+1:]
 	} else if len(before) >= MaxLine {

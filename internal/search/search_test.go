@@ -126,11 +126,15 @@ func scanBlocks(t *testing.T, m *Matcher, stream []byte, block, chunk int) (hits
 	})
 	for from := 0; from < len(stream); from += block {
 		to := min(from+block, len(stream))
-		f, err := ParseFilter(FilterOf(stream[max(0, from-MaxLine):from], stream[from:to], stream[to:min(len(stream), to+MaxLine)]))
-		if err != nil {
+		raw := FilterOf(stream[max(0, from-MaxLine):from], stream[from:to], stream[to:min(len(stream), to+MaxLine)])
+		if raw == nil && to < len(stream) && bytes.IndexByte(stream[to:min(len(stream), to+MaxLine)], '\n') >= 0 {
+			t.Fatalf("no filter for a block [%d, %d) whose last line ends", from, to)
+		}
+		f, err := ParseFilter(raw)
+		if raw != nil && err != nil {
 			t.Fatal(err)
 		}
-		if !f.MayHold(m.Tokens()) {
+		if raw != nil && !f.MayHold(m.Tokens()) {
 			skipped++
 			continue
 		}
@@ -192,8 +196,10 @@ func TestSkippingLosesNoLine(t *testing.T) {
 					q, cut[0], cut[1], len(got), len(want), first(got), first(want))
 			}
 			blocks := (len(stream) + cut[0] - 1) / cut[0]
-			if q.Pattern == "nowhere" && skipped != blocks {
-				t.Errorf("%q: %d of %d blocks skipped; want all", q.Pattern, skipped, blocks)
+			// All but the last: the stream ends inside a line, which may
+			// still grow, so that block has no filter.
+			if q.Pattern == "nowhere" && skipped != blocks-1 {
+				t.Errorf("%q: %d of %d blocks skipped; want all but the last", q.Pattern, skipped, blocks)
 			}
 			if q.Pattern == "Out of memory" && cut[0] == 4096 && skipped < blocks/2 {
 				t.Errorf("%q: %d of %d blocks skipped; a rare phrase should skip most", q.Pattern, skipped, blocks)
@@ -278,4 +284,17 @@ func FuzzSkipping(f *testing.F) {
 			t.Fatalf("%+v: found %q, want %q", q, got, want)
 		}
 	})
+}
+
+// TestOpenLastLine: a block whose last line the stream has not finished
+// yet gets no filter: the words still to come would be missing from it,
+// and a search would skip the block and lose the line.
+func TestOpenLastLine(t *testing.T) {
+	if f := FilterOf(nil, []byte("ok\nkernel: Out of"), nil); f != nil {
+		t.Fatal("a block ending inside a line the stream has not finished got a filter")
+	}
+	f, err := ParseFilter(FilterOf(nil, []byte("ok\nkernel: Out of"), []byte(" memory\nnext")))
+	if err != nil || !f.MayHold([]string{"out", "of", "memory"}) {
+		t.Fatalf("the finished line's words are not all in the block's filter (%v)", err)
+	}
 }

@@ -254,6 +254,9 @@ func (s *Store) buildFilters(seg *segment) error {
 			before, rest := data[:from-at], data[from-at:]
 			block, after := rest[:min(int64(len(rest)), to-from)], rest[min(int64(len(rest)), to-from):]
 			flt := s.opt.BuildFilter(before, block, after)
+			if flt == nil {
+				continue // its last line is still open: scanned
+			}
 			k := row.key.Host + "/" + row.key.Stream
 			table = binary.LittleEndian.AppendUint16(table, uint16(len(k)))
 			table = binary.LittleEndian.AppendUint64(table, uint64(from))

@@ -1,0 +1,143 @@
+package pgs3
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cis490/cis490/internal/store"
+)
+
+// Search filters on postgres+s3: the maintainer builds one token filter
+// (Options.BuildFilter, search.FilterOf) per MiB of each stream's bytes
+// once they are older than compactAge, into stream_filters, and moves the
+// stream's filtered_to past them. They are kept by stream offsets, not by
+// object: compaction rewrites objects but never a stream's bytes, so a
+// filter outlives the objects its bytes moved through, and a search reads
+// a stream's filters in one query. Retention deletes the filters of the
+// bytes it drops. A search scans what has none yet.
+const (
+	filterBlock   = 1 << 20
+	filterContext = 64 << 10
+	// filterQuiet: a stream's bytes older than this get a filter even
+	// if they make less than a block (a quiet stream).
+	filterQuiet = time.Hour
+	// filterStreams is how many streams one pass looks at.
+	filterStreams = 200
+)
+
+// Filters returns the filters of key's blocks overlapping [from, to), in
+// offset order (search.Filterer).
+func (s *Streams) Filters(ctx context.Context, key store.Key, from, to int64) ([]store.Filter, error) {
+	rows, err := s.b.pool.Query(ctx, `SELECT from_off, to_off, filter FROM stream_filters
+		WHERE host = $1 AND stream = $2 AND to_off > $3 AND from_off < $4 ORDER BY from_off`, key.Host, key.Stream, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read %s's search filters: %w", key, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Filter, error) {
+		var f store.Filter
+		return f, r.Scan(&f.From, &f.To, &f.Data)
+	})
+}
+
+// buildFilters builds the filters of every stream's bytes old enough,
+// under the maintenance lease; it returns how many blocks it built.
+func (b *Backend) buildFilters(ctx context.Context, l *lease, now time.Time) (int, error) {
+	if b.opt.BuildFilter == nil {
+		return 0, nil
+	}
+	type todo struct {
+		key                 store.Key
+		start, length, done int64
+	}
+	built := 0
+	var after store.Key // paging through the streams
+	for {
+		rows, err := b.pool.Query(ctx, `SELECT host, stream, start, length, filtered_to FROM streams
+			WHERE filtered_to < length AND (host, stream) > ($1, $2) ORDER BY host, stream LIMIT $3`, after.Host, after.Stream, filterStreams)
+		if err != nil {
+			return built, fmt.Errorf("find streams to filter: %w", err)
+		}
+		todos, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (todo, error) {
+			var t todo
+			return t, r.Scan(&t.key.Host, &t.key.Stream, &t.start, &t.length, &t.done)
+		})
+		if err != nil {
+			return built, fmt.Errorf("find streams to filter: %w", err)
+		}
+		for _, t := range todos {
+			n, err := b.filterStream(ctx, l, t.key, max(t.done, t.start), now)
+			built += n
+			if err != nil {
+				return built, err
+			}
+		}
+		if len(todos) < filterStreams {
+			return built, nil
+		}
+		after = todos[len(todos)-1].key
+	}
+}
+
+// filterStream builds key's filters from offset from on, for the bytes
+// older than compactAge (batches may still be writing newer ones).
+func (b *Backend) filterStream(ctx context.Context, l *lease, key store.Key, from int64, now time.Time) (int, error) {
+	// The end of what is old enough, and when its last byte came.
+	var limit, lastT int64
+	err := b.pool.QueryRow(ctx, `SELECT coalesce((SELECT min(off) FROM extents WHERE host = $1 AND stream = $2 AND off >= $3 AND t >= $4),
+			(SELECT length FROM streams WHERE host = $1 AND stream = $2)),
+		coalesce((SELECT max(t) FROM extents WHERE host = $1 AND stream = $2 AND t < $4), 0)`,
+		key.Host, key.Stream, from, now.Add(-compactAge).UnixNano()).Scan(&limit, &lastT)
+	if err != nil {
+		return 0, fmt.Errorf("find %s's bytes to filter: %w", key, err)
+	}
+	built := 0
+	st := b.Streams()
+	for from < limit {
+		to := min(from+filterBlock, limit)
+		if to-from < filterBlock && lastT > now.Add(-filterQuiet).UnixNano() {
+			return built, nil // a small block of a stream still writing: wait for more
+		}
+		lo := max(0, from-filterContext)
+		data, info, err := st.Read(ctx, key, lo, int(to+filterContext-lo))
+		if err != nil {
+			return built, fmt.Errorf("read %s to build its search filter: %w", key, err)
+		}
+		at := max(lo, info.Start)
+		if from < at || int64(len(data)) < to-at {
+			return built, nil // retention took it meanwhile: the next pass
+		}
+		before, block, rest := data[:from-at], data[from-at:to-at], data[to-at:]
+		flt := b.opt.BuildFilter(before, block, rest)
+		if flt == nil {
+			// Its last line is still open: cut the block at its last
+			// line end, or wait for the line to end.
+			nl := bytes.LastIndexByte(block, '\n')
+			if nl < 0 {
+				return built, nil
+			}
+			to, block, rest = from+int64(nl)+1, block[:nl+1], data[from-at+int64(nl)+1:]
+			if flt = b.opt.BuildFilter(before, block, rest); flt == nil {
+				return built, nil
+			}
+		}
+		err = l.inTx(ctx, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `UPDATE streams SET filtered_to = $4 WHERE host = $1 AND stream = $2 AND filtered_to <= $3`, key.Host, key.Stream, from, to)
+			if err != nil || tag.RowsAffected() == 0 {
+				return err // another maintainer moved it: nothing to add
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO stream_filters (host, stream, from_off, to_off, filter) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (host, stream, from_off) DO UPDATE SET to_off = excluded.to_off, filter = excluded.filter`, key.Host, key.Stream, from, to, flt)
+			return err
+		})
+		if err != nil {
+			return built, fmt.Errorf("store %s's search filter: %w", key, err)
+		}
+		built++
+		from = to
+	}
+	return built, nil
+}

@@ -1,0 +1,134 @@
+package pgs3_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cis490/cis490/internal/pgs3"
+	"github.com/cis490/cis490/internal/search"
+	"github.com/cis490/cis490/internal/store"
+)
+
+// hidden hides a Streams' filters: the reference search scans it all.
+type hidden struct{ *pgs3.Streams }
+
+func (hidden) Filters() {}
+
+func grep(t *testing.T, src search.Source, pattern string) ([]string, search.Summary) {
+	t.Helper()
+	m, err := search.Compile(search.Query{Pattern: pattern, IgnoreCase: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits []string
+	sum, err := search.Run(t.Context(), src, search.Request{Matcher: m}, func(r search.Result) error {
+		hits = append(hits, fmt.Sprintf("%s/%s@%d %s", r.Host, r.Stream, r.Offset, r.Line))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hits, sum
+}
+
+// TestSearchFiltersShared: the maintainer builds search filters for the
+// bytes old enough, by stream offsets; a search skips by them and finds
+// what a full scan finds; retention drops the filters of the bytes it
+// drops.
+func TestSearchFiltersShared(t *testing.T) {
+	dsn, s3 := servers(t)
+	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	now := t0
+	clock := func() time.Time { return now }
+	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3), Now: clock, BuildFilter: search.FilterOf})
+	st := b.Streams()
+	rng := rand.New(rand.NewPCG(9, 9))
+	words := strings.Fields("sshd accepted publickey for student from port session opened closed cron job")
+	var planted int
+	for h := range 3 {
+		k := store.Key{Host: fmt.Sprintf("lab-%d", h), Stream: "syslog"}
+		var text strings.Builder
+		for text.Len() < 3<<20 {
+			for j := range 8 {
+				if j > 0 {
+					text.WriteByte(' ')
+				}
+				text.WriteString(words[rng.IntN(len(words))])
+			}
+			fmt.Fprintf(&text, " id %x", rng.Uint64())
+			if rng.IntN(5000) == 0 {
+				text.WriteString(" kernel: Out of memory: Killed process")
+				planted++
+			}
+			text.WriteByte('\n')
+		}
+		data := []byte(text.String())
+		// Appends of 200 KiB, a minute apart, cut anywhere.
+		var off int64
+		for off < int64(len(data)) {
+			end := min(int64(len(data)), off+200<<10)
+			if _, err := store.Append(t.Context(), st, k, off, store.Gen{}, data[off:end]); err != nil {
+				t.Fatal(err)
+			}
+			off = end
+			now = now.Add(time.Minute)
+		}
+	}
+	if planted == 0 {
+		t.Fatal("nothing planted")
+	}
+	later := now.Add(2 * time.Hour)
+	m, err := b.Maintain(t.Context(), pgs3.Retention{}, later, time.Minute)
+	if err != nil || !m.Held || m.Filters < 9 {
+		t.Fatalf("maintain: %+v %v; want the filters of 3 streams of 3 MiB built", m, err)
+	}
+	for _, pattern := range []string{"out of memory", "student", "nowhere"} {
+		want, _ := grep(t, hidden{st}, pattern)
+		got, sum := grep(t, st, pattern)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q: with filters found %d lines, scanning all %d", pattern, len(got), len(want))
+		}
+		switch pattern {
+		case "out of memory":
+			if len(got) != planted || sum.BytesSkipped == 0 {
+				t.Fatalf("%q: %d lines (want %d), %d bytes skipped", pattern, len(got), planted, sum.BytesSkipped)
+			}
+		case "nowhere":
+			if sum.BytesScanned > sum.BytesSkipped/10 {
+				t.Fatalf("%q: %d bytes scanned, %d skipped; want nearly all skipped", pattern, sum.BytesScanned, sum.BytesSkipped)
+			}
+		}
+	}
+	// A second pass finds nothing more to build.
+	if m, err := b.Maintain(t.Context(), pgs3.Retention{}, later, time.Minute); err != nil || m.Filters != 0 {
+		t.Fatalf("a second maintenance built %d filters (%v); want none", m.Filters, err)
+	}
+
+	// Retention takes the first hour of bytes, and their filters.
+	if _, err := b.Maintain(t.Context(), pgs3.Retention{MaxAge: later.Sub(t0.Add(10 * time.Minute))}, later, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	var stale int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM stream_filters f JOIN streams s USING (host, stream) WHERE f.to_off <= s.start`).Scan(&stale); err != nil {
+		t.Fatal(err)
+	}
+	if stale != 0 {
+		t.Fatalf("%d filters of bytes retention dropped are left", stale)
+	}
+	want, _ := grep(t, hidden{st}, "out of memory")
+	if got, _ := grep(t, st, "out of memory"); !slices.Equal(got, want) {
+		t.Fatalf("after retention: with filters %d lines, scanning all %d", len(got), len(want))
+	}
+}
