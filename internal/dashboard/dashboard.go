@@ -1,7 +1,7 @@
 // Package dashboard is the receiver's web view for the fleet's maintainer:
 // the fleet worst first, a page per host (its requests by hour, alerts,
 // doctor snapshot and where it differs from the fleet, its streams), and
-// the alert history. Admins only: a login form taking an admin token sets a
+// the alert history, and a search of every host's logs. Admins only: a login form taking an admin token sets a
 // session cookie (Secure, HttpOnly, SameSite=Strict), or an admin client
 // certificate. Server-rendered with html/template; the stylesheet is
 // embedded (the receiver may have no internet), and no script runs.
@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/cis490/cis490/internal/datadir"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/hosthealth"
+	"github.com/cis490/cis490/internal/search"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/token"
 )
@@ -55,6 +57,10 @@ type Options struct {
 	Sessions Sessions
 	Now      func() time.Time
 	Log      *slog.Logger
+	// Search runs a search for admin, from remote, on the receiver's one
+	// search path (GET /v1/search's checks, slots, deadline and index
+	// line); nil: the search page says this receiver cannot search.
+	Search func(ctx context.Context, admin, remote string, q url.Values, start func(), emit func(search.Result) error) (search.Summary, error)
 }
 
 // UI serves /ui/.
@@ -98,7 +104,7 @@ func New(opt Options) (*UI, error) {
 		opt.Log.Warn("the dashboard's sessions could not be read; admins log in again", "err", err)
 	}
 	u := &UI{opt: opt, pages: map[string]*template.Template{}, sessions: sessions}
-	for _, p := range []string{"login", "fleet", "host", "alerts"} {
+	for _, p := range []string{"login", "fleet", "host", "alerts", "search"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, err
@@ -114,6 +120,7 @@ func New(opt Options) (*UI, error) {
 	mux.HandleFunc("GET /ui/{$}", u.admin(u.fleetPage))
 	mux.HandleFunc("GET /ui/host/{host}", u.admin(u.hostPage))
 	mux.HandleFunc("GET /ui/alerts", u.admin(u.alertsPage))
+	mux.HandleFunc("GET /ui/search", u.admin(u.searchPage))
 	// A form posted from another site never changes anything here (the
 	// browser's Sec-Fetch-Site, else Origin against Host).
 	u.handler = securityHeaders(http.NewCrossOriginProtection().Handler(mux))

@@ -22,6 +22,7 @@ var funcs = template.FuncMap{
 	"ago":   human.Ago,
 	"short": human.Commit,
 	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"utcs":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 	"bytes": human.Bytes,
 }
 

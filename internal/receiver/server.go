@@ -84,8 +84,9 @@ type Options struct {
 	// admin (nil: no metrics).
 	Metrics *metrics.Metrics
 	// Dashboard builds the web view served under /ui/, given the check of
-	// an admin client certificate (nil: no dashboard).
-	Dashboard func(adminCert func(*http.Request) (string, bool)) http.Handler
+	// an admin client certificate and the server's search (nil: no
+	// dashboard).
+	Dashboard func(adminCert func(*http.Request) (string, bool), search SearchFunc) http.Handler
 	// MaxSearches is how many searches (GET /v1/search) run at once
 	// (default 2; more are answered 429), SearchTimeout how long one may
 	// run (default a minute; it then ends with a cursor to continue).
@@ -154,7 +155,7 @@ func New(opt Options) (*Server, error) {
 	srv.rates.rate, srv.rates.burst, srv.rates.holdMost = opt.HostRate, float64(max(opt.HostBurst, 1)), time.Second
 	srv.gates.Store(opt.Gate)
 	if opt.Dashboard != nil {
-		srv.ui = opt.Dashboard(srv.AdminCert)
+		srv.ui = opt.Dashboard(srv.AdminCert, srv.Search)
 	}
 	return srv, nil
 }

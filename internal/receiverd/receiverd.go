@@ -169,10 +169,11 @@ func (d *daemon) view(ctx context.Context, now time.Time) (*fleethealth.View, er
 }
 
 // dashboard builds the web view, given the server's check of an admin
-// client certificate.
-func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool)) http.Handler {
+// client certificate and its search.
+func (d *daemon) dashboard(adminCert func(*http.Request) (string, bool), search receiver.SearchFunc) http.Handler {
 	ui, err := dashboard.New(dashboard.Options{
 		DataDir: d.cfg.DataDir, HostHealth: d.state.HostHealth, Detector: d.state.Detector, Streams: d.back.streams(), AdminCert: adminCert, Log: d.log.With("component", "dashboard"),
+		Search:   search,
 		Fleet:    d.view,
 		Sessions: d.state.Sessions,
 		AdminToken: func(sum [32]byte) (string, bool) {
