@@ -56,3 +56,30 @@ func BenchmarkReadIndex(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseLine parses lines shaped as BenchmarkReadIndex's (200
+// hosts taking turns) one after another on one core, as each parser of
+// a full read does: the parser's own cost, without reading or the
+// parallel hand-off.
+func BenchmarkParseLine(b *testing.B) {
+	const hosts, n = 200, 10000
+	var lines [][]byte
+	for i := range n {
+		host := fmt.Sprintf("lab-%04d", i%hosts)
+		l := Line{TS: t0.Add(time.Duration(i) * time.Minute / hosts), Host: host, Auth: true, CertHost: host, Method: "PUT",
+			Endpoint: "logs", Status: 201, Bytes: 4096, Commit: "3f786850e387550fdab836ed7e6dc881de23001b",
+			Instance: "9c2b4f0e51a7d3c8", Remote: "10.0.12.47:51234", DurMS: 3.2, Stream: "syslog", Gate: "unknown-commit",
+			CertExpires: "2027-11-26T10:00:00Z", Seq: uint64(i + 1)}
+		lines = append(lines, appendLine(nil, &l))
+	}
+	var l Line
+	for b.Loop() {
+		seen := &strs{}
+		for _, line := range lines {
+			if err := parseLine(line, &l, seen); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/line")
+}

@@ -139,6 +139,67 @@ func keyOf(key []byte) (field, byte, error) {
 	return fUnknown, 0, nil
 }
 
+// keyLits, keyKinds and keyNext let fastParse take the writer's own
+// lines key by key without scanning keys: keyLits is each field's key as
+// the writer writes it (quoted, then the colon), keyKinds its type, and
+// keyNext the field the writer most often puts after it (appendLine's
+// order; optional keys: the commonest). A line in another order, or
+// with spaces, still parses, through keyOf.
+var (
+	keyLits  [fDurMS + 1]string
+	keyKinds [fDurMS + 1]byte
+	keyNext  = [fDurMS + 1]field{
+		fTS: fHost, fHost: fAuth, fAuth: fCertHost, fCertHost: fMethod, fMethod: fEndpoint, fEndpoint: fStatus,
+		fStatus: fBytes, fBytes: fCommit, fCommit: fInstance, fInstance: fReason, fReason: fRemote,
+		fRemote: fDurMS, fDurMS: fStream, fStream: fGate, fState: fGate, fAdmin: fGate, fGate: fCertExpires,
+		fCertExpires: fSeq, fQuota: fQuotaUsed, fLostCause: fQuotaUsed, fQuotaUsed: fQuotaLimit,
+		fQuotaLimit: fSeq, fLost: fLostEntries, fLostEntries: fSeq, fCount: fSeq, fSeq: fTS,
+	}
+)
+
+func init() {
+	for _, k := range knownKeys {
+		f, kind, _ := keyOf([]byte(k))
+		keyLits[f], keyKinds[f] = `"`+k+`":`, kind
+	}
+}
+
+// setString sets the string field f (fHost to fLostCause).
+func (l *Line) setString(f field, s string) {
+	switch f {
+	case fHost:
+		l.Host = s
+	case fCertHost:
+		l.CertHost = s
+	case fAdmin:
+		l.Admin = s
+	case fMethod:
+		l.Method = s
+	case fEndpoint:
+		l.Endpoint = s
+	case fCommit:
+		l.Commit = s
+	case fInstance:
+		l.Instance = s
+	case fReason:
+		l.Reason = s
+	case fState:
+		l.State = s
+	case fGate:
+		l.Gate = s
+	case fCertExpires:
+		l.CertExpires = s
+	case fQuota:
+		l.Quota = s
+	case fLostCause:
+		l.LostCause = s
+	case fRemote:
+		l.Remote = s
+	case fStream:
+		l.Stream = s
+	}
+}
+
 // fastParse reads a flat JSON object whose strings hold no escapes, as the
 // index writer writes them; it gives up (errSlow) on anything else.
 func fastParse(b []byte, l *Line, seen *strs) error {
@@ -148,6 +209,7 @@ func fastParse(b []byte, l *Line, seen *strs) error {
 	}
 	i++
 	sawTS, afterComma := false, false
+	next := fTS // the key the writer puts next
 	for {
 		i = skipSpace(b, i)
 		if i < len(b) && b[i] == '}' && !afterComma {
@@ -156,71 +218,63 @@ func fastParse(b []byte, l *Line, seen *strs) error {
 			}
 			return nil
 		}
-		key, j, ok := plainString(b, i)
-		if !ok {
-			return errSlow
+		var f field
+		var kind byte
+		if lit := keyLits[next]; lit != "" && len(b)-i > len(lit) && string(b[i:i+len(lit)]) == lit {
+			// The key the writer puts here, as it writes it: no need to
+			// scan it and look it up.
+			f, kind, i = next, keyKinds[next], i+len(lit)
+		} else {
+			key, j, ok := plainString(b, i)
+			if !ok {
+				return errSlow
+			}
+			i = skipSpace(b, j)
+			if i >= len(b) || b[i] != ':' {
+				return errSlow
+			}
+			i = skipSpace(b, i+1)
+			if i >= len(b) {
+				return errSlow
+			}
+			var err error
+			if f, kind, err = keyOf(key); err != nil {
+				return err
+			}
 		}
-		i = skipSpace(b, j)
-		if i >= len(b) || b[i] != ':' {
-			return errSlow
-		}
-		i = skipSpace(b, i+1)
-		if i >= len(b) {
-			return errSlow
-		}
-		f, kind, err := keyOf(key)
-		if err != nil {
-			return err
-		}
+		next = keyNext[f]
 		var end int
 		switch c := b[i]; {
 		case c == 'n' && bytes.HasPrefix(b[i:], []byte("null")):
 			end = i + 4 // encoding/json leaves the field as it is
 		case kind != 0 && !fits(kind, c):
 			return errSlow // a known key with a value of the wrong type
+		case c == '"' && f > fTS && f <= fLostCause:
+			if s, ok := seen.repeat(f, b, i); ok {
+				// The line before's value, already checked plain:
+				// no need to scan it.
+				end = i + len(s) + 2
+				l.setString(f, s)
+				break
+			}
+			s, j, ok := plainString(b, i)
+			if !ok {
+				return errSlow
+			}
+			end = j
+			l.setString(f, seen.get(f, s))
 		case c == '"':
 			s, j, ok := plainString(b, i)
 			if !ok {
 				return errSlow
 			}
 			end = j
-			switch f {
-			case fTS:
+			if f == fTS {
 				t, err := parseTS(s)
 				if err != nil {
 					return errSlow
 				}
 				l.TS, sawTS = t, true
-			case fHost:
-				l.Host = seen.get(f, s)
-			case fCertHost:
-				l.CertHost = seen.get(f, s)
-			case fAdmin:
-				l.Admin = seen.get(f, s)
-			case fMethod:
-				l.Method = seen.get(f, s)
-			case fEndpoint:
-				l.Endpoint = seen.get(f, s)
-			case fCommit:
-				l.Commit = seen.get(f, s)
-			case fInstance:
-				l.Instance = seen.get(f, s)
-			case fReason:
-				l.Reason = seen.get(f, s)
-			case fState:
-				l.State = seen.get(f, s)
-			case fGate:
-				l.Gate = seen.get(f, s)
-			case fCertExpires:
-				l.CertExpires = seen.get(f, s)
-			case fQuota:
-				l.Quota = seen.get(f, s)
-			case fLostCause:
-				l.LostCause = seen.get(f, s)
-			case fRemote:
-				l.Remote = seen.get(f, s)
-			case fStream:
-				l.Stream = seen.get(f, s)
 			}
 		case c == 't' && bytes.HasPrefix(b[i:], []byte("true")):
 			end = i + 4
@@ -339,6 +393,15 @@ func parseTS(s []byte) (time.Time, error) {
 type strs struct {
 	m    map[string]string
 	last [fLostCause + 1]string
+}
+
+// repeat reports whether the JSON string at b[i] == '"' is the value last
+// handed out for f, as it was written: that value was read as a plain
+// string, so the same bytes are one too.
+func (m *strs) repeat(f field, b []byte, i int) (string, bool) {
+	s := m.last[f]
+	end := i + 1 + len(s)
+	return s, end < len(b) && b[end] == '"' && string(b[i+1:end]) == s
 }
 
 // maxStrs bounds a strs: well above a fleet's hosts and addresses.

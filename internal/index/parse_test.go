@@ -23,21 +23,30 @@ func FuzzParseLine(f *testing.F) {
 	}
 	f.Add([]byte(`{"ts":"2026-11-26T10:00:00Z","host":"a\u0041","status":1e2}`))
 	f.Add([]byte(`{"ts":"2026-11-26T10:00:00Z","x":{"y":[1,2]},"auth":true}`))
+	typical, _ := put("lab-1", t0, 201, "").MarshalJSON()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var fast Line
-		if fastParse(b, &fast, &strs{}) != nil {
-			return
-		}
-		var slow Line
-		if err := json.Unmarshal(b, &slow); err != nil {
-			t.Fatalf("fast path read %q, encoding/json refuses it: %v", b, err)
-		}
-		if !fast.TS.Equal(slow.TS) {
-			t.Fatalf("ts: fast %v, slow %v", fast.TS, slow.TS)
-		}
-		fast.TS, slow.TS = time.Time{}, time.Time{}
-		if fast != slow {
-			t.Fatalf("%q:\nfast %+v\nslow %+v", b, fast, slow)
+		// Each line three times with the same strs: fresh, after a
+		// typical line, and again (every value now the one before's).
+		seen := &strs{}
+		for _, prime := range [][]byte{nil, typical, b} {
+			if prime != nil {
+				fastParse(prime, &Line{}, seen)
+			}
+			var fast Line
+			if fastParse(b, &fast, seen) != nil {
+				return
+			}
+			var slow Line
+			if err := json.Unmarshal(b, &slow); err != nil {
+				t.Fatalf("fast path read %q, encoding/json refuses it: %v", b, err)
+			}
+			if !fast.TS.Equal(slow.TS) {
+				t.Fatalf("ts: fast %v, slow %v", fast.TS, slow.TS)
+			}
+			fast.TS, slow.TS = time.Time{}, time.Time{}
+			if fast != slow {
+				t.Fatalf("%q:\nfast %+v\nslow %+v", b, fast, slow)
+			}
 		}
 	})
 }
@@ -98,6 +107,36 @@ func TestParseTSMatchesTimeParse(t *testing.T) {
 		got, gerr := parseTS([]byte(c))
 		if (werr == nil) != (gerr == nil) || werr == nil && !reflect.DeepEqual(got, want.UTC()) {
 			t.Errorf("parseTS(%q) = %v, %v; time.Parse gives %v, %v", c, got, gerr, want, werr)
+		}
+	}
+}
+
+// TestParseAfterOtherLines: a line reads the same whatever lines the
+// parser read before it (the writer's key order, then another; a value
+// equal to the line before's, a prefix of it, longer, escaped).
+func TestParseAfterOtherLines(t *testing.T) {
+	lines := []string{
+		`{"ts":"2026-11-26T10:00:00.000Z","host":"abc","auth":true,"method":"PUT","seq":1}`,
+		`{"ts":"2026-11-26T10:00:00.001Z","host":"abc","auth":true,"method":"PUT","seq":2}`,
+		`{"ts":"2026-11-26T10:00:00.002Z","host":"ab","auth":false,"method":"PUTS","seq":3}`,
+		`{"ts":"2026-11-26T10:00:00.003Z","host":"abc\"","method":"PU\u0054","seq":4}`,
+		`{"ts":"2026-11-26T10:00:00.004Z","host":"abcd","method":"PUT","seq":5}`,
+		`{"ts":"2026-11-26T10:00:00.005Z", "host" : "abc" ,"method":"PUT","seq":6}`,
+		`{"seq":7,"method":"PUT","host":"abc","ts":"2026-11-26T10:00:00.006Z"}`,
+		`{"ts":"2026-11-26T10:00:00.007Z","host":"abc","auth":"yes"}`,
+		`{"ts":"2026-11-26T10:00:00.008Z","host":"abc","auth":true,"x":1,"method":"PUT"}`,
+		`{"ts":"2026-11-26T10:00:00.009Z","host":"abc","host":"x","auth":true}`,
+	}
+	seen := &strs{}
+	for _, s := range lines {
+		var got, want Line
+		err := parseLine([]byte(s), &got, seen)
+		jerr := json.Unmarshal([]byte(s), &want)
+		if (err != nil) != (jerr != nil) {
+			t.Fatalf("%s: parse %v, encoding/json %v", s, err, jerr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\ngot  %+v\nwant %+v", s, got, want)
 		}
 	}
 }
