@@ -291,6 +291,9 @@ func fastParse(b []byte, l *Line, seen *strs) error {
 			for end < len(b) && (b[end] == '-' || b[end] == '+' || b[end] == '.' || b[end] == 'e' || b[end] == 'E' || (b[end] >= '0' && b[end] <= '9')) {
 				end++
 			}
+			if l.setNumber(f, b[i:end]) {
+				break
+			}
 			num := string(b[i:end])
 			if !jsonNumber(num) {
 				return errSlow
@@ -434,6 +437,94 @@ func fits(kind, c byte) bool {
 		return c == 't' || c == 'f'
 	}
 	return c == '-' || (c >= '0' && c <= '9')
+}
+
+// pow10 are the powers of ten a float64 holds exactly, as far as
+// shortNumber's fractions need.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// shortNumber reads a number as the writer writes them: an optional
+// minus, an integer part without leading zeros, an optional fraction, no
+// exponent, 15 digits at most; its value is mant / 10^frac. Anything
+// else is not ok, for strconv to judge.
+func shortNumber(t []byte) (mant int64, frac int, ok bool) {
+	i, neg := 0, len(t) > 0 && t[0] == '-'
+	if neg {
+		i++
+	}
+	start, digits, dot := i, 0, -1
+	for ; i < len(t); i++ {
+		switch c := t[i]; {
+		case c >= '0' && c <= '9':
+			mant = mant*10 + int64(c-'0')
+			digits++
+		case c == '.' && dot < 0 && digits > 0:
+			dot = i
+		default:
+			return 0, 0, false
+		}
+	}
+	intEnd := len(t)
+	if dot >= 0 {
+		intEnd, frac = dot, len(t)-dot-1
+	}
+	if digits == 0 || digits > 15 || (dot >= 0 && frac == 0) || (t[start] == '0' && intEnd-start > 1) {
+		return 0, 0, false
+	}
+	if neg {
+		mant = -mant
+	}
+	return mant, frac, true
+}
+
+// setNumber sets a numeric field from a short number (shortNumber)
+// without strconv, as strconv would. It returns false for anything else,
+// or a value strconv would refuse or round otherwise: the caller then
+// takes the long way.
+func (l *Line) setNumber(f field, t []byte) bool {
+	mant, frac, ok := shortNumber(t)
+	if !ok {
+		return false
+	}
+	if f == fDurMS {
+		if mant == 0 && t[0] == '-' {
+			return false // -0: strconv keeps the sign
+		}
+		// Both exact in a float64 (< 2^53, <= 10^15), so the quotient
+		// is the nearest float64 to the decimal, as strconv gives.
+		l.DurMS = float64(mant) / pow10[frac]
+		return true
+	}
+	if frac > 0 {
+		return f == fUnknown // a fraction for an integer: strconv refuses it
+	}
+	switch f {
+	case fStatus, fCount:
+		if int64(int(mant)) != mant {
+			return false // out of an int's range here
+		}
+		if f == fStatus {
+			l.Status = int(mant)
+		} else {
+			l.Count = int(mant)
+		}
+	case fSeq:
+		if t[0] == '-' {
+			return false // even -0: strconv refuses a sign for a uint
+		}
+		l.Seq = uint64(mant)
+	case fBytes:
+		l.Bytes = mant
+	case fQuotaUsed:
+		l.QuotaUsed = mant
+	case fQuotaLimit:
+		l.QuotaLimit = mant
+	case fLost:
+		l.Lost = mant
+	case fLostEntries:
+		l.LostEntries = mant
+	}
+	return true
 }
 
 // jsonNumber reports whether s is a number by JSON's grammar:

@@ -2,6 +2,7 @@ package index
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -137,6 +138,28 @@ func TestParseAfterOtherLines(t *testing.T) {
 		}
 		if err == nil && !reflect.DeepEqual(got, want) {
 			t.Errorf("%s:\ngot  %+v\nwant %+v", s, got, want)
+		}
+	}
+}
+
+// TestShortNumbers: numbers read without strconv read as strconv (and
+// so encoding/json) reads them, and those it would refuse are refused.
+func TestShortNumbers(t *testing.T) {
+	for _, n := range []string{"0", "-0", "7", "201", "-3", "4096", "999999999999999", "1000000000000000",
+		"3.2", "0.1", "-0.0", "0.25", "12345678.1234567", "1.000000000000001", "00", "01", "1.", ".5", "-", "1e3",
+		"9223372036854775807", "18446744073709551615", "-9223372036854775808", "1.5"} {
+		for _, key := range []string{"status", "bytes", "seq", "dur_ms", "count", "other"} {
+			s := `{"ts":"2026-11-26T10:00:00.000Z","` + key + `":` + n + `}`
+			var got, want Line
+			err := parseLine([]byte(s), &got, &strs{})
+			jerr := json.Unmarshal([]byte(s), &want)
+			if (err != nil) != (jerr != nil) {
+				t.Errorf("%s: parse %v, encoding/json %v", s, err, jerr)
+				continue
+			}
+			if err == nil && (!reflect.DeepEqual(got, want) || math.Signbit(got.DurMS) != math.Signbit(want.DurMS)) {
+				t.Errorf("%s:\ngot  %+v\nwant %+v", s, got, want)
+			}
 		}
 	}
 }
