@@ -83,3 +83,57 @@ func BenchmarkParseLine(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/line")
 }
+
+// BenchmarkReadIndexLate is a first read late in the day: the day files
+// of two days (576,000 lines), since a day ago, so the older file is
+// mostly before since. "all" parses every line, as reads did before
+// lines stamped before since were skipped unparsed ("skip").
+func BenchmarkReadIndexLate(b *testing.B) {
+	const hosts = 200
+	dir := b.TempDir()
+	files := map[string]*bufio.Writer{}
+	var opened []*os.File
+	var seq uint64
+	end := time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC)
+	for ts := end.Add(-47 * time.Hour); ts.Before(end); ts = ts.Add(time.Minute / hosts) {
+		seq++
+		name := FileName(ts)
+		w := files[name]
+		if w == nil {
+			f, err := os.Create(filepath.Join(dir, name))
+			if err != nil {
+				b.Fatal(err)
+			}
+			opened = append(opened, f)
+			w = bufio.NewWriterSize(f, 1<<20)
+			files[name] = w
+		}
+		host := fmt.Sprintf("lab-%04d", seq%hosts)
+		l := Line{TS: ts, Host: host, Auth: true, CertHost: host, Method: "PUT", Endpoint: "logs", Status: 201,
+			Bytes: 4096, Commit: "3f786850e387550fdab836ed7e6dc881de23001b", Instance: "9c2b4f0e51a7d3c8",
+			Remote: "10.0.12.47:51234", DurMS: 3.2, Stream: "syslog", Gate: "unknown-commit",
+			CertExpires: "2027-11-26T10:00:00Z", Seq: seq}
+		w.Write(append(appendLine(nil, &l), '\n'))
+	}
+	for i, w := range files {
+		if err := w.Flush(); err != nil {
+			b.Fatal(i, err)
+		}
+	}
+	for _, f := range opened {
+		f.Close()
+	}
+	for _, c := range []struct {
+		name string
+		tune parTune
+	}{{"all", parTune{readEarly: true}}, {"skip", parTune{}}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				_, st, err := Dir{Path: dir, tune: c.tune}.Read(b.Context(), Checkpoint{}, end.Add(-24*time.Hour), time.Time{}, func(*Line) {})
+				if err != nil || st.Lines != 24*60*hosts {
+					b.Fatalf("read %d lines, %v", st.Lines, err)
+				}
+			}
+		})
+	}
+}

@@ -107,6 +107,14 @@ func (d Dir) Read(ctx context.Context, cp Checkpoint, since, until time.Time, fn
 		first = FileName(since)
 	}
 	seen := &strs{}
+	// A first read skips the lines before since: those in the writer's
+	// form (nearly all) without parsing them. A day file is read from its
+	// start, so a first run late in the day would otherwise parse nearly
+	// two days of lines to keep one.
+	var early []byte
+	if fresh && !d.tune.readEarly && (until.IsZero() || !until.Before(since)) {
+		early = []byte(since.UTC().Format(TimeFormat)) // cut to the ms: never later than since
+	}
 	for fi, name := range files {
 		if name < first {
 			continue
@@ -126,7 +134,7 @@ func (d Dir) Read(ctx context.Context, cp Checkpoint, since, until time.Time, fn
 				skipSeq = cp.Seq
 			}
 		}
-		res, err := readFile(ctx, fsys, p, from, fi == len(files)-1, &st, d.tune, seen, func(l *Line) bool {
+		res, err := readFile(ctx, fsys, p, from, fi == len(files)-1, &st, d.tune, seen, early, func(l *Line) bool {
 			if l == nil {
 				st.Malformed++
 				return true

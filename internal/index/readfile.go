@@ -108,6 +108,45 @@ type fileRead struct {
 // not an index line), and says whether to go on.
 type lineFunc func(l *Line) bool
 
+// lineFate is what reading made of a line.
+type lineFate uint8
+
+const (
+	lineParsed lineFate = iota
+	lineBad             // not an index line
+	lineEarly           // stamped before the read's start: not parsed, not handed on
+)
+
+// tsHead is how the writer starts every line: its stamp comes first.
+const tsHead = `{"ts":"`
+
+// stampedBefore reports whether line starts as the writer starts its
+// lines, with a stamp in TimeFormat earlier than early (one too; nil:
+// none is early). A first read skips such a line unparsed: it is
+// older than the read wants, whatever the rest of it holds (the writer
+// writes ts once). Stamps in TimeFormat sort as their instants do.
+func stampedBefore(line, early []byte) bool {
+	n := len(tsHead) + len(TimeFormat)
+	if early == nil || len(line) <= n || string(line[:len(tsHead)]) != tsHead || line[n] != '"' {
+		return false
+	}
+	stamp := line[len(tsHead):n]
+	if string(stamp) >= string(early) {
+		return false // most lines of a read: no need to check the form
+	}
+	for i := range len(TimeFormat) {
+		c, f := stamp[i], TimeFormat[i]
+		if f >= '0' && f <= '9' {
+			if c < '0' || c > '9' {
+				return false
+			}
+		} else if c != f {
+			return false
+		}
+	}
+	return true
+}
+
 // seqBuf is the sequential reader's buffer; longLine is the longest line
 // (with its newline) that is parsed: the sequential reader keeps pieces
 // of a longer line until they exceed maxLine, so it parses lines of up
@@ -158,7 +197,10 @@ func (t *taken) marks(f io.ReaderAt, from int64) []Mark {
 // short by a crash, never to be finished) is malformed. A long read is
 // parsed on every core (see readChunks), a short one line by line here:
 // both hand line the same lines in the same order.
-func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest bool, st *ReadStats, tune parTune, seen *strs, line lineFunc) (res fileRead, err error) {
+//
+// early, when set, is a stamp in TimeFormat: lines stamped before it are
+// skipped unparsed (stampedBefore), as a first read would drop them.
+func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest bool, st *ReadStats, tune parTune, seen *strs, early []byte, line lineFunc) (res fileRead, err error) {
 	res.next = from
 	f, err := fsys.OpenFile(p, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -170,9 +212,9 @@ func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest boo
 	defer f.Close()
 	tk := taken{res: &res}
 	if size, serr := f.Size(); serr == nil && tune.parallel(size-from) {
-		err = readChunks(ctx, f, p, from, newest, st, tune, &tk, line)
+		err = readChunks(ctx, f, p, from, newest, st, tune, early, &tk, line)
 	} else {
-		err = readLines(ctx, f, p, from, newest, st, seen, &tk, line)
+		err = readLines(ctx, f, p, from, newest, st, seen, early, &tk, line)
 	}
 	if err != nil {
 		return res, err
@@ -182,7 +224,7 @@ func readFile(ctx context.Context, fsys vfs.FS, p string, from int64, newest boo
 }
 
 // readLines is readFile one line at a time, parsing each in turn.
-func readLines(ctx context.Context, f io.ReaderAt, p string, from int64, newest bool, st *ReadStats, seen *strs, tk *taken, line lineFunc) error {
+func readLines(ctx context.Context, f io.ReaderAt, p string, from int64, newest bool, st *ReadStats, seen *strs, early []byte, tk *taken, line lineFunc) error {
 	br := bufio.NewReaderSize(&fileReader{f: f, off: from}, seqBuf)
 	var long []byte // a line longer than the buffer
 	var l Line
@@ -227,6 +269,10 @@ func readLines(ctx context.Context, f io.ReaderAt, p string, from int64, newest 
 		if long != nil {
 			b = append(long, chunk...)
 			long = nil
+		}
+		if stampedBefore(b[:len(b)-1], early) {
+			tk.took(off)
+			continue
 		}
 		lp := &l
 		if parseLine(b[:len(b)-1], &l, seen) != nil {

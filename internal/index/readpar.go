@@ -23,6 +23,9 @@ type parTune struct {
 	chunk   int   // bytes read per piece
 	min     int64 // the least bytes to read for the parallel path
 	workers int   // parsers
+	// readEarly parses the lines stamped before a first read's since
+	// too, as before they were skipped unread (tests compare).
+	readEarly bool
 }
 
 const (
@@ -65,16 +68,16 @@ type piece struct {
 	trail int64
 	err   error // reading failed here: the last piece
 
-	lines []Line  // data's lines, parsed
-	ends  []int64 // the offset after each line
-	bad   []bool  // the line is not an index line
+	lines []Line     // data's lines, parsed
+	ends  []int64    // the offset after each line
+	fate  []lineFate // what became of each line
 	ready chan struct{}
 	buf   []byte // data's storage, kept for the next use
 }
 
 // parse splits p.data into lines and parses each, as readLines does.
-func (p *piece) parse(seen *strs) {
-	p.lines, p.ends, p.bad = p.lines[:0], p.ends[:0], p.bad[:0]
+func (p *piece) parse(seen *strs, early []byte) {
+	p.lines, p.ends, p.fate = p.lines[:0], p.ends[:0], p.fate[:0]
 	b := p.data
 	off := p.base
 	for len(b) > 0 {
@@ -82,9 +85,17 @@ func (p *piece) parse(seen *strs) {
 		off += int64(i + 1)
 		p.lines = append(p.lines, Line{})
 		l := &p.lines[len(p.lines)-1]
-		bad := i+1 > longLine || parseLine(b[:i], l, seen) != nil
+		fate := lineParsed
+		switch {
+		case i+1 > longLine:
+			fate = lineBad
+		case stampedBefore(b[:i], early):
+			fate = lineEarly
+		case parseLine(b[:i], l, seen) != nil:
+			fate = lineBad
+		}
 		p.ends = append(p.ends, off)
-		p.bad = append(p.bad, bad)
+		p.fate = append(p.fate, fate)
 		b = b[i+1:]
 	}
 }
@@ -94,7 +105,7 @@ func (p *piece) parse(seen *strs) {
 // of pieces circulates, so memory is bounded whatever the file's size.
 // When the caller stops (line says stop, ctx is done, or reading fails)
 // every goroutine has ended before readChunks returns.
-func readChunks(ctx context.Context, f io.ReaderAt, p string, from int64, newest bool, st *ReadStats, tune parTune, tk *taken, line lineFunc) error {
+func readChunks(ctx context.Context, f io.ReaderAt, p string, from int64, newest bool, st *ReadStats, tune parTune, early []byte, tk *taken, line lineFunc) error {
 	chunk, workers := tune.size()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -121,7 +132,7 @@ func readChunks(ctx context.Context, f io.ReaderAt, p string, from int64, newest
 			seen := &strs{} // a worker's own: strs is not safe for concurrent use
 			for pc := range work {
 				if ctx.Err() == nil {
-					pc.parse(seen)
+					pc.parse(seen, early)
 				}
 				close(pc.ready)
 			}
@@ -145,7 +156,11 @@ func readChunks(ctx context.Context, f io.ReaderAt, p string, from int64, newest
 		}
 		for i := range pc.lines {
 			l := &pc.lines[i]
-			if pc.bad[i] {
+			switch pc.fate[i] {
+			case lineEarly:
+				tk.took(pc.ends[i])
+				continue
+			case lineBad:
 				l = nil
 			}
 			if !line(l) {
@@ -185,7 +200,7 @@ func cut(ctx context.Context, f io.ReaderAt, p string, from int64, newest bool, 
 			case <-ctx.Done():
 				return
 			}
-			*pc = piece{lines: pc.lines, ends: pc.ends, bad: pc.bad, buf: pc.buf}
+			*pc = piece{lines: pc.lines, ends: pc.ends, fate: pc.fate, buf: pc.buf}
 		}
 		buf := append(pc.buf[:0], carry...)
 		base := off - int64(len(carry))

@@ -143,6 +143,8 @@ func FuzzParallelRead(f *testing.F) {
 	line := append(appendLine(nil, &l), '\n')
 	f.Add(append(append([]byte{}, line...), line[:30]...), uint16(5), false)
 	f.Add([]byte("\n\nx\n{\"ts\":\"2026-11-26T10:00:00Z\"}\n"), uint16(1), true)
+	early := put("lab-1", t0.Add(-2*time.Hour), 201, "")
+	f.Add(append(appendLine(nil, &early), "\n{\"ts\":\"2026-11-26T07:00:00.000Z\",x\n"...), uint16(9), false)
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint16, newest bool) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, FileName(t0)), data, 0o644)
@@ -154,6 +156,13 @@ func FuzzParallelRead(f *testing.F) {
 		got := readWith(t.Context(), dir, parallelTune(int(chunk)%512+1, 2), Checkpoint{}, since, time.Time{})
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("parallel %+v\nsequential %+v", got, want)
+		}
+		// And as a read that parses the lines before since too.
+		all := sequential
+		all.readEarly = true
+		parsed := readWith(t.Context(), dir, all, Checkpoint{}, since, time.Time{})
+		if !reflect.DeepEqual(got.Lines, parsed.Lines) || !reflect.DeepEqual(got.CP, parsed.CP) || got.St.Lines != parsed.St.Lines {
+			t.Fatalf("skipping the early lines %+v\nparsing them %+v", got, parsed)
 		}
 	})
 }
@@ -202,4 +211,54 @@ func TestParallelReadEndsItsGoroutines(t *testing.T) {
 		t.Fatalf("a read with its context done read %d lines, err %v", len(r.Lines), r.Err)
 	}
 	check("a read cancelled before it started")
+}
+
+// TestFirstReadSkipsEarlyLines: a first read that skips the lines
+// stamped before since unparsed hands on the same lines, with the same
+// checkpoint, as one that parses them; only malformed lines among the
+// skipped ones go uncounted. Both paths, since anywhere in the files.
+func TestFirstReadSkipsEarlyLines(t *testing.T) {
+	dir := t.TempDir()
+	messyIndex(t, dir, rand.New(rand.NewPCG(3, 4)), 3000, true)
+	for _, since := range []time.Time{t0.Add(-30 * time.Hour), t0.Add(-24 * time.Hour), t0.Add(-10*time.Hour - 123456789), t0, t0.Add(3 * time.Hour)} {
+		for _, tune := range []parTune{sequential, parallelTune(4096, 2)} {
+			all := tune
+			all.readEarly = true
+			want := readWith(t.Context(), dir, all, Checkpoint{}, since, time.Time{})
+			got := readWith(t.Context(), dir, tune, Checkpoint{}, since, time.Time{})
+			if got.Err != nil || want.Err != nil {
+				t.Fatal(got.Err, want.Err)
+			}
+			if !reflect.DeepEqual(got.Lines, want.Lines) || !reflect.DeepEqual(got.CP, want.CP) || got.St.Lines != want.St.Lines || got.St.Malformed > want.St.Malformed {
+				t.Fatalf("since %s, %+v: skipping read %d lines, %+v, %+v; parsing %d, %+v, %+v",
+					since, tune, len(got.Lines), got.CP, got.St, len(want.Lines), want.CP, want.St)
+			}
+		}
+	}
+}
+
+// TestStampedBefore: only a line in the writer's form, stamped earlier,
+// is early.
+func TestStampedBefore(t *testing.T) {
+	early := []byte("2026-11-26T10:00:00.000Z")
+	for line, want := range map[string]bool{
+		`{"ts":"2026-11-26T09:59:59.999Z","host":"a"}`: true,
+		`{"ts":"2025-12-31T23:59:59.999Z"}`:            true,
+		`{"ts":"2026-11-26T09:59:59.999Z"`:             true, // the rest is not read
+		`{"ts":"2026-11-26T10:00:00.000Z","host":"a"}`: false,
+		`{"ts":"2026-11-26T10:00:00.001Z","host":"a"}`: false,
+		`{"ts":"2026-11-26T09:59:59Z","host":"a"}`:     false, // another form: parsed
+		`{"ts":"2026-11-26T09:59:59.99xZ","host":"a"}`: false,
+		`{"ts":"2026-11-26 09:59:59.999Z","host":"a"}`: false,
+		`{ "ts":"2026-11-26T09:59:59.999Z"}`:           false,
+		`{"host":"a","ts":"2026-11-26T09:59:59.999Z"}`: false,
+		`{"ts":"2026-11-26T09:59:59.999Z`:              false,
+	} {
+		if got := stampedBefore([]byte(line), early); got != want {
+			t.Errorf("stampedBefore(%s) = %v", line, got)
+		}
+	}
+	if stampedBefore([]byte(`{"ts":"2026-11-26T09:59:59.999Z"}`), nil) {
+		t.Error("early with no bound")
+	}
 }
