@@ -44,7 +44,16 @@ type Request struct {
 	Limit   int       // most hits; 0 is no limit
 	Count   bool      // count hits, do not send them
 	Cursor  string    // continue after the search that returned it
+	// Share paces the scan to at most this share of one CPU (0 or 1:
+	// unpaced): after each block it scans, it rests, so that ingest on
+	// the same machine keeps its throughput. Skipped blocks cost nothing.
+	Share float64
 }
+
+// DefaultShare is the receiver's pace for a search: a quarter of a CPU.
+// Measured in bench/README.md ("Search"): unpaced, searches back to back
+// halved a 2-core receiver's ingest.
+const DefaultShare = 0.25
 
 // Result is one hit, as the search reports it.
 type Result struct {
@@ -261,6 +270,7 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		} else if len(flts) > 0 {
 			end = min(end, flts[0].From) // up to the next block with a filter
 		}
+		began := time.Now()
 		data, _, err := src.Read(ctx, key, off, int(end-off))
 		if err != nil {
 			return stopped(), fmt.Errorf("read %s at %d: %w", key, off, err)
@@ -278,6 +288,16 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 			return stopped(), err
 		}
 		off += int64(len(data))
+		if req.Share > 0 && req.Share < 1 {
+			rest := time.Duration(float64(time.Since(began)) * (1/req.Share - 1))
+			t := time.NewTimer(rest)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return stopped(), ctx.Err()
+			}
+		}
 	}
 	err := sc.Flush()
 	sum.LinesCut += sc.Cut

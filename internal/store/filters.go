@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -255,7 +256,17 @@ func (s *Store) buildFilters(seg *segment) error {
 			block, after := rest[:min(int64(len(rest)), to-from)], rest[min(int64(len(rest)), to-from):]
 			flt := s.opt.BuildFilter(before, block, after)
 			if flt == nil {
-				continue // its last line is still open: scanned
+				// The stream's last line is still open (the segment was
+				// sealed before the rest came): filter the block up to its
+				// last line end; the open line's start is scanned.
+				nl := bytes.LastIndexByte(block, '\n')
+				if nl < 0 {
+					continue
+				}
+				to, block, after = from+int64(nl)+1, block[:nl+1], block[nl+1:]
+				if flt = s.opt.BuildFilter(before, block, after); flt == nil {
+					continue
+				}
 			}
 			k := row.key.Host + "/" + row.key.Stream
 			table = binary.LittleEndian.AppendUint16(table, uint16(len(k)))
