@@ -10,11 +10,13 @@ import (
 // (or a client, through the receiver) put in it: a line costs at most a few
 // KiB of disk, twice (day file and journal), even for a request with a
 // 60 KB method.
-var fieldMax = struct{ name, short, token, remote int }{
+var fieldMax = struct{ name, short, token, remote, pattern int }{
 	name:   253, // host names, admin names
 	short:  64,  // endpoint, reason, state, gate, commit, cert_expires, quota
 	token:  128, // stream, instance
 	remote: 128,
+	// pattern: a search's, as long as the receiver takes one.
+	pattern: 1024,
 }
 
 // methods are the HTTP methods recorded as they are; any other is OTHER.
@@ -42,6 +44,7 @@ func (l *Line) bound() {
 		{&l.Quota, fieldMax.short},
 		{&l.LostCause, fieldMax.short},
 		{&l.Stream, fieldMax.token}, {&l.Instance, fieldMax.token}, {&l.Remote, fieldMax.remote},
+		{&l.Pattern, fieldMax.pattern}, {&l.SearchMode, fieldMax.short}, {&l.Window, fieldMax.token},
 	} {
 		*f.s = human.Clip(*f.s, f.max)
 	}

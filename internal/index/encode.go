@@ -37,6 +37,7 @@ func appendLine(b []byte, l *Line) []byte {
 	for _, f := range [...]struct{ key, val string }{
 		{`,"stream":`, l.Stream}, {`,"state":`, l.State}, {`,"admin":`, l.Admin}, {`,"gate":`, l.Gate},
 		{`,"cert_expires":`, l.CertExpires}, {`,"quota":`, l.Quota}, {`,"lost_cause":`, l.LostCause},
+		{`,"pattern":`, l.Pattern}, {`,"search_mode":`, l.SearchMode}, {`,"window":`, l.Window},
 	} {
 		if f.val != "" {
 			b = append(b, f.key...)

@@ -20,7 +20,8 @@ func FuzzAppendLine(f *testing.F) {
 		l := Line{TS: time.Unix(1764165787, 123456789), Host: host, Auth: n%2 == 0, CertHost: host,
 			Method: "PUT", Endpoint: "logs", Status: 201, Bytes: n, Commit: commit, Instance: instance,
 			Reason: commit, Remote: remote, DurMS: dur, Stream: instance, Gate: remote, CertExpires: host, Seq: seq,
-			Quota: commit, QuotaUsed: n, QuotaLimit: -n, Lost: n, LostEntries: n / 3, LostCause: remote}
+			Quota: commit, QuotaUsed: n, QuotaLimit: -n, Lost: n, LostEntries: n / 3, LostCause: remote,
+			Pattern: instance, SearchMode: commit, Window: remote}
 		// encoding/json by reflection (lineAlias has no MarshalJSON method).
 		want, err := json.Marshal(wire{TS: l.TS.UTC().Format(TimeFormat), lineAlias: lineAlias(l)})
 		if err != nil {

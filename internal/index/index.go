@@ -60,6 +60,13 @@ type Line struct {
 	LostEntries int64  `json:"lost_entries,omitempty"`
 	LostCause   string `json:"lost_cause,omitempty"`
 	Seq         uint64 `json:"seq,omitempty"` // the line's number, for recovery
+	// Pattern, SearchMode and Window are a fleet-wide search's (endpoint
+	// search): what it looked for, how (words, substring or regex, "+i"
+	// ignoring case) and over when (RFC 3339 since/until, either end
+	// empty when open); Bytes is then what it scanned.
+	Pattern    string `json:"pattern,omitempty"`
+	SearchMode string `json:"search_mode,omitempty"`
+	Window     string `json:"window,omitempty"`
 }
 
 // TimeFormat is the ts format: RFC 3339, UTC, milliseconds.

@@ -36,7 +36,7 @@ var errSlow = errors.New("take the slow path")
 // TestKnownKeysMatchTheLine keeps both in step with Line.
 var knownKeys = []string{"ts", "host", "cert_host", "admin", "method", "endpoint", "commit", "instance",
 	"reason", "state", "gate", "remote", "stream", "cert_expires", "quota", "lost_cause", "auth", "status", "bytes", "count", "quota_used", "quota_limit",
-	"lost", "lost_entries", "seq", "dur_ms"}
+	"lost", "lost_entries", "seq", "dur_ms", "pattern", "search_mode", "window"}
 
 // field is a key of Line, as fastParse tells them apart: by number, so
 // a line's keys are compared with the known ones once, not once for the
@@ -71,6 +71,12 @@ const (
 	fLostEntries
 	fSeq
 	fDurMS
+	// Strings that only a search's line has: not in strs' per-field
+	// memory (fHost to fLostCause), as they rarely repeat.
+	fPattern
+	fSearchMode
+	fWindow
+	fLast = fWindow
 )
 
 // keyOf returns the field of a key and the type it must have (0 for a key
@@ -130,6 +136,12 @@ func keyOf(key []byte) (field, byte, error) {
 		return fSeq, 'u', nil
 	case "dur_ms":
 		return fDurMS, 'f', nil
+	case "pattern":
+		return fPattern, 's', nil
+	case "search_mode":
+		return fSearchMode, 's', nil
+	case "window":
+		return fWindow, 's', nil
 	}
 	for _, known := range knownKeys {
 		if strings.EqualFold(known, string(key)) {
@@ -146,14 +158,15 @@ func keyOf(key []byte) (field, byte, error) {
 // order; optional keys: the commonest). A line in another order, or
 // with spaces, still parses, through keyOf.
 var (
-	keyLits  [fDurMS + 1]string
-	keyKinds [fDurMS + 1]byte
-	keyNext  = [fDurMS + 1]field{
+	keyLits  [fLast + 1]string
+	keyKinds [fLast + 1]byte
+	keyNext  = [fLast + 1]field{
 		fTS: fHost, fHost: fAuth, fAuth: fCertHost, fCertHost: fMethod, fMethod: fEndpoint, fEndpoint: fStatus,
 		fStatus: fBytes, fBytes: fCommit, fCommit: fInstance, fInstance: fReason, fReason: fRemote,
 		fRemote: fDurMS, fDurMS: fStream, fStream: fGate, fState: fGate, fAdmin: fGate, fGate: fCertExpires,
 		fCertExpires: fSeq, fQuota: fQuotaUsed, fLostCause: fQuotaUsed, fQuotaUsed: fQuotaLimit,
 		fQuotaLimit: fSeq, fLost: fLostEntries, fLostEntries: fSeq, fCount: fSeq, fSeq: fTS,
+		fPattern: fSearchMode, fSearchMode: fWindow, fWindow: fSeq,
 	}
 )
 
@@ -197,6 +210,12 @@ func (l *Line) setString(f field, s string) {
 		l.Remote = s
 	case fStream:
 		l.Stream = s
+	case fPattern:
+		l.Pattern = s
+	case fSearchMode:
+		l.SearchMode = s
+	case fWindow:
+		l.Window = s
 	}
 }
 
@@ -269,12 +288,15 @@ func fastParse(b []byte, l *Line, seen *strs) error {
 				return errSlow
 			}
 			end = j
-			if f == fTS {
+			switch {
+			case f == fTS:
 				t, err := parseTS(s)
 				if err != nil {
 					return errSlow
 				}
 				l.TS, sawTS = t, true
+			case f >= fPattern && f <= fLast:
+				l.setString(f, string(s))
 			}
 		case c == 't' && bytes.HasPrefix(b[i:], []byte("true")):
 			end = i + 4

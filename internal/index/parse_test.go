@@ -18,6 +18,8 @@ func FuzzParseLine(f *testing.F) {
 		{TS: t0, Host: "", Method: "GET", Endpoint: "other", Status: 404, Reason: "bad-name", Remote: "[::1]:5", DurMS: 0.25, Bytes: 4096},
 		{TS: t0, Host: "lab-2", Auth: true, CertHost: "lab-2", Method: "PUT", Endpoint: "logs", Status: 201, Stream: "syslog",
 			Lost: 1250000, LostEntries: 12, LostCause: "rotated-away", Quota: "day", QuotaUsed: 5, QuotaLimit: 9},
+		{TS: t0, Method: "GET", Endpoint: "search", Status: 200, Admin: "alice", Auth: true, Bytes: 1 << 30,
+			Pattern: "out of memory", SearchMode: "words+i", Window: "2026-12-06T20:00:00Z/"},
 	} {
 		b, _ := l.MarshalJSON()
 		f.Add(b)

@@ -127,6 +127,7 @@ func (s *Server) Search(ctx context.Context, admin, remote string, q url.Values,
 	}
 	begun := s.opt.Now()
 	line := index.Line{TS: begun, Method: http.MethodGet, Endpoint: EPSearch, Auth: true, Admin: admin, Remote: remote, Status: http.StatusOK}
+	line.Pattern, line.SearchMode, line.Window = describeSearch(q, begun)
 	sum, aerr, err := s.runSearch(ctx, q, start, emit)
 	if aerr != nil {
 		line.Status, line.Reason = aerr.status, aerr.reason
@@ -160,6 +161,7 @@ func (s *Server) search(r *http.Request, p principal, rec *reqState) (*response,
 	if err := requireAdmin(p); err != nil {
 		return nil, err
 	}
+	rec.line.Pattern, rec.line.SearchMode, rec.line.Window = describeSearch(r.URL.Query(), s.opt.Now())
 	w := rec.w
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
@@ -195,6 +197,29 @@ func (s *Server) search(r *http.Request, p principal, rec *reqState) (*response,
 	}
 	b, _ := json.Marshal(out)
 	return &response{status: http.StatusOK, raw: append(b, '\n'), streamed: true}, nil
+}
+
+// describeSearch is what a search's index line says it asked, even if it
+// was refused: the pattern, the mode ("+i" ignoring case) and the window
+// as times (since/until given as durations are made times, from now).
+func describeSearch(q url.Values, now time.Time) (pattern, mode, window string) {
+	mode = q.Get("mode")
+	if mode == "" {
+		mode = "words"
+	}
+	if q.Get("i") == "1" || q.Get("i") == "true" {
+		mode += "+i"
+	}
+	end := func(v string) string {
+		if at, aerr := parseSince(v, now); aerr == nil && v != "" {
+			return at.UTC().Format(time.RFC3339)
+		}
+		return v
+	}
+	if since, until := q.Get(wire.QuerySince), q.Get(wire.QueryUntil); since != "" || until != "" {
+		window = end(since) + "/" + end(until)
+	}
+	return q.Get("q"), mode, window
 }
 
 // parseSearch reads a search's query: q (the pattern), mode (words,

@@ -107,6 +107,18 @@ func TestSearchEndpoint(t *testing.T) {
 			if l.Bytes <= 0 {
 				t.Errorf("the search's index line %+v does not count the bytes scanned", l)
 			}
+			switch l.Pattern {
+			case "out of memory":
+				if l.SearchMode != "words+i" || l.Window != "" {
+					t.Errorf("the first search's line says %q %q; want words+i, no window", l.SearchMode, l.Window)
+				}
+			case ".*":
+				if l.SearchMode != "regex" || !strings.HasSuffix(l.Window, "Z/") {
+					t.Errorf("the regexp search's line says %q, window %q; want regex, since a time and no until", l.SearchMode, l.Window)
+				}
+			default:
+				t.Errorf("a search's line records the pattern %q", l.Pattern)
+			}
 		}
 	}
 	if recorded != 2 {
