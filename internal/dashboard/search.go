@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cis490/cis490/internal/search"
 )
@@ -76,6 +77,7 @@ func (u *UI) searchPage(w http.ResponseWriter, r *http.Request, admin string) {
 		exec("search-head", data)
 		flush()
 	}
+	searched := u.opt.Now() // the moment a duration in the window counts back from
 	sum, err := u.opt.Search(r.Context(), admin, r.RemoteAddr, q, start, func(res search.Result) error {
 		exec("hit", res)
 		flush()
@@ -100,6 +102,13 @@ func (u *UI) searchPage(w http.ResponseWriter, r *http.Request, admin string) {
 	}
 	if sum.Limited && sum.Cursor != "" {
 		q.Set("cursor", sum.Cursor)
+		// The window as times: "2h" on the next page would be two hours
+		// before a later moment.
+		for _, k := range []string{"since", "until"} {
+			if d, err := time.ParseDuration(q.Get(k)); err == nil && d >= 0 {
+				q.Set(k, searched.Add(-d).UTC().Format(time.RFC3339Nano))
+			}
+		}
 		foot["More"] = "/ui/search?" + q.Encode()
 	}
 	exec("search-foot", foot)

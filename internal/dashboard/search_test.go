@@ -87,3 +87,32 @@ func TestSearchPageStreams(t *testing.T) {
 		t.Errorf("no search box in the alerts page's header:\n%s", body)
 	}
 }
+
+// TestSearchMorePinsTheWindow: the "more" link of a search cut short
+// carries its cursor and its window as times, so the next page searches
+// the same window, not one counted back from a later moment.
+func TestSearchMorePinsTheWindow(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	u := newUI(t, &now, "bob")
+	u.opt.Search = func(ctx context.Context, admin, remote string, q url.Values, start func(), emit func(search.Result) error) (search.Summary, error) {
+		start()
+		return search.Summary{Hits: 200, Limited: true, Cursor: "C1"}, nil
+	}
+	body := do(u, http.MethodGet, "/ui/search?q=kernel&since=2h&until=30m", "", map[string]string{"X-Test-Cert": "yes"}).Body.String()
+	want := url.Values{"q": {"kernel"}, "since": {"2026-11-27T10:00:00Z"}, "until": {"2026-11-27T11:30:00Z"}, "cursor": {"C1"}, "limit": {"200"}}
+	i := strings.Index(body, `href="/ui/search?`)
+	if i < 0 {
+		t.Fatalf("no link to more:\n%s", body)
+	}
+	link := body[i+len(`href="/ui/search?`):]
+	link = strings.ReplaceAll(link[:strings.IndexByte(link, '"')], "&amp;", "&")
+	got, err := url.ParseQuery(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range want {
+		if got.Get(k) != v[0] {
+			t.Errorf("the more link's %s is %q; want %q (link %s)", k, got.Get(k), v[0], link)
+		}
+	}
+}
