@@ -243,7 +243,8 @@ func (s *Server) parseSearch(q url.Values) (search.Request, *apiError) {
 	if err != nil {
 		return bad(err.Error())
 	}
-	req := search.Request{Matcher: m, Hosts: q.Get("hosts"), Streams: q.Get("streams"), Count: q.Get("count") == "1" || q.Get("count") == "true", Cursor: q.Get("cursor"), Share: search.DefaultShare}
+	req := search.Request{Matcher: m, Hosts: q.Get("hosts"), Streams: q.Get("streams"), Count: q.Get("count") == "1" || q.Get("count") == "true", Cursor: q.Get("cursor"),
+		Share: search.DefaultShare, Busy: func() bool { return s.inflight.used() > 0 }}
 	for _, g := range []string{req.Hosts, req.Streams} {
 		if err := search.CheckGlob(g); err != nil {
 			return bad(err.Error())

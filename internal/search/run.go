@@ -47,7 +47,10 @@ type Request struct {
 	// Share paces the scan to at most this share of one CPU (0 or 1:
 	// unpaced): after each block it scans, it rests, so that ingest on
 	// the same machine keeps its throughput. Skipped blocks cost nothing.
+	// Busy, if set, says whether ingest is under way: the scan rests only
+	// then, and runs at full speed on an idle receiver.
 	Share float64
+	Busy  func() bool
 }
 
 // DefaultShare is the receiver's pace for a search: a quarter of a CPU.
@@ -288,7 +291,7 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 			return stopped(), err
 		}
 		off += int64(len(data))
-		if req.Share > 0 && req.Share < 1 {
+		if req.Share > 0 && req.Share < 1 && (req.Busy == nil || req.Busy()) {
 			rest := time.Duration(float64(time.Since(began)) * (1/req.Share - 1))
 			t := time.NewTimer(rest)
 			select {
