@@ -183,7 +183,7 @@ func (s searchSummary) describe() string {
 	msg := fmt.Sprintf("cis490 grep: %s in %s; %s scanned, %s skipped by the block filters",
 		human.Count(int(s.Hits), "matching line"), human.Count(s.Streams, "stream"), human.Bytes(s.BytesScanned), human.Bytes(s.BytesSkipped))
 	if s.LinesCut > 0 {
-		msg += fmt.Sprintf("; %s longer than 64 KiB searched on their first 64 KiB", human.Count(int(s.LinesCut), "line"))
+		msg += fmt.Sprintf("; %s longer than 64 KiB, matched and shown on their first 64 KiB", human.Count(int(s.LinesCut), "matching line"))
 	}
 	if s.Limited {
 		msg += fmt.Sprintf("; cut short: continue with --cursor %s", s.Cursor)

@@ -76,8 +76,8 @@ type Summary struct {
 	BytesSkipped  int64  `json:"bytes_skipped"`
 	BlocksScanned int64  `json:"blocks_scanned"`
 	BlocksSkipped int64  `json:"blocks_skipped"`
-	LinesCut      int64  `json:"lines_cut"`
-	Limited       bool   `json:"limited"` // the limit or the deadline ended it early
+	LinesCut      int64  `json:"lines_cut"` // matching lines longer than MaxLine, matched on their start
+	Limited       bool   `json:"limited"`   // the limit or the deadline ended it early
 	Cursor        string `json:"cursor,omitempty"`
 }
 
@@ -219,12 +219,15 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 	// The time of the append holding [tFrom, tTo), the last looked up.
 	var tAt time.Time
 	var tFrom, tTo int64
-	sc := NewScanner(req.Matcher, func(h Hit) error {
+	onHit := func(h Hit) error {
 		if req.Limit > 0 && sum.Hits >= int64(req.Limit) {
 			last = h
 			return errLimit
 		}
 		sum.Hits++
+		if h.Cut {
+			sum.LinesCut++
+		}
 		if req.Count {
 			return nil
 		}
@@ -239,11 +242,6 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		}
 		r.Time = tAt
 		return emit(r)
-	})
-	sc.Begin(lo, lineStart)
-	stopped := func() *cursor {
-		off, ls := sc.Resume()
-		return &cursor{Offset: off, LineStart: ls}
 	}
 	var flts []store.Filter
 	if fr, ok := src.(Filterer); ok && req.Matcher.Skips() {
@@ -252,26 +250,23 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 			flts = nil // advisory: scan it all
 		}
 	}
+	pl := &planner{m: req.Matcher, flts: flts, hi: hi}
+	sc := NewScanner(req.Matcher, onHit)
+	sc.Begin(lo, lineStart)
+	stopped := func() *cursor {
+		off, ls := sc.Resume()
+		return &cursor{Offset: off, LineStart: ls}
+	}
 	for off := lo; off < hi; {
 		if err := ctx.Err(); err != nil {
 			return stopped(), err
 		}
-		end := min(off+BlockSize, hi)
-		for len(flts) > 0 && flts[0].To <= off {
-			flts = flts[1:]
-		}
-		if len(flts) > 0 && flts[0].From <= off {
-			f := flts[0]
-			if pf, err := ParseFilter(f.Data); err == nil && !pf.MayHold(req.Matcher.Tokens()) {
-				next := min(f.To, hi)
-				sum.BlocksSkipped++
-				sum.BytesSkipped += next - off
-				off = next
-				continue
-			}
-			end = min(end, f.To) // scan the block: its filter may hold the words
-		} else if len(flts) > 0 {
-			end = min(end, flts[0].From) // up to the next block with a filter
+		end, skip := pl.next(off)
+		if skip {
+			sum.BlocksSkipped++
+			sum.BytesSkipped += end - off
+			off = end
+			continue
 		}
 		began := time.Now()
 		data, _, err := src.Read(ctx, key, off, int(end-off))
@@ -303,7 +298,6 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		}
 	}
 	err := sc.Flush()
-	sum.LinesCut += sc.Cut
 	if errors.Is(err, errLimit) {
 		return &cursor{Offset: last.Offset, LineStart: true}, nil
 	}
@@ -316,4 +310,31 @@ func globMatch(glob, name string) bool {
 	}
 	ok, _ := path.Match(glob, name)
 	return ok
+}
+
+// planner cuts a stream's window into the blocks a search reads or skips.
+type planner struct {
+	m    *Matcher
+	flts []store.Filter // the filters not yet passed, in offset order
+	hi   int64
+}
+
+// next says where the block at off ends and whether its filter lets the
+// search skip it.
+func (p *planner) next(off int64) (end int64, skip bool) {
+	end = min(off+BlockSize, p.hi)
+	for len(p.flts) > 0 && p.flts[0].To <= off {
+		p.flts = p.flts[1:]
+	}
+	if len(p.flts) > 0 && p.flts[0].From <= off {
+		f := p.flts[0]
+		if pf, err := ParseFilter(f.Data); err == nil && !pf.MayHold(p.m.Tokens()) {
+			return min(f.To, p.hi), true
+		}
+		return min(end, f.To), false // scan the block: its filter may hold the words
+	}
+	if len(p.flts) > 0 {
+		end = min(end, p.flts[0].From) // up to the next block with a filter
+	}
+	return end, false
 }

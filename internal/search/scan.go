@@ -62,9 +62,6 @@ type Scanner struct {
 	drop    bool // reading past a line's end: to the next newline
 	cut     bool // the line being read went past MaxLine (it was decided)
 	fold    []byte
-
-	// Cut counts the lines longer than MaxLine.
-	Cut int64
 }
 
 // NewScanner returns a scanner that calls emit for every matching line;
@@ -165,9 +162,6 @@ func (s *Scanner) end() error {
 	if !s.drop && !s.cut {
 		err = s.decide(s.lineOff, s.line, false)
 	}
-	if s.cut {
-		s.Cut++
-	}
 	s.line, s.drop, s.cut = s.line[:0], false, false
 	return err
 }
@@ -205,7 +199,6 @@ func (s *Scanner) lines(off int64, p []byte) error {
 		line, cut := p[start:end], false
 		if len(line) > MaxLine {
 			line, cut = line[:MaxLine], true
-			s.Cut++
 		}
 		match := false
 		switch {
