@@ -167,17 +167,9 @@ type searchAnswerLine struct {
 	searchSummary
 }
 
-type searchSummary struct {
-	Hits          int64  `json:"hits"`
-	Streams       int    `json:"streams"`
-	BytesScanned  int64  `json:"bytes_scanned"`
-	BytesSkipped  int64  `json:"bytes_skipped"`
-	BlocksScanned int64  `json:"blocks_scanned"`
-	BlocksSkipped int64  `json:"blocks_skipped"`
-	LinesCut      int64  `json:"lines_cut"`
-	Limited       bool   `json:"limited"`
-	Cursor        string `json:"cursor"`
-}
+// searchSummary is the answer's last line, as the receiver's search
+// package writes it.
+type searchSummary struct{ search.Summary }
 
 func (s searchSummary) describe() string {
 	msg := fmt.Sprintf("cis490 grep: %s in %s; %s scanned, %s skipped by the block filters",

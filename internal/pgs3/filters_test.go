@@ -14,29 +14,13 @@ import (
 	"github.com/cis490/cis490/internal/pgs3"
 	"github.com/cis490/cis490/internal/search"
 	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/storetest"
 )
 
 // hidden hides a Streams' filters: the reference search scans it all.
 type hidden struct{ *pgs3.Streams }
 
 func (hidden) Filters() {}
-
-func grep(t *testing.T, src search.Source, pattern string) ([]string, search.Summary) {
-	t.Helper()
-	m, err := search.Compile(search.Query{Pattern: pattern, IgnoreCase: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hits []string
-	sum, err := search.Run(t.Context(), src, search.Request{Matcher: m}, func(r search.Result) error {
-		hits = append(hits, fmt.Sprintf("%s/%s@%d %s", r.Host, r.Stream, r.Offset, r.Line))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hits, sum
-}
 
 // TestSearchFiltersShared: the maintainer builds search filters for the
 // bytes old enough, by stream offsets; a search skips by them and finds
@@ -90,8 +74,8 @@ func TestSearchFiltersShared(t *testing.T) {
 		t.Fatalf("maintain: %+v %v; want the filters of 3 streams of 3 MiB built", m, err)
 	}
 	for _, pattern := range []string{"out of memory", "student", "nowhere"} {
-		want, _ := grep(t, hidden{st}, pattern)
-		got, sum := grep(t, st, pattern)
+		want, _ := storetest.Grep(t, hidden{st}, search.Query{Pattern: pattern, IgnoreCase: true})
+		got, sum := storetest.Grep(t, st, search.Query{Pattern: pattern, IgnoreCase: true})
 		if !slices.Equal(got, want) {
 			t.Fatalf("%q: with filters found %d lines, scanning all %d", pattern, len(got), len(want))
 		}
@@ -127,8 +111,8 @@ func TestSearchFiltersShared(t *testing.T) {
 	if stale != 0 {
 		t.Fatalf("%d filters of bytes retention dropped are left", stale)
 	}
-	want, _ := grep(t, hidden{st}, "out of memory")
-	if got, _ := grep(t, st, "out of memory"); !slices.Equal(got, want) {
+	want, _ := storetest.Grep(t, hidden{st}, search.Query{Pattern: "out of memory", IgnoreCase: true})
+	if got, _ := storetest.Grep(t, st, search.Query{Pattern: "out of memory", IgnoreCase: true}); !slices.Equal(got, want) {
 		t.Fatalf("after retention: with filters %d lines, scanning all %d", len(got), len(want))
 	}
 }

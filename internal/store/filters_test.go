@@ -14,6 +14,7 @@ import (
 	"github.com/cis490/cis490/internal/groupsync"
 	"github.com/cis490/cis490/internal/search"
 	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/storetest"
 )
 
 func openFiltered(t *testing.T, dir string, opt store.Options) *store.Store {
@@ -58,23 +59,6 @@ func waitFilters(t *testing.T, dir string) {
 		}
 	}
 	t.Fatalf("the sealed segments did not get their filter files: %d of them", len(filterFiles(t, dir)))
-}
-
-func searchAll(t *testing.T, src search.Source, q search.Query) ([]string, search.Summary) {
-	t.Helper()
-	m, err := search.Compile(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hits []string
-	sum, err := search.Run(t.Context(), src, search.Request{Matcher: m}, func(r search.Result) error {
-		hits = append(hits, fmt.Sprintf("%s/%s@%d %s", r.Host, r.Stream, r.Offset, r.Line))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hits, sum
 }
 
 // TestSearchFilters: sealed segments get search filter files, built in
@@ -131,8 +115,8 @@ func TestSearchFilters(t *testing.T) {
 		{Pattern: "student"},
 		{Pattern: "nowhere at all"},
 	} {
-		want, full := searchAll(t, unfiltered{s}, q)
-		got, sum := searchAll(t, s, q)
+		want, full := storetest.Grep(t, unfiltered{s}, q)
+		got, sum := storetest.Grep(t, s, q)
 		if !slices.Equal(got, want) {
 			t.Fatalf("%+v: with filters found %d lines, scanning all %d", q, len(got), len(want))
 		}
@@ -168,7 +152,7 @@ func TestSearchFilters(t *testing.T) {
 	s.Close()
 	s = openFiltered(t, dir, opt)
 	q := search.Query{Pattern: "out of memory", IgnoreCase: true}
-	if got, _ := searchAll(t, s, q); len(got) != planted {
+	if got, _ := storetest.Grep(t, s, q); len(got) != planted {
 		t.Fatalf("with a damaged filter file found %d lines; want %d", len(got), planted)
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -179,7 +163,7 @@ func TestSearchFilters(t *testing.T) {
 			t.Fatal("the damaged filter file was not built again")
 		}
 	}
-	if _, sum := searchAll(t, s, q); sum.BlocksSkipped == 0 {
+	if _, sum := storetest.Grep(t, s, q); sum.BlocksSkipped == 0 {
 		t.Fatal("after the rebuild no block was skipped")
 	}
 }

@@ -131,3 +131,22 @@ func testSearch(t *testing.T, open Opener) {
 		t.Fatalf("count: %d; want %d", sum.Hits, len(planted))
 	}
 }
+
+// Grep runs q over src, as the receiver's search does, and returns each
+// hit as "host/stream@offset line", with the summary.
+func Grep(t *testing.T, src search.Source, q search.Query) ([]string, search.Summary) {
+	t.Helper()
+	m, err := search.Compile(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits []string
+	sum, err := search.Run(t.Context(), src, search.Request{Matcher: m}, func(r search.Result) error {
+		hits = append(hits, fmt.Sprintf("%s/%s@%d %s", r.Host, r.Stream, r.Offset, r.Line))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hits, sum
+}
