@@ -221,6 +221,14 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("the alerts filtered to fatal-only: %q %v", alerts, err)
 	}
 
+	// The header's search box: a phrase typed and Enter, the lines come
+	// back with their host and the summary.
+	run(chromedp.SendKeys(chromedp.CSS(`form.search input[name="q"]`), "ok line 2\n"), chromedp.WaitVisible(chromedp.ID("summary")))
+	if hits, sum := get(chromedp.Text(chromedp.ID("hits"))), get(chromedp.Text(chromedp.ID("summary"))); !strings.Contains(hits, "lab-ok") ||
+		!strings.Contains(hits, "ok line 2") || !strings.Contains(sum, "complete") {
+		t.Fatalf("searching the fleet for \"ok line 2\" from the header: hits %q, summary %q", hits, sum)
+	}
+
 	// The receiver killed and started again (a crash, an upgrade): the
 	// browser is still logged in.
 	f.rcv.Kill()
