@@ -118,26 +118,29 @@ func (s *Store) fltTableOf(seg *segment) *fltTable {
 		seg.filtered = false
 		return nil
 	}
-	defer f.Close()
 	t, err := readFltTable(f)
 	if err != nil {
+		f.Close()
 		s.opt.Log.Warn("a search filter file is damaged; removing it to build it again", "file", fltName(seg.seq), "err", err)
 		s.fs.Remove(name)
 		seg.filtered = false
 		s.wakeIndexer()
 		return nil
 	}
-	seg.flt = t
+	// Kept open: a search reads every stream's filters of the segment,
+	// and an open per stream was most of a rare word's time.
+	seg.flt, seg.fltFile = t, f
 	return t
 }
 
 // readFilters reads n bytes of seg's filter file at pos.
 func (s *Store) readFilters(seg *segment, pos, n int64) ([]byte, error) {
-	f, err := s.fs.OpenFile(filepath.Join(s.opt.Dir, fltName(seg.seq)), os.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
+	seg.fltMu.Lock()
+	f := seg.fltFile
+	seg.fltMu.Unlock()
+	if f == nil {
+		return nil, errBadFlt // rebuilt or dropped meanwhile: scan
 	}
-	defer f.Close()
 	b := make([]byte, n)
 	if _, err := f.ReadAt(b, pos); err != nil {
 		return nil, err
@@ -290,9 +293,19 @@ func (s *Store) buildFilters(seg *segment) error {
 		return fmt.Errorf("write the search filters of %s: %w", seg.name, err)
 	}
 	seg.fltMu.Lock()
-	seg.filtered, seg.flt = true, nil
+	seg.closeFilters()
+	seg.filtered = true
 	seg.fltMu.Unlock()
 	return nil
+}
+
+// closeFilters forgets seg's filter table and closes its file; the caller
+// holds fltMu.
+func (seg *segment) closeFilters() {
+	if seg.fltFile != nil {
+		seg.fltFile.Close()
+	}
+	seg.flt, seg.fltFile = nil, nil
 }
 
 // removeFilters deletes seg's filter file, if any (retention).
@@ -309,4 +322,5 @@ type fltState struct {
 	fltMu    sync.Mutex
 	filtered bool      // its filter file exists (not yet read, perhaps)
 	flt      *fltTable // its table, once read
+	fltFile  vfs.File  // open once the table is read
 }

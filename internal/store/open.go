@@ -228,6 +228,9 @@ func (seg *segment) close() {
 		seg.ix = nil
 	}
 	seg.ixMu.Unlock()
+	seg.fltMu.Lock()
+	seg.closeFilters()
+	seg.fltMu.Unlock()
 }
 
 // DiskFree returns a function reporting the bytes available to an
