@@ -257,6 +257,7 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		off, ls := sc.Resume()
 		return &cursor{Offset: off, LineStart: ls}
 	}
+	gap := false // the block before off was skipped
 	for off := lo; off < hi; {
 		if err := ctx.Err(); err != nil {
 			return stopped(), err
@@ -265,14 +266,27 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		if skip {
 			sum.BlocksSkipped++
 			sum.BytesSkipped += end - off
-			off = end
+			off, gap = end, true
 			continue
 		}
 		began := time.Now()
-		data, _, err := src.Read(ctx, key, off, int(end-off))
-		if err != nil {
-			return stopped(), fmt.Errorf("read %s at %d: %w", key, off, err)
+		from := off
+		if gap {
+			// Read the skipped block's last byte too: if it is a newline,
+			// the line at off is whole and was not in the skipped block's
+			// filter when that was built before the line came (a block's
+			// filter takes in only what followed it then).
+			from = off - 1
 		}
+		data, info, err := src.Read(ctx, key, from, int(end-from))
+		if err != nil {
+			return stopped(), fmt.Errorf("read %s at %d: %w", key, from, err)
+		}
+		if gap && len(data) > 0 && info.Start <= from {
+			sc.Begin(off, data[0] == '\n')
+			data = data[1:]
+		}
+		gap = false
 		if len(data) == 0 {
 			break // retention took it meanwhile
 		}

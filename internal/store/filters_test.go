@@ -211,3 +211,37 @@ func TestFiltersGoWithTheirSegments(t *testing.T) {
 		t.Fatal("a filter file without its segment survived a start")
 	}
 }
+
+// TestFilterBuiltBeforeTheNextLine: a block that ends at a newline gets
+// its filter while nothing follows it yet; the line appended later starts
+// right after the block and is a whole line of its own, so skipping the
+// block must not drop it.
+func TestFilterBuiltBeforeTheNextLine(t *testing.T) {
+	dir := t.TempDir()
+	s := openFiltered(t, dir, store.Options{SegmentSize: 64 << 10})
+	quiet := store.Key{Host: "lab-1", Stream: "syslog"}
+	busy := store.Key{Host: "lab-2", Stream: "syslog"}
+	ctx := t.Context()
+	first := "quiet start\n"
+	if _, err := store.Append(ctx, s, quiet, 0, store.Gen{}, []byte(first)); err != nil {
+		t.Fatal(err)
+	}
+	var off int64
+	for i := range 400 {
+		line := fmt.Sprintf("filler %d %s\n", i, strings.Repeat("x", 400))
+		if _, err := store.Append(ctx, s, busy, off, store.Gen{}, []byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		off += int64(len(line))
+	}
+	waitFilters(t, dir)
+	if _, err := store.Append(ctx, s, quiet, int64(len(first)), store.Gen{}, []byte("kernel: Out of memory\n")); err != nil {
+		t.Fatal(err)
+	}
+	q := search.Query{Pattern: "out of memory", IgnoreCase: true}
+	want, _ := storetest.Grep(t, unfiltered{s}, q)
+	got, sum := storetest.Grep(t, s, q)
+	if len(want) != 1 || !slices.Equal(got, want) {
+		t.Fatalf("with filters found %q (%d blocks skipped); scanning all %q", got, sum.BlocksSkipped, want)
+	}
+}
