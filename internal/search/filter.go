@@ -34,9 +34,15 @@ var (
 
 // BuildFilter returns the filter of the tokens in data, which the caller
 // extends to whole lines at the block's ends (see Extend).
-func BuildFilter(data []byte) []byte {
-	seen := make(map[uint64]struct{}, len(data)/16)
+func BuildFilter(data []byte) []byte { return buildFilter(data, nil) }
+
+// buildFilter is BuildFilter with the token hashes extra taken in too.
+func buildFilter(data []byte, extra []uint64) []byte {
+	seen := make(map[uint64]struct{}, len(data)/16+len(extra))
 	eachTokenHash(data, func(h uint64) { seen[h] = struct{}{} })
+	for _, h := range extra {
+		seen[h] = struct{}{}
+	}
 	words := max(1, (len(seen)*BitsPerToken+63)/64)
 	f := Filter{k: probes, bits: make([]uint64, words)}
 	for h := range seen {

@@ -36,7 +36,31 @@ func FilterOf(before, block, after []byte) []byte {
 	if i := bytes.IndexByte(after, '\n'); i >= 0 {
 		after = after[:i]
 	}
-	return BuildFilter(slices.Concat(before, block, after))
+	data := slices.Concat(before, block, after)
+	return buildFilter(data, cutTokens(data))
+}
+
+// cutTokens are the hashes of the words that a line's cut at MaxLine
+// ends inside of, as far as the cut: the matcher sees the line's first
+// MaxLine bytes, so to it "memory" of a "memoryless" cut after the "y" is
+// a whole word.
+func cutTokens(data []byte) []uint64 {
+	var out []uint64
+	for p := 0; p < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[p:], '\n'); i >= 0 {
+			end = p + i
+		}
+		if c := p + MaxLine; end > c && isTokenByte(data[c-1]) && isTokenByte(data[c]) {
+			w := c - 1
+			for w > p && isTokenByte(data[w-1]) {
+				w--
+			}
+			out = append(out, hashToken(data[w:c]))
+		}
+		p = end + 1
+	}
+	return out
 }
 
 // Hit is one matching line.

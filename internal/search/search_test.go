@@ -295,3 +295,23 @@ func TestOpenLastLine(t *testing.T) {
 		t.Fatalf("the finished line's words are not all in the block's filter (%v)", err)
 	}
 }
+
+// TestCutAtAWord: a line is matched on its first MaxLine bytes, so a word
+// the cut ends ("memory" of "memoryless") is whole to the matcher; the
+// filters must not skip the line's blocks for lacking it.
+func TestCutAtAWord(t *testing.T) {
+	stream := []byte("ok\n" + strings.Repeat("a", MaxLine-7) + " memoryless\nok\n")
+	m, err := Compile(Query{Pattern: "memory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := naive(m, stream)
+	if len(want) != 1 {
+		t.Fatalf("the line-by-line search found %q; want the cut line", want)
+	}
+	for _, block := range []int{4096, MaxLine, 1 << 20} {
+		if got, _ := scanBlocks(t, m, stream, block, 1000); !slices.Equal(got, want) {
+			t.Errorf("blocks of %d: found %.40q, want %.40q", block, got, want)
+		}
+	}
+}
