@@ -99,7 +99,7 @@ func Compile(q Query) (*Matcher, error) {
 			}
 			m.re = regexp.MustCompile(expr)
 			m.needle = longestASCIIToken(m.tokens)
-			m.tokens = asciiOnly(m.tokens)
+			m.tokens = foldSafe(m.tokens)
 		}
 	case Regex:
 		re, err := regexp.Compile(q.Pattern)
@@ -113,9 +113,9 @@ func Compile(q Query) (*Matcher, error) {
 		lit, fold := requiredLiteral(re.String())
 		m.needle, m.fold = lit, fold
 		m.tokens = tokensOf(lit, true, true)
-		if fold && !isASCII(lit) {
+		if fold && !isFoldSafe(string(lit)) {
 			m.needle = longestASCIIToken(m.tokens)
-			m.tokens = asciiOnly(m.tokens)
+			m.tokens = foldSafe(m.tokens)
 		}
 	default:
 		return nil, fmt.Errorf("unknown search mode %d", q.Mode)
@@ -241,19 +241,26 @@ func isASCII(b []byte) bool {
 	return true
 }
 
-func asciiOnly(tokens []string) []string {
+// foldSafe keeps the tokens whose matches the regexp engine, folding
+// case, finds in ASCII lower case too: ASCII, and without k or s, which
+// fold to the Kelvin sign and the long s as well.
+func foldSafe(tokens []string) []string {
 	var out []string
 	for _, t := range tokens {
-		if isASCII([]byte(t)) {
+		if isFoldSafe(t) {
 			out = append(out, t)
 		}
 	}
 	return out
 }
 
+func isFoldSafe(t string) bool { return isASCII([]byte(t)) && !strings.ContainsAny(t, "kKsS") }
+
+// longestASCIIToken is the longest of tokens a line the regexp engine
+// matches, folding case, holds in ASCII lower case.
 func longestASCIIToken(tokens []string) []byte {
 	var best string
-	for _, t := range asciiOnly(tokens) {
+	for _, t := range foldSafe(tokens) {
 		if len(t) > len(best) {
 			best = t
 		}
