@@ -230,6 +230,7 @@ func (seg *segment) close() {
 	seg.ixMu.Unlock()
 	seg.fltMu.Lock()
 	seg.closeFilters()
+	seg.filtered = false // a search that listed it must not open its filters again
 	seg.fltMu.Unlock()
 }
 
