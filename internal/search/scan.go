@@ -170,11 +170,13 @@ func (s *Scanner) extend(p []byte) error {
 		copy(grown, s.line)
 		s.line = grown
 	}
-	if len(p) < room {
+	if len(p) <= room {
+		// Up to MaxLine: whether the line is longer shows with its next
+		// byte, so a line of exactly MaxLine is decided at its newline.
 		s.line = append(s.line, p...)
 		return nil
 	}
-	// MaxLine reached: decide the line now, read on to its end.
+	// Past MaxLine: decide the line now, read on to its end.
 	s.line = append(s.line, p[:room]...)
 	s.cut = true
 	return s.decide(s.lineOff, s.line, true)

@@ -315,3 +315,23 @@ func TestCutAtAWord(t *testing.T) {
 		}
 	}
 }
+
+// TestLineOfMaxLine: a line of exactly MaxLine bytes is searched whole
+// and not reported cut, however its bytes come in.
+func TestLineOfMaxLine(t *testing.T) {
+	m, _ := Compile(Query{Pattern: "needle"})
+	stream := []byte("needle " + strings.Repeat("x", MaxLine-7) + "\nok\n")
+	for _, chunk := range []int{MaxLine, 1000, 1 << 20} {
+		var cut []bool
+		s := NewScanner(m, func(h Hit) error { cut = append(cut, h.Cut); return nil })
+		for c := 0; c < len(stream); c += chunk {
+			if err := s.Feed(int64(c), stream[c:min(len(stream), c+chunk)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Flush()
+		if !slices.Equal(cut, []bool{false}) {
+			t.Errorf("chunks of %d: hits cut %v; want one, not cut", chunk, cut)
+		}
+	}
+}
