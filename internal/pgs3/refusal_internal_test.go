@@ -22,12 +22,9 @@ func TestRefusalWaitsForItsBatch(t *testing.T) {
 	testenv.Require(t, testenv.PostgreSQL())
 	s := testenv.S3Server(t)
 	dsn := testenv.Postgres(t)
-	b, err := Open(t.Context(), Options{Postgres: dsn, HostBytesTotal: 100, Committers: 1,
-		S3: S3{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: "not-the-secret"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	bucket := s3Of(s, "")
+	bucket.SecretKey = "not-the-secret" // every upload fails
+	b := mustOpen(t, Options{Postgres: dsn, HostBytesTotal: 100, Committers: 1, S3: bucket})
 
 	// Hold the first batch on a row lock so that the two appends below
 	// queue behind it and go into the next batch together.

@@ -9,15 +9,25 @@ import (
 	"github.com/cis490/cis490/internal/testenv"
 )
 
-func openAt(t *testing.T, dsn string, s testenv.S3, prefix string, now func() time.Time, idle time.Duration) *Backend {
+// s3Of is the bucket of the test's S3 server, under prefix.
+func s3Of(s testenv.S3, prefix string) S3 {
+	return S3{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: prefix}
+}
+
+// mustOpen opens a backend the test closes.
+func mustOpen(t *testing.T, opt Options) *Backend {
 	t.Helper()
-	b, err := Open(t.Context(), Options{Postgres: dsn, Now: now, IdleTx: idle,
-		S3: S3{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: prefix}})
+	b, err := Open(t.Context(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
+}
+
+func openAt(t *testing.T, dsn string, s testenv.S3, prefix string, now func() time.Time, idle time.Duration) *Backend {
+	t.Helper()
+	return mustOpen(t, Options{Postgres: dsn, Now: now, IdleTx: idle, S3: s3Of(s, prefix)})
 }
 
 // TestReadSeesOneSnapshot: a Read whose stream row was read before

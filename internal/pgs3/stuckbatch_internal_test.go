@@ -19,12 +19,7 @@ func TestStuckBatchHoldsNoOtherHost(t *testing.T) {
 	testenv.Require(t, testenv.PostgreSQL())
 	s := testenv.S3Server(t)
 	dsn := testenv.Postgres(t)
-	b, err := Open(t.Context(), Options{Postgres: dsn, Committers: 2,
-		S3: S3{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := mustOpen(t, Options{Postgres: dsn, Committers: 2, S3: s3Of(s, "")})
 	conn, err := pgx.Connect(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
