@@ -126,17 +126,23 @@ func TestSearchEndpoint(t *testing.T) {
 	}
 }
 
+// putNeedles has lab-1 store n lines "line i: needle i" in app.log.
+func (f *fixture) putNeedles(n int) {
+	f.t.Helper()
+	var body strings.Builder
+	for i := range n {
+		fmt.Fprintf(&body, "line %d: needle %d\n", i, i)
+	}
+	if r := f.do(f.host("lab-1"), http.MethodPut, "/v1/logs/lab-1/app.log?offset=0", body.String(), nil); r.status != 201 {
+		f.t.Fatalf("put: %d %s", r.status, r.body)
+	}
+}
+
 // TestSearchPages: a limit ends a search with a cursor; searching on from
 // it finds the rest, each line once.
 func TestSearchPages(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
-	var body strings.Builder
-	for i := range 25 {
-		fmt.Fprintf(&body, "line %d: needle %d\n", i, i)
-	}
-	if r := f.do(f.host("lab-1"), http.MethodPut, "/v1/logs/lab-1/app.log?offset=0", body.String(), nil); r.status != 201 {
-		t.Fatalf("put: %d %s", r.status, r.body)
-	}
+	f.putNeedles(25)
 	admin := f.admin("alice")
 	var lines []string
 	cursor := ""

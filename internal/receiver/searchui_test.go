@@ -160,13 +160,7 @@ func TestDashboardSearch(t *testing.T) {
 // its cursor; following the links finds every line once.
 func TestDashboardSearchMore(t *testing.T) {
 	f := newUIFixture(t, Options{})
-	var body strings.Builder
-	for i := range 25 {
-		fmt.Fprintf(&body, "line %d: needle %d\n", i, i)
-	}
-	if r := f.do(f.host("lab-1"), http.MethodPut, "/v1/logs/lab-1/app.log?offset=0", body.String(), nil); r.status != 201 {
-		t.Fatalf("put: %d %s", r.status, r.body)
-	}
+	f.putNeedles(25)
 	admin := f.admin("alice")
 	var lines []string
 	path := "/ui/search?q=needle&limit=10"
