@@ -200,16 +200,11 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		}
 		hi = min(hi, at)
 	}
-	lineStart := lo == 0
+	// A window starts at an append, which may begin mid-line: whether a
+	// line starts there is read with the first block (checkPrev).
+	lineStart, checkPrev := lo == 0, lo > 0
 	if resume != nil && resume.Offset >= lo {
-		lo, lineStart = resume.Offset, resume.LineStart
-	} else if lo > 0 && lo < hi {
-		// A window starts at an append, which may begin mid-line.
-		prev, _, err := src.Read(ctx, key, lo-1, 1)
-		if err != nil {
-			return nil, fmt.Errorf("read %s at %d: %w", key, lo-1, err)
-		}
-		lineStart = len(prev) == 1 && prev[0] == '\n'
+		lo, lineStart, checkPrev = resume.Offset, resume.LineStart, false
 	}
 	if lo >= hi {
 		return nil, nil
@@ -257,7 +252,6 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		off, ls := sc.Resume()
 		return &cursor{Offset: off, LineStart: ls}
 	}
-	gap := false // the block before off was skipped
 	for off := lo; off < hi; {
 		if err := ctx.Err(); err != nil {
 			return stopped(), err
@@ -266,27 +260,28 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		if skip {
 			sum.BlocksSkipped++
 			sum.BytesSkipped += end - off
-			off, gap = end, true
+			// The line at the next block read may be whole: after a
+			// skipped block, as at a window's start, the byte before says.
+			// It was not in the skipped block's filter if that was built
+			// before the line came (a filter takes in only what followed
+			// its block then).
+			off, checkPrev = end, true
 			continue
 		}
 		began := time.Now()
 		from := off
-		if gap {
-			// Read the skipped block's last byte too: if it is a newline,
-			// the line at off is whole and was not in the skipped block's
-			// filter when that was built before the line came (a block's
-			// filter takes in only what followed it then).
-			from = off - 1
+		if checkPrev {
+			from = off - 1 // read the byte before too
 		}
 		data, info, err := src.Read(ctx, key, from, int(end-from))
 		if err != nil {
 			return stopped(), fmt.Errorf("read %s at %d: %w", key, from, err)
 		}
-		if gap && len(data) > 0 && info.Start <= from {
+		if checkPrev && len(data) > 0 && info.Start <= from {
 			sc.Begin(off, data[0] == '\n')
 			data = data[1:]
 		}
-		gap = false
+		checkPrev = false
 		if len(data) == 0 {
 			break // retention took it meanwhile
 		}
