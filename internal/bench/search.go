@@ -41,8 +41,6 @@ type SearchOptions struct {
 // SearchQuery is one measured search.
 type SearchQuery struct {
 	Name     string
-	Query    search.Query
-	RGArgs   []string
 	Hits     int64
 	Warm     time.Duration // counting, median of Runs
 	WithHits time.Duration // making every hit a result, one run
@@ -151,7 +149,7 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		sq := SearchQuery{Name: q.name, Query: q.q, RGArgs: q.rg}
+		sq := SearchQuery{Name: q.name}
 		// Counting, as rg -c does, for the comparison; then once with
 		// every hit made a result (host, stream, offset, time, line), as
 		// cis490 grep prints them.

@@ -48,7 +48,6 @@ type Query struct {
 
 // Matcher matches lines against a compiled query.
 type Matcher struct {
-	q      Query
 	needle []byte         // what a matching line contains (folded to ASCII lower case with fold)
 	fold   bool           // compare in ASCII lower case
 	words  [2]bool        // need a word edge before / after needle
@@ -76,7 +75,7 @@ func Compile(q Query) (*Matcher, error) {
 	case q.Mode != Regex && strings.ContainsAny(q.Pattern, "\r\n"):
 		return nil, ErrNewline
 	}
-	m := &Matcher{q: q}
+	m := &Matcher{}
 	switch q.Mode {
 	case Words, Substring:
 		lit := []byte(q.Pattern)
@@ -125,9 +124,6 @@ func Compile(q Query) (*Matcher, error) {
 	}
 	return m, nil
 }
-
-// Query is what m was compiled from.
-func (m *Matcher) Query() Query { return m.q }
 
 // Tokens are the tokens, lower case, that a line matching m holds whole:
 // a block whose filter lacks one of them holds no match. None means every
