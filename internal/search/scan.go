@@ -208,15 +208,17 @@ func (s *Scanner) lines(off int64, p []byte) error {
 		s.fold = append(s.fold[:0], p...)
 		hay = lowerASCII(s.fold)
 	}
-	for pos := 0; pos <= len(p); {
-		start, at := pos, -1
+	// from is a line's start at or before the next find's line: pos may
+	// be inside a line, past a find whose word edges were not there.
+	for from, pos := 0, 0; pos <= len(p); {
+		start, at := from, -1
 		if len(s.m.needle) > 0 {
 			i := bytes.Index(hay[pos:], s.m.needle)
 			if i < 0 {
 				return nil
 			}
 			at = pos + i
-			start = pos + bytes.LastIndexByte(hay[pos:at], '\n') + 1
+			start = from + bytes.LastIndexByte(hay[from:at], '\n') + 1
 		}
 		end := len(p)
 		if j := bytes.IndexByte(p[start:], '\n'); j >= 0 {
@@ -231,7 +233,8 @@ func (s *Scanner) lines(off int64, p []byte) error {
 		case at >= 0 && s.m.re == nil && at+len(s.m.needle) <= start+len(line):
 			// Words or substring: the find is the match if its edges are.
 			if !s.m.edgesAt(hay[start:start+len(line)], at-start) {
-				pos = at + 1 // a later find in this line may be whole
+				// A later find in this line may be whole.
+				from, pos = start, at+1
 				continue
 			}
 			match = true
@@ -243,7 +246,7 @@ func (s *Scanner) lines(off int64, p []byte) error {
 				return err
 			}
 		}
-		pos = end + 1
+		from, pos = end+1, end+1
 	}
 	return nil
 }

@@ -155,7 +155,7 @@ func scanBlocks(t *testing.T, m *Matcher, stream []byte, block, chunk int) (hits
 // by line search finds, and blocks without the words are skipped.
 func TestSkippingLosesNoLine(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	words := []string{"kernel", "sshd", "Accepted", "password", "for", "root", "from", "port", "session", "opened", "cron", "CMD", "systemd", "Started", "disk", "full"}
+	words := []string{"kernel", "sshd", "Accepted", "password", "for", "root", "from", "port", "session", "opened", "cron", "CMD", "systemd", "Started", "disk", "full", "xsshd", "sshdx"}
 	var b strings.Builder
 	for i := range 20000 {
 		n := 3 + rng.IntN(12)
