@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"slices"
 	"time"
 
@@ -31,6 +32,12 @@ type Filterer interface {
 	Filters(ctx context.Context, key store.Key, from, to int64) ([]store.Filter, error)
 }
 
+// IntoReader is a Source that reads into the caller's buffer: a search's
+// worker then reuses one block's buffer instead of allocating one a block.
+type IntoReader interface {
+	ReadInto(ctx context.Context, key store.Key, offset int64, buf []byte) (int, store.Info, error)
+}
+
 // BlockSize is how much of a stream one read takes.
 const BlockSize = 1 << 20
 
@@ -51,6 +58,9 @@ type Request struct {
 	// then, and runs at full speed on an idle receiver.
 	Share float64
 	Busy  func() bool
+	// Workers is how many streams are scanned at once (0: one per CPU,
+	// at most maxWorkers).
+	Workers int
 }
 
 // DefaultShare is the receiver's pace for a search: a quarter of a CPU.
@@ -130,9 +140,11 @@ func CheckGlob(g string) error {
 
 // Run searches src, host by host and stream by stream in name order,
 // calling emit for each hit (not with Count), and returns what it did.
-// Memory is one block and one line, whatever it searches. When ctx ends
-// it returns what it did so far, Limited, with a cursor to continue from,
-// and ctx's error.
+// Several streams are scanned at once (Request.Workers), but hits reach
+// emit in order, one goroutine calling it: the caller's. Memory is a
+// block, a line and a few batches of hits per worker, whatever it
+// searches. When ctx ends it returns what it did so far, Limited, with a
+// cursor to continue from, and ctx's error.
 func Run(ctx context.Context, src Source, req Request, emit func(Result) error) (Summary, error) {
 	var sum Summary
 	var from cursor
@@ -148,43 +160,173 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 		return sum, fmt.Errorf("list the hosts: %w", err)
 	}
 	slices.Sort(hosts)
-	for _, host := range hosts {
-		if host < from.Host || !globMatch(req.Hosts, host) {
-			continue
+	workers := req.Workers
+	if workers <= 0 {
+		workers = min(runtime.GOMAXPROCS(0), maxWorkers)
+	}
+	if req.Share > 0 && req.Share < 1 {
+		req.Share /= float64(workers) // the search's share, split
+	}
+	// Workers stop on wctx, which ends with ctx and when this returns;
+	// quit tells them that nobody takes their hits any more.
+	wctx, cancel := context.WithCancel(ctx)
+	quit := make(chan struct{})
+	defer func() {
+		close(quit)
+		cancel()
+	}()
+	// The producer lists the streams in order and hands each to a worker
+	// and, in the same order, to this goroutine, which takes each job's
+	// hits in turn. A worker runs ahead by at most its job's batches.
+	pending := make(chan *job, workers)
+	work := make(chan *job)
+	go func() {
+		defer close(pending)
+		defer close(work)
+		// send queues j for this goroutine and then for a worker; once
+		// wctx ends, j is not run and says so (its cursor is its start).
+		send := func(j *job) bool {
+			select {
+			case pending <- j:
+			case <-quit:
+				return false
+			}
+			if j.err == nil {
+				select {
+				case work <- j:
+					return true
+				case <-wctx.Done():
+					j.err = wctx.Err()
+				}
+			}
+			close(j.hits)
+			return false
 		}
-		infos, err := src.List(ctx, host)
-		if err != nil {
-			return sum, fmt.Errorf("list %s's streams: %w", host, err)
-		}
-		for _, info := range infos {
-			if host == from.Host && info.Stream < from.Stream || !globMatch(req.Streams, info.Stream) {
+		for _, host := range hosts {
+			if host < from.Host || !globMatch(req.Hosts, host) {
 				continue
 			}
-			key := store.Key{Host: host, Stream: info.Stream}
-			var resume *cursor
-			if host == from.Host && info.Stream == from.Stream {
-				resume = &from
+			infos, err := src.List(wctx, host)
+			if err != nil {
+				send(&job{key: store.Key{Host: host}, hits: make(chan batch), err: fmt.Errorf("list %s's streams: %w", host, err)})
+				return
 			}
-			stop, err := runStream(ctx, src, req, key, info, resume, &sum, emit)
-			if stop != nil {
-				sum.Limited = true
-				stop.Host, stop.Stream = host, info.Stream
-				sum.Cursor = stop.encode()
+			for _, info := range infos {
+				if host == from.Host && info.Stream < from.Stream || !globMatch(req.Streams, info.Stream) {
+					continue
+				}
+				j := &job{key: store.Key{Host: host, Stream: info.Stream}, info: info, hits: make(chan batch, batchesAhead), quit: quit}
+				if host == from.Host && info.Stream == from.Stream {
+					j.resume = &from
+				}
+				if !send(j) {
+					return
+				}
 			}
-			if err != nil || stop != nil {
-				return sum, err
+		}
+	}()
+	for range workers {
+		go func() {
+			var buf []byte // the worker's block, if src reads into it
+			if _, ok := src.(IntoReader); ok {
+				buf = make([]byte, BlockSize+1)
 			}
+			for j := range work {
+				j.stop, j.err = runStream(wctx, src, req, j, buf)
+				close(j.hits)
+			}
+		}()
+	}
+	for j := range pending {
+		for b := range j.hits {
+			sum.Hits += b.n
+			sum.LinesCut += b.cut
+			for _, r := range b.hits {
+				if req.Limit > 0 && sum.Hits >= int64(req.Limit) {
+					// The hit over the limit is where the next search starts.
+					sum.Limited = true
+					sum.Cursor = cursor{Host: r.Host, Stream: r.Stream, Offset: r.Offset, LineStart: true}.encode()
+					return sum, nil
+				}
+				sum.Hits++
+				if r.Cut {
+					sum.LinesCut++
+				}
+				if req.Count {
+					continue
+				}
+				if err := emit(r); err != nil {
+					return sum, err
+				}
+			}
+		}
+		sum.Streams += j.sum.Streams
+		sum.BytesScanned += j.sum.BytesScanned
+		sum.BytesSkipped += j.sum.BytesSkipped
+		sum.BlocksScanned += j.sum.BlocksScanned
+		sum.BlocksSkipped += j.sum.BlocksSkipped
+		if j.err != nil && j.stop == nil && ctx.Err() != nil && j.key.Stream != "" {
+			// Ended before its first byte: the next search starts it.
+			j.stop = &cursor{LineStart: true}
+			if j.resume != nil {
+				j.stop = j.resume
+			}
+		}
+		if j.stop != nil {
+			sum.Limited = true
+			j.stop.Host, j.stop.Stream = j.key.Host, j.key.Stream
+			sum.Cursor = j.stop.encode()
+		}
+		if j.err != nil || j.stop != nil {
+			return sum, j.err
 		}
 	}
 	return sum, nil
 }
 
-// errLimit stops a stream's scan at the limit.
-var errLimit = errors.New("limit reached")
+// errQuit ends a worker whose caller returned.
+var errQuit = errors.New("the search ended")
 
-// runStream searches one stream from resume (or the window's start) and
-// returns where it stopped early (nil: it did not).
-func runStream(ctx context.Context, src Source, req Request, key store.Key, info store.Info, resume *cursor, sum *Summary, emit func(Result) error) (*cursor, error) {
+// maxWorkers bounds the streams one search scans at once: its memory
+// grows with them, and two cores already read faster than a disk.
+const maxWorkers = 4
+
+// batchesAhead is how many batches of hits a worker holds for the caller
+// before it waits: what a search buffers per worker.
+const batchesAhead = 2
+
+// batchBytes and batchHits end a batch of hits. A worker holds its block
+// (1 MiB), the batch it fills and batchesAhead more: about 1.5 MiB, so
+// that maxWorkers of them stay within the 8 MiB a search may take.
+const (
+	batchBytes = 128 << 10
+	batchHits  = 512
+)
+
+// job is one stream to search, and what searching it found.
+type job struct {
+	key    store.Key
+	info   store.Info
+	resume *cursor
+	hits   chan batch    // closed once stop, err and sum are set
+	quit   chan struct{} // closed when nobody takes hits any more
+	sum    Summary       // what the stream's scan did (no hits)
+	stop   *cursor
+	err    error
+}
+
+// batch is a run of one stream's hits, in offset order. n and cut count
+// hits not sent (counted-only searches without a limit).
+type batch struct {
+	hits   []Result
+	n, cut int64
+}
+
+// runStream searches one stream from resume (or the window's start),
+// sending its hits to j.hits, and returns where it stopped early (nil: it
+// did not). buf, if not nil, is the worker's block: BlockSize+1 bytes.
+func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte) (*cursor, error) {
+	key, info, resume, sum := j.key, j.info, j.resume, &j.sum
 	lo, hi := info.Start, info.Length
 	if !req.Since.IsZero() {
 		at, err := src.OffsetAt(ctx, key, req.Since)
@@ -210,33 +352,53 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		return nil, nil
 	}
 	sum.Streams++
-	var last Hit // the last hit sent, for a cursor after it
+	// Only the count is wanted: no hit need travel.
+	countOnly := req.Count && req.Limit <= 0
+	var b batch
+	var bBytes int
+	flush := func() error {
+		if len(b.hits) == 0 && b.n == 0 {
+			return nil
+		}
+		// Not on ctx: the hits before a cursor must reach the caller.
+		select {
+		case j.hits <- b:
+		case <-j.quit:
+			return errQuit
+		}
+		b, bBytes = batch{}, 0
+		return nil
+	}
 	// The time of the append holding [tFrom, tTo), the last looked up.
 	var tAt time.Time
 	var tFrom, tTo int64
 	onHit := func(h Hit) error {
-		if req.Limit > 0 && sum.Hits >= int64(req.Limit) {
-			last = h
-			return errLimit
-		}
-		sum.Hits++
-		if h.Cut {
-			sum.LinesCut++
-		}
-		if req.Count {
+		if countOnly {
+			b.n++
+			if h.Cut {
+				b.cut++
+			}
 			return nil
 		}
-		r := Result{Host: key.Host, Stream: key.Stream, Offset: h.Offset, Line: string(h.Line), Cut: h.Cut}
-		if h.Offset < tFrom || h.Offset >= tTo {
-			// Hits come in offset order: one look-up per append with hits.
-			t, end, err := src.TimeAt(ctx, key, h.Offset)
-			if err != nil {
-				return fmt.Errorf("find when %s's byte %d came: %w", key, h.Offset, err)
+		r := Result{Host: key.Host, Stream: key.Stream, Offset: h.Offset, Cut: h.Cut}
+		if !req.Count {
+			r.Line = string(h.Line)
+			if h.Offset < tFrom || h.Offset >= tTo {
+				// Hits come in offset order: one look-up per append with hits.
+				t, end, err := src.TimeAt(ctx, key, h.Offset)
+				if err != nil {
+					return fmt.Errorf("find when %s's byte %d came: %w", key, h.Offset, err)
+				}
+				tAt, tFrom, tTo = t, h.Offset, end
 			}
-			tAt, tFrom, tTo = t, h.Offset, end
+			r.Time = tAt
 		}
-		r.Time = tAt
-		return emit(r)
+		b.hits = append(b.hits, r)
+		bBytes += len(r.Line)
+		if bBytes >= batchBytes || len(b.hits) >= batchHits {
+			return flush()
+		}
+		return nil
 	}
 	var flts []store.Filter
 	if fr, ok := src.(Filterer); ok && req.Matcher.Skips() {
@@ -247,14 +409,19 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 	}
 	pl := &planner{m: req.Matcher, flts: flts, hi: hi}
 	sc := NewScanner(req.Matcher, onHit)
+	sc.Counting = countOnly
 	sc.Begin(lo, lineStart)
-	stopped := func() *cursor {
+	// Where the scan stopped, after sending the hits before it.
+	stopped := func(err error) (*cursor, error) {
 		off, ls := sc.Resume()
-		return &cursor{Offset: off, LineStart: ls}
+		if ferr := flush(); ferr != nil && err == nil {
+			err = ferr
+		}
+		return &cursor{Offset: off, LineStart: ls}, err
 	}
 	for off := lo; off < hi; {
 		if err := ctx.Err(); err != nil {
-			return stopped(), err
+			return stopped(err)
 		}
 		end, skip := pl.next(off)
 		if skip {
@@ -273,9 +440,18 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		if checkPrev {
 			from = off - 1 // read the byte before too
 		}
-		data, info, err := src.Read(ctx, key, from, int(end-from))
+		var data []byte
+		var info store.Info
+		var err error
+		if ir, ok := src.(IntoReader); ok && buf != nil {
+			var n int
+			n, info, err = ir.ReadInto(ctx, key, from, buf[:end-from])
+			data = buf[:n]
+		} else {
+			data, info, err = src.Read(ctx, key, from, int(end-from))
+		}
 		if err != nil {
-			return stopped(), fmt.Errorf("read %s at %d: %w", key, from, err)
+			return stopped(fmt.Errorf("read %s at %d: %w", key, from, err))
 		}
 		if checkPrev && len(data) > 0 && info.Start <= from {
 			sc.Begin(off, data[0] == '\n')
@@ -288,11 +464,10 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 		sum.BlocksScanned++
 		sum.BytesScanned += int64(len(data))
 		if err := sc.Feed(off, data); err != nil {
-			if errors.Is(err, errLimit) {
-				// The hit over the limit is where the next search starts.
-				return &cursor{Offset: last.Offset, LineStart: true}, nil
-			}
-			return stopped(), err
+			// The scanner's place is past the hits sent: a cursor from it
+			// would skip those still in the batch. The caller stops at the
+			// first hit it cannot take; here only ctx or storage ends it.
+			return stopped(err)
 		}
 		off += int64(len(data))
 		if req.Share > 0 && req.Share < 1 && (req.Busy == nil || req.Busy()) {
@@ -302,15 +477,14 @@ func runStream(ctx context.Context, src Source, req Request, key store.Key, info
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return stopped(), ctx.Err()
+				return stopped(ctx.Err())
 			}
 		}
 	}
-	err := sc.Flush()
-	if errors.Is(err, errLimit) {
-		return &cursor{Offset: last.Offset, LineStart: true}, nil
+	if err := sc.Flush(); err != nil {
+		return stopped(err)
 	}
-	return nil, err
+	return nil, flush()
 }
 
 func globMatch(glob, name string) bool {

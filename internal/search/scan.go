@@ -76,6 +76,10 @@ type Hit struct {
 // matches, so the line being read is dropped and the next one starts at
 // the next newline.
 type Scanner struct {
+	// Counting says only how many lines match is wanted: the scanner may
+	// then report a hit without its line or offset (Offset -1).
+	Counting bool
+
 	m    *Matcher
 	emit func(Hit) error
 
@@ -218,6 +222,26 @@ func (s *Scanner) lines(off int64, p []byte) error {
 				return nil
 			}
 			at = pos + i
+			if s.Counting && s.m.re == nil {
+				// Only whether the line matches counts: no need to find
+				// where it starts unless it may be cut. A newline is not
+				// a word's byte, so the edges read the same from from.
+				end := len(p)
+				if j := bytes.IndexByte(p[at:], '\n'); j >= 0 {
+					end = at + j
+				}
+				if end-from <= MaxLine {
+					if !s.m.edgesAt(hay[from:end], at-from) {
+						pos = at + 1
+						continue
+					}
+					if err := s.emit(Hit{Offset: -1}); err != nil {
+						return err
+					}
+					from, pos = end+1, end+1
+					continue
+				}
+			}
 			start = from + bytes.LastIndexByte(hay[from:at], '\n') + 1
 		}
 		end := len(p)

@@ -120,10 +120,19 @@ func naive(m *Matcher, stream []byte) []string {
 // its filter says the tokens are not there, each fed in chunks.
 func scanBlocks(t *testing.T, m *Matcher, stream []byte, block, chunk int) (hits []string, skipped int) {
 	t.Helper()
+	hits, skipped = scanBlocksCounting(t, m, stream, block, chunk, false)
+	return hits, skipped
+}
+
+// scanBlocksCounting is scanBlocks with the scanner's Counting set as
+// counting says: then only the number of hits is meaningful.
+func scanBlocksCounting(t *testing.T, m *Matcher, stream []byte, block, chunk int, counting bool) (hits []string, skipped int) {
+	t.Helper()
 	s := NewScanner(m, func(h Hit) error {
 		hits = append(hits, fmt.Sprintf("%d:%s", h.Offset, h.Line))
 		return nil
 	})
+	s.Counting = counting
 	for from := 0; from < len(stream); from += block {
 		to := min(from+block, len(stream))
 		raw := FilterOf(stream[max(0, from-MaxLine):from], stream[from:to], stream[to:min(len(stream), to+MaxLine)])
@@ -194,6 +203,9 @@ func TestSkippingLosesNoLine(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("%+v, blocks of %d in chunks of %d: %d lines found, want %d (first found %.60q, want %.60q)",
 					q, cut[0], cut[1], len(got), len(want), first(got), first(want))
+			}
+			if n, _ := scanBlocksCounting(t, m, stream, cut[0], cut[1], true); len(n) != len(want) {
+				t.Errorf("%+v, blocks of %d in chunks of %d, counting: %d lines; want %d", q, cut[0], cut[1], len(n), len(want))
 			}
 			blocks := (len(stream) + cut[0] - 1) / cut[0]
 			// All but the last: the stream ends inside a line, which may

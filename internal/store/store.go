@@ -313,11 +313,29 @@ func (s *Store) Hosts() []string {
 // the start is moved up to it; the returned Info tells where the bytes begin
 // (Start) and end (Length). Only durable bytes are read (see info).
 func (s *Store) Read(_ context.Context, key Key, offset int64, limit int) ([]byte, Info, error) {
-	s.mu.RLock()
-	st := s.streams[key]
-	s.mu.RUnlock()
+	var buf []byte
+	n, info, err := s.read(key, offset, limit, func(n int) []byte {
+		buf = make([]byte, n)
+		return buf
+	})
+	if err != nil || n == 0 {
+		return nil, info, err
+	}
+	return buf, info, nil
+}
+
+// ReadInto is Read into buf (up to len(buf) bytes), for a reader that
+// reads block after block: a search reuses one buffer.
+func (s *Store) ReadInto(_ context.Context, key Key, offset int64, buf []byte) (int, Info, error) {
+	return s.read(key, offset, len(buf), func(n int) []byte { return buf[:n] })
+}
+
+// read reads up to limit bytes of key from offset into the buffer that
+// into gives for the number of bytes there are.
+func (s *Store) read(key Key, offset int64, limit int, into func(n int) []byte) (int, Info, error) {
+	st := s.stream(key)
 	if st == nil {
-		return nil, Info{}, ErrNotFound
+		return 0, Info{}, ErrNotFound
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -326,14 +344,19 @@ func (s *Store) Read(_ context.Context, key Key, offset int64, limit int) ([]byt
 		offset = st.start
 	}
 	if offset >= info.Length || limit <= 0 {
-		return nil, info, nil
+		return 0, info, nil
 	}
 	n := min(int64(limit), info.Length-offset)
-	buf := make([]byte, n)
-	if err := s.readAt(st, buf, offset); err != nil {
-		return nil, info, err
+	if err := s.readAt(st, into(int(n)), offset); err != nil {
+		return 0, info, err
 	}
-	return buf, info, nil
+	return int(n), info, nil
+}
+
+func (s *Store) stream(key Key) *stream {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.streams[key]
 }
 
 var (

@@ -1,0 +1,212 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/store"
+)
+
+// memSource is a fleet held in memory that records which streams were
+// read: enough to watch how far a search's workers run ahead. The
+// backends themselves are searched in internal/storetest.
+type memSource struct {
+	streams map[store.Key][]byte
+	mu      sync.Mutex
+	read    map[store.Key]bool
+	bytes   int64 // read so far
+}
+
+func (s *memSource) HostNames(context.Context) ([]string, error) {
+	var hosts []string
+	for k := range s.streams {
+		if !slices.Contains(hosts, k.Host) {
+			hosts = append(hosts, k.Host)
+		}
+	}
+	return hosts, nil
+}
+
+func (s *memSource) List(_ context.Context, host string) ([]store.Info, error) {
+	var out []store.Info
+	for k, b := range s.streams {
+		if k.Host == host {
+			out = append(out, store.Info{Stream: k.Stream, Length: int64(len(b))})
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Info) int { return strings.Compare(a.Stream, b.Stream) })
+	return out, nil
+}
+
+func (s *memSource) OffsetAt(context.Context, store.Key, time.Time) (int64, error) { return 0, nil }
+
+func (s *memSource) Read(_ context.Context, k store.Key, off int64, limit int) ([]byte, store.Info, error) {
+	s.mu.Lock()
+	b := s.streams[k]
+	data := slices.Clone(b[off:min(int64(len(b)), off+int64(limit))])
+	s.read[k] = true
+	s.bytes += int64(len(data))
+	s.mu.Unlock()
+	return data, store.Info{Stream: k.Stream, Length: int64(len(b))}, nil
+}
+
+func (s *memSource) TimeAt(_ context.Context, k store.Key, off int64) (time.Time, int64, error) {
+	return time.Unix(1e9, 0), int64(len(s.streams[k])), nil
+}
+
+func (s *memSource) streamsRead() (int, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.read), s.bytes
+}
+
+// newMemFleet: hosts × 2 streams of lines, every one a hit for "error".
+func newMemFleet(hosts, lines int) *memSource {
+	src := &memSource{streams: map[store.Key][]byte{}, read: map[store.Key]bool{}}
+	for h := range hosts {
+		for _, stream := range []string{"app.log", "syslog"} {
+			k := store.Key{Host: fmt.Sprintf("lab-%02d", h), Stream: stream}
+			var b strings.Builder
+			for i := range lines {
+				fmt.Fprintf(&b, "%s %s line %d: error\n", k.Host, stream, i)
+			}
+			src.streams[k] = []byte(b.String())
+		}
+	}
+	return src
+}
+
+// TestRunWorkersKeepOrder: however many streams are scanned at once, the
+// hits come in host, stream and offset order, and pages cut by a limit or
+// by the caller's deadline continue exactly where they stopped.
+func TestRunWorkersKeepOrder(t *testing.T) {
+	src := newMemFleet(9, 700)
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(ctx context.Context, req Request, emit func(Result) error) ([]string, Summary, error) {
+		var got []string
+		req.Matcher = m
+		sum, err := Run(ctx, src, req, func(r Result) error {
+			got = append(got, fmt.Sprintf("%s/%s@%d %s", r.Host, r.Stream, r.Offset, r.Line))
+			if emit != nil {
+				return emit(r)
+			}
+			return nil
+		})
+		return got, sum, err
+	}
+	want, sum, err := run(t.Context(), Request{Workers: 1}, nil)
+	if err != nil || len(want) != 9*2*700 || sum.Streams != 18 {
+		t.Fatalf("one worker: %d hits in %d streams (%v); want %d in 18", len(want), sum.Streams, err, 9*2*700)
+	}
+	if !slices.IsSortedFunc(want, func(a, b string) int {
+		// Offsets are not zero-padded: compare the line text, which
+		// numbers them in order within a stream.
+		return strings.Compare(a[:strings.IndexByte(a, '@')], b[:strings.IndexByte(b, '@')])
+	}) {
+		t.Fatal("one worker: hits not in host and stream order")
+	}
+	for _, w := range []int{2, 3, 4} {
+		got, sum, err := run(t.Context(), Request{Workers: w}, nil)
+		if err != nil || !slices.Equal(got, want) || sum.Hits != int64(len(want)) {
+			t.Errorf("%d workers: %d hits (%v), summary %+v; want the %d of one worker, in its order", w, len(got), err, sum, len(want))
+		}
+		if _, sum, _ := run(t.Context(), Request{Workers: w, Count: true}, nil); sum.Hits != int64(len(want)) || sum.Streams != 18 {
+			t.Errorf("%d workers, counting: %+v; want %d hits in 18 streams", w, sum, len(want))
+		}
+
+		// Pages of 1000 by limit.
+		var paged []string
+		for cur := ""; ; {
+			got, sum, err := run(t.Context(), Request{Workers: w, Limit: 1000, Cursor: cur}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, got...)
+			if !sum.Limited {
+				break
+			}
+			cur = sum.Cursor
+		}
+		if !slices.Equal(paged, want) {
+			t.Errorf("%d workers, pages of 1000: %d hits; want the %d of one search, in order", w, len(paged), len(want))
+		}
+
+		// Pages cut by the caller: it cancels after 1500 hits each time.
+		paged = paged[:0]
+		for cur, pages := "", 0; ; pages++ {
+			if pages > 20 {
+				t.Fatalf("%d workers: cancelled pages do not end", w)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			n := 0
+			got, sum, err := run(ctx, Request{Workers: w, Cursor: cur}, func(Result) error {
+				if n++; n == 1500 {
+					cancel()
+				}
+				return nil
+			})
+			cancel()
+			paged = append(paged, got...)
+			if err == nil {
+				break
+			}
+			if !sum.Limited || sum.Cursor == "" {
+				t.Fatalf("%d workers, cancelled: %v with summary %+v; want a cursor to continue from", w, err, sum)
+			}
+			cur = sum.Cursor
+		}
+		if !slices.Equal(paged, want) {
+			t.Errorf("%d workers, pages cut by cancelling: %d hits; want the %d of one search, each once, in order", w, len(paged), len(want))
+		}
+	}
+}
+
+// TestRunWorkersBounded: while the caller does not take a hit, each
+// worker stops within a block: a search buffers a bounded number of hits,
+// not a stream's, a host's or the fleet's.
+func TestRunWorkersBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		hosts, lines int
+	}{
+		{"short streams", 20, 5000},
+		{"long streams", 2, 125000}, // 4 MiB each
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const workers = 3
+			src := newMemFleet(tc.hosts, tc.lines)
+			m, err := Compile(Query{Pattern: "error"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var streams int
+			var bytes int64
+			first := true
+			sum, err := Run(t.Context(), src, Request{Matcher: m, Workers: workers}, func(Result) error {
+				if first {
+					first = false
+					time.Sleep(300 * time.Millisecond) // a slow client
+					streams, bytes = src.streamsRead()
+				}
+				return nil
+			})
+			if want := int64(tc.hosts * 2 * tc.lines); err != nil || sum.Hits != want {
+				t.Fatalf("search: %+v, %v; want %d hits", sum, err, want)
+			}
+			// Each worker holds one block while its hits wait; the
+			// caller's stream is one of them.
+			if streams > workers+1 || bytes > workers*BlockSize {
+				t.Fatalf("%d streams and %d bytes read while the caller took no hit; want at most %d streams and %d bytes (a block per worker)",
+					streams, bytes, workers+1, workers*BlockSize)
+			}
+		})
+	}
+}
