@@ -29,13 +29,15 @@ import (
 // cis490's search (in this process, over the store, its filters built)
 // and with ripgrep over the same segment files.
 type SearchOptions struct {
-	Hosts    int
-	Bytes    int64  // about this much log
-	Runs     int    // warm runs per query (the median is reported)
-	RG       string // ripgrep; "" looks on PATH, none skips it
-	Dir      string
-	Keep     bool
-	Progress io.Writer
+	Hosts int
+	Bytes int64  // about this much log
+	Runs  int    // warm runs per query (the median is reported)
+	RG    string // ripgrep; "" looks on PATH, none skips it
+	// IngestFor is how long each ingest run lasts (0: 10 s).
+	IngestFor time.Duration
+	Dir       string
+	Keep      bool
+	Progress  io.Writer
 }
 
 // SearchQuery is one measured search.
@@ -70,7 +72,21 @@ type SearchReport struct {
 	// unpaced.
 	IngestAlone, IngestSearched, IngestUnpaced float64
 	SearchesDuring, SearchesUnpaced            int
-	Dir                                        string
+	// The same writers offering a quarter of IngestAlone, on a schedule
+	// (latency from each append's scheduled time, so a stall counts):
+	// alone and while paced searches run back to back. A fleet runs at
+	// an offered load, not at the store's saturation.
+	Offered                     float64
+	OfferedAlone, OfferedSearch offeredRun
+	IngestFor                   time.Duration // each ingest run
+	Dir                         string
+}
+
+// offeredRun is one run of ingest at an offered load.
+type offeredRun struct {
+	Rate     float64 // appends a second achieved
+	P50, P99 time.Duration
+	Searches int
 }
 
 // The planted lines, rare words and phrases a search looks for.
@@ -128,7 +144,10 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 		}
 	}
 	rg := opt.RG
-	if rg == "" {
+	switch rg {
+	case "none":
+		rg = ""
+	case "":
 		rg, _ = exec.LookPath("rg")
 	}
 	rep.Cold = dropCaches() == nil
@@ -210,7 +229,11 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 		rep.Queries = append(rep.Queries, sq)
 	}
 	// Last: the ingest it measures goes into the same store.
-	if err := measureIngest(ctx, st, logs, rep, opt.Progress); err != nil {
+	if opt.IngestFor <= 0 {
+		opt.IngestFor = 10 * time.Second
+	}
+	rep.IngestFor = opt.IngestFor
+	if err := measureIngest(ctx, st, logs, rep, opt.IngestFor, opt.Progress); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -220,12 +243,14 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 // for 10 s alone, while paced searches of the generated fleet run back to
 // back, while unpaced ones do, and alone again: what a search takes from
 // ingest on the same machine and disk.
-func measureIngest(ctx context.Context, st *store.Store, dir string, rep *SearchReport, progress io.Writer) error {
+func measureIngest(ctx context.Context, st *store.Store, dir string, rep *SearchReport, runFor time.Duration, progress io.Writer) error {
 	fmt.Fprintln(progress, "measuring ingest alone and while searching")
-	run := func(searching bool, share float64) (float64, int, error) {
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// run appends for runFor, as fast as the writers go (rate 0) or at rate
+	// appends a second in all, with searches back to back if searching.
+	run := func(searching bool, share, rate float64) (offeredRun, error) {
+		wctx, cancel := context.WithTimeout(ctx, runFor)
 		defer cancel()
-		var searches int
+		var out offeredRun
 		done := make(chan error, 1)
 		if searching {
 			go func() {
@@ -236,22 +261,44 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 						done <- err
 						return
 					}
-					searches++
+					out.Searches++
 				}
 				done <- nil
 			}()
 		}
+		const writers = 32
 		var n atomic.Int64
 		var wg sync.WaitGroup
+		lats := make([][]time.Duration, writers)
 		data := bytes.Repeat([]byte("ingest while searching: sshd session opened for user student\n"), 4096/62)
-		for w := range 32 {
+		start := time.Now()
+		for w := range writers {
 			wg.Go(func() {
-				k := store.Key{Host: fmt.Sprintf("ingest-%02d", w), Stream: fmt.Sprintf("run-%v", searching)}
+				k := store.Key{Host: fmt.Sprintf("ingest-%02d", w), Stream: fmt.Sprintf("run-%v-%v", searching, rate)}
 				var off int64
+				var every time.Duration
+				next := start
+				if rate > 0 {
+					every = time.Duration(float64(writers) / rate * float64(time.Second))
+					next = start.Add(every * time.Duration(w) / writers) // spread the writers
+				}
 				for wctx.Err() == nil {
+					if rate > 0 {
+						if d := time.Until(next); d > 0 {
+							select {
+							case <-time.After(d):
+							case <-wctx.Done():
+								return
+							}
+						}
+					} else {
+						next = time.Now()
+					}
 					if _, err := store.Append(wctx, st, k, off, store.Gen{}, data); err != nil {
 						return
 					}
+					lats[w] = append(lats[w], time.Since(next))
+					next = next.Add(every)
 					off += int64(len(data))
 					n.Add(1)
 				}
@@ -262,27 +309,46 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 		if searching {
 			err = <-done
 		}
+		all := slices.Concat(lats...)
+		slices.Sort(all)
+		if len(all) > 0 {
+			out.P50, out.P99 = all[len(all)/2], all[len(all)*99/100]
+		}
+		out.Rate = float64(n.Load()) / runFor.Seconds()
 		// The next run starts once the background indexer and filter
-		// builder caught up with this one's 2 GB: else it pays for them.
+		// builder caught up with this one's bytes: else it pays for them.
 		if werr := waitForFilters(ctx, dir); err == nil {
 			err = werr
 		}
-		return float64(n.Load()) / 10, searches, err
+		return out, err
 	}
 	// Alone before and after, as the store grows and caches warm: their
 	// mean is the baseline.
-	a1, _, err := run(false, 0)
+	a1, err := run(false, 0, 0)
 	if err != nil {
 		return err
 	}
-	if rep.IngestUnpaced, rep.SearchesUnpaced, err = run(true, 0); err != nil {
+	unpaced, err := run(true, 0, 0)
+	if err != nil {
 		return err
 	}
-	if rep.IngestSearched, rep.SearchesDuring, err = run(true, search.DefaultShare); err != nil {
+	rep.IngestUnpaced, rep.SearchesUnpaced = unpaced.Rate, unpaced.Searches
+	paced, err := run(true, search.DefaultShare, 0)
+	if err != nil {
 		return err
 	}
-	a2, _, err := run(false, 0)
-	rep.IngestAlone = (a1 + a2) / 2
+	rep.IngestSearched, rep.SearchesDuring = paced.Rate, paced.Searches
+	a2, err := run(false, 0, 0)
+	if err != nil {
+		return err
+	}
+	rep.IngestAlone = (a1.Rate + a2.Rate) / 2
+	rep.Offered = rep.IngestAlone / 4
+	fmt.Fprintf(progress, "ingest at an offered %.0f appends/s\n", rep.Offered)
+	if rep.OfferedAlone, err = run(false, 0, rep.Offered); err != nil {
+		return err
+	}
+	rep.OfferedSearch, err = run(true, search.DefaultShare, rep.Offered)
 	return err
 }
 
@@ -483,7 +549,11 @@ func FormatSearch(w io.Writer, r *SearchReport) {
 	if !r.Cold {
 		fmt.Fprintln(w, "\n(cold figures need root, to drop the page cache)")
 	}
-	fmt.Fprintf(w, "\ningest, 32 writers of 4 KiB into the same store, 10 s each: %.0f appends/s alone (mean of a run before and one after); %.0f (%.2f×) while searches paced to %g of a CPU ran back to back (%d searches); %.0f (%.2f×) while unpaced ones did (%d)\n",
-		r.IngestAlone, r.IngestSearched, r.IngestSearched/max(r.IngestAlone, 1), search.DefaultShare, r.SearchesDuring,
+	fmt.Fprintf(w, "\ningest, 32 writers of 4 KiB into the same store, %s each: %.0f appends/s alone (mean of a run before and one after); %.0f (%.2f×) while searches paced to %g of a CPU ran back to back (%d searches); %.0f (%.2f×) while unpaced ones did (%d)\n",
+		r.IngestFor, r.IngestAlone, r.IngestSearched, r.IngestSearched/max(r.IngestAlone, 1), search.DefaultShare, r.SearchesDuring,
 		r.IngestUnpaced, r.IngestUnpaced/max(r.IngestAlone, 1), r.SearchesUnpaced)
+	lat := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+	fmt.Fprintf(w, "ingest offered at %.0f appends/s (a quarter of alone), %s each: alone %.0f appends/s, p50 %s, p99 %s; while paced searches ran back to back (%d searches) %.0f (%.2f×), p50 %s, p99 %s\n",
+		r.Offered, r.IngestFor, r.OfferedAlone.Rate, lat(r.OfferedAlone.P50), lat(r.OfferedAlone.P99), r.OfferedSearch.Searches,
+		r.OfferedSearch.Rate, r.OfferedSearch.Rate/max(r.OfferedAlone.Rate, 1), lat(r.OfferedSearch.P50), lat(r.OfferedSearch.P99))
 }
