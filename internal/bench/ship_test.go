@@ -92,6 +92,14 @@ func TestRunShip(t *testing.T) {
 	if rep.PeakRSS < rep.Throughput[0].Shipper.MaxRSS {
 		t.Errorf("peak RSS %d below a run's %d", rep.PeakRSS, rep.Throughput[0].Shipper.MaxRSS)
 	}
+	for _, run := range rep.Throughput {
+		// Sampled, the parts' peaks cannot exceed the peak of the whole,
+		// and neither is nothing: the heap and the executable's pages.
+		u := run.Shipper
+		if u.PeakAnon <= 0 || u.PeakFile <= 0 || u.PeakAnon > u.MaxRSS || u.PeakFile > u.MaxRSS {
+			t.Errorf("%s: peak anon %d, file %d bytes, peak RSS %d; want both sampled and each within the peak", run.Name, u.PeakAnon, u.PeakFile, u.MaxRSS)
+		}
+	}
 }
 
 // A mistake in `bench ship`'s flags is one line and exit 2, and `bench`

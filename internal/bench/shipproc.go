@@ -18,6 +18,11 @@ type proc struct {
 	done chan struct{}
 	werr error
 	log  string
+	// The peaks of RssAnon and RssFile, sampled every 10 ms until exit:
+	// what the process allocated, apart from its executable's pages that
+	// the kernel maps (64 KiB around each fault) from the page cache.
+	peakAnon, peakFile int64
+	sampled            chan struct{}
 }
 
 func startProc(argv, env []string, log string) (*proc, error) {
@@ -33,13 +38,34 @@ func startProc(argv, env []string, log string) (*proc, error) {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), log: log}
+	p := &proc{cmd: cmd, done: make(chan struct{}), log: log, sampled: make(chan struct{})}
 	go func() {
 		p.werr = cmd.Wait()
 		logf.Close()
 		close(p.done)
 	}()
+	go p.sampleMemory()
 	return p, nil
+}
+
+// sampleMemory keeps the peaks of the process's anonymous and file-backed
+// resident memory until it exits.
+func (p *proc) sampleMemory() {
+	defer close(p.sampled)
+	status := fmt.Sprintf("/proc/%d/status", p.pid())
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if b, err := os.ReadFile(status); err == nil {
+			p.peakAnon = max(p.peakAnon, statusField(string(b), "RssAnon")*1024)
+			p.peakFile = max(p.peakFile, statusField(string(b), "RssFile")*1024)
+		}
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
@@ -67,6 +93,8 @@ func (p *proc) stop() (ProcUsage, error) {
 		err = errors.New("it did not stop within 15s of SIGTERM and was killed")
 	}
 	u := usageOf(p.cmd.ProcessState)
+	<-p.sampled
+	u.PeakAnon, u.PeakFile = p.peakAnon, p.peakFile
 	if err != nil {
 		return u, fmt.Errorf("shipper pid %d: %w; its log: %s", p.pid(), err, tail(p.log))
 	}

@@ -66,9 +66,9 @@ func FormatThroughputLine(t *ShipThroughput) string {
 	if t.Name == "growing" {
 		s += fmt.Sprintf(" (written in %s, %d-byte writes; all at the receiver %s after the last write)", Secs(t.WriteTime), t.Chunk, Secs(t.Tail))
 	}
-	s += fmt.Sprintf("; %s lines; PUTs %s; shipper CPU %s (user %s, sys %s) = %s per GiB, peak RSS %s, %s voluntary + %s involuntary context switches; receiver CPU %s; bench CPU %s; machine %.0f%% busy, others %s",
+	s += fmt.Sprintf("; %s lines; PUTs %s; shipper CPU %s (user %s, sys %s) = %s per GiB, peak RSS %s (anon %s, file %s), %s voluntary + %s involuntary context switches; receiver CPU %s; bench CPU %s; machine %.0f%% busy, others %s",
 		Thousands(float64(t.Lines)), statusText(t.Statuses), Secs(t.Shipper.CPU()), Secs(t.Shipper.User), Secs(t.Shipper.Sys),
-		Secs(t.CPUPerGiB()), MB(t.Shipper.MaxRSS), Thousands(float64(t.Shipper.Vcsw)), Thousands(float64(t.Shipper.Nivcsw)),
+		Secs(t.CPUPerGiB()), MB(t.Shipper.MaxRSS), MB(t.Shipper.PeakAnon), MB(t.Shipper.PeakFile), Thousands(float64(t.Shipper.Vcsw)), Thousands(float64(t.Shipper.Nivcsw)),
 		Secs(t.Receiver), Secs(t.Bench), 100*t.Busy, Secs(t.Others))
 	return s
 }
@@ -92,17 +92,17 @@ func FormatDelayLine(d *ShipDelay) string {
 func FormatShip(w io.Writer, r *ShipReport) {
 	fmt.Fprintf(w, "machine: %s\n\n", r.Machine)
 	if len(r.Throughput) > 0 {
-		fmt.Fprintln(w, "| run | bytes | time | MB/s | PUTs | shipper CPU (user + sys) | per GiB | shipper peak RSS | receiver CPU | machine busy | others' CPU |")
-		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+		fmt.Fprintln(w, "| run | bytes | time | MB/s | PUTs | shipper CPU (user + sys) | per GiB | shipper peak RSS | of it: anon / file (sampled peaks) | receiver CPU | machine busy | others' CPU |")
+		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 		for _, t := range r.Throughput {
 			name := t.Name
 			if t.Files > 1 {
 				name += fmt.Sprintf(" (%d files)", t.Files)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %.1f | %s | %s (%s + %s) | %s | %s | %s | %.0f%% | %s |\n",
+			fmt.Fprintf(w, "| %s | %s | %s | %.1f | %s | %s (%s + %s) | %s | %s | %s / %s | %s | %.0f%% | %s |\n",
 				name, sizeText(t.Bytes), Secs(t.Elapsed), t.MBPerSec(), statusText(t.Statuses),
 				Secs(t.Shipper.CPU()), Secs(t.Shipper.User), Secs(t.Shipper.Sys), Secs(t.CPUPerGiB()),
-				MB(t.Shipper.MaxRSS), Secs(t.Receiver), 100*t.Busy, Secs(t.Others))
+				MB(t.Shipper.MaxRSS), MB(t.Shipper.PeakAnon), MB(t.Shipper.PeakFile), Secs(t.Receiver), 100*t.Busy, Secs(t.Others))
 		}
 		fmt.Fprintln(w)
 	}

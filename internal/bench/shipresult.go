@@ -10,6 +10,10 @@ type ProcUsage struct {
 	User, Sys    time.Duration
 	MaxRSS       int64 // bytes (peak resident set)
 	Vcsw, Nivcsw int64 // voluntary and involuntary context switches
+	// Sampled peaks (bytes) of the resident set's two parts: memory the
+	// process allocated (RssAnon) and its executable's and libraries'
+	// pages mapped from the page cache (RssFile).
+	PeakAnon, PeakFile int64
 }
 
 // CPU is user+system time.
