@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cis490/cis490/internal/search"
@@ -39,8 +38,10 @@ func (u *UI) searchPage(w http.ResponseWriter, r *http.Request, admin string) {
 	}
 	data := map[string]any{"Title": "Search", "Admin": admin, "SearchQ": form.Q, "Form": form,
 		"Modes": []string{"words", "substring", "regex"}, "PerPage": perPage}
-	if strings.TrimSpace(form.Q) == "" && q.Get("cursor") == "" {
-		u.render(w, http.StatusOK, "search", data) // the form, nothing asked yet
+	if !q.Has("q") && q.Get("cursor") == "" {
+		// The form, nothing asked yet. A pattern asked empty is the
+		// receiver's to refuse, with its sentence.
+		u.render(w, http.StatusOK, "search", data)
 		return
 	}
 	if u.opt.Search == nil {
@@ -90,7 +91,11 @@ func (u *UI) searchPage(w http.ResponseWriter, r *http.Request, admin string) {
 			status, retry = ref.Refused()
 		}
 		if retry > 0 {
+			// Busy: the page asks again by itself when the receiver says
+			// to, the same URL (a "more" page's cursor kept, which the
+			// form would drop).
 			w.Header().Set("Retry-After", strconv.Itoa(retry))
+			data["Refresh"] = retry
 		}
 		data["Error"] = errorText(err)
 		u.render(w, status, "search", data)

@@ -116,3 +116,36 @@ func TestSearchMorePinsTheWindow(t *testing.T) {
 		}
 	}
 }
+
+// busyRefusal is a search refused for want of a slot.
+type busyRefusal struct{}
+
+func (busyRefusal) Error() string                { return "2 searches are running; retry in a few seconds" }
+func (busyRefusal) Refused() (status, retry int) { return http.StatusTooManyRequests, 5 }
+
+// TestSearchPageRefusals: a pattern asked empty is the search's to refuse
+// (only the bare page is the form, nothing asked); a busy refusal is its
+// status and sentence, and the page asks again, the same URL, when the
+// receiver says to.
+func TestSearchPageRefusals(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	u := newUI(t, &now, "bob")
+	var asked []url.Values
+	u.opt.Search = func(ctx context.Context, admin, remote string, q url.Values, start func(), emit func(search.Result) error) (search.Summary, error) {
+		asked = append(asked, q)
+		return search.Summary{}, busyRefusal{}
+	}
+	cert := map[string]string{"X-Test-Cert": "yes"}
+	if r := do(u, http.MethodGet, "/ui/search", "", cert); r.Code != http.StatusOK || len(asked) != 0 || strings.Contains(r.Body.String(), "refresh") {
+		t.Fatalf("the bare page: %d, %d searches\n%s", r.Code, len(asked), r.Body)
+	}
+	r := do(u, http.MethodGet, "/ui/search?q=&mode=regex", "", cert)
+	body := r.Body.String()
+	if len(asked) != 1 || !asked[0].Has("q") || asked[0].Get("mode") != "regex" {
+		t.Errorf("an empty pattern asked %v; want it left to the search", asked)
+	}
+	if r.Code != http.StatusTooManyRequests || r.Header().Get("Retry-After") != "5" || !strings.Contains(body, `<meta http-equiv="refresh" content="5">`) ||
+		!strings.Contains(body, `id="search-error">2 searches are running; retry in a few seconds<`) || strings.Contains(body, `id="hits"`) {
+		t.Errorf("a busy refusal: %d %v\n%s", r.Code, r.Header(), body)
+	}
+}
