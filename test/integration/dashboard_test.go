@@ -46,6 +46,41 @@ func snapshotJSON(host, kernel string, failing bool) string {
 		host, time.Now().UTC().Format(time.RFC3339), !failing, summary, status, fix, kernel)
 }
 
+// newBrowser starts headless Chromium (Debian's, from Go with chromedp)
+// for at most a minute, the receiver's certificate taken as it is: ctx,
+// run to take steps and get to read a string, both failing the test on
+// an error.
+func newBrowser(t *testing.T) (ctx context.Context, run func(...chromedp.Action[chromedp.Void]), get func(chromedp.Action[string]) string) {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.Flag("ignore-certificate-errors", true), chromedp.WindowSize(1280, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel = chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancel)
+	run = func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get = func(a chromedp.Action[string]) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	return ctx, run, get
+}
+
 // TestDashboard drives the dashboard in headless Chromium (Debian's, from
 // Go with chromedp): the login page and never data before logging in; the
 // fleet with a fatal-only and a silent host in the right order; a host
@@ -54,10 +89,6 @@ func snapshotJSON(host, kernel string, failing bool) string {
 // form post is refused.
 func TestDashboard(t *testing.T) {
 	testenv.Require(t, testenv.Chromium())
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	f := &fleet{t: t, dir: dir, rcv: newReceiverProc(t, dir), led: newLedger(), hosts: map[string]*client{}}
 	f.rcv.extra = "[fleet_health]\nsilent_after = \"4s\"\nfatal_min_requests = 3\n"
@@ -131,30 +162,7 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("a wrong token: %v %v", resp, err)
 	}
 
-	// The browser.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("ignore-certificate-errors", true), chromedp.WindowSize(1280, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-
-	run := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	get := func(a chromedp.Action[string]) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	ctx, run, get := newBrowser(t)
 	run(chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.ID("token")))
 	if loc, body := get(chromedp.Location()), get(chromedp.Text(chromedp.CSS("body"))); !strings.HasSuffix(loc, "/ui/login") || strings.Contains(body, "lab-") {
 		t.Fatalf("before logging in the browser is at %s, showing %q", loc, body)
