@@ -237,6 +237,14 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 			}
 		}()
 	}
+	// addScan adds what a job's scan did to sum.
+	addScan := func(js Summary) {
+		sum.Streams += js.Streams
+		sum.BytesScanned += js.BytesScanned
+		sum.BytesSkipped += js.BytesSkipped
+		sum.BlocksScanned += js.BlocksScanned
+		sum.BlocksSkipped += js.BlocksSkipped
+	}
 	for j := range pending {
 		for b := range j.hits {
 			sum.Hits += b.n
@@ -246,6 +254,7 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 					// The hit over the limit is where the next search starts.
 					sum.Limited = true
 					sum.Cursor = cursor{Host: r.Host, Stream: r.Stream, Offset: r.Offset, LineStart: true}.encode()
+					addScan(b.scan)
 					return sum, nil
 				}
 				sum.Hits++
@@ -256,15 +265,12 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 					continue
 				}
 				if err := emit(r); err != nil {
+					addScan(b.scan)
 					return sum, err
 				}
 			}
 		}
-		sum.Streams += j.sum.Streams
-		sum.BytesScanned += j.sum.BytesScanned
-		sum.BytesSkipped += j.sum.BytesSkipped
-		sum.BlocksScanned += j.sum.BlocksScanned
-		sum.BlocksSkipped += j.sum.BlocksSkipped
+		addScan(j.sum)
 		if j.err != nil && j.stop == nil && ctx.Err() != nil && j.key.Stream != "" {
 			// Ended before its first byte: the next search starts it.
 			j.stop = &cursor{LineStart: true}
@@ -316,10 +322,12 @@ type job struct {
 }
 
 // batch is a run of one stream's hits, in offset order. n and cut count
-// hits not sent (counted-only searches without a limit).
+// hits not sent (counted-only searches without a limit). scan is what the
+// stream's scan had done when it was sent, for a caller that stops in it.
 type batch struct {
 	hits   []Result
 	n, cut int64
+	scan   Summary
 }
 
 // runStream searches one stream from resume (or the window's start),
@@ -360,6 +368,7 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 		if len(b.hits) == 0 && b.n == 0 {
 			return nil
 		}
+		b.scan = *sum
 		// Not on ctx: the hits before a cursor must reach the caller.
 		select {
 		case j.hits <- b:

@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -208,5 +209,28 @@ func TestRunWorkersBounded(t *testing.T) {
 					streams, bytes, workers+1, workers*BlockSize)
 			}
 		})
+	}
+}
+
+// TestRunSummaryAtLimit: a search that the limit or a failing emit ends
+// counts the stream it ended in, and the bytes it scanned there.
+func TestRunSummaryAtLimit(t *testing.T) {
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newMemFleet(1, 100)
+	errGone := errors.New("the client went")
+	for _, w := range []int{1, 2, 4} {
+		for _, count := range []bool{false, true} {
+			sum, err := Run(t.Context(), src, Request{Matcher: m, Workers: w, Limit: 1, Count: count}, func(Result) error { return nil })
+			if err != nil || sum.Hits != 1 || !sum.Limited || sum.Streams != 1 || sum.BytesScanned == 0 || sum.BlocksScanned != 1 {
+				t.Errorf("%d workers, count %v, limit 1: %+v, %v; want 1 hit in 1 stream, its block scanned", w, count, sum, err)
+			}
+		}
+		sum, err := Run(t.Context(), src, Request{Matcher: m, Workers: w}, func(Result) error { return errGone })
+		if !errors.Is(err, errGone) || sum.Streams != 1 || sum.BytesScanned == 0 {
+			t.Errorf("%d workers, emit failing: %+v, %v; want 1 stream, its block scanned", w, sum, err)
+		}
 	}
 }
