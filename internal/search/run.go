@@ -381,6 +381,10 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 	// The time of the append holding [tFrom, tTo), the last looked up.
 	var tAt time.Time
 	var tFrom, tTo int64
+	// The hit whose time could not be found: the scan stopped inside a
+	// chunk, where the scanner cannot say where to resume, and the hits
+	// before it are in the batch.
+	var failed *cursor
 	onHit := func(h Hit) error {
 		if countOnly {
 			b.n++
@@ -396,6 +400,7 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 				// Hits come in offset order: one look-up per append with hits.
 				t, end, err := src.TimeAt(ctx, key, h.Offset)
 				if err != nil {
+					failed = &cursor{Offset: h.Offset, LineStart: true}
 					return fmt.Errorf("find when %s's byte %d came: %w", key, h.Offset, err)
 				}
 				tAt, tFrom, tTo = t, h.Offset, end
@@ -423,6 +428,9 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 	// Where the scan stopped, after sending the hits before it.
 	stopped := func(err error) (*cursor, error) {
 		off, ls := sc.Resume()
+		if failed != nil {
+			off, ls = failed.Offset, failed.LineStart
+		}
 		if ferr := flush(); ferr != nil && err == nil {
 			err = ferr
 		}
@@ -473,9 +481,8 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 		sum.BlocksScanned++
 		sum.BytesScanned += int64(len(data))
 		if err := sc.Feed(off, data); err != nil {
-			// The scanner's place is past the hits sent: a cursor from it
-			// would skip those still in the batch. The caller stops at the
-			// first hit it cannot take; here only ctx or storage ends it.
+			// Only a hit's time not found ends a Feed (and the caller
+			// going): the cursor is at that hit.
 			return stopped(err)
 		}
 		off += int64(len(data))

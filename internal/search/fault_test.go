@@ -1,0 +1,178 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cis490/cis490/internal/store"
+)
+
+var errStorage = errors.New("storage broke")
+
+// faultSource is a memSource whose calls can fail or block.
+type faultSource struct {
+	*memSource
+	mu       sync.Mutex
+	timeAtN  int // TimeAt calls so far
+	failTime func(n int, k store.Key, off int64) error
+	failRead func(k store.Key, off int64) error
+	offsetAt func(ctx context.Context, k store.Key) (int64, error)
+	perHit   bool // TimeAt's time holds for one byte: one call a hit
+}
+
+func (s *faultSource) TimeAt(ctx context.Context, k store.Key, off int64) (time.Time, int64, error) {
+	s.mu.Lock()
+	s.timeAtN++
+	var err error
+	if s.failTime != nil {
+		err = s.failTime(s.timeAtN, k, off)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	t, end, err := s.memSource.TimeAt(ctx, k, off)
+	if s.perHit {
+		end = off + 1
+	}
+	return t, end, err
+}
+
+func (s *faultSource) Read(ctx context.Context, k store.Key, off int64, limit int) ([]byte, store.Info, error) {
+	s.mu.Lock()
+	var err error
+	if s.failRead != nil {
+		err = s.failRead(k, off)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, store.Info{}, err
+	}
+	return s.memSource.Read(ctx, k, off, limit)
+}
+
+func (s *faultSource) OffsetAt(ctx context.Context, k store.Key, t time.Time) (int64, error) {
+	if s.offsetAt != nil {
+		return s.offsetAt(ctx, k)
+	}
+	return s.memSource.OffsetAt(ctx, k, t)
+}
+
+// setFails sets the calls that fail, while a search from before may
+// still be in one.
+func (s *faultSource) setFails(time func(n int, k store.Key, off int64) error, read func(k store.Key, off int64) error) {
+	s.mu.Lock()
+	s.failTime, s.failRead, s.timeAtN = time, read, 0
+	s.mu.Unlock()
+}
+
+func fmtHit(r Result) string { return fmt.Sprintf("%s/%s@%d %s", r.Host, r.Stream, r.Offset, r.Line) }
+
+// pages runs req from no cursor on until a search ends without one,
+// collecting every hit: a search that fails must give a cursor.
+func pages(t *testing.T, ctx func() (context.Context, func()), src Source, req Request, emit func(Result) error) []string {
+	t.Helper()
+	var all []string
+	for cur, n := "", 0; ; n++ {
+		if n > 20000 {
+			t.Fatal("pages do not end")
+		}
+		c, cancel := ctx()
+		req.Cursor = cur
+		sum, err := Run(c, src, req, func(r Result) error {
+			all = append(all, fmtHit(r))
+			if emit != nil {
+				return emit(r)
+			}
+			return nil
+		})
+		cancel()
+		if err == nil && !sum.Limited {
+			return all
+		}
+		if sum.Cursor == "" {
+			t.Fatalf("page %d: %v, %+v: no cursor to continue from", n, err, sum)
+		}
+		cur = sum.Cursor
+	}
+}
+
+// TestRunTimeAtFailsMidway: a storage error finding a hit's time ends the
+// search with a cursor; continuing from it gives each hit once.
+func TestRunTimeAtFailsMidway(t *testing.T) {
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []int{1, 2, 4} {
+		for _, failAt := range []int{1, 2, 37, 700, 1401} {
+			src := &faultSource{memSource: newMemFleet(2, 700), perHit: true}
+			want := pages(t, func() (context.Context, func()) { return t.Context(), func() {} }, src, Request{Matcher: m, Workers: w}, nil)
+			failed := false
+			src.setFails(func(n int, _ store.Key, _ int64) error {
+				if !failed && n == failAt {
+					failed = true
+					return errStorage
+				}
+				return nil
+			}, nil)
+			got := pages(t, func() (context.Context, func()) { return t.Context(), func() {} }, src, Request{Matcher: m, Workers: w}, nil)
+			if !slices.Equal(got, want) {
+				t.Errorf("%d workers, TimeAt failing at call %d: %d hits; want the %d of one search, each once, in order (first difference %s)",
+					w, failAt, len(got), len(want), firstDiff(got, want))
+			}
+		}
+	}
+}
+
+// TestRunTimeAtFailsOnCutLine: a cut line decided across a block's edge
+// whose time cannot be found is not lost, nor are the hits after it.
+func TestRunTimeAtFailsOnCutLine(t *testing.T) {
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for b.Len() < BlockSize-100 {
+		b.WriteString("filler line\n")
+	}
+	cutAt := int64(b.Len())
+	long := "error " + strings.Repeat("x", MaxLine+100)
+	b.WriteString(long + "\n")
+	for i := range 50 {
+		fmt.Fprintf(&b, "line %d error\n", i)
+	}
+	src := &faultSource{memSource: &memSource{streams: map[store.Key][]byte{{Host: "h", Stream: "s"}: []byte(b.String())}, read: map[store.Key]bool{}}, perHit: true}
+	ctx := func() (context.Context, func()) { return t.Context(), func() {} }
+	want := pages(t, ctx, src, Request{Matcher: m, Workers: 1}, nil)
+	if len(want) != 51 || want[0] != fmt.Sprintf("h/s@%d %s", cutAt, long[:MaxLine]) {
+		t.Fatalf("%d hits, first %.40q", len(want), want[0])
+	}
+	failed := false
+	src.setFails(func(n int, _ store.Key, off int64) error {
+		if !failed && off == cutAt {
+			failed = true
+			return errStorage
+		}
+		return nil
+	}, nil)
+	got := pages(t, ctx, src, Request{Matcher: m, Workers: 1}, nil)
+	if !slices.Equal(got, want) {
+		t.Errorf("TimeAt failing on the cut line: %d hits; want %d (first difference %.80s)", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("#%d %q vs %q", i, a[i], b[i])
+		}
+	}
+	return fmt.Sprintf("lengths %d vs %d", len(a), len(b))
+}
