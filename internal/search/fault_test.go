@@ -176,3 +176,30 @@ func firstDiff(a, b []string) string {
 	}
 	return fmt.Sprintf("lengths %d vs %d", len(a), len(b))
 }
+
+// TestRunResumeCancelledRace: a search from a cursor whose stream ends
+// before its first byte (its OffsetAt sees the context end) while the
+// producer lists on: run with -race.
+func TestRunResumeCancelledRace(t *testing.T) {
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := newMemFleet(3, 10)
+	for range 50 {
+		ctx, cancel := context.WithCancel(t.Context())
+		src := &faultSource{memSource: mem, offsetAt: func(ctx context.Context, k store.Key) (int64, error) {
+			if k.Host == "lab-01" && k.Stream == "app.log" {
+				cancel()
+				return 0, ctx.Err()
+			}
+			return 0, nil
+		}}
+		cur := cursor{Host: "lab-01", Stream: "app.log", Offset: 5, LineStart: true}.encode()
+		sum, err := Run(ctx, src, Request{Matcher: m, Workers: 2, Since: time.Unix(1, 0), Cursor: cur}, func(Result) error { return nil })
+		cancel()
+		if err == nil || sum.Cursor != cur {
+			t.Fatalf("%+v, %v; want the cursor it started from", sum, err)
+		}
+	}
+}

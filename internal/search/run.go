@@ -275,7 +275,9 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 			// Ended before its first byte: the next search starts it.
 			j.stop = &cursor{LineStart: true}
 			if j.resume != nil {
-				j.stop = j.resume
+				// A copy: the producer still reads the one it was given.
+				c := *j.resume
+				j.stop = &c
 			}
 		}
 		if j.stop != nil {
