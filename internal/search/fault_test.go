@@ -203,3 +203,38 @@ func TestRunResumeCancelledRace(t *testing.T) {
 		}
 	}
 }
+
+// TestRunSinceStartCursor: a search cut before it read a window's first
+// block continues from a cursor that keeps the window's first line.
+func TestRunSinceStartCursor(t *testing.T) {
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := newMemFleet(1, 50)
+	k := store.Key{Host: "lab-00", Stream: "app.log"}
+	b := mem.streams[k]
+	// The window starts at the 10th line, a line start.
+	lo := int64(0)
+	for range 10 {
+		lo += int64(strings.IndexByte(string(b[lo:]), '\n') + 1)
+	}
+	src := &faultSource{memSource: mem, offsetAt: func(context.Context, store.Key) (int64, error) { return lo, nil }}
+	req := Request{Matcher: m, Workers: 1, Streams: "app.log", Since: time.Unix(1, 0)}
+	want := pages(t, func() (context.Context, func()) { return t.Context(), func() {} }, src, req, nil)
+	if len(want) != 40 {
+		t.Fatalf("%d hits; want the window's 40", len(want))
+	}
+	failed := false
+	src.setFails(nil, func(_ store.Key, off int64) error {
+		if !failed {
+			failed = true
+			return errStorage
+		}
+		return nil
+	})
+	got := pages(t, func() (context.Context, func()) { return t.Context(), func() {} }, src, req, nil)
+	if !slices.Equal(got, want) {
+		t.Errorf("a read failing at the window's start: %d hits; want %d (first difference %s)", len(got), len(want), firstDiff(got, want))
+	}
+}

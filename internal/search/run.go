@@ -428,17 +428,23 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 	sc.Counting = countOnly
 	sc.Begin(lo, lineStart)
 	// Where the scan stopped, after sending the hits before it.
+	off := lo
 	stopped := func(err error) (*cursor, error) {
-		off, ls := sc.Resume()
+		at, ls := sc.Resume()
+		if checkPrev && !ls && at == off && at > 0 {
+			// Not read yet whether a line starts at off (a window's
+			// start): from the byte before, the next search reads it.
+			at--
+		}
 		if failed != nil {
-			off, ls = failed.Offset, failed.LineStart
+			at, ls = failed.Offset, failed.LineStart
 		}
 		if ferr := flush(); ferr != nil && err == nil {
 			err = ferr
 		}
-		return &cursor{Offset: off, LineStart: ls}, err
+		return &cursor{Offset: at, LineStart: ls}, err
 	}
-	for off := lo; off < hi; {
+	for off < hi {
 		if err := ctx.Err(); err != nil {
 			return stopped(err)
 		}
