@@ -366,6 +366,7 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 	countOnly := req.Count && req.Limit <= 0
 	var b batch
 	var bBytes int
+	var waited time.Duration // in the block under way, for the caller to take hits
 	flush := func() error {
 		if len(b.hits) == 0 && b.n == 0 {
 			return nil
@@ -374,8 +375,14 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 		// Not on ctx: the hits before a cursor must reach the caller.
 		select {
 		case j.hits <- b:
-		case <-j.quit:
-			return errQuit
+		default:
+			t := time.Now()
+			select {
+			case j.hits <- b:
+			case <-j.quit:
+				return errQuit
+			}
+			waited += time.Since(t)
 		}
 		b, bBytes = batch{}, 0
 		return nil
@@ -461,6 +468,7 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 			continue
 		}
 		began := time.Now()
+		waited = 0
 		from := off
 		if checkPrev {
 			from = off - 1 // read the byte before too
@@ -495,7 +503,9 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 		}
 		off += int64(len(data))
 		if req.Share > 0 && req.Share < 1 && (req.Busy == nil || req.Busy()) {
-			rest := time.Duration(float64(time.Since(began)) * (1/req.Share - 1))
+			// After the time it scanned, not the time it waited for the
+			// caller: a worker ahead of it waits for the streams before.
+			rest := time.Duration(float64(time.Since(began)-waited) * (1/req.Share - 1))
 			t := time.NewTimer(rest)
 			select {
 			case <-t.C:

@@ -234,3 +234,36 @@ func TestRunSummaryAtLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestRunPacedWorkersWait: a paced worker rests after the time it scanned,
+// not after the time it waited for the caller to take its hits (streams
+// ahead of the caller's wait for it): a search with hits to send takes a
+// few times what it takes unpaced, not ever longer rests.
+func TestRunPacedWorkersWait(t *testing.T) {
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newMemFleet(4, 3000)
+	for _, w := range []int{2, 4} {
+		run := func(share float64) (time.Duration, error) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			began := time.Now()
+			sum, err := Run(ctx, src, Request{Matcher: m, Workers: w, Share: share, Busy: func() bool { return true }}, func(Result) error { return nil })
+			if err == nil && sum.Hits != 4*2*3000 {
+				err = fmt.Errorf("%d hits", sum.Hits)
+			}
+			return time.Since(began), err
+		}
+		unpaced, err := run(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A share of 1/2 is twice the time; the bound leaves room for
+		// a busy machine.
+		if paced, err := run(0.5); err != nil || paced > 20*unpaced+500*time.Millisecond {
+			t.Errorf("%d workers: paced to 1/2 a CPU, %v (%v); unpaced %v", w, paced, err, unpaced)
+		}
+	}
+}
