@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -238,3 +239,125 @@ func TestRunSinceStartCursor(t *testing.T) {
 		t.Errorf("a read failing at the window's start: %d hits; want %d (first difference %s)", len(got), len(want), firstDiff(got, want))
 	}
 }
+
+// TestRunAdversarial: many streams; pages cut by limits, counting with
+// limits, cancelling at random hits, reads and time look-ups failing at
+// random: every page continues exactly where the one before stopped.
+func TestRunAdversarial(t *testing.T) {
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &faultSource{memSource: newMemFleet(6, 100), perHit: true}
+	background := func() (context.Context, func()) { return t.Context(), func() {} }
+	want := pages(t, background, src, Request{Matcher: m, Workers: 1}, nil)
+	rng := newRand(3)
+	for _, w := range []int{1, 2, 3, 4} {
+		for _, limit := range []int{1, 7, 99, 100, 101, 201} {
+			got := pages(t, background, src, Request{Matcher: m, Workers: w, Limit: limit}, nil)
+			if !slices.Equal(got, want) {
+				t.Errorf("%d workers, limit %d: %s", w, limit, firstDiff(got, want))
+			}
+			// Count with a limit: the sum of the pages' hits.
+			var total int64
+			for cur := ""; ; {
+				sum, err := Run(t.Context(), src, Request{Matcher: m, Workers: w, Limit: limit, Count: true, Cursor: cur}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				total += sum.Hits
+				if !sum.Limited {
+					break
+				}
+				cur = sum.Cursor
+			}
+			if total != int64(len(want)) {
+				t.Errorf("%d workers, counting by %d: %d; want %d", w, limit, total, len(want))
+			}
+		}
+		// Cancelled at a random hit of each page.
+		var cancel func()
+		n, at := 0, 0
+		got := pages(t, func() (context.Context, func()) {
+			var ctx context.Context
+			ctx, cancel = context.WithCancel(t.Context())
+			n, at = 0, 1+rng.IntN(150)
+			return ctx, cancel
+		}, src, Request{Matcher: m, Workers: w}, func(Result) error {
+			if n++; n == at {
+				cancel()
+			}
+			return nil
+		})
+		if !slices.Equal(got, want) {
+			t.Errorf("%d workers, cancelled at random hits: %s", w, firstDiff(got, want))
+		}
+		// Storage failing at random.
+		src.setFails(func(int, store.Key, int64) error {
+			if rng.IntN(200) == 0 {
+				return errStorage
+			}
+			return nil
+		}, func(store.Key, int64) error {
+			if rng.IntN(4) == 0 {
+				return errStorage
+			}
+			return nil
+		})
+		got = pages(t, background, src, Request{Matcher: m, Workers: w}, nil)
+		src.setFails(nil, nil)
+		if !slices.Equal(got, want) {
+			t.Errorf("%d workers, storage failing at random: %s", w, firstDiff(got, want))
+		}
+	}
+}
+
+// TestCountingCountsAsExact: a counting scan finds as many lines as the
+// exact one, for words, substrings and -i, lines near MaxLine, finds
+// whose word edges fail, fed in any chunks.
+func TestCountingCountsAsExact(t *testing.T) {
+	rng := newRand(7)
+	pieces := []string{"sshd", "xsshd", "sshdx", "SSHD", " ", "-", "\n", "a", "ssh", "d", "é"}
+	for iter := range 300 {
+		var b strings.Builder
+		for b.Len() < 3*MaxLine {
+			switch rng.IntN(20) {
+			case 0:
+				// A line near MaxLine, the needle near its end.
+				n := MaxLine - 10 + rng.IntN(20)
+				b.WriteString(strings.Repeat("y ", n/2))
+				b.WriteString(pieces[rng.IntN(4)])
+				b.WriteByte('\n')
+			default:
+				b.WriteString(pieces[rng.IntN(len(pieces))])
+			}
+		}
+		stream := []byte(b.String())
+		for _, q := range []Query{{Pattern: "sshd"}, {Pattern: "SSHD", IgnoreCase: true}, {Pattern: "sshd", Mode: Substring}, {Pattern: "sshd x"}, {Pattern: "-sshd"}} {
+			m, err := Compile(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := len(naive(m, stream))
+			chunk := 1 + rng.IntN(3*MaxLine)
+			for _, counting := range []bool{false, true} {
+				n := 0
+				s := NewScanner(m, func(Hit) error { n++; return nil })
+				s.Counting = counting
+				for off := 0; off < len(stream); off += chunk {
+					if err := s.Feed(int64(off), stream[off:min(len(stream), off+chunk)]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := s.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				if n != want {
+					t.Fatalf("iter %d, %+v, chunks of %d, counting %v: %d lines; want %d", iter, q, chunk, counting, n, want)
+				}
+			}
+		}
+	}
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
