@@ -52,8 +52,10 @@ type Request struct {
 	Count   bool      // count hits, do not send them
 	Cursor  string    // continue after the search that returned it
 	// Share paces the scan to at most this share of one CPU (0 or 1:
-	// unpaced): after each block it scans, it rests, so that ingest on
-	// the same machine keeps its throughput. Skipped blocks cost nothing.
+	// unpaced), all workers together: after each block a worker scans,
+	// it rests as long as the search is over its share (see pacer), so
+	// that ingest on the same machine keeps its throughput. Skipped
+	// blocks cost nothing.
 	// Busy, if set, says whether ingest is under way: the scan rests only
 	// then, and runs at full speed on an idle receiver.
 	Share float64
@@ -164,9 +166,7 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 	if workers <= 0 {
 		workers = min(runtime.GOMAXPROCS(0), maxWorkers)
 	}
-	if req.Share > 0 && req.Share < 1 {
-		req.Share /= float64(workers) // the search's share, split
-	}
+	pace := newPacer(req.Share, req.Busy)
 	// Workers stop on wctx, which ends with ctx and when this returns;
 	// quit tells them that nobody takes their hits any more.
 	wctx, cancel := context.WithCancel(ctx)
@@ -232,7 +232,7 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 				buf = make([]byte, BlockSize+1)
 			}
 			for j := range work {
-				j.stop, j.err = runStream(wctx, src, req, j, buf)
+				j.stop, j.err = runStream(wctx, src, req, j, buf, pace)
 				close(j.hits)
 			}
 		}()
@@ -335,7 +335,7 @@ type batch struct {
 // runStream searches one stream from resume (or the window's start),
 // sending its hits to j.hits, and returns where it stopped early (nil: it
 // did not). buf, if not nil, is the worker's block: BlockSize+1 bytes.
-func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte) (*cursor, error) {
+func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte, pace *pacer) (*cursor, error) {
 	key, info, resume, sum := j.key, j.info, j.resume, &j.sum
 	lo, hi := info.Start, info.Length
 	if !req.Since.IsZero() {
@@ -502,17 +502,10 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte)
 			return stopped(err)
 		}
 		off += int64(len(data))
-		if req.Share > 0 && req.Share < 1 && (req.Busy == nil || req.Busy()) {
-			// After the time it scanned, not the time it waited for the
-			// caller: a worker ahead of it waits for the streams before.
-			rest := time.Duration(float64(time.Since(began)-waited) * (1/req.Share - 1))
-			t := time.NewTimer(rest)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return stopped(ctx.Err())
-			}
+		// The time it scanned, not the time it waited for the caller: a
+		// worker ahead of it waits for the streams before.
+		if err := pace.scanned(ctx, time.Since(began)-waited); err != nil {
+			return stopped(err)
 		}
 	}
 	if err := sc.Flush(); err != nil {
