@@ -486,7 +486,18 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte,
 		if err != nil {
 			return stopped(fmt.Errorf("read %s at %d: %w", key, from, err))
 		}
-		if checkPrev && len(data) > 0 && info.Start <= from {
+		switch at := max(from, info.Start); {
+		case at > off:
+			// Retention took the bytes at off meanwhile: the data begins
+			// at the stream's new start, and the scanner, fed there,
+			// takes the line under way for cut (a gap).
+			off = at
+			if off >= hi {
+				data = nil
+			} else if int64(len(data)) > hi-off {
+				data = data[:hi-off] // never past the window
+			}
+		case checkPrev && len(data) > 0 && at == from:
 			sc.Begin(off, data[0] == '\n')
 			data = data[1:]
 		}

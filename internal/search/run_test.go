@@ -20,7 +20,8 @@ type memSource struct {
 	streams map[store.Key][]byte
 	mu      sync.Mutex
 	read    map[store.Key]bool
-	bytes   int64 // read so far
+	bytes   int64               // read so far
+	starts  map[store.Key]int64 // where retention left a stream
 }
 
 func (s *memSource) HostNames(context.Context) ([]string, error) {
@@ -49,11 +50,13 @@ func (s *memSource) OffsetAt(context.Context, store.Key, time.Time) (int64, erro
 func (s *memSource) Read(_ context.Context, k store.Key, off int64, limit int) ([]byte, store.Info, error) {
 	s.mu.Lock()
 	b := s.streams[k]
-	data := slices.Clone(b[off:min(int64(len(b)), off+int64(limit))])
+	start := s.starts[k]
+	off = max(off, start) // as the stores do: an offset below the start moves up
+	data := slices.Clone(b[min(off, int64(len(b))):min(int64(len(b)), off+int64(limit))])
 	s.read[k] = true
 	s.bytes += int64(len(data))
 	s.mu.Unlock()
-	return data, store.Info{Stream: k.Stream, Length: int64(len(b))}, nil
+	return data, store.Info{Stream: k.Stream, Start: start, Length: int64(len(b))}, nil
 }
 
 func (s *memSource) TimeAt(_ context.Context, k store.Key, off int64) (time.Time, int64, error) {
@@ -68,7 +71,7 @@ func (s *memSource) streamsRead() (int, int64) {
 
 // newMemFleet: hosts × 2 streams of lines, every one a hit for "error".
 func newMemFleet(hosts, lines int) *memSource {
-	src := &memSource{streams: map[store.Key][]byte{}, read: map[store.Key]bool{}}
+	src := &memSource{streams: map[store.Key][]byte{}, read: map[store.Key]bool{}, starts: map[store.Key]int64{}}
 	for h := range hosts {
 		for _, stream := range []string{"app.log", "syslog"} {
 			k := store.Key{Host: fmt.Sprintf("lab-%02d", h), Stream: stream}
@@ -265,5 +268,50 @@ func TestRunPacedWorkersWait(t *testing.T) {
 		if paced, err := run(0.5); err != nil || paced > 20*unpaced+500*time.Millisecond {
 			t.Errorf("%d workers: paced to 1/2 a CPU, %v (%v); unpaced %v", w, paced, err, unpaced)
 		}
+	}
+}
+
+// TestRunRetentionMidSearch: when retention moves a stream's start past
+// the place a search has reached, the search goes on from the new start,
+// and every hit's offset is where its line is.
+func TestRunRetentionMidSearch(t *testing.T) {
+	src := newMemFleet(1, 100000) // two streams of about 3.4 MB
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := store.Key{Host: "lab-00", Stream: "app.log"}
+	text := src.streams[k]
+	moved := int64(2<<20 + 17) // mid-line, in the third block
+	var got []Result
+	sum, err := Run(t.Context(), src, Request{Matcher: m, Workers: 1}, func(r Result) error {
+		if len(got) == 0 {
+			src.mu.Lock()
+			src.starts[k] = moved
+			src.mu.Unlock()
+		}
+		got = append(got, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after int64
+	for _, r := range got {
+		if r.Stream != k.Stream {
+			continue
+		}
+		if line := string(text[r.Offset : r.Offset+int64(len(r.Line))]); line != r.Line {
+			t.Fatalf("a hit at %d reads %q there; want its line %q", r.Offset, line, r.Line)
+		}
+		if r.Offset >= moved {
+			after++
+		}
+	}
+	// The lines that begin after the new start, all of them matches: one
+	// a newline after moved, but the first, the cut line's.
+	wantAfter := int64(strings.Count(string(text[moved:]), "\n")) - 1
+	if after != wantAfter {
+		t.Errorf("%d hits after the new start; want the %d lines that begin there (summary %+v)", after, wantAfter, sum)
 	}
 }
