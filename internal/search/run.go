@@ -9,6 +9,7 @@ import (
 	"path"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cis490/cis490/internal/store"
@@ -171,16 +172,21 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 	// quit tells them that nobody takes their hits any more.
 	wctx, cancel := context.WithCancel(ctx)
 	quit := make(chan struct{})
+	// Run returns once its goroutines have: a search holds nothing (a
+	// receiver's search slot, the store) after it ends. They stop within
+	// a block of quit.
+	var wg sync.WaitGroup
 	defer func() {
 		close(quit)
 		cancel()
+		wg.Wait()
 	}()
 	// The producer lists the streams in order and hands each to a worker
 	// and, in the same order, to this goroutine, which takes each job's
 	// hits in turn. A worker runs ahead by at most its job's batches.
 	pending := make(chan *job, workers)
 	work := make(chan *job)
-	go func() {
+	wg.Go(func() {
 		defer close(pending)
 		defer close(work)
 		// send queues j for this goroutine and then for a worker; once
@@ -224,9 +230,9 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 				}
 			}
 		}
-	}()
+	})
 	for range workers {
-		go func() {
+		wg.Go(func() {
 			var buf []byte // the worker's block, if src reads into it
 			if _, ok := src.(IntoReader); ok {
 				buf = make([]byte, BlockSize+1)
@@ -235,7 +241,7 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 				j.stop, j.err = runStream(wctx, src, req, j, buf, pace)
 				close(j.hits)
 			}
-		}()
+		})
 	}
 	// addScan adds what a job's scan did to sum.
 	addScan := func(js Summary) {

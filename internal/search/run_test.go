@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -313,5 +314,28 @@ func TestRunRetentionMidSearch(t *testing.T) {
 	wantAfter := int64(strings.Count(string(text[moved:]), "\n")) - 1
 	if after != wantAfter {
 		t.Errorf("%d hits after the new start; want the %d lines that begin there (summary %+v)", after, wantAfter, sum)
+	}
+}
+
+// TestRunLeavesNothingRunning: when Run returns, early or not, its
+// producer and workers have ended: a receiver's search slot is free only
+// once its search holds nothing.
+func TestRunLeavesNothingRunning(t *testing.T) {
+	src := newMemFleet(8, 20000)
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []Request{{Limit: 1}, {Limit: 30000}, {Count: true}} {
+		req.Matcher, req.Workers = m, 4
+		if _, err := Run(t.Context(), src, req, func(Result) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		// Other tests' goroutines may come and go: look for Run's own.
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if strings.Contains(stacks, "search.runStream") || strings.Contains(stacks, "search.Run.func") {
+			t.Errorf("%+v: a goroutine of the search still runs after Run returned:\n%s", req, stacks)
+		}
 	}
 }
