@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +25,21 @@ type faultSource struct {
 	failTime func(n int, k store.Key, off int64) error
 	failRead func(k store.Key, off int64) error
 	offsetAt func(ctx context.Context, k store.Key) (int64, error)
+	failList func(host string) error
 	perHit   bool // TimeAt's time holds for one byte: one call a hit
+}
+
+func (s *faultSource) List(ctx context.Context, host string) ([]store.Info, error) {
+	s.mu.Lock()
+	var err error
+	if s.failList != nil {
+		err = s.failList(host)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return s.memSource.List(ctx, host)
 }
 
 func (s *faultSource) TimeAt(ctx context.Context, k store.Key, off int64) (time.Time, int64, error) {
@@ -361,3 +376,50 @@ func TestCountingCountsAsExact(t *testing.T) {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
+
+// TestRunListOrPlaceFails: a host whose streams cannot be listed, or a
+// stream whose window cannot be placed, ends the search with a cursor
+// (at that host or stream, or where the search began); continuing from
+// it gives each hit once.
+func TestRunListOrPlaceFails(t *testing.T) {
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bg := func() (context.Context, func()) { return t.Context(), func() {} }
+	req := Request{Matcher: m, Since: time.Unix(1, 0), Limit: 500}
+	for _, w := range []int{1, 2, 4} {
+		req.Workers = w
+		src := &faultSource{memSource: newMemFleet(3, 300)}
+		want := pages(t, bg, src, req, nil)
+		for _, host := range []string{"lab-00", "lab-01", "lab-02"} {
+			failed := 0
+			src.failList = func(h string) error {
+				if h == host && failed < 2 { // the first page and the next
+					failed++
+					return errStorage
+				}
+				return nil
+			}
+			if got := pages(t, bg, src, req, nil); !slices.Equal(got, want) {
+				t.Errorf("%d workers, listing %s failing twice: %d hits; want the %d of one search, each once, in order (first difference %s)",
+					w, host, len(got), len(want), firstDiff(got, want))
+			}
+			src.failList = nil
+		}
+		for _, k := range []store.Key{{Host: "lab-00", Stream: "app.log"}, {Host: "lab-01", Stream: "syslog"}} {
+			var failed atomic.Bool // workers place streams at once
+			src.offsetAt = func(_ context.Context, key store.Key) (int64, error) {
+				if key == k && failed.CompareAndSwap(false, true) {
+					return 0, errStorage
+				}
+				return 0, nil
+			}
+			if got := pages(t, bg, src, req, nil); !slices.Equal(got, want) {
+				t.Errorf("%d workers, placing %s failing once: %d hits; want the %d of one search, each once, in order (first difference %s)",
+					w, k, len(got), len(want), firstDiff(got, want))
+			}
+			src.offsetAt = nil
+		}
+	}
+}

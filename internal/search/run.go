@@ -118,7 +118,9 @@ func parseCursor(s string) (cursor, error) {
 	if err == nil {
 		err = json.Unmarshal(b, &c)
 	}
-	if err != nil || c.Host == "" || c.Stream == "" || c.Offset < 0 {
+	// No stream: from the host's first stream on (a host whose streams
+	// could not be listed).
+	if err != nil || c.Host == "" || c.Offset < 0 || c.Stream == "" && (c.Offset != 0 || !c.LineStart) {
 		return cursor{}, ErrBadCursor
 	}
 	return c, nil
@@ -214,7 +216,13 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 			}
 			infos, err := src.List(wctx, host)
 			if err != nil {
-				send(&job{key: store.Key{Host: host}, hits: make(chan batch), err: fmt.Errorf("list %s's streams: %w", host, err)})
+				// The next search starts at this host (a cursor without a
+				// stream), or where this one did if it started here.
+				j := &job{key: store.Key{Host: host}, hits: make(chan batch), err: fmt.Errorf("list %s's streams: %w", host, err)}
+				if host == from.Host {
+					j.key.Stream, j.resume = from.Stream, &from
+				}
+				send(j)
 				return
 			}
 			for _, info := range infos {
@@ -277,8 +285,10 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 			}
 		}
 		addScan(j.sum)
-		if j.err != nil && j.stop == nil && ctx.Err() != nil && j.key.Stream != "" {
-			// Ended before its first byte: the next search starts it.
+		if j.err != nil && j.stop == nil {
+			// Ended before its first byte (the caller's deadline, or
+			// storage failing to list or place it): the next search
+			// starts it.
 			j.stop = &cursor{LineStart: true}
 			if j.resume != nil {
 				// A copy: the producer still reads the one it was given.
