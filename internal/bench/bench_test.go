@@ -14,6 +14,7 @@ import (
 
 	"github.com/cis490/cis490/internal/bench"
 	"github.com/cis490/cis490/internal/cli"
+	"github.com/cis490/cis490/internal/testenv"
 )
 
 // The test binary doubles as the cis490 binary: with CIS490_BENCH_CHILD set
@@ -26,7 +27,9 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.StopShared() // TestRunSearchPGS3's PostgreSQL and versitygw
+	os.Exit(code)
 }
 
 func startReceiver(t *testing.T, hosts int) *bench.Target {

@@ -163,12 +163,35 @@ func StartCis490PG(ctx context.Context, o Options, p PGOptions) (_ *Target, err 
 // section for them (the bucket's keys in a file in dir), their parts and
 // what stops them.
 func startStorage(dir, versitygw string) (section string, parts []Part, stop func() error, err error) {
-	pg, err := localsrv.NewPG(dir)
+	s, err := startPGS3(dir, versitygw)
 	if err != nil {
 		return "", nil, nil, err
 	}
+	if section, err = localsrv.StorageTOML(dir, s.DSN, s.S3); err != nil {
+		s.stop()
+		return "", nil, nil, err
+	}
+	return section, s.parts, s.stop, nil
+}
+
+// pgs3Servers are a fresh PostgreSQL cluster with an empty database and
+// versitygw with an empty bucket.
+type pgs3Servers struct {
+	DSN   string
+	S3    localsrv.S3
+	parts []Part
+	stop  func() error
+}
+
+// startPGS3 starts PostgreSQL and versitygw in folders under dir, with an
+// empty database and bucket.
+func startPGS3(dir, versitygw string) (_ *pgs3Servers, err error) {
+	pg, err := localsrv.NewPG(dir)
+	if err != nil {
+		return nil, err
+	}
 	var s3 *localsrv.S3Proc
-	stop = func() error {
+	stop := func() error {
 		if s3 != nil {
 			s3.Destroy()
 		}
@@ -181,23 +204,20 @@ func startStorage(dir, versitygw string) (section string, parts []Part, stop fun
 		}
 	}()
 	if err := pg.Start(); err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	dsn, err := pg.CreateDB("cis490")
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	if s3, err = localsrv.NewS3(versitygw, dir); err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	bucket, err := s3.NewBucket("cis490-bench")
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
-	if section, err = localsrv.StorageTOML(dir, dsn, bucket); err != nil {
-		return "", nil, nil, err
-	}
-	return section, []Part{{"postgres", pg.PID()}, {"s3", s3.PID()}}, stop, nil
+	return &pgs3Servers{DSN: dsn, S3: bucket, parts: []Part{{"postgres", pg.PID()}, {"s3", s3.PID()}}, stop: stop}, nil
 }
 
 // sibling prepares receiver number i beside t: its own port, config and

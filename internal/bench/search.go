@@ -27,12 +27,20 @@ import (
 // SearchOptions say what `cis490 bench search` measures: a generated day
 // of a fleet's syslog-like logs in a real local store, searched with
 // cis490's search (in this process, over the store, its filters built)
-// and with ripgrep over the same segment files.
+// and with ripgrep over the same segment files; and, with Backend pgs3 or
+// both, the same logs in a postgres+s3 backend searched the same way.
 type SearchOptions struct {
 	Hosts int
 	Bytes int64  // about this much log
 	Runs  int    // warm runs per query (the median is reported)
 	RG    string // ripgrep; "" looks on PATH, none skips it
+	// Backend is local (""), pgs3 or both: which backends are searched.
+	Backend string
+	// VersityGW is the S3 server's binary for pgs3 (VersityGWPath).
+	VersityGW string
+	// PGS3, if set, is a running database and bucket for pgs3 instead of
+	// servers of the bench's own (the tests' shared servers).
+	PGS3 *PGS3Storage
 	// IngestFor is how long each ingest run lasts (0: 10 s).
 	IngestFor time.Duration
 	Dir       string
@@ -51,13 +59,21 @@ type SearchQuery struct {
 	Skipped  int64         // bytes the filters skipped
 	Scanned  int64
 	PeakMem  int64 // heap growth during the search (a run collecting often)
-	RGWarm   time.Duration
-	RGCold   time.Duration
-	RGHits   int64
+	// Blocks the filters skipped and blocks read.
+	BlocksSkipped, BlocksScanned int64
+	// postgres+s3: the GETs one counting search sent the bucket and the
+	// bytes they returned (0 on local).
+	GETs, Fetched int64
+	RGWarm        time.Duration
+	RGCold        time.Duration
+	RGHits        int64
 }
 
-// SearchReport is what bench search measured.
+// SearchReport is what bench search measured. With Backend pgs3 only
+// the local fields are zero and PG holds what was measured.
 type SearchReport struct {
+	Backend     string // local, pgs3 or both
+	PG          *PGSearchReport
 	Hosts       int
 	DataBytes   int64
 	FilterBytes int64
@@ -96,7 +112,29 @@ const (
 	plantRequest  = "nginx: request id 5f2c9a81e0 took 30012 ms"
 )
 
-// RunSearch generates the fleet's logs and measures the searches.
+// Backends bench search measures (SearchOptions.Backend).
+const (
+	SearchLocal = "local"
+	SearchPGS3  = "pgs3"
+	SearchBoth  = "both"
+)
+
+// searchQueries are the measured searches, and ripgrep's arguments for
+// each.
+var searchQueries = []struct {
+	name string
+	q    search.Query
+	rg   []string
+}{
+	{"rare word", search.Query{Pattern: "5f2c9a81e0"}, []string{"-w", "5f2c9a81e0"}},
+	{"rare phrase", search.Query{Pattern: "Out of memory: Killed process"}, []string{"-F", "Out of memory: Killed process"}},
+	{"common word", search.Query{Pattern: "session"}, []string{"-w", "session"}},
+	{"-i phrase", search.Query{Pattern: "general protection fault", IgnoreCase: true}, []string{"-i", "-F", "general protection fault"}},
+	{"regex with a literal", search.Query{Pattern: `segfault at [0-9a-f]+dead`, Mode: search.Regex}, []string{"-e", `segfault at [0-9a-f]+dead`}},
+}
+
+// RunSearch generates the fleet's logs and measures the searches: on the
+// local store, then on postgres+s3 (Backend).
 func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 	if opt.Hosts <= 0 {
 		opt.Hosts = 300
@@ -110,6 +148,20 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 	if opt.Progress == nil {
 		opt.Progress = io.Discard
 	}
+	if opt.Backend == "" {
+		opt.Backend = SearchLocal
+	}
+	local, pg := opt.Backend != SearchPGS3, opt.Backend != SearchLocal
+	if opt.Backend != SearchLocal && opt.Backend != SearchPGS3 && opt.Backend != SearchBoth {
+		return nil, fmt.Errorf("bench search: backend %q: give local, pgs3 or both", opt.Backend)
+	}
+	if pg && opt.PGS3 == nil {
+		// Before a gigabyte is written, not after.
+		var err error
+		if opt.VersityGW, err = VersityGWPath(opt.VersityGW); err != nil {
+			return nil, err
+		}
+	}
 	dir, err := os.MkdirTemp(opt.Dir, "cis490-bench-search-")
 	if err != nil {
 		return nil, err
@@ -117,12 +169,29 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 	if !opt.Keep {
 		defer os.RemoveAll(dir)
 	}
-	rep := &SearchReport{Hosts: opt.Hosts, Dir: dir}
+	rep := &SearchReport{Backend: opt.Backend, Hosts: opt.Hosts, Dir: dir}
+	if local {
+		if err := searchLocal(ctx, opt, dir, rep); err != nil {
+			return nil, err
+		}
+	}
+	if pg {
+		if rep.PG, err = searchPGS3(ctx, opt, dir); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// searchLocal measures the searches on a local store in dir/logs, then
+// ingest into it while searching.
+func searchLocal(ctx context.Context, opt SearchOptions, dir string, rep *SearchReport) error {
 	logs := filepath.Join(dir, "logs")
 	start := time.Now()
 	fmt.Fprintf(opt.Progress, "writing %s of %d hosts' logs into a store in %s\n", human.Bytes(opt.Bytes), opt.Hosts, logs)
-	if rep.DataBytes, err = generateFleetLogs(ctx, logs, opt); err != nil {
-		return nil, err
+	var err error
+	if rep.DataBytes, err = writeLocalFleet(ctx, logs, opt); err != nil {
+		return err
 	}
 	rep.Generate = time.Since(start)
 
@@ -130,11 +199,11 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 	start = time.Now()
 	st, closeStore, err := openSearchStore(logs, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer closeStore()
 	if err := waitForFilters(ctx, logs); err != nil {
-		return nil, err
+		return err
 	}
 	rep.FilterBuild = time.Since(start)
 	flts, _ := filepath.Glob(filepath.Join(logs, "*.flt"))
@@ -152,59 +221,24 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 	}
 	rep.Cold = dropCaches() == nil
 	segs, _ := filepath.Glob(filepath.Join(logs, "seg-*.log"))
-	for _, q := range []struct {
-		name string
-		q    search.Query
-		rg   []string
-	}{
-		{"rare word", search.Query{Pattern: "5f2c9a81e0"}, []string{"-w", "5f2c9a81e0"}},
-		{"rare phrase", search.Query{Pattern: "Out of memory: Killed process"}, []string{"-F", "Out of memory: Killed process"}},
-		{"common word", search.Query{Pattern: "session"}, []string{"-w", "session"}},
-		{"-i phrase", search.Query{Pattern: "general protection fault", IgnoreCase: true}, []string{"-i", "-F", "general protection fault"}},
-		{"regex with a literal", search.Query{Pattern: `segfault at [0-9a-f]+dead`, Mode: search.Regex}, []string{"-e", `segfault at [0-9a-f]+dead`}},
-	} {
+	for _, q := range searchQueries {
 		fmt.Fprintf(opt.Progress, "searching: %s\n", q.name)
 		m, err := search.Compile(q.q)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sq := SearchQuery{Name: q.name}
-		// Counting, as rg -c does, for the comparison; then once with
-		// every hit made a result (host, stream, offset, time, line), as
-		// cis490 grep prints them.
 		if rep.Cold {
 			dropCaches()
 			r, err := timeSearch(ctx, st, m, true)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			sq.Cold = r.elapsed
 		}
-		var warm []searchTiming
-		for range opt.Runs {
-			r, err := timeSearch(ctx, st, m, true)
-			if err != nil {
-				return nil, err
-			}
-			warm = append(warm, r)
+		if err := measureQuery(ctx, st, m, opt.Runs, &sq); err != nil {
+			return err
 		}
-		slices.SortFunc(warm, func(a, b searchTiming) int { return int(a.elapsed - b.elapsed) })
-		med := warm[len(warm)/2]
-		sq.Warm, sq.Hits, sq.Skipped, sq.Scanned = med.elapsed, med.sum.Hits, med.sum.BytesSkipped, med.sum.BytesScanned
-		r, err := timeSearch(ctx, st, m, false)
-		if err != nil {
-			return nil, err
-		}
-		sq.WithHits, sq.First = r.elapsed, r.first
-		// Memory in a run of its own, collecting often, so the peak is
-		// what the search holds rather than garbage not yet collected.
-		old := debug.SetGCPercent(5)
-		r, err = timeSearch(ctx, st, m, false)
-		debug.SetGCPercent(old)
-		if err != nil {
-			return nil, err
-		}
-		sq.PeakMem = r.peak
 		if rg != "" {
 			args := append([]string{"--no-config", "-c", "--no-filename", "-a"}, q.rg...)
 			args = append(args, segs...)
@@ -212,14 +246,14 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 				dropCaches()
 				sq.RGCold, _, err = timeRG(ctx, rg, args)
 				if err != nil {
-					return nil, err
+					return err
 				}
 			}
 			var times []time.Duration
 			for range opt.Runs {
 				d, n, err := timeRG(ctx, rg, args)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				times, sq.RGHits = append(times, d), n
 			}
@@ -233,10 +267,41 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 		opt.IngestFor = 10 * time.Second
 	}
 	rep.IngestFor = opt.IngestFor
-	if err := measureIngest(ctx, st, logs, rep, opt.IngestFor, opt.Progress); err != nil {
-		return nil, err
+	return measureIngest(ctx, st, logs, rep, opt.IngestFor, opt.Progress)
+}
+
+// measureQuery times m over src warm: counting, as rg -c does, the median
+// of runs; then once with every hit made a result (host, stream, offset,
+// time, line), as cis490 grep prints them, which times the first hit too;
+// then once more for the heap.
+func measureQuery(ctx context.Context, src search.Source, m *search.Matcher, runs int, sq *SearchQuery) error {
+	var warm []searchTiming
+	for range runs {
+		r, err := timeSearch(ctx, src, m, true)
+		if err != nil {
+			return err
+		}
+		warm = append(warm, r)
 	}
-	return rep, nil
+	slices.SortFunc(warm, func(a, b searchTiming) int { return int(a.elapsed - b.elapsed) })
+	med := warm[len(warm)/2]
+	sq.Warm, sq.Hits, sq.Skipped, sq.Scanned = med.elapsed, med.sum.Hits, med.sum.BytesSkipped, med.sum.BytesScanned
+	sq.BlocksSkipped, sq.BlocksScanned = med.sum.BlocksSkipped, med.sum.BlocksScanned
+	r, err := timeSearch(ctx, src, m, false)
+	if err != nil {
+		return err
+	}
+	sq.WithHits, sq.First = r.elapsed, r.first
+	// Memory in a run of its own, collecting often, so the peak is
+	// what the search holds rather than garbage not yet collected.
+	old := debug.SetGCPercent(5)
+	r, err = timeSearch(ctx, src, m, false)
+	debug.SetGCPercent(old)
+	if err != nil {
+		return err
+	}
+	sq.PeakMem = r.peak
+	return nil
 }
 
 // measureIngest times 32 writers appending 4 KiB (each append durable)
@@ -368,20 +433,35 @@ func openSearchStore(dir string, now func() time.Time) (*store.Store, func(), er
 	return st, func() { st.Close(); cancel(); <-done }, nil
 }
 
-// generateFleetLogs appends a day of syslog-like lines for every host, in
-// appends of about 256 KiB that cut lines anywhere, with rare lines
-// planted here and there; it returns the bytes written.
-func generateFleetLogs(ctx context.Context, dir string, opt SearchOptions) (int64, error) {
+// fleetDay is the day the generated logs are stamped with.
+var fleetDay = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+// writeLocalFleet generates the fleet's logs into a local store in dir,
+// each append stamped with its time of the day.
+func writeLocalFleet(ctx context.Context, dir string, opt SearchOptions) (int64, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return 0, err
 	}
-	t := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return t }
-	st, closeStore, err := openSearchStore(dir, clock)
+	var now time.Time
+	st, closeStore, err := openSearchStore(dir, func() time.Time { return now })
 	if err != nil {
 		return 0, err
 	}
 	defer closeStore()
+	return generateFleetLogs(ctx, opt, func(k store.Key, off int64, at time.Time, data []byte) error {
+		now = at
+		_, err := store.Append(ctx, st, k, off, store.Gen{}, data)
+		return err
+	})
+}
+
+// generateFleetLogs makes a day of syslog-like lines for every host, in
+// appends of about 256 KiB that cut lines anywhere, with rare lines
+// planted here and there, and hands each append to put, in order (data is
+// reused once put returns); it returns the bytes put. The same options
+// make the same appends.
+func generateFleetLogs(ctx context.Context, opt SearchOptions, put func(k store.Key, off int64, at time.Time, data []byte) error) (int64, error) {
+	t := fleetDay
 	rng := rand.New(rand.NewPCG(21, 1))
 	words := strings.Fields("sshd accepted publickey for student from port session opened closed by user cron job started systemd unit finished successfully NetworkManager dhcp lease renewed kernel usb device connected disk mounted pam_unix authentication failure")
 	per := int64(256 << 10)
@@ -425,7 +505,7 @@ func generateFleetLogs(ctx context.Context, dir string, opt SearchOptions) (int6
 			b = append(b, '\n')
 		}
 		data := b[:per] // cut mid-line: the rest is lost, as a line is anyway
-		if _, err := store.Append(ctx, st, k, offs[k], store.Gen{}, data); err != nil {
+		if err := put(k, offs[k], t, data); err != nil {
 			return total, err
 		}
 		offs[k] += int64(len(data))
@@ -460,8 +540,8 @@ type searchTiming struct {
 	peak           int64
 }
 
-// timeSearch runs one search over st, in this process, sampling the heap.
-func timeSearch(ctx context.Context, st *store.Store, m *search.Matcher, count bool) (searchTiming, error) {
+// timeSearch runs one search over src, in this process, sampling the heap.
+func timeSearch(ctx context.Context, src search.Source, m *search.Matcher, count bool) (searchTiming, error) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -486,7 +566,7 @@ func timeSearch(ctx context.Context, st *store.Store, m *search.Matcher, count b
 	}()
 	var r searchTiming
 	start := time.Now()
-	sum, err := search.Run(ctx, st, search.Request{Matcher: m, Count: count}, func(search.Result) error {
+	sum, err := search.Run(ctx, src, search.Request{Matcher: m, Count: count}, func(search.Result) error {
 		if r.first == 0 {
 			r.first = time.Since(start)
 		}
@@ -524,27 +604,43 @@ func dropCaches() error {
 }
 
 // FormatSearch prints the report as bench/README.md shows it.
+// With Backend pgs3 or both, postgres+s3's table follows.
 func FormatSearch(w io.Writer, r *SearchReport) {
+	if r.Backend != SearchPGS3 {
+		formatLocalSearch(w, r)
+	}
+	if r.PG != nil {
+		if r.Backend == SearchBoth {
+			fmt.Fprintln(w)
+		}
+		FormatPGSearch(w, r)
+	}
+}
+
+// millis is d in whole milliseconds, – if not measured.
+func millis(d time.Duration) string {
+	if d == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000)
+}
+
+// formatLocalSearch prints what was measured on the local store.
+func formatLocalSearch(w io.Writer, r *SearchReport) {
 	gib := float64(r.DataBytes) / (1 << 30)
 	fmt.Fprintf(w, "%d hosts, %s of logs (%.2f GiB) written in %s; filters %s (%.1f %% of the data), built in %s at start-up (%.1f s per GiB)\n\n",
 		r.Hosts, human.Bytes(r.DataBytes), gib, r.Generate.Round(time.Second), human.Bytes(r.FilterBytes),
 		100*float64(r.FilterBytes)/float64(max(r.DataBytes, 1)), r.FilterBuild.Round(10*time.Millisecond), r.FilterBuild.Seconds()/gib)
 	fmt.Fprintln(w, "| search | hits (rg) | cis490 warm, counting | per GiB | with every hit | first hit | cold | skipped by filters | heap growth | rg -c warm | rg -c cold | cis490 / rg (warm) |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-	ms := func(d time.Duration) string {
-		if d == 0 {
-			return "–"
-		}
-		return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000)
-	}
 	for _, q := range r.Queries {
 		ratio := "–"
 		if q.RGWarm > 0 {
 			ratio = fmt.Sprintf("%.2f×", q.Warm.Seconds()/q.RGWarm.Seconds())
 		}
 		fmt.Fprintf(w, "| %s | %d (%d) | %s | %s | %s | %s | %s | %.0f %% | %s | %s | %s | %s |\n",
-			q.Name, q.Hits, q.RGHits, ms(q.Warm), ms(time.Duration(float64(q.Warm)/gib)), ms(q.WithHits), ms(q.First), ms(q.Cold),
-			100*float64(q.Skipped)/float64(max(q.Skipped+q.Scanned, 1)), human.Bytes(q.PeakMem), ms(q.RGWarm), ms(q.RGCold), ratio)
+			q.Name, q.Hits, q.RGHits, millis(q.Warm), millis(time.Duration(float64(q.Warm)/gib)), millis(q.WithHits), millis(q.First), millis(q.Cold),
+			100*float64(q.Skipped)/float64(max(q.Skipped+q.Scanned, 1)), human.Bytes(q.PeakMem), millis(q.RGWarm), millis(q.RGCold), ratio)
 	}
 	if !r.Cold {
 		fmt.Fprintln(w, "\n(cold figures need root, to drop the page cache)")

@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cis490/cis490/internal/testenv"
 )
 
 // TestRunSearch: bench search over a small fleet finds what it looks for,
@@ -42,6 +45,58 @@ func TestRunSearch(t *testing.T) {
 	var out strings.Builder
 	FormatSearch(&out, rep)
 	for _, want := range []string{"| rare word |", "| common word |", "| regex with a literal |", "ingest offered at"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestRunSearchPGS3: bench search with both backends (postgres+s3 on the
+// tests' shared PostgreSQL and versitygw) finds on postgres+s3 what it
+// finds on local in the same generated logs, skips by the maintainer's
+// filters for a rare word, fetches every byte of a common one from S3,
+// and reports both with their ratio.
+func TestRunSearchPGS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a store, loads postgres+s3 and runs ingest for seconds")
+	}
+	testenv.Require(t, testenv.PostgreSQL())
+	s3 := testenv.S3Server(t)
+	dsn := testenv.Postgres(t)
+	rep, err := RunSearch(t.Context(), SearchOptions{Hosts: 8, Bytes: 16 << 20, Runs: 1, RG: "none", IngestFor: 200 * time.Millisecond, Dir: t.TempDir(),
+		Backend: SearchBoth, PGS3: &PGS3Storage{DSN: dsn, S3: s3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := rep.PG
+	if pg == nil || pg.DataBytes != rep.DataBytes || pg.FilterBlocks == 0 || pg.Objects == 0 || pg.Unfiltered > 64<<10 {
+		t.Fatalf("postgres+s3: %+v; want the same %d bytes as local, in objects, nearly all under filters", pg, rep.DataBytes)
+	}
+	if len(pg.Queries) != len(rep.Queries) {
+		t.Fatalf("%d searches on postgres+s3, %d on local", len(pg.Queries), len(rep.Queries))
+	}
+	byName := map[string]SearchQuery{}
+	for i, q := range pg.Queries {
+		byName[q.Name] = q
+		if l := rep.Queries[i]; q.Name != l.Name || q.Hits != l.Hits {
+			t.Errorf("%s: %d hits on postgres+s3, %s %d on local; want the same", q.Name, q.Hits, l.Name, l.Hits)
+		}
+		if q.Warm <= 0 || q.WithHits <= 0 || q.GETs == 0 || q.Cold != 0 {
+			t.Errorf("%s on postgres+s3: warm %s, with hits %s, %d GETs, cold %s; want times, GETs and no cold", q.Name, q.Warm, q.WithHits, q.GETs, q.Cold)
+		}
+	}
+	common, rare := byName["common word"], byName["rare word"]
+	if common.Hits < 10000 || common.Skipped != 0 || common.Fetched < common.Scanned {
+		t.Errorf("common word on postgres+s3: %d hits, %d bytes skipped, %d scanned, %d fetched; want many hits, every block fetched", common.Hits, common.Skipped, common.Scanned, common.Fetched)
+	}
+	if rare.Skipped < 4*rare.Scanned || rare.Fetched*4 > common.Fetched || rare.BlocksSkipped == 0 {
+		t.Errorf("rare word on postgres+s3: %d bytes skipped, %d scanned, %d fetched (common word %d); want most skipped and not fetched",
+			rare.Skipped, rare.Scanned, rare.Fetched, common.Fetched)
+	}
+	var out strings.Builder
+	FormatSearch(&out, rep)
+	t.Log("\n" + out.String())
+	for _, want := range []string{"| rare word |", "ingest offered at", "pgs3 / local", fmt.Sprintf("| common word | %d (%d) |", common.Hits, common.Hits)} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}
