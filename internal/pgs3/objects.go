@@ -26,6 +26,11 @@ type S3 struct {
 	Prefix    string // key prefix inside the bucket, e.g. "cis490/"
 }
 
+// idleConns is how many connections to the bucket stay open between
+// requests: the GETs of a few reads at once (readParallel each) and the
+// committers' PUTs.
+const idleConns = 8 * readParallel
+
 // objects is the bucket the bytes live in, as immutable objects.
 type objects struct {
 	c      *s3.Client
@@ -41,6 +46,12 @@ func newObjects(cfg S3) (*objects, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
+	// Keep a connection for every GET a read has in flight, as several
+	// searches and the maintainer read at once: the default keeps two a
+	// host, and each GET beyond them dialled (on real S3, a TLS
+	// handshake) and closed its own.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = idleConns
 	c := s3.New(s3.Options{
 		Region:       region,
 		BaseEndpoint: aws.String(cfg.Endpoint),
@@ -51,7 +62,7 @@ func newObjects(cfg S3) (*objects, error) {
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		Retryer:                    aws.NopRetryer{}, // the caller retries whole batches
-		HTTPClient:                 &http.Client{Timeout: 2 * time.Minute},
+		HTTPClient:                 &http.Client{Timeout: 2 * time.Minute, Transport: tr},
 	})
 	return &objects{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix}, nil
 }
