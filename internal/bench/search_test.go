@@ -101,4 +101,10 @@ func TestRunSearchPGS3(t *testing.T) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}
 	}
+	// With pgs3 alone, postgres+s3's table only.
+	out.Reset()
+	FormatSearch(&out, &SearchReport{Backend: SearchPGS3, Hosts: rep.Hosts, PG: pg})
+	if s := out.String(); strings.Contains(s, "ingest,") || strings.Contains(s, "rg -c") || !strings.Contains(s, "| search | hits | pgs3 warm") {
+		t.Errorf("the report of pgs3 alone:\n%s", s)
+	}
 }

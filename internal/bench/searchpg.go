@@ -295,7 +295,11 @@ func FormatPGSearch(w io.Writer, r *SearchReport) {
 	for _, q := range r.Queries {
 		local[q.Name] = q
 	}
-	fmt.Fprintln(w, "| search | hits (local) | pgs3 warm, counting | per GiB | with every hit | first hit | cold | skipped by filters | blocks skipped / read | S3 GETs | fetched from S3 | heap growth | pgs3 / local (warm) |")
+	hits := "hits"
+	if len(local) > 0 {
+		hits = "hits (local)"
+	}
+	fmt.Fprintf(w, "| search | %s | pgs3 warm, counting | per GiB | with every hit | first hit | cold | skipped by filters | blocks skipped / read | S3 GETs | fetched from S3 | heap growth | pgs3 / local (warm) |\n", hits)
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, q := range p.Queries {
 		hits, ratio := fmt.Sprint(q.Hits), "–"
