@@ -109,6 +109,7 @@ func (s *S3Proc) Start() error {
 		s.Endpoint = "http://127.0.0.1:" + strconv.Itoa(s.port)
 		cmd := exec.Command(s.bin, "--port", "127.0.0.1:"+strconv.Itoa(s.port),
 			"--access", s.AccessKey, "--secret", s.SecretKey, "--region", s.Region, "--quiet",
+			"--keep-alive", // as S3 does: a client keeps its connections
 			"posix", s.Dir)
 		cmd.Dir = filepath.Dir(s.Dir)
 		p, err := startProc(cmd, s.Log())
