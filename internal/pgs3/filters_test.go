@@ -17,6 +17,9 @@ import (
 	"github.com/cis490/cis490/internal/storetest"
 )
 
+// A search reads pgs3 blocks into its workers' buffers.
+var _ search.IntoReader = (*pgs3.Streams)(nil)
+
 // hidden hides a Streams' filters: the reference search scans it all.
 type hidden struct{ *pgs3.Streams }
 

@@ -112,6 +112,18 @@ func (s *Streams) List(ctx context.Context, host string) ([]store.Info, error) {
 // Read returns up to limit bytes of key from offset (moved up to the
 // stream's start), fetched with one ranged GET per run of adjacent bytes.
 func (s *Streams) Read(ctx context.Context, key store.Key, offset int64, limit int) ([]byte, store.Info, error) {
+	return s.read(ctx, key, offset, limit, nil)
+}
+
+// ReadInto is Read into buf (up to len(buf) bytes), for a reader that
+// reads block after block: a search reuses one buffer (search.IntoReader).
+func (s *Streams) ReadInto(ctx context.Context, key store.Key, offset int64, buf []byte) (int, store.Info, error) {
+	data, info, err := s.read(ctx, key, offset, len(buf), buf)
+	return len(data), info, err
+}
+
+// read is Read, into buf if it is not nil (then limit is len(buf)).
+func (s *Streams) read(ctx context.Context, key store.Key, offset int64, limit int, buf []byte) ([]byte, store.Info, error) {
 	// One statement, so one snapshot, for the stream's row and the
 	// extents it describes: retention may move the start between two
 	// statements. One round trip rather than a transaction's four: a
@@ -159,11 +171,13 @@ func (s *Streams) Read(ctx context.Context, key store.Key, offset int64, limit i
 		return nil, info, nil
 	}
 	n := min(int64(limit), info.Length-offset)
-	data, err := s.b.fetch(ctx, key, exts, offset, n)
-	if err != nil {
+	if buf == nil {
+		buf = make([]byte, n)
+	}
+	if err := s.b.fetch(ctx, key, exts, offset, buf[:n]); err != nil {
 		return nil, info, err
 	}
-	return data, info, nil
+	return buf[:n], info, nil
 }
 
 // readParallel is how many ranged GETs one read has in flight.
@@ -252,13 +266,19 @@ func (b *Backend) readRange(ctx context.Context, q querier, key store.Key, off, 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find %s's bytes: %w", key, err)
 	}
-	return b.fetch(ctx, key, exts, off, n)
+	out := make([]byte, n)
+	if err := b.fetch(ctx, key, exts, off, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// fetch reads [off, off+n) of key from exts, the extents from the one
-// holding off on, in offset order: clipped to the range, merged where an
-// object holds them side by side, each run fetched with one ranged GET.
-func (b *Backend) fetch(ctx context.Context, key store.Key, exts []piece, off, n int64) ([]byte, error) {
+// fetch reads [off, off+len(out)) of key into out from exts, the extents
+// from the one holding off on, in offset order: clipped to the range,
+// merged where an object holds them side by side, each run fetched with
+// one ranged GET.
+func (b *Backend) fetch(ctx context.Context, key store.Key, exts []piece, off int64, out []byte) error {
+	n := int64(len(out))
 	var pieces []piece
 	for _, e := range exts {
 		// Clip to [off, off+n).
@@ -275,16 +295,15 @@ func (b *Backend) fetch(ctx context.Context, key store.Key, exts []piece, off, n
 		}
 		pieces = append(pieces, e)
 	}
-	out := make([]byte, n)
 	at := off
 	for _, p := range pieces {
 		if p.off != at {
-			return nil, fmt.Errorf("stream %s has no extent at offset %d: the ledger is damaged", key, at)
+			return fmt.Errorf("stream %s has no extent at offset %d: the ledger is damaged", key, at)
 		}
 		at += p.n
 	}
 	if at != off+n {
-		return nil, fmt.Errorf("stream %s has no extent at offset %d: the ledger is damaged", key, at)
+		return fmt.Errorf("stream %s has no extent at offset %d: the ledger is damaged", key, at)
 	}
 	// One ranged GET per run of adjacent bytes in one object, several at
 	// once: on a real bucket each costs tens of milliseconds, and a MiB
@@ -302,10 +321,10 @@ func (b *Backend) fetch(ctx context.Context, key store.Key, exts []piece, off, n
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // TimeAt returns when the append that holds offset was received, and
