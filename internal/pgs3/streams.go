@@ -129,13 +129,14 @@ func (s *Streams) read(ctx context.Context, key store.Key, offset int64, limit i
 	// statements. One round trip rather than a transaction's four: a
 	// fleet search reads every stream's unfiltered tail. The objects the
 	// extents name stay in the bucket for OrphanAge after retention drops
-	// them.
+	// them. The window's end is compared as a difference: offset plus
+	// limit may pass a bigint.
 	rows, err := s.b.pool.Query(ctx, `SELECT s.start, s.length, s.gen, s.gen_start, s.updated, e.off, e.n, e.object, e.pos
 		FROM streams s
 		LEFT JOIN LATERAL (
 			SELECT x.off, x.n, x.object, x.pos FROM extents x
 			WHERE x.host = s.host AND x.stream = s.stream
-			  AND x.off < least(s.length, greatest($3::bigint, s.start) + $4::bigint)
+			  AND x.off < s.length AND x.off - greatest($3::bigint, s.start) < $4::bigint
 			  AND x.off >= coalesce((SELECT max(y.off) FROM extents y
 				WHERE y.host = s.host AND y.stream = s.stream AND y.off <= greatest($3::bigint, s.start)), 0)
 		) e ON greatest($3::bigint, s.start) < s.length AND $4::bigint > 0
