@@ -423,3 +423,50 @@ func TestRunListOrPlaceFails(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRetentionPastWindow: when retention moves a stream's start past
+// the end of a search's window while a line crossing a block's edge is
+// under way, that line is dropped as at any gap, not matched on the part
+// read: "tail error" is not the line "tail errors go on".
+func TestRunRetentionPastWindow(t *testing.T) {
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := store.Key{Host: "h", Stream: "s"}
+	var b strings.Builder
+	const cut = "tail error"
+	for b.Len() < BlockSize-len(cut)-20 {
+		b.WriteString("an error\n")
+	}
+	b.WriteString(strings.Repeat("x", BlockSize-len(cut)-b.Len()-1) + "\n")
+	tail := int64(b.Len())
+	b.WriteString(cut + "s go on\n")
+	for b.Len() < 2*BlockSize {
+		b.WriteString("an error\n")
+	}
+	mem := &memSource{streams: map[store.Key][]byte{k: []byte(b.String())}, read: map[store.Key]bool{}, starts: map[store.Key]int64{}}
+	hi := int64(BlockSize + 500) // the window ends here (Until)
+	src := &faultSource{memSource: mem, offsetAt: func(context.Context, store.Key) (int64, error) { return hi, nil }}
+	src.failRead = func(_ store.Key, off int64) error {
+		if off >= BlockSize {
+			// Retention, between the first block and the second.
+			mem.mu.Lock()
+			mem.starts[k] = hi + 100
+			mem.mu.Unlock()
+		}
+		return nil
+	}
+	var got []Result
+	if _, err := Run(t.Context(), src, Request{Matcher: m, Workers: 1, Until: time.Unix(2, 0)}, func(r Result) error {
+		got = append(got, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got {
+		if r.Offset == tail {
+			t.Errorf("a hit at %d, %q: the line there is %q, and retention took its end", r.Offset, r.Line, cut+"s go on")
+		}
+	}
+}

@@ -505,9 +505,11 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte,
 		switch at := max(from, info.Start); {
 		case at > off:
 			// Retention took the bytes at off meanwhile: the data begins
-			// at the stream's new start, and the scanner, fed there,
-			// takes the line under way for cut (a gap).
+			// at the stream's new start. The line under way lost its end:
+			// dropped, as at a gap, even when no byte of the window is
+			// left to feed (Flush would match the part read).
 			off = at
+			sc.Begin(off, false)
 			if off >= hi {
 				data = nil
 			} else if int64(len(data)) > hi-off {
