@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/testenv"
 )
@@ -30,8 +32,11 @@ func openAt(t *testing.T, dsn string, s testenv.S3, prefix string, now func() ti
 	return mustOpen(t, Options{Postgres: dsn, Now: now, IdleTx: idle, S3: s3Of(s, prefix)})
 }
 
-// TestReadSeesOneSnapshot: a Read whose stream row was read before
-// retention moved the start still finds the extents that row described.
+// TestReadSeesOneSnapshot: extents read before retention dropped them
+// still fetch their bytes: Read takes the row and extents in one
+// statement and fetches them after, and retention may run in between
+// (the objects stay for OrphanAge). The test holds its snapshot in a
+// transaction, to put retention between the two.
 func TestReadSeesOneSnapshot(t *testing.T) {
 	testenv.Require(t, testenv.PostgreSQL())
 	s := testenv.S3Server(t)
@@ -52,7 +57,8 @@ func TestReadSeesOneSnapshot(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		// Retention drops the first append between Read's two statements.
+		// Retention drops the first append between the ledger's read and
+		// the GETs.
 		if m, err := b.Maintain(t.Context(), Retention{MaxAge: 30 * time.Minute}, now, time.Minute); err != nil || m.Bytes != 10 {
 			t.Fatalf("retention: %+v %v; want the first 10 bytes dropped", m, err)
 		}
@@ -148,4 +154,17 @@ func TestStalledTransactionEnds(t *testing.T) {
 	if _, err := tx.Exec(t.Context(), `SELECT 1`); err == nil {
 		t.Fatal("the stalled transaction's session is still alive")
 	}
+}
+
+// snapshot runs fn in a read-only transaction with one snapshot.
+func (b *Backend) snapshot(ctx context.Context, fn func(q querier) error) error {
+	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }

@@ -184,19 +184,6 @@ func (s *Streams) read(ctx context.Context, key store.Key, offset int64, limit i
 // readParallel is how many ranged GETs one read has in flight.
 const readParallel = 8
 
-// snapshot runs fn in a read-only transaction with one snapshot.
-func (b *Backend) snapshot(ctx context.Context, fn func(q querier) error) error {
-	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return fmt.Errorf("begin a read: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
-}
-
 // OffsetAt returns the offset of the first append stored at or after t, or
 // the length when none was (approximate if a clock stepped back, never out
 // of range).
