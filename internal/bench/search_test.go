@@ -81,13 +81,16 @@ func TestRunSearchPGS3(t *testing.T) {
 		if l := rep.Queries[i]; q.Name != l.Name || q.Hits != l.Hits {
 			t.Errorf("%s: %d hits on postgres+s3, %s %d on local; want the same", q.Name, q.Hits, l.Name, l.Hits)
 		}
-		if q.Warm <= 0 || q.WithHits <= 0 || q.GETs == 0 || q.Cold != 0 {
-			t.Errorf("%s on postgres+s3: warm %s, with hits %s, %d GETs, cold %s; want times, GETs and no cold", q.Name, q.Warm, q.WithHits, q.GETs, q.Cold)
+		// A search that finds nothing may fetch nothing: every block's
+		// filter, the streams' open last lines' too, can rule it out.
+		if q.Warm <= 0 || q.WithHits <= 0 || q.Hits > 0 && q.GETs == 0 || q.Cold != 0 {
+			t.Errorf("%s on postgres+s3: %d hits, warm %s, with hits %s, %d GETs, cold %s; want times, GETs for the hits and no cold", q.Name, q.Hits, q.Warm, q.WithHits, q.GETs, q.Cold)
 		}
 	}
 	common, rare := byName["common word"], byName["rare word"]
-	if common.Hits < 10000 || common.Skipped != 0 || common.Fetched < common.Scanned {
-		t.Errorf("common word on postgres+s3: %d hits, %d bytes skipped, %d scanned, %d fetched; want many hits, every block fetched", common.Hits, common.Skipped, common.Scanned, common.Fetched)
+	// Only open last lines without the word can be skipped.
+	if common.Hits < 10000 || common.Skipped > common.Scanned/1000 || common.Fetched < common.Scanned {
+		t.Errorf("common word on postgres+s3: %d hits, %d bytes skipped, %d scanned, %d fetched; want many hits, nearly every block fetched", common.Hits, common.Skipped, common.Scanned, common.Fetched)
 	}
 	if rare.Skipped < 4*rare.Scanned || rare.Fetched*4 > common.Fetched || rare.BlocksSkipped == 0 {
 		t.Errorf("rare word on postgres+s3: %d bytes skipped, %d scanned, %d fetched (common word %d); want most skipped and not fetched",

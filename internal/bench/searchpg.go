@@ -216,9 +216,10 @@ func pgStats(ctx context.Context, dsn string, rep *PGSearchReport) error {
 	err = conn.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM objects WHERE live AND dropped IS NULL),
 		(SELECT coalesce(sum(size), 0) FROM objects WHERE live AND dropped IS NULL),
-		(SELECT count(*) FROM stream_filters),
-		(SELECT coalesce(sum(length(filter)), 0) FROM stream_filters),
-		(SELECT coalesce(sum(length - filtered_to), 0) FROM streams)`).
+		(SELECT count(*) FROM stream_filters) + (SELECT count(*) FROM stream_tails),
+		(SELECT coalesce(sum(length(filter)), 0) FROM stream_filters) + (SELECT coalesce(sum(length(filter)), 0) FROM stream_tails),
+		(SELECT coalesce(sum(length - filtered_to), 0) FROM streams s WHERE NOT EXISTS (SELECT FROM stream_tails t
+			WHERE t.host = s.host AND t.stream = s.stream AND t.from_off = s.filtered_to AND t.to_off = s.length))`).
 		Scan(&rep.Objects, &rep.ObjectBytes, &rep.FilterBlocks, &rep.FilterBytes, &rep.Unfiltered)
 	if err != nil {
 		return fmt.Errorf("read the postgres+s3 backend's sizes: %w", err)
@@ -287,7 +288,7 @@ func (b *countedBody) Read(p []byte) (int, error) {
 func FormatPGSearch(w io.Writer, r *SearchReport) {
 	p := r.PG
 	gib := float64(p.DataBytes) / (1 << 30)
-	fmt.Fprintf(w, "postgres+s3 (PostgreSQL and versitygw on this machine, searched in this process): %d hosts, %s of logs (%.2f GiB) appended in %s, %d at once, into %d objects (%s); filters %s in %d blocks (%.1f %% of the data), built by Maintain in %s (%.1f s per GiB, %d passes), %s left unfiltered (open last lines)\n\n",
+	fmt.Fprintf(w, "postgres+s3 (PostgreSQL and versitygw on this machine, searched in this process): %d hosts, %s of logs (%.2f GiB) appended in %s, %d at once, into %d objects (%s); filters %s in %d blocks (%.1f %% of the data), built by Maintain in %s (%.1f s per GiB, %d passes), %s left unfiltered\n\n",
 		r.Hosts, human.Bytes(p.DataBytes), gib, p.Load.Round(time.Second), pgLoaders, p.Objects, human.Bytes(p.ObjectBytes),
 		human.Bytes(p.FilterBytes), p.FilterBlocks, 100*float64(p.FilterBytes)/float64(max(p.DataBytes, 1)),
 		p.FilterBuild.Round(10*time.Millisecond), p.FilterBuild.Seconds()/gib, p.Passes, human.Bytes(p.Unfiltered))

@@ -30,10 +30,15 @@ const (
 )
 
 // Filters returns the filters of key's blocks overlapping [from, to), in
-// offset order (search.Filterer).
+// offset order (search.Filterer). A tail filter (filterTail) counts only
+// while the stream has not grown past it.
 func (s *Streams) Filters(ctx context.Context, key store.Key, from, to int64) ([]store.Filter, error) {
 	rows, err := s.b.pool.Query(ctx, `SELECT from_off, to_off, filter FROM stream_filters
-		WHERE host = $1 AND stream = $2 AND to_off > $3 AND from_off < $4 ORDER BY from_off`, key.Host, key.Stream, from, to)
+			WHERE host = $1 AND stream = $2 AND to_off > $3 AND from_off < $4
+		UNION ALL SELECT t.from_off, t.to_off, t.filter FROM stream_tails t JOIN streams s USING (host, stream)
+			WHERE t.host = $1 AND t.stream = $2 AND t.to_off > $3 AND t.from_off < $4
+				AND t.from_off = s.filtered_to AND t.to_off = s.length
+		ORDER BY 1`, key.Host, key.Stream, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("read %s's search filters: %w", key, err)
 	}
@@ -56,8 +61,12 @@ func (b *Backend) buildFilters(ctx context.Context, l *lease, now time.Time) (in
 	built := 0
 	var after store.Key // paging through the streams
 	for {
-		rows, err := b.pool.Query(ctx, `SELECT host, stream, start, length, filtered_to FROM streams
-			WHERE filtered_to < length AND (host, stream) > ($1, $2) ORDER BY host, stream LIMIT $3`, after.Host, after.Stream, filterStreams)
+		// Not the streams whose tail filter is up to date.
+		rows, err := b.pool.Query(ctx, `SELECT host, stream, start, length, filtered_to FROM streams s
+			WHERE filtered_to < length AND (host, stream) > ($1, $2)
+				AND NOT EXISTS (SELECT FROM stream_tails t WHERE t.host = s.host AND t.stream = s.stream
+					AND t.from_off = s.filtered_to AND t.to_off = s.length)
+			ORDER BY host, stream LIMIT $3`, after.Host, after.Stream, filterStreams)
 		if err != nil {
 			return built, fmt.Errorf("find streams to filter: %w", err)
 		}
@@ -117,6 +126,9 @@ func (b *Backend) filterStream(ctx context.Context, l *lease, key store.Key, fro
 			// line end, or wait for the line to end.
 			nl := bytes.LastIndexByte(block, '\n')
 			if nl < 0 {
+				if to == info.Length && lastT <= now.Add(-filterQuiet).UnixNano() {
+					return built + 1, b.filterTail(ctx, l, key, from, to, before, block)
+				}
 				return built, nil
 			}
 			to, block, rest = from+int64(nl)+1, block[:nl+1], data[from-at+int64(nl)+1:]
@@ -140,4 +152,34 @@ func (b *Backend) filterStream(ctx context.Context, l *lease, key store.Key, fro
 		from = to
 	}
 	return built, nil
+}
+
+// filterTail stores the filter of a quiet stream's last block, whose last
+// line is still open, as the bytes stand: [from, to), to the stream's end.
+// Without it every search would fetch every quiet stream's last line, an
+// S3 GET each. It is kept apart, in stream_tails, and counts only while
+// the stream ends at to (Filters): the line's words to come are not in
+// it, and a receiver that predates it must not skip by it. filtered_to
+// moves to from only, so the block is built again once the stream grows.
+func (b *Backend) filterTail(ctx context.Context, l *lease, key store.Key, from, to int64, before, block []byte) error {
+	// The line as it stands, ended: a search's scan takes the stream's
+	// last line so, where the stream ends.
+	flt := b.opt.BuildFilter(before, block, []byte{'\n'})
+	if flt == nil {
+		return nil
+	}
+	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE streams SET filtered_to = $3 WHERE host = $1 AND stream = $2 AND filtered_to <= $3`, key.Host, key.Stream, from)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err // another maintainer moved it: nothing to add
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO stream_tails (host, stream, from_off, to_off, filter) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (host, stream) DO UPDATE SET from_off = excluded.from_off, to_off = excluded.to_off, filter = excluded.filter`,
+			key.Host, key.Stream, from, to, flt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store %s's search filter: %w", key, err)
+	}
+	return nil
 }

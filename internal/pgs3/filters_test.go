@@ -119,3 +119,71 @@ func TestSearchFiltersShared(t *testing.T) {
 		t.Fatalf("after retention: with filters %d lines, scanning all %d", len(got), len(want))
 	}
 }
+
+// TestSearchFilterOpenTail: a quiet stream that ends inside a line gets a
+// filter for that line as it stands, so a search fetches nothing of it;
+// once the line goes on, the search reads it again and finds the words
+// that came, until the maintainer builds the block anew.
+func TestSearchFilterOpenTail(t *testing.T) {
+	dsn, s3 := servers(t)
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	b := open(t, pgs3.Options{Postgres: dsn, S3: s3Of(s3), Now: clock, BuildFilter: search.FilterOf})
+	st := b.Streams()
+	k := store.Key{Host: "lab-1", Stream: "syslog"}
+	var length int64
+	appendText := func(s string) {
+		t.Helper()
+		if _, err := store.Append(t.Context(), st, k, length, store.Gen{}, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		length += int64(len(s))
+		now = now.Add(time.Minute)
+	}
+	grep := func(pattern string) ([]string, search.Summary) {
+		t.Helper()
+		want, _ := storetest.Grep(t, hidden{st}, search.Query{Pattern: pattern})
+		got, sum := storetest.Grep(t, st, search.Query{Pattern: pattern})
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q: with filters %q, scanning all %q", pattern, got, want)
+		}
+		return got, sum
+	}
+	maintain := func() pgs3.Maintained {
+		t.Helper()
+		now = now.Add(2 * time.Hour) // quiet for longer than an hour
+		m, err := b.Maintain(t.Context(), pgs3.Retention{}, now, time.Minute)
+		if err != nil || !m.Held {
+			t.Fatalf("maintain: %+v %v", m, err)
+		}
+		return m
+	}
+	appendText("sshd: session opened for student\nkernel: Out of mem")
+	if m := maintain(); m.Filters != 2 {
+		t.Fatalf("built %d filters; want the closed lines' and the open line's", m.Filters)
+	}
+	if m := maintain(); m.Filters != 0 {
+		t.Fatalf("a second pass built %d filters; want none (the open line's is up to date)", m.Filters)
+	}
+	if got, sum := grep("nowhere"); len(got) != 0 || sum.BytesScanned != 0 || sum.BytesSkipped != length {
+		t.Fatalf("a word nowhere: %q, %d bytes scanned, %d skipped; want all %d skipped", got, sum.BytesScanned, sum.BytesSkipped, length)
+	}
+	if got, _ := grep("mem"); len(got) != 1 {
+		t.Fatalf("the open line's last word: %q; want the open line", got)
+	}
+	// The line goes on: its new words are found, its filter left aside.
+	appendText("ory: Killed process 4242\n")
+	got, sum := grep("memory")
+	if len(got) != 1 || !strings.HasSuffix(got[0], "kernel: Out of memory: Killed process 4242") || sum.BytesScanned == 0 {
+		t.Fatalf("after the open line ended: %q (%d bytes scanned); want it found", got, sum.BytesScanned)
+	}
+	if m := maintain(); m.Filters == 0 {
+		t.Fatal("no filter built for the line that ended")
+	}
+	if got, sum := grep("memory"); len(got) != 1 || sum.BytesSkipped != 0 && sum.BytesScanned == 0 {
+		t.Fatalf("after the maintainer caught up: %q, %+v", got, sum)
+	}
+	if _, sum := grep("nowhere"); sum.BytesScanned != 0 {
+		t.Fatalf("a word nowhere after the maintainer caught up: %d bytes scanned; want none", sum.BytesScanned)
+	}
+}

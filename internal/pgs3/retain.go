@@ -207,6 +207,9 @@ func dropBelow(ctx context.Context, tx pgx.Tx, host, stream string, start, keep 
 		if _, err := tx.Exec(ctx, `DELETE FROM stream_filters WHERE host = $1 AND stream = $2 AND to_off <= $3`, host, stream, keep); err != nil {
 			return 0, err
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM stream_tails WHERE host = $1 AND stream = $2 AND to_off <= $3`, host, stream, keep); err != nil {
+			return 0, err
+		}
 	}
 	return int(tag.RowsAffected()), nil
 }

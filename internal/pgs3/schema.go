@@ -361,6 +361,20 @@ CREATE TABLE stream_filters (
 );
 ALTER TABLE streams ADD COLUMN filtered_to bigint NOT NULL DEFAULT 0;
 `,
+	// 9: the filter of a quiet stream's last block whose last line is
+	// still open (filterTail), good only while the stream ends where it
+	// did; apart from stream_filters, which receivers before it trust
+	// whatever the stream's length.
+	`
+CREATE TABLE stream_tails (
+	host     text   NOT NULL,
+	stream   text   NOT NULL,
+	from_off bigint NOT NULL,
+	to_off   bigint NOT NULL,
+	filter   bytea  NOT NULL,
+	PRIMARY KEY (host, stream)
+);
+`,
 }
 
 // migrate brings the database's schema up to date, under an advisory lock.
