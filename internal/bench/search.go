@@ -295,13 +295,9 @@ func measureQuery(ctx context.Context, src search.Source, m *search.Matcher, run
 	// Memory in a run of its own, collecting often, so the peak is
 	// what the search holds rather than garbage not yet collected.
 	old := debug.SetGCPercent(5)
-	r, err = timeSearch(ctx, src, m, false)
+	sq.PeakMem, err = heapOfSearch(ctx, src, m)
 	debug.SetGCPercent(old)
-	if err != nil {
-		return err
-	}
-	sq.PeakMem = r.peak
-	return nil
+	return err
 }
 
 // measureIngest times 32 writers appending 4 KiB (each append durable)
@@ -537,11 +533,26 @@ func waitForFilters(ctx context.Context, dir string) error {
 type searchTiming struct {
 	elapsed, first time.Duration
 	sum            search.Summary
-	peak           int64
 }
 
-// timeSearch runs one search over src, in this process, sampling the heap.
+// timeSearch runs one search over src, in this process.
 func timeSearch(ctx context.Context, src search.Source, m *search.Matcher, count bool) (searchTiming, error) {
+	runtime.GC()
+	var r searchTiming
+	start := time.Now()
+	sum, err := search.Run(ctx, src, search.Request{Matcher: m, Count: count}, func(search.Result) error {
+		if r.first == 0 {
+			r.first = time.Since(start)
+		}
+		return nil
+	})
+	r.elapsed, r.sum = time.Since(start), sum
+	return r, err
+}
+
+// heapOfSearch runs one search over src, sampling the heap's growth every
+// 2 ms: in a run of its own, as reading the heap's size stops the world.
+func heapOfSearch(ctx context.Context, src search.Source, m *search.Matcher) (int64, error) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -564,18 +575,9 @@ func timeSearch(ctx context.Context, src search.Source, m *search.Matcher, count
 			}
 		}
 	}()
-	var r searchTiming
-	start := time.Now()
-	sum, err := search.Run(ctx, src, search.Request{Matcher: m, Count: count}, func(search.Result) error {
-		if r.first == 0 {
-			r.first = time.Since(start)
-		}
-		return nil
-	})
-	r.elapsed, r.sum = time.Since(start), sum
+	_, err := search.Run(ctx, src, search.Request{Matcher: m}, func(search.Result) error { return nil })
 	close(stop)
-	r.peak = <-peakc
-	return r, err
+	return <-peakc, err
 }
 
 // timeRG runs ripgrep and returns its time and the matching lines it
