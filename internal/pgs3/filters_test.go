@@ -76,6 +76,23 @@ func TestSearchFiltersShared(t *testing.T) {
 	if err != nil || !m.Held || m.Filters < 9 {
 		t.Fatalf("maintain: %+v %v; want the filters of 3 streams of 3 MiB built", m, err)
 	}
+	// A host's filters in one query are its streams' one by one.
+	for h := range 3 {
+		host := fmt.Sprintf("lab-%d", h)
+		byHost, ok, err := st.HostFilters(t.Context(), host, 64)
+		if err != nil || !ok {
+			t.Fatalf("%s's filters: %v %v", host, ok, err)
+		}
+		byKey, err := st.Filters(t.Context(), store.Key{Host: host, Stream: "syslog"}, 0, 1<<40)
+		if err != nil || len(byKey) < 12 || len(byHost) != 1 || !slices.EqualFunc(byHost["syslog"], byKey, func(a, b store.Filter) bool {
+			return a.From == b.From && a.To == b.To && string(a.Data) == string(b.Data)
+		}) {
+			t.Fatalf("%s: %d filters of the host's streams, %d of its stream (%v); want the same, at least 12", host, len(byHost["syslog"]), len(byKey), err)
+		}
+		if _, ok, err := st.HostFilters(t.Context(), host, len(byKey)-1); err != nil || ok {
+			t.Fatalf("%s's filters, one fewer allowed than it has: %v %v; want refused", host, ok, err)
+		}
+	}
 	for _, pattern := range []string{"out of memory", "student", "nowhere"} {
 		want, _ := storetest.Grep(t, hidden{st}, search.Query{Pattern: pattern, IgnoreCase: true})
 		got, sum := storetest.Grep(t, st, search.Query{Pattern: pattern, IgnoreCase: true})

@@ -33,6 +33,15 @@ type Filterer interface {
 	Filters(ctx context.Context, key store.Key, from, to int64) ([]store.Filter, error)
 }
 
+// HostFilterer is a Filterer that also gives the filters of all of a
+// host's streams at once, by stream name, if there are at most limit of
+// them (ok false: more, ask stream by stream). A store that answers over
+// the network pays a round trip per question: one a host rather than one
+// a stream is what a search of a fleet's many small streams costs.
+type HostFilterer interface {
+	HostFilters(ctx context.Context, host string, limit int) (flts map[string][]store.Filter, ok bool, err error)
+}
+
 // IntoReader is a Source that reads into the caller's buffer: a search's
 // worker then reuses one block's buffer instead of allocating one a block.
 type IntoReader interface {
@@ -188,6 +197,10 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 	// hits in turn. A worker runs ahead by at most its job's batches.
 	pending := make(chan *job, workers)
 	work := make(chan *job)
+	hf, _ := src.(HostFilterer)
+	if !req.Matcher.Skips() {
+		hf = nil
+	}
 	wg.Go(func() {
 		defer close(pending)
 		defer close(work)
@@ -210,26 +223,45 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 			close(j.hits)
 			return false
 		}
-		for _, host := range hosts {
-			if host < from.Host || !globMatch(req.Hosts, host) {
-				continue
+		// Hosts are listed listAhead at once, in order: a store that
+		// answers over the network takes a round trip or two a host.
+		lists := make(chan chan hostList, listAhead)
+		wg.Go(func() {
+			defer close(lists)
+			for _, host := range hosts {
+				if host < from.Host || !globMatch(req.Hosts, host) {
+					continue
+				}
+				c := make(chan hostList, 1)
+				select {
+				case lists <- c:
+				case <-quit:
+					return
+				}
+				wg.Go(func() { c <- listHost(wctx, src, hf, host) })
 			}
-			infos, err := src.List(wctx, host)
-			if err != nil {
+		})
+		for c := range lists {
+			l := <-c
+			host := l.host
+			if l.err != nil {
 				// The next search starts at this host (a cursor without a
 				// stream), or where this one did if it started here.
-				j := &job{key: store.Key{Host: host}, hits: make(chan batch), err: fmt.Errorf("list %s's streams: %w", host, err)}
+				j := &job{key: store.Key{Host: host}, hits: make(chan batch), err: l.err}
 				if host == from.Host {
 					j.key.Stream, j.resume = from.Stream, &from
 				}
 				send(j)
 				return
 			}
-			for _, info := range infos {
+			for _, info := range l.infos {
 				if host == from.Host && info.Stream < from.Stream || !globMatch(req.Streams, info.Stream) {
 					continue
 				}
 				j := &job{key: store.Key{Host: host, Stream: info.Stream}, info: info, hits: make(chan batch, batchesAhead), quit: quit}
+				if l.flts != nil {
+					j.flts, j.fltsKnown = l.flts[info.Stream], true
+				}
 				if host == from.Host && info.Stream == from.Stream {
 					j.resume = &from
 				}
@@ -308,6 +340,34 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 	return sum, nil
 }
 
+// hostList is a host's streams and, if known, their filters.
+type hostList struct {
+	host  string
+	infos []store.Info
+	flts  map[string][]store.Filter
+	err   error
+}
+
+// listHost lists host's streams and, if hf is not nil, asks for their
+// filters in one question: if the host has few (else, or failing, as
+// they are advisory, each stream's are asked for a page at a time).
+func listHost(ctx context.Context, src Source, hf HostFilterer, host string) hostList {
+	l := hostList{host: host}
+	if l.infos, l.err = src.List(ctx, host); l.err != nil {
+		l.err = fmt.Errorf("list %s's streams: %w", host, l.err)
+		return l
+	}
+	if hf != nil {
+		if m, ok, err := hf.HostFilters(ctx, host, hostFilters); err == nil && ok {
+			l.flts = m
+		}
+	}
+	return l
+}
+
+// listAhead is how many hosts a search lists at once.
+const listAhead = 4
+
 // errQuit ends a worker whose caller returned.
 var errQuit = errors.New("the search ended")
 
@@ -327,16 +387,30 @@ const (
 	batchHits  = 512
 )
 
+// hostFilters is the most filters a search takes of a host at once
+// (HostFilterer): with the hosts listed ahead and the jobs queued for the
+// workers, a search holds those of a few hosts, within its memory at
+// 1 MiB blocks.
+const hostFilters = 64
+
+// filterPage is how much of a stream a search asks filters for at once:
+// 64 of 1 MiB, so that how far back a stream goes does not bound what a
+// search holds.
+const filterPage = 64 << 20
+
 // job is one stream to search, and what searching it found.
 type job struct {
 	key    store.Key
 	info   store.Info
 	resume *cursor
-	hits   chan batch    // closed once stop, err and sum are set
-	quit   chan struct{} // closed when nobody takes hits any more
-	sum    Summary       // what the stream's scan did (no hits)
-	stop   *cursor
-	err    error
+	// flts are the stream's filters, if fltsKnown (HostFilterer).
+	flts      []store.Filter
+	fltsKnown bool
+	hits      chan batch    // closed once stop, err and sum are set
+	quit      chan struct{} // closed when nobody takes hits any more
+	sum       Summary       // what the stream's scan did (no hits)
+	stop      *cursor
+	err       error
 }
 
 // batch is a run of one stream's hits, in offset order. n and cut count
@@ -439,14 +513,16 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte,
 		}
 		return nil
 	}
-	var flts []store.Filter
+	pl := &planner{m: req.Matcher, hi: hi, known: hi}
 	if fr, ok := src.(Filterer); ok && req.Matcher.Skips() {
-		var err error
-		if flts, err = fr.Filters(ctx, key, lo, hi); err != nil {
-			flts = nil // advisory: scan it all
+		if j.fltsKnown {
+			pl.flts = j.flts
+			j.flts = nil // the planner lets go of those it passes
+		} else {
+			pl.known = lo
+			pl.fetch = func(from, to int64) ([]store.Filter, error) { return fr.Filters(ctx, key, from, to) }
 		}
 	}
-	pl := &planner{m: req.Matcher, flts: flts, hi: hi}
 	sc := NewScanner(req.Matcher, onHit)
 	sc.Counting = countOnly
 	sc.Begin(lo, lineStart)
@@ -553,27 +629,70 @@ func globMatch(glob, name string) bool {
 
 // planner cuts a stream's window into the blocks a search reads or skips.
 type planner struct {
-	m    *Matcher
-	flts []store.Filter // the filters not yet passed, in offset order
-	hi   int64
+	m     *Matcher
+	flts  []store.Filter // the filters not yet passed, in offset order
+	holds []int8         // flts[i]'s verdict, once parsed: 1 may hold the words, -1 does not
+	hi    int64
+	// known is how far flts is all the filters there are; fetch, if not
+	// nil, gives those of [from, to) (an error: there are none).
+	known int64
+	fetch func(from, to int64) ([]store.Filter, error)
 }
 
-// next says where the block at off ends and whether its filter lets the
-// search skip it.
+// next says where the block at off ends and whether its filters let the
+// search skip it. A block read runs over filters that may hold the words
+// and bytes without any, up to BlockSize: a store may keep its filters
+// finer than that.
 func (p *planner) next(off int64) (end int64, skip bool) {
-	end = min(off+BlockSize, p.hi)
+	limit := min(off+BlockSize, p.hi)
+	if p.fetch != nil && p.known < limit {
+		to := min(p.hi, off+filterPage)
+		flts, err := p.fetch(off, to)
+		if err != nil {
+			flts = nil // advisory: scan these
+		}
+		p.flts, p.holds, p.known = flts, nil, to
+	}
 	for len(p.flts) > 0 && p.flts[0].To <= off {
 		p.flts = p.flts[1:]
-	}
-	if len(p.flts) > 0 && p.flts[0].From <= off {
-		f := p.flts[0]
-		if pf, err := ParseFilter(f.Data); err == nil && !pf.MayHold(p.m.Tokens()) {
-			return min(f.To, p.hi), true
+		if len(p.holds) > 0 {
+			p.holds = p.holds[1:]
 		}
-		return min(end, f.To), false // scan the block: its filter may hold the words
 	}
-	if len(p.flts) > 0 {
-		end = min(end, p.flts[0].From) // up to the next block with a filter
+	if len(p.flts) > 0 && p.flts[0].From <= off && !p.mayHold(0) {
+		return min(p.flts[0].To, p.hi), true
 	}
-	return end, false
+	end = off
+	for i := range p.flts {
+		f := p.flts[i]
+		if f.To <= end {
+			continue
+		}
+		if f.From > end {
+			end = f.From // bytes without a filter: read them
+		}
+		if end >= limit || !p.mayHold(i) {
+			break
+		}
+		end = f.To
+	}
+	if len(p.flts) == 0 || end >= p.flts[len(p.flts)-1].To {
+		end = limit // past the last filter: bytes without any
+	}
+	return min(end, limit), false
+}
+
+// mayHold says whether flts[i] may hold the words (a filter that does not
+// parse may).
+func (p *planner) mayHold(i int) bool {
+	if len(p.holds) != len(p.flts) {
+		p.holds = make([]int8, len(p.flts))
+	}
+	if p.holds[i] == 0 {
+		p.holds[i] = 1
+		if pf, err := ParseFilter(p.flts[i].Data); err == nil && !pf.MayHold(p.m.Tokens()) {
+			p.holds[i] = -1
+		}
+	}
+	return p.holds[i] > 0
 }

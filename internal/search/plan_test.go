@@ -1,0 +1,202 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cis490/cis490/internal/store"
+)
+
+// TestPlannerBlocks: the planner reads across filters that may hold the
+// words and bytes without filters, up to BlockSize a read, and skips
+// exactly the filters that cannot hold them.
+func TestPlannerBlocks(t *testing.T) {
+	const q = 256 << 10
+	yes, no := BuildFilter([]byte("alpha beta")), BuildFilter([]byte("gamma"))
+	m, err := Compile(Query{Pattern: "alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type step struct {
+		end  int64
+		skip bool
+	}
+	flt := func(from, to int64, data []byte) store.Filter { return store.Filter{From: from, To: to, Data: data} }
+	for _, tc := range []struct {
+		name string
+		hi   int64
+		flts []store.Filter
+		want []step
+	}{
+		{"no filters", 3 << 20, nil, []step{{1 << 20, false}, {2 << 20, false}, {3 << 20, false}}},
+		{"small filters that may hold, read a MiB at a time", 6 * q,
+			[]store.Filter{flt(0, q, yes), flt(q, 2*q, yes), flt(2*q, 3*q, yes), flt(3*q, 4*q, yes), flt(4*q, 5*q, yes), flt(5*q, 6*q, yes)},
+			[]step{{4 * q, false}, {6 * q, false}}},
+		{"a read stops where a filter lets it skip", 6 * q,
+			[]store.Filter{flt(0, q, yes), flt(q, 2*q, no), flt(2*q, 3*q, no), flt(3*q, 4*q, yes)},
+			[]step{{q, false}, {2 * q, true}, {3 * q, true}, {6 * q, false}}},
+		{"bytes before the first filter and between filters are read", 8 * q,
+			[]store.Filter{flt(q, 2*q, no), flt(3*q, 4*q, yes), flt(6*q, 7*q, no)},
+			[]step{{q, false}, {2 * q, true}, {6 * q, false}, {7 * q, true}, {8 * q, false}}},
+		{"a damaged filter may hold", 2 * q,
+			[]store.Filter{flt(0, q, []byte("junk")), flt(q, 2*q, no)},
+			[]step{{q, false}, {2 * q, true}}},
+		{"the window ends inside a filter", 2*q + 100,
+			[]store.Filter{flt(0, q, no), flt(q, 3*q, no)},
+			[]step{{q, true}, {2*q + 100, true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &planner{m: m, flts: tc.flts, hi: tc.hi, known: tc.hi}
+			var got []step
+			for off := int64(0); off < tc.hi && len(got) < 20; {
+				end, skip := p.next(off)
+				got = append(got, step{end, skip})
+				off = end
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("steps %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPlannerPages: the filters of a long stream are asked for a page at
+// a time, so that what a search holds does not grow with a stream's age.
+func TestPlannerPages(t *testing.T) {
+	m, err := Compile(Query{Pattern: "alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	no := BuildFilter([]byte("gamma"))
+	const hi = 200 << 20
+	var asked [][2]int64
+	p := &planner{m: m, hi: hi, fetch: func(from, to int64) ([]store.Filter, error) {
+		asked = append(asked, [2]int64{from, to})
+		var out []store.Filter
+		for b := from / BlockSize * BlockSize; b < to; b += BlockSize {
+			out = append(out, store.Filter{From: b, To: b + BlockSize, Data: no})
+		}
+		return out, nil
+	}}
+	skipped := int64(0)
+	for off := int64(0); off < hi; {
+		end, skip := p.next(off)
+		if !skip {
+			t.Fatalf("block [%d, %d) read; every filter says skip it", off, end)
+		}
+		skipped += end - off
+		off = end
+	}
+	if skipped != hi || len(asked) != 4 {
+		t.Fatalf("skipped %d of %d bytes in %d pages %v; want all in 4", skipped, hi, len(asked), asked)
+	}
+	for _, a := range asked {
+		if a[1]-a[0] > filterPage {
+			t.Fatalf("asked for the filters of [%d, %d): more than a page", a[0], a[1])
+		}
+	}
+}
+
+// filteredSource is memSource with a filter per 256 KiB block, given a
+// stream at a time or a host at a time (at most hostMax of them).
+type filteredSource struct {
+	*memSource
+	hostMax int
+	mu      sync.Mutex
+	byHost  int // HostFilters answered
+	byKey   int // Filters answered
+}
+
+func (s *filteredSource) filters(k store.Key) []store.Filter {
+	const block = 256 << 10
+	b := s.streams[k]
+	var out []store.Filter
+	for from := 0; from < len(b); from += block {
+		to := min(from+block, len(b))
+		if f := FilterOf(b[max(0, from-MaxLine):from], b[from:to], b[to:min(len(b), to+MaxLine)]); f != nil {
+			out = append(out, store.Filter{From: int64(from), To: int64(to), Data: f})
+		}
+	}
+	return out
+}
+
+func (s *filteredSource) Filters(_ context.Context, k store.Key, from, to int64) ([]store.Filter, error) {
+	s.mu.Lock()
+	s.byKey++
+	s.mu.Unlock()
+	var out []store.Filter
+	for _, f := range s.filters(k) {
+		if f.To > from && f.From < to {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func (s *filteredSource) HostFilters(_ context.Context, host string, limit int) (map[string][]store.Filter, bool, error) {
+	s.mu.Lock()
+	s.byHost++
+	s.mu.Unlock()
+	out, n := map[string][]store.Filter{}, 0
+	for k := range s.streams {
+		if k.Host == host {
+			out[k.Stream] = s.filters(k)
+			n += len(out[k.Stream])
+		}
+	}
+	return out, n <= min(limit, s.hostMax), nil
+}
+
+// TestRunHostFilters: a search asks a store that can for a host's filters
+// in one question, and stream by stream where a host has too many; either
+// way it finds what a scan of everything finds.
+func TestRunHostFilters(t *testing.T) {
+	src := newMemFleet(6, 20000) // ~1 MiB a stream
+	for k, b := range src.streams {
+		if k.Host == "lab-03" && k.Stream == "syslog" {
+			src.streams[k] = append(b[:len(b)/2:len(b)/2], append([]byte("kernel: Out of memory: Killed process 77\n"), b[len(b)/2:]...)...)
+		}
+	}
+	m, err := Compile(Query{Pattern: "Out of memory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grep := func(s Source) ([]string, Summary) {
+		t.Helper()
+		var hits []string
+		sum, err := Run(t.Context(), s, Request{Matcher: m}, func(r Result) error {
+			hits = append(hits, fmtHit(r))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hits, sum
+	}
+	want, _ := grep(src)
+	if len(want) != 1 || !strings.Contains(want[0], "lab-03/syslog") {
+		t.Fatalf("a scan of everything found %q; want the planted line", want)
+	}
+	for _, hostMax := range []int{hostFilters, 2} {
+		t.Run(fmt.Sprintf("at most %d a host", hostMax), func(t *testing.T) {
+			fs := &filteredSource{memSource: src, hostMax: hostMax}
+			got, sum := grep(fs)
+			if !slices.Equal(got, want) {
+				t.Fatalf("with filters found %q; want %q", got, want)
+			}
+			if sum.BytesSkipped == 0 || sum.BytesScanned > sum.BytesSkipped/4 {
+				t.Fatalf("%d bytes scanned, %d skipped; want nearly all skipped", sum.BytesScanned, sum.BytesSkipped)
+			}
+			if fs.byHost != 6 {
+				t.Fatalf("asked %d times for a host's filters; want once a host (6)", fs.byHost)
+			}
+			if wantByKey := map[int]int{hostFilters: 0, 2: 12}[hostMax]; fs.byKey != wantByKey {
+				t.Fatalf("asked %d times for a stream's filters; want %d", fs.byKey, wantByKey)
+			}
+		})
+	}
+}
