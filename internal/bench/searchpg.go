@@ -7,13 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -117,13 +112,13 @@ func searchPGS3(ctx context.Context, opt SearchOptions, dir string) (*PGSearchRe
 	// One more backend, whose GETs go through a proxy that counts them:
 	// a counting search on it says what a search fetches, while the
 	// timed ones talk to versitygw directly.
-	counter, err := startS3Counter(srv.S3.Endpoint)
+	counter, err := localsrv.StartS3Counter(srv.S3.Endpoint)
 	if err != nil {
 		return nil, err
 	}
-	defer counter.close()
+	defer counter.Close()
 	counted := s3
-	counted.Endpoint = counter.endpoint
+	counted.Endpoint = counter.Endpoint
 	cb, err := pgs3.Open(ctx, pgs3.Options{Postgres: srv.DSN, S3: counted, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("open the postgres+s3 backend through the counting proxy: %w", err)
@@ -140,7 +135,7 @@ func searchPGS3(ctx context.Context, opt SearchOptions, dir string) (*PGSearchRe
 		if err := measureQuery(ctx, st, m, opt.Runs, &sq); err != nil {
 			return nil, fmt.Errorf("search postgres+s3 for the %s: %w", q.name, err)
 		}
-		gets, fetched := counter.gets.Load(), counter.bytes.Load()
+		gets, fetched := counter.GETs(), counter.Bytes()
 		r, err := timeSearch(ctx, cb.Streams(), m, true)
 		if err != nil {
 			return nil, fmt.Errorf("search postgres+s3 for the %s through the counting proxy: %w", q.name, err)
@@ -148,7 +143,7 @@ func searchPGS3(ctx context.Context, opt SearchOptions, dir string) (*PGSearchRe
 		if r.sum.Hits != sq.Hits {
 			return nil, fmt.Errorf("postgres+s3: the %s found %d lines through the counting proxy, %d without", q.name, r.sum.Hits, sq.Hits)
 		}
-		sq.GETs, sq.Fetched = counter.gets.Load()-gets, counter.bytes.Load()-fetched
+		sq.GETs, sq.Fetched = counter.GETs()-gets, counter.Bytes()-fetched
 		rep.Queries = append(rep.Queries, sq)
 	}
 	return rep, nil
@@ -225,62 +220,6 @@ func pgStats(ctx context.Context, dsn string, rep *PGSearchReport) error {
 		return fmt.Errorf("read the postgres+s3 backend's sizes: %w", err)
 	}
 	return nil
-}
-
-// s3Counter is a reverse proxy on loopback in front of the S3 server that
-// counts the GETs through it and the bytes they returned.
-type s3Counter struct {
-	endpoint   string
-	srv        *http.Server
-	gets       atomic.Int64
-	bytes      atomic.Int64
-	serveEnded chan struct{}
-}
-
-func startS3Counter(target string) (*s3Counter, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, fmt.Errorf("the S3 endpoint %q: %w", target, err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listen for the S3 counting proxy: %w", err)
-	}
-	c := &s3Counter{endpoint: "http://" + ln.Addr().String(), serveEnded: make(chan struct{})}
-	proxy := &httputil.ReverseProxy{
-		// The Host header stays the proxy's: the client signed it.
-		Rewrite: func(r *httputil.ProxyRequest) { r.Out.URL.Scheme, r.Out.URL.Host = u.Scheme, u.Host },
-		ModifyResponse: func(resp *http.Response) error {
-			if resp.Request.Method == http.MethodGet {
-				c.gets.Add(1)
-				resp.Body = &countedBody{ReadCloser: resp.Body, n: &c.bytes}
-			}
-			return nil
-		},
-	}
-	c.srv = &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		defer close(c.serveEnded)
-		c.srv.Serve(ln)
-	}()
-	return c, nil
-}
-
-func (c *s3Counter) close() {
-	c.srv.Close()
-	<-c.serveEnded
-}
-
-// countedBody adds the bytes read through it to n.
-type countedBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (b *countedBody) Read(p []byte) (int, error) {
-	k, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(k))
-	return k, err
 }
 
 // FormatPGSearch prints what bench search measured on postgres+s3, with
