@@ -1,8 +1,11 @@
 package pgs3
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,20 +62,21 @@ func (b *Backend) compact(ctx context.Context, l *lease, now time.Time) (int, er
 			return merged, fmt.Errorf("read small objects' extents: %w", err)
 		}
 		// Whole objects only, up to compactBytes.
-		var body []byte
+		var size int64
 		var took []string
 		var moved []compactPiece
-		var newPos []int64
+		var data [][]byte // moved[i]'s bytes
 		for i := 0; i < len(pieces); {
 			j := i
-			var size int64
+			var objSize int64
 			for j < len(pieces) && pieces[j].object == pieces[i].object {
-				size += pieces[j].n
+				objSize += pieces[j].n
 				j++
 			}
-			if len(took) > 0 && int64(len(body))+size > compactBytes {
+			if len(took) > 0 && size+objSize > compactBytes {
 				break
 			}
+			size += objSize
 			// One GET per object: from its first extent's byte to its last's.
 			lo, hi := pieces[i].pos, int64(0)
 			for _, p := range pieces[i:j] {
@@ -83,15 +87,32 @@ func (b *Backend) compact(ctx context.Context, l *lease, now time.Time) (int, er
 				return merged, err
 			}
 			for _, p := range pieces[i:j] {
-				newPos = append(newPos, int64(len(body)))
-				body = append(body, buf[p.pos-lo:p.pos-lo+p.n]...)
 				moved = append(moved, p)
+				data = append(data, buf[p.pos-lo:p.pos-lo+p.n])
 			}
 			took = append(took, pieces[i].object)
 			i = j
 		}
 		if len(took) < 2 {
 			return merged, nil
+		}
+		// Each stream's pieces side by side, in offset order: a read of a
+		// stream's block then takes one GET of the merged object where it
+		// took one per batch its bytes came in (a host shipping every few
+		// seconds: one per append).
+		order := make([]int, len(moved))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int {
+			pa, pb := moved[a], moved[b]
+			return cmp.Or(strings.Compare(pa.host, pb.host), strings.Compare(pa.stream, pb.stream), cmp.Compare(pa.off, pb.off))
+		})
+		body := make([]byte, 0, size)
+		newPos := make([]int64, len(moved))
+		for _, i := range order {
+			newPos[i] = int64(len(body))
+			body = append(body, data[i]...)
 		}
 		name := objectName(now)
 		if err := b.obj.create(ctx, name, body); err != nil {

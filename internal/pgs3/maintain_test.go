@@ -1,6 +1,7 @@
 package pgs3_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/localsrv"
 	"github.com/cis490/cis490/internal/pgs3"
 	"github.com/cis490/cis490/internal/store"
 )
@@ -141,4 +143,43 @@ func TestCompactionMergesSmallObjects(t *testing.T) {
 		t.Fatalf("%d objects left; want the merged one", n)
 	}
 	check()
+}
+
+// TestCompactionKeepsStreamsTogether: compaction lays each stream's bytes
+// side by side in the merged object, so that reading a stream a fleet
+// shipped in many small interleaved appends takes one GET, not one per
+// append.
+func TestCompactionKeepsStreamsTogether(t *testing.T) {
+	dsn, s3 := servers(t)
+	counter, err := localsrv.StartS3Counter(s3.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer counter.Close()
+	via := s3Of(s3)
+	via.Endpoint = counter.Endpoint
+	b := open(t, pgs3.Options{Postgres: dsn, S3: via})
+	st := b.Streams()
+	want := map[store.Key][]byte{}
+	for i := range 60 { // 3 hosts taking turns, 20 appends of 4 KiB each
+		k := store.Key{Host: fmt.Sprintf("lab-%d", i%3), Stream: "syslog"}
+		chunk := fmt.Appendf(nil, "%s append %02d %4086d\n", k.Host, i/3, 0)[:4096]
+		if _, err := store.Append(t.Context(), st, k, int64(len(want[k])), store.Gen{}, chunk); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = append(want[k], chunk...)
+	}
+	if m, err := b.Maintain(t.Context(), pgs3.Retention{}, time.Now().Add(time.Hour), time.Minute); err != nil || m.Merged != 60 {
+		t.Fatalf("maintained %+v %v; want the 60 objects merged", m, err)
+	}
+	for k, w := range want {
+		before := counter.GETs()
+		got, _, err := st.Read(t.Context(), k, 0, 1<<20)
+		if err != nil || !bytes.Equal(got, w) {
+			t.Fatalf("%s after compaction: %d bytes %v; want its %d", k, len(got), err, len(w))
+		}
+		if n := counter.GETs() - before; n != 1 {
+			t.Fatalf("reading %s's 20 appends after compaction took %d GETs; want 1", k, n)
+		}
+	}
 }
