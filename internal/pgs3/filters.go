@@ -39,9 +39,9 @@ const (
 // offset order (search.Filterer). A tail filter (filterTail) counts only
 // while the stream has not grown past it.
 func (s *Streams) Filters(ctx context.Context, key store.Key, from, to int64) ([]store.Filter, error) {
-	rows, err := s.b.pool.Query(ctx, `SELECT from_off, to_off, filter FROM stream_filters
+	rows, err := s.b.pool.Query(ctx, `SELECT from_off, to_off, filter, line_end FROM stream_filters
 			WHERE host = $1 AND stream = $2 AND to_off > $3 AND from_off < $4
-		UNION ALL SELECT t.from_off, t.to_off, t.filter FROM stream_tails t JOIN streams s USING (host, stream)
+		UNION ALL SELECT t.from_off, t.to_off, t.filter, NULL FROM stream_tails t JOIN streams s USING (host, stream)
 			WHERE t.host = $1 AND t.stream = $2 AND t.to_off > $3 AND t.from_off < $4
 				AND t.from_off = s.filtered_to AND t.to_off = s.length
 		ORDER BY 1`, key.Host, key.Stream, from, to)
@@ -50,7 +50,10 @@ func (s *Streams) Filters(ctx context.Context, key store.Key, from, to int64) ([
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Filter, error) {
 		var f store.Filter
-		return f, r.Scan(&f.From, &f.To, &f.Data)
+		var lineEnd *bool
+		err := r.Scan(&f.From, &f.To, &f.Data, &lineEnd)
+		f.Edge = edgeOf(lineEnd)
+		return f, err
 	})
 }
 
@@ -58,8 +61,8 @@ func (s *Streams) Filters(ctx context.Context, key store.Key, from, to int64) ([
 // offset order, if there are at most limit (search.HostFilterer): one
 // query a host instead of one a stream.
 func (s *Streams) HostFilters(ctx context.Context, host string, limit int) (map[string][]store.Filter, bool, error) {
-	rows, err := s.b.pool.Query(ctx, `SELECT stream, from_off, to_off, filter FROM stream_filters WHERE host = $1
-		UNION ALL SELECT t.stream, t.from_off, t.to_off, t.filter FROM stream_tails t JOIN streams s USING (host, stream)
+	rows, err := s.b.pool.Query(ctx, `SELECT stream, from_off, to_off, filter, line_end FROM stream_filters WHERE host = $1
+		UNION ALL SELECT t.stream, t.from_off, t.to_off, t.filter, NULL FROM stream_tails t JOIN streams s USING (host, stream)
 			WHERE t.host = $1 AND t.from_off = s.filtered_to AND t.to_off = s.length
 		ORDER BY 1, 2 LIMIT $2`, host, limit+1)
 	if err != nil {
@@ -69,7 +72,9 @@ func (s *Streams) HostFilters(ctx context.Context, host string, limit int) (map[
 	n := 0
 	var stream string
 	var f store.Filter
-	_, err = pgx.ForEachRow(rows, []any{&stream, &f.From, &f.To, &f.Data}, func() error {
+	var lineEnd *bool
+	_, err = pgx.ForEachRow(rows, []any{&stream, &f.From, &f.To, &f.Data, &lineEnd}, func() error {
+		f.Edge = edgeOf(lineEnd)
 		out[stream] = append(out[stream], f)
 		n++
 		return nil
@@ -81,6 +86,18 @@ func (s *Streams) HostFilters(ctx context.Context, host string, limit int) (map[
 		return nil, false, nil
 	}
 	return out, true, nil
+}
+
+// edgeOf is the Edge of a filter whose line_end is lineEnd (nil: built
+// before it was kept).
+func edgeOf(lineEnd *bool) store.Edge {
+	switch {
+	case lineEnd == nil:
+		return store.EdgeUnknown
+	case *lineEnd:
+		return store.EdgeLineEnds
+	}
+	return store.EdgeMidLine
 }
 
 // buildFilters builds the filters of every stream's bytes old enough,
@@ -176,8 +193,9 @@ func (b *Backend) filterStream(ctx context.Context, l *lease, key store.Key, fro
 			if err != nil || tag.RowsAffected() == 0 {
 				return err // another maintainer moved it: nothing to add
 			}
-			_, err = tx.Exec(ctx, `INSERT INTO stream_filters (host, stream, from_off, to_off, filter) VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (host, stream, from_off) DO UPDATE SET to_off = excluded.to_off, filter = excluded.filter`, key.Host, key.Stream, from, to, flt)
+			_, err = tx.Exec(ctx, `INSERT INTO stream_filters (host, stream, from_off, to_off, filter, line_end) VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (host, stream, from_off) DO UPDATE SET to_off = excluded.to_off, filter = excluded.filter, line_end = excluded.line_end`,
+				key.Host, key.Stream, from, to, flt, block[len(block)-1] == '\n')
 			return err
 		})
 		if err != nil {

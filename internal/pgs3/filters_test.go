@@ -76,7 +76,8 @@ func TestSearchFiltersShared(t *testing.T) {
 	if err != nil || !m.Held || m.Filters < 9 {
 		t.Fatalf("maintain: %+v %v; want the filters of 3 streams of 3 MiB built", m, err)
 	}
-	// A host's filters in one query are its streams' one by one.
+	// A host's filters in one query are its streams' one by one, each
+	// knowing whether its block ends a line.
 	for h := range 3 {
 		host := fmt.Sprintf("lab-%d", h)
 		byHost, ok, err := st.HostFilters(t.Context(), host, 64)
@@ -85,7 +86,7 @@ func TestSearchFiltersShared(t *testing.T) {
 		}
 		byKey, err := st.Filters(t.Context(), store.Key{Host: host, Stream: "syslog"}, 0, 1<<40)
 		if err != nil || len(byKey) < 12 || len(byHost) != 1 || !slices.EqualFunc(byHost["syslog"], byKey, func(a, b store.Filter) bool {
-			return a.From == b.From && a.To == b.To && string(a.Data) == string(b.Data)
+			return a.From == b.From && a.To == b.To && string(a.Data) == string(b.Data) && a.Edge == b.Edge && a.Edge != store.EdgeUnknown
 		}) {
 			t.Fatalf("%s: %d filters of the host's streams, %d of its stream (%v); want the same, at least 12", host, len(byHost["syslog"]), len(byKey), err)
 		}

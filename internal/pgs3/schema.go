@@ -364,8 +364,10 @@ ALTER TABLE streams ADD COLUMN filtered_to bigint NOT NULL DEFAULT 0;
 	// 9: the filter of a quiet stream's last block whose last line is
 	// still open (filterTail), good only while the stream ends where it
 	// did; apart from stream_filters, which receivers before it trust
-	// whatever the stream's length.
+	// whatever the stream's length. line_end: whether a filter's block
+	// ends a line (store.Filter.Edge); null for those built before.
 	`
+ALTER TABLE stream_filters ADD COLUMN line_end boolean;
 CREATE TABLE stream_tails (
 	host     text   NOT NULL,
 	stream   text   NOT NULL,

@@ -547,7 +547,7 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte,
 		if err := ctx.Err(); err != nil {
 			return stopped(err)
 		}
-		end, skip := pl.next(off)
+		end, skip, edge := pl.next(off)
 		if skip {
 			sum.BlocksSkipped++
 			sum.BytesSkipped += end - off
@@ -555,8 +555,12 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte,
 			// skipped block, as at a window's start, the byte before says.
 			// It was not in the skipped block's filter if that was built
 			// before the line came (a filter takes in only what followed
-			// its block then).
-			off, checkPrev = end, true
+			// its block then). The filter may know the byte: one read
+			// less, on S3 a GET.
+			off, checkPrev = end, edge == store.EdgeUnknown
+			if !checkPrev {
+				sc.Begin(off, edge == store.EdgeLineEnds)
+			}
 			continue
 		}
 		began := time.Now()
@@ -640,10 +644,11 @@ type planner struct {
 }
 
 // next says where the block at off ends and whether its filters let the
-// search skip it. A block read runs over filters that may hold the words
+// search skip it, and if so whether a line starts at its end, if the
+// filter knows. A block read runs over filters that may hold the words
 // and bytes without any, up to BlockSize: a store may keep its filters
 // finer than that.
-func (p *planner) next(off int64) (end int64, skip bool) {
+func (p *planner) next(off int64) (end int64, skip bool, edge store.Edge) {
 	limit := min(off+BlockSize, p.hi)
 	if p.fetch != nil && p.known < limit {
 		to := min(p.hi, off+filterPage)
@@ -659,8 +664,11 @@ func (p *planner) next(off int64) (end int64, skip bool) {
 			p.holds = p.holds[1:]
 		}
 	}
-	if len(p.flts) > 0 && p.flts[0].From <= off && !p.mayHold(0) {
-		return min(p.flts[0].To, p.hi), true
+	if f := p.flts; len(f) > 0 && f[0].From <= off && !p.mayHold(0) {
+		if f[0].To > p.hi {
+			return p.hi, true, store.EdgeUnknown // the window ends first
+		}
+		return f[0].To, true, f[0].Edge
 	}
 	end = off
 	for i := range p.flts {
@@ -679,7 +687,7 @@ func (p *planner) next(off int64) (end int64, skip bool) {
 	if len(p.flts) == 0 || end >= p.flts[len(p.flts)-1].To {
 		end = limit // past the last filter: bytes without any
 	}
-	return min(end, limit), false
+	return min(end, limit), false, store.EdgeUnknown
 }
 
 // mayHold says whether flts[i] may hold the words (a filter that does not

@@ -47,7 +47,19 @@ func fltName(seq uint64) string { return strings.TrimSuffix(segName(seq), segSuf
 type Filter struct {
 	From, To int64
 	Data     []byte
+	// Edge is what the block's last byte says of the line at To, if the
+	// store knows: a search that skips the block need not read it.
+	Edge Edge
 }
+
+// Edge is whether a line starts at the end of a filter's block.
+type Edge int8
+
+const (
+	EdgeUnknown  Edge = iota
+	EdgeLineEnds      // the block's last byte is a newline: a line starts at To
+	EdgeMidLine       // the line at To began in the block (its filter holds it whole)
+)
 
 // fltRow is one block in a filter file's table.
 type fltRow struct {
