@@ -43,9 +43,12 @@ type SearchOptions struct {
 	PGS3 *PGS3Storage
 	// IngestFor is how long each ingest run lasts (0: 10 s).
 	IngestFor time.Duration
-	Dir       string
-	Keep      bool
-	Progress  io.Writer
+	// Share paces the searches run while ingest is measured (0: the
+	// receiver's, search.DefaultShare).
+	Share    float64
+	Dir      string
+	Keep     bool
+	Progress io.Writer
 }
 
 // SearchQuery is one measured search.
@@ -84,8 +87,8 @@ type SearchReport struct {
 	// Appends a second by 32 writers of 4 KiB into the same store, alone
 	// and while searches for a rare phrase and a common word run one after
 	// another without pause.
-	// Paced as the receiver paces a search (search.DefaultShare), and
-	// unpaced.
+	// Paced to Share (the receiver's: search.DefaultShare), and unpaced.
+	Share                                      float64
 	IngestAlone, IngestSearched, IngestUnpaced float64
 	SearchesDuring, SearchesUnpaced            int
 	// The same writers offering a quarter of IngestAlone, on a schedule
@@ -169,7 +172,10 @@ func RunSearch(ctx context.Context, opt SearchOptions) (*SearchReport, error) {
 	if !opt.Keep {
 		defer os.RemoveAll(dir)
 	}
-	rep := &SearchReport{Backend: opt.Backend, Hosts: opt.Hosts, Dir: dir}
+	rep := &SearchReport{Backend: opt.Backend, Hosts: opt.Hosts, Dir: dir, Share: opt.Share}
+	if rep.Share == 0 {
+		rep.Share = search.DefaultShare
+	}
 	if local {
 		if err := searchLocal(ctx, opt, dir, rep); err != nil {
 			return nil, err
@@ -394,7 +400,7 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 		return err
 	}
 	rep.IngestUnpaced, rep.SearchesUnpaced = unpaced.Rate, unpaced.Searches
-	paced, err := run(true, search.DefaultShare, 0)
+	paced, err := run(true, rep.Share, 0)
 	if err != nil {
 		return err
 	}
@@ -409,7 +415,7 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 	if rep.OfferedAlone, err = run(false, 0, rep.Offered); err != nil {
 		return err
 	}
-	rep.OfferedSearch, err = run(true, search.DefaultShare, rep.Offered)
+	rep.OfferedSearch, err = run(true, rep.Share, rep.Offered)
 	return err
 }
 
@@ -648,7 +654,7 @@ func formatLocalSearch(w io.Writer, r *SearchReport) {
 		fmt.Fprintln(w, "\n(cold figures need root, to drop the page cache)")
 	}
 	fmt.Fprintf(w, "\ningest, 32 writers of 4 KiB into the same store, %s each: %.0f appends/s alone (mean of a run before and one after); %.0f (%.2f×) while searches paced to %g of a CPU ran back to back (%d searches); %.0f (%.2f×) while unpaced ones did (%d)\n",
-		r.IngestFor, r.IngestAlone, r.IngestSearched, r.IngestSearched/max(r.IngestAlone, 1), search.DefaultShare, r.SearchesDuring,
+		r.IngestFor, r.IngestAlone, r.IngestSearched, r.IngestSearched/max(r.IngestAlone, 1), r.Share, r.SearchesDuring,
 		r.IngestUnpaced, r.IngestUnpaced/max(r.IngestAlone, 1), r.SearchesUnpaced)
 	lat := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 	fmt.Fprintf(w, "ingest offered at %.0f appends/s (a quarter of alone), %s each: alone %.0f appends/s, p50 %s, p99 %s; while paced searches ran back to back (%d searches) %.0f (%.2f×), p50 %s, p99 %s\n",
