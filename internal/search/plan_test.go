@@ -273,3 +273,28 @@ func runHits(t *testing.T, src Source, m *Matcher) ([]string, Summary) {
 	}
 	return hits, sum
 }
+
+// TestRunSkipToWindowEnd: a skipped block that reaches the window's end
+// ends the line the scan was reading, unmatched: that line overlaps the
+// block, whose filter holds it whole and says it does not match. Matched
+// as it stood at the block, "x foo" of "x foobar" would be a hit that a
+// scan of everything does not find.
+func TestRunSkipToWindowEnd(t *testing.T) {
+	k := store.Key{Host: "lab-00", Stream: "syslog"}
+	stream := "alpha\nx foobar\n"
+	cut := strings.Index(stream, "bar")
+	m, err := Compile(Query{Pattern: "foo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, edge := range []store.Edge{store.EdgeUnknown, store.EdgeLineEnds} {
+		src := &memSource{streams: map[store.Key][]byte{k: []byte(stream)}, read: map[store.Key]bool{}, starts: map[store.Key]int64{}}
+		want, _ := runHits(t, src, m)
+		flt := FilterOf([]byte(stream[:cut]), []byte(stream[cut:]), nil)
+		fs := fixedFilters{src, map[store.Key][]store.Filter{k: {{From: int64(cut), To: int64(len(stream)), Data: flt, Edge: edge}}}}
+		got, sum := runHits(t, fs, m)
+		if sum.BlocksSkipped != 1 || !slices.Equal(got, want) {
+			t.Fatalf("edge %d: found %q, %d blocks skipped; want %q, the block skipped", edge, got, sum.BlocksSkipped, want)
+		}
+	}
+}

@@ -556,11 +556,12 @@ func runStream(ctx context.Context, src Source, req Request, j *job, buf []byte,
 			// It was not in the skipped block's filter if that was built
 			// before the line came (a filter takes in only what followed
 			// its block then). The filter may know the byte: one read
-			// less, on S3 a GET.
+			// less, on S3 a GET. Either way the line under way overlaps
+			// the block and does not match (its filter holds it whole):
+			// it must not be matched as it stood, should the window end
+			// here (Flush).
 			off, checkPrev = end, edge == store.EdgeUnknown
-			if !checkPrev {
-				sc.Begin(off, edge == store.EdgeLineEnds)
-			}
+			sc.Begin(off, edge == store.EdgeLineEnds)
 			continue
 		}
 		began := time.Now()
