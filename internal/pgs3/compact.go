@@ -65,7 +65,7 @@ func (b *Backend) compact(ctx context.Context, l *lease, now time.Time) (int, er
 		var size int64
 		var took []string
 		var moved []compactPiece
-		var data [][]byte // moved[i]'s bytes
+		var spans [][2]int // took[i]'s pieces: moved[spans[i][0]:spans[i][1]]
 		for i := 0; i < len(pieces); {
 			j := i
 			var objSize int64
@@ -77,19 +77,8 @@ func (b *Backend) compact(ctx context.Context, l *lease, now time.Time) (int, er
 				break
 			}
 			size += objSize
-			// One GET per object: from its first extent's byte to its last's.
-			lo, hi := pieces[i].pos, int64(0)
-			for _, p := range pieces[i:j] {
-				hi = max(hi, p.pos+p.n)
-			}
-			buf := make([]byte, hi-lo)
-			if err := b.obj.readAt(ctx, pieces[i].object, buf, lo); err != nil {
-				return merged, err
-			}
-			for _, p := range pieces[i:j] {
-				moved = append(moved, p)
-				data = append(data, buf[p.pos-lo:p.pos-lo+p.n])
-			}
+			spans = append(spans, [2]int{len(moved), len(moved) + j - i})
+			moved = append(moved, pieces[i:j]...)
 			took = append(took, pieces[i].object)
 			i = j
 		}
@@ -99,7 +88,12 @@ func (b *Backend) compact(ctx context.Context, l *lease, now time.Time) (int, er
 		// Each stream's pieces side by side, in offset order: a read of a
 		// stream's block then takes one GET of the merged object where it
 		// took one per batch its bytes came in (a host shipping every few
-		// seconds: one per append).
+		// seconds: one per append). The layout is decided before any
+		// object is read, so that each object's bytes go straight to
+		// their place: an object is fetched from its first live byte to
+		// its last, which may be most of it where retention dropped the
+		// middle, and holding every one until the end would hold up to
+		// a MiB an object rather than compactBytes.
 		order := make([]int, len(moved))
 		for i := range order {
 			order[i] = i
@@ -108,11 +102,27 @@ func (b *Backend) compact(ctx context.Context, l *lease, now time.Time) (int, er
 			pa, pb := moved[a], moved[b]
 			return cmp.Or(strings.Compare(pa.host, pb.host), strings.Compare(pa.stream, pb.stream), cmp.Compare(pa.off, pb.off))
 		})
-		body := make([]byte, 0, size)
 		newPos := make([]int64, len(moved))
+		var at int64
 		for _, i := range order {
-			newPos[i] = int64(len(body))
-			body = append(body, data[i]...)
+			newPos[i] = at
+			at += moved[i].n
+		}
+		body := make([]byte, size)
+		for k, name := range took {
+			// One GET per object: from its first extent's byte to its last's.
+			ps := moved[spans[k][0]:spans[k][1]]
+			lo, hi := ps[0].pos, int64(0)
+			for _, p := range ps {
+				hi = max(hi, p.pos+p.n)
+			}
+			buf := make([]byte, hi-lo)
+			if err := b.obj.readAt(ctx, name, buf, lo); err != nil {
+				return merged, err
+			}
+			for i, p := range ps {
+				copy(body[newPos[spans[k][0]+i]:], buf[p.pos-lo:p.pos-lo+p.n])
+			}
 		}
 		name := objectName(now)
 		if err := b.obj.create(ctx, name, body); err != nil {
