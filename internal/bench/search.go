@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,8 +89,11 @@ type SearchReport struct {
 	// and while searches for a rare phrase and a common word run one after
 	// another without pause.
 	// Paced to Share (the receiver's: search.DefaultShare), and unpaced.
+	// Alone and paced are the medians of ingestPairs runs each, taken in
+	// turn; the ranges are their lowest and highest.
 	Share                                      float64
 	IngestAlone, IngestSearched, IngestUnpaced float64
+	IngestAloneRange, IngestSearchedRange      [2]float64
 	SearchesDuring, SearchesUnpaced            int
 	// The same writers offering a quarter of IngestAlone, on a schedule
 	// (latency from each append's scheduled time, so a stall counts):
@@ -306,15 +310,26 @@ func measureQuery(ctx context.Context, src search.Source, m *search.Matcher, run
 	return err
 }
 
+// ingestPairs is how many runs alone and paced measureIngest takes, in
+// turn.
+const ingestPairs = 3
+
 // measureIngest times 32 writers appending 4 KiB (each append durable)
-// for 10 s alone, while paced searches of the generated fleet run back to
-// back, while unpaced ones do, and alone again: what a search takes from
-// ingest on the same machine and disk.
+// for 10 s a run: alone and while paced searches of the generated fleet
+// run back to back, in turn, ingestPairs times each, then while unpaced
+// ones do, then at an offered load without and with paced searches: what
+// a search takes from ingest on the same machine and disk.
 func measureIngest(ctx context.Context, st *store.Store, dir string, rep *SearchReport, runFor time.Duration, progress io.Writer) error {
 	fmt.Fprintln(progress, "measuring ingest alone and while searching")
 	// run appends for runFor, as fast as the writers go (rate 0) or at rate
 	// appends a second in all, with searches back to back if searching.
+	runs := 0
 	run := func(searching bool, share, rate float64) (offeredRun, error) {
+		// Each run appends to streams of its own: appends at offsets a
+		// stream already holds are duplicates the store acknowledges
+		// without writing.
+		runs++
+		runNo := runs
 		wctx, cancel := context.WithTimeout(ctx, runFor)
 		defer cancel()
 		var out offeredRun
@@ -341,7 +356,7 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 		start := time.Now()
 		for w := range writers {
 			wg.Go(func() {
-				k := store.Key{Host: fmt.Sprintf("ingest-%02d", w), Stream: fmt.Sprintf("run-%v-%v", searching, rate)}
+				k := store.Key{Host: fmt.Sprintf("ingest-%02d", w), Stream: fmt.Sprintf("run-%d", runNo)}
 				var off int64
 				var every time.Duration
 				next := start
@@ -389,27 +404,32 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 		}
 		return out, err
 	}
-	// Alone before and after, as the store grows and caches warm: their
-	// mean is the baseline.
-	a1, err := run(false, 0, 0)
-	if err != nil {
-		return err
+	// Alone and paced in turn, three times each, as the disk's sync
+	// latency drifts (a shared disk): the medians are compared.
+	var alone, paced []offeredRun
+	for range ingestPairs {
+		a, err := run(false, 0, 0)
+		if err != nil {
+			return err
+		}
+		p, err := run(true, rep.Share, 0)
+		if err != nil {
+			return err
+		}
+		alone, paced = append(alone, a), append(paced, p)
 	}
 	unpaced, err := run(true, 0, 0)
 	if err != nil {
 		return err
 	}
 	rep.IngestUnpaced, rep.SearchesUnpaced = unpaced.Rate, unpaced.Searches
-	paced, err := run(true, rep.Share, 0)
-	if err != nil {
-		return err
-	}
-	rep.IngestSearched, rep.SearchesDuring = paced.Rate, paced.Searches
-	a2, err := run(false, 0, 0)
-	if err != nil {
-		return err
-	}
-	rep.IngestAlone = (a1.Rate + a2.Rate) / 2
+	byRate := func(a, b offeredRun) int { return cmp.Compare(a.Rate, b.Rate) }
+	slices.SortFunc(alone, byRate)
+	slices.SortFunc(paced, byRate)
+	rep.IngestAlone, rep.IngestAloneRange = alone[len(alone)/2].Rate, [2]float64{alone[0].Rate, alone[len(alone)-1].Rate}
+	mid := paced[len(paced)/2]
+	rep.IngestSearched, rep.SearchesDuring = mid.Rate, mid.Searches
+	rep.IngestSearchedRange = [2]float64{paced[0].Rate, paced[len(paced)-1].Rate}
 	rep.Offered = rep.IngestAlone / 4
 	fmt.Fprintf(progress, "ingest at an offered %.0f appends/s\n", rep.Offered)
 	if rep.OfferedAlone, err = run(false, 0, rep.Offered); err != nil {
@@ -653,8 +673,9 @@ func formatLocalSearch(w io.Writer, r *SearchReport) {
 	if !r.Cold {
 		fmt.Fprintln(w, "\n(cold figures need root, to drop the page cache)")
 	}
-	fmt.Fprintf(w, "\ningest, 32 writers of 4 KiB into the same store, %s each: %.0f appends/s alone (mean of a run before and one after); %.0f (%.2f×) while searches paced to %g of a CPU ran back to back (%d searches); %.0f (%.2f×) while unpaced ones did (%d)\n",
-		r.IngestFor, r.IngestAlone, r.IngestSearched, r.IngestSearched/max(r.IngestAlone, 1), r.Share, r.SearchesDuring,
+	fmt.Fprintf(w, "\ningest, 32 writers of 4 KiB into the same store, %s each, %d runs alone and %d paced in turn (medians; lowest–highest): %.0f appends/s alone (%.0f–%.0f); %.0f (%.2f×; %.0f–%.0f) while searches paced to %g of a CPU ran back to back (%d searches); %.0f (%.2f×) while unpaced ones did (%d)\n",
+		r.IngestFor, ingestPairs, ingestPairs, r.IngestAlone, r.IngestAloneRange[0], r.IngestAloneRange[1],
+		r.IngestSearched, r.IngestSearched/max(r.IngestAlone, 1), r.IngestSearchedRange[0], r.IngestSearchedRange[1], r.Share, r.SearchesDuring,
 		r.IngestUnpaced, r.IngestUnpaced/max(r.IngestAlone, 1), r.SearchesUnpaced)
 	lat := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 	fmt.Fprintf(w, "ingest offered at %.0f appends/s (a quarter of alone), %s each: alone %.0f appends/s, p50 %s, p99 %s; while paced searches ran back to back (%d searches) %.0f (%.2f×), p50 %s, p99 %s\n",
