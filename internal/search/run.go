@@ -9,6 +9,7 @@ import (
 	"path"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -357,6 +358,9 @@ func listHost(ctx context.Context, src Source, hf HostFilterer, host string) hos
 		l.err = fmt.Errorf("list %s's streams: %w", host, l.err)
 		return l
 	}
+	// In byte order, as cursors compare names: a database may list them
+	// in its collation's.
+	slices.SortFunc(l.infos, func(a, b store.Info) int { return strings.Compare(a.Stream, b.Stream) })
 	if hf != nil {
 		if m, ok, err := hf.HostFilters(ctx, host, hostFilters); err == nil && ok {
 			l.flts = m

@@ -339,3 +339,38 @@ func TestRunLeavesNothingRunning(t *testing.T) {
 		}
 	}
 }
+
+// collatedSource lists a host's streams in a database's collation order
+// ("app.log" before "Syslog" before "z.log", as en_US.UTF-8 sorts them)
+// rather than byte order, as PostgreSQL may.
+type collatedSource struct{ *memSource }
+
+func (s collatedSource) List(ctx context.Context, host string) ([]store.Info, error) {
+	infos, err := s.memSource.List(ctx, host)
+	slices.SortFunc(infos, func(a, b store.Info) int {
+		return strings.Compare(strings.ToLower(a.Stream), strings.ToLower(b.Stream))
+	})
+	return infos, err
+}
+
+// TestRunStreamsInByteOrder: a store listing streams in another order
+// than the cursor's (byte order) still gets each hit once over pages.
+func TestRunStreamsInByteOrder(t *testing.T) {
+	src := &memSource{streams: map[store.Key][]byte{}, read: map[store.Key]bool{}, starts: map[store.Key]int64{}}
+	for _, stream := range []string{"app.log", "Syslog", "z.log"} {
+		src.streams[store.Key{Host: "lab-01", Stream: stream}] = []byte(stream + ": error one\n" + stream + ": error two\n")
+	}
+	m, err := Compile(Query{Pattern: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := pages(t, func() (context.Context, func()) { return t.Context(), func() {} }, collatedSource{src}, Request{Matcher: m, Limit: 1}, nil)
+	want := []string{
+		"lab-01/Syslog@0 Syslog: error one", "lab-01/Syslog@18 Syslog: error two",
+		"lab-01/app.log@0 app.log: error one", "lab-01/app.log@19 app.log: error two",
+		"lab-01/z.log@0 z.log: error one", "lab-01/z.log@17 z.log: error two",
+	}
+	if !slices.Equal(all, want) {
+		t.Fatalf("pages of one hit found %q; want %q", all, want)
+	}
+}
