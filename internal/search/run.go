@@ -199,8 +199,8 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 	pending := make(chan *job, workers)
 	work := make(chan *job)
 	hf, _ := src.(HostFilterer)
-	if !req.Matcher.Skips() {
-		hf = nil
+	if _, ok := src.(Filterer); !ok || !req.Matcher.Skips() {
+		hf = nil // no filters used: none to ask for
 	}
 	wg.Go(func() {
 		defer close(pending)
