@@ -310,6 +310,10 @@ func measureQuery(ctx context.Context, src search.Source, m *search.Matcher, run
 	return err
 }
 
+// ingestAppend is what each of measureIngest's appends writes: a block of
+// lines, about 4 KiB.
+var ingestAppend = bytes.Repeat([]byte("ingest while searching: sshd session opened for user student\n"), 4096/62)
+
 // ingestPairs is how many runs alone and paced measureIngest takes, in
 // turn.
 const ingestPairs = 3
@@ -352,7 +356,7 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 		var n atomic.Int64
 		var wg sync.WaitGroup
 		lats := make([][]time.Duration, writers)
-		data := bytes.Repeat([]byte("ingest while searching: sshd session opened for user student\n"), 4096/62)
+		data := ingestAppend
 		start := time.Now()
 		for w := range writers {
 			wg.Go(func() {

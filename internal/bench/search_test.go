@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,13 +13,15 @@ import (
 
 // TestRunSearch: bench search over a small fleet finds what it looks for,
 // its filters skip for a rare word and not for a common one, ingest is
-// measured alone, while searching and at an offered load, and the report
+// measured alone, while searching and at an offered load, every append it
+// counts written (not a duplicate of an earlier run's), and the report
 // has a row for every search.
 func TestRunSearch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a store and runs ingest for seconds")
 	}
-	rep, err := RunSearch(t.Context(), SearchOptions{Hosts: 12, Bytes: 24 << 20, Runs: 1, RG: "none", IngestFor: 500 * time.Millisecond, Dir: t.TempDir()})
+	const ingestFor = 500 * time.Millisecond
+	rep, err := RunSearch(t.Context(), SearchOptions{Hosts: 12, Bytes: 24 << 20, Runs: 1, RG: "none", IngestFor: ingestFor, Dir: t.TempDir(), Keep: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,9 +46,50 @@ func TestRunSearch(t *testing.T) {
 		t.Errorf("ingest: alone %.0f/s, searching %.0f/s, offered %.0f/s, achieved %.0f/s alone, %d searches at the offered load; want all measured",
 			rep.IngestAlone, rep.IngestSearched, rep.Offered, rep.OfferedAlone.Rate, rep.OfferedSearch.Searches)
 	}
+	for _, r := range []struct {
+		name string
+		mid  float64
+		lohi [2]float64
+	}{{"alone", rep.IngestAlone, rep.IngestAloneRange}, {"paced", rep.IngestSearched, rep.IngestSearchedRange}} {
+		if r.lohi[0] > r.mid || r.mid > r.lohi[1] {
+			t.Errorf("ingest %s: median %.0f/s, range %.0f-%.0f; want the median within", r.name, r.mid, r.lohi[0], r.lohi[1])
+		}
+	}
+	// With ingestPairs of 3, the lowest, median and highest are every run
+	// alone and paced: each append counted is in the store, not taken as
+	// a duplicate of an earlier run's. A writer's append cut off by the
+	// run's end may be written and not counted.
+	if ingestPairs != 3 {
+		t.Fatalf("ingestPairs %d: the runs below are not every run", ingestPairs)
+	}
+	const runs, writers = 2*ingestPairs + 3, 32 // and unpaced, offered alone and paced
+	var counted int64
+	for _, rate := range []float64{rep.IngestAloneRange[0], rep.IngestAlone, rep.IngestAloneRange[1],
+		rep.IngestSearchedRange[0], rep.IngestSearched, rep.IngestSearchedRange[1], rep.IngestUnpaced, rep.OfferedAlone.Rate, rep.OfferedSearch.Rate} {
+		counted += int64(math.Round(rate * ingestFor.Seconds()))
+	}
+	st, closeStore, err := openSearchStore(filepath.Join(rep.Dir, "logs"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written int64
+	appendBytes := int64(len(ingestAppend))
+	for w := range writers {
+		infos, err := st.List(t.Context(), fmt.Sprintf("ingest-%02d", w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range infos {
+			written += in.Length - in.Start
+		}
+	}
+	closeStore()
+	if written < counted*appendBytes || written > (counted+runs*writers)*appendBytes {
+		t.Errorf("ingest: %d appends counted, %d bytes (%d appends) in the store; want each counted append written", counted, written, written/appendBytes)
+	}
 	var out strings.Builder
 	FormatSearch(&out, rep)
-	for _, want := range []string{"| rare word |", "| common word |", "| regex with a literal |", "ingest offered at"} {
+	for _, want := range []string{"| rare word |", "| common word |", "| regex with a literal |", "ingest, 32 writers", "ingest offered at"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}
