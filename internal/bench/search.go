@@ -411,16 +411,24 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 	// Alone and paced in turn, three times each, as the disk's sync
 	// latency drifts (a shared disk): the medians are compared.
 	var alone, paced []offeredRun
-	for range ingestPairs {
-		a, err := run(false, 0, 0)
-		if err != nil {
-			return err
+	for i := range ingestPairs {
+		// Alone first, then paced first (ABBA...): the store grows and
+		// caches warm from run to run, which would favour the later one.
+		for _, searching := range [][2]bool{{false, true}, {true, false}}[i%2] {
+			share := 0.0
+			if searching {
+				share = rep.Share
+			}
+			r, err := run(searching, share, 0)
+			if err != nil {
+				return err
+			}
+			if searching {
+				paced = append(paced, r)
+			} else {
+				alone = append(alone, r)
+			}
 		}
-		p, err := run(true, rep.Share, 0)
-		if err != nil {
-			return err
-		}
-		alone, paced = append(alone, a), append(paced, p)
 	}
 	unpaced, err := run(true, 0, 0)
 	if err != nil {
