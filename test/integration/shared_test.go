@@ -1,13 +1,16 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cis490/cis490/internal/cli"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/localsrv"
 	"github.com/cis490/cis490/internal/pgs3"
@@ -140,5 +143,60 @@ func TestSharedBackendTwoReceivers(t *testing.T) {
 		if n != 0 {
 			t.Fatalf("index PUT statuses %v; want two 201, two 200, one 409 (%s off by %d)", puts, s, n)
 		}
+	}
+}
+
+// TestSharedBackendGrep: `cis490 grep` asked of either receiver on
+// postgres+s3 finds what hosts shipped to both, with the same lines, and
+// continues from a cursor one receiver gave on the other.
+func TestSharedBackendGrep(t *testing.T) {
+	f := newFleet(t, []string{"lab-01", "lab-02"}, true)
+	section, _, _ := sharedStorage(t, f.dir)
+	f.rcv.extra = section
+	f.rcv.writeConfig()
+	r2 := newReceiverProc(t, t.TempDir())
+	r2.dataDir, r2.extra, r2.pool = f.rcv.dataDir, section, f.rcv.pool
+	r2.writeConfig()
+	f.reissue(t)
+	f.rcv.Start()
+	r2.Start()
+
+	h2 := *f.hosts["lab-02"]
+	h2.rcv = r2
+	for _, s := range []struct {
+		c    *client
+		host string
+	}{{f.hosts["lab-01"], "lab-01"}, {&h2, "lab-02"}} {
+		body := s.host + ": boot ok\n" + s.host + ": kernel: Out of memory: Killed process 77\n"
+		if res := s.c.do("PUT", s.host, "syslog", "offset=0", strings.NewReader(body), int64(len(body))); res.err != nil || res.status != 201 {
+			t.Fatalf("%s: PUT: %d %v %s", s.host, res.status, res.err, res.body)
+		}
+	}
+	admin := filepath.Join(f.dir, "bundles", "shared-admin")
+	grep := func(rcv *receiverProc, args ...string) string {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(admin, cli.AdminReceiverFile), []byte(rcv.URL()+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return runCLI(t, append([]string{"grep", "--admin", admin}, args...)...)
+	}
+	want := "lab-01/syslog@16 "
+	for _, rcv := range []*receiverProc{f.rcv, r2} {
+		out := grep(rcv, "-i", "out of memory")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], want) || !strings.HasSuffix(lines[0], "lab-01: kernel: Out of memory: Killed process 77") ||
+			!strings.HasPrefix(lines[1], "lab-02/syslog@16 ") {
+			t.Fatalf("grep on %s:\n%s", rcv.URL(), out)
+		}
+	}
+	// A page cut by --limit on one receiver goes on on the other.
+	out := grep(f.rcv, "--json", "--limit", "1", "memory")
+	jl := strings.Split(strings.TrimSpace(out), "\n")
+	var last map[string]any
+	if err := json.Unmarshal([]byte(jl[len(jl)-1]), &last); err != nil || last["cursor"] == nil || last["cursor"] == "" {
+		t.Fatalf("grep --json --limit 1: %v\n%s", err, out)
+	}
+	if out := grep(r2, "--cursor", last["cursor"].(string), "memory"); !strings.HasPrefix(out, "lab-02/syslog@16 ") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("grep continued from the first receiver's cursor on the second:\n%s", out)
 	}
 }
