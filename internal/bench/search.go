@@ -354,6 +354,7 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 		}
 		const writers = 32
 		var n atomic.Int64
+		var appendErr atomic.Pointer[error] // the first append that failed
 		var wg sync.WaitGroup
 		lats := make([][]time.Duration, writers)
 		data := ingestAppend
@@ -381,6 +382,11 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 						next = time.Now()
 					}
 					if _, err := store.Append(wctx, st, k, off, store.Gen{}, data); err != nil {
+						if wctx.Err() == nil {
+							// A failing store must not pass for a slow one.
+							aerr := fmt.Errorf("append to %s at %d: %w", k, off, err)
+							appendErr.CompareAndSwap(nil, &aerr)
+						}
 						return
 					}
 					lats[w] = append(lats[w], time.Since(next))
@@ -394,6 +400,9 @@ func measureIngest(ctx context.Context, st *store.Store, dir string, rep *Search
 		var err error
 		if searching {
 			err = <-done
+		}
+		if aerr := appendErr.Load(); aerr != nil && err == nil {
+			err = *aerr
 		}
 		all := slices.Concat(lats...)
 		slices.Sort(all)
