@@ -35,16 +35,21 @@ const (
 	filterStreams = 200
 )
 
+// tailCurrent says a tail filter t still stands for its stream s: the
+// stream has grown neither past it nor its filtered_to (filterTail).
+const tailCurrent = `t.from_off = s.filtered_to AND t.to_off = s.length`
+
+// searchFilters is every filter a search may skip by: the blocks' and
+// the tail filters that still stand (line_end null: not known).
+const searchFilters = `(SELECT host, stream, from_off, to_off, filter, line_end FROM stream_filters
+	UNION ALL SELECT t.host, t.stream, t.from_off, t.to_off, t.filter, NULL FROM stream_tails t JOIN streams s USING (host, stream)
+		WHERE ` + tailCurrent + `) f`
+
 // Filters returns the filters of key's blocks overlapping [from, to), in
-// offset order (search.Filterer). A tail filter (filterTail) counts only
-// while the stream has not grown past it.
+// offset order (search.Filterer).
 func (s *Streams) Filters(ctx context.Context, key store.Key, from, to int64) ([]store.Filter, error) {
-	rows, err := s.b.pool.Query(ctx, `SELECT from_off, to_off, filter, line_end FROM stream_filters
-			WHERE host = $1 AND stream = $2 AND to_off > $3 AND from_off < $4
-		UNION ALL SELECT t.from_off, t.to_off, t.filter, NULL FROM stream_tails t JOIN streams s USING (host, stream)
-			WHERE t.host = $1 AND t.stream = $2 AND t.to_off > $3 AND t.from_off < $4
-				AND t.from_off = s.filtered_to AND t.to_off = s.length
-		ORDER BY 1`, key.Host, key.Stream, from, to)
+	rows, err := s.b.pool.Query(ctx, `SELECT from_off, to_off, filter, line_end FROM `+searchFilters+`
+		WHERE host = $1 AND stream = $2 AND to_off > $3 AND from_off < $4 ORDER BY from_off`, key.Host, key.Stream, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("read %s's search filters: %w", key, err)
 	}
@@ -61,10 +66,8 @@ func (s *Streams) Filters(ctx context.Context, key store.Key, from, to int64) ([
 // offset order, if there are at most limit (search.HostFilterer): one
 // query a host instead of one a stream.
 func (s *Streams) HostFilters(ctx context.Context, host string, limit int) (map[string][]store.Filter, bool, error) {
-	rows, err := s.b.pool.Query(ctx, `SELECT stream, from_off, to_off, filter, line_end FROM stream_filters WHERE host = $1
-		UNION ALL SELECT t.stream, t.from_off, t.to_off, t.filter, NULL FROM stream_tails t JOIN streams s USING (host, stream)
-			WHERE t.host = $1 AND t.from_off = s.filtered_to AND t.to_off = s.length
-		ORDER BY 1, 2 LIMIT $2`, host, limit+1)
+	rows, err := s.b.pool.Query(ctx, `SELECT stream, from_off, to_off, filter, line_end FROM `+searchFilters+`
+		WHERE host = $1 ORDER BY stream, from_off LIMIT $2`, host, limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("read %s's search filters: %w", host, err)
 	}
@@ -116,8 +119,7 @@ func (b *Backend) buildFilters(ctx context.Context, l *lease, now time.Time) (in
 		// Not the streams whose tail filter is up to date.
 		rows, err := b.pool.Query(ctx, `SELECT host, stream, start, length, filtered_to FROM streams s
 			WHERE filtered_to < length AND (host, stream) > ($1, $2)
-				AND NOT EXISTS (SELECT FROM stream_tails t WHERE t.host = s.host AND t.stream = s.stream
-					AND t.from_off = s.filtered_to AND t.to_off = s.length)
+				AND NOT EXISTS (SELECT FROM stream_tails t WHERE t.host = s.host AND t.stream = s.stream AND `+tailCurrent+`)
 			ORDER BY host, stream LIMIT $3`, after.Host, after.Stream, filterStreams)
 		if err != nil {
 			return built, fmt.Errorf("find streams to filter: %w", err)
