@@ -68,9 +68,12 @@ type SearchQuery struct {
 	// postgres+s3: the GETs one counting search sent the bucket and the
 	// bytes they returned (0 on local).
 	GETs, Fetched int64
-	RGWarm        time.Duration
-	RGCold        time.Duration
-	RGHits        int64
+	// S3CPU is the S3 server's CPU time over that search, when the bench
+	// started the server (0: not measured).
+	S3CPU  time.Duration
+	RGWarm time.Duration
+	RGCold time.Duration
+	RGHits int64
 }
 
 // SearchReport is what bench search measured. With Backend pgs3 only

@@ -39,7 +39,7 @@ type PGSearchReport struct {
 	FilterBuild               time.Duration
 	Passes                    int
 	FilterBlocks, FilterBytes int64
-	Unfiltered                int64 // bytes no filter covers: each stream's open last line
+	Unfiltered                int64 // bytes no filter covers
 	Queries                   []SearchQuery
 }
 
@@ -53,6 +53,7 @@ const pgLoaders = 32
 // measures the searches over it, in this process.
 func searchPGS3(ctx context.Context, opt SearchOptions, dir string) (*PGSearchReport, error) {
 	srv := opt.PGS3
+	s3PID := 0 // the S3 server's, when the bench started it
 	if srv == nil {
 		if os.Geteuid() == 0 {
 			// PostgreSQL runs as nobody and its folder is inside this one.
@@ -67,6 +68,11 @@ func searchPGS3(ctx context.Context, opt SearchOptions, dir string) (*PGSearchRe
 		}
 		defer s.stop()
 		srv = &PGS3Storage{DSN: s.DSN, S3: s.S3}
+		for _, p := range s.parts {
+			if p.Name == "s3" {
+				s3PID = p.PID
+			}
+		}
 	}
 	log := slog.New(slog.NewTextHandler(opt.Progress, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s3 := pgs3.S3{Endpoint: srv.S3.Endpoint, Region: srv.S3.Region, Bucket: srv.S3.Bucket, AccessKey: srv.S3.AccessKey, SecretKey: srv.S3.SecretKey}
@@ -86,7 +92,7 @@ func searchPGS3(ctx context.Context, opt SearchOptions, dir string) (*PGSearchRe
 	}
 	rep.Load = time.Since(start)
 
-	// The maintainer builds a filter per MiB of every stream's bytes old
+	// The maintainer builds the filters of every stream's bytes old
 	// enough: a day later, all of them.
 	fmt.Fprintln(opt.Progress, "building postgres+s3's search filters (Maintain)")
 	start = time.Now()
@@ -136,6 +142,10 @@ func searchPGS3(ctx context.Context, opt SearchOptions, dir string) (*PGSearchRe
 			return nil, fmt.Errorf("search postgres+s3 for the %s: %w", q.name, err)
 		}
 		gets, fetched := counter.GETs(), counter.Bytes()
+		var s3CPU time.Duration
+		if s3PID != 0 {
+			s3CPU = TreeCPU(s3PID)
+		}
 		r, err := timeSearch(ctx, cb.Streams(), m, true)
 		if err != nil {
 			return nil, fmt.Errorf("search postgres+s3 for the %s through the counting proxy: %w", q.name, err)
@@ -144,6 +154,9 @@ func searchPGS3(ctx context.Context, opt SearchOptions, dir string) (*PGSearchRe
 			return nil, fmt.Errorf("postgres+s3: the %s found %d lines through the counting proxy, %d without", q.name, r.sum.Hits, sq.Hits)
 		}
 		sq.GETs, sq.Fetched = counter.GETs()-gets, counter.Bytes()-fetched
+		if s3PID != 0 {
+			sq.S3CPU = TreeCPU(s3PID) - s3CPU
+		}
 		rep.Queries = append(rep.Queries, sq)
 	}
 	return rep, nil
@@ -239,18 +252,22 @@ func FormatPGSearch(w io.Writer, r *SearchReport) {
 	if len(local) > 0 {
 		hits = "hits (local)"
 	}
-	fmt.Fprintf(w, "| search | %s | pgs3 warm, counting | per GiB | with every hit | first hit | cold | skipped by filters | blocks skipped / read | S3 GETs | fetched from S3 | heap growth | pgs3 / local (warm) |\n", hits)
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintf(w, "| search | %s | pgs3 warm, counting | per GiB | with every hit | first hit | cold | skipped by filters | blocks skipped / read | S3 GETs | fetched from S3 | S3 server CPU a GET | heap growth | pgs3 / local (warm) |\n", hits)
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, q := range p.Queries {
 		hits, ratio := fmt.Sprint(q.Hits), "–"
 		if l, ok := local[q.Name]; ok {
 			hits = fmt.Sprintf("%d (%d)", q.Hits, l.Hits)
 			ratio = fmt.Sprintf("%.2f×", q.Warm.Seconds()/max(l.Warm.Seconds(), 1e-9))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | – | %.0f %% | %d / %d | %d | %s | %s | %s |\n",
+		perGET := "–"
+		if q.S3CPU > 0 && q.GETs > 0 {
+			perGET = fmt.Sprintf("%.2f ms", q.S3CPU.Seconds()*1000/float64(q.GETs))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | – | %.0f %% | %d / %d | %d | %s | %s | %s | %s |\n",
 			q.Name, hits, millis(q.Warm), millis(time.Duration(float64(q.Warm)/gib)), millis(q.WithHits), millis(q.First),
 			100*float64(q.Skipped)/float64(max(q.Skipped+q.Scanned, 1)), q.BlocksSkipped, q.BlocksScanned,
-			q.GETs, human.Bytes(q.Fetched), human.Bytes(q.PeakMem), ratio)
+			q.GETs, human.Bytes(q.Fetched), perGET, human.Bytes(q.PeakMem), ratio)
 	}
-	fmt.Fprintln(w, "\n(cold is not measured on S3; the GETs and bytes are those of one counting search, through a proxy that counts them; ripgrep and ingest while searching are measured on local only)")
+	fmt.Fprintln(w, "\n(cold is not measured on S3; the GETs, bytes and the S3 server's CPU (in ticks of 10 ms) are those of one counting search, through a proxy that counts them; ripgrep and ingest while searching are measured on local only)")
 }
