@@ -226,7 +226,8 @@ func Run(ctx context.Context, src Source, req Request, emit func(Result) error) 
 		}
 		// Hosts are listed listAhead at once, in order: a store that
 		// answers over the network takes a round trip or two a host.
-		lists := make(chan chan hostList, listAhead)
+		// One host's list is taken while the buffer holds the others'.
+		lists := make(chan chan hostList, listAhead-1)
 		wg.Go(func() {
 			defer close(lists)
 			for _, host := range hosts {
@@ -370,7 +371,7 @@ func listHost(ctx context.Context, src Source, hf HostFilterer, host string) hos
 }
 
 // listAhead is how many hosts a search lists at once.
-const listAhead = 4
+const listAhead = 5
 
 // errQuit ends a worker whose caller returned.
 var errQuit = errors.New("the search ended")
@@ -393,13 +394,13 @@ const (
 
 // hostFilters is the most filters a search takes of a host at once
 // (HostFilterer): with the hosts listed ahead and the jobs queued for the
-// workers, a search holds those of a few hosts, within its memory at
-// 1 MiB blocks.
+// workers, a search holds those of a few hosts, within its memory even
+// where they are the local store's 1 MiB blocks' (about 10 KiB each).
 const hostFilters = 64
 
-// filterPage is how much of a stream a search asks filters for at once:
-// 64 of 1 MiB, so that how far back a stream goes does not bound what a
-// search holds.
+// filterPage is how much of a stream a search asks filters for at once
+// (64 filters of the local store's 1 MiB blocks, 256 of pgs3's), so that
+// how far back a stream goes does not bound what a search holds.
 const filterPage = 64 << 20
 
 // job is one stream to search, and what searching it found.
