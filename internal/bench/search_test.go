@@ -46,15 +46,6 @@ func TestRunSearch(t *testing.T) {
 		t.Errorf("ingest: alone %.0f/s, searching %.0f/s, offered %.0f/s, achieved %.0f/s alone, %d searches at the offered load; want all measured",
 			rep.IngestAlone, rep.IngestSearched, rep.Offered, rep.OfferedAlone.Rate, rep.OfferedSearch.Searches)
 	}
-	for _, r := range []struct {
-		name string
-		mid  float64
-		lohi [2]float64
-	}{{"alone", rep.IngestAlone, rep.IngestAloneRange}, {"paced", rep.IngestSearched, rep.IngestSearchedRange}} {
-		if r.lohi[0] > r.mid || r.mid > r.lohi[1] {
-			t.Errorf("ingest %s: median %.0f/s, range %.0f-%.0f; want the median within", r.name, r.mid, r.lohi[0], r.lohi[1])
-		}
-	}
 	// With ingestPairs of 3, the lowest, median and highest are every run
 	// alone and paced: each append counted is in the store, not taken as
 	// a duplicate of an earlier run's. A writer's append cut off by the
@@ -89,7 +80,10 @@ func TestRunSearch(t *testing.T) {
 	}
 	var out strings.Builder
 	FormatSearch(&out, rep)
-	for _, want := range []string{"| rare word |", "| common word |", "| regex with a literal |", "ingest, 32 writers", "ingest offered at"} {
+	// The runs' spread is printed beside their medians.
+	spread := func(lohi [2]float64) string { return fmt.Sprintf("%.0f–%.0f", lohi[0], lohi[1]) }
+	for _, want := range []string{"| rare word |", "| common word |", "| regex with a literal |", "ingest, 32 writers", "ingest offered at",
+		spread(rep.IngestAloneRange), spread(rep.IngestSearchedRange)} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}

@@ -203,8 +203,8 @@ func TestSearchFilterOpenTail(t *testing.T) {
 	if m := maintain(); m.Filters == 0 {
 		t.Fatal("no filter built for the line that ended")
 	}
-	if got, sum := grep("memory"); len(got) != 1 || sum.BytesSkipped != 0 && sum.BytesScanned == 0 {
-		t.Fatalf("after the maintainer caught up: %q, %+v", got, sum)
+	if got, _ := grep("memory"); len(got) != 1 {
+		t.Fatalf("after the maintainer caught up: %q; want the line that ended", got)
 	}
 	if _, sum := grep("nowhere"); sum.BytesScanned != 0 {
 		t.Fatalf("a word nowhere after the maintainer caught up: %d bytes scanned; want none", sum.BytesScanned)
