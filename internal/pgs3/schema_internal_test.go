@@ -39,7 +39,7 @@ func TestSchemaNineKeepsOlderFilters(t *testing.T) {
 	if _, err := conn.Exec(t.Context(), `INSERT INTO stream_filters (host, stream, from_off, to_off, filter) VALUES ('lab-1', 'syslog', 0, 18, $1)`, old); err != nil {
 		t.Fatal(err)
 	}
-	b := mustOpen(t, Options{Postgres: dsn, S3: s3Of(s, "")})
+	b := openAt(t, dsn, s, "", nil, 0)
 	var version int
 	if err := conn.QueryRow(t.Context(), `SELECT max(version) FROM cis490_schema`).Scan(&version); err != nil || version != len(migrations) {
 		t.Fatalf("schema version %d (%v) after opening; want %d", version, err, len(migrations))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -67,21 +66,14 @@ func TestDashboardSearchPages(t *testing.T) {
 	// and the error's sentence.
 	apiSearch := func(v url.Values) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, base+"/v1/search?"+v.Encode(), nil)
-		req.Header.Set("Authorization", "Bearer "+f.admin.token)
-		resp, err := f.admin.hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		status, b := f.admin.get(t, "/v1/search?"+v.Encode())
 		var e struct{ Error string }
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
+		if status != http.StatusOK {
 			if err := json.Unmarshal(b, &e); err != nil || e.Error == "" {
-				t.Fatalf("GET /v1/search?%s: %d %q", v.Encode(), resp.StatusCode, b)
+				t.Fatalf("GET /v1/search?%s: %d %q", v.Encode(), status, b)
 			}
 		}
-		return resp.StatusCode, e.Error
+		return status, e.Error
 	}
 
 	ctx, run, get := newBrowser(t)

@@ -47,12 +47,12 @@ func (f *fleet) reissue(t *testing.T) {
 	*f.admin = *f.loadClient(f.admin.name, out, "admin", true)
 }
 
-// TestSharedBackendTwoReceivers runs two real receivers on one
-// PostgreSQL and one bucket: what one stores, the other answers for — a
-// retry sent to the other is 200, different bytes 409 — and every
-// request is one index line in the shared index.
-func TestSharedBackendTwoReceivers(t *testing.T) {
-	f := newFleet(t, []string{"lab-01"}, true)
+// twoSharedReceivers starts a fleet of hosts whose receiver and a second
+// one share postgres+s3, with the bundles issued again through them; it
+// returns the fleet, the second receiver and the backend's options.
+func twoSharedReceivers(t *testing.T, hosts ...string) (*fleet, *receiverProc, pgs3.Options) {
+	t.Helper()
+	f := newFleet(t, hosts, true)
 	section, opt, _ := sharedStorage(t, f.dir)
 	f.rcv.extra = section
 	f.rcv.writeConfig()
@@ -62,6 +62,15 @@ func TestSharedBackendTwoReceivers(t *testing.T) {
 	f.reissue(t)
 	f.rcv.Start()
 	r2.Start()
+	return f, r2, opt
+}
+
+// TestSharedBackendTwoReceivers runs two real receivers on one
+// PostgreSQL and one bucket: what one stores, the other answers for — a
+// retry sent to the other is 200, different bytes 409 — and every
+// request is one index line in the shared index.
+func TestSharedBackendTwoReceivers(t *testing.T) {
+	f, r2, opt := twoSharedReceivers(t, "lab-01")
 
 	h1 := f.hosts["lab-01"]
 	h2 := *h1
@@ -150,16 +159,7 @@ func TestSharedBackendTwoReceivers(t *testing.T) {
 // postgres+s3 finds what hosts shipped to both, with the same lines, and
 // continues from a cursor one receiver gave on the other.
 func TestSharedBackendGrep(t *testing.T) {
-	f := newFleet(t, []string{"lab-01", "lab-02"}, true)
-	section, _, _ := sharedStorage(t, f.dir)
-	f.rcv.extra = section
-	f.rcv.writeConfig()
-	r2 := newReceiverProc(t, t.TempDir())
-	r2.dataDir, r2.extra, r2.pool = f.rcv.dataDir, section, f.rcv.pool
-	r2.writeConfig()
-	f.reissue(t)
-	f.rcv.Start()
-	r2.Start()
+	f, r2, _ := twoSharedReceivers(t, "lab-01", "lab-02")
 
 	h2 := *f.hosts["lab-02"]
 	h2.rcv = r2
